@@ -1,0 +1,73 @@
+"""Start a background service in its own process group, wait until it answers, stop it whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServiceFailed(RuntimeError):
+    pass
+
+
+class Service:
+    """A child process with a readiness URL; its whole process group is stopped on `stop()`."""
+
+    def __init__(self, name: str, argv: list[str], *, ready_url: str, env: dict | None = None,
+                 log_dir: Path, cwd: Path | None = None, ready_timeout: float = 60.0):
+        self.name, self.argv, self.ready_url = name, argv, ready_url
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.cwd, self.ready_timeout = cwd, ready_timeout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Service":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_ready(self) -> "Service":
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceFailed(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}:\n"
+                                    + self.tail())
+            try:
+                requests.get(self.ready_url, timeout=1)
+                return self
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise ServiceFailed(f"{self.name} did not answer at {self.ready_url} within {self.ready_timeout}s;"
+                            f" see {self.log_path}:\n" + self.tail())
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=timeout)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,48 @@
+"""Topics and push subscriptions, created from the catalog exactly as Terraform declares them."""
+
+from __future__ import annotations
+
+from google.api_core import exceptions
+from google.cloud import pubsub_v1
+from google.protobuf import duration_pb2
+
+from shared import catalog as catalog_module
+
+
+def push_endpoint(base_url: str, project: str, topic: str) -> str:
+    # functions-framework reads the topic from this path when it turns the push body into a CloudEvent.
+    return f"{base_url.rstrip('/')}/projects/{project}/topics/{topic}"
+
+
+def create(project: str, consumer_urls: dict[str, str], catalog=None) -> None:
+    """Create every topic, and a push subscription per consumer whose URL is given."""
+    catalog = catalog or catalog_module.load()
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    for topic in catalog.topics:
+        try:
+            publisher.create_topic(name=publisher.topic_path(project, topic))
+        except exceptions.AlreadyExists:
+            pass
+    dead_letter_topic = publisher.topic_path(project, catalog.dead_letter_topic)
+    for name, consumer in catalog.consumers.items():
+        if name not in consumer_urls:
+            continue
+        request = {
+            "name": subscriber.subscription_path(project, name),
+            "topic": publisher.topic_path(project, consumer.topic),
+            "push_config": {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)},
+            "ack_deadline_seconds": consumer.ack_deadline_seconds,
+            "retry_policy": {
+                "minimum_backoff": duration_pb2.Duration(seconds=consumer.min_backoff_seconds),
+                "maximum_backoff": duration_pb2.Duration(seconds=consumer.max_backoff_seconds),
+            },
+        }
+        if consumer.dead_letter:
+            request["dead_letter_policy"] = {"dead_letter_topic": dead_letter_topic,
+                                             "max_delivery_attempts": consumer.max_delivery_attempts}
+        try:
+            subscriber.create_subscription(request=request)
+        except exceptions.AlreadyExists:
+            subscriber.delete_subscription(subscription=request["name"])
+            subscriber.create_subscription(request=request)

@@ -1,0 +1,1 @@
+"""The package every function imports: events, runtime, storage, ledger, texts, adapters."""

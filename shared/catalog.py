@@ -1,0 +1,130 @@
+"""The event catalog (catalog.yaml) as typed objects, and envelope construction per topic."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from shared import events
+
+CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    model: str
+    description: str
+
+    @property
+    def payload_model(self) -> type[events.Payload]:
+        return events.MODELS[self.model]
+
+
+class Consumer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    topic: str
+    source: str
+    entry_point: str
+    dead_letter: bool = True
+    max_delivery_attempts: int
+    min_backoff_seconds: int
+    max_backoff_seconds: int
+    ack_deadline_seconds: int
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    source: str
+    entry_point: str
+    description: str
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    topic: str
+    cron: str
+    description: str
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dead_letter_topic: str
+    topics: dict[str, Topic]
+    consumers: dict[str, Consumer]
+    webhooks: dict[str, Webhook]
+    schedules: dict[str, Schedule]
+
+    def topic(self, name: str) -> Topic:
+        try:
+            return self.topics[name]
+        except KeyError:
+            raise KeyError(f"topic {name!r} is not in the catalog") from None
+
+    def consumer(self, name: str) -> Consumer:
+        try:
+            return self.consumers[name]
+        except KeyError:
+            raise KeyError(f"consumer {name!r} is not in the catalog") from None
+
+    def consumers_of(self, topic: str) -> list[Consumer]:
+        return [c for c in self.consumers.values() if c.topic == topic]
+
+
+def parse(raw: dict) -> Catalog:
+    defaults = raw.get("defaults", {})
+
+    def named(section: str, extra: dict | None = None) -> dict:
+        return {name: {"name": name, **(extra or {}), **(body or {})}
+                for name, body in (raw.get(section) or {}).items()}
+
+    catalog = Catalog(
+        dead_letter_topic=raw["dead_letter_topic"],
+        topics=named("topics"),
+        consumers=named("consumers", defaults),
+        webhooks=named("webhooks"),
+        schedules=named("schedules"),
+    )
+    _check(catalog)
+    return catalog
+
+
+def _check(catalog: Catalog) -> None:
+    problems = []
+    for topic in catalog.topics.values():
+        if topic.model not in events.MODELS:
+            problems.append(f"topic {topic.name}: model {topic.model} is not in shared/events.py")
+    for consumer in list(catalog.consumers.values()) + list(catalog.schedules.values()):
+        if consumer.topic not in catalog.topics:
+            problems.append(f"{consumer.name}: topic {consumer.topic} is not declared")
+    if catalog.dead_letter_topic not in catalog.topics:
+        problems.append(f"dead-letter topic {catalog.dead_letter_topic} is not declared")
+    if problems:
+        raise ValueError("catalog.yaml is inconsistent:\n  " + "\n  ".join(problems))
+
+
+@functools.cache
+def load() -> Catalog:
+    return parse(yaml.safe_load(CATALOG_FILE.read_text()))
+
+
+def make_envelope(topic: str, payload: events.Payload | dict, *, event_id: str,
+                  correlation_id: str | None = None, source: str = "",
+                  occurred_at=None) -> events.Envelope:
+    """Validate a payload against its topic's model and wrap it for publishing."""
+    model = load().topic(topic).payload_model
+    data = model.model_validate(payload.model_dump() if isinstance(payload, BaseModel) else payload)
+    return events.Envelope(
+        id=event_id,
+        type=topic,
+        occurred_at=occurred_at or events.utcnow(),
+        correlation_id=correlation_id or event_id,
+        source=source,
+        data=data.model_dump(mode="json"),
+    )

@@ -1,0 +1,140 @@
+"""Payload models of every topic in the catalog, and the envelope that carries them.
+
+A message's data is the JSON of an `Envelope`; its `data` validates against the topic's model
+(see catalog.yaml). Integer minor units for money, E.164 strings for MSISDNs, aware datetimes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.msisdn import Msisdn
+
+# Deterministic follow-up ids: the same cause and purpose always give the same id.
+_EVENT_NAMESPACE = uuid.UUID("5b0c8f7e-6a0e-4f51-9d7e-2f1c3b8a9e10")
+
+
+def derive_event_id(cause_id: str, purpose: str) -> str:
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{cause_id}/{purpose}"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Envelope(BaseModel):
+    """What travels on every topic: identity, causality and the payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str = Field(description="The topic name, e.g. sms.send")
+    occurred_at: AwareDatetime
+    correlation_id: str = Field(min_length=1, max_length=200)
+    source: str = Field(default="", description="Who published it: a function or a gateway")
+    data: dict[str, Any]
+
+
+# --- notify -------------------------------------------------------------------------------
+
+Language = Literal["en", "ru", "uz", "ky", "zh"]
+
+
+class SmsSend(Payload):
+    to: Msisdn
+    template: str = Field(description="Template key in shared/texts (e.g. balance.report)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    language: Language | None = Field(default=None, description="Overrides the subscriber's language")
+    sender: str | None = Field(default=None, description="Short code or alphanumeric sender id")
+    reference: str | None = Field(default=None, description="The business record this SMS is about")
+
+
+SmsStatusValue = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed"]
+
+
+class SmsStatus(Payload):
+    message_sid: str
+    status: SmsStatusValue
+    error_code: str | None = None
+    reported_at: AwareDatetime
+
+
+# --- ledger -------------------------------------------------------------------------------
+
+class BalanceChanged(Payload):
+    msisdn: Msisdn
+    bucket: str
+    delta: int = Field(description="Minor units; negative for debits and expiries")
+    balance: int = Field(description="The bucket's balance after the change, minor units")
+    total: int = Field(description="All buckets after the change, minor units")
+    reason: str
+    reference: str
+    entry_id: str
+
+
+class LotExpired(Payload):
+    msisdn: Msisdn
+    bucket: str
+    lot_id: str
+    amount: int
+    expired_at: AwareDatetime
+
+
+class ExpireAccount(Payload):
+    msisdn: Msisdn
+    due_before: AwareDatetime
+
+
+class ClockTick(Payload):
+    at: AwareDatetime | None = None
+
+
+# --- BSS provisioning ---------------------------------------------------------------------
+
+class SubscriberProvisioned(Payload):
+    msisdn: Msisdn
+    customer_type: Literal["individual", "corporate"] = "individual"
+    line_type: Literal["prepaid", "postpaid"] = "prepaid"
+    language: Language | None = None
+    tariff_plan: str = "standard"
+    status: Literal["active", "blocked"] = "active"
+    name: str | None = None
+
+
+class TopUp(Payload):
+    msisdn: Msisdn
+    amount: int = Field(gt=0, description="Minor units")
+    bucket: str = "main"
+    validity_days: int | None = Field(default=None, gt=0, description="None: the lot never expires")
+    reference: str = Field(min_length=1, description="The BSS's own id for this recharge")
+    channel: str = "bss"
+
+
+class NetworkAttachment(Payload):
+    msisdn: Msisdn
+    state: Literal["attached", "detached"]
+    at: AwareDatetime
+    roaming: bool = False
+
+
+# --- operations ---------------------------------------------------------------------------
+
+class DeadLetter(Payload):
+    """Dead-lettered messages keep their original envelope; this model documents that."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+MODELS: dict[str, type[Payload]] = {
+    cls.__name__: cls
+    for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
+                SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter)
+}

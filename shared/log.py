@@ -1,0 +1,71 @@
+"""Structured JSON logs in Cloud Logging's format, MSISDNs masked, correlation id attached."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from shared.msisdn import mask_text
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+_SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+def _masked(value):
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """One JSON object a line: Cloud Logging reads `severity`, `message` and the labels."""
+
+    def __init__(self, function: str = ""):
+        super().__init__()
+        self.function = function
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
+            "message": mask_text(record.getMessage()),
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "logger": record.name,
+            "logging.googleapis.com/labels": {"function": self.function},
+        }
+        cid = correlation_id.get()
+        if cid:
+            entry["correlation_id"] = cid
+            entry["logging.googleapis.com/labels"]["correlation_id"] = cid
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = _masked(value)
+        if record.exc_info:
+            entry["stack_trace"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+_configured = False
+
+
+def setup(function: str = "", level: str = "INFO") -> None:
+    """Route the root logger to stdout as JSON (idempotent)."""
+    global _configured
+    if _configured:
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter(function))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "google", "werkzeug", "twilio.http_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configured = True

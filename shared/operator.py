@@ -1,0 +1,69 @@
+"""The operator profile: who runs this deployment, chosen by configuration (VAS_OPERATOR)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared import settings
+from shared.events import Language
+from shared.money import Currency
+from shared.msisdn import normalise
+
+PROFILES_DIR = Path(__file__).with_name("operators")
+
+
+class ShortCodes(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    balance: str = Field(default="*100#", description="USSD service code of the balance check")
+    sms: str = Field(default="21112", description="Short code subscribers text for services")
+    sender: str = Field(default="VAS", description="Sender id of the platform's SMS")
+    hotline: str = Field(default="0890", description="Customer care number quoted in help texts")
+
+
+class OperatorProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country; resolves national numbers")
+    national_number_length: int = Field(ge=4, le=15)
+    currency: Currency
+    languages: list[Language] = Field(min_length=1)
+    default_language: Language
+    short_codes: ShortCodes = ShortCodes()
+    services: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="Service -> enabled preset names")
+
+    @model_validator(mode="after")
+    def _default_is_offered(self):
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language} is not in languages {self.languages}")
+        return self
+
+    def msisdn(self, raw: str) -> str:
+        """Normalise a number as this operator's subscribers write it."""
+        return normalise(raw, self.country)
+
+    def language_for(self, preferred: str | None) -> str:
+        return preferred if preferred in self.languages else self.default_language
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def load_file(path: Path) -> OperatorProfile:
+    try:
+        return OperatorProfile.model_validate(yaml.safe_load(Path(path).read_text()))
+    except FileNotFoundError:
+        raise ProfileError(f"operator profile {path} does not exist") from None
+    except ValueError as error:
+        raise ProfileError(f"operator profile {path} is invalid:\n{error}") from None
+
+
+@functools.cache
+def current() -> OperatorProfile:
+    s = settings.get()
+    return load_file(Path(s.operator_profile) if s.operator_profile else PROFILES_DIR / f"{s.operator}.yaml")

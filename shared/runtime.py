@@ -1,0 +1,177 @@
+"""The wrapper every Pub/Sub-triggered function uses.
+
+decode → validate → the handler's domain work inside ONE Firestore transaction that also creates
+the `processed` marker (consumer + event id) and stores the outbox → publish the outbox after
+commit. On redelivery the marker exists: the stored outbox is published again (follow-up ids are
+deterministic, so consumers downstream drop the copies) and nothing else happens.
+
+- An invalid message is recorded in `rejected` and acknowledged: retrying cannot fix it.
+- Any other exception propagates: functions-framework answers 500, Pub/Sub retries with the
+  subscription's backoff and, after max delivery attempts, moves the message to the dead-letter
+  topic (stored by functions/ops for an operator to list and replay).
+- `after_commit` is for effects outside Firestore and Pub/Sub (calling the carrier's API): it runs
+  after the commit and again on every redelivery, so it must check its own record first.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import functions_framework
+from google.cloud import firestore
+from pydantic import BaseModel, ValidationError
+
+from shared import bus, catalog, log, settings, store
+from shared.events import Envelope, Payload, derive_event_id, utcnow
+
+logger = logging.getLogger("vas.runtime")
+
+Handler = Callable[["Context", Any], None]
+AfterCommit = Callable[["Context", Any], None]
+
+
+class Rejected(Exception):
+    """Raised by a handler for input no retry can fix (recorded and acknowledged)."""
+
+
+@dataclass
+class Context:
+    """What a handler may touch: the transaction, the event, and the outbox."""
+
+    consumer: str
+    event: Envelope
+    db: firestore.Client
+    txn: firestore.Transaction | None
+    now: datetime = field(default_factory=utcnow)
+    outbox: list[Envelope] = field(default_factory=list)
+
+    def emit(self, topic: str, payload: Payload | dict, purpose: str) -> Envelope:
+        """Queue a follow-up event; its id is derived from this event's id and `purpose`."""
+        envelope = catalog.make_envelope(
+            topic, payload,
+            event_id=derive_event_id(self.event.id, f"{self.consumer}/{purpose}"),
+            correlation_id=self.event.correlation_id,
+            source=self.consumer,
+        )
+        self.outbox.append(envelope)
+        return envelope
+
+    def get(self, ref: firestore.DocumentReference) -> firestore.DocumentSnapshot:
+        return ref.get(transaction=self.txn)
+
+    def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference:
+        return self.db.collection(collection).document(doc_id)
+
+
+def decode_push(cloud_event) -> tuple[str, bytes, dict[str, str]]:
+    """The Pub/Sub message inside a CloudEvent made by functions-framework from a push body."""
+    message = cloud_event.data["message"]
+    return (message.get("messageId") or cloud_event["id"],
+            base64.b64decode(message.get("data") or b""),
+            message.get("attributes") or {})
+
+
+def record_rejection(consumer: str, message_id: str, data: bytes, attributes: dict, reason: str) -> None:
+    store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set({
+        "consumer": consumer,
+        "message_id": message_id,
+        "data": data.decode("utf-8", errors="replace"),
+        "attributes": attributes,
+        "reason": reason[:4000],
+        "at": firestore.SERVER_TIMESTAMP,
+    })
+    logger.warning("rejected message", extra={"consumer": consumer, "message_id": message_id, "reason": reason[:500]})
+
+
+def process(consumer: str, handler: Handler, message_id: str, data: bytes, attributes: dict,
+            after_commit: AfterCommit | None = None) -> str:
+    """Run one delivery; returns 'processed', 'duplicate' or 'rejected'. Raises on transient failure."""
+    spec = catalog.load().consumer(consumer)
+    model = catalog.load().topic(spec.topic).payload_model
+    try:
+        envelope = bus.decode(data)
+        if envelope.type != spec.topic:
+            raise ValueError(f"event type {envelope.type} arrived on {spec.topic}")
+        payload = model.model_validate(envelope.data)
+    except (ValueError, ValidationError) as error:  # ValidationError and JSON errors are ValueErrors
+        record_rejection(consumer, message_id, data, attributes, str(error))
+        return "rejected"
+
+    token = log.correlation_id.set(envelope.correlation_id)
+    try:
+        db = store.db()
+        marker = db.collection(store.PROCESSED).document(f"{consumer}:{envelope.id}")
+        try:
+            duplicate, ctx = _apply(db, marker, consumer, envelope, handler, payload)
+        except Rejected as refusal:
+            record_rejection(consumer, message_id, data, attributes, str(refusal))
+            return "rejected"
+        bus.publish(ctx.outbox)
+        if after_commit is not None:
+            after_commit(ctx, payload)
+        outcome = "duplicate" if duplicate else "processed"
+        logger.info("event %s", outcome, extra={"consumer": consumer, "event_id": envelope.id,
+                                                 "event_type": envelope.type, "follow_ups": len(ctx.outbox)})
+        return outcome
+    finally:
+        log.correlation_id.reset(token)
+
+
+def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Context]:
+    @firestore.transactional
+    def in_transaction(txn):
+        snapshot = marker.get(transaction=txn)
+        ctx = Context(consumer=consumer, event=envelope, db=db, txn=txn)
+        if snapshot.exists:
+            ctx.outbox = [Envelope.model_validate(item) for item in snapshot.get("outbox")]
+            return True, ctx
+        handler(ctx, payload)
+        txn.create(marker, {
+            "consumer": consumer,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "outbox": [item.model_dump(mode="json") for item in ctx.outbox],
+            "at": firestore.SERVER_TIMESTAMP,
+        })
+        return False, ctx
+
+    return in_transaction(db.transaction(max_attempts=25))
+
+
+def consumer(name: str, after_commit: AfterCommit | None = None):
+    """Register `fn(ctx, payload)` as the CloudEvent function of catalog consumer `name`.
+
+    The entry point keeps the handler's name, which is the catalog's `entry_point`.
+    """
+    spec = catalog.load().consumer(name)
+
+    def register(handler: Handler):
+        if handler.__name__ != spec.entry_point:
+            raise ValueError(f"{name}: entry point is {spec.entry_point}, not {handler.__name__}")
+
+        @functools.wraps(handler)
+        def entry(cloud_event):
+            log.setup(settings.get().function or name, settings.get().log_level)
+            message_id, data, attributes = decode_push(cloud_event)
+            process(name, handler, message_id, data, attributes, after_commit)
+
+        entry.consumer = name
+        entry.handler = handler
+        return functions_framework.cloud_event(entry)
+
+    return register
+
+
+def publish_new(topic: str, payload: Payload | dict | BaseModel, *, event_id: str,
+                correlation_id: str | None = None, source: str = "") -> Envelope:
+    """Publish a first event (from a webhook, the BSS, a CLI): no outbox, the id makes it idempotent."""
+    envelope = catalog.make_envelope(topic, payload, event_id=event_id,
+                                     correlation_id=correlation_id, source=source)
+    bus.publish([envelope])
+    return envelope

@@ -1,0 +1,23 @@
+"""Firestore access: one client a process (honours FIRESTORE_EMULATOR_HOST)."""
+
+from __future__ import annotations
+
+import functools
+
+from google.cloud import firestore
+
+from shared import settings
+
+
+@functools.cache
+def db() -> firestore.Client:
+    return firestore.Client(project=settings.get().project)
+
+
+# Collections, named once.
+SUBSCRIBERS = "subscribers"
+ACCOUNTS = "accounts"
+PROCESSED = "processed"
+REJECTED = "rejected"
+DEAD_LETTERS = "dead_letters"
+MESSAGES = "messages"
