@@ -14,8 +14,13 @@ def push_endpoint(base_url: str, project: str, topic: str) -> str:
     return f"{base_url.rstrip('/')}/projects/{project}/topics/{topic}"
 
 
-def create(project: str, consumer_urls: dict[str, str], catalog=None) -> None:
-    """Create every topic, and a push subscription per consumer whose URL is given."""
+def create(project: str, consumer_urls: dict[str, str], catalog=None,
+           max_backoff_seconds: int | None = None) -> None:
+    """Create every topic, and a push subscription per consumer whose URL is given.
+
+    `max_backoff_seconds` caps the catalog's retry backoff: tests use it so that a poison
+    message reaches the dead-letter topic in seconds rather than minutes; nothing else changes.
+    """
     catalog = catalog or catalog_module.load()
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
@@ -24,6 +29,7 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None) -> None:
             publisher.create_topic(name=publisher.topic_path(project, topic))
         except exceptions.AlreadyExists:
             pass
+    cap = max_backoff_seconds or 10**6
     dead_letter_topic = publisher.topic_path(project, catalog.dead_letter_topic)
     for name, consumer in catalog.consumers.items():
         if name not in consumer_urls:
@@ -34,11 +40,11 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None) -> None:
             "push_config": {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)},
             "ack_deadline_seconds": consumer.ack_deadline_seconds,
             "retry_policy": {
-                "minimum_backoff": duration_pb2.Duration(seconds=consumer.min_backoff_seconds),
-                "maximum_backoff": duration_pb2.Duration(seconds=consumer.max_backoff_seconds),
+                "minimum_backoff": duration_pb2.Duration(seconds=min(consumer.min_backoff_seconds, cap)),
+                "maximum_backoff": duration_pb2.Duration(seconds=min(consumer.max_backoff_seconds, cap)),
             },
         }
-        if consumer.dead_letter:
+        if consumer.dead_letter and consumer.max_delivery_attempts:
             request["dead_letter_policy"] = {"dead_letter_topic": dead_letter_topic,
                                              "max_delivery_attempts": consumer.max_delivery_attempts}
         try:

@@ -61,3 +61,42 @@ def function_server(emulators):
     yield start
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def tap(emulators):
+    """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function."""
+    import time
+    import uuid
+
+    from google.cloud import pubsub_v1
+
+    from shared import bus
+
+    subscriber = pubsub_v1.SubscriberClient()
+    created = []
+
+    def listen(topic: str):
+        name = subscriber.subscription_path(PROJECT, f"tap-{topic.replace('.', '-')}-{uuid.uuid4().hex[:8]}")
+        subscriber.create_subscription(request={"name": name, "topic": bus.topic_path(topic)})
+        created.append(name)
+
+        def pull(count: int = 1, timeout: float = 10.0):
+            """Envelopes received, waiting up to `timeout` for at least `count` of them."""
+            got, deadline = [], time.monotonic() + timeout
+            while len(got) < count and time.monotonic() < deadline:
+                response = subscriber.pull(request={"subscription": name, "max_messages": 100},
+                                           timeout=5, retry=None)
+                if response.received_messages:
+                    subscriber.acknowledge(request={"subscription": name,
+                                                    "ack_ids": [m.ack_id for m in response.received_messages]})
+                    got.extend(bus.decode(m.message.data) for m in response.received_messages)
+                else:
+                    time.sleep(0.1)
+            return got
+
+        return pull
+
+    yield listen
+    for name in created:
+        subscriber.delete_subscription(subscription=name)

@@ -1,0 +1,56 @@
+"""Dead letters: messages that exhausted their delivery attempts, kept for an operator to replay.
+
+Pub/Sub forwards the message unchanged with attributes naming the source subscription and the
+delivery count; we keep data and attributes as they came so a replay is byte-for-byte the original.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+DEAD_LETTER_ATTRIBUTES = (
+    "CloudPubSubDeadLetterSourceSubscription",
+    "CloudPubSubDeadLetterSourceSubscriptionProject",
+    "CloudPubSubDeadLetterSourceDeliveryCount",
+    "CloudPubSubDeadLetterSourceTopicPublishTime",
+)
+
+
+@dataclass(frozen=True)
+class Replay:
+    topic: str
+    data: bytes
+    attributes: dict[str, str]
+
+
+def record(message_id: str, data: bytes, attributes: dict[str, str]) -> dict:
+    """The document stored for one dead letter."""
+    envelope = _envelope(data)
+    return {
+        "message_id": message_id,
+        "data": data.decode("utf-8", errors="replace"),
+        "attributes": attributes,
+        "event_id": envelope.get("id") or attributes.get("event_id"),
+        "event_type": envelope.get("type") or attributes.get("event_type"),
+        "source_subscription": attributes.get("CloudPubSubDeadLetterSourceSubscription"),
+        "delivery_count": int(attributes.get("CloudPubSubDeadLetterSourceDeliveryCount") or 0),
+        "status": "dead",
+    }
+
+
+def replay_of(stored: dict) -> Replay:
+    """The original message to publish again on its topic (the consumer is idempotent by event id)."""
+    topic = stored.get("event_type")
+    if not topic:
+        raise ValueError(f"dead letter {stored.get('message_id')} names no topic; it cannot be replayed")
+    attributes = {k: v for k, v in (stored.get("attributes") or {}).items() if k not in DEAD_LETTER_ATTRIBUTES}
+    return Replay(topic, stored["data"].encode(), attributes)
+
+
+def _envelope(data: bytes) -> dict:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
