@@ -1,0 +1,164 @@
+"""The demo operator's subscribers and the scripted demo that `make run` plays.
+
+Seeding goes through the same doors production uses: the BSS's provisioning and top-up topics
+(the functions write Firestore) and the carrier emulator's network (phones, attach/detach).
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from dataclasses import dataclass, field
+
+from emulators.carrier.client import CarrierClient
+from shared import bus, catalog, ledger, operator, store
+
+DAY = 1
+
+
+@dataclass(frozen=True)
+class DemoSubscriber:
+    msisdn: str
+    name: str
+    language: str
+    main: int                     # minor units
+    bonus: int = 0
+    attached: bool = True
+    customer_type: str = "individual"
+    line_type: str = "prepaid"
+
+
+SUBSCRIBERS = (
+    DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
+    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=1_200_000),
+    DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
+    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=300_000),
+    DemoSubscriber("+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate",
+                   line_type="postpaid"),
+)
+
+
+def _publish(topic: str, payload: dict, event_id: str) -> None:
+    bus.publish([catalog.make_envelope(topic, payload, event_id=event_id, source="demo-bss")])
+
+
+def seed(stack, say=print, timeout: float = 60.0) -> None:
+    """Provision the demo subscribers in the network and in the BSS, and top them up."""
+    carrier = CarrierClient(stack.carrier_url)
+    for sub in SUBSCRIBERS:
+        carrier.provision(sub.msisdn, attached=sub.attached)
+        _publish("bss.subscriber", {"msisdn": sub.msisdn, "name": sub.name, "language": sub.language,
+                                    "customer_type": sub.customer_type, "line_type": sub.line_type},
+                 event_id=f"demo-subscriber-{sub.msisdn}")
+    # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
+    _wait(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
+                      for s in SUBSCRIBERS), timeout, "the demo subscribers to be provisioned")
+    for sub in SUBSCRIBERS:
+        _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.main, "bucket": "main",
+                               "reference": f"DEMO-MAIN-{sub.msisdn[-4:]}"},
+                 event_id=f"demo-topup-main-{sub.msisdn}")
+        if sub.bonus:
+            _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.bonus, "bucket": "bonus",
+                                   "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn[-4:]}"},
+                     event_id=f"demo-topup-bonus-{sub.msisdn}")
+    _wait(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
+                      and account.total == s.main + s.bonus for s in SUBSCRIBERS),
+          timeout, "the demo top-ups to be credited")
+    say(f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
+        f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances.")
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s (see .run/logs/)")
+
+
+@dataclass
+class Step:
+    phone: str
+    action: str
+    screen: str
+    ok: bool
+    expectation: str = ""
+
+
+@dataclass
+class Transcript:
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    def add(self, phone: str, action: str, screen: str, ok: bool, expectation: str = "") -> Step:
+        step = Step(phone, action, screen, ok, expectation)
+        self.steps.append(step)
+        return step
+
+    def render(self) -> str:
+        lines = ["", "=" * 64, "Demo transcript: what each phone saw", "=" * 64]
+        names = {s.msisdn: f"{s.name} ({s.language})" for s in SUBSCRIBERS}
+        for number, step in enumerate(self.steps, 1):
+            who = names.get(step.phone, step.phone)
+            lines.append(f"\n{number}. {who} {step.phone} — {step.action}")
+            width = 44
+            lines.append("   ┌" + "─" * width + "┐")
+            for paragraph in (step.screen or "(nothing)").splitlines() or [""]:
+                for line in textwrap.wrap(paragraph, width - 2) or [""]:
+                    lines.append(f"   │ {line:<{width - 2}} │")
+            lines.append("   └" + "─" * width + "┘")
+            if not step.ok:
+                lines.append(f"   ✗ expected: {step.expectation}")
+        lines.append("")
+        lines.append("Demo " + ("passed: every step as scripted." if self.ok else "FAILED: see ✗ above."))
+        return "\n".join(lines)
+
+
+def play(stack, timeout: float = 30.0) -> Transcript:
+    """The scripted demo: a balance check, an SMS delivered, an SMS held for a switched-off phone."""
+    carrier = CarrierClient(stack.carrier_url)
+    profile = operator.current()
+    money = profile.currency.format
+    aziz, olga, li, _, john = SUBSCRIBERS
+    transcript = Transcript()
+
+    reply = carrier.dial(aziz.msisdn, profile.short_codes.balance)
+    transcript.add(aziz.msisdn, f"dials {profile.short_codes.balance}", reply["text"],
+                   reply["end"] and money(aziz.main) in reply["text"],
+                   f"a final USSD screen naming the main balance {money(aziz.main)}")
+
+    before = len(carrier.inbox(olga.msisdn))
+    carrier.send_sms(olga.msisdn, profile.short_codes.sms, "БАЛАНС")
+    received = carrier.wait_for_inbox(olga.msisdn, before + 1, timeout)
+    text = received[-1]["body"] if len(received) > before else ""
+    transcript.add(olga.msisdn, f"texts БАЛАНС to {profile.short_codes.sms}, receives", text,
+                   money(olga.main) in text, f"an SMS naming the balance {money(olga.main)}")
+
+    waiting = [m for m in carrier.messages() if m["to"] == li.msisdn and m["status"] != "delivered"]
+    transcript.add(li.msisdn, "is switched off; the SMS centre holds",
+                   f"{len(waiting)} message(s) waiting: " + "; ".join(m["body"] for m in waiting),
+                   len(waiting) >= 1, "the top-up notice waiting in the SMS centre")
+    carrier.attach(li.msisdn)
+    delivered = carrier.wait_for_inbox(li.msisdn, len(waiting), timeout)
+    transcript.add(li.msisdn, "switches on and receives", "\n".join(m["body"] for m in delivered),
+                   len(delivered) >= max(1, len(waiting)), "the held SMS delivered on attach")
+
+    reply = carrier.dial(john.msisdn, "*999#")
+    transcript.add(john.msisdn, "dials an unknown code *999#", reply["text"],
+                   reply["end"] and profile.short_codes.balance in reply["text"],
+                   "a help screen that points to the balance code")
+
+    listed = _twilio_client(stack).messages.list()
+    transcript.add("twilio", "the real twilio client lists the SMS the demo sent",
+                   f"{len(listed)} messages, e.g. {listed[0].to}: {listed[0].body}" if listed else "none",
+                   len(listed) >= len(SUBSCRIBERS), "at least one SMS per subscriber")
+    return transcript
+
+
+def _twilio_client(stack):
+    from shared import carrier as carrier_adapter
+    return carrier_adapter.client()

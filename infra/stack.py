@@ -1,0 +1,171 @@
+"""The whole platform on one machine: `make run`.
+
+Starts the real Pub/Sub and Firestore emulators, the carrier emulator and every catalog function
+as a functions-framework process; creates topics and push subscriptions from the catalog; seeds
+the demo operator; plays the scripted demo and prints what each phone saw; then serves until
+Ctrl-C and stops every process it started.
+
+  python -m infra.stack                 # make run
+  python -m infra.stack --demo-only     # run the demo and exit (the e2e test does this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators import gcloud
+from emulators.process import Service, free_port
+from infra import topology
+from infra.functions import REPO, function_service
+from shared import catalog as catalog_module
+
+PROJECT = "vas-local"
+LOG_DIR = REPO / ".run" / "logs"
+
+# Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
+FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "functions": 8100}
+
+
+@dataclass
+class Stack:
+    """Everything the stack started, with the URLs the demo and the tests need."""
+
+    project: str
+    emulators: gcloud.Emulators
+    carrier: Service
+    functions: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def carrier_url(self) -> str:
+        return self.carrier.ready_url.removesuffix("health").rstrip("/")
+
+    def url_of(self, function: str) -> str:
+        return self.functions[function].ready_url.rstrip("/")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a function (or a CLI) needs to reach this stack."""
+        return {
+            **self.emulators.env,
+            "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
+            "VAS_TWILIO_API_BASE": self.carrier_url,
+        }
+
+    def stop(self) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda s: s.stop(), self.functions.values()))
+        self.carrier.stop()
+        self.emulators.stop()
+
+
+def _port(auto: bool, key: str, offset: int = 0) -> int:
+    return free_port() if auto else FIXED_PORTS[key] + offset
+
+
+def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_DIR,
+          max_backoff_seconds: int | None = None, say=print) -> Stack:
+    """Start the stack and return it ready: topology created, every process answering."""
+    problems = gcloud.missing_tools()
+    if problems:
+        raise SystemExit("Cannot start the local stack:\n  - " + "\n  - ".join(problems) + "\n" + gcloud.INSTALL_HINT)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    catalog = catalog_module.load()
+    say(f"Starting the Pub/Sub and Firestore emulators (logs in {log_dir.relative_to(REPO)}/) …")
+    emulators = gcloud.start(project, log_dir, _port(auto_ports, "pubsub"), _port(auto_ports, "firestore"))
+    os.environ.update(emulators.env)
+
+    names = list(catalog.webhooks) + list(catalog.consumers)
+    ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    carrier_port = _port(auto_ports, "carrier")
+    carrier_url = f"http://127.0.0.1:{carrier_port}"
+    function_env = {
+        **emulators.env,
+        "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
+        "VAS_TWILIO_API_BASE": carrier_url,
+        "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],
+    }
+    carrier = Service(
+        "carrier-emulator",
+        [sys.executable, "-m", "emulators.carrier", "serve", "--port", str(carrier_port),
+         "--ussd-webhook", urls["edge-ussd"], "--sms-webhook", urls["edge-sms"],
+         "--voice-webhook", urls["edge-voice"]],
+        ready_url=f"{carrier_url}/health", env={**function_env, "PYTHONPATH": str(REPO)},
+        log_dir=log_dir, cwd=REPO)
+    stack = Stack(project, emulators, carrier)
+    try:
+        say(f"Starting the carrier emulator and {len(names)} functions …")
+        carrier.start()
+        for name in names:
+            stack.functions[name] = function_service(name, env=function_env, log_dir=log_dir,
+                                                     port=ports[name]).start()
+        carrier.wait_ready()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda s: s.wait_ready(), stack.functions.values()))
+        topology.create(project, {name: urls[name] for name in catalog.consumers},
+                        max_backoff_seconds=max_backoff_seconds)
+        say(f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} push subscriptions.")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def serve_until_interrupted(stack: Stack) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"\nServing. Carrier emulator: {stack.carrier_url}   USSD webhook: {stack.url_of('edge-ussd')}")
+    print(f"Try a phone: .venv/bin/python -m emulators.carrier phone --carrier {stack.carrier_url} "
+          f"--msisdn +998901000001 dial '*100#'")
+    print("Press Ctrl-C to stop everything.")
+    while not stop.is_set():
+        for name, service in stack.functions.items():
+            if service.proc.poll() is not None:
+                print(f"{name} exited ({service.proc.returncode}); its log: {service.log_path}", file=sys.stderr)
+                stop.set()
+        stop.wait(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo-only", action="store_true", help="run the demo, print it, stop everything")
+    parser.add_argument("--no-demo", action="store_true", help="start and seed, but play no demo")
+    parser.add_argument("--ports", choices=("fixed", "auto"), default="fixed",
+                        help="fixed well-known ports (default) or free ones")
+    args = parser.parse_args(argv)
+
+    from infra import demo
+
+    started = time.monotonic()
+    stack = start(auto_ports=args.ports == "auto")
+    try:
+        print(f"Everything is up in {time.monotonic() - started:.1f}s.")
+        demo.seed(stack)
+        if not args.no_demo:
+            transcript = demo.play(stack)
+            print(transcript.render())
+            if not transcript.ok:
+                print("The demo did not go as scripted; see the transcript above and the logs in .run/logs/.",
+                      file=sys.stderr)
+                return 1
+        if not args.demo_only:
+            serve_until_interrupted(stack)
+    finally:
+        print("Stopping every process the stack started …")
+        stack.stop()
+        print("Stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
