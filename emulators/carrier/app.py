@@ -1,0 +1,194 @@
+"""HTTP face of the carrier: Twilio's Messages API under /2010-04-01, the network's control API
+under /control, and /health for whoever waits for it to start."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from shared.msisdn import InvalidMsisdn, normalise
+
+from emulators.carrier import twilio_api
+from emulators.carrier.network import InvalidUssd, UnknownPhone, UnknownSession
+from emulators.carrier.service import Carrier, NotConfigured, PhoneOff
+from emulators.carrier.twilio_api import TwilioError
+
+TWILIO = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>"
+
+
+def create_app(carrier: Carrier) -> Flask:
+    app = Flask("carrier-emulator")
+    app.config["carrier"] = carrier
+
+    # --- Twilio REST ---------------------------------------------------------------------------
+
+    @app.before_request
+    def authenticate():
+        if not request.path.startswith(f"/{twilio_api.API_VERSION}/"):
+            return None
+        auth = request.authorization
+        config = carrier.config
+        if not (auth and auth.type == "basic"
+                and hmac.compare_digest(auth.username or "", config.account_sid)
+                and hmac.compare_digest(auth.password or "", config.auth_token)):
+            response = jsonify(twilio_api.error_body(401, 20003, "Authenticate"))
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            return response
+        account_sid = (request.view_args or {}).get("account_sid")
+        if account_sid is not None and account_sid != config.account_sid:
+            return _not_found()
+        return None
+
+    @app.post(f"{TWILIO}/Messages.json")
+    def create_message(account_sid):
+        message = carrier.submit(account_sid, twilio_api.parse_create(request.form))
+        return jsonify(twilio_api.message_resource(message)), 201
+
+    @app.get(f"{TWILIO}/Messages.json")
+    def list_messages(account_sid):
+        page, page_size = twilio_api.paging(request.args)
+        filters = {key: request.args[key] for key in ("To", "From", "DateSent", "DateSent<", "DateSent>")
+                   if request.args.get(key)}
+        keep = twilio_api.date_sent_filter(request.args)
+        found = [m for m in carrier.messages(to=_number_or_code(filters.get("To")),
+                                             sender=_number_or_code(filters.get("From"))) if keep(m)]
+        return jsonify(twilio_api.page_body(account_sid, found, page=page, page_size=page_size, filters=filters))
+
+    @app.get(f"{TWILIO}/Messages/<sid>.json")
+    def fetch_message(account_sid, sid):
+        message = carrier.message(sid)
+        if message is None:
+            return _not_found()
+        return jsonify(twilio_api.message_resource(message))
+
+    @app.errorhandler(TwilioError)
+    def twilio_error(error: TwilioError):
+        return jsonify(error.body()), error.status
+
+    # --- control API ---------------------------------------------------------------------------
+
+    @app.get("/health")
+    def health():
+        return jsonify({"status": "ok", **carrier.config.public(), "outbound_pending": carrier.dispatcher.pending()})
+
+    @app.get("/control/config")
+    def get_config():
+        return jsonify(carrier.config.public())
+
+    @app.post("/control/config")
+    def set_config():
+        return jsonify(carrier.configure(**_json()))
+
+    @app.post("/control/phones")
+    def provision():
+        body = _json()
+        result = carrier.provision(_required(body, "msisdn"), attached=bool(body.get("attached", True)))
+        return jsonify(result), 201
+
+    @app.get("/control/phones")
+    def phones():
+        return jsonify({"phones": carrier.phones()})
+
+    @app.get("/control/phones/<msisdn>")
+    def phone(msisdn):
+        return jsonify(carrier.phone(msisdn))
+
+    @app.post("/control/phones/<msisdn>/attach")
+    def attach(msisdn):
+        return jsonify(carrier.set_attached(msisdn, True))
+
+    @app.post("/control/phones/<msisdn>/detach")
+    def detach(msisdn):
+        return jsonify(carrier.set_attached(msisdn, False))
+
+    @app.post("/control/phones/<msisdn>/ussd")
+    def dial(msisdn):
+        return jsonify(carrier.dial(msisdn, _required(_json(), "ussd")))
+
+    @app.post("/control/phones/<msisdn>/ussd/<session_id>")
+    def reply(msisdn, session_id):
+        return jsonify(carrier.reply(msisdn, session_id, str(_required(_json(), "input"))))
+
+    @app.post("/control/phones/<msisdn>/sms")
+    def send_sms(msisdn):
+        body = _json()
+        return jsonify(carrier.send_sms(msisdn, str(_required(body, "to")), str(_required(body, "body")))), 201
+
+    @app.post("/control/phones/<msisdn>/call")
+    def call(msisdn):
+        return jsonify(carrier.call(msisdn, str(_required(_json(), "to"))))
+
+    @app.get("/control/phones/<msisdn>/inbox")
+    def inbox(msisdn):
+        return jsonify({"msisdn": normalise(msisdn), "messages": carrier.inbox(msisdn)})
+
+    @app.get("/control/messages")
+    def messages():
+        return jsonify({"messages": [_control_view(m) for m in carrier.messages()]})
+
+    @app.post("/control/reset")
+    def reset():
+        carrier.reset()
+        return jsonify({"status": "reset"})
+
+    # --- control API errors: a clear JSON answer, never a stack trace ----------------------
+
+    def refuse(status: int):
+        return lambda error: (jsonify({"error": str(error) or error.__class__.__name__}), status)
+
+    app.register_error_handler(InvalidMsisdn, refuse(400))
+    app.register_error_handler(InvalidUssd, refuse(400))
+    app.register_error_handler(ValueError, refuse(400))
+    app.register_error_handler(UnknownPhone, refuse(404))
+    app.register_error_handler(UnknownSession, refuse(404))
+    app.register_error_handler(PhoneOff, refuse(409))
+    app.register_error_handler(NotConfigured, refuse(503))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith(f"/{twilio_api.API_VERSION}/"):
+            return jsonify(twilio_api.error_body(error.code, 20404 if error.code == 404 else 20001,
+                                                 error.description)), error.code
+        return jsonify({"error": error.description}), error.code
+
+    return app
+
+
+def _not_found() -> Response:
+    response = jsonify(twilio_api.error_body(404, 20404, f"The requested resource {request.path} was not found"))
+    response.status_code = 404
+    return response
+
+
+def _number_or_code(value: str | None) -> str | None:
+    """A filter value as the store spells it: E.164 for numbers, as-is for short codes."""
+    if value is None or not value.startswith("+"):
+        return value
+    try:
+        return normalise(value)
+    except InvalidMsisdn:
+        return value
+
+
+def _json() -> dict:
+    body = request.get_json(silent=True)
+    if body is None and request.content_length:
+        raise ValueError("the body must be JSON")
+    if body is not None and not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body or {}
+
+
+def _required(body: dict, key: str):
+    if body.get(key) in (None, ""):
+        raise ValueError(f"{key!r} is required")
+    return body[key]
+
+
+def _control_view(message) -> dict:
+    return {**twilio_api.message_resource(message),
+            "encoding": message.segmentation.encoding,
+            "history": [{"status": status, "at": at.isoformat()} for status, at in message.history]}
