@@ -77,6 +77,18 @@ def decode_push(cloud_event) -> tuple[str, bytes, dict[str, str]]:
             message.get("attributes") or {})
 
 
+# Cloud Scheduler publishes the same fixed body on every tick (terraform/scheduler.tf), so the
+# envelope's id repeats; this attribute marks such a tick, and the id is made unique per message
+# (else the processed marker would drop every tick after the first).
+SCHEDULE_ATTRIBUTE = "vas_schedule"
+
+
+def per_tick(envelope: Envelope, message_id: str) -> Envelope:
+    """A scheduler tick's envelope with an id, correlation id and time of its own Pub/Sub message."""
+    tick_id = f"{envelope.id}:{message_id}"
+    return envelope.model_copy(update={"id": tick_id, "correlation_id": tick_id, "occurred_at": utcnow()})
+
+
 def record_rejection(consumer: str, message_id: str, data: bytes, attributes: dict, reason: str) -> None:
     store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set({
         "consumer": consumer,
@@ -96,6 +108,8 @@ def process(consumer: str, handler: Handler, message_id: str, data: bytes, attri
     model = catalog.load().topic(spec.topic).payload_model
     try:
         envelope = bus.decode(data)
+        if attributes.get(SCHEDULE_ATTRIBUTE):
+            envelope = per_tick(envelope, message_id)
         if envelope.type != spec.topic:
             raise ValueError(f"event type {envelope.type} arrived on {spec.topic}")
         payload = model.model_validate(envelope.data)

@@ -1,0 +1,36 @@
+# Firestore in native mode holds all state (accounts, ledger, messages, processed markers, outbox).
+
+resource "google_firestore_database" "default" {
+  name        = "(default)" # the client libraries' default database: no setting needed in code
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  # Keep the data when Terraform forgets the database; deleting it is a deliberate manual act.
+  deletion_policy = "ABANDON"
+
+  depends_on = [google_project_service.api]
+}
+
+# Composite indexes the queries need. None today: the ledger's expiry sweep filters accounts on
+# one field (`next_expiry <= now`) and every other lookup is by document id, and Firestore indexes
+# each single field automatically. A query that filters or orders on two fields adds its index
+# here, e.g. { collection = "messages", fields = [["status", "ASCENDING"], ["at", "DESCENDING"]] }.
+locals {
+  firestore_composite_indexes = {}
+}
+
+resource "google_firestore_index" "composite" {
+  for_each   = local.firestore_composite_indexes
+  database   = google_firestore_database.default.name
+  collection = each.value.collection
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}

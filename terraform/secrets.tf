@@ -1,0 +1,38 @@
+# Secret values never pass through Terraform (they would sit in its state in clear text): the
+# secrets are created empty and the operator adds versions with gcloud (see README.md).
+
+locals {
+  secrets = {
+    twilio-account-sid = {
+      env         = "VAS_TWILIO_ACCOUNT_SID"
+      description = "Twilio account SID (ACxxxxxxxx) notify sends SMS with."
+    }
+    twilio-auth-token = {
+      env         = "VAS_TWILIO_AUTH_TOKEN"
+      description = "Twilio auth token: notify's API password, and the key the edge checks X-Twilio-Signature with."
+    }
+    ussd-gateway-secret = {
+      env         = "VAS_USSD_GATEWAY_SECRET"
+      description = "Shared secret of the carrier's USSD gateway (HMAC-SHA256 of the request body)."
+    }
+  }
+
+  # Which service may read which secret; every other service gets none.
+  secrets_used_by = {
+    notify = ["twilio-account-sid", "twilio-auth-token"]
+    edge   = ["twilio-auth-token", "ussd-gateway-secret"]
+  }
+}
+
+resource "google_secret_manager_secret" "secret" {
+  # Google-managed encryption; CMEK (customer_managed_encryption in replication) needs a KMS key the operator owns.
+  for_each  = local.secrets
+  secret_id = "vas-${each.key}"
+  labels    = { app = "vas" }
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.api]
+}

@@ -1,0 +1,57 @@
+variable "project" {
+  description = "Google Cloud project id to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the source bucket and the scheduler jobs."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region such as europe-west1, or a multi-region such as eur3). Cannot change after creation."
+  type        = string
+  default     = "eur3"
+}
+
+variable "operator" {
+  description = "Operator profile name: shared/operators/<operator>.yaml (VAS_OPERATOR)."
+  type        = string
+  default     = "demo"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*$", var.operator))
+    error_message = "operator is a profile file name in shared/operators/, without .yaml."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of every function (VAS_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+}
+
+variable "function_memory" {
+  description = "Memory of each function instance; CPU follows memory unless set."
+  type        = string
+  default     = "512M"
+}
+
+variable "function_max_instances" {
+  description = "Upper bound of instances per function (protects Firestore and the carrier's API from a flood)."
+  type        = number
+  default     = 20
+}
+
+variable "webhook_min_instances" {
+  description = "Warm instances per webhook: the USSD gateway gives up after a few seconds, longer than a Python cold start."
+  type        = number
+  default     = 1
+}
+
+variable "schedule_time_zone" {
+  description = "Time zone of the catalog's cron schedules."
+  type        = string
+  default     = "Etc/UTC"
+}

@@ -1,0 +1,408 @@
+"""terraform/*.tf, read offline with python-hcl2, held against the event catalog (shared/catalog.py).
+
+Each check is a function over the parsed configuration, run on the real files and on mutants of
+them (a hard-coded topic list, a dropped dead-letter policy…) to prove the check can fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+from hcl2.utils import SerializationOptions
+
+from shared import catalog as catalog_module
+from shared import runtime
+from shared.events import Envelope
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TF_DIR = REPO / "terraform"
+OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
+
+
+class Terraform:
+    """Every .tf file of a directory, parsed: resources, locals, outputs, and the raw text."""
+
+    def __init__(self, texts: dict[str, str]):
+        self.texts = texts
+        self.resources: dict[str, dict[str, dict]] = {}
+        self.locals: dict[str, object] = {}
+        self.outputs: dict[str, dict] = {}
+        for text in texts.values():
+            parsed = hcl2.loads(text, serialization_options=OPTIONS)
+            for block in parsed.get("resource", []):
+                for rtype, named in block.items():
+                    self.resources.setdefault(rtype, {}).update(named)
+            for block in parsed.get("locals", []):
+                self.locals.update(block)
+            for block in parsed.get("output", []):
+                self.outputs.update(block)
+
+    @classmethod
+    def read(cls, directory: Path = TF_DIR) -> Terraform:
+        return cls({p.name: p.read_text() for p in sorted(directory.glob("*.tf"))})
+
+    def mutated(self, file: str, old: str, new: str) -> Terraform:
+        """A copy with one edit, for proving a check fails."""
+        assert old in self.texts[file], f"mutation target not found in {file}: {old!r}"
+        return Terraform({**self.texts, file: self.texts[file].replace(old, new)})
+
+    def resource(self, rtype: str, name: str) -> dict:
+        return self.resources[rtype][name]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts.values())
+
+    def literals(self) -> set[str]:
+        """Every string literal of the configuration, also those quoted inside expressions."""
+        found: set[str] = set()
+
+        def walk(node) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(key)
+                    walk(value)
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, str):
+                found.add(node)
+                found.update(re.findall(r'"([^"$]*)"', node))
+
+        for text in self.texts.values():
+            walk(hcl2.loads(text, serialization_options=OPTIONS))
+        return found
+
+
+def block(body: dict, name: str) -> dict:
+    """The single nested block `name` of a resource body."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list) and len(blocks) == 1, f"expected one {name} block, found {blocks!r}"
+    return blocks[0]
+
+
+def dynamic(body: dict, name: str) -> dict | None:
+    for item in body.get("dynamic", []):
+        if name in item:
+            return item[name]
+    return None
+
+
+@functools.cache
+def real() -> Terraform:
+    return Terraform.read()
+
+
+@pytest.fixture
+def tf() -> Terraform:
+    return real()
+
+
+@pytest.fixture
+def catalog() -> catalog_module.Catalog:
+    return catalog_module.load()
+
+
+def services_of(catalog: catalog_module.Catalog) -> set[str]:
+    """The service folders under functions/ that Terraform gives one runtime identity each."""
+    return {Path(f.source).parts[1] for f in [*catalog.consumers.values(), *catalog.webhooks.values()]}
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+# Which catalog section each catalog-driven resource iterates over.
+FOR_EACH = {
+    ("google_pubsub_topic", "topic"): "${local.topics}",
+    ("google_pubsub_subscription", "consumer"): "${local.consumers}",
+    ("google_cloudfunctions2_function", "consumer"): "${local.consumers}",
+    ("google_cloudfunctions2_function", "webhook"): "${local.webhooks}",
+    ("google_cloud_scheduler_job", "schedule"): "${local.schedules}",
+    ("google_cloud_run_v2_service_iam_member", "push_invoker"): "${local.consumers}",
+    ("google_cloud_run_v2_service_iam_member", "webhook_public"): "${local.webhooks}",
+}
+
+
+def check_reads_the_catalog(tf: Terraform) -> None:
+    expression = tf.locals["catalog"]
+    match = re.fullmatch(r'\$\{yamldecode\(file\("\$\{path\.module\}/([^"]+)"\)\)\}', expression)
+    assert match, f"local.catalog must be yamldecode(file(...)) of the catalog, is {expression}"
+    assert (TF_DIR / match.group(1)).resolve() == catalog_module.CATALOG_FILE.resolve()
+    for section in ("topics", "webhooks", "schedules", "dead_letter_topic", "defaults"):
+        assert tf.locals[section] == f"${{local.catalog.{section}}}", f"local.{section} is not the catalog's"
+    assert "in local.catalog.consumers" in tf.locals["consumers"]
+
+
+def check_catalog_resources_iterate_the_catalog(tf: Terraform) -> None:
+    for (rtype, name), expected in FOR_EACH.items():
+        body = tf.resource(rtype, name)
+        assert body.get("for_each") == expected, f"{rtype}.{name} for_each is {body.get('for_each')}, not {expected}"
+        if rtype != "google_cloud_run_v2_service_iam_member":
+            assert body["name"] in ("${each.key}", "vas-${each.key}"), f"{rtype}.{name} is not named by the catalog"
+    # Nothing of these kinds may exist outside the catalog loops (a hand-written extra topic).
+    for rtype in {rtype for rtype, _ in FOR_EACH}:
+        declared = {name for name in tf.resources.get(rtype, {})}
+        expected = {name for t, name in FOR_EACH if t == rtype}
+        assert declared == expected, f"{rtype}: {sorted(declared - expected)} are not driven by the catalog"
+
+
+def check_no_hard_coded_topics(tf: Terraform, catalog: catalog_module.Catalog) -> None:
+    listed = tf.literals() & set(catalog.topics)
+    assert not listed, f"topic names written in Terraform instead of read from the catalog: {sorted(listed)}"
+
+
+def check_consumers_follow_the_catalog_rules(tf: Terraform) -> None:
+    """local.consumers maps every Consumer field, defaults applied as shared/catalog.py parse() does."""
+    expression = tf.locals["consumers"]
+    fields = set(catalog_module.Consumer.model_fields) - {"name"}
+    for field in fields:
+        assert re.search(rf"\b{field} = ", expression), f"local.consumers lacks {field}"
+    for field in yaml.safe_load(catalog_module.CATALOG_FILE.read_text())["defaults"]:
+        assert f"{field} = try(consumer.{field}, local.defaults.{field})" in expression, \
+            f"local.consumers: {field} must fall back to the catalog's defaults"
+    assert "dead_letter = try(consumer.dead_letter, true)" in expression
+
+
+def check_subscription_delivery_policy(tf: Terraform) -> None:
+    sub = tf.resource("google_pubsub_subscription", "consumer")
+    assert sub["topic"] == "${google_pubsub_topic.topic[each.value.topic].id}"
+    assert sub["ack_deadline_seconds"] == "${each.value.ack_deadline_seconds}"
+    retry = block(sub, "retry_policy")
+    assert retry["minimum_backoff"] == "${each.value.min_backoff_seconds}s"
+    assert retry["maximum_backoff"] == "${each.value.max_backoff_seconds}s"
+    dead_letter = dynamic(sub, "dead_letter_policy")
+    assert dead_letter is not None, "the subscriptions lost their dead-letter policy"
+    assert dead_letter["for_each"] == "${each.value.dead_letter ? [each.value] : []}"
+    content = block(dead_letter, "content")
+    assert content["dead_letter_topic"] == "${google_pubsub_topic.topic[local.dead_letter_topic].id}"
+    assert content["max_delivery_attempts"] == "${dead_letter_policy.value.max_delivery_attempts}"
+
+
+def check_push_is_authenticated_to_the_topic_path(tf: Terraform) -> None:
+    from infra.topology import push_endpoint  # the local stack's path, which functions-framework reads
+
+    sub = tf.resource("google_pubsub_subscription", "consumer")
+    push = block(sub, "push_config")
+    url = "${google_cloudfunctions2_function.consumer[each.key].service_config[0].uri}"
+    assert push["push_endpoint"] == push_endpoint(url, "${var.project}", "${each.value.topic}")
+    token = block(push, "oidc_token")
+    assert token["service_account_email"] == "${google_service_account.push_invoker.email}"
+    assert token["audience"] == url
+    invoker = tf.resource("google_cloud_run_v2_service_iam_member", "push_invoker")
+    assert invoker["role"] == "roles/run.invoker"
+    assert invoker["member"] == "serviceAccount:${google_service_account.push_invoker.email}"
+    assert invoker["name"] == "${google_cloudfunctions2_function.consumer[each.key].name}"
+
+
+def check_functions_built_from_the_catalog(tf: Terraform) -> None:
+    for kind in ("consumer", "webhook"):
+        function = tf.resource("google_cloudfunctions2_function", kind)
+        build = block(function, "build_config")
+        assert build["runtime"] == "python311"
+        assert build["entry_point"] == "${each.value.entry_point}"
+        assert build["environment_variables"] == {"GOOGLE_FUNCTION_SOURCE": "${each.value.source}"}
+        storage = block(block(build, "source"), "storage_source")
+        assert storage["object"] == "${google_storage_bucket_object.source.name}", "not the one source archive"
+        service = block(function, "service_config")
+        assert "VAS_FUNCTION = each.key" in service["environment_variables"]
+        assert "event_trigger" not in function, f"{kind}: Eventarc would create its own subscription"
+
+
+def check_every_webhook_has_a_url_output(tf: Terraform) -> None:
+    value = tf.outputs["webhook_urls"]["value"]
+    assert isinstance(value, str) and re.fullmatch(r"\$\{\{for (\w+), \w+ in google_cloudfunctions2_function\.webhook : \1 => .+\}\}", value), value
+    assert "for name in keys(local.webhooks)" in tf.locals["webhook_url"]
+    assert "in google_pubsub_topic.topic" in tf.outputs["topic_names"]["value"]
+
+
+def check_dead_letter_iam(tf: Terraform) -> None:
+    publisher = tf.resource("google_pubsub_topic_iam_member", "dead_letter_publisher")
+    assert publisher["topic"] == "${google_pubsub_topic.topic[local.dead_letter_topic].name}"
+    assert (publisher["role"], publisher["member"]) == ("roles/pubsub.publisher", "${local.pubsub_service_agent}")
+    acknowledger = tf.resource("google_pubsub_subscription_iam_member", "dead_letter_acknowledger")
+    assert "in local.consumers" in acknowledger["for_each"] and "if consumer.dead_letter" in acknowledger["for_each"]
+    assert (acknowledger["role"], acknowledger["member"]) == ("roles/pubsub.subscriber", "${local.pubsub_service_agent}")
+    assert "gcp-sa-pubsub.iam.gserviceaccount.com" in tf.locals["pubsub_service_agent"]
+
+
+# --- the real configuration --------------------------------------------------------------------
+
+def test_terraform_reads_the_catalog_file_python_loads(tf):
+    check_reads_the_catalog(tf)
+
+
+def test_topics_subscriptions_functions_and_schedules_come_from_the_catalog(tf, catalog):
+    check_catalog_resources_iterate_the_catalog(tf)
+    check_no_hard_coded_topics(tf, catalog)
+
+
+def test_consumer_settings_apply_the_catalog_defaults_like_python(tf):
+    check_consumers_follow_the_catalog_rules(tf)
+
+
+def test_subscriptions_take_retry_and_dead_letter_policy_from_the_catalog(tf):
+    check_subscription_delivery_policy(tf)
+
+
+def test_push_subscriptions_carry_an_oidc_token_to_the_topic_path(tf):
+    check_push_is_authenticated_to_the_topic_path(tf)
+
+
+def test_each_function_is_built_from_its_catalog_source_and_entry_point(tf):
+    check_functions_built_from_the_catalog(tf)
+
+
+def test_every_webhook_gets_a_public_url_output(tf):
+    check_every_webhook_has_a_url_output(tf)
+    public = tf.resource("google_cloud_run_v2_service_iam_member", "webhook_public")
+    assert (public["role"], public["member"]) == ("roles/run.invoker", "allUsers")
+
+
+def test_pubsub_service_agent_may_dead_letter(tf):
+    check_dead_letter_iam(tf)
+
+
+def test_every_catalog_source_exists_and_defines_its_entry_point(catalog):
+    for name, function in [*catalog.consumers.items(), *catalog.webhooks.items()]:
+        source = REPO / function.source
+        assert source.is_file(), f"{name}: {function.source} does not exist"
+        assert re.search(rf"^def {function.entry_point}\(", source.read_text(), re.M), \
+            f"{name}: {function.source} defines no {function.entry_point}()"
+
+
+def test_secrets_go_to_existing_settings_and_services(tf, catalog):
+    settings_env = {f"VAS_{field.upper()}" for field in Settings.model_fields}
+    secrets = re.findall(r'env\s*=\s*"(VAS_\w+)"', tf.texts["secrets.tf"])
+    assert secrets and set(secrets) <= settings_env, f"secrets for unknown settings: {set(secrets) - settings_env}"
+    used_by = re.search(r"secrets_used_by = \{(.*?)\n  \}", tf.texts["secrets.tf"], re.S).group(1)
+    users = set(re.findall(r"^\s*(\w+)\s*=", used_by, re.M))
+    assert users <= services_of(catalog), f"secrets granted to services the catalog lacks: {users - services_of(catalog)}"
+
+
+def test_runtime_identities_hold_no_broad_roles(tf):
+    runtime_roles = tf.resource("google_project_iam_member", "runtime_firestore")
+    assert runtime_roles["role"] == "roles/datastore.user"
+    broad = re.findall(r'"(roles/(?:owner|editor|[\w.]*[Aa]dmin|iam\.serviceAccountUser))"', tf.text)
+    assert not broad, f"broad roles granted: {broad}"
+    publisher = tf.resource("google_pubsub_topic_iam_member", "runtime_publisher")
+    assert "keys(local.topics)" in publisher["for_each"], "publisher must stay limited to the catalog's topics"
+
+
+def test_source_archive_leaves_out_virtualenvs_tests_and_terraform(tf):
+    text = tf.texts["source.tf"]
+    for pattern in (".git/**", ".venv/**", ".venv-*/**", ".run/**", "tests/**", "terraform/**"):
+        assert f'"{pattern}"' in text, f"the source archive would include {pattern}"
+    assert re.search(r'source_dir\s*=\s*"\$\{path\.module\}/\.\."', text), "the archive is not the repository root"
+
+
+def test_every_checkov_skip_says_why(tf):
+    skips = re.findall(r"checkov:skip=(CKV_\w+)(.*)", tf.text)
+    assert skips, "expected the justified skips (CMEK, public webhooks, bucket logs)"
+    for check, reason in skips:
+        assert len(reason.lstrip(": ").strip()) > 30, f"{check} is skipped without a reason"
+
+
+def test_scheduler_publishes_each_schedule_to_its_topic_with_the_tick_marker(tf):
+    job = tf.resource("google_cloud_scheduler_job", "schedule")
+    assert job["schedule"] == "${each.value.cron}"
+    target = block(job, "pubsub_target")
+    assert target["topic_name"] == "${google_pubsub_topic.topic[each.value.topic].id}"
+    assert target["attributes"] == {runtime.SCHEDULE_ATTRIBUTE: "${each.key}"}
+
+
+# --- the checks can fail -----------------------------------------------------------------------
+
+MUTANTS = {
+    "hard-coded topic list": (check_catalog_resources_iterate_the_catalog, "pubsub.tf",
+                              "for_each = local.topics", 'for_each = toset(["sms.send", "sms.status"])'),
+    "extra hand-written topic": (check_catalog_resources_iterate_the_catalog, "pubsub.tf",
+                                 "# Topics and OUR OWN", 'resource "google_pubsub_topic" "extra" {\n  name = "x"\n}\n#'),
+    "dropped dead-letter policy": (check_subscription_delivery_policy, "pubsub.tf",
+                                   'dynamic "dead_letter_policy"', 'dynamic "no_dead_letter_policy"'),
+    "fixed retry backoff": (check_subscription_delivery_policy, "pubsub.tf",
+                            '"${each.value.min_backoff_seconds}s"', '"10s"'),
+    "another catalog file": (check_reads_the_catalog, "catalog.tf", "shared/catalog.yaml", "terraform/catalog.yaml"),
+    "defaults ignored": (check_consumers_follow_the_catalog_rules, "catalog.tf",
+                         "try(consumer.max_delivery_attempts, local.defaults.max_delivery_attempts)", "5"),
+    "fixed source file": (check_functions_built_from_the_catalog, "functions.tf",
+                          "GOOGLE_FUNCTION_SOURCE = each.value.source", 'GOOGLE_FUNCTION_SOURCE = "main.py"'),
+    "Eventarc trigger": (check_functions_built_from_the_catalog, "functions.tf",
+                         "  build_config {", '  event_trigger {\n    event_type = "x"\n  }\n  build_config {'),
+    "webhook output list": (check_every_webhook_has_a_url_output, "outputs.tf",
+                            "{ for name, function in google_cloudfunctions2_function.webhook : name => local.webhook_url[name] }",
+                            '{ ussd = local.webhook_url["edge-ussd"] }'),
+    "unauthenticated push": (check_push_is_authenticated_to_the_topic_path, "pubsub.tf",
+                             "service_account_email = google_service_account.push_invoker.email",
+                             "service_account_email = google_service_account.build.email"),
+    "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
+                                         'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_checks_fail_on_a_drifted_configuration(tf, mutant):
+    check, file, old, new = MUTANTS[mutant]
+    with pytest.raises((AssertionError, KeyError)):
+        check(tf.mutated(file, old, new))
+
+
+def test_hard_coded_topic_names_are_caught(tf, catalog):
+    mutant = tf.mutated("pubsub.tf", "name     = each.key", 'name     = "sms.send"')
+    with pytest.raises(AssertionError):
+        check_no_hard_coded_topics(mutant, catalog)
+
+
+# --- evaluated by terraform itself (no providers, no network), where it is installed ----------
+
+def terraform_console(expressions: list[str], tmp_path: Path, files: list[str]) -> list[object]:
+    """Evaluate expressions against a copy of `files` beside the real catalog; JSON values back."""
+    (tmp_path / "terraform").mkdir()
+    (tmp_path / "shared").mkdir()
+    shutil.copy(catalog_module.CATALOG_FILE, tmp_path / "shared" / "catalog.yaml")
+    for name in files:
+        (tmp_path / "terraform" / name).write_text(real().texts[name])
+    values = []
+    for expression in expressions:
+        done = subprocess.run(["terraform", "console"], input=f"jsonencode({expression})\n", text=True,
+                              capture_output=True, cwd=tmp_path / "terraform", timeout=120,
+                              env={"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_CLI_CONFIG_FILE": "/dev/null",
+                                   "CHECKPOINT_DISABLE": "1"})
+        assert done.returncode == 0, done.stderr
+        values.append(json.loads(json.loads(done.stdout)))
+    return values
+
+
+needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+
+@needs_terraform
+def test_terraform_sees_the_same_consumers_as_python(tmp_path, catalog):
+    consumers, services = terraform_console(["local.consumers", "local.services"], tmp_path, ["catalog.tf"])
+    expected = {name: c.model_dump(exclude={"name"}) for name, c in catalog.consumers.items()}
+    assert consumers == expected
+    assert set(services) == services_of(catalog)
+
+
+@needs_terraform
+def test_scheduler_tick_is_a_valid_envelope_that_runs_every_time(tmp_path, catalog):
+    data = real().resource("google_cloud_scheduler_job", "schedule")["pubsub_target"][0]["data"]
+    expression = data.removeprefix("${").removesuffix("}")
+    per_schedule = re.sub(r"\beach\.value\b", "s", re.sub(r"\beach\.key\b", "k", expression))
+    (bodies,) = terraform_console([f"{{for k, s in local.schedules : k => {per_schedule}}}"], tmp_path, ["catalog.tf"])
+    assert set(bodies) == set(catalog.schedules)
+    for name, body in bodies.items():
+        envelope = Envelope.model_validate_json(base64.b64decode(body))
+        schedule = catalog.schedules[name]
+        assert envelope.type == schedule.topic
+        catalog.topic(schedule.topic).payload_model.model_validate(envelope.data)
+        first, second = runtime.per_tick(envelope, "1001"), runtime.per_tick(envelope, "1002")
+        assert first.id != second.id, "every tick after the first would be dropped as a duplicate"
