@@ -1,0 +1,101 @@
+"""notify, the single way out to subscribers: sms.send → the carrier's Messages API; sms.status → the record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from google.cloud import firestore
+
+from functions.notify import messages
+from shared import carrier, operator, runtime, settings, store
+from shared.events import SmsSend, SmsStatus, utcnow
+
+logger = logging.getLogger("vas.notify")
+
+
+class MessageNotLinkedYet(Exception):
+    """A callback came before notify stored the SID it names; Pub/Sub redelivers it shortly."""
+
+
+def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
+    """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
+    ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
+    record = ref.get().to_dict()
+    if record is None:
+        raise RuntimeError(f"message record {ref.id} of event {ctx.event.id} is missing")
+    # The claim raises SendInProgress (so Pub/Sub retries) while another delivery holds the lease.
+    if not messages.needs_sending(record) or not _update(ctx.db, ref, messages.claim):
+        return
+    # Twilio's create has no idempotency key: when the carrier's answer is lost after it took the
+    # SMS (this instance dies, or the request times out), the redelivery sends it again. That window
+    # is one HTTP answer wide; any other crash, retry or concurrent redelivery sends exactly once.
+    try:
+        answer = carrier.send_sms(record["to"], record["from"], record["body"],
+                                  status_callback=settings.get().sms_status_callback_url)
+    except carrier.PermanentCarrierError as error:
+        _update(ctx.db, ref, lambda current, now: messages.refused(current, error, now))
+        logger.warning("carrier refused message", extra={"message_id": ref.id, "to": record["to"],
+                                                          "carrier_status": error.status, "carrier_code": error.code})
+        return
+    except BaseException:
+        # A transient carrier error or our own failure: give the lease back so the redelivery
+        # Pub/Sub makes after this 500 can send at once, and let the error propagate.
+        _update(ctx.db, ref, messages.released)
+        raise
+    _update(ctx.db, ref, lambda current, now: messages.accepted(current, answer, now),
+            link_sid=answer.sid)
+    logger.info("message handed to carrier", extra={"message_id": ref.id, "carrier_sid": answer.sid,
+                                                     "to": record["to"], "segments": record["segments"]})
+
+
+@runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
+def on_sms_send(ctx: runtime.Context, payload: SmsSend) -> None:
+    """Render the SMS in the subscriber's language and queue its record (the carrier call follows the commit)."""
+    profile = operator.current()
+    subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, payload.to)).to_dict() or {}
+    language = messages.choose_language(payload.language, subscriber.get("language"), profile)
+    try:
+        record = messages.compose(payload, language=language, sender=payload.sender or profile.short_codes.sender,
+                                  event_id=ctx.event.id, correlation_id=ctx.event.correlation_id, now=ctx.now)
+    except messages.InvalidMessage as error:
+        raise runtime.Rejected(str(error)) from None
+    ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
+
+
+@runtime.consumer("notify-sms-status")
+def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
+    """Apply a carrier status callback to its message, forward only; every callback lands in the history."""
+    link = ctx.get(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid))
+    if not link.exists:
+        if messages.may_be_unlinked(payload, ctx.now):
+            raise MessageNotLinkedYet(f"no message has carrier SID {payload.message_sid} yet")
+        raise runtime.Rejected(f"no message has carrier SID {payload.message_sid}")
+    ref = ctx.doc(store.MESSAGES, link.get("message_id"))
+    update, transition = messages.reported(ctx.get(ref).to_dict(), payload, event_id=ctx.event.id, now=ctx.now)
+    ctx.txn.update(ref, update)
+    logger.info("message status %s", transition.current,
+                extra={"message_id": ref.id, "carrier_sid": payload.message_sid, "reported": payload.status,
+                       "applied": transition.changed, "final": transition.became_final})
+    # Charging hook: services that bill per delivered SMS (missed-call reminders charge only
+    # delivered ones) attach here, when `transition.became_final`, with
+    # ctx.emit(<topic>, {message_id, reference, status, segments}, purpose="final") once that topic
+    # is in the catalog; the outbox makes the follow-up exactly-once with this update.
+
+
+def _update(db: firestore.Client, ref: firestore.DocumentReference,
+            change: Callable[[dict[str, Any], Any], dict[str, Any] | None], link_sid: str | None = None) -> bool:
+    """Apply `change(record, now)` to the record in one transaction; False when it had nothing to change."""
+
+    @firestore.transactional
+    def in_transaction(txn: firestore.Transaction) -> bool:
+        update = change(ref.get(transaction=txn).to_dict(), utcnow())
+        if update is None:
+            return False
+        txn.update(ref, update)
+        if link_sid:
+            txn.set(db.collection(messages.MESSAGE_SIDS).document(link_sid), {"message_id": ref.id})
+        return True
+
+    return in_transaction(db.transaction())

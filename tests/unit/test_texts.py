@@ -1,0 +1,132 @@
+"""Every subscriber-facing text exists in all five languages with the same placeholders.
+
+This guards every team's file in shared/texts/: a key missing a language, or a translation that
+drops or renames a {placeholder}, would fail at the moment a subscriber should have been told.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared import texts
+
+TEXT_FILES = sorted(texts.TEXTS_DIR.glob("*.yaml"))
+
+
+def problems_in(path: Path) -> list[str]:
+    """Everything wrong with one texts file, in words that point at the key and language."""
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        return [f"{path.name}: not valid YAML: {error}"]
+    if not isinstance(content, dict):
+        return [f"{path.name}: must map text keys to translations"]
+    found = []
+    for key, translations in content.items():
+        where = f"{path.name}: {key}"
+        if not isinstance(translations, dict):
+            found.append(f"{where}: must map languages to texts")
+            continue
+        missing = [lang for lang in texts.LANGUAGES if lang not in translations]
+        extra = sorted(set(translations) - set(texts.LANGUAGES))
+        if missing:
+            found.append(f"{where}: missing {', '.join(missing)}")
+        if extra:
+            found.append(f"{where}: languages the platform does not speak: {', '.join(map(str, extra))}")
+        fields = {}
+        for lang, text in translations.items():
+            if not isinstance(text, str) or not text.strip():
+                found.append(f"{where} [{lang}]: empty or not a text")
+                continue
+            try:
+                fields[lang] = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+            except ValueError as error:
+                found.append(f"{where} [{lang}]: broken braces: {error}")
+                continue
+            positional = [f for f in fields[lang] if not f.isidentifier()]
+            if positional:
+                found.append(f"{where} [{lang}]: placeholders must be names, found {{{positional[0]}}}")
+        reference = set(fields.get(texts.FALLBACK, []))
+        for lang, names in fields.items():
+            if set(names) != reference:
+                found.append(f"{where} [{lang}]: placeholders {sorted(set(names))}"
+                             f" differ from {texts.FALLBACK} {sorted(reference)}")
+    return found
+
+
+@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: p.name)
+def test_every_text_has_all_languages_and_the_same_placeholders(path):
+    assert problems_in(path) == []
+
+
+def test_no_key_is_defined_in_two_files():
+    texts.catalog.cache_clear()
+    assert set(texts.catalog())  # raises on a duplicate key
+
+
+# --- the checker itself must catch what it guards against ---------------------------------
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "sample.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+GOOD = """\
+greeting:
+  en: "Hello {name}"
+  ru: "Здравствуйте, {name}"
+  uz: "Salom {name}"
+  ky: "Саламатсызбы, {name}"
+  zh: "您好，{name}"
+"""
+
+
+def test_checker_accepts_a_complete_text(tmp_path):
+    assert problems_in(_write(tmp_path, GOOD)) == []
+
+
+def test_checker_reports_a_missing_language(tmp_path):
+    path = _write(tmp_path, GOOD.replace('  zh: "您好，{name}"\n', ""))
+    assert problems_in(path) == ["sample.yaml: greeting: missing zh"]
+
+
+def test_checker_reports_a_renamed_placeholder(tmp_path):
+    path = _write(tmp_path, GOOD.replace("Salom {name}", "Salom {ism}"))
+    assert problems_in(path) == ["sample.yaml: greeting [uz]: placeholders ['ism'] differ from en ['name']"]
+
+
+def test_checker_reports_positional_placeholders_and_empty_texts(tmp_path):
+    path = _write(tmp_path, GOOD.replace("Hello {name}", "Hello {}").replace("Salom {name}", " "))
+    found = problems_in(path)
+    assert "sample.yaml: greeting [en]: placeholders must be names, found {}" in found
+    assert "sample.yaml: greeting [uz]: empty or not a text" in found
+
+
+# --- render -------------------------------------------------------------------------------
+
+@pytest.fixture
+def sample_texts(tmp_path, monkeypatch):
+    _write(tmp_path, GOOD + 'english.only:\n  en: "Only {what}"\n')
+    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    texts.catalog.cache_clear()
+    yield
+    texts.catalog.cache_clear()
+
+
+def test_render_fills_the_text_in_the_requested_language(sample_texts):
+    assert texts.render("greeting", "ru", name="Айгуль") == "Здравствуйте, Айгуль"
+    assert texts.render("greeting", "zh", name="李") == "您好，李"
+
+
+def test_render_falls_back_to_english_for_a_missing_language(sample_texts):
+    assert texts.render("english.only", "ky", what="this") == "Only this"
+
+
+def test_render_refuses_an_unknown_key(sample_texts):
+    with pytest.raises(texts.UnknownText):
+        texts.render("no.such.text", "en")
