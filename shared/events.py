@@ -95,6 +95,7 @@ class ExpireAccount(Payload):
 
 class ClockTick(Payload):
     at: AwareDatetime | None = None
+    cursor: str | None = Field(default=None, description="A paged sweep's continuation: where the last page ended")
 
 
 # --- BSS provisioning ---------------------------------------------------------------------

@@ -21,3 +21,4 @@ PROCESSED = "processed"
 REJECTED = "rejected"
 DEAD_LETTERS = "dead_letters"
 MESSAGES = "messages"
+TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is applied once

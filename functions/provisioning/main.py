@@ -1,0 +1,78 @@
+"""Provisioning from the operator's BSS and HLR: subscribers, top-ups and network state.
+
+Each entry point runs inside one Firestore transaction (shared/runtime.py): every read comes
+before the first write, and nothing leaves the transaction except the events it emits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from functions.provisioning import subscribers, topups
+from shared import ledger, operator, runtime, store
+from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp
+
+logger = logging.getLogger("vas.provisioning")
+
+
+@runtime.consumer("provisioning-subscriber")
+def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
+    """Create or update the subscriber; a new subscriber gets an empty account."""
+    ref = ctx.doc(store.SUBSCRIBERS, update.msisdn)
+    existing = ctx.get(ref)
+    book = ledger.open(ctx, update.msisdn, create=True)
+    fields = subscribers.profile(existing.to_dict() if existing.exists else None, update,
+                                 occurred_at=ctx.event.occurred_at, now=ctx.now,
+                                 default_language=operator.current().default_language)
+    if fields is None:
+        logger.info("older BSS update ignored", extra={"msisdn": update.msisdn})
+    else:
+        ctx.txn.set(ref, fields, merge=True)  # merge: the HLR's network_state stays
+    ledger.save(ctx, book)
+
+
+@runtime.consumer("provisioning-topup")
+def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
+    """Credit a recharge once per BSS reference and tell the subscriber."""
+    try:
+        recharge_ref = ctx.doc(store.TOPUPS, topups.reference_key(topup.reference))
+    except ValueError as error:
+        raise runtime.Rejected(str(error)) from None
+    subscriber, recharge = ctx.get(ctx.doc(store.SUBSCRIBERS, topup.msisdn)), ctx.get(recharge_ref)
+    if not subscriber.exists:
+        raise runtime.Rejected(f"top-up {topup.reference!r} for {topup.msisdn}, who is not a subscriber")
+    if recharge.exists:
+        if not topups.same_recharge(recharge.to_dict(), topup):
+            raise runtime.Rejected(f"BSS reference {topup.reference!r} was already used for another recharge")
+        logger.info("recharge already applied", extra={"msisdn": topup.msisdn, "reference": topup.reference})
+        return
+    book = ledger.open(ctx, topup.msisdn, create=True)
+
+    expires_at = topups.expiry(topup, occurred_at=ctx.event.occurred_at, now=ctx.now)
+    try:
+        entry = book.credit(topup.bucket, topup.amount, expires_at=expires_at, reason=f"topup:{topup.channel}",
+                            reference=topup.reference)
+    except ledger.LedgerError as error:  # an invalid bucket name or an absurd amount
+        raise runtime.Rejected(str(error)) from None
+    ledger.save(ctx, book)
+    ctx.txn.create(recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at,
+                                               event_id=ctx.event.id, now=ctx.now))
+    profile = operator.current()
+    language = profile.language_for(subscriber.get("language"))
+    ctx.emit("sms.send", topups.notice(topup, balance=entry.balance_after, expires_at=expires_at,
+                                       bucket_label=ledger.bucket_label(topup.bucket, language),
+                                       currency=profile.currency), purpose="notice")
+
+
+@runtime.consumer("provisioning-network-state")
+def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+    """Keep the HLR's latest attach/detach on the subscriber; older reports are ignored."""
+    ref = ctx.doc(store.SUBSCRIBERS, event.msisdn)
+    subscriber = ctx.get(ref)
+    if not subscriber.exists:
+        raise runtime.Rejected(f"network state for {event.msisdn}, who is not a subscriber")
+    state = subscribers.network_state(subscriber.to_dict().get("network_state"), event)
+    if state is None:
+        logger.info("older network state ignored", extra={"msisdn": event.msisdn, "state": event.state})
+        return
+    ctx.txn.update(ref, {"network_state": state})

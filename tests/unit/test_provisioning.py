@@ -1,0 +1,88 @@
+"""BSS provisioning rules without I/O: profile updates, network state order, top-up validity and notice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from functions.provisioning import subscribers, topups
+from shared import texts
+from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp
+from shared.money import Currency
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+ALICE = "+998901234567"
+UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
+
+
+def update(**fields) -> SubscriberProvisioned:
+    return SubscriberProvisioned(msisdn=ALICE, **fields)
+
+
+def test_a_new_profile_takes_the_operators_language_when_the_bss_gives_none():
+    fields = subscribers.profile(None, update(), occurred_at=T0, now=T0, default_language="uz")
+    assert fields["language"] == "uz" and fields["created_at"] == T0 and fields["status"] == "active"
+
+
+def test_an_update_keeps_creation_time_and_unmentioned_language_and_name():
+    first = subscribers.profile(None, update(language="ky", name="Aibek"), occurred_at=T0, now=T0,
+                                default_language="uz")
+    later = T0 + timedelta(hours=1)
+    second = subscribers.profile(first, update(status="blocked"), occurred_at=later, now=later, default_language="uz")
+    assert (second["language"], second["name"], second["created_at"], second["updated_at"]) == ("ky", "Aibek", T0, later)
+    assert second["status"] == "blocked"
+
+
+def test_an_update_older_than_the_stored_one_is_ignored():
+    stored = subscribers.profile(None, update(status="blocked"), occurred_at=T0, now=T0, default_language="uz")
+    assert subscribers.profile(stored, update(), occurred_at=T0 - timedelta(seconds=1), now=T0,
+                               default_language="uz") is None
+
+
+@pytest.mark.parametrize("offset, applied", [(-60, False), (0, False), (60, True)])
+def test_network_state_only_moves_forward_in_time(offset, applied):
+    stored = {"state": "attached", "at": T0, "roaming": False}
+    event = NetworkAttachment(msisdn=ALICE, state="detached", at=T0 + timedelta(seconds=offset))
+    assert (subscribers.network_state(stored, event) is not None) is applied
+
+
+def test_validity_counts_from_the_recharge_and_never_from_a_future_clock():
+    topup = TopUp(msisdn=ALICE, amount=100, reference="R", validity_days=30)
+    assert topups.expiry(topup, occurred_at=T0, now=T0 + timedelta(hours=5)) == T0 + timedelta(days=30)
+    assert topups.expiry(topup, occurred_at=T0 + timedelta(days=1), now=T0) == T0 + timedelta(days=30)
+    assert topups.expiry(topup.model_copy(update={"validity_days": None}), occurred_at=T0, now=T0) is None
+
+
+def test_a_reused_reference_is_told_apart_from_a_repeat():
+    topup = TopUp(msisdn=ALICE, amount=100, reference="R", validity_days=30)
+    stored = topups.record(topup, entry_id="000000000001", expires_at=None, event_id="e", now=T0)
+    assert topups.same_recharge(stored, topup)
+    assert not topups.same_recharge(stored, topup.model_copy(update={"amount": 101}))
+
+
+@pytest.mark.parametrize("reference, key", [("BSS-1", "BSS-1"), ("a/b", "a%2Fb"), ("..", "ref:.."),
+                                            ("__x__", "ref:__x__")])
+def test_references_become_valid_document_ids(reference, key):
+    assert topups.reference_key(reference) == key
+
+
+def test_an_overlong_reference_is_refused():
+    with pytest.raises(ValueError):
+        topups.reference_key("R" * 501)
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_the_topup_notice_renders_in_every_language(language):
+    topup = TopUp(msisdn=ALICE, amount=2_500_000, reference="R", validity_days=30)
+    notice = topups.notice(topup, balance=3_000_000, bucket_label="Main", expires_at=T0, currency=UZS)
+    body = texts.render(notice["template"], language, **notice["params"])
+    assert "25 000 so'm" in body and "30 000 so'm" in body and "2025-03-01 12:00 UTC" in body
+    assert all(isinstance(value, str) for value in notice["params"].values())
+
+
+def test_texts_of_ledger_and_provisioning_have_every_language_and_the_same_placeholders():
+    for key, translations in texts.catalog().items():
+        if key.split(".")[0] in ("ledger", "topup"):
+            assert set(translations) == set(texts.LANGUAGES), key
+            assert len({frozenset(texts.placeholders(t)) for t in translations.values()}) == 1, key
