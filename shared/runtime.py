@@ -183,9 +183,12 @@ def consumer(name: str, after_commit: AfterCommit | None = None):
 
 
 def publish_new(topic: str, payload: Payload | dict | BaseModel, *, event_id: str,
-                correlation_id: str | None = None, source: str = "") -> Envelope:
-    """Publish a first event (from a webhook, the BSS, a CLI): no outbox, the id makes it idempotent."""
+                correlation_id: str | None = None, source: str = "", timeout: float = 30.0) -> Envelope:
+    """Publish a first event (from a webhook, the BSS, a CLI): no outbox, the id makes it idempotent.
+
+    Webhooks pass a `timeout` shorter than their gateway's deadline, so an outage is answered in time.
+    """
     envelope = catalog.make_envelope(topic, payload, event_id=event_id,
                                      correlation_id=correlation_id, source=source)
-    bus.publish([envelope])
+    bus.publish([envelope], timeout=timeout)
     return envelope

@@ -1,0 +1,80 @@
+"""The balance check: an account's buckets, each with its nearest expiry, as a subscriber reads it.
+
+Works on anything shaped like shared.ledger.Account (buckets: name -> Bucket with `balance` and
+`lots`, earliest expiry first, each lot with `amount` and `expires_at`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as number_zones
+
+from functions.edge.replies import Text
+from shared import ledger, texts
+from shared.money import Currency
+
+# Buckets every subscriber recognises come first, in this order; others follow by name.
+_BUCKET_ORDER = ("main", "bonus")
+
+
+@functools.lru_cache(maxsize=4096)
+def local_zone(msisdn: str) -> tzinfo:
+    """The subscriber's home time zone from their number; UTC when the number spans several."""
+    try:
+        zones = number_zones.time_zones_for_number(phonenumbers.parse(msisdn, None))
+        if len(zones) == 1:
+            return ZoneInfo(zones[0])
+    except (phonenumbers.NumberParseException, ZoneInfoNotFoundError, ValueError):
+        pass
+    return timezone.utc
+
+
+def expiry_time(moment: datetime, zone: tzinfo, language: str) -> str:
+    local = moment.astimezone(zone)
+    return texts.render("edge.balance.expiry_time", language, day=f"{local.day:02d}",
+                        month=f"{local.month:02d}", year=local.year, hour=f"{local.hour:02d}",
+                        minute=f"{local.minute:02d}")
+
+
+def nearest_expiry(lots) -> tuple[int, datetime] | None:
+    """Amount expiring at the earliest expiry among the lots, and when; None if none expire."""
+    dated = [lot for lot in lots if lot.expires_at is not None and lot.amount > 0]
+    if not dated:
+        return None
+    first = min(lot.expires_at for lot in dated)
+    return sum(lot.amount for lot in dated if lot.expires_at == first), first
+
+
+def _ordered(buckets: Mapping[str, Any]) -> list[str]:
+    known = [name for name in _BUCKET_ORDER if name in buckets]
+    return known + sorted(name for name in buckets if name not in _BUCKET_ORDER)
+
+
+def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzinfo) -> str:
+    params = {"bucket": ledger.bucket_label(name, language), "amount": currency.format(bucket.balance)}
+    expiring = nearest_expiry(bucket.lots)
+    if expiring is None:
+        return texts.render("edge.balance.line", language, **params)
+    amount, until = expiring
+    until_text = expiry_time(until, zone, language)
+    if amount >= bucket.balance:
+        return texts.render("edge.balance.line_valid_until", language, until=until_text, **params)
+    return texts.render("edge.balance.line_part_expires", language, until=until_text,
+                        expiring=currency.format(amount), **params)
+
+
+def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
+    """The balance screen/SMS: the main bucket always, other buckets when not empty."""
+    buckets = dict(account.buckets) if account is not None else {}
+    shown = [name for name in _ordered(buckets) if name == "main" or buckets[name].balance != 0]
+    lines = [bucket_line(name, buckets[name], language, currency, zone) for name in shown]
+    if not lines:  # provisioned but never credited: the main bucket at zero
+        lines = [texts.render("edge.balance.line", language, bucket=ledger.bucket_label("main", language),
+                              amount=currency.format(0))]
+    return Text("edge.balance.report", {"lines": "\n".join(lines)})

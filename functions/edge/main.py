@@ -1,0 +1,222 @@
+"""The edge webhooks (HTTP functions): USSD gateway, Twilio inbound SMS and voice, message status.
+
+Each entry point verifies its caller, parses, reads what the answer needs and answers at once.
+Whatever goes wrong, the gateway gets an answer it can show (never a 500): unsigned -> 403,
+unreadable -> a clear text in the subscriber's language, outage -> "try later" (or 503 where the
+carrier must retry so nothing is lost).
+
+Clients live for the process: the Firestore client is shared.store.db() (created on first use and
+cached, so a module without emulator or credentials still imports and answers 403s); the Twilio
+validator, the operator profile and the service registries are built here at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+
+import functions_framework
+from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.exceptions import HTTPException
+
+from functions.edge import lookup, security, services, sms_keywords, status, voice
+from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
+from functions.edge.replies import Text
+from shared import log, operator, runtime, settings, signing, store
+from shared.events import SmsSend, derive_event_id, utcnow
+
+logger = logging.getLogger("vas.edge")
+
+# Twilio waits 15 s for a webhook; publishing gives up well before, so a Pub/Sub outage is
+# answered with a 503 Twilio retries rather than a timeout.
+TWILIO_PUBLISH_TIMEOUT = 8.0
+
+_MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred bytes
+
+_settings = settings.get()
+_profile = operator.current()
+_twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url)
+_ussd_services = services.ussd_services(_profile)
+_voice_routes = voice.VoiceRouter()
+
+
+# --- answers -------------------------------------------------------------------------------
+
+def _plain(text: str, status_code: int = 200):
+    return text, status_code, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _ussd_screen(reply: ussd_protocol.Reply):
+    return _plain(reply.body())
+
+
+def _twiml(response):
+    return str(response), 200, {"Content-Type": "application/xml; charset=utf-8"}
+
+
+def _forbidden(webhook: str):
+    logger.warning("refused an unsigned or wrongly signed request", extra={"webhook": webhook})
+    return _plain("Forbidden", 403)
+
+
+def _unavailable_screen():
+    return _ussd_screen(ussd_protocol.Reply.end(Text("edge.unavailable").render(_profile.default_language)))
+
+
+def _unavailable_voice():
+    return _twiml(voice.announce(Text("edge.unavailable"), _profile.default_language))
+
+
+def _retry_later():
+    return _plain("Temporarily unavailable, retry later", 503)
+
+
+def _webhook(name: str, on_failure):
+    """Register an HTTP entry point that caps the body and turns any crash into `on_failure()`."""
+    def register(handler):
+        @functools.wraps(handler)
+        def entry(request):
+            log.setup(_settings.function or name, _settings.log_level)
+            request.max_content_length = _MAX_BODY_BYTES
+            try:
+                return handler(request)
+            except HTTPException:
+                raise  # 413 and friends are already a proper answer
+            except Exception:
+                logger.exception("webhook failed; answered with its fallback", extra={"webhook": name})
+                return on_failure()
+        return functions_framework.http(entry)
+    return register
+
+
+@contextlib.contextmanager
+def _correlated(correlation_id: str):
+    token = log.correlation_id.set(correlation_id or None)
+    try:
+        yield
+    finally:
+        log.correlation_id.reset(token)
+
+
+# --- USSD ----------------------------------------------------------------------------------
+
+@_webhook("edge-ussd", on_failure=_unavailable_screen)
+def ussd(request):
+    """One USSD screen (CON/END) for the gateway, which signs the raw body with our shared secret."""
+    signature = request.headers.get(signing.USSD_SIGNATURE_HEADER)
+    if not security.ussd_signed(_settings.ussd_gateway_secret, request.get_data(cache=True), signature):
+        return _forbidden("edge-ussd")
+    try:
+        dialled = ussd_protocol.parse(request.form, _profile)
+    except ussd_protocol.MalformedRequest as error:
+        logger.warning("unreadable USSD request", extra={"reason": str(error)})
+        malformed = Text("edge.ussd.malformed").render(_profile.default_language)
+        return _ussd_screen(ussd_protocol.Reply.end(malformed))
+    service = _ussd_services.find(dialled.service_code)
+    with _correlated(dialled.session_id):
+        try:
+            caller, account = lookup.read(store.db(), dialled.msisdn, _profile, now=utcnow(),
+                                          with_account=bool(service and service.needs_account))
+        except Exception:
+            logger.exception("USSD answered 'try later': Firestore read failed",
+                             extra={"service_code": dialled.service_code})
+            return _unavailable_screen()
+        reply = ussd_protocol.answer(dialled, caller, _ussd_services, _profile, account)
+        logger.info("USSD answered", extra={"service_code": dialled.service_code, "msisdn": dialled.msisdn,
+                                            "known": caller.known, "final": not reply.keep_open})
+        return _ussd_screen(reply)
+
+
+# --- Twilio inbound SMS --------------------------------------------------------------------
+
+@_webhook("edge-sms", on_failure=_retry_later)
+def sms_inbound(request):
+    """An SMS to our short code: the reply goes out through notify as an `sms.send` event."""
+    if not _twilio.allows(request):
+        return _forbidden("edge-sms")
+    try:
+        inbound = sms_keywords.parse(request.form)
+    except sms_keywords.MalformedMessage as error:
+        logger.warning("unreadable inbound SMS", extra={"reason": str(error)})
+        answer = MessagingResponse()
+        answer.message(Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline})
+                       .render(_profile.default_language))
+        return _twiml(answer)
+    event_id = derive_event_id(f"twilio-sms:{inbound.message_sid}", "edge/reply")
+    short_code = inbound.to or _profile.short_codes.sms
+    with _correlated(event_id):
+        reply, language = _sms_reply(inbound, short_code)
+        try:
+            runtime.publish_new("sms.send", SmsSend(
+                to=inbound.sender, template=reply.key, params=reply.params, language=language,
+                sender=short_code, reference=f"twilio:{inbound.message_sid}",
+            ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
+        except Exception:
+            # The reply exists only in this request: a 200 would tell Twilio the message was handled
+            # and the subscriber would never hear back. A 5xx makes Twilio retry (or call the
+            # fallback URL); the retry derives the same event id, so notify sends one reply at most.
+            logger.exception("SMS reply could not be published; answered 503 for Twilio to retry")
+            return _retry_later()
+        logger.info("SMS answered", extra={"template": reply.key, "msisdn": inbound.sender})
+        return _twiml(MessagingResponse())
+
+
+def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[Text, str]:
+    """The reply and its language; "try later" in the operator's language if Firestore fails."""
+    command, word = sms_keywords.command_of(inbound.body)
+    try:
+        caller, account = lookup.read(store.db(), inbound.sender, _profile, now=utcnow(),
+                                      with_account=command is sms_keywords.Command.BALANCE)
+    except Exception:
+        logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command.value})
+        return Text("edge.unavailable"), _profile.default_language
+    return sms_keywords.reply_for(command, word, caller, _profile, short_code, account), caller.language
+
+
+# --- Twilio inbound voice ------------------------------------------------------------------
+
+@_webhook("edge-voice", on_failure=_unavailable_voice)
+def voice_inbound(request):
+    """An inbound call: TwiML from the voice service routed for the dialled number."""
+    if not _twilio.allows(request):
+        return _forbidden("edge-voice")
+    call = voice.parse(request.form)
+    language = _profile.default_language
+    with _correlated(call.call_sid):
+        if call.caller is not None:
+            try:
+                caller, _ = lookup.read(store.db(), call.caller, _profile, with_account=False, now=utcnow())
+                language = caller.language
+            except Exception:
+                # The prompt is still worth playing; in the operator's language rather than none.
+                logger.exception("caller's language unknown: Firestore read failed")
+        return _twiml(_voice_routes.answer(call, language))
+
+
+# --- Twilio message status callbacks -------------------------------------------------------
+
+@_webhook("edge-message-status", on_failure=_retry_later)
+def message_status(request):
+    """A delivery status of an SMS notify sent, forwarded as `sms.status` (duplicates share an id)."""
+    if not _twilio.allows(request):
+        return _forbidden("edge-message-status")
+    try:
+        update = status.parse(request.form, received_at=utcnow())
+    except status.BadCallback as error:
+        logger.warning("refused a status callback", extra={"reason": str(error)})
+        return _plain(f"Bad status callback: {error}", 400)
+    if update is None:
+        logger.info("status not tracked by notify; acknowledged",
+                    extra={"status": request.form.get("MessageStatus")})
+        return "", 204
+    event_id = status.event_id(update)
+    with _correlated(event_id):
+        try:
+            runtime.publish_new("sms.status", update, event_id=event_id, source="edge-message-status",
+                                timeout=TWILIO_PUBLISH_TIMEOUT)
+        except Exception:
+            # Twilio retries a failed callback; acknowledging it would lose the status for good.
+            logger.exception("status could not be published; answered 503")
+            return _retry_later()
+        return "", 204

@@ -1,0 +1,50 @@
+"""Who may knock: the USSD gateway's body HMAC and Twilio's request signature.
+
+Twilio signs the exact URL it was configured with. Behind Cloud Run's front end (or any TLS
+proxy) the function sees another scheme (`http`) and possibly another host, so `request.url` would
+not match and every genuine request would be refused; `webhook_base_url` names the public URL
+Twilio calls, and the path and query are appended to it. Locally, with no proxy, the URL the
+carrier emulator called is `request.url` itself.
+"""
+
+from __future__ import annotations
+
+from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator,
+                                      get_signature_algorithm)
+
+from shared import signing
+
+
+def ussd_signed(secret: str, body: bytes, signature: str | None) -> bool:
+    """The gateway's HMAC-SHA256 of the raw body matches (shared.signing's header format)."""
+    return signing.verify_body(secret, body, signature)
+
+
+def signed_urls(request_url: str, path: str, query: str, base_url: str | None) -> list[str]:
+    """The URLs Twilio may have signed for this request, most likely first."""
+    if not base_url:
+        return [request_url]
+    base = base_url.rstrip("/")
+    suffix = f"?{query}" if query else ""
+    urls = [f"{base}{path}{suffix}"]
+    if path == "/":
+        # A function on its own host: Twilio may be configured with or without the final slash.
+        urls.append(f"{base}{suffix}")
+    return urls
+
+
+class TwilioGuard:
+    """Checks X-Twilio-Signature with the twilio package's RequestValidator."""
+
+    def __init__(self, auth_token: str, base_url: str | None):
+        self.validator = RequestValidator(auth_token)
+        self.base_url = base_url
+
+    def allows(self, request) -> bool:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return False
+        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+        query = request.query_string.decode("latin-1")
+        return any(self.validator.validate(url, request.form, signature, algorithm)
+                   for url in signed_urls(request.url, request.path, query, self.base_url))

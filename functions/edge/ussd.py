@@ -1,0 +1,148 @@
+"""USSD in the Africa's Talking convention: parse the gateway's form, route by service code, reply.
+
+The gateway posts `sessionId, serviceCode, phoneNumber, networkCode, text` (the subscriber's inputs
+joined by `*`) and shows our `CON …` (wait for input) or `END …` (close the session) reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from functions.edge.replies import Text
+from functions.edge.subscribers import Caller, refusal
+from shared.msisdn import InvalidMsisdn
+from shared.operator import OperatorProfile
+
+_MAX_FIELD = 200          # no gateway field is longer; longer ones are not a real request
+_MAX_CODE_SHOWN = 20      # an unknown code is echoed back, but never a wall of text
+
+# `*112#`, `#131#`, and the dial string some gateways send whole: `*112*998971300909*2500#`.
+_SERVICE_CODE = re.compile(r"^(?P<base>[*#]\d{1,6})(?P<extra>(?:\*[^*#]*)*)#$")
+
+
+class MalformedRequest(ValueError):
+    """The gateway's request lacks what any answer needs (a readable phone number)."""
+
+
+@dataclass(frozen=True)
+class UssdRequest:
+    session_id: str
+    service_code: str           # normalised base code, e.g. "*100#" (or the raw text if unrecognised)
+    msisdn: str                 # E.164
+    network_code: str
+    inputs: tuple[str, ...]     # what the subscriber typed after the code, in order
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A USSD screen: `CON` keeps the session open for input, `END` closes it."""
+
+    text: str
+    keep_open: bool = False
+
+    @classmethod
+    def end(cls, text: str) -> "Reply":
+        return cls(text, keep_open=False)
+
+    @classmethod
+    def con(cls, text: str) -> "Reply":
+        return cls(text, keep_open=True)
+
+    def body(self) -> str:
+        return ("CON " if self.keep_open else "END ") + self.text
+
+
+def split_service_code(raw: str) -> tuple[str, tuple[str, ...]]:
+    """`*112*99897*2500#` -> (`*112#`, ("99897", "2500")); `*100#` -> (`*100#`, ())."""
+    code = re.sub(r"\s+", "", raw or "")
+    match = _SERVICE_CODE.match(code)
+    if not match:
+        return code, ()
+    extra = match.group("extra")
+    return match.group("base") + "#", tuple(extra.split("*")[1:]) if extra else ()
+
+
+def parse(form: Mapping[str, str], profile: OperatorProfile) -> UssdRequest:
+    """Validate the gateway's fields; raises MalformedRequest when no answer can be addressed."""
+    fields = {name: (form.get(name) or "") for name in
+              ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")}
+    too_long = [name for name, value in fields.items() if len(value) > _MAX_FIELD]
+    if too_long:
+        raise MalformedRequest(f"fields too long: {', '.join(too_long)}")
+    try:
+        msisdn = profile.msisdn(fields["phoneNumber"])
+    except InvalidMsisdn as error:
+        raise MalformedRequest(str(error)) from None
+    code, dialled = split_service_code(fields["serviceCode"])
+    typed = tuple(fields["text"].split("*")) if fields["text"] else ()
+    return UssdRequest(session_id=fields["sessionId"], service_code=code, msisdn=msisdn,
+                       network_code=fields["networkCode"], inputs=dialled + typed)
+
+
+# --- services ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything a USSD service may use to answer: the request, the caller, their account."""
+
+    request: UssdRequest
+    caller: Caller
+    profile: OperatorProfile
+    account: object | None = None
+
+
+ServiceHandler = Callable[[Situation], Reply]
+
+
+@dataclass(frozen=True)
+class UssdService:
+    """One service code: its name in the help screen, its handler, and what it must read first."""
+
+    code: str
+    name: str                     # text key of its name, e.g. edge.service.balance
+    handler: ServiceHandler
+    needs_account: bool = False   # the edge reads the ledger account in the same round trip
+
+
+@dataclass
+class Registry:
+    """Service codes -> services. A new service plugs in with one `add`."""
+
+    services: dict[str, UssdService] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, services: Iterable[UssdService]) -> "Registry":
+        registry = cls()
+        for service in services:
+            registry.add(service)
+        return registry
+
+    def add(self, service: UssdService) -> None:
+        if service.code in self.services:
+            raise ValueError(f"USSD code {service.code} is registered twice")
+        self.services[service.code] = service
+
+    def find(self, code: str) -> UssdService | None:
+        return self.services.get(code)
+
+    def help(self, code: str, language: str) -> Text:
+        """The answer to a code nobody serves: what exists instead."""
+        entries = [Text("edge.ussd.service_entry", {"code": service.code,
+                                                     "name": Text(service.name).render(language)})
+                   .render(language) for service in self.services.values()]
+        return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?",
+                                               "services": "\n".join(entries)})
+
+
+def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: OperatorProfile,
+           account: object | None = None) -> Reply:
+    """The reply to a parsed request once the caller (and, if the service needs it, account) is known."""
+    refused = refusal(caller, profile)
+    if refused is not None:
+        return Reply.end(refused.render(caller.language))
+    service = registry.find(request.service_code)
+    if service is None:
+        return Reply.end(registry.help(request.service_code, caller.language).render(caller.language))
+    return service.handler(Situation(request=request, caller=caller, profile=profile, account=account))

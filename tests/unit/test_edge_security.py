@@ -1,0 +1,55 @@
+"""Webhook authentication: which URL Twilio signed, and the USSD body HMAC."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict
+
+from functions.edge import security
+from shared import signing
+
+TOKEN = "secret-token"
+
+
+def twilio_request(url_signed: str, seen_url: str, path: str, form: dict, query: bytes = b""):
+    signature = RequestValidator(TOKEN).compute_signature(url_signed, form)
+    return SimpleNamespace(headers={"X-Twilio-Signature": signature}, form=ImmutableMultiDict(form),
+                           url=seen_url, path=path, query_string=query)
+
+
+def test_without_a_base_url_the_url_the_request_came_to_is_checked():
+    form = {"From": "+998901234567", "Body": "BAL"}
+    request = twilio_request("http://127.0.0.1:8080/", "http://127.0.0.1:8080/", "/", form)
+    assert security.TwilioGuard(TOKEN, None).allows(request)
+
+
+def test_behind_a_proxy_the_public_base_url_is_what_twilio_signed():
+    form = {"From": "+998901234567"}
+    public = "https://edge-sms-abc.a.run.app/?x=1"
+    request = twilio_request(public, "http://edge-sms-abc.a.run.app/?x=1", "/", form, b"x=1")
+    assert not security.TwilioGuard(TOKEN, None).allows(request)
+    assert security.TwilioGuard(TOKEN, "https://edge-sms-abc.a.run.app").allows(request)
+
+
+def test_a_base_url_configured_without_the_final_slash_still_matches():
+    request = twilio_request("https://edge.example.com", "http://internal/", "/", {"A": "1"})
+    assert security.TwilioGuard(TOKEN, "https://edge.example.com/").allows(request)
+
+
+def test_a_tampered_form_or_another_token_is_refused():
+    request = twilio_request("http://h/", "http://h/", "/", {"Body": "BAL"})
+    request.form = ImmutableMultiDict({"Body": "BALANCE"})
+    assert not security.TwilioGuard(TOKEN, None).allows(request)
+    request = twilio_request("http://h/", "http://h/", "/", {"Body": "BAL"})
+    assert not security.TwilioGuard("other", None).allows(request)
+    request.headers = {}
+    assert not security.TwilioGuard(TOKEN, None).allows(request)
+
+
+def test_ussd_body_hmac():
+    body = b"sessionId=1&serviceCode=%2A100%23"
+    assert security.ussd_signed("s", body, signing.sign_body("s", body))
+    assert not security.ussd_signed("s", body + b"x", signing.sign_body("s", body))
+    assert not security.ussd_signed("s", body, None)

@@ -1,0 +1,58 @@
+"""Twilio status callbacks become sms.status events; inbound calls are told there is no voice service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from functions.edge import status, voice
+
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_a_tracked_status_becomes_an_event_with_its_error_code():
+    update = status.parse({"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"}, AT)
+    assert (update.message_sid, update.status, update.error_code) == ("SM1", "undelivered", "30003")
+
+
+def test_duplicate_callbacks_share_an_event_id_and_other_statuses_do_not():
+    first = status.parse({"MessageSid": "SM1", "MessageStatus": "delivered"}, AT)
+    again = status.parse({"MessageSid": "SM1", "MessageStatus": "delivered", "ErrorCode": ""}, datetime.now(timezone.utc))
+    sent = status.parse({"MessageSid": "SM1", "MessageStatus": "sent"}, AT)
+    assert status.event_id(first) == status.event_id(again) != status.event_id(sent)
+
+
+def test_statuses_twilio_has_but_notify_does_not_track_are_acknowledged_silently():
+    assert status.parse({"MessageSid": "SM1", "MessageStatus": "accepted"}, AT) is None
+
+
+@pytest.mark.parametrize("form, reason", [
+    ({"MessageSid": "SM1", "MessageStatus": "exploded"}, "unknown MessageStatus 'exploded'"),
+    ({"MessageSid": "SM1"}, "unknown MessageStatus ''"),
+    ({"MessageStatus": "sent"}, "MessageSid is missing"),
+])
+def test_bad_callbacks_say_what_is_wrong(form, reason):
+    with pytest.raises(status.BadCallback, match=reason):
+        status.parse(form, AT)
+
+
+def test_an_inbound_call_hears_in_russian_that_there_is_no_voice_service_then_hangs_up():
+    call = voice.parse({"CallSid": "CA1", "From": "+998901234567", "To": "+998712000000"})
+    twiml = str(voice.VoiceRouter().answer(call, "ru"))
+    assert '<Say language="ru-RU" voice="Polly.Tatyana">Здравствуйте. Этот номер не предоставляет' in twiml
+    assert twiml.endswith("<Hangup /></Response>")
+
+
+def test_languages_twilio_cannot_speak_are_said_without_a_language_attribute():
+    twiml = str(voice.VoiceRouter().answer(voice.parse({"From": "x"}), "uz"))
+    assert "<Say>Assalomu alaykum." in twiml
+
+
+def test_a_route_for_a_number_takes_its_calls_and_others_keep_the_default():
+    router = voice.VoiceRouter()
+    router.routes["+998712000001"] = lambda call, language: voice.announce(voice.Text("edge.unavailable"), language)
+    routed = voice.parse({"From": "+998901234567", "To": "+998712000001"})
+    other = voice.parse({"From": "+998901234567", "To": "+998712000000"})
+    assert "temporarily unavailable" in str(router.answer(routed, "en"))
+    assert "no voice service" in str(router.answer(other, "en"))
