@@ -6,12 +6,12 @@ Seeding goes through the same doors production uses: the BSS's provisioning and 
 
 from __future__ import annotations
 
-import textwrap
+import unicodedata
 import time
 from dataclasses import dataclass, field
 
 from emulators.carrier.client import CarrierClient
-from shared import bus, catalog, ledger, operator, store
+from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store
 
 DAY = 1
 
@@ -64,6 +64,10 @@ def seed(stack, say=print, timeout: float = 60.0) -> None:
     _wait(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
                       and account.total == s.main + s.bonus for s in SUBSCRIBERS),
           timeout, "the demo top-ups to be credited")
+    # The top-up notices are part of the seed: wait until the carrier has them all (held or
+    # delivered), so the demo's phones start from a settled inbox.
+    notices = sum(1 + bool(s.bonus) for s in SUBSCRIBERS)
+    _wait(lambda: len(carrier.messages()) >= notices, timeout, "the top-up notices to reach the carrier")
     say(f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
         f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances.")
 
@@ -75,6 +79,23 @@ def _wait(condition, timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s (see .run/logs/)")
+
+
+def _columns(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap by terminal columns, at a space when there is one (CJK text has none)."""
+    lines = []
+    while _columns(text) > width:
+        cut = max(i for i in range(1, len(text) + 1) if _columns(text[:i]) <= width)
+        space = text.rfind(" ", 0, cut + 1)
+        cut = space if space > 0 else cut
+        lines.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return lines + [text]
 
 
 @dataclass
@@ -103,13 +124,13 @@ class Transcript:
         lines = ["", "=" * 64, "Demo transcript: what each phone saw", "=" * 64]
         names = {s.msisdn: f"{s.name} ({s.language})" for s in SUBSCRIBERS}
         for number, step in enumerate(self.steps, 1):
-            who = names.get(step.phone, step.phone)
-            lines.append(f"\n{number}. {who} {step.phone} — {step.action}")
+            who = names.get(step.phone, "")
+            lines.append(f"\n{number}. {who + ' ' if who else ''}{step.phone} — {step.action}")
             width = 44
             lines.append("   ┌" + "─" * width + "┐")
             for paragraph in (step.screen or "(nothing)").splitlines() or [""]:
-                for line in textwrap.wrap(paragraph, width - 2) or [""]:
-                    lines.append(f"   │ {line:<{width - 2}} │")
+                for line in _wrap(paragraph, width - 2):
+                    lines.append(f"   │ {line}{' ' * (width - 2 - _columns(line))} │")
             lines.append("   └" + "─" * width + "┘")
             if not step.ok:
                 lines.append(f"   ✗ expected: {step.expectation}")
@@ -134,7 +155,7 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     before = len(carrier.inbox(olga.msisdn))
     carrier.send_sms(olga.msisdn, profile.short_codes.sms, "БАЛАНС")
     received = carrier.wait_for_inbox(olga.msisdn, before + 1, timeout)
-    text = received[-1]["body"] if len(received) > before else ""
+    text = "\n".join(m["body"] for m in received[before:])
     transcript.add(olga.msisdn, f"texts БАЛАНС to {profile.short_codes.sms}, receives", text,
                    money(olga.main) in text, f"an SMS naming the balance {money(olga.main)}")
 
@@ -160,5 +181,5 @@ def play(stack, timeout: float = 30.0) -> Transcript:
 
 
 def _twilio_client(stack):
-    from shared import carrier as carrier_adapter
-    return carrier_adapter.client()
+    """The real twilio client, pointed at the stack's carrier emulator."""
+    return carrier_adapter.build_client(settings.get().model_copy(update={"twilio_api_base": stack.carrier_url}))

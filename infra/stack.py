@@ -84,7 +84,8 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
 
     names = list(catalog.webhooks) + list(catalog.consumers)
     ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    # Twilio signs the exact URL it was given: give the path ("/") a request will carry.
+    urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
     carrier_port = _port(auto_ports, "carrier")
     carrier_url = f"http://127.0.0.1:{carrier_port}"
     function_env = {
