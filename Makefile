@@ -37,7 +37,7 @@ $(VENV)-checkov/.installed:
 	touch $@
 
 terraform-check: $(VENV)-checkov/.installed
-	$(VENV)-checkov/bin/checkov --quiet --compact --directory terraform --framework terraform
+	$(VENV)-checkov/bin/checkov --quiet --compact --skip-download --directory terraform --framework terraform
 
 clean:
 	rm -rf $(VENV) $(VENV)-checkov .run

@@ -52,18 +52,14 @@ def notify_throughput(stack, messages: int) -> float:
     recipients = [s.msisdn for s in demo.SUBSCRIBERS if s.attached]
     run = uuid.uuid4().hex[:8]
     envelopes = [catalog.make_envelope("sms.send", {"to": recipients[i % len(recipients)],
-                                                    "template": "balance.report.sms",
-                                                    "params": _balance_params()},
+                                                    "template": "edge.balance.report",
+                                                    "params": {"lines": "Main balance: 12 000 so'm"}},
                                        event_id=f"bench-{run}-{i}", source="bench")
                  for i in range(messages)]
     started = time.perf_counter()
     _publish_all(envelopes)
     _wait_until(lambda: len(carrier.messages()) - before, messages, timeout=300)
     return messages / (time.perf_counter() - started)
-
-
-def _balance_params() -> dict:
-    return {}
 
 
 def raw_ceiling(stack, messages: int) -> float:
@@ -82,7 +78,7 @@ def raw_ceiling(stack, messages: int) -> float:
         subscriber.create_subscription(request={
             "name": subscriber.subscription_path(stack.project, "bench-ceiling"), "topic": topic,
             "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/bench-ceiling"}})
-        envelopes = [catalog.make_envelope("sms.send", {"to": "+998901000001", "template": "balance.report.sms"},
+        envelopes = [catalog.make_envelope("sms.send", {"to": "+998901000001", "template": "edge.balance.report"},
                                            event_id=f"ceiling-{i}", source="bench").model_copy(update={"type": "bench-ceiling"})
                      for i in range(messages)]
         started = time.perf_counter()
