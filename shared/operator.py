@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared import settings
 from shared.events import Language
@@ -30,11 +31,21 @@ class OperatorProfile(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country; resolves national numbers")
     national_number_length: int = Field(ge=4, le=15)
     currency: Currency
+    timezone: str = Field(description="IANA zone for times shown to subscribers, e.g. Asia/Tashkent")
     languages: list[Language] = Field(min_length=1)
     default_language: Language
     short_codes: ShortCodes = ShortCodes()
     services: dict[str, list[str]] = Field(default_factory=dict,
                                            description="Service -> enabled preset names")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Tashkent)") from None
+        return value
 
     @model_validator(mode="after")
     def _default_is_offered(self):

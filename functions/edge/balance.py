@@ -6,40 +6,17 @@ Works on anything shaped like shared.ledger.Account (buckets: name -> Bucket wit
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as number_zones
 
 from functions.edge.replies import Text
-from shared import ledger, texts
+from shared import ledger, localtime, texts
 from shared.money import Currency
 
 # Buckets every subscriber recognises come first, in this order; others follow by name.
 _BUCKET_ORDER = ("main", "bonus")
-
-
-@functools.lru_cache(maxsize=4096)
-def local_zone(msisdn: str) -> tzinfo:
-    """The subscriber's home time zone from their number; UTC when the number spans several."""
-    try:
-        zones = number_zones.time_zones_for_number(phonenumbers.parse(msisdn, None))
-        if len(zones) == 1:
-            return ZoneInfo(zones[0])
-    except (phonenumbers.NumberParseException, ZoneInfoNotFoundError, ValueError):
-        pass
-    return timezone.utc
-
-
-def expiry_time(moment: datetime, zone: tzinfo, language: str) -> str:
-    local = moment.astimezone(zone)
-    return texts.render("edge.balance.expiry_time", language, day=f"{local.day:02d}",
-                        month=f"{local.month:02d}", year=local.year, hour=f"{local.hour:02d}",
-                        minute=f"{local.minute:02d}")
 
 
 def nearest_expiry(lots) -> tuple[int, datetime] | None:
@@ -62,7 +39,7 @@ def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzin
     if expiring is None:
         return texts.render("edge.balance.line", language, **params)
     amount, until = expiring
-    until_text = expiry_time(until, zone, language)
+    until_text = localtime.moment(until, zone, language)
     if amount >= bucket.balance:
         return texts.render("edge.balance.line_valid_until", language, until=until_text, **params)
     return texts.render("edge.balance.line_part_expires", language, until=until_text,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functions.edge import balance
 from functions.edge.ussd import Registry, Reply, Situation, UssdService
+from shared import localtime
 from shared.operator import OperatorProfile
 
 
@@ -15,7 +16,7 @@ def balance_check(situation: Situation) -> Reply:
     """`*100#`: every bucket with its nearest expiry, on one final screen."""
     caller = situation.caller
     report = balance.report(situation.account, caller.language, situation.profile.currency,
-                            balance.local_zone(caller.msisdn))
+                            localtime.zone_for(caller.msisdn, situation.profile.timezone))
     return Reply.end(report.render(caller.language))
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functions.edge import balance
 from functions.edge.replies import Text
 from functions.edge.subscribers import Caller, refusal
+from shared import localtime
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 
@@ -106,7 +107,7 @@ def reply_for(command: Command, word: str, caller: Caller, profile: OperatorProf
     if refused is not None:
         return refused
     if command is Command.BALANCE:
-        return balance.report(account, caller.language, profile.currency, balance.local_zone(caller.msisdn))
+        return balance.report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
     if command is Command.HELP:
         return help_text(profile, short_code)
     return unknown_text(word, profile, short_code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from functions.provisioning import subscribers, topups
-from shared import ledger, operator, runtime, store
+from shared import ledger, localtime, operator, runtime, store
 from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp
 
 logger = logging.getLogger("vas.provisioning")
@@ -61,7 +61,8 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     language = profile.language_for(subscriber.get("language"))
     ctx.emit("sms.send", topups.notice(topup, balance=entry.balance_after, expires_at=expires_at,
                                        bucket_label=ledger.bucket_label(topup.bucket, language),
-                                       currency=profile.currency), purpose="notice")
+                                       currency=profile.currency, language=language,
+                                       zone=localtime.zone_for(topup.msisdn, profile.timezone)), purpose="notice")
 
 
 @runtime.consumer("provisioning-network-state")

@@ -7,9 +7,10 @@ credited once; the same reference for a different recharge is refused.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from urllib.parse import quote
 
+from shared import localtime
 from shared.events import TopUp
 from shared.money import Currency
 
@@ -51,10 +52,10 @@ def record(topup: TopUp, *, entry_id: str, expires_at: datetime | None, event_id
 
 
 def notice(topup: TopUp, *, balance: int, bucket_label: str, expires_at: datetime | None,
-           currency: Currency) -> dict:
+           currency: Currency, zone: tzinfo, language: str) -> dict:
     """The sms.send payload telling the subscriber what was credited and what they now hold."""
     params = {"amount": currency.format(topup.amount), "bucket": bucket_label, "balance": currency.format(balance)}
     if expires_at is not None:
-        params["expires_at"] = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        params["expires_at"] = localtime.moment(expires_at, zone, language)
     return {"to": topup.msisdn, "template": "topup.credited_until" if expires_at else "topup.credited",
             "params": params, "reference": f"topup:{topup.reference}"}

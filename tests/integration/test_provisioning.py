@@ -132,7 +132,7 @@ def test_validity_runs_from_the_recharge_not_from_its_late_delivery(firestore_cl
     recharged = datetime(2025, 1, 10, 8, 0, tzinfo=timezone.utc)
     assert topup("t-1", "BSS-0005", validity_days=30, bucket="bonus", occurred_at=recharged) == "processed"
     notice = next(e for e in outbox(main.on_topup, "t-1") if e.type == "sms.send")
-    assert notice.data["params"]["expires_at"] == "2025-02-09 08:00 UTC"
+    assert notice.data["params"]["expires_at"] == "09.02.2025 13:00", "08:00 UTC, in Tashkent time, written the Uzbek way"
     assert ledger.read_account(store.db(), ALICE).total == 0, "already past its validity: not spendable"
 
 

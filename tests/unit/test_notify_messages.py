@@ -15,7 +15,7 @@ from shared.operator import OperatorProfile
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
 TO = "+998901234567"
 
-PROFILE = OperatorProfile(name="DemoTel", country="UZ", national_number_length=9,
+PROFILE = OperatorProfile(name="DemoTel", country="UZ", national_number_length=9, timezone="Asia/Tashkent",
                           currency={"code": "UZS", "minor_unit": 2}, languages=["uz", "ru", "en"],
                           default_language="uz")
 

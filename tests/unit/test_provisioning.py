@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -75,9 +76,12 @@ def test_an_overlong_reference_is_refused():
 @pytest.mark.parametrize("language", texts.LANGUAGES)
 def test_the_topup_notice_renders_in_every_language(language):
     topup = TopUp(msisdn=ALICE, amount=2_500_000, reference="R", validity_days=30)
-    notice = topups.notice(topup, balance=3_000_000, bucket_label="Main", expires_at=T0, currency=UZS)
+    notice = topups.notice(topup, balance=3_000_000, bucket_label="Main", expires_at=T0, currency=UZS,
+                           zone=ZoneInfo("Asia/Tashkent"), language=language)
     body = texts.render(notice["template"], language, **notice["params"])
-    assert "25 000 so'm" in body and "30 000 so'm" in body and "2025-03-01 12:00 UTC" in body
+    # 12:00 UTC is 17:00 in Tashkent: the subscriber reads their own clock, written their way.
+    local = {"en": "01/03/2025 17:00", "zh": "2025年03月01日 17:00"}.get(language, "01.03.2025 17:00")
+    assert "25 000 so'm" in body and "30 000 so'm" in body and local in body
     assert all(isinstance(value, str) for value in notice["params"].values())
 
 
