@@ -1,0 +1,91 @@
+"""The small shared pieces every service leans on: numbers, money, the operator profile, logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+from hypothesis import given, strategies as st
+
+from shared import log, msisdn, operator
+from shared.money import Currency
+
+UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
+
+
+@pytest.mark.parametrize("written", ["998901234567", "+998901234567", "00998901234567", "+998 90 123-45-67",
+                                     "901234567"])
+def test_every_usual_way_of_writing_a_number_gives_one_e164(written):
+    assert msisdn.normalise(written, "UZ") == "+998901234567"
+
+
+@pytest.mark.parametrize("written", ["", "12", "hello", "+99890123", "*100#"])
+def test_what_is_not_a_number_is_refused(written):
+    with pytest.raises(msisdn.InvalidMsisdn):
+        msisdn.normalise(written, "UZ")
+
+
+def test_masking_keeps_the_country_and_the_last_two_digits():
+    assert msisdn.mask("+998901234567") == "+998*******67"
+    assert msisdn.mask_text("sent to +998901234567 and 996700123456") == "sent to +998*******67 and +996*******56"
+
+
+def test_money_reads_as_subscribers_write_it():
+    assert UZS.format(2_500_000) == "25 000 so'm"
+    assert UZS.format(150) == "1.50 so'm"
+    assert UZS.format(-5) == "-0.05 so'm"
+    assert UZS.to_minor("2500") == 250_000 and UZS.to_minor("2.5") == 250
+    with pytest.raises(ValueError):
+        UZS.to_minor("2.505")
+    with pytest.raises(ValueError):
+        UZS.to_minor("lots")
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_formatted_money_reads_back_to_the_same_minor_units(minor):
+    text = UZS.format(minor).removesuffix(" so'm")
+    assert UZS.to_minor(text) == minor
+
+
+def _profile(**changes) -> dict:
+    raw = yaml.safe_load((operator.PROFILES_DIR / "demo.yaml").read_text())
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("changes, complaint", [
+    ({"default_language": "fr"}, "default_language"),
+    ({"languages": ["ru"], "default_language": "uz"}, "not in languages"),
+    ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+    ({"currency": {"code": "som", "minor_unit": 2}}, "currency.code"),
+    ({"surprise": True}, "surprise"),
+])
+def test_an_invalid_operator_profile_is_refused_with_what_is_wrong(tmp_path, changes, complaint):
+    path = tmp_path / "operator.yaml"
+    path.write_text(yaml.safe_dump(_profile(**changes)))
+    with pytest.raises(operator.ProfileError, match=complaint):
+        operator.load_file(path)
+
+
+def test_the_demo_profile_loads():
+    profile = operator.load_file(operator.PROFILES_DIR / "demo.yaml")
+    assert profile.msisdn("901234567") == "+998901234567"
+    assert profile.language_for("zh") == "zh" and profile.language_for(None) == profile.default_language
+
+
+def test_logs_are_cloud_logging_json_with_numbers_masked_and_the_correlation_id():
+    formatter = log.CloudLoggingFormatter("notify-sms-send")
+    record = logging.LogRecord("vas.test", logging.WARNING, __file__, 1, "SMS to %s failed", ("+998901234567",), None)
+    record.to = "+998901234567"
+    token = log.correlation_id.set("evt-42")
+    try:
+        entry = json.loads(formatter.format(record))
+    finally:
+        log.correlation_id.reset(token)
+    assert entry["severity"] == "WARNING"
+    assert entry["message"] == "SMS to +998*******67 failed"
+    assert entry["to"] == "+998*******67"
+    assert entry["correlation_id"] == "evt-42"
+    assert entry["logging.googleapis.com/labels"] == {"function": "notify-sms-send", "correlation_id": "evt-42"}
