@@ -1,4 +1,5 @@
-# Cloud Run functions (2nd gen), all built from the one source archive (source.tf).
+# Cloud Run functions (2nd gen), all built from the one source archive (source.tf): one resource
+# for consumers and webhooks alike, which differ only in the settings local.functions gives each kind.
 
 locals {
   # Each webhook's public URL, in Cloud Run's deterministic form (service name + project number),
@@ -22,72 +23,50 @@ locals {
   service_env = {
     notify = { VAS_SMS_STATUS_CALLBACK_URL = local.webhook_url["edge-message-status"] }
   }
+
+  # Every function by catalog name, with what its kind decides.
+  functions = merge(
+    # CloudEvent functions fed by our own push subscriptions (pubsub.tf); no event_trigger on purpose.
+    {
+      for name, consumer in local.consumers : name => {
+        source      = consumer.source
+        entry_point = consumer.entry_point
+        service     = local.service_of[name]
+        description = "Consumes ${consumer.topic} (catalog consumer ${name})."
+        # Only Pub/Sub (and anything in the project's network) may reach it, and it still needs the push token.
+        ingress = "ALLOW_INTERNAL_ONLY"
+        # Finish (or fail) before Pub/Sub gives up on the push and redelivers the same message.
+        timeout_seconds = consumer.ack_deadline_seconds
+        # Scales to zero: a push waits out a cold start, the ack deadline is longer.
+        min_instances = null
+        env           = {}
+      }
+    },
+    # The carrier edge: public HTTP functions (catalog `webhooks`).
+    {
+      for name, webhook in local.webhooks : name => {
+        source      = webhook.source
+        entry_point = webhook.entry_point
+        service     = local.service_of[name]
+        description = webhook.description
+        # The carrier's gateways and Twilio call from the internet; webhook_public (below) lets them in.
+        ingress = "ALLOW_ALL"
+        # Gateways wait seconds, not minutes; a request still running after this is already lost.
+        timeout_seconds = 30
+        min_instances   = var.webhook_min_instances
+        env             = { VAS_WEBHOOK_BASE_URL = local.webhook_url[name] }
+      }
+    },
+  )
 }
 
-# CloudEvent functions fed by our own push subscriptions (pubsub.tf); no event_trigger on purpose.
-resource "google_cloudfunctions2_function" "consumer" {
-  for_each    = local.consumers
-  name        = each.key
-  location    = var.region
-  description = "Consumes ${each.value.topic} (catalog consumer ${each.key})."
-  labels      = { app = "vas", service = local.service_of[each.key] }
-
-  build_config {
-    runtime     = "python311"
-    entry_point = each.value.entry_point
-    environment_variables = {
-      GOOGLE_FUNCTION_SOURCE = each.value.source
-    }
-    service_account = google_service_account.build.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory   = var.function_memory
-    max_instance_count = var.function_max_instances
-    # Finish (or fail) before Pub/Sub gives up on the push and redelivers the same message.
-    timeout_seconds = each.value.ack_deadline_seconds
-    # Only Pub/Sub (and anything in the project's network) may reach it, and it still needs the push token.
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.runtime[local.service_of[each.key]].email
-    environment_variables = merge(
-      local.common_env,
-      lookup(local.service_env, local.service_of[each.key], {}),
-      { VAS_FUNCTION = each.key },
-    )
-
-    dynamic "secret_environment_variables" {
-      for_each = toset(lookup(local.secrets_used_by, local.service_of[each.key], []))
-      content {
-        key        = local.secrets[secret_environment_variables.value].env
-        project_id = var.project
-        secret     = google_secret_manager_secret.secret[secret_environment_variables.value].secret_id
-        version    = "latest"
-      }
-    }
-  }
-
-  depends_on = [
-    google_project_service.api,
-    google_project_iam_member.build,
-    google_secret_manager_secret_iam_member.runtime_secret_accessor,
-  ]
-}
-
-# The carrier edge: public HTTP functions (catalog `webhooks`).
-resource "google_cloudfunctions2_function" "webhook" {
-  # checkov:skip=CKV_GCP_124: the carrier's USSD gateway and Twilio call from the internet, so ingress must be ALLOW_ALL; every request is authenticated in code (gateway HMAC, X-Twilio-Signature) and refused with 403 otherwise.
-  for_each    = local.webhooks
+resource "google_cloudfunctions2_function" "function" {
+  # checkov:skip=CKV_GCP_124: the carrier's USSD gateway and Twilio call from the internet, so the webhooks' ingress must be ALLOW_ALL; every request is authenticated in code (gateway HMAC, X-Twilio-Signature) and refused with 403 otherwise. Consumers stay ALLOW_INTERNAL_ONLY, which tests/unit/test_terraform.py holds in place of this check.
+  for_each    = local.functions
   name        = each.key
   location    = var.region
   description = each.value.description
-  labels      = { app = "vas", service = local.service_of[each.key] }
+  labels      = { app = "vas", service = each.value.service }
 
   build_config {
     runtime     = "python311"
@@ -105,28 +84,36 @@ resource "google_cloudfunctions2_function" "webhook" {
   }
 
   service_config {
-    available_memory   = var.function_memory
-    min_instance_count = var.webhook_min_instances
-    max_instance_count = var.function_max_instances
-    # Gateways wait seconds, not minutes; a request still running after this is already lost.
-    timeout_seconds                = 30
-    ingress_settings               = "ALLOW_ALL"
+    available_memory               = var.function_memory
+    min_instance_count             = each.value.min_instances
+    max_instance_count             = var.function_max_instances
+    timeout_seconds                = each.value.timeout_seconds
+    ingress_settings               = each.value.ingress
     all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.runtime[local.service_of[each.key]].email
+    service_account_email          = google_service_account.runtime[each.value.service].email
     environment_variables = merge(
       local.common_env,
-      lookup(local.service_env, local.service_of[each.key], {}),
-      { VAS_FUNCTION = each.key, VAS_WEBHOOK_BASE_URL = local.webhook_url[each.key] },
+      lookup(local.service_env, each.value.service, {}),
+      { VAS_FUNCTION = each.key },
+      each.value.env,
     )
 
     dynamic "secret_environment_variables" {
-      for_each = toset(lookup(local.secrets_used_by, local.service_of[each.key], []))
+      for_each = toset(lookup(local.secrets_used_by, each.value.service, []))
       content {
         key        = local.secrets[secret_environment_variables.value].env
         project_id = var.project
         secret     = google_secret_manager_secret.secret[secret_environment_variables.value].secret_id
         version    = "latest"
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      # merge() above keeps only one of two functions with the same name; Cloud Run would refuse both.
+      condition     = length(setintersection(keys(local.consumers), keys(local.webhooks))) == 0
+      error_message = "catalog: ${join(", ", setintersection(keys(local.consumers), keys(local.webhooks)))} name both a consumer and a webhook."
     }
   }
 
@@ -143,7 +130,7 @@ resource "google_cloud_run_v2_service_iam_member" "webhook_public" {
   for_each = local.webhooks
   project  = var.project
   location = var.region
-  name     = google_cloudfunctions2_function.webhook[each.key].name
+  name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }

@@ -51,7 +51,7 @@ resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
   for_each = local.consumers
   project  = var.project
   location = var.region
-  name     = google_cloudfunctions2_function.consumer[each.key].name
+  name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.push_invoker.email}"
 }

@@ -1,7 +1,7 @@
 output "webhook_urls" {
   description = "Public URL of every webhook, by catalog name: give them to the carrier's USSD gateway and to Twilio."
   # The URLs each webhook checks signatures against (functions.tf), once the function exists.
-  value = { for name, function in google_cloudfunctions2_function.webhook : name => local.webhook_url[name] }
+  value = { for name, function in google_cloudfunctions2_function.function : name => local.webhook_url[name] if contains(keys(local.webhooks), name) }
 }
 
 output "topic_names" {

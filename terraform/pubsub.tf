@@ -19,12 +19,12 @@ resource "google_pubsub_subscription" "consumer" {
 
   push_config {
     # functions-framework reads the topic from this path when it turns the push body into a CloudEvent.
-    push_endpoint = "${google_cloudfunctions2_function.consumer[each.key].service_config[0].uri}/projects/${var.project}/topics/${each.value.topic}"
+    push_endpoint = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}/projects/${var.project}/topics/${each.value.topic}"
 
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
       # Cloud Run checks the token's audience against the service URL, not the URL with the path.
-      audience = google_cloudfunctions2_function.consumer[each.key].service_config[0].uri
+      audience = google_cloudfunctions2_function.function[each.key].service_config[0].uri
     }
   }
 

@@ -124,8 +124,7 @@ def services_of(catalog: catalog_module.Catalog) -> set[str]:
 FOR_EACH = {
     ("google_pubsub_topic", "topic"): "${local.topics}",
     ("google_pubsub_subscription", "consumer"): "${local.consumers}",
-    ("google_cloudfunctions2_function", "consumer"): "${local.consumers}",
-    ("google_cloudfunctions2_function", "webhook"): "${local.webhooks}",
+    ("google_cloudfunctions2_function", "function"): "${local.functions}",
     ("google_cloud_scheduler_job", "schedule"): "${local.schedules}",
     ("google_cloud_run_v2_service_iam_member", "push_invoker"): "${local.consumers}",
     ("google_cloud_run_v2_service_iam_member", "webhook_public"): "${local.webhooks}",
@@ -192,7 +191,7 @@ def check_push_is_authenticated_to_the_topic_path(tf: Terraform) -> None:
 
     sub = tf.resource("google_pubsub_subscription", "consumer")
     push = block(sub, "push_config")
-    url = "${google_cloudfunctions2_function.consumer[each.key].service_config[0].uri}"
+    url = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}"
     assert push["push_endpoint"] == push_endpoint(url, "${var.project}", "${each.value.topic}")
     token = block(push, "oidc_token")
     assert token["service_account_email"] == "${google_service_account.push_invoker.email}"
@@ -200,26 +199,37 @@ def check_push_is_authenticated_to_the_topic_path(tf: Terraform) -> None:
     invoker = tf.resource("google_cloud_run_v2_service_iam_member", "push_invoker")
     assert invoker["role"] == "roles/run.invoker"
     assert invoker["member"] == "serviceAccount:${google_service_account.push_invoker.email}"
-    assert invoker["name"] == "${google_cloudfunctions2_function.consumer[each.key].name}"
+    assert invoker["name"] == "${google_cloudfunctions2_function.function[each.key].name}"
 
 
 def check_functions_built_from_the_catalog(tf: Terraform) -> None:
-    for kind in ("consumer", "webhook"):
-        function = tf.resource("google_cloudfunctions2_function", kind)
-        build = block(function, "build_config")
-        assert build["runtime"] == "python311"
-        assert build["entry_point"] == "${each.value.entry_point}"
-        assert build["environment_variables"] == {"GOOGLE_FUNCTION_SOURCE": "${each.value.source}"}
-        storage = block(block(build, "source"), "storage_source")
-        assert storage["object"] == "${google_storage_bucket_object.source.name}", "not the one source archive"
-        service = block(function, "service_config")
-        assert "VAS_FUNCTION = each.key" in service["environment_variables"]
-        assert "event_trigger" not in function, f"{kind}: Eventarc would create its own subscription"
+    functions = tf.locals["functions"]
+    assert "in local.consumers" in functions and "in local.webhooks" in functions, \
+        "local.functions must hold every consumer and every webhook of the catalog"
+    function = tf.resource("google_cloudfunctions2_function", "function")
+    build = block(function, "build_config")
+    assert build["runtime"] == "python311"
+    assert build["entry_point"] == "${each.value.entry_point}"
+    assert build["environment_variables"] == {"GOOGLE_FUNCTION_SOURCE": "${each.value.source}"}
+    storage = block(block(build, "source"), "storage_source")
+    assert storage["object"] == "${google_storage_bucket_object.source.name}", "not the one source archive"
+    service = block(function, "service_config")
+    # What differs between a consumer and a webhook comes from local.functions, checked by value below.
+    wired = {"ingress_settings": "${each.value.ingress}", "timeout_seconds": "${each.value.timeout_seconds}",
+             "min_instance_count": "${each.value.min_instances}",
+             "service_account_email": "${google_service_account.runtime[each.value.service].email}"}
+    for setting, expected in wired.items():
+        assert service[setting] == expected, f"{setting} is {service[setting]}, not {expected}"
+    assert "VAS_FUNCTION = each.key" in service["environment_variables"]
+    assert "each.value.env" in service["environment_variables"], "the webhooks lost VAS_WEBHOOK_BASE_URL"
+    assert "event_trigger" not in function, "Eventarc would create its own subscription"
 
 
 def check_every_webhook_has_a_url_output(tf: Terraform) -> None:
     value = tf.outputs["webhook_urls"]["value"]
-    assert isinstance(value, str) and re.fullmatch(r"\$\{\{for (\w+), \w+ in google_cloudfunctions2_function\.webhook : \1 => .+\}\}", value), value
+    assert isinstance(value, str) and re.fullmatch(
+        r"\$\{\{for (\w+), \w+ in google_cloudfunctions2_function\.function : \1 => local\.webhook_url\[\1\]"
+        r" if contains\(keys\(local\.webhooks\), \1\)\}\}", value), value
     assert "for name in keys(local.webhooks)" in tf.locals["webhook_url"]
     assert "in google_pubsub_topic.topic" in tf.outputs["topic_names"]["value"]
 
@@ -335,11 +345,16 @@ MUTANTS = {
                          "try(consumer.max_delivery_attempts, local.defaults.max_delivery_attempts)", "5"),
     "fixed source file": (check_functions_built_from_the_catalog, "functions.tf",
                           "GOOGLE_FUNCTION_SOURCE = each.value.source", 'GOOGLE_FUNCTION_SOURCE = "main.py"'),
+    "webhooks left out of the functions": (check_functions_built_from_the_catalog, "functions.tf",
+                                           "for name, webhook in local.webhooks", "for name, webhook in {}"),
+    "fixed ingress": (check_functions_built_from_the_catalog, "functions.tf",
+                      "ingress_settings               = each.value.ingress",
+                      'ingress_settings               = "ALLOW_ALL"'),
     "Eventarc trigger": (check_functions_built_from_the_catalog, "functions.tf",
                          "  build_config {", '  event_trigger {\n    event_type = "x"\n  }\n  build_config {'),
     "webhook output list": (check_every_webhook_has_a_url_output, "outputs.tf",
-                            "{ for name, function in google_cloudfunctions2_function.webhook : name => local.webhook_url[name] }",
-                            '{ ussd = local.webhook_url["edge-ussd"] }'),
+                            "for name, function in google_cloudfunctions2_function.function : name => local.webhook_url[name] if contains(keys(local.webhooks), name) }",
+                            'ussd = local.webhook_url["edge-ussd"] }'),
     "unauthenticated push": (check_push_is_authenticated_to_the_topic_path, "pubsub.tf",
                              "service_account_email = google_service_account.push_invoker.email",
                              "service_account_email = google_service_account.build.email"),
@@ -363,16 +378,18 @@ def test_hard_coded_topic_names_are_caught(tf, catalog):
 
 # --- evaluated by terraform itself (no providers, no network), where it is installed ----------
 
-def terraform_console(expressions: list[str], tmp_path: Path, files: list[str]) -> list[object]:
-    """Evaluate expressions against a copy of `files` beside the real catalog; JSON values back."""
+def terraform_console(expressions: list[str], tmp_path: Path, texts: dict[str, str], *,
+                      catalog_text: str | None = None, variables: dict[str, str] | None = None) -> list[object]:
+    """Evaluate expressions against .tf `texts` (by file name) beside the catalog; JSON values back."""
     (tmp_path / "terraform").mkdir()
     (tmp_path / "shared").mkdir()
-    shutil.copy(catalog_module.CATALOG_FILE, tmp_path / "shared" / "catalog.yaml")
-    for name in files:
-        (tmp_path / "terraform" / name).write_text(real().texts[name])
+    (tmp_path / "shared" / "catalog.yaml").write_text(catalog_text or catalog_module.CATALOG_FILE.read_text())
+    for name, text in texts.items():
+        (tmp_path / "terraform" / name).write_text(text)
+    command = ["terraform", "console", *(f"-var={name}={value}" for name, value in (variables or {}).items())]
     values = []
     for expression in expressions:
-        done = subprocess.run(["terraform", "console"], input=f"jsonencode({expression})\n", text=True,
+        done = subprocess.run(command, input=f"jsonencode({expression})\n", text=True,
                               capture_output=True, cwd=tmp_path / "terraform", timeout=120,
                               env={"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_CLI_CONFIG_FILE": "/dev/null",
                                    "CHECKPOINT_DISABLE": "1"})
@@ -383,10 +400,73 @@ def terraform_console(expressions: list[str], tmp_path: Path, files: list[str]) 
 
 needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
+PROJECT_NUMBER = "123456789012"
+# Not the defaults, so that a setting written as a literal instead of read from its variable shows.
+FUNCTION_VARIABLES = {"project": "vas-test", "region": "asia-south1", "webhook_min_instances": "3"}
+
+
+def catalog_only(tf: Terraform) -> dict[str, str]:
+    return {"catalog.tf": tf.texts["catalog.tf"]}
+
+
+def function_locals(tf: Terraform) -> dict[str, str]:
+    """catalog.tf, variables.tf and the locals of functions.tf: local.functions, needing no provider."""
+    functions_locals = re.search(r"^locals \{\n.*?^\}\n", tf.texts["functions.tf"], re.M | re.S).group(0)
+    # A data source needs the provider; any project number stands in for it.
+    project_number = "data.google_project.this.number"
+    assert project_number in functions_locals
+    return {"catalog.tf": tf.texts["catalog.tf"], "variables.tf": tf.texts["variables.tf"],
+            "functions.tf": functions_locals.replace(project_number, f'"{PROJECT_NUMBER}"')}
+
+
+def unique_names_condition(tf: Terraform) -> str:
+    """The function resource's precondition that no catalog name is both a consumer and a webhook."""
+    lifecycle = block(tf.resource("google_cloudfunctions2_function", "function"), "lifecycle")
+    return block(lifecycle, "precondition")["condition"].removeprefix("${").removesuffix("}")
+
+
+def check_function_settings_by_kind(tf: Terraform, tmp_path: Path, catalog: catalog_module.Catalog) -> None:
+    """local.functions, evaluated: the settings each consumer and each webhook is deployed with."""
+    functions, names_unique = terraform_console(["local.functions", unique_names_condition(tf)], tmp_path,
+                                                function_locals(tf), variables=FUNCTION_VARIABLES)
+    assert names_unique is True
+    assert set(functions) == set(catalog.consumers) | set(catalog.webhooks)
+    for name, function in functions.items():
+        declared = catalog.consumers.get(name) or catalog.webhooks[name]
+        assert (function["source"], function["entry_point"]) == (declared.source, declared.entry_point)
+        assert function["service"] == Path(declared.source).parts[1]
+    for name, consumer in catalog.consumers.items():
+        function = functions[name]
+        assert function["ingress"] == "ALLOW_INTERNAL_ONLY", f"consumer {name} is reachable from the internet"
+        assert function["timeout_seconds"] == consumer.ack_deadline_seconds, \
+            f"consumer {name} would run on after Pub/Sub redelivers its message"
+        assert function["min_instances"] is None, f"consumer {name} no longer scales to zero"
+        assert function["env"] == {}, f"consumer {name} gets a webhook's settings"
+    region = FUNCTION_VARIABLES["region"]
+    for name in catalog.webhooks:
+        function = functions[name]
+        assert function["ingress"] == "ALLOW_ALL", f"the carrier cannot reach webhook {name}"
+        assert function["timeout_seconds"] <= 60, f"webhook {name} outlives the gateway waiting for it"
+        assert function["min_instances"] == int(FUNCTION_VARIABLES["webhook_min_instances"]), \
+            f"webhook {name} ignores webhook_min_instances"
+        assert function["env"] == {"VAS_WEBHOOK_BASE_URL": f"https://{name}-{PROJECT_NUMBER}.{region}.run.app"}, \
+            f"webhook {name} would check signatures against the wrong URL"
+
+
+CONSOLE_MUTANTS = {
+    "internet-facing consumers": ('ingress = "ALLOW_INTERNAL_ONLY"', 'ingress = "ALLOW_ALL"'),
+    "consumer timeout apart from the ack deadline": ("timeout_seconds = consumer.ack_deadline_seconds",
+                                                     "timeout_seconds = 540"),
+    "cold webhooks": ("min_instances   = var.webhook_min_instances", "min_instances   = 0"),
+    "webhook without its URL": ("env             = { VAS_WEBHOOK_BASE_URL = local.webhook_url[name] }",
+                                "env             = {}"),
+    "webhooks waiting minutes": ("timeout_seconds = 30", "timeout_seconds = 540"),
+}
+
 
 @needs_terraform
 def test_terraform_sees_the_same_consumers_as_python(tmp_path, catalog):
-    consumers, services = terraform_console(["local.consumers", "local.services"], tmp_path, ["catalog.tf"])
+    consumers, services = terraform_console(["local.consumers", "local.services"], tmp_path, catalog_only(real()))
     expected = {name: c.model_dump(exclude={"name"}) for name, c in catalog.consumers.items()}
     assert consumers == expected
     assert set(services) == services_of(catalog)
@@ -397,7 +477,8 @@ def test_scheduler_tick_is_a_valid_envelope_that_runs_every_time(tmp_path, catal
     data = real().resource("google_cloud_scheduler_job", "schedule")["pubsub_target"][0]["data"]
     expression = data.removeprefix("${").removesuffix("}")
     per_schedule = re.sub(r"\beach\.value\b", "s", re.sub(r"\beach\.key\b", "k", expression))
-    (bodies,) = terraform_console([f"{{for k, s in local.schedules : k => {per_schedule}}}"], tmp_path, ["catalog.tf"])
+    (bodies,) = terraform_console([f"{{for k, s in local.schedules : k => {per_schedule}}}"], tmp_path,
+                                  catalog_only(real()))
     assert set(bodies) == set(catalog.schedules)
     for name, body in bodies.items():
         envelope = Envelope.model_validate_json(base64.b64decode(body))
@@ -406,3 +487,28 @@ def test_scheduler_tick_is_a_valid_envelope_that_runs_every_time(tmp_path, catal
         catalog.topic(schedule.topic).payload_model.model_validate(envelope.data)
         first, second = runtime.per_tick(envelope, "1001"), runtime.per_tick(envelope, "1002")
         assert first.id != second.id, "every tick after the first would be dropped as a duplicate"
+
+
+@needs_terraform
+def test_consumers_are_internal_and_webhooks_public_warm_and_told_their_url(tmp_path, catalog):
+    check_function_settings_by_kind(real(), tmp_path, catalog)
+
+
+@needs_terraform
+@pytest.mark.parametrize("mutant", sorted(CONSOLE_MUTANTS))
+def test_function_settings_check_fails_on_a_drifted_kind(tmp_path, catalog, mutant):
+    old, new = CONSOLE_MUTANTS[mutant]
+    with pytest.raises((AssertionError, KeyError)):
+        check_function_settings_by_kind(real().mutated("functions.tf", old, new), tmp_path, catalog)
+
+
+@needs_terraform
+def test_a_webhook_named_like_a_consumer_is_refused(tmp_path):
+    raw = yaml.safe_load(catalog_module.CATALOG_FILE.read_text())
+    consumer = next(iter(raw["consumers"]))
+    raw["webhooks"][consumer] = next(iter(raw["webhooks"].values()))
+    functions, names_unique = terraform_console(["local.functions", unique_names_condition(real())], tmp_path,
+                                                function_locals(real()), catalog_text=yaml.safe_dump(raw),
+                                                variables=FUNCTION_VARIABLES)
+    assert len(functions) < len(raw["consumers"]) + len(raw["webhooks"]), "merge() keeps one of the two"
+    assert names_unique is False, "one of the two functions would silently not be deployed"
