@@ -65,6 +65,8 @@ class SmsStatus(Payload):
     status: SmsStatusValue
     error_code: str | None = None
     reported_at: AwareDatetime
+    message_id: str | None = Field(default=None, max_length=64,
+                                   description="notify's record id, echoed in the signed callback URL")
 
 
 # --- ledger -------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ deterministic, so consumers downstream drop the copies) and nothing else happens
   subscription's backoff and, after max delivery attempts, moves the message to the dead-letter
   topic (stored by functions/ops for an operator to list and replay).
 - `after_commit` is for effects outside Firestore and Pub/Sub (calling the carrier's API): it runs
-  after the commit and again on every redelivery, so it must check its own record first.
+  after the commit and again on every redelivery, so it must check its own record first — except
+  on a first delivery (`ctx.redelivered` is False), when the handler's own committed writes are
+  the record and `ctx.handoff` carries what it left there.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Context:
     txn: firestore.Transaction | None
     now: datetime = field(default_factory=utcnow)
     outbox: list[Envelope] = field(default_factory=list)
+    # True when the processed marker already existed: the handler did not run on this delivery.
+    redelivered: bool = False
+    # What the handler leaves for after_commit on a first delivery (empty on a redelivery).
+    handoff: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, topic: str, payload: Payload | dict, purpose: str) -> Envelope:
         """Queue a follow-up event; its id is derived from this event's id and `purpose`."""
@@ -141,7 +147,7 @@ def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Cont
     @firestore.transactional
     def in_transaction(txn):
         snapshot = marker.get(transaction=txn)
-        ctx = Context(consumer=consumer, event=envelope, db=db, txn=txn)
+        ctx = Context(consumer=consumer, event=envelope, db=db, txn=txn, redelivered=snapshot.exists)
         if snapshot.exists:
             ctx.outbox = [Envelope.model_validate(item) for item in snapshot.get("outbox")]
             return True, ctx

@@ -202,7 +202,7 @@ def message_status(request):
     if not _twilio.allows(request):
         return _forbidden("edge-message-status")
     try:
-        update = status.parse(request.form, received_at=utcnow())
+        update = status.parse(request.form, received_at=utcnow(), query=request.args)
     except status.BadCallback as error:
         logger.warning("refused a status callback", extra={"reason": str(error)})
         return _plain(f"Bad status callback: {error}", 400)

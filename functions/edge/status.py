@@ -21,8 +21,13 @@ class BadCallback(ValueError):
     """A status callback no retry can make sense of (answered 400 with this message)."""
 
 
-def parse(form: Mapping[str, str], received_at: datetime) -> SmsStatus | None:
-    """The status to forward, None for a status notify does not track; BadCallback otherwise."""
+def parse(form: Mapping[str, str], received_at: datetime,
+          query: Mapping[str, str] | None = None) -> SmsStatus | None:
+    """The status to forward, None for a status notify does not track; BadCallback otherwise.
+
+    `query` is the callback URL's query string: notify puts its own `message_id` there, and Twilio
+    signs the URL with it, so the status reaches its message without waiting for the SID link.
+    """
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not sid or len(sid) > 64:
@@ -34,7 +39,11 @@ def parse(form: Mapping[str, str], received_at: datetime) -> SmsStatus | None:
                           f"{', '.join(sorted(TRACKED))} (or an untracked Twilio status: "
                           f"{', '.join(sorted(UNTRACKED))})")
     error_code = (form.get("ErrorCode") or "").strip()[:16] or None
-    return SmsStatus(message_sid=sid, status=status, error_code=error_code, reported_at=received_at)
+    message_id = ((query or {}).get("message_id") or "").strip() or None
+    if message_id is not None and len(message_id) > 64:
+        raise BadCallback("message_id in the callback URL is longer than 64 characters")
+    return SmsStatus(message_sid=sid, status=status, error_code=error_code, reported_at=received_at,
+                     message_id=message_id)
 
 
 def event_id(update: SmsStatus) -> str:

@@ -22,18 +22,22 @@ class MessageNotLinkedYet(Exception):
 def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
     """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
     ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
-    record = ref.get().to_dict()
-    if record is None:
-        raise RuntimeError(f"message record {ref.id} of event {ctx.event.id} is missing")
-    # The claim raises SendInProgress (so Pub/Sub retries) while another delivery holds the lease.
-    if not messages.needs_sending(record) or not _update(ctx.db, ref, messages.claim):
-        return
+    if ctx.redelivered:
+        record = _claim_again(ctx.db, ref, ctx.event.id)
+        if record is None:
+            return
+    else:
+        # The handler's transaction created the record already claimed by this delivery.
+        record = ctx.handoff["record"]
     # Twilio's create has no idempotency key: when the carrier's answer is lost after it took the
-    # SMS (this instance dies, or the request times out), the redelivery sends it again. That window
-    # is one HTTP answer wide; any other crash, retry or concurrent redelivery sends exactly once.
+    # SMS (this instance dies, or the request times out), the redelivery sends it again unless a
+    # status callback stored the SID first. That window is one HTTP answer wide; any other crash,
+    # retry or concurrent redelivery sends exactly once.
+    status_callback = settings.get().sms_status_callback_url
+    if status_callback:
+        status_callback = messages.status_callback_url(status_callback, ref.id)
     try:
-        answer = carrier.send_sms(record["to"], record["from"], record["body"],
-                                  status_callback=settings.get().sms_status_callback_url)
+        answer = carrier.send_sms(record["to"], record["from"], record["body"], status_callback=status_callback)
     except carrier.PermanentCarrierError as error:
         _update(ctx.db, ref, lambda current, now: messages.refused(current, error, now))
         logger.warning("carrier refused message", extra={"message_id": ref.id, "to": record["to"],
@@ -44,10 +48,20 @@ def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
         # Pub/Sub makes after this 500 can send at once, and let the error propagate.
         _update(ctx.db, ref, messages.released)
         raise
-    _update(ctx.db, ref, lambda current, now: messages.accepted(current, answer, now),
-            link_sid=answer.sid)
+    _store_answer(ctx.db, ref, answer)
     logger.info("message handed to carrier", extra={"message_id": ref.id, "carrier_sid": answer.sid,
                                                      "to": record["to"], "segments": record["segments"]})
+
+
+def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_id: str) -> dict[str, Any] | None:
+    """On a redelivery: the record if this delivery won the right to send it, None if nothing is left to do."""
+    record = ref.get().to_dict()
+    if record is None:
+        raise RuntimeError(f"message record {ref.id} of event {event_id} is missing")
+    # The claim raises SendInProgress (so Pub/Sub retries) while another delivery holds the lease.
+    if not messages.needs_sending(record) or not _update(db, ref, messages.claim):
+        return None
+    return record
 
 
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
@@ -61,20 +75,26 @@ def on_sms_send(ctx: runtime.Context, payload: SmsSend) -> None:
                                   event_id=ctx.event.id, correlation_id=ctx.event.correlation_id, now=ctx.now)
     except messages.InvalidMessage as error:
         raise runtime.Rejected(str(error)) from None
+    # Created claimed by this delivery, so the carrier call after the commit needs no second
+    # transaction; a concurrent redelivery finds the lease and waits. (An instance that dies
+    # between this commit and the carrier call delays its SMS by at most SEND_LEASE.)
+    record.update(messages.claim(record, ctx.now))
     ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
+    ctx.handoff["record"] = record
 
 
 @runtime.consumer("notify-sms-status")
 def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
     """Apply a carrier status callback to its message, forward only; every callback lands in the history."""
-    link = ctx.get(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid))
-    if not link.exists:
-        if messages.may_be_unlinked(payload, ctx.now):
-            raise MessageNotLinkedYet(f"no message has carrier SID {payload.message_sid} yet")
-        raise runtime.Rejected(f"no message has carrier SID {payload.message_sid}")
-    ref = ctx.doc(store.MESSAGES, link.get("message_id"))
-    update, transition = messages.reported(ctx.get(ref).to_dict(), payload, event_id=ctx.event.id, now=ctx.now)
+    ref, record = _message_of(ctx, payload)
+    try:
+        update, transition = messages.reported(record, payload, event_id=ctx.event.id, now=ctx.now)
+    except messages.ForeignCallback as error:
+        raise runtime.Rejected(str(error)) from None
     ctx.txn.update(ref, update)
+    if not record.get("carrier_sid"):
+        # The callback beat the carrier's answer: link its SID now, as that answer would have.
+        ctx.txn.set(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid), {"message_id": ref.id})
     logger.info("message status %s", transition.current,
                 extra={"message_id": ref.id, "carrier_sid": payload.message_sid, "reported": payload.status,
                        "applied": transition.changed, "final": transition.became_final})
@@ -82,6 +102,38 @@ def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
     # delivered ones) attach here, when `transition.became_final`, with
     # ctx.emit(<topic>, {message_id, reference, status, segments}, purpose="final") once that topic
     # is in the catalog; the outbox makes the follow-up exactly-once with this update.
+
+
+def _message_of(ctx: runtime.Context, payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:
+    """The message a callback is about: by the id in its URL, else through the carrier SID's link."""
+    if payload.message_id:
+        ref = ctx.doc(store.MESSAGES, payload.message_id)
+        record = ctx.get(ref).to_dict()
+        if record is None:
+            raise runtime.Rejected(f"no message has id {payload.message_id}")
+        return ref, record
+    link = ctx.get(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid))
+    if not link.exists:
+        if messages.may_be_unlinked(payload, ctx.now):
+            raise MessageNotLinkedYet(f"no message has carrier SID {payload.message_sid} yet")
+        raise runtime.Rejected(f"no message has carrier SID {payload.message_sid}")
+    ref = ctx.doc(store.MESSAGES, link.get("message_id"))
+    return ref, ctx.get(ref).to_dict()
+
+
+def _store_answer(db: firestore.Client, ref: firestore.DocumentReference, answer: carrier.AcceptedMessage) -> None:
+    """Store the carrier's SID and answer on the record, and the SID's link back to it."""
+    unread = messages.accepted_unread(answer, utcnow())
+    if unread is None:
+        _update(db, ref, lambda current, now: messages.accepted(current, answer, now), link_sid=answer.sid)
+        return
+    # One write, no transaction: the answer moves no status, and the history entry is appended
+    # server-side, so a status callback committing meanwhile loses nothing.
+    fields, entry = unread
+    batch = db.batch()
+    batch.update(ref, {**fields, "history": firestore.ArrayUnion([entry])})
+    batch.set(db.collection(messages.MESSAGE_SIDS).document(answer.sid), {"message_id": ref.id})
+    batch.commit()
 
 
 def _update(db: firestore.Client, ref: firestore.DocumentReference,

@@ -1,13 +1,16 @@
 """Message records: what notify stores per SMS, and how each event changes it (pure, no I/O).
 
-A record lives at `messages/{message_id}`; `message_sids/{carrier sid}` points back to it so a
-status callback finds its message with one document read inside its transaction.
+A record lives at `messages/{message_id}`. notify gives the carrier a status callback URL that
+names the message id, so a callback finds its record directly, even one that beats notify to
+storing the carrier's SID. `message_sids/{carrier sid}` points back to the record for callbacks
+without that id (messages sent before callback URLs carried it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from functions.notify import status
 from shared import sms, texts
@@ -38,9 +41,22 @@ class InvalidMessage(ValueError):
     """The request cannot become an SMS (unknown template, missing parameter, body too long)."""
 
 
+class ForeignCallback(ValueError):
+    """A status callback names a message whose carrier SID is another one."""
+
+
 def message_id(event_id: str) -> str:
     """The record id of the SMS an sms.send event asks for: the same event, the same record."""
     return derive_event_id(event_id, "notify/message")
+
+
+def status_callback_url(base_url: str, message_id: str) -> str:
+    """The status callback URL for one message: the edge's URL with `message_id` in its query.
+
+    Twilio echoes the URL exactly and signs it whole, so the edge can trust the id it reads there.
+    """
+    separator = "&" if urlsplit(base_url).query else ("" if base_url.endswith("?") else "?")
+    return f"{base_url}{separator}{urlencode({'message_id': message_id})}"
 
 
 def choose_language(requested: str | None, subscriber_language: str | None,
@@ -124,6 +140,19 @@ def accepted(record: dict[str, Any], answer: AcceptedMessage, now: datetime) -> 
     return {**update, "carrier_sid": answer.sid, "carrier_segments": answer.num_segments, "send_lease_until": None}
 
 
+def accepted_unread(answer: AcceptedMessage, now: datetime) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The carrier's answer as fields to set and a history entry to append, when it needs no read of the record.
+
+    Twilio answers a create with `queued` (or a status we do not track), which moves no record, so
+    the change is the same whatever the record holds now and can be written without a transaction.
+    None when the answer could move the status: then `accepted` must see the record.
+    """
+    if status.can_move(answer.status):
+        return None
+    fields = {"carrier_sid": answer.sid, "carrier_segments": answer.num_segments, "send_lease_until": None}
+    return fields, _entry(answer.status, now, now, source="carrier-api", applied=False)
+
+
 def refused(record: dict[str, Any], error: CarrierError, now: datetime) -> dict[str, Any]:
     """The carrier refused the message for good: it ends failed, with the carrier's reason."""
     update, _ = _report(record, status.FAILED, now, now, source="carrier-api",
@@ -134,9 +163,19 @@ def refused(record: dict[str, Any], error: CarrierError, now: datetime) -> dict[
 
 def reported(record: dict[str, Any], report: SmsStatus, *, event_id: str,
              now: datetime) -> tuple[dict[str, Any], status.Transition]:
-    """A status callback: moves the record forward if it can, and is kept in the history either way."""
+    """A status callback: moves the record forward if it can, and is kept in the history either way.
+
+    A callback can come before notify stored the carrier's answer; its SID is then the carrier's
+    word that it has the message, and is stored so that no redelivery sends the SMS again.
+    """
+    known_sid = record.get("carrier_sid")
+    if known_sid and known_sid != report.message_sid:
+        raise ForeignCallback(f"message {record['message_id']} has carrier SID {known_sid},"
+                              f" the callback names {report.message_sid}")
     update, transition = _report(record, report.status, report.reported_at, now, source="callback",
                                  error_code=report.error_code, event_id=event_id)
+    if not known_sid:
+        update["carrier_sid"] = report.message_sid
     if transition.changed and report.error_code:
         update["error"] = {"status": None, "code": report.error_code, "message": None}
     return update, transition

@@ -42,6 +42,11 @@ def is_final(status: str) -> bool:
     return status in FINAL
 
 
+def can_move(reported: str) -> bool:
+    """False for a report that moves no message at all (`queued`, or a status we do not track)."""
+    return _RANK.get(reported, -1) > _RANK[QUEUED]
+
+
 def apply(current: str, reported: str) -> Transition:
     """Move `current` to `reported` only if that is further along and `current` is not final."""
     if current not in _RANK:

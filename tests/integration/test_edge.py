@@ -132,6 +132,17 @@ def test_status_callbacks_become_sms_status_events_and_duplicates_share_an_id(ed
         ("SMcccc0001", "undelivered", "30003")
 
 
+def test_the_message_id_in_a_signed_callback_url_reaches_notify_and_a_changed_one_is_refused(edge, tap):
+    pull = tap("sms.status")
+    app = edge("message_status")
+    form = {"MessageSid": "SMcccc0002", "MessageStatus": "delivered"}
+    signature = RequestValidator(TOKEN).compute_signature(f"{URL}?message_id=m-42", form)
+    assert app.post("/?message_id=m-42", data=form, headers={"X-Twilio-Signature": signature}).status_code == 204
+    assert app.post("/?message_id=m-43", data=form, headers={"X-Twilio-Signature": signature}).status_code == 403
+    [event] = pull(1)
+    assert (event.data["message_sid"], event.data["message_id"]) == ("SMcccc0002", "m-42")
+
+
 def test_a_caller_hears_in_their_language_that_the_number_has_no_voice_service(edge):
     provision(RU_USER, "ru")
     response = twilio_post(edge("voice_inbound"), {"CallSid": "CA1", "From": RU_USER, "To": "+998712000000"})

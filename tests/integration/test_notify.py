@@ -124,10 +124,10 @@ def send(event_id="evt-1", delivery="m-1", **fields):
                            after_commit=main.send_to_carrier)
 
 
-def callback(sid, status, event_id, reported_ago=timedelta(0), error_code=None):
+def callback(sid, status, event_id, reported_ago=timedelta(0), error_code=None, message_id=None):
     """Deliver an sms.status event (a carrier status callback the edge published)."""
     payload = {"message_sid": sid, "status": status, "error_code": error_code,
-               "reported_at": (utcnow() - reported_ago).isoformat()}
+               "reported_at": (utcnow() - reported_ago).isoformat(), "message_id": message_id}
     data, attributes = bus.encode(catalog.make_envelope("sms.status", payload, event_id=event_id))
     return runtime.process("notify-sms-status", main.on_sms_status.handler, event_id, data, attributes)
 
@@ -147,8 +147,9 @@ def test_an_sms_send_delivered_twice_makes_one_record_and_one_carrier_call(twili
     [created] = twilio.created
     assert created["To"] == TO and created["From"] == "DemoTel"     # the demo operator's sender id
     assert created["Body"] == "Balansingiz: 25 000 UZS"                 # the operator's default language
-    assert created["StatusCallback"] == STATUS_CALLBACK
     [message] = all_records()
+    # The callback URL names the message, so a callback finds it before the SID is stored.
+    assert created["StatusCallback"] == f"{STATUS_CALLBACK}?message_id={message['message_id']}"
     assert message["carrier_sid"] == created["Sid"]
     assert (message["status"], message["encoding"], message["segments"]) == ("queued", "GSM-7", 1)
     link = store.db().collection(messages.MESSAGE_SIDS).document(created["Sid"]).get()
@@ -227,6 +228,80 @@ def test_a_permanent_refusal_fails_the_message_without_retrying(twilio):
     message = record()
     assert message["status"] == "failed" and message["error"]["code"] == 21211
     assert message["send_attempts"] == 1 and twilio.created == []
+
+
+def test_a_redelivery_while_the_first_delivery_holds_its_claim_from_the_commit_does_not_send(twilio):
+    """The record is created claimed: an instance that died right after the commit blocks no SMS for long
+    and sends none twice."""
+    payload = {"to": TO, "template": "test.balance", "params": {"amount": "25 000 UZS"}}
+    data, attributes = bus.encode(catalog.make_envelope("sms.send", payload, event_id="evt-1"))
+    # The first delivery commits its record and dies before the carrier call (no after_commit ran).
+    assert runtime.process("notify-sms-send", main.on_sms_send.handler, "m-1", data, attributes) == "processed"
+    assert record()["send_attempts"] == 1 and record()["send_lease_until"] > utcnow()
+    with pytest.raises(messages.SendInProgress):
+        send(delivery="m-2")
+    assert twilio.created == []
+
+    ref = store.db().collection(store.MESSAGES).document(messages.message_id("evt-1"))
+    ref.update({"send_lease_until": utcnow() - timedelta(seconds=1)})  # the dead delivery's lease ran out
+    assert send(delivery="m-3") == "duplicate"
+    assert send(delivery="m-4") == "duplicate"
+    assert len(twilio.created) == 1 and record()["send_attempts"] == 2
+
+
+def test_a_callback_that_beats_the_carriers_answer_lands_on_its_message_at_once(twilio):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sid = f"SM{1:032x}"                           # the SID the stub gives its first message
+    message_id = messages.message_id("evt-1")
+    twilio.gate = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(send, delivery="m-1")
+        assert twilio.arrived.wait(timeout=30), "the delivery never reached the carrier"
+        # The carrier calls back before notify stored its answer: no retry, the status is applied.
+        assert callback(sid, "sent", "cb-1", message_id=message_id) == "processed"
+        assert callback(sid, "delivered", "cb-2", message_id=message_id) == "processed"
+        assert (record()["status"], record()["carrier_sid"]) == ("delivered", sid)
+        twilio.gate.set()
+        assert first.result(timeout=30) == "processed"
+    message = record()
+    assert message["status"] == "delivered" and message["send_lease_until"] is None
+    assert [(e["source"], e["status"], e["applied"]) for e in message["history"]] == [
+        ("notify", "queued", True), ("callback", "sent", True), ("callback", "delivered", True),
+        ("carrier-api", "queued", False)]
+    link = store.db().collection(messages.MESSAGE_SIDS).document(sid).get()
+    assert link.get("message_id") == message_id
+    assert send(delivery="m-2") == "duplicate" and len(twilio.created) == 1
+
+
+def test_an_sms_whose_carrier_answer_was_lost_is_not_sent_again_once_a_callback_named_it(twilio, monkeypatch):
+    real_send = carrier.send_sms
+
+    def answer_lost(*args, **kwargs):
+        real_send(*args, **kwargs)
+        raise carrier.TransientCarrierError("carrier unreachable: ReadTimeout")  # it took the SMS anyway
+
+    monkeypatch.setattr(carrier, "send_sms", answer_lost)
+    with pytest.raises(carrier.TransientCarrierError):
+        send(delivery="m-1")
+    monkeypatch.setattr(carrier, "send_sms", real_send)
+    [created] = twilio.created
+    assert callback(created["Sid"], "sent", "cb-1", message_id=messages.message_id("evt-1")) == "processed"
+
+    assert send(delivery="m-2") == "duplicate"
+    assert len(twilio.created) == 1
+    assert (record()["status"], record()["carrier_sid"]) == ("sent", created["Sid"])
+
+
+def test_a_callback_naming_a_message_with_another_sid_is_rejected(twilio):
+    send()
+    message_id = messages.message_id("evt-1")
+    assert callback("SM" + "d" * 32, "delivered", "cb-forged", message_id=message_id) == "rejected"
+    assert callback("SM" + "d" * 32, "delivered", "cb-lost", message_id="no-such-message") == "rejected"
+    assert record()["status"] == "queued"
+    reasons = [doc.get("reason") for doc in store.db().collection(store.REJECTED).stream()]
+    assert sorted(reasons) == [f"message {message_id} has carrier SID {record()['carrier_sid']},"
+                               f" the callback names {'SM' + 'd' * 32}", "no message has id no-such-message"]
 
 
 def test_status_callbacks_out_of_order_end_delivered(twilio):

@@ -16,6 +16,14 @@ def test_a_tracked_status_becomes_an_event_with_its_error_code():
     assert (update.message_sid, update.status, update.error_code) == ("SM1", "undelivered", "30003")
 
 
+def test_the_message_id_notify_put_in_the_callback_url_travels_with_the_status():
+    update = status.parse({"MessageSid": "SM1", "MessageStatus": "sent"}, AT, query={"message_id": "m-42"})
+    assert (update.message_sid, update.message_id) == ("SM1", "m-42")
+    assert status.parse({"MessageSid": "SM1", "MessageStatus": "sent"}, AT, query={}).message_id is None
+    with pytest.raises(status.BadCallback, match="message_id"):
+        status.parse({"MessageSid": "SM1", "MessageStatus": "sent"}, AT, query={"message_id": "m" * 65})
+
+
 def test_duplicate_callbacks_share_an_event_id_and_other_statuses_do_not():
     first = status.parse({"MessageSid": "SM1", "MessageStatus": "delivered"}, AT)
     again = status.parse({"MessageSid": "SM1", "MessageStatus": "delivered", "ErrorCode": ""}, datetime.now(timezone.utc))

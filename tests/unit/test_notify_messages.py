@@ -160,3 +160,44 @@ def test_nothing_to_claim_once_the_carrier_has_the_message():
     record.update(messages.accepted(record, AcceptedMessage(sid="SM1", status="queued", num_segments=1), NOW))
     assert record["send_lease_until"] is None
     assert messages.claim(record, NOW) is None
+
+
+def test_the_status_callback_url_names_the_message_whatever_query_it_already_has():
+    assert messages.status_callback_url("https://edge.example/status", "m-1") == \
+        "https://edge.example/status?message_id=m-1"
+    assert messages.status_callback_url("https://edge.example/status?env=prod", "m-1") == \
+        "https://edge.example/status?env=prod&message_id=m-1"
+
+
+def test_a_callback_before_the_carriers_answer_stores_its_sid_so_nothing_sends_again():
+    record = compose()
+    record.update(messages.claim(record, NOW))
+    update, transition = messages.reported(record, _report("sent"), event_id="cb", now=NOW)
+    record.update(update)
+    assert (record["status"], record["carrier_sid"]) == ("sent", "SM1") and transition.changed
+    assert not messages.needs_sending(record)
+    record.update(messages.accepted(record, AcceptedMessage(sid="SM1", status="queued", num_segments=1), NOW))
+    assert (record["status"], record["send_lease_until"]) == ("sent", None)   # the late answer moves nothing back
+
+
+def test_a_callback_naming_another_sid_than_the_messages_is_refused():
+    record = compose()
+    record.update(messages.accepted(record, AcceptedMessage(sid="SM2", status="queued", num_segments=1), NOW))
+    with pytest.raises(messages.ForeignCallback, match="has carrier SID SM2, the callback names SM1"):
+        messages.reported(record, _report("delivered"), event_id="cb", now=NOW)
+
+
+@pytest.mark.parametrize("current", ["queued", "sent", "delivered", "failed"])
+@pytest.mark.parametrize("answered", ["queued", "accepted"])
+def test_an_answer_written_without_reading_the_record_ends_as_the_read_one_would(current, answered):
+    record = compose()
+    record.update(messages.claim(record, NOW))
+    record["status"] = current
+    answer = AcceptedMessage(sid="SM1", status=answered, num_segments=2)
+    read = {**record, **messages.accepted(record, answer, NOW)}
+    fields, entry = messages.accepted_unread(answer, NOW)
+    assert {**record, **fields, "history": [*record["history"], entry]} == read
+
+
+def test_an_answer_that_could_move_the_status_is_not_written_blind():
+    assert messages.accepted_unread(AcceptedMessage(sid="SM1", status="sent", num_segments=1), NOW) is None
