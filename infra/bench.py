@@ -12,8 +12,10 @@ machine; the ratios against a raw ceiling measured in the same run are what to c
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +27,7 @@ from google.cloud import pubsub_v1
 from emulators.carrier.client import CarrierClient
 from emulators.process import Service, free_port
 from infra import demo, stack as stack_module
+from functions.transfers.bench_policy import decisions_per_second
 from infra.functions import REPO
 from shared import bus, catalog, operator, settings, signing
 
@@ -89,25 +92,117 @@ def raw_ceiling(stack, messages: int) -> float:
         noop.stop()
 
 
-def ussd_latency(stack, requests_count: int) -> tuple[float, float]:
-    url = stack.url_of("edge-ussd")
-    secret = settings.get().ussd_gateway_secret
-    code = operator.current().short_codes.balance
-    session = requests.Session()
-    timings = []
-    for i in range(requests_count):
-        body = (f"sessionId=bench-{i}&serviceCode={requests.utils.quote(code)}"
-                f"&phoneNumber=%2B998901000001&networkCode=43405&text=").encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   signing.USSD_SIGNATURE_HEADER: signing.sign_body(secret, body)}
-        started = time.perf_counter()
-        response = session.post(url, data=body, headers=headers, timeout=10)
-        timings.append((time.perf_counter() - started) * 1000)
-        if not response.text.startswith("END "):
-            raise RuntimeError(f"unexpected *100# answer: {response.status_code} {response.text[:200]}")
+def _ussd(session: requests.Session, url: str, session_id: str, msisdn: str, code: str, text: str = "") -> str:
+    """One signed request from the USSD gateway; returns the screen."""
+    form = {"sessionId": session_id, "serviceCode": code, "phoneNumber": msisdn, "networkCode": "43405", "text": text}
+    body = requests.models.RequestEncodingMixin._encode_params(form).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               signing.USSD_SIGNATURE_HEADER: signing.sign_body(settings.get().ussd_gateway_secret, body)}
+    return session.post(url, data=body, headers=headers, timeout=10).text
+
+
+def _percentiles(timings: list[float]) -> tuple[float, float]:
     timings = timings[min(20, len(timings) // 10):]  # the first requests warm connections and caches
     quantiles = statistics.quantiles(timings, n=100)
     return quantiles[49], quantiles[98]
+
+
+def ussd_latency(stack, requests_count: int) -> tuple[float, float]:
+    url, session, timings = stack.url_of("edge-ussd"), requests.Session(), []
+    for i in range(requests_count):
+        started = time.perf_counter()
+        screen = _ussd(session, url, f"bench-{i}", "+998901000001", operator.current().short_codes.balance)
+        timings.append((time.perf_counter() - started) * 1000)
+        if not screen.startswith("END "):
+            raise RuntimeError(f"unexpected *100# answer: {screen[:200]}")
+    return _percentiles(timings)
+
+
+# --- transfers -----------------------------------------------------------------------------
+
+BENCH_PAIRS = 10   # senders and as many recipients: Mobiuz lets each send/receive 100 000 so'm a day
+TRANSFER = "2500"  # so'm, the smallest Mobiuz denomination: 40 a day per sender
+
+
+def bench_parties() -> tuple[list[str], list[str]]:
+    senders = [f"+99890200{i:04d}" for i in range(BENCH_PAIRS)]
+    recipients = [f"+99890300{i:04d}" for i in range(BENCH_PAIRS)]
+    return senders, recipients
+
+
+def seed_transfer_parties(stack) -> None:
+    senders, recipients = bench_parties()
+    demo.provision(stack, [demo.DemoSubscriber(m, "Bench", "en", main=100_000_000) for m in senders + recipients])
+
+
+def transfers_throughput(stack, transfers: int, concurrency: int) -> tuple[float, float, float]:
+    """Transfers/s end to end (USSD webhook → both SMS recorded), and the *112* webhook's p50/p99."""
+    carrier = CarrierClient(stack.carrier_url)
+    url = stack.url_of("edge-ussd")
+    senders, recipients = bench_parties()
+    before = len(carrier.messages())
+    run = uuid.uuid4().hex[:8]
+    timings: list[float] = []
+    local = threading.local()
+
+    def one(i: int) -> None:
+        local.session = getattr(local, "session", None) or requests.Session()
+        started = time.perf_counter()
+        screen = _ussd(local.session, url, f"bench-{run}-{i}", senders[i % BENCH_PAIRS], "*112#",
+                       f"{recipients[i % BENCH_PAIRS].lstrip('+')}*{TRANSFER}")
+        timings.append((time.perf_counter() - started) * 1000)
+        if not screen.startswith("END "):
+            raise RuntimeError(f"unexpected *112# answer: {screen[:200]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(transfers)))
+    # Each accepted transfer sends two SMS: the sender's and the recipient's.
+    _wait_until(lambda: len(carrier.messages()) - before, 2 * transfers, timeout=600)
+    rate = transfers / (time.perf_counter() - started)
+    p50, p99 = _percentiles(timings)
+    return rate, p50, p99
+
+
+def firestore_ceiling(transfers: int, concurrency: int) -> float:
+    """Transactions/s of the transfer's shape straight on the Firestore emulator, same concurrency:
+    read the marker, both subscribers, both accounts and both histories; write both accounts, two
+    ledger entries, both histories, the transfer record and the marker."""
+    from google.cloud import firestore
+
+    db = firestore.Client(project=settings.get().project)
+    senders, recipients = bench_parties()
+    run = uuid.uuid4().hex[:8]
+
+    def one(i: int) -> None:
+        a, b = senders[i % BENCH_PAIRS], recipients[i % BENCH_PAIRS]
+        refs = [db.document(f"processed/ceiling-{run}-{i}"), db.document(f"subscribers/{a}"),
+                db.document(f"subscribers/{b}"), db.document(f"ceiling_accounts/{a}"),
+                db.document(f"ceiling_accounts/{b}"), db.document(f"ceiling_history/{a}"),
+                db.document(f"ceiling_history/{b}")]
+
+        @firestore.transactional
+        def body(txn):
+            snapshots = {s.reference.path: s for s in db.get_all(refs, transaction=txn)}
+            for ref in refs[3:]:
+                current = snapshots[ref.path].to_dict() or {}
+                txn.set(ref, {"n": current.get("n", 0) + 1, "at": i})
+            txn.create(db.document(f"ceiling_entries/{run}-{i}-debit"), {"amount": -250_000})
+            txn.create(db.document(f"ceiling_entries/{run}-{i}-credit"), {"amount": 250_000})
+            txn.create(db.document(f"ceiling_transfers/{run}-{i}"), {"sender": a, "recipient": b})
+            txn.create(refs[0], {"outbox": []})
+
+        for attempt in range(50):  # contention aborts are retried, as Pub/Sub would redeliver (with backoff)
+            try:
+                return body(db.transaction(max_attempts=25))
+            except ValueError:
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        raise RuntimeError("a ceiling transaction kept aborting")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(transfers)))
+    return transfers / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=300, help="SMS events per throughput run")
     parser.add_argument("--ussd-requests", type=int, default=500)
+    parser.add_argument("--transfers", type=int, default=200, help="transfers per throughput run")
+    parser.add_argument("--concurrency", type=int, default=8, help="parallel USSD sessions / transactions")
     args = parser.parse_args(argv)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None)
@@ -123,12 +220,24 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = raw_ceiling(stack, args.messages)
         notify = notify_throughput(stack, args.messages)
         p50, p99 = ussd_latency(stack, args.ussd_requests)
+        seed_transfer_parties(stack)
+        transfer_ceiling = firestore_ceiling(args.transfers, args.concurrency)
+        transfer_rate, t50, t99 = transfers_throughput(stack, args.transfers, args.concurrency)
     finally:
         stack.stop()
+    decisions = decisions_per_second()
     print(f"notify path   {notify:8.1f} SMS/s      (sms.send published → recorded by the carrier emulator, {args.messages} messages)")
     print(f"raw ceiling   {ceiling:8.1f} events/s   (publish → push → no-op function, same emulator)")
     print(f"ratio         {notify / ceiling:8.2f}            (notify path / raw ceiling)")
     print(f"*100# USSD    p50 {p50:6.1f} ms  p99 {p99:6.1f} ms   ({args.ussd_requests} sequential requests)")
+    print()
+    print(f"transfers     {transfer_rate:8.1f} /s         (USSD *112# → both SMS recorded, {args.transfers} transfers,"
+          f" {args.concurrency} at once)")
+    print(f"tx ceiling    {transfer_ceiling:8.1f} /s         (Firestore emulator, a transaction of the same shape,"
+          f" {args.concurrency} at once)")
+    print(f"ratio         {transfer_rate / transfer_ceiling:8.2f}            (target ≥ 0.5)")
+    print(f"*112# USSD    p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   (target p99 ≤ 50 ms, under that load)")
+    print(f"policy        {decisions:8.0f} decisions/s (one process, five presets; target ≥ 50 000)")
     return 0
 
 

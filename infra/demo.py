@@ -30,7 +30,7 @@ class DemoSubscriber:
 
 SUBSCRIBERS = (
     DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
-    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=1_200_000),
+    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=4_000_000),
     DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
     DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=300_000),
     DemoSubscriber("+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate",
@@ -44,32 +44,38 @@ def _publish(topic: str, payload: dict, event_id: str) -> None:
 
 def seed(stack, say=print, timeout: float = 60.0) -> None:
     """Provision the demo subscribers in the network and in the BSS, and top them up."""
+    provision(stack, SUBSCRIBERS, timeout)
+    say(f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
+        f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances.")
+
+
+def provision(stack, subscribers, timeout: float = 60.0) -> None:
+    """Phones in the network, lines in the BSS, their top-ups credited and notices sent."""
     carrier = CarrierClient(stack.carrier_url)
-    for sub in SUBSCRIBERS:
+    already = len(carrier.messages())
+    for sub in subscribers:
         carrier.provision(sub.msisdn, attached=sub.attached)
         _publish("bss.subscriber", {"msisdn": sub.msisdn, "name": sub.name, "language": sub.language,
                                     "customer_type": sub.customer_type, "line_type": sub.line_type},
                  event_id=f"demo-subscriber-{sub.msisdn}")
     # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
     _wait(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
-                      for s in SUBSCRIBERS), timeout, "the demo subscribers to be provisioned")
-    for sub in SUBSCRIBERS:
+                      for s in subscribers), timeout, "the subscribers to be provisioned")
+    for sub in subscribers:
         _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.main, "bucket": "main",
-                               "reference": f"DEMO-MAIN-{sub.msisdn[-4:]}"},
+                               "reference": f"DEMO-MAIN-{sub.msisdn.lstrip('+')}"},
                  event_id=f"demo-topup-main-{sub.msisdn}")
         if sub.bonus:
             _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.bonus, "bucket": "bonus",
-                                   "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn[-4:]}"},
+                                   "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn.lstrip('+')}"},
                      event_id=f"demo-topup-bonus-{sub.msisdn}")
     _wait(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
-                      and account.total == s.main + s.bonus for s in SUBSCRIBERS),
-          timeout, "the demo top-ups to be credited")
+                      and account.total == s.main + s.bonus for s in subscribers),
+          timeout, "the top-ups to be credited")
     # The top-up notices are part of the seed: wait until the carrier has them all (held or
-    # delivered), so the demo's phones start from a settled inbox.
-    notices = sum(1 + bool(s.bonus) for s in SUBSCRIBERS)
-    _wait(lambda: len(carrier.messages()) >= notices, timeout, "the top-up notices to reach the carrier")
-    say(f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
-        f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances.")
+    # delivered), so the phones start from a settled inbox.
+    notices = sum(1 + bool(s.bonus) for s in subscribers)
+    _wait(lambda: len(carrier.messages()) - already >= notices, timeout, "the top-up notices to reach the carrier")
 
 
 def _wait(condition, timeout: float, what: str) -> None:
@@ -173,11 +179,73 @@ def play(stack, timeout: float = 30.0) -> Transcript:
                    reply["end"] and profile.short_codes.balance in reply["text"],
                    "a help screen that points to the balance code")
 
+    _play_transfers(carrier, transcript, timeout)
+
     listed = _twilio_client(stack).messages.list()
     transcript.add("twilio", "the real twilio client lists the SMS the demo sent",
                    f"{len(listed)} messages, e.g. {listed[0].to}: {listed[0].body}" if listed else "none",
                    len(listed) >= len(SUBSCRIBERS), "at least one SMS per subscriber")
     return transcript
+
+
+def _total(msisdn: str) -> int:
+    return ledger.read_account(store.db(), msisdn).total
+
+
+def _new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
+    received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
+    return "\n".join(m["body"] for m in received[before:])
+
+
+def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
+    """Balance transfers under the operator's preset: one accepted, one refused, a top-up request, the menu."""
+    money = operator.current().currency.format
+    aziz, olga, _, aida, _ = SUBSCRIBERS
+    amount, fee = 500_000, 20_000  # 5 000 so'm under Mobiuz "Direct transfer", fee 200 so'm
+
+    before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, olga.msisdn)}
+    totals = {m: _total(m) for m in (aziz.msisdn, olga.msisdn)}
+    reply = carrier.dial(aziz.msisdn, f"*112*{olga.msisdn.lstrip('+')}*5000#")
+    transcript.add(aziz.msisdn, f"dials *112*{olga.msisdn.lstrip('+')}*5000#", reply["text"], reply["end"],
+                   "a final screen accepting the transfer")
+    sender_sms = _new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
+    recipient_sms = _new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
+    moved = (_total(aziz.msisdn) == totals[aziz.msisdn] - amount - fee
+             and _total(olga.msisdn) == totals[olga.msisdn] + amount)
+    transcript.add(aziz.msisdn, "receives", sender_sms, moved,
+                   f"{money(amount)} + fee {money(fee)} debited once, with a reference")
+    transcript.add(olga.msisdn, "receives", recipient_sms, moved, f"{money(amount)} credited once")
+
+    total = _total(aziz.msisdn)
+    reply = carrier.dial(aziz.msisdn, f"*112*{aida.msisdn.lstrip('+')}*3000#")
+    transcript.add(aziz.msisdn, f"dials *112*{aida.msisdn.lstrip('+')}*3000# (not a denomination)", reply["text"],
+                   reply["end"] and "2 500" in reply["text"] and _total(aziz.msisdn) == total,
+                   "a refusal naming the allowed amounts, nothing charged")
+
+    before_aziz = len(carrier.inbox(aziz.msisdn))
+    reply = carrier.dial(aida.msisdn, f"*116*{aziz.msisdn.lstrip('+')}*5000#")
+    transcript.add(aida.msisdn, f"dials *116*{aziz.msisdn.lstrip('+')}*5000# (please top me up)", reply["text"],
+                   reply["end"], "a confirmation that the request was sent")
+    asked = _new_sms(carrier, aziz.msisdn, before_aziz, timeout)
+    transcript.add(aziz.msisdn, "receives", asked, aida.msisdn.lstrip("+") in asked.replace("+", ""),
+                   "an SMS naming the requester and the amount")
+
+    totals = {m: _total(m) for m in (olga.msisdn, aziz.msisdn)}
+    before_olga = len(carrier.inbox(olga.msisdn))
+    screens, screen = [], carrier.dial(olga.msisdn, "#131#")
+    screens.append(("dials #131#", screen))
+    for step in ("1", aziz.msisdn.lstrip("+"), "1", "1"):  # send credit, recipient, first amount, confirm
+        if screen["end"]:
+            break
+        screen = carrier.reply(olga.msisdn, screen["session_id"], step)
+        screens.append((f"keys {step}", screen))
+    for action, shown in screens:
+        transcript.add(olga.msisdn, f"menu: {action}", shown["text"], True)
+    confirmation = _new_sms(carrier, olga.msisdn, before_olga, timeout)
+    moved = (_total(olga.msisdn) == totals[olga.msisdn] - 250_000 - fee
+             and _total(aziz.msisdn) == totals[aziz.msisdn] + 250_000)
+    transcript.add(olga.msisdn, "receives", confirmation, screen["end"] and moved,
+                   "the menu transfer of 2 500 so'm done after the confirmation")
 
 
 def _twilio_client(stack):

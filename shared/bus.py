@@ -18,6 +18,13 @@ def _publisher() -> pubsub_v1.PublisherClient:
     return pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005))
 
 
+@functools.cache
+def _immediate_publisher() -> pubsub_v1.PublisherClient:
+    # One message per batch: a batch is full, and sent, the moment it gets its message. For
+    # webhooks, which publish one first event per request while a gateway waits on the answer.
+    return pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1))
+
+
 def topic_path(topic: str) -> str:
     return _publisher().topic_path(settings.get().project, topic)
 
@@ -29,12 +36,16 @@ def encode(envelope: Envelope) -> tuple[bytes, dict[str, str]]:
     return data, attributes
 
 
-def publish(envelopes: Iterable[Envelope], timeout: float = 30.0) -> list[str]:
-    """Publish and wait until Pub/Sub has every message; returns the message ids."""
+def publish(envelopes: Iterable[Envelope], timeout: float = 30.0, *, immediate: bool = False) -> list[str]:
+    """Publish and wait until Pub/Sub has every message; returns the message ids.
+
+    `immediate` sends each message at once instead of waiting for a batch to fill (see _immediate_publisher).
+    """
+    publisher = _immediate_publisher() if immediate else _publisher()
     futures = []
     for envelope in envelopes:
         data, attributes = encode(envelope)
-        futures.append(_publisher().publish(topic_path(envelope.type), data, **attributes))
+        futures.append(publisher.publish(topic_path(envelope.type), data, **attributes))
     return [f.result(timeout=timeout) for f in futures]
 
 

@@ -128,6 +128,73 @@ class NetworkAttachment(Payload):
     roaming: bool = False
 
 
+# --- balance transfers --------------------------------------------------------------------
+
+TransferChannel = Literal["ussd", "sms", "menu"]
+
+
+class TransferRequested(Payload):
+    """A subscriber asks to send part of their balance to another subscriber."""
+
+    request_id: str = Field(min_length=1, max_length=200, description="Gateway session / SMS id: one transfer per request")
+    channel: TransferChannel
+    sender: Msisdn
+    recipient: Msisdn
+    amount: int = Field(gt=0, description="Minor units")
+    requested_at: AwareDatetime
+
+
+class TopUpAsked(Payload):
+    """A subscriber asks another to top them up (*116*MSISDN*amount#)."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    channel: TransferChannel
+    requester: Msisdn
+    target: Msisdn
+    amount: int = Field(gt=0, description="Minor units")
+    requested_at: AwareDatetime
+
+
+class TransferBarChanged(Payload):
+    """A subscriber bars (or an operator unbars) their outgoing transfers."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    barred: bool
+    channel: str = Field(description="ussd, care (hotline/shop), web")
+    requested_at: AwareDatetime
+
+
+class VoucherIssued(Payload):
+    """The BSS loads a pay card (voucher) that a subscriber can activate for another one."""
+
+    serial: str = Field(min_length=1, max_length=64)
+    secret_code: str = Field(pattern=r"^[0-9]{6,20}$")
+    amount: int = Field(gt=0, description="Minor units")
+    bucket: str = "main"
+    validity_days: int | None = Field(default=None, gt=0)
+
+
+class VoucherRedeemRequested(Payload):
+    """A caller keyed a recipient and a voucher's secret code into the pay-card IVR."""
+
+    request_id: str = Field(min_length=1, max_length=200, description="The call's id: one redemption per call")
+    caller: Msisdn
+    recipient: Msisdn
+    secret_code: str = Field(min_length=1, max_length=40)
+    requested_at: AwareDatetime
+
+
+class UsageCharged(Payload):
+    """The charging system debited a subscriber for usage (a call, an SMS, data)."""
+
+    msisdn: Msisdn
+    kind: Literal["call", "sms", "data"]
+    amount: int = Field(ge=0, description="Minor units")
+    reference: str = Field(min_length=1, max_length=200)
+    at: AwareDatetime
+
+
 # --- operations ---------------------------------------------------------------------------
 
 class DeadLetter(Payload):
@@ -139,5 +206,7 @@ class DeadLetter(Payload):
 MODELS: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
-                SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter)
+                SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter,
+                TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
+                UsageCharged)
 }

@@ -183,18 +183,21 @@ def consumer(name: str, after_commit: AfterCommit | None = None):
 
         entry.consumer = name
         entry.handler = handler
+        entry.after_commit = after_commit
         return functions_framework.cloud_event(entry)
 
     return register
 
 
 def publish_new(topic: str, payload: Payload | dict | BaseModel, *, event_id: str,
-                correlation_id: str | None = None, source: str = "", timeout: float = 30.0) -> Envelope:
+                correlation_id: str | None = None, source: str = "", timeout: float = 30.0,
+                immediate: bool = False) -> Envelope:
     """Publish a first event (from a webhook, the BSS, a CLI): no outbox, the id makes it idempotent.
 
-    Webhooks pass a `timeout` shorter than their gateway's deadline, so an outage is answered in time.
+    Webhooks pass a `timeout` shorter than their gateway's deadline, so an outage is answered in
+    time, and `immediate` so the event is not held back waiting for a batch (bus.publish).
     """
     envelope = catalog.make_envelope(topic, payload, event_id=event_id,
                                      correlation_id=correlation_id, source=source)
-    bus.publish([envelope], timeout=timeout)
+    bus.publish([envelope], timeout=timeout, immediate=immediate)
     return envelope

@@ -18,7 +18,7 @@ PROJECT = "vas-test"
 
 def _reset_caches() -> None:
     from shared import bus, operator, settings, store
-    for cached in (settings.get, store.db, bus._publisher, operator.current):
+    for cached in (settings.get, store.db, bus._publisher, bus._immediate_publisher, operator.current):
         cached.cache_clear()
 
 

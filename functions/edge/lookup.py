@@ -1,12 +1,14 @@
 """The edge's Firestore reads: the caller's subscriber record and, when needed, their account.
 
-Both documents come back in one BatchGetDocuments round trip. The gateway waits a few seconds at
-most, so reads have a short deadline: a slow or absent Firestore must become an answer ("try
-later"), not a screen the subscriber stares at until the gateway gives up.
+Everything one answer needs comes back in one BatchGetDocuments round trip. The gateway waits a
+few seconds at most, so reads have a short deadline: a slow or absent Firestore must become an
+answer ("try later"), not a screen the subscriber stares at until the gateway gives up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.api_core import exceptions, retry
@@ -24,18 +26,42 @@ _RETRY = retry.Retry(
 )
 
 
-def read(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool,
-         now: datetime) -> tuple[Caller, ledger.Account | None]:
-    """The caller behind `msisdn`, and their account as spendable at `now` when asked for."""
-    subscriber_ref = db.collection(store.SUBSCRIBERS).document(msisdn)
-    account_ref = db.collection(store.ACCOUNTS).document(msisdn)
-    refs = [subscriber_ref, account_ref] if with_account else [subscriber_ref]
+def path(collection: str, document_id: str) -> str:
+    """The path a document is filed under in `Lookup.documents`."""
+    return f"{collection}/{document_id}"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What one answer read: the caller, their account when asked for, and every document by path."""
+
+    caller: Caller
+    account: ledger.Account | None
+    documents: Mapping[str, dict | None] = field(default_factory=dict)   # None: the document is absent
+
+    def subscriber_record(self) -> dict | None:
+        return self.documents.get(path(store.SUBSCRIBERS, self.caller.msisdn))
+
+
+def read_all(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool,
+             now: datetime, extra: Iterable[tuple[str, str]] = ()) -> Lookup:
+    """The caller behind `msisdn`, their account as spendable at `now` if asked, and `extra` documents."""
+    wanted = [(store.SUBSCRIBERS, msisdn)] + ([(store.ACCOUNTS, msisdn)] if with_account else []) + list(extra)
+    refs = {path(*where): db.collection(where[0]).document(where[1]) for where in wanted}
     found = {snapshot.reference.path: snapshot.to_dict()
-             for snapshot in db.get_all(refs, retry=_RETRY, timeout=READ_DEADLINE_SECONDS)
+             for snapshot in db.get_all(list(refs.values()), retry=_RETRY, timeout=READ_DEADLINE_SECONDS)
              if snapshot.exists}
-    caller = caller_from(msisdn, found.get(subscriber_ref.path), profile)
-    account_document = found.get(account_ref.path) if with_account else None
+    documents = {key: found.get(ref.path) for key, ref in refs.items()}
+    caller = caller_from(msisdn, documents[path(store.SUBSCRIBERS, msisdn)], profile)
+    account_document = documents.get(path(store.ACCOUNTS, msisdn)) if with_account else None
     # The same view as ledger.read_account (lots already due are not spendable), read in the
     # subscriber's round trip instead of a second one.
     account = ledger.account_from_document(account_document).as_of(now) if account_document else None
-    return caller, account
+    return Lookup(caller=caller, account=account, documents=documents)
+
+
+def read(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool,
+         now: datetime) -> tuple[Caller, ledger.Account | None]:
+    """The caller behind `msisdn`, and their account as spendable at `now` when asked for."""
+    found = read_all(db, msisdn, profile, with_account=with_account, now=now)
+    return found.caller, found.account

@@ -13,6 +13,7 @@ validator, the operator profile and the service registries are built here at imp
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 
@@ -22,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from functions.edge import lookup, security, services, sms_keywords, status, voice
 from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
-from functions.edge.replies import Text
+from functions.edge.replies import Publication, Text
 from shared import log, operator, runtime, settings, signing, store
 from shared.events import SmsSend, derive_event_id, utcnow
 
@@ -31,6 +32,9 @@ logger = logging.getLogger("vas.edge")
 # Twilio waits 15 s for a webhook; publishing gives up well before, so a Pub/Sub outage is
 # answered with a 503 Twilio retries rather than a timeout.
 TWILIO_PUBLISH_TIMEOUT = 8.0
+# The USSD gateway closes a session after a few seconds: a publish that cannot finish well before
+# is answered "try later" (nothing was requested, so the subscriber can simply dial again).
+USSD_PUBLISH_TIMEOUT = 3.0
 
 _MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred bytes
 
@@ -38,7 +42,8 @@ _settings = settings.get()
 _profile = operator.current()
 _twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url)
 _ussd_services = services.ussd_services(_profile)
-_voice_routes = voice.VoiceRouter()
+_sms_commands = services.sms_services(_profile)
+_voice_routes = services.voice_routes(_profile)
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -90,6 +95,13 @@ def _webhook(name: str, on_failure):
     return register
 
 
+def _publish(publications: tuple[Publication, ...], source: str, timeout: float) -> None:
+    """Publish what an answer decided, before the answer is given (its ids make retries harmless)."""
+    for publication in publications:
+        runtime.publish_new(publication.topic, publication.payload, event_id=publication.event_id,
+                            source=source, timeout=timeout, immediate=True)
+
+
 @contextlib.contextmanager
 def _correlated(correlation_id: str):
     token = log.correlation_id.set(correlation_id or None)
@@ -113,18 +125,29 @@ def ussd(request):
         logger.warning("unreadable USSD request", extra={"reason": str(error)})
         malformed = Text("edge.ussd.malformed").render(_profile.default_language)
         return _ussd_screen(ussd_protocol.Reply.end(malformed))
-    service = _ussd_services.find(dialled.service_code)
+    service, seen = _ussd_services.route(dialled)
+    now = utcnow()
     with _correlated(dialled.session_id):
         try:
-            caller, account = lookup.read(store.db(), dialled.msisdn, _profile, now=utcnow(),
-                                          with_account=bool(service and service.needs_account))
+            found = lookup.read_all(store.db(), dialled.msisdn, _profile, now=now,
+                                    with_account=bool(service and service.needs_account),
+                                    extra=service.documents_for(seen, _profile) if service else ())
         except Exception:
             logger.exception("USSD answered 'try later': Firestore read failed",
                              extra={"service_code": dialled.service_code})
             return _unavailable_screen()
-        reply = ussd_protocol.answer(dialled, caller, _ussd_services, _profile, account)
-        logger.info("USSD answered", extra={"service_code": dialled.service_code, "msisdn": dialled.msisdn,
-                                            "known": caller.known, "final": not reply.keep_open})
+        reply = ussd_protocol.answer(dialled, found.caller, _ussd_services, _profile, found.account,
+                                     found.documents, now)
+        try:
+            _publish(reply.publish, "edge-ussd", USSD_PUBLISH_TIMEOUT)
+        except Exception:
+            # The screen would promise what was never requested: say "try later" instead.
+            logger.exception("USSD answered 'try later': publishing failed",
+                             extra={"topics": [p.topic for p in reply.publish]})
+            return _unavailable_screen()
+        logger.info("USSD answered", extra={"service_code": seen.service_code, "msisdn": dialled.msisdn,
+                                            "known": found.caller.known, "final": not reply.keep_open,
+                                            "published": [p.topic for p in reply.publish]})
         return _ussd_screen(reply)
 
 
@@ -146,8 +169,10 @@ def sms_inbound(request):
     event_id = derive_event_id(f"twilio-sms:{inbound.message_sid}", "edge/reply")
     short_code = inbound.to or _profile.short_codes.sms
     with _correlated(event_id):
-        reply, language = _sms_reply(inbound, short_code)
+        answer, language = _sms_reply(inbound, short_code)
+        reply = answer.text
         try:
+            _publish(answer.publish, "edge-sms", TWILIO_PUBLISH_TIMEOUT)
             runtime.publish_new("sms.send", SmsSend(
                 to=inbound.sender, template=reply.key, params=reply.params, language=language,
                 sender=short_code, reference=f"twilio:{inbound.message_sid}",
@@ -162,16 +187,20 @@ def sms_inbound(request):
         return _twiml(MessagingResponse())
 
 
-def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[Text, str]:
-    """The reply and its language; "try later" in the operator's language if Firestore fails."""
+def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_keywords.SmsAnswer, str]:
+    """The reply (and what to publish) and its language; "try later" in the operator's language if Firestore fails."""
     command, word = sms_keywords.command_of(inbound.body)
+    service, now = _sms_commands.service(command), utcnow()
     try:
-        caller, account = lookup.read(store.db(), inbound.sender, _profile, now=utcnow(),
-                                      with_account=command is sms_keywords.Command.BALANCE)
+        found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
+                                extra=service.documents_for(inbound, _profile))
     except Exception:
         logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command.value})
-        return Text("edge.unavailable"), _profile.default_language
-    return sms_keywords.reply_for(command, word, caller, _profile, short_code, account), caller.language
+        return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
+    situation = sms_keywords.SmsSituation(command=command, word=word, caller=found.caller, profile=_profile,
+                                          short_code=short_code, account=found.account, inbound=inbound,
+                                          documents=found.documents, now=now)
+    return _sms_commands.answer(situation), found.caller.language
 
 
 # --- Twilio inbound voice ------------------------------------------------------------------
@@ -181,17 +210,24 @@ def voice_inbound(request):
     """An inbound call: TwiML from the voice service routed for the dialled number."""
     if not _twilio.allows(request):
         return _forbidden("edge-voice")
-    call = voice.parse(request.form)
+    call = voice.parse(request.form, request.args)
     language = _profile.default_language
     with _correlated(call.call_sid):
         if call.caller is not None:
             try:
-                caller, _ = lookup.read(store.db(), call.caller, _profile, with_account=False, now=utcnow())
-                language = caller.language
+                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow())
+                language = found.caller.language
+                call = dataclasses.replace(call, caller_record=found.subscriber_record(), caller_read=True)
             except Exception:
                 # The prompt is still worth playing; in the operator's language rather than none.
                 logger.exception("caller's language unknown: Firestore read failed")
-        return _twiml(_voice_routes.answer(call, language))
+        answer = _voice_routes.answer(call, language)
+        try:
+            _publish(answer.publish, "edge-voice", TWILIO_PUBLISH_TIMEOUT)
+        except Exception:
+            logger.exception("voice answered 'try later': publishing failed")
+            return _unavailable_voice()
+        return _twiml(answer.twiml)
 
 
 # --- Twilio message status callbacks -------------------------------------------------------

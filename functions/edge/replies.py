@@ -21,3 +21,16 @@ class Text:
 
     def render(self, language: str) -> str:
         return texts.render(self.key, language, **self.params)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """An event a reply publishes once it is decided (the webhook publishes it before answering).
+
+    `event_id` comes from the gateway's own request id, so a retried or double-tapped request
+    publishes the same event and its consumer acts once.
+    """
+
+    topic: str
+    payload: Any
+    event_id: str

@@ -2,17 +2,23 @@
 
 Keywords are matched case-insensitively after Unicode NFKC folding (so full-width `ＢＡＬ` and
 `？` count), on the first word, or on the whole text for scripts written without spaces (余额).
+A message that is a number and an amount (`998901234567 5000`) is a balance transfer.
+
+Each command's answer comes from its SmsService in a `Commands` registry; services switched on by
+the operator profile (transfers' history, limits, `<number> <amount>`) plug in with one `add`.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from functions.edge import balance
-from functions.edge.replies import Text
+from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import Caller, refusal
 from shared import localtime
 from shared.msisdn import InvalidMsisdn, normalise
@@ -26,6 +32,9 @@ _TRAILING = ".,!?;:。，！？；：\"'«»“”"
 class Command(enum.Enum):
     BALANCE = "balance"
     HELP = "help"
+    HISTORY = "history"       # recent balance transfers
+    LIMITS = "limits"         # transfer limits left
+    TRANSFER = "transfer"     # `<recipient> <amount>`
     UNKNOWN = "unknown"
 
 
@@ -42,6 +51,19 @@ KEYWORDS: dict[str, Command] = {
         Command.HELP: [
             "HELP", "INFO", "?", "ПОМОЩЬ", "СПРАВКА", "ИНФО",
             "YORDAM", "ЁРДАМ", "ЖАРДАМ", "帮助", "幫助",
+        ],
+        Command.HISTORY: [
+            "HISTORY", "HIST",                     # en
+            "ИСТОРИЯ",                             # ru
+            "TARIX", "ТАРИХ",                      # uz (Latin and Cyrillic)
+            "ТАРЫХ",                               # ky
+            "记录", "转账记录", "記錄",               # zh
+        ],
+        Command.LIMITS: [
+            "LIMITS", "LIMIT",                     # en
+            "ЛИМИТ", "ЛИМИТЫ",                     # ru, ky
+            "LIMITLAR", "ЛИМИТЛАР",                # uz
+            "限额", "額度", "限額",                   # zh
         ],
     }.items()
     for word in words
@@ -74,8 +96,19 @@ def parse(form: Mapping[str, str]) -> InboundSms:
                       body=(form.get("Body") or "")[:_MAX_BODY])
 
 
+# `<recipient> <amount>`: a number written with spaces or dashes, then an amount (decimals are
+# caught here so the reply can say amounts are whole).
+_TRANSFER = re.compile(r"^(?P<recipient>\+?\d[\d\s\-]{3,22}\d)\s+(?P<amount>\d{1,12}(?:[.,]\d*)?)$")
+
+
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def transfer_parts(body: str) -> tuple[str, str] | None:
+    """`78XXXXXXXX 3000` -> ("78XXXXXXXX", "3000"); None when the message is not a number and an amount."""
+    match = _TRANSFER.match(_fold(body))
+    return (match["recipient"], match["amount"]) if match else None
 
 
 def command_of(body: str) -> tuple[Command, str]:
@@ -83,6 +116,8 @@ def command_of(body: str) -> tuple[Command, str]:
     text = _fold(body)
     if not text:
         return Command.HELP, ""
+    if transfer_parts(text) is not None:
+        return Command.TRANSFER, text
     first = text.split()[0]
     for candidate in (first, first.strip(_TRAILING) or first, text, text.strip(_TRAILING)):
         if candidate in KEYWORDS:
@@ -100,14 +135,96 @@ def unknown_text(word: str, profile: OperatorProfile, short_code: str) -> Text:
                                              "hotline": profile.short_codes.hotline})
 
 
+# --- answering: one SmsService per command ------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmsSituation:
+    """Everything a command may use to answer: the message, the caller and what was read for them."""
+
+    command: Command
+    word: str
+    caller: Caller
+    profile: OperatorProfile
+    short_code: str
+    account: object | None = None
+    inbound: InboundSms | None = None
+    documents: Mapping[str, dict | None] = field(default_factory=dict)   # by path, None: absent
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SmsAnswer:
+    """The reply (rendered by notify in the caller's language) and the events to publish with it."""
+
+    text: Text
+    publish: tuple[Publication, ...] = ()
+
+
+SmsReads = Callable[[InboundSms, OperatorProfile], Iterable[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class SmsService:
+    """How one command is answered and what the edge reads for it, in the caller's round trip."""
+
+    handler: Callable[[SmsSituation], Text | SmsAnswer]
+    needs_account: bool = False
+    reads: SmsReads | None = None
+
+    def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[tuple[str, str], ...]:
+        return tuple(self.reads(inbound, profile)) if self.reads else ()
+
+
+def _balance(situation: SmsSituation) -> Text:
+    caller, profile = situation.caller, situation.profile
+    return balance.report(situation.account, caller.language, profile.currency,
+                          localtime.zone_for(caller.msisdn, profile.timezone))
+
+
+def _help(situation: SmsSituation) -> Text:
+    return help_text(situation.profile, situation.short_code)
+
+
+def _unknown(situation: SmsSituation) -> Text:
+    return unknown_text(situation.word, situation.profile, situation.short_code)
+
+
+BUILT_IN: dict[Command, SmsService] = {
+    Command.BALANCE: SmsService(_balance, needs_account=True),
+    Command.HELP: SmsService(_help),
+    Command.UNKNOWN: SmsService(_unknown),
+}
+
+
+@dataclass
+class Commands:
+    """Commands -> their services; a command nobody serves is answered as an unknown keyword."""
+
+    services: dict[Command, SmsService] = field(default_factory=lambda: dict(BUILT_IN))
+
+    def add(self, command: Command, service: SmsService) -> None:
+        if command in self.services and command in BUILT_IN:
+            raise ValueError(f"SMS command {command.value} is built in")
+        if command in self.services:
+            raise ValueError(f"SMS command {command.value} is registered twice")
+        self.services[command] = service
+
+    def service(self, command: Command) -> SmsService:
+        return self.services.get(command) or self.services[Command.UNKNOWN]
+
+    def answer(self, situation: SmsSituation) -> SmsAnswer:
+        """What the subscriber gets back (and what is published), refusing unknown or blocked lines first."""
+        refused = refusal(situation.caller, situation.profile)
+        if refused is not None:
+            return SmsAnswer(refused)
+        command = situation.command if situation.command in self.services else Command.UNKNOWN
+        answered = self.services[command].handler(situation)
+        return answered if isinstance(answered, SmsAnswer) else SmsAnswer(answered)
+
+
 def reply_for(command: Command, word: str, caller: Caller, profile: OperatorProfile,
               short_code: str, account: object | None = None) -> Text:
-    """What the subscriber gets back for their SMS (rendered by notify in `caller.language`)."""
-    refused = refusal(caller, profile)
-    if refused is not None:
-        return refused
-    if command is Command.BALANCE:
-        return balance.report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
-    if command is Command.HELP:
-        return help_text(profile, short_code)
-    return unknown_text(word, profile, short_code)
+    """What the subscriber gets back for a built-in command (rendered by notify in `caller.language`)."""
+    situation = SmsSituation(command=command, word=word, caller=caller, profile=profile, short_code=short_code,
+                             account=account)
+    return Commands().answer(situation).text

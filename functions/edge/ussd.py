@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from functions.edge.replies import Text
+from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -41,10 +42,11 @@ class Reply:
 
     text: str
     keep_open: bool = False
+    publish: tuple[Publication, ...] = ()   # events the webhook publishes before showing the screen
 
     @classmethod
-    def end(cls, text: str) -> "Reply":
-        return cls(text, keep_open=False)
+    def end(cls, text: str, publish: Iterable[Publication] = ()) -> "Reply":
+        return cls(text, keep_open=False, publish=tuple(publish))
 
     @classmethod
     def con(cls, text: str) -> "Reply":
@@ -91,9 +93,15 @@ class Situation:
     caller: Caller
     profile: OperatorProfile
     account: object | None = None
+    # Every document read for this request, by path (None: absent): the caller's subscriber
+    # record and whatever the service's `reads` asked for, all from one round trip.
+    documents: Mapping[str, dict | None] = field(default_factory=dict)
+    now: datetime | None = None
 
 
 ServiceHandler = Callable[[Situation], Reply]
+DocumentPath = tuple[str, str]                                    # (collection, document id)
+Reads = Callable[[UssdRequest, OperatorProfile], Iterable[DocumentPath]]
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,20 @@ class UssdService:
     name: str                     # text key of its name, e.g. edge.service.balance
     handler: ServiceHandler
     needs_account: bool = False   # the edge reads the ledger account in the same round trip
+    reads: Reads | None = None    # further documents the handler needs, read in that same round trip
+
+    def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
+        return tuple(self.reads(request, profile)) if self.reads else ()
 
 
 @dataclass
 class Registry:
-    """Service codes -> services. A new service plugs in with one `add`."""
+    """Service codes -> services. A new service plugs in with one `add`.
+
+    A code may carry fixed inputs (`*111*0151#`, an alias such as `*100*6*3#`): it is served for
+    requests to its base code whose inputs start with them, the longest match first, so
+    `*100*6*3#` reaches its menu while `*100#` stays the balance check.
+    """
 
     services: dict[str, UssdService] = field(default_factory=dict)
 
@@ -120,12 +137,25 @@ class Registry:
         return registry
 
     def add(self, service: UssdService) -> None:
-        if service.code in self.services:
-            raise ValueError(f"USSD code {service.code} is registered twice")
-        self.services[service.code] = service
+        base, fixed = split_service_code(service.code)
+        if not _SERVICE_CODE.match(service.code.replace(" ", "")):
+            raise ValueError(f"{service.code!r} is not a USSD code (e.g. *112# or *111*0151#)")
+        code = _code_with(base, fixed)
+        if code in self.services:
+            raise ValueError(f"USSD code {code} is registered twice")
+        self.services[code] = service
 
     def find(self, code: str) -> UssdService | None:
         return self.services.get(code)
+
+    def route(self, request: UssdRequest) -> tuple[UssdService | None, UssdRequest]:
+        """The service for a request, and the request as it sees it (its code's fixed inputs removed)."""
+        for taken in range(len(request.inputs), -1, -1):
+            code = _code_with(request.service_code, request.inputs[:taken])
+            service = self.services.get(code)
+            if service is not None:
+                return service, replace(request, service_code=code, inputs=request.inputs[taken:])
+        return None, request
 
     def help(self, code: str, language: str) -> Text:
         """The answer to a code nobody serves: what exists instead."""
@@ -136,13 +166,20 @@ class Registry:
                                                "services": "\n".join(entries)})
 
 
+def _code_with(base: str, inputs: tuple[str, ...]) -> str:
+    """`*111#` + ("0151",) -> `*111*0151#`."""
+    return base if not inputs else base[:-1] + "*" + "*".join(inputs) + "#"
+
+
 def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: OperatorProfile,
-           account: object | None = None) -> Reply:
-    """The reply to a parsed request once the caller (and, if the service needs it, account) is known."""
+           account: object | None = None, documents: Mapping[str, dict | None] | None = None,
+           now: datetime | None = None) -> Reply:
+    """The reply to a parsed request once the caller (and what its service reads) is known."""
     refused = refusal(caller, profile)
     if refused is not None:
         return Reply.end(refused.render(caller.language))
-    service = registry.find(request.service_code)
+    service, seen = registry.route(request)
     if service is None:
         return Reply.end(registry.help(request.service_code, caller.language).render(caller.language))
-    return service.handler(Situation(request=request, caller=caller, profile=profile, account=account))
+    return service.handler(Situation(request=seen, caller=caller, profile=profile, account=account,
+                                     documents=documents or {}, now=now))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from functions.provisioning import subscribers, topups
+from functions.provisioning import subscribers, topups, usage
 from shared import ledger, localtime, operator, runtime, store
-from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp
+from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp, UsageCharged
+from shared.ledger_core import MAIN
 
 logger = logging.getLogger("vas.provisioning")
 
@@ -57,6 +58,9 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     ledger.save(ctx, book)
     ctx.txn.create(recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at,
                                                event_id=ctx.event.id, now=ctx.now))
+    first = usage.first_topup(subscriber.to_dict(), amount=topup.amount, at=ctx.event.occurred_at)
+    if first:  # the transfer policies' new-customer rule counts spending from the first top-up on
+        ctx.txn.update(subscriber.reference, first)
     profile = operator.current()
     language = profile.language_for(subscriber.get("language"))
     ctx.emit("sms.send", topups.notice(topup, balance=entry.balance_after, expires_at=expires_at,
@@ -77,3 +81,32 @@ def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> Non
         logger.info("older network state ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
     ctx.txn.update(ref, {"network_state": state})
+
+
+@runtime.consumer("provisioning-usage")
+def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
+    """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
+    try:
+        usage_ref = ctx.doc(usage.COLLECTION, topups.reference_key(report.reference))
+    except ValueError as error:
+        raise runtime.Rejected(str(error)) from None
+    subscriber, stored = ctx.get(ctx.doc(store.SUBSCRIBERS, report.msisdn)), ctx.get(usage_ref)
+    if not subscriber.exists:
+        raise runtime.Rejected(f"usage {report.reference!r} for {report.msisdn}, who is not a subscriber")
+    if stored.exists:
+        if not usage.same_usage(stored.to_dict(), report):
+            raise runtime.Rejected(f"usage reference {report.reference!r} was already used for other usage")
+        return
+    book = ledger.open(ctx, report.msisdn, create=True)
+    applied = usage.charge(report, book.account.balance(MAIN))
+    entry = book.debit(MAIN, applied.debited, reason=applied.reason,
+                       reference=report.reference) if applied.debited else None
+    ledger.save(ctx, book)
+    ctx.txn.create(usage_ref, usage.record(report, applied, entry_id=entry.id if entry else None,
+                                           event_id=ctx.event.id, now=ctx.now))
+    fields = usage.stats(subscriber.to_dict(), report, applied)
+    if fields:
+        ctx.txn.update(subscriber.reference, fields)
+    if applied.shortfall:
+        logger.warning("usage beyond balance", extra={"msisdn": report.msisdn, "reference": report.reference,
+                                                      "shortfall": applied.shortfall})

@@ -85,7 +85,8 @@ def test_unknown_and_blocked_subscribers_are_told_why(edge):
 def test_an_unknown_code_lists_the_services_in_the_subscribers_language(edge):
     provision(EN_USER, "en")
     assert dial(edge("ussd"), EN_USER, code="*777#").data.decode() == \
-        "END *777# is not a service. Available:\n*100# balance"
+        ("END *777# is not a service. Available:\n*100# balance\n*112# send credit\n*116# ask for a top-up\n"
+         "*111*0151# bar transfers\n#131# balance transfer")
 
 
 # --- SMS -----------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
 
 def test_an_unknown_code_lists_what_exists():
     reply = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
-    assert reply.body() == "END *555# is not a service. Available:\n*100# balance"
+    assert reply.body() == ("END *555# is not a service. Available:\n*100# balance\n*112# send credit\n"
+                            "*116# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer")
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
@@ -102,9 +103,9 @@ def test_a_language_the_operator_does_not_offer_falls_back_to_the_default():
 
 def test_a_new_service_plugs_in_with_one_entry_and_a_code_cannot_be_taken_twice():
     registry = services.ussd_services(PROFILE)
-    registry.add(ussd.UssdService(code="*112#", name="edge.service.balance",
+    registry.add(ussd.UssdService(code="*555#", name="edge.service.balance",
                                   handler=lambda s: ussd.Reply.con(f"to {s.request.inputs[0]}?")))
-    reply = ussd.answer(request(code="*112#", text="998971300909"), caller(), registry, PROFILE)
+    reply = ussd.answer(request(code="*555#", text="998971300909"), caller(), registry, PROFILE)
     assert reply.body() == "CON to 998971300909?"
     with pytest.raises(ValueError, match="registered twice"):
         registry.add(ussd.UssdService(code="*100#", name="edge.service.balance", handler=lambda s: None))

@@ -1,0 +1,126 @@
+"""Beeline's pay card for another subscriber, by phone: call 0670, key the recipient's number and `#`,
+then the card's secret code and `#`.
+
+Each <Gather> posts back to the same webhook with the next `step` (and the recipient typed so far)
+in the action URL's query; Twilio signs that URL, so nobody can forge it. The edge checks the
+caller (a blocked or roaming line is refused at once), then publishes `voucher.redeem-requested`
+once per call (the event id comes from the CallSid); the transfers service checks the card and
+both parties and answers by SMS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from functions.edge import transfers, voice
+from functions.edge.replies import Publication, Text
+from functions.transfers.rules import Party
+from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
+from shared.operator import OperatorProfile
+
+RECIPIENT, CODE = "recipient", "code"
+ATTEMPTS = 2                      # a wrong or missing entry is asked for once more, then goodbye
+GATHER_TIMEOUT_SECONDS = 10
+_CODE = re.compile(r"^[0-9]{6,20}$")  # the BSS's pay-card codes (shared.events.VoucherIssued.secret_code)
+
+
+def _action(step: str, attempt: int, **kept: str) -> str:
+    """The <Gather> action: this webhook (relative URL) with the next step in its query."""
+    return "?" + urlencode({"step": step, "attempt": attempt, **kept})
+
+
+def _attempt(call: voice.InboundCall) -> int:
+    """Which try of the current step this is (anything unreadable counts as the last one)."""
+    typed = call.query.get("attempt", "1")
+    return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
+
+
+def caller_refusal(party: Party, profile: OperatorProfile) -> Text | None:
+    """Why this caller cannot activate a card (unknown, blocked, roaming), or None."""
+    hotline = {"hotline": profile.short_codes.hotline}
+    if not party.known:
+        return Text("edge.subscriber.unknown", {"operator": profile.name, **hotline})
+    if party.status != "active":
+        return Text("edge.paycard.blocked", hotline)
+    if party.roaming:
+        return Text("edge.paycard.roaming", hotline)
+    return None
+
+
+@dataclass(frozen=True)
+class PayCardIvr:
+    """The IVR of one operator."""
+
+    profile: OperatorProfile
+
+    def answer(self, call: voice.InboundCall, language: str, now: datetime | None = None) -> voice.VoiceAnswer:
+        if not call.caller_read or call.caller is None:
+            return voice.VoiceAnswer(voice.announce(Text("edge.unavailable"), language))
+        party = Party.from_documents(call.caller, call.caller_record, self.profile.default_language)
+        refused = caller_refusal(party, self.profile)
+        if refused is not None:
+            return voice.VoiceAnswer(voice.announce(refused, language))
+        attempt = _attempt(call)
+        if call.step == RECIPIENT:
+            return self._recipient_keyed(call, language, attempt)
+        if call.step == CODE:
+            return self._code_keyed(call, language, attempt, now or utcnow())
+        return self._ask_recipient(language, attempt=1)
+
+    def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:
+        response = VoiceResponse()
+        gather = response.gather(input="dtmf", finish_on_key="#", action=action, method="POST",
+                                 timeout=GATHER_TIMEOUT_SECONDS)
+        if mistake is not None:
+            voice.say(gather, mistake, language)
+        voice.say(gather, prompt, language)
+        response.redirect(action, method="POST")  # nothing keyed: the step sees no digits and re-asks
+        return response
+
+    def _ask_recipient(self, language: str, attempt: int, mistake: Text | None = None) -> voice.VoiceAnswer:
+        prompt = Text("edge.paycard.enter_recipient", {"digits": self.profile.national_number_length})
+        return voice.VoiceAnswer(self._gather(prompt, language, _action(RECIPIENT, attempt), mistake))
+
+    def _ask_code(self, language: str, recipient: str, attempt: int, mistake: Text | None = None) -> voice.VoiceAnswer:
+        return voice.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
+                                              _action(CODE, attempt, recipient=recipient), mistake))
+
+    def _goodbye(self, language: str) -> voice.VoiceAnswer:
+        return voice.VoiceAnswer(voice.announce(Text("edge.paycard.goodbye"), language))
+
+    def _recipient_keyed(self, call: voice.InboundCall, language: str, attempt: int) -> voice.VoiceAnswer:
+        try:
+            recipient = transfers.parse_recipient(call.digits or "", self.profile)
+        except transfers.BadOrder:
+            if attempt >= ATTEMPTS:
+                return self._goodbye(language)
+            return self._ask_recipient(language, attempt + 1, mistake=Text("edge.paycard.invalid_recipient"))
+        return self._ask_code(language, recipient, attempt=1)
+
+    def _code_keyed(self, call: voice.InboundCall, language: str, attempt: int, now: datetime) -> voice.VoiceAnswer:
+        try:
+            recipient = transfers.parse_recipient(call.query.get("recipient", ""), self.profile)
+        except transfers.BadOrder:  # only a hand-made URL gets here: Twilio signs ours
+            return self._ask_recipient(language, attempt=1)
+        code = call.digits or ""
+        if not _CODE.match(code) or not call.call_sid:
+            if attempt >= ATTEMPTS:
+                return self._goodbye(language)
+            return self._ask_code(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
+        request_id = transfers.request_id("call", call.call_sid)
+        payload = VoucherRedeemRequested(request_id=request_id, caller=call.caller, recipient=recipient,
+                                         secret_code=code, requested_at=now)
+        return voice.VoiceAnswer(
+            voice.announce(Text("edge.paycard.accepted"), language),
+            (Publication("voucher.redeem-requested", payload, derive_event_id(request_id, "voucher.redeem-requested")),))
+
+
+def routes(profile: OperatorProfile) -> dict[str, voice.VoiceHandler]:
+    """The IVR on the profile's pay-card number."""
+    ivr = PayCardIvr(profile)
+    return {profile.short_codes.pay_card: ivr.answer} if profile.short_codes.pay_card else {}

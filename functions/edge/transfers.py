@@ -1,0 +1,409 @@
+"""Balance transfers at the edge: `*112*<number>*<amount>#`, `*116*…#`, `*111*0151#`, SMS `<number> <amount>`.
+
+The edge decides on a fresh read (both subscribers, the sender's account, both transfer
+histories: one round trip) so the subscriber learns at once whether the transfer is accepted and,
+if not, why. Accepted requests are published as `transfer.requested` with an event id derived from
+the gateway's own id: the transfers service decides again, authoritatively, in its transaction.
+Nothing here moves money.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+
+from functions.edge import lookup, sms_keywords, ussd
+from functions.edge.replies import Publication, Text
+from functions.transfers import execution, explain, rules
+from functions.transfers.policy import PolicySet, TransferPolicy
+from functions.transfers.rules import History, Party, Quote, Refusal
+from shared import localtime, store
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id
+from shared.msisdn import InvalidMsisdn
+from shared.operator import OperatorProfile
+
+HISTORY = "transfer_history"      # the collection the transfers service keeps (functions/transfers/documents.py)
+RECENT_SHOWN = 5                  # transfers listed by the menu and the SMS keyword
+_AMOUNT = re.compile(r"^\d{1,12}(?P<decimals>[.,]\d*)?$")
+_MAX_AMOUNT_DIGITS = 12           # far above any balance; longer input is not an amount
+
+
+# --- what the subscriber typed --------------------------------------------------------------
+
+class BadOrder(ValueError):
+    """The request is not `<number> <amount>`: `reason` is "syntax" or "decimals" (amounts are whole)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Order:
+    """A transfer (or top-up request) as typed: the other party in E.164 and the amount in minor units."""
+
+    party: str
+    amount: int
+
+
+def parse_recipient(raw: str, profile: OperatorProfile) -> str:
+    """A number as subscribers type it (international without '+', national) -> E.164; BadOrder if not one."""
+    try:
+        return profile.msisdn(raw.strip())
+    except InvalidMsisdn:
+        raise BadOrder("syntax") from None
+
+
+def parse_amount(raw: str, profile: OperatorProfile) -> int:
+    """Whole major units ('2500') -> minor units; decimals ('25.50') are refused, not rounded."""
+    match = _AMOUNT.match(raw.strip())
+    if not match:
+        raise BadOrder("syntax")
+    if match.group("decimals") is not None:
+        raise BadOrder("decimals")
+    return profile.currency.to_minor(raw.strip())
+
+
+def parse_order(inputs: Sequence[str], profile: OperatorProfile) -> Order:
+    """`("998971300909", "2500")` -> Order; BadOrder("syntax" | "decimals") otherwise."""
+    if len(inputs) != 2:
+        raise BadOrder("syntax")
+    return Order(party=parse_recipient(inputs[0], profile), amount=parse_amount(inputs[1], profile))
+
+
+# --- what the decision reads ----------------------------------------------------------------
+
+def party_reads(sender: str, other: str | None) -> list[tuple[str, str]]:
+    """Documents a decision needs beyond the caller's record and account: histories and the other party."""
+    wanted = [(HISTORY, sender)]
+    if other is not None:
+        wanted += [(store.SUBSCRIBERS, other), (HISTORY, other)]
+    return wanted
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Both parties, the sender's spendable balances and both histories, as read for one answer."""
+
+    sender: Party
+    recipient: Party | None
+    balances: Mapping[str, int]
+    sender_history: History
+    recipient_history: History
+
+
+def facts(documents: Mapping[str, dict | None], sender: str, recipient: str | None, account,
+          profile: OperatorProfile) -> Facts:
+    """The Facts from the documents one lookup returned (account: shared.ledger.Account or None)."""
+    def doc(collection: str, msisdn: str | None) -> dict | None:
+        return documents.get(lookup.path(collection, msisdn)) if msisdn else None
+
+    language = profile.default_language
+    return Facts(
+        sender=Party.from_documents(sender, doc(store.SUBSCRIBERS, sender), language),
+        recipient=Party.from_documents(recipient, doc(store.SUBSCRIBERS, recipient), language) if recipient else None,
+        balances={name: bucket.balance for name, bucket in account.buckets.items()} if account else {},
+        sender_history=History.from_document(doc(HISTORY, sender)),
+        recipient_history=History.from_document(doc(HISTORY, recipient)),
+    )
+
+
+# --- the desk: one operator's policies and how their answers read ----------------------------
+
+@dataclass(frozen=True)
+class Desk:
+    """The operator profile and its transfer policies in force, loaded once per process."""
+
+    profile: OperatorProfile
+    policies: PolicySet
+
+    def policy_for(self, sender: Party, recipient: Party | None = None) -> TransferPolicy | None:
+        """The sender's policy; with a recipient, the one for its network (M1 runs a local and an international one)."""
+        if recipient is None:
+            return self.policies.for_sender(sender)
+        return self.policies.for_transfer(sender, recipient)
+
+    def decide(self, known: Facts, amount: int, now: datetime) -> Quote | Refusal:
+        """The same decision the transfers service makes, on what the edge read."""
+        policy = self.policy_for(known.sender, known.recipient)
+        if policy is None:
+            return rules.NO_POLICY
+        return rules.decide(policy, sender=known.sender, recipient=known.recipient, amount=amount,
+                            balances=known.balances, sender_history=known.sender_history,
+                            recipient_history=known.recipient_history, now=now)
+
+    def reason(self, refusal: Refusal, party: Party) -> str:
+        """The refusal's reason in the party's words (texts `transfer.refused.<code>`)."""
+        return explain.reason(refusal, currency=self.profile.currency, language=self.language(party),
+                              zone=localtime.zone_for(party.msisdn, self.profile.timezone),
+                              hotline=self.profile.short_codes.hotline)
+
+    def language(self, party: Party) -> str:
+        return self.profile.language_for(party.language)
+
+    def money(self, minor: int) -> str:
+        return self.profile.currency.format(minor)
+
+    def syntax(self, key: str, code: str, language: str) -> str:
+        """How to dial `code` with a number and an amount, with an example (texts `<key>`)."""
+        prefix = code.rstrip("#")
+        example = phonenumbers.example_number_for_type(self.profile.country, phonenumbers.PhoneNumberType.MOBILE)
+        number = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164).lstrip("+") \
+            if example else "998901234567"
+        choices = next((p.amount_choices for p in self.policies if p.amount_choices), ())
+        whole = 10 ** self.profile.currency.minor_unit
+        amount = (min(choices) if choices else 1000 * whole) // whole
+        return Text(key, {"prefix": prefix, "example": f"{prefix}*{number}*{amount}#"}).render(language)
+
+
+def request_id(channel: str, gateway_id: str) -> str:
+    """Our id of a gateway request (USSD sessionId, MessageSid, CallSid): the same request, the same id."""
+    if len(gateway_id) <= 150:
+        return f"{channel}:{gateway_id}"
+    return f"{channel}:sha256:{hashlib.sha256(gateway_id.encode()).hexdigest()}"
+
+
+def transfer_requested(order: Order, sender: str, request_id: str, channel: str, now: datetime) -> Publication:
+    """The event an accepted request publishes; the same gateway request always gives the same event id."""
+    payload = TransferRequested(request_id=request_id, channel=channel, sender=sender, recipient=order.party,
+                                amount=order.amount, requested_at=now)
+    return Publication("transfer.requested", payload, derive_event_id(request_id, "transfer.requested"))
+
+
+def accepted_text(quote: Quote, recipient: str, desk: Desk) -> Text:
+    """`2 500 so'm to +998… accepted, fee 200 so'm; you will get an SMS with the reference`."""
+    params = {"amount": desk.money(quote.amount), "recipient": recipient}
+    if quote.fee:
+        return Text("edge.transfer.accepted", {**params, "fee": desk.money(quote.fee)})
+    return Text("edge.transfer.accepted_free", params)
+
+
+def refused_text(refusal: Refusal, party: Party, desk: Desk) -> Text:
+    return Text("edge.transfer.refused", {"reason": desk.reason(refusal, party)})
+
+
+def answer_order(desk: Desk, known: Facts, order: Order, *, request_id: str, channel: str,
+                 now: datetime) -> tuple[Text, tuple[Publication, ...]]:
+    """Accepted (and the event to publish) or refused with the reason, in the sender's language."""
+    outcome = desk.decide(known, order.amount, now)
+    if isinstance(outcome, Refusal):
+        return refused_text(outcome, known.sender, desk), ()
+    return (accepted_text(outcome, order.party, desk),
+            (transfer_requested(order, known.sender.msisdn, request_id, channel, now),))
+
+
+def answer_top_up_ask(desk: Desk, known: Facts, order: Order, *, request_id: str,
+                      now: datetime) -> tuple[Text, tuple[Publication, ...]]:
+    """`*116*`: the request is sent (with its fee), or why not."""
+    policy = desk.policy_for(known.sender)
+    outcome = (rules.NO_POLICY if policy is None else
+               rules.decide_top_up_ask(policy, requester=known.sender, target=known.recipient,
+                                       amount=order.amount, balances=known.balances))
+    if isinstance(outcome, Refusal):
+        return Text("edge.topup_ask.refused", {"reason": desk.reason(outcome, known.sender)}), ()
+    payload = TopUpAsked(request_id=request_id, channel="ussd", requester=known.sender.msisdn, target=order.party,
+                         amount=order.amount, requested_at=now)
+    params = {"amount": desk.money(order.amount), "target": order.party}
+    text = (Text("edge.topup_ask.sent", {**params, "fee": desk.money(outcome.fee)}) if outcome.fee
+            else Text("edge.topup_ask.sent_free", params))
+    return text, (Publication("transfer.topup-asked", payload, derive_event_id(request_id, "transfer.topup-asked")),)
+
+
+def answer_bar(desk: Desk, sender: Party, *, request_id: str, now: datetime) -> tuple[Text, tuple[Publication, ...]]:
+    """`*111*0151#`: bar the caller's outgoing transfers and tell them how the bar is lifted."""
+    hotline = {"hotline": desk.profile.short_codes.hotline}
+    policy = desk.policy_for(sender)
+    if policy is None or not policy.bar.subscriber_can_bar:
+        return refused_text(Refusal("service_not_offered", {}), sender, desk), ()
+    if sender.transfers_barred:
+        return Text("edge.bar.already", hotline), ()
+    payload = TransferBarChanged(request_id=request_id, msisdn=sender.msisdn, barred=True, channel="ussd",
+                                 requested_at=now)
+    return (Text("edge.bar.done", hotline),
+            (Publication("transfer.bar-changed", payload, derive_event_id(request_id, "transfer.bar-changed")),))
+
+
+# --- history and limits (menu screen and SMS keyword) ----------------------------------------
+
+def recent_text(history: History, party: Party, desk: Desk) -> Text:
+    """The last transfers sent and received, newest first, in the party's time zone."""
+    language = desk.language(party)
+    zone = localtime.zone_for(party.msisdn, desk.profile.timezone)
+    moves = sorted([(m, "edge.history.sent") for m in history.sent] +
+                   [(m, "edge.history.received") for m in history.received],
+                   key=lambda item: item[0].at, reverse=True)[:RECENT_SHOWN]
+    if not moves:
+        return Text("edge.history.none", {"days": execution.HISTORY_DAYS})
+    lines = [Text(key, {"at": localtime.moment(move.at, zone, language), "amount": desk.money(move.amount)})
+             .render(language) for move, key in moves]
+    return Text("edge.history.report", {"lines": "\n".join(lines)})
+
+
+def _window(limit: rules.LimitLeft, language: str) -> str:
+    if limit.period is not None:
+        return Text(f"edge.limit.window.{limit.period}").render(language)
+    return Text("edge.limit.window.rolling", {"days": limit.rolling_days}).render(language)
+
+
+def limit_lines(limit: rules.LimitLeft, desk: Desk, language: str) -> list[str]:
+    """One line per cap of a limit: what is left of it in its window."""
+    side = "send" if limit.scope == "sender" else "receive"
+    window = _window(limit, language)
+    lines = []
+    if limit.max_amount is not None:
+        lines.append(Text(f"edge.limit.{side}_amount", {"window": window, "left": desk.money(limit.amount_left),
+                                                        "limit": desk.money(limit.max_amount)}).render(language))
+    if limit.max_count is not None:
+        lines.append(Text(f"edge.limit.{side}_count", {"window": window, "left": limit.count_left,
+                                                       "limit": limit.max_count}).render(language))
+    return lines
+
+
+def limits_text(known: Facts, desk: Desk, now: datetime) -> Text:
+    """What is left of each limit of the subscriber's policy, for sending and for receiving."""
+    policy = desk.policy_for(known.sender)
+    if policy is None:
+        return refused_text(rules.NO_POLICY, known.sender, desk)
+    language = desk.language(known.sender)
+    left = (rules.limits_left(policy, known.sender_history, now, scope="sender")
+            + rules.limits_left(policy, known.sender_history, now, scope="recipient"))
+    lines = [line for limit in left for line in limit_lines(limit, desk, language)]
+    if not lines:
+        return Text("edge.limit.none", {"policy": policy.title})
+    return Text("edge.limit.report", {"policy": policy.title, "lines": "\n".join(lines)})
+
+
+def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
+    """Every distinct number among the inputs, in order (the menu reads them all in its one round trip)."""
+    found = []
+    for raw in inputs:
+        try:
+            number = parse_recipient(raw, profile)
+        except BadOrder:
+            continue
+        if number not in found:
+            found.append(number)
+    return found
+
+
+# --- the services: USSD codes and SMS commands ---------------------------------------------
+
+def _ussd_facts(desk: Desk, situation: ussd.Situation, other: str | None) -> Facts:
+    return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+
+
+def _typed_order(situation: ussd.Situation, desk: Desk, syntax_key: str) -> Order | ussd.Reply:
+    """The order the subscriber dialled, or the screen telling them the right syntax."""
+    language = situation.caller.language
+    try:
+        order = parse_order(situation.request.inputs, desk.profile)
+    except BadOrder as bad:
+        key = "edge.transfer.no_decimals" if bad.reason == "decimals" else syntax_key
+        return ussd.Reply.end(desk.syntax(key, situation.request.service_code, language))
+    if not situation.request.session_id:
+        return ussd.Reply.end(Text("edge.ussd.malformed").render(language))
+    return order
+
+
+def _order_reads(request: ussd.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
+    """Both histories and the other party's record, when the inputs name a number."""
+    try:
+        other = parse_recipient(request.inputs[0], profile) if request.inputs else None
+    except BadOrder:
+        other = None
+    return party_reads(request.msisdn, other)
+
+
+def ussd_services(desk: Desk) -> list[ussd.UssdService]:
+    """`*112*<number>*<amount>#`, `*116*<number>*<amount>#` and `*111*0151#`, on the profile's codes."""
+    codes = desk.profile.short_codes
+
+    def transfer(situation: ussd.Situation) -> ussd.Reply:
+        order = _typed_order(situation, desk, "edge.transfer.syntax")
+        if isinstance(order, ussd.Reply):
+            return order
+        text, publish = answer_order(desk, _ussd_facts(desk, situation, order.party), order,
+                                     request_id=request_id("ussd", situation.request.session_id),
+                                     channel="ussd", now=situation.now)
+        return ussd.Reply.end(text.render(situation.caller.language), publish)
+
+    def top_up_ask(situation: ussd.Situation) -> ussd.Reply:
+        order = _typed_order(situation, desk, "edge.topup_ask.syntax")
+        if isinstance(order, ussd.Reply):
+            return order
+        text, publish = answer_top_up_ask(desk, _ussd_facts(desk, situation, order.party), order,
+                                          request_id=request_id("ussd", situation.request.session_id),
+                                          now=situation.now)
+        return ussd.Reply.end(text.render(situation.caller.language), publish)
+
+    def bar(situation: ussd.Situation) -> ussd.Reply:
+        if not situation.request.session_id:
+            return ussd.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
+        sender = _ussd_facts(desk, situation, None).sender
+        text, publish = answer_bar(desk, sender, request_id=request_id("ussd", situation.request.session_id),
+                                   now=situation.now)
+        return ussd.Reply.end(text.render(situation.caller.language), publish)
+
+    return [
+        ussd.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
+                         needs_account=True, reads=_order_reads),
+        ussd.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
+                         needs_account=True, reads=_order_reads),
+        ussd.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
+    ]
+
+
+def _sms_order(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> Order:
+    parts = sms_keywords.transfer_parts(inbound.body)
+    if parts is None:
+        raise BadOrder("syntax")
+    return parse_order(parts, profile)
+
+
+def _sms_order_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+    try:
+        other = _sms_order(inbound, profile).party
+    except BadOrder:
+        other = None
+    return party_reads(inbound.sender, other)
+
+
+def _sender_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+    return party_reads(inbound.sender, None)
+
+
+def sms_services(desk: Desk) -> dict[sms_keywords.Command, sms_keywords.SmsService]:
+    """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
+    Command = sms_keywords.Command
+
+    def known(situation: sms_keywords.SmsSituation, other: str | None = None) -> Facts:
+        return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+
+    def transfer(situation: sms_keywords.SmsSituation) -> sms_keywords.SmsAnswer:
+        try:
+            order = _sms_order(situation.inbound, desk.profile)
+        except BadOrder as bad:
+            key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
+            return sms_keywords.SmsAnswer(Text(key, {"short_code": situation.short_code}))
+        text, publish = answer_order(desk, known(situation, order.party), order,
+                                     request_id=request_id("sms", situation.inbound.message_sid),
+                                     channel="sms", now=situation.now)
+        return sms_keywords.SmsAnswer(text, publish)
+
+    def history(situation: sms_keywords.SmsSituation) -> Text:
+        sender = known(situation)
+        return recent_text(sender.sender_history, sender.sender, desk)
+
+    def limits(situation: sms_keywords.SmsSituation) -> Text:
+        return limits_text(known(situation), desk, situation.now)
+
+    return {
+        Command.TRANSFER: sms_keywords.SmsService(transfer, needs_account=True, reads=_sms_order_reads),
+        Command.HISTORY: sms_keywords.SmsService(history, reads=_sender_reads),
+        Command.LIMITS: sms_keywords.SmsService(limits, reads=_sender_reads),
+    }

@@ -1,0 +1,1 @@
+"""Balance transfers: policies (presets as data), the authoritative decision, execution, vouchers, operator CLI."""

@@ -1,0 +1,125 @@
+"""Operator commands for balance transfers.
+
+  python -m functions.transfers show REFERENCE     a transfer (or pay card, top-up request) by its reference
+  python -m functions.transfers history MSISDN     recent transfers of a number and the limits it has left
+  python -m functions.transfers unbar MSISDN       customer care lifts a subscriber's bar on transfers
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+
+from google.cloud import firestore
+
+from functions.transfers import documents, records, rules
+from functions.transfers.main import policies
+from shared import ledger, runtime, store
+from shared.events import utcnow
+from shared.msisdn import InvalidMsisdn
+
+RECENT = 20
+
+
+def show(text: str) -> int:
+    """Print one record, field by field."""
+    try:
+        reference = records.normalise(text)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    snapshot = store.db().collection(documents.RECORDS).document(reference).get()
+    if not snapshot.exists:
+        print(f"no record under {reference}", file=sys.stderr)
+        return 1
+    profile, _ = policies()
+    for name, value in snapshot.to_dict().items():
+        if name in ("amount", "fee", "sender_balance_after") and isinstance(value, int):
+            value = f"{profile.currency.format(value)} ({value})"
+        print(f"{name:22} {value}")
+    return 0
+
+
+def history(raw: str) -> int:
+    """Print a number's recent records and what each of its policy's limits leaves."""
+    profile, in_force = policies()
+    try:
+        msisdn = profile.msisdn(raw)
+    except InvalidMsisdn as error:
+        print(error, file=sys.stderr)
+        return 2
+    db = store.db()
+    # Needs the composite index (parties array-contains, at descending) in Firestore.
+    query = (db.collection(documents.RECORDS)
+             .where(filter=firestore.FieldFilter("parties", "array_contains", msisdn))
+             .order_by("at", direction=firestore.Query.DESCENDING).limit(RECENT))
+    money = profile.currency.format
+    shown = 0
+    for snapshot in query.stream():
+        r = snapshot.to_dict()
+        direction = "sent to " if r["sender"] == msisdn else "from    "
+        other = r["recipient"] if r["sender"] == msisdn else r["sender"]
+        outcome = r["status"] if r["status"] == "accepted" else f"refused: {r['refusal_code']}"
+        print(f"{r['at']:%Y-%m-%d %H:%M}  {r['reference']}  {r['kind']:13} {direction}{other}  "
+              f"{money(r['amount']):>16}  fee {money(r['fee']):>12}  {outcome}")
+        shown += 1
+    print(f"{shown} recent record(s)", file=sys.stderr)
+    subscriber = db.collection(store.SUBSCRIBERS).document(msisdn).get()
+    party = rules.Party.from_documents(msisdn, subscriber.to_dict() if subscriber.exists else None,
+                                       profile.default_language)
+    policy = in_force.for_sender(party)
+    if policy is None:
+        print("no transfer policy covers this number")
+        return 0
+    account = ledger.read_account(db, msisdn)
+    print(f"policy {policy.name}; barred: {party.transfers_barred}; "
+          f"{policy.debit_bucket} balance {money(account.balance(policy.debit_bucket) if account else 0)}")
+    kept = db.collection(documents.HISTORY).document(msisdn).get()
+    past = rules.History.from_document(kept.to_dict() if kept.exists else None)
+    for scope in ("sender", "recipient"):
+        for left in rules.limits_left(policy, past, utcnow(), scope=scope):
+            window = f"per {left.period}" if left.period else f"per {left.rolling_days} days"
+            caps = []
+            if left.max_count is not None:
+                caps.append(f"{left.count_left} of {left.max_count} transfers left")
+            if left.max_amount is not None:
+                caps.append(f"{money(left.amount_left)} of {money(left.max_amount)} left")
+            resets = f", frees up {left.resets_at:%Y-%m-%d %H:%M %Z}" if left.resets_at else ""
+            print(f"  {scope:9} {window:14} {'; '.join(caps)}{resets}")
+    return 0
+
+
+def unbar(raw: str) -> int:
+    """Publish transfer.bar-changed(barred=False, channel care); the subscriber gets an SMS when it applies."""
+    profile, _ = policies()
+    try:
+        msisdn = profile.msisdn(raw)
+    except InvalidMsisdn as error:
+        print(error, file=sys.stderr)
+        return 2
+    request_id = f"care-{uuid.uuid4()}"
+    envelope = runtime.publish_new("transfer.bar-changed", {
+        "request_id": request_id, "msisdn": msisdn, "barred": False, "channel": "care",
+        "requested_at": utcnow().isoformat()}, event_id=request_id, source="care-cli")
+    print(f"asked to lift the bar of {msisdn} (event {envelope.id})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m functions.transfers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("show", help="a record by reference").add_argument("reference")
+    commands.add_parser("history", help="recent transfers and limits left").add_argument("msisdn")
+    commands.add_parser("unbar", help="lift a subscriber's bar on transfers (customer care)").add_argument("msisdn")
+    args = parser.parse_args(argv)
+    if args.command == "show":
+        return show(args.reference)
+    if args.command == "history":
+        return history(args.msisdn)
+    return unbar(args.msisdn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Balance transfers' entry points: a transfer, a top-up request, the bar, pay cards (vouchers).
+
+Each runs in ONE Firestore transaction (shared/runtime.py): every read first, then the decision
+on that fresh state — authoritative, because the edge answered from an earlier read and another
+request may have spent the limit since — then every write, and the SMS requests leave through
+the outbox after the commit. A refusal moves no money, is recorded under its reference and told
+to the subscriber; it is not an error, so the message is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from functions.transfers import documents, execution, gate, rules, vouchers
+from functions.transfers.policy import PolicySet, policies_for
+from functions.transfers.rules import Quote, Refusal
+from shared import ledger, operator, runtime
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested
+from shared.operator import OperatorProfile
+
+logger = logging.getLogger("vas.transfers")
+
+_in_force: tuple[OperatorProfile, PolicySet] | None = None
+
+
+def policies() -> tuple[OperatorProfile, PolicySet]:
+    """The operator profile and its transfer policies, loaded once per profile (not per message)."""
+    global _in_force
+    profile = operator.current()
+    if _in_force is None or _in_force[0] is not profile:
+        _in_force = (profile, policies_for(profile))
+    return _in_force
+
+
+def _leave_gate(ctx: runtime.Context, request: TransferRequested) -> None:
+    gate.leave(ctx.db, request.sender, ctx.event.id)
+
+
+@runtime.consumer("transfers-execute", after_commit=_leave_gate)
+def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> None:
+    """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
+    gate.enter(ctx.db, request.sender, ctx.event.id)  # progress under one sender's burst, not correctness
+    profile, in_force = policies()
+    pair = documents.read_pair(ctx, request.sender, request.recipient, kind="transfer", histories=True,
+                               default_language=profile.default_language)
+    payer = documents.open_book(ctx, request.sender)
+    # The same number twice is refused by the rules; never open one account twice.
+    payee = documents.open_book(ctx, request.recipient) if request.recipient != request.sender else None
+    policy = in_force.for_transfer(pair.first, pair.second)
+    outcome = rules.decide(policy, sender=pair.first, recipient=pair.second, amount=request.amount,
+                           balances=execution.balances(payer), sender_history=pair.first_history,
+                           recipient_history=pair.second_history, now=ctx.now) if policy else rules.NO_POLICY
+    if isinstance(outcome, Quote):
+        outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
+                                                                                   in_force.history_days))
+    sender, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    balance = payer.account.balance(outcome.debit_bucket) if isinstance(outcome, Quote) else None
+    if isinstance(outcome, Quote):
+        credited = None if outcome.abroad or payee is None else payee.account.balance(outcome.credit_bucket)
+        notices = execution.accepted_notices(outcome, reference=pair.reference, sender=sender, recipient=recipient,
+                                             sender_balance=balance, recipient_balance=credited,
+                                             currency=profile.currency)
+    else:
+        notices = [execution.refusal_notice(outcome, reference=pair.reference, amount=request.amount,
+                                            recipient=request.recipient, sender=sender, currency=profile.currency)]
+    documents.write_record(ctx, execution.transfer_record(request, outcome, reference=pair.reference, policy=policy,
+                                                          sender_balance=balance, event_id=ctx.event.id,
+                                                          now=ctx.now))
+    _send(ctx, notices)
+    logger.info("transfer %s", "accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
+                extra={"reference": pair.reference, "sender": request.sender, "recipient": request.recipient,
+                       "amount": request.amount})
+
+
+def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
+                    payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
+    """Move the money and count the transfer in both histories; a refusal when the ledger cannot pay."""
+    if payee is None and not quote.abroad:
+        # The rules accepted a home recipient this operator keeps no account for: nothing to credit.
+        return Refusal("recipient_unknown", {"recipient": pair.second.msisdn})
+    if payer is None:
+        return execution.unpayable(quote, payer)
+    credited = None if quote.abroad else payee  # abroad: a partner network credits the recipient
+    try:
+        execution.move_money(quote, payer=payer, payee=credited, reference=pair.reference)
+    except ledger.InsufficientFunds:
+        logger.error("the rules accepted a transfer the balance cannot pay", extra={"reference": pair.reference})
+        return execution.unpayable(quote, payer)
+    ledger.save(ctx, *(book for book in (payer, credited) if book is not None))
+    sent, received = execution.histories_after(quote, sender=pair.first_history, recipient=pair.second_history,
+                                               now=ctx.now, keep_days=keep_days)
+    documents.write_history(ctx, pair.first.msisdn, sent)
+    documents.write_history(ctx, pair.second.msisdn, received)
+    return quote
+
+
+@runtime.consumer("transfers-topup-asked")
+def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
+    """Charge the top-up-request fee and ask the target by SMS, or tell the requester why not."""
+    profile, in_force = policies()
+    pair = documents.read_pair(ctx, request.requester, request.target, kind="topup_request",
+                               default_language=profile.default_language)
+    book = documents.open_book(ctx, request.requester)
+    policy = in_force.for_sender(pair.first)
+    outcome = rules.decide_top_up_ask(policy, requester=pair.first, target=pair.second, amount=request.amount,
+                                      balances=execution.balances(book)) if policy else rules.NO_POLICY
+    requester, target = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    balance = None
+    if isinstance(outcome, Quote):
+        if outcome.fee:
+            book.debit(outcome.debit_bucket, outcome.fee, reason="topup_request:fee", reference=pair.reference)
+            ledger.save(ctx, book)
+        balance = book.account.balance(outcome.debit_bucket)
+        notices = execution.topup_ask_notices(outcome, request, reference=pair.reference, requester=requester,
+                                              target=target, balance_after=balance, currency=profile.currency)
+    else:
+        notices = [execution.topup_ask_refusal(outcome, request, reference=pair.reference, requester=requester,
+                                               currency=profile.currency)]
+    documents.write_record(ctx, execution.topup_request_record(request, outcome, reference=pair.reference,
+                                                               policy=policy, balance_after=balance,
+                                                               event_id=ctx.event.id, now=ctx.now))
+    _send(ctx, notices)
+
+
+@runtime.consumer("transfers-bar")
+def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
+    """Bar or lift the bar on a subscriber's outgoing transfers, and confirm it (or say why not) by SMS."""
+    profile, in_force = policies()
+    ref = documents.subscriber(ctx, change.msisdn)
+    snapshot = ctx.get(ref)
+    if not snapshot.exists:
+        raise runtime.Rejected(f"bar change for {change.msisdn}, who is not a subscriber")
+    party = rules.Party.from_documents(change.msisdn, snapshot.to_dict(), profile.default_language)
+    outcome = execution.bar_change(in_force.for_sender(party), snapshot.to_dict(), change)
+    if outcome is None:
+        logger.info("older bar change ignored", extra={"msisdn": change.msisdn, "barred": change.barred})
+        return
+    if isinstance(outcome, dict):
+        ctx.txn.update(ref, outcome)
+    _send(ctx, [execution.bar_notice(change, outcome, to=execution.reader(party, profile),
+                                     reference=f"bar:{change.request_id}", hotline=profile.short_codes.hotline)])
+
+
+@runtime.consumer("transfers-voucher-issued")
+def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
+    """Load a pay card from the BSS; the same card again changes nothing, a clashing one is rejected."""
+    by_code = ctx.doc(vouchers.COLLECTION, vouchers.code_key(card.secret_code))
+    by_serial = ctx.doc(vouchers.SERIALS, card.serial)
+    docs = documents.read(ctx, [by_code, by_serial])
+    try:
+        document = vouchers.issued(card, stored_by_code=docs[by_code.path], stored_serial=docs[by_serial.path],
+                                   event_id=ctx.event.id, now=ctx.now)
+    except vouchers.VoucherConflict as error:
+        raise runtime.Rejected(str(error)) from None
+    if document is None:
+        logger.info("voucher already loaded", extra={"serial": card.serial})
+        return
+    ctx.txn.create(by_code, document)
+    ctx.txn.create(by_serial, {"serial": card.serial, "code_key": by_code.id, "issued_at": ctx.now})
+
+
+@runtime.consumer("transfers-voucher-redeem")
+def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+    """Activate a pay card for a subscriber once (marked used with the credit), or tell the caller why not."""
+    profile, in_force = policies()
+    card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
+    attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)
+    pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
+                               default_language=profile.default_language, extra=[card_ref, attempts_ref])
+    attempts = pair.extra[attempts_ref.path]
+    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], caller=pair.first,
+                              recipient=pair.second, attempts=attempts, now=ctx.now)
+    payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
+    if isinstance(outcome, vouchers.Credit) and payee is None:
+        outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
+    caller, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    if isinstance(outcome, vouchers.Credit):
+        payee.credit(outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher",
+                     reference=pair.reference)
+        ledger.save(ctx, payee)
+        ctx.txn.update(card_ref, vouchers.used(caller=request.caller, recipient=request.recipient,
+                                               reference=pair.reference, now=ctx.now))
+        notices = vouchers.notices(outcome, reference=pair.reference, caller=caller, recipient=recipient,
+                                   balance=payee.account.balance(outcome.bucket), currency=profile.currency)
+    else:
+        if outcome.code == "voucher_wrong_code":
+            ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
+        notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
+                                           caller=caller, currency=profile.currency)]
+    documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,
+                                                now=ctx.now))
+    _send(ctx, notices)
+
+
+def _send(ctx: runtime.Context, notices: list[execution.Notice]) -> None:
+    for notice in notices:
+        ctx.emit("sms.send", notice.payload, purpose=notice.purpose)

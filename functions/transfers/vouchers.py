@@ -1,0 +1,143 @@
+"""Pay cards (vouchers) activated for another subscriber, Beeline's IVR 0670 (pure: no I/O).
+
+The BSS loads each card (`bss.voucher`); we keep `vouchers/{sha256 of the secret code}` so the
+code itself is never stored, and `voucher_serials/{serial}` so the BSS resending a card is
+recognised. A card is activated once: the redemption marks it used in the same transaction as
+the credit, so two calls keying the same code at once credit one recipient.
+
+Who may activate, and for whom, is the operator's voucher policy (presets/beeline-paycard.yaml:
+any subscriber, prepaid or postpaid, not blocked, not roaming; for a prepaid subscriber of ours);
+the card decides what is credited. Activation is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.transfers import records, rules
+from functions.transfers.execution import Notice, Reader, reason, sms
+from functions.transfers.policy import TransferPolicy
+from functions.transfers.rules import Party, Refusal
+from shared import ledger, localtime
+from shared.events import VoucherIssued, VoucherRedeemRequested
+from shared.money import Currency
+
+COLLECTION = "vouchers"
+SERIALS = "voucher_serials"
+ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
+
+# Codes are short digits keyed on a phone: without a cap, a caller could try them one by one.
+MAX_WRONG_CODES = 5
+WRONG_CODE_WINDOW = timedelta(hours=24)
+
+
+class VoucherConflict(ValueError):
+    """The BSS sent a card that contradicts one already loaded (a reused code or serial)."""
+
+
+def code_key(secret_code: str) -> str:
+    """The document id of a secret code: its SHA-256, so a leaked database reveals no usable code."""
+    return hashlib.sha256(secret_code.strip().encode()).hexdigest()
+
+
+def issued(card: VoucherIssued, *, stored_by_code: dict | None, stored_serial: dict | None,
+           event_id: str, now: datetime) -> dict[str, Any] | None:
+    """The voucher document to create, None when this card is already loaded; VoucherConflict if it clashes."""
+    key = code_key(card.secret_code)
+    if stored_serial is not None and stored_serial.get("code_key") != key:
+        raise VoucherConflict(f"serial {card.serial} is already loaded with another secret code")
+    if stored_by_code is not None:
+        if _terms(stored_by_code) != (card.serial, card.amount, card.bucket, card.validity_days):
+            raise VoucherConflict(f"the secret code of serial {card.serial} already belongs to serial "
+                                  f"{stored_by_code.get('serial')}")
+        return None
+    return {"serial": card.serial, "amount": card.amount, "bucket": card.bucket,
+            "validity_days": card.validity_days, "status": "issued", "issued_at": now, "event_id": event_id,
+            "used_by": None, "used_for": None, "used_at": None, "used_reference": None}
+
+
+def _terms(document: dict) -> tuple:
+    return (document.get("serial"), document.get("amount"), document.get("bucket"), document.get("validity_days"))
+
+
+@dataclass(frozen=True)
+class Credit:
+    """What an accepted activation credits."""
+
+    serial: str
+    amount: int
+    bucket: str
+    expires_at: datetime | None
+
+
+def redeem(policy: TransferPolicy | None, voucher: dict | None, *, caller: Party, recipient: Party,
+           attempts: dict | None, now: datetime) -> Credit | Refusal:
+    """The credit a keyed code gives, or why not (texts `transfer.refused.<code>`).
+
+    The people are checked before the code: a blocked, roaming or locked-out caller learns
+    nothing about whether a code is valid.
+    """
+    if policy is None:
+        return Refusal("service_not_offered", {})
+    refusal = rules.decide_voucher(policy, caller=caller, recipient=recipient)
+    if refusal is not None:
+        return refusal
+    if len(wrong_codes(attempts, now)) >= MAX_WRONG_CODES:
+        return Refusal("voucher_too_many_attempts", {"hours": int(WRONG_CODE_WINDOW.total_seconds() // 3600)})
+    if voucher is None:
+        return Refusal("voucher_wrong_code", {})
+    if voucher.get("status") != "issued":
+        return Refusal("voucher_used", {})
+    days = voucher.get("validity_days")
+    return Credit(serial=voucher["serial"], amount=voucher["amount"], bucket=voucher.get("bucket") or "main",
+                  expires_at=now + timedelta(days=days) if days else None)
+
+
+def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[str, Any]:
+    """The fields that mark a voucher spent."""
+    return {"status": "used", "used_by": caller, "used_for": recipient, "used_at": now, "used_reference": reference}
+
+
+def wrong_codes(attempts: dict | None, now: datetime) -> list[datetime]:
+    """The caller's wrong codes within the window."""
+    return [at for at in (attempts or {}).get("wrong_codes", []) if now - at < WRONG_CODE_WINDOW]
+
+
+def with_wrong_code(attempts: dict | None, now: datetime) -> dict[str, Any]:
+    """The caller's attempts document after one more wrong code (older ones dropped)."""
+    return {"wrong_codes": [*wrong_codes(attempts, now), now]}
+
+
+def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader, balance: int,
+            currency: Currency) -> list[Notice]:
+    """The caller's confirmation and the recipient's notice (naming who paid for them)."""
+    money = currency.format
+    confirmation = sms(caller, "transfer.voucher.activated", "caller", reference, amount=money(credit.amount),
+                       recipient=recipient.msisdn)
+    params = {"caller": caller.msisdn, "amount": money(credit.amount), "balance": money(balance),
+              "bucket": ledger.bucket_label(credit.bucket, recipient.language)}
+    if credit.expires_at is not None:
+        notice = sms(recipient, "transfer.voucher.received_until", "recipient", reference, **params,
+                     expires_at=localtime.moment(credit.expires_at, recipient.zone, recipient.language))
+    else:
+        notice = sms(recipient, "transfer.voucher.received", "recipient", reference, **params)
+    return [confirmation, notice]
+
+
+def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Reader, currency: Currency
+                   ) -> Notice:
+    return sms(caller, "transfer.voucher.refused", "refused", reference, recipient=recipient,
+               reason=reason(refusal, caller, currency))
+
+
+def record(request: VoucherRedeemRequested, outcome: Credit | Refusal, *, reference: str, event_id: str,
+           now: datetime) -> dict[str, Any]:
+    common = dict(ref=reference, event_id=event_id, request_id=request.request_id, caller=request.caller,
+                  recipient=request.recipient, now=now, requested_at=request.requested_at)
+    if isinstance(outcome, Refusal):
+        return records.voucher_record(**common, refusal_code=outcome.code)
+    return records.voucher_record(**common, serial=outcome.serial, amount=outcome.amount, bucket=outcome.bucket,
+                                  credit_expires_at=outcome.expires_at)

@@ -1,0 +1,164 @@
+"""Balance transfers through the edge webhooks on the real Firestore and Pub/Sub emulators: `*112*`
+answers at once and publishes `transfer.requested` (once per gateway session), a refusal publishes
+nothing, the `#131#` menu publishes only after the confirmation, SMS to 21112 works the same, and the
+0670 IVR publishes `voucher.redeem-requested`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+from shared import signing, store
+from tests.integration.test_edge import SECRET, TOKEN, URL, edge, provision, twilio_post  # noqa: F401 - fixture
+
+SENDER, RECIPIENT, OTHER = "+998901234567", "+998971300909", "+998911112233"
+
+
+def dial(app, session: str, code: str, text: str = "", msisdn: str = SENDER) -> str:
+    body = urlencode({"sessionId": session, "serviceCode": code, "phoneNumber": msisdn,
+                      "networkCode": "43401", "text": text}).encode()
+    response = app.post("/", data=body, content_type="application/x-www-form-urlencoded",
+                        headers={signing.USSD_SIGNATURE_HEADER: signing.sign_body(SECRET, body)})
+    assert response.status_code == 200
+    return response.data.decode()
+
+
+def parties(sender_language: str = "en", main: int = 5_000_000) -> None:
+    provision(SENDER, sender_language, credits=[("main", main, None)])
+    provision(RECIPIENT, "ru")
+
+
+def test_an_accepted_transfer_publishes_one_request_and_a_double_tap_the_same_event(edge, tap):
+    parties()
+    pull = tap("transfer.requested")
+    app = edge("ussd")
+    screen = dial(app, "ATUid_t1", "*112#", "998971300909*2500")
+    assert screen == "END 2 500 so'm to +998971300909 accepted, fee 200 so'm. You will get an SMS with the reference."
+    [event] = pull(1)
+    assert event.type == "transfer.requested"
+    assert {k: event.data[k] for k in ("sender", "recipient", "amount", "channel")} == \
+        {"sender": SENDER, "recipient": RECIPIENT, "amount": 250_000, "channel": "ussd"}
+    assert dial(app, "ATUid_t1", "*112#", "998971300909*2500") == screen
+    [again] = pull(1)
+    assert again.id == event.id
+
+
+def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
+    parties(sender_language="ru")
+    pull = tap("transfer.requested")
+    app = edge("ussd")
+    refused = dial(app, "ATUid_r1", "*112#", "998971300909*3000")
+    assert refused.startswith("END Перевод не выполнен.") and "2 500, 5 000, 10 000" in refused
+    dial(app, "ATUid_r2", "*112#", "998971300909*5000")       # accepted: the only request on the topic
+    received = pull(2, timeout=5)
+    assert [e.data["request_id"] for e in received] == ["ussd:ATUid_r2"]
+
+
+def test_the_daily_limit_counts_the_history_read_in_the_same_lookup(edge, tap):
+    parties()
+    now = datetime.now(timezone.utc)
+    store.db().collection("transfer_history").document(SENDER).set(
+        {"sent": [{"at": now - timedelta(minutes=m), "amount": 2_500_000} for m in (1, 2, 3, 4)], "received": []})
+    screen = dial(edge("ussd"), "ATUid_l1", "*112#", "998971300909*2500")
+    assert screen.startswith("END Transfer not made.")
+
+
+def test_malformed_dialling_gets_the_syntax_in_the_subscribers_language(edge):
+    parties(sender_language="uz")
+    app = edge("ussd")
+    assert dial(app, "ATUid_m1", "*112#", "abc").startswith("END Noto'g'ri so'rov. O'tkazma uchun *112*raqam*summa#")
+    assert "butun son" in dial(app, "ATUid_m2", "*112#", "998971300909*2500.50")
+
+
+def test_top_up_request_and_bar_are_published(edge, tap):
+    parties()
+    asked, barred = tap("transfer.topup-asked"), tap("transfer.bar-changed")
+    app = edge("ussd")
+    assert dial(app, "ATUid_a1", "*116#", "998971300909*5000") == \
+        "END Your request for 5 000 so'm was sent to +998971300909. Fee 100 so'm."
+    assert dial(app, "ATUid_b1", "*111#", "0151").endswith("To lift the bar call 0890.")
+    [ask] = asked(1)
+    [bar] = barred(1)
+    assert (ask.data["requester"], ask.data["target"], ask.data["amount"]) == (SENDER, RECIPIENT, 500_000)
+    assert (bar.data["msisdn"], bar.data["barred"]) == (SENDER, True)
+
+
+def test_the_menu_publishes_only_after_the_confirmation(edge, tap):
+    parties()
+    pull = tap("transfer.requested")
+    app = edge("ussd")
+    screens = [dial(app, "ATUid_menu", "#131#", text) for text in
+               ("", "1", "1*998971300909", "1*998971300909*1")]
+    assert [s.split("\n")[0] for s in screens] == ["CON Direct transfer", "CON Enter the recipient's number",
+                                                  "CON Amount to send to +998971300909:",
+                                                  "CON Send 2 500 so'm to +998971300909"]
+    assert "Balance after: 47 300 so'm" in screens[-1]
+    cancelled = dial(app, "ATUid_menu_cancel", "#131#", "1*998971300909*1*2")
+    assert cancelled == "END Cancelled. Nothing was sent."
+    confirmed = dial(app, "ATUid_menu", "#131#", "1*998971300909*1*1")
+    assert confirmed.startswith("END 2 500 so'm to +998971300909 accepted")
+    received = pull(2, timeout=5)
+    assert [(e.data["request_id"], e.data["channel"]) for e in received] == [("ussd:ATUid_menu", "menu")]
+
+
+def test_an_sms_transfer_publishes_the_request_and_replies(edge, tap):
+    parties()
+    requested, replies = tap("transfer.requested"), tap("sms.send")
+    app = edge("sms_inbound")
+    response = twilio_post(app, {"MessageSid": "SMtr0001", "From": SENDER, "To": "21112", "Body": "998971300909 2500"})
+    assert response.status_code == 200
+    [event] = requested(1)
+    [reply] = replies(1)
+    assert (event.data["channel"], event.data["request_id"], event.data["amount"]) == ("sms", "sms:SMtr0001", 250_000)
+    assert reply.data["template"] == "edge.transfer.accepted" and reply.data["to"] == SENDER
+
+
+def test_the_history_keyword_replies_with_the_recent_transfers(edge, tap):
+    parties(sender_language="ru")
+    store.db().collection("transfer_history").document(SENDER).set(
+        {"sent": [], "received": [{"at": datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc), "amount": 500_000}]})
+    replies = tap("sms.send")
+    twilio_post(edge("sms_inbound"), {"MessageSid": "SMhi0001", "From": SENDER, "To": "21112", "Body": "история"})
+    [reply] = replies(1)
+    assert reply.data["template"] == "edge.history.report"
+    assert reply.data["params"]["lines"] == "02.03.2026 14:00 получено 5 000 so'm"
+
+
+def signed_call(app, query: dict, form: dict):
+    url = URL + ("?" + urlencode(query) if query else "")
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    return app.post("/" + ("?" + urlencode(query) if query else ""), data=form,
+                    headers={"X-Twilio-Signature": signature})
+
+
+def test_the_pay_card_ivr_gathers_number_and_code_then_publishes_one_redeem_request(edge, tap):
+    parties()
+    pull = tap("voucher.redeem-requested")
+    app = edge("voice_inbound")
+    call = {"CallSid": "CAivr0001", "From": SENDER, "To": "0670"}
+    first = signed_call(app, {}, call).data.decode()
+    assert "<Gather" in first and "step=recipient" in first
+    second = signed_call(app, {"step": "recipient", "attempt": "1"}, {**call, "Digits": "971300909"}).data.decode()
+    assert "step=code" in second and "recipient=%2B998971300909" in second
+    last = signed_call(app, {"step": "code", "attempt": "1", "recipient": RECIPIENT}, {**call, "Digits": "123456789"})
+    assert last.status_code == 200 and "<Hangup" in last.data.decode()
+    [event] = pull(1)
+    assert (event.data["caller"], event.data["recipient"], event.data["secret_code"], event.data["request_id"]) == \
+        (SENDER, RECIPIENT, "123456789", "call:CAivr0001")
+
+
+def test_a_forged_step_url_is_refused(edge):
+    parties()
+    form = {"CallSid": "CAivr0002", "From": SENDER, "To": "0670", "Digits": "123456789"}
+    signature = RequestValidator(TOKEN).compute_signature(URL, form)     # signed without the query
+    response = edge("voice_inbound").post("/?step=code&recipient=%2B998971300909", data=form,
+                                          headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+
+
+def test_a_blocked_caller_is_refused_by_the_ivr_at_once(edge):
+    provision(OTHER, "ru", status="blocked")
+    said = signed_call(edge("voice_inbound"), {}, {"CallSid": "CAivr0003", "From": OTHER, "To": "0670"}).data.decode()
+    assert "С заблокированного номера нельзя активировать карту оплаты" in said and "<Gather" not in said

@@ -1,0 +1,97 @@
+"""Pay cards for another subscriber (IVR 0670) on the real emulators: loaded once, used once, refused with reasons."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from functions.provisioning import main as provisioning
+from functions.transfers import main as transfers
+from functions.transfers import records, vouchers
+from shared import store
+from shared.events import utcnow
+from tests.integration.test_transfers import (ALICE, BOB, CAROL, SOM, balance, deliver, deliver_until_done, record,
+                                              sms_of, sound, subscriber, use_operator)  # noqa: F401 - fixture
+
+CODE = "12345678901234"
+
+
+@pytest.fixture
+def paycards(firestore_clean, use_operator):
+    """The demo operator with Beeline's pay card beside Mobiuz's transfers; one card of 10 000 so'm loaded."""
+    use_operator("paycard")
+    card = {"serial": "PC-0001", "secret_code": CODE, "amount": 10_000 * SOM, "validity_days": 30}
+    assert deliver(transfers.on_voucher_issued, card, "card-1") == "processed"
+    return card
+
+
+def redeem(event_id: str, caller: str = ALICE, recipient: str = BOB, code: str = CODE) -> dict:
+    request = {"request_id": f"call-{event_id}", "caller": caller, "recipient": recipient, "secret_code": code,
+               "requested_at": utcnow().isoformat()}
+    assert deliver_until_done(transfers.on_voucher_redeem, request, event_id) == "processed"
+    return record(records.reference("voucher", event_id))
+
+
+def test_a_card_loaded_twice_is_one_card_and_a_reused_code_is_rejected(paycards):
+    assert deliver(transfers.on_voucher_issued, paycards, "card-1-again") == "processed"
+    clash = {**paycards, "serial": "PC-0002"}
+    assert deliver(transfers.on_voucher_issued, clash, "card-2") == "rejected"
+    stored = store.db().collection(vouchers.COLLECTION).document(vouchers.code_key(CODE)).get().to_dict()
+    assert stored["serial"] == "PC-0001" and stored["status"] == "issued"
+    assert CODE not in str(stored), "the secret code itself is never stored"
+
+
+def test_a_card_tops_up_the_recipient_once_even_when_keyed_in_ten_calls_at_once(paycards):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "ru", line_type="postpaid")
+    subscriber(CAROL, "uz")
+
+    with ThreadPoolExecutor(10) as pool:
+        kept = list(pool.map(lambda i: redeem(f"call-{i}", caller=ALICE if i % 2 else BOB, recipient=CAROL),
+                             range(10)))
+
+    assert [r["status"] for r in kept].count("accepted") == 1
+    assert {r["refusal_code"] for r in kept if r["status"] == "refused"} == {"voucher_used"}
+    assert balance(CAROL) == 10_000 * SOM
+    [lot] = store.db().collection("accounts").document(CAROL).get().to_dict()["buckets"]["main"]["lots"]
+    assert lot["expires_at"] is not None
+    winner = next(r for r in kept if r["status"] == "accepted")
+    event_id = next(f"call-{i}" for i in range(10) if records.reference("voucher", f"call-{i}") == winner["reference"])
+    to_caller, to_carol = sms_of(transfers.on_voucher_redeem, event_id)
+    assert to_caller["template"] == "transfer.voucher.activated" and to_caller["params"]["recipient"] == CAROL
+    assert to_carol["template"] == "transfer.voucher.received_until" and to_carol["language"] == "uz"
+    sound(CAROL)
+
+
+def test_a_roaming_caller_or_a_postpaid_recipient_is_refused_and_the_card_stays_unused(paycards):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "en", line_type="postpaid")
+    subscriber(CAROL, "en")
+    deliver(provisioning.on_network_attachment, {"msisdn": ALICE, "state": "attached", "at": utcnow().isoformat(),
+                                                 "roaming": True}, "roam")
+
+    assert redeem("roaming", caller=ALICE, recipient=CAROL)["refusal_code"] == "sender_roaming"
+    assert redeem("postpaid", caller=CAROL, recipient=BOB)["refusal_code"] == "recipient_not_prepaid"
+    [sms] = sms_of(transfers.on_voucher_redeem, "roaming")
+    assert sms["to"] == ALICE and "roaming" in sms["params"]["reason"]
+    assert balance(CAROL) == 0 and balance(BOB) == 0
+    assert redeem("fine", caller=BOB, recipient=CAROL)["status"] == "accepted", "the card was still unused"
+
+
+def test_wrong_codes_are_told_and_after_five_the_caller_is_locked_out(paycards):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "en")
+    for i in range(5):
+        assert redeem(f"wrong-{i}", code=f"99999999{i}")["refusal_code"] == "voucher_wrong_code"
+    [sms] = sms_of(transfers.on_voucher_redeem, "wrong-0")
+    assert sms["to"] == ALICE and "code is not valid" in sms["params"]["reason"]
+    assert redeem("right-but-locked")["refusal_code"] == "voucher_too_many_attempts"
+    assert balance(BOB) == 0
+
+
+def test_without_a_pay_card_policy_the_service_is_not_offered(firestore_clean):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "en")
+    assert redeem("no-policy")["refusal_code"] == "service_not_offered"
+

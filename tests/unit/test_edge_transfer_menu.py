@@ -1,0 +1,122 @@
+"""The `#131#` transfer menu: its state machine over the session's inputs, and the screens it shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from functions.edge import services, ussd
+from functions.edge.subscribers import caller_from
+from functions.edge.transfer_menu import AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position, walk
+from shared.ledger_core import Account
+from shared.operator import PROFILES_DIR, load_file
+
+PROFILE = load_file(PROFILES_DIR / "demo.yaml")
+REGISTRY = services.ussd_services(PROFILE)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+SENDER, RECIPIENT_NUMBER = "+998901234567", "+998971300909"
+
+
+def read_number(typed: str) -> str | None:
+    return "+" + typed if len(typed) == 12 and typed.isdigit() else None
+
+
+def read_amount(recipient: str, typed: str) -> int | None:
+    return {"1": 250_000, "2": 500_000}.get(typed)
+
+
+def at(*inputs: str) -> Position:
+    return walk(inputs, read_number, read_amount)
+
+
+# --- the state machine ---------------------------------------------------------------------
+
+def test_the_send_path_goes_recipient_amount_confirm_then_send():
+    assert at() == Position(ROOT)
+    assert at("1") == Position(RECIPIENT)
+    assert at("1", "998971300909") == Position(AMOUNT, recipient=RECIPIENT_NUMBER)
+    assert at("1", "998971300909", "2") == Position(CONFIRM, recipient=RECIPIENT_NUMBER, amount=500_000)
+    assert at("1", "998971300909", "2", "1").done == SEND
+
+
+def test_cancel_limits_and_history_end_the_session():
+    assert at("1", "998971300909", "2", "2").done == CANCEL
+    assert at("2").done == LIMITS and at("3").done == HISTORY
+
+
+@pytest.mark.parametrize("inputs, back_to", [
+    (("1", "0"), Position(ROOT)),
+    (("1", "998971300909", "0"), Position(RECIPIENT)),
+    (("1", "998971300909", "2", "0"), Position(AMOUNT, recipient=RECIPIENT_NUMBER)),
+    (("0",), Position(ROOT)),
+])
+def test_zero_goes_back_one_screen(inputs, back_to):
+    assert at(*inputs) == back_to
+
+
+@pytest.mark.parametrize("inputs, mistake, screen", [
+    (("9",), "edge.menu.invalid_choice", ROOT),
+    (("1", "12"), "edge.menu.invalid_number", RECIPIENT),
+    (("1", "998971300909", "7"), "edge.menu.invalid_amount", AMOUNT),
+    (("1", "998971300909", "1", "5"), "edge.menu.invalid_choice", CONFIRM),
+])
+def test_an_input_a_screen_cannot_take_keeps_the_screen_with_the_reason(inputs, mistake, screen):
+    position = at(*inputs)
+    assert (position.screen, position.mistake, position.done) == (screen, mistake, None)
+
+
+def test_a_valid_input_after_a_mistake_clears_it_and_a_new_recipient_replaces_the_old():
+    assert at("9", "1") == Position(RECIPIENT)
+    assert at("1", "998971300909", "0", "998901112233").recipient == "+998901112233"
+
+
+def test_inputs_after_the_final_choice_change_nothing():
+    assert at("1", "998971300909", "2", "2", "1").done == CANCEL
+
+
+# --- the screens -------------------------------------------------------------------------------
+
+def screen(text: str, language="en", main=5_000_000) -> ussd.Reply:
+    record = {"status": "active", "language": language, "customer_type": "individual", "line_type": "prepaid"}
+    account = Account.new(SENDER, NOW - timedelta(days=9))
+    account.credit("main", main, expires_at=None, reason="topup", reference="seed", at=NOW - timedelta(days=9))
+    docs = {f"subscribers/{SENDER}": record, f"subscribers/{RECIPIENT_NUMBER}": dict(record, language="ru"),
+            f"transfer_history/{SENDER}": None, f"transfer_history/{RECIPIENT_NUMBER}": None}
+    request = ussd.parse({"sessionId": "ATUid_9", "serviceCode": "#131#", "phoneNumber": SENDER, "text": text},
+                         PROFILE)
+    return ussd.answer(request, caller_from(SENDER, record, PROFILE), REGISTRY, PROFILE, account, docs, NOW)
+
+
+def test_the_root_screen_names_the_policy_and_its_three_choices():
+    assert screen("").body() == "CON Direct transfer\n1 Send credit\n2 Limits left\n3 Recent transfers"
+
+
+def test_amounts_are_the_policys_list_numbered():
+    body = screen("1*998971300909").body()
+    assert body.startswith("CON Amount to send to +998971300909:\n1 2 500 so'm\n2 5 000 so'm\n")
+    assert body.endswith("6 25 000 so'm\n0 Back")
+
+
+def test_the_confirmation_shows_amount_fee_and_balance_after_and_publishes_nothing():
+    reply = screen("1*998971300909*2")
+    assert reply.body() == ("CON Send 5 000 so'm to +998971300909\nFee: 200 so'm\nBalance after: 44 800 so'm\n"
+                            "1 Confirm\n2 Cancel\n0 Back")
+    assert reply.publish == ()
+
+
+def test_only_the_confirmation_publishes_the_transfer():
+    reply = screen("1*998971300909*2*1")
+    assert reply.body().startswith("END 5 000 so'm to +998971300909 accepted, fee 200 so'm.")
+    [event] = reply.publish
+    assert (event.topic, event.payload.channel, event.payload.amount) == ("transfer.requested", "menu", 500_000)
+    assert screen("1*998971300909*2*2").publish == ()
+
+
+def test_a_transfer_that_would_be_refused_says_why_before_the_confirmation():
+    reply = screen("1*998971300909*2", main=1_200_000)
+    assert reply.body().startswith("END Transfer not made.") and reply.publish == ()
+
+
+def test_an_invalid_choice_is_shown_above_the_same_screen_in_the_subscribers_language():
+    assert screen("1*12", language="ru").body() == "CON Это не номер телефона.\nВведите номер получателя\n0 Назад"
