@@ -13,12 +13,15 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.api]
 }
 
-# Composite indexes the queries need. None today: the ledger's expiry sweep filters accounts on
-# one field (`next_expiry <= now`) and every other lookup is by document id, and Firestore indexes
-# each single field automatically. A query that filters or orders on two fields adds its index
-# here, e.g. { collection = "messages", fields = [["status", "ASCENDING"], ["at", "DESCENDING"]] }.
+# Composite indexes the queries need. The ledger's expiry sweep filters accounts on one field
+# (`next_expiry <= now`), which Firestore indexes automatically; a query that filters or orders
+# on two fields adds its index here.
 locals {
-  firestore_composite_indexes = {}
+  firestore_composite_indexes = {
+    # Customer care's `python -m functions.transfers history MSISDN`: a subscriber's transfers,
+    # sent or received (`parties` array-contains), newest first.
+    transfers_by_party = { collection = "transfers", fields = [["parties", "CONTAINS"], ["at", "DESCENDING"]] }
+  }
 }
 
 resource "google_firestore_index" "composite" {
@@ -29,8 +32,9 @@ resource "google_firestore_index" "composite" {
   dynamic "fields" {
     for_each = each.value.fields
     content {
-      field_path = fields.value[0]
-      order      = fields.value[1]
+      field_path   = fields.value[0]
+      order        = fields.value[1] == "CONTAINS" ? null : fields.value[1]
+      array_config = fields.value[1] == "CONTAINS" ? "CONTAINS" : null
     }
   }
 }

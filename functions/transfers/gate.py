@@ -1,4 +1,6 @@
-"""One sender's transfers enter their transaction one at a time (a short lease, outside the transaction).
+"""One sender's transfers (or one pay card's activations) enter their transaction one at a time.
+
+A short lease, taken outside the transaction.
 
 Correctness never depends on this: the transaction reads and writes the sender's account and
 history, so Firestore serialises concurrent transfers and no limit or minimum can be passed.

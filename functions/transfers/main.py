@@ -159,9 +159,15 @@ def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
     ctx.txn.create(by_serial, {"serial": card.serial, "code_key": by_code.id, "issued_at": ctx.now})
 
 
-@runtime.consumer("transfers-voucher-redeem")
+def _leave_card_gate(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+    gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
+
+
+@runtime.consumer("transfers-voucher-redeem", after_commit=_leave_card_gate)
 def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
     """Activate a pay card for a subscriber once (marked used with the credit), or tell the caller why not."""
+    # One call at a time per card: progress when one code is keyed in many calls, not correctness.
+    gate.enter(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
     profile, in_force = policies()
     card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
     attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 
 import pytest
 from google.cloud import firestore
@@ -93,11 +95,11 @@ def test_concurrent_redeliveries_apply_once(firestore_clean):
     def deliver(i: int) -> str:
         # Under heavy contention a transaction may give up (Aborted, or the client's "failed to
         # commit in N attempts"); the function answers 500 and Pub/Sub redelivers, as here.
-        for _ in range(5):
+        for attempt in range(20):
             try:
                 return runtime.process(CONSUMER, welcome_counter, f"m-{i}", data, attributes)
             except (exceptions.Aborted, ValueError):
-                continue
+                time.sleep(random.uniform(0, 0.1 * (attempt + 1)))  # Pub/Sub's backoff, in small
         raise AssertionError("a delivery kept aborting")
 
     with ThreadPoolExecutor(8) as pool:
