@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared import settings
+from shared import localtime, settings
 from shared.events import Language
 from shared.money import Currency
 from shared.msisdn import normalise
@@ -48,11 +47,7 @@ class OperatorProfile(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Tashkent)") from None
-        return value
+        return localtime.valid_zone(value)
 
     @model_validator(mode="after")
     def _default_is_offered(self):

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
                       ValidationInfo, field_validator, model_validator)
 
-from shared import texts
+from shared import localtime, texts
 from shared.ledger_core import BUCKET_NAME
 from shared.money import Currency
 
@@ -264,12 +264,7 @@ class TransferPolicy(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Baghdad)") from None
-        return value
+        return value if value is None else localtime.valid_zone(value)
 
     @model_validator(mode="after")
     def _coherent(self):
