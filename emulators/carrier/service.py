@@ -294,13 +294,19 @@ class Carrier:
             self.smsc = SmsCentre(self.config.store_validity)
 
 
-def twiml_messages(twiml: str) -> list[str]:
-    """Bodies of the `<Message>` verbs of a TwiML answer (none when it is empty or not TwiML)."""
+def _twiml_root(twiml: str):
+    """The `<Response>` element of a TwiML answer, or None when it is not TwiML."""
     try:
         root = ElementTree.fromstring(twiml)
     except ElementTree.ParseError:
-        return []
-    if root.tag != "Response":
+        return None
+    return root if root.tag == "Response" else None
+
+
+def twiml_messages(twiml: str) -> list[str]:
+    """Bodies of the `<Message>` verbs of a TwiML answer (none when it is empty or not TwiML)."""
+    root = _twiml_root(twiml)
+    if root is None:
         return []
     bodies = []
     for verb in root.iter("Message"):
@@ -313,11 +319,8 @@ def twiml_messages(twiml: str) -> list[str]:
 
 def twiml_said(twiml: str) -> list[str]:
     """What the caller hears: the text of the `<Say>` verbs of a TwiML answer."""
-    try:
-        root = ElementTree.fromstring(twiml)
-    except ElementTree.ParseError:
-        return []
-    if root.tag != "Response":
+    root = _twiml_root(twiml)
+    if root is None:
         return []
     return [say.text.strip() for say in root.iter("Say") if say.text and say.text.strip()]
 

@@ -35,18 +35,14 @@ def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
 @runtime.consumer("provisioning-topup")
 def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     """Credit a recharge once per BSS reference and tell the subscriber."""
-    try:
-        recharge_ref = ctx.doc(store.TOPUPS, topups.reference_key(topup.reference))
-    except ValueError as error:
-        raise runtime.Rejected(str(error)) from None
-    subscriber, recharge = ctx.get(ctx.doc(store.SUBSCRIBERS, topup.msisdn)), ctx.get(recharge_ref)
-    if not subscriber.exists:
-        raise runtime.Rejected(f"top-up {topup.reference!r} for {topup.msisdn}, who is not a subscriber")
-    if recharge.exists:
-        if not topups.same_recharge(recharge.to_dict(), topup):
-            raise runtime.Rejected(f"BSS reference {topup.reference!r} was already used for another recharge")
+    first = _first_time(ctx, store.TOPUPS, topup.reference, topup.msisdn,
+                        same=lambda stored: topups.same_recharge(stored, topup),
+                        unknown=f"top-up {topup.reference!r} for {topup.msisdn}, who is not a subscriber",
+                        reused=f"BSS reference {topup.reference!r} was already used for another recharge")
+    if first is None:
         logger.info("recharge already applied", extra={"msisdn": topup.msisdn, "reference": topup.reference})
         return
+    recharge_ref, subscriber = first
     book = ledger.open(ctx, topup.msisdn, create=True)
 
     expires_at = topups.expiry(topup, occurred_at=ctx.event.occurred_at, now=ctx.now)
@@ -86,17 +82,13 @@ def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> Non
 @runtime.consumer("provisioning-usage")
 def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
     """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
-    try:
-        usage_ref = ctx.doc(usage.COLLECTION, topups.reference_key(report.reference))
-    except ValueError as error:
-        raise runtime.Rejected(str(error)) from None
-    subscriber, stored = ctx.get(ctx.doc(store.SUBSCRIBERS, report.msisdn)), ctx.get(usage_ref)
-    if not subscriber.exists:
-        raise runtime.Rejected(f"usage {report.reference!r} for {report.msisdn}, who is not a subscriber")
-    if stored.exists:
-        if not usage.same_usage(stored.to_dict(), report):
-            raise runtime.Rejected(f"usage reference {report.reference!r} was already used for other usage")
+    first = _first_time(ctx, usage.COLLECTION, report.reference, report.msisdn,
+                        same=lambda stored: usage.same_usage(stored, report),
+                        unknown=f"usage {report.reference!r} for {report.msisdn}, who is not a subscriber",
+                        reused=f"usage reference {report.reference!r} was already used for other usage")
+    if first is None:
         return
+    usage_ref, subscriber = first
     book = ledger.open(ctx, report.msisdn, create=True)
     applied = usage.charge(report, book.account.balance(MAIN))
     entry = book.debit(MAIN, applied.debited, reason=applied.reason,
@@ -110,3 +102,24 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
     if applied.shortfall:
         logger.warning("usage beyond balance", extra={"msisdn": report.msisdn, "reference": report.reference,
                                                       "shortfall": applied.shortfall})
+
+
+def _first_time(ctx: runtime.Context, collection: str, reference: str, msisdn: str, *, same, unknown: str,
+                reused: str):
+    """(record ref, subscriber) for a BSS reference seen for the first time; None when already applied.
+
+    The BSS may send one recharge or charge twice under different event ids: its own reference,
+    recorded in the same transaction as the money, is what makes it apply once.
+    """
+    try:
+        ref = ctx.doc(collection, topups.reference_key(reference))
+    except ValueError as error:
+        raise runtime.Rejected(str(error)) from None
+    subscriber, stored = ctx.get(ctx.doc(store.SUBSCRIBERS, msisdn)), ctx.get(ref)
+    if not subscriber.exists:
+        raise runtime.Rejected(unknown)
+    if stored.exists:
+        if not same(stored.to_dict()):
+            raise runtime.Rejected(reused)
+        return None
+    return ref, subscriber
