@@ -55,6 +55,9 @@ class SmsSend(Payload):
     language: Language | None = Field(default=None, description="Overrides the subscriber's language")
     sender: str | None = Field(default=None, description="Short code or alphanumeric sender id")
     reference: str | None = Field(default=None, description="The business record this SMS is about")
+    billing: str | None = Field(default=None, max_length=64,
+                                description="Who charges this SMS once its delivery is final (e.g. missed-calls/"
+                                            "reminder); notify then emits sms.final for it")
 
 
 SmsStatusValue = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed"]
@@ -67,6 +70,19 @@ class SmsStatus(Payload):
     reported_at: AwareDatetime
     message_id: str | None = Field(default=None, max_length=64,
                                    description="notify's record id, echoed in the signed callback URL")
+
+
+class SmsFinal(Payload):
+    """A billable SMS reached its final status (notify emits it once, with the status update)."""
+
+    message_id: str = Field(min_length=1, max_length=64)
+    to: Msisdn
+    status: Literal["delivered", "undelivered", "failed"]
+    billing: str = Field(min_length=1, max_length=64, description="The SmsSend's billing tag")
+    reference: str | None = None
+    template: str
+    segments: int = Field(ge=1)
+    at: AwareDatetime
 
 
 # --- ledger -------------------------------------------------------------------------------
@@ -195,6 +211,81 @@ class UsageCharged(Payload):
     at: AwareDatetime
 
 
+# --- missed-call alerts (spec/missed-calls.md) ---------------------------------------------
+
+ForwardReason = Literal["unreachable", "busy", "no-answer", "unconditional", "unknown"]
+CallerChoice = Literal["none", "voicemail", "leave_number", "other_number", "notify_me"]
+
+
+class MissedCallRecorded(Payload):
+    """A forwarded call reached the caller IVR; published again as the caller chooses.
+
+    Every publication of one call carries the whole state so far (same call_sid); the consumer
+    keeps the furthest along, so deliveries may come in any order.
+    """
+
+    call_sid: str = Field(min_length=1, max_length=64)
+    caller: Msisdn
+    callee: Msisdn = Field(description="The subscriber whose call was forwarded (Twilio's ForwardedFrom)")
+    reason: ForwardReason
+    called_at: AwareDatetime
+    choice: CallerChoice = "none"
+    other_number: Msisdn | None = Field(default=None, description="Key 3: the number the callee should call")
+    recording_sid: str | None = Field(default=None, max_length=64, description="Key 1: the voice message")
+    recording_url: str | None = Field(default=None, max_length=500)
+    recording_seconds: int | None = Field(default=None, ge=0)
+    language: Language | None = Field(default=None, description="The caller's language, for key 4's SMS")
+    final: bool = Field(default=False, description="The caller's journey in the IVR is over (a choice completed, "
+                                                   "or the menu ended); a callee who is reachable is told now")
+
+
+MissedCallOption = Literal["register", "unregister", "privacy_on", "privacy_off", "blacklist_add",
+                           "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear"]
+
+
+class MissedCallOptionsChanged(Payload):
+    """A subscriber changes their missed-call options (SMS keyword, USSD menu, IVR, web)."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    action: MissedCallOption
+    number: Msisdn | None = Field(default=None, description="The caller a list action is about")
+    channel: Literal["sms", "ussd", "ivr", "web"]
+    requested_at: AwareDatetime
+
+
+class VoicemailPlayed(Payload):
+    """The callee listened to (or deleted) a voice message through the IVR."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn = Field(description="The mailbox owner (the callee)")
+    call_sid: str = Field(min_length=1, max_length=64, description="The missed call that left the message")
+    action: Literal["heard", "deleted"]
+    at: AwareDatetime
+
+
+# --- zero-balance callback requests (spec/missed-calls.md, ZeroX) --------------------------
+
+class AttemptRefused(Payload):
+    """The network refused a call or SMS because the caller's balance is zero or too low."""
+
+    attempt_id: str = Field(min_length=1, max_length=64)
+    caller: Msisdn
+    destination: Msisdn
+    kind: Literal["call", "sms"]
+    indicator: Literal["zero", "insufficient"]
+    at: AwareDatetime
+
+
+class ZeroBalanceAnswered(Payload):
+    """The caller answered a zero-balance offer (by SMS key)."""
+
+    request_id: str = Field(min_length=1, max_length=200, description="The answering SMS's id")
+    caller: Msisdn
+    answer: Literal["callback", "transfer", "no"]
+    answered_at: AwareDatetime
+
+
 # --- operations ---------------------------------------------------------------------------
 
 class DeadLetter(Payload):
@@ -208,5 +299,6 @@ MODELS: dict[str, type[Payload]] = {
     for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
                 SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter,
                 TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
-                UsageCharged)
+                UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed,
+                AttemptRefused, ZeroBalanceAnswered)
 }

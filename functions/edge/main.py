@@ -173,24 +173,26 @@ def sms_inbound(request):
         reply = answer.text
         try:
             _publish(answer.publish, "edge-sms", TWILIO_PUBLISH_TIMEOUT)
-            runtime.publish_new("sms.send", SmsSend(
-                to=inbound.sender, template=reply.key, params=reply.params, language=language,
-                sender=short_code, reference=f"twilio:{inbound.message_sid}",
-            ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
+            if reply is not None:
+                runtime.publish_new("sms.send", SmsSend(
+                    to=inbound.sender, template=reply.key, params=reply.params, language=language,
+                    sender=short_code, reference=f"twilio:{inbound.message_sid}", billing=answer.billing,
+                ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
         except Exception:
             # The reply exists only in this request: a 200 would tell Twilio the message was handled
             # and the subscriber would never hear back. A 5xx makes Twilio retry (or call the
             # fallback URL); the retry derives the same event id, so notify sends one reply at most.
             logger.exception("SMS reply could not be published; answered 503 for Twilio to retry")
             return _retry_later()
-        logger.info("SMS answered", extra={"template": reply.key, "msisdn": inbound.sender})
+        logger.info("SMS answered", extra={"template": reply.key if reply else None, "msisdn": inbound.sender,
+                                           "published": [p.topic for p in answer.publish]})
         return _twiml(MessagingResponse())
 
 
 def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_keywords.SmsAnswer, str]:
     """The reply (and what to publish) and its language; "try later" in the operator's language if Firestore fails."""
     command, word = sms_keywords.command_of(inbound.body)
-    service, now = _sms_commands.service(command), utcnow()
+    service, now = _sms_commands.service(command, short_code), utcnow()
     try:
         found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
                                 extra=service.documents_for(inbound, _profile))

@@ -154,10 +154,16 @@ class SmsSituation:
 
 @dataclass(frozen=True)
 class SmsAnswer:
-    """The reply (rendered by notify in the caller's language) and the events to publish with it."""
+    """The reply (rendered by notify in the caller's language) and the events to publish with it.
 
-    text: Text
+    `text` None: the service that consumes `publish` answers the subscriber itself, once it knows
+    the outcome (a confirmation that depends on a charge, say); the edge then sends nothing.
+    `billing` tags a reply that is charged once delivered (SmsSend.billing).
+    """
+
+    text: Text | None
     publish: tuple[Publication, ...] = ()
+    billing: str | None = None
 
 
 SmsReads = Callable[[InboundSms, OperatorProfile], Iterable[tuple[str, str]]]
@@ -209,16 +215,26 @@ class Commands:
             raise ValueError(f"SMS command {command.value} is registered twice")
         self.services[command] = service
 
-    def service(self, command: Command) -> SmsService:
-        return self.services.get(command) or self.services[Command.UNKNOWN]
+    # Short codes a service owns (06001 for missed-call D queries and options, the ZeroX answer
+    # code): a message to one of them is answered by that service alone, which reads the body
+    # itself; messages to any other code go through the keywords above.
+    short_codes: dict[str, SmsService] = field(default_factory=dict)
+
+    def add_short_code(self, short_code: str, service: SmsService) -> None:
+        if short_code in self.short_codes:
+            raise ValueError(f"short code {short_code} is registered twice")
+        self.short_codes[short_code] = service
+
+    def service(self, command: Command, short_code: str | None = None) -> SmsService:
+        dedicated = self.short_codes.get(short_code or "")
+        return dedicated or self.services.get(command) or self.services[Command.UNKNOWN]
 
     def answer(self, situation: SmsSituation) -> SmsAnswer:
         """What the subscriber gets back (and what is published), refusing unknown or blocked lines first."""
         refused = refusal(situation.caller, situation.profile)
         if refused is not None:
             return SmsAnswer(refused)
-        command = situation.command if situation.command in self.services else Command.UNKNOWN
-        answered = self.services[command].handler(situation)
+        answered = self.service(situation.command, situation.short_code).handler(situation)
         return answered if isinstance(answered, SmsAnswer) else SmsAnswer(answered)
 
 

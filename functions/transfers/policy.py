@@ -18,16 +18,15 @@ import functools
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from shared import localtime, texts
-from shared.ledger_core import BUCKET_NAME
+from shared import localtime
 from shared.money import Currency
+from shared.presets import Bucket, Money, Strict, describe
 
 if TYPE_CHECKING:  # rules imports this module; the annotation only
     from functions.transfers.rules import Party
@@ -45,50 +44,9 @@ class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file, the field and what is wrong."""
 
 
-# --- money written in major units -----------------------------------------------------------
-
-def _to_minor(value: Any, info: ValidationInfo) -> int:
-    """'2500', 2500 or 0.05 (major units) -> minor units of the currency given at load time."""
-    currency = (info.context or {}).get("currency")
-    if currency is None:
-        raise ValueError("amounts need the operator's currency: load policies with load_policy()")
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"an amount is a number in major units such as \"2500\" or \"0.05\", not {value!r}")
-    minor = currency.to_minor(str(value))
-    if minor < 0:
-        raise ValueError(f"{value} is negative")
-    return minor
-
-
-Money = Annotated[int, BeforeValidator(_to_minor)]
-
-
-def _known_buckets() -> frozenset[str]:
-    """Buckets subscribers can read the name of (texts `ledger.bucket.<name>`)."""
-    prefix = "ledger.bucket."
-    return frozenset(key[len(prefix):] for key in texts.catalog() if key.startswith(prefix))
-
-
-def _bucket(value: str) -> str:
-    if not isinstance(value, str) or not BUCKET_NAME.match(value):
-        raise ValueError(f"{value!r} is not a bucket name (lowercase, e.g. main or bonus)")
-    known = _known_buckets()
-    if value not in known:
-        raise ValueError(f"unknown bucket {value!r} (known: {', '.join(sorted(known))}; a new bucket needs "
-                         f"its name for subscribers in shared/texts, key ledger.bucket.{value})")
-    return value
-
-
-Bucket = Annotated[str, BeforeValidator(_bucket)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # --- the parts of a policy -------------------------------------------------------------------
 
-class Selection(_Strict):
+class Selection(Strict):
     """Which senders this policy is for; the first policy of the operator's list that matches wins."""
 
     tariff_plans: list[str] | None = Field(default=None, description="None: any tariff plan")
@@ -96,7 +54,7 @@ class Selection(_Strict):
     customer_types: list[CustomerType] | None = Field(default=None, description="None: any customer type")
 
 
-class SenderRules(_Strict):
+class SenderRules(Strict):
     """Who may send (a sender outside them is refused with the reason)."""
 
     customer_types: list[CustomerType] = Field(default=["individual", "corporate"], min_length=1)
@@ -105,7 +63,7 @@ class SenderRules(_Strict):
     roaming_allowed: bool = True
 
 
-class RecipientRules(_Strict):
+class RecipientRules(Strict):
     """Who may receive: subscribers of this operator (home) or numbers of listed foreign countries."""
 
     network: Literal["home", "foreign"] = "home"
@@ -133,13 +91,13 @@ class RecipientRules(_Strict):
         return self
 
 
-class AmountRange(_Strict):
+class AmountRange(Strict):
     min: Money
     max: Money
     step: Money | None = Field(default=None, description="None: one whole major unit")
 
 
-class Amounts(_Strict):
+class Amounts(Strict):
     """Either a list of allowed amounts or a range; every amount is a whole number of major units."""
 
     allowed: list[Money] | None = None
@@ -158,7 +116,7 @@ class Amounts(_Strict):
         return self
 
 
-class MinimumBalance(_Strict):
+class MinimumBalance(Strict):
     """What the sender must keep on `bucket` after the transfer (amount and fee both debited)."""
 
     amount: Money
@@ -167,7 +125,7 @@ class MinimumBalance(_Strict):
         default="at_least", description="at_least: balance after >= amount; greater_than: balance after > amount")
 
 
-class Credit(_Strict):
+class Credit(Strict):
     """Where the transferred amount lands on the recipient's account."""
 
     bucket: Bucket = "main"
@@ -175,7 +133,7 @@ class Credit(_Strict):
     extends_account_validity: bool = False
 
 
-class Limit(_Strict):
+class Limit(Strict):
     """A cap on transfers within one window: a calendar day/month (operator's zone) or the last N days."""
 
     scope: Literal["sender", "recipient"] = "sender"
@@ -195,14 +153,14 @@ class Limit(_Strict):
         return self
 
 
-class SpendThreshold(_Strict):
+class SpendThreshold(Strict):
     """A first top-up of at least `first_topup_from` must be followed by spending at least `must_spend`."""
 
     first_topup_from: Money
     must_spend: Money
 
 
-class Eligibility(_Strict):
+class Eligibility(Strict):
     """When a new customer may start sending (receiving is never restricted by this)."""
 
     first_call_required: bool = False
@@ -220,14 +178,14 @@ class Eligibility(_Strict):
         return sorted(rows, key=lambda row: row.first_topup_from)
 
 
-class TopUpRequest(_Strict):
+class TopUpRequest(Strict):
     """`*116*MSISDN*amount#`: ask someone to top you up."""
 
     enabled: bool = True
     fee: Money = 0
 
 
-class Bar(_Strict):
+class Bar(Strict):
     """Whether a subscriber may bar their own outgoing transfers, and where the bar is lifted."""
 
     subscriber_can_bar: bool = True
@@ -236,7 +194,7 @@ class Bar(_Strict):
 
 # --- the policy --------------------------------------------------------------------------------
 
-class TransferPolicy(_Strict):
+class TransferPolicy(Strict):
     """One operator rule set for balance transfers (or, with funding: voucher, pay-card activations)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -439,25 +397,6 @@ def _check_whole_amounts(policy: TransferPolicy, currency: Currency) -> list[str
 
 # --- loading ----------------------------------------------------------------------------------
 
-def _where(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _describe(error: ValidationError) -> list[str]:
-    lines = []
-    for item in error.errors(include_url=False):
-        where, message = _where(item["loc"]), item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = f"unknown field {item['loc'][-1]!r} (check its spelling and level)"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{where}: {message}")
-    return lines
-
-
 def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) -> TransferPolicy:
     """Read and validate one policy file; amounts become minor units of `currency`.
 
@@ -481,7 +420,7 @@ def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) 
     try:
         policy = TransferPolicy.model_validate(data, context={"currency": currency})
     except ValidationError as error:
-        raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(_describe(error))) from None
+        raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(describe(error))) from None
     problems = _check_whole_amounts(policy, currency)
     if problems:
         raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(problems))
