@@ -113,3 +113,18 @@ def send_sms(to: str, sender: str, body: str, *, status_callback: str | None = N
     segments = message.num_segments
     return AcceptedMessage(sid=message.sid, status=message.status or "queued",
                            num_segments=int(segments) if segments not in (None, "") else None)
+
+
+def delete_recording(recording_sid: str, *, api: Client | None = None) -> bool:
+    """Delete a call recording: True when deleted, False when it was already gone (404).
+
+    Other refusals raise PermanentCarrierError, outages TransientCarrierError.
+    """
+    try:
+        return bool((api or client()).recordings(recording_sid).delete())
+    except TwilioRestException as error:
+        if error.status == 404:
+            return False
+        raise classify(error) from error
+    except (TwilioException, requests.RequestException) as error:
+        raise classify(error) from error

@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
                        default=_env("PUBLISH_NETWORK_EVENTS") or "auto",
                        help="publish attach/detach to Pub/Sub topic network.attachment of VAS_PROJECT; "
                             "auto: only when PUBSUB_EMULATOR_HOST is set")
+    serve.add_argument("--public-url", default=_env("PUBLIC_URL"),
+                       help="the URL others reach this emulator at (recording URLs start with it); "
+                            "default: http://<host>:<port>, 127.0.0.1 when listening on all addresses")
     serve.add_argument("--store-validity", type=int, default=int(_env("STORE_VALIDITY") or 72 * 3600),
                        help="seconds an SMS waits for a detached phone before it is undelivered (30003)")
 
@@ -50,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
     sms = actions.add_parser("sms", help="text a short code")
     sms.add_argument("to")
     sms.add_argument("body", nargs="+")
-    actions.add_parser("call", help="call a number").add_argument("to")
+    actions.add_parser("call", help="call a number; while the call waits, type keys, speech or hang up"
+                       ).add_argument("to")
     actions.add_parser("inbox", help="show the messages the phone received")
     actions.add_parser("on", help="switch the phone on (attach)")
     actions.add_parser("off", help="switch the phone off (detach)")
@@ -73,11 +77,12 @@ def serve(args: argparse.Namespace) -> int:
                            store_validity=timedelta(seconds=args.store_validity))
     carrier = Carrier(config)
     server = make_server(args.host, args.port, create_app(carrier), threaded=True)
+    config.public_url = (args.public_url or _listening_url(args.host, server.port)).rstrip("/")
     # Service.stop() sends SIGTERM: leave serve_forever and close the socket cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logging.getLogger("carrier").info("carrier emulator listening", extra={
         "url": f"http://{args.host}:{server.port}", "ussd_webhook": config.ussd_webhook,
-        "sms_webhook": config.sms_webhook, "voice_webhook": config.voice_webhook,
+        "sms_webhook": config.sms_webhook, "voice_webhook": config.voice_webhook, "public_url": config.public_url,
         "publish_network_events": config.publish_network_events, "project": settings.get().project})
     try:
         server.serve_forever()
@@ -87,6 +92,13 @@ def serve(args: argparse.Namespace) -> int:
         server.server_close()
         carrier.dispatcher.stop()
     return 0
+
+
+def _listening_url(host: str, port: int) -> str:
+    """The URL a local client reaches the server at (a wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
-"""HTTP face of the carrier: Twilio's Messages API under /2010-04-01, the network's control API
-under /control, and /health for whoever waits for it to start."""
+"""HTTP face of the carrier: Twilio's Messages and Recordings API under /2010-04-01, the network's
+control API under /control, and /health for whoever waits for it to start."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from werkzeug.exceptions import HTTPException
 from shared.msisdn import InvalidMsisdn, normalise
 
 from emulators.carrier import twilio_api
+from emulators.carrier.calls import NotWaiting
 from emulators.carrier.network import InvalidUssd, UnknownPhone, UnknownSession
-from emulators.carrier.service import Carrier, NotConfigured, PhoneOff
+from emulators.carrier.recordings import MEDIA_PATH, silence_wav
+from emulators.carrier.service import Carrier, NotConfigured, PhoneOff, UnknownCall
 from emulators.carrier.twilio_api import TwilioError
 
 TWILIO = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>"
@@ -28,6 +30,8 @@ def create_app(carrier: Carrier) -> Flask:
     def authenticate():
         if not request.path.startswith(f"/{twilio_api.API_VERSION}/"):
             return None
+        if request.method == "GET" and _is_media(request.path):
+            return None  # recording media is public by default on Twilio (whoever <Play>s it fetches it)
         auth = request.authorization
         config = carrier.config
         if not (auth and auth.type == "basic"
@@ -63,6 +67,33 @@ def create_app(carrier: Carrier) -> Flask:
         if message is None:
             return _not_found()
         return jsonify(twilio_api.message_resource(message))
+
+    @app.get(f"{TWILIO}/Recordings.json")
+    def list_recordings(account_sid):
+        page, page_size = twilio_api.paging(request.args)
+        call_sid = request.args.get("CallSid") or None
+        found = carrier.list_recordings(call_sid)
+        return jsonify(twilio_api.recordings_page(account_sid, found, carrier.config.public_url, page=page,
+                                                  page_size=page_size,
+                                                  filters={"CallSid": call_sid} if call_sid else {}))
+
+    @app.get(f"{TWILIO}/Recordings/<name>")
+    def fetch_recording(account_sid, name):
+        sid, _, extension = name.partition(".")
+        recording = carrier.recording(sid)
+        if recording is None or recording.account_sid != account_sid or extension not in ("", "json", "wav"):
+            return _not_found()
+        if extension == "json":
+            return jsonify(twilio_api.recording_resource(recording, carrier.config.public_url))
+        # Twilio serves WAV when the URL has no extension.
+        return Response(silence_wav(recording.seconds), mimetype="audio/x-wav")
+
+    @app.delete(f"{TWILIO}/Recordings/<name>")
+    def delete_recording(account_sid, name):
+        sid, _, extension = name.partition(".")
+        if extension not in ("", "json") or not carrier.delete_recording(sid):
+            return _not_found()
+        return "", 204
 
     @app.errorhandler(TwilioError)
     def twilio_error(error: TwilioError):
@@ -117,9 +148,42 @@ def create_app(carrier: Carrier) -> Flask:
         body = _json()
         return jsonify(carrier.send_sms(msisdn, str(_required(body, "to")), str(_required(body, "body")))), 201
 
+    @app.post("/control/phones/<msisdn>/state")
+    def set_state(msisdn):
+        return jsonify(carrier.set_state(msisdn, **_json()))
+
     @app.post("/control/phones/<msisdn>/call")
     def call(msisdn):
         return jsonify(carrier.call(msisdn, str(_required(_json(), "to"))))
+
+    @app.get("/control/calls")
+    def calls():
+        return jsonify({"calls": carrier.list_calls()})
+
+    @app.get("/control/calls/<call_sid>")
+    def call_state(call_sid):
+        return jsonify(carrier.call_state(call_sid))
+
+    @app.post("/control/calls/<call_sid>/digits")
+    def press(call_sid):
+        return jsonify(carrier.press(call_sid, str(_required(_json(), "digits"))))
+
+    @app.post("/control/calls/<call_sid>/silence")
+    def silence(call_sid):
+        return jsonify(carrier.silence(call_sid))
+
+    @app.post("/control/calls/<call_sid>/speak")
+    def speak(call_sid):
+        body = _json()
+        seconds = body.get("seconds", 5)
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
+            raise ValueError("seconds must be a whole number")
+        return jsonify(carrier.speak(call_sid, str(_required(body, "text")), seconds,
+                                     str(body.get("then") or "silence")))
+
+    @app.post("/control/calls/<call_sid>/hangup")
+    def hang_up(call_sid):
+        return jsonify(carrier.hang_up(call_sid))
 
     @app.get("/control/phones/<msisdn>/inbox")
     def inbox(msisdn):
@@ -144,6 +208,8 @@ def create_app(carrier: Carrier) -> Flask:
     app.register_error_handler(ValueError, refuse(400))
     app.register_error_handler(UnknownPhone, refuse(404))
     app.register_error_handler(UnknownSession, refuse(404))
+    app.register_error_handler(UnknownCall, refuse(404))
+    app.register_error_handler(NotWaiting, refuse(409))
     app.register_error_handler(PhoneOff, refuse(409))
     app.register_error_handler(NotConfigured, refuse(503))
 
@@ -161,6 +227,11 @@ def _not_found() -> Response:
     response = jsonify(twilio_api.error_body(404, 20404, f"The requested resource {request.path} was not found"))
     response.status_code = 404
     return response
+
+
+def _is_media(path: str) -> bool:
+    match = MEDIA_PATH.search(path)
+    return match is not None and match["extension"] in (None, "wav")
 
 
 def _number_or_code(value: str | None) -> str | None:

@@ -39,6 +39,10 @@ class CarrierClient:
     def phones(self) -> list[dict]:
         return self._call("GET", "/control/phones")["phones"]
 
+    def set_state(self, msisdn: str, **flags: bool) -> dict:
+        """Set call handling: busy, answers, forward_all, zero_balance (booleans); returns the phone."""
+        return self._call("POST", f"{self._phone(msisdn)}/state", flags)
+
     # --- what a phone does -------------------------------------------------------------------
 
     def dial(self, msisdn: str, ussd: str) -> dict:
@@ -50,12 +54,42 @@ class CarrierClient:
         return self._call("POST", f"{self._phone(msisdn)}/ussd/{quote(session_id, safe='')}", {"input": input})
 
     def send_sms(self, msisdn: str, to: str, body: str) -> dict:
-        """Text a short code; returns {sid, webhook_status, replies}."""
+        """Text a short code; returns {sid, outcome accepted|refused-zero-balance, webhook_status, replies}."""
         return self._call("POST", f"{self._phone(msisdn)}/sms", {"to": to, "body": body})
 
     def call(self, msisdn: str, to: str) -> dict:
-        """Call a number: {outcome connected|switched-off|not-exists, forwarded, said, …}."""
+        """Call a number; returns once the call waits for the caller or has ended.
+
+        {call_sid, outcome connected|not-exists|forwarded|service|refused-zero-balance, forwarded,
+        forward_reason, heard, heard_now, waiting None|"digits"|"recording", ended, webhook_status, …}
+        """
         return self._call("POST", f"{self._phone(msisdn)}/call", {"to": to})
+
+    # --- a call in progress (each returns the call's state after the step) ---------------------
+
+    def press(self, call_sid: str, digits: str) -> dict:
+        """Press keys while the call waits for digits (or to end a recording with a finish key)."""
+        return self._call("POST", f"{self._call_path(call_sid)}/digits", {"digits": digits})
+
+    def silence(self, call_sid: str) -> dict:
+        """Say nothing until the waiting Gather or Record times out."""
+        return self._call("POST", f"{self._call_path(call_sid)}/silence")
+
+    def speak(self, call_sid: str, text: str, seconds: int = 5, then: str = "silence") -> dict:
+        """Leave a voice message into a waiting Record; `then`: silence, hangup, continue or a key."""
+        return self._call("POST", f"{self._call_path(call_sid)}/speak",
+                          {"text": text, "seconds": seconds, "then": then})
+
+    def hang_up(self, call_sid: str) -> dict:
+        return self._call("POST", f"{self._call_path(call_sid)}/hangup")
+
+    def call_state(self, call_sid: str) -> dict:
+        """The call's state with its transcript (what was heard, with language and audio URLs)."""
+        return self._call("GET", self._call_path(call_sid))
+
+    def calls(self) -> list[dict]:
+        """Every call the network keeps, newest first."""
+        return self._call("GET", "/control/calls")["calls"]
 
     def inbox(self, msisdn: str) -> list[dict]:
         """Messages the phone received, oldest first: {sid, from, body, received_at}."""
@@ -97,6 +131,10 @@ class CarrierClient:
     @staticmethod
     def _phone(msisdn: str) -> str:
         return f"/control/phones/{quote(msisdn, safe='')}"
+
+    @staticmethod
+    def _call_path(call_sid: str) -> str:
+        return f"/control/calls/{quote(call_sid, safe='')}"
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         response = self.http.request(method, self.base_url + path, json=body, timeout=self.timeout)

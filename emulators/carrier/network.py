@@ -13,6 +13,15 @@ from shared.events import derive_event_id, utcnow
 SESSION_TIMEOUT = timedelta(minutes=3)
 
 _USSD = re.compile(r"^(?P<prefix>[*#])(?P<code>\d{1,10})(?P<inputs>(?:\*[0-9A-Za-z+]*)*)#$")
+# A short service number (06002, 21112): not a phone, free to call and text even at zero balance.
+_SERVICE_NUMBER = re.compile(r"^\d{3,6}$")
+# Call-handling flags a phone has besides attachment (the control API sets them).
+CALL_STATE_FLAGS = ("busy", "answers", "forward_all", "zero_balance")
+
+
+def is_service_number(dialled: str) -> bool:
+    """A short service number rather than a subscriber's MSISDN."""
+    return bool(_SERVICE_NUMBER.match(dialled.strip()))
 
 
 class InvalidUssd(ValueError):
@@ -95,11 +104,23 @@ class Phone:
     # Counts state changes so each attachment event gets its own deterministic id.
     transitions: int = 0
     inbox: list[InboxItem] = field(default_factory=list)
+    busy: bool = False            # in another call
+    answers: bool = True          # False: an incoming call rings out unanswered
+    forward_all: bool = False     # unconditional call forwarding to the platform
+    zero_balance: bool = False    # the charging system refuses its chargeable calls and SMS
 
     def as_json(self) -> dict:
         return {"msisdn": self.msisdn, "attached": self.attached,
                 "provisioned_at": self.provisioned_at.isoformat(), "changed_at": self.changed_at.isoformat(),
-                "inbox": len(self.inbox)}
+                "inbox": len(self.inbox), **{flag: getattr(self, flag) for flag in CALL_STATE_FLAGS}}
+
+
+@dataclass(frozen=True)
+class CallRoute:
+    """Where the network takes a call to a phone: `connected`, `not-exists` or `forwarded` with a reason."""
+
+    outcome: str
+    forward_reason: str | None = None   # shared.events.ForwardReason when forwarded
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,36 @@ class Network:
         """Switch a phone on or off; None when it already was in that state."""
         self.phone(msisdn)
         return self._set_attached(msisdn, attached)
+
+    def set_state(self, msisdn: str, flags: dict) -> Phone:
+        """Set call-handling flags (busy, answers, forward_all, zero_balance) of a phone."""
+        phone = self.phone(msisdn)
+        unknown = set(flags) - set(CALL_STATE_FLAGS)
+        if unknown:
+            raise ValueError(f"unknown phone state {sorted(unknown)}; known: {', '.join(CALL_STATE_FLAGS)}")
+        if not flags:
+            raise ValueError(f"give at least one of {', '.join(CALL_STATE_FLAGS)}")
+        for flag, value in flags.items():
+            if not isinstance(value, bool):
+                raise ValueError(f"{flag} must be true or false")
+        for flag, value in flags.items():
+            setattr(phone, flag, value)
+        return phone
+
+    def route_call(self, callee: str) -> CallRoute:
+        """The switch's decision for a call to a subscriber, in the order a network checks it."""
+        phone = self.phones.get(callee)
+        if phone is None:
+            return CallRoute("not-exists")
+        if phone.forward_all:
+            return CallRoute("forwarded", "unconditional")
+        if not phone.attached:
+            return CallRoute("forwarded", "unreachable")
+        if phone.busy:
+            return CallRoute("forwarded", "busy")
+        if not phone.answers:
+            return CallRoute("forwarded", "no-answer")
+        return CallRoute("connected")
 
     def _set_attached(self, msisdn: str, attached: bool) -> AttachmentChange | None:
         phone = self.phones[msisdn]

@@ -59,12 +59,33 @@ class Phone:
                 self.out(_inbox_screen(item))
 
     def call(self, to: str) -> None:
-        result = self.client.call(self.msisdn, to)
-        shown = {"connected": f"Calling {to}…\nConnected", "not-exists": "The number you dialled does not exist",
-                 "switched-off": "The subscriber is switched off or out of coverage"}[result["outcome"]]
-        if result.get("said"):
-            shown += "\n\n" + "\n".join(result["said"])
-        self.out(screen(f"Call {to}", shown))
+        """Place a call, show what is heard, and answer what the call waits for until it ends."""
+        state = self.client.call(self.msisdn, to)
+        self.out(screen(f"Call {to}", _call_text(to, state)))
+        while not state["ended"]:
+            try:
+                answer = self.read(_PROMPTS[state["waiting"]]).strip()
+            except EOFError:
+                answer = ""
+            if not answer or answer.lower() in ("h", "hangup"):
+                state = self.client.hang_up(state["call_sid"])
+            elif state["waiting"] == "recording" and answer.lower() in ("s", "silence"):
+                state = self.client.silence(state["call_sid"])
+            elif state["waiting"] == "recording" and not set(answer) <= set("0123456789*#"):
+                state = self.client.speak(state["call_sid"], answer, seconds=_speaking_seconds(answer))
+            elif answer.lower() in ("s", "silence"):
+                state = self.client.silence(state["call_sid"])
+            else:
+                try:
+                    state = self.client.press(state["call_sid"], answer)
+                except CarrierError as refused:
+                    self.out(f"({refused})")
+                    continue
+            shown = "\n".join(state["heard_now"])
+            if state["ended"]:
+                shown = (shown + "\n\n" if shown else "") + "Call ended"
+            if shown:
+                self.out(screen(f"Call {to}", shown))
 
     def inbox(self) -> None:
         messages = self.client.inbox(self.msisdn)
@@ -78,6 +99,34 @@ class Phone:
         state = "on, attached to the network" if result["phone"]["attached"] else "off"
         extra = f"\n{result['delivered_waiting']} waiting message(s) delivered" if result["delivered_waiting"] else ""
         self.out(screen(self.msisdn, f"Phone is {state}{extra}"))
+
+
+_PROMPTS = {
+    "digits": "keys (s: stay silent, h or empty: hang up)> ",
+    "recording": "speak after the beep (s: stay silent, a key, h or empty: hang up)> ",
+}
+
+_OUTCOMES = {
+    "connected": "Connected",
+    "not-exists": "The number you dialled does not exist",
+    "refused-zero-balance": "Your balance is not enough for this call",
+}
+
+
+def _call_text(to: str, state: dict) -> str:
+    """The first screen of a call: how the network routed it, then what was heard."""
+    lines = [f"Calling {to}…", _OUTCOMES.get(state["outcome"], "")]
+    if state["forwarded"]:
+        lines[1] = f"Forwarded ({state['forward_reason']})"
+    lines.extend(["", *state["heard"]] if state["heard"] else [])
+    if state["ended"] and state["outcome"] in ("forwarded", "service"):
+        lines.extend(["", "Call ended"])
+    return "\n".join(line for line in lines if line is not None)
+
+
+def _speaking_seconds(text: str) -> int:
+    """How long saying `text` takes, at a speaking pace of about two and a half words a second."""
+    return max(1, round(len(text.split()) / 2.5))
 
 
 def _inbox_screen(item: dict) -> str:

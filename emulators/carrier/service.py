@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 import xml.etree.ElementTree as ElementTree
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
-from urllib.parse import urlencode
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlparse
 
 import requests
 
-from shared.msisdn import normalise
+from shared.events import derive_event_id, utcnow
+from shared.msisdn import InvalidMsisdn, normalise
 from shared.signing import USSD_SIGNATURE_HEADER, sign_body
 
 from emulators.carrier import twilio_api
+from emulators.carrier.calls import Call, SavedRecording, WebhookAnswer, WebhookRequest
 from emulators.carrier.dispatch import Dispatcher, GiveUp
-from emulators.carrier.network import AttachmentChange, Network, UssdReply, parse_ussd
+from emulators.carrier.network import AttachmentChange, Network, UssdReply, is_service_number, parse_ussd
+from emulators.carrier.recordings import MEDIA_PATH, Recording, RecordingStore
 from emulators.carrier.smsc import Message, SmsCentre, StatusChange, new_sid
 
 logger = logging.getLogger("carrier")
@@ -42,12 +46,14 @@ class CarrierConfig:
     publish_network_events: bool = False   # attach/detach to Pub/Sub topic network.attachment
     store_validity: timedelta = timedelta(hours=72)  # how long a detached phone's SMS waits
     webhook_timeout: float = 15.0
+    public_url: str = "http://127.0.0.1:8099"  # where others reach this emulator (RecordingUrl starts so)
+    max_calls: int = 1000                      # calls kept in memory; the oldest ended ones go first
 
     def public(self) -> dict:
         """What the control API shows (no secrets)."""
         return {"account_sid": self.account_sid, "ussd_webhook": self.ussd_webhook,
                 "sms_webhook": self.sms_webhook, "voice_webhook": self.voice_webhook,
-                "voice_number": self.voice_number,
+                "voice_number": self.voice_number, "public_url": self.public_url,
                 "network_code": self.network_code, "publish_network_events": self.publish_network_events,
                 "store_validity_seconds": int(self.store_validity.total_seconds())}
 
@@ -60,6 +66,10 @@ class NotConfigured(Exception):
     """The webhook this action needs has no URL."""
 
 
+class UnknownCall(LookupError):
+    """No call with this SID is kept by the network."""
+
+
 class Carrier:
     def __init__(self, config: CarrierConfig, dispatcher: Dispatcher | None = None):
         self.config = config
@@ -68,6 +78,11 @@ class Carrier:
         self.smsc = SmsCentre(config.store_validity)
         self.dispatcher = dispatcher or Dispatcher()
         self.http = requests.Session()
+        self.recordings = RecordingStore()
+        # Calls by SID in the order they were placed; each has its own lock, so a slow IVR webhook
+        # holds up only its own call while the rest of the network goes on.
+        self.calls: OrderedDict[str, Call] = OrderedDict()
+        self._call_locks: dict[str, threading.Lock] = {}
 
     # --- HLR ---------------------------------------------------------------------------------
 
@@ -84,6 +99,11 @@ class Carrier:
             change = self.network.set_attached(msisdn, attached)
             delivered = self._after_attachment(change)
             return {"phone": self.network.phone(msisdn).as_json(), **self._report(change, delivered)}
+
+    def set_state(self, msisdn: str, **flags: bool) -> dict:
+        """Set a phone's call handling: busy, answers, forward_all, zero_balance."""
+        with self.lock:
+            return self.network.set_state(normalise(msisdn), flags).as_json()
 
     def phones(self) -> list[dict]:
         with self.lock:
@@ -165,13 +185,22 @@ class Carrier:
 
     def _signed_post(self, url: str, params: dict[str, str]) -> requests.Response:
         """POST a form signed exactly as Twilio signs its webhooks."""
-        headers = {"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params),
-                   "Content-Type": FORM, "User-Agent": "TwilioProxy/1.1"}
+        return self._signed_request("POST", url, params)
+
+    def _signed_request(self, method: str, url: str, params: dict[str, str]) -> requests.Response:
+        """A webhook request signed as Twilio signs it: a POST signs URL and form, a GET its full URL."""
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        if method == "GET":
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+            headers["X-Twilio-Signature"] = twilio_api.signature(self.config.auth_token, url, {})
+            return self.http.get(url, headers=headers, timeout=self.config.webhook_timeout)
+        headers.update({"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params),
+                        "Content-Type": FORM})
         return self.http.post(url, data=urlencode(params), headers=headers, timeout=self.config.webhook_timeout)
 
-    def _post_signed(self, url: str, params: dict[str, str]) -> None:
+    def _post_signed(self, url: str, params: dict[str, str], method: str = "POST") -> None:
         """A callback job: 5xx and connection errors raise (retried), 4xx gives up."""
-        response = self._signed_post(url, params)
+        response = self._signed_request(method, url, params)
         if response.status_code >= 500:
             raise RuntimeError(f"{url} answered {response.status_code}")
         if response.status_code >= 400:
@@ -220,6 +249,15 @@ class Carrier:
         msisdn = normalise(msisdn)
         if not body:
             raise ValueError("an SMS needs a body")
+        to = to.strip()
+        with self.lock:
+            self._require_attached(msisdn)
+            destination = _chargeable_destination(to)
+            if destination is not None and self.network.phone(msisdn).zero_balance:
+                attempt_id = new_sid("SM")
+                self._refuse(attempt_id, msisdn, destination, "sms")
+                return {"sid": attempt_id, "outcome": "refused-zero-balance", "webhook_status": None,
+                        "replies": []}
         url = self._webhook("sms")
         with self.lock:
             self._require_attached(msisdn)
@@ -238,34 +276,128 @@ class Carrier:
                                   twilio_api.CreateMessage(to=msisdn, sender=to.strip(), body=text,
                                                            status_callback=None, validity=None)).sid
                       for text in replies]
-        return {"sid": message.sid, "webhook_status": status, "replies": reply_sids}
+        return {"sid": message.sid, "outcome": "accepted", "webhook_status": status, "replies": reply_sids}
 
-    def call(self, msisdn: str, callee: str) -> dict:
-        """The phone calls a number: connected, or forwarded to the voice webhook when the callee is off."""
-        msisdn, callee = normalise(msisdn), normalise(callee)
+    def call(self, msisdn: str, dialled: str) -> dict:
+        """The phone calls a number; returns once the call waits for the caller or has ended.
+
+        Charging first (a zero-balance caller is refused unless the number is a free service number),
+        then the switch: a service number goes straight to the voice webhook; a subscriber is
+        connected, does not exist, or is forwarded to the voice webhook with the reason.
+        """
+        msisdn, dialled = normalise(msisdn), dialled.strip()
+        service = is_service_number(dialled)
+        to = dialled if service else normalise(dialled)
+        call_sid = new_sid("CA")
+        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn}
         with self.lock:
             self._require_attached(msisdn)
-            target = self.network.phones.get(callee)
-        call_sid = new_sid("CA")
-        if target is None:
-            return {"call_sid": call_sid, "outcome": "not-exists", "forwarded": False, "webhook_status": None}
-        if target.attached:
-            return {"call_sid": call_sid, "outcome": "connected", "forwarded": False, "webhook_status": None}
-        if not self.config.voice_webhook:
-            return {"call_sid": call_sid, "outcome": "switched-off", "forwarded": False, "webhook_status": None}
-        # Call forwarding on not-reachable: the network hands the call to the VAS number, as Twilio tells it.
-        params = {"AccountSid": self.config.account_sid, "ApiVersion": twilio_api.API_VERSION,
-                  "CallSid": call_sid, "CallStatus": "ringing", "Direction": "inbound",
-                  "From": msisdn, "Caller": msisdn, "To": self.config.voice_number or callee,
-                  "Called": self.config.voice_number or callee, "ForwardedFrom": callee}
-        try:
-            response = self._signed_post(self.config.voice_webhook, params)
-            status, twiml = response.status_code, response.text
-        except requests.RequestException as error:
-            logger.warning("voice webhook unreachable: %s", error)
-            status, twiml = None, ""
-        return {"call_sid": call_sid, "outcome": "switched-off", "forwarded": True, "webhook_status": status,
-                "said": twiml_said(twiml) if status == 200 else []}
+            if not service and self.network.phone(msisdn).zero_balance:
+                self._refuse(call_sid, msisdn, to, "call")
+                return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
+            if service:
+                call = Call(**base, to=to, outcome="service", line=_CallLine(self))
+            else:
+                route = self.network.route_call(to)
+                if route.outcome != "forwarded":
+                    return self._keep(Call(**base, to=to, outcome=route.outcome)).end_unconnected()
+                # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
+                call = Call(**base, to=self.config.voice_number or to, outcome="forwarded",
+                            forwarded_from=to, forward_reason=route.forward_reason, line=_CallLine(self))
+            url = self._webhook("voice")
+            lock = self._call_locks[call.sid] = threading.Lock()
+            self._keep(call)
+            logger.info("call %s %s", call.sid, call.outcome,
+                        extra={"from": msisdn, "to": to, "forward_reason": call.forward_reason})
+        with lock:
+            return call.start(url)
+
+    def press(self, call_sid: str, digits: str) -> dict:
+        """The caller presses keys while a <Gather> (or a <Record>'s finishOnKey) waits."""
+        return self._on_call(call_sid, lambda call: call.press(digits))
+
+    def silence(self, call_sid: str) -> dict:
+        """The caller stays silent until the waiting <Gather> or <Record> times out."""
+        return self._on_call(call_sid, lambda call: call.silence())
+
+    def speak(self, call_sid: str, text: str, seconds: int, then: str = "silence") -> dict:
+        """The caller speaks into a waiting <Record>."""
+        return self._on_call(call_sid, lambda call: call.speak(text, seconds, then))
+
+    def hang_up(self, call_sid: str) -> dict:
+        return self._on_call(call_sid, lambda call: call.hang_up())
+
+    def call_state(self, call_sid: str) -> dict:
+        return self._on_call(call_sid, lambda call: {**call.snapshot(len(call.heard)),
+                                                     "transcript": call.transcript()})
+
+    def list_calls(self) -> list[dict]:
+        """Every call kept, newest first."""
+        with self.lock:
+            calls = list(self.calls.values())
+        return [call.snapshot(len(call.heard)) for call in reversed(calls)]
+
+    def _on_call(self, call_sid: str, act) -> dict:
+        with self.lock:
+            call = self.calls.get(call_sid)
+            lock = self._call_locks.get(call_sid)
+        if call is None:
+            raise UnknownCall(f"no call {call_sid}")
+        if lock is None:  # the network ended it at once: nothing runs on it any more
+            return act(call)
+        with lock:
+            return act(call)
+
+    def _keep(self, call: Call) -> Call:
+        """Remember a call (caller holds the lock), forgetting the oldest ended ones beyond the cap."""
+        self.calls[call.sid] = call
+        excess = len(self.calls) - self.config.max_calls
+        for sid in [sid for sid, kept in self.calls.items() if kept.ended and sid != call.sid][:max(excess, 0)]:
+            del self.calls[sid]
+            self._call_locks.pop(sid, None)
+        return call
+
+    def _refuse(self, attempt_id: str, caller: str, destination: str, kind: str) -> None:
+        """The charging system refuses a zero-balance attempt; the mediation reports it (caller holds the lock)."""
+        at = utcnow()
+        logger.info("%s refused for zero balance", kind, extra={"from": caller, "to": destination,
+                                                                "attempt_id": attempt_id})
+        if self.config.publish_network_events:
+            event_id = derive_event_id(f"carrier/{attempt_id}", "network.attempt-refused")
+            self.dispatcher.submit(caller, f"network.attempt-refused {event_id}",
+                                   lambda: _publish_refusal(attempt_id, caller, destination, kind, at, event_id))
+
+    # --- recordings --------------------------------------------------------------------------
+
+    def save_recording(self, call_sid: str, seconds: int, speech: str) -> SavedRecording:
+        with self.lock:
+            recording = self.recordings.add(Recording(sid=new_sid("RE"), account_sid=self.config.account_sid,
+                                                      call_sid=call_sid, seconds=seconds, speech=speech))
+        return SavedRecording(recording.sid, self.recording_url(recording))
+
+    def recording_url(self, recording: Recording) -> str:
+        return self.config.public_url.rstrip("/") + twilio_api.recording_path(recording.account_sid, recording.sid)
+
+    def recording(self, sid: str) -> Recording | None:
+        with self.lock:
+            return self.recordings.get(sid)
+
+    def list_recordings(self, call_sid: str | None = None) -> list[Recording]:
+        with self.lock:
+            return self.recordings.of_call(call_sid)
+
+    def delete_recording(self, sid: str) -> bool:
+        with self.lock:
+            return self.recordings.delete(sid)
+
+    def recording_speech(self, url: str) -> str | None:
+        """What an emulator recording at `url` says; None when the URL is not one of ours (or it was deleted)."""
+        parsed, ours = urlparse(url), urlparse(self.config.public_url)
+        match = MEDIA_PATH.search(parsed.path)
+        if match is None or parsed.netloc != ours.netloc:
+            return None
+        recording = self.recording(match["sid"])
+        return recording.speech if recording is not None else None
 
     def _require_attached(self, msisdn: str) -> None:
         if not self.network.phone(msisdn).attached:
@@ -284,6 +416,8 @@ class Carrier:
             for name in ("ussd_webhook", "sms_webhook", "voice_webhook", "voice_number", "network_code"):
                 if name in changes:
                     setattr(self.config, name, changes[name] or None)
+            if changes.get("public_url"):
+                self.config.public_url = str(changes["public_url"]).rstrip("/")
             return self.config.public()
 
     def reset(self) -> None:
@@ -292,6 +426,9 @@ class Carrier:
             self.dispatcher.clear()
             self.network = Network()
             self.smsc = SmsCentre(self.config.store_validity)
+            self.recordings = RecordingStore()
+            self.calls.clear()
+            self._call_locks.clear()
 
 
 def _twiml_root(twiml: str):
@@ -317,12 +454,51 @@ def twiml_messages(twiml: str) -> list[str]:
     return bodies
 
 
-def twiml_said(twiml: str) -> list[str]:
-    """What the caller hears: the text of the `<Say>` verbs of a TwiML answer."""
-    root = _twiml_root(twiml)
-    if root is None:
-        return []
-    return [say.text.strip() for say in root.iter("Say") if say.text and say.text.strip()]
+class _CallLine:
+    """A call's way out to the network: signed webhook requests and the recordings store."""
+
+    def __init__(self, carrier: Carrier):
+        self.carrier = carrier
+
+    def request(self, request: WebhookRequest) -> WebhookAnswer:
+        try:
+            response = self.carrier._signed_request(request.method, request.url, request.params)
+        except requests.RequestException as error:
+            logger.warning("voice webhook unreachable: %s", error, extra={"url": request.url})
+            return WebhookAnswer(None)
+        return WebhookAnswer(response.status_code, response.text)
+
+    def save_recording(self, call_sid: str, seconds: int, speech: str) -> SavedRecording:
+        return self.carrier.save_recording(call_sid, seconds, speech)
+
+    def recording_speech(self, url: str) -> str | None:
+        return self.carrier.recording_speech(url)
+
+    def notify(self, request: WebhookRequest) -> None:
+        self.carrier.dispatcher.submit(request.params.get("CallSid", request.url),
+                                       f"recording status callback {request.params.get('RecordingSid')}",
+                                       lambda: self.carrier._post_signed(request.url, request.params, request.method))
+
+
+def _chargeable_destination(to: str) -> str | None:
+    """The MSISDN an SMS goes to when it is a subscriber's number; None for a (free) short code."""
+    if is_service_number(to):
+        return None
+    try:
+        return normalise(to)
+    except InvalidMsisdn:
+        return None
+
+
+def _publish_refusal(attempt_id: str, caller: str, destination: str, kind: str, at: datetime,
+                     event_id: str) -> None:
+    from shared.events import AttemptRefused
+    from shared.runtime import publish_new
+
+    publish_new("network.attempt-refused",
+                AttemptRefused(attempt_id=attempt_id, caller=caller, destination=destination, kind=kind,
+                               indicator="zero", at=at),
+                event_id=event_id, source="carrier-emulator")
 
 
 def _publish_attachment(change: AttachmentChange, event_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Twilio's REST shapes for Messages: resources, pages, errors, request checks and signed callbacks.
+"""Twilio's REST shapes for Messages and Recordings: resources, pages, errors, request checks and signed callbacks.
 
 Matched against the `twilio` 9.x client: it posts form fields (To, From, Body, StatusCallback, …)
 and reads JSON; a list page is found by the one key that is not a paging key (`messages`); errors
@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from shared.msisdn import InvalidMsisdn, normalise
 
+from emulators.carrier.recordings import Recording
 from emulators.carrier.smsc import Message, StatusChange
 
 API_VERSION = "2010-04-01"
@@ -87,10 +88,16 @@ def message_resource(message: Message) -> dict:
 
 def page_body(account_sid: str, messages: list[Message], *, page: int, page_size: int,
               filters: dict[str, str]) -> dict:
-    """One page of the list, newest first, with the paging keys the client follows."""
+    """One page of the Messages list, newest first, with the paging keys the client follows."""
+    return _page("messages", messages_uri(account_sid), [message_resource(m) for m in messages],
+                 page=page, page_size=page_size, filters=filters)
+
+
+def _page(key: str, base: str, resources: list[dict], *, page: int, page_size: int,
+          filters: dict[str, str]) -> dict:
+    """One page of a list: the twilio client finds the items under the one key that is not a paging key."""
     start = page * page_size
-    chunk = messages[start:start + page_size]
-    base = messages_uri(account_sid)
+    chunk = resources[start:start + page_size]
 
     def page_uri(number: int) -> str:
         return f"{base}?{urlencode({**filters, 'PageSize': page_size, 'Page': number})}"
@@ -98,14 +105,58 @@ def page_body(account_sid: str, messages: list[Message], *, page: int, page_size
     return {
         "end": start + max(len(chunk) - 1, 0),
         "first_page_uri": page_uri(0),
-        "messages": [message_resource(m) for m in chunk],
-        "next_page_uri": page_uri(page + 1) if start + page_size < len(messages) else None,
+        key: chunk,
+        "next_page_uri": page_uri(page + 1) if start + page_size < len(resources) else None,
         "page": page,
         "page_size": page_size,
         "previous_page_uri": page_uri(page - 1) if page > 0 else None,
         "start": start,
         "uri": page_uri(page),
     }
+
+
+def recordings_uri(account_sid: str) -> str:
+    return f"/{API_VERSION}/Accounts/{account_sid}/Recordings.json"
+
+
+def recording_path(account_sid: str, sid: str) -> str:
+    """The recording's path without an extension: Twilio's RecordingUrl and media_url end so."""
+    return f"/{API_VERSION}/Accounts/{account_sid}/Recordings/{sid}"
+
+
+def recording_resource(recording: Recording, public_url: str) -> dict:
+    """A Recording resource as Twilio's JSON spells it (duration is a string there)."""
+    path = recording_path(recording.account_sid, recording.sid)
+    return {
+        "account_sid": recording.account_sid,
+        "api_version": API_VERSION,
+        "call_sid": recording.call_sid,
+        "channels": 1,
+        "conference_sid": None,
+        "date_created": rfc2822(recording.date_created),
+        "date_updated": rfc2822(recording.date_created),
+        "duration": str(recording.seconds),
+        "encryption_details": None,
+        "error_code": None,
+        "media_url": public_url.rstrip("/") + path,
+        "price": None,
+        "price_unit": "USD",
+        "sid": recording.sid,
+        "source": "RecordVerb",
+        "start_time": rfc2822(recording.date_created),
+        "status": "completed",
+        "subresource_uris": {"add_on_results": f"{path}/AddOnResults.json",
+                             "transcriptions": f"{path}/Transcriptions.json"},
+        "uri": f"{path}.json",
+    }
+
+
+def recordings_page(account_sid: str, recordings: list[Recording], public_url: str, *, page: int,
+                    page_size: int, filters: dict[str, str]) -> dict:
+    """One page of the Recordings list, newest first."""
+    return _page("recordings", recordings_uri(account_sid),
+                 [recording_resource(r, public_url) for r in recordings],
+                 page=page, page_size=page_size, filters=filters)
 
 
 def paging(args) -> tuple[int, int]:

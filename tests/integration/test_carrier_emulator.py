@@ -311,8 +311,9 @@ def test_a_call_to_a_switched_off_phone_is_forwarded_to_the_voice_webhook_signed
     carrier.provision(ALICE)
     carrier.provision(BOB, attached=False)
     forwarded = carrier.call(ALICE, BOB)
-    assert (forwarded["outcome"], forwarded["forwarded"]) == ("switched-off", True)
-    assert forwarded["said"] == [f"{BOB} is unavailable; we will tell them you called."]
+    assert (forwarded["outcome"], forwarded["forwarded"], forwarded["forward_reason"]) == (
+        "forwarded", True, "unreachable")
+    assert forwarded["heard"] == [f"{BOB} is unavailable; we will tell them you called."]
     [post] = receiver.of("voice")
     assert (post["form"]["From"], post["form"]["ForwardedFrom"]) == (ALICE, BOB)
     assert post["form"]["CallSid"] == forwarded["call_sid"] and post["form"]["CallSid"].startswith("CA")

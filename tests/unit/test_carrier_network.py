@@ -8,7 +8,7 @@ import pytest
 
 from emulators.carrier.network import InvalidUssd, Network, UnknownSession, UssdReply, join_inputs, parse_ussd
 from emulators.carrier.phone import screen
-from emulators.carrier.service import twiml_messages, twiml_said
+from emulators.carrier.service import twiml_messages
 from emulators.carrier.smsc import UNKNOWN_HANDSET, UNREACHABLE, SmsCentre
 
 ALICE = "+998901234567"
@@ -133,11 +133,6 @@ def test_a_number_the_network_does_not_know_ends_undelivered():
 ])
 def test_twiml_message_verbs_become_replies(twiml, bodies):
     assert twiml_messages(twiml) == bodies
-
-
-def test_twiml_say_verbs_are_what_the_caller_hears():
-    assert twiml_said("<Response><Say>Hello</Say><Pause/><Say> again </Say></Response>") == ["Hello", "again"]
-    assert twiml_said("not xml") == []
 
 
 def test_the_phone_screen_wraps_text_inside_a_box_of_equal_width_lines():
