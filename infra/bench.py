@@ -7,6 +7,9 @@ machine; the ratios against a raw ceiling measured in the same run are what to c
                 functions-framework, Firestore transaction, Twilio API call)
   raw ceiling   publish → push → a no-op functions-framework function (same emulator, same server)
   *100#         the USSD webhook's latency for a balance check (HMAC, two Firestore reads)
+  transfers     USSD *112# → both SMS recorded, against a Firestore transaction of the same shape
+  voice         the TwiML webhook's latency for a forwarded call (answer, then key 2), and
+                attach → one SMS per caller for a subscriber with many missed calls from many callers
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -29,7 +33,7 @@ from emulators.process import Service, free_port
 from infra import demo, stack as stack_module
 from functions.transfers.bench_policy import decisions_per_second
 from infra.functions import REPO
-from shared import bus, catalog, operator, settings, signing
+from shared import bus, catalog, operator, settings, signing, store
 
 LOG_DIR = REPO / ".run" / "bench-logs"
 
@@ -205,6 +209,90 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
     return transfers / (time.perf_counter() - started)
 
 
+# --- missed calls (voice) ------------------------------------------------------------------
+
+VOICE_CALLEE = "+998904000000"     # switched off: the latency run's calls are forwarded for it
+ATTACH_CALLEE = "+998904000001"    # switched off, then attached: the attach run's subscriber
+VOICE_CALLER = "+998901000001"
+
+
+def seed_voice_parties(stack) -> None:
+    demo.provision(stack, [demo.DemoSubscriber(m, "Bench", "en", main=100_000, attached=False)
+                           for m in (VOICE_CALLEE, ATTACH_CALLEE)])
+
+
+def _twilio_post(session: requests.Session, url: str, params: dict[str, str]) -> requests.Response:
+    from emulators.carrier.twilio_api import signature
+
+    headers = {"X-Twilio-Signature": signature(settings.get().twilio_auth_token, url, params)}
+    return session.post(url, data=params, headers=headers, timeout=10)
+
+
+def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """p50/p99 of the voice webhook: the forwarded call's answer (menu), and the caller's key 2."""
+    url, session, run = stack.url_of("edge-voice"), requests.Session(), uuid.uuid4().hex[:8]
+    answers, keys = [], []
+    for i in range(calls):
+        params = {"AccountSid": settings.get().twilio_account_sid, "CallSid": f"CA{run}{i:024d}",
+                  "From": VOICE_CALLER, "To": VOICE_CALLEE, "ForwardedFrom": VOICE_CALLEE,
+                  "ForwardReason": "unreachable", "CallStatus": "ringing", "Direction": "inbound"}
+        started = time.perf_counter()
+        first = _twilio_post(session, url, params)
+        answers.append((time.perf_counter() - started) * 1000)
+        action = _gather_action(first.text, url)
+        started = time.perf_counter()
+        second = _twilio_post(session, action, {**params, "CallStatus": "in-progress", "Digits": "2"})
+        keys.append((time.perf_counter() - started) * 1000)
+        if first.status_code != 200 or second.status_code != 200 or "<Gather" not in first.text:
+            raise RuntimeError(f"unexpected voice answers: {first.status_code} {first.text[:200]} / "
+                               f"{second.status_code} {second.text[:200]}")
+    return _percentiles(answers), _percentiles(keys)
+
+
+def _gather_action(twiml: str, url: str) -> str:
+    """The absolute action URL of the answer's <Gather> (what Twilio requests with the keys)."""
+    import xml.etree.ElementTree as ElementTree
+    from urllib.parse import urljoin
+
+    gather = ElementTree.fromstring(twiml).find("Gather")
+    if gather is None:
+        raise RuntimeError(f"no <Gather> in {twiml[:200]}")
+    return urljoin(url, gather.get("action") or url)
+
+
+def attach_delivery(stack, callers: int, calls_each: int, timeout: float = 300) -> tuple[float, float]:
+    """Calls merged/s and SMS/s from the attach event to one SMS per caller recorded by the carrier."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from functions.missed_calls import documents
+
+    carrier = CarrierClient(stack.carrier_url)
+    run = uuid.uuid4().hex[:8]
+    now = time.time()
+    envelopes = []
+    for c in range(callers):
+        caller = f"+99890500{c:04d}"
+        for k in range(calls_each):
+            called_at = datetime.fromtimestamp(now - 60 * (calls_each - k), timezone.utc).isoformat()
+            envelopes.append(catalog.make_envelope("missed-call.recorded", {
+                "call_sid": f"CA{run}{c:04d}{k:04d}", "caller": caller, "callee": ATTACH_CALLEE,
+                "reason": "unreachable", "called_at": called_at, "choice": "leave_number", "final": True,
+            }, event_id=f"bench-missed-{run}-{c}-{k}", source="bench"))
+    _publish_all(envelopes)
+    pending = (store.db().collection(documents.MISSED_CALLS)
+               .where(filter=FieldFilter("callee", "==", ATTACH_CALLEE))
+               .where(filter=FieldFilter("status", "==", "pending")))
+    _wait_until(lambda: len(list(pending.select([]).stream())), len(envelopes), timeout=timeout)
+    before = sum(1 for m in carrier.messages() if m["to"] == ATTACH_CALLEE)
+    started = time.perf_counter()
+    carrier.attach(ATTACH_CALLEE)
+    # One SMS per caller (plus the activation notice, the first time this subscriber attaches).
+    _wait_until(lambda: sum(1 for m in carrier.messages() if m["to"] == ATTACH_CALLEE) - before, callers,
+                timeout=timeout)
+    elapsed = time.perf_counter() - started
+    return len(envelopes) / elapsed, callers / elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ussd-requests", type=int, default=500)
     parser.add_argument("--transfers", type=int, default=200, help="transfers per throughput run")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel USSD sessions / transactions")
+    parser.add_argument("--calls", type=int, default=300, help="forwarded calls for the voice webhook's latency")
+    parser.add_argument("--callers", type=int, default=50, help="callers of the subscriber who attaches")
+    parser.add_argument("--calls-each", type=int, default=4, help="missed calls per caller")
     args = parser.parse_args(argv)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None)
@@ -223,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         seed_transfer_parties(stack)
         transfer_ceiling = firestore_ceiling(args.transfers, args.concurrency)
         transfer_rate, t50, t99 = transfers_throughput(stack, args.transfers, args.concurrency)
+        seed_voice_parties(stack)
+        (v50, v99), (k50, k99) = voice_latency(stack, args.calls)
+        merged_rate, attach_sms_rate = attach_delivery(stack, args.callers, args.calls_each)
     finally:
         stack.stop()
     decisions = decisions_per_second()
@@ -238,6 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio         {transfer_rate / transfer_ceiling:8.2f}            (target ≥ 0.5)")
     print(f"*112# USSD    p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   (target p99 ≤ 50 ms, under that load)")
     print(f"policy        {decisions:8.0f} decisions/s (one process, five presets; target ≥ 50 000)")
+    print()
+    print(f"voice answer  p50 {v50:6.1f} ms  p99 {v99:6.1f} ms   (forwarded call → caller menu TwiML, {args.calls}"
+          f" sequential; target p99 ≤ 50 ms)")
+    print(f"voice key 2   p50 {k50:6.1f} ms  p99 {k99:6.1f} ms   (the caller's choice → TwiML)")
+    print(f"attach        {merged_rate:8.1f} calls/s    ({args.callers} callers × {args.calls_each} missed calls merged"
+          f" → {args.callers} SMS recorded)")
+    print(f"              {attach_sms_rate:8.1f} SMS/s      (attach event → one SMS per caller at the carrier)")
     return 0
 
 

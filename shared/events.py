@@ -160,11 +160,16 @@ class TransferRequested(Payload):
     requested_at: AwareDatetime
 
 
+# The channel of a top-up request made through a zero-balance offer (functions/zero_balance): its
+# caller has no balance, so the transfers service asks for no fee.
+ZERO_BALANCE_CHANNEL = "zero-balance"
+
+
 class TopUpAsked(Payload):
     """A subscriber asks another to top them up (*116*MSISDN*amount#)."""
 
     request_id: str = Field(min_length=1, max_length=200)
-    channel: TransferChannel
+    channel: TransferChannel | Literal["zero-balance"]  # ZERO_BALANCE_CHANNEL
     requester: Msisdn
     target: Msisdn
     amount: int = Field(gt=0, description="Minor units")
@@ -264,6 +269,17 @@ class VoicemailPlayed(Payload):
     at: AwareDatetime
 
 
+class MissedCallsDue(Payload):
+    """Housekeeping work for one subscriber or one voice message, fanned out by the missed-calls clock."""
+
+    msisdn: Msisdn = Field(description="The callee (calls), the registered user (fee), the mailbox owner (voicemail)")
+    work: Literal["calls", "fee", "voicemail"] = Field(
+        description="calls: deliver (attached) or summarise past retention (away); fee: the month's fee; "
+                    "voicemail: delete an expired voice message")
+    call_sid: str | None = Field(default=None, max_length=64, description="The voice message's call (voicemail)")
+    due_before: AwareDatetime
+
+
 # --- zero-balance callback requests (spec/missed-calls.md, ZeroX) --------------------------
 
 class AttemptRefused(Payload):
@@ -284,6 +300,8 @@ class ZeroBalanceAnswered(Payload):
     caller: Msisdn
     answer: Literal["callback", "transfer", "no"]
     answered_at: AwareDatetime
+    offer_id: str | None = Field(default=None, max_length=64,
+                                 description="The attempt whose offer was answered; a newer offer is not this answer's")
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -300,5 +318,5 @@ MODELS: dict[str, type[Payload]] = {
                 SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter,
                 TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
                 UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed,
-                AttemptRefused, ZeroBalanceAnswered)
+                AttemptRefused, ZeroBalanceAnswered, MissedCallsDue)
 }

@@ -21,6 +21,11 @@ locals {
     # Customer care's `python -m functions.transfers history MSISDN`: a subscriber's transfers,
     # sent or received (`parties` array-contains), newest first.
     transfers_by_party = { collection = "transfers", fields = [["parties", "CONTAINS"], ["at", "DESCENDING"]] }
+    # Missed calls (functions/missed_calls/queries.py): a callee's pending calls, oldest first,
+    # delivered on attach or by the clock.
+    missed_calls_pending = { collection = "missed_calls", fields = [["callee", "ASCENDING"], ["status", "ASCENDING"], ["called_at", "ASCENDING"]] }
+    # The clock's sweep of voice messages past their retention.
+    voicemails_expired = { collection = "voicemails", fields = [["deleted", "ASCENDING"], ["delete_after", "ASCENDING"]] }
   }
 }
 

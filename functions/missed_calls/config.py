@@ -73,6 +73,9 @@ class MissedCallConfig(Strict):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     short_code: str = Field(default="06001", description="D queries and option keywords are texted here")
     voicemail_number: str = Field(default="06002", description="The callee calls it to hear voice messages")
+    ussd_menu: str = Field(default="*160#", pattern=r"^[*#]\d{1,6}(\*\d{1,6})*#$",
+                           description="USSD menu of the subscriber's options: status, voice mailbox, privacy, "
+                                       "black and white lists")
     forwards: Forwards = Forwards()
     retention_hours: int = Field(default=72, ge=1, le=24 * 90,
                                  description="Missed calls kept for an absent callee; older ones are summarised")

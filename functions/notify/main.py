@@ -98,10 +98,12 @@ def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
     logger.info("message status %s", transition.current,
                 extra={"message_id": ref.id, "carrier_sid": payload.message_sid, "reported": payload.status,
                        "applied": transition.changed, "final": transition.became_final})
-    # Charging hook: services that bill per delivered SMS (missed-call reminders charge only
-    # delivered ones) attach here, when `transition.became_final`, with
-    # ctx.emit(<topic>, {message_id, reference, status, segments}, purpose="final") once that topic
-    # is in the catalog; the outbox makes the follow-up exactly-once with this update.
+    # Services that bill per delivered SMS (missed-call reminders charge only delivered ones) hear
+    # of the final status here. A status moves forward only, so it becomes final once; the outbox
+    # commits the follow-up with this update, so repeated callbacks never emit it twice.
+    final = messages.final_report(record, transition, payload.reported_at)
+    if final is not None:
+        ctx.emit("sms.final", final, purpose="final")
 
 
 def _message_of(ctx: runtime.Context, payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:

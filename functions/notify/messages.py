@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from functions.notify import status
 from shared import sms, texts
 from shared.carrier import REQUEST_TIMEOUT, AcceptedMessage, CarrierError
-from shared.events import SmsSend, SmsStatus, derive_event_id
+from shared.events import SmsFinal, SmsSend, SmsStatus, derive_event_id
 from shared.operator import OperatorProfile
 
 MESSAGE_SIDS = "message_sids"
@@ -94,6 +94,7 @@ def compose(request: SmsSend, *, language: str, sender: str, event_id: str, corr
         "language": language,
         "template": request.template,
         "reference": request.reference,
+        "billing": request.billing,  # the service that charges this SMS once its delivery is final
         "encoding": counted.encoding,
         "segments": counted.segments,
         "status": status.QUEUED,
@@ -179,6 +180,15 @@ def reported(record: dict[str, Any], report: SmsStatus, *, event_id: str,
     if transition.changed and report.error_code:
         update["error"] = {"status": None, "code": report.error_code, "message": None}
     return update, transition
+
+
+def final_report(record: dict[str, Any], transition: status.Transition, reported_at: datetime) -> SmsFinal | None:
+    """The `sms.final` of a billable message that this transition made final; None for any other."""
+    if not transition.became_final or not record.get("billing"):
+        return None
+    return SmsFinal(message_id=record["message_id"], to=record["to"], status=transition.current,
+                    billing=record["billing"], reference=record.get("reference"), template=record["template"],
+                    segments=record.get("carrier_segments") or record["segments"], at=reported_at)
 
 
 def may_be_unlinked(report: SmsStatus, now: datetime) -> bool:

@@ -395,3 +395,38 @@ def test_push_deliveries_through_functions_framework_send_and_track_an_sms(twili
     delivered = {"message_sid": created["Sid"], "status": "delivered", "reported_at": utcnow().isoformat()}
     assert push("on_sms_status", "sms.status", delivered, "cb-push").status_code == 200
     assert record("evt-push")["status"] == "delivered"
+
+
+# --- billing: sms.final for services that charge delivered SMS -------------------------------
+
+def finals(status_event_id: str) -> list[dict]:
+    """The sms.final events a status callback's delivery left in its outbox."""
+    marker = store.db().collection(store.PROCESSED).document(f"notify-sms-status:{status_event_id}").get()
+    return [item["data"] for item in marker.get("outbox") if item["type"] == "sms.final"]
+
+
+def test_a_billable_sms_reports_its_final_status_once_however_often_the_callback_repeats(twilio):
+    assert send(billing="missed-calls/reminder", reference="notice-1") == "processed"
+    sid = twilio.created[0]["Sid"]
+    assert record()["billing"] == "missed-calls/reminder"
+
+    for status, event_id in (("sent", "cb-1"), ("delivered", "cb-2"), ("delivered", "cb-3"), ("failed", "cb-4")):
+        assert callback(sid, status, event_id, message_id=messages.message_id("evt-1")) == "processed"
+
+    assert finals("cb-1") == [] and finals("cb-3") == [] and finals("cb-4") == []
+    [final] = finals("cb-2")
+    assert (final["message_id"], final["to"], final["status"], final["billing"], final["reference"]) == \
+        (messages.message_id("evt-1"), TO, "delivered", "missed-calls/reminder", "notice-1")
+    assert final["template"] == "test.balance" and final["segments"] == 1
+
+
+def test_an_undelivered_billable_sms_reports_undelivered_and_an_unbilled_one_reports_nothing(twilio):
+    assert send(event_id="evt-billed", delivery="m-b", billing="missed-calls/reminder") == "processed"
+    assert send(event_id="evt-free", delivery="m-f") == "processed"
+    billed, free = (c["Sid"] for c in twilio.created)
+
+    assert callback(billed, "undelivered", "cb-billed", error_code="30003") == "processed"
+    assert callback(free, "delivered", "cb-free") == "processed"
+
+    assert [f["status"] for f in finals("cb-billed")] == ["undelivered"]
+    assert finals("cb-free") == []

@@ -1,0 +1,111 @@
+"""One forwarded call's record, merged from the IVR's publications in any order (pure: no I/O).
+
+The edge publishes `missed-call.recorded` when the call reaches the IVR and again at each choice,
+each time with the whole state so far. Pub/Sub may deliver them in any order, so the stored call
+keeps the furthest state seen: a choice never goes back to none, recording fields only fill in,
+`final` only goes true, the earliest `called_at` stands. A later publication can still change
+which key was pressed (a re-prompted caller), and then the final one wins.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.events import MissedCallRecorded
+
+PENDING, NOTIFIED, SUMMARISED, DROPPED = "pending", "notified", "summarised", "dropped"
+
+# How informative each choice is for the callee; a caller's merged SMS takes the best of their calls.
+CHOICE_RANK = {"none": 0, "notify_me": 1, "leave_number": 2, "other_number": 3, "voicemail": 4}
+
+# No IVR journey lasts longer (menu, re-prompt, a voice message of at most 10 minutes): a call
+# still not final after this is treated as ended, so a lost final publication delays a reminder
+# but never loses it.
+IVR_JOURNEY_MAX = timedelta(minutes=15)
+
+
+def merged(stored: dict[str, Any] | None, event: MissedCallRecorded, *, now: datetime) -> dict[str, Any]:
+    """The call's record after this publication, whatever order publications arrive in."""
+    if stored is None:
+        return {
+            "call_sid": event.call_sid, "caller": event.caller, "callee": event.callee, "reason": event.reason,
+            "called_at": event.called_at, "choice": event.choice, "other_number": event.other_number,
+            "recording_sid": event.recording_sid, "recording_url": event.recording_url,
+            "recording_seconds": event.recording_seconds, "language": event.language, "final": event.final,
+            "status": PENDING, "first_seen_at": now, "updated_at": now,
+        }
+    call = dict(stored)
+    choice = _choice(stored, event)
+    if choice != stored.get("choice"):
+        call["choice"] = choice
+        call["other_number"] = event.other_number
+    elif call.get("other_number") is None:
+        call["other_number"] = event.other_number
+    discarded = stored.get("discarded_recording_sid")
+    if event.recording_sid and not stored.get("recording_sid") and event.recording_sid != discarded:
+        call["recording_sid"] = event.recording_sid
+    if event.recording_sid and event.recording_sid == call.get("recording_sid"):
+        for name in ("recording_url", "recording_seconds"):
+            if call.get(name) is None:
+                call[name] = getattr(event, name)
+    if call.get("language") is None:
+        call["language"] = event.language
+    call["called_at"] = min(stored["called_at"], event.called_at)
+    call["final"] = bool(stored.get("final")) or event.final
+    call["updated_at"] = now
+    return call
+
+
+def _choice(stored: dict[str, Any], event: MissedCallRecorded) -> str:
+    current = stored.get("choice") or "none"
+    if event.choice == "none" or event.choice == current:
+        return current
+    if current == "none":
+        return event.choice
+    # Two different keys: the caller was re-prompted; the publication that ended the journey knows.
+    return event.choice if event.final and not stored.get("final") else current
+
+
+def screened_out(caller: str, user: dict[str, Any]) -> str | None:
+    """Why the callee's lists drop this caller ('blacklist', 'not_whitelisted'), None when kept."""
+    if caller in (user.get("blacklist") or []):
+        return "blacklist"
+    whitelist = user.get("whitelist") or []
+    if whitelist and caller not in whitelist:
+        return "not_whitelisted"
+    return None
+
+
+def with_mailbox(call: dict[str, Any], *, registered: bool) -> tuple[dict[str, Any], str | None]:
+    """The call as the callee's mailbox allows it, and the recording to delete (an unregistered callee's).
+
+    Only registered users have a voice mailbox; for the others key 1 becomes a 'leave my number'
+    reminder and the recording is not kept. Key 1 that ended without a recording is one too.
+    """
+    if call.get("choice") != "voicemail":
+        return call, None
+    if not registered and call.get("recording_sid"):
+        discarded = call["recording_sid"]
+        return {**call, "choice": "leave_number", "asked": "voicemail", "discarded_recording_sid": discarded,
+                "recording_sid": None, "recording_url": None}, discarded
+    if not registered or (call.get("final") and not call.get("recording_sid")):
+        return {**call, "choice": "leave_number", "asked": "voicemail"}, None
+    return call, None
+
+
+def has_voicemail(call: dict[str, Any]) -> bool:
+    return call.get("choice") == "voicemail" and bool(call.get("recording_sid"))
+
+
+def journey_over(call: dict[str, Any], now: datetime) -> bool:
+    """True when the caller has left the IVR (or must have by now): the call can be told."""
+    return bool(call.get("final")) or now - call["called_at"] >= IVR_JOURNEY_MAX
+
+
+def reachable(user: dict[str, Any], subscriber: dict[str, Any]) -> bool:
+    """Whether the callee's phone is attached now: the newest of the HLR reports either consumer kept."""
+    reports = [state for state in (user.get("network"), subscriber.get("network_state")) if state and state.get("at")]
+    if not reports:
+        return False
+    return max(reports, key=lambda state: state["at"])["state"] == "attached"

@@ -1,0 +1,81 @@
+"""When a subscriber's missed calls need attention again, and how old calls are summarised (pure: no I/O).
+
+`missed_call_users/{msisdn}.due_at` says when the clock must look at a callee's pending calls:
+for a callee away, when the oldest pending call passes retention (it is folded into the
+summary, not lost); for a callee attached, when a call whose final publication never came must
+be over, or at once when a capped delivery left calls behind. `fee_due_at` says when a registered
+user's next monthly fee falls due. The clock queries both fields (single-field indexes) and fans
+out one event per subscriber, so every transaction stays small.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from functions.missed_calls.calls import IVR_JOURNEY_MAX, journey_over
+
+CALLERS_KEPT = 1000  # distinct callers a summary lists; more are counted, not listed
+
+
+def due_for_pending(call: dict[str, Any], *, attached: bool, retention: timedelta, now: datetime) -> datetime:
+    """When the clock should look at a call left pending now."""
+    if not attached:
+        return call["called_at"] + retention
+    return now if journey_over(call, now) else call["called_at"] + IVR_JOURNEY_MAX
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
+
+
+def due_after_delivery(waiting: list[dict[str, Any]], *, capped: bool, now: datetime) -> datetime | None:
+    """After a delivery: at once when the cap left deliverable calls, else when a call still in the IVR must be over."""
+    if capped:
+        return now
+    return earliest(*(call["called_at"] + IVR_JOURNEY_MAX for call in waiting))
+
+
+def due_after_summary(remaining: list[dict[str, Any]], *, full_page: bool, retention: timedelta,
+                      now: datetime) -> datetime | None:
+    """After folding a page of old calls: at once if the page was full, else when the oldest remaining passes retention."""
+    if full_page:
+        return now
+    return earliest(*(call["called_at"] + retention for call in remaining))
+
+
+def folded(summary: dict[str, Any] | None, calls: list[dict[str, Any]], *, callee: str, now: datetime) -> dict[str, Any]:
+    """The callee's summary with `calls` counted in: how many, from how many numbers, first and last."""
+    summary = dict(summary or {"callee": callee, "count": 0, "callers": [], "callers_beyond": 0,
+                               "first_at": None, "last_at": None})
+    callers = list(summary.get("callers") or [])
+    beyond = summary.get("callers_beyond", 0)
+    for call in calls:
+        if call["caller"] not in callers:
+            if len(callers) < CALLERS_KEPT:
+                callers.append(call["caller"])
+            else:
+                beyond += 1  # an upper bound: numbers past the list cannot be told apart
+    times = [call["called_at"] for call in calls]
+    summary.update(count=summary.get("count", 0) + len(calls), callers=callers, callers_beyond=beyond,
+                   first_at=earliest(summary.get("first_at"), *times),
+                   last_at=max(t for t in (summary.get("last_at"), *times) if t is not None), updated_at=now)
+    return summary
+
+
+def next_month_start(at: datetime, zone: tzinfo) -> datetime:
+    """Midnight of the first day of the month after `at`, in the operator's zone."""
+    local = at.astimezone(zone)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=zone)
+
+
+def format_cursor(value: datetime, doc_id: str) -> str:
+    return f"{value.isoformat()}|{doc_id}"
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, str]:
+    """(value, document id) of a sweep cursor; ValueError for anything else."""
+    when, doc_id = cursor.split("|", 1)
+    return datetime.fromisoformat(when), doc_id

@@ -1,0 +1,374 @@
+"""Missed-call alerts' entry points (spec/missed-calls.md): calls, attach, options, voicemail, charging, clock.
+
+Each runs in ONE Firestore transaction (shared/runtime.py): every read first, the pure rules of
+this folder on that fresh state, then the writes; SMS requests leave through the outbox after
+the commit. Recordings are deleted at the carrier after the commit (`after_commit`), checking
+their own record on a redelivery. See README.md for where each rule of the spec lives.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from functions.missed_calls import (
+    calls, charging, delivery, documents, housekeeping, options, queries, reminders, voicemail,
+)
+from functions.missed_calls.config import MissedCallConfig, config_for
+from functions.missed_calls.delivery import Callee, read_callee, user_ref
+from shared import ledger, operator, runtime, store
+from shared.events import (
+    ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
+    VoicemailPlayed, utcnow,
+)
+from shared.operator import OperatorProfile
+
+logger = logging.getLogger("vas.missed_calls")
+
+# Items one clock page fans out: the page's events live in the processed marker's outbox, and 300
+# envelopes stay far below Firestore's 1 MiB document limit; longer lists continue in a follow-up tick.
+SWEEP_PAGE = 300
+SWEEPS = ("calls", "fee", "voicemail")
+
+
+def service() -> tuple[OperatorProfile, MissedCallConfig]:
+    """The operator profile and its missed-call preset; a refusal when the operator runs no such service."""
+    profile = operator.current()
+    config = config_for(profile)
+    if config is None:
+        raise runtime.Rejected("missed-call alerts are not enabled in this operator's profile")
+    return profile, config
+
+
+# --- a forwarded call -----------------------------------------------------------------------
+
+def _discard_recording(ctx: runtime.Context, event: MissedCallRecorded) -> None:
+    """After commit: delete the recording a callee without a mailbox (or a screened caller) will not keep."""
+    ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
+    if not ctx.redelivered:
+        sid = ctx.handoff.get("discard")
+    else:
+        call = ref.get().to_dict() or {}
+        sid = None if call.get("recording_deleted_at") else call.get("discarded_recording_sid")
+    if sid:
+        voicemail.delete_at_carrier(sid)
+        ref.update({"recording_deleted_at": utcnow()})
+
+
+@runtime.consumer("missed-calls-record", after_commit=_discard_recording)
+def on_missed_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
+    """Keep the call's furthest state; screen it by the callee's lists; tell a reachable callee at once."""
+    profile, config = service()
+    call_ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
+    mailbox_ref = ctx.doc(documents.VOICEMAILS, event.call_sid)
+    callee, docs = read_callee(ctx, event.callee, profile, extra=[call_ref, mailbox_ref])
+    if callee is None:
+        raise runtime.Rejected(f"missed call {event.call_sid} for {event.callee}, who is not a subscriber")
+    stored = docs[call_ref.path]
+    call = calls.merged(stored, event, now=ctx.now)
+    if stored is None and (why := calls.screened_out(event.caller, callee.user)):
+        call.update(status=calls.DROPPED, dropped_reason=why)
+    call, discard = calls.with_mailbox(call, registered=bool(callee.user.get("registered"))
+                                       and call["status"] != calls.DROPPED)
+    user_update: dict[str, Any] = {}
+    told: set[str] = set()
+    if call["status"] == calls.PENDING:
+        attached = calls.reachable(callee.user, callee.subscriber)
+        if attached and calls.journey_over(call, ctx.now):
+            user_update, told = delivery.deliver(ctx, callee, config=config, profile=profile,
+                                                 episode=_episode(callee), include=call)
+        else:
+            due = housekeeping.due_for_pending(call, attached=attached, retention=config.retention, now=ctx.now)
+            if housekeeping.earliest(callee.user.get("due_at"), due) != callee.user.get("due_at"):
+                user_update = {"due_at": due}
+    if call["call_sid"] not in told:
+        ctx.txn.set(call_ref, call)
+    if calls.has_voicemail(call) and docs[mailbox_ref.path] is None:
+        ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now, retention=config.voicemail_retention))
+    if user_update:
+        ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **user_update}, merge=True)
+    ctx.handoff["discard"] = discard
+    logger.info("missed call recorded", extra={"call_sid": event.call_sid, "callee": event.callee,
+                                               "choice": call["choice"], "status": call["status"],
+                                               "told_now": bool(told)})
+
+
+def _episode(callee: Callee) -> datetime | None:
+    """The attach the callee is in now (groups one attach's notices for the D query)."""
+    return (callee.user.get("network") or {}).get("at") or (callee.subscriber.get("network_state") or {}).get("at")
+
+
+# --- the callee is back ---------------------------------------------------------------------
+
+@runtime.consumer("missed-calls-attach")
+def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+    """On attach: the activation notice once, then every pending call told (one SMS per caller), key-4 callers told."""
+    profile, config = service()
+    callee, _ = read_callee(ctx, event.msisdn, profile)
+    if callee is None:
+        logger.info("attach of a number that is not a subscriber ignored", extra={"msisdn": event.msisdn})
+        return
+    last = callee.user.get("network")
+    if last and last.get("at") and event.at <= last["at"]:
+        logger.info("older network report ignored", extra={"msisdn": event.msisdn, "state": event.state})
+        return
+    update: dict[str, Any] = {"msisdn": event.msisdn, "network": {"state": event.state, "at": event.at}}
+    if not callee.user_exists:
+        update = {**options.new_user(event.msisdn), **update}
+    if event.state == "attached":
+        if config.activation_notice and not callee.user.get("activation_notice_at"):
+            notice = reminders.activation_message(callee.reader, config=config, currency=profile.currency,
+                                                           reference=delivery.reference_maker(ctx))
+            ctx.emit("sms.send", notice.sms, purpose=notice.purpose)
+            update["activation_notice_at"] = ctx.now
+        fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at)
+        update.update(fields)
+    ctx.txn.set(user_ref(ctx, event.msisdn), update, merge=True)
+
+
+# --- options --------------------------------------------------------------------------------
+
+@runtime.consumer("missed-calls-options")
+def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) -> None:
+    """Apply one option change (charging the month's fee on registering) and confirm it by SMS."""
+    profile, config = service()
+    callee, _ = read_callee(ctx, request.msisdn, profile)
+    if callee is None:
+        raise runtime.Rejected(f"options of {request.msisdn}, who is not a subscriber")
+    book = _open_book(ctx, request.msisdn) if request.action == "register" else None
+    zone = _operator_zone(profile)
+    outcome = options.decide(callee.user, request, config=config, month=charging.month_of(ctx.now, zone),
+                             balance=book.account.balance(config.charging.bucket) if book else 0,
+                             currency=profile.currency, next_fee_at=housekeeping.next_month_start(ctx.now, zone),
+                             now=ctx.now)
+    if outcome.fee:
+        book.debit(config.charging.bucket, outcome.fee, reason="missed_calls:monthly_fee",
+                   reference=_fee_reference(request.msisdn, charging.month_of(ctx.now, zone)))
+        ledger.save(ctx, book)
+    if outcome.update or not callee.user_exists:
+        base = {} if callee.user_exists else options.new_user(request.msisdn)
+        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now},
+                    merge=True)
+    ctx.emit("sms.send", SmsSend(to=request.msisdn, template=outcome.template, params=outcome.params,
+                                 language=callee.reader.language, sender=config.short_code,
+                                 reference=f"missed-calls-options:{request.request_id}"), purpose="confirmation")
+    logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
+                                                                "changed": bool(outcome.update), "fee": outcome.fee})
+
+
+# --- voice messages -------------------------------------------------------------------------
+
+def _delete_message_recording(ctx: runtime.Context, payload: VoicemailPlayed | MissedCallsDue) -> None:
+    """After commit: delete a deleted voice message's recording at the carrier, once."""
+    if isinstance(payload, MissedCallsDue) and payload.work != "voicemail":
+        return
+    voicemail.delete_recording_after_commit(ctx, payload.call_sid)
+
+
+@runtime.consumer("missed-calls-voicemail", after_commit=_delete_message_recording)
+def on_voicemail_played(ctx: runtime.Context, played: VoicemailPlayed) -> None:
+    """The callee heard or deleted a voice message (a deleted one's recording goes after the commit)."""
+    ref = ctx.doc(documents.VOICEMAILS, played.call_sid)
+    message = ctx.get(ref).to_dict()
+    if message is None or message.get("callee") != played.msisdn:
+        raise runtime.Rejected(f"{played.msisdn} has no voice message from call {played.call_sid}")
+    update = (voicemail.heard(message, at=played.at) if played.action == "heard"
+              else voicemail.deleted(message, by="callee", now=ctx.now))
+    if update:
+        ctx.txn.update(ref, update)
+    ctx.handoff["recording_sid"] = message.get("recording_sid") if update and played.action == "deleted" else None
+
+
+# --- charging -------------------------------------------------------------------------------
+
+@runtime.consumer("missed-calls-charge")
+def on_sms_final(ctx: runtime.Context, final: SmsFinal) -> None:
+    """Charge a delivered SMS of this service once, to its recipient, within the monthly cap; record every outcome."""
+    profile = operator.current()
+    config = config_for(profile)
+    price = charging.price_of(final.billing, config) if config else None
+    if price is None:
+        return  # another service's SMS
+    charge_ref = ctx.doc(documents.CHARGES, final.message_id)
+    docs = delivery.read_documents(ctx, [charge_ref, ctx.doc(store.SUBSCRIBERS, final.to), user_ref(ctx, final.to)])
+    if docs[charge_ref.path] is not None:
+        logger.info("SMS already charged", extra={"message_id": final.message_id})
+        return
+    subscriber = docs[ctx.doc(store.SUBSCRIBERS, final.to).path] is not None
+    book = _open_book(ctx, final.to) if subscriber and final.status == "delivered" else None
+    user = docs[user_ref(ctx, final.to).path] or {}
+    month = charging.month_of(final.at, _operator_zone(profile))
+    decision = charging.decide(status=final.status, price=price, subscriber=subscriber and book is not None,
+                               used=(user.get("usage") or {}).get(month, 0), cap=config.charging.monthly_cap,
+                               balance=book.account.balance(config.charging.bucket) if book else 0)
+    entry = None
+    if decision.charged:
+        entry = book.debit(config.charging.bucket, decision.amount, reason=f"missed_calls:{_kind(final.billing)}",
+                           reference=final.message_id)
+        ledger.save(ctx, book)
+        ctx.txn.set(user_ref(ctx, final.to), {"msisdn": final.to, "usage": charging.usage_after(
+            user.get("usage"), month, decision.amount)}, merge=True)
+    ctx.txn.create(charge_ref, {
+        "message_id": final.message_id, "payer": final.to, "billing": final.billing, "reference": final.reference,
+        "template": final.template, "status": final.status, "price": decision.price, "amount": decision.amount,
+        "charged": decision.charged, "why_not": decision.why_not, "month": month,
+        "entry_id": entry.id if entry else None, "at": final.at, "recorded_at": ctx.now, "event_id": ctx.event.id})
+    logger.info("missed-call SMS %s", "charged" if decision.charged else decision.why_not,
+                extra={"message_id": final.message_id, "msisdn": final.to, "amount": decision.amount})
+
+
+def _kind(billing: str) -> str:
+    return billing.rsplit("/", 1)[-1]
+
+
+# --- the clock ------------------------------------------------------------------------------
+
+@runtime.consumer("missed-calls-housekeeping")
+def on_housekeeping_tick(ctx: runtime.Context, tick: ClockTick) -> None:
+    """Fan out one `missed-call.due` per subscriber or voice message needing attention, a page at a time."""
+    now = min(tick.at or ctx.now, ctx.now)  # a tick from the future never acts early
+    if tick.cursor is None:
+        sweeps = [(sweep, None) for sweep in SWEEPS]
+    else:
+        sweep, _, position = tick.cursor.partition(":")
+        try:
+            sweeps = [(sweep, housekeeping.parse_cursor(position))] if sweep in SWEEPS else []
+        except ValueError:
+            sweeps = []
+        if not sweeps:
+            raise runtime.Rejected(f"not a missed-calls sweep cursor: {tick.cursor!r}")
+    for sweep, after in sweeps:
+        page = _due_page(ctx, sweep, now, after)
+        for _, item_id, msisdn in page:
+            ctx.emit("missed-call.due", MissedCallsDue(msisdn=msisdn, work=sweep, due_before=now,
+                                                       call_sid=item_id if sweep == "voicemail" else None),
+                     purpose=f"due/{sweep}/{item_id}")
+        if len(page) == SWEEP_PAGE:
+            last_value, last_id, _ = page[-1]
+            ctx.emit("clock.missed-calls", ClockTick(at=now, cursor=f"{sweep}:"
+                                                     f"{housekeeping.format_cursor(last_value, last_id)}"),
+                     purpose=f"next-page/{sweep}")
+        logger.info("missed-calls sweep page", extra={"sweep": sweep, "items": len(page),
+                                                      "continues": len(page) == SWEEP_PAGE})
+
+
+def _due_page(ctx, sweep: str, now: datetime, after) -> list[tuple[datetime, str, str]]:
+    """(value, id, msisdn) of one page of a sweep's due items."""
+    if sweep == "voicemail":
+        return queries.expired_voicemails(ctx.db, now, SWEEP_PAGE, after)
+    field = "due_at" if sweep == "calls" else "fee_due_at"
+    return [(value, msisdn, msisdn) for value, msisdn in queries.due(ctx.db, documents.USERS, field, now,
+                                                                      SWEEP_PAGE, after)]
+
+
+@runtime.consumer("missed-calls-due", after_commit=_delete_message_recording)
+def on_housekeeping_due(ctx: runtime.Context, due: MissedCallsDue) -> None:
+    """One subscriber's calls (tell or summarise), monthly fee, or one expired voice message."""
+    profile, config = service()
+    if due.work == "voicemail":
+        _expire_voicemail(ctx, due)
+        return
+    callee, _ = read_callee(ctx, due.msisdn, profile)
+    if callee is None:
+        logger.warning("housekeeping for a number that is no longer a subscriber", extra={"msisdn": due.msisdn})
+        return
+    if due.work == "calls":
+        _calls_due(ctx, callee, config=config, profile=profile)
+    else:
+        _fee_due(ctx, callee, config=config, profile=profile)
+
+
+def _calls_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile) -> None:
+    """A callee back: tell the calls still pending. A callee away: fold calls past retention into the summary."""
+    if not callee.user.get("due_at") or callee.user["due_at"] > ctx.now:
+        return  # already handled (the attach came first, or another page did it)
+    if calls.reachable(callee.user, callee.subscriber):
+        fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=_episode(callee))
+    else:
+        fields = _summarise(ctx, callee, config=config)
+    ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **fields}, merge=True)
+
+
+def _summarise(ctx, callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
+    """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
+    cap = config.max_calls_per_attach
+    pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
+    summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
+    summary = ctx.get(summary_ref).to_dict()
+    cutoff = ctx.now - config.retention
+    old = [call for call in pending[:cap] if call["called_at"] <= cutoff]
+    remaining = [call for call in pending if call["called_at"] > cutoff]
+    for call in old:
+        ctx.txn.update(ctx.doc(documents.MISSED_CALLS, call["call_sid"]),
+                       {"status": calls.SUMMARISED, "summarised_at": ctx.now})
+    if old:
+        ctx.txn.set(summary_ref, housekeeping.folded(summary, old, callee=callee.msisdn, now=ctx.now))
+    logger.info("missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(old)})
+    return {"due_at": housekeeping.due_after_summary(remaining, full_page=len(old) == cap,
+                                                     retention=config.retention, now=ctx.now)}
+
+
+def _fee_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile) -> None:
+    """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
+    user = callee.user
+    if not user.get("registered") or not user.get("fee_due_at") or user["fee_due_at"] > ctx.now:
+        return
+    zone = _operator_zone(profile)
+    month, next_fee_at = charging.month_of(ctx.now, zone), housekeeping.next_month_start(ctx.now, zone)
+    book = _open_book(ctx, callee.msisdn)
+    fee = config.charging.monthly_fee
+    update: dict[str, Any] = {"fee_due_at": next_fee_at}
+    if month in (user.get("fee_months") or []):
+        pass  # paid already (registered this month)
+    elif book is not None and book.account.balance(config.charging.bucket) >= fee:
+        if fee:
+            book.debit(config.charging.bucket, fee, reason="missed_calls:monthly_fee",
+                       reference=_fee_reference(callee.msisdn, month))
+            ledger.save(ctx, book)
+            _tell(ctx, callee, config, "missed_calls.fee.charged",
+                  {"fee": profile.currency.format(fee),
+                   "balance": profile.currency.format(book.account.balance(config.charging.bucket))}, "fee")
+        update["fee_months"] = options.paid(user, month)
+    else:
+        update = {"registered": False, "lapsed_at": ctx.now, "fee_due_at": None}
+        balance = book.account.balance(config.charging.bucket) if book else 0
+        _tell(ctx, callee, config, "missed_calls.fee.lapsed",
+              {"fee": profile.currency.format(fee), "balance": profile.currency.format(balance)}, "fee")
+    ctx.txn.set(user_ref(ctx, callee.msisdn), update, merge=True)
+
+
+def _expire_voicemail(ctx, due: MissedCallsDue) -> None:
+    ref = ctx.doc(documents.VOICEMAILS, due.call_sid)
+    message = ctx.get(ref).to_dict()
+    if message is None or message.get("deleted") or message["delete_after"] > ctx.now:
+        ctx.handoff["recording_sid"] = None
+        return
+    ctx.txn.update(ref, voicemail.deleted(message, by="retention", now=ctx.now))
+    ctx.handoff["recording_sid"] = message.get("recording_sid")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _tell(ctx, callee: Callee, config: MissedCallConfig, template: str, params: dict, purpose: str) -> None:
+    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.reader.language,
+                                 sender=config.short_code, reference=f"missed-calls:{purpose}:{ctx.event.id}"),
+             purpose=purpose)
+
+
+def _open_book(ctx, msisdn: str) -> ledger.Book | None:
+    try:
+        return ledger.open(ctx, msisdn)
+    except ledger.UnknownAccount:
+        return None
+
+
+def _operator_zone(profile: OperatorProfile):
+    return ZoneInfo(profile.timezone)
+
+
+def _fee_reference(msisdn: str, month: str) -> str:
+    # One fee per user and month: the ledger entry names it, so care can find it.
+    return f"missed-calls-fee:{msisdn}:{month}"
+

@@ -1,0 +1,395 @@
+"""Missed-call alerts on the real emulators, the spec's flows end to end through the runtime.
+
+The demo operator (UZS, so'm with 2 decimals) runs the demotel-reminder preset: reminders and
+'available' SMS cost 50 so'm when delivered, the mailbox 3 000 so'm a month, per-use charges stop
+at 5 000 so'm a month. Recordings are deleted at the carrier through shared.carrier, stubbed here.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from functions.missed_calls import documents
+from functions.missed_calls import main as missed_calls
+from functions.provisioning import main as provisioning
+from shared import bus, carrier, catalog, ledger, runtime, store
+from shared.events import Envelope, utcnow
+
+A, B, C = "+998901234567", "+998901234568", "+998901234569"
+SOM = 100
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def deliver(entry_point, payload: dict, event_id: str, *, message_id: str | None = None) -> str:
+    """Push one message to a catalog entry point through the runtime, as Pub/Sub would."""
+    topic = catalog.load().consumer(entry_point.consumer).topic
+    data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
+    message_id = message_id or f"m-{event_id}-{time.monotonic_ns()}"
+    return runtime.process(entry_point.consumer, entry_point.handler, message_id, data, attributes,
+                           after_commit=entry_point.after_commit)
+
+
+def outbox(entry_point, event_id: str, topic: str = "sms.send") -> list[dict]:
+    marker = store.db().collection(store.PROCESSED).document(f"{entry_point.consumer}:{event_id}").get()
+    return [item.data for item in (Envelope.model_validate(raw) for raw in marker.get("outbox")) if item.type == topic]
+
+
+def subscriber(msisdn: str, language: str = "en", balance: int = 0) -> None:
+    assert deliver(provisioning.on_subscriber, {"msisdn": msisdn, "language": language},
+                   f"sub-{msisdn}-{time.monotonic_ns()}") == "processed"
+    if balance:
+        reference = f"seed-{msisdn}-{time.monotonic_ns()}"
+        assert deliver(provisioning.on_topup, {"msisdn": msisdn, "amount": balance, "reference": reference},
+                       reference) == "processed"
+
+
+def balance(msisdn: str) -> int:
+    return ledger.read_account(store.db(), msisdn).balance("main")
+
+
+def network(msisdn: str, state: str, at, event_id: str) -> str:
+    return deliver(missed_calls.on_attachment, {"msisdn": msisdn, "state": state, "at": at.isoformat()}, event_id)
+
+
+def missed_call(sid: str, *, caller=A, callee=B, at=None, choice="none", final=True, **fields) -> str:
+    payload = {"call_sid": sid, "caller": caller, "callee": callee, "reason": "unreachable",
+               "called_at": (at or utcnow()).isoformat(), "choice": choice, "final": final, **fields}
+    return deliver(missed_calls.on_missed_call, payload, f"{sid}-{choice}-{final}-{time.monotonic_ns()}")
+
+
+def options(msisdn: str, action: str, request_id: str, number: str | None = None) -> str:
+    return deliver(missed_calls.on_options_changed, {"request_id": request_id, "msisdn": msisdn, "action": action,
+                                                     "number": number, "channel": "sms",
+                                                     "requested_at": utcnow().isoformat()}, request_id)
+
+
+def sms_final(message_id: str, status: str, event_id: str, *, to=B, billing=documents.BILL_REMINDER) -> str:
+    return deliver(missed_calls.on_sms_final, {"message_id": message_id, "to": to, "status": status,
+                                               "billing": billing, "reference": "r", "template": "t",
+                                               "segments": 1, "at": utcnow().isoformat()}, event_id)
+
+
+def sent_while_away() -> list[dict]:
+    """Every SMS the call consumer asked for (none while the callee is switched off)."""
+    markers = store.db().collection(store.PROCESSED).where(
+        filter=FieldFilter("consumer", "==", missed_calls.on_missed_call.consumer))
+    return [item for marker in markers.stream() for item in marker.get("outbox") if item["type"] == "sms.send"]
+
+
+def doc(collection: str, doc_id: str) -> dict | None:
+    return store.db().collection(collection).document(doc_id).get().to_dict()
+
+
+@pytest.fixture
+def away(firestore_clean):
+    """A and B are subscribers; B has been attached once (activation notice done) and is now switched off."""
+    subscriber(A, "en", balance=10_000 * SOM)
+    subscriber(B, "en", balance=10_000 * SOM)
+    start = utcnow() - timedelta(hours=1)
+    assert network(B, "attached", start, "hlr-b-1") == "processed"
+    assert network(B, "detached", start + timedelta(minutes=1), "hlr-b-2") == "processed"
+    return start
+
+
+@pytest.fixture
+def recordings(monkeypatch):
+    """The carrier's recordings: every delete asked for, in order."""
+    deleted: list[str] = []
+
+    def delete_recording(sid: str) -> bool:
+        deleted.append(sid)
+        return True
+
+    monkeypatch.setattr(carrier, "delete_recording", delete_recording)
+    return deleted
+
+
+# --- the spec's flows -----------------------------------------------------------------------
+
+def test_the_first_attach_tells_a_subscriber_once_that_the_service_is_on(firestore_clean):
+    subscriber(B, "ru")
+    assert network(B, "attached", utcnow() - timedelta(minutes=5), "hlr-1") == "processed"
+    assert network(B, "detached", utcnow() - timedelta(minutes=4), "hlr-2") == "processed"
+    assert network(B, "attached", utcnow() - timedelta(minutes=3), "hlr-3") == "processed"
+    [notice] = outbox(missed_calls.on_attachment, "hlr-1")
+    assert (notice["to"], notice["template"], notice["language"], notice["billing"]) == \
+        (B, "missed_calls.activation", "ru", None)
+    assert outbox(missed_calls.on_attachment, "hlr-3") == []
+
+
+def test_a_calls_switched_off_b_three_times_presses_2_and_b_gets_one_sms_saying_3_on_attach(away):
+    now = utcnow()
+    for n, choice in enumerate(("none", "none", "leave_number")):
+        assert missed_call(f"CA{n}", at=now - timedelta(minutes=30 - n), choice=choice) == "processed"
+    assert sent_while_away() == []
+
+    assert network(B, "attached", now, "hlr-back") == "processed"
+
+    [reminder] = outbox(missed_calls.on_attachment, "hlr-back")
+    assert (reminder["to"], reminder["template"], reminder["billing"]) == \
+        (B, "missed_calls.reminder.leave_number", documents.BILL_REMINDER)
+    assert (reminder["params"]["caller"], reminder["params"]["count"]) == (A, 3)
+    assert {doc(documents.MISSED_CALLS, f"CA{n}")["status"] for n in range(3)} == {"notified"}
+    notice = doc(documents.NOTICES, B)
+    assert [(c["caller"], c["count"], c["choice"]) for c in notice["calls"]] == [(A, 3, "leave_number")]
+    assert notice["window_ends_at"] - notice["sent_at"] == timedelta(hours=24)
+
+
+def test_a_caller_who_pressed_4_is_told_the_callee_is_available_unless_the_callee_wants_privacy(away):
+    assert missed_call("CA4", caller=A, choice="notify_me", language="ru") == "processed"
+    assert missed_call("CA5", caller=C, choice="notify_me") == "processed"
+    assert options(B, "blacklist_add", "opt-1", number=C) == "processed"  # C's call is already kept
+
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    sent = {(m["to"], m["template"]) for m in outbox(missed_calls.on_attachment, "hlr-back")}
+    assert (A, "missed_calls.available") in sent and (C, "missed_calls.available") in sent
+    [to_a] = [m for m in outbox(missed_calls.on_attachment, "hlr-back") if m["to"] == A]
+    assert (to_a["language"], to_a["params"]["callee"], to_a["billing"]) == ("ru", B, documents.BILL_AVAILABILITY)
+    assert (B, "missed_calls.reminder.short_notice") in sent
+
+
+def test_privacy_withholds_the_available_sms(away):
+    assert options(B, "privacy_on", "opt-privacy") == "processed"
+    assert missed_call("CA4", caller=A, choice="notify_me") == "processed"
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    assert [m["to"] for m in outbox(missed_calls.on_attachment, "hlr-back")] == [B]
+    assert doc(documents.MISSED_CALLS, "CA4")["availability"] == "withheld_privacy"
+
+
+def test_the_same_attach_delivered_twice_sends_nothing_twice(away):
+    now = utcnow()
+    assert missed_call("CA1", at=now - timedelta(minutes=5), choice="leave_number") == "processed"
+    report = {"msisdn": B, "state": "attached", "at": now.isoformat()}
+    assert deliver(missed_calls.on_attachment, report, "hlr-back", message_id="push-1") == "processed"
+    assert deliver(missed_calls.on_attachment, report, "hlr-back", message_id="push-2") == "duplicate"
+    # The HLR reporting the same attach again under another id is an old report: ignored.
+    assert deliver(missed_calls.on_attachment, report, "hlr-back-again") == "processed"
+    assert len(outbox(missed_calls.on_attachment, "hlr-back")) == 1
+    assert outbox(missed_calls.on_attachment, "hlr-back-again") == []
+
+
+def test_blacklisted_callers_are_kept_as_dropped_and_never_reminded(away):
+    assert options(B, "blacklist_add", "opt-1", number=A) == "processed"
+    assert missed_call("CA1", caller=A, choice="leave_number") == "processed"
+    assert doc(documents.MISSED_CALLS, "CA1")["status"] == "dropped"
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    assert outbox(missed_calls.on_attachment, "hlr-back") == []
+
+
+def test_a_call_to_a_number_that_is_not_a_subscriber_is_rejected(firestore_clean):
+    assert missed_call("CA1", callee=C) == "rejected"
+
+
+def test_a_busy_callee_who_is_attached_is_told_as_soon_as_the_caller_finishes(away):
+    assert network(B, "attached", utcnow() - timedelta(minutes=1), "hlr-back") == "processed"
+    assert missed_call("CA1", choice="other_number", other_number=C, final=False) == "processed"
+    assert doc(documents.MISSED_CALLS, "CA1")["status"] == "pending"  # still in the IVR
+    assert missed_call("CA1", choice="other_number", other_number=C, final=True) == "processed"
+    call = doc(documents.MISSED_CALLS, "CA1")
+    assert call["status"] == "notified" and call["other_number"] == C and call["notice_id"]
+
+
+# --- voice messages -------------------------------------------------------------------------
+
+def test_a_voice_message_for_an_unregistered_callee_becomes_a_number_reminder_and_its_recording_goes(
+        away, recordings):
+    assert missed_call("CA1", choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1",
+                       recording_seconds=9) == "processed"
+    call = doc(documents.MISSED_CALLS, "CA1")
+    assert (call["choice"], call["asked"], call["recording_sid"]) == ("leave_number", "voicemail", None)
+    assert doc(documents.VOICEMAILS, "CA1") is None
+    assert recordings == ["RE1"] and call["recording_deleted_at"]
+
+
+def test_a_registered_callee_keeps_the_voice_message_until_deleted_then_the_recording_goes_once(away, recordings):
+    assert options(B, "register", "opt-reg") == "processed"
+    assert missed_call("CA1", choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1") == "processed"
+    message = doc(documents.VOICEMAILS, "CA1")
+    assert message["delete_after"] - message["recorded_at"] == timedelta(days=7)
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    [reminder] = outbox(missed_calls.on_attachment, "hlr-back")
+    assert reminder["template"] == "missed_calls.reminder.voicemail" and reminder["params"]["voicemail_number"] == "06002"
+
+    played = {"request_id": "ivr-1", "msisdn": B, "call_sid": "CA1", "at": utcnow().isoformat()}
+    assert deliver(missed_calls.on_voicemail_played, {**played, "action": "heard"}, "heard-1") == "processed"
+    deleted = {**played, "request_id": "ivr-2", "action": "deleted"}
+    assert deliver(missed_calls.on_voicemail_played, deleted, "del-1", message_id="p1") == "processed"
+    assert deliver(missed_calls.on_voicemail_played, deleted, "del-1", message_id="p2") == "duplicate"
+    message = doc(documents.VOICEMAILS, "CA1")
+    assert message["heard_at"] and message["deleted"] and message["recording_deleted_at"]
+    assert recordings == ["RE1"]
+
+
+# --- options --------------------------------------------------------------------------------
+
+def test_registering_charges_the_month_s_fee_once_and_a_short_balance_is_refused(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    subscriber(C, "en", balance=1_000 * SOM)
+    assert options(B, "register", "reg-1") == "processed"
+    assert options(B, "register", "reg-2") == "processed"
+    assert balance(B) == 2_000 * SOM
+    assert outbox(missed_calls.on_options_changed, "reg-1")[0]["template"] == "missed_calls.options.registered_charged"
+    assert outbox(missed_calls.on_options_changed, "reg-2")[0]["template"] == "missed_calls.options.registered"
+
+    assert options(C, "register", "reg-c") == "processed"
+    [refusal] = outbox(missed_calls.on_options_changed, "reg-c")
+    assert refusal["template"] == "missed_calls.options.register_refused"
+    assert refusal["params"] == {"fee": "3 000 so'm", "balance": "1 000 so'm"}
+    assert balance(C) == 1_000 * SOM and not doc(documents.USERS, C)["registered"]
+
+
+# --- charging -------------------------------------------------------------------------------
+
+def test_a_reminder_that_is_never_delivered_is_not_charged(away):
+    before = balance(B)
+    assert sms_final("msg-1", "undelivered", "final-1") == "processed"
+    assert balance(B) == before
+    charge = doc(documents.CHARGES, "msg-1")
+    assert (charge["charged"], charge["why_not"], charge["amount"]) == (False, "not charged: undelivered", 0)
+
+
+def test_a_duplicated_delivered_status_charges_once(away):
+    before = balance(B)
+    assert sms_final("msg-1", "delivered", "final-1") == "processed"
+    assert sms_final("msg-1", "delivered", "final-1-again") == "processed"
+    assert balance(B) == before - 50 * SOM
+    assert ledger.check(store.db(), B) == []
+
+
+def test_the_monthly_cap_stops_per_use_charges(away):
+    before = balance(B)
+    for n in range(101):  # 100 × 50 so'm reach the 5 000 so'm cap
+        assert sms_final(f"msg-{n}", "delivered", f"final-{n}") == "processed"
+    assert balance(B) == before - 5_000 * SOM
+    last = doc(documents.CHARGES, "msg-100")
+    assert (last["charged"], last["why_not"]) == (False, "not charged: monthly cap reached")
+
+
+def test_a_balance_short_of_the_price_charges_nothing(firestore_clean):
+    subscriber(B, "en", balance=49 * SOM)
+    assert sms_final("msg-1", "delivered", "final-1") == "processed"
+    assert balance(B) == 49 * SOM
+    assert doc(documents.CHARGES, "msg-1")["why_not"] == "not charged: insufficient balance"
+
+
+def test_another_service_s_final_sms_is_ignored(away):
+    assert sms_final("msg-1", "delivered", "final-1", billing="zero-balance/callback") == "processed"
+    assert doc(documents.CHARGES, "msg-1") is None
+
+
+# --- housekeeping ---------------------------------------------------------------------------
+
+def test_calls_older_than_retention_are_summarised_then_told_in_one_sms_on_attach(away):
+    long_ago = utcnow() - timedelta(hours=80)
+    assert missed_call("CA-old-1", caller=A, at=long_ago, choice="leave_number") == "processed"
+    assert missed_call("CA-old-2", caller=C, at=long_ago + timedelta(minutes=3)) == "processed"
+    assert missed_call("CA-new", caller=A, choice="leave_number") == "processed"
+
+    tick = {"at": utcnow().isoformat()}
+    assert deliver(missed_calls.on_housekeeping_tick, tick, "tick-1") == "processed"
+    [due] = outbox(missed_calls.on_housekeeping_tick, "tick-1", "missed-call.due")
+    assert (due["msisdn"], due["work"]) == (B, "calls")
+    assert deliver(missed_calls.on_housekeeping_due, due, "due-1") == "processed"
+    assert doc(documents.MISSED_CALLS, "CA-old-1")["status"] == "summarised"
+    assert doc(documents.MISSED_CALLS, "CA-new")["status"] == "pending"
+
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    sent = outbox(missed_calls.on_attachment, "hlr-back")
+    assert [m["template"] for m in sent] == ["missed_calls.reminder.leave_number", "missed_calls.summary"]
+    assert (sent[0]["params"]["count"], sent[1]["params"]["count"], sent[1]["params"]["callers"]) == (1, 2, 2)
+    assert doc(documents.SUMMARIES, B) is None
+
+
+def test_an_expired_voice_message_is_deleted_with_its_recording_by_the_clock(away, recordings):
+    assert options(B, "register", "opt-reg") == "processed"
+    assert missed_call("CA1", choice="voicemail", recording_sid="RE1") == "processed"
+    store.db().collection(documents.VOICEMAILS).document("CA1").update(
+        {"delete_after": utcnow() - timedelta(minutes=1)})
+    assert deliver(missed_calls.on_housekeeping_tick, {"at": utcnow().isoformat()}, "tick-1") == "processed"
+    [due] = [d for d in outbox(missed_calls.on_housekeeping_tick, "tick-1", "missed-call.due")
+             if d["work"] == "voicemail"]
+    assert deliver(missed_calls.on_housekeeping_due, due, "due-vm") == "processed"
+    assert doc(documents.VOICEMAILS, "CA1")["deleted_by"] == "retention" and recordings == ["RE1"]
+
+
+def test_a_new_month_charges_the_mailbox_fee_once_or_the_mailbox_lapses(away):
+    assert options(B, "register", "opt-reg") == "processed"
+    after_registering = balance(B)
+    # Pretend the month turned: the fee is due and this month not yet paid.
+    store.db().collection(documents.USERS).document(B).update(
+        {"fee_due_at": utcnow() - timedelta(minutes=1), "fee_months": []})
+    due = {"msisdn": B, "work": "fee", "due_before": utcnow().isoformat()}
+    assert deliver(missed_calls.on_housekeeping_due, due, "fee-1") == "processed"
+    assert deliver(missed_calls.on_housekeeping_due, due, "fee-2") == "processed"  # not due any more
+    assert balance(B) == after_registering - 3_000 * SOM
+    assert [m["template"] for m in outbox(missed_calls.on_housekeeping_due, "fee-1")] == ["missed_calls.fee.charged"]
+    assert outbox(missed_calls.on_housekeeping_due, "fee-2") == []
+
+
+# --- the operator's view --------------------------------------------------------------------
+
+def test_the_operator_cli_shows_options_pending_calls_voice_messages_and_charges(away, capsys):
+    from functions.missed_calls.__main__ import main as cli
+
+    assert options(B, "register", "opt-reg") == "processed"
+    assert missed_call("CA1", choice="voicemail", recording_sid="RE1") == "processed"
+    assert missed_call("CA2", caller=C, choice="leave_number") == "processed"
+    assert sms_final("msg-1", "delivered", "final-1") == "processed"
+    assert sms_final("msg-2", "undelivered", "final-2") == "processed"
+
+    assert cli(["show", B]) == 0
+    shown = capsys.readouterr().out
+    assert "registered           True" in shown and "pending calls: 2" in shown and "voice messages: 1" in shown
+    assert "charges in" in shown and "charged 50 so'm (5000)" in shown and "not charged: undelivered" in shown
+    assert cli(["charges", "998901234568"]) == 0
+    assert "charges: 2" in capsys.readouterr().out
+
+
+def test_push_deliveries_through_functions_framework_record_a_call_and_tell_it_on_attach(away):
+    import base64
+
+    import functions_framework
+
+    def push(target, topic, payload, event_id):
+        app = functions_framework.create_app(target=target, source=missed_calls.__file__)
+        data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
+        body = {"subscription": f"projects/vas-test/subscriptions/{target}",
+                "message": {"data": base64.b64encode(data).decode(), "attributes": attributes,
+                            "messageId": event_id, "publishTime": "2026-05-11T10:00:00Z"}}
+        return app.test_client().post(f"/projects/vas-test/topics/{topic}", json=body)
+
+    recorded = {"call_sid": "CA-push", "caller": A, "callee": B, "reason": "unreachable",
+                "called_at": utcnow().isoformat(), "choice": "other_number", "other_number": C, "final": True}
+    assert push("on_missed_call", "missed-call.recorded", recorded, "push-call").status_code == 200
+    attach = {"msisdn": B, "state": "attached", "at": utcnow().isoformat()}
+    assert push("on_attachment", "network.attachment", attach, "push-attach").status_code == 200
+    [reminder] = outbox(missed_calls.on_attachment, "push-attach")
+    assert (reminder["template"], reminder["params"]["number"]) == ("missed_calls.reminder.other_number", C)
+
+
+def test_a_capped_attach_leaves_the_rest_pending_for_the_next_housekeeping_pass(away, monkeypatch):
+    real = missed_calls.config_for
+    monkeypatch.setattr(missed_calls, "config_for",
+                        lambda profile: real(profile).model_copy(update={"max_calls_per_attach": 10}))
+    callers = [f"+9989012346{n:02d}" for n in range(11)]
+    start = utcnow() - timedelta(minutes=40)
+    for n, caller in enumerate(callers):
+        assert missed_call(f"CA{n}", caller=caller, at=start + timedelta(minutes=n), choice="leave_number") == \
+            "processed"
+
+    assert network(B, "attached", utcnow(), "hlr-back") == "processed"
+    assert [m["params"]["caller"] for m in outbox(missed_calls.on_attachment, "hlr-back")] == callers[:10]
+    assert doc(documents.MISSED_CALLS, "CA10")["status"] == "pending"
+
+    assert deliver(missed_calls.on_housekeeping_tick, {"at": utcnow().isoformat()}, "tick-1") == "processed"
+    [due] = [d for d in outbox(missed_calls.on_housekeeping_tick, "tick-1", "missed-call.due") if d["work"] == "calls"]
+    assert deliver(missed_calls.on_housekeeping_due, due, "due-1") == "processed"
+    [last] = outbox(missed_calls.on_housekeeping_due, "due-1")
+    assert last["params"]["caller"] == callers[10]
+    assert len(doc(documents.NOTICES, B)["calls"]) == 11  # the D query sees the whole attach
+    assert doc(documents.USERS, B)["due_at"] is None

@@ -1,0 +1,260 @@
+"""The missed-call rules of spec/missed-calls.md, pure: merging per caller, texts per choice, privacy and
+priority, black and white lists, the monthly cap, retention summaries and the call's furthest state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from functions.missed_calls import calls, charging, documents, housekeeping, options, reminders
+from functions.missed_calls.config import load_preset
+from shared import texts
+from shared.events import MissedCallOptionsChanged, MissedCallRecorded
+from shared.money import Currency
+
+UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
+CONFIG = load_preset("demotel-reminder", UZS)
+A, B, C, D = "+998901234567", "+998901234568", "+998901234569", "+998901234570"
+T0 = datetime(2026, 5, 11, 5, 0, tzinfo=timezone.utc)  # 10:00 in Tashkent
+TASHKENT = ZoneInfo("Asia/Tashkent")
+CALLEE = reminders.Reader(B, "en", TASHKENT)
+
+
+def event(sid="CA1", caller=A, minutes=0, **fields) -> MissedCallRecorded:
+    return MissedCallRecorded(call_sid=sid, caller=caller, callee=B, reason="unreachable",
+                              called_at=T0 + timedelta(minutes=minutes), **fields)
+
+
+def call(sid, caller=A, minutes=0, choice="none", **fields) -> dict:
+    return calls.merged(None, event(sid, caller, minutes, choice=choice, final=True, **fields), now=T0)
+
+
+def reference(purpose: str) -> str:
+    return f"ref/{purpose}"
+
+
+def told(found, **kwargs):
+    return reminders.callee_messages(reminders.digests(found), CALLEE, config=CONFIG, currency=UZS,
+                                     reference=reference, **kwargs)
+
+
+def rendered(outgoing) -> str:
+    return texts.render(outgoing.sms.template, outgoing.sms.language, **outgoing.sms.params)
+
+
+# --- a call's furthest state, whatever order its publications arrive in -------------------------
+
+def test_a_choice_never_goes_back_to_none_and_final_only_goes_true():
+    pressed = calls.merged(None, event(choice="leave_number", final=True), now=T0)
+    late_first = calls.merged(pressed, event(choice="none", final=False), now=T0)
+    assert (late_first["choice"], late_first["final"]) == ("leave_number", True)
+
+
+def test_recording_fields_only_fill_in_and_the_earliest_call_time_stands():
+    first = calls.merged(None, event(minutes=1, choice="voicemail"), now=T0)
+    recorded = calls.merged(first, event(choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1",
+                                         recording_seconds=12, final=True), now=T0)
+    stale = calls.merged(recorded, event(minutes=2, choice="voicemail"), now=T0)
+    assert (stale["recording_sid"], stale["recording_seconds"], stale["final"]) == ("RE1", 12, True)
+    assert stale["called_at"] == T0
+
+
+def test_a_reprompted_caller_s_final_key_wins_over_an_earlier_one():
+    three = calls.merged(None, event(choice="other_number", other_number=C), now=T0)
+    two = calls.merged(three, event(choice="leave_number", final=True), now=T0)
+    assert (two["choice"], two["other_number"]) == ("leave_number", None)
+
+
+@pytest.mark.parametrize("user, verdict", [
+    ({"blacklist": [A]}, "blacklist"),
+    ({"whitelist": [C]}, "not_whitelisted"),
+    ({"whitelist": [A, C]}, None),
+    ({}, None),
+])
+def test_black_list_drops_and_a_non_empty_white_list_keeps_only_its_numbers(user, verdict):
+    assert calls.screened_out(A, user) == verdict
+
+
+def test_an_unregistered_callee_gets_a_number_reminder_and_the_recording_is_not_kept():
+    left = call("CA1", choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1")
+    kept, discard = calls.with_mailbox(left, registered=False)
+    assert (kept["choice"], kept["recording_sid"], discard) == ("leave_number", None, "RE1")
+    assert calls.with_mailbox(left, registered=True) == (left, None)
+
+
+def test_a_caller_who_is_still_in_the_ivr_is_not_told_yet_but_a_lost_final_does_not_lose_the_call():
+    ongoing = calls.merged(None, event(), now=T0)
+    assert not calls.journey_over(ongoing, T0 + timedelta(minutes=1))
+    assert calls.journey_over(ongoing, T0 + calls.IVR_JOURNEY_MAX)
+
+
+def test_the_newest_network_report_of_either_source_says_whether_the_callee_is_reachable():
+    user = {"network": {"state": "attached", "at": T0}}
+    subscriber = {"network_state": {"state": "detached", "at": T0 + timedelta(seconds=1)}}
+    assert not calls.reachable(user, subscriber)
+    assert calls.reachable(user, {})
+    assert not calls.reachable({}, {})
+
+
+# --- one SMS per caller -----------------------------------------------------------------------
+
+def test_three_calls_from_one_caller_who_left_their_number_make_one_sms_saying_three():
+    [sms] = told([call("CA1", minutes=0), call("CA2", minutes=5), call("CA3", minutes=9, choice="leave_number")])
+    assert sms.sms.template == "missed_calls.reminder.leave_number"
+    assert sms.sms.params == {"caller": A, "count": 3, "first_at": "05-11 10:00", "last_at": "05-11 10:09"}
+    assert sms.sms.billing == documents.BILL_REMINDER and sms.call_sids == ("CA1", "CA2", "CA3")
+    assert rendered(sms).startswith(f"Missed calls from {A}: 3 (first 05-11 10:00, last 05-11 10:09)")
+
+
+def test_each_caller_gets_their_own_sms_with_the_text_of_their_most_informative_key():
+    found = [call("CA1", A, 0, "leave_number"), call("CA2", C, 1, "other_number", other_number=D),
+             call("CA3", A, 2, "voicemail", recording_sid="RE3"), call("CA4", D, 3, "leave_number")]
+    sent = {s.sms.params["caller"]: s for s in told(found)}
+    assert sent[A].sms.template == "missed_calls.reminder.voicemail"
+    assert sent[A].sms.params["voicemail_number"] == "06002" and sent[A].sms.params["count"] == 2
+    assert sent[C].sms.template == "missed_calls.reminder.other_number" and sent[C].sms.params["number"] == D
+    assert "Please call them back on " + D in rendered(sent[C])
+    assert sent[D].sms.template == "missed_calls.reminder.leave_number"
+
+
+def test_callers_who_chose_nothing_share_one_free_short_notice_with_the_d_query():
+    found = [call("CA1", A, 0), call("CA2", C, 1), call("CA3", C, 2, "notify_me")]
+    [notice] = told(found)
+    assert notice.sms.template == "missed_calls.reminder.short_notice" and notice.sms.billing is None
+    assert notice.sms.params == {"count": 3, "short_code": "06001", "hours": 24, "price": "50 so'm"}
+    assert rendered(notice) == ("Missed calls: 3. Reply D to 06001 within 24 hours for details "
+                                "(50 so'm per query SMS); this message is free.")
+
+
+def test_times_are_the_callee_s_local_time_in_their_language():
+    zh = reminders.Reader(B, "zh", TASHKENT)
+    assert reminders.short_time(T0, zh) == "05月11日10:00"
+    assert reminders.short_time(T0, reminders.Reader(B, "ru", TASHKENT)) == "11.05 10:00"
+
+
+# --- key 4: privacy and caller priority ---------------------------------------------------------
+
+@pytest.mark.parametrize("callee, caller, priority, allowed", [
+    ({}, {}, "callee", True),
+    ({"privacy": True}, {}, "callee", False),
+    ({"privacy": True, "registered": True}, {"registered": True}, "callee", False),
+    ({"privacy": True, "registered": True}, {"registered": True}, "caller", True),
+    ({"privacy": True, "registered": True}, {}, "caller", False),
+])
+def test_availability_is_withheld_by_privacy_unless_both_are_registered_and_the_caller_has_priority(
+        callee, caller, priority, allowed):
+    assert reminders.availability_allowed(callee, caller, priority) is allowed
+
+
+def test_the_available_sms_names_the_callee_and_the_time_of_the_call():
+    [digest] = reminders.digests([call("CA1", A, 0, "notify_me"), call("CA2", A, 7, "notify_me")])
+    sms = reminders.availability_message(digest, callee=B, caller=reminders.Reader(A, "en", TASHKENT),
+                                         config=CONFIG, reference=reference)
+    assert (sms.sms.to, sms.sms.billing) == (A, documents.BILL_AVAILABILITY)
+    assert rendered(sms) == f"The subscriber {B} you called at 05-11 10:07 is now available, please call them."
+
+
+# --- options ---------------------------------------------------------------------------------
+
+def change(action, number=None) -> MissedCallOptionsChanged:
+    return MissedCallOptionsChanged(request_id="r1", msisdn=B, action=action, number=number, channel="sms",
+                                    requested_at=T0)
+
+
+def decide(user, action, number=None, balance=0):
+    return options.decide(user, change(action, number), config=CONFIG, month="2026-05", balance=balance,
+                          currency=UZS, next_fee_at=T0, now=T0)
+
+
+def test_registering_charges_the_month_s_fee_when_the_balance_allows_and_a_repeat_changes_nothing():
+    fee = CONFIG.charging.monthly_fee
+    first = decide(options.new_user(B), "register", balance=fee)
+    assert (first.fee, first.update["registered"], first.update["fee_months"]) == (fee, True, ["2026-05"])
+    again = decide({**options.new_user(B), **first.update}, "register", balance=0)
+    assert (again.fee, again.update, again.template) == (0, {}, "missed_calls.options.registered")
+
+
+def test_registering_without_the_fee_is_refused_and_charges_nothing():
+    refused = decide(options.new_user(B), "register", balance=CONFIG.charging.monthly_fee - 1)
+    assert (refused.template, refused.fee, refused.update) == ("missed_calls.options.register_refused", 0, {})
+
+
+def test_registering_again_in_a_paid_month_is_free():
+    back = decide({**options.new_user(B), "fee_months": ["2026-05"]}, "register")
+    assert (back.fee, back.update["registered"]) == (0, True)
+
+
+def test_a_number_is_on_one_list_at_most_and_the_lists_are_capped():
+    on_white = {**options.new_user(B), "whitelist": [A]}
+    moved = decide(on_white, "blacklist_add", A)
+    assert moved.update == {"blacklist": [A], "whitelist": []}
+    full = {**options.new_user(B), "blacklist": [f"+99890{n:07d}" for n in range(options.LIST_LIMIT)]}
+    assert decide(full, "blacklist_add", A).template == "missed_calls.options.blacklist_full"
+    assert decide(full, "blacklist_add", A).update == {}
+
+
+def test_repeated_list_and_privacy_requests_change_nothing_and_confirm_the_same():
+    user = {**options.new_user(B), "blacklist": [A], "privacy": True}
+    assert decide(user, "blacklist_add", A).update == {}
+    assert decide(user, "privacy_on").update == {}
+    assert decide(user, "whitelist_remove", C).template == "missed_calls.options.whitelist_removed"
+    assert decide(user, "blacklist_add").template == "missed_calls.options.number_missing"
+
+
+# --- charging --------------------------------------------------------------------------------
+
+def charge(status="delivered", price=50_00, used=0, cap=None, balance=10_000_00, subscriber=True):
+    return charging.decide(status=status, price=price, subscriber=subscriber, used=used, cap=cap, balance=balance)
+
+
+def test_only_a_delivered_sms_is_charged():
+    assert charge().amount == 50_00 and charge().charged
+    assert charge("undelivered").why_not == "not charged: undelivered" and not charge("failed").charged
+
+
+def test_the_monthly_cap_charges_what_is_left_under_it_then_nothing():
+    cap = 5_000_00
+    assert charge(used=cap - 20_00, cap=cap).amount == 20_00
+    assert charge(used=cap, cap=cap).why_not == "not charged: monthly cap reached"
+
+
+def test_a_balance_short_of_the_price_charges_nothing_never_half():
+    short = charge(balance=49_99)
+    assert (short.amount, short.why_not) == (0, "not charged: insufficient balance")
+
+
+def test_another_service_s_billing_tag_has_no_price_here():
+    assert charging.price_of("zero-balance/callback", CONFIG) is None
+    assert charging.price_of(documents.BILL_DETAILS, CONFIG) == CONFIG.charging.details_query_price
+
+
+def test_the_calendar_month_is_the_operator_s():
+    assert charging.month_of(datetime(2026, 5, 31, 20, 0, tzinfo=timezone.utc), TASHKENT) == "2026-06"
+    assert charging.usage_after({"2026-05": 10}, "2026-05", 5) == {"2026-05": 15}
+
+
+# --- retention -------------------------------------------------------------------------------
+
+def test_calls_past_retention_are_counted_in_the_summary_not_lost():
+    old = [call("CA1", A, 0), call("CA2", C, 5), call("CA3", A, 9)]
+    summary = housekeeping.folded(None, old, callee=B, now=T0)
+    summary = housekeeping.folded(summary, [call("CA4", D, 20)], callee=B, now=T0)
+    assert (summary["count"], summary["callers"]) == (4, [A, C, D])
+    [sms] = [reminders.summary_message(summary, CALLEE, config=CONFIG, reference=reference)]
+    assert rendered(sms) == ("Also 4 more calls from 3 numbers between 05-11 10:00 and 05-11 10:20 were older "
+                             "than 72 hours and are not kept in detail.")
+
+
+def test_when_the_clock_must_look_again():
+    pending = call("CA1")
+    assert housekeeping.due_for_pending(pending, attached=False, retention=CONFIG.retention, now=T0) == \
+        T0 + CONFIG.retention
+    ongoing = calls.merged(None, event(), now=T0)
+    assert housekeeping.due_for_pending(ongoing, attached=True, retention=CONFIG.retention, now=T0) == \
+        T0 + calls.IVR_JOURNEY_MAX
+    assert housekeeping.due_after_delivery([], capped=True, now=T0) == T0
+    assert housekeeping.due_after_delivery([], capped=False, now=T0) is None
+    assert housekeeping.next_month_start(datetime(2026, 12, 31, 20, tzinfo=timezone.utc), TASHKENT) == \
+        datetime(2027, 2, 1, tzinfo=TASHKENT)
