@@ -98,7 +98,9 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         "carrier-emulator",
         [sys.executable, "-m", "emulators.carrier", "serve", "--port", str(carrier_port),
          "--ussd-webhook", urls["edge-ussd"], "--sms-webhook", urls["edge-sms"],
-         "--voice-webhook", urls["edge-voice"]],
+         "--voice-webhook", urls["edge-voice"],
+         # A call's end reaches the same function (Twilio's status callback URL of the number).
+         "--voice-status-callback", urls["edge-voice"] + "?callback=status"],
         ready_url=f"{carrier_url}/health", env={**function_env, "PYTHONPATH": str(REPO)},
         log_dir=log_dir, cwd=REPO)
     stack = Stack(project, emulators, carrier)

@@ -31,6 +31,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--voice-webhook", default=_env("VOICE_WEBHOOK"), help="URL of the inbound voice edge function")
     serve.add_argument("--voice-number", default=_env("VOICE_NUMBER"),
                        help="the VAS number calls to switched-off phones are forwarded to")
+    serve.add_argument("--voice-status-callback", default=_env("VOICE_STATUS_CALLBACK"),
+                       help="URL told (signed, CallStatus completed) when a call that reached the voice webhook ends")
     serve.add_argument("--account-sid", default=s.twilio_account_sid)
     serve.add_argument("--auth-token", default=s.twilio_auth_token)
     serve.add_argument("--gateway-secret", default=s.ussd_gateway_secret, help="HMAC secret of the USSD gateway")
@@ -72,7 +74,7 @@ def serve(args: argparse.Namespace) -> int:
     config = CarrierConfig(account_sid=args.account_sid, auth_token=args.auth_token,
                            gateway_secret=args.gateway_secret, ussd_webhook=args.ussd_webhook,
                            sms_webhook=args.sms_webhook, voice_webhook=args.voice_webhook,
-                           voice_number=args.voice_number,
+                           voice_number=args.voice_number, voice_status_callback=args.voice_status_callback,
                            network_code=args.network_code, publish_network_events=publish,
                            store_validity=timedelta(seconds=args.store_validity))
     carrier = Carrier(config)

@@ -130,8 +130,11 @@ class Call:
 
     def __init__(self, *, sid: str, account_sid: str, caller: str, to: str, outcome: str,
                  forwarded_from: str | None = None, forward_reason: str | None = None,
-                 line: Line | None = None, max_hops: int = MAX_HOPS):
+                 line: Line | None = None, max_hops: int = MAX_HOPS, status_callback: str | None = None):
         self.sid, self.account_sid, self.caller, self.to = sid, account_sid, caller, to
+        # The number's voice status callback (Twilio's "Call status changes" URL): told when the
+        # call ends, which is how a service learns that a caller hung up without choosing.
+        self.status_callback = status_callback
         self.outcome = outcome
         self.forwarded_from, self.forward_reason = forwarded_from, forward_reason
         self.line, self.max_hops = line, max_hops
@@ -419,6 +422,10 @@ class Call:
             self.ended_by, self.ended_at, self.waiting = by, utcnow(), None
             if self.status in ("ringing", "in-progress"):
                 self.status = "completed"
+            if self.status_callback and self.line is not None and self.hops:
+                seconds = int((self.ended_at - self.started_at).total_seconds())
+                self.line.notify(WebhookRequest("POST", self.status_callback,
+                                                self.params({"CallDuration": str(seconds)}, status=self.status)))
 
 
 def _method(verb: ElementTree.Element, attribute: str = "method") -> str:

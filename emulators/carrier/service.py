@@ -42,6 +42,7 @@ class CarrierConfig:
     sms_webhook: str | None = None
     voice_webhook: str | None = None
     voice_number: str | None = None        # the VAS number calls are forwarded to (Twilio's `To`)
+    voice_status_callback: str | None = None  # told (signed) when a call that reached the webhook ends
     network_code: str = "43405"            # MCC+MNC the USSD gateway reports (Uzbekistan, 434-05)
     publish_network_events: bool = False   # attach/detach to Pub/Sub topic network.attachment
     store_validity: timedelta = timedelta(hours=72)  # how long a detached phone's SMS waits
@@ -53,7 +54,8 @@ class CarrierConfig:
         """What the control API shows (no secrets)."""
         return {"account_sid": self.account_sid, "ussd_webhook": self.ussd_webhook,
                 "sms_webhook": self.sms_webhook, "voice_webhook": self.voice_webhook,
-                "voice_number": self.voice_number, "public_url": self.public_url,
+                "voice_number": self.voice_number, "voice_status_callback": self.voice_status_callback,
+                "public_url": self.public_url,
                 "network_code": self.network_code, "publish_network_events": self.publish_network_events,
                 "store_validity_seconds": int(self.store_validity.total_seconds())}
 
@@ -296,14 +298,16 @@ class Carrier:
                 self._refuse(call_sid, msisdn, to, "call")
                 return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
             if service:
-                call = Call(**base, to=to, outcome="service", line=_CallLine(self))
+                call = Call(**base, to=to, outcome="service", line=_CallLine(self),
+                            status_callback=self.config.voice_status_callback)
             else:
                 route = self.network.route_call(to)
                 if route.outcome != "forwarded":
                     return self._keep(Call(**base, to=to, outcome=route.outcome)).end_unconnected()
                 # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
                 call = Call(**base, to=self.config.voice_number or to, outcome="forwarded",
-                            forwarded_from=to, forward_reason=route.forward_reason, line=_CallLine(self))
+                            forwarded_from=to, forward_reason=route.forward_reason, line=_CallLine(self),
+                            status_callback=self.config.voice_status_callback)
             url = self._webhook("voice")
             lock = self._call_locks[call.sid] = threading.Lock()
             self._keep(call)
@@ -413,7 +417,8 @@ class Carrier:
 
     def configure(self, **changes) -> dict:
         with self.lock:
-            for name in ("ussd_webhook", "sms_webhook", "voice_webhook", "voice_number", "network_code"):
+            for name in ("ussd_webhook", "sms_webhook", "voice_webhook", "voice_number", "voice_status_callback",
+                         "network_code"):
                 if name in changes:
                     setattr(self.config, name, changes[name] or None)
             if changes.get("public_url"):
@@ -476,7 +481,7 @@ class _CallLine:
 
     def notify(self, request: WebhookRequest) -> None:
         self.carrier.dispatcher.submit(request.params.get("CallSid", request.url),
-                                       f"recording status callback {request.params.get('RecordingSid')}",
+                                       f"callback {request.url} {request.params.get('RecordingSid') or request.params.get('CallStatus')}",
                                        lambda: self.carrier._post_signed(request.url, request.params, request.method))
 
 

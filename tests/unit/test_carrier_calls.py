@@ -315,3 +315,25 @@ def test_the_network_keeps_a_bounded_number_of_calls_dropping_the_oldest_ended_f
         assert carrier.call_state(placed[-1])["outcome"] == "connected"
     finally:
         carrier.dispatcher.stop()
+
+
+def test_a_caller_hanging_up_in_the_menu_is_told_to_the_numbers_status_callback_once():
+    status = "http://ivr.test/voice?callback=status"
+    line = CannedLine({VOICE: MENU})
+    call = forwarded_call(line, status_callback=status)
+    call.start(VOICE)
+    assert line.notified == []          # still in the menu: nothing to tell yet
+    call.hang_up()
+    with pytest.raises(NotWaiting):
+        call.hang_up()                  # an ended call cannot end again, nor be told twice
+    [told] = line.notified
+    assert (told.method, told.url) == ("POST", status)
+    assert told.params == {**told.params, "CallStatus": "completed", "ForwardedFrom": BOB, "From": ALICE}
+    assert int(told.params["CallDuration"]) >= 0
+
+
+def test_no_status_callback_for_a_call_the_network_ended_before_any_webhook():
+    line = CannedLine({})
+    Call(sid="CA" + "2" * 32, account_sid="AC1", caller=ALICE, to=BOB, outcome="connected", line=line,
+         status_callback="http://ivr.test/voice?callback=status").end_unconnected()
+    assert line.notified == []
