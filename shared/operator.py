@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared import localtime, settings
+from shared import localtime, settings, texts
 from shared.events import Language
 from shared.money import Currency
 from shared.msisdn import normalise
@@ -43,6 +43,8 @@ class OperatorProfile(BaseModel):
     short_codes: ShortCodes = ShortCodes()
     services: dict[str, list[str]] = Field(default_factory=dict,
                                            description="Service -> enabled preset names")
+    texts: dict[str, dict[Language, str]] = Field(
+        default_factory=dict, description="Text key -> language -> the operator's own wording (shared/texts)")
 
     @field_validator("timezone")
     @classmethod
@@ -53,6 +55,13 @@ class OperatorProfile(BaseModel):
     def _default_is_offered(self):
         if self.default_language not in self.languages:
             raise ValueError(f"default_language {self.default_language} is not in languages {self.languages}")
+        return self
+
+    @model_validator(mode="after")
+    def _texts_fit_the_catalog(self):
+        problems = texts.override_problems(self.texts, self.languages)
+        if problems:
+            raise ValueError("texts: " + "; ".join(problems))
         return self
 
     def msisdn(self, raw: str) -> str:

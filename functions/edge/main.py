@@ -217,9 +217,11 @@ def voice_inbound(request):
     with _correlated(call.call_sid):
         if call.caller is not None:
             try:
-                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow())
+                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
+                                        extra=_voice_routes.documents_for(call))
                 language = found.caller.language
-                call = dataclasses.replace(call, caller_record=found.subscriber_record(), caller_read=True)
+                call = dataclasses.replace(call, caller_record=found.subscriber_record(), caller_read=True,
+                                           documents=found.documents)
             except Exception:
                 # The prompt is still worth playing; in the operator's language rather than none.
                 logger.exception("caller's language unknown: Firestore read failed")

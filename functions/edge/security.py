@@ -20,12 +20,16 @@ def ussd_signed(secret: str, body: bytes, signature: str | None) -> bool:
     return signing.verify_body(secret, body, signature)
 
 
-def signed_urls(request_url: str, path: str, query: str, base_url: str | None) -> list[str]:
-    """The URLs Twilio may have signed for this request, most likely first."""
-    if not base_url:
-        return [request_url]
-    base = base_url.rstrip("/")
+def signed_urls(host_url: str, path: str, query: str, base_url: str | None) -> list[str]:
+    """The URLs Twilio may have signed for this request, most likely first.
+
+    The query is the raw one the request carried: Twilio signs the URL as written, and a decoded
+    and re-encoded query (werkzeug's `request.url` turns `%3A` back into `:`) would not match.
+    """
     suffix = f"?{query}" if query else ""
+    if not base_url:
+        return [f"{host_url.rstrip('/')}{path}{suffix}"]
+    base = base_url.rstrip("/")
     urls = [f"{base}{path}{suffix}"]
     if path == "/":
         # A function on its own host: Twilio may be configured with or without the final slash.
@@ -47,4 +51,4 @@ class TwilioGuard:
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         query = request.query_string.decode("latin-1")
         return any(self.validator.validate(url, request.form, signature, algorithm)
-                   for url in signed_urls(request.url, request.path, query, self.base_url))
+                   for url in signed_urls(request.host_url, request.path, query, self.base_url))

@@ -7,9 +7,13 @@ only ask the registries, so a new service plugs in by adding its entries, not by
 from __future__ import annotations
 
 from functions.edge import balance, pay_card, sms_keywords, transfer_menu, transfers, voice
+from functions.edge import missed_call_ivr, missed_call_options, voicemail_line
+from functions.edge import zero_balance
 from functions.edge.ussd import Registry, Reply, Situation, UssdService
+from functions.missed_calls import config as missed_calls_config
 from functions.transfers import policy as transfer_policy
-from shared import localtime
+from functions.zero_balance import config as zero_balance_config
+from shared import localtime, store
 from shared.operator import OperatorProfile
 
 
@@ -45,6 +49,7 @@ def ussd_services(profile: OperatorProfile) -> Registry:
         desk = transfer_desk(profile)
         for service in transfers.ussd_services(desk) + transfer_menu.ussd_services(desk):
             registry.add(service)
+    add_missed_calls_ussd(registry, profile)
     return registry
 
 
@@ -54,9 +59,46 @@ def sms_services(profile: OperatorProfile) -> sms_keywords.Commands:
     if enabled(profile, TRANSFERS):
         for command, service in transfers.sms_services(transfer_desk(profile)).items():
             commands.add(command, service)
+    add_missed_calls_sms(commands, profile)
+    add_zero_balance_sms(commands, profile)
     return commands
 
 
 def voice_routes(profile: OperatorProfile) -> voice.VoiceRouter:
     """Called number -> voice service: the pay-card IVR when transfers are on."""
-    return voice.VoiceRouter(routes=pay_card.routes(profile) if enabled(profile, TRANSFERS) else {})
+    router = voice.VoiceRouter(routes=pay_card.routes(profile) if enabled(profile, TRANSFERS) else {})
+    add_missed_calls_voice(router, profile)
+    return router
+
+
+# --- missed-call alerts (functions/missed_calls/config.py names the codes) -------------------
+
+def add_missed_calls_ussd(registry: Registry, profile: OperatorProfile) -> None:
+    """The options menu (*160#) when missed-call alerts are on."""
+    config = missed_calls_config.config_for(profile)
+    if config is not None:
+        registry.add(missed_call_options.ussd_service(profile, config))
+
+
+def add_missed_calls_sms(commands: sms_keywords.Commands, profile: OperatorProfile) -> None:
+    """The service's own short code (06001): D queries and option keywords."""
+    config = missed_calls_config.config_for(profile)
+    if config is not None:
+        commands.add_short_code(config.short_code, missed_call_options.sms_service(profile, config))
+
+
+def add_missed_calls_voice(router: voice.VoiceRouter, profile: OperatorProfile) -> None:
+    """Forwarded calls go to the caller IVR; the voicemail number to the voicemail line."""
+    config = missed_calls_config.config_for(profile)
+    if config is not None:
+        router.forwarded = missed_call_ivr.forwarded_service(profile, config)
+        router.routes.update(voicemail_line.routes(profile, config, store.db))
+
+
+# --- zero-balance callback requests (functions/zero_balance/config.py names the code) ---------
+
+def add_zero_balance_sms(commands: sms_keywords.Commands, profile: OperatorProfile) -> None:
+    """The ZeroX answer code (06005): a zero-balance caller's 1, 2 or 0 to the offer."""
+    config = zero_balance_config.config_for(profile)
+    if config is not None:
+        commands.add_short_code(config.short_code, zero_balance.sms_service(config))

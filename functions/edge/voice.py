@@ -1,15 +1,18 @@
 """Inbound calls: which voice service answers a call, and the TwiML it answers with.
 
 A voice service plugs in by adding a route for its number to `VoiceRouter.routes` (the pay-card
-IVR on 0670 does); a call to any other number hears, in the caller's language, that the number
-offers no voice service. Multi-step services (<Gather>) come back to the same webhook with a
-`step` in the action URL's query, which Twilio's signature covers.
+IVR on 0670 does); a call the network forwarded (ForwardedFrom set) goes to `VoiceRouter.forwarded`
+(the missed-call IVR); a call to any other number hears, in the caller's language, that the number
+offers no voice service. A `VoiceService` route also names the documents it needs, which the
+webhook reads in the caller's round trip. Multi-step services (<Gather>) come back to the same
+webhook with a `step` in the action URL's query, which Twilio's signature covers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -26,6 +29,24 @@ SPEECH: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
+class Recording:
+    """A <Record>'s result as Twilio posts it to the action URL."""
+
+    sid: str
+    url: str
+    seconds: int
+
+
+def _recording(form: Mapping[str, str]) -> Recording | None:
+    """The recording fields when they make a usable reference; None otherwise (nothing was recorded)."""
+    sid, url = (form.get("RecordingSid") or "").strip(), (form.get("RecordingUrl") or "").strip()
+    duration = (form.get("RecordingDuration") or "").strip()
+    if not sid or len(sid) > 64 or not url.startswith(("https://", "http://")) or len(url) > 500:
+        return None
+    return Recording(sid=sid, url=url, seconds=int(duration) if duration.isdigit() and len(duration) < 7 else 0)
+
+
+@dataclass(frozen=True)
 class InboundCall:
     call_sid: str
     caller: str | None        # E.164, None when the network withheld or mangled it
@@ -35,6 +56,9 @@ class InboundCall:
     query: Mapping[str, str] = field(default_factory=dict)   # the action URL's query: step and what came before
     caller_record: Mapping | None = None           # the caller's subscriber document, when read
     caller_read: bool = False                      # False: Firestore could not be read for this call
+    forward_reason: str | None = None              # the carrier's reason for a forwarded call (busy, …)
+    recording: Recording | None = None             # what a <Record> left, on its action request
+    documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
 
     @property
     def step(self) -> str | None:
@@ -52,10 +76,29 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
     return InboundCall(call_sid=(form.get("CallSid") or "")[:64], caller=caller,
                        called=(form.get("To") or "").strip()[:32],
                        forwarded_from=(form.get("ForwardedFrom") or "").strip()[:32] or None,
-                       digits=digits, query=kept)
+                       digits=digits, query=kept,
+                       forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
+                       recording=_recording(form))
 
 
-QUERY_FIELDS = frozenset({"step", "recipient", "attempt"})  # what multi-step services carry between requests
+# What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
+# callee, forward reason, call time, caller language and keys offered; the voicemail line's message.
+QUERY_FIELDS = frozenset({"step", "recipient", "attempt", "callee", "reason", "at", "lang", "keys", "msg"})
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def stamp(moment: datetime) -> str:
+    """A moment for an action URL: microseconds since the epoch, exact and with nothing to escape."""
+    return str((moment - _EPOCH) // _MICROSECOND)
+
+
+def unstamp(text: str) -> datetime | None:
+    """The moment `stamp` wrote; None for anything else."""
+    if not text.isdigit() or len(text) > 18:
+        return None
+    return _EPOCH + int(text) * _MICROSECOND
 
 
 @dataclass(frozen=True)
@@ -88,17 +131,41 @@ def no_voice_service(call: InboundCall, language: str) -> VoiceResponse:
 
 
 VoiceHandler = Callable[[InboundCall, str], "VoiceResponse | VoiceAnswer"]
+VoiceReads = Callable[[InboundCall], Iterable[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class VoiceService:
+    """A voice handler that also names the documents it needs (read with the caller's, in one round trip)."""
+
+    handler: VoiceHandler
+    reads: VoiceReads
+
+    def __call__(self, call: InboundCall, language: str) -> "VoiceResponse | VoiceAnswer":
+        return self.handler(call, language)
+
+    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+        return tuple(self.reads(call))
 
 
 @dataclass
 class VoiceRouter:
-    """Called number -> the voice service answering it; anything else gets `default`."""
+    """Called number -> the voice service answering it; forwarded calls -> `forwarded`; else `default`."""
 
     routes: dict[str, VoiceHandler] = field(default_factory=dict)
     default: VoiceHandler = no_voice_service
+    forwarded: VoiceHandler | None = None
 
     def handler_for(self, call: InboundCall) -> VoiceHandler:
+        # The callee in the query: a later step of a forwarded call (our own signed action URL).
+        if self.forwarded is not None and (call.forwarded_from or call.query.get("callee")):
+            return self.forwarded
         return self.routes.get(call.called) or self.routes.get(call.called.lstrip("+"), self.default)
+
+    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+        """What the call's service reads besides the caller's subscriber record."""
+        handler = self.handler_for(call)
+        return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
 
     def answer(self, call: InboundCall, language: str) -> VoiceAnswer:
         answered = self.handler_for(call)(call, language)

@@ -15,7 +15,9 @@ from functions.transfers import documents, execution, gate, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
 from shared import ledger, operator, runtime
-from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested
+from shared.events import (
+    ZERO_BALANCE_CHANNEL, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested,
+)
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.transfers")
@@ -103,7 +105,8 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
     book = documents.open_book(ctx, request.requester)
     policy = in_force.for_sender(pair.first)
     outcome = rules.decide_top_up_ask(policy, requester=pair.first, target=pair.second, amount=request.amount,
-                                      balances=execution.balances(book)) if policy else rules.NO_POLICY
+                                      balances=execution.balances(book),
+                                      fee_waived=request.channel == ZERO_BALANCE_CHANNEL) if policy else rules.NO_POLICY
     requester, target = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):

@@ -368,9 +368,13 @@ def limits_left(policy: TransferPolicy, history: History, now: datetime, scope: 
 
 
 def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party, amount: int,
-                      balances: Mapping[str, int]) -> Quote | Refusal:
-    """`*116*`: may `requester` ask `target` for `amount`; the Quote's fee is what the request costs."""
+                      balances: Mapping[str, int], fee_waived: bool = False) -> Quote | Refusal:
+    """`*116*`: may `requester` ask `target` for `amount`; the Quote's fee is what the request costs.
+
+    `fee_waived`: the request comes from a zero-balance offer (ZeroX), whose caller cannot pay.
+    """
     c, ask = policy.compiled, policy.topup_request
+    fee = 0 if fee_waived else ask.fee
     if not ask.enabled:
         return Refusal("service_not_offered", {})
     if not requester.known:
@@ -384,10 +388,10 @@ def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party
     refusal = _amount_refusal(c, amount)  # ask only for what the target could actually send
     if refusal is not None:
         return refusal
-    if balances.get(c.debit_bucket, 0) < ask.fee:
-        return Refusal("insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": ask.fee,
-                                                "fee": ask.fee})
-    return Quote(amount=amount, fee=ask.fee, debit_bucket=c.debit_bucket, credit_bucket="", credit_expires_at=None)
+    if balances.get(c.debit_bucket, 0) < fee:
+        return Refusal("insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": fee,
+                                                "fee": fee})
+    return Quote(amount=amount, fee=fee, debit_bucket=c.debit_bucket, credit_bucket="", credit_expires_at=None)
 
 
 def decide_voucher(policy: TransferPolicy, *, caller: Party, recipient: Party) -> Refusal | None:

@@ -86,7 +86,7 @@ def test_an_unknown_code_lists_the_services_in_the_subscribers_language(edge):
     provision(EN_USER, "en")
     assert dial(edge("ussd"), EN_USER, code="*777#").data.decode() == \
         ("END *777# is not a service. Available:\n*100# balance\n*112# send credit\n*116# ask for a top-up\n"
-         "*111*0151# bar transfers\n#131# balance transfer")
+         "*111*0151# bar transfers\n#131# balance transfer\n*160# missed-call alerts")
 
 
 # --- SMS -----------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_sms_balance_publishes_one_sms_send_and_a_repeated_message_sid_the_same_
     assert envelope.type == "sms.send"
     assert envelope.data == {"to": RU_USER, "template": "edge.balance.report", "language": "ru",
                              "params": {"lines": "Основной баланс: 10 000 so'm"}, "sender": "21112",
-                             "reference": "twilio:SMaaaa0001"}
+                             "reference": "twilio:SMaaaa0001", "billing": None}  # a balance reply is free
     assert twilio_post(app, form).status_code == 200
     [again] = pull(1)
     assert again.id == envelope.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict
@@ -15,8 +16,9 @@ TOKEN = "secret-token"
 
 def twilio_request(url_signed: str, seen_url: str, path: str, form: dict, query: bytes = b""):
     signature = RequestValidator(TOKEN).compute_signature(url_signed, form)
+    parts = urlsplit(seen_url)
     return SimpleNamespace(headers={"X-Twilio-Signature": signature}, form=ImmutableMultiDict(form),
-                           url=seen_url, path=path, query_string=query)
+                           host_url=f"{parts.scheme}://{parts.netloc}/", path=path, query_string=query)
 
 
 def test_without_a_base_url_the_url_the_request_came_to_is_checked():
@@ -53,3 +55,21 @@ def test_ussd_body_hmac():
     assert security.ussd_signed("s", body, signing.sign_body("s", body))
     assert not security.ussd_signed("s", body + b"x", signing.sign_body("s", body))
     assert not security.ussd_signed("s", body, None)
+
+
+def test_an_action_url_with_an_encoded_colon_is_checked_as_twilio_signed_it():
+    from urllib.parse import urlencode
+
+    from flask import Flask, request as flask_request
+    from twilio.request_validator import RequestValidator
+
+    from functions.edge.security import TwilioGuard
+
+    url = "http://127.0.0.1:8100/?" + urlencode({"step": "menu", "at": "2026-11-22T10:31:00+05:00"})
+    form = {"CallSid": "CA1", "Digits": "2"}
+    signature = RequestValidator("token").compute_signature(url, form)
+    app = Flask("t")
+    with app.test_request_context(url, method="POST", data=form, headers={"X-Twilio-Signature": signature}):
+        assert "%3A" in flask_request.query_string.decode()
+        assert TwilioGuard("token", None).allows(flask_request)
+        assert not TwilioGuard("other", None).allows(flask_request)

@@ -1,0 +1,318 @@
+"""Missed-call alerts' self-care: SMS to the service's short code (06001) and its USSD menu (*160#).
+
+SMS: `D` asks for the details of the missed calls the last attach notice told about (within the
+details window, a priced answer; later, a free one saying the window has passed); keywords in the
+platform's five languages change options (REG, UNREG, PRIVACY ON/OFF, BLOCK/UNBLOCK <number>,
+ALLOW/DISALLOW <number>, CLEAR LISTS) or answer at once (STATUS, HELP). The USSD menu offers the
+same options on screens. A valid change is published as `missed-call.options-changed` and the
+missed-call service confirms it by SMS once applied; a bad number or word is answered at once and
+nothing is published.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from functions.edge import sms_keywords, ussd
+from functions.edge.lookup import path
+from functions.edge.replies import Publication, Text
+from functions.missed_calls import documents
+from functions.missed_calls.config import MissedCallConfig
+from shared import localtime
+from shared.events import MissedCallOptionsChanged, derive_event_id, utcnow
+from shared.msisdn import InvalidMsisdn
+from shared.operator import OperatorProfile
+
+TOPIC = "missed-call.options-changed"
+DETAILS, STATUS, HELP = "details", "status", "help"     # answered at once; every other request is an option
+_NEEDS_NUMBER = frozenset({"blacklist_add", "blacklist_remove", "whitelist_add", "whitelist_remove"})
+_MAX_WORD_SHOWN = 20
+_MAX_CALLERS_SHOWN = 10     # a D answer stays a few SMS segments long
+_MAX_LIST_SHOWN = 5
+_TRAILING = ".,!?;:。，！？；："
+
+# What each request is written as, in the five languages; matched after NFKC folding and
+# casefolding. Multi-word keywords match whole words; the Chinese ones, written without spaces,
+# also take a number right after them (黑名单13800138000).
+WORDS: dict[str, list[str]] = {
+    DETAILS: ["D", "Д", "详情", "詳情"],
+    "register": ["REG", "REGISTER", "РЕГ", "РЕГИСТРАЦИЯ", "RO'YXAT", "ROYXAT", "РЎЙХАТ", "КАТТОО",
+                 "注册", "開通", "开通"],
+    "unregister": ["UNREG", "UNREGISTER", "ОТКЛ", "ОТКЛЮЧИТЬ", "BEKOR", "БЕКОР", "ЖОКТОО", "注销", "註銷"],
+    "privacy_on": ["PRIVACY ON", "PRIVATE", "СКРЫТЬ", "ПРИВАТ ВКЛ", "MAXFIY", "МАХФИЙ", "ЖАШЫРУУ",
+                   "隐私开", "开启隐私"],
+    "privacy_off": ["PRIVACY OFF", "PUBLIC", "ПОКАЗАТЬ", "ПРИВАТ ВЫКЛ", "OCHIQ", "ОЧИҚ", "КӨРСӨТҮҮ",
+                    "隐私关", "关闭隐私"],
+    "blacklist_add": ["BLOCK", "БЛОК", "ЧС", "BLOK", "КАРА", "黑名单", "拉黑"],
+    "blacklist_remove": ["UNBLOCK", "РАЗБЛОК", "BLOKDAN", "БЛОКДАН", "БЛОКТОН", "取消黑名单", "解除拉黑"],
+    "whitelist_add": ["ALLOW", "РАЗРЕШИТЬ", "RUXSAT", "РУХСАТ", "УРУКСАТ", "白名单"],
+    "whitelist_remove": ["DISALLOW", "ЗАПРЕТИТЬ", "TAQIQ", "ТАҚИҚ", "ТЫЮУ", "取消白名单"],
+    "lists_clear": ["CLEAR LISTS", "CLEAR", "ОЧИСТИТЬ", "TOZALASH", "ТОЗАЛАШ", "ТАЗАЛОО", "清空名单"],
+    STATUS: ["STATUS", "СТАТУС", "HOLAT", "ҲОЛАТ", "АБАЛ", "状态", "狀態"],
+    HELP: ["HELP", "?", "ПОМОЩЬ", "СПРАВКА", "YORDAM", "ЁРДАМ", "ЖАРДАМ", "帮助", "幫助"],
+}
+KEYWORDS: dict[str, str] = {word.casefold(): request for request, words in WORDS.items() for word in words}
+_LONGEST_FIRST = sorted(KEYWORDS, key=len, reverse=True)
+_APOSTROPHES = str.maketrans({mark: "'" for mark in "ʻʼ‘’`´"})   # Uzbek Latin writes o' and g' many ways
+
+
+def _fold(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold().split())
+
+
+def _is_cjk(word: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in word)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an SMS asks: a request name (details, status, help, an option), its number text, the word read."""
+
+    name: str | None          # None: no keyword recognised
+    word: str
+    argument: str = ""
+
+
+def read_request(body: str) -> Request:
+    """The keyword an SMS starts with (in any of the five languages) and what follows it."""
+    text = _fold(body).strip(_TRAILING + " ")
+    if not text:
+        return Request(HELP, "")
+    for keyword in _LONGEST_FIRST:
+        if text == keyword:
+            return Request(KEYWORDS[keyword], keyword)
+        if text.startswith(keyword):
+            rest = text[len(keyword):]
+            if rest[0] == " " or (_is_cjk(keyword) and (rest[0].isdigit() or rest[0] == "+")):
+                return Request(KEYWORDS[keyword], keyword, rest.strip())
+    first = text.split()[0]
+    return Request(None, first)
+
+
+def listed_number(typed: str, profile: OperatorProfile) -> str | None:
+    """The number after a list keyword in E.164, None when it is not a phone number."""
+    if not typed or len(typed) > 24:
+        return None
+    try:
+        return profile.msisdn(typed)
+    except InvalidMsisdn:
+        return None
+
+
+def option_event(request_id: str, msisdn: str, action: str, number: str | None, channel: str,
+                 now: datetime) -> Publication:
+    """`missed-call.options-changed` for one request (its id comes from the gateway's message or session)."""
+    payload = MissedCallOptionsChanged(request_id=request_id, msisdn=msisdn, action=action, number=number,
+                                       channel=channel, requested_at=now)
+    return Publication(TOPIC, payload, derive_event_id(request_id, TOPIC))
+
+
+# --- what the subscriber is told -----------------------------------------------------------
+
+def _numbers(numbers: Iterable[str]) -> str:
+    listed = [n for n in numbers if isinstance(n, str)]
+    shown = ", ".join(listed[:_MAX_LIST_SHOWN]) + (", …" if len(listed) > _MAX_LIST_SHOWN else "")
+    return f"{len(listed)} ({shown})" if listed else "0"
+
+
+def status_text(user: Mapping[str, Any] | None, *, with_numbers: bool) -> Text:
+    """The subscriber's options as missed_call_users holds them (absent: the defaults)."""
+    user = user or {}
+    blacklist, whitelist = user.get("blacklist") or [], user.get("whitelist") or []
+    return Text("edge.missed_calls.status", {
+        "mailbox": Text("edge.missed_calls.status.mailbox_on" if user.get("registered")
+                        else "edge.missed_calls.status.mailbox_off"),
+        "privacy": Text("edge.missed_calls.status.privacy_on" if user.get("privacy")
+                        else "edge.missed_calls.status.privacy_off"),
+        "blacklist": _numbers(blacklist) if with_numbers else str(len(blacklist)),
+        "whitelist": _numbers(whitelist) if with_numbers else str(len(whitelist)),
+    })
+
+
+def flat(text: Text, language: str) -> Text:
+    """The text with the texts among its params rendered, so notify can render it from plain values."""
+    return Text(text.key, {k: rendered(v, language) if isinstance(v, Text) else v for k, v in text.params.items()})
+
+
+def rendered(text: Text, language: str) -> str:
+    """A text whose params may themselves be texts, in one language."""
+    return flat(text, language).render(language)
+
+
+def details_text(notice: Mapping[str, Any] | None, reader: str, language: str, profile: OperatorProfile,
+                 config: MissedCallConfig, now: datetime) -> tuple[Text, bool]:
+    """The answer to D from the callee's last attach notice, and whether it is the priced details SMS."""
+    calls = [c for c in (notice or {}).get("calls") or [] if isinstance(c, Mapping) and c.get("caller")]
+    if not calls:
+        return Text("edge.missed_calls.sms.no_missed_calls"), False
+    zone = localtime.zone_for(reader, profile.timezone)
+
+    def at(when) -> str:
+        return localtime.moment(when, zone, language) if isinstance(when, datetime) else "?"
+
+    window_ends_at = notice.get("window_ends_at")
+    if not isinstance(window_ends_at, datetime) or now >= window_ends_at:
+        total = sum(int(c.get("count") or 1) for c in calls)
+        return Text("edge.missed_calls.sms.window_passed", {
+            "count": total, "sent": at(notice.get("sent_at")), "hours": config.details_window_hours}), False
+    lines = []
+    for call in calls[:_MAX_CALLERS_SHOWN]:
+        count, first, last = int(call.get("count") or 1), call.get("first_at"), call.get("last_at")
+        note = ""
+        if call.get("choice") == "other_number" and call.get("other_number"):
+            note = Text("edge.missed_calls.sms.note_other_number", {"number": call["other_number"]}).render(language)
+        elif call.get("choice") == "voicemail":
+            note = Text("edge.missed_calls.sms.note_voicemail").render(language)
+        key = "edge.missed_calls.sms.details_line" if count > 1 else "edge.missed_calls.sms.details_line_once"
+        lines.append(Text(key, {"caller": call["caller"], "count": count, "first": at(first),
+                                "last": at(last or first), "note": note}).render(language))
+    if len(calls) > _MAX_CALLERS_SHOWN:
+        lines.append(Text("edge.missed_calls.sms.details_more",
+                          {"count": len(calls) - _MAX_CALLERS_SHOWN}).render(language))
+    return Text("edge.missed_calls.sms.details", {"lines": "\n".join(lines)}), True
+
+
+def keywords_text(config: MissedCallConfig, word: str | None = None) -> Text:
+    """The keyword list (HELP), led by the word that was not understood when there was one."""
+    params = {"short_code": config.short_code, "ussd": config.ussd_menu}
+    if word is None:
+        return Text("edge.missed_calls.sms.help", params)
+    shown = word if len(word) <= _MAX_WORD_SHOWN else word[:_MAX_WORD_SHOWN - 1] + "…"
+    return Text("edge.missed_calls.sms.unknown", {"word": shown, **params})
+
+
+# --- SMS to the short code -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShortCode:
+    """The service behind the preset's short code: it reads each message's body itself."""
+
+    profile: OperatorProfile
+    config: MissedCallConfig
+
+    def reads(self, inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+        return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender)]
+
+    def answer(self, situation: sms_keywords.SmsSituation) -> sms_keywords.SmsAnswer:
+        inbound, sender = situation.inbound, situation.caller.msisdn
+        language, now = situation.caller.language, situation.now or utcnow()
+        request = read_request(inbound.body if inbound else "")
+        if request.name is None:
+            return sms_keywords.SmsAnswer(keywords_text(self.config, request.word))
+        if request.name == HELP:
+            return sms_keywords.SmsAnswer(keywords_text(self.config))
+        if request.name == STATUS:
+            user = situation.documents.get(path(documents.USERS, sender))
+            return sms_keywords.SmsAnswer(flat(status_text(user, with_numbers=True), language))
+        if request.name == DETAILS:
+            notice = situation.documents.get(path(documents.NOTICES, sender))
+            text, priced = details_text(notice, sender, language, self.profile, self.config, now)
+            return sms_keywords.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
+        number = None
+        if request.name in _NEEDS_NUMBER:
+            number = listed_number(request.argument, self.profile)
+            if number is None or number == sender:
+                key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
+                return sms_keywords.SmsAnswer(Text(key, {"word": request.word.upper()}))
+        request_id = f"sms:{inbound.message_sid}"
+        return sms_keywords.SmsAnswer(None, (option_event(request_id, sender, request.name, number, "sms", now),))
+
+
+# --- the USSD menu -------------------------------------------------------------------------
+
+ROOT, NUMBER = "root", "number"
+BACK = "0"
+_LIST_CHOICES = {"4": "blacklist_add", "5": "blacklist_remove", "6": "whitelist_add", "7": "whitelist_remove"}
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the session is: a screen (with the list action chosen), or the request it ended with."""
+
+    screen: str = ROOT
+    action: str | None = None      # the list action whose number is asked for, or the final option
+    number: str | None = None
+    mistake: str | None = None     # text key: why the last input was not taken
+    done: str | None = None        # status | an option name
+
+
+def step(position: Position, typed: str, user: Mapping[str, Any], read_number) -> Position:
+    """The position after one input; 2 and 3 toggle the option's current state."""
+    key = typed.strip()
+    if position.screen == ROOT:
+        if key == "1":
+            return Position(done=STATUS)
+        if key == "2":
+            return Position(done="unregister" if user.get("registered") else "register")
+        if key == "3":
+            return Position(done="privacy_off" if user.get("privacy") else "privacy_on")
+        if key in _LIST_CHOICES:
+            return Position(NUMBER, action=_LIST_CHOICES[key])
+        return Position(mistake="edge.menu.invalid_choice")
+    if key == BACK:
+        return Position()
+    number = read_number(key)
+    if number is None:
+        return replace(position, mistake="edge.menu.invalid_number")
+    return Position(NUMBER, action=position.action, number=number, done=position.action)
+
+
+def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number) -> Position:
+    """Replay the session's inputs from the top; inputs after a final choice are ignored."""
+    position = Position()
+    for typed in inputs:
+        if position.done:
+            break
+        position = step(position, typed, user, read_number)
+    return position
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The options menu of one operator's preset."""
+
+    profile: OperatorProfile
+    config: MissedCallConfig
+
+    def reads(self, request: ussd.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
+        return [(documents.USERS, request.msisdn)]
+
+    def answer(self, situation: ussd.Situation) -> ussd.Reply:
+        msisdn, language = situation.caller.msisdn, situation.caller.language
+        user = situation.documents.get(path(documents.USERS, msisdn)) or {}
+
+        def read_number(typed: str) -> str | None:
+            number = listed_number(typed, self.profile)
+            return number if number != msisdn else None
+
+        position = walk(situation.request.inputs, user, read_number)
+        if position.done == STATUS:
+            return ussd.Reply.end(rendered(status_text(user, with_numbers=False), language))
+        if position.done:
+            event = option_event(f"ussd:{situation.request.session_id}", msisdn, position.done, position.number,
+                                 "ussd", situation.now or utcnow())
+            return ussd.Reply.end(Text("edge.missed_calls.ussd.accepted").render(language), (event,))
+        mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
+        if position.screen == NUMBER:
+            return ussd.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
+        root = Text("edge.missed_calls.ussd.root", {
+            "mailbox": Text("edge.missed_calls.ussd.mailbox_off" if user.get("registered")
+                            else "edge.missed_calls.ussd.mailbox_on"),
+            "privacy": Text("edge.missed_calls.ussd.privacy_off" if user.get("privacy")
+                            else "edge.missed_calls.ussd.privacy_on")})
+        return ussd.Reply.con(mistake + rendered(root, language))
+
+
+def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> ussd.UssdService:
+    menu = Menu(profile, config)
+    return ussd.UssdService(code=config.ussd_menu, name="edge.missed_calls.service", handler=menu.answer,
+                            reads=menu.reads)
+
+
+def sms_service(profile: OperatorProfile, config: MissedCallConfig) -> sms_keywords.SmsService:
+    short_code = ShortCode(profile, config)
+    return sms_keywords.SmsService(short_code.answer, reads=short_code.reads)

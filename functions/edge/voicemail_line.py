@@ -1,0 +1,208 @@
+"""The voicemail line (spec/missed-calls.md, key 1's other half): a registered subscriber calls the
+preset's voicemail number and hears their voice messages, oldest first.
+
+Each message is announced ("Message 2 of 3 from …, <time>") and played inside a one-key <Gather>:
+1 next, 7 delete, 9 again (a key pressed during the message interrupts it). The edge changes
+nothing itself: it publishes `missed-call.voicemail-played` (heard / deleted, one event id per call,
+message and action) and the missed-call service updates the mailbox. Which message is playing
+travels in the signed action URL (its call sid and time), so a deletion the service has not applied
+yet cannot make the line skip or repeat a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from twilio.twiml.voice_response import VoiceResponse
+
+from functions.edge import voice
+from functions.edge.lookup import _RETRY as READ_RETRY  # the edge's one read policy: retry transient errors
+from functions.edge.lookup import READ_DEADLINE_SECONDS, path
+from functions.edge.missed_call_ivr import spoken
+from functions.edge.replies import Publication, Text
+from functions.edge.subscribers import caller_from, refusal
+from functions.missed_calls import documents
+from functions.missed_calls.config import MissedCallConfig
+from shared import localtime
+from shared.events import VoicemailPlayed, derive_event_id, utcnow
+from shared.operator import OperatorProfile
+
+logger = logging.getLogger("vas.edge.voicemail")
+
+TOPIC = "missed-call.voicemail-played"
+PLAYED = "played"
+NEXT, DELETE, REPEAT = "1", "7", "9"
+ATTEMPTS = 2                   # no key after a message: the options once more, then goodbye
+OPTIONS_TIMEOUT_SECONDS = 8
+MAX_MESSAGES = 100             # a mailbox holds a week of messages; this bounds one call's reads
+
+
+@dataclass(frozen=True, order=True)
+class VoiceMessage:
+    """One stored voice message, ordered as the mailbox plays them (oldest first)."""
+
+    recorded_at: datetime
+    call_sid: str
+    caller: str
+    url: str
+
+
+def message_from(call_sid: str, stored: Mapping[str, Any], now: datetime) -> VoiceMessage | None:
+    """A `voicemails/{call_sid}` document as a playable message; None when deleted, expired or incomplete."""
+    recorded_at, url, caller = stored.get("recorded_at"), stored.get("recording_url"), stored.get("caller")
+    delete_after = stored.get("delete_after")
+    if stored.get("deleted") or not isinstance(recorded_at, datetime) or not url or not caller:
+        return None
+    if isinstance(delete_after, datetime) and delete_after <= now:   # housekeeping has not got to it yet
+        return None
+    return VoiceMessage(recorded_at=recorded_at, call_sid=call_sid, caller=str(caller), url=str(url))
+
+
+MessagesReader = Callable[[str], list[tuple[str, dict]]]   # mailbox owner -> (call sid, document), oldest first
+
+
+def stored_messages(db: firestore.Client, owner: str) -> list[tuple[str, dict]]:
+    """The owner's voice messages not deleted, oldest first (composite index: callee, deleted, recorded_at)."""
+    query = (db.collection(documents.VOICEMAILS)
+             .where(filter=FieldFilter("callee", "==", owner))
+             .where(filter=FieldFilter("deleted", "==", False))
+             .order_by("recorded_at")
+             .limit(MAX_MESSAGES))
+    return [(snapshot.id, snapshot.to_dict()) for snapshot in
+            query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)]
+
+
+def _goodbye(text: Text, language: str, publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+    return voice.VoiceAnswer(voice.announce(text, language), publish)
+
+
+def _playing(call: voice.InboundCall) -> tuple[str, datetime] | None:
+    """The message the action URL says was playing: its call sid and time."""
+    msg, at = call.query.get("msg", ""), voice.unstamp(call.query.get("at", ""))
+    return (msg, at) if msg and at is not None else None
+
+
+def _attempt(call: voice.InboundCall) -> int:
+    typed = call.query.get("attempt", "1")
+    return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
+
+
+@dataclass(frozen=True)
+class VoicemailLine:
+    """The voicemail line of one operator; `read_messages` queries the mailbox (Firestore in production)."""
+
+    profile: OperatorProfile
+    config: MissedCallConfig
+    read_messages: MessagesReader
+
+    def reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
+        """The caller's missed-call options (registered or not), with their subscriber record."""
+        return [(documents.USERS, call.caller)] if call.caller else []
+
+    def answer(self, call: voice.InboundCall, language: str, now: datetime | None = None) -> voice.VoiceAnswer:
+        now = now or utcnow()
+        if call.caller is None or not call.call_sid:
+            return _goodbye(Text("edge.missed_calls.voicemail.withheld"), language)
+        if not call.caller_read:
+            return _goodbye(Text("edge.unavailable"), language)
+        refused = refusal(caller_from(call.caller, call.caller_record, self.profile), self.profile)
+        if refused is not None:
+            return _goodbye(refused, language)
+        if not (call.documents.get(path(documents.USERS, call.caller)) or {}).get("registered"):
+            return _goodbye(Text("edge.missed_calls.voicemail.not_registered",
+                                 {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}), language)
+        try:
+            stored = self.read_messages(call.caller)
+        except Exception:
+            logger.exception("voicemail line answered 'try later': the mailbox could not be read")
+            return _goodbye(Text("edge.unavailable"), language)
+        mailbox = sorted(m for m in (message_from(sid, doc, now) for sid, doc in stored) if m is not None)
+        playing = _playing(call) if call.step == PLAYED else None
+        if playing is None:
+            if not mailbox:
+                return _goodbye(Text("edge.missed_calls.voicemail.empty"), language)
+            intro = Text("edge.missed_calls.voicemail.count", {"count": len(mailbox)})
+            return self._play(mailbox, 0, language, intro=intro)
+        return self._after(call, mailbox, playing, language, now)
+
+    def _after(self, call: voice.InboundCall, mailbox: list[VoiceMessage], playing: tuple[str, datetime],
+               language: str, now: datetime) -> voice.VoiceAnswer:
+        """The caller's key after a message (or none), and the message that comes next."""
+        msg, at = playing
+        action = "deleted" if call.digits == DELETE else "heard"
+        publication = self._played(call, msg, action, now)
+        if call.digits == DELETE:
+            mailbox = [m for m in mailbox if m.call_sid != msg]   # the service may not have applied it yet
+        later = [i for i, m in enumerate(mailbox) if (m.recorded_at, m.call_sid) > (at, msg)]
+        current = next((i for i, m in enumerate(mailbox) if m.call_sid == msg), None)
+        if call.digits == REPEAT and current is not None:
+            return self._play(mailbox, current, language, publish=(publication,))
+        if call.digits in (NEXT, DELETE):
+            prefix = Text("edge.missed_calls.voicemail.deleted") if call.digits == DELETE else None
+            if later:
+                return self._play(mailbox, later[0], language, intro=prefix, publish=(publication,))
+            return self._end(prefix, language, publication)
+        attempt = _attempt(call)
+        if attempt < ATTEMPTS and current is not None:   # no key or another key: the options once more
+            return self._options_again(mailbox[current], language, attempt + 1)
+        return self._end(None, language, publication)
+
+    def _played(self, call: voice.InboundCall, msg: str, action: str, now: datetime) -> Publication:
+        request_id = f"twilio-call:{call.call_sid}:{msg}"[:200]
+        payload = VoicemailPlayed(request_id=request_id, msisdn=call.caller, call_sid=msg, action=action, at=now)
+        return Publication(TOPIC, payload, derive_event_id(f"twilio-call:{call.call_sid}", f"{TOPIC}/{msg}/{action}"))
+
+    def _end(self, prefix: Text | None, language: str, publication: Publication) -> voice.VoiceAnswer:
+        response = VoiceResponse()
+        for text in ([prefix] if prefix else []) + [Text("edge.missed_calls.voicemail.no_more")]:
+            voice.say(response, text, language)
+        response.hangup()
+        return voice.VoiceAnswer(response, (publication,))
+
+    @staticmethod
+    def _action(message: VoiceMessage, attempt: int) -> str:
+        return "?" + urlencode({"step": PLAYED, "attempt": attempt, "msg": message.call_sid,
+                                "at": voice.stamp(message.recorded_at)})
+
+    def _play(self, mailbox: list[VoiceMessage], index: int, language: str, intro: Text | None = None,
+              publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+        message = mailbox[index]
+        action = self._action(message, attempt=1)
+        when = localtime.moment(message.recorded_at, localtime.zone_for(message.caller, self.profile.timezone),
+                                language)
+        response = VoiceResponse()
+        # Everything inside the <Gather>: a key pressed during the message interrupts it.
+        gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
+                                 method="POST")
+        if intro is not None:
+            voice.say(gather, intro, language)
+        voice.say(gather, Text("edge.missed_calls.voicemail.message",
+                               {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
+                                "time": when}), language)
+        gather.play(message.url)
+        voice.say(gather, Text("edge.missed_calls.voicemail.options"), language)
+        response.redirect(action, method="POST")
+        return voice.VoiceAnswer(response, publish)
+
+    def _options_again(self, message: VoiceMessage, language: str, attempt: int) -> voice.VoiceAnswer:
+        action = self._action(message, attempt)
+        response = VoiceResponse()
+        gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
+                                 method="POST")
+        voice.say(gather, Text("edge.missed_calls.voicemail.options"), language)
+        response.redirect(action, method="POST")
+        return voice.VoiceAnswer(response)
+
+
+def routes(profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
+           ) -> dict[str, voice.VoiceHandler]:
+    """The line on the preset's voicemail number; `db` gives the Firestore client when a call comes."""
+    line = VoicemailLine(profile, config, read_messages=lambda owner: stored_messages(db(), owner))
+    return {config.voicemail_number: voice.VoiceService(handler=line.answer, reads=line.reads)}

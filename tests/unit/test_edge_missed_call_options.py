@@ -1,0 +1,254 @@
+"""Missed-call self-care at the edge: SMS to 06001 (D within and after the window, option keywords in
+five languages, STATUS, bad numbers) and the *160# USSD menu's screens."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from functions.edge import services, sms_keywords, ussd
+from functions.edge.missed_call_options import WORDS, read_request
+from functions.edge.subscribers import Caller
+from functions.missed_calls import documents
+from functions.missed_calls.config import config_for
+from shared import operator, texts
+from shared.events import MissedCallOptionsChanged
+
+PROFILE = operator.load_file(Path("shared/operators/demo.yaml"))
+CONFIG = config_for(PROFILE)
+ME, ALICE, CAROL = "+998971300909", "+998901234567", "+998911112233"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+COMMANDS = services.sms_services(PROFILE)
+
+
+def text_in(body: str, *, language="en", notice=None, user=None, known=True, blocked=False) -> sms_keywords.SmsAnswer:
+    """What an SMS to the service's short code gets back."""
+    inbound = sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code, body=body)
+    situation = sms_keywords.SmsSituation(
+        command=sms_keywords.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
+        profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
+        documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user})
+    return COMMANDS.answer(situation)
+
+
+def reply(answer: sms_keywords.SmsAnswer, language="en") -> str:
+    """The SMS as notify renders it from the template and params."""
+    return texts.render(answer.text.key, language, **answer.text.params)
+
+
+def option(answer: sms_keywords.SmsAnswer) -> tuple[str, str | None]:
+    assert answer.text is None, "the service confirms options itself"
+    [publication] = answer.publish
+    assert publication.topic == "missed-call.options-changed"
+    payload: MissedCallOptionsChanged = publication.payload
+    assert (payload.msisdn, payload.channel, payload.request_id) == (ME, "sms", "sms:SMmc0001")
+    return payload.action, payload.number
+
+
+NOTICE = {"sent_at": NOW - timedelta(hours=2), "window_ends_at": NOW + timedelta(hours=22), "calls": [
+    {"caller": ALICE, "count": 3, "first_at": NOW - timedelta(hours=5), "last_at": NOW - timedelta(hours=3),
+     "choice": "other_number", "other_number": CAROL},
+    {"caller": CAROL, "count": 1, "first_at": NOW - timedelta(hours=4), "last_at": NOW - timedelta(hours=4),
+     "choice": "voicemail"}]}
+
+
+# --- D -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", ["D", "d", "Д", "д", "Ｄ", " d. "])
+def test_d_within_the_window_returns_the_details_as_a_priced_sms(body):
+    answer = text_in(body, notice=NOTICE)
+    assert reply(answer) == ("Missed calls:\n"
+                             "+998901234567: 3 calls, 02/03/2026 09:00 to 02/03/2026 11:00; "
+                             "asks you to call +998911112233\n"
+                             "+998911112233: 02/03/2026 10:00; left a voice message")
+    assert answer.billing == documents.BILL_DETAILS and not answer.publish
+
+
+def test_d_details_are_written_in_the_readers_language():
+    assert reply(text_in("д", language="ru", notice=NOTICE), "ru").startswith(
+        "Пропущенные звонки:\n+998901234567: 3 зв., с 02.03.2026 09:00 по 02.03.2026 11:00")
+
+
+def test_d_after_the_window_says_so_for_free_and_what_the_notice_said():
+    late = {**NOTICE, "window_ends_at": NOW - timedelta(minutes=1)}
+    answer = text_in("D", notice=late)
+    assert reply(answer) == ("Our notice of 02/03/2026 12:00 told you of 4 missed calls. Details could be asked for "
+                             "within 24 hours of it; that time has passed. This message is free.")
+    assert answer.billing is None
+
+
+def test_d_with_nothing_recorded_says_there_are_no_missed_calls_for_free():
+    for notice in (None, {"calls": []}):
+        answer = text_in("D", notice=notice)
+        assert reply(answer) == "You have no missed calls." and answer.billing is None
+
+
+# --- options -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, action", [
+    ("REG", "register"), ("рег", "register"), ("ro'yxat", "register"), ("roʻyxat", "register"), ("каттоо", "register"),
+    ("注册", "register"), ("UNREG", "unregister"), ("откл", "unregister"), ("bekor", "unregister"),
+    ("жоктоо", "unregister"), ("注销", "unregister"), ("privacy on", "privacy_on"), ("PRIVACY  OFF", "privacy_off"),
+    ("скрыть", "privacy_on"), ("показать", "privacy_off"), ("maxfiy", "privacy_on"), ("ochiq", "privacy_off"),
+    ("жашыруу", "privacy_on"), ("көрсөтүү", "privacy_off"), ("隐私开", "privacy_on"), ("隐私关", "privacy_off"),
+    ("clear lists", "lists_clear"), ("очистить списки", "lists_clear"), ("tozalash", "lists_clear"),
+    ("тазалоо", "lists_clear"), ("清空名单", "lists_clear")])
+def test_option_keywords_in_each_language_publish_the_change_and_reply_nothing_yet(body, action):
+    assert option(text_in(body)) == (action, None)
+
+
+@pytest.mark.parametrize("body, action", [
+    ("BLOCK 901234567", "blacklist_add"), ("блок +998 90 123-45-67", "blacklist_add"),
+    ("blok 998901234567", "blacklist_add"),
+    ("кара 901234567", "blacklist_add"), ("拉黑901234567", "blacklist_add"), ("黑名单 901234567", "blacklist_add"),
+    ("unblock 901234567", "blacklist_remove"), ("разблок 901234567", "blacklist_remove"),
+    ("blokdan 901234567", "blacklist_remove"), ("блоктон 901234567", "blacklist_remove"),
+    ("取消黑名单901234567", "blacklist_remove"), ("allow 901234567", "whitelist_add"),
+    ("разрешить 901234567", "whitelist_add"), ("ruxsat 901234567", "whitelist_add"),
+    ("уруксат 901234567", "whitelist_add"),
+    ("白名单901234567", "whitelist_add"), ("disallow 901234567", "whitelist_remove"),
+    ("запретить 901234567", "whitelist_remove"), ("taqiq 901234567", "whitelist_remove"),
+    ("тыюу 901234567", "whitelist_remove"), ("取消白名单 901234567", "whitelist_remove")])
+def test_list_keywords_carry_the_number_in_e164(body, action):
+    assert option(text_in(body)) == (action, ALICE)
+
+
+@pytest.mark.parametrize("body", ["BLOCK", "BLOCK 12", "block abc", "拉黑"])
+def test_a_list_keyword_without_a_valid_number_is_explained_and_nothing_is_published(body):
+    answer = text_in(body)
+    assert not answer.publish
+    assert re.match(r"^Write a phone number after (BLOCK|拉黑), for example: (BLOCK|拉黑) 901234567$", reply(answer))
+
+
+def test_ones_own_number_cannot_go_on_a_list():
+    answer = text_in("block 971300909")
+    assert not answer.publish and reply(answer) == "BLOCK: your own number cannot be put on your lists."
+
+
+def test_status_answers_at_once_from_the_users_options():
+    user = {"registered": True, "privacy": False, "blacklist": [ALICE], "whitelist": []}
+    answer = text_in("status", user=user)
+    assert reply(answer) == ("Missed-call alerts are on. Voice mailbox: on. Privacy: off. "
+                             "Black list: 1 (+998901234567). White list: 0.")
+    assert not answer.publish
+    assert reply(text_in("статус", language="ru"), "ru") == (
+        "Уведомления о пропущенных звонках включены. Голосовой ящик: не подключён. Скрытие статуса: выключено. "
+        "Чёрный список: 0. Белый список: 0.")
+
+
+def test_an_unknown_word_lists_the_keywords_in_the_subscribers_language():
+    answer = text_in("погода", language="ru")
+    assert reply(answer, "ru").startswith("«погода» — неизвестная команда. SMS на 06001: Д подробности; РЕГ / ОТКЛ;")
+    assert "Меню: *160#" in reply(answer, "ru") and not answer.publish
+    assert reply(text_in("help")).startswith("Missed-call alerts, texts to 06001: D details of missed calls;")
+
+
+def test_unknown_and_blocked_lines_get_the_usual_refusal():
+    assert reply(text_in("REG", known=False)).startswith("This number is not registered for DemoTel services.")
+    assert reply(text_in("D", blocked=True)) == "Your line is blocked. For help call 0890."
+    assert not text_in("REG", known=False).publish
+
+
+HELP_KEYWORDS = {
+    "en": ["D", "REG", "UNREG", "PRIVACY ON", "PRIVACY OFF", "BLOCK", "UNBLOCK", "ALLOW", "DISALLOW", "CLEAR LISTS",
+           "STATUS"],
+    "ru": ["Д", "РЕГ", "ОТКЛ", "СКРЫТЬ", "ПОКАЗАТЬ", "БЛОК", "РАЗБЛОК", "РАЗРЕШИТЬ", "ЗАПРЕТИТЬ", "ОЧИСТИТЬ", "СТАТУС"],
+    "uz": ["D", "ROYXAT", "BEKOR", "MAXFIY", "OCHIQ", "BLOK", "BLOKDAN", "RUXSAT", "TAQIQ", "TOZALASH", "HOLAT"],
+    "ky": ["Д", "КАТТОО", "ЖОКТОО", "ЖАШЫРУУ", "КӨРСӨТҮҮ", "БЛОК", "БЛОКТОН", "УРУКСАТ", "ТЫЮУ", "ТАЗАЛОО", "АБАЛ"],
+    "zh": ["D", "注册", "注销", "隐私开", "隐私关", "拉黑", "解除拉黑", "白名单", "取消白名单", "清空名单", "状态"],
+}
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_the_help_in_each_language_names_keywords_that_are_understood(language):
+    help_text = texts.render("edge.missed_calls.sms.help", language, short_code="06001", ussd="*160#")
+    unknown = texts.render("edge.missed_calls.sms.unknown", language, word="x", short_code="06001", ussd="*160#")
+    requests = set()
+    for keyword in HELP_KEYWORDS[language]:
+        assert keyword in help_text and keyword in unknown, (language, keyword)
+        requests.add(read_request(keyword).name)
+    assert requests == {"details", "register", "unregister", "privacy_on", "privacy_off", "blacklist_add",
+                        "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear", "status"}
+
+
+def test_no_word_asks_for_two_different_things():
+    requests_of: dict[str, set[str]] = {}
+    for request, words in WORDS.items():
+        for word in words:
+            requests_of.setdefault(word.casefold(), set()).add(request)
+    assert {word: found for word, found in requests_of.items() if len(found) > 1} == {}
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(body=st.text(max_size=60))
+def test_any_sms_gets_an_answer_or_a_valid_publication(body):
+    answer = text_in(body, notice=NOTICE)
+    if answer.text is None:
+        [publication] = answer.publish
+        assert MissedCallOptionsChanged.model_validate(publication.payload.model_dump()) == publication.payload
+    else:
+        assert reply(answer) and not answer.publish
+
+
+# --- the USSD menu -------------------------------------------------------------------------
+
+REGISTRY = services.ussd_services(PROFILE)
+
+
+def menu(text: str, user=None, language="en") -> ussd.Reply:
+    request = ussd.UssdRequest(session_id="ATUid_mc", service_code="*160#", msisdn=ME, network_code="43401",
+                               inputs=tuple(text.split("*")) if text else ())
+    return ussd.answer(request, Caller(ME, True, language), REGISTRY, PROFILE,
+                       documents={f"missed_call_users/{ME}": user}, now=NOW)
+
+
+def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:
+    [publication] = reply_.publish
+    assert (publication.payload.channel, publication.payload.request_id) == ("ussd", "ussd:ATUid_mc")
+    return publication.payload.action, publication.payload.number
+
+
+def test_the_root_screen_offers_what_each_option_would_change():
+    assert menu("").body() == ("CON Missed-call alerts\n1 Status\n2 Get a voice mailbox\n3 Hide when I am back\n"
+                               "4 Block a number\n5 Unblock a number\n6 Allow a number\n7 Remove an allowed number")
+    registered = menu("", user={"registered": True, "privacy": True}).body()
+    assert "2 Cancel the voice mailbox\n3 Show when I am back" in registered
+
+
+def test_1_shows_the_status_on_a_final_screen():
+    reply_ = menu("1", user={"registered": True, "blacklist": [ALICE, CAROL]})
+    assert reply_.body() == ("END Missed-call alerts are on. Voice mailbox: on. Privacy: off. Black list: 2. "
+                             "White list: 0.") and not reply_.publish
+
+
+@pytest.mark.parametrize("user, typed, action", [(None, "2", "register"), ({"registered": True}, "2", "unregister"),
+                                                 (None, "3", "privacy_on"), ({"privacy": True}, "3", "privacy_off")])
+def test_2_and_3_toggle_and_publish_at_once(user, typed, action):
+    reply_ = menu(typed, user=user)
+    assert reply_.body() == "END Request accepted, you will get an SMS."
+    assert published_option(reply_) == (action, None)
+
+
+@pytest.mark.parametrize("typed, action", [("4", "blacklist_add"), ("5", "blacklist_remove"),
+                                           ("6", "whitelist_add"), ("7", "whitelist_remove")])
+def test_list_choices_ask_for_a_number_and_publish_it_validated(typed, action):
+    assert menu(typed).body() == "CON Enter the phone number:\n0 Back"
+    assert menu(f"{typed}*12").body() == "CON That is not a phone number.\nEnter the phone number:\n0 Back"
+    assert not menu(f"{typed}*12").publish
+    done = menu(f"{typed}*12*901234567")
+    assert done.body() == "END Request accepted, you will get an SMS." and published_option(done) == (action, ALICE)
+
+
+def test_0_goes_back_and_a_wrong_choice_is_explained():
+    assert menu("4*0").body().startswith("CON Missed-call alerts\n1 Status")
+    assert menu("9").body().startswith("CON Invalid choice, please pick a number from the list.\nMissed-call alerts")
+    assert menu("4*971300909").body().startswith("CON That is not a phone number.")   # one's own number
+
+
+def test_the_menu_speaks_the_subscribers_language():
+    assert menu("", language="zh").body().startswith("CON 漏话提醒\n1 状态\n2 开通语音信箱")
+    assert menu("2", language="uz").body() == "END So'rov qabul qilindi, sizga SMS keladi."
