@@ -213,6 +213,8 @@ def voice_inbound(request):
     if not _twilio.allows(request):
         return _forbidden("edge-voice")
     call = voice.parse(request.form, request.args)
+    if request.args.get("callback") == "status":
+        return _call_ended(call)
     language = _profile.default_language
     with _correlated(call.call_sid):
         if call.caller is not None:
@@ -232,6 +234,26 @@ def voice_inbound(request):
             logger.exception("voice answered 'try later': publishing failed")
             return _unavailable_voice()
         return _twiml(answer.twiml)
+
+
+def _call_ended(call: voice.InboundCall):
+    """The number's status callback: what a call's end publishes (a forwarded call's final record)."""
+    with _correlated(call.call_sid):
+        reads = _voice_routes.documents_for_end(call)
+        if reads and call.caller is not None:
+            try:
+                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
+                                        extra=reads)
+                call = dataclasses.replace(call, caller_read=True, documents=found.documents)
+            except Exception:
+                # Published unread: the consumer refuses a callee who is not a subscriber.
+                logger.exception("call end published without reading the callee")
+        try:
+            _publish(_voice_routes.ended(call), "edge-voice", TWILIO_PUBLISH_TIMEOUT)
+        except Exception:
+            logger.exception("call end could not be published; answered 503 for the carrier to retry")
+            return _retry_later()
+        return "", 204
 
 
 # --- Twilio message status callbacks -------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import get_args
 from urllib.parse import urlencode
 
@@ -172,6 +172,29 @@ class MissedCallIvr:
             return self._number_keyed(state, call.digits, attempt)
         return _goodbye([Text("edge.missed_calls.ivr.call_later")], state.language)
 
+    # --- the call's end (the number's status callback) ----------------------------------------
+
+    def ended(self, call: voice.InboundCall, now: datetime | None = None) -> tuple[Publication, ...]:
+        """The call is over: its record becomes final, so a caller who hung up in the menu counts now.
+
+        Published with choice none: the consumer keeps any key the caller pressed (the furthest
+        state wins), and the callee, when reachable, is told without waiting for the IVR's timeout.
+        """
+        callee = callee_of(call.forwarded_from, self.profile)
+        if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
+            return ()
+        if call.caller_read and "status" not in (call.documents.get(path(store.SUBSCRIBERS, callee)) or {}):
+            return ()   # not our subscriber: the IVR recorded nothing either
+        ended_at = now or utcnow()
+        called_at = ended_at - timedelta(seconds=call.duration or 0)
+        payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
+                                     reason=reason_of(call.forward_reason), called_at=called_at, final=True)
+        return (Publication(TOPIC, payload, derive_event_id(f"twilio-call:{call.call_sid}", f"{TOPIC}/ended")),)
+
+    def ended_reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
+        callee = callee_of(call.forwarded_from, self.profile)
+        return [(store.SUBSCRIBERS, callee)] if callee else []
+
     # --- the first request ----------------------------------------------------------------
 
     def _arrived(self, call: voice.InboundCall, language: str, now: datetime) -> voice.VoiceAnswer:
@@ -279,3 +302,9 @@ def forwarded_service(profile: OperatorProfile, config: MissedCallConfig) -> voi
     """The IVR as the router's handler for forwarded calls, with what its first step reads."""
     ivr = MissedCallIvr(profile, config)
     return voice.VoiceService(handler=ivr.answer, reads=ivr.reads)
+
+
+def forwarded_end(profile: OperatorProfile, config: MissedCallConfig) -> voice.VoiceEndHandler:
+    """The IVR's part of the number's status callback: a forwarded call that ended."""
+    ivr = MissedCallIvr(profile, config)
+    return voice.VoiceEndHandler(publications=ivr.ended, reads=ivr.ended_reads)

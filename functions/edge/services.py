@@ -92,6 +92,7 @@ def add_missed_calls_voice(router: voice.VoiceRouter, profile: OperatorProfile) 
     config = missed_calls_config.config_for(profile)
     if config is not None:
         router.forwarded = missed_call_ivr.forwarded_service(profile, config)
+        router.forwarded_ended = missed_call_ivr.forwarded_end(profile, config)
         router.routes.update(voicemail_line.routes(profile, config, store.db))
 
 

@@ -59,6 +59,7 @@ class InboundCall:
     forward_reason: str | None = None              # the carrier's reason for a forwarded call (busy, …)
     recording: Recording | None = None             # what a <Record> left, on its action request
     documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
+    duration: int | None = None                    # seconds, on the status callback of a call that ended
 
     @property
     def step(self) -> str | None:
@@ -78,7 +79,12 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
                        forwarded_from=(form.get("ForwardedFrom") or "").strip()[:32] or None,
                        digits=digits, query=kept,
                        forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
-                       recording=_recording(form))
+                       recording=_recording(form), duration=_seconds(form.get("CallDuration")))
+
+
+def _seconds(raw: str | None) -> int | None:
+    text = (raw or "").strip()
+    return int(text) if text.isdigit() and len(text) < 7 else None
 
 
 # What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
@@ -135,6 +141,14 @@ VoiceReads = Callable[[InboundCall], Iterable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
+class VoiceEndHandler:
+    """What a service publishes when the carrier says a call ended, and what it reads to decide."""
+
+    publications: Callable[[InboundCall], tuple[Publication, ...]]
+    reads: VoiceReads
+
+
+@dataclass(frozen=True)
 class VoiceService:
     """A voice handler that also names the documents it needs (read with the caller's, in one round trip)."""
 
@@ -155,6 +169,8 @@ class VoiceRouter:
     routes: dict[str, VoiceHandler] = field(default_factory=dict)
     default: VoiceHandler = no_voice_service
     forwarded: VoiceHandler | None = None
+    # The number's status callback: a forwarded call ended (what to publish, and what it reads).
+    forwarded_ended: "VoiceEndHandler | None" = None
 
     def handler_for(self, call: InboundCall) -> VoiceHandler:
         # The callee in the query: a later step of a forwarded call (our own signed action URL).
@@ -166,6 +182,17 @@ class VoiceRouter:
         """What the call's service reads besides the caller's subscriber record."""
         handler = self.handler_for(call)
         return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
+
+    def ended(self, call: InboundCall) -> tuple[Publication, ...]:
+        """What a call's end publishes (only a forwarded call's, when the missed-call IVR runs)."""
+        if self.forwarded_ended is None or not call.forwarded_from:
+            return ()
+        return self.forwarded_ended.publications(call)
+
+    def documents_for_end(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+        if self.forwarded_ended is None or not call.forwarded_from:
+            return ()
+        return tuple(self.forwarded_ended.reads(call))
 
     def answer(self, call: InboundCall, language: str) -> VoiceAnswer:
         answered = self.handler_for(call)(call, language)

@@ -101,6 +101,28 @@ def test_a_busy_forward_is_recorded_as_a_reminder_and_a_stranger_callee_publishe
     assert [(e.data["call_sid"], e.data["reason"], e.data["final"]) for e in received] == [("CAmc1003", "busy", True)]
 
 
+def test_a_caller_who_hangs_up_in_the_menu_makes_the_call_final_through_the_status_callback(edge, tap):
+    provision(CALLER, "en")
+    provision(CALLEE, "en")
+    pull = tap("missed-call.recorded")
+    app = edge("voice_inbound")
+    forwarded(app, "CAmc1005")
+    ended = signed_call(app, {"callback": "status"}, {"CallSid": "CAmc1005", "From": CALLER, "To": PLATFORM,
+                                                      "ForwardedFrom": CALLEE, "CallStatus": "completed",
+                                                      "CallDuration": "7"})
+    assert ended.status_code == 204
+    offered, end = sorted(pull(2), key=lambda e: e.data["final"])
+    assert (end.data["call_sid"], end.data["choice"], end.data["final"]) == ("CAmc1005", "none", True)
+    gap = datetime.fromisoformat(offered.data["called_at"]) - datetime.fromisoformat(end.data["called_at"])
+    assert abs(gap) < timedelta(seconds=10)    # placed back at the call's start by CallDuration
+    stranger = signed_call(app, {"callback": "status"}, {"CallSid": "CAmc1006", "From": CALLER, "To": PLATFORM,
+                                                         "ForwardedFrom": "+998935550000", "CallStatus": "completed"})
+    service_call = signed_call(app, {"callback": "status"}, {"CallSid": "CAmc1007", "From": CALLER, "To": "06002",
+                                                             "CallStatus": "completed"})
+    assert (stranger.status_code, service_call.status_code) == (204, 204)
+    assert pull(1, timeout=3) == []             # neither a stranger's nor a service call's end publishes
+
+
 def test_when_firestore_fails_the_forwarded_call_is_still_recorded(edge, tap, monkeypatch):
     pull = tap("missed-call.recorded")
     app = edge("voice_inbound")
