@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,10 +13,25 @@ from pathlib import Path
 import requests
 
 
+# Ports handed out below the kernel's ephemeral range: a port the OS picked for us with bind(0)
+# is also where it places outgoing connections, so between our probe and the service's own bind a
+# client socket (hundreds open while a stack starts) could take it. Below that range only
+# listeners compete, and a random pick keeps concurrent stacks apart.
+_PORTS = range(20000, 32000)
+_random = random.SystemRandom()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, outside the range outgoing connections use."""
+    for _ in range(200):
+        port = _random.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServiceFailed(f"no free port in {_PORTS.start}-{_PORTS.stop - 1} after 200 tries")
 
 
 class ServiceFailed(RuntimeError):

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from emulators.carrier.client import CarrierClient
+from functions.missed_calls import config as missed_calls_config
 from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store
 
 DAY = 1
@@ -32,9 +33,10 @@ SUBSCRIBERS = (
     DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
     DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=4_000_000),
     DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
-    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=300_000),
+    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=1_000_000),
     DemoSubscriber("+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate",
                    line_type="postpaid"),
+    DemoSubscriber("+998901000006", "Bobur Aliev", "uz", main=0),   # zero balance: the call-me-back demo
 )
 
 
@@ -50,21 +52,25 @@ def seed(stack, say=print, timeout: float = 60.0) -> None:
 
 
 def provision(stack, subscribers, timeout: float = 60.0) -> None:
-    """Phones in the network, lines in the BSS, their top-ups credited and notices sent."""
+    """Lines in the BSS, phones in the network, top-ups credited and every notice at the carrier."""
     carrier = CarrierClient(stack.carrier_url)
     already = len(carrier.messages())
     for sub in subscribers:
-        carrier.provision(sub.msisdn, attached=sub.attached)
         _publish("bss.subscriber", {"msisdn": sub.msisdn, "name": sub.name, "language": sub.language,
                                     "customer_type": sub.customer_type, "line_type": sub.line_type},
                  event_id=f"demo-subscriber-{sub.msisdn}")
-    # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
+    # The line exists before its phone attaches (as when a SIM is sold), so the attach finds a
+    # subscriber: services that greet a subscriber on attach do it now, not at some later attach.
     _wait(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
                       for s in subscribers), timeout, "the subscribers to be provisioned")
     for sub in subscribers:
-        _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.main, "bucket": "main",
-                               "reference": f"DEMO-MAIN-{sub.msisdn.lstrip('+')}"},
-                 event_id=f"demo-topup-main-{sub.msisdn}")
+        carrier.provision(sub.msisdn, attached=sub.attached)
+    # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
+    for sub in subscribers:
+        if sub.main:
+            _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.main, "bucket": "main",
+                                   "reference": f"DEMO-MAIN-{sub.msisdn.lstrip('+')}"},
+                     event_id=f"demo-topup-main-{sub.msisdn}")
         if sub.bonus:
             _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.bonus, "bucket": "bonus",
                                    "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn.lstrip('+')}"},
@@ -72,10 +78,13 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
     _wait(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
                       and account.total == s.main + s.bonus for s in subscribers),
           timeout, "the top-ups to be credited")
-    # The top-up notices are part of the seed: wait until the carrier has them all (held or
-    # delivered), so the phones start from a settled inbox.
-    notices = sum(1 + bool(s.bonus) for s in subscribers)
-    _wait(lambda: len(carrier.messages()) - already >= notices, timeout, "the top-up notices to reach the carrier")
+    # The notices are part of the seed (top-ups, and the missed-call service's one-time activation
+    # notice to each phone that attached): wait until the carrier has them all, held or
+    # delivered, so the phones start from a settled inbox.
+    activation = missed_calls_config.config_for(operator.current())
+    greets = bool(activation and activation.activation_notice)
+    notices = sum(bool(s.main) + bool(s.bonus) + (greets and s.attached) for s in subscribers)
+    _wait(lambda: len(carrier.messages()) - already >= notices, timeout, "the seed's notices to reach the carrier")
 
 
 def _wait(condition, timeout: float, what: str) -> None:
@@ -150,7 +159,7 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     carrier = CarrierClient(stack.carrier_url)
     profile = operator.current()
     money = profile.currency.format
-    aziz, olga, li, _, john = SUBSCRIBERS
+    aziz, olga, li, _, john, _ = SUBSCRIBERS
     transcript = Transcript()
 
     reply = carrier.dial(aziz.msisdn, profile.short_codes.balance)
@@ -181,6 +190,10 @@ def play(stack, timeout: float = 30.0) -> Transcript:
 
     _play_transfers(carrier, transcript, timeout)
 
+    # Imported here: those modules build on this one's subscribers and transcript.
+    from infra import demo_missed_calls
+    demo_missed_calls.play(carrier, transcript, timeout)
+
     listed = _twilio_client(stack).messages.list()
     transcript.add("twilio", "the real twilio client lists the SMS the demo sent",
                    f"{len(listed)} messages, e.g. {listed[0].to}: {listed[0].body}" if listed else "none",
@@ -200,7 +213,7 @@ def _new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -
 def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
     """Balance transfers under the operator's preset: one accepted, one refused, a top-up request, the menu."""
     money = operator.current().currency.format
-    aziz, olga, _, aida, _ = SUBSCRIBERS
+    aziz, olga, _, aida, _, _ = SUBSCRIBERS
     amount, fee = 500_000, 20_000  # 5 000 so'm under Mobiuz "Direct transfer", fee 200 so'm
 
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, olga.msisdn)}

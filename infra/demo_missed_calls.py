@@ -1,0 +1,138 @@
+"""The demo's missed calls and call-me-back requests, played through the carrier emulator's phones.
+
+Aida registers a voice mailbox and switches her phone off; Aziz calls her three times and leaves
+his number, Olga asks to be told when she is back, John leaves another number (after a wrong one)
+and Li leaves a voice message. Aida switches on: one SMS per caller. Olga is told Aida is back,
+Aida asks for the details with D and listens to Li's message. Then Bobur, at zero balance, calls
+Aziz: the network refuses the call and Bobur sends Aziz a free "please call me back".
+"""
+
+from __future__ import annotations
+
+import time
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from emulators.carrier.client import CarrierClient
+from functions.missed_calls import config as missed_calls_config, documents
+from functions.zero_balance import config as zero_balance_config
+from infra.demo import SUBSCRIBERS, Transcript, _new_sms, _wait
+from shared import operator, store
+
+
+def play(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
+    profile = operator.current()
+    missed = missed_calls_config.config_for(profile)
+    if missed is not None:
+        _missed_calls(carrier, transcript, missed, timeout)
+    zero = zero_balance_config.config_for(profile)
+    if zero is not None:
+        _call_me_back(carrier, transcript, zero, timeout)
+
+
+def _heard(state: dict, now: bool = True) -> str:
+    return "\n".join(state["heard_now" if now else "heard"]) or "(silence)"
+
+
+def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+    aziz, olga, li, aida, john, _ = SUBSCRIBERS
+
+    before = len(carrier.inbox(aida.msisdn))
+    carrier.send_sms(aida.msisdn, config.short_code, "REG")
+    confirmation = _new_sms(carrier, aida.msisdn, before, timeout)
+    user = store.db().collection(documents.USERS).document(aida.msisdn)
+    _wait(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
+    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", confirmation, True,
+                   "the voice mailbox switched on")
+
+    carrier.detach(aida.msisdn)
+    transcript.add(aida.msisdn, "switches her phone off", "(no network)", True)
+
+    for attempt in (1, 2, 3):
+        call = carrier.call(aziz.msisdn, aida.msisdn)
+        if attempt == 1:
+            transcript.add(aziz.msisdn, f"calls {aida.msisdn}, forwarded ({call['forward_reason']}); hears",
+                           _heard(call), call["forwarded"] and call["waiting"] == "digits",
+                           "the caller menu: keys 1 to 4")
+        if attempt < 3:
+            carrier.hang_up(call["call_sid"])
+            continue
+        chosen = carrier.press(call["call_sid"], "2")
+        transcript.add(aziz.msisdn, "hung up twice; calls a third time, presses 2, hears", _heard(chosen),
+                       chosen["ended"], "a confirmation that Aida will get his number")
+
+    call = carrier.call(olga.msisdn, aida.msisdn)
+    chosen = carrier.press(call["call_sid"], "4")
+    transcript.add(olga.msisdn, f"calls {aida.msisdn}, presses 4, hears", _heard(chosen), chosen["ended"],
+                   "a promise of an SMS when Aida is back")
+
+    call = carrier.call(john.msisdn, aida.msisdn)
+    asked = carrier.press(call["call_sid"], "3")
+    wrong = carrier.press(call["call_sid"], "12#")
+    done = carrier.press(call["call_sid"], olga.msisdn.removeprefix("+998") + "#")
+    transcript.add(john.msisdn, "presses 3, keys 12# (not a number), then Olga's number; hears",
+                   "\n".join([_heard(asked), _heard(wrong), _heard(done)]),
+                   done["ended"] and not wrong["ended"], "a re-prompt, then the number read back")
+
+    call = carrier.call(li.msisdn, aida.msisdn)
+    beep = carrier.press(call["call_sid"], "1")
+    spoken = "Aida, it is Li. The concert moved to Saturday, call me."
+    saved = carrier.speak(call["call_sid"], spoken, seconds=6)
+    transcript.add(li.msisdn, "presses 1 and leaves a voice message; hears", _heard(beep) + "\n" + _heard(saved),
+                   saved["ended"] and bool(saved["recordings"]), "a beep, then thanks")
+
+    calls = (store.db().collection(documents.MISSED_CALLS)
+             .where(filter=FieldFilter("callee", "==", aida.msisdn)))
+    _wait(lambda: sum(1 for c in calls.stream() if (c.to_dict() or {}).get("final")) >= 6, timeout,
+          "Aida's six missed calls to be recorded")
+
+    before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
+    carrier.attach(aida.msisdn)
+    received = carrier.wait_for_inbox(aida.msisdn, before[aida.msisdn] + 4, timeout)[before[aida.msisdn]:]
+    time.sleep(1.0)  # anything more would be a second SMS about the same caller
+    received = carrier.inbox(aida.msisdn)[before[aida.msisdn]:]
+    bodies = [m["body"] for m in received]
+    about = {who: [b for b in bodies if who.msisdn in b] for who in (aziz, li)}
+    notice = store.db().collection(documents.NOTICES).document(aida.msisdn).get().to_dict() or {}
+    counts = {c["caller"]: c["count"] for c in notice.get("calls", [])}
+    transcript.add(aida.msisdn, "switches on and receives", "\n---\n".join(bodies),
+                   len(bodies) == 4 and len(about[aziz]) == 1 and counts.get(aziz.msisdn) == 3
+                   and any(olga.msisdn in b and john.msisdn in b for b in bodies)
+                   and len(about[li]) == 1 and config.voicemail_number in about[li][0],
+                   "four SMS: Aziz called 3 times; John asks to be called on Olga's number; Li left a voice "
+                   "message; one free notice for Olga's call")
+
+    available = _new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
+    transcript.add(olga.msisdn, "receives", available, aida.msisdn in available,
+                   "Aida is available again")
+
+    before_d = len(carrier.inbox(aida.msisdn))
+    carrier.send_sms(aida.msisdn, config.short_code, "D")
+    details = _new_sms(carrier, aida.msisdn, before_d, timeout)
+    transcript.add(aida.msisdn, f"texts D to {config.short_code}, receives", details,
+                   aziz.msisdn in details and olga.msisdn in details, "the details of every missed call")
+
+    call = carrier.call(aida.msisdn, config.voicemail_number)
+    message = _heard(call)
+    transcript.add(aida.msisdn, f"calls {config.voicemail_number}, hears", message,
+                   f"[voice message: {spoken}]" in message, "Li's voice message")
+    carrier.hang_up(call["call_sid"])
+
+
+def _call_me_back(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+    aziz, *_, bobur = SUBSCRIBERS
+    carrier.set_state(bobur.msisdn, zero_balance=True)
+    before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, bobur.msisdn)}
+    call = carrier.call(bobur.msisdn, aziz.msisdn)
+    offer = _new_sms(carrier, bobur.msisdn, before[bobur.msisdn], timeout)
+    transcript.add(bobur.msisdn, f"has zero balance and calls {aziz.msisdn}: {call['outcome']}; receives", offer,
+                   call["outcome"] == "refused-zero-balance" and aziz.msisdn in offer,
+                   "an offer to send Aziz a free call-me-back message")
+
+    before_answer = len(carrier.inbox(bobur.msisdn))
+    carrier.send_sms(bobur.msisdn, config.short_code, "1")
+    asked = _new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
+    transcript.add(aziz.msisdn, "receives", asked, bobur.name in asked, "Bobur's please-call-me-back message")
+    sent = _new_sms(carrier, bobur.msisdn, before_answer, timeout)
+    transcript.add(bobur.msisdn, f"replied 1 to {config.short_code}, receives", sent, aziz.msisdn in sent,
+                   "a confirmation that the request was sent")
