@@ -1,18 +1,27 @@
-"""What every service's YAML presets share: money in major units, bucket names, readable errors.
+"""What every service's YAML presets share: money in major units, bucket names, readable errors, loading.
 
 Operators write amounts as they publish them ("2500", "0.10"); presets are validated with the
 operator's currency in the pydantic context (`{"currency": Currency}`) and hold integer minor
 units. A validation error is turned into lines naming the field, so an operator can fix the file.
+A service run by one preset the operator profile names keeps a `ServicePresets`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 
 from shared import texts
 from shared.ledger_core import BUCKET_NAME
+from shared.money import Currency
+
+if TYPE_CHECKING:
+    from shared.operator import OperatorProfile
 
 
 class Strict(BaseModel):
@@ -74,3 +83,102 @@ def describe(error: ValidationError) -> list[str]:
             message = "required field is missing"
         lines.append(f"{where}: {message}")
     return lines
+
+
+# --- loading a service's presets --------------------------------------------------------------
+
+class PresetError(ValueError):
+    """A preset file that cannot be used; the message names the file, the field and what is wrong."""
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def load_preset_file(path: Path, model: type[P], currency: Currency, *, kind: str,
+                     error: type[PresetError] = PresetError) -> P:
+    """Read and validate one preset file as `model`; amounts become minor units of `currency`.
+
+    `kind` names the file in messages ("missed-call preset"); `error` is the service's own
+    PresetError, so its callers catch what they always caught.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{kind} {path} does not exist") from None
+    except yaml.YAMLError as problem:
+        raise error(f"{kind} {path} is not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise error(f"{kind} {path} must be a mapping of fields (name, title, currency, ...)")
+    # A missing currency is left to the model: where it is required, that names the field.
+    written_in = data.get("currency")
+    if written_in is not None and written_in != currency.code:
+        raise error(f"{kind} {path}: currency: its amounts are written in {written_in}, but this operator's "
+                    f"currency is {currency.code}; use a preset written for {currency.code} or copy this one "
+                    f"and restate its amounts")
+    try:
+        return model.model_validate(data, context={"currency": currency})
+    except ValidationError as problem:
+        raise error(f"{kind} {path} is invalid:\n  " + "\n  ".join(describe(problem))) from None
+
+
+def names_in(directory: Path) -> list[str]:
+    """The presets a folder ships: the stems of its *.yaml files, sorted."""
+    return sorted(path.stem for path in Path(directory).glob("*.yaml"))
+
+
+def load_named(directory: Path, name: str, load: Callable[[Path], P], *, kind: str,
+               error: type[PresetError] = PresetError) -> P:
+    """`<directory>/<name>.yaml` read by `load`; its own `name:` must be its file name."""
+    path = Path(directory) / f"{name}.yaml"
+    if not path.exists():
+        raise error(f"no {kind} named {name!r} (available: {', '.join(names_in(directory))})")
+    preset = load(path)
+    if preset.name != name:
+        raise error(f"{kind} {path}: name: {preset.name!r} differs from its file name {name!r}")
+    return preset
+
+
+class ServicePresets(Generic[P]):
+    """A service the operator profile runs with one preset, `services.<service>: [<name>]`.
+
+    Each service keeps its own model, folder and error class; this holds what every such
+    service does with them: read a file, read a preset by name, find the one in force.
+    """
+
+    def __init__(self, service: str, directory: Path, model: type[P], *, kind: str, error: type[PresetError]):
+        self.service, self.directory, self.model, self.kind, self.error = service, Path(directory), model, kind, error
+        # One load per (preset, currency) for the life of the process: handlers ask on every message.
+        self._cached = functools.lru_cache(maxsize=8)(self.load)
+
+    def load_file(self, path: Path, currency: Currency) -> P:
+        """Read and validate one preset; amounts become minor units of `currency`."""
+        return load_preset_file(path, self.model, currency, kind=self.kind, error=self.error)
+
+    def names(self) -> list[str]:
+        """The presets this service ships."""
+        return names_in(self.directory)
+
+    def load(self, name: str, currency: Currency) -> P:
+        """A shipped preset by name (<directory>/<name>.yaml)."""
+        return load_named(self.directory, name, lambda path: self.load_file(path, currency), kind=self.kind,
+                          error=self.error)
+
+    def for_profile(self, profile: "OperatorProfile") -> P | None:
+        """The preset the profile names under services.<service>; None when the service is off."""
+        names = tuple(profile.services.get(self.service, []))
+        if not names:
+            return None
+        if len(names) > 1:
+            raise self.error(f"services.{self.service} names {list(names)}: one preset runs the service")
+        return self._cached(names[0], profile.currency)
+
+    def in_force(self) -> tuple["OperatorProfile", P]:
+        """For an entry point: the current operator profile and its preset; the service being off refuses the event."""
+        from shared import operator, runtime  # entry points only: loading presets needs no profile and no Firestore
+        profile = operator.current()
+        preset = self.for_profile(profile)
+        if preset is None:
+            raise runtime.Rejected(f"no {self.kind} in force: the operator profile names none under "
+                                   f"services.{self.service}")
+        return profile, preset

@@ -100,3 +100,24 @@ def tap(emulators):
     yield listen
     for name in created:
         subscriber.delete_subscription(subscription=name)
+
+
+@pytest.fixture
+def pubsub_push(emulators):
+    """`pubsub_push(source, target, topic, payload, event_id)`: a subscription's raw push body, posted to the
+    entry point `target` of `source` served by functions_framework (the response is returned)."""
+    import base64
+
+    import functions_framework
+
+    from shared import bus, catalog
+
+    def push(source: str, target: str, topic: str, payload: dict, event_id: str):
+        app = functions_framework.create_app(target=target, source=source)
+        data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
+        body = {"subscription": f"projects/{PROJECT}/subscriptions/{target}",
+                "message": {"data": base64.b64encode(data).decode(), "attributes": attributes,
+                            "messageId": event_id, "publishTime": "2026-11-22T10:00:00Z"}}
+        return app.test_client().post(f"/projects/{PROJECT}/topics/{topic}", json=body)
+
+    return push

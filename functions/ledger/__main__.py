@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from shared import ledger, operator, store
-from shared.msisdn import InvalidMsisdn
+from shared import cli, ledger, store
 
 
 def check(msisdns: list[str]) -> int:
     """Print each account's discrepancies; exit status 1 when any account disagrees with its entries."""
     db = store.db()
     if msisdns:
-        try:
-            numbers = [operator.current().msisdn(raw) for raw in msisdns]
-        except InvalidMsisdn as error:
-            print(error, file=sys.stderr)
-            return 2
-        results = ((number, ledger.check(db, number)) for number in numbers)
+        results = ((number, ledger.check(db, number)) for number in msisdns)
     else:
         results = ledger.check_all(db)
     checked = broken = 0
@@ -33,10 +26,10 @@ def check(msisdns: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.ledger", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = cli.commands("functions.ledger", __doc__)
     checker = commands.add_parser("check", help="verify that each account's entries sum to its balances")
-    checker.add_argument("msisdns", nargs="*", metavar="MSISDN", help="accounts to check (default: all)")
+    checker.add_argument("msisdns", nargs="*", metavar="MSISDN", type=cli.msisdn,
+                         help="accounts to check (default: all)")
     args = parser.parse_args(argv)
     return check(args.msisdns)
 

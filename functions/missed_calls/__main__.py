@@ -6,34 +6,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from zoneinfo import ZoneInfo
 
 from functions.missed_calls import calls, charging, documents, queries
 from functions.missed_calls.config import config_for
-from shared import operator, store
+from shared import cli, operator, store
 from shared.events import utcnow
-from shared.msisdn import InvalidMsisdn
-
-
-def _number(raw: str) -> str | None:
-    try:
-        return operator.current().msisdn(raw)
-    except InvalidMsisdn as error:
-        print(error, file=sys.stderr)
-        return None
 
 
 def _money(minor: int | None) -> str:
     return "-" if minor is None else f"{operator.current().currency.format(minor)} ({minor})"
 
 
-def show(raw: str) -> int:
+def show(msisdn: str) -> int:
     """Print a subscriber's options, pending calls, voice messages and this month's charges."""
-    msisdn = _number(raw)
-    if msisdn is None:
-        return 2
     db, profile = store.db(), operator.current()
     config = config_for(profile)
     user = db.collection(documents.USERS).document(msisdn).get().to_dict()
@@ -62,11 +49,8 @@ def show(raw: str) -> int:
     return _print_charges(queries.charges_of(db, msisdn, month), title=f"charges in {month}")
 
 
-def charges(raw: str) -> int:
+def charges(msisdn: str) -> int:
     """Print every charge record of a number."""
-    msisdn = _number(raw)
-    if msisdn is None:
-        return 2
     return _print_charges(queries.charges_of(store.db(), msisdn), title="charges")
 
 
@@ -81,13 +65,11 @@ def _print_charges(records: list[dict], *, title: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.missed_calls", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = cli.commands("functions.missed_calls", __doc__)
     for name, help_text in (("show", "options, pending calls, voice messages and this month's charges"),
                             ("charges", "every charge record, charged or not and why")):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("msisdn", metavar="MSISDN")
+        command.add_argument("msisdn", metavar="MSISDN", type=cli.msisdn)
     args = parser.parse_args(argv)
     return show(args.msisdn) if args.command == "show" else charges(args.msisdn)
 

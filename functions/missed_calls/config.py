@@ -11,19 +11,13 @@ refused. See presets/README.md for every field.
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from shared.money import Currency
-from shared.presets import Bucket, Money, Strict, describe
-
-if TYPE_CHECKING:
-    from shared.operator import OperatorProfile
+from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "missed_calls"  # the key of the operator profile's `services` naming the preset in force
@@ -33,7 +27,7 @@ SERVICE = "missed_calls"  # the key of the operator profile's `services` naming 
 ForwardHandling = Literal["menu", "reminder"]
 
 
-class ConfigError(ValueError):
+class ConfigError(PresetError):
     """A preset that cannot be used; the message names the file and the field."""
 
 
@@ -109,47 +103,8 @@ class MissedCallConfig(Strict):
         return timedelta(days=self.voicemail.retention_days)
 
 
-def load_config(path: Path, currency: Currency) -> MissedCallConfig:
-    """Read and validate one preset; amounts become minor units of `currency`."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"missed-call preset {path} does not exist") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"missed-call preset {path} is not a YAML mapping")
-    if data.get("currency") != currency.code:
-        raise ConfigError(f"missed-call preset {path}: currency: written for {data.get('currency')!r}, but the "
-                          f"operator charges in {currency.code}; copy it and restate its prices")
-    try:
-        return MissedCallConfig.model_validate(data, context={"currency": currency})
-    except ValidationError as error:
-        raise ConfigError(f"missed-call preset {path} is invalid:\n  " + "\n  ".join(describe(error))) from None
-
-
-def preset_names() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
-
-
-def load_preset(name: str, currency: Currency) -> MissedCallConfig:
-    path = PRESETS_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ConfigError(f"no missed-call preset named {name!r} (available: {', '.join(preset_names())})")
-    config = load_config(path, currency)
-    if config.name != name:
-        raise ConfigError(f"missed-call preset {path}: name: {config.name!r} differs from its file name {name!r}")
-    return config
-
-
-def config_for(profile: "OperatorProfile") -> MissedCallConfig | None:
-    """The preset the profile names under services.missed_calls; None when the service is off."""
-    names = tuple(profile.services.get(SERVICE, []))
-    if not names:
-        return None
-    if len(names) > 1:
-        raise ConfigError(f"services.missed_calls names {list(names)}: one preset runs the service")
-    return _cached(names[0], profile.currency)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached(name: str, currency: Currency) -> MissedCallConfig:
-    return load_preset(name, currency)
+PRESETS = ServicePresets(SERVICE, PRESETS_DIR, MissedCallConfig, kind="missed-call preset", error=ConfigError)
+load_config = PRESETS.load_file      # (path, currency): one file, validated
+load_preset = PRESETS.load           # (name, currency): a shipped preset
+preset_names = PRESETS.names         # (): the shipped presets
+config_for = PRESETS.for_profile     # (profile): the preset in force; None when the service is off

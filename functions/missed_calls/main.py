@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from functions.missed_calls import (
     calls, charging, delivery, documents, housekeeping, options, queries, reminders, voicemail,
 )
-from functions.missed_calls.config import MissedCallConfig, config_for
+from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
 from shared import ledger, operator, runtime, store
 from shared.events import (
@@ -33,13 +33,7 @@ SWEEP_PAGE = 300
 SWEEPS = ("calls", "fee", "voicemail")
 
 
-def service() -> tuple[OperatorProfile, MissedCallConfig]:
-    """The operator profile and its missed-call preset; a refusal when the operator runs no such service."""
-    profile = operator.current()
-    config = config_for(profile)
-    if config is None:
-        raise runtime.Rejected("missed-call alerts are not enabled in this operator's profile")
-    return profile, config
+service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
 
 
 # --- a forwarded call -----------------------------------------------------------------------

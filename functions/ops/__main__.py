@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from google.cloud import firestore
 
 from functions.ops import dead_letters
-from shared import bus, store
+from shared import bus, cli, store
 
 
 def list_dead_letters(show_replayed: bool) -> int:
@@ -64,9 +63,7 @@ def list_rejected(consumer: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.ops", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = cli.commands("functions.ops", __doc__)
     listing = commands.add_parser("dead-letters", help="list dead letters waiting for a replay")
     listing.add_argument("--all", action="store_true", help="include the ones already replayed")
     again = commands.add_parser("replay", help="publish dead letters again on their original topic")

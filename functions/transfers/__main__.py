@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import uuid
 
@@ -15,9 +14,8 @@ from google.cloud import firestore
 
 from functions.transfers import documents, records, rules
 from functions.transfers.main import policies
-from shared import ledger, runtime, store
+from shared import cli, ledger, runtime, store
 from shared.events import utcnow
-from shared.msisdn import InvalidMsisdn
 
 RECENT = 20
 
@@ -41,14 +39,9 @@ def show(text: str) -> int:
     return 0
 
 
-def history(raw: str) -> int:
+def history(msisdn: str) -> int:
     """Print a number's recent records and what each of its policy's limits leaves."""
     profile, in_force = policies()
-    try:
-        msisdn = profile.msisdn(raw)
-    except InvalidMsisdn as error:
-        print(error, file=sys.stderr)
-        return 2
     db = store.db()
     # Needs the composite index (parties array-contains, at descending) in Firestore.
     query = (db.collection(documents.RECORDS)
@@ -90,14 +83,8 @@ def history(raw: str) -> int:
     return 0
 
 
-def unbar(raw: str) -> int:
+def unbar(msisdn: str) -> int:
     """Publish transfer.bar-changed(barred=False, channel care); the subscriber gets an SMS when it applies."""
-    profile, _ = policies()
-    try:
-        msisdn = profile.msisdn(raw)
-    except InvalidMsisdn as error:
-        print(error, file=sys.stderr)
-        return 2
     request_id = f"care-{uuid.uuid4()}"
     envelope = runtime.publish_new("transfer.bar-changed", {
         "request_id": request_id, "msisdn": msisdn, "barred": False, "channel": "care",
@@ -107,12 +94,12 @@ def unbar(raw: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.transfers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = cli.commands("functions.transfers", __doc__)
     commands.add_parser("show", help="a record by reference").add_argument("reference")
-    commands.add_parser("history", help="recent transfers and limits left").add_argument("msisdn")
-    commands.add_parser("unbar", help="lift a subscriber's bar on transfers (customer care)").add_argument("msisdn")
+    commands.add_parser("history", help="recent transfers and limits left").add_argument(
+        "msisdn", metavar="MSISDN", type=cli.msisdn)
+    commands.add_parser("unbar", help="lift a subscriber's bar on transfers (customer care)").add_argument(
+        "msisdn", metavar="MSISDN", type=cli.msisdn)
     args = parser.parse_args(argv)
     if args.command == "show":
         return show(args.reference)

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from shared import localtime
 from shared.money import Currency
-from shared.presets import Bucket, Money, Strict, describe
+from shared.presets import Bucket, Money, PresetError, Strict, load_named, load_preset_file, names_in
 
 if TYPE_CHECKING:  # rules imports this module; the annotation only
     from functions.transfers.rules import Party
@@ -34,13 +33,14 @@ if TYPE_CHECKING:  # rules imports this module; the annotation only
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "transfers"  # the key of the operator profile's `services` that names the presets in force
+KIND = "transfer policy"  # how messages name a policy file
 
 CustomerType = Literal["individual", "corporate"]
 LineType = Literal["prepaid", "postpaid"]
 Status = Literal["active", "blocked"]
 
 
-class PolicyError(ValueError):
+class PolicyError(PresetError):
     """A policy file that cannot be used; the message names the file, the field and what is wrong."""
 
 
@@ -403,24 +403,7 @@ def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) 
     `timezone` (the operator profile's) places calendar days and months; without it the policy's
     own `timezone` is used. Raises PolicyError naming the file, each faulty field and why.
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PolicyError(f"transfer policy {path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise PolicyError(f"transfer policy {path} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"transfer policy {path} must be a mapping of fields (name, title, amounts, ...)")
-    written_in = data.get("currency")
-    if written_in is not None and written_in != currency.code:
-        raise PolicyError(f"transfer policy {path}: currency: its amounts are written in {written_in}, "
-                          f"but this operator's currency is {currency.code}; use a preset written for "
-                          f"{currency.code} or copy this one and restate its amounts")
-    try:
-        policy = TransferPolicy.model_validate(data, context={"currency": currency})
-    except ValidationError as error:
-        raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(describe(error))) from None
+    policy = load_preset_file(path, TransferPolicy, currency, kind=KIND, error=PolicyError)
     problems = _check_whole_amounts(policy, currency)
     if problems:
         raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(problems))
@@ -432,23 +415,14 @@ def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) 
     return policy
 
 
-def preset_path(name: str) -> Path:
-    return PRESETS_DIR / f"{name}.yaml"
-
-
 def preset_names() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
+    return names_in(PRESETS_DIR)
 
 
 def load_preset(name: str, currency: Currency, *, timezone: str | None = None) -> TransferPolicy:
     """A shipped preset by name (presets/<name>.yaml)."""
-    path = preset_path(name)
-    if not path.exists():
-        raise PolicyError(f"no transfer preset named {name!r} (available: {', '.join(preset_names())})")
-    policy = load_policy(path, currency, timezone=timezone)
-    if policy.name != name:
-        raise PolicyError(f"transfer policy {path}: name: {policy.name!r} differs from its file name {name!r}")
-    return policy
+    return load_named(PRESETS_DIR, name, lambda path: load_policy(path, currency, timezone=timezone), kind=KIND,
+                      error=PolicyError)
 
 
 class PolicySet:

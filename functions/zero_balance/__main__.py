@@ -8,14 +8,12 @@ The days are the operator's (its profile's time zone), the same days the per-cal
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from functions.zero_balance import rules, stats
 from functions.zero_balance.documents import OFFERS, USAGE
-from shared import operator, store
+from shared import cli, operator, store
 from shared.events import utcnow
-from shared.msisdn import InvalidMsisdn
 
 
 def show_stats(days: int) -> int:
@@ -27,14 +25,9 @@ def show_stats(days: int) -> int:
     return 0
 
 
-def show_offer(raw: str) -> int:
+def show_offer(msisdn: str) -> int:
     """Print a caller's latest offer and what they used of today's limits."""
     profile = operator.current()
-    try:
-        msisdn = profile.msisdn(raw)
-    except InvalidMsisdn as error:
-        print(error, file=sys.stderr)
-        return 2
     db = store.db()
     offer = db.collection(OFFERS).document(msisdn).get()
     if not offer.exists:
@@ -49,13 +42,11 @@ def show_offer(raw: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m functions.zero_balance", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser, commands = cli.commands("functions.zero_balance", __doc__)
     stats_parser = commands.add_parser("stats", help="prompts, answers and the yes rate per day")
     stats_parser.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
     offer_parser = commands.add_parser("offer", help="a caller's latest offer and today's usage")
-    offer_parser.add_argument("msisdn")
+    offer_parser.add_argument("msisdn", metavar="MSISDN", type=cli.msisdn)
     args = parser.parse_args(argv)
     if args.command == "stats":
         if not 1 <= args.days <= 366:

@@ -10,16 +10,13 @@ preset's currency, held as minor units (shared/presets.py).
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from shared.money import Currency
-from shared.presets import Bucket, Money, Strict, describe
+from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
 if TYPE_CHECKING:
     from shared.operator import OperatorProfile
@@ -29,7 +26,7 @@ SERVICE = "zero_balance"  # the key of the operator profile's `services` naming 
 TRANSFERS = "transfers"   # the transfers service's key (functions/transfers/policy.py SERVICE)
 
 
-class ConfigError(ValueError):
+class ConfigError(PresetError):
     """A preset that cannot be used; the message names the file and the field."""
 
 
@@ -53,50 +50,11 @@ class ZeroBalanceConfig(Strict):
         return timedelta(minutes=self.offer_valid_minutes)
 
 
-def load_config(path: Path, currency: Currency) -> ZeroBalanceConfig:
-    """Read and validate one preset; amounts become minor units of `currency`."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"zero-balance preset {path} does not exist") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"zero-balance preset {path} is not a YAML mapping")
-    if data.get("currency") != currency.code:
-        raise ConfigError(f"zero-balance preset {path}: currency: written for {data.get('currency')!r}, but the "
-                          f"operator charges in {currency.code}; copy it and restate its amounts")
-    try:
-        return ZeroBalanceConfig.model_validate(data, context={"currency": currency})
-    except ValidationError as error:
-        raise ConfigError(f"zero-balance preset {path} is invalid:\n  " + "\n  ".join(describe(error))) from None
-
-
-def preset_names() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.yaml"))
-
-
-def load_preset(name: str, currency: Currency) -> ZeroBalanceConfig:
-    path = PRESETS_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ConfigError(f"no zero-balance preset named {name!r} (available: {', '.join(preset_names())})")
-    config = load_config(path, currency)
-    if config.name != name:
-        raise ConfigError(f"zero-balance preset {path}: name: {config.name!r} differs from its file name {name!r}")
-    return config
-
-
-def config_for(profile: "OperatorProfile") -> ZeroBalanceConfig | None:
-    """The preset the profile names under services.zero_balance; None when the service is off."""
-    names = tuple(profile.services.get(SERVICE, []))
-    if not names:
-        return None
-    if len(names) > 1:
-        raise ConfigError(f"services.zero_balance names {list(names)}: one preset runs the service")
-    return _cached(names[0], profile.currency)
-
-
-@functools.lru_cache(maxsize=8)
-def _cached(name: str, currency: Currency) -> ZeroBalanceConfig:
-    return load_preset(name, currency)
+PRESETS = ServicePresets(SERVICE, PRESETS_DIR, ZeroBalanceConfig, kind="zero-balance preset", error=ConfigError)
+load_config = PRESETS.load_file      # (path, currency): one file, validated
+load_preset = PRESETS.load           # (name, currency): a shipped preset
+preset_names = PRESETS.names         # (): the shipped presets
+config_for = PRESETS.for_profile     # (profile): the preset in force; None when the service is off
 
 
 def topup_amount(profile: "OperatorProfile", config: ZeroBalanceConfig) -> int | None:

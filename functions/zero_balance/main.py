@@ -12,23 +12,16 @@ import logging
 from google.cloud import firestore
 
 from functions.zero_balance import messages, rules
-from functions.zero_balance.config import ZeroBalanceConfig, config_for, topup_amount
+from functions.zero_balance.config import PRESETS, topup_amount
 from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, daily_id
-from shared import ledger, operator, runtime, store
+from shared import ledger, runtime, store
 from shared.events import AttemptRefused, ZeroBalanceAnswered
 from shared.msisdn import mask
-from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.zero_balance")
 
 
-def service() -> tuple[OperatorProfile, ZeroBalanceConfig]:
-    """The operator profile and its ZeroX preset; an operator without the service refuses the events."""
-    profile = operator.current()
-    config = config_for(profile)
-    if config is None:
-        raise runtime.Rejected("the zero-balance service is off in the operator profile (services.zero_balance)")
-    return profile, config
+service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
 
 
 def _balance(ctx: runtime.Context, msisdn: str, bucket: str) -> int:

@@ -46,6 +46,14 @@ def users(msisdn: str, **options) -> None:
     store.db().collection(documents.USERS).document(msisdn).set(options)
 
 
+def firestore_down(monkeypatch, module, reader: str) -> None:
+    """`module.reader` times out as Firestore does in an outage; the webhook must still answer."""
+    def outage(*args, **kwargs):
+        raise TimeoutError("Firestore unavailable")
+
+    monkeypatch.setattr(module, reader, outage)
+
+
 # --- the caller IVR ------------------------------------------------------------------------
 
 def test_a_caller_who_leaves_another_number_publishes_the_whole_journey(edge, tap):
@@ -126,11 +134,7 @@ def test_a_caller_who_hangs_up_in_the_menu_makes_the_call_final_through_the_stat
 def test_when_firestore_fails_the_forwarded_call_is_still_recorded(edge, tap, monkeypatch):
     pull = tap("missed-call.recorded")
     app = edge("voice_inbound")
-
-    def outage(*args, **kwargs):
-        raise TimeoutError("Firestore unavailable")
-
-    monkeypatch.setattr(lookup, "read_all", outage)
+    firestore_down(monkeypatch, lookup, "read_all")
     twiml = forwarded(app, "CAmc1005")
     assert "Abonent qo'ng'irog'ingiz haqida SMS oladi." in said(twiml)      # the operator's language
     [event] = pull(1)
@@ -182,11 +186,7 @@ def test_an_unregistered_caller_of_the_voicemail_line_is_told_how_to_register(ed
 def test_a_mailbox_query_that_fails_is_answered_try_later(edge, monkeypatch):
     provision(CALLEE, "en")
     users(CALLEE, registered=True)
-
-    def outage(db, owner):
-        raise TimeoutError("Firestore unavailable")
-
-    monkeypatch.setattr(voicemail_line, "stored_messages", outage)
+    firestore_down(monkeypatch, voicemail_line, "stored_messages")
     response = signed_call(edge("voice_inbound"), {}, {"CallSid": "CAvm2003", "From": CALLEE, "To": "06002"})
     assert response.status_code == 200
     assert said(response.data.decode()) == "Service temporarily unavailable. Please try again later."
@@ -242,11 +242,7 @@ def test_an_option_keyword_publishes_the_change_and_the_edge_sends_no_reply(edge
 def test_a_firestore_failure_on_the_short_code_answers_try_later(edge, tap, monkeypatch):
     replies = tap("sms.send")
     app = edge("sms_inbound")
-
-    def outage(*args, **kwargs):
-        raise TimeoutError("Firestore unavailable")
-
-    monkeypatch.setattr(lookup, "read_all", outage)
+    firestore_down(monkeypatch, lookup, "read_all")
     text(app, "SMo0003", "D")
     [answer] = replies(1)
     assert answer.data["template"] == "edge.unavailable" and answer.data.get("billing") is None

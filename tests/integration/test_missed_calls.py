@@ -350,18 +350,9 @@ def test_the_operator_cli_shows_options_pending_calls_voice_messages_and_charges
     assert "charges: 2" in capsys.readouterr().out
 
 
-def test_push_deliveries_through_functions_framework_record_a_call_and_tell_it_on_attach(away):
-    import base64
-
-    import functions_framework
-
+def test_push_deliveries_through_functions_framework_record_a_call_and_tell_it_on_attach(away, pubsub_push):
     def push(target, topic, payload, event_id):
-        app = functions_framework.create_app(target=target, source=missed_calls.__file__)
-        data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
-        body = {"subscription": f"projects/vas-test/subscriptions/{target}",
-                "message": {"data": base64.b64encode(data).decode(), "attributes": attributes,
-                            "messageId": event_id, "publishTime": "2026-05-11T10:00:00Z"}}
-        return app.test_client().post(f"/projects/vas-test/topics/{topic}", json=body)
+        return pubsub_push(missed_calls.__file__, target, topic, payload, event_id)
 
     recorded = {"call_sid": "CA-push", "caller": A, "callee": B, "reason": "unreachable",
                 "called_at": utcnow().isoformat(), "choice": "other_number", "other_number": C, "final": True}
@@ -373,8 +364,8 @@ def test_push_deliveries_through_functions_framework_record_a_call_and_tell_it_o
 
 
 def test_a_capped_attach_leaves_the_rest_pending_for_the_next_housekeeping_pass(away, monkeypatch):
-    real = missed_calls.config_for
-    monkeypatch.setattr(missed_calls, "config_for",
+    real = missed_calls.PRESETS.for_profile
+    monkeypatch.setattr(missed_calls.PRESETS, "for_profile",
                         lambda profile: real(profile).model_copy(update={"max_calls_per_attach": 10}))
     callers = [f"+9989012346{n:02d}" for n in range(11)]
     start = utcnow() - timedelta(minutes=40)

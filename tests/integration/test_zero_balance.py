@@ -7,7 +7,6 @@ Mobiuz "Direct transfer" (whose *116* request otherwise costs 100 so'm).
 
 from __future__ import annotations
 
-import base64
 import time
 from datetime import datetime, timedelta
 
@@ -15,7 +14,6 @@ import functions_framework
 import pytest
 from twilio.request_validator import RequestValidator
 
-from functions.provisioning import main as provisioning
 from functions.transfers import main as transfers
 from functions.zero_balance import main as zero_balance
 from functions.zero_balance import __main__ as cli
@@ -24,6 +22,7 @@ from functions.zero_balance.documents import ANSWERS, ATTEMPTS, OFFERS
 from functions.zero_balance.rules import local_day
 from shared import bus, catalog, ledger, localtime, operator, runtime, settings, store, texts
 from shared.events import Envelope, utcnow
+from tests.integration.test_transfers import balance, deliver, subscriber
 
 ALICE, BOB, CAROL = "+998901234567", "+998911112233", "+998935556677"   # Alice has no money left
 SOM = 100
@@ -33,28 +32,11 @@ URL = "http://localhost/"
 
 # --- helpers --------------------------------------------------------------------------------
 
-def deliver(entry_point, payload: dict, event_id: str) -> str:
-    """Push one message to a catalog entry point through the runtime, as Pub/Sub would."""
-    topic = catalog.load().consumer(entry_point.consumer).topic
-    data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
-    return runtime.process(entry_point.consumer, entry_point.handler, f"m-{event_id}", data, attributes,
-                           after_commit=entry_point.after_commit)
-
-
 def follow_ups(entry_point, event_id: str, topic: str = "sms.send") -> list[dict]:
     """The events of `topic` a delivery left in its outbox."""
     marker = store.db().collection(store.PROCESSED).document(f"{entry_point.consumer}:{event_id}").get()
     return [item.data for item in (Envelope.model_validate(raw) for raw in marker.get("outbox"))
             if item.type == topic]
-
-
-def subscriber(msisdn: str, language: str, balance: int = 0, **fields) -> None:
-    assert deliver(provisioning.on_subscriber, {"msisdn": msisdn, "language": language, **fields},
-                   f"sub-{msisdn}-{time.monotonic_ns()}") == "processed"
-    if balance:
-        reference = f"seed-{msisdn}-{time.monotonic_ns()}"
-        assert deliver(provisioning.on_topup, {"msisdn": msisdn, "amount": balance, "reference": reference},
-                       reference) == "processed"
 
 
 def refused(attempt_id: str, caller: str = ALICE, destination: str = BOB, kind: str = "call",
@@ -83,10 +65,6 @@ def counts() -> dict[str, int]:
     """Today's and yesterday's counters summed (a test near midnight spans both operator's days)."""
     today = local_day(utcnow(), operator.current().timezone)
     return dict(stats.total(stats.read(store.db(), stats.days_back(today, 2))).counts)
-
-
-def balance(msisdn: str) -> int:
-    return ledger.read_account(store.db(), msisdn).balance("main")
 
 
 @pytest.fixture
@@ -269,17 +247,12 @@ def test_every_answer_is_recorded_and_the_counters_add_up(firestore_clean, capsy
     assert last.split() == ["total", "9", "1", "1", "4", "1", "1", "1", "1", "86%"]
 
 
-def test_both_entry_points_take_the_emulators_raw_push_bodies(firestore_clean):
+def test_both_entry_points_take_the_emulators_raw_push_bodies(firestore_clean, pubsub_push):
     subscriber(ALICE, "en")
     subscriber(BOB, "ru")
 
     def push(target, topic, payload, event_id):
-        app = functions_framework.create_app(target=target, source=zero_balance.__file__)
-        data, attributes = bus.encode(catalog.make_envelope(topic, payload, event_id=event_id))
-        body = {"subscription": f"projects/vas-test/subscriptions/{target}",
-                "message": {"data": base64.b64encode(data).decode(), "attributes": attributes,
-                            "messageId": event_id, "publishTime": "2026-11-22T10:00:00Z"}}
-        return app.test_client().post(f"/projects/vas-test/topics/{topic}", json=body)
+        return pubsub_push(zero_balance.__file__, target, topic, payload, event_id)
 
     attempt = {"attempt_id": "att-push", "caller": ALICE, "destination": BOB, "kind": "sms", "indicator": "zero",
                "at": utcnow().isoformat()}
