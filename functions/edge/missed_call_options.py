@@ -263,12 +263,7 @@ def step(position: Position, typed: str, user: Mapping[str, Any], read_number) -
 
 def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
-    position = Position()
-    for typed in inputs:
-        if position.done:
-            break
-        position = step(position, typed, user, read_number)
-    return position
+    return ussd.replay(inputs, lambda position, typed: step(position, typed, user, read_number), Position())
 
 
 @dataclass(frozen=True)

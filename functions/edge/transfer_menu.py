@@ -72,12 +72,7 @@ def step(position: Position, typed: str, read_number: NumberReader, read_amount:
 
 def walk(inputs: Iterable[str], read_number: NumberReader, read_amount: AmountReader) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
-    position = Position()
-    for typed in inputs:
-        if position.done:
-            break
-        position = step(position, typed, read_number, read_amount)
-    return position
+    return ussd.replay(inputs, lambda position, typed: step(position, typed, read_number, read_amount), Position())
 
 
 # --- the screens ---------------------------------------------------------------------------

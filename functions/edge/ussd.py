@@ -183,3 +183,14 @@ def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: Op
         return Reply.end(registry.help(request.service_code, caller.language).render(caller.language))
     return service.handler(Situation(request=seen, caller=caller, profile=profile, account=account,
                                      documents=documents or {}, now=now))
+
+
+def replay(inputs, step, start):
+    """A USSD menu's position after the session's inputs, replayed from `start` (gateways resend
+    every input each round, so a menu is a pure fold); inputs after a final choice (`done`) are ignored."""
+    position = start
+    for typed in inputs:
+        if position.done:
+            break
+        position = step(position, typed)
+    return position

@@ -109,10 +109,12 @@ class Receiver:
         self.server.shutdown()
 
 
-def start_carrier(name: str, receiver: Receiver, *extra: str, env: dict | None = None) -> Service:
+def start_carrier(name: str, receiver, *extra: str, env: dict | None = None, account_sid: str = ACCOUNT_SID,
+                  auth_token: str = AUTH_TOKEN) -> Service:
+    """The carrier emulator process with its webhooks at `receiver.url` (/ussd, /sms, /voice)."""
     port = free_port()
     argv = [sys.executable, "-m", "emulators.carrier", "serve", "--port", str(port),
-            "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN, "--gateway-secret", GATEWAY_SECRET,
+            "--account-sid", account_sid, "--auth-token", auth_token, "--gateway-secret", GATEWAY_SECRET,
             "--ussd-webhook", f"{receiver.url}/ussd", "--sms-webhook", f"{receiver.url}/sms",
             "--voice-webhook", f"{receiver.url}/voice", *extra]
     return Service(name, argv, ready_url=f"http://127.0.0.1:{port}/health", env=env, log_dir=LOG_DIR,

@@ -21,7 +21,8 @@ from werkzeug.serving import make_server
 from emulators.carrier import CarrierClient, CarrierError
 from emulators.process import Service, free_port
 from shared import carrier as carrier_adapter
-from tests.conftest import LOG_DIR, REPO
+from tests.conftest import REPO
+from tests.integration.test_carrier_emulator import start_carrier as carrier_process
 
 ACCOUNT_SID = "AC" + "cd" * 16
 AUTH_TOKEN = "voice-test-auth-token"
@@ -115,13 +116,8 @@ class Ivr:
 
 
 def start_carrier(name: str, ivr: Ivr, publish: str, env: dict | None = None) -> Service:
-    port = free_port()
-    argv = [sys.executable, "-m", "emulators.carrier", "serve", "--port", str(port),
-            "--account-sid", ACCOUNT_SID, "--auth-token", AUTH_TOKEN,
-            "--voice-webhook", f"{ivr.url}/voice", "--voice-number", VAS_NUMBER,
-            "--sms-webhook", f"{ivr.url}/sms", "--publish-network-events", publish]
-    return Service(name, argv, ready_url=f"http://127.0.0.1:{port}/health", env=env, log_dir=LOG_DIR,
-                   cwd=REPO).start().wait_ready()
+    return carrier_process(name, ivr, "--voice-number", VAS_NUMBER, "--publish-network-events", publish,
+                           env=env, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
 
 
 @pytest.fixture(scope="module")
