@@ -83,7 +83,8 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
 
     calls = (store.db().collection(documents.MISSED_CALLS)
              .where(filter=FieldFilter("callee", "==", aida.msisdn)))
-    _wait(lambda: sum(1 for c in calls.stream() if (c.to_dict() or {}).get("final")) >= 6, timeout,
+    over = lambda c: c.get("final") or c.get("hung_up_at")  # noqa: E731 - a key pressed to the end, or a hang-up
+    _wait(lambda: sum(1 for c in calls.stream() if over(c.to_dict() or {})) >= 6, timeout,
           "Aida's six missed calls to be recorded")
 
     before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}

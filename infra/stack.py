@@ -24,6 +24,7 @@ from pathlib import Path
 from emulators import gcloud
 from emulators.process import Service, free_port
 from infra import topology
+from infra.clock import LocalClock
 from infra.functions import REPO, function_service
 from shared import catalog as catalog_module
 
@@ -42,6 +43,7 @@ class Stack:
     emulators: gcloud.Emulators
     carrier: Service
     functions: dict[str, Service] = field(default_factory=dict)
+    clock: LocalClock | None = None
 
     @property
     def carrier_url(self) -> str:
@@ -60,6 +62,8 @@ class Stack:
         }
 
     def stop(self) -> None:
+        if self.clock is not None:
+            self.clock.stop()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.stop(), self.functions.values()))
         self.carrier.stop()
@@ -70,8 +74,12 @@ def _port(auto: bool, key: str, offset: int = 0) -> int:
     return free_port() if auto else FIXED_PORTS[key] + offset
 
 
+# Every catalog schedule ticks this often locally (Cloud Scheduler follows the cron in production).
+CLOCK_SECONDS = 60.0
+
+
 def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_DIR,
-          max_backoff_seconds: int | None = None, say=print) -> Stack:
+          max_backoff_seconds: int | None = None, say=print, clock_seconds: float = CLOCK_SECONDS) -> Stack:
     """Start the stack and return it ready: topology created, every process answering."""
     problems = gcloud.missing_tools()
     if problems:
@@ -116,6 +124,9 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         topology.create(project, {name: urls[name] for name in catalog.consumers},
                         max_backoff_seconds=max_backoff_seconds)
         say(f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} push subscriptions.")
+        stack.clock = LocalClock(clock_seconds).start()
+        if clock_seconds > 0:
+            say(f"Schedules ({', '.join(catalog.schedules)}) tick every {clock_seconds:g}s.")
     except BaseException:
         stack.stop()
         raise
@@ -145,12 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-demo", action="store_true", help="start and seed, but play no demo")
     parser.add_argument("--ports", choices=("fixed", "auto"), default="fixed",
                         help="fixed well-known ports (default) or free ones")
+    parser.add_argument("--clock-seconds", type=float, default=CLOCK_SECONDS,
+                        help="how often every catalog schedule ticks locally (0: never)")
     args = parser.parse_args(argv)
 
     from infra import demo
 
     started = time.monotonic()
-    stack = start(auto_ports=args.ports == "auto")
+    stack = start(auto_ports=args.ports == "auto", clock_seconds=args.clock_seconds)
     try:
         print(f"Everything is up in {time.monotonic() - started:.1f}s.")
         demo.seed(stack)

@@ -242,6 +242,9 @@ class MissedCallRecorded(Payload):
     language: Language | None = Field(default=None, description="The caller's language, for key 4's SMS")
     final: bool = Field(default=False, description="The caller's journey in the IVR is over (a choice completed, "
                                                    "or the menu ended); a callee who is reachable is told now")
+    hung_up: bool = Field(default=False, description="The carrier reported the call's end (its status callback): "
+                                                     "the caller left, though the IVR's last publication may "
+                                                     "still be on its way")
 
 
 MissedCallOption = Literal["register", "unregister", "privacy_on", "privacy_off", "blacklist_add",

@@ -20,12 +20,15 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import functions_framework
+from google.api_core.exceptions import Aborted
 from google.cloud import firestore
 from pydantic import BaseModel, ValidationError
 
@@ -161,7 +164,26 @@ def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Cont
         })
         return False, ctx
 
-    return in_transaction(db.transaction(max_attempts=25))
+    # Contended transactions are retried with random pauses between short rounds: the client's
+    # own retries come back at once, so two events on one account (a main and a bonus top-up, say)
+    # can abort each other round after round. The jitter lets one of them win.
+    for round_ in range(TXN_ROUNDS):
+        try:
+            return in_transaction(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
+        except (Aborted, ValueError) as error:
+            if isinstance(error, ValueError) and not str(error).startswith("Failed to commit transaction"):
+                raise  # the handler's own error, not contention
+            if round_ == TXN_ROUNDS - 1:
+                raise
+            pause = random.uniform(0.05, min(2.0, 0.2 * 2 ** round_))
+            logger.info("transaction contended; retrying", extra={"consumer": consumer, "round": round_ + 1,
+                                                                   "pause_s": round(pause, 3)})
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+TXN_ROUNDS = 6
+TXN_ATTEMPTS_PER_ROUND = 3
 
 
 def consumer(name: str, after_commit: AfterCommit | None = None):

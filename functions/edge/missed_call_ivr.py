@@ -175,10 +175,11 @@ class MissedCallIvr:
     # --- the call's end (the number's status callback) ----------------------------------------
 
     def ended(self, call: voice.InboundCall, now: datetime | None = None) -> tuple[Publication, ...]:
-        """The call is over: its record becomes final, so a caller who hung up in the menu counts now.
+        """The call is over: a caller who hung up in the menu counts now, not after the IVR's longest journey.
 
-        Published with choice none: the consumer keeps any key the caller pressed (the furthest
-        state wins), and the callee, when reachable, is told without waiting for the IVR's timeout.
+        Published with choice none and `hung_up`: the consumer keeps any key the caller pressed (the
+        furthest state wins) and lets the IVR's own last publication, which may arrive just after
+        this one, land before telling a reachable callee.
         """
         callee = callee_of(call.forwarded_from, self.profile)
         if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
@@ -188,7 +189,7 @@ class MissedCallIvr:
         ended_at = now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)
         payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
-                                     reason=reason_of(call.forward_reason), called_at=called_at, final=True)
+                                     reason=reason_of(call.forward_reason), called_at=called_at, hung_up=True)
         return (Publication(TOPIC, payload, derive_event_id(f"twilio-call:{call.call_sid}", f"{TOPIC}/ended")),)
 
     def ended_reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:

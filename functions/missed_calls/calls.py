@@ -24,6 +24,11 @@ CHOICE_RANK = {"none": 0, "notify_me": 1, "leave_number": 2, "other_number": 3, 
 # but never loses it.
 IVR_JOURNEY_MAX = timedelta(minutes=15)
 
+# The carrier's end-of-call report and the IVR's last publication (the key, sent just before the
+# goodbye) are published a moment apart and may be consumed in either order. A callee who is
+# reachable is told only once this has passed since the hang-up, so the key is there to tell.
+HANG_UP_SETTLE = timedelta(seconds=20)
+
 
 def merged(stored: dict[str, Any] | None, event: MissedCallRecorded, *, now: datetime) -> dict[str, Any]:
     """The call's record after this publication, whatever order publications arrive in."""
@@ -33,6 +38,7 @@ def merged(stored: dict[str, Any] | None, event: MissedCallRecorded, *, now: dat
             "called_at": event.called_at, "choice": event.choice, "other_number": event.other_number,
             "recording_sid": event.recording_sid, "recording_url": event.recording_url,
             "recording_seconds": event.recording_seconds, "language": event.language, "final": event.final,
+            "hung_up_at": now if event.hung_up else None,
             "status": PENDING, "first_seen_at": now, "updated_at": now,
         }
     call = dict(stored)
@@ -53,6 +59,13 @@ def merged(stored: dict[str, Any] | None, event: MissedCallRecorded, *, now: dat
         call["language"] = event.language
     call["called_at"] = min(stored["called_at"], event.called_at)
     call["final"] = bool(stored.get("final")) or event.final
+    if event.hung_up:
+        call["hung_up_at"] = min(stored.get("hung_up_at") or now, now)
+    if stored.get("status") == NOTIFIED and CHOICE_RANK[stored.get("choice") or "none"] == 0 \
+            and CHOICE_RANK[call["choice"]] >= CHOICE_RANK["leave_number"]:
+        # The caller's key arrived after the callee was told of the call by the free notice: the
+        # caller was promised a reminder, so the call is told again, with its key.
+        call["status"] = PENDING
     call["updated_at"] = now
     return call
 
@@ -98,9 +111,22 @@ def has_voicemail(call: dict[str, Any]) -> bool:
     return call.get("choice") == "voicemail" and bool(call.get("recording_sid"))
 
 
-def journey_over(call: dict[str, Any], now: datetime) -> bool:
-    """True when the caller has left the IVR (or must have by now): the call can be told."""
-    return bool(call.get("final")) or now - call["called_at"] >= IVR_JOURNEY_MAX
+def journey_ends_at(call: dict[str, Any]) -> datetime:
+    """When a call still open in the IVR is over for sure: settled after a hang-up, else the longest journey."""
+    longest = call["called_at"] + IVR_JOURNEY_MAX
+    hung_up = call.get("hung_up_at")
+    return min(longest, hung_up + HANG_UP_SETTLE) if hung_up else longest
+
+
+def journey_over(call: dict[str, Any], now: datetime, *, at_attach: bool = False) -> bool:
+    """True when the caller has left the IVR (or must have by now): the call can be told.
+
+    At the callee's attach a hung-up call counts at once: it ended while the callee was away, and
+    a key that still arrives later reopens the call (see `merged`).
+    """
+    if call.get("final") or (at_attach and call.get("hung_up_at")):
+        return True
+    return now >= journey_ends_at(call)
 
 
 def reachable(user: dict[str, Any], subscriber: dict[str, Any]) -> bool:

@@ -73,10 +73,11 @@ def reference_maker(ctx):
 
 
 def deliver(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile, episode: datetime | None,
-            include: dict[str, Any] | None = None) -> tuple[dict[str, Any], set[str]]:
+            include: dict[str, Any] | None = None, at_attach: bool = False) -> tuple[dict[str, Any], set[str]]:
     """Tell the callee about their pending calls that are over, oldest first, at most the cap.
 
-    `include` is a call this transaction is about to write (not readable yet). Returns the user
+    `include` is a call this transaction is about to write (not readable yet); `at_attach`: the
+    callee just came back (calls whose caller hung up count as over at once). Returns the user
     fields to write (the next `due_at`) and the call sids told now (their documents are written here).
     """
     cap = config.max_calls_per_attach
@@ -85,8 +86,8 @@ def deliver(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorP
     if include is not None:
         found = sorted([c for c in found if c["call_sid"] != include["call_sid"]] + [include],
                        key=lambda c: (c["called_at"], c["call_sid"]))
-    ready = [c for c in found if calls.journey_over(c, ctx.now)]
-    batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, ctx.now)]
+    ready = [c for c in found if calls.journey_over(c, ctx.now, at_attach=at_attach)]
+    batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, ctx.now, at_attach=at_attach)]
     capped = full_page or len(ready) > cap
 
     summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)

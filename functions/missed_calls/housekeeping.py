@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from functions.missed_calls.calls import IVR_JOURNEY_MAX, journey_over
+from functions.missed_calls.calls import journey_ends_at, journey_over
 
 CALLERS_KEPT = 1000  # distinct callers a summary lists; more are counted, not listed
 
@@ -22,7 +22,7 @@ def due_for_pending(call: dict[str, Any], *, attached: bool, retention: timedelt
     """When the clock should look at a call left pending now."""
     if not attached:
         return call["called_at"] + retention
-    return now if journey_over(call, now) else call["called_at"] + IVR_JOURNEY_MAX
+    return now if journey_over(call, now) else journey_ends_at(call)
 
 
 def earliest(*moments: datetime | None) -> datetime | None:
@@ -34,7 +34,7 @@ def due_after_delivery(waiting: list[dict[str, Any]], *, capped: bool, now: date
     """After a delivery: at once when the cap left deliverable calls, else when a call still in the IVR must be over."""
     if capped:
         return now
-    return earliest(*(call["called_at"] + IVR_JOURNEY_MAX for call in waiting))
+    return earliest(*(journey_ends_at(call) for call in waiting))
 
 
 def due_after_summary(remaining: list[dict[str, Any]], *, full_page: bool, retention: timedelta,

@@ -117,7 +117,7 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
                                                            reference=delivery.reference_maker(ctx))
             ctx.emit("sms.send", notice.sms, purpose=notice.purpose)
             update["activation_notice_at"] = ctx.now
-        fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at)
+        fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at, at_attach=True)
         update.update(fields)
     ctx.txn.set(user_ref(ctx, event.msisdn), update, merge=True)
 

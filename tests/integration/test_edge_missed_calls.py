@@ -109,7 +109,7 @@ def test_a_busy_forward_is_recorded_as_a_reminder_and_a_stranger_callee_publishe
     assert [(e.data["call_sid"], e.data["reason"], e.data["final"]) for e in received] == [("CAmc1003", "busy", True)]
 
 
-def test_a_caller_who_hangs_up_in_the_menu_makes_the_call_final_through_the_status_callback(edge, tap):
+def test_a_caller_who_hangs_up_in_the_menu_is_reported_through_the_status_callback(edge, tap):
     provision(CALLER, "en")
     provision(CALLEE, "en")
     pull = tap("missed-call.recorded")
@@ -119,8 +119,9 @@ def test_a_caller_who_hangs_up_in_the_menu_makes_the_call_final_through_the_stat
                                                       "ForwardedFrom": CALLEE, "CallStatus": "completed",
                                                       "CallDuration": "7"})
     assert ended.status_code == 204
-    offered, end = sorted(pull(2), key=lambda e: e.data["final"])
-    assert (end.data["call_sid"], end.data["choice"], end.data["final"]) == ("CAmc1005", "none", True)
+    offered, end = sorted(pull(2), key=lambda e: e.data["hung_up"])
+    assert (end.data["call_sid"], end.data["choice"], end.data["hung_up"], end.data["final"]) == \
+        ("CAmc1005", "none", True, False)
     gap = datetime.fromisoformat(offered.data["called_at"]) - datetime.fromisoformat(end.data["called_at"])
     assert abs(gap) < timedelta(seconds=10)    # placed back at the call's start by CallDuration
     stranger = signed_call(app, {"callback": "status"}, {"CallSid": "CAmc1006", "From": CALLER, "To": PLATFORM,

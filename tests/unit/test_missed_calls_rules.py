@@ -90,6 +90,27 @@ def test_a_caller_who_is_still_in_the_ivr_is_not_told_yet_but_a_lost_final_does_
     assert calls.journey_over(ongoing, T0 + calls.IVR_JOURNEY_MAX)
 
 
+def test_a_hang_up_report_lets_the_key_land_before_a_reachable_callee_is_told_but_not_at_attach():
+    hung_up = calls.merged(calls.merged(None, event(), now=T0), event(hung_up=True), now=T0 + timedelta(seconds=5))
+    assert (hung_up["final"], hung_up["hung_up_at"]) == (False, T0 + timedelta(seconds=5))
+    assert not calls.journey_over(hung_up, T0 + timedelta(seconds=6))
+    assert calls.journey_over(hung_up, T0 + timedelta(seconds=5) + calls.HANG_UP_SETTLE)
+    assert calls.journey_over(hung_up, T0 + timedelta(seconds=6), at_attach=True)
+    assert housekeeping.due_for_pending(hung_up, attached=True, retention=CONFIG.retention, now=T0) == \
+        T0 + timedelta(seconds=5) + calls.HANG_UP_SETTLE
+    keyed = calls.merged(hung_up, event(choice="leave_number", final=True), now=T0 + timedelta(seconds=6))
+    assert (keyed["choice"], keyed["final"]) == ("leave_number", True)
+    assert calls.journey_over(keyed, T0 + timedelta(seconds=6))
+
+
+def test_a_key_that_arrives_after_the_free_notice_reopens_the_call_but_a_late_key_4_does_not():
+    told = {**calls.merged(None, event(hung_up=True), now=T0), "status": calls.NOTIFIED}
+    assert calls.merged(told, event(choice="leave_number", final=True), now=T0)["status"] == calls.PENDING
+    assert calls.merged(told, event(choice="notify_me", final=True), now=T0)["status"] == calls.NOTIFIED
+    keyed_and_told = {**calls.merged(None, event(choice="leave_number", final=True), now=T0), "status": calls.NOTIFIED}
+    assert calls.merged(keyed_and_told, event(hung_up=True), now=T0)["status"] == calls.NOTIFIED
+
+
 def test_the_newest_network_report_of_either_source_says_whether_the_callee_is_reachable():
     user = {"network": {"state": "attached", "at": T0}}
     subscriber = {"network_state": {"state": "detached", "at": T0 + timedelta(seconds=1)}}

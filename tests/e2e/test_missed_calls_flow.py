@@ -1,0 +1,432 @@
+"""spec/missed-calls.md as subscribers live it: the whole local stack, phones driven through the carrier emulator.
+
+One stack for the module (gcloud emulators, carrier emulator, every catalog function as its own
+process). Each test has its own subscribers, provisioned once through the BSS's doors
+(infra.demo.provision), so the flows never see each other's calls or messages. Phones call, press
+keys, speak, hang up, switch on and off and text short codes; the assertions are what a phone
+heard or received, with Firestore and the ledger read only where the spec speaks of charging and
+counting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TypeVar
+
+import pytest
+import requests
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from emulators.carrier import twilio_api
+from emulators.carrier.client import CarrierClient
+from emulators.carrier.smsc import Message, StatusChange
+from functions.missed_calls import config as missed_calls_config
+from functions.missed_calls import documents
+from functions.notify.messages import status_callback_url
+from functions.zero_balance import rules as zero_balance_rules
+from functions.zero_balance import stats as zero_balance_stats
+from functions.zero_balance.documents import ATTEMPTS as ZERO_BALANCE_ATTEMPTS
+from infra import demo
+from infra import stack as local_stack
+from infra.functions import REPO
+from shared import ledger, operator, settings, store, texts
+from tests.conftest import _reset_caches
+
+pytestmark = pytest.mark.e2e
+
+# A message held for a switched-off phone gives up after this (the SMS centre's validity period,
+# short here so that "never attaches" ends within the test).
+STORE_VALIDITY_SECONDS = 20
+WAIT = 45.0          # generous: a flow crosses the carrier, Pub/Sub pushes and several functions
+QUIET = 4.0          # how long "nothing more arrives" is watched for
+SERVICE_SHORT_CODE = "06001"
+VOICEMAIL_NUMBER = "06002"
+ZEROX_SHORT_CODE = "06005"
+EN = "en"
+
+
+def _subscriber(number: str, name: str, *, main: int = 1_000_000, attached: bool = True) -> demo.DemoSubscriber:
+    return demo.DemoSubscriber(f"+99890777{number}", name, EN, main=main, attached=attached)
+
+
+# Each flow's own people (none of them the demo's +99890100000x).
+A_REPEATS = _subscriber("0101", "Anvar Repeats")
+B_SWITCHED_OFF = _subscriber("0102", "Bahrom Away", attached=False)
+C_ASKS = _subscriber("0201", "Chulpon Asks")
+B_BACK_LATER = _subscriber("0202", "Botir Later", attached=False)
+A_KEYS = _subscriber("0301", "Akmal Keys")
+B_OTHER_NUMBER = _subscriber("0302", "Bekzod Other", attached=False)
+B_MAILBOX = _subscriber("0303", "Barno Mailbox")
+E_NEVER_BACK = _subscriber("0401", "Elyor Never")
+B_FOR_E = _subscriber("0402", "Bakhtiyor ForE", attached=False)
+A_PAYER = _subscriber("0403", "Aziza Caller")
+B_PAYER = _subscriber("0404", "Bobur Payer", attached=False)
+A_DETAILS = _subscriber("0501", "Alisher Details")
+B_DETAILS = _subscriber("0502", "Bunyod Details", attached=False)
+Z_ZERO = _subscriber("0601", "Zafar Zero", main=0)
+Y_CALLED = _subscriber("0602", "Yulduz Called")
+P_POSITIVE = _subscriber("0603", "Pulat Positive")
+B_NO_ANSWER = _subscriber("0701", "Bekhruz Unanswered")
+NO_ANSWER_CALLERS = (_subscriber("0702", "Nodira One"), _subscriber("0703", "Nilufar Two"),
+                     _subscriber("0704", "Nozim Three"))
+EVERYONE = (A_REPEATS, B_SWITCHED_OFF, C_ASKS, B_BACK_LATER, A_KEYS, B_OTHER_NUMBER, B_MAILBOX, E_NEVER_BACK,
+            B_FOR_E, A_PAYER, B_PAYER, A_DETAILS, B_DETAILS, Z_ZERO, Y_CALLED, P_POSITIVE, B_NO_ANSWER,
+            *NO_ANSWER_CALLERS)
+OTHER_NUMBER = "+998907779999"   # what A keys in with key 3 (national form: 907779999)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """The whole local stack, its SMS centre holding messages STORE_VALIDITY_SECONDS, everyone provisioned."""
+    saved = dict(os.environ)
+    os.environ["CARRIER_STORE_VALIDITY"] = str(STORE_VALIDITY_SECONDS)
+    _reset_caches()
+    running = local_stack.start(auto_ports=True, log_dir=REPO / ".run" / "test-logs" / "e2e-missed-calls",
+                                say=lambda *_: None, max_backoff_seconds=5)
+    try:
+        _reset_caches()   # this process now reads the stack's Firestore
+        demo.provision(running, EVERYONE, timeout=WAIT)
+        yield running
+    finally:
+        running.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        _reset_caches()
+
+
+@pytest.fixture(scope="module")
+def carrier(stack) -> CarrierClient:
+    return CarrierClient(stack.carrier_url)
+
+
+# --- what a phone hears and receives ----------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _until(condition: Callable[[], T], what: str, timeout: float = WAIT) -> T:
+    """The condition's first truthy value, polled; a TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def said(key: str, **params) -> str:
+    """What the IVR says in English for a text key."""
+    return texts.render(key, EN, **params)
+
+
+def heard(call: dict) -> str:
+    """Everything the caller heard on this call so far."""
+    return "\n".join(call["heard"])
+
+
+def digits(msisdn: str) -> str:
+    """The national number (how a phone or an SMS may write it, with or without +998)."""
+    return msisdn.removeprefix("+998")
+
+
+def names(body: str, msisdn: str) -> bool:
+    """Whether an SMS names this number, in whichever form it is written."""
+    return digits(msisdn) in re.sub(r"[^\d]", "", body)
+
+
+def new_messages(carrier: CarrierClient, msisdn: str, since: int) -> list[str]:
+    return [m["body"] for m in carrier.inbox(msisdn)[since:]]
+
+
+def wait_for_sms(carrier: CarrierClient, msisdn: str, since: int, matches: Callable[[str], bool], what: str) -> str:
+    """The first SMS received after `since` that `matches` (a timeout lists what did arrive)."""
+    try:
+        return _until(lambda: next((body for body in new_messages(carrier, msisdn, since) if matches(body)), None),
+                      f"{msisdn} to receive {what}")
+    except TimeoutError as timeout:
+        raise TimeoutError(f"{timeout}; it received: {new_messages(carrier, msisdn, since)}") from None
+
+
+def quiet_period() -> None:
+    """Let anything that would still arrive arrive (the platform has nothing in flight for the flow)."""
+    time.sleep(QUIET)
+
+
+def calls_recorded(callee: str, caller: str, count: int, choice: str | None = None) -> list[dict]:
+    """The platform's record of `caller`'s calls to `callee`, once `count` of them are over (a key
+    pressed to the end, or the caller hung up)."""
+    def final_calls():
+        found = [snap.to_dict() for snap in store.db().collection(documents.MISSED_CALLS)
+                 .where(filter=FieldFilter("callee", "==", callee)).stream()]
+        mine = [call for call in found if call["caller"] == caller and (call.get("final") or call.get("hung_up_at"))]
+        if len(mine) < count or (choice and not any(call.get("choice") == choice for call in mine)):
+            return None
+        return mine
+    return _until(final_calls, f"{count} ended calls from {caller} to {callee} in Firestore")
+
+
+def switched_off_menu(carrier: CarrierClient, caller: str, callee: str) -> dict:
+    """Call a switched-off subscriber and reach the caller menu."""
+    call = carrier.call(caller, callee)
+    assert call["outcome"] == "forwarded" and call["forward_reason"] == "unreachable", call
+    assert said("edge.missed_calls.ivr.unreachable") in heard(call)
+    assert said("edge.missed_calls.ivr.key_own_number") in heard(call)
+    assert call["waiting"] == "digits", call
+    return call
+
+
+def balance(msisdn: str) -> int:
+    return ledger.read_account(store.db(), msisdn).total
+
+
+def charges_of(payer: str) -> list[dict]:
+    return [snap.to_dict() for snap in store.db().collection(documents.CHARGES)
+            .where(filter=FieldFilter("payer", "==", payer)).stream()]
+
+
+def preset() -> missed_calls_config.MissedCallConfig:
+    return missed_calls_config.config_for(operator.current())
+
+
+# --- 1. one SMS per caller on attach ------------------------------------------------------------
+
+def test_a_caller_who_tried_three_times_is_one_sms_saying_so_when_the_callee_is_back(carrier):
+    a, b = A_REPEATS.msisdn, B_SWITCHED_OFF.msisdn
+    for _ in range(2):
+        call = switched_off_menu(carrier, a, b)
+        assert carrier.hang_up(call["call_sid"])["ended"]
+    call = switched_off_menu(carrier, a, b)
+    after_key = carrier.press(call["call_sid"], "2")
+    assert said("edge.missed_calls.ivr.own_number_left") in "\n".join(after_key["heard_now"])
+    assert after_key["ended"]
+    calls_recorded(b, a, 3, choice="leave_number")
+
+    before = len(carrier.inbox(b))
+    carrier.attach(b)
+    reminder = wait_for_sms(carrier, b, before, lambda body: names(body, a), f"the SMS about {a}")
+    assert re.search(r": 3 \(first .+, last .+\)", reminder), reminder
+    assert "waiting for your call" in reminder
+
+    quiet_period()
+    about_a = [body for body in new_messages(carrier, b, before) if names(body, a)]
+    assert about_a == [reminder], f"exactly one SMS about {a}, got {about_a}"
+
+
+# --- 2. key 4: told when the callee is back ----------------------------------------------------
+
+def test_a_caller_who_pressed_4_is_told_when_the_callee_is_available_again(carrier):
+    c, b = C_ASKS.msisdn, B_BACK_LATER.msisdn
+    call = switched_off_menu(carrier, c, b)
+    after_key = carrier.press(call["call_sid"], "4")
+    assert said("edge.missed_calls.ivr.notify_me") in "\n".join(after_key["heard_now"])
+    calls_recorded(b, c, 1, choice="notify_me")
+
+    before = len(carrier.inbox(c))
+    carrier.attach(b)
+    available = wait_for_sms(carrier, c, before, lambda body: names(body, b), f"the SMS that {b} is available")
+    assert "is now available" in available, available
+
+
+# --- 3. keys 3 and 1 -----------------------------------------------------------------------------
+
+def test_key_3_reprompts_a_bad_number_and_the_callee_is_asked_to_call_the_good_one(carrier):
+    a, b = A_KEYS.msisdn, B_OTHER_NUMBER.msisdn
+    call = switched_off_menu(carrier, a, b)
+    asked = carrier.press(call["call_sid"], "3")
+    assert said("edge.missed_calls.ivr.enter_number") in "\n".join(asked["heard_now"])
+    wrong = carrier.press(call["call_sid"], "12#")
+    assert said("edge.missed_calls.ivr.invalid_number") in "\n".join(wrong["heard_now"])
+    assert said("edge.missed_calls.ivr.enter_number") in "\n".join(wrong["heard_now"])
+    assert wrong["waiting"] == "digits", wrong
+    done = carrier.press(call["call_sid"], digits(OTHER_NUMBER) + "#")
+    assert done["ended"], done
+    calls_recorded(b, a, 1, choice="other_number")
+
+    before = len(carrier.inbox(b))
+    carrier.attach(b)
+    reminder = wait_for_sms(carrier, b, before, lambda body: names(body, a), f"the SMS about {a}")
+    assert names(reminder.split("call them back on", 1)[-1], OTHER_NUMBER), reminder
+
+
+def test_key_1_leaves_a_voice_message_the_registered_callee_hears_on_the_voicemail_line(carrier):
+    a, b = A_KEYS.msisdn, B_MAILBOX.msisdn
+    before = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, "REG")
+    confirmation = wait_for_sms(carrier, b, before, lambda body: "voice mailbox is on" in body,
+                                "the voice mailbox confirmation")
+    assert VOICEMAIL_NUMBER in confirmation
+    carrier.detach(b)
+
+    call = carrier.call(a, b)
+    assert call["outcome"] == "forwarded", call
+    assert said("edge.missed_calls.ivr.key_voicemail") in heard(call)
+    recording = carrier.press(call["call_sid"], "1")
+    assert recording["waiting"] == "recording", recording
+    words = "Hi, it is Akmal, the meeting moved to Friday at ten"
+    left = carrier.speak(call["call_sid"], words, seconds=6)
+    assert said("edge.missed_calls.ivr.recorded") in heard(left), left
+    calls_recorded(b, a, 1, choice="voicemail")
+
+    before = len(carrier.inbox(b))
+    carrier.attach(b)
+    notice = wait_for_sms(carrier, b, before, lambda body: names(body, a), f"the SMS about {a}")
+    assert "voice message" in notice and VOICEMAIL_NUMBER in notice, notice
+
+    listening = carrier.call(b, VOICEMAIL_NUMBER)
+    assert listening["outcome"] == "service", listening
+    assert f"[voice message: {words}]" in heard(listening), heard(listening)
+    carrier.hang_up(listening["call_sid"])
+
+
+# --- busy / no-answer forwards: the callee is reachable and told at once ----------------------
+
+def test_a_callee_who_does_not_answer_is_told_at_once_by_each_caller_who_left_their_number(carrier):
+    """No-answer forwards get the menu (the DemoTel preset); the callee's phone is on, so no attach is awaited.
+
+    Each call ends twice over: the IVR publishes key 2 (final) before it hangs up, and the call's
+    status callback publishes the hang-up (no key). The service may apply either first; a
+    reachable callee is told only with the key, never the keyless report alone.
+    """
+    b = B_NO_ANSWER.msisdn
+    carrier.set_state(b, answers=False)
+    before = len(carrier.inbox(b))
+    for caller in NO_ANSWER_CALLERS:
+        call = carrier.call(caller.msisdn, b)
+        assert call["outcome"] == "forwarded" and call["forward_reason"] == "no-answer", call
+        assert said("edge.missed_calls.ivr.no_answer") in heard(call)
+        assert carrier.press(call["call_sid"], "2")["ended"]
+        reminder = wait_for_sms(carrier, b, before, lambda body, a=caller.msisdn: names(body, a),
+                                f"the reminder about {caller.msisdn}")
+        assert "waiting for your call" in reminder, reminder
+
+
+# --- 4. charging ---------------------------------------------------------------------------------
+
+def test_an_sms_to_a_phone_that_never_attaches_again_is_never_charged(carrier):
+    """E asked (key 4) to be told when B is back, then switched off for good: the 'available' SMS waits and expires."""
+    e, b = E_NEVER_BACK.msisdn, B_FOR_E.msisdn
+    call = switched_off_menu(carrier, e, b)
+    carrier.press(call["call_sid"], "4")
+    calls_recorded(b, e, 1, choice="notify_me")
+    carrier.detach(e)
+    balance_before = balance(e)
+
+    carrier.attach(b)
+    held = _until(lambda: [m for m in carrier.messages() if m["to"] == e and "is now available" in m["body"]],
+                  f"the 'available' SMS to {e} to reach the SMS centre")[0]
+    assert held["status"] == "sent", held      # waiting for E's phone
+    assert charges_of(e) == [], "nothing is decided while the SMS waits"
+    assert balance(e) == balance_before
+
+    charge = _until(lambda: charges_of(e), f"the final outcome of the SMS to {e}",
+                    timeout=STORE_VALIDITY_SECONDS + WAIT)[0]
+    assert not charge["charged"] and charge["amount"] == 0, charge
+    assert charge["status"] == "undelivered" and "undelivered" in charge["why_not"], charge
+    assert balance(e) == balance_before
+    expired = next(m for m in carrier.messages() if m["sid"] == held["sid"])
+    assert expired["status"] == "undelivered", expired
+
+
+def test_a_delivered_reminder_is_charged_once_its_price_even_when_the_delivery_callback_repeats(stack, carrier):
+    a, b = A_PAYER.msisdn, B_PAYER.msisdn
+    price = preset().charging.reminder_price
+    call = switched_off_menu(carrier, a, b)
+    carrier.press(call["call_sid"], "2")
+    calls_recorded(b, a, 1, choice="leave_number")
+    assert charges_of(b) == [], "entering the IVR is free"
+
+    balance_before = balance(b)
+    before = len(carrier.inbox(b))
+    carrier.attach(b)
+    reminder = wait_for_sms(carrier, b, before, lambda body: names(body, a), f"the reminder about {a}")
+    assert "waiting for your call" in reminder
+
+    charge = _until(lambda: charges_of(b), f"the charge of the reminder to {b}")[0]
+    assert charge["charged"] and charge["amount"] == price and charge["status"] == "delivered", charge
+    _until(lambda: balance(b) == balance_before - price, f"{b}'s balance to drop by {price}")
+
+    # The carrier reports the same delivery again (Twilio retries callbacks): signed, to the same URL.
+    record = store.db().collection(store.MESSAGES).document(charge["message_id"]).get().to_dict()
+    sent = next(m for m in carrier.messages() if m["sid"] == record["carrier_sid"])
+    assert sent["status"] == "delivered" and sent["body"] == reminder
+    for _ in range(2):
+        assert repeat_delivery_callback(stack, charge["message_id"], sent) < 300
+
+    quiet_period()
+    assert [c["message_id"] for c in charges_of(b) if c["charged"]] == [charge["message_id"]]
+    assert balance(b) == balance_before - price
+
+
+def repeat_delivery_callback(stack, message_id: str, sent: dict) -> int:
+    """POST the `delivered` status callback of `sent` again, exactly as the carrier signs it; the HTTP status."""
+    url = status_callback_url(stack.url_of("edge-message-status") + "/", message_id)
+    message = Message(sid=sent["sid"], account_sid=sent["account_sid"], to=sent["to"], sender=sent["from"],
+                      body=sent["body"], direction=sent["direction"], status=sent["status"])
+    params = twilio_api.status_callback_params(message, StatusChange(sent["sid"], "delivered"))
+    signature = twilio_api.signature(settings.get().twilio_auth_token, url, params)
+    return requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10).status_code
+
+
+# --- 5. the D query ----------------------------------------------------------------------------
+
+def test_reply_d_within_the_window_returns_the_details_of_the_missed_calls(carrier):
+    a, b = A_DETAILS.msisdn, B_DETAILS.msisdn
+    call = switched_off_menu(carrier, a, b)
+    carrier.hang_up(call["call_sid"])
+    calls_recorded(b, a, 1)
+
+    before = len(carrier.inbox(b))
+    carrier.attach(b)
+    notice = wait_for_sms(carrier, b, before, lambda body: f"Reply D to {SERVICE_SHORT_CODE}" in body,
+                          "the short missed-call notice")
+    assert "Missed calls: 1." in notice and not names(notice, a), notice
+
+    before = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, "D")
+    details = wait_for_sms(carrier, b, before, lambda body: names(body, a), f"the details naming {a}")
+    assert details.startswith("Missed calls:"), details
+
+
+# --- 6. zero-balance callback requests (ZeroX) --------------------------------------------------
+
+def test_a_zero_balance_caller_sends_a_free_call_me_back_request(carrier):
+    z, y = Z_ZERO.msisdn, Y_CALLED.msisdn
+    carrier.set_state(z, zero_balance=True)
+    before_z, before_y = len(carrier.inbox(z)), len(carrier.inbox(y))
+
+    refused = carrier.call(z, y)
+    assert refused["outcome"] == "refused-zero-balance", refused
+    offer = wait_for_sms(carrier, z, before_z, lambda body: names(body, y), "the call-me-back offer")
+    assert "zero balance" in offer and "Reply 1" in offer, offer
+
+    before_z = len(carrier.inbox(z))
+    carrier.send_sms(z, ZEROX_SHORT_CODE, "1")
+    request = wait_for_sms(carrier, y, before_y, lambda body: "call me back" in body, "the call-me-back SMS")
+    assert Z_ZERO.name in request or names(request, z), request
+    confirmation = wait_for_sms(carrier, z, before_z, lambda body: "was sent to" in body, "the confirmation")
+    assert names(confirmation, y), confirmation
+
+
+def test_a_caller_with_money_flagged_zero_balance_by_the_network_is_not_offered_and_is_counted(carrier):
+    p, y = P_POSITIVE.msisdn, Y_CALLED.msisdn
+    today = zero_balance_rules.local_day(datetime.now(timezone.utc), operator.current().timezone)
+    counted_before = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
+    carrier.set_state(p, zero_balance=True)
+    before = len(carrier.inbox(p))
+
+    refused = carrier.call(p, y)
+    assert refused["outcome"] == "refused-zero-balance", refused
+    attempt = _until(lambda: store.db().collection(ZERO_BALANCE_ATTEMPTS).document(refused["call_sid"]).get()
+                     .to_dict(), "the refused attempt to be decided")
+    assert attempt["outcome"] == "positive_balance", attempt
+    counted = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
+    assert counted == counted_before + 1
+
+    quiet_period()
+    assert new_messages(carrier, p, before) == [], "no offer to a caller with money"
