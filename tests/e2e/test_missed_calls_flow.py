@@ -41,6 +41,7 @@ pytestmark = pytest.mark.e2e
 # A message held for a switched-off phone gives up after this (the SMS centre's validity period,
 # short here so that "never attaches" ends within the test).
 STORE_VALIDITY_SECONDS = 20
+CLOCK_SECONDS = 5.0  # the local Cloud Scheduler's tick, short so clock-driven deliveries show
 WAIT = 45.0          # generous: a flow crosses the carrier, Pub/Sub pushes and several functions
 QUIET = 4.0          # how long "nothing more arrives" is watched for
 SERVICE_SHORT_CODE = "06001"
@@ -73,9 +74,10 @@ P_POSITIVE = _subscriber("0603", "Pulat Positive")
 B_NO_ANSWER = _subscriber("0701", "Bekhruz Unanswered")
 NO_ANSWER_CALLERS = (_subscriber("0702", "Nodira One"), _subscriber("0703", "Nilufar Two"),
                      _subscriber("0704", "Nozim Three"))
+HANGS_UP = _subscriber("0705", "Nargiza Hangs-up")
 EVERYONE = (A_REPEATS, B_SWITCHED_OFF, C_ASKS, B_BACK_LATER, A_KEYS, B_OTHER_NUMBER, B_MAILBOX, E_NEVER_BACK,
             B_FOR_E, A_PAYER, B_PAYER, A_DETAILS, B_DETAILS, Z_ZERO, Y_CALLED, P_POSITIVE, B_NO_ANSWER,
-            *NO_ANSWER_CALLERS)
+            *NO_ANSWER_CALLERS, HANGS_UP)
 OTHER_NUMBER = "+998907779999"   # what A keys in with key 3 (national form: 907779999)
 
 
@@ -86,7 +88,7 @@ def stack():
     os.environ["CARRIER_STORE_VALIDITY"] = str(STORE_VALIDITY_SECONDS)
     _reset_caches()
     running = local_stack.start(auto_ports=True, log_dir=REPO / ".run" / "test-logs" / "e2e-missed-calls",
-                                say=lambda *_: None, max_backoff_seconds=5)
+                                say=lambda *_: None, max_backoff_seconds=5, clock_seconds=CLOCK_SECONDS)
     try:
         _reset_caches()   # this process now reads the stack's Firestore
         demo.provision(running, EVERYONE, timeout=WAIT)
@@ -144,11 +146,12 @@ def new_messages(carrier: CarrierClient, msisdn: str, since: int) -> list[str]:
     return [m["body"] for m in carrier.inbox(msisdn)[since:]]
 
 
-def wait_for_sms(carrier: CarrierClient, msisdn: str, since: int, matches: Callable[[str], bool], what: str) -> str:
+def wait_for_sms(carrier: CarrierClient, msisdn: str, since: int, matches: Callable[[str], bool], what: str,
+                 timeout: float = WAIT) -> str:
     """The first SMS received after `since` that `matches` (a timeout lists what did arrive)."""
     try:
         return _until(lambda: next((body for body in new_messages(carrier, msisdn, since) if matches(body)), None),
-                      f"{msisdn} to receive {what}")
+                      f"{msisdn} to receive {what}", timeout=timeout)
     except TimeoutError as timeout:
         raise TimeoutError(f"{timeout}; it received: {new_messages(carrier, msisdn, since)}") from None
 
@@ -304,6 +307,19 @@ def test_a_callee_who_does_not_answer_is_told_at_once_by_each_caller_who_left_th
         reminder = wait_for_sms(carrier, b, before, lambda body, a=caller.msisdn: names(body, a),
                                 f"the reminder about {caller.msisdn}")
         assert "waiting for your call" in reminder, reminder
+
+
+def test_a_caller_who_hangs_up_in_the_menu_of_a_callee_who_does_not_answer_is_told_by_the_clock(carrier):
+    """No key, phone on: the hang-up is reported, the key could still land, so the clock tells B shortly after."""
+    b, caller = B_NO_ANSWER.msisdn, HANGS_UP.msisdn
+    carrier.set_state(b, answers=False)
+    before = len(carrier.inbox(b))
+    call = carrier.call(caller, b)
+    assert call["waiting"] == "digits", call
+    carrier.hang_up(call["call_sid"])
+    notice = wait_for_sms(carrier, b, before, lambda body: "Reply D to 06001" in body, "the free notice",
+                          timeout=WAIT + CLOCK_SECONDS + 20)
+    assert "Missed calls: 1." in notice, notice
 
 
 # --- 4. charging ---------------------------------------------------------------------------------
