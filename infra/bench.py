@@ -230,7 +230,8 @@ def _twilio_post(session: requests.Session, url: str, params: dict[str, str]) ->
 
 def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """p50/p99 of the voice webhook: the forwarded call's answer (menu), and the caller's key 2."""
-    url, session, run = stack.url_of("edge-voice"), requests.Session(), uuid.uuid4().hex[:8]
+    # Twilio signs the exact URL it calls, the function's path "/" included.
+    url, session, run = stack.url_of("edge-voice") + "/", requests.Session(), uuid.uuid4().hex[:8]
     answers, keys = [], []
     for i in range(calls):
         params = {"AccountSid": settings.get().twilio_account_sid, "CallSid": f"CA{run}{i:024d}",
@@ -239,6 +240,8 @@ def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, 
         started = time.perf_counter()
         first = _twilio_post(session, url, params)
         answers.append((time.perf_counter() - started) * 1000)
+        if first.status_code != 200:
+            raise RuntimeError(f"the voice webhook answered {first.status_code}: {first.text[:200]}")
         action = _gather_action(first.text, url)
         started = time.perf_counter()
         second = _twilio_post(session, action, {**params, "CallStatus": "in-progress", "Digits": "2"})
