@@ -19,7 +19,7 @@ from shared import ledger, store
 from shared.operator import OperatorProfile
 
 READ_DEADLINE_SECONDS = 2.5
-_RETRY = retry.Retry(
+READ_RETRY = retry.Retry(
     predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.DeadlineExceeded,
                                       exceptions.InternalServerError),
     initial=0.05, maximum=0.5, multiplier=2.0, timeout=READ_DEADLINE_SECONDS,
@@ -49,7 +49,7 @@ def read_all(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, wit
     wanted = [(store.SUBSCRIBERS, msisdn)] + ([(store.ACCOUNTS, msisdn)] if with_account else []) + list(extra)
     refs = {path(*where): db.collection(where[0]).document(where[1]) for where in wanted}
     found = {snapshot.reference.path: snapshot.to_dict()
-             for snapshot in db.get_all(list(refs.values()), retry=_RETRY, timeout=READ_DEADLINE_SECONDS)
+             for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
              if snapshot.exists}
     documents = {key: found.get(ref.path) for key, ref in refs.items()}
     caller = caller_from(msisdn, documents[path(store.SUBSCRIBERS, msisdn)], profile)

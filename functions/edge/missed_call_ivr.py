@@ -37,7 +37,8 @@ from shared.operator import OperatorProfile
 logger = logging.getLogger("vas.edge.missed_calls")
 
 TOPIC = "missed-call.recorded"
-MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"   # the steps after the first answer
+MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})   # Twilio's final CallStatus   # the steps after the first answer
 ATTEMPTS = 2                     # no key, a wrong key or a bad number: asked once more, then goodbye
 MENU_TIMEOUT_SECONDS = 5
 NUMBER_TIMEOUT_SECONDS = 10
@@ -78,6 +79,16 @@ def keyed_number(digits: str | None, profile: OperatorProfile) -> str | None:
 def spoken(number: str) -> str:
     """A number as text-to-speech should read it: digit by digit."""
     return " ".join(ch for ch in number if ch.isdigit())
+
+
+# Key 4 ("tell me when they are back") only means something for a phone that is off: a busy or
+# unanswered phone is on, and "available again" would be sent at once, and untrue.
+_BACK_LATER = frozenset({"unreachable", "unknown"})
+
+
+def offered_keys(reason: str, *, mailbox: bool) -> str:
+    """The menu's keys: 1 with a voice mailbox, 2 and 3 always, 4 when the callee's phone is off."""
+    return ("1" if mailbox else "") + "23" + ("4" if reason in _BACK_LATER else "")
 
 
 def situation_text(reason: str) -> Text:
@@ -184,6 +195,8 @@ class MissedCallIvr:
         callee = callee_of(call.forwarded_from, self.profile)
         if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
             return ()
+        if call.status not in ENDED_STATUSES:
+            return ()   # a progress report (ringing, in-progress …) when the number asks for more events
         if call.caller_read and "status" not in (call.documents.get(path(store.SUBSCRIBERS, callee)) or {}):
             return ()   # not our subscriber: the IVR recorded nothing either
         ended_at = now or utcnow()
@@ -219,7 +232,7 @@ class MissedCallIvr:
             # subscribers' calls), with the announcement that needs nothing read.
             handling = "reminder"
         state = ForwardedCall(call_sid=call.call_sid, caller=call.caller, callee=callee, reason=reason,
-                              called_at=now, language=language, keys="1234" if mailbox else "234")
+                              called_at=now, language=language, keys=offered_keys(reason, mailbox=mailbox))
         if handling == "reminder":
             return _goodbye([situation, Text("edge.missed_calls.ivr.will_be_told")], language,
                             [state.recorded("reminder", final=True)])

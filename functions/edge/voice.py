@@ -60,6 +60,7 @@ class InboundCall:
     recording: Recording | None = None             # what a <Record> left, on its action request
     documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
     duration: int | None = None                    # seconds, on the status callback of a call that ended
+    status: str | None = None                      # Twilio's CallStatus
 
     @property
     def step(self) -> str | None:
@@ -79,7 +80,8 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
                        forwarded_from=(form.get("ForwardedFrom") or "").strip()[:32] or None,
                        digits=digits, query=kept,
                        forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
-                       recording=_recording(form), duration=_seconds(form.get("CallDuration")))
+                       recording=_recording(form), duration=_seconds(form.get("CallDuration")),
+                       status=(form.get("CallStatus") or "").strip().lower()[:20] or None)
 
 
 def _seconds(raw: str | None) -> int | None:

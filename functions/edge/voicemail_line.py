@@ -23,7 +23,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge import voice
-from functions.edge.lookup import _RETRY as READ_RETRY  # the edge's one read policy: retry transient errors
+from functions.edge.lookup import READ_RETRY  # the edge's one read policy: retry transient errors
 from functions.edge.lookup import READ_DEADLINE_SECONDS, path
 from functions.edge.missed_call_ivr import spoken
 from functions.edge.replies import Publication, Text
@@ -52,6 +52,7 @@ class VoiceMessage:
     call_sid: str
     caller: str
     url: str
+    owner: str = ""      # the mailbox's owner (the callee): times are read in their zone
 
 
 def message_from(call_sid: str, stored: Mapping[str, Any], now: datetime) -> VoiceMessage | None:
@@ -62,7 +63,8 @@ def message_from(call_sid: str, stored: Mapping[str, Any], now: datetime) -> Voi
         return None
     if isinstance(delete_after, datetime) and delete_after <= now:   # housekeeping has not got to it yet
         return None
-    return VoiceMessage(recorded_at=recorded_at, call_sid=call_sid, caller=str(caller), url=str(url))
+    return VoiceMessage(recorded_at=recorded_at, call_sid=call_sid, caller=str(caller), url=str(url),
+                        owner=str(stored.get("callee") or ""))
 
 
 MessagesReader = Callable[[str], list[tuple[str, dict]]]   # mailbox owner -> (call sid, document), oldest first
@@ -175,8 +177,9 @@ class VoicemailLine:
               publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
         message = mailbox[index]
         action = self._action(message, attempt=1)
-        when = localtime.moment(message.recorded_at, localtime.zone_for(message.caller, self.profile.timezone),
-                                language)
+        # The listener's zone (the mailbox owner's), not the zone of whoever left the message.
+        when = localtime.moment(message.recorded_at,
+                                localtime.zone_for(message.owner or message.caller, self.profile.timezone), language)
         response = VoiceResponse()
         # Everything inside the <Gather>: a key pressed during the message interrupts it.
         gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,

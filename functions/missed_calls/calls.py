@@ -129,9 +129,23 @@ def journey_over(call: dict[str, Any], now: datetime, *, at_attach: bool = False
     return now >= journey_ends_at(call)
 
 
-def reachable(user: dict[str, Any], subscriber: dict[str, Any]) -> bool:
-    """Whether the callee's phone is attached now: the newest of the HLR reports either consumer kept."""
-    reports = [state for state in (user.get("network"), subscriber.get("network_state")) if state and state.get("at")]
+# What a forward says about the callee's phone at the moment of the call: busy and no-answer
+# forwards come from a phone that is on; an unreachable one from a phone that is off. The HLR may
+# not report for days (a phone on since the service started), so the call itself is evidence.
+_STATE_BY_REASON = {"busy": "attached", "no-answer": "attached", "unreachable": "detached"}
+
+
+def network_report(call: dict[str, Any]) -> dict[str, Any] | None:
+    """The callee's network state the call's forward reason proves, at the call's time."""
+    state = _STATE_BY_REASON.get(call.get("reason") or "")
+    return {"state": state, "at": call["called_at"]} if state else None
+
+
+def reachable(user: dict[str, Any], subscriber: dict[str, Any], call: dict[str, Any] | None = None) -> bool:
+    """Whether the callee's phone is attached now: the newest report of the HLR (either consumer
+    kept one) or of this call's forward reason."""
+    candidates = (user.get("network"), subscriber.get("network_state"), network_report(call) if call else None)
+    reports = [state for state in candidates if state and state.get("at")]
     if not reports:
         return False
     return max(reports, key=lambda state: state["at"])["state"] == "attached"

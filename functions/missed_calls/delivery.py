@@ -80,6 +80,14 @@ def deliver(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorP
     callee just came back (calls whose caller hung up count as over at once). Returns the user
     fields to write (the next `due_at`) and the call sids told now (their documents are written here).
     """
+    greeting: dict[str, Any] = {}
+    if config.activation_notice and not callee.user.get("activation_notice_at"):
+        # Told once, free, before anything it might be charged for: on the first attach, or with
+        # the first reminder to a phone that has been on since the service started.
+        notice = reminders.activation_message(callee.reader, config=config, currency=profile.currency,
+                                              reference=reference_maker(ctx))
+        ctx.emit("sms.send", notice.sms, purpose=notice.purpose)
+        greeting["activation_notice_at"] = ctx.now
     cap = config.max_calls_per_attach
     found = queries.pending_calls(ctx, callee.msisdn, cap + 1)
     full_page = len(found) > cap
@@ -133,7 +141,7 @@ def deliver(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorP
         ctx.txn.delete(summary_ref)
     logger.info("missed calls told", extra={"msisdn": callee.msisdn, "calls": len(batch), "sms": len(outgoing),
                                             "capped": capped, "waiting": len(waiting)})
-    return {"due_at": housekeeping.due_after_delivery(waiting, capped=capped, now=ctx.now)}, \
+    return {**greeting, "due_at": housekeeping.due_after_delivery(waiting, capped=capped, now=ctx.now)}, \
         {call["call_sid"] for call in batch}
 
 

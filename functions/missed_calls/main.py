@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from functions.missed_calls import (
-    calls, charging, delivery, documents, housekeeping, options, queries, reminders, voicemail,
+    calls, charging, delivery, documents, housekeeping, options, queries, voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
@@ -69,7 +69,7 @@ def on_missed_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
     user_update: dict[str, Any] = {}
     told: set[str] = set()
     if call["status"] == calls.PENDING:
-        attached = calls.reachable(callee.user, callee.subscriber)
+        attached = calls.reachable(callee.user, callee.subscriber, call)
         if attached and calls.journey_over(call, ctx.now):
             user_update, told = delivery.deliver(ctx, callee, config=config, profile=profile,
                                                  episode=_episode(callee), include=call)
@@ -81,6 +81,10 @@ def on_missed_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
         ctx.txn.set(call_ref, call)
     if calls.has_voicemail(call) and docs[mailbox_ref.path] is None:
         ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now, retention=config.voicemail_retention))
+    implied, last = calls.network_report(call), callee.user.get("network")
+    if implied and not (last and last.get("at") and last["at"] >= implied["at"]):
+        # Remember what the forward proved, so the clock and the attach see the same phone state.
+        user_update = {**user_update, "network": implied}
     if user_update:
         ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **user_update}, merge=True)
     ctx.handoff["discard"] = discard
@@ -112,11 +116,6 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
     if not callee.user_exists:
         update = {**options.new_user(event.msisdn), **update}
     if event.state == "attached":
-        if config.activation_notice and not callee.user.get("activation_notice_at"):
-            notice = reminders.activation_message(callee.reader, config=config, currency=profile.currency,
-                                                           reference=delivery.reference_maker(ctx))
-            ctx.emit("sms.send", notice.sms, purpose=notice.purpose)
-            update["activation_notice_at"] = ctx.now
         fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at, at_attach=True)
         update.update(fields)
     ctx.txn.set(user_ref(ctx, event.msisdn), update, merge=True)
@@ -266,7 +265,9 @@ def on_housekeeping_due(ctx: runtime.Context, due: MissedCallsDue) -> None:
         return
     callee, _ = read_callee(ctx, due.msisdn, profile)
     if callee is None:
+        # The line left: stop the clock coming back for it (its documents stay for care to read).
         logger.warning("housekeeping for a number that is no longer a subscriber", extra={"msisdn": due.msisdn})
+        ctx.txn.set(user_ref(ctx, due.msisdn), {"due_at": None, "fee_due_at": None}, merge=True)
         return
     if due.work == "calls":
         _calls_due(ctx, callee, config=config, profile=profile)
@@ -308,6 +309,12 @@ def _fee_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: Operator
     """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
     user = callee.user
     if not user.get("registered") or not user.get("fee_due_at") or user["fee_due_at"] > ctx.now:
+        return
+    if callee.subscriber.get("status") == "blocked":
+        # No fee while the operator has the line blocked; the next month is looked at again.
+        zone = _operator_zone(profile)
+        ctx.txn.set(user_ref(ctx, callee.msisdn), {"fee_due_at": housekeeping.next_month_start(ctx.now, zone)},
+                    merge=True)
         return
     zone = _operator_zone(profile)
     month, next_fee_at = charging.month_of(ctx.now, zone), housekeeping.next_month_start(ctx.now, zone)

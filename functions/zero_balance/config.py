@@ -42,6 +42,9 @@ class ZeroBalanceConfig(Strict):
     requests_per_day: int = Field(default=3, ge=1, le=100,
                                   description="Call-me-back and top-up requests one caller may send a day")
     offer_valid_minutes: int = Field(default=60, ge=1, le=24 * 60, description="How long an offer can be answered")
+    own_subscribers_only: bool = Field(
+        default=True, description="Offer only when the number called is this operator's subscriber: the request "
+                                  "SMS is free to the caller and paid by the operator, and names the caller")
     topup_amount: Money | None = Field(default=None, gt=0,
                                        description="Option 2 asks the callee for this; none: callback only")
 

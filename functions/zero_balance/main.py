@@ -52,6 +52,7 @@ def on_attempt_refused(ctx: runtime.Context, attempt: AttemptRefused) -> None:
     usage_ref = ctx.doc(USAGE, attempt.caller)
     usage = rules.DailyUsage.on(ctx.get(usage_ref).to_dict(), day)
     balance = _balance(ctx, attempt.caller, config.bucket)
+    called = ctx.get(ctx.doc(store.SUBSCRIBERS, attempt.destination)).to_dict() if config.own_subscribers_only else None
 
     record = {"caller": attempt.caller, "destination": attempt.destination, "kind": attempt.kind,
               "indicator": attempt.indicator, "attempted_at": attempt.at, "day": day, "event_id": ctx.event.id,
@@ -59,7 +60,8 @@ def on_attempt_refused(ctx: runtime.Context, attempt: AttemptRefused) -> None:
     if subscriber["status"] != "active":
         ctx.txn.create(attempt_ref, {**record, "outcome": "line_not_active"})
         return
-    decision = rules.decide_offer(balance, usage, config)
+    decision = rules.decide_offer(balance, usage, config,
+                                  destination_is_subscriber=bool(called and "status" in called))
     ctx.txn.create(attempt_ref, {**record, "outcome": decision.value})
     _count(ctx, day, attempt.caller, decision.counter)
     if decision is rules.OfferDecision.OFFER:

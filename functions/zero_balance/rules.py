@@ -20,7 +20,7 @@ from functions.zero_balance.config import ZeroBalanceConfig
 
 # The per-day counters (zero_balance_daily), in the order an operator reads them.
 COUNTERS = ("prompts", "positive_balance", "prompt_limited", "callback", "transfer", "no",
-            "request_limited", "expired")
+            "request_limited", "expired", "foreign_destination")
 
 Answer = Literal["callback", "transfer", "no"]
 OfferStatus = Literal["open", "answered", "expired"]
@@ -65,16 +65,21 @@ class OfferDecision(enum.Enum):
     OFFER = "offered"
     POSITIVE_BALANCE = "positive_balance"
     PROMPT_LIMITED = "prompt_limited"
+    FOREIGN_DESTINATION = "foreign_destination"
 
     @property
     def counter(self) -> str:
         return "prompts" if self is OfferDecision.OFFER else self.value
 
 
-def decide_offer(balance: int, usage: DailyUsage, config: ZeroBalanceConfig) -> OfferDecision:
-    """Whether a refused attempt gets an offer: really zero first, then the day's prompt limit."""
+def decide_offer(balance: int, usage: DailyUsage, config: ZeroBalanceConfig, *,
+                 destination_is_subscriber: bool = True) -> OfferDecision:
+    """Whether a refused attempt gets an offer: really zero first, a number the operator may message,
+    then the day's prompt limit."""
     if not really_zero(balance):
         return OfferDecision.POSITIVE_BALANCE
+    if config.own_subscribers_only and not destination_is_subscriber:
+        return OfferDecision.FOREIGN_DESTINATION
     if usage.prompts >= config.prompts_per_day:
         return OfferDecision.PROMPT_LIMITED
     return OfferDecision.OFFER

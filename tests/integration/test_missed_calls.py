@@ -187,11 +187,20 @@ def test_a_call_to_a_number_that_is_not_a_subscriber_is_rejected(firestore_clean
 
 def test_a_busy_callee_who_is_attached_is_told_as_soon_as_the_caller_finishes(away):
     assert network(B, "attached", utcnow() - timedelta(minutes=1), "hlr-back") == "processed"
-    assert missed_call("CA1", choice="other_number", other_number=C, final=False) == "processed"
+    assert missed_call("CA1", choice="other_number", other_number=C, final=False, reason="busy") == "processed"
     assert doc(documents.MISSED_CALLS, "CA1")["status"] == "pending"  # still in the IVR
-    assert missed_call("CA1", choice="other_number", other_number=C, final=True) == "processed"
+    assert missed_call("CA1", choice="other_number", other_number=C, final=True, reason="busy") == "processed"
     call = doc(documents.MISSED_CALLS, "CA1")
     assert call["status"] == "notified" and call["other_number"] == C and call["notice_id"]
+
+
+def test_a_busy_forward_tells_a_callee_the_hlr_last_reported_as_switched_off(away):
+    # The HLR's last word is an hour-old detach (a phone switched back on silently): the busy
+    # forward itself proves the phone is on now.
+    assert missed_call("CA2", choice="leave_number", final=True, reason="busy") == "processed"
+    assert doc(documents.MISSED_CALLS, "CA2")["status"] == "notified"
+    assert missed_call("CA3", choice="leave_number", final=True, reason="unreachable") == "processed"
+    assert doc(documents.MISSED_CALLS, "CA3")["status"] == "pending"      # off now: told on attach
 
 
 # --- voice messages -------------------------------------------------------------------------

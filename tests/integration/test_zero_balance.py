@@ -236,7 +236,7 @@ def test_every_answer_is_recorded_and_the_counters_add_up(firestore_clean, capsy
     refused("att-rich", caller=rich)
 
     assert counts() == {"prompts": 9, "positive_balance": 1, "prompt_limited": 1, "callback": 4, "transfer": 1,
-                        "no": 1, "request_limited": 1, "expired": 1}
+                        "no": 1, "request_limited": 1, "expired": 1, "foreign_destination": 0}
     recorded = sorted(doc.to_dict()["outcome"] for doc in store.db().collection(ANSWERS).stream())
     assert recorded == sorted(["callback"] * 4 + ["no", "transfer", "expired", "request_limited"])
     today = local_day(utcnow(), operator.current().timezone)
@@ -244,7 +244,7 @@ def test_every_answer_is_recorded_and_the_counters_add_up(firestore_clean, capsy
 
     assert cli.main(["stats", "--days", "2"]) == 0     # what the operator reads
     *_, last = capsys.readouterr().out.strip().splitlines()
-    assert last.split() == ["total", "9", "1", "1", "4", "1", "1", "1", "1", "86%"]
+    assert last.split() == ["total", "9", "1", "1", "4", "1", "1", "1", "1", "0", "86%"]
 
 
 def test_both_entry_points_take_the_emulators_raw_push_bodies(firestore_clean, pubsub_push):

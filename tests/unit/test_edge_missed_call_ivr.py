@@ -258,3 +258,20 @@ def test_any_request_gets_twiml_and_only_valid_publications(query, digits, forwa
     for event in published(answer):
         assert MissedCallRecorded.model_validate(event.model_dump()) == event
         assert event.callee == CALLEE or event.callee.startswith("+")
+
+
+def test_key_4_is_offered_only_when_the_callees_phone_is_off():
+    from functions.edge.missed_call_ivr import offered_keys
+
+    assert offered_keys("unreachable", mailbox=True) == "1234"
+    assert offered_keys("unknown", mailbox=False) == "234"
+    assert offered_keys("busy", mailbox=True) == "123"          # "available again" would be untrue at once
+    assert offered_keys("no-answer", mailbox=False) == "23"
+
+
+def test_only_a_final_call_status_reports_the_hang_up():
+    base = dict(call_sid="CA77", caller="+998901234567", called="+998712000000", forwarded_from="+998971300909",
+                caller_read=True, documents={"subscribers/+998971300909": {"status": "active"}})
+    assert IVR.ended(voice.InboundCall(**base, status="in-progress")) == ()
+    [report] = IVR.ended(voice.InboundCall(**base, status="completed", duration=12))
+    assert (report.payload.hung_up, report.payload.final, report.payload.choice) == (True, False, "none")

@@ -279,3 +279,15 @@ def test_when_the_clock_must_look_again():
     assert housekeeping.due_after_delivery([], capped=False, now=T0) is None
     assert housekeeping.next_month_start(datetime(2026, 12, 31, 20, tzinfo=timezone.utc), TASHKENT) == \
         datetime(2027, 2, 1, tzinfo=TASHKENT)
+
+
+def test_a_busy_or_unanswered_forward_proves_the_phone_is_on_and_an_unreachable_one_that_it_is_off():
+    long_ago = {"network": {"state": "detached", "at": T0 - timedelta(days=3)}}
+    busy = {**call("CA1"), "reason": "busy"}
+    assert calls.reachable(long_ago, {}, busy)                  # on since: the HLR never said so
+    assert not calls.reachable(long_ago, {})
+    stale_on = {"network": {"state": "attached", "at": T0 - timedelta(hours=1)}}
+    assert not calls.reachable(stale_on, {}, {**call("CA2"), "reason": "unreachable"})
+    newer_off = {"network": {"state": "detached", "at": T0 + timedelta(minutes=1)}}
+    assert not calls.reachable(newer_off, {}, busy)              # the HLR's newer word wins
+    assert calls.network_report({**call("CA3"), "reason": "unconditional"}) is None

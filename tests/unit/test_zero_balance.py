@@ -194,4 +194,12 @@ def test_shards_add_up_per_day_and_the_yes_rate_counts_only_answers_given_in_tim
     assert by_day["2026-04-11"].yes_rate == 0 and by_day["2026-04-10"].yes_rate is None
     lines = stats.table(list(by_day.values()))
     assert lines[0].split() == ["day", *rules.COUNTERS, "yes_rate"]
-    assert lines[-1].split() == ["total", "7", "7", "0", "2", "1", "2", "1", "5", "67%"]
+    assert lines[-1].split() == ["total", "7", "7", "0", "2", "1", "2", "1", "5", "0", "67%"]
+
+
+def test_a_number_that_is_not_the_operators_subscriber_gets_no_offer_unless_the_preset_allows_it():
+    usage, decide_offer = DailyUsage.on(None, "2026-11-22"), rules.decide_offer
+    assert decide_offer(0, usage, CONFIG, destination_is_subscriber=False) is OfferDecision.FOREIGN_DESTINATION
+    assert decide_offer(0, usage, CONFIG.model_copy(update={"own_subscribers_only": False}),
+                        destination_is_subscriber=False) is OfferDecision.OFFER
+    assert decide_offer(100, usage, CONFIG, destination_is_subscriber=False) is OfferDecision.POSITIVE_BALANCE
