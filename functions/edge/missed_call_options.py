@@ -24,6 +24,7 @@ from functions.missed_calls import documents
 from functions.missed_calls.config import MissedCallConfig
 from shared import localtime
 from shared.events import MissedCallOptionsChanged, derive_event_id, utcnow
+from shared.money import Currency
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
@@ -176,9 +177,11 @@ def details_text(notice: Mapping[str, Any] | None, reader: str, language: str, p
     return Text("edge.missed_calls.sms.details", {"lines": "\n".join(lines)}), True
 
 
-def keywords_text(config: MissedCallConfig, word: str | None = None) -> Text:
-    """The keyword list (HELP), led by the word that was not understood when there was one."""
-    params = {"short_code": config.short_code, "ussd": config.ussd_menu}
+def keywords_text(config: MissedCallConfig, currency: Currency, word: str | None = None) -> Text:
+    """The keyword list (HELP) with what the priced ones cost, led by the word not understood when there was one."""
+    params = {"short_code": config.short_code, "ussd": config.ussd_menu,
+              "price": currency.format(config.charging.details_query_price),
+              "fee": currency.format(config.charging.monthly_fee)}
     if word is None:
         return Text("edge.missed_calls.sms.help", params)
     shown = word if len(word) <= _MAX_WORD_SHOWN else word[:_MAX_WORD_SHOWN - 1] + "…"
@@ -202,9 +205,9 @@ class ShortCode:
         language, now = situation.caller.language, situation.now or utcnow()
         request = read_request(inbound.body if inbound else "")
         if request.name is None:
-            return sms_keywords.SmsAnswer(keywords_text(self.config, request.word))
+            return sms_keywords.SmsAnswer(keywords_text(self.config, self.profile.currency, request.word))
         if request.name == HELP:
-            return sms_keywords.SmsAnswer(keywords_text(self.config))
+            return sms_keywords.SmsAnswer(keywords_text(self.config, self.profile.currency))
         if request.name == STATUS:
             user = situation.documents.get(path(documents.USERS, sender))
             return sms_keywords.SmsAnswer(flat(status_text(user, with_numbers=True), language))
@@ -295,8 +298,9 @@ class Menu:
         if position.screen == NUMBER:
             return ussd.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
         root = Text("edge.missed_calls.ussd.root", {
-            "mailbox": Text("edge.missed_calls.ussd.mailbox_off" if user.get("registered")
-                            else "edge.missed_calls.ussd.mailbox_on"),
+            "mailbox": Text("edge.missed_calls.ussd.mailbox_off") if user.get("registered")
+            else Text("edge.missed_calls.ussd.mailbox_on",
+                      {"fee": self.profile.currency.format(self.config.charging.monthly_fee)}),
             "privacy": Text("edge.missed_calls.ussd.privacy_off" if user.get("privacy")
                             else "edge.missed_calls.ussd.privacy_on")})
         return ussd.Reply.con(mistake + rendered(root, language))

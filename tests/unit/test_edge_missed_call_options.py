@@ -144,7 +144,8 @@ def test_an_unknown_word_lists_the_keywords_in_the_subscribers_language():
     answer = text_in("погода", language="ru")
     assert reply(answer, "ru").startswith("«погода» — неизвестная команда. SMS на 06001: Д подробности; РЕГ / ОТКЛ;")
     assert "Меню: *160#" in reply(answer, "ru") and not answer.publish
-    assert reply(text_in("help")).startswith("Missed-call alerts, texts to 06001: D details of missed calls;")
+    assert reply(text_in("help")).startswith("Missed-call alerts, texts to 06001: D details of missed calls "
+                                             "(50 so'm per answer); REG / UNREG voice mailbox (3 000 so'm a month);")
 
 
 def test_unknown_and_blocked_lines_get_the_usual_refusal():
@@ -165,7 +166,8 @@ HELP_KEYWORDS = {
 
 @pytest.mark.parametrize("language", texts.LANGUAGES)
 def test_the_help_in_each_language_names_keywords_that_are_understood(language):
-    help_text = texts.render("edge.missed_calls.sms.help", language, short_code="06001", ussd="*160#")
+    help_text = texts.render("edge.missed_calls.sms.help", language, short_code="06001", ussd="*160#",
+                             price="50 so'm", fee="3 000 so'm")
     unknown = texts.render("edge.missed_calls.sms.unknown", language, word="x", short_code="06001", ussd="*160#")
     requests = set()
     for keyword in HELP_KEYWORDS[language]:
@@ -213,7 +215,7 @@ def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:
 
 
 def test_the_root_screen_offers_what_each_option_would_change():
-    assert menu("").body() == ("CON Missed-call alerts\n1 Status\n2 Get a voice mailbox\n3 Hide when I am back\n"
+    assert menu("").body() == ("CON Missed-call alerts\n1 Status\n2 Get a voice mailbox (3 000 so'm a month)\n3 Hide when I am back\n"
                                "4 Block a number\n5 Unblock a number\n6 Allow a number\n7 Remove an allowed number")
     registered = menu("", user={"registered": True, "privacy": True}).body()
     assert "2 Cancel the voice mailbox\n3 Show when I am back" in registered
