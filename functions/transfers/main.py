@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from functions.transfers import documents, execution, gate, rules, vouchers
+from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
-from shared import ledger, operator, runtime
+from shared import gate, ledger, operator, runtime
 from shared.events import (
     ZERO_BALANCE_CHANNEL, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested,
 )
@@ -35,13 +35,13 @@ def policies() -> tuple[OperatorProfile, PolicySet]:
 
 
 def _leave_gate(ctx: runtime.Context, request: TransferRequested) -> None:
-    gate.leave(ctx.db, request.sender, ctx.event.id)
+    gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
 @runtime.consumer("transfers-execute", after_commit=_leave_gate)
 def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
-    gate.enter(ctx.db, request.sender, ctx.event.id)  # progress under one sender's burst, not correctness
+    gate.enter(ctx.db, f"transfers-{request.sender}", ctx.event.id)  # progress under one sender's burst, not correctness
     profile, in_force = policies()
     pair = documents.read_pair(ctx, request.sender, request.recipient, kind="transfer", histories=True,
                                default_language=profile.default_language)

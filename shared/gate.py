@@ -1,6 +1,5 @@
-"""One sender's transfers (or one pay card's activations) enter their transaction one at a time.
-
-A short lease, taken outside the transaction.
+"""Events about one thing (a sender's transfers, a pay card's activations, a callee's missed calls)
+enter their transaction one at a time: a short lease, taken before the transaction's reads.
 
 Correctness never depends on this: the transaction reads and writes the sender's account and
 history, so Firestore serialises concurrent transfers and no limit or minimum can be passed.
@@ -23,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from google.api_core import exceptions
 from google.cloud import firestore
 
-COLLECTION = "transfer_gates"
+COLLECTION = "gates"   # one document per key while held; keys are prefixed by their service
 LEASE = timedelta(seconds=5)
 MAX_WAIT = timedelta(seconds=15)
 
