@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
+from google.api_core.exceptions import Aborted
 from google.cloud import pubsub_v1
 
 from emulators.carrier.client import CarrierClient
@@ -33,7 +34,7 @@ from emulators.process import Service, free_port
 from infra import demo, stack as stack_module
 from functions.transfers.bench_policy import decisions_per_second
 from infra.functions import REPO
-from shared import bus, catalog, operator, settings, signing, store
+from shared import bus, catalog, operator, runtime, settings, signing, store
 
 LOG_DIR = REPO / ".run" / "bench-logs"
 
@@ -196,11 +197,13 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
             txn.create(db.document(f"ceiling_transfers/{run}-{i}"), {"sender": a, "recipient": b})
             txn.create(refs[0], {"outbox": []})
 
-        for attempt in range(50):  # contention aborts are retried, as Pub/Sub would redeliver (with backoff)
+        # Contention is retried as the runtime retries it (shared/runtime.py): short rounds with
+        # jittered pauses, so two transactions on one party do not abort each other round after round.
+        for attempt in range(50):
             try:
-                return body(db.transaction(max_attempts=25))
-            except ValueError:
-                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+                return body(db.transaction(max_attempts=runtime.TXN_ATTEMPTS_PER_ROUND))
+            except (Aborted, ValueError):
+                time.sleep(random.uniform(0.05, min(2.0, 0.2 * 2 ** min(attempt, 4))))
         raise RuntimeError("a ceiling transaction kept aborting")
 
     started = time.perf_counter()
