@@ -15,7 +15,6 @@ machine; the ratios against a raw ceiling measured in the same run are what to c
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import threading
@@ -26,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from google.api_core.exceptions import Aborted
 from google.cloud import pubsub_v1
 
 from emulators.carrier.client import CarrierClient
@@ -197,14 +195,7 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
             txn.create(db.document(f"ceiling_transfers/{run}-{i}"), {"sender": a, "recipient": b})
             txn.create(refs[0], {"outbox": []})
 
-        # Contention is retried as the runtime retries it (shared/runtime.py): short rounds with
-        # jittered pauses, so two transactions on one party do not abort each other round after round.
-        for attempt in range(50):
-            try:
-                return body(db.transaction(max_attempts=runtime.TXN_ATTEMPTS_PER_ROUND))
-            except (Aborted, ValueError):
-                time.sleep(random.uniform(0.05, min(2.0, 0.2 * 2 ** min(attempt, 4))))
-        raise RuntimeError("a ceiling transaction kept aborting")
+        return runtime.transact(db, body, label="ceiling")  # contention retried as the functions retry it
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:

@@ -61,7 +61,7 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
                  event_id=f"demo-subscriber-{sub.msisdn}")
     # The line exists before its phone attaches (as when a SIM is sold), so the attach finds a
     # subscriber: services that greet a subscriber on attach do it now, not at some later attach.
-    _wait(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
+    wait_until(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
                       for s in subscribers), timeout, "the subscribers to be provisioned")
     for sub in subscribers:
         carrier.provision(sub.msisdn, attached=sub.attached)
@@ -75,7 +75,7 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
             _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.bonus, "bucket": "bonus",
                                    "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn.lstrip('+')}"},
                      event_id=f"demo-topup-bonus-{sub.msisdn}")
-    _wait(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
+    wait_until(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
                       and account.total == s.main + s.bonus for s in subscribers),
           timeout, "the top-ups to be credited")
     # The notices are part of the seed (top-ups, and the missed-call service's one-time activation
@@ -84,10 +84,10 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
     activation = missed_calls_config.config_for(operator.current())
     greets = bool(activation and activation.activation_notice)
     notices = sum(bool(s.main) + bool(s.bonus) + (greets and s.attached) for s in subscribers)
-    _wait(lambda: len(carrier.messages()) - already >= notices, timeout, "the seed's notices to reach the carrier")
+    wait_until(lambda: len(carrier.messages()) - already >= notices, timeout, "the seed's notices to reach the carrier")
 
 
-def _wait(condition, timeout: float, what: str) -> None:
+def wait_until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -205,7 +205,7 @@ def _total(msisdn: str) -> int:
     return ledger.read_account(store.db(), msisdn).total
 
 
-def _new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
+def new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
     received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
     return "\n".join(m["body"] for m in received[before:])
 
@@ -221,8 +221,8 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     reply = carrier.dial(aziz.msisdn, f"*112*{olga.msisdn.lstrip('+')}*5000#")
     transcript.add(aziz.msisdn, f"dials *112*{olga.msisdn.lstrip('+')}*5000#", reply["text"], reply["end"],
                    "a final screen accepting the transfer")
-    sender_sms = _new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
-    recipient_sms = _new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
+    sender_sms = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
+    recipient_sms = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
     moved = (_total(aziz.msisdn) == totals[aziz.msisdn] - amount - fee
              and _total(olga.msisdn) == totals[olga.msisdn] + amount)
     transcript.add(aziz.msisdn, "receives", sender_sms, moved,
@@ -239,7 +239,7 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     reply = carrier.dial(aida.msisdn, f"*116*{aziz.msisdn.lstrip('+')}*5000#")
     transcript.add(aida.msisdn, f"dials *116*{aziz.msisdn.lstrip('+')}*5000# (please top me up)", reply["text"],
                    reply["end"], "a confirmation that the request was sent")
-    asked = _new_sms(carrier, aziz.msisdn, before_aziz, timeout)
+    asked = new_sms(carrier, aziz.msisdn, before_aziz, timeout)
     transcript.add(aziz.msisdn, "receives", asked, aida.msisdn.lstrip("+") in asked.replace("+", ""),
                    "an SMS naming the requester and the amount")
 
@@ -254,7 +254,7 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
         screens.append((f"keys {step}", screen))
     for action, shown in screens:
         transcript.add(olga.msisdn, f"menu: {action}", shown["text"], True)
-    confirmation = _new_sms(carrier, olga.msisdn, before_olga, timeout)
+    confirmation = new_sms(carrier, olga.msisdn, before_olga, timeout)
     moved = (_total(olga.msisdn) == totals[olga.msisdn] - 250_000 - fee
              and _total(aziz.msisdn) == totals[aziz.msisdn] + 250_000)
     transcript.add(olga.msisdn, "receives", confirmation, screen["end"] and moved,

@@ -16,7 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config, documents
 from functions.zero_balance import config as zero_balance_config
-from infra.demo import SUBSCRIBERS, Transcript, _new_sms, _wait
+from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
 from shared import operator, store
 
 
@@ -39,9 +39,9 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
 
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "REG")
-    confirmation = _new_sms(carrier, aida.msisdn, before, timeout)
+    confirmation = new_sms(carrier, aida.msisdn, before, timeout)
     user = store.db().collection(documents.USERS).document(aida.msisdn)
-    _wait(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
+    wait_until(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
     transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", confirmation, True,
                    "the voice mailbox switched on")
 
@@ -84,7 +84,7 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
     calls = (store.db().collection(documents.MISSED_CALLS)
              .where(filter=FieldFilter("callee", "==", aida.msisdn)))
     over = lambda c: c.get("final") or c.get("hung_up_at")  # noqa: E731 - a key pressed to the end, or a hang-up
-    _wait(lambda: sum(1 for c in calls.stream() if over(c.to_dict() or {})) >= 6, timeout,
+    wait_until(lambda: sum(1 for c in calls.stream() if over(c.to_dict() or {})) >= 6, timeout,
           "Aida's six missed calls to be recorded")
 
     before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
@@ -103,13 +103,13 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
                    "four SMS: Aziz called 3 times; John asks to be called on Olga's number; Li left a voice "
                    "message; one free notice for Olga's call")
 
-    available = _new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
+    available = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
     transcript.add(olga.msisdn, "receives", available, aida.msisdn in available,
                    "Aida is available again")
 
     before_d = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "D")
-    details = _new_sms(carrier, aida.msisdn, before_d, timeout)
+    details = new_sms(carrier, aida.msisdn, before_d, timeout)
     transcript.add(aida.msisdn, f"texts D to {config.short_code}, receives", details,
                    aziz.msisdn in details and olga.msisdn in details, "the details of every missed call")
 
@@ -125,15 +125,15 @@ def _call_me_back(carrier: CarrierClient, transcript: Transcript, config, timeou
     carrier.set_state(bobur.msisdn, zero_balance=True)
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, bobur.msisdn)}
     call = carrier.call(bobur.msisdn, aziz.msisdn)
-    offer = _new_sms(carrier, bobur.msisdn, before[bobur.msisdn], timeout)
+    offer = new_sms(carrier, bobur.msisdn, before[bobur.msisdn], timeout)
     transcript.add(bobur.msisdn, f"has zero balance and calls {aziz.msisdn}: {call['outcome']}; receives", offer,
                    call["outcome"] == "refused-zero-balance" and aziz.msisdn in offer,
                    "an offer to send Aziz a free call-me-back message")
 
     before_answer = len(carrier.inbox(bobur.msisdn))
     carrier.send_sms(bobur.msisdn, config.short_code, "1")
-    asked = _new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
+    asked = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
     transcript.add(aziz.msisdn, "receives", asked, bobur.name in asked, "Bobur's please-call-me-back message")
-    sent = _new_sms(carrier, bobur.msisdn, before_answer, timeout)
+    sent = new_sms(carrier, bobur.msisdn, before_answer, timeout)
     transcript.add(bobur.msisdn, f"replied 1 to {config.short_code}, receives", sent, aziz.msisdn in sent,
                    "a confirmation that the request was sent")

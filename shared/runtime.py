@@ -164,26 +164,36 @@ def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Cont
         })
         return False, ctx
 
-    # Contended transactions are retried with random pauses between short rounds: the client's
-    # own retries come back at once, so two events on one account (a main and a bonus top-up, say)
-    # can abort each other round after round. The jitter lets one of them win.
-    for round_ in range(TXN_ROUNDS):
-        try:
-            return in_transaction(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
-        except (Aborted, ValueError) as error:
-            if isinstance(error, ValueError) and not str(error).startswith("Failed to commit transaction"):
-                raise  # the handler's own error, not contention
-            if round_ == TXN_ROUNDS - 1:
-                raise
-            pause = random.uniform(0.05, min(2.0, 0.2 * 2 ** round_))
-            logger.info("transaction contended; retrying", extra={"consumer": consumer, "round": round_ + 1,
-                                                                   "pause_s": round(pause, 3)})
-            time.sleep(pause)
-    raise AssertionError("unreachable")
+    return transact(db, in_transaction, label=consumer)
 
 
 TXN_ROUNDS = 6
 TXN_ATTEMPTS_PER_ROUND = 3
+
+
+def _contended(error: Exception) -> bool:
+    """Firestore gave up on contention (an abort, or the client's 'Failed to commit' after its attempts)."""
+    return isinstance(error, Aborted) or str(error).startswith("Failed to commit transaction")
+
+
+def transact(db, transactional, *, label: str = ""):
+    """Run a `@firestore.transactional` function, retrying contention in short rounds with random pauses.
+
+    The client's own retries come back at once, so two transactions on one document (a main and
+    a bonus top-up of one account, say) can abort each other round after round; the jitter lets
+    one of them win. Any other error (the handler's own) is raised at once.
+    """
+    for round_ in range(TXN_ROUNDS - 1):
+        try:
+            return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
+        except (Aborted, ValueError) as error:
+            if not _contended(error):
+                raise
+            pause = random.uniform(0.05, min(2.0, 0.2 * 2 ** round_))
+            logger.info("transaction contended; retrying", extra={"label": label, "round": round_ + 1,
+                                                                   "pause_s": round(pause, 3)})
+            time.sleep(pause)
+    return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
 
 
 def consumer(name: str, after_commit: AfterCommit | None = None):

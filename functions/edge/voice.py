@@ -185,16 +185,17 @@ class VoiceRouter:
         handler = self.handler_for(call)
         return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
 
+    def _end_handler(self, call: InboundCall) -> "VoiceEndHandler | None":
+        return self.forwarded_ended if call.forwarded_from else None
+
     def ended(self, call: InboundCall) -> tuple[Publication, ...]:
         """What a call's end publishes (only a forwarded call's, when the missed-call IVR runs)."""
-        if self.forwarded_ended is None or not call.forwarded_from:
-            return ()
-        return self.forwarded_ended.publications(call)
+        handler = self._end_handler(call)
+        return handler.publications(call) if handler else ()
 
     def documents_for_end(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
-        if self.forwarded_ended is None or not call.forwarded_from:
-            return ()
-        return tuple(self.forwarded_ended.reads(call))
+        handler = self._end_handler(call)
+        return tuple(handler.reads(call)) if handler else ()
 
     def answer(self, call: InboundCall, language: str) -> VoiceAnswer:
         answered = self.handler_for(call)(call, language)
