@@ -38,6 +38,17 @@ def region_of(e164: str) -> str | None:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
 
 
+def written(e164: str, home_country: str) -> str:
+    """A number as an operator in `home_country` writes it for its subscribers to dial back.
+
+    Its own country's numbers nationally (90 123 45 67), others internationally (+7 916 123-45-67).
+    """
+    number = phonenumbers.parse(e164, None)
+    home = phonenumbers.region_code_for_number(number) == home_country
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def mask(e164: str) -> str:
     """Keep the country code and the last two digits: +998*******09."""
     digits = e164.lstrip("+")

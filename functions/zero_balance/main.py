@@ -106,7 +106,8 @@ def on_answer(ctx: runtime.Context, answer: ZeroBalanceAnswered) -> None:
     for topic, purpose, payload in messages.after_answer(
             outcome, offer, caller=answer.caller, request_id=answer.request_id, answered_at=answer.answered_at,
             config=config, currency=profile.currency, caller_name=caller.get("name"),
-            callee_language=profile.language_for(callee.get("language")), operator_zone=profile.timezone):
+            callee_language=profile.language_for(callee.get("language")), operator_zone=profile.timezone,
+            operator_country=profile.country):
         ctx.emit(topic, payload, purpose=purpose)
     logger.info("zero-balance answer %s", outcome.value,
                 extra={"request_id": answer.request_id, "caller": answer.caller, "answer": answer.answer})

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from functions.zero_balance.config import ZeroBalanceConfig
 from functions.zero_balance.rules import Offer, Outcome
-from shared import localtime
+from shared import localtime, msisdn
 from shared.events import ZERO_BALANCE_CHANNEL, Payload, SmsSend, TopUpAsked
 from shared.money import Currency
 
@@ -28,14 +28,20 @@ def offer_sms(offer: Offer, config: ZeroBalanceConfig, currency: Currency) -> Sm
 
 
 def callback_request_sms(offer: Offer, config: ZeroBalanceConfig, *, caller_name: str | None,
-                         callee_language: str, operator_zone: str) -> SmsSend:
-    """'Hi, this is <name or number>. I tried to call you at <time> …' in the callee's time and language."""
+                         callee_language: str, operator_zone: str, operator_country: str) -> SmsSend:
+    """'Hi, this is <name> (<number>). I tried to call you at <time> …' in the callee's time and language.
+
+    The SMS comes from the short code, so it names the caller's number, written as the callee's
+    operator writes numbers, for the callee to call back; the BSS name is added when there is one.
+    """
     zone = localtime.zone_for(offer.destination, operator_zone)
     template = "zero_balance.request.after_call" if offer.kind == "call" else "zero_balance.request.after_sms"
+    params = {"number": msisdn.written(offer.caller, operator_country),
+              "time": localtime.moment(offer.attempted_at, zone, callee_language)}
+    if caller_name and caller_name.strip():
+        template, params["name"] = f"{template}_named", caller_name.strip()
     return SmsSend(to=offer.destination, template=template, language=callee_language, sender=config.short_code,
-                   params={"caller": caller_name or offer.caller,
-                           "time": localtime.moment(offer.attempted_at, zone, callee_language)},
-                   reference=reference(offer))
+                   params=params, reference=reference(offer))
 
 
 def answer_sms(offer: Offer, config: ZeroBalanceConfig, template: str, **params) -> SmsSend:
@@ -68,14 +74,14 @@ def _to_caller(offer: Offer, config: ZeroBalanceConfig, template: str, params: d
 
 def after_answer(outcome: Outcome, offer: Offer | None, *, caller: str, request_id: str, answered_at: datetime,
                  config: ZeroBalanceConfig, currency: Currency, caller_name: str | None, callee_language: str,
-                 operator_zone: str) -> list[tuple[str, str, Payload]]:
+                 operator_zone: str, operator_country: str) -> list[tuple[str, str, Payload]]:
     """What an answer's outcome sends, as (topic, purpose, payload): the caller always hears back,
     except for a top-up ask, which the transfers service confirms (or explains) itself."""
     if offer is None or outcome is Outcome.NO_OFFER:
         return [("sms.send", "answer", no_offer_sms(caller, config, request_id))]
     if outcome is Outcome.CALLBACK:
         request = callback_request_sms(offer, config, caller_name=caller_name, callee_language=callee_language,
-                                       operator_zone=operator_zone)
+                                       operator_zone=operator_zone, operator_country=operator_country)
         return [("sms.send", "request", request),
                 ("sms.send", "answer", answer_sms(offer, config, "zero_balance.callback.sent"))]
     if outcome is Outcome.TRANSFER:

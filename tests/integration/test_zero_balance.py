@@ -112,11 +112,23 @@ def test_a_zero_balance_caller_is_offered_and_answering_1_sends_the_callee_a_fre
     [to_bob, to_alice] = follow_ups(zero_balance.on_answer, answer.id)
     moment = localtime.moment(attempted, localtime.zone_for(BOB, "Asia/Tashkent"), "ru")
     assert (to_bob["to"], to_bob["sender"], to_bob["language"]) == (BOB, "06005", "ru")
-    assert rendered(to_bob, "ru") == (f"Здравствуйте, это Chris Jones. Не удалось дозвониться до вас {moment}: у меня "
-                                      f"закончились деньги на балансе. Пожалуйста, перезвоните мне.")
+    assert rendered(to_bob, "ru") == (f"Здравствуйте, это Chris Jones (90 123 45 67). Не удалось дозвониться до вас "
+                                      f"{moment}: у меня закончились деньги на балансе. Пожалуйста, перезвоните мне.")
     assert to_alice["to"] == ALICE and rendered(to_alice, "en") == f"Your call-me-back request was sent to {BOB}."
     assert to_bob.get("billing") is None and to_alice.get("billing") is None     # free for both
     assert store.db().collection(ANSWERS).document(answer.data["request_id"]).get().get("outcome") == "callback"
+
+
+@pytest.mark.parametrize("name", ["Zafar Zero", None])
+def test_the_callees_sms_names_the_number_to_call_back_with_or_without_a_name(firestore_clean, name):
+    subscriber(ALICE, "uz", **({"name": name} if name else {}))
+    subscriber(BOB, "zh", balance=50_000 * SOM)
+    refused("att-1", kind="sms")
+    [to_bob, _] = follow_ups(zero_balance.on_answer, answered("sms:SMzb-name", "callback"))
+    body = rendered(to_bob, "en")
+    # The SMS comes from 06005: without Alice's number Bob cannot call back unless he has it saved.
+    assert to_bob["sender"] == "06005" and "90 123 45 67" in body, body
+    assert (name in body) if name else body.startswith("您好，我是90 123 45 67。"), body
 
 
 def test_a_caller_with_a_positive_balance_is_offered_nothing_and_counted(firestore_clean):

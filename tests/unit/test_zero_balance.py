@@ -145,25 +145,47 @@ def test_the_offer_names_the_callee_and_the_top_up_amount_only_when_offered():
     assert "2" not in texts.render(callback_only.template, "en", **callback_only.params).replace(B, "")
 
 
-def test_the_callee_reads_the_callers_name_and_the_attempt_in_their_own_time_and_language():
+def test_the_callee_reads_the_callers_name_number_and_the_attempt_in_their_own_time_and_language():
     sms = messages.callback_request_sms(offer(), CONFIG, caller_name="Chris Jones", callee_language="ru",
-                                        operator_zone=DEMO.timezone)
+                                        operator_zone=DEMO.timezone, operator_country=DEMO.country)
     assert (sms.to, sms.sender, sms.language) == (B, "06005", "ru")
     assert texts.render(sms.template, "ru", **sms.params) == (
-        "Здравствуйте, это Chris Jones. Не удалось дозвониться до вас 12.04.2026 10:31: у меня закончились деньги "
-        "на балансе. Пожалуйста, перезвоните мне.")
+        "Здравствуйте, это Chris Jones (90 123 45 67). Не удалось дозвониться до вас 12.04.2026 10:31: у меня "
+        "закончились деньги на балансе. Пожалуйста, перезвоните мне.")
     kyrgyz = messages.callback_request_sms(offer(destination="+996555123456", kind="sms"), CONFIG, caller_name=None,
-                                           callee_language="en", operator_zone=DEMO.timezone)
-    # Bishkek is UTC+6; without a name the caller's number is shown.
+                                           callee_language="en", operator_zone=DEMO.timezone,
+                                           operator_country=DEMO.country)
+    # Bishkek is UTC+6; without a name the caller's number alone.
     assert texts.render(kyrgyz.template, "en", **kyrgyz.params) == (
-        f"Hi, this is {A}. I tried to text you at 12/04/2026 11:31 but have no balance left. Please call me back.")
+        "Hi, this is 90 123 45 67. I tried to text you at 12/04/2026 11:31 but have no balance left. "
+        "Please call me back.")
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+@pytest.mark.parametrize("kind", ["call", "sms"])
+@pytest.mark.parametrize("name", ["Zafar Zero", None, "  "])
+def test_the_callee_can_call_back_the_number_named_in_every_language_with_or_without_a_name(language, kind, name):
+    sms = messages.callback_request_sms(offer(kind=kind), CONFIG, caller_name=name, callee_language=language,
+                                        operator_zone=DEMO.timezone, operator_country=DEMO.country)
+    body = texts.render(sms.template, language, **sms.params)
+    # From 06005, the caller's number is the only way back: written as the operator's subscribers dial it.
+    assert "90 123 45 67" in body
+    assert ("Zafar Zero" in body) == (name == "Zafar Zero")
+    assert "  " not in body and "()" not in body and "（）" not in body
+
+
+def test_a_caller_abroad_is_named_with_the_country_code():
+    foreign = messages.callback_request_sms(offer(caller="+79161234567"), CONFIG, caller_name=None,
+                                            callee_language="en", operator_zone=DEMO.timezone,
+                                            operator_country=DEMO.country)
+    assert "+7 916 123-45-67" in texts.render(foreign.template, "en", **foreign.params)
 
 
 def test_each_outcome_answers_the_caller_and_a_top_up_ask_is_free_and_left_to_transfers():
     def sent(outcome):
         return messages.after_answer(outcome, offer(), caller=A, request_id="sms:SM1", answered_at=ATTEMPT,
                                      config=CONFIG, currency=DEMO.currency, caller_name=None, callee_language="uz",
-                                     operator_zone=DEMO.timezone)
+                                     operator_zone=DEMO.timezone, operator_country=DEMO.country)
     [(topic, _, request), (_, _, confirmation)] = sent(Outcome.CALLBACK)
     assert (request.to, confirmation.to, confirmation.template) == (B, A, "zero_balance.callback.sent")
     [(topic, _, ask)] = sent(Outcome.TRANSFER)

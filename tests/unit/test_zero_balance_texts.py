@@ -76,5 +76,5 @@ def test_a_wrong_override_is_refused_at_load_naming_the_key_and_language(tmp_pat
 
 def test_a_good_override_in_an_offered_language_loads(tmp_path):
     path = profile_with(tmp_path, {"zero_balance.request.after_call": {
-        "uz": "Assalomu alaykum, men {caller}. {time} da qo'ng'iroq qildim, balansim nol. Qayta qo'ng'iroq qiling."}})
+        "uz": "Assalomu alaykum, men {number}. {time} da qo'ng'iroq qildim, balansim nol. Qayta qo'ng'iroq qiling."}})
     assert "zero_balance.request.after_call" in load_file(path).texts
