@@ -118,14 +118,33 @@ class ClockTick(Payload):
 
 # --- BSS provisioning ---------------------------------------------------------------------
 
+SUBSCRIBER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"  # usable in a Firestore document id
+
+
 class SubscriberProvisioned(Payload):
     msisdn: Msisdn
+    subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID,
+                                      description="The BSS's id of the customer holding the number; a different "
+                                                  "one from the stored id means the number has a new owner")
+    new_owner: bool = Field(default=False, description="The number was given to a new subscriber (recycled), "
+                                                       "even when the BSS names no subscriber id")
     customer_type: Literal["individual", "corporate"] = "individual"
     line_type: Literal["prepaid", "postpaid"] = "prepaid"
     language: Language | None = None
     tariff_plan: str = "standard"
     status: Literal["active", "blocked"] = "active"
     name: str | None = None
+
+
+class SubscriberReassigned(Payload):
+    """The BSS gave a number to a new owner: each service archives what belonged to the old one."""
+
+    msisdn: Msisdn
+    old_subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID)
+    new_subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID)
+    archive_id: str = Field(min_length=1, max_length=200,
+                            description="former_owners/{archive_id}: where every service files the old owner's data")
+    effective_at: AwareDatetime = Field(description="From then on the number is the new owner's")
 
 
 class TopUp(Payload):
@@ -318,7 +337,7 @@ class DeadLetter(Payload):
 MODELS: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
-                SubscriberProvisioned, TopUp, NetworkAttachment, DeadLetter,
+                SubscriberProvisioned, SubscriberReassigned, TopUp, NetworkAttachment, DeadLetter,
                 TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
                 UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed,
                 AttemptRefused, ZeroBalanceAnswered, MissedCallsDue)

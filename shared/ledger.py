@@ -12,7 +12,8 @@ and save them together; a transfer is two books saved in one call, so it is atom
   records the expiry of lots already due (expired money is never spent, even before the sweep).
   `create=True` gives a new empty account when there is none.
 - `Book.credit(bucket, amount, *, expires_at, reason, reference) -> Entry` adds a lot;
-  `Book.debit(bucket, amount, *, reason, reference) -> Entry` spends earliest-expiring lots first.
+  `Book.debit(bucket, amount, *, reason, reference) -> Entry` spends earliest-expiring lots first;
+  `Book.withdraw_all(*, reason, reference)` empties every bucket (a recycled number's old owner).
 - `save(ctx, *books)`: writes each changed account, creates its immutable entries
   (`accounts/{msisdn}/entries/{entry_id}`, `txn.create`, so never overwritten) and emits
   `balance.changed` per entry and `ledger.lot-expired` per expired lot.
@@ -88,6 +89,16 @@ class Book:
         entry = self.account.debit(bucket, amount, reason=reason, reference=reference, at=self.now)
         self.entries.append(entry)
         return entry
+
+    def withdraw_all(self, *, reason: str, reference: str) -> dict[str, int]:
+        """Take every bucket's whole balance, one debit entry each: {bucket: amount taken}."""
+        taken = {}
+        for name in sorted(self.account.buckets):
+            amount = self.account.balance(name)
+            if amount > 0:
+                self.debit(name, amount, reason=reason, reference=reference)
+                taken[name] = amount
+        return taken
 
     @property
     def changed(self) -> bool:

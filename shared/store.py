@@ -22,3 +22,6 @@ REJECTED = "rejected"
 DEAD_LETTERS = "dead_letters"
 MESSAGES = "messages"
 TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is applied once
+# former_owners/{archive_id}: a recycled number's old owner (provisioning), and under it each
+# service's documents of that owner, in subcollections named like the service's own (shared/archive.py).
+FORMER_OWNERS = "former_owners"

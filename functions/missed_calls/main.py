@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from functions.missed_calls import (
-    calls, charging, delivery, documents, housekeeping, options, queries, voicemail,
+    calls, charging, delivery, documents, housekeeping, options, queries, reassignment, voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
 from shared import gate, ledger, operator, runtime, store
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
-    VoicemailPlayed, utcnow,
+    SubscriberReassigned, VoicemailPlayed, utcnow,
 )
 from shared.operator import OperatorProfile
 
@@ -367,6 +367,26 @@ def _expire_voicemail(ctx, due: MissedCallsDue) -> None:
         return
     ctx.txn.update(ref, voicemail.deleted(message, by="retention", now=ctx.now))
     ctx.handoff["recording_sid"] = message.get("recording_sid")
+
+
+# --- a recycled number ------------------------------------------------------------------------
+
+def _after_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+    """After commit: let the number's next event in, then delete the old owner's recordings at the carrier."""
+    gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
+    pending = ctx.handoff.get("recordings", []) if not ctx.redelivered else \
+        reassignment.still_at_carrier(ctx.db, event.archive_id)
+    reassignment.delete_recordings(ctx.db, pending)
+
+
+@runtime.consumer("missed-calls-reassigned", after_commit=_after_reassigned)
+def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+    """The number has a new owner: the old owner's options, mailbox, calls and charges go to the archive."""
+    gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
+    found = reassignment.old_owners_documents(ctx, event.msisdn, event.effective_at)
+    ctx.handoff["recordings"] = reassignment.archive_all(ctx, event.archive_id, found)
+    logger.info("old owner's missed-call state archived", extra={"msisdn": event.msisdn, "documents": len(found),
+                                                                "recordings": len(ctx.handoff["recordings"])})
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from functions.provisioning import subscribers, topups, usage
-from shared import ledger, localtime, operator, runtime, store
-from shared.events import NetworkAttachment, SubscriberProvisioned, TopUp, UsageCharged
+from shared import archive, ledger, localtime, operator, runtime, store
+from shared.events import NetworkAttachment, SubscriberProvisioned, SubscriberReassigned, TopUp, UsageCharged
 from shared.ledger_core import MAIN
 
 logger = logging.getLogger("vas.provisioning")
@@ -18,18 +18,45 @@ logger = logging.getLogger("vas.provisioning")
 
 @runtime.consumer("provisioning-subscriber")
 def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
-    """Create or update the subscriber; a new subscriber gets an empty account."""
+    """Create or update the subscriber (a new one gets an empty account); a new owner of the number starts afresh."""
     ref = ctx.doc(store.SUBSCRIBERS, update.msisdn)
-    existing = ctx.get(ref)
+    snapshot = ctx.get(ref)
+    existing = snapshot.to_dict() if snapshot.exists else None
     book = ledger.open(ctx, update.msisdn, create=True)
-    fields = subscribers.profile(existing.to_dict() if existing.exists else None, update,
-                                 occurred_at=ctx.event.occurred_at, now=ctx.now,
-                                 default_language=operator.current().default_language)
+    language = operator.current().default_language
+    fields = subscribers.profile(existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now,
+                                 default_language=language)
     if fields is None:
         logger.info("older BSS update ignored", extra={"msisdn": update.msisdn})
+    elif subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
+        _reassign(ctx, existing, update, book)
+        ctx.txn.set(ref, subscribers.reassigned(existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now,
+                                                default_language=language))
     else:
         ctx.txn.set(ref, fields, merge=True)  # merge: the HLR's network_state stays
     ledger.save(ctx, book)
+
+
+def _reassign(ctx: runtime.Context, existing: dict, update: SubscriberProvisioned, book: ledger.Book) -> None:
+    """Archive the old owner's record and money, and tell every service to archive theirs.
+
+    The new owner starts with an empty account: what they hold is what the BSS credits them
+    (bss.topup). The old owner's balance leaves the account in withdrawal entries that name the
+    archive, so the ledger still balances and care finds every unit of it.
+    """
+    effective_at = ctx.event.occurred_at
+    old_id = existing.get("subscriber_id")
+    archive_id = archive.archive_id(old_id, update.msisdn, effective_at)
+    account = ledger.account_to_document(book.account)  # the lots already due are expired in it
+    withdrawn = book.withdraw_all(reason="number_reassigned", reference=archive_id)
+    ctx.txn.set(archive.root(ctx, archive_id), subscribers.former_owner(
+        existing, archive_id=archive_id, account=account, withdrawn=withdrawn,
+        new_subscriber_id=update.subscriber_id, effective_at=effective_at, now=ctx.now))
+    ctx.emit("subscriber.reassigned", SubscriberReassigned(
+        msisdn=update.msisdn, old_subscriber_id=old_id, new_subscriber_id=update.subscriber_id,
+        archive_id=archive_id, effective_at=effective_at), purpose="reassigned")
+    logger.warning("number given to a new owner; the old owner's balance archived",
+                   extra={"msisdn": update.msisdn, "withdrawn": withdrawn})
 
 
 @runtime.consumer("provisioning-topup")

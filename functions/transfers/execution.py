@@ -192,7 +192,8 @@ def bar_change(policy: TransferPolicy | None, subscriber: dict, change: Transfer
     A subscriber bars themselves only where the policy lets them; the bar is lifted only through
     the channels the policy names (Mobiuz: web, shop, hotline), so a stolen phone cannot lift it.
     """
-    applied = subscriber.get("transfers_bar_changed_at")
+    # A change asked before the number's current owner got it was the old owner's (provisioning's owner_since).
+    applied = subscriber.get("transfers_bar_changed_at") or subscriber.get("owner_since")
     if applied is not None and change.requested_at < applied:
         return None
     if change.barred and change.channel == "ussd" and policy is not None and not policy.bar.subscriber_can_bar:

@@ -14,9 +14,10 @@ import logging
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
-from shared import gate, ledger, operator, runtime
+from shared import archive, gate, ledger, operator, runtime
 from shared.events import (
-    ZERO_BALANCE_CHANNEL, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested,
+    ZERO_BALANCE_CHANNEL, SubscriberReassigned, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued,
+    VoucherRedeemRequested,
 )
 from shared.operator import OperatorProfile
 
@@ -199,6 +200,26 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,
                                                 now=ctx.now))
     _send(ctx, notices)
+
+
+@runtime.consumer("transfers-reassigned")
+def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+    """The number has a new owner: the old owner's transfers (their limits) and wrong pay-card codes go to the archive.
+
+    The bar on outgoing transfers lives on the subscriber record, which provisioning starts afresh.
+    """
+    history_ref, attempts_ref = documents.history(ctx, event.msisdn), ctx.doc(vouchers.ATTEMPTS, event.msisdn)
+    docs = documents.read(ctx, [history_ref, attempts_ref])
+    if docs[history_ref.path] is not None:
+        old, new = rules.History.from_document(docs[history_ref.path]).split(event.effective_at)
+        ctx.txn.set(archive.filed(ctx, event.archive_id, documents.HISTORY, event.msisdn),
+                    {**old.to_document(), "archived_at": ctx.now})
+        if new.sent or new.received:
+            documents.write_history(ctx, event.msisdn, new)
+        else:
+            ctx.txn.delete(history_ref)
+    if docs[attempts_ref.path] is not None:
+        archive.move(ctx, event.archive_id, attempts_ref, docs[attempts_ref.path])
 
 
 def _send(ctx: runtime.Context, notices: list[execution.Notice]) -> None:

@@ -150,6 +150,13 @@ class History:
     def with_received(self, at: datetime, amount: int) -> "History":
         return History(sent=self.sent, received=self.received + (Movement(at, amount),))
 
+    def split(self, at: datetime) -> tuple["History", "History"]:
+        """(the movements before `at`, those from `at` on): a recycled number's old and new owner's."""
+        before = History(sent=tuple(m for m in self.sent if m.at < at),
+                         received=tuple(m for m in self.received if m.at < at))
+        return before, History(sent=tuple(m for m in self.sent if m.at >= at),
+                               received=tuple(m for m in self.received if m.at >= at))
+
     def pruned(self, now: datetime, keep_days: int) -> "History":
         """Without the movements older than `keep_days` (no limit looks at them any more)."""
         cutoff = now - timedelta(days=keep_days)

@@ -14,8 +14,8 @@ from google.cloud import firestore
 from functions.zero_balance import messages, rules
 from functions.zero_balance.config import PRESETS, topup_amount
 from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, daily_id
-from shared import ledger, runtime, store
-from shared.events import AttemptRefused, ZeroBalanceAnswered
+from shared import archive, ledger, runtime, store
+from shared.events import AttemptRefused, SubscriberReassigned, ZeroBalanceAnswered
 from shared.msisdn import mask
 
 logger = logging.getLogger("vas.zero_balance")
@@ -111,3 +111,19 @@ def on_answer(ctx: runtime.Context, answer: ZeroBalanceAnswered) -> None:
         ctx.emit(topic, payload, purpose=purpose)
     logger.info("zero-balance answer %s", outcome.value,
                 extra={"request_id": answer.request_id, "caller": answer.caller, "answer": answer.answer})
+
+
+@runtime.consumer("zero-balance-reassigned")
+def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+    """The number has a new owner: the old owner's open offer and today's prompts and requests go to the archive.
+
+    An offer still open would let the new owner send a callback request in the old owner's name.
+    """
+    refs = [ctx.doc(OFFERS, event.msisdn), ctx.doc(USAGE, event.msisdn)]
+    for snapshot in ctx.db.get_all(refs, transaction=ctx.txn):
+        document = snapshot.to_dict()
+        if document is None:
+            continue
+        if snapshot.reference.parent.id == OFFERS and document["attempted_at"] >= event.effective_at:
+            continue  # the new owner's own offer
+        archive.move(ctx, event.archive_id, snapshot.reference, document)

@@ -1,0 +1,87 @@
+"""A recycled number (subscriber.reassigned): the old owner's missed-call state goes to the archive.
+
+Everything this service keeps about a subscriber moves to `former_owners/{archive_id}` (shared/
+archive.py): their options and mailbox (`missed_call_users`: registration, lists, privacy, the
+activation notice, fees and usage this month), the D query's notice, the summary, the calls
+they missed, their voice messages and the charges they paid. The new owner then starts like any
+new subscriber (the activation notice on their first attach). Calls, messages and charges from
+the number's effective time on are the new owner's and stay.
+
+Voice messages are the old owner's private recordings: they are deleted at the carrier after the
+commit (as are recordings of calls the carrier was still to discard); `recording_deleted_at` on
+the archived document records it, so a redelivery deletes only what is still there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from functions.missed_calls import documents, voicemail
+from shared import archive, store
+from shared.events import utcnow
+
+# Per-subscriber documents keyed by the number.
+KEYED_BY_NUMBER = (documents.USERS, documents.NOTICES, documents.SUMMARIES)
+# Documents of the number's calls, messages and charges: (collection, field naming the number, its time field).
+ABOUT_THE_NUMBER = ((documents.MISSED_CALLS, "callee", "called_at"), (documents.VOICEMAILS, "callee", "called_at"),
+                    (documents.CHARGES, "payer", "at"))
+# The recording field a document of each collection may still hold at the carrier.
+RECORDINGS = {documents.VOICEMAILS: "recording_sid", documents.MISSED_CALLS: "discarded_recording_sid"}
+
+Found = list[tuple[firestore.DocumentReference, dict[str, Any]]]
+
+
+def old_owners_documents(ctx, msisdn: str, before: datetime) -> Found:
+    """Every document of this service that is the number's old owner's, read in the transaction."""
+    keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
+    found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn) if snap.exists]
+    for collection, field, at in ABOUT_THE_NUMBER:
+        query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
+        found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
+    return found
+
+
+def archived_form(collection: str, document: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """What the archive keeps: a voice message the old owner never deleted counts as deleted now."""
+    if collection != documents.VOICEMAILS or document.get("deleted"):
+        return document
+    return {**document, **voicemail.deleted(document, by="number_reassigned", now=now)}
+
+
+def recording_to_delete(collection: str, document: dict[str, Any]) -> str | None:
+    """The recording an archived document still holds at the carrier, if any."""
+    field = RECORDINGS.get(collection)
+    if field is None or document.get("recording_deleted_at"):
+        return None
+    return document.get(field)
+
+
+def archive_all(ctx, archive_id: str, found: Found) -> list[tuple[str, str]]:
+    """Move every found document to the archive; returns (archived path, recording sid) still to delete."""
+    pending = []
+    for ref, document in found:
+        collection = ref.parent.id
+        archive.move(ctx, archive_id, ref, archived_form(collection, document, now=ctx.now))
+        sid = recording_to_delete(collection, document)
+        if sid:
+            pending.append((archive.filed(ctx, archive_id, collection, ref.id).path, sid))
+    return pending
+
+
+def still_at_carrier(db: firestore.Client, archive_id: str) -> list[tuple[str, str]]:
+    """On a redelivery: (archived path, recording sid) of the recordings no delivery has deleted yet."""
+    root = db.collection(store.FORMER_OWNERS).document(archive_id)
+    return [(snap.reference.path, sid) for collection in RECORDINGS
+            for snap in root.collection(collection).stream()
+            if (sid := recording_to_delete(collection, snap.to_dict()))]
+
+
+def delete_recordings(db: firestore.Client, pending: list[tuple[str, str]]) -> None:
+    """Delete each recording at the carrier and record it on the archived document."""
+    for path, sid in pending:
+        voicemail.delete_at_carrier(sid)
+        db.document(path).update({"recording_deleted_at": utcnow()})
