@@ -5,6 +5,8 @@
   requests can never pass a limit together.
 - `transfers/{reference}`: the record of each request (records.py).
 - `vouchers/…`, `voucher_serials/…`, `voucher_attempts/…`: pay cards (vouchers.py).
+- A recycled number's old owner's history and wrong codes move to `former_owners/{archive_id}`
+  (main.on_reassigned).
 
 Every read happens before the transaction's first write (Firestore requires it).
 """

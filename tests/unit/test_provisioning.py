@@ -41,6 +41,34 @@ def test_an_update_older_than_the_stored_one_is_ignored():
                                default_language="uz") is None
 
 
+@pytest.mark.parametrize("stored, fields, later, expected", [
+    ({"subscriber_id": "c-1"}, {"subscriber_id": "c-2"}, 60, True),          # another customer holds the number
+    ({"subscriber_id": "c-1"}, {"subscriber_id": "c-1"}, 60, False),         # the same customer, updated
+    ({"subscriber_id": "c-1"}, {"subscriber_id": "c-1", "new_owner": True}, 60, False),  # already theirs
+    ({}, {"subscriber_id": "c-1"}, 60, False),                               # the BSS names the owner at last
+    ({"subscriber_id": "c-1"}, {}, 60, False),                               # an update naming nobody
+    ({}, {"new_owner": True}, 60, True),                                     # the flag, without ids
+    ({"owner_since": T0}, {"new_owner": True}, 0, False),                    # the same flagged update again
+    ({"owner_since": T0}, {"new_owner": True}, 60, True),                    # recycled once more, later
+])
+def test_a_new_owner_is_another_subscriber_id_or_the_flag_once(stored, fields, later, expected):
+    existing = {**subscribers.profile(None, update(), occurred_at=T0, now=T0, default_language="uz"), **stored}
+    assert subscribers.new_owner(existing, update(**fields), occurred_at=T0 + timedelta(seconds=later)) is expected
+    assert subscribers.new_owner(None, update(**fields), occurred_at=T0) is False  # a first provisioning
+
+
+def test_a_new_owner_keeps_nothing_of_the_old_one_but_the_lines_network_state():
+    old = {**subscribers.profile(None, update(language="ru", name="Old", subscriber_id="c-1"), occurred_at=T0,
+                                 now=T0, default_language="uz"),
+           "transfers_barred": True, "first_topup_at": T0, "network_state": {"state": "attached", "at": T0}}
+    later = T0 + timedelta(days=90)
+    fresh = subscribers.reassigned(old, update(subscriber_id="c-2"), occurred_at=later, now=later,
+                                   default_language="uz")
+    assert (fresh["subscriber_id"], fresh["name"], fresh["language"], fresh["created_at"]) == ("c-2", None, "uz", later)
+    assert fresh["owner_since"] == later and fresh["network_state"] == old["network_state"]
+    assert "transfers_barred" not in fresh and "first_topup_at" not in fresh
+
+
 @pytest.mark.parametrize("offset, applied", [(-60, False), (0, False), (60, True)])
 def test_network_state_only_moves_forward_in_time(offset, applied):
     stored = {"state": "attached", "at": T0, "roaming": False}

@@ -137,6 +137,8 @@ def test_mobiuz_subscribers_bar_themselves_but_only_staff_lift_the_bar():
     assert execution.bar_change(mobiuz, {}, change(False, "care"))["transfers_barred"] is False
     newer = {"transfers_bar_changed_at": NOW + timedelta(minutes=1)}
     assert execution.bar_change(mobiuz, newer, change(False, "care")) is None, "an older change arriving late"
+    recycled = {"owner_since": NOW + timedelta(minutes=1)}
+    assert execution.bar_change(mobiuz, recycled, change(True, "ussd")) is None, "the number's old owner's change"
 
 
 def test_where_the_policy_offers_no_bar_a_subscriber_cannot_set_one():
