@@ -48,6 +48,8 @@ def history(msisdn: str) -> int:
              .where(filter=firestore.FieldFilter("parties", "array_contains", msisdn))
              .order_by("at", direction=firestore.Query.DESCENDING).limit(RECENT))
     money = profile.currency.format
+    # A recycled number: records from before its owner's start are the previous owner's (former_owners/…).
+    owner_since = (db.collection(store.SUBSCRIBERS).document(msisdn).get().to_dict() or {}).get("owner_since")
     shown = 0
     for snapshot in query.stream():
         r = snapshot.to_dict()
@@ -55,7 +57,8 @@ def history(msisdn: str) -> int:
         other = r["recipient"] if r["sender"] == msisdn else r["sender"]
         outcome = r["status"] if r["status"] == "accepted" else f"refused: {r['refusal_code']}"
         print(f"{r['at']:%Y-%m-%d %H:%M}  {r['reference']}  {r['kind']:13} {direction}{other}  "
-              f"{money(r['amount']):>16}  fee {money(r['fee']):>12}  {outcome}")
+              f"{money(r['amount']):>16}  fee {money(r['fee']):>12}  {outcome}"
+              f"{'  (previous owner)' if owner_since and r['at'] < owner_since else ''}")
         shown += 1
     print(f"{shown} recent record(s)", file=sys.stderr)
     subscriber = db.collection(store.SUBSCRIBERS).document(msisdn).get()

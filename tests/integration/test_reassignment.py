@@ -109,7 +109,8 @@ def reassign(event_id: str = "new-1", **fields) -> Envelope:
     return event
 
 
-def test_the_new_owner_of_a_recycled_number_inherits_nothing_and_the_archive_keeps_it_all(old_owner, recordings):  # noqa: F811
+def test_the_new_owner_of_a_recycled_number_inherits_nothing_and_the_archive_keeps_it_all(
+        old_owner, recordings, capsys):  # noqa: F811
     old_balance = old_owner
     event = reassign()
     archive_id = event.data["archive_id"]
@@ -148,6 +149,12 @@ def test_the_new_owner_of_a_recycled_number_inherits_nothing_and_the_archive_kee
     assert deliver(transfers.on_transfer_requested, transfer("new-sent", 5_000 * SOM, NUMBER, FRIEND),
                    "new-sent") == "processed"
     assert record(reference("new-sent"))["status"] == "accepted", record(reference("new-sent"))
+    # Care still sees both owners' records, the old owner's told apart.
+    from functions.transfers.__main__ import main as care
+    assert care(["history", NUMBER]) == 0
+    listed = {line.split()[2]: line for line in capsys.readouterr().out.splitlines() if "TR-" in line}
+    assert listed[reference("old-sent")].endswith("(previous owner)")
+    assert not listed[reference("new-sent")].endswith("(previous owner)")
 
     # Call-me-back: the old owner's open offer cannot be answered by the new owner.
     assert doc(OFFERS, NUMBER) is None and doc(USAGE, NUMBER) is None
