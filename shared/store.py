@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from google.cloud import firestore
 
@@ -22,3 +23,15 @@ REJECTED = "rejected"
 DEAD_LETTERS = "dead_letters"
 MESSAGES = "messages"
 TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is applied once
+GATES = "gates"    # shared/gate.py: one lease document per key while it is held
+
+# Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (terraform/firestore.tf,
+# one per collection of EXPIRING) deletes each document once the time has passed, so they do not
+# grow forever.
+EXPIRES_AT = "expire_at"
+EXPIRING = (PROCESSED, GATES)
+# Pub/Sub keeps an unacknowledged message at most 7 days: no redelivery comes later than that.
+PUBSUB_RETENTION = timedelta(days=7)
+# A processed marker must outlive every redelivery of its event, by a wide margin: a marker gone
+# too early would let a late copy apply the event twice.
+MARKER_TTL = timedelta(days=30)
