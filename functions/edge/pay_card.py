@@ -4,8 +4,8 @@ then the card's secret code and `#`.
 Each <Gather> posts back to the same webhook with the next `step` (and the recipient typed so far)
 in the action URL's query; Twilio signs that URL, so nobody can forge it. The edge checks the
 caller (a blocked or roaming line is refused at once), then publishes `voucher.redeem-requested`
-once per call (the event id names the CallSid, the caller and the recipient); the transfers service checks the card and
-both parties and answers by SMS.
+once per call (the event id names the CallSid, the caller and the recipient); the transfers
+service checks the card and both parties and answers by SMS.
 """
 
 from __future__ import annotations
