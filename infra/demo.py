@@ -220,7 +220,7 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     totals = {m: _total(m) for m in (aziz.msisdn, olga.msisdn)}
     reply = carrier.dial(aziz.msisdn, f"*112*{olga.msisdn.lstrip('+')}*5000#")
     transcript.add(aziz.msisdn, f"dials *112*{olga.msisdn.lstrip('+')}*5000#", reply["text"], reply["end"],
-                   "a final screen accepting the transfer")
+                   "a final screen: being processed, the result comes by SMS")
     sender_sms = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
     recipient_sms = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
     moved = (_total(aziz.msisdn) == totals[aziz.msisdn] - amount - fee

@@ -22,7 +22,9 @@ from datetime import datetime, timedelta, timezone
 from google.api_core import exceptions
 from google.cloud import firestore
 
-COLLECTION = "gates"   # one document per key while held; keys are prefixed by their service
+from shared import store
+
+COLLECTION = store.GATES   # one document per key while held; keys are prefixed by their service
 LEASE = timedelta(seconds=5)
 MAX_WAIT = timedelta(seconds=15)
 
@@ -34,7 +36,8 @@ def enter(db: firestore.Client, key: str, holder: str) -> bool:
     while True:
         now = datetime.now(timezone.utc)
         try:
-            ref.create({"holder": holder, "until": now + LEASE})
+            # A lease its holder never removed is dead once `until` passes; the TTL policy clears it.
+            ref.create({"holder": holder, "until": now + LEASE, store.EXPIRES_AT: now + LEASE})
             return True
         except exceptions.Conflict:
             pass

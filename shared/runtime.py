@@ -5,6 +5,8 @@ the `processed` marker (consumer + event id) and stores the outbox → publish t
 commit. On redelivery the marker exists: the stored outbox is published again (follow-up ids are
 deterministic, so consumers downstream drop the copies) and nothing else happens.
 
+- The marker carries `expire_at` (store.MARKER_TTL after the commit): Firestore's TTL policy
+  deletes it long after the last redelivery Pub/Sub could make.
 - An invalid message is recorded in `rejected` and acknowledged: retrying cannot fix it.
 - Any other exception propagates: functions-framework answers 500, Pub/Sub retries with the
   subscription's backoff and, after max delivery attempts, moves the message to the dead-letter
@@ -161,6 +163,7 @@ def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Cont
             "event_type": envelope.type,
             "outbox": [item.model_dump(mode="json") for item in ctx.outbox],
             "at": firestore.SERVER_TIMESTAMP,
+            store.EXPIRES_AT: utcnow() + store.MARKER_TTL,   # real time: Firestore's TTL deletes it then
         })
         return False, ctx
 

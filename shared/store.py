@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 from google.cloud import firestore
 
@@ -25,3 +26,15 @@ TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is appl
 # former_owners/{archive_id}: a recycled number's old owner (provisioning), and under it each
 # service's documents of that owner, in subcollections named like the service's own (shared/archive.py).
 FORMER_OWNERS = "former_owners"
+GATES = "gates"    # shared/gate.py: one lease document per key while it is held
+
+# Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (terraform/firestore.tf,
+# one per collection of EXPIRING) deletes each document once the time has passed, so they do not
+# grow forever.
+EXPIRES_AT = "expire_at"
+EXPIRING = (PROCESSED, GATES)
+# Pub/Sub keeps an unacknowledged message at most 7 days: no redelivery comes later than that.
+PUBSUB_RETENTION = timedelta(days=7)
+# A processed marker must outlive every redelivery of its event, by a wide margin: a marker gone
+# too early would let a late copy apply the event twice.
+MARKER_TTL = timedelta(days=30)

@@ -45,3 +45,22 @@ resource "google_firestore_index" "composite" {
     }
   }
 }
+
+# Idempotency records expire: Firestore deletes a document of these collections once its
+# `expire_at` has passed (shared/store.py EXPIRING and MARKER_TTL: processed markers live 30 days,
+# far beyond Pub/Sub's 7-day retention; gate leases once they lapse). Deletion runs within a day
+# of the time, never before it.
+locals {
+  firestore_ttl_collections = ["processed", "gates"]
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each   = toset(local.firestore_ttl_collections)
+  database   = google_firestore_database.default.name
+  collection = each.value
+  field      = "expire_at"
+
+  ttl_config {}
+  # Nothing queries the field: no single-field indexes, whose writes a TTL field would only slow.
+  index_config {}
+}

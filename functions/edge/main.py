@@ -166,7 +166,7 @@ def sms_inbound(request):
         answer.message(Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline})
                        .render(_profile.default_language))
         return _twiml(answer)
-    event_id = derive_event_id(f"twilio-sms:{inbound.message_sid}", "edge/reply")
+    event_id = derive_event_id(inbound.request_id, "edge/reply")
     short_code = inbound.to or _profile.short_codes.sms
     with _correlated(event_id):
         answer, language = _sms_reply(inbound, short_code)

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import voice
+from functions.edge import request_ids, voice
 from functions.edge.lookup import path
 from functions.edge.replies import Publication, Text
 from functions.missed_calls import documents
@@ -96,6 +96,11 @@ def situation_text(reason: str) -> Text:
     return Text(_SITUATION.get(reason, "edge.missed_calls.ivr.unreachable"))
 
 
+def call_request_id(call_sid: str, caller: str, callee: str) -> str:
+    """Our id of a forwarded call: its CallSid, caller and callee (every step of the call shares it)."""
+    return request_ids.request_id("call", call_sid, caller, callee)
+
+
 @dataclass(frozen=True)
 class ForwardedCall:
     """One forwarded call as every step knows it (carried in the signed action URLs)."""
@@ -114,11 +119,12 @@ class ForwardedCall:
                                 "at": voice.stamp(self.called_at), "lang": self.language, "keys": self.keys})
 
     def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details) -> Publication:
-        """The whole state so far; the event id comes from the CallSid and `purpose` (one per state)."""
+        """The whole state so far; the event id comes from the call's request id and `purpose` (one per state)."""
         payload = MissedCallRecorded(call_sid=self.call_sid, caller=self.caller, callee=self.callee,
                                      reason=self.reason, called_at=self.called_at, choice=choice,
                                      language=self.language, final=final, **details)
-        return Publication(TOPIC, payload, derive_event_id(f"twilio-call:{self.call_sid}", f"{TOPIC}/{purpose}"))
+        return Publication(TOPIC, payload, derive_event_id(call_request_id(self.call_sid, self.caller, self.callee),
+                                                           f"{TOPIC}/{purpose}"))
 
     @classmethod
     def restore(cls, call: voice.InboundCall) -> "ForwardedCall | None":
@@ -203,7 +209,8 @@ class MissedCallIvr:
         called_at = ended_at - timedelta(seconds=call.duration or 0)
         payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
                                      reason=reason_of(call.forward_reason), called_at=called_at, hung_up=True)
-        return (Publication(TOPIC, payload, derive_event_id(f"twilio-call:{call.call_sid}", f"{TOPIC}/ended")),)
+        request_id = call_request_id(call.call_sid, call.caller, callee)
+        return (Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/ended")),)
 
     def ended_reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
         callee = callee_of(call.forwarded_from, self.profile)

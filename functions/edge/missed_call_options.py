@@ -221,8 +221,8 @@ class ShortCode:
             if number is None or number == sender:
                 key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
                 return sms_keywords.SmsAnswer(Text(key, {"word": request.word.upper()}))
-        request_id = f"sms:{inbound.message_sid}"
-        return sms_keywords.SmsAnswer(None, (option_event(request_id, sender, request.name, number, "sms", now),))
+        event = option_event(inbound.request_id, sender, request.name, number, "sms", now)
+        return sms_keywords.SmsAnswer(None, (event,))
 
 
 # --- the USSD menu -------------------------------------------------------------------------
@@ -291,7 +291,7 @@ class Menu:
         if position.done == STATUS:
             return ussd.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            event = option_event(f"ussd:{situation.request.session_id}", msisdn, position.done, position.number,
+            event = option_event(situation.request.request_id, msisdn, position.done, position.number,
                                  "ussd", situation.now or utcnow())
             return ussd.Reply.end(Text("edge.missed_calls.ussd.accepted").render(language), (event,))
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""

@@ -4,8 +4,8 @@ then the card's secret code and `#`.
 Each <Gather> posts back to the same webhook with the next `step` (and the recipient typed so far)
 in the action URL's query; Twilio signs that URL, so nobody can forge it. The edge checks the
 caller (a blocked or roaming line is refused at once), then publishes `voucher.redeem-requested`
-once per call (the event id comes from the CallSid); the transfers service checks the card and
-both parties and answers by SMS.
+once per call (the event id names the CallSid, the caller and the recipient); the transfers
+service checks the card and both parties and answers by SMS.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import transfers, voice
+from functions.edge import request_ids, transfers, voice
 from functions.edge.replies import Publication, Text
 from functions.transfers.rules import Party
 from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
@@ -112,7 +112,9 @@ class PayCardIvr:
             if attempt >= ATTEMPTS:
                 return self._goodbye(language)
             return self._ask_code(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
-        request_id = transfers.request_id("call", call.call_sid)
+        # The card's code stays out of the id: ids are stored and logged, and a short code hashed
+        # with a known number would be found again by trying every code.
+        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, recipient)
         payload = VoucherRedeemRequested(request_id=request_id, caller=call.caller, recipient=recipient,
                                          secret_code=code, requested_at=now)
         return voice.VoiceAnswer(

@@ -27,8 +27,8 @@ class Text:
 class Publication:
     """An event a reply publishes once it is decided (the webhook publishes it before answering).
 
-    `event_id` comes from the gateway's own request id, so a retried or double-tapped request
-    publishes the same event and its consumer acts once.
+    `event_id` comes from the request's id (request_ids.py: the gateway's id, who and what), so a
+    retried or double-tapped request publishes the same event and its consumer acts once.
     """
 
     topic: str

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from functions.edge import balance
+from functions.edge import balance, request_ids
 from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import Caller, refusal
 from shared import localtime
@@ -80,6 +80,11 @@ class InboundSms:
     sender: str      # E.164
     to: str          # the short code (or number) the subscriber texted
     body: str
+
+    @property
+    def request_id(self) -> str:
+        """Our id of this message: its MessageSid, sender, short code and text (a retry gets the same)."""
+        return request_ids.request_id("sms", self.message_sid, self.sender, self.to, self.body)
 
 
 def parse(form: Mapping[str, str]) -> InboundSms:

@@ -129,7 +129,7 @@ class Menu:
         if position.done == SEND:
             order = transfers.Order(party=position.recipient, amount=position.amount)
             text, publish = transfers.answer_order(
-                desk, known, order, request_id=transfers.request_id("ussd", situation.request.session_id),
+                desk, known, order, request_id=situation.request.request_id,
                 channel="menu", now=now)
             return ussd.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)

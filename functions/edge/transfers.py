@@ -1,15 +1,14 @@
 """Balance transfers at the edge: `*112*<number>*<amount>#`, `*116*…#`, `*111*0151#`, SMS `<number> <amount>`.
 
 The edge decides on a fresh read (both subscribers, the sender's account, both transfer
-histories: one round trip) so the subscriber learns at once whether the transfer is accepted and,
-if not, why. Accepted requests are published as `transfer.requested` with an event id derived from
-the gateway's own id: the transfers service decides again, authoritatively, in its transaction.
-Nothing here moves money.
+histories: one round trip) so the subscriber learns at once why a request is refused. Requests the
+rules accept are published as `transfer.requested` with an event id derived from the request
+(functions/edge/request_ids.py) and answered "being processed": the transfers service decides
+again, authoritatively, in its transaction, and its SMS gives the result. Nothing here moves money.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -161,13 +160,6 @@ class Desk:
         return Text(key, {"prefix": prefix, "example": f"{prefix}*{number}*{amount}#"}).render(language)
 
 
-def request_id(channel: str, gateway_id: str) -> str:
-    """Our id of a gateway request (USSD sessionId, MessageSid, CallSid): the same request, the same id."""
-    if len(gateway_id) <= 150:
-        return f"{channel}:{gateway_id}"
-    return f"{channel}:sha256:{hashlib.sha256(gateway_id.encode()).hexdigest()}"
-
-
 def transfer_requested(order: Order, sender: str, request_id: str, channel: str, now: datetime) -> Publication:
     """The event an accepted request publishes; the same gateway request always gives the same event id."""
     payload = TransferRequested(request_id=request_id, channel=channel, sender=sender, recipient=order.party,
@@ -175,12 +167,12 @@ def transfer_requested(order: Order, sender: str, request_id: str, channel: str,
     return Publication("transfer.requested", payload, derive_event_id(request_id, "transfer.requested"))
 
 
-def accepted_text(quote: Quote, recipient: str, desk: Desk) -> Text:
-    """`2 500 so'm to +998… accepted, fee 200 so'm; you will get an SMS with the reference`."""
+def processing_text(quote: Quote, recipient: str, desk: Desk) -> Text:
+    """`Your transfer of 2 500 so'm to +998… is being processed…`: the transaction may still refuse it."""
     params = {"amount": desk.money(quote.amount), "recipient": recipient}
     if quote.fee:
-        return Text("edge.transfer.accepted", {**params, "fee": desk.money(quote.fee)})
-    return Text("edge.transfer.accepted_free", params)
+        return Text("edge.transfer.processing", {**params, "fee": desk.money(quote.fee)})
+    return Text("edge.transfer.processing_free", params)
 
 
 def refused_text(refusal: Refusal, party: Party, desk: Desk) -> Text:
@@ -189,17 +181,21 @@ def refused_text(refusal: Refusal, party: Party, desk: Desk) -> Text:
 
 def answer_order(desk: Desk, known: Facts, order: Order, *, request_id: str, channel: str,
                  now: datetime) -> tuple[Text, tuple[Publication, ...]]:
-    """Accepted (and the event to publish) or refused with the reason, in the sender's language."""
+    """Being processed (and the event to publish) or refused with the reason, in the sender's language.
+
+    A refusal is final (nothing is published); an acceptance is not: transfers-execute decides
+    again on fresh state, and a burst to one recipient may have spent their limit meanwhile.
+    """
     outcome = desk.decide(known, order.amount, now)
     if isinstance(outcome, Refusal):
         return refused_text(outcome, known.sender, desk), ()
-    return (accepted_text(outcome, order.party, desk),
+    return (processing_text(outcome, order.party, desk),
             (transfer_requested(order, known.sender.msisdn, request_id, channel, now),))
 
 
 def answer_top_up_ask(desk: Desk, known: Facts, order: Order, *, request_id: str,
                       now: datetime) -> tuple[Text, tuple[Publication, ...]]:
-    """`*116*`: the request is sent (with its fee), or why not."""
+    """`*116*`: the request is being processed (the service checks the fee again), or why not."""
     policy = desk.policy_for(known.sender)
     outcome = (rules.NO_POLICY if policy is None else
                rules.decide_top_up_ask(policy, requester=known.sender, target=known.recipient,
@@ -209,8 +205,8 @@ def answer_top_up_ask(desk: Desk, known: Facts, order: Order, *, request_id: str
     payload = TopUpAsked(request_id=request_id, channel="ussd", requester=known.sender.msisdn, target=order.party,
                          amount=order.amount, requested_at=now)
     params = {"amount": desk.money(order.amount), "target": order.party}
-    text = (Text("edge.topup_ask.sent", {**params, "fee": desk.money(outcome.fee)}) if outcome.fee
-            else Text("edge.topup_ask.sent_free", params))
+    text = (Text("edge.topup_ask.processing", {**params, "fee": desk.money(outcome.fee)}) if outcome.fee
+            else Text("edge.topup_ask.processing_free", params))
     return text, (Publication("transfer.topup-asked", payload, derive_event_id(request_id, "transfer.topup-asked")),)
 
 
@@ -328,7 +324,7 @@ def ussd_services(desk: Desk) -> list[ussd.UssdService]:
         if isinstance(order, ussd.Reply):
             return order
         text, publish = answer_order(desk, _ussd_facts(desk, situation, order.party), order,
-                                     request_id=request_id("ussd", situation.request.session_id),
+                                     request_id=situation.request.request_id,
                                      channel="ussd", now=situation.now)
         return ussd.Reply.end(text.render(situation.caller.language), publish)
 
@@ -337,7 +333,7 @@ def ussd_services(desk: Desk) -> list[ussd.UssdService]:
         if isinstance(order, ussd.Reply):
             return order
         text, publish = answer_top_up_ask(desk, _ussd_facts(desk, situation, order.party), order,
-                                          request_id=request_id("ussd", situation.request.session_id),
+                                          request_id=situation.request.request_id,
                                           now=situation.now)
         return ussd.Reply.end(text.render(situation.caller.language), publish)
 
@@ -345,7 +341,7 @@ def ussd_services(desk: Desk) -> list[ussd.UssdService]:
         if not situation.request.session_id:
             return ussd.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
         sender = _ussd_facts(desk, situation, None).sender
-        text, publish = answer_bar(desk, sender, request_id=request_id("ussd", situation.request.session_id),
+        text, publish = answer_bar(desk, sender, request_id=situation.request.request_id,
                                    now=situation.now)
         return ussd.Reply.end(text.render(situation.caller.language), publish)
 
@@ -391,9 +387,11 @@ def sms_services(desk: Desk) -> dict[sms_keywords.Command, sms_keywords.SmsServi
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
             return sms_keywords.SmsAnswer(Text(key, {"short_code": situation.short_code}))
         text, publish = answer_order(desk, known(situation, order.party), order,
-                                     request_id=request_id("sms", situation.inbound.message_sid),
+                                     request_id=situation.inbound.request_id,
                                      channel="sms", now=situation.now)
-        return sms_keywords.SmsAnswer(text, publish)
+        # Published: the service's SMS (made or refused, with the reference) is the one answer;
+        # a "being processed" SMS would only come just before it.
+        return sms_keywords.SmsAnswer(None if publish else text, publish)
 
     def history(situation: sms_keywords.SmsSituation) -> Text:
         sender = known(situation)

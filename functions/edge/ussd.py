@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
@@ -34,6 +35,11 @@ class UssdRequest:
     msisdn: str                 # E.164
     network_code: str
     inputs: tuple[str, ...]     # what the subscriber typed after the code, in order
+
+    @property
+    def request_id(self) -> str:
+        """Our id of this request: the session, the phone, the code and the inputs (a retry gets the same)."""
+        return request_ids.request_id("ussd", self.session_id, self.msisdn, self.service_code, *self.inputs)
 
 
 @dataclass(frozen=True)

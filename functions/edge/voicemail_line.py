@@ -22,7 +22,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import voice
+from functions.edge import request_ids, voice
 from functions.edge.lookup import READ_RETRY  # the edge's one read policy: retry transient errors
 from functions.edge.lookup import READ_DEADLINE_SECONDS, path
 from functions.edge.missed_call_ivr import spoken
@@ -157,9 +157,9 @@ class VoicemailLine:
         return self._end(None, language, publication)
 
     def _played(self, call: voice.InboundCall, msg: str, action: str, now: datetime) -> Publication:
-        request_id = f"twilio-call:{call.call_sid}:{msg}"[:200]
+        request_id = request_ids.request_id("call", call.call_sid, call.caller, msg)
         payload = VoicemailPlayed(request_id=request_id, msisdn=call.caller, call_sid=msg, action=action, at=now)
-        return Publication(TOPIC, payload, derive_event_id(f"twilio-call:{call.call_sid}", f"{TOPIC}/{msg}/{action}"))
+        return Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/{action}"))
 
     def _end(self, prefix: Text | None, language: str, publication: Publication) -> voice.VoiceAnswer:
         response = VoiceResponse()

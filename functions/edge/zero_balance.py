@@ -38,10 +38,9 @@ def answer(situation: sms_keywords.SmsSituation) -> Text | sms_keywords.SmsAnswe
     given = answers.parse(inbound.body)
     if given is None or not offer.allows(given):
         return _choices(offer, situation.profile)
-    request_id = f"sms:{inbound.message_sid}"
-    payload = ZeroBalanceAnswered(request_id=request_id, caller=caller.msisdn, answer=given,
+    payload = ZeroBalanceAnswered(request_id=inbound.request_id, caller=caller.msisdn, answer=given,
                                   answered_at=situation.now or utcnow(), offer_id=offer.attempt_id)
-    event_id = derive_event_id(f"twilio-sms:{inbound.message_sid}", "zero-balance.answered")
+    event_id = derive_event_id(inbound.request_id, "zero-balance.answered")
     return sms_keywords.SmsAnswer(text=None, publish=(Publication("zero-balance.answered", payload, event_id),))
 
 

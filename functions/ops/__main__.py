@@ -13,6 +13,7 @@ from google.cloud import firestore
 
 from functions.ops import dead_letters
 from shared import bus, cli, store
+from shared.events import utcnow
 
 
 def list_dead_letters(show_replayed: bool) -> int:
@@ -40,7 +41,7 @@ def replay(message_ids: list[str], everything: bool) -> int:
             failures += 1
             continue
         try:
-            again = dead_letters.replay_of(doc.to_dict())
+            again = dead_letters.replay_of(doc.to_dict(), utcnow())
         except ValueError as error:
             print(f"{doc.id}: {error}", file=sys.stderr)
             failures += 1

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+
+from shared import store
 
 DEAD_LETTER_ATTRIBUTES = (
     "CloudPubSubDeadLetterSourceSubscription",
@@ -15,6 +18,12 @@ DEAD_LETTER_ATTRIBUTES = (
     "CloudPubSubDeadLetterSourceDeliveryCount",
     "CloudPubSubDeadLetterSourceTopicPublishTime",
 )
+
+
+# A message is dead-lettered within Pub/Sub's retention of its publication, and its processed marker
+# (if a delivery committed before failing) lives MARKER_TTL from then: replayed later, the event
+# could be applied a second time.
+REPLAY_WINDOW = store.MARKER_TTL - store.PUBSUB_RETENTION
 
 
 @dataclass(frozen=True)
@@ -39,11 +48,15 @@ def record(message_id: str, data: bytes, attributes: dict[str, str]) -> dict:
     }
 
 
-def replay_of(stored: dict) -> Replay:
+def replay_of(stored: dict, now: datetime) -> Replay:
     """The original message to publish again on its topic (the consumer is idempotent by event id)."""
     topic = stored.get("event_type")
     if not topic:
         raise ValueError(f"dead letter {stored.get('message_id')} names no topic; it cannot be replayed")
+    dead_since = stored.get("at")
+    if isinstance(dead_since, datetime) and now - dead_since > REPLAY_WINDOW:
+        raise ValueError(f"dead letter {stored.get('message_id')} is older than {REPLAY_WINDOW.days} days: its "
+                         "processed marker may have expired, so a replay could apply it twice")
     attributes = {k: v for k, v in (stored.get("attributes") or {}).items() if k not in DEAD_LETTER_ATTRIBUTES}
     return Replay(topic, stored["data"].encode(), attributes)
 

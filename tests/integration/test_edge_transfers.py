@@ -1,6 +1,7 @@
 """Balance transfers through the edge webhooks on the real Firestore and Pub/Sub emulators: `*112*`
-answers at once and publishes `transfer.requested` (once per gateway session), a refusal publishes
-nothing, the `#131#` menu publishes only after the confirmation, SMS to 21112 works the same, and the
+answers at once and publishes `transfer.requested` (once per request: a gateway's retry is the same
+event, another phone under the same session id is not), answered "being processed" until
+transfers-execute decides, a refusal publishes nothing, the `#131#` menu publishes only after the confirmation, SMS to 21112 works the same, and the
 0670 IVR publishes `voucher.redeem-requested`."""
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
+from google.cloud import firestore
 from twilio.request_validator import RequestValidator
 
-from shared import signing, store
+from functions.transfers import main as transfers
+from shared import ledger, signing, store
 from tests.integration.test_edge import SECRET, TOKEN, URL, edge, provision, twilio_post  # noqa: F401 - fixture
+from tests.integration.test_transfers import deliver, sms_of
 
 SENDER, RECIPIENT, OTHER = "+998901234567", "+998971300909", "+998911112233"
 
@@ -35,7 +39,8 @@ def test_an_accepted_transfer_publishes_one_request_and_a_double_tap_the_same_ev
     pull = tap("transfer.requested")
     app = edge("ussd")
     screen = dial(app, "ATUid_t1", "*112#", "998971300909*2500")
-    assert screen == "END 2 500 so'm to +998971300909 accepted, fee 200 so'm. You will get an SMS with the reference."
+    assert screen == ("END Your transfer of 2 500 so'm to +998971300909 is being processed. "
+                      "If it is made, the fee will be 200 so'm. An SMS will tell you the result.")
     [event] = pull(1)
     assert event.type == "transfer.requested"
     assert {k: event.data[k] for k in ("sender", "recipient", "amount", "channel")} == \
@@ -43,6 +48,56 @@ def test_an_accepted_transfer_publishes_one_request_and_a_double_tap_the_same_ev
     assert dial(app, "ATUid_t1", "*112#", "998971300909*2500") == screen
     [again] = pull(1)
     assert again.id == event.id
+
+
+def executed(requests) -> list[dict]:
+    """Each published transfer.requested delivered to transfers-execute, as its push subscription would."""
+    assert [deliver(transfers.on_transfer_requested, e.data, e.id) for e in requests] == ["processed"] * len(requests)
+    by_event = [firestore.FieldFilter("event_id", "==", e.id) for e in requests]
+    return [store.db().collection("transfers").where(filter=made).get()[0].to_dict() for made in by_event]
+
+
+def test_two_phones_under_one_reused_session_id_both_get_their_transfer(edge, tap):
+    """A gateway that reset its session counter (or a second gateway) sends one sessionId for two subscribers."""
+    parties()
+    provision(OTHER, "en", credits=[("main", 5_000_000, None)])
+    pull = tap("transfer.requested")
+    app = edge("ussd")
+    for phone, amount in ((SENDER, "2500"), (OTHER, "5000")):
+        assert "is being processed" in dial(app, "ATUid_1", "*112#", f"998971300909*{amount}", msisdn=phone)
+    requests = sorted(pull(2), key=lambda e: e.data["amount"])
+    assert len({e.id for e in requests}) == 2, "the second request would be dropped as the first one's duplicate"
+    made = executed(requests)
+    assert [(r["sender"], r["amount"], r["status"]) for r in made] == \
+        [(SENDER, 250_000, "accepted"), (OTHER, 500_000, "accepted")]
+    assert made[0]["reference"] != made[1]["reference"]
+    assert ledger.read_account(store.db(), RECIPIENT).balance("main") == 750_000
+    for event, record in zip(requests, made):
+        told = {(sms["to"], sms["template"], sms["params"]["reference"]) for sms in
+                sms_of(transfers.on_transfer_requested, event.id)}
+        assert (record["sender"], "transfer.sent", record["reference"]) in told
+        assert (RECIPIENT, "transfer.received", record["reference"]) in told
+
+
+def test_a_burst_the_rules_accept_but_the_recipients_limit_refuses_is_never_shown_accepted(edge, tap):
+    """Both screens come from one read of the recipient's history; only the transaction sees the limit spent."""
+    parties()
+    provision(OTHER, "en", credits=[("main", 5_000_000, None)])
+    store.db().collection("transfer_history").document(RECIPIENT).set(   # 95 000 of the 100 000 a day received
+        {"sent": [], "received": [{"at": datetime.now(timezone.utc), "amount": 9_500_000}]})
+    pull = tap("transfer.requested")
+    app = edge("ussd")
+    screens = [dial(app, session, "*112#", "998971300909*5000", msisdn=phone)
+               for session, phone in (("ATUid_burst1", SENDER), ("ATUid_burst2", OTHER))]
+    expected = ("END Your transfer of 5 000 so'm to +998971300909 is being processed. "
+                "If it is made, the fee will be 200 so'm. An SMS will tell you the result.")
+    assert screens == [expected, expected]
+    requests = pull(2)
+    made = executed(requests)     # one after the other, as the gate lets them into their transactions
+    assert [(r["status"], r["refusal_code"]) for r in made] == [("accepted", None), ("refused", "recipient_daily_limit")]
+    [refusal] = sms_of(transfers.on_transfer_requested, requests[1].id)
+    assert (refusal["to"], refusal["template"]) == (made[1]["sender"], "transfer.refused")
+    assert refusal["params"]["reference"] == made[1]["reference"]
 
 
 def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
@@ -53,7 +108,7 @@ def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
     assert refused.startswith("END Перевод не выполнен.") and "2 500, 5 000, 10 000" in refused
     dial(app, "ATUid_r2", "*112#", "998971300909*5000")       # accepted: the only request on the topic
     received = pull(2, timeout=5)
-    assert [e.data["request_id"] for e in received] == ["ussd:ATUid_r2"]
+    assert [e.data["request_id"].split(":")[:2] for e in received] == [["ussd", "ATUid_r2"]]
 
 
 def test_the_daily_limit_counts_the_history_read_in_the_same_lookup(edge, tap):
@@ -77,7 +132,8 @@ def test_top_up_request_and_bar_are_published(edge, tap):
     asked, barred = tap("transfer.topup-asked"), tap("transfer.bar-changed")
     app = edge("ussd")
     assert dial(app, "ATUid_a1", "*116#", "998971300909*5000") == \
-        "END Your request for 5 000 so'm was sent to +998971300909. Fee 100 so'm."
+        ("END Your request for 5 000 so'm to +998971300909 is being processed. "
+         "If it goes through, the fee will be 100 so'm. An SMS will tell you the result.")
     assert dial(app, "ATUid_b1", "*111#", "0151").endswith("To lift the bar call 0890.")
     [ask] = asked(1)
     [bar] = barred(1)
@@ -98,21 +154,21 @@ def test_the_menu_publishes_only_after_the_confirmation(edge, tap):
     cancelled = dial(app, "ATUid_menu_cancel", "#131#", "1*998971300909*1*2")
     assert cancelled == "END Cancelled. Nothing was sent."
     confirmed = dial(app, "ATUid_menu", "#131#", "1*998971300909*1*1")
-    assert confirmed.startswith("END 2 500 so'm to +998971300909 accepted")
+    assert confirmed.startswith("END Your transfer of 2 500 so'm to +998971300909 is being processed.")
     received = pull(2, timeout=5)
-    assert [(e.data["request_id"], e.data["channel"]) for e in received] == [("ussd:ATUid_menu", "menu")]
+    assert [(e.data["request_id"].split(":")[1], e.data["channel"]) for e in received] == [("ATUid_menu", "menu")]
 
 
-def test_an_sms_transfer_publishes_the_request_and_replies(edge, tap):
+def test_an_sms_transfer_publishes_the_request_and_leaves_the_answer_to_its_result(edge, tap):
     parties()
     requested, replies = tap("transfer.requested"), tap("sms.send")
     app = edge("sms_inbound")
     response = twilio_post(app, {"MessageSid": "SMtr0001", "From": SENDER, "To": "21112", "Body": "998971300909 2500"})
     assert response.status_code == 200
     [event] = requested(1)
-    [reply] = replies(1)
-    assert (event.data["channel"], event.data["request_id"], event.data["amount"]) == ("sms", "sms:SMtr0001", 250_000)
-    assert reply.data["template"] == "edge.transfer.accepted" and reply.data["to"] == SENDER
+    assert (event.data["channel"], event.data["request_id"].split(":")[:2], event.data["amount"]) == \
+        ("sms", ["sms", "SMtr0001"], 250_000)
+    assert replies(1, timeout=3) == [], "no 'accepted' SMS before the transfers service's result"
 
 
 def test_the_history_keyword_replies_with_the_recent_transfers(edge, tap):
@@ -145,8 +201,8 @@ def test_the_pay_card_ivr_gathers_number_and_code_then_publishes_one_redeem_requ
     last = signed_call(app, {"step": "code", "attempt": "1", "recipient": RECIPIENT}, {**call, "Digits": "123456789"})
     assert last.status_code == 200 and "<Hangup" in last.data.decode()
     [event] = pull(1)
-    assert (event.data["caller"], event.data["recipient"], event.data["secret_code"], event.data["request_id"]) == \
-        (SENDER, RECIPIENT, "123456789", "call:CAivr0001")
+    assert (event.data["caller"], event.data["recipient"], event.data["secret_code"]) == (SENDER, RECIPIENT, "123456789")
+    assert event.data["request_id"].startswith("call:CAivr0001:") and "123456789" not in event.data["request_id"]
 
 
 def test_a_forged_step_url_is_refused(edge):

@@ -45,7 +45,7 @@ def option(answer: sms_keywords.SmsAnswer) -> tuple[str, str | None]:
     [publication] = answer.publish
     assert publication.topic == "missed-call.options-changed"
     payload: MissedCallOptionsChanged = publication.payload
-    assert (payload.msisdn, payload.channel, payload.request_id) == (ME, "sms", "sms:SMmc0001")
+    assert (payload.msisdn, payload.channel, payload.request_id.split(":")[:2]) == (ME, "sms", ["sms", "SMmc0001"])
     return payload.action, payload.number
 
 
@@ -210,7 +210,7 @@ def menu(text: str, user=None, language="en") -> ussd.Reply:
 
 def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:
     [publication] = reply_.publish
-    assert (publication.payload.channel, publication.payload.request_id) == ("ussd", "ussd:ATUid_mc")
+    assert (publication.payload.channel, publication.payload.request_id.split(":")[:2]) == ("ussd", ["ussd", "ATUid_mc"])
     return publication.payload.action, publication.payload.number
 
 

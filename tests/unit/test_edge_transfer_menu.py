@@ -107,7 +107,8 @@ def test_the_confirmation_shows_amount_fee_and_balance_after_and_publishes_nothi
 
 def test_only_the_confirmation_publishes_the_transfer():
     reply = screen("1*998971300909*2*1")
-    assert reply.body().startswith("END 5 000 so'm to +998971300909 accepted, fee 200 so'm.")
+    assert reply.body() == ("END Your transfer of 5 000 so'm to +998971300909 is being processed. "
+                            "If it is made, the fee will be 200 so'm. An SMS will tell you the result.")
     [event] = reply.publish
     assert (event.topic, event.payload.channel, event.payload.amount) == ("transfer.requested", "menu", 500_000)
     assert screen("1*998971300909*2*2").publish == ()

@@ -20,7 +20,7 @@ import yaml
 from hcl2.utils import SerializationOptions
 
 from shared import catalog as catalog_module
-from shared import runtime
+from shared import runtime, store
 from shared.events import Envelope
 from shared.settings import Settings
 
@@ -244,6 +244,20 @@ def check_dead_letter_iam(tf: Terraform) -> None:
     assert "gcp-sa-pubsub.iam.gserviceaccount.com" in tf.locals["pubsub_service_agent"]
 
 
+def ttl_collections(tf: Terraform) -> set[str]:
+    """The collections whose documents Firestore deletes once their `expire_at` has passed."""
+    field = tf.resource("google_firestore_field", "ttl")
+    assert field["for_each"] == "${toset(local.firestore_ttl_collections)}" and field["collection"] == "${each.value}"
+    assert field["field"] == store.EXPIRES_AT, f"the TTL policy is on {field['field']}, not {store.EXPIRES_AT}"
+    assert field.get("ttl_config") == [{}], "the field is declared without its TTL policy"
+    return set(tf.locals["firestore_ttl_collections"])
+
+
+def check_idempotency_records_expire(tf: Terraform) -> None:
+    missing = set(store.EXPIRING) - ttl_collections(tf)
+    assert not missing, f"idempotency records that would grow forever (no TTL policy): {sorted(missing)}"
+
+
 # --- the real configuration --------------------------------------------------------------------
 
 def test_terraform_reads_the_catalog_file_python_loads(tf):
@@ -321,6 +335,10 @@ def test_every_checkov_skip_says_why(tf):
         assert len(reason.lstrip(": ").strip()) > 30, f"{check} is skipped without a reason"
 
 
+def test_every_idempotency_collection_has_a_ttl_policy_on_its_expiry_field(tf):
+    check_idempotency_records_expire(tf)
+
+
 def test_scheduler_publishes_each_schedule_to_its_topic_with_the_tick_marker(tf):
     job = tf.resource("google_cloud_scheduler_job", "schedule")
     assert job["schedule"] == "${each.value.cron}"
@@ -360,6 +378,11 @@ MUTANTS = {
                              "service_account_email = google_service_account.build.email"),
     "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
+    "processed markers kept forever": (check_idempotency_records_expire, "firestore.tf",
+                                       '["processed", "gates"]', '["gates"]'),
+    "TTL policy left out": (check_idempotency_records_expire, "firestore.tf", "  ttl_config {}\n", ""),
+    "TTL on another field": (check_idempotency_records_expire, "firestore.tf",
+                             'field      = "expire_at"', 'field      = "at"'),
 }
 
 
