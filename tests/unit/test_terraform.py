@@ -321,12 +321,41 @@ def test_every_checkov_skip_says_why(tf):
         assert len(reason.lstrip(": ").strip()) > 30, f"{check} is skipped without a reason"
 
 
+def test_stalled_deliveries_alert_the_operator_past_a_threshold(tf):
+    check_alerts_reach_the_operator(tf)
+
+
+def test_subscriptions_keep_acknowledged_messages_for_a_seek(tf):
+    check_seek_can_deliver_acknowledged_messages_again(tf)
+
+
 def test_scheduler_publishes_each_schedule_to_its_topic_with_the_tick_marker(tf):
     job = tf.resource("google_cloud_scheduler_job", "schedule")
     assert job["schedule"] == "${each.value.cron}"
     target = block(job, "pubsub_target")
     assert target["topic_name"] == "${google_pubsub_topic.topic[each.value.topic].id}"
     assert target["attributes"] == {runtime.SCHEDULE_ATTRIBUTE: "${each.key}"}
+
+
+def check_alerts_reach_the_operator(tf: Terraform) -> None:
+    """Each stalled-delivery alert fires on its threshold variable and goes to the notification channels."""
+    age = tf.resource("google_monitoring_alert_policy", "backlog_age")
+    assert age["for_each"] == "${local.consumers}", "a catalog subscription has no backlog alert"
+    [condition] = age["conditions"]
+    threshold = block(condition, "condition_threshold")
+    assert "oldest_unacked_message_age" in threshold["filter"]
+    assert threshold["comparison"] == "COMPARISON_GT"
+    assert threshold["threshold_value"] == "${var.backlog_alert_age_seconds}"
+    dead = tf.resource("google_monitoring_alert_policy", "dead_letters")
+    assert "local.dead_letter_topic" in dead["for_each"]
+    for policy in (age, dead):
+        assert policy["notification_channels"] == "${var.alert_notification_channels}", "an alert notifies nobody"
+
+
+def check_seek_can_deliver_acknowledged_messages_again(tf: Terraform) -> None:
+    sub = tf.resource("google_pubsub_subscription", "consumer")
+    assert sub.get("retain_acked_messages") is True, "`ops seek` could not re-deliver acknowledged messages"
+    assert sub["message_retention_duration"] == "${var.subscription_message_retention}"
 
 
 # --- the checks can fail -----------------------------------------------------------------------
@@ -360,6 +389,15 @@ MUTANTS = {
                              "service_account_email = google_service_account.build.email"),
     "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
+    "backlog alert on one subscription": (check_alerts_reach_the_operator, "monitoring.tf",
+                                          "for_each     = local.consumers",
+                                          'for_each     = { for k, v in local.consumers : k => v if k == "x" }'),
+    "fixed backlog threshold": (check_alerts_reach_the_operator, "monitoring.tf",
+                                "threshold_value = var.backlog_alert_age_seconds", "threshold_value = 600"),
+    "alerts to nobody": (check_alerts_reach_the_operator, "monitoring.tf",
+                         "notification_channels = var.alert_notification_channels", "notification_channels = []"),
+    "acknowledged messages dropped": (check_seek_can_deliver_acknowledged_messages_again, "pubsub.tf",
+                                      "retain_acked_messages      = true", "retain_acked_messages      = false"),
 }
 
 
@@ -512,3 +550,64 @@ def test_a_webhook_named_like_a_consumer_is_refused(tmp_path):
                                                 variables=FUNCTION_VARIABLES)
     assert len(functions) < len(raw["consumers"]) + len(raw["webhooks"]), "merge() keeps one of the two"
     assert names_unique is False, "one of the two functions would silently not be deployed"
+
+
+def alert_filters(tf: Terraform) -> tuple[str, list[str]]:
+    """The alert policies' filter expressions as written: the per-subscription one, then the dead-letter ones."""
+    filters = re.findall(r"^\s*filter\s*=\s*(\".*\")$", tf.texts["monitoring.tf"], re.M)
+    assert len(filters) == 3, filters
+    return filters[0], filters[1:]
+
+
+def alert_locals(tf: Terraform) -> dict[str, str]:
+    """catalog.tf, variables.tf and the locals of monitoring.tf: what the filters read, needing no provider."""
+    monitoring_locals = re.search(r"^locals \{\n.*?^\}\n", tf.texts["monitoring.tf"], re.M | re.S).group(0)
+    return {"catalog.tf": tf.texts["catalog.tf"], "variables.tf": tf.texts["variables.tf"],
+            "monitoring.tf": monitoring_locals}
+
+
+def check_every_subscription_and_dead_letter_topic_alerts(tf: Terraform, tmp_path: Path,
+                                                           catalog: catalog_module.Catalog) -> None:
+    """The alert filters, evaluated by terraform: each names exactly the catalog's subscriptions it watches."""
+    per_subscription, dead_letter_filters = alert_filters(tf)
+    for_each = tf.resource("google_monitoring_alert_policy", "dead_letters")["for_each"]
+    per_key = re.sub(r"\beach\.key\b", "k", per_subscription)
+    ages, dead_letter_topics, dead = terraform_console(
+        [f"{{for k, v in {tf.resource('google_monitoring_alert_policy', 'backlog_age')['for_each'][2:-1]} : k => {per_key}}}",
+         for_each[2:-1], f"[{', '.join(dead_letter_filters)}]"], tmp_path, alert_locals(tf))
+    assert set(ages) == set(catalog.consumers), "catalog subscriptions without a backlog alert"
+    for name, expression in ages.items():
+        assert f'resource.labels.subscription_id = "{name}"' in expression, f"{name}'s alert watches another subscription"
+    assert set(dead_letter_topics) == {catalog.dead_letter_topic}, "a dead-letter topic has no alert"
+
+    def watched(expression: str) -> set[str]:
+        return set(re.findall(r'"([^"]+)"', re.search(r"one_of\((.*)\)", expression).group(1)))
+
+    arrivals, not_empty = dead
+    assert "dead_letter_message_count" in arrivals and "num_undelivered_messages" in not_empty
+    assert watched(arrivals) == {n for n, c in catalog.consumers.items() if c.dead_letter}, \
+        "a subscription dead-letters without an alert"
+    assert watched(not_empty) == {c.name for c in catalog.consumers_of(catalog.dead_letter_topic)}, \
+        "dead letters can wait unseen on the dead-letter topic"
+
+
+@needs_terraform
+def test_every_catalog_subscription_and_dead_letter_topic_is_covered_by_an_alert(tmp_path, catalog):
+    check_every_subscription_and_dead_letter_topic_alerts(real(), tmp_path, catalog)
+
+
+ALERT_MUTANTS = {
+    "an alert on a fixed subscription": ('resource.labels.subscription_id = \\"${each.key}\\"',
+                                         'resource.labels.subscription_id = \\"notify-sms-send\\"'),
+    "dead letters of the dead-letter consumer only": ("if consumer.dead_letter]", "if !consumer.dead_letter]"),
+    "dead-letter topic left unwatched": ("if consumer.topic == local.dead_letter_topic]", "if false]"),
+}
+
+
+@needs_terraform
+@pytest.mark.parametrize("mutant", sorted(ALERT_MUTANTS))
+def test_alert_coverage_check_fails_on_a_gap(tmp_path, catalog, mutant):
+    old, new = ALERT_MUTANTS[mutant]
+    with pytest.raises((AssertionError, KeyError)):
+        check_every_subscription_and_dead_letter_topic_alerts(real().mutated("monitoring.tf", old, new), tmp_path,
+                                                              catalog)
