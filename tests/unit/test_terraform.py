@@ -338,18 +338,16 @@ def test_scheduler_publishes_each_schedule_to_its_topic_with_the_tick_marker(tf)
 
 
 def check_alerts_reach_the_operator(tf: Terraform) -> None:
-    """Each stalled-delivery alert fires on its threshold variable and goes to the notification channels."""
-    age = tf.resource("google_monitoring_alert_policy", "backlog_age")
-    assert age["for_each"] == "${local.consumers}", "a catalog subscription has no backlog alert"
-    [condition] = age["conditions"]
-    threshold = block(condition, "condition_threshold")
-    assert "oldest_unacked_message_age" in threshold["filter"]
+    """Every stalled-delivery policy is built from local.alert_policies and goes to the notification channels."""
+    policy = tf.resource("google_monitoring_alert_policy", "stalled_delivery")
+    assert policy["for_each"] == "${local.alert_policies}"
+    conditions = dynamic(policy, "conditions")
+    assert conditions["for_each"] == "${each.value.conditions}", "a policy lost its conditions"
+    threshold = block(block(conditions, "content"), "condition_threshold")
+    assert threshold["filter"] == "${conditions.value.filter}"
+    assert threshold["threshold_value"] == "${conditions.value.threshold}"
     assert threshold["comparison"] == "COMPARISON_GT"
-    assert threshold["threshold_value"] == "${var.backlog_alert_age_seconds}"
-    dead = tf.resource("google_monitoring_alert_policy", "dead_letters")
-    assert "local.dead_letter_topic" in dead["for_each"]
-    for policy in (age, dead):
-        assert policy["notification_channels"] == "${var.alert_notification_channels}", "an alert notifies nobody"
+    assert policy["notification_channels"] == "${var.alert_notification_channels}", "the alerts notify nobody"
 
 
 def check_seek_can_deliver_acknowledged_messages_again(tf: Terraform) -> None:
@@ -389,11 +387,8 @@ MUTANTS = {
                              "service_account_email = google_service_account.build.email"),
     "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
-    "backlog alert on one subscription": (check_alerts_reach_the_operator, "monitoring.tf",
-                                          "for_each     = local.consumers",
-                                          'for_each     = { for k, v in local.consumers : k => v if k == "x" }'),
-    "fixed backlog threshold": (check_alerts_reach_the_operator, "monitoring.tf",
-                                "threshold_value = var.backlog_alert_age_seconds", "threshold_value = 600"),
+    "fixed alert threshold": (check_alerts_reach_the_operator, "monitoring.tf",
+                              "threshold_value = conditions.value.threshold", "threshold_value = 600"),
     "alerts to nobody": (check_alerts_reach_the_operator, "monitoring.tf",
                          "notification_channels = var.alert_notification_channels", "notification_channels = []"),
     "acknowledged messages dropped": (check_seek_can_deliver_acknowledged_messages_again, "pubsub.tf",
@@ -552,41 +547,37 @@ def test_a_webhook_named_like_a_consumer_is_refused(tmp_path):
     assert names_unique is False, "one of the two functions would silently not be deployed"
 
 
-def alert_filters(tf: Terraform) -> tuple[str, list[str]]:
-    """The alert policies' filter expressions as written: the per-subscription one, then the dead-letter ones."""
-    filters = re.findall(r"^\s*filter\s*=\s*(\".*\")$", tf.texts["monitoring.tf"], re.M)
-    assert len(filters) == 3, filters
-    return filters[0], filters[1:]
-
-
 def alert_locals(tf: Terraform) -> dict[str, str]:
-    """catalog.tf, variables.tf and the locals of monitoring.tf: what the filters read, needing no provider."""
+    """catalog.tf, variables.tf and the locals of monitoring.tf: local.alert_policies, needing no provider."""
     monitoring_locals = re.search(r"^locals \{\n.*?^\}\n", tf.texts["monitoring.tf"], re.M | re.S).group(0)
     return {"catalog.tf": tf.texts["catalog.tf"], "variables.tf": tf.texts["variables.tf"],
             "monitoring.tf": monitoring_locals}
 
 
+ALERT_AGE_SECONDS = 1234  # not the default, so that a threshold written as a literal shows
+
+
 def check_every_subscription_and_dead_letter_topic_alerts(tf: Terraform, tmp_path: Path,
                                                            catalog: catalog_module.Catalog) -> None:
-    """The alert filters, evaluated by terraform: each names exactly the catalog's subscriptions it watches."""
-    per_subscription, dead_letter_filters = alert_filters(tf)
-    for_each = tf.resource("google_monitoring_alert_policy", "dead_letters")["for_each"]
-    per_key = re.sub(r"\beach\.key\b", "k", per_subscription)
-    ages, dead_letter_topics, dead = terraform_console(
-        [f"{{for k, v in {tf.resource('google_monitoring_alert_policy', 'backlog_age')['for_each'][2:-1]} : k => {per_key}}}",
-         for_each[2:-1], f"[{', '.join(dead_letter_filters)}]"], tmp_path, alert_locals(tf))
-    assert set(ages) == set(catalog.consumers), "catalog subscriptions without a backlog alert"
-    for name, expression in ages.items():
-        assert f'resource.labels.subscription_id = "{name}"' in expression, f"{name}'s alert watches another subscription"
-    assert set(dead_letter_topics) == {catalog.dead_letter_topic}, "a dead-letter topic has no alert"
+    """local.alert_policies, evaluated: a backlog alert per catalog subscription, a dead-letter alert per
+    dead-letter topic watching every subscription that dead-letters to it and every one that holds it."""
+    (policies,) = terraform_console(["local.alert_policies"], tmp_path, alert_locals(tf),
+                                    variables={"backlog_alert_age_seconds": str(ALERT_AGE_SECONDS)})
+    for name in catalog.consumers:
+        [condition] = policies[f"backlog-{name}"]["conditions"]
+        assert "/oldest_unacked_message_age" in condition["filter"]
+        assert condition["filter"].endswith(f'resource.labels.subscription_id = "{name}"'), \
+            f"{name}'s alert watches another subscription"
+        assert condition["threshold"] == ALERT_AGE_SECONDS, f"{name}'s alert ignores backlog_alert_age_seconds"
 
-    def watched(expression: str) -> set[str]:
-        return set(re.findall(r'"([^"]+)"', re.search(r"one_of\((.*)\)", expression).group(1)))
+    def watched(condition: dict) -> set[str]:
+        return set(re.findall(r'"([^"]+)"', re.search(r"one_of\((.*)\)", condition["filter"]).group(1)))
 
-    arrivals, not_empty = dead
-    assert "dead_letter_message_count" in arrivals and "num_undelivered_messages" in not_empty
+    arrivals, not_empty = policies[f"dead-letters-{catalog.dead_letter_topic}"]["conditions"]
+    assert "/dead_letter_message_count" in arrivals["filter"] and arrivals["threshold"] == 0
     assert watched(arrivals) == {n for n, c in catalog.consumers.items() if c.dead_letter}, \
         "a subscription dead-letters without an alert"
+    assert "/num_undelivered_messages" in not_empty["filter"] and not_empty["threshold"] == 0
     assert watched(not_empty) == {c.name for c in catalog.consumers_of(catalog.dead_letter_topic)}, \
         "dead letters can wait unseen on the dead-letter topic"
 
@@ -597,8 +588,11 @@ def test_every_catalog_subscription_and_dead_letter_topic_is_covered_by_an_alert
 
 
 ALERT_MUTANTS = {
-    "an alert on a fixed subscription": ('resource.labels.subscription_id = \\"${each.key}\\"',
-                                         'resource.labels.subscription_id = \\"notify-sms-send\\"'),
+    "an alert on a fixed subscription": ('subscription_id = \\"${name}\\""', 'subscription_id = \\"notify-sms-send\\""'),
+    "a subscription without a backlog alert": (
+        "in local.consumers : \"backlog-",
+        'in { for k, v in local.consumers : k => v if k != "notify-sms-send" } : "backlog-'),
+    "a fixed age threshold": ("threshold    = var.backlog_alert_age_seconds", "threshold    = 600"),
     "dead letters of the dead-letter consumer only": ("if consumer.dead_letter]", "if !consumer.dead_letter]"),
     "dead-letter topic left unwatched": ("if consumer.topic == local.dead_letter_topic]", "if false]"),
 }
