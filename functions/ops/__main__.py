@@ -85,9 +85,10 @@ def show_backlog() -> int:
         print(f"{row.subscription:28} {_describe(row, now)}")
     waiting = [row for row in rows if row.undelivered]
     print(f"{sum(row.undelivered for row in waiting)} undelivered message(s) in {len(waiting)} subscription(s)")
-    if reader.counts_a_delivery_attempt:
-        print("Counted on the Pub/Sub emulator by pulling without acknowledging and releasing at once: each "
-              "message counted used one delivery attempt; messages leased to a consumer right now are not seen.")
+    if reader.reoffers_what_it_counts:
+        print("Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
+              "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
+              "again and starts its delivery attempts over.")
     return 0
 
 
@@ -97,8 +98,7 @@ def _describe(row: backlog.Backlog, now: datetime) -> str:
     age = row.oldest_age(now)
     if age is None:
         return f"{row.undelivered:>11}  -"
-    attempts = f", up to {row.most_delivery_attempts} delivery attempt(s)" if row.most_delivery_attempts else ""
-    return f"{row.undelivered:>11}  {_duration(age)} old (published {row.oldest_published:%Y-%m-%d %H:%M:%S} UTC){attempts}"
+    return f"{row.undelivered:>11}  {_duration(age)} old (published {row.oldest_published:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 def _duration(age: timedelta) -> str:

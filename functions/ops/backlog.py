@@ -2,15 +2,17 @@
 
 In Google Cloud, Cloud Monitoring reports it (num_undelivered_messages, oldest_unacked_message_age).
 The Pub/Sub emulator has no Monitoring, and its snapshots carry no messages into another
-subscription (seeking a fresh subscription to a snapshot delivers nothing), so locally the only
-truthful reading is to pull without acknowledging and release at once with a zero ack deadline.
-That counts one delivery attempt per message, so a message near its dead-letter limit may be
-dead-lettered sooner (where an operator can still replay it), and messages leased to a consumer
-at that moment are not seen.
+subscription (seeking a fresh subscription to a snapshot delivers nothing). So locally the
+subscription is seeked to a snapshot of itself, which keeps which messages are unacknowledged but
+ends the leases that hide stuck messages from a pull, then pulled without acknowledging and
+released at once with a zero ack deadline. So counting also offers every undelivered message to
+its consumer again (consumers drop a redelivery by event id), and the emulator restarts their
+delivery-attempt count (tried on the emulator: the seek sets it back to zero).
 """
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,7 +37,6 @@ class Backlog:
     subscription: str
     undelivered: int = 0
     oldest_published: datetime | None = None
-    most_delivery_attempts: int = 0
     exists: bool = True
 
     def oldest_age(self, now: datetime) -> timedelta | None:
@@ -51,15 +52,15 @@ class Sample:
 
 
 class BacklogReader(Protocol):
-    counts_a_delivery_attempt: bool
+    reoffers_what_it_counts: bool
 
     def read(self, subscriptions: Iterable[str], now: datetime) -> list[Backlog]: ...
 
 
 class EmulatorBacklog:
-    """The emulator's backlog, counted by a pull that is released at once (one delivery attempt each)."""
+    """The emulator's backlog, counted by a pull after a seek to its own snapshot (re-offers what it counts)."""
 
-    counts_a_delivery_attempt = True
+    reoffers_what_it_counts = True
 
     def __init__(self, project: str, subscriber: pubsub_v1.SubscriberClient | None = None):
         self.project = project
@@ -70,16 +71,24 @@ class EmulatorBacklog:
 
     def read_one(self, name: str) -> Backlog:
         path = self.subscriber.subscription_path(self.project, name)
+        snapshot = self.subscriber.snapshot_path(self.project, f"ops-backlog-{uuid.uuid4().hex[:16]}")
         try:
-            received = self._pull_everything(path)
+            self.subscriber.create_snapshot(request={"name": snapshot, "subscription": path})
         except exceptions.NotFound:
             return Backlog(name, exists=False)
+        try:
+            # Seeking a subscription to a snapshot of itself keeps which messages are unacknowledged but
+            # ends every lease: the emulator's push loop holds the messages of a failing push for the whole
+            # retry backoff, and a killed consumer's until their ack deadline, where no pull sees them.
+            self.subscriber.seek(request={"subscription": path, "snapshot": snapshot})
+            received = self._pull_everything(path)
+        finally:
+            self.subscriber.delete_snapshot(request={"snapshot": snapshot})
         self._release(path, [m.ack_id for m in received])
         if not received:
             return Backlog(name)
         return Backlog(name, undelivered=len(received),
-                       oldest_published=min(m.message.publish_time for m in received),
-                       most_delivery_attempts=max(m.delivery_attempt for m in received))
+                       oldest_published=min(m.message.publish_time for m in received))
 
     def _pull_everything(self, path: str) -> list:
         # Every message stays leased to us until all are counted, so none is counted twice.
@@ -110,7 +119,7 @@ class JsonGetter(Protocol):
 class MonitoringBacklog:
     """Google Cloud's backlog, from the Pub/Sub metrics in Cloud Monitoring (no delivery attempt used)."""
 
-    counts_a_delivery_attempt = False
+    reoffers_what_it_counts = False
 
     def __init__(self, project: str, get_json: JsonGetter | None = None):
         self.project = project

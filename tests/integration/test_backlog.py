@@ -88,6 +88,16 @@ def test_backlog_shows_undelivered_messages_and_the_oldest_age_and_keeps_them(su
     assert re.search(rf"^{SUBSCRIPTION}\s+0\s+-$", backlog_line(capsys), re.M)
 
 
+def test_backlog_sees_messages_a_failing_push_holds(subscription, capsys):
+    # The consumer is gone (nothing listens on port 9): each failed push leaves its message leased to
+    # the emulator's push loop for the retry backoff, where a plain pull does not see it.
+    topology.create(PROJECT, {SUBSCRIPTION: "http://127.0.0.1:9/"})
+    publish(3)
+    time.sleep(3)
+
+    assert re.search(rf"^{SUBSCRIPTION}\s+3\s+\d+s old", backlog_line(capsys)), "stuck messages are invisible"
+
+
 class Consumer(BaseHTTPRequestHandler):
     """A push endpoint that acknowledges everything and remembers each message id it was given."""
 
