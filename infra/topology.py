@@ -39,6 +39,8 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None,
             "topic": publisher.topic_path(project, consumer.topic),
             "push_config": {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)},
             "ack_deadline_seconds": consumer.ack_deadline_seconds,
+            # `python -m functions.ops seek` re-delivers acknowledged messages only if they are kept.
+            "retain_acked_messages": True,
             "retry_policy": {
                 "minimum_backoff": duration_pb2.Duration(seconds=min(consumer.min_backoff_seconds, cap)),
                 "maximum_backoff": duration_pb2.Duration(seconds=min(consumer.max_backoff_seconds, cap)),

@@ -10,6 +10,7 @@ locals {
     "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com", # backlog and dead-letter alerts, `ops backlog`
     "pubsub.googleapis.com",
     "run.googleapis.com", # 2nd gen functions are Cloud Run services
     "secretmanager.googleapis.com",

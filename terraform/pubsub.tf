@@ -17,6 +17,11 @@ resource "google_pubsub_subscription" "consumer" {
 
   ack_deadline_seconds = each.value.ack_deadline_seconds
 
+  # Seeking to a time (`python -m functions.ops seek`) re-delivers acknowledged messages only if
+  # the subscription keeps them; they are kept, at storage cost, for the retention below.
+  retain_acked_messages      = true
+  message_retention_duration = var.subscription_message_retention
+
   push_config {
     # functions-framework reads the topic from this path when it turns the push body into a CloudEvent.
     push_endpoint = "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}/projects/${var.project}/topics/${each.value.topic}"

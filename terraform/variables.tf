@@ -55,3 +55,21 @@ variable "schedule_time_zone" {
   type        = string
   default     = "Etc/UTC"
 }
+
+variable "backlog_alert_age_seconds" {
+  description = "Alert when a subscription's oldest undelivered message is older than this (seconds)."
+  type        = number
+  default     = 600
+}
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) the alerts go to."
+  type        = list(string)
+  default     = []
+}
+
+variable "subscription_message_retention" {
+  description = "How long subscriptions keep messages, acknowledged ones included: how far back `ops seek` can go."
+  type        = string
+  default     = "604800s"
+}

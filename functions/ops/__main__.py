@@ -1,18 +1,24 @@
-"""Operator CLI: list and replay dead letters, list rejected messages.
+"""Operator CLI: list and replay dead letters, list rejected messages, see and seek subscription backlogs.
 
   python -m functions.ops dead-letters [--all]
   python -m functions.ops replay MESSAGE_ID [MESSAGE_ID ...] | --all
   python -m functions.ops rejected [--consumer NAME]
+  python -m functions.ops backlog
+  python -m functions.ops seek SUBSCRIPTION --to TIME [--discard-older]
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from datetime import datetime, timedelta
 
-from google.cloud import firestore
+from google.api_core import exceptions
+from google.cloud import firestore, pubsub_v1
 
-from functions.ops import dead_letters
-from shared import bus, cli, store
+from functions.ops import backlog, dead_letters, seek
+from shared import bus, catalog, cli, settings, store
 from shared.events import utcnow
 
 
@@ -63,6 +69,92 @@ def list_rejected(consumer: str | None) -> int:
     return 0
 
 
+def backlog_reader() -> backlog.BacklogReader:
+    """The emulator's own count locally (it has no Cloud Monitoring), Cloud Monitoring in Google Cloud."""
+    project = settings.get().project
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return backlog.EmulatorBacklog(project)
+    return backlog.MonitoringBacklog(project)
+
+
+def show_backlog() -> int:
+    reader, now = backlog_reader(), utcnow()
+    rows = reader.read(catalog.load().consumers, now)
+    print(f"{'subscription':28} {'undelivered':>11}  oldest")
+    for row in rows:
+        print(f"{row.subscription:28} {_describe(row, now)}")
+    waiting = [row for row in rows if row.undelivered]
+    print(f"{sum(row.undelivered for row in waiting)} undelivered message(s) in {len(waiting)} subscription(s)")
+    if reader.reoffers_what_it_counts:
+        print("Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
+              "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
+              "again and starts its delivery attempts over.")
+    return 0
+
+
+def _describe(row: backlog.Backlog, now: datetime) -> str:
+    if not row.exists:
+        return f"{'-':>11}  subscription not found"
+    age = row.oldest_age(now)
+    if age is None:
+        return f"{row.undelivered:>11}  -"
+    return f"{row.undelivered:>11}  {_duration(age)} old (published {row.oldest_published:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def _duration(age: timedelta) -> str:
+    seconds = max(int(age.total_seconds()), 0)
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    shown = ((days, "d"), (hours, "h"), (minutes, "m")) if days else ((hours, "h"), (minutes, "m"), (seconds, "s"))
+    return "".join(f"{n}{unit}" for n, unit in shown if n) or "0s"
+
+
+def seek_subscription(name: str, to: datetime, discard_older: bool) -> int:
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(settings.get().project, name)
+    try:
+        subscription = subscriber.get_subscription(subscription=path)
+    except exceptions.NotFound:
+        print(f"{name}: no such subscription in project {settings.get().project}", file=sys.stderr)
+        return 1
+    [waiting] = backlog_reader().read([name], utcnow())
+    try:
+        seek.plan(name, to, waiting, discard_older=discard_older)
+    except seek.SeekRefused as refusal:
+        print(f"not seeked: {refusal}", file=sys.stderr)
+        return 1
+    subscriber.seek(request={"subscription": path, "time": to})
+    print(f"{name}: seeked to {to.isoformat()}: messages published since then are offered again")
+    if not subscription.retain_acked_messages:
+        print(f"{name} does not retain acknowledged messages: only unacknowledged ones come back", file=sys.stderr)
+    return 0
+
+
+def catalog_subscription(name: str) -> str:
+    """An argument type: a subscription the catalog declares; anything else is a usage error (exit 2)."""
+    known = catalog.load().consumers
+    if name not in known:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a catalog subscription; one of: {', '.join(sorted(known))}")
+    return name
+
+
+def seek_time(text: str) -> datetime:
+    """An argument type: ISO 8601 with a zone, or a time ago such as -15m; a bad one is a usage error (exit 2)."""
+    try:
+        return seek.parse_time(text, utcnow())
+    except seek.SeekRefused as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _time_ago_as_value(argv: list[str]) -> list[str]:
+    """`--to -15m` as `--to=-15m`: argparse would otherwise take the time ago for an option."""
+    joined, rest = [], iter(argv)
+    for arg in rest:
+        joined.append(f"--to={next(rest, '')}" if arg == "--to" else arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, commands = cli.commands("functions.ops", __doc__)
     listing = commands.add_parser("dead-letters", help="list dead letters waiting for a replay")
@@ -72,7 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--all", action="store_true", help="every dead letter not yet replayed")
     rejected = commands.add_parser("rejected", help="list messages refused as invalid")
     rejected.add_argument("--consumer")
-    args = parser.parse_args(argv)
+    commands.add_parser("backlog", help="undelivered messages and the oldest one's age, per catalog subscription")
+    seeking = commands.add_parser("seek", help="offer a subscription's messages again from a time on")
+    seeking.add_argument("subscription", type=catalog_subscription)
+    seeking.add_argument("--to", required=True, type=seek_time, metavar="TIME",
+                         help="ISO 8601 with a zone (2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)")
+    seeking.add_argument("--discard-older", action="store_true",
+                         help="acknowledge undelivered messages published before TIME (they are never delivered)")
+    args = parser.parse_args(_time_ago_as_value(sys.argv[1:] if argv is None else argv))
+    if args.command == "backlog":
+        return show_backlog()
+    if args.command == "seek":
+        return seek_subscription(args.subscription, args.to, args.discard_older)
     if args.command == "dead-letters":
         return list_dead_letters(args.all)
     if args.command == "replay":

@@ -25,6 +25,7 @@ def test_every_consumer_gets_the_push_subscription_the_catalog_declares(emulator
         assert subscription.topic == publisher.topic_path(PROJECT, consumer.topic)
         assert subscription.push_config.push_endpoint == f"http://127.0.0.1:9/{name}/projects/{PROJECT}/topics/{consumer.topic}"
         assert subscription.ack_deadline_seconds == consumer.ack_deadline_seconds
+        assert subscription.retain_acked_messages, "`ops seek` could not deliver acknowledged messages again"
         assert subscription.retry_policy.minimum_backoff.seconds == consumer.min_backoff_seconds
         assert subscription.retry_policy.maximum_backoff.seconds == consumer.max_backoff_seconds
         if consumer.dead_letter:

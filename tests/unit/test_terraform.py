@@ -339,12 +339,39 @@ def test_every_idempotency_collection_has_a_ttl_policy_on_its_expiry_field(tf):
     check_idempotency_records_expire(tf)
 
 
+def test_stalled_deliveries_alert_the_operator_past_a_threshold(tf):
+    check_alerts_reach_the_operator(tf)
+
+
+def test_subscriptions_keep_acknowledged_messages_for_a_seek(tf):
+    check_seek_can_deliver_acknowledged_messages_again(tf)
+
+
 def test_scheduler_publishes_each_schedule_to_its_topic_with_the_tick_marker(tf):
     job = tf.resource("google_cloud_scheduler_job", "schedule")
     assert job["schedule"] == "${each.value.cron}"
     target = block(job, "pubsub_target")
     assert target["topic_name"] == "${google_pubsub_topic.topic[each.value.topic].id}"
     assert target["attributes"] == {runtime.SCHEDULE_ATTRIBUTE: "${each.key}"}
+
+
+def check_alerts_reach_the_operator(tf: Terraform) -> None:
+    """Every stalled-delivery policy is built from local.alert_policies and goes to the notification channels."""
+    policy = tf.resource("google_monitoring_alert_policy", "stalled_delivery")
+    assert policy["for_each"] == "${local.alert_policies}"
+    conditions = dynamic(policy, "conditions")
+    assert conditions["for_each"] == "${each.value.conditions}", "a policy lost its conditions"
+    threshold = block(block(conditions, "content"), "condition_threshold")
+    assert threshold["filter"] == "${conditions.value.filter}"
+    assert threshold["threshold_value"] == "${conditions.value.threshold}"
+    assert threshold["comparison"] == "COMPARISON_GT"
+    assert policy["notification_channels"] == "${var.alert_notification_channels}", "the alerts notify nobody"
+
+
+def check_seek_can_deliver_acknowledged_messages_again(tf: Terraform) -> None:
+    sub = tf.resource("google_pubsub_subscription", "consumer")
+    assert sub.get("retain_acked_messages") is True, "`ops seek` could not re-deliver acknowledged messages"
+    assert sub["message_retention_duration"] == "${var.subscription_message_retention}"
 
 
 # --- the checks can fail -----------------------------------------------------------------------
@@ -383,6 +410,12 @@ MUTANTS = {
     "TTL policy left out": (check_idempotency_records_expire, "firestore.tf", "  ttl_config {}\n", ""),
     "TTL on another field": (check_idempotency_records_expire, "firestore.tf",
                              'field      = "expire_at"', 'field      = "at"'),
+    "fixed alert threshold": (check_alerts_reach_the_operator, "monitoring.tf",
+                              "threshold_value = conditions.value.threshold", "threshold_value = 600"),
+    "alerts to nobody": (check_alerts_reach_the_operator, "monitoring.tf",
+                         "notification_channels = var.alert_notification_channels", "notification_channels = []"),
+    "acknowledged messages dropped": (check_seek_can_deliver_acknowledged_messages_again, "pubsub.tf",
+                                      "retain_acked_messages      = true", "retain_acked_messages      = false"),
 }
 
 
@@ -535,3 +568,63 @@ def test_a_webhook_named_like_a_consumer_is_refused(tmp_path):
                                                 variables=FUNCTION_VARIABLES)
     assert len(functions) < len(raw["consumers"]) + len(raw["webhooks"]), "merge() keeps one of the two"
     assert names_unique is False, "one of the two functions would silently not be deployed"
+
+
+def alert_locals(tf: Terraform) -> dict[str, str]:
+    """catalog.tf, variables.tf and the locals of monitoring.tf: local.alert_policies, needing no provider."""
+    monitoring_locals = re.search(r"^locals \{\n.*?^\}\n", tf.texts["monitoring.tf"], re.M | re.S).group(0)
+    return {"catalog.tf": tf.texts["catalog.tf"], "variables.tf": tf.texts["variables.tf"],
+            "monitoring.tf": monitoring_locals}
+
+
+ALERT_AGE_SECONDS = 1234  # not the default, so that a threshold written as a literal shows
+
+
+def check_every_subscription_and_dead_letter_topic_alerts(tf: Terraform, tmp_path: Path,
+                                                           catalog: catalog_module.Catalog) -> None:
+    """local.alert_policies, evaluated: a backlog alert per catalog subscription, a dead-letter alert per
+    dead-letter topic watching every subscription that dead-letters to it and every one that holds it."""
+    (policies,) = terraform_console(["local.alert_policies"], tmp_path, alert_locals(tf),
+                                    variables={"backlog_alert_age_seconds": str(ALERT_AGE_SECONDS)})
+    for name in catalog.consumers:
+        [condition] = policies[f"backlog-{name}"]["conditions"]
+        assert "/oldest_unacked_message_age" in condition["filter"]
+        assert condition["filter"].endswith(f'resource.labels.subscription_id = "{name}"'), \
+            f"{name}'s alert watches another subscription"
+        assert condition["threshold"] == ALERT_AGE_SECONDS, f"{name}'s alert ignores backlog_alert_age_seconds"
+
+    def watched(condition: dict) -> set[str]:
+        return set(re.findall(r'"([^"]+)"', re.search(r"one_of\((.*)\)", condition["filter"]).group(1)))
+
+    arrivals, not_empty = policies[f"dead-letters-{catalog.dead_letter_topic}"]["conditions"]
+    assert "/dead_letter_message_count" in arrivals["filter"] and arrivals["threshold"] == 0
+    assert watched(arrivals) == {n for n, c in catalog.consumers.items() if c.dead_letter}, \
+        "a subscription dead-letters without an alert"
+    assert "/num_undelivered_messages" in not_empty["filter"] and not_empty["threshold"] == 0
+    assert watched(not_empty) == {c.name for c in catalog.consumers_of(catalog.dead_letter_topic)}, \
+        "dead letters can wait unseen on the dead-letter topic"
+
+
+@needs_terraform
+def test_every_catalog_subscription_and_dead_letter_topic_is_covered_by_an_alert(tmp_path, catalog):
+    check_every_subscription_and_dead_letter_topic_alerts(real(), tmp_path, catalog)
+
+
+ALERT_MUTANTS = {
+    "an alert on a fixed subscription": ('subscription_id = \\"${name}\\""', 'subscription_id = \\"notify-sms-send\\""'),
+    "a subscription without a backlog alert": (
+        "in local.consumers : \"backlog-",
+        'in { for k, v in local.consumers : k => v if k != "notify-sms-send" } : "backlog-'),
+    "a fixed age threshold": ("threshold    = var.backlog_alert_age_seconds", "threshold    = 600"),
+    "dead letters of the dead-letter consumer only": ("if consumer.dead_letter]", "if !consumer.dead_letter]"),
+    "dead-letter topic left unwatched": ("if consumer.topic == local.dead_letter_topic]", "if false]"),
+}
+
+
+@needs_terraform
+@pytest.mark.parametrize("mutant", sorted(ALERT_MUTANTS))
+def test_alert_coverage_check_fails_on_a_gap(tmp_path, catalog, mutant):
+    old, new = ALERT_MUTANTS[mutant]
+    with pytest.raises((AssertionError, KeyError)):
+        check_every_subscription_and_dead_letter_topic_alerts(real().mutated("monitoring.tf", old, new), tmp_path,
+                                                              catalog)
