@@ -113,6 +113,7 @@ class UssdService:
     handler: ServiceHandler
     needs_account: bool = False   # the edge reads the ledger account in the same round trip
     reads: Reads | None = None    # further documents the handler needs, read in that same round trip
+    usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()
@@ -159,9 +160,9 @@ class Registry:
 
     def help(self, code: str, language: str) -> Text:
         """The answer to a code nobody serves: what exists instead."""
-        entries = [Text("edge.ussd.service_entry", {"code": service.code,
-                                                     "name": Text(service.name).render(language)})
-                   .render(language) for service in self.services.values()]
+        entries = [Text("edge.ussd.service_entry", {
+            "code": service.usage.render(language) if service.usage else service.code,
+            "name": Text(service.name).render(language)}).render(language) for service in self.services.values()]
         return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?",
                                                "services": "\n".join(entries)})
 

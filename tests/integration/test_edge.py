@@ -115,8 +115,10 @@ def test_sms_help_and_unknown_keywords_get_the_keyword_list(edge, tap):
     twilio_post(app, {"MessageSid": "SMbbbb0001", "From": EN_USER, "To": "21112", "Body": "help"})
     twilio_post(app, {"MessageSid": "SMbbbb0002", "From": EN_USER, "To": "21112", "Body": "weather"})
     sent = {e.data["template"]: e.data for e in pull(2)}
-    assert sent["edge.sms.help"]["params"] == {"short_code": "21112", "hotline": "0890"}
+    assert sent["edge.sms.help"]["params"]["short_code"] == "21112"
+    assert "number amount - send credit, e.g. 998912345678 2500" in sent["edge.sms.help"]["params"]["commands"]
     assert sent["edge.sms.unknown_keyword"]["params"]["word"] == "weather"
+    assert sent["edge.sms.unknown_keyword"]["params"]["commands"] == sent["edge.sms.help"]["params"]["commands"]
 
 
 # --- status callbacks and voice ------------------------------------------------------------

@@ -76,8 +76,8 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
 
 def test_an_unknown_code_lists_what_exists():
     reply = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
-    assert reply.body() == ("END *555# is not a service. Available:\n*100# balance\n*112# send credit\n"
-                            "*116# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
+    assert reply.body() == ("END *555# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
+                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
                             "*160# missed-call alerts")
 
 
