@@ -172,7 +172,8 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     received = carrier.wait_for_inbox(olga.msisdn, before + 1, timeout)
     text = "\n".join(m["body"] for m in received[before:])
     transcript.add(olga.msisdn, f"texts БАЛАНС to {profile.short_codes.sms}, receives", text,
-                   money(olga.main) in text, f"an SMS naming the balance {money(olga.main)}")
+                   profile.currency.localise(money(olga.main), olga.language) in text,
+                   f"an SMS naming the balance {money(olga.main)} in her language's words")
 
     waiting = [m for m in carrier.messages() if m["to"] == li.msisdn and m["status"] != "delivered"]
     transcript.add(li.msisdn, "is switched off; the SMS centre holds",

@@ -5,6 +5,7 @@ every language the platform speaks, with `{placeholders}` filled by `render`. A 
 that every key has all languages and the same placeholders in each. An operator may reword any
 text per language in its profile (`texts:`); `render` uses that wording, checked at load by
 `override_problems` to keep the key, a language the operator offers, and the same placeholders.
+An amount the operator's currency wrote (shared/money.py) is given the reader's word for it.
 
 A count picks its words with a plural block, ICU style: `{count, plural, =0 {no calls} one {one call}
 other {{count} calls}}`. `=N` matches exactly N; a category (zero, one, two, few, many, other) is
@@ -141,7 +142,17 @@ def render(key: str, language: str | None, **params) -> str:
         raise UnknownText(key) from None
     language = language if language in translations else FALLBACK
     template = overrides().get(key, {}).get(language) or translations[language]
+    params = _money_localised(params, language)
     return _with_plurals_chosen(template, language, params).format(**params)
+
+
+def _money_localised(params: Mapping, language: str) -> dict:
+    """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
+    # Imported here, as in `overrides`: the profile module imports this one.
+    from shared import operator
+    currency = operator.current().currency
+    return {name: currency.localise(value, language) if isinstance(value, str) else value
+            for name, value in params.items()}
 
 
 # --- the operator's own wording ----------------------------------------------------------

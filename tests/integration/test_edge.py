@@ -70,8 +70,8 @@ def test_balance_check_reads_each_bucket_and_its_expiry_in_the_subscribers_langu
                                       ("bonus", 900_000, past)])
     response = dial(edge("ussd"), "998901234567")  # the gateway may send it without '+'
     assert response.status_code == 200
-    assert response.data.decode() == ("END Ваш баланс:\nОсновной баланс: 25 000 so'm\n"
-                                      "Бонусный баланс: 5 000 so'm, действует до 31.05.2099 23:59")
+    assert response.data.decode() == ("END Ваш баланс:\nОсновной баланс: 25 000 узбекских сумов\n"
+                                      "Бонусный баланс: 5 000 узбекских сумов, действует до 31.05.2099 23:59")
 
 
 def test_unknown_and_blocked_subscribers_are_told_why(edge):

@@ -123,7 +123,7 @@ def test_the_history_keyword_replies_with_the_recent_transfers(edge, tap):
     twilio_post(edge("sms_inbound"), {"MessageSid": "SMhi0001", "From": SENDER, "To": "21112", "Body": "история"})
     [reply] = replies(1)
     assert reply.data["template"] == "edge.history.report"
-    assert reply.data["params"]["lines"] == "02.03.2026 14:00 получено 5 000 so'm"
+    assert reply.data["params"]["lines"] == "02.03.2026 14:00 получено 5 000 узбекских сумов"
 
 
 def signed_call(app, query: dict, form: dict):

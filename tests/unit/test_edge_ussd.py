@@ -71,7 +71,7 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
     acc = Account.new(MSISDN, datetime(2026, 1, 1, tzinfo=timezone.utc))
     acc.credit("main", 1_234_500, expires_at=None, reason="topup", reference="r", at=acc.created_at)
     reply = ussd.answer(request(), caller("ru"), REGISTRY, PROFILE, acc)
-    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 so'm"
+    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 узбекских сумов"
 
 
 def test_an_unknown_code_lists_what_exists():
