@@ -141,6 +141,11 @@ class Desk:
                               zone=localtime.zone_for(party.msisdn, self.profile.timezone),
                               hotline=self.profile.short_codes.hotline)
 
+    def title(self, policy: TransferPolicy | None, language: str) -> str:
+        """The product's name in `language`, else the service's generic name in that language."""
+        named = policy.title_in(language) if policy is not None else None
+        return named or Text("edge.service.transfer_menu").render(language)
+
     def language(self, party: Party) -> str:
         return self.profile.language_for(party.language)
 
@@ -280,9 +285,10 @@ def limits_text(known: Facts, desk: Desk, now: datetime) -> Text:
     left = (rules.limits_left(policy, known.sender_history, now, scope="sender")
             + rules.limits_left(policy, known.sender_history, now, scope="recipient"))
     lines = [line for limit in left for line in limit_lines(limit, desk, language)]
+    title = desk.title(policy, language)
     if not lines:
-        return Text("edge.limit.none", {"policy": policy.title})
-    return Text("edge.limit.report", {"policy": policy.title, "lines": "\n".join(lines)})
+        return Text("edge.limit.none", {"policy": title})
+    return Text("edge.limit.report", {"policy": title, "lines": "\n".join(lines)})
 
 
 def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
