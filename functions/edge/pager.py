@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # ussd imports this module; the annotation only
     from functions.edge.ussd import Reply
 
 GSM7_SCREEN = 182     # septets of one USSD screen
-UCS2_SCREEN = 80      # UTF-16 code units that fit in the same 182 septets' worth of octets (160 / 2)
+UCS2_SCREEN = 80      # UTF-16 code units in the same ~160 octets (182 septets of 7 bits), 2 octets each
 
 _CHOICE_ONE = re.compile(r"^1(?:\s|[.)]|$)")   # a screen's own choice "1 …": More must take another key
 
