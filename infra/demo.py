@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config
-from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store
+from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store, texts
 
 DAY = 1
 
@@ -154,6 +154,22 @@ class Transcript:
         return "\n".join(lines)
 
 
+def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict) -> dict:
+    """A USSD screen as its reader sees it whole: More pressed up to its last page (functions/edge/pager.py)."""
+    more, pages = texts.render("edge.ussd.more", who.language), []
+    while True:
+        *shown, last = screen["text"].split("\n")
+        key, _, label = last.partition(" ")
+        if screen["end"] or label != more:
+            return {**screen, "text": "\n".join([*pages, screen["text"]])}
+        pages.append("\n".join(shown))
+        screen = carrier.reply(who.msisdn, screen["session_id"], key)
+
+
+def _dial(carrier: CarrierClient, who: DemoSubscriber, code: str) -> dict:
+    return _read_through(carrier, who, carrier.dial(who.msisdn, code))
+
+
 def play(stack, timeout: float = 30.0) -> Transcript:
     """The scripted demo: a balance check, an SMS delivered, an SMS held for a switched-off phone."""
     carrier = CarrierClient(stack.carrier_url)
@@ -162,7 +178,7 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     aziz, olga, li, _, john, _ = SUBSCRIBERS
     transcript = Transcript()
 
-    reply = carrier.dial(aziz.msisdn, profile.short_codes.balance)
+    reply = _dial(carrier, aziz, profile.short_codes.balance)
     transcript.add(aziz.msisdn, f"dials {profile.short_codes.balance}", reply["text"],
                    reply["end"] and money(aziz.main) in reply["text"],
                    f"a final USSD screen naming the main balance {money(aziz.main)}")
@@ -172,7 +188,8 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     received = carrier.wait_for_inbox(olga.msisdn, before + 1, timeout)
     text = "\n".join(m["body"] for m in received[before:])
     transcript.add(olga.msisdn, f"texts БАЛАНС to {profile.short_codes.sms}, receives", text,
-                   money(olga.main) in text, f"an SMS naming the balance {money(olga.main)}")
+                   profile.currency.localise(money(olga.main), olga.language) in text,
+                   f"an SMS naming the balance {money(olga.main)} in her language's words")
 
     waiting = [m for m in carrier.messages() if m["to"] == li.msisdn and m["status"] != "delivered"]
     transcript.add(li.msisdn, "is switched off; the SMS centre holds",
@@ -183,7 +200,7 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     transcript.add(li.msisdn, "switches on and receives", "\n".join(m["body"] for m in delivered),
                    len(delivered) >= max(1, len(waiting)), "the held SMS delivered on attach")
 
-    reply = carrier.dial(john.msisdn, "*999#")
+    reply = _dial(carrier, john, "*999#")
     transcript.add(john.msisdn, "dials an unknown code *999#", reply["text"],
                    reply["end"] and profile.short_codes.balance in reply["text"],
                    "a help screen that points to the balance code")
@@ -218,7 +235,7 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
 
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, olga.msisdn)}
     totals = {m: _total(m) for m in (aziz.msisdn, olga.msisdn)}
-    reply = carrier.dial(aziz.msisdn, f"*112*{olga.msisdn.lstrip('+')}*5000#")
+    reply = _dial(carrier, aziz, f"*112*{olga.msisdn.lstrip('+')}*5000#")
     transcript.add(aziz.msisdn, f"dials *112*{olga.msisdn.lstrip('+')}*5000#", reply["text"], reply["end"],
                    "a final screen: being processed, the result comes by SMS")
     sender_sms = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
@@ -230,13 +247,13 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     transcript.add(olga.msisdn, "receives", recipient_sms, moved, f"{money(amount)} credited once")
 
     total = _total(aziz.msisdn)
-    reply = carrier.dial(aziz.msisdn, f"*112*{aida.msisdn.lstrip('+')}*3000#")
+    reply = _dial(carrier, aziz, f"*112*{aida.msisdn.lstrip('+')}*3000#")
     transcript.add(aziz.msisdn, f"dials *112*{aida.msisdn.lstrip('+')}*3000# (not a denomination)", reply["text"],
                    reply["end"] and "2 500" in reply["text"] and _total(aziz.msisdn) == total,
                    "a refusal naming the allowed amounts, nothing charged")
 
     before_aziz = len(carrier.inbox(aziz.msisdn))
-    reply = carrier.dial(aida.msisdn, f"*116*{aziz.msisdn.lstrip('+')}*5000#")
+    reply = _dial(carrier, aida, f"*116*{aziz.msisdn.lstrip('+')}*5000#")
     transcript.add(aida.msisdn, f"dials *116*{aziz.msisdn.lstrip('+')}*5000# (please top me up)", reply["text"],
                    reply["end"], "a confirmation that the request was sent")
     asked = new_sms(carrier, aziz.msisdn, before_aziz, timeout)
@@ -245,12 +262,12 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
 
     totals = {m: _total(m) for m in (olga.msisdn, aziz.msisdn)}
     before_olga = len(carrier.inbox(olga.msisdn))
-    screens, screen = [], carrier.dial(olga.msisdn, "#131#")
+    screens, screen = [], _dial(carrier, olga, "#131#")
     screens.append(("dials #131#", screen))
     for step in ("1", aziz.msisdn.lstrip("+"), "1", "1"):  # send credit, recipient, first amount, confirm
         if screen["end"]:
             break
-        screen = carrier.reply(olga.msisdn, screen["session_id"], step)
+        screen = _read_through(carrier, olga, carrier.reply(olga.msisdn, screen["session_id"], step))
         screens.append((f"keys {step}", screen))
     for action, shown in screens:
         transcript.add(olga.msisdn, f"menu: {action}", shown["text"], True)

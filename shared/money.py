@@ -1,10 +1,41 @@
-"""Money is integer minor units; this turns it into what a subscriber reads, and back."""
+"""Money is integer minor units; this turns it into what a subscriber reads, and back.
+
+`format` writes an amount the operator's way ("25 000 so'm"): that is what services put in a text's
+parameters, whatever the reader's language. `localise` rewrites such an amount for one reader when
+the texts are rendered: the operator's symbol stays in languages written in its script (so'm in
+Uzbek and English), the others get CLDR's word for the currency in their language (through Babel):
+its local symbol when CLDR has one, else its name in the plural form the amount takes.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
+from babel import Locale
+from babel.core import get_global
+from babel.numbers import get_currency_name, get_currency_symbol
 from pydantic import BaseModel, ConfigDict, Field
+
+_AMOUNT = r"-?\d{1,3}(?: \d{3})*(?:\.\d+)?"
+# CLDR script codes -> the first word of Unicode's character names in that script.
+_SCRIPT_NAMES = {"Latn": "LATIN", "Cyrl": "CYRILLIC", "Hans": "CJK", "Hant": "CJK", "Arab": "ARABIC",
+                 "Grek": "GREEK", "Hebr": "HEBREW", "Thai": "THAI"}
+
+
+def script_of_language(language: str) -> str | None:
+    """The script a language is usually written in, per CLDR's likely subtags ('ru' -> 'CYRILLIC')."""
+    likely = get_global("likely_subtags").get(language, "")
+    parts = likely.split("_")
+    return _SCRIPT_NAMES.get(parts[1]) if len(parts) > 1 else None
+
+
+def script_of_text(text: str) -> str | None:
+    """The script of a text's letters ("so'm" -> 'LATIN'); None when it has none or mixes scripts."""
+    scripts = {unicodedata.name(ch, "?").split()[0] for ch in text if ch.isalpha()}
+    return scripts.pop() if len(scripts) == 1 else None
 
 
 class Currency(BaseModel):
@@ -21,6 +52,27 @@ class Currency(BaseModel):
         text = whole if cents == 0 else f"{whole}.{cents:0{self.minor_unit}d}"
         return f"{sign}{text} {self.symbol or self.code}"
 
+    def label(self, language: str, major: Decimal) -> str:
+        """The currency's word after `major` units in `language` (see the module's docstring)."""
+        own = self.symbol or self.code
+        script = script_of_text(own)
+        if own == self.code or script is None or script == script_of_language(language):
+            return own
+        return _cldr_label(self.code, language, major)
+
+    def localise(self, text: str, language: str) -> str:
+        """`text` with each amount `format` wrote given the reader's word for the currency.
+
+        Only a text made of such amounts (a list or a range of them included) is touched, never a
+        sentence that merely contains one: sentences are rendered with their own amounts localised.
+        """
+        own = re.escape(self.symbol or self.code)
+        amount = re.compile(rf"(?P<amount>{_AMOUNT}) {own}(?![^\W\d_])")
+        if amount.search(text) is None or re.search(r"[^\W\d_]", amount.sub("", text)):
+            return text
+        return amount.sub(lambda m: f"{m['amount']} "
+                                    f"{self.label(language, Decimal(m['amount'].replace(' ', '')))}", text)
+
     def to_minor(self, text: str) -> int:
         """What a subscriber typed ('2500', '2.50') in major units -> minor units; ValueError if not exact."""
         try:
@@ -31,3 +83,17 @@ class Currency(BaseModel):
         if minor != minor.to_integral_value() or not value.is_finite():
             raise ValueError(f"{text!r} has more decimals than {self.code} allows")
         return int(minor)
+
+
+@functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+def _cldr_label(code: str, language: str, major: Decimal) -> str:
+    """CLDR's local symbol for the currency in `language`, else its name for that many units."""
+    locale = _locale(language)
+    symbol = get_currency_symbol(code, locale=locale)
+    if symbol != code:
+        return symbol
+    return get_currency_name(code, count=major, locale=locale)

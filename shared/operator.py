@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Literal
 
+import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -36,6 +38,10 @@ class OperatorProfile(BaseModel):
     name: str
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country; resolves national numbers")
     national_number_length: int = Field(ge=4, le=15)
+    number_format: Literal["international", "national"] = Field(
+        default="international", description="How texts write a number for subscribers to copy: international "
+                                             "digits without '+' (998901234567) or national, trunk prefix "
+                                             "included (07901234567)")
     currency: Currency
     timezone: str = Field(description="IANA zone for times shown to subscribers, e.g. Asia/Tashkent")
     languages: list[Language] = Field(min_length=1)
@@ -67,6 +73,15 @@ class OperatorProfile(BaseModel):
     def msisdn(self, raw: str) -> str:
         """Normalise a number as this operator's subscribers write it."""
         return normalise(raw, self.country)
+
+    def example_number(self) -> str:
+        """A mobile number of this operator's country, written as its subscribers type one (help texts)."""
+        example = phonenumbers.example_number_for_type(self.country, phonenumbers.PhoneNumberType.MOBILE)
+        if example is None:
+            raise ProfileError(f"no example mobile number is known for country {self.country}")
+        style = (phonenumbers.PhoneNumberFormat.NATIONAL if self.number_format == "national"
+                 else phonenumbers.PhoneNumberFormat.E164)
+        return "".join(ch for ch in phonenumbers.format_number(example, style) if ch.isdigit())
 
     def language_for(self, preferred: str | None) -> str:
         return preferred if preferred in self.languages else self.default_language

@@ -54,8 +54,10 @@ def ussd_services(profile: OperatorProfile) -> Registry:
 
 
 def sms_services(profile: OperatorProfile) -> sms_keywords.Commands:
-    """The commands an SMS to the short code may carry: the built-in ones, and transfers' when on."""
-    commands = sms_keywords.Commands()
+    """The commands an SMS to the short code may carry: help always, the balance and transfers' when on."""
+    commands = sms_keywords.Commands(services=dict(sms_keywords.ALWAYS))
+    if enabled(profile, BALANCE_CHECK):
+        commands.add(sms_keywords.Command.BALANCE, sms_keywords.BALANCE)
     if enabled(profile, TRANSFERS):
         for command, service in transfers.sms_services(transfer_desk(profile)).items():
             commands.add(command, service)

@@ -5,7 +5,8 @@ Keywords are matched case-insensitively after Unicode NFKC folding (so full-widt
 A message that is a number and an amount (`998901234567 5000`) is a balance transfer.
 
 Each command's answer comes from its SmsService in a `Commands` registry; services switched on by
-the operator profile (transfers' history, limits, `<number> <amount>`) plug in with one `add`.
+the operator profile (the balance, transfers' history, limits, `<number> <amount>`) plug in with one
+`add`, each with its `usage`: HELP and an unknown keyword answer with every usage registered.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from functions.edge import balance, request_ids
@@ -130,13 +131,15 @@ def command_of(body: str) -> tuple[Command, str]:
     return Command.UNKNOWN, first
 
 
-def help_text(profile: OperatorProfile, short_code: str) -> Text:
-    return Text("edge.sms.help", {"short_code": short_code, "hotline": profile.short_codes.hotline})
+def help_text(profile: OperatorProfile, short_code: str, accepted: str) -> Text:
+    """What `short_code` accepts (one line per command, already in the reader's language)."""
+    return Text("edge.sms.help", {"short_code": short_code, "commands": accepted,
+                                  "hotline": profile.short_codes.hotline})
 
 
-def unknown_text(word: str, profile: OperatorProfile, short_code: str) -> Text:
+def unknown_text(word: str, profile: OperatorProfile, short_code: str, accepted: str) -> Text:
     shown = word if len(word) <= _MAX_WORD_SHOWN else word[:_MAX_WORD_SHOWN - 1] + "…"
-    return Text("edge.sms.unknown_keyword", {"word": shown, "short_code": short_code,
+    return Text("edge.sms.unknown_keyword", {"word": shown, "short_code": short_code, "commands": accepted,
                                              "hotline": profile.short_codes.hotline})
 
 
@@ -155,6 +158,12 @@ class SmsSituation:
     inbound: InboundSms | None = None
     documents: Mapping[str, dict | None] = field(default_factory=dict)   # by path, None: absent
     now: datetime | None = None
+    accepted: tuple[Text, ...] = ()   # what each command served on this short code accepts (help)
+
+    def accepted_lines(self) -> str:
+        """The help's list, in the caller's language."""
+        usages = self.accepted or (Text("edge.help.sms.none"),)
+        return "\n".join(usage.render(self.caller.language) for usage in usages)
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,7 @@ class SmsService:
     handler: Callable[[SmsSituation], Text | SmsAnswer]
     needs_account: bool = False
     reads: SmsReads | None = None
+    usage: Text | None = None     # one line of the help: what the command accepts, with an example
 
     def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[tuple[str, str], ...]:
         return tuple(self.reads(inbound, profile)) if self.reads else ()
@@ -193,18 +203,20 @@ def _balance(situation: SmsSituation) -> Text:
 
 
 def _help(situation: SmsSituation) -> Text:
-    return help_text(situation.profile, situation.short_code)
+    return help_text(situation.profile, situation.short_code, situation.accepted_lines())
 
 
 def _unknown(situation: SmsSituation) -> Text:
-    return unknown_text(situation.word, situation.profile, situation.short_code)
+    return unknown_text(situation.word, situation.profile, situation.short_code, situation.accepted_lines())
 
 
-BUILT_IN: dict[Command, SmsService] = {
-    Command.BALANCE: SmsService(_balance, needs_account=True),
+BALANCE = SmsService(_balance, needs_account=True, usage=Text("edge.help.sms.balance"))
+# Always served: the help, and the answer to what nobody serves (both list what the others accept).
+ALWAYS: dict[Command, SmsService] = {
     Command.HELP: SmsService(_help),
     Command.UNKNOWN: SmsService(_unknown),
 }
+BUILT_IN: dict[Command, SmsService] = {Command.BALANCE: BALANCE, **ALWAYS}
 
 
 @dataclass
@@ -234,11 +246,16 @@ class Commands:
         dedicated = self.short_codes.get(short_code or "")
         return dedicated or self.services.get(command) or self.services[Command.UNKNOWN]
 
+    def usages(self) -> tuple[Text, ...]:
+        """What the keyword commands accept, in the order they were registered (the help's list)."""
+        return tuple(service.usage for service in self.services.values() if service.usage is not None)
+
     def answer(self, situation: SmsSituation) -> SmsAnswer:
         """What the subscriber gets back (and what is published), refusing unknown or blocked lines first."""
         refused = refusal(situation.caller, situation.profile)
         if refused is not None:
             return SmsAnswer(refused)
+        situation = replace(situation, accepted=self.usages())
         answered = self.service(situation.command, situation.short_code).handler(situation)
         return answered if isinstance(answered, SmsAnswer) else SmsAnswer(answered)
 

@@ -141,9 +141,8 @@ class Menu:
     def _choices(self, position: Position, known: Facts, now, language: str) -> str | ussd.Reply:
         desk = self.desk
         if position.screen == ROOT:
-            policy = desk.policy_for(known.sender)
-            title = policy.title if policy is not None else Text("edge.service.transfer_menu").render(language)
-            return Text("edge.menu.root", {"title": title}).render(language)
+            title = desk.title(desk.policy_for(known.sender), language)
+            return Text("edge.menu.root", {"title": title[:1].upper() + title[1:]}).render(language)
         if position.screen == RECIPIENT:
             return Text("edge.menu.recipient").render(language)
         policy = desk.policy_for(known.sender, known.recipient)

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import phonenumbers
-
 from functions.edge import lookup, sms_keywords, ussd
 from functions.edge.replies import Publication, Text
 from functions.transfers import execution, explain, rules
@@ -142,22 +140,36 @@ class Desk:
                               zone=localtime.zone_for(party.msisdn, self.profile.timezone),
                               hotline=self.profile.short_codes.hotline)
 
+    def title(self, policy: TransferPolicy | None, language: str) -> str:
+        """The product's name in `language`, else the service's generic name in that language."""
+        named = policy.title_in(language) if policy is not None else None
+        return named or Text("edge.service.transfer_menu").render(language)
+
     def language(self, party: Party) -> str:
         return self.profile.language_for(party.language)
 
     def money(self, minor: int) -> str:
         return self.profile.currency.format(minor)
 
-    def syntax(self, key: str, code: str, language: str) -> str:
-        """How to dial `code` with a number and an amount, with an example (texts `<key>`)."""
-        prefix = code.rstrip("#")
-        example = phonenumbers.example_number_for_type(self.profile.country, phonenumbers.PhoneNumberType.MOBILE)
-        number = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164).lstrip("+") \
-            if example else "998901234567"
+    def example_amount(self) -> int:
+        """An amount (whole major units) the policies accept: the smallest fixed choice, else 1 000."""
         choices = next((p.amount_choices for p in self.policies if p.amount_choices), ())
         whole = 10 ** self.profile.currency.minor_unit
-        amount = (min(choices) if choices else 1000 * whole) // whole
-        return Text(key, {"prefix": prefix, "example": f"{prefix}*{number}*{amount}#"}).render(language)
+        return (min(choices) if choices else 1000 * whole) // whole
+
+    def example_order(self, code: str | None = None) -> str:
+        """A transfer as subscribers type it, with the operator's own number format: `*112*<number>*<amount>#`
+        on a USSD code, `<number> <amount>` in an SMS (code None)."""
+        number, amount = self.profile.example_number(), self.example_amount()
+        return f"{code.rstrip('#')}*{number}*{amount}#" if code else f"{number} {amount}"
+
+    def syntax(self, key: str, code: str, language: str) -> str:
+        """How to dial `code` with a number and an amount, with an example (texts `<key>`)."""
+        return Text(key, {"prefix": code.rstrip("#"), "example": self.example_order(code)}).render(language)
+
+    def dial_usage(self, code: str) -> Text:
+        """`*112*number*amount#`: how a code taking a number and an amount is dialled (the USSD help)."""
+        return Text("edge.help.ussd.number_amount", {"prefix": code.rstrip("#")})
 
 
 def transfer_requested(order: Order, sender: str, request_id: str, channel: str, now: datetime) -> Publication:
@@ -269,9 +281,10 @@ def limits_text(known: Facts, desk: Desk, now: datetime) -> Text:
     left = (rules.limits_left(policy, known.sender_history, now, scope="sender")
             + rules.limits_left(policy, known.sender_history, now, scope="recipient"))
     lines = [line for limit in left for line in limit_lines(limit, desk, language)]
+    title = desk.title(policy, language)
     if not lines:
-        return Text("edge.limit.none", {"policy": policy.title})
-    return Text("edge.limit.report", {"policy": policy.title, "lines": "\n".join(lines)})
+        return Text("edge.limit.none", {"policy": title})
+    return Text("edge.limit.report", {"policy": title, "lines": "\n".join(lines)})
 
 
 def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
@@ -347,9 +360,9 @@ def ussd_services(desk: Desk) -> list[ussd.UssdService]:
 
     return [
         ussd.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
-                         needs_account=True, reads=_order_reads),
+                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer)),
         ussd.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
-                         needs_account=True, reads=_order_reads),
+                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
         ussd.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
     ]
 
@@ -385,7 +398,8 @@ def sms_services(desk: Desk) -> dict[sms_keywords.Command, sms_keywords.SmsServi
             order = _sms_order(situation.inbound, desk.profile)
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
-            return sms_keywords.SmsAnswer(Text(key, {"short_code": situation.short_code}))
+            return sms_keywords.SmsAnswer(Text(key, {"short_code": situation.short_code,
+                                                     "example": desk.example_order()}))
         text, publish = answer_order(desk, known(situation, order.party), order,
                                      request_id=situation.inbound.request_id,
                                      channel="sms", now=situation.now)
@@ -401,7 +415,9 @@ def sms_services(desk: Desk) -> dict[sms_keywords.Command, sms_keywords.SmsServi
         return limits_text(known(situation), desk, situation.now)
 
     return {
-        Command.TRANSFER: sms_keywords.SmsService(transfer, needs_account=True, reads=_sms_order_reads),
-        Command.HISTORY: sms_keywords.SmsService(history, reads=_sender_reads),
-        Command.LIMITS: sms_keywords.SmsService(limits, reads=_sender_reads),
+        Command.TRANSFER: sms_keywords.SmsService(transfer, needs_account=True, reads=_sms_order_reads,
+                                                  usage=Text("edge.help.sms.transfer",
+                                                             {"example": desk.example_order()})),
+        Command.HISTORY: sms_keywords.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
+        Command.LIMITS: sms_keywords.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
     }

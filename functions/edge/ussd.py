@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from functions.edge import request_ids
+from functions.edge import pager, request_ids
 from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
@@ -119,6 +119,7 @@ class UssdService:
     handler: ServiceHandler
     needs_account: bool = False   # the edge reads the ledger account in the same round trip
     reads: Reads | None = None    # further documents the handler needs, read in that same round trip
+    usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()
@@ -165,9 +166,9 @@ class Registry:
 
     def help(self, code: str, language: str) -> Text:
         """The answer to a code nobody serves: what exists instead."""
-        entries = [Text("edge.ussd.service_entry", {"code": service.code,
-                                                     "name": Text(service.name).render(language)})
-                   .render(language) for service in self.services.values()]
+        entries = [Text("edge.ussd.service_entry", {
+            "code": service.usage.render(language) if service.usage else service.code,
+            "name": Text(service.name).render(language)}).render(language) for service in self.services.values()]
         return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?",
                                                "services": "\n".join(entries)})
 
@@ -180,15 +181,26 @@ def _code_with(base: str, inputs: tuple[str, ...]) -> str:
 def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: OperatorProfile,
            account: object | None = None, documents: Mapping[str, dict | None] | None = None,
            now: datetime | None = None) -> Reply:
-    """The reply to a parsed request once the caller (and what its service reads) is known."""
+    """The reply to a parsed request once the caller (and what its service reads) is known, a page at a
+    time when it is longer than a screen (functions/edge/pager.py)."""
+    language = caller.language
     refused = refusal(caller, profile)
     if refused is not None:
-        return Reply.end(refused.render(caller.language))
+        return pager.page(request.inputs, lambda _: Reply.end(refused.render(language)), _more(language))
     service, seen = registry.route(request)
     if service is None:
-        return Reply.end(registry.help(request.service_code, caller.language).render(caller.language))
-    return service.handler(Situation(request=seen, caller=caller, profile=profile, account=account,
-                                     documents=documents or {}, now=now))
+        unknown = Reply.end(registry.help(request.service_code, language).render(language))
+        return pager.page(request.inputs, lambda _: unknown, _more(language))
+
+    def reply_for(inputs: tuple[str, ...]) -> Reply:
+        return service.handler(Situation(request=replace(seen, inputs=inputs), caller=caller, profile=profile,
+                                         account=account, documents=documents or {}, now=now))
+
+    return pager.page(seen.inputs, reply_for, _more(language))
+
+
+def _more(language: str) -> str:
+    return Text("edge.ussd.more").render(language)
 
 
 def replay(inputs, step, start):

@@ -18,10 +18,11 @@ from shared import localtime, texts
 from shared.money import Currency
 
 MONEY = frozenset({"amount", "minimum", "maximum", "must_spend", "spent", "left_to_spend", "balance", "required",
-                   "fee", "max_sendable"})
+                   "fee", "max_sendable", "debit", "remaining"})
 LIMIT_VALUES = frozenset({"limit", "used", "left"})  # money on *_limit codes, numbers of transfers on *_count
 TIMES = frozenset({"resets_at"})
 VARIANTS = ("reason", "step")  # params that pick a more specific text
+MINIMUM_KEPT = {"below_minimum_balance": 0, "balance_not_above_minimum": 1}  # code -> what "more than" adds
 
 
 def reason(refusal: Refusal, *, currency: Currency, language: str, zone: tzinfo, hotline: str) -> str:
@@ -29,6 +30,7 @@ def reason(refusal: Refusal, *, currency: Currency, language: str, zone: tzinfo,
 
     `hotline` is the care number some reasons quote (the operator profile's short_codes.hotline).
     """
+    refusal = Refusal(refusal.code, {**refusal.params, **what_would_remain(refusal)})
     params = {name: value_text(refusal.code, name, value, currency=currency, language=language, zone=zone)
               for name, value in refusal.params.items()}
     params.setdefault("hotline", hotline)
@@ -38,6 +40,20 @@ def reason(refusal: Refusal, *, currency: Currency, language: str, zone: tzinfo,
     if refusal.params.get("max_sendable"):
         sentences.append(texts.render("transfer.refused.max_sendable", language, amount=params["max_sendable"]))
     return " ".join(sentences)
+
+
+def what_would_remain(refusal: Refusal) -> dict[str, Any]:
+    """For a minimum-balance refusal: what the transfer and fee take (`debit`) and what the balance would
+    fall to (`remaining`); the `uncovered` variant when the balance does not even cover the debit.
+
+    `required` is the debit plus the minimum (plus one unit for "more than"), so both follow from it.
+    """
+    if refusal.code not in MINIMUM_KEPT or not {"required", "minimum", "balance"} <= set(refusal.params):
+        return {}
+    params = refusal.params
+    debit = params["required"] - params["minimum"] - MINIMUM_KEPT[refusal.code]
+    remaining = params["balance"] - debit
+    return {"debit": debit, "remaining": remaining, **({"reason": "uncovered"} if remaining < 0 else {})}
 
 
 def text_key(refusal: Refusal) -> str:

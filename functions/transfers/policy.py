@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from shared import localtime
+from shared.events import Language
 from shared.money import Currency
 from shared.presets import Bucket, Money, PresetError, Strict, load_named, load_preset_file, names_in
 
@@ -198,7 +199,9 @@ class TransferPolicy(Strict):
     """One operator rule set for balance transfers (or, with funding: voucher, pay-card activations)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    title: str = Field(min_length=1)
+    title: str = Field(min_length=1, description="The product's name in English")
+    titles: dict[Language, str] = Field(default_factory=dict,
+                                        description="The product's name in other languages (ru, uz, ky, zh)")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
                                  description="ISO 4217 code the amounts are written in; needed when there are amounts")
     timezone: str | None = Field(default=None, description="IANA zone of calendar limits; the operator profile's wins")
@@ -258,6 +261,10 @@ class TransferPolicy(Strict):
     def selects(self, sender: "Party") -> bool:
         """Whether this policy is the one for `sender` (by tariff plan, line type, customer type)."""
         return self.compiled.selects(sender)
+
+    def title_in(self, language: str) -> str | None:
+        """The product's name in `language`; None when the preset does not name it in that language."""
+        return self.titles.get(language) or (self.title if language == "en" else None)
 
 
 # --- precomputed form -------------------------------------------------------------------------

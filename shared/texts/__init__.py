@@ -5,16 +5,24 @@ every language the platform speaks, with `{placeholders}` filled by `render`. A 
 that every key has all languages and the same placeholders in each. An operator may reword any
 text per language in its profile (`texts:`); `render` uses that wording, checked at load by
 `override_problems` to keep the key, a language the operator offers, and the same placeholders.
+An amount the operator's currency wrote (shared/money.py) is given the reader's word for it.
+
+A count picks its words with a plural block, ICU style: `{count, plural, =0 {no calls} one {one call}
+other {{count} calls}}`. `=N` matches exactly N; a category (zero, one, two, few, many, other) is
+the language's CLDR plural category of the value (Babel's rules), `other` being required.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
+from babel import Locale
 
 LANGUAGES = ("en", "ru", "uz", "ky", "zh")
 FALLBACK = "en"
@@ -36,8 +44,91 @@ def catalog() -> dict[str, dict[str, str]]:
     return merged
 
 
+# --- plural blocks -----------------------------------------------------------------------
+
+_PLURAL_START = re.compile(r"\{\s*(?P<name>[A-Za-z_]\w*)\s*,\s*plural\s*,")
+_SELECTOR = re.compile(r"\s*(?P<selector>=\d+|zero|one|two|few|many|other)\s*\{")
+
+
+def _closing(text: str, opening: int) -> int:
+    """The index of the brace closing the one at `opening`; ValueError when it is never closed."""
+    depth = 0
+    for index in range(opening, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    raise ValueError(f"unclosed brace at {opening}")
+
+
+def _plural_blocks(template: str) -> list[tuple[int, int, str, dict[str, str]]]:
+    """Every plural block as (start, end, the counted placeholder, selector -> variant)."""
+    blocks, position = [], 0
+    while (start := _PLURAL_START.search(template, position)) is not None:
+        variants, index = {}, start.end()
+        while (selector := _SELECTOR.match(template, index)) is not None:
+            close = _closing(template, selector.end() - 1)
+            variants[selector["selector"]] = template[selector.end():close]
+            index = close + 1
+        end = index + len(template[index:]) - len(template[index:].lstrip())
+        if end >= len(template) or template[end] != "}":
+            raise ValueError(f"plural block of {start['name']!r} is not closed after its variants")
+        if "other" not in variants:
+            raise ValueError(f"plural block of {start['name']!r} has no 'other' variant")
+        blocks.append((start.start(), end + 1, start["name"], variants))
+        position = end + 1
+    return blocks
+
+
+def _number(value) -> Decimal | None:
+    try:
+        return Decimal(str(value).replace(" ", "").replace("\u00a0", ""))
+    except InvalidOperation:
+        return None
+
+
+@functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
+def plural_variant(variants: Mapping[str, str], value, language: str) -> str:
+    """The variant for `value`: an exact `=N` match, else the language's CLDR category, else `other`."""
+    number = _number(value)
+    if number is None:
+        return variants["other"]
+    exact = variants.get(f"={number.normalize():f}") if number == number.to_integral_value() else None
+    if exact is not None:
+        return exact
+    category = _locale(language).plural_form(number)
+    return variants.get(category, variants["other"])
+
+
+def _with_plurals_chosen(template: str, language: str, params: Mapping) -> str:
+    """The template with each plural block replaced by the variant its count selects."""
+    chosen, position = [], 0
+    for start, end, name, variants in _plural_blocks(template):
+        chosen += [template[position:start], plural_variant(variants, params[name], language)]
+        position = end
+    return "".join(chosen) + template[position:]
+
+
+def fields(text: str) -> list[str]:
+    """Every `{field}` of a text, those inside plural blocks and the counted ones included."""
+    found, position = [], 0
+    parts = []
+    for start, end, name, variants in _plural_blocks(text):
+        parts.append(text[position:start])
+        found.append(name)
+        for variant in variants.values():
+            found += fields(variant)
+        position = end
+    parts.append(text[position:])
+    found += [field for _, field, _, _ in string.Formatter().parse("".join(parts)) if field is not None]
+    return found
+
+
 def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+    return {field for field in fields(text) if field}
 
 
 def render(key: str, language: str | None, **params) -> str:
@@ -51,7 +142,17 @@ def render(key: str, language: str | None, **params) -> str:
         raise UnknownText(key) from None
     language = language if language in translations else FALLBACK
     template = overrides().get(key, {}).get(language) or translations[language]
-    return template.format(**params)
+    params = _money_localised(params, language)
+    return _with_plurals_chosen(template, language, params).format(**params)
+
+
+def _money_localised(params: Mapping, language: str) -> dict:
+    """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
+    # Imported here, as in `overrides`: the profile module imports this one.
+    from shared import operator
+    currency = operator.current().currency
+    return {name: currency.localise(value, language) if isinstance(value, str) else value
+            for name, value in params.items()}
 
 
 # --- the operator's own wording ----------------------------------------------------------

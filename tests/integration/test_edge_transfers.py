@@ -104,8 +104,10 @@ def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
     parties(sender_language="ru")
     pull = tap("transfer.requested")
     app = edge("ussd")
-    refused = dial(app, "ATUid_r1", "*112#", "998971300909*3000")
-    assert refused.startswith("END Перевод не выполнен.") and "2 500, 5 000, 10 000" in refused
+    refused = [dial(app, "ATUid_r1", "*112#", "998971300909*3000" + "*1" * page) for page in range(4)]
+    assert refused[0].startswith("CON Перевод не выполнен.") and refused[0].endswith("\n1 Ещё")  # a long reason: paged
+    whole = next(page for page in refused if page.startswith("END "))
+    assert "2 500, 5 000, 10 000" in " ".join(refused[:refused.index(whole) + 1])
     dial(app, "ATUid_r2", "*112#", "998971300909*5000")       # accepted: the only request on the topic
     received = pull(2, timeout=5)
     assert [e.data["request_id"].split(":")[:2] for e in received] == [["ussd", "ATUid_r2"]]
@@ -179,7 +181,7 @@ def test_the_history_keyword_replies_with_the_recent_transfers(edge, tap):
     twilio_post(edge("sms_inbound"), {"MessageSid": "SMhi0001", "From": SENDER, "To": "21112", "Body": "история"})
     [reply] = replies(1)
     assert reply.data["template"] == "edge.history.report"
-    assert reply.data["params"]["lines"] == "02.03.2026 14:00 получено 5 000 so'm"
+    assert reply.data["params"]["lines"] == "02.03.2026 14:00 получено 5 000 узбекских сумов"
 
 
 def signed_call(app, query: dict, form: dict):

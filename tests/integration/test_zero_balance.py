@@ -100,7 +100,7 @@ def test_a_zero_balance_caller_is_offered_and_answering_1_sends_the_callee_a_fre
     [offer] = follow_ups(zero_balance.on_attempt_refused, event)
     assert (offer["to"], offer["sender"]) == (ALICE, "06005")
     assert rendered(offer, "en") == (f"You have zero balance. Reply 1 to send {BOB} a free message asking to call "
-                                     f"you back, 2 to ask {BOB} to top you up with 5 000 so'm, 0 for no.")
+                                     f"you back, 2 to ask them to top you up with 5 000 so'm, 0 for no.")
 
     answers = tap("zero-balance.answered")
     response = sms_webhook(ALICE, "06005", "1", "SMzb0001")

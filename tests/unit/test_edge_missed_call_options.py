@@ -81,6 +81,12 @@ def test_d_after_the_window_says_so_for_free_and_what_the_notice_said():
     assert answer.billing is None
 
 
+def test_d_after_the_window_counts_one_missed_call_in_the_singular():
+    late = {**NOTICE, "calls": NOTICE["calls"][1:], "window_ends_at": NOW - timedelta(minutes=1)}
+    assert reply(text_in("D", notice=late)).startswith("Our notice of 02/03/2026 12:00 told you of 1 missed call. ")
+    assert "о 1 пропущенном звонке" in reply(text_in("д", language="ru", notice=late), "ru")
+
+
 def test_d_with_nothing_recorded_says_there_are_no_missed_calls_for_free():
     for notice in (None, {"calls": []}):
         answer = text_in("D", notice=notice)

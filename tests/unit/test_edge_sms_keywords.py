@@ -44,9 +44,9 @@ def test_a_well_formed_message_is_read():
 def test_help_and_unknown_replies_name_the_keyword_short_code_and_hotline():
     caller = caller_from(MSISDN, {"language": "en", "status": "active"}, PROFILE)
     help_reply = sms_keywords.reply_for(Command.HELP, "help", caller, PROFILE, "21112")
-    assert help_reply.render("en") == "Text BALANCE to 21112 for your balance. Help: 0890."
+    assert help_reply.render("en") == "21112 accepts:\nBALANCE - your balance\nHelp: 0890."
     unknown = sms_keywords.reply_for(Command.UNKNOWN, "x" * 50, caller, PROFILE, "21112")
-    assert unknown.render("en").startswith(f'We did not understand "{"x" * 19}…". Text BALANCE to 21112')
+    assert unknown.render("en").startswith(f'We did not understand "{"x" * 19}…". 21112 accepts:\nBALANCE')
 
 
 def test_unknown_and_blocked_senders_get_the_reason_not_a_balance():
@@ -61,7 +61,7 @@ def test_balance_reply_is_the_balance_report_template():
     caller = caller_from(MSISDN, {"language": "zh", "status": "active"}, PROFILE)
     reply = sms_keywords.reply_for(Command.BALANCE, "余额", caller, PROFILE, "21112", account=None)
     assert reply.key == "edge.balance.report"
-    assert reply.render("zh") == "您的余额：\n主账户余额：0 so'm"
+    assert reply.render("zh") == "您的余额：\n主账户余额：0 乌兹别克斯坦苏姆"
 
 
 @settings(max_examples=500)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from functions.edge import services, sms_keywords, transfers, ussd, voice
+from functions.edge.sms_keywords import Command
 from functions.edge.subscribers import caller_from
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file
@@ -260,6 +262,55 @@ def test_limits_show_what_is_left_today():
 
 def test_balance_still_works_on_the_short_code():
     assert text_in("BAL").text.key == "edge.balance.report"
+
+
+@pytest.mark.parametrize("body", ["hello", "HELP", "998971300909"])
+def test_help_and_what_is_not_understood_list_every_command_of_the_short_code(body):
+    shown = text_in(body).text.render("en")
+    for line in ("BALANCE - your balance", "number amount - send credit, e.g. 998912345678 2500",
+                 "HISTORY - recent transfers", "LIMITS - transfer limits left"):
+        assert line in shown, (body, shown)
+
+
+def test_help_is_in_the_subscribers_language_with_keywords_it_accepts():
+    shown = text_in("помощь", docs=documents(sender=subscriber("ru"))).text.render("ru")
+    assert "Команды для 21112:" in shown and "номер сумма - перевод баланса, например 998912345678 2500" in shown
+    for keyword in ("БАЛАНС", "ИСТОРИЯ", "ЛИМИТЫ"):
+        assert keyword in shown and sms_keywords.command_of(keyword)[0] is not Command.UNKNOWN
+
+
+def test_examples_use_a_number_of_the_operators_own_country_written_its_way():
+    zain = load_file(Path(__file__).parents[1] / "fixtures" / "operators" / "zain.yaml")
+    commands = services.sms_services(zain)
+    inbound = sms_keywords.parse({"MessageSid": "SM1", "From": "+9647801234567", "To": "21112", "Body": "help"})
+    caller = caller_from("+9647801234567", {"language": "en", "status": "active"}, zain)
+    situation = sms_keywords.SmsSituation(command=Command.HELP, word="help", profile=zain, short_code="21112",
+                                          caller=caller, inbound=inbound, now=NOW)
+    shown = commands.answer(situation).text.render("en")
+    assert "e.g. 07912345678 " in shown and "998" not in shown
+    assert "BALANCE" not in shown  # Zain's profile has no balance check
+    assert zain.msisdn("07912345678").startswith("+964")
+    screen = services.ussd_services(zain)
+    bad = ussd.parse({"sessionId": "S", "serviceCode": "*112#", "phoneNumber": "+9647801234567", "text": "x"}, zain)
+    assert "*112*07912345678*" in ussd.answer(bad, caller, screen, zain, account(10_000), {}, NOW).text
+
+
+def test_an_unknown_ussd_code_shows_how_to_dial_each_code_that_takes_inputs():
+    shown = dial("*999#").text
+    assert "*112*number*amount# send credit" in shown and "*116*number*amount# ask for a top-up" in shown
+    assert "*100# balance" in shown
+
+
+def test_a_profile_without_the_balance_check_answers_balance_as_not_understood():
+    profile = PROFILE.model_copy(update={"services": {**PROFILE.services, "balance_check": []}})
+    commands = services.sms_services(profile)
+    inbound = sms_keywords.parse({"MessageSid": "SM1", "From": SENDER, "To": "21112", "Body": "BALANCE"})
+    situation = sms_keywords.SmsSituation(command=Command.BALANCE, word="balance", profile=profile,
+                                          short_code="21112", caller=caller_from(SENDER, subscriber(), profile),
+                                          account=account(5_000_000), inbound=inbound, now=NOW)
+    answer = commands.answer(situation).text
+    assert answer.key == "edge.sms.unknown_keyword"
+    assert "BALANCE" not in answer.render("en") and "HISTORY - recent transfers" in answer.render("en")
 
 
 # --- IVR 0670 ------------------------------------------------------------------------------

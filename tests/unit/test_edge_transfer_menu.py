@@ -92,6 +92,19 @@ def test_the_root_screen_names_the_policy_and_its_three_choices():
     assert screen("").body() == "CON Direct transfer\n1 Send credit\n2 Limits left\n3 Recent transfers"
 
 
+@pytest.mark.parametrize("language, title", [("ru", "Прямая передача"), ("uz", "To'g'ridan-to'g'ri o'tkazma"),
+                                             ("ky", "Түз которуу"), ("zh", "直接转账")])
+def test_the_menu_title_is_in_the_menus_language(language, title):
+    assert screen("", language).body().splitlines()[0] == f"CON {title}"
+    assert "Direct transfer" not in screen("", language).body() and "Direct transfer" not in screen("2", language).body()
+
+
+def test_a_preset_without_a_name_in_the_language_shows_the_services_name_in_it():
+    desk = services.transfer_desk(PROFILE)
+    unnamed = next(iter(desk.policies)).model_copy(update={"titles": {}})
+    assert desk.title(unnamed, "ru") == "перевод баланса" and desk.title(unnamed, "en") == "Direct transfer"
+
+
 def test_amounts_are_the_policys_list_numbered():
     body = screen("1*998971300909").body()
     assert body.startswith("CON Amount to send to +998971300909:\n1 2 500 so'm\n2 5 000 so'm\n")

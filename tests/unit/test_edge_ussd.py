@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from functions.edge import services, ussd
+from functions.edge import pager, services, ussd
+from functions.edge.replies import Publication
 from functions.edge.subscribers import Caller, caller_from
+from shared import texts
 from shared.ledger_core import Account
 from shared.operator import load_file, PROFILES_DIR
 
@@ -71,14 +73,16 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
     acc = Account.new(MSISDN, datetime(2026, 1, 1, tzinfo=timezone.utc))
     acc.credit("main", 1_234_500, expires_at=None, reason="topup", reference="r", at=acc.created_at)
     reply = ussd.answer(request(), caller("ru"), REGISTRY, PROFILE, acc)
-    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 so'm"
+    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 узбекских сумов"
 
 
 def test_an_unknown_code_lists_what_exists():
-    reply = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
-    assert reply.body() == ("END *555# is not a service. Available:\n*100# balance\n*112# send credit\n"
-                            "*116# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
-                            "*160# missed-call alerts")
+    first = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
+    assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
+                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
+                            "1 More")
+    rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE)
+    assert rest.body() == "END *160# missed-call alerts"
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
@@ -117,3 +121,76 @@ def test_an_operator_without_the_balance_preset_serves_no_balance_code():
     registry = services.ussd_services(profile)
     assert registry.find("*100#") is None
     assert ussd.answer(request(), caller("en"), registry, profile).text.startswith("*100# is not a service.")
+
+
+# --- screens longer than a USSD screen are paged ----------------------------------------------
+
+def rich_account() -> Account:
+    """Main, bonus and a data bucket, each with an expiry: a *100# screen too long for Cyrillic or Chinese."""
+    acc = Account.new(MSISDN, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    for bucket, amount in (("main", 2_500_000), ("bonus", 500_000), ("promo", 120_000)):
+        acc.credit(bucket, amount, expires_at=datetime(2099, 5, 31, 18, 59, tzinfo=timezone.utc), reason="topup",
+                   reference=bucket, at=acc.created_at)
+    return acc
+
+
+def pages_of(code: str, language: str, account=None, registry=REGISTRY) -> list[ussd.Reply]:
+    """Every page of one screen, turning pages with the key each page offers, as a subscriber would."""
+    typed, pages = [], []
+    while True:
+        reply = ussd.answer(request(code=code, text="*".join(typed)), caller(language), registry, PROFILE, account)
+        pages.append(reply)
+        key, _, label = reply.text.splitlines()[-1].partition(" ")
+        if not reply.keep_open or label != pager_label(language) or len(pages) > 10:
+            return pages
+        typed.append(key)
+
+
+def pager_label(language: str) -> str:
+    return texts.render("edge.ussd.more", language)
+
+
+@pytest.mark.parametrize("language, more", [("ru", "1 Ещё"), ("zh", "1 更多"), ("ky", "1 Дагы")])
+def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language, more):
+    whole = services.balance_check(ussd.Situation(request=request(), caller=caller(language), profile=PROFILE,
+                                                  account=rich_account())).text
+    assert not pager.fits(whole)
+    pages = pages_of("*100#", language, rich_account())
+    assert len(pages) >= 2 and all(page.keep_open for page in pages[:-1]) and not pages[-1].keep_open
+    assert all(page.text.endswith("\n" + more) for page in pages[:-1])
+    assert all(pager.fits(page.text) for page in pages)
+    shown = "\n".join(page.text.removesuffix("\n" + more) for page in pages)
+    assert shown.split() == whole.split()  # nothing lost, nothing added but the More lines
+
+
+def test_a_short_english_screen_is_one_final_screen():
+    pages = pages_of("*100#", "en", rich_account())
+    assert len(pages) == 1 and not pages[0].keep_open
+
+
+def test_a_paged_screen_with_a_choice_1_turns_pages_with_another_key_and_publishes_once():
+    registry = services.ussd_services(PROFILE)
+    published = Publication("transfer.requested", {}, "evt-1")
+    choices = "Выберите сумму перевода для получателя:\n" + "\n".join(f"{n} {n * 2500} узбекских сумов"
+                                                                       for n in range(1, 7))
+    registry.add(ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda s: (
+        ussd.Reply.end(f"Выбрано: {s.request.inputs[-1]}. Спасибо за обращение к нашей службе переводов "
+                       f"баланса, ждите SMS с результатом.", publish=[published])
+        if s.request.inputs else ussd.Reply.con(choices))))
+    pages = pages_of("*555#", "ru", registry=registry)
+    assert all(page.text.endswith("\n99 Ещё") for page in pages[:-1]) and pages[-1].text.endswith("6 15000 узбекских сумов")
+    assert pages[-1].keep_open  # the menu's own screen still waits for a choice
+    turns = "*".join(["99"] * (len(pages) - 1))
+    chosen = ussd.answer(request(code="*555#", text=f"{turns}*1"), caller("ru"), registry, PROFILE)
+    assert chosen.text.startswith("Выбрано: 1.") and chosen.publish == (published,) and chosen.keep_open
+    rest = ussd.answer(request(code="*555#", text=f"{turns}*1*1"), caller("ru"), registry, PROFILE)
+    assert rest.publish == () and not rest.keep_open and rest.text.endswith("с результатом.")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab Бж字\n1", max_size=400))
+def test_every_page_fits_and_the_pages_hold_the_whole_text(text):
+    shown = pager.layout(text, "Ещё")
+    assert all(pager.fits(screen + "\n" + shown.more_line("Ещё")) for screen in shown.screens[:-1])
+    assert pager.fits(shown.screens[-1])
+    assert "".join("".join(shown.screens).split()) == "".join(text.split())

@@ -109,7 +109,8 @@ def test_the_topup_notice_renders_in_every_language(language):
     body = texts.render(notice["template"], language, **notice["params"])
     # 12:00 UTC is 17:00 in Tashkent: the subscriber reads their own clock, written their way.
     local = {"en": "01/03/2025 17:00", "zh": "2025年03月01日 17:00"}.get(language, "01.03.2025 17:00")
-    assert "25 000 so'm" in body and "30 000 so'm" in body and local in body
+    som = {"ru": "узбекских сумов", "ky": "Өзбекстан суму", "zh": "乌兹别克斯坦苏姆"}.get(language, "so'm")
+    assert f"25 000 {som}" in body and f"30 000 {som}" in body and local in body
     assert all(isinstance(value, str) for value in notice["params"].values())
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from hypothesis import given, strategies as st
 
-from shared import log, msisdn, operator
+from shared import log, msisdn, operator, texts
 from shared.money import Currency
 
 UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
@@ -41,6 +41,29 @@ def test_money_reads_as_subscribers_write_it():
         UZS.to_minor("2.505")
     with pytest.raises(ValueError):
         UZS.to_minor("lots")
+
+
+@pytest.mark.parametrize("language, amounts", [
+    ("uz", ["1 so'm", "25 000 so'm"]),                    # the operator's own word, in its own script
+    ("en", ["1 so'm", "25 000 so'm"]),
+    ("ru", ["1 узбекский сум", "25 000 узбекских сумов"]),  # CLDR's name, plural by the amount
+    ("ky", ["1 Өзбекстан суму", "25 000 Өзбекстан суму"]),
+    ("zh", ["1 乌兹别克斯坦苏姆", "25 000 乌兹别克斯坦苏姆"]),
+])
+def test_an_amount_takes_the_readers_word_for_the_currency(language, amounts):
+    assert [UZS.localise(UZS.format(minor), language) for minor in (100, 2_500_000)] == amounts
+    assert UZS.localise("2 500, 5 000 so'm", language).startswith("2 500, 5 000 ")
+    assert UZS.localise("Balance: 5 000 so'm", language) == "Balance: 5 000 so'm"  # a sentence is not an amount
+
+
+def test_a_currency_written_as_its_iso_code_reads_the_same_in_every_language():
+    iqd = Currency(code="IQD", minor_unit=0, symbol="IQD")
+    assert {iqd.localise(iqd.format(2861), language) for language in texts.LANGUAGES} == {"2 861 IQD"}
+
+
+def test_a_russian_text_shows_no_so_m():
+    assert texts.render("edge.balance.line", "ru", bucket="Основной баланс", amount=UZS.format(100_000)) == \
+        "Основной баланс: 1 000 узбекских сумов"
 
 
 @given(st.integers(min_value=0, max_value=10**12))

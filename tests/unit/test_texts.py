@@ -6,7 +6,6 @@ drops or renames a {placeholder}, would fail at the moment a subscriber should h
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,7 @@ def problems_in(path: Path) -> list[str]:
                 found.append(f"{where} [{lang}]: empty or not a text")
                 continue
             try:
-                fields[lang] = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+                fields[lang] = texts.fields(text)
             except ValueError as error:
                 found.append(f"{where} [{lang}]: broken braces: {error}")
                 continue
@@ -130,3 +129,48 @@ def test_render_falls_back_to_english_for_a_missing_language(sample_texts):
 def test_render_refuses_an_unknown_key(sample_texts):
     with pytest.raises(texts.UnknownText):
         texts.render("no.such.text", "en")
+
+
+# --- plural forms (CLDR categories through Babel) -------------------------------------------
+
+CALLS = ("{count, plural, =0 {no missed calls} one {{count} missed call} "
+         "other {{count} missed calls}} from {caller}")
+ЗВОНКИ = "{count} {count, plural, one {звонок} few {звонка} many {звонков} other {звонка}} от {caller}"
+
+
+@pytest.fixture
+def plural_texts(tmp_path, monkeypatch):
+    _write(tmp_path, f'calls:\n  en: "{CALLS}"\n  ru: "{ЗВОНКИ}"\n  zh: "{{caller}}的未接来电{{count}}个"\n')
+    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    texts.catalog.cache_clear()
+    yield
+    texts.catalog.cache_clear()
+
+
+def test_a_count_picks_the_plural_form_of_the_readers_language(plural_texts):
+    assert texts.render("calls", "en", count=1, caller="+998901000001") == "1 missed call from +998901000001"
+    assert texts.render("calls", "en", count=3, caller="X") == "3 missed calls from X"
+    assert texts.render("calls", "en", count=0, caller="X") == "no missed calls from X"
+    russian = [texts.render("calls", "ru", count=n, caller="X") for n in (1, 2, 5, 21, 1.5)]
+    assert russian == ["1 звонок от X", "2 звонка от X", "5 звонков от X", "21 звонок от X", "1.5 звонка от X"]
+    assert texts.render("calls", "zh", count=1, caller="X") == "X的未接来电1个"
+
+
+def test_a_count_given_as_text_still_picks_its_form(plural_texts):
+    assert texts.render("calls", "en", count="1", caller="X") == "1 missed call from X"
+
+
+def test_plural_blocks_name_their_placeholders_and_must_offer_other():
+    assert texts.placeholders(CALLS) == {"count", "caller"}
+    with pytest.raises(ValueError, match="other"):
+        texts.placeholders("{count, plural, one {one call}}")
+    with pytest.raises(ValueError):
+        texts.placeholders("{count, plural, one {one call} other {calls}")
+
+
+def test_checker_compares_the_placeholders_inside_plural_blocks(tmp_path):
+    body = GOOD.replace("Hello {name}", "Hello {name, plural, one {friend} other {{name} friends}}")
+    assert problems_in(_write(tmp_path, body)) == []
+    broken = body.replace("Salom {name}", "Salom {ism}")
+    assert problems_in(_write(tmp_path, broken)) == [
+        "sample.yaml: greeting [uz]: placeholders ['ism'] differ from en ['name']"]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
 
+from functions.transfers import explain
 from functions.transfers.policy import PolicySet
 from functions.transfers.rules import History, Movement, Quote, Refusal, decide_top_up_ask, decide_voucher
+from shared.money import Currency
 from tests.unit.transfer_parties import NOW, attempt, party, preset, replace, stranger
 
 SUMS = 100      # UZS minor units per so'm
 DINARS = 1000   # IQD minor units per dinar (ISO 4217: 3 decimals)
+IQD = Currency(code="IQD", minor_unit=3, symbol="IQD")
 CENTS = 1       # SGD
 DOLLARS = 100
 
@@ -135,6 +139,27 @@ def test_zain_sender_balance_must_be_greater_than_1500():
     refusal = zain(1000, balances=left_exactly_1500)
     assert refusal.code == "balance_not_above_minimum" and refusal.params["minimum"] == 1500 * DINARS
     assert isinstance(zain(1000, balances={"main": (1000 + 360 + 1501) * DINARS}), Quote)
+
+
+@pytest.mark.parametrize("language, said", [
+    ("en", "You must keep more than 1 500 IQD after the transfer and fee: your balance of 2 860 IQD would fall "
+           "to 1 500 IQD."),
+    ("ru", "После перевода и комиссии на балансе должно остаться больше 1 500 IQD, а из 2 860 IQD останется "
+           "1 500 IQD."),
+])
+def test_zain_refusal_says_the_rule_and_what_would_remain_not_an_odd_total(language, said):
+    refusal = zain(1000, balances={"main": (1000 + 360 + 1500) * DINARS})
+    text = explain.reason(refusal, currency=IQD, language=language,
+                          zone=ZoneInfo("Asia/Baghdad"), hotline="411")
+    assert text.startswith(said) and "2 861" not in text
+
+
+def test_a_balance_short_of_the_transfer_itself_says_so_rather_than_a_negative_remainder():
+    refusal = zain(1000, balances={"main": 900 * DINARS})
+    text = explain.reason(refusal, currency=IQD, language="en",
+                          zone=ZoneInfo("Asia/Baghdad"), hotline="411")
+    assert text.startswith("You must keep more than 1 500 IQD after the transfer and fee, and your balance of "
+                           "900 IQD does not even cover the 1 360 IQD they take.") and "-" not in text
 
 
 def test_zain_amount_is_a_whole_number_from_1000_to_10000():

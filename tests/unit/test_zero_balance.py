@@ -135,11 +135,17 @@ def test_anything_else_is_not_guessed(body):
 
 # --- what each side reads -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_the_offer_names_the_callees_number_once_in_every_language(language):
+    with_topup = messages.offer_sms(offer(), CONFIG, DEMO.currency)
+    assert texts.render(with_topup.template, language, **with_topup.params).count(B) == 1
+
+
 def test_the_offer_names_the_callee_and_the_top_up_amount_only_when_offered():
     with_topup = messages.offer_sms(offer(), CONFIG, DEMO.currency)
     assert with_topup.sender == "06005" and with_topup.to == A and with_topup.language is None
     assert texts.render(with_topup.template, "en", **with_topup.params) == (
-        f"You have zero balance. Reply 1 to send {B} a free message asking to call you back, 2 to ask {B} to top "
+        f"You have zero balance. Reply 1 to send {B} a free message asking to call you back, 2 to ask them to top "
         f"you up with 5 000 so'm, 0 for no.")
     callback_only = messages.offer_sms(offer(topup_amount=None), CONFIG, DEMO.currency)
     assert "2" not in texts.render(callback_only.template, "en", **callback_only.params).replace(B, "")
