@@ -43,6 +43,7 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         cid = correlation_id.get()
         if cid:
+            cid = mask_text(cid)  # ids are derived from event ids, which may name a subscriber
             entry["correlation_id"] = cid
             entry["logging.googleapis.com/labels"]["correlation_id"] = cid
         for key, value in record.__dict__.items():

@@ -34,11 +34,16 @@ def policies() -> tuple[OperatorProfile, PolicySet]:
     return _in_force
 
 
-def _leave_gate(ctx: runtime.Context, request: TransferRequested) -> None:
+def _after_transfer(ctx: runtime.Context, request: TransferRequested) -> None:
+    """Log the decision once it is committed (a retried transaction runs the handler again), then leave the gate."""
+    decided = ctx.handoff.get("decided")
+    if decided is not None:  # only on the delivery that made the decision
+        logger.info("transfer %s", decided, extra={"reference": ctx.handoff["reference"], "sender": request.sender,
+                                                    "recipient": request.recipient, "amount": request.amount})
     gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
-@runtime.consumer("transfers-execute", after_commit=_leave_gate)
+@runtime.consumer("transfers-execute", after_commit=_after_transfer)
 def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
     gate.enter(ctx.db, f"transfers-{request.sender}", ctx.event.id)  # progress under one sender's burst, not correctness
@@ -69,9 +74,8 @@ def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> N
                                                           sender_balance=balance, event_id=ctx.event.id,
                                                           now=ctx.now))
     _send(ctx, notices)
-    logger.info("transfer %s", "accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
-                extra={"reference": pair.reference, "sender": request.sender, "recipient": request.recipient,
-                       "amount": request.amount})
+    ctx.handoff.update(decided="accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
+                       reference=pair.reference)
 
 
 def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
