@@ -78,12 +78,23 @@ class Context:
         return self.db.collection(collection).document(doc_id)
 
 
+class UndecodablePush(ValueError):
+    """A push body whose `data` is not base64: no delivery of it will ever be readable."""
+
+    def __init__(self, message_id: str, raw: str, attributes: dict[str, str], error: Exception):
+        super().__init__(f"message data is not valid base64: {error}")
+        self.message_id, self.raw, self.attributes = message_id, raw, attributes
+
+
 def decode_push(cloud_event) -> tuple[str, bytes, dict[str, str]]:
     """The Pub/Sub message inside a CloudEvent made by functions-framework from a push body."""
     message = cloud_event.data["message"]
-    return (message.get("messageId") or cloud_event["id"],
-            base64.b64decode(message.get("data") or b""),
-            message.get("attributes") or {})
+    message_id, raw, attributes = (message.get("messageId") or cloud_event["id"], message.get("data") or "",
+                                   message.get("attributes") or {})
+    try:
+        return message_id, base64.b64decode(raw, validate=True), attributes
+    except (TypeError, ValueError) as error:  # binascii.Error is a ValueError
+        raise UndecodablePush(message_id, str(raw), attributes, error) from None
 
 
 # Cloud Scheduler publishes the same fixed body on every tick (terraform/scheduler.tf), so the
@@ -210,7 +221,12 @@ def consumer(name: str, after_commit: AfterCommit | None = None):
         @functools.wraps(handler)
         def entry(cloud_event):
             log.setup(settings.get().function or name, settings.get().log_level)
-            message_id, data, attributes = decode_push(cloud_event)
+            try:
+                message_id, data, attributes = decode_push(cloud_event)
+            except UndecodablePush as undecodable:  # acknowledged like any invalid message
+                record_rejection(name, undecodable.message_id, undecodable.raw.encode(), undecodable.attributes,
+                                 str(undecodable))
+                return
             process(name, handler, message_id, data, attributes, after_commit)
 
         entry.consumer = name
