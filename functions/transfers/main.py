@@ -14,13 +14,15 @@ import logging
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
-from shared import gate, ledger, operator, runtime
+from shared import gate, ledger, operator, runtime, settings
 from shared.events import (
     ZERO_BALANCE_CHANNEL, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued, VoucherRedeemRequested,
 )
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.transfers")
+
+settings.get().require("voucher_code_key")  # pay cards cannot be loaded or found without it: refuse to start
 
 _in_force: tuple[OperatorProfile, PolicySet] | None = None
 

@@ -1,7 +1,8 @@
 """Pay cards (vouchers) activated for another subscriber, Beeline's IVR 0670 (pure: no I/O).
 
-The BSS loads each card (`bss.voucher`); we keep `vouchers/{sha256 of the secret code}` so the
-code itself is never stored, and `voucher_serials/{serial}` so the BSS resending a card is
+The BSS loads each card (`bss.voucher`); we keep `vouchers/{HMAC-SHA256 of the secret code}`, keyed
+with a secret from Secret Manager (VAS_VOUCHER_CODE_KEY), so the code itself is never stored and a
+leaked database cannot be matched against the few million possible codes without the key, and `voucher_serials/{serial}` so the BSS resending a card is
 recognised. A card is activated once: the redemption marks it used in the same transaction as
 the credit, so two calls keying the same code at once credit one recipient.
 
@@ -13,6 +14,7 @@ the card decides what is credited. Activation is free.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from functions.transfers import records, rules
 from functions.transfers.execution import Notice, Reader, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
-from shared import ledger, localtime
+from shared import ledger, localtime, settings
 from shared.events import VoucherIssued, VoucherRedeemRequested
 from shared.money import Currency
 
@@ -39,8 +41,10 @@ class VoucherConflict(ValueError):
 
 
 def code_key(secret_code: str) -> str:
-    """The document id of a secret code: its SHA-256, so a leaked database reveals no usable code."""
-    return hashlib.sha256(secret_code.strip().encode()).hexdigest()
+    """The document id of a secret code: its HMAC under the operator's key (an unkeyed hash of 6 digits falls in seconds)."""
+    config = settings.get()
+    config.require("voucher_code_key")
+    return hmac.new(config.voucher_code_key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
 
 
 def issued(card: VoucherIssued, *, stored_by_code: dict | None, stored_serial: dict | None,

@@ -98,19 +98,3 @@ def test_an_acceptance_without_a_sid_is_not_retried():
     with pytest.raises(carrier.PermanentCarrierError):
         carrier.send_sms("+998901234567", "DemoTel", "hi", api=_client(http))
 
-
-def test_outside_the_local_stack_notify_refuses_to_start_without_the_twilio_credentials(monkeypatch):
-    import functions_framework
-
-    from shared import settings
-
-    for name in ("VAS_ENV", "VAS_TWILIO_ACCOUNT_SID", "VAS_TWILIO_AUTH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    settings.get.cache_clear()
-    try:
-        with pytest.raises(settings.MissingSetting) as refused:
-            functions_framework.create_app("on_sms_send", "functions/notify/main.py")
-    finally:
-        monkeypatch.undo()
-        settings.get.cache_clear()
-    assert "VAS_TWILIO_ACCOUNT_SID" in str(refused.value) and "VAS_TWILIO_AUTH_TOKEN" in str(refused.value)
