@@ -110,15 +110,27 @@ def per_tick(envelope: Envelope, message_id: str) -> Envelope:
 
 
 def record_rejection(consumer: str, message_id: str, data: bytes, attributes: dict, reason: str) -> None:
+    """Keep an invalid message for an operator, its secret fields blanked (events.SECRET)."""
+    text, hidden = catalog.redacted_message(data, catalog.load().consumer(consumer).topic)
     store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set({
         "consumer": consumer,
         "message_id": message_id,
-        "data": data.decode("utf-8", errors="replace"),
+        "data": text,
+        "redacted": hidden,
         "attributes": attributes,
         "reason": reason[:4000],
         "at": firestore.SERVER_TIMESTAMP,
     })
     logger.warning("rejected message", extra={"consumer": consumer, "message_id": message_id, "reason": reason[:500]})
+
+
+def _reason(error: ValueError) -> str:
+    """Why a message is invalid, without the values it carried (a secret code would be one of them)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    problems = [f"{'.'.join(map(str, item['loc'])) or '(message)'}: {item['msg']}"
+                for item in error.errors(include_url=False, include_input=False)]
+    return f"{error.title}: " + "; ".join(problems)
 
 
 def process(consumer: str, handler: Handler, message_id: str, data: bytes, attributes: dict,
@@ -134,7 +146,7 @@ def process(consumer: str, handler: Handler, message_id: str, data: bytes, attri
             raise ValueError(f"event type {envelope.type} arrived on {spec.topic}")
         payload = model.model_validate(envelope.data)
     except (ValueError, ValidationError) as error:  # ValidationError and JSON errors are ValueErrors
-        record_rejection(consumer, message_id, data, attributes, str(error))
+        record_rejection(consumer, message_id, data, attributes, _reason(error))
         return "rejected"
 
     token = log.correlation_id.set(envelope.correlation_id)

@@ -9,8 +9,8 @@ import pytest
 from functions.provisioning import main as provisioning
 from functions.transfers import main as transfers
 from functions.transfers import records, vouchers
-from shared import store
-from shared.events import utcnow
+from shared import bus, catalog, runtime, store
+from shared.events import Envelope, utcnow
 from tests.integration.test_transfers import (ALICE, BOB, CAROL, SOM, balance, deliver, deliver_until_done, record,
                                               sms_of, sound, subscriber, use_operator)  # noqa: F401 - fixture
 
@@ -40,6 +40,32 @@ def test_a_card_loaded_twice_is_one_card_and_a_reused_code_is_rejected(paycards)
     stored = store.db().collection(vouchers.COLLECTION).document(vouchers.code_key(CODE)).get().to_dict()
     assert stored["serial"] == "PC-0001" and stored["status"] == "issued"
     assert CODE not in str(stored), "the secret code itself is never stored"
+
+
+def rejected_as(entry_point, data: dict, event_id: str) -> dict:
+    """Deliver a message whose payload its model refuses; the record kept of it in `rejected`."""
+    topic = catalog.load().consumer(entry_point.consumer).topic
+    envelope = Envelope(id=event_id, type=topic, occurred_at=utcnow(), correlation_id=event_id, data=data)
+    data_bytes, attributes = bus.encode(envelope)
+    assert runtime.process(entry_point.consumer, entry_point.handler, f"m-{event_id}", data_bytes,
+                           attributes) == "rejected"
+    return store.db().collection(store.REJECTED).document(f"{entry_point.consumer}:m-{event_id}").get().to_dict()
+
+
+def test_codes_are_never_kept_in_rejected_messages(paycards):
+    clash = {**paycards, "serial": "PC-0002"}
+    assert deliver(transfers.on_voucher_issued, clash, "card-2") == "rejected"
+    refused_by_handler = store.db().collection(store.REJECTED).document("transfers-voucher-issued:m-card-2").get()
+    keyed = {"request_id": "call-bad", "caller": "12", "recipient": BOB, "secret_code": "98765432109876",
+             "requested_at": utcnow().isoformat()}
+    refused_by_model = rejected_as(transfers.on_voucher_redeem, keyed, "bad-caller")
+    too_long = rejected_as(transfers.on_voucher_redeem, {**keyed, "caller": ALICE, "secret_code": "7" * 41}, "bad-code")
+
+    for kept, code in ((refused_by_handler.to_dict(), CODE), (refused_by_model, "98765432109876"),
+                       (too_long, "7" * 41)):
+        assert code not in str(kept), kept
+        assert kept["redacted"] == ["secret_code"] and '"secret_code": "[redacted]"' in kept["data"]
+    assert "caller" in refused_by_model["reason"] and "secret_code" in too_long["reason"]
 
 
 def test_a_card_tops_up_the_recipient_once_even_when_keyed_in_ten_calls_at_once(paycards):
