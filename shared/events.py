@@ -221,6 +221,8 @@ class VoucherRedeemRequested(Payload):
     request_id: str = Field(min_length=1, max_length=200, description="The call's id: one redemption per call")
     caller: Msisdn
     recipient: Msisdn
+    card_serial: str = Field(pattern=r"^[0-9]{1,20}$", description="The serial printed on the card, as keyed "
+                                                                    "(its digits): wrong codes count per card")
     secret_code: str = Field(min_length=1, max_length=40, json_schema_extra=SECRET)
     requested_at: AwareDatetime
 

@@ -169,6 +169,10 @@ def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
 
 
 def _leave_card_gate(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+    """After the commit: tell the operator when this wrong code locked a card, then leave the gate."""
+    if ctx.handoff.get("card_locked_now"):
+        logger.warning("pay card locked: too many wrong codes from any callers", extra={
+            "card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD})
     gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
 
 
@@ -180,11 +184,14 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     profile, in_force = policies()
     card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
     attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)
+    card_attempts_ref = ctx.doc(vouchers.CARD_ATTEMPTS, request.card_serial)
     pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
-                               default_language=profile.default_language, extra=[card_ref, attempts_ref])
-    attempts = pair.extra[attempts_ref.path]
-    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], caller=pair.first,
-                              recipient=pair.second, attempts=attempts, now=ctx.now)
+                               default_language=profile.default_language,
+                               extra=[card_ref, attempts_ref, card_attempts_ref])
+    attempts, card_attempts = pair.extra[attempts_ref.path], pair.extra[card_attempts_ref.path]
+    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
+                              caller=pair.first, recipient=pair.second, attempts=attempts,
+                              card_attempts=card_attempts, now=ctx.now)
     payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
     if isinstance(outcome, vouchers.Credit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
@@ -200,6 +207,9 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     else:
         if outcome.code == "voucher_wrong_code":
             ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
+            card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
+            ctx.txn.set(card_attempts_ref, card_after)
+            ctx.handoff["card_locked_now"] = vouchers.card_locked(card_after, ctx.now)
         notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
                                            caller=caller, currency=profile.currency)]
     documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,
