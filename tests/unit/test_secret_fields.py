@@ -15,7 +15,7 @@ CODE = "48151623420815"
 
 
 def redeem_message() -> tuple[bytes, dict[str, str]]:
-    payload = {"request_id": "call:CA1", "caller": "+998901234567", "recipient": "+998901234568",
+    payload = {"request_id": "call:CA1", "caller": "+998901234567", "recipient": "+998901234568", "card_serial": "1",
                "secret_code": CODE, "requested_at": "2026-11-22T10:00:00+00:00"}
     return bus.encode(catalog.make_envelope("voucher.redeem-requested", payload, event_id="e-1"))
 
