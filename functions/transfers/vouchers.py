@@ -2,9 +2,10 @@
 
 The BSS loads each card (`bss.voucher`); we keep `vouchers/{HMAC-SHA256 of the secret code}`, keyed
 with a secret from Secret Manager (VAS_VOUCHER_CODE_KEY), so the code itself is never stored and a
-leaked database cannot be matched against the few million possible codes without the key, and `voucher_serials/{serial}` so the BSS resending a card is
-recognised. A card is activated once: the redemption marks it used in the same transaction as
-the credit, so two calls keying the same code at once credit one recipient.
+leaked database cannot be matched against the few million possible codes without the key; and
+`voucher_serials/{serial}` so the BSS resending a card is recognised. A card is activated once:
+the redemption marks it used in the same transaction as the credit, so two calls keying the same
+code at once credit one recipient.
 
 A caller keys the serial printed on the card as well as its code. A code alone names no card when
 it is wrong, so only the serial lets wrong codes count against the card they were tried on: after
@@ -50,7 +51,7 @@ class VoucherConflict(ValueError):
 
 
 def code_key(secret_code: str) -> str:
-    """The document id of a secret code: its HMAC under the operator's key (an unkeyed hash of 6 digits falls in seconds)."""
+    """The document id of a secret code: its HMAC under the operator's key (a bare hash of 6 digits falls at once)."""
     config = settings.get()
     config.require("voucher_code_key")
     return hmac.new(config.voucher_code_key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
