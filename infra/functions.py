@@ -10,6 +10,9 @@ from shared import catalog as catalog_module
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Says "this machine": local stand-ins for the secrets (shared/settings.py); never set in the cloud.
+LOCAL_ENV = {"VAS_ENV": "local"}
+
 
 def function_service(name: str, *, env: dict[str, str], log_dir: Path, port: int | None = None) -> Service:
     """A functions-framework process serving catalog function `name` (consumer or webhook)."""
@@ -21,6 +24,6 @@ def function_service(name: str, *, env: dict[str, str], log_dir: Path, port: int
         [sys.executable, "-m", "functions_framework", "--source", str(REPO / spec.source),
          "--target", spec.entry_point, "--host", "127.0.0.1", "--port", str(port)],
         ready_url=f"http://127.0.0.1:{port}/",
-        env={**env, "PYTHONPATH": str(REPO), "VAS_FUNCTION": name, "PYTHONUNBUFFERED": "1"},
+        env={**LOCAL_ENV, **env, "PYTHONPATH": str(REPO), "VAS_FUNCTION": name, "PYTHONUNBUFFERED": "1"},
         log_dir=log_dir, cwd=REPO, ready_timeout=60,
     )

@@ -25,7 +25,7 @@ from emulators import gcloud
 from emulators.process import Service, free_port
 from infra import topology
 from infra.clock import LocalClock
-from infra.functions import REPO, function_service
+from infra.functions import LOCAL_ENV, REPO, function_service
 from shared import catalog as catalog_module
 
 PROJECT = "vas-local"
@@ -57,6 +57,7 @@ class Stack:
         """What a function (or a CLI) needs to reach this stack."""
         return {
             **self.emulators.env,
+            **LOCAL_ENV,
             "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
             "VAS_TWILIO_API_BASE": self.carrier_url,
         }
@@ -88,7 +89,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     catalog = catalog_module.load()
     say(f"Starting the Pub/Sub and Firestore emulators (logs in {log_dir.relative_to(REPO)}/) …")
     emulators = gcloud.start(project, log_dir, _port(auto_ports, "pubsub"), _port(auto_ports, "firestore"))
-    os.environ.update(emulators.env)
+    os.environ.update({**emulators.env, **LOCAL_ENV})  # the demo and the bench sign as the local carrier
 
     names = list(catalog.webhooks) + list(catalog.consumers)
     ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
@@ -98,6 +99,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     carrier_url = f"http://127.0.0.1:{carrier_port}"
     function_env = {
         **emulators.env,
+        **LOCAL_ENV,
         "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
         "VAS_TWILIO_API_BASE": carrier_url,
         "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import yaml
@@ -128,3 +129,29 @@ def make_envelope(topic: str, payload: events.Payload | dict, *, event_id: str,
         source=source,
         data=data.model_dump(mode="json"),
     )
+
+
+def redacted_message(data: bytes, *topics: str) -> tuple[str, list[str]]:
+    """A message's text fit to store or log, and the secret fields blanked in it (events.SECRET).
+
+    The envelope's own type says which fields are secret, and so do `topics` (where it arrived): a
+    rejected message may name a wrong type or none. Nothing to blank: the text as it came.
+    """
+    text = data.decode("utf-8", errors="replace")
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        return text, []
+    payload = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(payload, dict):
+        return text, []
+    known = load().topics
+    models = {known[topic].payload_model for topic in (envelope.get("type"), *topics)
+              if isinstance(topic, str) and topic in known}
+    blanked = payload
+    for model in models:
+        blanked = events.redacted(model, blanked)
+    hidden = sorted(key for key in payload if blanked[key] != payload[key])
+    if not hidden:
+        return text, []
+    return json.dumps({**envelope, "data": blanked}, ensure_ascii=False), hidden

@@ -30,6 +30,25 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Marks a payload field that must never be kept or logged outside its own handling (a pay-card
+# code, a PIN): `Field(..., json_schema_extra=SECRET)`. Wherever a message is stored or logged
+# (rejected, dead letters), `redacted` blanks such fields; the JSON Schema shows `"secret": true`.
+SECRET: dict[str, Any] = {"secret": True}
+REDACTED = "[redacted]"
+
+
+def secret_fields(model: type[BaseModel]) -> set[str]:
+    """The names of the fields of `model` marked SECRET."""
+    return {name for name, field in model.model_fields.items()
+            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")}
+
+
+def redacted(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (valid or not) with every value of a field `model` marks SECRET replaced by REDACTED."""
+    hidden = secret_fields(model)
+    return {key: REDACTED if key in hidden and value is not None else value for key, value in data.items()}
+
+
 class Envelope(BaseModel):
     """What travels on every topic: identity, causality and the payload."""
 
@@ -209,7 +228,7 @@ class VoucherIssued(Payload):
     """The BSS loads a pay card (voucher) that a subscriber can activate for another one."""
 
     serial: str = Field(min_length=1, max_length=64)
-    secret_code: str = Field(pattern=r"^[0-9]{6,20}$")
+    secret_code: str = Field(pattern=r"^[0-9]{6,20}$", json_schema_extra=SECRET)
     amount: int = Field(gt=0, description="Minor units")
     bucket: str = "main"
     validity_days: int | None = Field(default=None, gt=0)
@@ -221,7 +240,9 @@ class VoucherRedeemRequested(Payload):
     request_id: str = Field(min_length=1, max_length=200, description="The call's id: one redemption per call")
     caller: Msisdn
     recipient: Msisdn
-    secret_code: str = Field(min_length=1, max_length=40)
+    card_serial: str = Field(pattern=r"^[0-9]{1,20}$", description="The serial printed on the card, as keyed "
+                                                                    "(its digits): wrong codes count per card")
+    secret_code: str = Field(min_length=1, max_length=40, json_schema_extra=SECRET)
     requested_at: AwareDatetime
 
 

@@ -1,13 +1,15 @@
-"""Structured JSON logs in Cloud Logging's format, MSISDNs masked, correlation id attached."""
+"""Structured JSON logs in Cloud Logging's format, MSISDNs masked, secrets blanked, correlation id attached."""
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
 from datetime import datetime, timezone
 
+from shared import events
 from shared.msisdn import mask_text
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
@@ -16,11 +18,19 @@ _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "E
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-def _masked(value):
+@functools.cache
+def _secret_names() -> frozenset[str]:
+    """Every payload field marked secret (events.SECRET): its value is never written to a log."""
+    return frozenset(name for model in events.MODELS.values() for name in events.secret_fields(model))
+
+
+def _masked(value, key: str = ""):
+    if key in _secret_names() and value is not None:
+        return events.REDACTED
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
+        return {k: _masked(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_masked(v) for v in value]
     return value
@@ -43,11 +53,12 @@ class CloudLoggingFormatter(logging.Formatter):
         }
         cid = correlation_id.get()
         if cid:
+            cid = mask_text(cid)  # ids are derived from event ids, which may name a subscriber
             entry["correlation_id"] = cid
             entry["logging.googleapis.com/labels"]["correlation_id"] = cid
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = _masked(value)
+                entry[key] = _masked(value, key)
         if record.exc_info:
             entry["stack_trace"] = mask_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)

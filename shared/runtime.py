@@ -80,12 +80,23 @@ class Context:
         return self.db.collection(collection).document(doc_id)
 
 
+class UndecodablePush(ValueError):
+    """A push body whose `data` is not base64: no delivery of it will ever be readable."""
+
+    def __init__(self, message_id: str, raw: str, attributes: dict[str, str], error: Exception):
+        super().__init__(f"message data is not valid base64: {error}")
+        self.message_id, self.raw, self.attributes = message_id, raw, attributes
+
+
 def decode_push(cloud_event) -> tuple[str, bytes, dict[str, str]]:
     """The Pub/Sub message inside a CloudEvent made by functions-framework from a push body."""
     message = cloud_event.data["message"]
-    return (message.get("messageId") or cloud_event["id"],
-            base64.b64decode(message.get("data") or b""),
-            message.get("attributes") or {})
+    message_id, raw, attributes = (message.get("messageId") or cloud_event["id"], message.get("data") or "",
+                                   message.get("attributes") or {})
+    try:
+        return message_id, base64.b64decode(raw, validate=True), attributes
+    except (TypeError, ValueError) as error:  # binascii.Error is a ValueError
+        raise UndecodablePush(message_id, str(raw), attributes, error) from None
 
 
 # Cloud Scheduler publishes the same fixed body on every tick (terraform/scheduler.tf), so the
@@ -101,15 +112,27 @@ def per_tick(envelope: Envelope, message_id: str) -> Envelope:
 
 
 def record_rejection(consumer: str, message_id: str, data: bytes, attributes: dict, reason: str) -> None:
+    """Keep an invalid message for an operator, its secret fields blanked (events.SECRET)."""
+    text, hidden = catalog.redacted_message(data, catalog.load().consumer(consumer).topic)
     store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set({
         "consumer": consumer,
         "message_id": message_id,
-        "data": data.decode("utf-8", errors="replace"),
+        "data": text,
+        "redacted": hidden,
         "attributes": attributes,
         "reason": reason[:4000],
         "at": firestore.SERVER_TIMESTAMP,
     })
     logger.warning("rejected message", extra={"consumer": consumer, "message_id": message_id, "reason": reason[:500]})
+
+
+def _reason(error: ValueError) -> str:
+    """Why a message is invalid, without the values it carried (a secret code would be one of them)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    problems = [f"{'.'.join(map(str, item['loc'])) or '(message)'}: {item['msg']}"
+                for item in error.errors(include_url=False, include_input=False)]
+    return f"{error.title}: " + "; ".join(problems)
 
 
 def process(consumer: str, handler: Handler, message_id: str, data: bytes, attributes: dict,
@@ -125,7 +148,7 @@ def process(consumer: str, handler: Handler, message_id: str, data: bytes, attri
             raise ValueError(f"event type {envelope.type} arrived on {spec.topic}")
         payload = model.model_validate(envelope.data)
     except (ValueError, ValidationError) as error:  # ValidationError and JSON errors are ValueErrors
-        record_rejection(consumer, message_id, data, attributes, str(error))
+        record_rejection(consumer, message_id, data, attributes, _reason(error))
         return "rejected"
 
     token = log.correlation_id.set(envelope.correlation_id)
@@ -213,7 +236,12 @@ def consumer(name: str, after_commit: AfterCommit | None = None):
         @functools.wraps(handler)
         def entry(cloud_event):
             log.setup(settings.get().function or name, settings.get().log_level)
-            message_id, data, attributes = decode_push(cloud_event)
+            try:
+                message_id, data, attributes = decode_push(cloud_event)
+            except UndecodablePush as undecodable:  # acknowledged like any invalid message
+                record_rejection(name, undecodable.message_id, undecodable.raw.encode(), undecodable.attributes,
+                                 str(undecodable))
+                return
             process(name, handler, message_id, data, attributes, after_commit)
 
         entry.consumer = name

@@ -15,12 +15,17 @@ locals {
       env         = "VAS_USSD_GATEWAY_SECRET"
       description = "Shared secret of the carrier's USSD gateway (HMAC-SHA256 of the request body)."
     }
+    voucher-code-key = {
+      env         = "VAS_VOUCHER_CODE_KEY"
+      description = "Key of the HMAC-SHA256 pay-card codes are stored under (a leaked database reveals no code); changing it orphans every loaded card."
+    }
   }
 
   # Which service may read which secret; every other service gets none.
   secrets_used_by = {
-    notify = ["twilio-account-sid", "twilio-auth-token"]
-    edge   = ["twilio-auth-token", "ussd-gateway-secret"]
+    notify    = ["twilio-account-sid", "twilio-auth-token"]
+    edge      = ["twilio-auth-token", "ussd-gateway-secret"]
+    transfers = ["voucher-code-key"]
   }
 }
 

@@ -15,6 +15,10 @@ REPO = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO / ".run" / "test-logs"
 PROJECT = "vas-test"
 
+# The tests are local: secrets get their local stand-ins (shared/settings.py); a test of what
+# happens elsewhere removes this.
+os.environ.setdefault("VAS_ENV", "local")
+
 
 def _reset_caches() -> None:
     from shared import bus, operator, settings, store

@@ -17,7 +17,7 @@ def _env(name: str) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    s = settings.get()
+    s = settings.Settings(env="local")  # the emulator only ever plays the local carrier
     root = argparse.ArgumentParser(prog="python -m emulators.carrier",
                                    description="The carrier emulator: Twilio Messages API, SMS centre, "
                                                "USSD gateway and network simulator, and a phone CLI.")

@@ -7,7 +7,8 @@ carrier must retry so nothing is lost).
 
 Clients live for the process: the Firestore client is shared.store.db() (created on first use and
 cached, so a module without emulator or credentials still imports and answers 403s); the Twilio
-validator, the operator profile and the service registries are built here at import.
+validator, the operator profile and the service registries are built here at import. Without its
+secrets or public URL (outside the local stack) the module refuses to load, naming what is missing.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ USSD_PUBLISH_TIMEOUT = 3.0
 _MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred bytes
 
 _settings = settings.get()
+_settings.require("twilio_auth_token", "ussd_gateway_secret", "webhook_base_url")  # else refuse to start
 _profile = operator.current()
-_twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url)
+_twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url,
+                               trust_request_url=_settings.local)
 _ussd_services = services.ussd_services(_profile)
 _sms_commands = services.sms_services(_profile)
 _voice_routes = services.voice_routes(_profile)

@@ -1,5 +1,8 @@
 """Beeline's pay card for another subscriber, by phone: call 0670, key the recipient's number and `#`,
-then the card's secret code and `#`.
+the card's serial number and `#`, then its secret code and `#`.
+
+The serial is what lets wrong codes count against the card they were tried on, whoever calls
+(functions/transfers/vouchers.py): a wrong code alone names no card.
 
 Each <Gather> posts back to the same webhook with the next `step` (and the recipient typed so far)
 in the action URL's query; Twilio signs that URL, so nobody can forge it. The edge checks the
@@ -23,10 +26,11 @@ from functions.transfers.rules import Party
 from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
-RECIPIENT, CODE = "recipient", "code"
+RECIPIENT, SERIAL, CODE = "recipient", "serial", "code"
 ATTEMPTS = 2                      # a wrong or missing entry is asked for once more, then goodbye
 GATHER_TIMEOUT_SECONDS = 10
 _CODE = re.compile(r"^[0-9]{6,20}$")  # the BSS's pay-card codes (shared.events.VoucherIssued.secret_code)
+_SERIAL = re.compile(r"^[0-9]{1,20}$")  # the digits of the printed serial (shared.events.VoucherRedeemRequested)
 
 
 def _action(step: str, attempt: int, **kept: str) -> str:
@@ -68,6 +72,8 @@ class PayCardIvr:
         attempt = _attempt(call)
         if call.step == RECIPIENT:
             return self._recipient_keyed(call, language, attempt)
+        if call.step == SERIAL:
+            return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
             return self._code_keyed(call, language, attempt, now or utcnow())
         return self._ask_recipient(language, attempt=1)
@@ -86,9 +92,15 @@ class PayCardIvr:
         prompt = Text("edge.paycard.enter_recipient", {"digits": self.profile.national_number_length})
         return voice.VoiceAnswer(self._gather(prompt, language, _action(RECIPIENT, attempt), mistake))
 
-    def _ask_code(self, language: str, recipient: str, attempt: int, mistake: Text | None = None) -> voice.VoiceAnswer:
+    def _ask_serial(self, language: str, recipient: str, attempt: int, mistake: Text | None = None
+                    ) -> voice.VoiceAnswer:
+        return voice.VoiceAnswer(self._gather(Text("edge.paycard.enter_serial"), language,
+                                              _action(SERIAL, attempt, recipient=recipient), mistake))
+
+    def _ask_code(self, language: str, recipient: str, serial: str, attempt: int, mistake: Text | None = None
+                  ) -> voice.VoiceAnswer:
         return voice.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
-                                              _action(CODE, attempt, recipient=recipient), mistake))
+                                              _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
 
     def _goodbye(self, language: str) -> voice.VoiceAnswer:
         return voice.VoiceAnswer(voice.announce(Text("edge.paycard.goodbye"), language))
@@ -100,23 +112,43 @@ class PayCardIvr:
             if attempt >= ATTEMPTS:
                 return self._goodbye(language)
             return self._ask_recipient(language, attempt + 1, mistake=Text("edge.paycard.invalid_recipient"))
-        return self._ask_code(language, recipient, attempt=1)
+        return self._ask_serial(language, recipient, attempt=1)
+
+    def _kept_recipient(self, call: voice.InboundCall) -> str | None:
+        """The recipient keyed before, from the action URL; None only for a hand-made URL (Twilio signs ours)."""
+        try:
+            return transfers.parse_recipient(call.query.get("recipient", ""), self.profile)
+        except transfers.BadOrder:
+            return None
+
+    def _serial_keyed(self, call: voice.InboundCall, language: str, attempt: int) -> voice.VoiceAnswer:
+        recipient = self._kept_recipient(call)
+        if recipient is None:
+            return self._ask_recipient(language, attempt=1)
+        serial = call.digits or ""
+        if not _SERIAL.match(serial):
+            if attempt >= ATTEMPTS:
+                return self._goodbye(language)
+            return self._ask_serial(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_serial"))
+        return self._ask_code(language, recipient, serial, attempt=1)
 
     def _code_keyed(self, call: voice.InboundCall, language: str, attempt: int, now: datetime) -> voice.VoiceAnswer:
-        try:
-            recipient = transfers.parse_recipient(call.query.get("recipient", ""), self.profile)
-        except transfers.BadOrder:  # only a hand-made URL gets here: Twilio signs ours
+        recipient = self._kept_recipient(call)
+        if recipient is None:
             return self._ask_recipient(language, attempt=1)
+        serial = call.query.get("serial", "")
+        if not _SERIAL.match(serial):  # a hand-made URL again
+            return self._ask_serial(language, recipient, attempt=1)
         code = call.digits or ""
         if not _CODE.match(code) or not call.call_sid:
             if attempt >= ATTEMPTS:
                 return self._goodbye(language)
-            return self._ask_code(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
+            return self._ask_code(language, recipient, serial, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
         # The card's code stays out of the id: ids are stored and logged, and a short code hashed
         # with a known number would be found again by trying every code.
-        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, recipient)
+        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, recipient, serial)
         payload = VoucherRedeemRequested(request_id=request_id, caller=call.caller, recipient=recipient,
-                                         secret_code=code, requested_at=now)
+                                         card_serial=serial, secret_code=code, requested_at=now)
         return voice.VoiceAnswer(
             voice.announce(Text("edge.paycard.accepted"), language),
             (Publication("voucher.redeem-requested", payload, derive_event_id(request_id, "voucher.redeem-requested")),))

@@ -3,8 +3,9 @@
 Twilio signs the exact URL it was configured with. Behind Cloud Run's front end (or any TLS
 proxy) the function sees another scheme (`http`) and possibly another host, so `request.url` would
 not match and every genuine request would be refused; `webhook_base_url` names the public URL
-Twilio calls, and the path and query are appended to it. Locally, with no proxy, the URL the
-carrier emulator called is `request.url` itself.
+Twilio calls, and the path and query are appended to it. Only locally, with no proxy, is the URL
+the carrier emulator called `request.url` itself: anywhere else the Host header is the caller's
+to choose, so without a base URL nothing is allowed.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ def signed_urls(host_url: str, path: str, query: str, base_url: str | None) -> l
 class TwilioGuard:
     """Checks X-Twilio-Signature with the twilio package's RequestValidator."""
 
-    def __init__(self, auth_token: str, base_url: str | None):
+    def __init__(self, auth_token: str, base_url: str | None, *, trust_request_url: bool = False):
         self.validator = RequestValidator(auth_token)
         self.base_url = base_url
+        self.trust_request_url = trust_request_url  # the local stack only: no proxy, nobody forging Host
 
     def allows(self, request) -> bool:
         signature = request.headers.get(SIGNATURE_HEADER)
-        if not signature:
+        if not signature or not (self.base_url or self.trust_request_url):
             return False
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         query = request.query_string.decode("latin-1")

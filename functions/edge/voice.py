@@ -91,7 +91,7 @@ def _seconds(raw: str | None) -> int | None:
 
 # What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
 # callee, forward reason, call time, caller language and keys offered; the voicemail line's message.
-QUERY_FIELDS = frozenset({"step", "recipient", "attempt", "callee", "reason", "at", "lang", "keys", "msg"})
+QUERY_FIELDS = frozenset({"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)

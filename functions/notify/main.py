@@ -14,6 +14,8 @@ from shared.events import SmsSend, SmsStatus, utcnow
 
 logger = logging.getLogger("vas.notify")
 
+settings.get().require("twilio_account_sid", "twilio_auth_token")  # else refuse to start
+
 
 class MessageNotLinkedYet(Exception):
     """A callback came before notify stored the SID it names; Pub/Sub redelivers it shortly."""

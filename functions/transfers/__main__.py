@@ -3,6 +3,8 @@
   python -m functions.transfers show REFERENCE     a transfer (or pay card, top-up request) by its reference
   python -m functions.transfers history MSISDN     recent transfers of a number and the limits it has left
   python -m functions.transfers unbar MSISDN       customer care lifts a subscriber's bar on transfers
+  python -m functions.transfers card SERIAL        a pay card's wrong codes from any callers: locked or not
+  python -m functions.transfers unlock-card SERIAL customer care unlocks a pay card (the caller has it at hand)
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import uuid
 
 from google.cloud import firestore
 
-from functions.transfers import documents, records, rules
-from functions.transfers.main import policies
-from shared import cli, ledger, runtime, store
+from functions.transfers import documents, records, rules, vouchers
+from functions.transfers.policy import PolicySet, policies_for
+from shared import cli, ledger, operator, runtime, store
 from shared.events import utcnow
+from shared.operator import OperatorProfile
 
 RECENT = 20
+
+
+def policies() -> tuple[OperatorProfile, PolicySet]:
+    # Not main.policies(): importing the function module asks for the functions' secrets, which care does not hold.
+    profile = operator.current()
+    return profile, policies_for(profile)
 
 
 def show(text: str) -> int:
@@ -96,6 +105,28 @@ def unbar(msisdn: str) -> int:
     return 0
 
 
+def card(serial: str) -> int:
+    """Print the wrong codes tried on a card (its serial as keyed) within the window, and whether it is locked."""
+    serial = vouchers.keyed_serial(serial)
+    snapshot = store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).get()
+    now = utcnow()
+    wrong = vouchers.wrong_codes(snapshot.to_dict() if snapshot.exists else None, now)
+    for at in wrong:
+        print(f"wrong code  {at:%Y-%m-%d %H:%M:%S %Z}")
+    state = "LOCKED" if vouchers.card_locked({"wrong_codes": wrong}, now) else "not locked"
+    print(f"card {serial}: {len(wrong)} wrong code(s) in {vouchers.WRONG_CODE_WINDOW}; {state} "
+          f"(locks at {vouchers.MAX_WRONG_CODES_PER_CARD})")
+    return 0
+
+
+def unlock_card(serial: str) -> int:
+    """Forget the wrong codes tried on a card, so its right code works again."""
+    serial = vouchers.keyed_serial(serial)
+    store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).delete()
+    print(f"card {serial} unlocked")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser, commands = cli.commands("functions.transfers", __doc__)
     commands.add_parser("show", help="a record by reference").add_argument("reference")
@@ -103,11 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         "msisdn", metavar="MSISDN", type=cli.msisdn)
     commands.add_parser("unbar", help="lift a subscriber's bar on transfers (customer care)").add_argument(
         "msisdn", metavar="MSISDN", type=cli.msisdn)
+    commands.add_parser("card", help="a pay card's wrong codes and lock").add_argument("serial")
+    commands.add_parser("unlock-card", help="unlock a pay card (customer care)").add_argument("serial")
     args = parser.parse_args(argv)
     if args.command == "show":
         return show(args.reference)
     if args.command == "history":
         return history(args.msisdn)
+    if args.command == "card":
+        return card(args.serial)
+    if args.command == "unlock-card":
+        return unlock_card(args.serial)
     return unbar(args.msisdn)
 
 

@@ -4,7 +4,7 @@
   read and written with the ledger change, it serialises one sender's transfers, so concurrent
   requests can never pass a limit together.
 - `transfers/{reference}`: the record of each request (records.py).
-- `vouchers/…`, `voucher_serials/…`, `voucher_attempts/…`: pay cards (vouchers.py).
+- `vouchers/…`, `voucher_serials/…`, `voucher_attempts/…`, `voucher_card_attempts/…`: pay cards (vouchers.py).
 - A recycled number's old owner's history and wrong codes move to `former_owners/{archive_id}`
   (main.on_reassigned).
 

@@ -14,7 +14,7 @@ import logging
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
-from shared import archive, gate, ledger, operator, runtime
+from shared import archive, gate, ledger, operator, runtime, settings
 from shared.events import (
     ZERO_BALANCE_CHANNEL, SubscriberReassigned, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued,
     VoucherRedeemRequested,
@@ -22,6 +22,8 @@ from shared.events import (
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.transfers")
+
+settings.get().require("voucher_code_key")  # pay cards cannot be loaded or found without it: refuse to start
 
 _in_force: tuple[OperatorProfile, PolicySet] | None = None
 
@@ -35,11 +37,16 @@ def policies() -> tuple[OperatorProfile, PolicySet]:
     return _in_force
 
 
-def _leave_gate(ctx: runtime.Context, request: TransferRequested) -> None:
+def _after_transfer(ctx: runtime.Context, request: TransferRequested) -> None:
+    """Log the decision once it is committed (a retried transaction runs the handler again), then leave the gate."""
+    decided = ctx.handoff.get("decided")
+    if decided is not None:  # only on the delivery that made the decision
+        logger.info("transfer %s", decided, extra={"reference": ctx.handoff["reference"], "sender": request.sender,
+                                                    "recipient": request.recipient, "amount": request.amount})
     gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
-@runtime.consumer("transfers-execute", after_commit=_leave_gate)
+@runtime.consumer("transfers-execute", after_commit=_after_transfer)
 def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
     gate.enter(ctx.db, f"transfers-{request.sender}", ctx.event.id)  # progress under one sender's burst, not correctness
@@ -70,9 +77,8 @@ def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> N
                                                           sender_balance=balance, event_id=ctx.event.id,
                                                           now=ctx.now))
     _send(ctx, notices)
-    logger.info("transfer %s", "accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
-                extra={"reference": pair.reference, "sender": request.sender, "recipient": request.recipient,
-                       "amount": request.amount})
+    ctx.handoff.update(decided="accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
+                       reference=pair.reference)
 
 
 def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
@@ -164,6 +170,10 @@ def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
 
 
 def _leave_card_gate(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+    """After the commit: tell the operator when this wrong code locked a card, then leave the gate."""
+    if ctx.handoff.get("card_locked_now"):
+        logger.warning("pay card locked: too many wrong codes from any callers", extra={
+            "card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD})
     gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
 
 
@@ -175,11 +185,14 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     profile, in_force = policies()
     card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
     attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)
+    card_attempts_ref = ctx.doc(vouchers.CARD_ATTEMPTS, request.card_serial)
     pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
-                               default_language=profile.default_language, extra=[card_ref, attempts_ref])
-    attempts = pair.extra[attempts_ref.path]
-    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], caller=pair.first,
-                              recipient=pair.second, attempts=attempts, now=ctx.now)
+                               default_language=profile.default_language,
+                               extra=[card_ref, attempts_ref, card_attempts_ref])
+    attempts, card_attempts = pair.extra[attempts_ref.path], pair.extra[card_attempts_ref.path]
+    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
+                              caller=pair.first, recipient=pair.second, attempts=attempts,
+                              card_attempts=card_attempts, now=ctx.now)
     payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
     if isinstance(outcome, vouchers.Credit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
@@ -195,6 +208,9 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     else:
         if outcome.code == "voucher_wrong_code":
             ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
+            card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
+            ctx.txn.set(card_attempts_ref, card_after)
+            ctx.handoff["card_locked_now"] = vouchers.card_locked(card_after, ctx.now)
         notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
                                            caller=caller, currency=profile.currency)]
     documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,

@@ -1,9 +1,16 @@
 """Pay cards (vouchers) activated for another subscriber, Beeline's IVR 0670 (pure: no I/O).
 
-The BSS loads each card (`bss.voucher`); we keep `vouchers/{sha256 of the secret code}` so the
-code itself is never stored, and `voucher_serials/{serial}` so the BSS resending a card is
-recognised. A card is activated once: the redemption marks it used in the same transaction as
-the credit, so two calls keying the same code at once credit one recipient.
+The BSS loads each card (`bss.voucher`); we keep `vouchers/{HMAC-SHA256 of the secret code}`, keyed
+with a secret from Secret Manager (VAS_VOUCHER_CODE_KEY), so the code itself is never stored and a
+leaked database cannot be matched against the few million possible codes without the key; and
+`voucher_serials/{serial}` so the BSS resending a card is recognised. A card is activated once:
+the redemption marks it used in the same transaction as the credit, so two calls keying the same
+code at once credit one recipient.
+
+A caller keys the serial printed on the card as well as its code. A code alone names no card when
+it is wrong, so only the serial lets wrong codes count against the card they were tried on: after
+MAX_WRONG_CODES_PER_CARD from any callers, the card is locked for the window, even to its right
+code (`voucher_card_attempts/{serial as keyed}`); each caller also has their own cap.
 
 Who may activate, and for whom, is the operator's voucher policy (presets/beeline-paycard.yaml:
 any subscriber, prepaid or postpaid, not blocked, not roaming; for a prepaid subscriber of ours);
@@ -13,6 +20,8 @@ the card decides what is credited. Activation is free.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,16 +30,19 @@ from functions.transfers import records, rules
 from functions.transfers.execution import Notice, Reader, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
-from shared import ledger, localtime
+from shared import ledger, localtime, settings
 from shared.events import VoucherIssued, VoucherRedeemRequested
 from shared.money import Currency
 
 COLLECTION = "vouchers"
 SERIALS = "voucher_serials"
 ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
+CARD_ATTEMPTS = "voucher_card_attempts"  # per card (its serial as keyed), across callers: recent wrong codes
 
-# Codes are short digits keyed on a phone: without a cap, a caller could try them one by one.
+# Codes are short digits keyed on a phone: without a cap, a caller could try them one by one, and
+# without one per card, many callers (many SIMs) could share the work on one card.
 MAX_WRONG_CODES = 5
+MAX_WRONG_CODES_PER_CARD = 10
 WRONG_CODE_WINDOW = timedelta(hours=24)
 
 
@@ -39,8 +51,15 @@ class VoucherConflict(ValueError):
 
 
 def code_key(secret_code: str) -> str:
-    """The document id of a secret code: its SHA-256, so a leaked database reveals no usable code."""
-    return hashlib.sha256(secret_code.strip().encode()).hexdigest()
+    """The document id of a secret code: its HMAC under the operator's key (a bare hash of 6 digits falls at once)."""
+    config = settings.get()
+    config.require("voucher_code_key")
+    return hmac.new(config.voucher_code_key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_serial(serial: str) -> str:
+    """A card's serial as a phone keys it: its digits (PC-0001 is keyed 0001)."""
+    return re.sub(r"[^0-9]", "", serial)
 
 
 def issued(card: VoucherIssued, *, stored_by_code: dict | None, stored_serial: dict | None,
@@ -73,12 +92,13 @@ class Credit:
     expires_at: datetime | None
 
 
-def redeem(policy: TransferPolicy | None, voucher: dict | None, *, caller: Party, recipient: Party,
-           attempts: dict | None, now: datetime) -> Credit | Refusal:
-    """The credit a keyed code gives, or why not (texts `transfer.refused.<code>`).
+def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, caller: Party, recipient: Party,
+           attempts: dict | None, card_attempts: dict | None, now: datetime) -> Credit | Refusal:
+    """The credit a keyed serial and code give, or why not (texts `transfer.refused.<code>`).
 
-    The people are checked before the code: a blocked, roaming or locked-out caller learns
-    nothing about whether a code is valid.
+    The people are checked before the code: a blocked, roaming or locked-out caller, or one
+    trying a locked card, learns nothing about whether a code is valid. A code of another card
+    than the serial keyed is a wrong code.
     """
     if policy is None:
         return Refusal("service_not_offered", {})
@@ -87,7 +107,9 @@ def redeem(policy: TransferPolicy | None, voucher: dict | None, *, caller: Party
         return refusal
     if len(wrong_codes(attempts, now)) >= MAX_WRONG_CODES:
         return Refusal("voucher_too_many_attempts", {"hours": int(WRONG_CODE_WINDOW.total_seconds() // 3600)})
-    if voucher is None:
+    if card_locked(card_attempts, now):
+        return Refusal("voucher_card_locked", {})
+    if voucher is None or keyed_serial(voucher["serial"]) != serial:
         return Refusal("voucher_wrong_code", {})
     if voucher.get("status") != "issued":
         return Refusal("voucher_used", {})
@@ -107,8 +129,13 @@ def wrong_codes(attempts: dict | None, now: datetime) -> list[datetime]:
 
 
 def with_wrong_code(attempts: dict | None, now: datetime) -> dict[str, Any]:
-    """The caller's attempts document after one more wrong code (older ones dropped)."""
+    """The caller's (or card's) attempts document after one more wrong code (older ones dropped)."""
     return {"wrong_codes": [*wrong_codes(attempts, now), now]}
+
+
+def card_locked(card_attempts: dict | None, now: datetime) -> bool:
+    """Too many wrong codes were tried on this card, by whoever, within the window."""
+    return len(wrong_codes(card_attempts, now)) >= MAX_WRONG_CODES_PER_CARD
 
 
 def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader, balance: int,
@@ -137,7 +164,7 @@ def record(request: VoucherRedeemRequested, outcome: Credit | Refusal, *, refere
            now: datetime) -> dict[str, Any]:
     common = dict(ref=reference, event_id=event_id, request_id=request.request_id, caller=request.caller,
                   recipient=request.recipient, now=now, requested_at=request.requested_at)
-    if isinstance(outcome, Refusal):
-        return records.voucher_record(**common, refusal_code=outcome.code)
+    if isinstance(outcome, Refusal):  # the serial as keyed: which card was tried
+        return records.voucher_record(**common, serial=request.card_serial, refusal_code=outcome.code)
     return records.voucher_record(**common, serial=outcome.serial, amount=outcome.amount, bucket=outcome.bucket,
                                   credit_expires_at=outcome.expires_at)

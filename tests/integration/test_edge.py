@@ -196,3 +196,13 @@ def test_the_ussd_function_serves_balance_checks_as_its_own_process(firestore_cl
     assert response.status_code == 200
     assert response.text == "END Your balance:\nMain balance: 42 so'm"
     assert requests.post(service.ready_url, data=body, timeout=10).status_code == 403
+
+
+def test_outside_the_local_stack_the_edge_without_its_secrets_never_serves(emulators, function_server):
+    """Deployed without its secrets, the process exits naming them: no request, however signed, is answered."""
+    from emulators.process import ServiceFailed
+
+    with pytest.raises(ServiceFailed) as refused:
+        function_server("edge-ussd", VAS_ENV="cloud")
+    for variable in ("VAS_TWILIO_AUTH_TOKEN", "VAS_USSD_GATEWAY_SECRET", "VAS_WEBHOOK_BASE_URL"):
+        assert variable in str(refused.value)

@@ -199,11 +199,16 @@ def test_the_pay_card_ivr_gathers_number_and_code_then_publishes_one_redeem_requ
     first = signed_call(app, {}, call).data.decode()
     assert "<Gather" in first and "step=recipient" in first
     second = signed_call(app, {"step": "recipient", "attempt": "1"}, {**call, "Digits": "971300909"}).data.decode()
-    assert "step=code" in second and "recipient=%2B998971300909" in second
-    last = signed_call(app, {"step": "code", "attempt": "1", "recipient": RECIPIENT}, {**call, "Digits": "123456789"})
+    assert "step=serial" in second and "recipient=%2B998971300909" in second
+    third = signed_call(app, {"step": "serial", "attempt": "1", "recipient": RECIPIENT},
+                        {**call, "Digits": "0001"}).data.decode()
+    assert "step=code" in third and "serial=0001" in third
+    last = signed_call(app, {"step": "code", "attempt": "1", "recipient": RECIPIENT, "serial": "0001"},
+                       {**call, "Digits": "123456789"})
     assert last.status_code == 200 and "<Hangup" in last.data.decode()
     [event] = pull(1)
-    assert (event.data["caller"], event.data["recipient"], event.data["secret_code"]) == (SENDER, RECIPIENT, "123456789")
+    assert (event.data["caller"], event.data["recipient"], event.data["card_serial"], event.data["secret_code"]) == \
+        (SENDER, RECIPIENT, "0001", "123456789")
     assert event.data["request_id"].startswith("call:CAivr0001:") and "123456789" not in event.data["request_id"]
 
 

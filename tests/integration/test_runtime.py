@@ -77,6 +77,24 @@ def test_an_invalid_message_is_recorded_and_acknowledged_not_retried(firestore_c
     assert count() == 0
 
 
+def test_a_push_whose_data_is_not_base64_is_recorded_and_acknowledged(firestore_clean):
+    """Retrying cannot make such a body readable: rejected at once (2xx), not 500 until dead-lettered."""
+    import functions_framework
+
+    from tests.integration import runtime_probe
+
+    app = functions_framework.create_app(target="on_subscriber", source=runtime_probe.__file__)
+    body = {"subscription": f"projects/vas-test/subscriptions/{CONSUMER}",
+            "message": {"data": "%%not base64%%", "attributes": {"event_type": "bss.subscriber"},
+                        "messageId": "43", "publishTime": "2026-11-22T10:00:00Z"}}
+    response = app.test_client().post("/projects/vas-test/topics/bss.subscriber", json=body)
+    assert 200 <= response.status_code < 300, response.data
+    rejected = store.db().collection(store.REJECTED).document(f"{CONSUMER}:43").get()
+    assert rejected.exists and "base64" in rejected.get("reason")
+    assert rejected.get("data") == "%%not base64%%"
+    assert count() == 0
+
+
 def test_a_payload_breaking_its_model_is_rejected_with_the_reason(firestore_clean):
     envelope = catalog.make_envelope("bss.subscriber", {"msisdn": "+998901234567"}, event_id="e-2")
     broken = envelope.model_copy(update={"data": {"msisdn": "12"}})

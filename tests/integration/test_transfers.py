@@ -131,6 +131,32 @@ def test_a_transfer_delivered_twice_moves_money_once_and_tells_both_sides(firest
     sound(ALICE, BOB)
 
 
+def test_a_transfer_whose_transaction_is_retried_logs_accepted_once(firestore_clean, caplog):
+    subscriber(ALICE, "en", balance=100_000 * SOM)
+    subscriber(BOB, "en")
+    entry = transfers.on_transfer_requested
+    runs = []
+
+    def contended_once(ctx, request):
+        """The real handler, whose first transaction then loses to contention (Firestore runs it again)."""
+        entry.handler(ctx, request)
+        runs.append(ctx.event.id)
+        if len(runs) == 1:
+            raise exceptions.Aborted("contention")
+
+    topic = catalog.load().consumer(entry.consumer).topic
+    data, attributes = bus.encode(catalog.make_envelope(topic, transfer("t-retried", 5_000 * SOM), event_id="t-retried"))
+    with caplog.at_level("INFO", logger="vas.transfers"):
+        assert runtime.process(entry.consumer, contended_once, "m-retried", data, attributes,
+                               after_commit=entry.after_commit) == "processed"
+        assert runtime.process(entry.consumer, contended_once, "m-again", data, attributes,
+                               after_commit=entry.after_commit) == "duplicate"
+
+    assert len(runs) == 2  # the handler did run twice
+    assert [r.getMessage() for r in caplog.records if r.name == "vas.transfers"] == ["transfer accepted"]
+    assert balance(BOB) == 5_000 * SOM
+
+
 def test_a_refused_transfer_moves_nothing_and_tells_the_sender_why_with_a_reference(firestore_clean):
     subscriber(ALICE, "en", balance=20_000 * SOM)
     subscriber(BOB, "en")

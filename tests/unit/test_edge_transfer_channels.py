@@ -327,21 +327,31 @@ def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:
     return ROUTES.answer(inbound, "en")
 
 
-def test_the_ivr_gathers_the_recipient_then_the_code_with_the_step_in_the_action_url():
+def test_the_ivr_gathers_the_recipient_the_serial_then_the_code_with_the_step_in_the_action_url():
     first = str(call())
     assert "<Gather" in first and 'action="?step=recipient&amp;attempt=1"' in first
     assert "9-digit number" in first
     second = str(call(query={"step": "recipient", "attempt": "1"}, digits="971300909"))
-    assert 'action="?step=code&amp;attempt=1&amp;recipient=%2B998971300909"' in second
-    assert "secret code" in second
+    assert 'action="?step=serial&amp;attempt=1&amp;recipient=%2B998971300909"' in second
+    assert "serial number" in second
+    third = str(call(query={"step": "serial", "attempt": "1", "recipient": RECIPIENT}, digits="0001"))
+    assert 'action="?step=code&amp;attempt=1&amp;recipient=%2B998971300909&amp;serial=0001"' in third
+    assert "secret code" in third
 
 
 def test_the_code_publishes_one_voucher_redeem_request_and_says_the_result_comes_by_sms():
-    answer = call(query={"step": "code", "attempt": "1", "recipient": RECIPIENT}, digits="12345678")
+    answer = call(query={"step": "code", "attempt": "1", "recipient": RECIPIENT, "serial": "0001"}, digits="12345678")
     assert "result will come to you by SMS" in str(answer) and "<Hangup" in str(answer)
     [event] = answer.publish
-    assert (event.topic, event.payload.caller, event.payload.recipient, event.payload.secret_code) == \
-        ("voucher.redeem-requested", SENDER, RECIPIENT, "12345678")
+    assert (event.topic, event.payload.caller, event.payload.recipient, event.payload.card_serial,
+            event.payload.secret_code) == ("voucher.redeem-requested", SENDER, RECIPIENT, "0001", "12345678")
+
+
+def test_an_unreadable_serial_is_asked_again_once_then_goodbye():
+    again = str(call(query={"step": "serial", "attempt": "1", "recipient": RECIPIENT}, digits="*"))
+    assert "serial number cannot be read" in again and "attempt=2" in again
+    goodbye = call(query={"step": "serial", "attempt": "2", "recipient": RECIPIENT}, digits="*")
+    assert "Goodbye" in str(goodbye) and "<Gather" not in str(goodbye) and goodbye.publish == ()
 
 
 def test_an_invalid_number_is_asked_again_once_then_goodbye():

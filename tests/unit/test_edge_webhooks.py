@@ -65,6 +65,33 @@ def test_unsigned_and_wrongly_signed_requests_are_refused_with_403(client, targe
     assert response.data == b"Forbidden"
 
 
+@pytest.fixture
+def outside_the_local_stack(monkeypatch):
+    """The environment of a deployed function: no VAS_ENV=local, and none of the edge's settings."""
+    for name in ("VAS_ENV", "VAS_TWILIO_AUTH_TOKEN", "VAS_USSD_GATEWAY_SECRET", "VAS_WEBHOOK_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    _clear_caches()
+    yield monkeypatch
+    monkeypatch.undo()
+    _clear_caches()
+
+
+def test_outside_the_local_stack_missing_secrets_stop_the_edge_naming_them(outside_the_local_stack, caplog):
+    with pytest.raises(settings.MissingSetting) as refused:
+        functions_framework.create_app("ussd", SOURCE)
+    for variable in ("VAS_TWILIO_AUTH_TOKEN", "VAS_USSD_GATEWAY_SECRET", "VAS_WEBHOOK_BASE_URL"):
+        assert variable in str(refused.value)
+    assert any(r.levelname == "CRITICAL" and "VAS_USSD_GATEWAY_SECRET" in r.getMessage() for r in caplog.records)
+
+
+def test_outside_the_local_stack_a_missing_base_url_stops_the_edge(outside_the_local_stack):
+    outside_the_local_stack.setenv("VAS_TWILIO_AUTH_TOKEN", TOKEN)
+    outside_the_local_stack.setenv("VAS_USSD_GATEWAY_SECRET", SECRET)
+    with pytest.raises(settings.MissingSetting, match="VAS_WEBHOOK_BASE_URL"):
+        functions_framework.create_app("sms_inbound", SOURCE)
+
+
 def test_a_signature_over_another_body_is_refused(client):
     app = client("ussd")
     signature = signing.sign_body(SECRET, b"serviceCode=%2A100%23")

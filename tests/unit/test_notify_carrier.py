@@ -97,3 +97,4 @@ def test_an_acceptance_without_a_sid_is_not_retried():
     http = RecordingHttp(201, {"status": "queued"})
     with pytest.raises(carrier.PermanentCarrierError):
         carrier.send_sms("+998901234567", "DemoTel", "hi", api=_client(http))
+

@@ -112,3 +112,17 @@ def test_logs_are_cloud_logging_json_with_numbers_masked_and_the_correlation_id(
     assert entry["to"] == "+998*******67"
     assert entry["correlation_id"] == "evt-42"
     assert entry["logging.googleapis.com/labels"] == {"function": "notify-sms-send", "correlation_id": "evt-42"}
+
+
+def test_a_correlation_id_naming_a_subscriber_is_logged_masked():
+    formatter = log.CloudLoggingFormatter("transfers-execute")
+    record = logging.LogRecord("vas.test", logging.INFO, __file__, 1, "transfer accepted", (), None)
+    token = log.correlation_id.set("bss:+998901234567:2026-11-22")
+    try:
+        line = formatter.format(record)
+    finally:
+        log.correlation_id.reset(token)
+    entry = json.loads(line)
+    assert "998901234567" not in line
+    assert entry["correlation_id"] == "bss:+998*******67:2026-11-22"
+    assert entry["logging.googleapis.com/labels"]["correlation_id"] == "bss:+998*******67:2026-11-22"

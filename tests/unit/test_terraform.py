@@ -303,6 +303,52 @@ def test_every_catalog_source_exists_and_defines_its_entry_point(catalog):
             f"{name}: {function.source} defines no {function.entry_point}()"
 
 
+def granted_secrets(tf: Terraform) -> dict[str, list[str]]:
+    """Service → the VAS_* variables Terraform fills from Secret Manager for it (secrets.tf)."""
+    text = tf.texts["secrets.tf"]
+    env_of = dict(re.findall(r'^\s*([\w-]+) = \{\s*env\s*=\s*"(VAS_\w+)"', text, re.M))
+    used_by = re.search(r"secrets_used_by = \{(.*?)\n  \}", text, re.S).group(1)
+    return {service: [env_of[name] for name in re.findall(r'"([\w-]+)"', names)]
+            for service, names in re.findall(r"^\s*(\w+)\s*=\s*\[(.*?)\]", used_by, re.M)}
+
+
+def test_outside_the_local_stack_each_function_starts_with_what_terraform_gives_it_and_not_without(
+        tf, catalog, monkeypatch):
+    """No default stands in for a secret in the cloud: without one a function refusing to start is the safe side."""
+    import functions_framework
+
+    from shared import settings
+
+    granted = granted_secrets(tf)
+    every_secret = {variable for variables in granted.values() for variable in variables}
+    functions = {f.source: (f, name in catalog.webhooks) for name, f in
+                 [*catalog.consumers.items(), *catalog.webhooks.items()]}
+    monkeypatch.delenv("VAS_ENV", raising=False)
+    try:
+        for source, (function, webhook) in functions.items():
+            secrets = granted.get(Path(source).parts[1], [])
+            given = {variable: "from-secret-manager" for variable in secrets}
+            if webhook:
+                given["VAS_WEBHOOK_BASE_URL"] = "https://example.run.app"
+            for variable in every_secret | {"VAS_WEBHOOK_BASE_URL"}:
+                monkeypatch.delenv(variable, raising=False)
+            for left_out in [None, *given]:
+                for variable, value in given.items():
+                    if variable == left_out:
+                        monkeypatch.delenv(variable)
+                    else:
+                        monkeypatch.setenv(variable, value)
+                settings.get.cache_clear()
+                if left_out is None:
+                    functions_framework.create_app(function.entry_point, str(REPO / source))
+                else:
+                    with pytest.raises(settings.MissingSetting, match=left_out):
+                        functions_framework.create_app(function.entry_point, str(REPO / source))
+    finally:
+        monkeypatch.undo()
+        settings.get.cache_clear()
+
+
 def test_secrets_go_to_existing_settings_and_services(tf, catalog):
     settings_env = {f"VAS_{field.upper()}" for field in Settings.model_fields}
     secrets = re.findall(r'env\s*=\s*"(VAS_\w+)"', tf.texts["secrets.tf"])

@@ -192,6 +192,30 @@ def test_a_card_is_loaded_once_and_clashes_are_refused():
                         stored_serial={"code_key": vouchers.code_key("123456")}, event_id="e4", now=NOW)
 
 
+@pytest.fixture
+def code_key_setting(monkeypatch):
+    """`code_key_setting(key)`: run with VAS_VOUCHER_CODE_KEY set to `key`."""
+    from shared import settings
+
+    def use(key: str) -> None:
+        monkeypatch.setenv("VAS_VOUCHER_CODE_KEY", key)
+        settings.get.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    settings.get.cache_clear()
+
+
+def test_a_stored_code_key_cannot_be_matched_by_hashing_every_code_without_the_secret_key(code_key_setting):
+    import hashlib
+
+    code_key_setting("the-operator's-key")
+    stored = vouchers.code_key("123456")
+    assert stored not in {hashlib.sha256(str(n).zfill(6).encode()).hexdigest() for n in range(123_000, 124_000)}
+    code_key_setting("another-key")
+    assert vouchers.code_key("123456") != stored  # the key, not the code alone, decides the id
+
+
 def test_wrong_codes_older_than_the_window_are_forgotten():
     attempts = {"wrong_codes": [NOW - timedelta(hours=25)] + [NOW - timedelta(minutes=i) for i in range(4)]}
     assert len(vouchers.wrong_codes(attempts, NOW)) == 4

@@ -1,0 +1,62 @@
+"""Payload fields marked secret (events.SECRET: pay-card codes, PINs) never reach a log or a stored copy."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from pydantic import Field
+
+from functions.ops import dead_letters
+from shared import bus, catalog, events, log
+
+CODE = "48151623420815"
+
+
+def redeem_message() -> tuple[bytes, dict[str, str]]:
+    payload = {"request_id": "call:CA1", "caller": "+998901234567", "recipient": "+998901234568", "card_serial": "1",
+               "secret_code": CODE, "requested_at": "2026-11-22T10:00:00+00:00"}
+    return bus.encode(catalog.make_envelope("voucher.redeem-requested", payload, event_id="e-1"))
+
+
+def test_the_pay_card_codes_are_marked_secret():
+    assert events.secret_fields(events.VoucherRedeemRequested) == {"secret_code"}
+    assert events.secret_fields(events.VoucherIssued) == {"secret_code"}
+
+
+def test_any_field_marked_secret_is_blanked_the_same_way():
+    """The marker is the whole mechanism: a new secret (a mailbox PIN) needs nothing else."""
+    class PinChanged(events.Payload):
+        msisdn: str
+        pin: str = Field(json_schema_extra=events.SECRET)
+
+    assert events.redacted(PinChanged, {"msisdn": "+998901234567", "pin": "4321"}) == \
+        {"msisdn": "+998901234567", "pin": events.REDACTED}
+    assert PinChanged.model_json_schema()["properties"]["pin"]["secret"] is True
+
+
+def test_a_dead_letter_is_stored_without_its_code_and_is_not_replayed_without_it():
+    data, attributes = redeem_message()
+    stored = dead_letters.record("m-1", data, {**attributes, "CloudPubSubDeadLetterSourceDeliveryCount": "5"})
+    assert CODE not in json.dumps(stored)
+    assert stored["redacted"] == ["secret_code"] and stored["event_type"] == "voucher.redeem-requested"
+    with pytest.raises(ValueError, match="secret_code"):
+        dead_letters.replay_of(stored)
+
+
+def test_a_dead_letter_without_secrets_is_still_kept_byte_for_byte():
+    data, attributes = bus.encode(catalog.make_envelope("bss.subscriber", {"msisdn": "+998901234567"},
+                                                        event_id="e-2"))
+    stored = dead_letters.record("m-2", data, attributes)
+    assert stored["redacted"] == [] and dead_letters.replay_of(stored).data == data
+
+
+def test_a_secret_field_handed_to_a_log_is_blanked():
+    record = logging.LogRecord("vas.test", logging.INFO, __file__, 1, "pay card keyed", (), None)
+    record.secret_code = CODE
+    record.payload = {"caller": "+998901234567", "secret_code": CODE}
+    line = log.CloudLoggingFormatter("transfers-voucher-redeem").format(record)
+    assert CODE not in line
+    entry = json.loads(line)
+    assert entry["secret_code"] == events.REDACTED and entry["payload"]["secret_code"] == events.REDACTED
