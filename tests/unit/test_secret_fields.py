@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 
 import pytest
 from pydantic import Field
@@ -42,14 +43,14 @@ def test_a_dead_letter_is_stored_without_its_code_and_is_not_replayed_without_it
     assert CODE not in json.dumps(stored)
     assert stored["redacted"] == ["secret_code"] and stored["event_type"] == "voucher.redeem-requested"
     with pytest.raises(ValueError, match="secret_code"):
-        dead_letters.replay_of(stored)
+        dead_letters.replay_of(stored, datetime.now(timezone.utc))
 
 
 def test_a_dead_letter_without_secrets_is_still_kept_byte_for_byte():
     data, attributes = bus.encode(catalog.make_envelope("bss.subscriber", {"msisdn": "+998901234567"},
                                                         event_id="e-2"))
     stored = dead_letters.record("m-2", data, attributes)
-    assert stored["redacted"] == [] and dead_letters.replay_of(stored).data == data
+    assert stored["redacted"] == [] and dead_letters.replay_of(stored, datetime.now(timezone.utc)).data == data
 
 
 def test_a_secret_field_handed_to_a_log_is_blanked():
