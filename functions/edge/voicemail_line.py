@@ -170,7 +170,11 @@ class VoicemailLine:
         entered = self._pin_entered(call, attempt, right, now)
         if right:
             return self._mailbox(call, token, language, now, publish=(entered,))
-        wrong_in_a_row = len(user.get("voicemail_pin_failures") or []) + 1
+        # This call's earlier tries were all wrong (a right one opens the mailbox), whether or not the
+        # service has counted them yet; other calls' wrong PINs as the service counted them.
+        earlier_calls = [f for f in user.get("voicemail_pin_failures") or []
+                         if isinstance(f, Mapping) and f.get("call_sid") != call.call_sid]
+        wrong_in_a_row = len(earlier_calls) + attempt
         if wrong_in_a_row >= self.config.voicemail.max_wrong_pins:
             return _goodbye(Text("edge.missed_calls.voicemail.locked",
                                  {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}),

@@ -204,3 +204,12 @@ def test_a_mailbox_without_a_pin_plays_nothing_and_says_how_to_set_one():
                             "ПИН-код, отправьте ПИН и 4-8 цифр на 06001 или наберите *160#. До свидания.")
     assert not played(answer) and not answer.publish
 
+
+
+def test_this_calls_wrong_pins_count_towards_the_lock_before_the_service_has_counted_them():
+    others = [{"call_sid": "CAother", "attempt": n, "at": NOW} for n in (1, 2)]
+    user = {**WITH_PIN, "voicemail_pin_failures": others}
+    third = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "3"}, digits="1111")
+    assert said(third).startswith("Your voice mailbox is locked") and pins(third) == [(3, False)]
+    second = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "2"}, digits="1111")
+    assert said(second) == "That PIN is not right. " + ASKS_PIN
