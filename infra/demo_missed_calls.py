@@ -19,7 +19,7 @@ from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config, documents
 from functions.zero_balance import config as zero_balance_config
 from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
-from shared import operator, store
+from shared import consent, operator, store
 
 
 DEMO_PIN = "4821"
@@ -45,14 +45,15 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "REG")
     question = new_sms(carrier, aida.msisdn, before, timeout)
-    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", question, "YES" in question,
+    yes = consent.YES_WORD[aida.language]    # the confirming word of the language she reads
+    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", question, yes in question,
                    "the price and period, and a question: nothing is charged yet")
     before = len(carrier.inbox(aida.msisdn))
-    carrier.send_sms(aida.msisdn, config.short_code, "YES")
+    carrier.send_sms(aida.msisdn, config.short_code, yes)
     confirmation = new_sms(carrier, aida.msisdn, before, timeout)
     user = store.db().collection(documents.USERS).document(aida.msisdn)
     wait_until(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
-    transcript.add(aida.msisdn, f"replies YES to {config.short_code}, receives", confirmation, True,
+    transcript.add(aida.msisdn, f"replies {yes} to {config.short_code}, receives", confirmation, True,
                    "the voice mailbox switched on and its first month charged")
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, f"PIN {DEMO_PIN}")
