@@ -142,7 +142,7 @@ class VoicemailLine:
         if call.step == PIN:
             return self._pin_keyed(call, user, token, language, now)
         if not (pin.skips_pin(user, call.caller_verification)
-                or hmac.compare_digest(call.query.get("pass", ""), token)):
+                or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())):
             return self._ask_pin(language, attempt=1)
         return self._mailbox(call, token, language, now)
 

@@ -105,22 +105,20 @@ def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Co
             config: MissedCallConfig, currency: Currency, language: str) -> SignUp:
     """Ask before charging: a register request asks (SMS) or carries its answer (USSD, or the SMS reply)."""
     fee = config.charging.monthly_fee
-    if user.get("registered") or fee == 0:
+    if fee == 0:
         return SignUp(register=True)    # nothing is charged: no question to ask
     if request.consent is not None:     # asked and answered in one USSD session
         answered = request.consent
         if (answered.msisdn, answered.offer, answered.price) != (request.msisdn, MAILBOX_OFFER, fee):
             return SignUp(answer=Outcome("missed_calls.options.register_expired", _ask_again(config)))
         return SignUp((answered,), register=answered.confirmed)
+    waiting = pending if pending is not None and pending.status == "pending" else None
+    if request.consent_reply is not None and waiting is not None:
+        return _answered(waiting, request, config)
+    if user.get("registered"):
+        return SignUp(register=True)    # already on: `decide` says so and charges nothing
     if request.consent_reply is not None:
-        if pending is None or pending.status != "pending":
-            return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
-        decided = consent.answered(pending, request.said, accepted=request.consent_reply)
-        if decided.confirmed:
-            return SignUp((decided,), register=True)
-        template = "missed_calls.options.register_declined" if decided.status == "declined" \
-            else "missed_calls.options.register_expired"
-        return SignUp((decided,), answer=Outcome(template, _ask_again(config)))
+        return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
     params = {"fee": currency.format(fee), "short_code": config.short_code,
               "yes": consent.YES_WORD[language], "no": consent.NO_WORD[language],
               "minutes": int(consent.SMS_REPLY_WINDOW.total_seconds() // 60)}
@@ -129,8 +127,18 @@ def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Co
                           shown=texts.render(template, language, **params), price=fee, currency=currency.code,
                           period="month", request=request.said or consent.Answer(
                               text=request.action, reference=request.request_id, at=request.requested_at))
-    earlier = (consent.replaced(pending, request.requested_at),) if pending and pending.status == "pending" else ()
+    earlier = (consent.replaced(waiting, request.requested_at),) if waiting else ()
     return SignUp((*earlier, asked), answer=Outcome(template, params))
+
+
+def _answered(waiting: Consent, request: MissedCallOptionsChanged, config: MissedCallConfig) -> SignUp:
+    """The SMS reply to the waiting question: confirmed (register now), declined, or too late."""
+    decided = consent.answered(waiting, request.said, accepted=request.consent_reply)
+    if decided.confirmed:
+        return SignUp((decided,), register=True)
+    template = "missed_calls.options.register_declined" if decided.status == "declined" \
+        else "missed_calls.options.register_expired"
+    return SignUp((decided,), answer=Outcome(template, _ask_again(config)))
 
 
 def _ask_again(config: MissedCallConfig) -> dict[str, Any]:

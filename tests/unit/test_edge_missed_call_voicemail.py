@@ -213,3 +213,9 @@ def test_this_calls_wrong_pins_count_towards_the_lock_before_the_service_has_cou
     assert said(third).startswith("Your voice mailbox is locked") and pins(third) == [(3, False)]
     second = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "2"}, digits="1111")
     assert said(second) == "That PIN is not right. " + ASKS_PIN
+
+
+def test_a_proof_that_is_not_even_ascii_opens_nothing_and_breaks_nothing():
+    answer = dial(line(), user=WITH_PIN, network={}, query={"step": "played", "msg": "CAa", "at": "1", "pass": "é" * 32},
+                  digits="1")
+    assert said(answer) == ASKS_PIN and not played(answer)
