@@ -527,6 +527,7 @@ def test_the_operator_cli_shows_options_pending_calls_voice_messages_and_charges
     assert cli(["show", B]) == 0
     shown = capsys.readouterr().out
     assert "registered           True" in shown and "pending calls: 2" in shown and "voice messages: 1" in shown
+    assert "mailbox PIN          none; own phone without PIN: False; wrong in a row: 0; locked: None" in shown
     assert "charges in" in shown and "charged 50 so'm (5000)" in shown and "not charged: undelivered" in shown
     assert cli(["charges", "998901234568"]) == 0
     assert "charges: 2" in capsys.readouterr().out
