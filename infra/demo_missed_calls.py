@@ -1,10 +1,12 @@
 """The demo's missed calls and call-me-back requests, played through the carrier emulator's phones.
 
-Aida registers a voice mailbox and switches her phone off; Aziz calls her three times and leaves
-his number, Olga asks to be told when she is back, John leaves another number (after a wrong one)
-and Li leaves a voice message. Aida switches on: one SMS per caller. Olga is told Aida is back,
-Aida asks for the details with D and listens to Li's message. Then Bobur, at zero balance, calls
-Aziz: the network refuses the call and Bobur sends Aziz a free "please call me back".
+Aida asks for a voice mailbox, confirms its price with YES, sets its PIN and switches her phone
+off; Aziz calls her three times and leaves his number, Olga asks to be told when she is back, John
+leaves another number (after a wrong one) and Li leaves a voice message. Aida switches on: one SMS
+per caller. Olga is told Aida is back, Aida asks for the details with D; a call spoofing Aida's
+number is asked for the PIN and hears nothing, Aida keys it and listens to Li's message. Then
+Bobur, at zero balance, calls Aziz: the network refuses the call and Bobur sends Aziz a free
+"please call me back".
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config, documents
 from functions.zero_balance import config as zero_balance_config
 from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
-from shared import operator, store
+from shared import consent, operator, store
+
+
+DEMO_PIN = "4821"
 
 
 def play(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
@@ -39,11 +44,22 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
 
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "REG")
+    question = new_sms(carrier, aida.msisdn, before, timeout)
+    yes = consent.YES_WORD[aida.language]    # the confirming word of the language she reads
+    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", question, yes in question,
+                   "the price and period, and a question: nothing is charged yet")
+    before = len(carrier.inbox(aida.msisdn))
+    carrier.send_sms(aida.msisdn, config.short_code, yes)
     confirmation = new_sms(carrier, aida.msisdn, before, timeout)
     user = store.db().collection(documents.USERS).document(aida.msisdn)
     wait_until(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
-    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", confirmation, True,
-                   "the voice mailbox switched on")
+    transcript.add(aida.msisdn, f"replies {yes} to {config.short_code}, receives", confirmation, True,
+                   "the voice mailbox switched on and its first month charged")
+    before = len(carrier.inbox(aida.msisdn))
+    carrier.send_sms(aida.msisdn, config.short_code, f"PIN {DEMO_PIN}")
+    pin_set = new_sms(carrier, aida.msisdn, before, timeout)
+    transcript.add(aida.msisdn, f"texts PIN {DEMO_PIN} to {config.short_code}, receives", pin_set,
+                   DEMO_PIN not in pin_set, "the mailbox PIN set (its digits are never repeated or stored)")
 
     carrier.detach(aida.msisdn)
     transcript.add(aida.msisdn, "switches her phone off", "(no network)", True)
@@ -113,9 +129,15 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
     transcript.add(aida.msisdn, f"texts D to {config.short_code}, receives", details,
                    aziz.msisdn in details and olga.msisdn in details, "the details of every missed call")
 
+    spoofed = carrier.call_from_outside(aida.msisdn, config.voicemail_number)
+    transcript.add(aida.msisdn, f"(spoofed by someone outside the network) calls {config.voicemail_number}, hears",
+                   _heard(spoofed), "voice message" not in _heard(spoofed), "a PIN question and nothing else")
+    carrier.hang_up(spoofed["call_sid"])
+
     call = carrier.call(aida.msisdn, config.voicemail_number)
-    message = _heard(call)
-    transcript.add(aida.msisdn, f"calls {config.voicemail_number}, hears", message,
+    opened = carrier.press(call["call_sid"], f"{DEMO_PIN}#")
+    message = _heard(opened)
+    transcript.add(aida.msisdn, f"calls {config.voicemail_number}, keys her PIN, hears", message,
                    f"[voice message: {spoken}]" in message, "Li's voice message")
     carrier.hang_up(call["call_sid"])
 

@@ -10,8 +10,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared.consent import Answer, Consent
 from shared.msisdn import Msisdn
 
 # Deterministic follow-up ids: the same cause and purpose always give the same id.
@@ -288,7 +289,19 @@ class MissedCallRecorded(Payload):
 
 
 MissedCallOption = Literal["register", "unregister", "privacy_on", "privacy_off", "blacklist_add",
-                           "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear"]
+                           "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear",
+                           "pin_set", "pin_skip_on", "pin_skip_off"]
+
+
+class PinHash(Payload):
+    """A mailbox PIN as stored: scrypt of the digits with a random salt (the digits never travel)."""
+
+    salt: str = Field(pattern=r"^[0-9a-f]{32,128}$")
+    hash: str = Field(pattern=r"^[0-9a-f]{32,128}$", json_schema_extra=SECRET)
+    n: int = Field(ge=2, description="scrypt cost (a power of two)")
+    r: int = Field(ge=1)
+    p: int = Field(ge=1)
+
 
 
 class MissedCallOptionsChanged(Payload):
@@ -300,6 +313,34 @@ class MissedCallOptionsChanged(Payload):
     number: Msisdn | None = Field(default=None, description="The caller a list action is about")
     channel: Literal["sms", "ussd", "ivr", "web"]
     requested_at: AwareDatetime
+    pin: PinHash | None = Field(default=None, description="pin_set: the new PIN, hashed at the edge")
+    said: Answer | None = Field(default=None, description="register by SMS: the subscriber's message (the request, "
+                                                          "or the reply to the sign-up question)")
+    consent_reply: bool | None = Field(default=None, description="register: this SMS answers the waiting sign-up "
+                                                                 "question, yes (true) or no (false)")
+    consent: Consent | None = Field(default=None, description="register: the sign-up asked and answered in one "
+                                                              "USSD session")
+
+    @model_validator(mode="after")
+    def _fits_the_action(self):
+        if (self.pin is not None) != (self.action == "pin_set"):
+            raise ValueError("a PIN comes with pin_set, and only with it")
+        if self.action != "register" and (self.said or self.consent or self.consent_reply is not None):
+            raise ValueError("sign-up answers come only with register")
+        if self.consent_reply is not None and self.said is None:
+            raise ValueError("a reply to the sign-up question carries the message it came in")
+        return self
+
+
+class VoicemailPinEntered(Payload):
+    """A caller to the voicemail line keyed a PIN: right or wrong (never the digits)."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn = Field(description="The mailbox owner the caller claims to be")
+    call_sid: str = Field(min_length=1, max_length=64)
+    attempt: int = Field(ge=1, le=10, description="Which try within the call")
+    right: bool
+    at: AwareDatetime
 
 
 class VoicemailPlayed(Payload):
@@ -360,6 +401,6 @@ MODELS: dict[str, type[Payload]] = {
     for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
                 SubscriberProvisioned, SubscriberReassigned, TopUp, NetworkAttachment, DeadLetter,
                 TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
-                UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed,
+                UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed, VoicemailPinEntered,
                 AttemptRefused, ZeroBalanceAnswered, MissedCallsDue)
 }

@@ -156,6 +156,11 @@ def create_app(carrier: Carrier) -> Flask:
     def call(msisdn):
         return jsonify(carrier.call(msisdn, str(_required(_json(), "to"))))
 
+    @app.post("/control/interconnect/call")
+    def call_from_outside():
+        body = _json()
+        return jsonify(carrier.call_from_outside(str(_required(body, "from")), str(_required(body, "to"))))
+
     @app.get("/control/calls")
     def calls():
         return jsonify({"calls": carrier.list_calls()})

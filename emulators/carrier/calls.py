@@ -130,8 +130,12 @@ class Call:
 
     def __init__(self, *, sid: str, account_sid: str, caller: str, to: str, outcome: str,
                  forwarded_from: str | None = None, forward_reason: str | None = None,
-                 line: Line | None = None, max_hops: int = MAX_HOPS, status_callback: str | None = None):
+                 line: Line | None = None, max_hops: int = MAX_HOPS, status_callback: str | None = None,
+                 attestation: str | None = None):
         self.sid, self.account_sid, self.caller, self.to = sid, account_sid, caller, to
+        # STIR/SHAKEN: how far the carrier vouches for `caller` (Twilio's StirVerstat); None for a
+        # call that arrived from another network without a verified identity.
+        self.attestation = attestation
         # The number's voice status callback (Twilio's "Call status changes" URL): told when the
         # call ends, which is how a service learns that a caller hung up without choosing.
         self.status_callback = status_callback
@@ -268,6 +272,8 @@ class Call:
             params["ForwardedFrom"] = self.forwarded_from
         if self.forward_reason:
             params["ForwardReason"] = self.forward_reason  # our carrier's extension: why it was forwarded
+        if self.attestation:
+            params["StirVerstat"] = self.attestation
         return {**params, **extra}
 
     # --- the interpreter --------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class CarrierClient:
         """
         return self._call("POST", f"{self._phone(msisdn)}/call", {"to": to})
 
+    def call_from_outside(self, caller: str, to: str) -> dict:
+        """A call from another network claiming any caller ID (no attestation); returns as `call` does."""
+        return self._call("POST", "/control/interconnect/call", {"from": caller, "to": to})
+
     # --- a call in progress (each returns the call's state after the step) ---------------------
 
     def press(self, call_sid: str, digits: str) -> dict:

@@ -31,6 +31,9 @@ from emulators.carrier.smsc import Message, SmsCentre, StatusChange, new_sid
 logger = logging.getLogger("carrier")
 
 FORM = "application/x-www-form-urlencoded"
+# STIR/SHAKEN as Twilio reports it (StirVerstat): the carrier signed the caller ID of a call that
+# started on one of its own phones.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
 
 
 @dataclass
@@ -285,16 +288,30 @@ class Carrier:
 
         Charging first (a zero-balance caller is refused unless the number is a free service number),
         then the switch: a service number goes straight to the voice webhook; a subscriber is
-        connected, does not exist, or is forwarded to the voice webhook with the reason.
+        connected, does not exist, or is forwarded to the voice webhook with the reason. The call
+        starts on one of our phones, so the network vouches for its caller ID (full attestation).
         """
-        msisdn, dialled = normalise(msisdn), dialled.strip()
+        return self._place(normalise(msisdn), dialled, attestation=FULL_ATTESTATION)
+
+    def call_from_outside(self, caller: str, dialled: str) -> dict:
+        """A call arriving from another network with whatever caller ID it claims: nobody vouches for it.
+
+        This is how a spoofed caller ID reaches the platform: the same switch, no attestation.
+        """
+        return self._place(caller.strip(), dialled, attestation=None)
+
+    def _place(self, msisdn: str, dialled: str, attestation: str | None) -> dict:
+        dialled = dialled.strip()
         service = is_service_number(dialled)
         to = dialled if service else normalise(dialled)
         call_sid = new_sid("CA")
-        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn}
+        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn,
+                "attestation": attestation}
+        ours = attestation is not None   # a call from one of our phones: attached, and charged by us
         with self.lock:
-            self._require_attached(msisdn)
-            if not service and self.network.phone(msisdn).zero_balance:
+            if ours:
+                self._require_attached(msisdn)
+            if ours and not service and self.network.phone(msisdn).zero_balance:
                 self._refuse(call_sid, msisdn, to, "call")
                 return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
             if service:

@@ -3,10 +3,15 @@
 SMS: `D` asks for the details of the missed calls the last attach notice told about (within the
 details window, a priced answer; later, a free one saying the window has passed); keywords in the
 platform's five languages change options (REG, UNREG, PRIVACY ON/OFF, BLOCK/UNBLOCK <number>,
-ALLOW/DISALLOW <number>, CLEAR LISTS) or answer at once (STATUS, HELP). The USSD menu offers the
-same options on screens. A valid change is published as `missed-call.options-changed` and the
-missed-call service confirms it by SMS once applied; a bad number or word is answered at once and
-nothing is published.
+ALLOW/DISALLOW <number>, CLEAR LISTS, PIN <digits>, PIN SKIP / PIN ALWAYS) or answer at once
+(STATUS, HELP). The USSD menu offers the same options on screens. A valid change is published as
+`missed-call.options-changed` and the missed-call service confirms it by SMS once applied; a bad
+number or word is answered at once and nothing is published.
+
+The voice mailbox is paid, so signing up asks first (shared/consent.py): REG by SMS is answered by
+the service with the price and a YES/NO question; the reply is published with the message it came
+in. The menu asks on a confirm screen (1 confirm, anything else declines) and publishes the whole
+consent record. A mailbox PIN is hashed here as soon as it is read: its digits are never published.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Any
 from functions.edge import sms_keywords, ussd
 from functions.edge.lookup import path
 from functions.edge.replies import Publication, Text
-from functions.missed_calls import documents
+from functions.missed_calls import documents, pin
 from functions.missed_calls.config import MissedCallConfig
-from shared import localtime
+from functions.missed_calls.options import MAILBOX_OFFER
+from shared import consent, localtime
 from shared.events import MissedCallOptionsChanged, derive_event_id, utcnow
 from shared.money import Currency
 from shared.msisdn import InvalidMsisdn
@@ -30,6 +36,7 @@ from shared.operator import OperatorProfile
 
 TOPIC = "missed-call.options-changed"
 DETAILS, STATUS, HELP = "details", "status", "help"     # answered at once; every other request is an option
+CONFIRM, DECLINE = "confirm", "decline"                 # replies to the sign-up question waiting for the sender
 _NEEDS_NUMBER = frozenset({"blacklist_add", "blacklist_remove", "whitelist_add", "whitelist_remove"})
 _MAX_WORD_SHOWN = 20
 _MAX_CALLERS_SHOWN = 10     # a D answer stays a few SMS segments long
@@ -55,6 +62,11 @@ WORDS: dict[str, list[str]] = {
     "lists_clear": ["CLEAR LISTS", "CLEAR", "ОЧИСТИТЬ", "TOZALASH", "ТОЗАЛАШ", "ТАЗАЛОО", "清空名单"],
     STATUS: ["STATUS", "СТАТУС", "HOLAT", "ҲОЛАТ", "АБАЛ", "状态", "狀態"],
     HELP: ["HELP", "?", "ПОМОЩЬ", "СПРАВКА", "YORDAM", "ЁРДАМ", "ЖАРДАМ", "帮助", "幫助"],
+    "pin_set": ["PIN", "ПИН", "PIN-KOD", "ПИН-КОД", "密码"],
+    "pin_skip_on": ["PIN SKIP", "ПИН АВТО", "PIN AVTO", "免密"],
+    "pin_skip_off": ["PIN ALWAYS", "ПИН ВСЕГДА", "PIN DOIM", "ПИН ДОИМ", "ПИН ДАЙЫМА", "每次密码"],
+    CONFIRM: consent.YES_WORDS,
+    DECLINE: consent.NO_WORDS,
 }
 KEYWORDS: dict[str, str] = {word.casefold(): request for request, words in WORDS.items() for word in words}
 _LONGEST_FIRST = sorted(KEYWORDS, key=len, reverse=True)
@@ -105,11 +117,19 @@ def listed_number(typed: str, profile: OperatorProfile) -> str | None:
 
 
 def option_event(request_id: str, msisdn: str, action: str, number: str | None, channel: str,
-                 now: datetime) -> Publication:
-    """`missed-call.options-changed` for one request (its id comes from the gateway's message or session)."""
+                 now: datetime, **sign_up: Any) -> Publication:
+    """`missed-call.options-changed` for one request (its id comes from the gateway's message or session).
+
+    `sign_up`: the event's PIN hash (pin_set) or the sign-up's answers (register), see the model.
+    """
     payload = MissedCallOptionsChanged(request_id=request_id, msisdn=msisdn, action=action, number=number,
-                                       channel=channel, requested_at=now)
+                                       channel=channel, requested_at=now, **sign_up)
     return Publication(TOPIC, payload, derive_event_id(request_id, TOPIC))
+
+
+def pending_sign_up(msisdn: str) -> tuple[str, str]:
+    """Where the mailbox sign-up question waiting for this subscriber's SMS reply is pointed at."""
+    return consent.PENDING, consent.pending_key(MAILBOX_OFFER, msisdn)
 
 
 # --- what the subscriber is told -----------------------------------------------------------
@@ -198,7 +218,7 @@ class ShortCode:
     config: MissedCallConfig
 
     def reads(self, inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
-        return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender)]
+        return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender), pending_sign_up(inbound.sender)]
 
     def answer(self, situation: sms_keywords.SmsSituation) -> sms_keywords.SmsAnswer:
         inbound, sender = situation.inbound, situation.caller.msisdn
@@ -215,20 +235,35 @@ class ShortCode:
             notice = situation.documents.get(path(documents.NOTICES, sender))
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
             return sms_keywords.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
-        number = None
+        number, sign_up = None, {}
         if request.name in _NEEDS_NUMBER:
             number = listed_number(request.argument, self.profile)
             if number is None or number == sender:
                 key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
                 return sms_keywords.SmsAnswer(Text(key, {"word": request.word.upper()}))
-        event = option_event(inbound.request_id, sender, request.name, number, "sms", now)
-        return sms_keywords.SmsAnswer(None, (event,))
+        request_id = inbound.request_id
+        if request.name == "pin_set":
+            if not pin.valid(request.argument):   # never echoed: the digits may be nearly right
+                return sms_keywords.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid",
+                                                   {"short_code": self.config.short_code}))
+            sign_up = {"pin": pin.hashed(request.argument)}
+        action = request.name
+        if request.name in (CONFIRM, DECLINE, "register"):
+            if request.name != "register" and situation.documents.get(path(*pending_sign_up(sender))) is None:
+                return sms_keywords.SmsAnswer(Text("missed_calls.options.nothing_to_confirm",
+                                                   {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}))
+            action = "register"
+            sign_up = {"said": consent.Answer(text=inbound.body[:160], reference=request_id, at=now),
+                       "consent_reply": None if request.name == "register" else request.name == CONFIRM}
+        return sms_keywords.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now,
+                                                          **sign_up),))
 
 
 # --- the USSD menu -------------------------------------------------------------------------
 
-ROOT, NUMBER = "root", "number"
-BACK = "0"
+ROOT, NUMBER, CONFIRM_SIGN_UP, PIN_MENU, NEW_PIN, REPEAT_PIN = (
+    "root", "number", "confirm_sign_up", "pin_menu", "new_pin", "repeat_pin")
+BACK, CONFIRM_KEY, SIGN_UP_KEY, PIN_KEY = "0", "1", "2", "8"
 _LIST_CHOICES = {"4": "blacklist_add", "5": "blacklist_remove", "6": "whitelist_add", "7": "whitelist_remove"}
 
 
@@ -241,32 +276,59 @@ class Position:
     number: str | None = None
     mistake: str | None = None     # text key: why the last input was not taken
     done: str | None = None        # status | an option name
+    pin: str | None = None         # the new PIN keyed once (asked again to be sure); hashed before publishing
+    answer: str | None = None      # the key pressed on the sign-up's confirm screen
 
 
-def step(position: Position, typed: str, user: Mapping[str, Any], read_number) -> Position:
-    """The position after one input; 2 and 3 toggle the option's current state."""
+def step(position: Position, typed: str, user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool) -> Position:
+    """The position after one input; 2 and 3 toggle the option's current state (a paid sign-up asks first)."""
     key = typed.strip()
     if position.screen == ROOT:
         if key == "1":
             return Position(done=STATUS)
-        if key == "2":
-            return Position(done="unregister" if user.get("registered") else "register")
+        if key == SIGN_UP_KEY:
+            if user.get("registered"):
+                return Position(done="unregister")
+            return Position(CONFIRM_SIGN_UP) if ask_to_sign_up else Position(done="register")
         if key == "3":
             return Position(done="privacy_off" if user.get("privacy") else "privacy_on")
         if key in _LIST_CHOICES:
             return Position(NUMBER, action=_LIST_CHOICES[key])
+        if key == PIN_KEY:
+            return Position(PIN_MENU)
         return Position(mistake="edge.menu.invalid_choice")
+    if position.screen == CONFIRM_SIGN_UP:   # 1 confirms; 2 or anything else declines
+        return Position(CONFIRM_SIGN_UP, done="register", answer=key[:20])
     if key == BACK:
         return Position()
+    if position.screen in (PIN_MENU, NEW_PIN, REPEAT_PIN):
+        return _pin_step(position, key, user)
     number = read_number(key)
     if number is None:
         return replace(position, mistake="edge.menu.invalid_number")
     return Position(NUMBER, action=position.action, number=number, done=position.action)
 
 
-def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number) -> Position:
+def _pin_step(position: Position, key: str, user: Mapping[str, Any]) -> Position:
+    """PIN menu: 1 a new PIN (keyed twice), 2 toggles 'no PIN on my own phone'."""
+    if position.screen == PIN_MENU:
+        if key == "1":
+            return Position(NEW_PIN)
+        if key == "2":
+            return Position(PIN_MENU, done="pin_skip_off" if user.get("voicemail_trust_own_phone") else "pin_skip_on")
+        return Position(PIN_MENU, mistake="edge.menu.invalid_choice")
+    if position.screen == NEW_PIN:
+        return Position(REPEAT_PIN, pin=key) if pin.valid(key) else \
+            Position(NEW_PIN, mistake="edge.missed_calls.ussd.pin_invalid")
+    if key != position.pin:
+        return Position(NEW_PIN, mistake="edge.missed_calls.ussd.pin_mismatch")
+    return Position(REPEAT_PIN, pin=key, done="pin_set")
+
+
+def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
-    return ussd.replay(inputs, lambda position, typed: step(position, typed, user, read_number), Position())
+    return ussd.replay(inputs, lambda position, typed: step(position, typed, user, read_number,
+                                                            ask_to_sign_up=ask_to_sign_up), Position())
 
 
 @dataclass(frozen=True)
@@ -287,16 +349,30 @@ class Menu:
             number = listed_number(typed, self.profile)
             return number if number != msisdn else None
 
-        position = walk(situation.request.inputs, user, read_number)
+        fee = self.config.charging.monthly_fee
+        position = walk(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
         if position.done == STATUS:
             return ussd.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            event = option_event(situation.request.request_id, msisdn, position.done, position.number,
-                                 "ussd", situation.now or utcnow())
-            return ussd.Reply.end(Text("edge.missed_calls.ussd.accepted").render(language), (event,))
+            request_id, now = situation.request.request_id, situation.now or utcnow()
+            sign_up = self._sign_up(position, msisdn, language, request_id, now)
+            event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
+            declined = "consent" in sign_up and not sign_up["consent"].confirmed
+            return ussd.Reply.end(Text("edge.missed_calls.ussd.declined" if declined
+                                       else "edge.missed_calls.ussd.accepted").render(language), (event,))
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
         if position.screen == NUMBER:
             return ussd.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
+        if position.screen == CONFIRM_SIGN_UP:
+            return ussd.Reply.con(self._confirm_screen(language))
+        if position.screen == PIN_MENU:
+            toggle = "edge.missed_calls.ussd.pin_skip_off" if user.get("voicemail_trust_own_phone") \
+                else "edge.missed_calls.ussd.pin_skip_on"
+            return ussd.Reply.con(mistake + rendered(Text("edge.missed_calls.ussd.pin_menu",
+                                                          {"toggle": Text(toggle)}), language))
+        if position.screen in (NEW_PIN, REPEAT_PIN):
+            key = "edge.missed_calls.ussd.new_pin" if position.screen == NEW_PIN else "edge.missed_calls.ussd.repeat_pin"
+            return ussd.Reply.con(mistake + Text(key).render(language))
         root = Text("edge.missed_calls.ussd.root", {
             "mailbox": Text("edge.missed_calls.ussd.mailbox_off") if user.get("registered")
             else Text("edge.missed_calls.ussd.mailbox_on",
@@ -304,6 +380,28 @@ class Menu:
             "privacy": Text("edge.missed_calls.ussd.privacy_off" if user.get("privacy")
                             else "edge.missed_calls.ussd.privacy_on")})
         return ussd.Reply.con(mistake + rendered(root, language))
+
+
+    def _confirm_screen(self, language: str) -> str:
+        return Text("edge.missed_calls.ussd.confirm_sign_up",
+                    {"fee": self.profile.currency.format(self.config.charging.monthly_fee)}).render(language)
+
+    def _sign_up(self, position: Position, msisdn: str, language: str, request_id: str,
+                 now: datetime) -> dict[str, Any]:
+        """What the event carries besides the option: the PIN's hash, or the sign-up's consent record."""
+        if position.done == "pin_set":
+            return {"pin": pin.hashed(position.pin)}
+        if position.done != "register" or position.answer is None:
+            return {}
+        # USSD inputs carry no time of their own: both answers are stamped with this round.
+        record = consent.given(
+            offer=MAILBOX_OFFER, msisdn=msisdn, channel="ussd", language=language,
+            shown=self._confirm_screen(language), price=self.config.charging.monthly_fee,
+            currency=self.profile.currency.code, period="month",
+            request=consent.Answer(text=SIGN_UP_KEY, reference=request_id, at=now),
+            confirmation=consent.Answer(text=position.answer, reference=request_id, at=now),
+            accepted=position.answer == CONFIRM_KEY)
+        return {"consent": record}
 
 
 def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> ussd.UssdService:

@@ -61,6 +61,7 @@ class InboundCall:
     documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
     duration: int | None = None                    # seconds, on the status callback of a call that ended
     status: str | None = None                      # Twilio's CallStatus
+    caller_verification: str | None = None         # Twilio's StirVerstat: how far the network vouches for `caller`
 
     @property
     def step(self) -> str | None:
@@ -81,7 +82,8 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
                        digits=digits, query=kept,
                        forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
                        recording=_recording(form), duration=_seconds(form.get("CallDuration")),
-                       status=(form.get("CallStatus") or "").strip().lower()[:20] or None)
+                       status=(form.get("CallStatus") or "").strip().lower()[:20] or None,
+                       caller_verification=(form.get("StirVerstat") or "").strip()[:40] or None)
 
 
 def _seconds(raw: str | None) -> int | None:
@@ -90,8 +92,10 @@ def _seconds(raw: str | None) -> int | None:
 
 
 # What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
-# callee, forward reason, call time, caller language and keys offered; the voicemail line's message.
-QUERY_FIELDS = frozenset({"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg"})
+# callee, forward reason, call time, caller language and keys offered; the voicemail line's message
+# and the proof that this call opened the mailbox.
+QUERY_FIELDS = frozenset({"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg",
+                          "pass"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)

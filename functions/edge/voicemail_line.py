@@ -1,6 +1,13 @@
 """The voicemail line (spec/missed-calls.md, key 1's other half): a registered subscriber calls the
 preset's voicemail number and hears their voice messages, oldest first.
 
+Caller ID is easy to spoof, so the mailbox opens only with its PIN (functions/missed_calls/pin.py),
+keyed on every call — unless the subscriber chose to skip it on their own phone and the network
+vouches for this call's caller ID (StirVerstat, full attestation). A mailbox without a PIN plays
+nothing and says how to set one; a locked one (too many wrong PINs) says how to unlock it. Each
+PIN keyed is published (right or wrong, never the digits) for the service to count and lock; a
+call that opened the mailbox carries a proof keyed by the stored PIN hash in its action URLs.
+
 Each message is announced ("Message 2 of 3 from …, <time>") and played inside a one-key <Gather>:
 1 next, 7 delete, 9 again (a key pressed during the message interrupts it). The edge changes
 nothing itself: it publishes `missed-call.voicemail-played` (heard / deleted, one event id per call,
@@ -11,6 +18,7 @@ yet cannot make the line skip or repeat a message.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,19 +36,22 @@ from functions.edge.lookup import READ_DEADLINE_SECONDS, path
 from functions.edge.missed_call_ivr import spoken
 from functions.edge.replies import Publication, Text
 from functions.edge.subscribers import caller_from, refusal
-from functions.missed_calls import documents
+from functions.missed_calls import documents, pin
 from functions.missed_calls.config import MissedCallConfig
 from shared import localtime
-from shared.events import VoicemailPlayed, derive_event_id, utcnow
+from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.edge.voicemail")
 
 TOPIC = "missed-call.voicemail-played"
-PLAYED = "played"
+PIN_TOPIC = "missed-call.voicemail-pin"
+PLAYED, PIN = "played", "pin"
 NEXT, DELETE, REPEAT = "1", "7", "9"
 ATTEMPTS = 2                   # no key after a message: the options once more, then goodbye
+PIN_ATTEMPTS = 3               # PINs one call may key; wrong ones in a row across calls lock the mailbox
 OPTIONS_TIMEOUT_SECONDS = 8
+PIN_TIMEOUT_SECONDS = 10
 MAX_MESSAGES = 100             # a mailbox holds a week of messages; this bounds one call's reads
 
 
@@ -91,9 +102,10 @@ def _playing(call: voice.InboundCall) -> tuple[str, datetime] | None:
     return (msg, at) if msg and at is not None else None
 
 
-def _attempt(call: voice.InboundCall) -> int:
+def _attempt(call: voice.InboundCall, limit: int = ATTEMPTS) -> int:
+    """Which try this is (anything unreadable counts as the last one)."""
     typed = call.query.get("attempt", "1")
-    return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
+    return int(typed) if typed in {str(n) for n in range(1, limit + 1)} else limit
 
 
 @dataclass(frozen=True)
@@ -117,25 +129,86 @@ class VoicemailLine:
         refused = refusal(caller_from(call.caller, call.caller_record, self.profile), self.profile)
         if refused is not None:
             return _goodbye(refused, language)
-        if not (call.documents.get(path(documents.USERS, call.caller)) or {}).get("registered"):
-            return _goodbye(Text("edge.missed_calls.voicemail.not_registered",
-                                 {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}), language)
+        user = call.documents.get(path(documents.USERS, call.caller)) or {}
+        how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
+        if not user.get("registered"):
+            return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)
+        stored_pin = user.get("voicemail_pin")
+        if not isinstance(stored_pin, Mapping) or not stored_pin.get("hash"):
+            return _goodbye(Text("edge.missed_calls.voicemail.no_pin", how), language)
+        if user.get("voicemail_locked_at"):
+            return _goodbye(Text("edge.missed_calls.voicemail.locked", how), language)
+        token = pin.pass_token(stored_pin, call.call_sid)
+        if call.step == PIN:
+            return self._pin_keyed(call, user, token, language, now)
+        if not (pin.skips_pin(user, call.caller_verification)
+                or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())):
+            return self._ask_pin(language, attempt=1)
+        return self._mailbox(call, token, language, now)
+
+    def _ask_pin(self, language: str, attempt: int, mistake: Text | None = None,
+                 publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+        action = "?" + urlencode({"step": PIN, "attempt": attempt})
+        response = VoiceResponse()
+        gather = response.gather(input="dtmf", finish_on_key="#", timeout=PIN_TIMEOUT_SECONDS, action=action,
+                                 method="POST")
+        if mistake is not None:
+            voice.say(gather, mistake, language)
+        voice.say(gather, Text("edge.missed_calls.voicemail.enter_pin"), language)
+        response.redirect(action, method="POST")   # nothing keyed: the PIN step sees no digits and asks again
+        return voice.VoiceAnswer(response, publish)
+
+    def _pin_keyed(self, call: voice.InboundCall, user: Mapping[str, Any], token: str, language: str,
+                   now: datetime) -> voice.VoiceAnswer:
+        """The PIN the caller keyed: the mailbox, the question again, or goodbye (a lock says how to unlock)."""
+        attempt = _attempt(call, PIN_ATTEMPTS)
+        if not call.digits:   # nothing keyed is not a wrong PIN
+            if attempt >= PIN_ATTEMPTS:
+                return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language)
+            return self._ask_pin(language, attempt + 1)
+        right = pin.matches(call.digits, user["voicemail_pin"])
+        entered = self._pin_entered(call, attempt, right, now)
+        if right:
+            return self._mailbox(call, token, language, now, publish=(entered,))
+        # This call's earlier tries were all wrong (a right one opens the mailbox), whether or not the
+        # service has counted them yet; other calls' wrong PINs as the service counted them.
+        earlier_calls = [f for f in user.get("voicemail_pin_failures") or []
+                         if isinstance(f, Mapping) and f.get("call_sid") != call.call_sid]
+        wrong_in_a_row = len(earlier_calls) + attempt
+        if wrong_in_a_row >= self.config.voicemail.max_wrong_pins:
+            return _goodbye(Text("edge.missed_calls.voicemail.locked",
+                                 {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}),
+                            language, (entered,))
+        if attempt >= PIN_ATTEMPTS:
+            return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language, (entered,))
+        return self._ask_pin(language, attempt + 1, mistake=Text("edge.missed_calls.voicemail.wrong_pin"),
+                             publish=(entered,))
+
+    def _pin_entered(self, call: voice.InboundCall, attempt: int, right: bool, now: datetime) -> Publication:
+        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, "pin", str(attempt))
+        payload = VoicemailPinEntered(request_id=request_id, msisdn=call.caller, call_sid=call.call_sid,
+                                      attempt=attempt, right=right, at=now)
+        return Publication(PIN_TOPIC, payload, derive_event_id(request_id, PIN_TOPIC))
+
+    def _mailbox(self, call: voice.InboundCall, token: str, language: str, now: datetime,
+                 publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+        """The opened mailbox: the first message, or what follows the message that was playing."""
         try:
             stored = self.read_messages(call.caller)
         except Exception:
             logger.exception("voicemail line answered 'try later': the mailbox could not be read")
-            return _goodbye(Text("edge.unavailable"), language)
+            return _goodbye(Text("edge.unavailable"), language, publish)
         mailbox = sorted(m for m in (message_from(sid, doc, now) for sid, doc in stored) if m is not None)
         playing = _playing(call) if call.step == PLAYED else None
         if playing is None:
             if not mailbox:
-                return _goodbye(Text("edge.missed_calls.voicemail.empty"), language)
+                return _goodbye(Text("edge.missed_calls.voicemail.empty"), language, publish)
             intro = Text("edge.missed_calls.voicemail.count", {"count": len(mailbox)})
-            return self._play(mailbox, 0, language, intro=intro)
-        return self._after(call, mailbox, playing, language, now)
+            return self._play(mailbox, 0, language, token, intro=intro, publish=publish)
+        return self._after(call, mailbox, playing, token, language, now)
 
     def _after(self, call: voice.InboundCall, mailbox: list[VoiceMessage], playing: tuple[str, datetime],
-               language: str, now: datetime) -> voice.VoiceAnswer:
+               token: str, language: str, now: datetime) -> voice.VoiceAnswer:
         """The caller's key after a message (or none), and the message that comes next."""
         msg, at = playing
         action = "deleted" if call.digits == DELETE else "heard"
@@ -145,15 +218,15 @@ class VoicemailLine:
         later = [i for i, m in enumerate(mailbox) if (m.recorded_at, m.call_sid) > (at, msg)]
         current = next((i for i, m in enumerate(mailbox) if m.call_sid == msg), None)
         if call.digits == REPEAT and current is not None:
-            return self._play(mailbox, current, language, publish=(publication,))
+            return self._play(mailbox, current, language, token, publish=(publication,))
         if call.digits in (NEXT, DELETE):
             prefix = Text("edge.missed_calls.voicemail.deleted") if call.digits == DELETE else None
             if later:
-                return self._play(mailbox, later[0], language, intro=prefix, publish=(publication,))
+                return self._play(mailbox, later[0], language, token, intro=prefix, publish=(publication,))
             return self._end(prefix, language, publication)
         attempt = _attempt(call)
         if attempt < ATTEMPTS and current is not None:   # no key or another key: the options once more
-            return self._options_again(mailbox[current], language, attempt + 1)
+            return self._options_again(mailbox[current], language, token, attempt + 1)
         return self._end(None, language, publication)
 
     def _played(self, call: voice.InboundCall, msg: str, action: str, now: datetime) -> Publication:
@@ -169,14 +242,14 @@ class VoicemailLine:
         return voice.VoiceAnswer(response, (publication,))
 
     @staticmethod
-    def _action(message: VoiceMessage, attempt: int) -> str:
+    def _action(message: VoiceMessage, attempt: int, token: str) -> str:
         return "?" + urlencode({"step": PLAYED, "attempt": attempt, "msg": message.call_sid,
-                                "at": voice.stamp(message.recorded_at)})
+                                "at": voice.stamp(message.recorded_at), "pass": token})
 
-    def _play(self, mailbox: list[VoiceMessage], index: int, language: str, intro: Text | None = None,
+    def _play(self, mailbox: list[VoiceMessage], index: int, language: str, token: str, intro: Text | None = None,
               publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
         message = mailbox[index]
-        action = self._action(message, attempt=1)
+        action = self._action(message, 1, token)
         # The listener's zone (the mailbox owner's), not the zone of whoever left the message.
         when = localtime.moment(message.recorded_at,
                                 localtime.zone_for(message.owner or message.caller, self.profile.timezone), language)
@@ -194,8 +267,8 @@ class VoicemailLine:
         response.redirect(action, method="POST")
         return voice.VoiceAnswer(response, publish)
 
-    def _options_again(self, message: VoiceMessage, language: str, attempt: int) -> voice.VoiceAnswer:
-        action = self._action(message, attempt)
+    def _options_again(self, message: VoiceMessage, language: str, token: str, attempt: int) -> voice.VoiceAnswer:
+        action = self._action(message, attempt, token)
         response = VoiceResponse()
         gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
                                  method="POST")

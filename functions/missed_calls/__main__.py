@@ -33,6 +33,11 @@ def show(msisdn: str) -> int:
     for name in ("registered", "privacy", "blacklist", "whitelist", "activation_notice_at", "network", "due_at",
                  "fee_due_at", "fee_months"):
         print(f"{name:20} {user.get(name)}")
+    # The PIN's state for care, never its hash: when it was set, whether it is skipped, the lock.
+    stored_pin = user.get("voicemail_pin") or {}
+    print(f"{'mailbox PIN':20} {'set ' + str(stored_pin.get('set_at')) if stored_pin else 'none'}"
+          f"; own phone without PIN: {bool(user.get('voicemail_trust_own_phone'))}"
+          f"; wrong in a row: {len(user.get('voicemail_pin_failures') or [])}; locked: {user.get('voicemail_locked_at')}")
     print(f"{'usage ' + month:20} {_money((user.get('usage') or {}).get(month, 0))}"
           + (f" of cap {_money(config.charging.monthly_cap)}" if config and config.charging.monthly_cap else ""))
     pending = queries.calls_of(db, msisdn, calls.PENDING)

@@ -59,6 +59,9 @@ class Voicemail(Strict):
     max_seconds: int = Field(default=60, ge=5, le=600, description="Longest voice message (Record maxLength)")
     silence_seconds: int = Field(default=5, ge=1, le=30, description="Silence that ends a recording")
     retention_days: int = Field(default=7, ge=1, le=365, description="Deleted (with the recording) after this")
+    max_wrong_pins: int = Field(default=5, ge=3, le=10,
+                                description="Wrong PINs in a row that lock the mailbox (the owner is told by SMS; "
+                                            "setting a new PIN unlocks it)")
 
 
 class MissedCallConfig(Strict):

@@ -12,7 +12,12 @@ missed_calls/{call_sid}          one forwarded call, the furthest state its even
 missed_call_users/{msisdn}       a subscriber's options and service state:
     registered (voice mailbox), registered_at, privacy (no 'is available' SMS about me),
     blacklist [E.164], whitelist [E.164], activation_notice_at, fee_months [YYYY-MM charged],
-    usage {YYYY-MM: minor units charged per use this month}
+    usage {YYYY-MM: minor units charged per use this month},
+    voicemail_pin {salt, hash, n, r, p, set_at} (scrypt; never the digits), voicemail_trust_own_phone
+    (no PIN on an attested call from the owner's phone), voicemail_pin_failures [{call_sid, attempt,
+    at}] (wrong PINs in a row), voicemail_pin_ok_at, voicemail_locked_at (a new PIN unlocks)
+
+consents/{id}, consent_pending/{offer}:{msisdn}   the mailbox sign-up's consent (shared/consent.py)
 
 missed_call_notices/{callee}     the latest attach notice, for the D query:
     sent_at, window_ends_at, calls [{caller, count, first_at, last_at, choice, other_number}]

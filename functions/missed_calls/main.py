@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from functions.missed_calls import (
-    calls, charging, delivery, documents, housekeeping, options, queries, reassignment, voicemail,
+    calls, charging, delivery, documents, housekeeping, options, pin, queries, reassignment, voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import gate, ledger, operator, runtime, store
+from shared import consent, gate, ledger, operator, runtime, store
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
-    SubscriberReassigned, VoicemailPlayed, utcnow,
+    SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
 )
 from shared.operator import OperatorProfile
 
@@ -144,12 +144,14 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
 
 @runtime.consumer("missed-calls-options")
 def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) -> None:
-    """Apply one option change (charging the month's fee on registering) and confirm it by SMS."""
-    profile, config = service()
-    callee, _ = read_callee(ctx, request.msisdn, profile)
-    if callee is None:
-        raise runtime.Rejected(f"options of {request.msisdn}, who is not a subscriber")
-    book = _open_book(ctx, request.msisdn) if request.action == "register" else None
+    """Apply one option change and confirm it by SMS; registering charges only once the sign-up is confirmed."""
+    profile, config, callee = _subscriber(ctx, request.msisdn, "options")
+    registering = request.action == "register"
+    pending = consent.read_pending(ctx, options.MAILBOX_OFFER, request.msisdn) if registering else None
+    book = _open_book(ctx, request.msisdn) if registering else None
+    # Every read is done: the writes may start.
+    if registering and not _sign_up_confirmed(ctx, request, pending, callee, config, profile):
+        return
     zone = _operator_zone(profile)
     outcome = options.decide(callee.user, request, config=config, month=charging.month_of(ctx.now, zone),
                              balance=book.account.balance(config.charging.bucket) if book else 0,
@@ -163,11 +165,46 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
         base = {} if callee.user_exists else options.new_user(request.msisdn)
         ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now},
                     merge=True)
+    _confirm_options(ctx, request, outcome, callee, config)
+    logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
+                                                                "changed": bool(outcome.update), "fee": outcome.fee})
+
+
+def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.Consent | None, callee: Callee,
+                       config: MissedCallConfig, profile: OperatorProfile) -> bool:
+    """Keep the sign-up's consent records; True once it is confirmed (or costs nothing), else answer by SMS."""
+    signup = options.sign_up(callee.user, request, pending, config=config, currency=profile.currency,
+                             language=callee.reader.language)
+    for record in signup.records:
+        consent.write(ctx, record)
+    if not signup.register:
+        if signup.answer is not None:
+            _confirm_options(ctx, request, signup.answer, callee, config)
+        logger.info("mailbox sign-up %s", signup.records[-1].status if signup.records else "not pending",
+                    extra={"msisdn": request.msisdn, "channel": request.channel})
+    return signup.register
+
+
+def _confirm_options(ctx, request: MissedCallOptionsChanged, outcome: options.Outcome, callee: Callee,
+                     config: MissedCallConfig) -> None:
     ctx.emit("sms.send", SmsSend(to=request.msisdn, template=outcome.template, params=outcome.params,
                                  language=callee.reader.language, sender=config.short_code,
                                  reference=f"missed-calls-options:{request.request_id}"), purpose="confirmation")
-    logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
-                                                                "changed": bool(outcome.update), "fee": outcome.fee})
+
+
+@runtime.consumer("missed-calls-pin")
+def on_voicemail_pin(ctx: runtime.Context, entered: VoicemailPinEntered) -> None:
+    """Count wrong mailbox PINs in a row; the one that reaches the limit locks the mailbox and tells the owner."""
+    _, config, callee = _subscriber(ctx, entered.msisdn, "a voicemail PIN")
+    update, locked = pin.after_entry(callee.user, entered, limit=config.voicemail.max_wrong_pins, now=ctx.now)
+    if update:
+        ctx.txn.set(user_ref(ctx, entered.msisdn), update, merge=True)
+    if locked:
+        _tell(ctx, callee, config, "missed_calls.voicemail.locked",
+              {"count": config.voicemail.max_wrong_pins, "voicemail_number": config.voicemail_number,
+               "short_code": config.short_code, "ussd": config.ussd_menu}, "pin-locked")
+    logger.info("voicemail PIN %s", "right" if entered.right else "wrong",
+                extra={"msisdn": entered.msisdn, "call_sid": entered.call_sid, "locked": locked})
 
 
 # --- voice messages -------------------------------------------------------------------------
@@ -390,6 +427,15 @@ def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+def _subscriber(ctx, msisdn: str, what: str) -> tuple[OperatorProfile, MissedCallConfig, Callee]:
+    """The service in force and the subscriber a request is about; a number that is not one is refused."""
+    profile, config = service()
+    callee, _ = read_callee(ctx, msisdn, profile)
+    if callee is None:
+        raise runtime.Rejected(f"{what} of {msisdn}, who is not a subscriber")
+    return profile, config, callee
+
 
 def _tell(ctx, callee: Callee, config: MissedCallConfig, template: str, params: dict, purpose: str) -> None:
     ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.reader.language,

@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from functions.missed_calls.config import MissedCallConfig
+from shared import consent, texts
+from shared.consent import Consent
 from shared.events import MissedCallOptionsChanged
 from shared.money import Currency
 
 LIST_LIMIT = 50  # numbers per list: enough for a person, small enough for one document and one SMS
 FEE_MONTHS_KEPT = 24
+MAILBOX_OFFER = "missed_calls.mailbox"   # the paid sign-up's name in the consent records
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,16 @@ def decide(user: dict[str, Any], request: MissedCallOptionsChanged, *, config: M
         wanted = action == "privacy_on"
         update = {"privacy": wanted} if bool(user.get("privacy")) != wanted else {}
         return Outcome(f"missed_calls.options.{action}", {}, update)
+    if action == "pin_set":
+        return Outcome("missed_calls.options.pin_set", {"voicemail_number": config.voicemail_number},
+                       {"voicemail_pin": {**request.pin.model_dump(), "set_at": now},
+                        "voicemail_pin_failures": [], "voicemail_locked_at": None})
+    if action in ("pin_skip_on", "pin_skip_off"):
+        if not user.get("voicemail_pin"):
+            return Outcome("missed_calls.options.pin_needed", {"short_code": config.short_code})
+        wanted = action == "pin_skip_on"
+        update = {"voicemail_trust_own_phone": wanted} if bool(user.get("voicemail_trust_own_phone")) != wanted else {}
+        return Outcome(f"missed_calls.options.{action}", {"voicemail_number": config.voicemail_number}, update)
     if action == "lists_clear":
         update = {"blacklist": [], "whitelist": []} if user.get("blacklist") or user.get("whitelist") else {}
         return Outcome("missed_calls.options.lists_cleared", {}, update)
@@ -77,6 +90,59 @@ def _register(user, *, config, month, balance, currency, next_fee_at, now) -> Ou
     update["fee_months"] = paid(user, month)
     return Outcome("missed_calls.options.registered_charged",
                    {**params, "fee": currency.format(fee), "balance": currency.format(balance - fee)}, update, fee)
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A register request's step of the sign-up question: consent records to write, then register or answer."""
+
+    records: tuple[Consent, ...] = ()
+    register: bool = False            # confirmed (or nothing to confirm): register, charging as `decide` says
+    answer: Outcome | None = None     # otherwise the SMS that answers (None: the USSD screen already did)
+
+
+def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Consent | None, *,
+            config: MissedCallConfig, currency: Currency, language: str) -> SignUp:
+    """Ask before charging: a register request asks (SMS) or carries its answer (USSD, or the SMS reply)."""
+    fee = config.charging.monthly_fee
+    if fee == 0:
+        return SignUp(register=True)    # nothing is charged: no question to ask
+    if request.consent is not None:     # asked and answered in one USSD session
+        answered = request.consent
+        if (answered.msisdn, answered.offer, answered.price) != (request.msisdn, MAILBOX_OFFER, fee):
+            return SignUp(answer=Outcome("missed_calls.options.register_expired", _ask_again(config)))
+        return SignUp((answered,), register=answered.confirmed)
+    waiting = pending if pending is not None and pending.status == "pending" else None
+    if request.consent_reply is not None and waiting is not None:
+        return _answered(waiting, request, config)
+    if user.get("registered"):
+        return SignUp(register=True)    # already on: `decide` says so and charges nothing
+    if request.consent_reply is not None:
+        return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
+    params = {"fee": currency.format(fee), "short_code": config.short_code,
+              "yes": consent.YES_WORD[language], "no": consent.NO_WORD[language],
+              "minutes": int(consent.SMS_REPLY_WINDOW.total_seconds() // 60)}
+    template = "missed_calls.options.confirm_register"
+    asked = consent.asked(offer=MAILBOX_OFFER, msisdn=request.msisdn, channel=request.channel, language=language,
+                          shown=texts.render(template, language, **params), price=fee, currency=currency.code,
+                          period="month", request=request.said or consent.Answer(
+                              text=request.action, reference=request.request_id, at=request.requested_at))
+    earlier = (consent.replaced(waiting, request.requested_at),) if waiting else ()
+    return SignUp((*earlier, asked), answer=Outcome(template, params))
+
+
+def _answered(waiting: Consent, request: MissedCallOptionsChanged, config: MissedCallConfig) -> SignUp:
+    """The SMS reply to the waiting question: confirmed (register now), declined, or too late."""
+    decided = consent.answered(waiting, request.said, accepted=request.consent_reply)
+    if decided.confirmed:
+        return SignUp((decided,), register=True)
+    template = "missed_calls.options.register_declined" if decided.status == "declined" \
+        else "missed_calls.options.register_expired"
+    return SignUp((decided,), answer=Outcome(template, _ask_again(config)))
+
+
+def _ask_again(config: MissedCallConfig) -> dict[str, Any]:
+    return {"short_code": config.short_code, "ussd": config.ussd_menu}
 
 
 def paid(user: dict[str, Any], month: str) -> list[str]:

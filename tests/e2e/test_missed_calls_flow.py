@@ -75,9 +75,12 @@ B_NO_ANSWER = _subscriber("0701", "Bekhruz Unanswered")
 NO_ANSWER_CALLERS = (_subscriber("0702", "Nodira One"), _subscriber("0703", "Nilufar Two"),
                      _subscriber("0704", "Nozim Three"))
 HANGS_UP = _subscriber("0705", "Nargiza Hangs-up")
+A_SPOOFER = _subscriber("0801", "Akbar Caller")
+B_SPOOFED = _subscriber("0802", "Bahodir Spoofed")
+B_OWN_PHONE = _subscriber("0803", "Bekzod Own-phone")
 EVERYONE = (A_REPEATS, B_SWITCHED_OFF, C_ASKS, B_BACK_LATER, A_KEYS, B_OTHER_NUMBER, B_MAILBOX, E_NEVER_BACK,
             B_FOR_E, A_PAYER, B_PAYER, A_DETAILS, B_DETAILS, Z_ZERO, Y_CALLED, P_POSITIVE, B_NO_ANSWER,
-            *NO_ANSWER_CALLERS, HANGS_UP)
+            *NO_ANSWER_CALLERS, HANGS_UP, A_SPOOFER, B_SPOOFED, B_OWN_PHONE)
 OTHER_NUMBER = "+998907779999"   # what A keys in with key 3 (national form: 907779999)
 
 
@@ -257,13 +260,27 @@ def test_key_3_reprompts_a_bad_number_and_the_callee_is_asked_to_call_the_good_o
     assert names(reminder.split("call them back on", 1)[-1], OTHER_NUMBER), reminder
 
 
-def test_key_1_leaves_a_voice_message_the_registered_callee_hears_on_the_voicemail_line(carrier):
-    a, b = A_KEYS.msisdn, B_MAILBOX.msisdn
-    before = len(carrier.inbox(b))
+def sign_up_for_a_mailbox_with_a_pin(carrier: CarrierClient, b: str, digits: str) -> None:
+    """REG, the price and a question, YES, the confirmation; then the mailbox PIN by SMS."""
+    before, paid = len(carrier.inbox(b)), balance(b)
     carrier.send_sms(b, SERVICE_SHORT_CODE, "REG")
+    question = wait_for_sms(carrier, b, before, lambda body: "reply YES" in body, "the sign-up question")
+    assert "a month" in question and "Nothing is charged until you confirm" in question, question
+    assert balance(b) == paid
+    before = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, "YES")
     confirmation = wait_for_sms(carrier, b, before, lambda body: "voice mailbox is on" in body,
                                 "the voice mailbox confirmation")
-    assert VOICEMAIL_NUMBER in confirmation
+    assert VOICEMAIL_NUMBER in confirmation and balance(b) == paid - preset().charging.monthly_fee
+    before = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, f"PIN {digits}")
+    changed = wait_for_sms(carrier, b, before, lambda body: "PIN was changed" in body, "the PIN confirmation")
+    assert digits not in changed
+
+
+def test_key_1_leaves_a_voice_message_the_registered_callee_hears_on_the_voicemail_line(carrier):
+    a, b = A_KEYS.msisdn, B_MAILBOX.msisdn
+    sign_up_for_a_mailbox_with_a_pin(carrier, b, "4821")
     carrier.detach(b)
 
     call = carrier.call(a, b)
@@ -283,8 +300,63 @@ def test_key_1_leaves_a_voice_message_the_registered_callee_hears_on_the_voicema
 
     listening = carrier.call(b, VOICEMAIL_NUMBER)
     assert listening["outcome"] == "service", listening
-    assert f"[voice message: {words}]" in heard(listening), heard(listening)
+    assert heard(listening) == said("edge.missed_calls.voicemail.enter_pin") and listening["waiting"] == "digits"
+    opened = carrier.press(listening["call_sid"], "4821#")
+    assert f"[voice message: {words}]" in heard(opened), heard(opened)
     carrier.hang_up(listening["call_sid"])
+
+
+def test_a_spoofed_caller_id_hears_no_voice_message_and_wrong_pins_lock_the_mailbox(carrier):
+    a, b = A_SPOOFER.msisdn, B_SPOOFED.msisdn
+    sign_up_for_a_mailbox_with_a_pin(carrier, b, "4821")
+    carrier.detach(b)
+    call = carrier.call(a, b)
+    carrier.press(call["call_sid"], "1")
+    carrier.speak(call["call_sid"], "A private message for Bahodir", seconds=5)
+    calls_recorded(b, a, 1, choice="voicemail")
+
+    before = len(carrier.inbox(b))
+    wrong = said("edge.missed_calls.voicemail.wrong_pin")
+    for guesses in (("1111#", "2222#", "3333#"), ("4444#", "5555#")):
+        spoofed = carrier.call_from_outside(b, VOICEMAIL_NUMBER)    # From: the victim, nobody vouches for it
+        assert heard(spoofed) == said("edge.missed_calls.voicemail.enter_pin"), spoofed
+        for guess in guesses:
+            step = carrier.press(spoofed["call_sid"], guess)
+        assert wrong in heard(step) and "voice message:" not in heard(step) and "Bahodir" not in heard(step), step
+        if not step["ended"]:
+            carrier.hang_up(spoofed["call_sid"])
+        if guesses[0] == "1111#":   # the next call must see this one's wrong PINs counted
+            _until(lambda: len((store.db().collection(documents.USERS).document(b).get().to_dict() or {})
+                               .get("voicemail_pin_failures") or []) == 3, "three wrong PINs counted")
+    assert heard(step).endswith(said("edge.missed_calls.voicemail.locked", short_code=SERVICE_SHORT_CODE,
+                                     ussd=preset().ussd_menu)), step
+    carrier.attach(b)
+    locked = wait_for_sms(carrier, b, before, lambda body: "so it is locked" in body, "the lock-out SMS")
+    assert "5 wrong PINs" in locked and "PIN" in locked
+
+    right_pin = carrier.call_from_outside(b, VOICEMAIL_NUMBER)   # locked: not even the right PIN is asked for
+    assert heard(right_pin).startswith("Your voice mailbox is locked") and right_pin["ended"], right_pin
+
+    sign_up_pin = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, "PIN 7305")           # a new PIN from the owner's phone unlocks
+    wait_for_sms(carrier, b, sign_up_pin, lambda body: "PIN was changed" in body, "the new PIN's confirmation")
+    owner = carrier.call(b, VOICEMAIL_NUMBER)
+    opened = carrier.press(owner["call_sid"], "7305#")
+    assert "[voice message: A private message for Bahodir]" in heard(opened), heard(opened)
+    carrier.hang_up(owner["call_sid"])
+
+
+def test_an_attested_call_from_the_owners_phone_skips_the_pin_only_when_the_owner_chose_it(carrier):
+    b = B_OWN_PHONE.msisdn
+    sign_up_for_a_mailbox_with_a_pin(carrier, b, "4821")
+    before = len(carrier.inbox(b))
+    carrier.send_sms(b, SERVICE_SHORT_CODE, "PIN SKIP")
+    wait_for_sms(carrier, b, before, lambda body: "will not ask for your PIN" in body, "the own-phone confirmation")
+    own = carrier.call(b, VOICEMAIL_NUMBER)
+    assert heard(own) == said("edge.missed_calls.voicemail.empty"), own
+    spoofed = carrier.call_from_outside(b, VOICEMAIL_NUMBER)
+    assert heard(spoofed) == said("edge.missed_calls.voicemail.enter_pin"), spoofed
+    carrier.hang_up(spoofed["call_sid"])
 
 
 # --- busy / no-answer forwards: the callee is reachable and told at once ----------------------

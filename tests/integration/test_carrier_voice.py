@@ -180,6 +180,30 @@ def test_a_call_the_callee_cannot_take_is_forwarded_with_its_reason(carrier, ivr
     assert signed(post)
 
 
+def test_only_calls_from_the_carriers_own_phones_carry_a_vouched_caller_id(carrier, ivr):
+    carrier.configure(voice_webhook=f"{ivr.url}/service")
+    try:
+        ours = carrier.call(ALICE, "06002")
+        spoofed = carrier.call_from_outside(ALICE, "06002")     # another network claims to be ALICE
+        stranger = carrier.call_from_outside("+14155550100", "06002")
+    finally:
+        carrier.configure(voice_webhook=f"{ivr.url}/voice")
+    assert ours["outcome"] == spoofed["outcome"] == stranger["outcome"] == "service"
+    own, claimed, foreign = (post["form"] for post in ivr.of("/service"))
+    assert (own["From"], own["StirVerstat"]) == (ALICE, "TN-Validation-Passed-A")
+    assert claimed["From"] == ALICE and "StirVerstat" not in claimed
+    assert foreign["From"] == "+14155550100" and "StirVerstat" not in foreign
+    assert all(signed(post) for post in ivr.of("/service"))
+
+
+def test_a_call_from_outside_to_a_switched_off_subscriber_is_forwarded_without_attestation(carrier, ivr):
+    carrier.detach(BOB)
+    call = carrier.call_from_outside("+14155550100", BOB)
+    assert (call["outcome"], call["forward_reason"]) == ("forwarded", "unreachable")
+    [post] = ivr.of("/voice")
+    assert post["form"]["ForwardedFrom"] == BOB and "StirVerstat" not in post["form"]
+
+
 def test_a_callee_who_answers_is_connected_and_an_unknown_number_does_not_exist(carrier, ivr):
     assert carrier.call(ALICE, BOB)["outcome"] == "connected"
     assert carrier.call(ALICE, NOBODY)["outcome"] == "not-exists"

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import lookup, voicemail_line
-from functions.missed_calls import documents
+from functions.missed_calls import documents, pin
 from shared import store
 from tests.integration.test_edge import FUZZ, dial, edge, provision, twilio_post  # noqa: F401 - fixture
 from tests.integration.test_edge_transfers import signed_call
@@ -156,9 +156,12 @@ def voicemail(sid: str, caller: str, recorded_at: datetime, **extra) -> None:
         "delete_after": recorded_at + timedelta(days=7), "deleted": False, **extra})
 
 
-def test_the_voicemail_line_plays_the_mailbox_oldest_first_and_publishes_a_deletion(edge, tap):
+MAILBOX_PIN = pin.hashed("4821").model_dump()
+
+
+def test_the_voicemail_line_asks_the_pin_plays_the_mailbox_oldest_first_and_publishes_a_deletion(edge, tap):
     provision(CALLEE, "en")
-    users(CALLEE, registered=True)
+    users(CALLEE, registered=True, voicemail_pin=MAILBOX_PIN)
     now = datetime.now(timezone.utc)
     voicemail("CAv2", OTHER, now - timedelta(minutes=5))
     voicemail("CAv1", CALLER, now - timedelta(hours=1))
@@ -166,10 +169,15 @@ def test_the_voicemail_line_plays_the_mailbox_oldest_first_and_publishes_a_delet
     store.db().collection(documents.VOICEMAILS).document("CAelse").set(
         {"callee": OTHER, "caller": CALLER, "recording_url": "https://r/else", "recorded_at": now, "deleted": False})
     pull = tap("missed-call.voicemail-played")
+    pins = tap("missed-call.voicemail-pin")
     app = edge("voice_inbound")
     call = {"CallSid": "CAvm2001", "From": CALLEE, "To": "06002"}
-    first = signed_call(app, {}, call).data.decode()
+    asked = signed_call(app, {}, call).data.decode()
+    assert said(asked) == "Please enter your voice mailbox PIN, then press hash." and "<Play" not in asked
+    first = signed_call(app, action(asked), {**call, "Digits": "4821"}).data.decode()
     assert said(first).startswith("Voice messages: 2. Message 1 of 2, from 9 9 8 9 0 1 2 3 4 5 6 7")
+    [entered] = pins(1)
+    assert (entered.data["msisdn"], entered.data["right"], entered.data["attempt"]) == (CALLEE, True, 1)
     assert [e.text for e in ET.fromstring(first).iter("Play")] == ["https://r/CAv1"]
     second = signed_call(app, action(first), {**call, "Digits": "7"}).data.decode()
     assert said(second).startswith("Message deleted. Message 1 of 1, from 9 9 8 9 1 1 1 1 2 2 3 3")
@@ -186,9 +194,10 @@ def test_an_unregistered_caller_of_the_voicemail_line_is_told_how_to_register(ed
 
 def test_a_mailbox_query_that_fails_is_answered_try_later(edge, monkeypatch):
     provision(CALLEE, "en")
-    users(CALLEE, registered=True)
+    users(CALLEE, registered=True, voicemail_pin=MAILBOX_PIN, voicemail_trust_own_phone=True)
     firestore_down(monkeypatch, voicemail_line, "stored_messages")
-    response = signed_call(edge("voice_inbound"), {}, {"CallSid": "CAvm2003", "From": CALLEE, "To": "06002"})
+    response = signed_call(edge("voice_inbound"), {}, {"CallSid": "CAvm2003", "From": CALLEE, "To": "06002",
+                                                       "StirVerstat": "TN-Validation-Passed-A"})
     assert response.status_code == 200
     assert said(response.data.decode()) == "Service temporarily unavailable. Please try again later."
 

@@ -16,7 +16,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from functions.missed_calls import documents
 from functions.missed_calls import main as missed_calls
 from functions.provisioning import main as provisioning
-from shared import bus, carrier, catalog, ledger, runtime, store
+from functions.missed_calls import pin
+from shared import bus, carrier, catalog, consent, ledger, runtime, store, texts
 from shared.events import Envelope, utcnow
 
 A, B, C = "+998901234567", "+998901234568", "+998901234569"
@@ -62,10 +63,29 @@ def missed_call(sid: str, *, caller=A, callee=B, at=None, choice="none", final=T
     return deliver(missed_calls.on_missed_call, payload, f"{sid}-{choice}-{final}-{time.monotonic_ns()}")
 
 
-def options(msisdn: str, action: str, request_id: str, number: str | None = None) -> str:
+def options(msisdn: str, action: str, request_id: str, number: str | None = None, **extra) -> str:
     return deliver(missed_calls.on_options_changed, {"request_id": request_id, "msisdn": msisdn, "action": action,
                                                      "number": number, "channel": "sms",
-                                                     "requested_at": utcnow().isoformat()}, request_id)
+                                                     "requested_at": utcnow().isoformat(), **extra}, request_id)
+
+
+def sms(request_id: str, body: str, at=None) -> dict:
+    """What the edge publishes with an SMS's words (REG, or the reply to the sign-up question)."""
+    return {"text": body, "reference": request_id, "at": (at or utcnow()).isoformat()}
+
+
+def ask_to_register(msisdn: str, request_id: str) -> str:
+    return options(msisdn, "register", request_id, said=sms(request_id, "REG"))
+
+
+def reply(msisdn: str, body: str, request_id: str, *, accepted: bool = True, at=None) -> str:
+    return options(msisdn, "register", request_id, said=sms(request_id, body, at), consent_reply=accepted)
+
+
+def register(msisdn: str, request_id: str) -> str:
+    """REG by SMS, then YES: the mailbox is confirmed (and charged)."""
+    assert ask_to_register(msisdn, f"{request_id}-ask") == "processed"
+    return reply(msisdn, "YES", request_id)
 
 
 def sms_final(message_id: str, status: str, event_id: str, *, to=B, billing=documents.BILL_REMINDER) -> str:
@@ -216,7 +236,7 @@ def test_a_voice_message_for_an_unregistered_callee_becomes_a_number_reminder_an
 
 
 def test_a_registered_callee_keeps_the_voice_message_until_deleted_then_the_recording_goes_once(away, recordings):
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     assert missed_call("CA1", choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1") == "processed"
     message = doc(documents.VOICEMAILS, "CA1")
     assert message["delete_after"] - message["recorded_at"] == timedelta(days=7)
@@ -239,17 +259,170 @@ def test_a_registered_callee_keeps_the_voice_message_until_deleted_then_the_reco
 def test_registering_charges_the_month_s_fee_once_and_a_short_balance_is_refused(firestore_clean):
     subscriber(B, "en", balance=5_000 * SOM)
     subscriber(C, "en", balance=1_000 * SOM)
-    assert options(B, "register", "reg-1") == "processed"
-    assert options(B, "register", "reg-2") == "processed"
+    assert register(B, "reg-1") == "processed"
+    assert ask_to_register(B, "reg-2") == "processed"
     assert balance(B) == 2_000 * SOM
     assert outbox(missed_calls.on_options_changed, "reg-1")[0]["template"] == "missed_calls.options.registered_charged"
     assert outbox(missed_calls.on_options_changed, "reg-2")[0]["template"] == "missed_calls.options.registered"
 
-    assert options(C, "register", "reg-c") == "processed"
+    assert register(C, "reg-c") == "processed"
     [refusal] = outbox(missed_calls.on_options_changed, "reg-c")
     assert refusal["template"] == "missed_calls.options.register_refused"
     assert refusal["params"] == {"fee": "3 000 so'm", "balance": "1 000 so'm"}
     assert balance(C) == 1_000 * SOM and not doc(documents.USERS, C)["registered"]
+
+
+# --- the mailbox sign-up asks first ---------------------------------------------------------
+
+def consent_records(msisdn: str) -> list[dict]:
+    found = store.db().collection(consent.COLLECTION).where(filter=FieldFilter("msisdn", "==", msisdn)).stream()
+    return sorted((snapshot.to_dict() for snapshot in found), key=lambda record: record["request"]["at"])
+
+
+def test_reg_alone_charges_nothing_and_asks_to_confirm_with_price_and_period(firestore_clean):
+    subscriber(B, "ru", balance=5_000 * SOM)
+    assert ask_to_register(B, "sms:SM-reg") == "processed"
+    [ask] = outbox(missed_calls.on_options_changed, "sms:SM-reg")
+    assert ask["template"] == "missed_calls.options.confirm_register"
+    assert ask["params"]["fee"].startswith("3 000 ")     # the mailbox's monthly fee, in the operator's currency
+    assert {k: ask["params"][k] for k in ("short_code", "yes", "no", "minutes")} == \
+        {"short_code": "06001", "yes": "ДА", "no": "НЕТ", "minutes": 15}
+    assert balance(B) == 5_000 * SOM and not (doc(documents.USERS, B) or {}).get("registered")
+    [record] = consent_records(B)
+    assert (record["status"], record["channel"], record["price"], record["period"]) == ("pending", "sms", 300_000,
+                                                                                       "month")
+    assert record["shown"] == texts.render(ask["template"], "ru", **ask["params"])
+    assert record["shown"].startswith("Голосовой ящик стоит 3 000 ") and "ответьте ДА на 06001" in record["shown"]
+    assert (record["request"]["text"], record["request"]["reference"]) == ("REG", "sms:SM-reg")
+
+
+def test_yes_charges_once_and_keeps_the_consent_record_with_both_answers(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    assert ask_to_register(B, "sms:SM-reg") == "processed"
+    assert reply(B, "yes", "sms:SM-yes") == "processed"
+    assert reply(B, "yes", "sms:SM-yes") == "duplicate"
+    assert balance(B) == 2_000 * SOM and doc(documents.USERS, B)["registered"]
+    assert ledger.check(store.db(), B) == []
+    [charged] = outbox(missed_calls.on_options_changed, "sms:SM-yes")
+    assert charged["template"] == "missed_calls.options.registered_charged"
+    [record] = consent_records(B)
+    assert record["status"] == "confirmed" and record["decided_at"]
+    assert (record["request"]["text"], record["request"]["reference"]) == ("REG", "sms:SM-reg")
+    assert (record["confirmation"]["text"], record["confirmation"]["reference"]) == ("yes", "sms:SM-yes")
+    assert doc(consent.PENDING, f"missed_calls.mailbox:{B}") is None
+
+    assert reply(B, "YES", "sms:SM-yes-again") == "processed"     # nothing waits any more
+    [answer] = outbox(missed_calls.on_options_changed, "sms:SM-yes-again")
+    assert answer["template"] == "missed_calls.options.registered" and balance(B) == 2_000 * SOM
+
+
+def test_no_declines_and_charges_nothing(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    assert ask_to_register(B, "sms:SM-reg") == "processed"
+    assert reply(B, "NO", "sms:SM-no", accepted=False) == "processed"
+    assert balance(B) == 5_000 * SOM and not (doc(documents.USERS, B) or {}).get("registered")
+    assert outbox(missed_calls.on_options_changed, "sms:SM-no")[0]["template"] == \
+        "missed_calls.options.register_declined"
+    [record] = consent_records(B)
+    assert (record["status"], record["confirmation"]["text"]) == ("declined", "NO")
+
+
+def test_a_yes_after_the_window_charges_nothing_and_says_the_request_expired(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    assert ask_to_register(B, "sms:SM-reg") == "processed"
+    late = utcnow() + consent.SMS_REPLY_WINDOW + timedelta(seconds=1)
+    assert reply(B, "YES", "sms:SM-late", at=late) == "processed"
+    assert balance(B) == 5_000 * SOM and not (doc(documents.USERS, B) or {}).get("registered")
+    assert outbox(missed_calls.on_options_changed, "sms:SM-late")[0]["template"] == \
+        "missed_calls.options.register_expired"
+    assert consent_records(B)[0]["status"] == "expired"
+
+
+def test_a_yes_with_nothing_pending_is_told_so_and_charges_nothing(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    assert reply(B, "YES", "sms:SM-yes") == "processed"
+    assert outbox(missed_calls.on_options_changed, "sms:SM-yes")[0]["template"] == \
+        "missed_calls.options.nothing_to_confirm"
+    assert balance(B) == 5_000 * SOM and consent_records(B) == []
+
+
+def test_a_second_reg_replaces_the_waiting_question_and_yes_answers_the_newer_one(firestore_clean):
+    subscriber(B, "en", balance=5_000 * SOM)
+    assert ask_to_register(B, "sms:SM-reg-1") == "processed"
+    assert ask_to_register(B, "sms:SM-reg-2") == "processed"
+    assert reply(B, "YES", "sms:SM-yes") == "processed"
+    first, second = consent_records(B)
+    assert (first["status"], second["status"]) == ("replaced", "confirmed")
+    assert balance(B) == 2_000 * SOM
+
+
+@pytest.mark.parametrize("accepted, charged", [(True, 3_000 * SOM), (False, 0)])
+def test_a_ussd_sign_up_carries_its_consent_and_only_a_confirmed_one_charges(firestore_clean, accepted, charged):
+    subscriber(B, "en", balance=5_000 * SOM)
+    now = utcnow()
+    record = consent.given(offer="missed_calls.mailbox", msisdn=B, channel="ussd", language="en", shown="Voice mailbox…",
+                           price=3_000 * SOM, currency="UZS", period="month",
+                           request=consent.Answer(text="2", reference="ussd:AT1", at=now),
+                           confirmation=consent.Answer(text="1" if accepted else "2", reference="ussd:AT1", at=now),
+                           accepted=accepted)
+    assert options(B, "register", "ussd:AT1", consent=record.model_dump(mode="json")) == "processed"
+    assert balance(B) == 5_000 * SOM - charged
+    assert bool(outbox(missed_calls.on_options_changed, "ussd:AT1")) == accepted   # the screen told a decline
+    [stored] = consent_records(B)
+    assert stored["status"] == ("confirmed" if accepted else "declined") and stored["shown"] == "Voice mailbox…"
+
+
+# --- the voicemail PIN ------------------------------------------------------------------------
+
+def keyed(msisdn: str, call_sid: str, attempt: int, right: bool) -> str:
+    event_id = f"{call_sid}-pin-{attempt}"
+    return deliver(missed_calls.on_voicemail_pin, {"request_id": event_id, "msisdn": msisdn, "call_sid": call_sid,
+                                                   "attempt": attempt, "right": right,
+                                                   "at": utcnow().isoformat()}, event_id)
+
+
+def set_pin(msisdn: str, digits: str, request_id: str) -> str:
+    return options(msisdn, "pin_set", request_id, pin=pin.hashed(digits).model_dump())
+
+
+def test_wrong_pins_in_a_row_lock_the_mailbox_and_tell_the_owner_and_a_new_pin_unlocks_it(away):
+    assert register(B, "opt-reg") == "processed"
+    assert set_pin(B, "4821", "pin-1") == "processed"
+    stored = doc(documents.USERS, B)["voicemail_pin"]
+    assert pin.matches("4821", stored) and "4821" not in str(stored)
+    limit = 5
+    for attempt in range(1, limit):
+        assert keyed(B, f"CAspoof{attempt}", 1, right=False) == "processed"
+    assert not doc(documents.USERS, B).get("voicemail_locked_at")
+    assert keyed(B, "CAspoof-last", 1, right=False) == "processed"
+    user = doc(documents.USERS, B)
+    assert user["voicemail_locked_at"] and len(user["voicemail_pin_failures"]) == limit
+    [told] = outbox(missed_calls.on_voicemail_pin, "CAspoof-last-pin-1")
+    assert (told["to"], told["template"], told["params"]["count"]) == (B, "missed_calls.voicemail.locked", limit)
+    assert keyed(B, "CAowner", 1, right=True) == "processed"           # the right PIN does not unlock
+    assert doc(documents.USERS, B)["voicemail_locked_at"]
+
+    assert set_pin(B, "7305", "pin-2") == "processed"
+    user = doc(documents.USERS, B)
+    assert user["voicemail_locked_at"] is None and user["voicemail_pin_failures"] == []
+    assert outbox(missed_calls.on_options_changed, "pin-2")[0]["template"] == "missed_calls.options.pin_set"
+
+
+def test_a_right_pin_clears_the_wrong_ones_before_it(away):
+    assert register(B, "opt-reg") == "processed"
+    assert set_pin(B, "4821", "pin-1") == "processed"
+    for attempt in (1, 2):
+        assert keyed(B, "CAmine", attempt, right=False) == "processed"
+    assert keyed(B, "CAmine", 3, right=True) == "processed"
+    assert doc(documents.USERS, B)["voicemail_pin_failures"] == []
+
+
+def test_skipping_the_pin_on_ones_own_phone_needs_a_pin_first(away):
+    assert options(B, "pin_skip_on", "skip-1") == "processed"
+    assert outbox(missed_calls.on_options_changed, "skip-1")[0]["template"] == "missed_calls.options.pin_needed"
+    assert set_pin(B, "4821", "pin-1") == "processed"
+    assert options(B, "pin_skip_on", "skip-2") == "processed"
+    assert doc(documents.USERS, B)["voicemail_trust_own_phone"] is True
 
 
 # --- charging -------------------------------------------------------------------------------
@@ -315,7 +488,7 @@ def test_calls_older_than_retention_are_summarised_then_told_in_one_sms_on_attac
 
 
 def test_an_expired_voice_message_is_deleted_with_its_recording_by_the_clock(away, recordings):
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     assert missed_call("CA1", choice="voicemail", recording_sid="RE1") == "processed"
     store.db().collection(documents.VOICEMAILS).document("CA1").update(
         {"delete_after": utcnow() - timedelta(minutes=1)})
@@ -327,7 +500,7 @@ def test_an_expired_voice_message_is_deleted_with_its_recording_by_the_clock(awa
 
 
 def test_a_new_month_charges_the_mailbox_fee_once_or_the_mailbox_lapses(away):
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     after_registering = balance(B)
     # Pretend the month turned: the fee is due and this month not yet paid.
     store.db().collection(documents.USERS).document(B).update(
@@ -345,7 +518,7 @@ def test_a_new_month_charges_the_mailbox_fee_once_or_the_mailbox_lapses(away):
 def test_the_operator_cli_shows_options_pending_calls_voice_messages_and_charges(away, capsys):
     from functions.missed_calls.__main__ import main as cli
 
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     assert missed_call("CA1", choice="voicemail", recording_sid="RE1") == "processed"
     assert missed_call("CA2", caller=C, choice="leave_number") == "processed"
     assert sms_final("msg-1", "delivered", "final-1") == "processed"
@@ -354,6 +527,7 @@ def test_the_operator_cli_shows_options_pending_calls_voice_messages_and_charges
     assert cli(["show", B]) == 0
     shown = capsys.readouterr().out
     assert "registered           True" in shown and "pending calls: 2" in shown and "voice messages: 1" in shown
+    assert "mailbox PIN          none; own phone without PIN: False; wrong in a row: 0; locked: None" in shown
     assert "charges in" in shown and "charged 50 so'm (5000)" in shown and "not charged: undelivered" in shown
     assert cli(["charges", "998901234568"]) == 0
     assert "charges: 2" in capsys.readouterr().out

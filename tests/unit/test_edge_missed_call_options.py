@@ -13,7 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from functions.edge import services, sms_keywords, ussd
 from functions.edge.missed_call_options import WORDS, read_request
 from functions.edge.subscribers import Caller
-from functions.missed_calls import documents
+from functions.missed_calls import documents, pin
 from functions.missed_calls.config import config_for
 from shared import operator, texts
 from shared.events import MissedCallOptionsChanged
@@ -25,13 +25,14 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 COMMANDS = services.sms_services(PROFILE)
 
 
-def text_in(body: str, *, language="en", notice=None, user=None, known=True, blocked=False) -> sms_keywords.SmsAnswer:
+def text_in(body: str, *, language="en", notice=None, user=None, known=True, blocked=False,
+            pending=None) -> sms_keywords.SmsAnswer:
     """What an SMS to the service's short code gets back."""
     inbound = sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code, body=body)
     situation = sms_keywords.SmsSituation(
         command=sms_keywords.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
         profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
-        documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user})
+        documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user, **(pending or {})})
     return COMMANDS.answer(situation)
 
 
@@ -222,7 +223,8 @@ def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:
 
 def test_the_root_screen_offers_what_each_option_would_change():
     assert menu("").body() == ("CON Missed-call alerts\n1 Status\n2 Get a voice mailbox (3 000 so'm a month)\n3 Hide when I am back\n"
-                               "4 Block a number\n5 Unblock a number\n6 Allow a number\n7 Remove an allowed number")
+                               "4 Block a number\n5 Unblock a number\n6 Allow a number\n7 Remove an allowed number\n"
+                               "8 Voicemail PIN")
     registered = menu("", user={"registered": True, "privacy": True}).body()
     assert "2 Cancel the voice mailbox\n3 Show when I am back" in registered
 
@@ -233,7 +235,7 @@ def test_1_shows_the_status_on_a_final_screen():
                              "White list: 0.") and not reply_.publish
 
 
-@pytest.mark.parametrize("user, typed, action", [(None, "2", "register"), ({"registered": True}, "2", "unregister"),
+@pytest.mark.parametrize("user, typed, action", [({"registered": True}, "2", "unregister"),
                                                  (None, "3", "privacy_on"), ({"privacy": True}, "3", "privacy_off")])
 def test_2_and_3_toggle_and_publish_at_once(user, typed, action):
     reply_ = menu(typed, user=user)
@@ -259,4 +261,104 @@ def test_0_goes_back_and_a_wrong_choice_is_explained():
 
 def test_the_menu_speaks_the_subscribers_language():
     assert menu("", language="zh").body().startswith("CON 漏话提醒\n1 状态\n2 开通语音信箱")
-    assert menu("2", language="uz").body() == "END So'rov qabul qilindi, sizga SMS keladi."
+    assert menu("3", language="uz").body() == "END So'rov qabul qilindi, sizga SMS keladi."
+
+
+# --- the paid sign-up asks first -----------------------------------------------------------
+
+CONFIRM_SCREEN = ("Voice mailbox: 3 000 so'm a month, charged now and at the start of each month until you cancel."
+                  "\n1 Confirm\n2 Cancel")
+
+
+def test_getting_a_mailbox_on_the_menu_shows_price_and_period_and_publishes_nothing_yet():
+    reply_ = menu("2")
+    assert reply_.body() == "CON " + CONFIRM_SCREEN and not reply_.publish
+
+
+def test_1_on_the_confirm_screen_publishes_the_sign_up_with_its_consent_record():
+    reply_ = menu("2*1")
+    assert reply_.body() == "END Request accepted, you will get an SMS."
+    assert published_option(reply_) == ("register", None)
+    record = reply_.publish[0].payload.consent
+    assert (record.status, record.channel, record.shown, record.price, record.period) == \
+        ("confirmed", "ussd", CONFIRM_SCREEN, 3_000 * 100, "month")
+    assert (record.request.text, record.confirmation.text) == ("2", "1")
+    assert record.request.reference == record.confirmation.reference == "ussd:ATUid_mc"
+    assert record.confirmation.at == NOW
+
+
+@pytest.mark.parametrize("typed", ["2", "0", "9", "yes"])
+def test_2_or_anything_else_declines_and_says_nothing_is_charged(typed):
+    reply_ = menu(f"2*{typed}")
+    assert reply_.body() == "END Cancelled: the voice mailbox was not switched on and nothing was charged."
+    assert reply_.publish[0].payload.consent.status == "declined"
+
+
+def test_reg_by_sms_carries_the_message_it_came_in_so_the_service_can_ask_first():
+    answer = text_in("REG")
+    said = answer.publish[0].payload.said
+    assert (said.text, said.reference, said.at) == ("REG", "sms:SMmc0001", NOW)
+    assert answer.publish[0].payload.consent_reply is None
+
+
+PENDING = {f"consent_pending/missed_calls.mailbox:{ME}": {"consent_id": "c1", "expires_at": NOW}}
+
+
+@pytest.mark.parametrize("body, accepted, language", [("YES", True, "en"), ("да", True, "ru"), ("ha", True, "uz"),
+                                                      ("ооба", True, "ky"), ("是", True, "zh"), ("no", False, "en"),
+                                                      ("нет", False, "ru"), ("yo'q", False, "uz"),
+                                                      ("жок", False, "ky"), ("否", False, "zh")])
+def test_a_yes_or_no_reply_answers_the_waiting_sign_up(body, accepted, language):
+    answer = text_in(body, language=language, pending=PENDING)
+    payload = answer.publish[0].payload
+    assert (payload.action, payload.consent_reply, payload.said.text) == ("register", accepted, body)
+
+
+def test_a_yes_with_nothing_waiting_is_told_so_at_once():
+    answer = text_in("YES")
+    assert not answer.publish
+    assert reply(answer) == ("You have no voice mailbox request waiting for confirmation. To get one, text REG to "
+                             "06001 or dial *160#.")
+
+
+# --- the mailbox PIN -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", ["PIN 4821", "пин 4821", "pin-kod 48210", "密码4821", "PIN ４８２１"])
+def test_a_pin_by_sms_is_published_hashed_never_in_digits(body):
+    answer = text_in(body)
+    payload = answer.publish[0].payload
+    assert payload.action == "pin_set" and pin.matches("4821" if "48210" not in body else "48210",
+                                                       payload.pin.model_dump())
+    assert "4821" not in payload.model_dump_json()
+
+
+@pytest.mark.parametrize("body", ["PIN", "PIN 12", "PIN 123456789", "PIN 12ab"])
+def test_a_pin_that_is_not_4_to_8_digits_is_explained_without_echoing_it(body):
+    answer = text_in(body)
+    assert not answer.publish
+    assert reply(answer) == ("A voicemail PIN is 4 to 8 digits: text PIN and the digits to 06001, for example "
+                             "PIN 4821. Nothing was changed.")
+
+
+@pytest.mark.parametrize("body, action", [("PIN SKIP", "pin_skip_on"), ("пин авто", "pin_skip_on"),
+                                          ("免密", "pin_skip_on"), ("PIN ALWAYS", "pin_skip_off"),
+                                          ("пин дайыма", "pin_skip_off"), ("每次密码", "pin_skip_off")])
+def test_the_own_phone_option_has_keywords(body, action):
+    assert option(text_in(body)) == (action, None)
+
+
+def test_the_menu_sets_a_pin_keyed_twice_and_publishes_only_its_hash():
+    assert menu("8").body() == ("CON Voicemail PIN\n1 Set a new PIN\n2 No PIN on calls from my own phone\n0 Back")
+    assert menu("8*1").body() == "CON Enter a new PIN of 4 to 8 digits:\n0 Back"
+    assert menu("8*1*12").body() == "CON A PIN is 4 to 8 digits.\nEnter a new PIN of 4 to 8 digits:\n0 Back"
+    assert menu("8*1*4821").body() == "CON Enter the same PIN again:\n0 Back"
+    assert menu("8*1*4821*4822").body() == "CON The two PINs differ.\nEnter a new PIN of 4 to 8 digits:\n0 Back"
+    done = menu("8*1*4821*4821")
+    assert done.body() == "END Request accepted, you will get an SMS." and published_option(done) == ("pin_set", None)
+    assert pin.matches("4821", done.publish[0].payload.pin.model_dump())
+
+
+def test_the_menu_toggles_the_own_phone_option():
+    assert published_option(menu("8*2")) == ("pin_skip_on", None)
+    assert published_option(menu("8*2", user={"voicemail_trust_own_phone": True})) == ("pin_skip_off", None)
+

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from functions.edge import voice
 from functions.edge.voicemail_line import VoicemailLine
+from functions.missed_calls import pin
 from functions.missed_calls.config import config_for
 from shared import operator
 
@@ -33,12 +34,18 @@ def line(mailbox=MAILBOX) -> VoicemailLine:
     return VoicemailLine(PROFILE, CONFIG, read_messages=lambda owner: list(mailbox) if owner == OWNER else [])
 
 
+PIN = pin.hashed("4821").model_dump()
+# The owner chose no PIN on their own phone, and the carrier vouches for this call's caller ID.
+TRUSTING = {"registered": True, "voicemail_pin": PIN, "voicemail_trust_own_phone": True}
+ATTESTED = {"StirVerstat": pin.FULL_ATTESTATION}
+
+
 def dial(vm: VoicemailLine, *, registered=True, caller=OWNER, status="active", query=None, digits=None,
-         language="en") -> voice.VoiceAnswer:
-    form = {"CallSid": "CAvm0001", "From": caller, "To": "06002", **({"Digits": digits} if digits else {})}
+         language="en", user=None, network=ATTESTED) -> voice.VoiceAnswer:
+    form = {"CallSid": "CAvm0001", "From": caller, "To": "06002", **network, **({"Digits": digits} if digits else {})}
     call = dataclasses.replace(voice.parse(form, query or {}), caller_read=True,
                                caller_record={"status": status, "language": language},
-                               documents={f"missed_call_users/{OWNER}": {"registered": registered}})
+                               documents={f"missed_call_users/{OWNER}": user or {**TRUSTING, "registered": registered}})
     return vm.answer(call, language, now=NOW)
 
 
@@ -59,7 +66,7 @@ def press(vm, answer, digits=None, **kwargs):
 
 
 def events(answer) -> list[tuple[str, str]]:
-    return [(p.payload.call_sid, p.payload.action) for p in answer.publish]
+    return [(p.payload.call_sid, p.payload.action) for p in answer.publish if p.topic == "missed-call.voicemail-played"]
 
 
 def test_messages_play_oldest_first_with_caller_and_local_time():
@@ -123,3 +130,92 @@ def test_a_mailbox_that_cannot_be_read_is_answered_try_later():
         raise TimeoutError("firestore is down")
     answer = dial(VoicemailLine(PROFILE, CONFIG, read_messages=broken), language="ru")
     assert said(answer) == "Сервис временно недоступен. Попробуйте позже." and not answer.publish
+
+
+# --- the PIN: caller ID alone opens nothing ------------------------------------------------
+
+ASKS_PIN = "Please enter your voice mailbox PIN, then press hash."
+WITH_PIN = {"registered": True, "voicemail_pin": PIN}
+
+
+def pins(answer) -> list[tuple[int, bool]]:
+    return [(p.payload.attempt, p.payload.right) for p in answer.publish if p.topic == "missed-call.voicemail-pin"]
+
+
+def test_a_spoofed_caller_id_without_attestation_is_asked_for_the_pin_and_hears_nothing():
+    for user, network in [(WITH_PIN, {}), (TRUSTING, {}), (TRUSTING, {"StirVerstat": "TN-Validation-Passed-C"}),
+                          (TRUSTING, {"StirVerstat": "No-TN-Validation"})]:
+        answer = dial(line(), user=user, network=network)
+        assert said(answer) == ASKS_PIN and not played(answer) and not answer.publish
+
+
+def test_an_attested_call_still_asks_for_the_pin_unless_the_owner_chose_to_skip_it():
+    assert said(dial(line(), user=WITH_PIN)) == ASKS_PIN
+    assert played(dial(line(), user=TRUSTING)) == ["https://r/CAa"]
+
+
+def test_a_step_url_without_the_proof_of_this_call_opens_nothing():
+    opened = press(line(), dial(line(), user=WITH_PIN, network={}), "4821", user=WITH_PIN, network={})
+    forged = {**next_query(opened), "pass": "0" * 32}
+    for query in (forged, {k: v for k, v in next_query(opened).items() if k != "pass"}):
+        answer = dial(line(), user=WITH_PIN, network={}, query=query, digits="1")
+        assert said(answer) == ASKS_PIN and not played(answer) and not answer.publish
+
+
+def test_the_right_pin_plays_the_messages_and_the_next_steps_stay_open():
+    vm = line()
+    opened = press(vm, dial(vm, user=WITH_PIN, network={}), "4821", user=WITH_PIN, network={})
+    assert said(opened).startswith("Voice messages: 2. Message 1 of 2") and played(opened) == ["https://r/CAa"]
+    assert pins(opened) == [(1, True)] and opened.publish[0].payload.msisdn == OWNER
+    second = press(vm, opened, "1", user=WITH_PIN, network={})
+    assert played(second) == ["https://r/CAb"] and events(second) == [("CAa", "heard")]
+
+
+def test_a_wrong_pin_is_asked_again_then_goodbye_and_each_is_published_without_digits():
+    vm = line()
+    first = press(vm, dial(vm, user=WITH_PIN, network={}), "1111", user=WITH_PIN, network={})
+    assert said(first) == "That PIN is not right. " + ASKS_PIN and not played(first)
+    assert pins(first) == [(1, False)] and "1111" not in first.publish[0].payload.model_dump_json()
+    second = press(vm, first, "2222", user=WITH_PIN, network={})
+    third = press(vm, second, "3333", user=WITH_PIN, network={})
+    assert said(third) == "The mailbox stays closed without the right PIN. Goodbye."
+    assert pins(second) == [(2, False)] and pins(third) == [(3, False)] and not played(third)
+
+
+def test_the_wrong_pin_that_reaches_the_limit_says_the_mailbox_is_locked_and_how_to_unlock_it():
+    failures = [{"call_sid": f"CA{n}", "attempt": 1, "at": NOW} for n in range(CONFIG.voicemail.max_wrong_pins - 1)]
+    user = {**WITH_PIN, "voicemail_pin_failures": failures}
+    answer = press(line(), dial(line(), user=user, network={}), "1111", user=user, network={})
+    assert said(answer).startswith("Your voice mailbox is locked after too many wrong PINs. To unlock it, set a new "
+                                   "PIN from your phone: text PIN and 4 to 8 digits to 06001")
+    assert pins(answer) == [(1, False)] and not played(answer)
+
+
+def test_a_locked_mailbox_opens_for_nobody_not_even_the_right_pin_or_the_own_phone():
+    locked = {**TRUSTING, "voicemail_locked_at": NOW}
+    assert said(dial(line(), user=locked)).startswith("Your voice mailbox is locked")
+    answer = dial(line(), user=locked, network={}, query={"step": "pin", "attempt": "1"}, digits="4821")
+    assert said(answer).startswith("Your voice mailbox is locked") and not played(answer) and not answer.publish
+
+
+def test_a_mailbox_without_a_pin_plays_nothing_and_says_how_to_set_one():
+    answer = dial(line(), user={"registered": True, "voicemail_trust_own_phone": True}, language="ru")
+    assert said(answer) == ("У вашего голосового ящика ещё нет ПИН-кода, поэтому его нельзя открыть. Чтобы задать "
+                            "ПИН-код, отправьте ПИН и 4-8 цифр на 06001 или наберите *160#. До свидания.")
+    assert not played(answer) and not answer.publish
+
+
+
+def test_this_calls_wrong_pins_count_towards_the_lock_before_the_service_has_counted_them():
+    others = [{"call_sid": "CAother", "attempt": n, "at": NOW} for n in (1, 2)]
+    user = {**WITH_PIN, "voicemail_pin_failures": others}
+    third = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "3"}, digits="1111")
+    assert said(third).startswith("Your voice mailbox is locked") and pins(third) == [(3, False)]
+    second = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "2"}, digits="1111")
+    assert said(second) == "That PIN is not right. " + ASKS_PIN
+
+
+def test_a_proof_that_is_not_even_ascii_opens_nothing_and_breaks_nothing():
+    answer = dial(line(), user=WITH_PIN, network={}, query={"step": "played", "msg": "CAa", "at": "1", "pass": "é" * 32},
+                  digits="1")
+    assert said(answer) == ASKS_PIN and not played(answer)

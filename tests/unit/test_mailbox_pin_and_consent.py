@@ -1,0 +1,92 @@
+"""The mailbox PIN's storage and lock-out rules, and the shared consent record's decisions (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from functions.missed_calls import pin
+from shared import consent
+from shared.events import VoicemailPinEntered
+
+OWNER = "+998971300909"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def test_a_pin_is_stored_as_a_salted_scrypt_hash_with_its_parameters():
+    first, second = pin.hashed("4821"), pin.hashed("4821")
+    assert first.salt != second.salt and first.hash != second.hash          # a fresh salt each time
+    assert (first.n, first.r, first.p) == (pin.SCRYPT_N, pin.SCRYPT_R, pin.SCRYPT_P)
+    assert "4821" not in first.model_dump_json()
+    assert pin.matches("4821", first.model_dump()) and not pin.matches("4822", first.model_dump())
+
+
+@pytest.mark.parametrize("stored", [{}, {"salt": "zz", "hash": "00", "n": 2, "r": 1, "p": 1}, {"hash": None}])
+def test_a_malformed_stored_pin_matches_nothing(stored):
+    assert not pin.matches("4821", stored)
+
+
+@pytest.mark.parametrize("typed", ["", "123", "123456789", "12a4", "١٢٣٤"])
+def test_a_pin_is_4_to_8_ascii_digits(typed):
+    assert not pin.valid(typed)
+    with pytest.raises(ValueError):
+        pin.hashed(typed)
+
+
+def test_only_full_attestation_and_the_owners_choice_skip_the_pin():
+    trusting = {"voicemail_trust_own_phone": True}
+    assert pin.skips_pin(trusting, "TN-Validation-Passed-A")
+    assert not pin.skips_pin({}, "TN-Validation-Passed-A")
+    for weaker in (None, "", "TN-Validation-Passed-B", "TN-Validation-Passed-C", "No-TN-Validation"):
+        assert not pin.skips_pin(trusting, weaker)
+
+
+def entered(right: bool, minutes: int, call_sid: str = "CA1", attempt: int = 1) -> VoicemailPinEntered:
+    return VoicemailPinEntered(request_id=f"{call_sid}:{attempt}", msisdn=OWNER, call_sid=call_sid, attempt=attempt,
+                               right=right, at=NOW + timedelta(minutes=minutes))
+
+
+USER = {"voicemail_pin": {**pin.hashed("4821").model_dump(), "set_at": NOW}}
+
+
+def test_the_fifth_wrong_pin_in_a_row_locks_and_a_right_one_clears_the_count():
+    user = dict(USER)
+    for n in range(1, 5):
+        update, locked = pin.after_entry(user, entered(False, n, f"CA{n}"), limit=5, now=NOW)
+        user.update(update)
+        assert not locked
+    update, locked = pin.after_entry(user, entered(False, 6, "CA6"), limit=5, now=NOW)
+    assert locked and update["voicemail_locked_at"] == NOW
+
+    cleared, _ = pin.after_entry({**USER, "voicemail_pin_failures": user["voicemail_pin_failures"]},
+                                 entered(True, 5), limit=5, now=NOW)
+    assert cleared["voicemail_pin_failures"] == []
+
+
+def test_entries_from_before_the_pin_was_set_or_on_a_locked_mailbox_change_nothing():
+    assert pin.after_entry(USER, entered(False, -1), limit=5, now=NOW) == ({}, False)
+    assert pin.after_entry({**USER, "voicemail_locked_at": NOW}, entered(True, 1), limit=5, now=NOW) == ({}, False)
+
+
+def asked(at: datetime = NOW) -> consent.Consent:
+    return consent.asked(offer="missed_calls.mailbox", msisdn=OWNER, channel="sms", language="en", shown="Costs 1.",
+                         price=100, currency="UZS", period="month",
+                         request=consent.Answer(text="REG", reference="sms:SM1", at=at))
+
+
+def test_a_reply_within_the_window_decides_and_one_at_its_end_has_expired():
+    question = asked()
+    yes = consent.Answer(text="YES", reference="sms:SM2", at=NOW + consent.SMS_REPLY_WINDOW - timedelta(seconds=1))
+    assert consent.answered(question, yes, accepted=True).status == "confirmed"
+    assert consent.answered(question, yes, accepted=False).status == "declined"
+    late = yes.model_copy(update={"at": NOW + consent.SMS_REPLY_WINDOW})
+    expired = consent.answered(question, late, accepted=True)
+    assert (expired.status, expired.confirmation, expired.request) == ("expired", late, question.request)
+
+
+def test_a_decided_consent_is_not_decided_again_and_the_same_request_names_the_same_record():
+    confirmed = consent.answered(asked(), consent.Answer(text="YES", reference="sms:SM2", at=NOW), accepted=True)
+    assert consent.answered(confirmed, consent.Answer(text="NO", reference="sms:SM3", at=NOW),
+                            accepted=False) == confirmed
+    assert asked().id == asked(NOW + timedelta(hours=1)).id
