@@ -6,6 +6,7 @@ A message's data is the JSON of an `Envelope`; its `data` validates against the 
 
 from __future__ import annotations
 
+import typing
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -44,10 +45,23 @@ def secret_fields(model: type[BaseModel]) -> set[str]:
             if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")}
 
 
+def nested_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of `model` that hold another model (`X` or `X | None`), by name."""
+    found = {}
+    for name, field in model.model_fields.items():
+        for candidate in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                found[name] = candidate
+    return found
+
+
 def redacted(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """`data` (valid or not) with every value of a field `model` marks SECRET replaced by REDACTED."""
-    hidden = secret_fields(model)
-    return {key: REDACTED if key in hidden and value is not None else value for key, value in data.items()}
+    """`data` (valid or not) with every value of a field `model` marks SECRET replaced by REDACTED,
+    in the models it holds too (a PIN's hash inside an options change)."""
+    hidden, inner = secret_fields(model), nested_models(model)
+    return {key: REDACTED if key in hidden and value is not None
+            else redacted(inner[key], value) if key in inner and isinstance(value, dict) else value
+            for key, value in data.items()}
 
 
 class Envelope(BaseModel):

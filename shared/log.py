@@ -21,7 +21,13 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 @functools.cache
 def _secret_names() -> frozenset[str]:
     """Every payload field marked secret (events.SECRET): its value is never written to a log."""
-    return frozenset(name for model in events.MODELS.values() for name in events.secret_fields(model))
+    models, seen = list(events.MODELS.values()), set()
+    while models:  # the models every payload holds too: a PIN's hash inside an options change
+        model = models.pop()
+        if model not in seen:
+            seen.add(model)
+            models.extend(events.nested_models(model).values())
+    return frozenset(name for model in seen for name in events.secret_fields(model))
 
 
 def _masked(value, key: str = ""):

@@ -61,3 +61,13 @@ def test_a_secret_field_handed_to_a_log_is_blanked():
     assert CODE not in line
     entry = json.loads(line)
     assert entry["secret_code"] == events.REDACTED and entry["payload"]["secret_code"] == events.REDACTED
+
+
+def test_a_pin_hash_inside_an_options_change_is_blanked_where_it_is_stored_and_logged(caplog):
+    pin = {"salt": "ab" * 16, "hash": "cd" * 32, "n": 16384, "r": 8, "p": 1}
+    stored = events.redacted(events.MissedCallOptionsChanged, {"msisdn": "+998901234567", "pin": pin})
+    assert stored["pin"]["hash"] == events.REDACTED and stored["pin"]["salt"] == pin["salt"]
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("vas.test").info("pin set", extra={"pin": pin})
+    line = log.CloudLoggingFormatter().format(caplog.records[-1])
+    assert "cd" * 32 not in line and events.REDACTED in line
