@@ -18,7 +18,7 @@ from google.api_core import exceptions
 from functions.provisioning import main as provisioning
 from functions.transfers import main as transfers
 from functions.transfers import records
-from shared import bus, catalog, ledger, operator, runtime, settings, store
+from shared import bus, catalog, ledger, ledger_core, operator, runtime, settings, store
 from shared.events import Envelope, utcnow
 
 ALICE, BOB, CAROL = "+998901234567", "+998901234568", "+998901234569"
@@ -159,6 +159,57 @@ def test_an_unknown_recipient_is_refused_in_the_senders_language(firestore_clean
     assert sms["language"] == "ru" and CAROL in sms["params"]["reason"]
     assert "не обслуживается" in sms["params"]["reason"]
     assert balance(ALICE) == 50_000 * SOM
+
+
+def test_a_subscriber_without_an_account_is_refused_and_nobody_is_debited(firestore_clean):
+    subscriber(ALICE, "en", balance=50_000 * SOM)
+    subscriber(BOB, "ru")
+    store.db().collection(store.ACCOUNTS).document(BOB).delete()  # provisioned, but the ledger keeps no account
+
+    assert deliver(transfers.on_transfer_requested, transfer("no-account", 5_000 * SOM), "no-account") == \
+        "processed"
+    kept = record(reference("no-account"))
+    assert (kept["status"], kept["refusal_code"], kept["fee"]) == ("refused", "recipient_unknown", 0)
+    assert not kept.get("recipient_credited")
+    [sms] = sms_of(transfers.on_transfer_requested, "no-account")
+    assert (sms["to"], sms["template"]) == (ALICE, "transfer.refused") and BOB in sms["params"]["reason"]
+    assert balance(ALICE) == 50_000 * SOM
+    assert not store.db().collection(store.ACCOUNTS).document(BOB).get().exists
+    sound(ALICE)
+
+
+def test_a_quote_the_balance_cannot_pay_is_refused_by_the_ledger_and_moves_nothing(firestore_clean, monkeypatch):
+    subscriber(ALICE, "en", balance=20_000 * SOM)
+    subscriber(BOB, "en", balance=1_000 * SOM)
+    decide = transfers.rules.decide
+    # A policy that lets it through: the rules see a hundred times the real balance.
+    monkeypatch.setattr(transfers.rules, "decide", lambda policy, *, balances, **facts: decide(
+        policy, balances={bucket: amount * 100 for bucket, amount in balances.items()}, **facts))
+
+    assert deliver(transfers.on_transfer_requested, transfer("unpayable", 25_000 * SOM), "unpayable") == "processed"
+    kept = record(reference("unpayable"))
+    assert (kept["status"], kept["refusal_code"]) == ("refused", "insufficient_balance")
+    assert kept["refusal_params"]["balance"] == 20_000 * SOM
+    [sms] = sms_of(transfers.on_transfer_requested, "unpayable")
+    assert (sms["to"], sms["template"]) == (ALICE, "transfer.refused")
+    assert (balance(ALICE), balance(BOB)) == (20_000 * SOM, 1_000 * SOM)
+    assert not store.db().collection("transfer_history").document(ALICE).get().exists, "not counted in a limit"
+    sound(ALICE, BOB)
+
+
+def test_a_credit_past_the_ledgers_largest_balance_moves_no_money(firestore_clean):
+    subscriber(ALICE, "en", balance=100_000 * SOM)
+    subscriber(BOB, "en")
+    full = ledger.Account.new(BOB, utcnow())
+    full.credit("main", ledger_core.MAX_BALANCE - 1_000 * SOM, expires_at=None, reason="topup", reference="full",
+                at=utcnow())
+    store.db().collection(store.ACCOUNTS).document(BOB).set(ledger.account_to_document(full))
+
+    with pytest.raises(ledger.InvalidAmount):   # retried, then dead-lettered: never half a transfer
+        deliver(transfers.on_transfer_requested, transfer("ceiling", 5_000 * SOM), "ceiling")
+    assert balance(ALICE) == 100_000 * SOM
+    assert balance(BOB) == ledger_core.MAX_BALANCE - 1_000 * SOM
+    assert record(reference("ceiling")) is None
 
 
 def test_fifty_concurrent_requests_from_one_sender_never_pass_its_daily_limit(firestore_clean):
