@@ -6,8 +6,9 @@ A message's data is the JSON of an `Envelope`; its `data` validates against the 
 
 from __future__ import annotations
 
+import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -22,8 +23,20 @@ def derive_event_id(cause_id: str, purpose: str) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{cause_id}/{purpose}"))
 
 
+# The one clock every function, CLI and emulator reads. Locally (only where the gcloud emulators
+# stand in for Google Cloud) this variable shifts it, so tests run at a time they state rather than
+# whenever the machine happens to run them (tests/conftest.py); production ignores it.
+CLOCK_OFFSET_VARIABLE = "VAS_CLOCK_OFFSET_SECONDS"
+_LOCAL_ONLY = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now, in UTC: the machine's clock, shifted by VAS_CLOCK_OFFSET_SECONDS on the local emulators only."""
+    now = datetime.now(timezone.utc)
+    offset = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    if offset and any(os.environ.get(name) for name in _LOCAL_ONLY):
+        return now + timedelta(seconds=float(offset))
+    return now
 
 
 class Payload(BaseModel):

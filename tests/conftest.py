@@ -2,18 +2,47 @@
 
 Unit tests need none of this and never start anything. Firestore is cleared between tests with
 the emulator's own DELETE endpoint.
+
+Time is stated, not found: every test on the emulators runs on the platform's clock started at
+CLOCK_START (shared.events.utcnow, shifted for this process and every process it starts), so no
+day, month or operator's midnight turns during a run, whenever the machine runs it.
+`VAS_TEST_CLOCK_START=2026-12-01T18:59:50+00:00` runs them at another moment (just before
+midnight in Tashkent, say). Hypothesis has no per-example deadline: a loaded machine is slow,
+not wrong.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+from shared.events import CLOCK_OFFSET_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO / ".run" / "test-logs"
 PROJECT = "vas-test"
+# A Monday morning in mid-March: 10:00 in Tashkent, 08:00 in Baghdad and Moscow, 13:00 in Singapore.
+CLOCK_START = datetime(2026, 3, 16, 5, 0, tzinfo=timezone.utc)
+
+hypothesis_settings.register_profile("vas", deadline=None)
+hypothesis_settings.load_profile("vas")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_clock() -> datetime:
+    """The moment the session's clock starts at; it runs on from there at the machine's pace."""
+    start = datetime.fromisoformat(os.environ.get("VAS_TEST_CLOCK_START") or CLOCK_START.isoformat())
+    saved = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    os.environ[CLOCK_OFFSET_VARIABLE] = str((start - datetime.now(timezone.utc)).total_seconds())
+    yield start
+    if saved is None:
+        os.environ.pop(CLOCK_OFFSET_VARIABLE, None)
+    else:
+        os.environ[CLOCK_OFFSET_VARIABLE] = saved
 
 
 def _reset_caches() -> None:

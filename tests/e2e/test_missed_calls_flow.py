@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TypeVar
 
 import pytest
@@ -34,6 +33,7 @@ from infra import demo
 from infra import stack as local_stack
 from infra.functions import REPO
 from shared import ledger, operator, settings, store, texts
+from shared.events import utcnow
 from tests.conftest import _reset_caches
 
 pytestmark = pytest.mark.e2e
@@ -431,7 +431,7 @@ def test_a_zero_balance_caller_sends_a_free_call_me_back_request(carrier):
 
 def test_a_caller_with_money_flagged_zero_balance_by_the_network_is_not_offered_and_is_counted(carrier):
     p, y = P_POSITIVE.msisdn, Y_CALLED.msisdn
-    today = zero_balance_rules.local_day(datetime.now(timezone.utc), operator.current().timezone)
+    today = zero_balance_rules.local_day(utcnow(), operator.current().timezone)
     counted_before = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
     carrier.set_state(p, zero_balance=True)
     before = len(carrier.inbox(p))

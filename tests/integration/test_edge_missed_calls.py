@@ -15,6 +15,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from functions.edge import lookup, voicemail_line
 from functions.missed_calls import documents
 from shared import store
+from shared.events import utcnow
 from tests.integration.test_edge import FUZZ, dial, edge, provision, twilio_post  # noqa: F401 - fixture
 from tests.integration.test_edge_transfers import signed_call
 
@@ -159,7 +160,7 @@ def voicemail(sid: str, caller: str, recorded_at: datetime, **extra) -> None:
 def test_the_voicemail_line_plays_the_mailbox_oldest_first_and_publishes_a_deletion(edge, tap):
     provision(CALLEE, "en")
     users(CALLEE, registered=True)
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     voicemail("CAv2", OTHER, now - timedelta(minutes=5))
     voicemail("CAv1", CALLER, now - timedelta(hours=1))
     voicemail("CAv0", CALLER, now - timedelta(hours=2), deleted=True)
@@ -213,13 +214,13 @@ def test_d_within_the_window_sends_the_priced_details_and_after_it_a_free_answer
     provision(CALLEE, "en")
     replies = tap("sms.send")
     app = edge("sms_inbound")
-    notice(datetime.now(timezone.utc) + timedelta(hours=3))
+    notice(utcnow() + timedelta(hours=3))
     text(app, "SMd0001", "d")
     [details] = replies(1)
     assert (details.data["template"], details.data["billing"], details.data["sender"]) == \
         ("edge.missed_calls.sms.details", documents.BILL_DETAILS, "06001")
     assert details.data["params"]["lines"] == "+998901234567: 3 calls, 02/03/2026 09:00 to 02/03/2026 11:30"
-    notice(datetime.now(timezone.utc) - timedelta(minutes=1))
+    notice(utcnow() - timedelta(minutes=1))
     text(app, "SMd0002", "Д")
     [late] = replies(1)
     assert late.data["template"] == "edge.missed_calls.sms.window_passed" and late.data.get("billing") is None

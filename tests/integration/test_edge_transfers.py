@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from twilio.request_validator import RequestValidator
 
 from shared import signing, store
+from shared.events import utcnow
 from tests.integration.test_edge import SECRET, TOKEN, URL, edge, provision, twilio_post  # noqa: F401 - fixture
 
 SENDER, RECIPIENT, OTHER = "+998901234567", "+998971300909", "+998911112233"
@@ -58,7 +59,7 @@ def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
 
 def test_the_daily_limit_counts_the_history_read_in_the_same_lookup(edge, tap):
     parties()
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     store.db().collection("transfer_history").document(SENDER).set(
         {"sent": [{"at": now - timedelta(minutes=m), "amount": 2_500_000} for m in (1, 2, 3, 4)], "received": []})
     screen = dial(edge("ussd"), "ATUid_l1", "*112#", "998971300909*2500")

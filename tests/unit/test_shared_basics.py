@@ -89,3 +89,16 @@ def test_logs_are_cloud_logging_json_with_numbers_masked_and_the_correlation_id(
     assert entry["to"] == "+998*******67"
     assert entry["correlation_id"] == "evt-42"
     assert entry["logging.googleapis.com/labels"] == {"function": "notify-sms-send", "correlation_id": "evt-42"}
+
+
+def test_the_clock_moves_only_on_the_local_emulators(monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from shared import events
+
+    monkeypatch.setenv(events.CLOCK_OFFSET_VARIABLE, str(-30 * 86400))
+    for name in ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    assert abs(events.utcnow() - datetime.now(timezone.utc)) < timedelta(seconds=5), "production ignores it"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8086")
+    assert abs(events.utcnow() - (datetime.now(timezone.utc) - timedelta(days=30))) < timedelta(seconds=5)
