@@ -93,6 +93,33 @@ def function_server(emulators):
 
 
 @pytest.fixture
+def push_subscriptions(emulators):
+    """`push_subscriptions(consumer_urls, **options)`: infra.topology.create for one test, undone after it.
+
+    The emulators serve the whole session: a push subscription left pointing at a function server
+    the test stopped (or at no server at all) would push every later test's messages to a dead
+    endpoint. The ones the test replaced are put back as they were.
+    """
+    from google.cloud import pubsub_v1
+
+    from infra import topology
+
+    subscriber = pubsub_v1.SubscriberClient()
+    before = {s.name: s for s in subscriber.list_subscriptions(request={"project": f"projects/{PROJECT}"})}
+    touched: set[str] = set()
+
+    def create(consumer_urls: dict[str, str], **options) -> None:
+        touched.update(subscriber.subscription_path(PROJECT, name) for name in consumer_urls)
+        topology.create(PROJECT, consumer_urls, **options)
+
+    yield create
+    for name in touched:
+        subscriber.delete_subscription(request={"subscription": name})
+        if name in before:
+            subscriber.create_subscription(request=before[name])
+
+
+@pytest.fixture
 def tap(emulators):
     """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function."""
     import time
