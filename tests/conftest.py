@@ -119,9 +119,17 @@ def push_subscriptions(emulators):
             subscriber.create_subscription(request=before[name])
 
 
+SENTINEL_ATTRIBUTE = "vas_test_sentinel"
+
+
 @pytest.fixture
 def tap(emulators):
-    """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function."""
+    """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function.
+
+    `pull.rest()` is every envelope published before it was called and not pulled yet: it
+    publishes a sentinel and waits for it (the emulator hands a subscription its messages in the
+    order they were published), so "nothing (more) arrived" cannot pass because the wait was short.
+    """
     import time
     import uuid
 
@@ -137,20 +145,36 @@ def tap(emulators):
         subscriber.create_subscription(request={"name": name, "topic": bus.topic_path(topic)})
         created.append(name)
 
+        def receive() -> list:
+            """The Pub/Sub messages waiting (acknowledged), or none after a short wait."""
+            response = subscriber.pull(request={"subscription": name, "max_messages": 100}, timeout=5, retry=None)
+            if not response.received_messages:
+                time.sleep(0.1)
+                return []
+            subscriber.acknowledge(request={"subscription": name,
+                                            "ack_ids": [m.ack_id for m in response.received_messages]})
+            return [m.message for m in response.received_messages]
+
         def pull(count: int = 1, timeout: float = 10.0):
             """Envelopes received, waiting up to `timeout` for at least `count` of them."""
             got, deadline = [], time.monotonic() + timeout
             while len(got) < count and time.monotonic() < deadline:
-                response = subscriber.pull(request={"subscription": name, "max_messages": 100},
-                                           timeout=5, retry=None)
-                if response.received_messages:
-                    subscriber.acknowledge(request={"subscription": name,
-                                                    "ack_ids": [m.ack_id for m in response.received_messages]})
-                    got.extend(bus.decode(m.message.data) for m in response.received_messages)
-                else:
-                    time.sleep(0.1)
+                got.extend(bus.decode(message.data) for message in receive())
             return got
 
+        def rest(timeout: float = 60.0):
+            """Every envelope published before this call that was not pulled yet, up to a sentinel published now."""
+            marker = uuid.uuid4().hex
+            bus.publish_raw(topic, b"sentinel", {SENTINEL_ATTRIBUTE: marker})
+            got, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for message in receive():
+                    if message.attributes.get(SENTINEL_ATTRIBUTE) == marker:
+                        return got
+                    got.append(bus.decode(message.data))
+            raise AssertionError(f"the sentinel published on {topic} did not arrive within {timeout:.0f} s")
+
+        pull.rest = rest
         return pull
 
     yield listen

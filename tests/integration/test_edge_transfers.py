@@ -53,7 +53,7 @@ def test_a_refused_transfer_answers_the_reason_and_publishes_nothing(edge, tap):
     refused = dial(app, "ATUid_r1", "*112#", "998971300909*3000")
     assert refused.startswith("END Перевод не выполнен.") and "2 500, 5 000, 10 000" in refused
     dial(app, "ATUid_r2", "*112#", "998971300909*5000")       # accepted: the only request on the topic
-    received = pull(2, timeout=5)
+    received = pull.rest()
     assert [e.data["request_id"] for e in received] == ["ussd:ATUid_r2"]
 
 
@@ -100,7 +100,7 @@ def test_the_menu_publishes_only_after_the_confirmation(edge, tap):
     assert cancelled == "END Cancelled. Nothing was sent."
     confirmed = dial(app, "ATUid_menu", "#131#", "1*998971300909*1*1")
     assert confirmed.startswith("END 2 500 so'm to +998971300909 accepted")
-    received = pull(2, timeout=5)
+    received = pull.rest()
     assert [(e.data["request_id"], e.data["channel"]) for e in received] == [("ussd:ATUid_menu", "menu")]
 
 
