@@ -178,13 +178,17 @@ def test_a_subscriber_without_an_account_is_refused_and_nobody_is_debited(firest
     sound(ALICE)
 
 
-def test_a_quote_the_balance_cannot_pay_is_refused_by_the_ledger_and_moves_nothing(firestore_clean, monkeypatch):
+@pytest.fixture
+def rules_see_more(monkeypatch):
+    """A policy that lets too much through: the rules see 2 000 000 so'm more on every main balance than there is."""
+    decide = transfers.rules.decide
+    monkeypatch.setattr(transfers.rules, "decide", lambda policy, *, balances, **facts: decide(
+        policy, balances={**balances, "main": balances.get("main", 0) + 2_000_000 * SOM}, **facts))
+
+
+def test_a_quote_the_balance_cannot_pay_is_refused_by_the_ledger_and_moves_nothing(firestore_clean, rules_see_more):
     subscriber(ALICE, "en", balance=20_000 * SOM)
     subscriber(BOB, "en", balance=1_000 * SOM)
-    decide = transfers.rules.decide
-    # A policy that lets it through: the rules see a hundred times the real balance.
-    monkeypatch.setattr(transfers.rules, "decide", lambda policy, *, balances, **facts: decide(
-        policy, balances={bucket: amount * 100 for bucket, amount in balances.items()}, **facts))
 
     assert deliver(transfers.on_transfer_requested, transfer("unpayable", 25_000 * SOM), "unpayable") == "processed"
     kept = record(reference("unpayable"))
@@ -195,6 +199,18 @@ def test_a_quote_the_balance_cannot_pay_is_refused_by_the_ledger_and_moves_nothi
     assert (balance(ALICE), balance(BOB)) == (20_000 * SOM, 1_000 * SOM)
     assert not store.db().collection("transfer_history").document(ALICE).get().exists, "not counted in a limit"
     sound(ALICE, BOB)
+
+
+def test_a_quote_for_a_sender_without_an_account_is_refused_and_moves_nothing(firestore_clean, rules_see_more):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "en", balance=1_000 * SOM)
+    store.db().collection(store.ACCOUNTS).document(ALICE).delete()
+
+    assert deliver(transfers.on_transfer_requested, transfer("no-payer", 5_000 * SOM), "no-payer") == "processed"
+    kept = record(reference("no-payer"))
+    assert (kept["status"], kept["refusal_code"]) == ("refused", "insufficient_balance")
+    assert balance(BOB) == 1_000 * SOM and not store.db().collection(store.ACCOUNTS).document(ALICE).get().exists
+    sound(BOB)
 
 
 def test_a_credit_past_the_ledgers_largest_balance_moves_no_money(firestore_clean):
