@@ -6,9 +6,10 @@ A message's data is the JSON of an `Envelope`; its `data` validates against the 
 
 from __future__ import annotations
 
+import os
 import typing
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -24,8 +25,23 @@ def derive_event_id(cause_id: str, purpose: str) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{cause_id}/{purpose}"))
 
 
+# The one clock every function, CLI and emulator reads. Locally (only where the gcloud emulators
+# stand in for Google Cloud) this variable shifts it, so tests run at a time they state rather than
+# whenever the machine happens to run them (tests/conftest.py); production ignores it.
+CLOCK_OFFSET_VARIABLE = "VAS_CLOCK_OFFSET_SECONDS"
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    """Now, in UTC: the machine's clock, shifted by VAS_CLOCK_OFFSET_SECONDS on the local stack only.
+
+    "Local" is the one flag that also gives local stand-ins for secrets (settings: VAS_ENV=local),
+    so a deployed function can never be told another time.
+    """
+    now = datetime.now(timezone.utc)
+    offset = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    if offset and os.environ.get("VAS_ENV") == "local":
+        return now + timedelta(seconds=float(offset))
+    return now
 
 
 class Payload(BaseModel):

@@ -2,18 +2,47 @@
 
 Unit tests need none of this and never start anything. Firestore is cleared between tests with
 the emulator's own DELETE endpoint.
+
+Time is stated, not found: every test on the emulators runs on the platform's clock started at
+CLOCK_START (shared.events.utcnow, shifted for this process and every process it starts), so no
+day, month or operator's midnight turns during a run, whenever the machine runs it.
+`VAS_TEST_CLOCK_START=2026-12-01T18:59:50+00:00` runs them at another moment (just before
+midnight in Tashkent, say). Hypothesis has no per-example deadline: a loaded machine is slow,
+not wrong.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+from shared.events import CLOCK_OFFSET_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 LOG_DIR = REPO / ".run" / "test-logs"
 PROJECT = "vas-test"
+# A Monday morning in mid-March: 10:00 in Tashkent, 08:00 in Baghdad and Moscow, 13:00 in Singapore.
+CLOCK_START = datetime(2026, 3, 16, 5, 0, tzinfo=timezone.utc)
+
+hypothesis_settings.register_profile("vas", deadline=None)
+hypothesis_settings.load_profile("vas")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_clock() -> datetime:
+    """The moment the session's clock starts at; it runs on from there at the machine's pace."""
+    start = datetime.fromisoformat(os.environ.get("VAS_TEST_CLOCK_START") or CLOCK_START.isoformat())
+    saved = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    os.environ[CLOCK_OFFSET_VARIABLE] = str((start - datetime.now(timezone.utc)).total_seconds())
+    yield start
+    if saved is None:
+        os.environ.pop(CLOCK_OFFSET_VARIABLE, None)
+    else:
+        os.environ[CLOCK_OFFSET_VARIABLE] = saved
 
 # The tests are local: secrets get their local stand-ins (shared/settings.py); a test of what
 # happens elsewhere removes this.
@@ -68,8 +97,43 @@ def function_server(emulators):
 
 
 @pytest.fixture
+def push_subscriptions(emulators):
+    """`push_subscriptions(consumer_urls, **options)`: infra.topology.create for one test, undone after it.
+
+    The emulators serve the whole session: a push subscription left pointing at a function server
+    the test stopped (or at no server at all) would push every later test's messages to a dead
+    endpoint. The ones the test replaced are put back as they were.
+    """
+    from google.cloud import pubsub_v1
+
+    from infra import topology
+
+    subscriber = pubsub_v1.SubscriberClient()
+    before = {s.name: s for s in subscriber.list_subscriptions(request={"project": f"projects/{PROJECT}"})}
+    touched: set[str] = set()
+
+    def create(consumer_urls: dict[str, str], **options) -> None:
+        touched.update(subscriber.subscription_path(PROJECT, name) for name in consumer_urls)
+        topology.create(PROJECT, consumer_urls, **options)
+
+    yield create
+    for name in touched:
+        subscriber.delete_subscription(request={"subscription": name})
+        if name in before:
+            subscriber.create_subscription(request=before[name])
+
+
+SENTINEL_ATTRIBUTE = "vas_test_sentinel"
+
+
+@pytest.fixture
 def tap(emulators):
-    """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function."""
+    """Listen on a topic from now on: `tap("sms.send")` returns a `pull(count, timeout)` function.
+
+    `pull.rest()` is every envelope published before it was called and not pulled yet: it
+    publishes a sentinel and waits for it (the emulator hands a subscription its messages in the
+    order they were published), so "nothing (more) arrived" cannot pass because the wait was short.
+    """
     import time
     import uuid
 
@@ -85,20 +149,36 @@ def tap(emulators):
         subscriber.create_subscription(request={"name": name, "topic": bus.topic_path(topic)})
         created.append(name)
 
+        def receive() -> list:
+            """The Pub/Sub messages waiting (acknowledged), or none after a short wait."""
+            response = subscriber.pull(request={"subscription": name, "max_messages": 100}, timeout=5, retry=None)
+            if not response.received_messages:
+                time.sleep(0.1)
+                return []
+            subscriber.acknowledge(request={"subscription": name,
+                                            "ack_ids": [m.ack_id for m in response.received_messages]})
+            return [m.message for m in response.received_messages]
+
         def pull(count: int = 1, timeout: float = 10.0):
             """Envelopes received, waiting up to `timeout` for at least `count` of them."""
             got, deadline = [], time.monotonic() + timeout
             while len(got) < count and time.monotonic() < deadline:
-                response = subscriber.pull(request={"subscription": name, "max_messages": 100},
-                                           timeout=5, retry=None)
-                if response.received_messages:
-                    subscriber.acknowledge(request={"subscription": name,
-                                                    "ack_ids": [m.ack_id for m in response.received_messages]})
-                    got.extend(bus.decode(m.message.data) for m in response.received_messages)
-                else:
-                    time.sleep(0.1)
+                got.extend(bus.decode(message.data) for message in receive())
             return got
 
+        def rest(timeout: float = 60.0):
+            """Every envelope published before this call that was not pulled yet, up to a sentinel published now."""
+            marker = uuid.uuid4().hex
+            bus.publish_raw(topic, b"sentinel", {SENTINEL_ATTRIBUTE: marker})
+            got, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for message in receive():
+                    if message.attributes.get(SENTINEL_ATTRIBUTE) == marker:
+                        return got
+                    got.append(bus.decode(message.data))
+            raise AssertionError(f"the sentinel published on {topic} did not arrive within {timeout:.0f} s")
+
+        pull.rest = rest
         return pull
 
     yield listen

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from google.api_core import exceptions
 from google.cloud import firestore, pubsub_v1
@@ -20,6 +20,12 @@ from google.cloud import firestore, pubsub_v1
 from functions.ops import backlog, dead_letters, seek
 from shared import bus, catalog, cli, settings, store
 from shared.events import utcnow
+
+
+def pubsub_now() -> datetime:
+    """Now by Pub/Sub's clock, the real one: publish times and seeks are in it, even when the local
+    stack's clock (`utcnow`) has been moved."""
+    return datetime.now(timezone.utc)
 
 
 def list_dead_letters(show_replayed: bool) -> int:
@@ -78,7 +84,7 @@ def backlog_reader() -> backlog.BacklogReader:
 
 
 def show_backlog() -> int:
-    reader, now = backlog_reader(), utcnow()
+    reader, now = backlog_reader(), pubsub_now()
     rows = reader.read(catalog.load().consumers, now)
     print(f"{'subscription':28} {'undelivered':>11}  oldest")
     for row in rows:
@@ -118,7 +124,7 @@ def seek_subscription(name: str, to: datetime, discard_older: bool) -> int:
     except exceptions.NotFound:
         print(f"{name}: no such subscription in project {settings.get().project}", file=sys.stderr)
         return 1
-    [waiting] = backlog_reader().read([name], utcnow())
+    [waiting] = backlog_reader().read([name], pubsub_now())
     try:
         seek.plan(name, to, waiting, discard_older=discard_older)
     except seek.SeekRefused as refusal:
@@ -142,7 +148,7 @@ def catalog_subscription(name: str) -> str:
 def seek_time(text: str) -> datetime:
     """An argument type: ISO 8601 with a zone, or a time ago such as -15m; a bad one is a usage error (exit 2)."""
     try:
-        return seek.parse_time(text, utcnow())
+        return seek.parse_time(text, pubsub_now())
     except seek.SeekRefused as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

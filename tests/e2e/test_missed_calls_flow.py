@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TypeVar
 
 import pytest
@@ -30,10 +29,12 @@ from functions.notify.messages import status_callback_url
 from functions.zero_balance import rules as zero_balance_rules
 from functions.zero_balance import stats as zero_balance_stats
 from functions.zero_balance.documents import ATTEMPTS as ZERO_BALANCE_ATTEMPTS
+from functions.zero_balance.documents import OFFERS as ZERO_BALANCE_OFFERS
 from infra import demo
 from infra import stack as local_stack
 from infra.functions import REPO
 from shared import ledger, operator, settings, store, texts
+from shared.events import utcnow
 from tests.conftest import _reset_caches
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.e2e
 STORE_VALIDITY_SECONDS = 20
 CLOCK_SECONDS = 5.0  # the local Cloud Scheduler's tick, short so clock-driven deliveries show
 WAIT = 45.0          # generous: a flow crosses the carrier, Pub/Sub pushes and several functions
-QUIET = 4.0          # how long "nothing more arrives" is watched for
 SERVICE_SHORT_CODE = "06001"
 VOICEMAIL_NUMBER = "06002"
 ZEROX_SHORT_CODE = "06005"
@@ -159,9 +159,15 @@ def wait_for_sms(carrier: CarrierClient, msisdn: str, since: int, matches: Calla
         raise TimeoutError(f"{timeout}; it received: {new_messages(carrier, msisdn, since)}") from None
 
 
-def quiet_period() -> None:
-    """Let anything that would still arrive arrive (the platform has nothing in flight for the flow)."""
-    time.sleep(QUIET)
+def sent_on_attach(callee: str) -> list[dict]:
+    """Every SMS the attach consumer decided to send `callee` (its outboxes, written with the decision)."""
+    markers = store.db().collection(store.PROCESSED).where(filter=FieldFilter("consumer", "==", "missed-calls-attach"))
+    return [item["data"] for marker in markers.stream() for item in marker.get("outbox")
+            if item["type"] == "sms.send" and item["data"]["to"] == callee]
+
+
+def mentions(sms: dict, msisdn: str) -> bool:
+    return names(" ".join(str(value) for value in sms["params"].values()), msisdn)
 
 
 def calls_recorded(callee: str, caller: str, count: int, choice: str | None = None) -> list[dict]:
@@ -219,7 +225,11 @@ def test_a_caller_who_tried_three_times_is_one_sms_saying_so_when_the_callee_is_
     assert re.search(r": 3 \(first .+, last .+\)", reminder), reminder
     assert "waiting for your call" in reminder
 
-    quiet_period()
+    # The attach that told a's calls decided every SMS it sends in one transaction, and marked the
+    # calls told: no call of a's is left pending for a later SMS.
+    told_about_a = [sms for sms in sent_on_attach(b) if mentions(sms, a)]
+    assert len(told_about_a) == 1, f"exactly one SMS about {a}, decided: {told_about_a}"
+    assert "pending" not in {call["status"] for call in calls_recorded(b, a, 3)}
     about_a = [body for body in new_messages(carrier, b, before) if names(body, a)]
     assert about_a == [reminder], f"exactly one SMS about {a}, got {about_a}"
 
@@ -446,9 +456,19 @@ def test_a_delivered_reminder_is_charged_once_its_price_even_when_the_delivery_c
     for _ in range(2):
         assert repeat_delivery_callback(stack, charge["message_id"], sent) < 300
 
-    quiet_period()
-    assert [c["message_id"] for c in charges_of(b) if c["charged"]] == [charge["message_id"]]
-    assert balance(b) == balance_before - price
+    # A later reminder, delivered and charged through the same callback, status and charging
+    # path, is the sentinel: once it is charged, the repeated callbacks before it went through too.
+    carrier.detach(b)
+    call = switched_off_menu(carrier, a, b)
+    carrier.press(call["call_sid"], "2")
+    calls_recorded(b, a, 2, choice="leave_number")
+    carrier.attach(b)
+    later = _until(lambda: [c for c in charges_of(b) if c["message_id"] != charge["message_id"]],
+                   f"the charge of the later reminder to {b}")[0]
+    assert later["charged"], later
+    assert sorted(c["message_id"] for c in charges_of(b) if c["charged"]) == \
+        sorted([charge["message_id"], later["message_id"]]), "the repeated callbacks charged nothing"
+    _until(lambda: balance(b) == balance_before - 2 * price, f"{b}'s balance to drop by one more {price}")
 
 
 def repeat_delivery_callback(stack, message_id: str, sent: dict) -> int:
@@ -503,7 +523,7 @@ def test_a_zero_balance_caller_sends_a_free_call_me_back_request(carrier):
 
 def test_a_caller_with_money_flagged_zero_balance_by_the_network_is_not_offered_and_is_counted(carrier):
     p, y = P_POSITIVE.msisdn, Y_CALLED.msisdn
-    today = zero_balance_rules.local_day(datetime.now(timezone.utc), operator.current().timezone)
+    today = zero_balance_rules.local_day(utcnow(), operator.current().timezone)
     counted_before = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
     carrier.set_state(p, zero_balance=True)
     before = len(carrier.inbox(p))
@@ -516,5 +536,6 @@ def test_a_caller_with_money_flagged_zero_balance_by_the_network_is_not_offered_
     counted = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
     assert counted == counted_before + 1
 
-    quiet_period()
-    assert new_messages(carrier, p, before) == [], "no offer to a caller with money"
+    # The decision and any offer are written in one transaction: decided without an offer, none comes.
+    assert not store.db().collection(ZERO_BALANCE_OFFERS).document(p).get().exists, "no offer to a caller with money"
+    assert new_messages(carrier, p, before) == []

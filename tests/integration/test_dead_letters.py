@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from functions.ops import __main__ as ops_cli
-from infra import topology
 from shared import catalog, runtime, store
 
 SUBSCRIBER = "+998901000777"
@@ -22,11 +21,12 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_poison_top_up_is_dead_lettered_then_replayed_after_the_fix(firestore_clean, function_server, capsys):
+def test_a_poison_top_up_is_dead_lettered_then_replayed_after_the_fix(firestore_clean, function_server,
+                                                                     push_subscriptions, capsys):
     topup = function_server("provisioning-topup")
     dead_letters = function_server("ops-dead-letter")
-    topology.create("vas-test", {"provisioning-topup": topup.ready_url, "ops-dead-letter": dead_letters.ready_url},
-                    max_backoff_seconds=1)
+    push_subscriptions({"provisioning-topup": topup.ready_url, "ops-dead-letter": dead_letters.ready_url},
+                       max_backoff_seconds=1)
     db = store.db()
     db.collection(store.SUBSCRIBERS).document(SUBSCRIBER).set({"msisdn": SUBSCRIBER, "status": "active",
                                                                "line_type": "prepaid", "language": "en"})

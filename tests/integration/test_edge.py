@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from twilio.request_validator import RequestValidator
 
 from shared import bus, ledger, operator, settings, signing, store
+from shared.events import utcnow
 from shared.ledger_core import Account
 
 SOURCE = "functions/edge/main.py"
@@ -41,7 +42,7 @@ def provision(msisdn: str, language: str, status: str = "active", credits=()) ->
     db.collection(store.SUBSCRIBERS).document(msisdn).set({
         "msisdn": msisdn, "customer_type": "individual", "line_type": "prepaid", "language": language,
         "tariff_plan": "standard", "status": status, "name": None})
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     account = Account.new(msisdn, now - timedelta(days=40))
     for i, (bucket, amount, expires_at) in enumerate(credits):
         account.credit(bucket, amount, expires_at=expires_at, reason="topup", reference=f"seed-{i}",
@@ -65,7 +66,7 @@ def twilio_post(app, form: dict):
 
 def test_balance_check_reads_each_bucket_and_its_expiry_in_the_subscribers_language(edge):
     bonus_expiry = datetime(2099, 5, 31, 18, 59, tzinfo=timezone.utc)  # 23:59 in Tashkent
-    past = datetime.now(timezone.utc) - timedelta(days=1)               # expired, not yet swept
+    past = utcnow() - timedelta(days=1)                                 # expired, not yet swept
     provision(RU_USER, "ru", credits=[("main", 2_500_000, None), ("bonus", 500_000, bonus_expiry),
                                       ("bonus", 900_000, past)])
     response = dial(edge("ussd"), "998901234567")  # the gateway may send it without '+'

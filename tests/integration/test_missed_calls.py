@@ -105,6 +105,13 @@ def doc(collection: str, doc_id: str) -> dict | None:
     return store.db().collection(collection).document(doc_id).get().to_dict()
 
 
+def month_turned(msisdn: str) -> dict:
+    """The registered user's monthly fee falls due (this month not yet paid); the due work to deliver."""
+    store.db().collection(documents.USERS).document(msisdn).update(
+        {"fee_due_at": utcnow() - timedelta(minutes=1), "fee_months": []})
+    return {"msisdn": msisdn, "work": "fee", "due_before": utcnow().isoformat()}
+
+
 @pytest.fixture
 def away(firestore_clean):
     """A and B are subscribers; B has been attached once (activation notice done) and is now switched off."""
@@ -502,15 +509,39 @@ def test_an_expired_voice_message_is_deleted_with_its_recording_by_the_clock(awa
 def test_a_new_month_charges_the_mailbox_fee_once_or_the_mailbox_lapses(away):
     assert register(B, "opt-reg") == "processed"
     after_registering = balance(B)
-    # Pretend the month turned: the fee is due and this month not yet paid.
-    store.db().collection(documents.USERS).document(B).update(
-        {"fee_due_at": utcnow() - timedelta(minutes=1), "fee_months": []})
-    due = {"msisdn": B, "work": "fee", "due_before": utcnow().isoformat()}
+    due = month_turned(B)
     assert deliver(missed_calls.on_housekeeping_due, due, "fee-1") == "processed"
     assert deliver(missed_calls.on_housekeeping_due, due, "fee-2") == "processed"  # not due any more
     assert balance(B) == after_registering - 3_000 * SOM
     assert [m["template"] for m in outbox(missed_calls.on_housekeeping_due, "fee-1")] == ["missed_calls.fee.charged"]
     assert outbox(missed_calls.on_housekeeping_due, "fee-2") == []
+
+
+def test_a_monthly_fee_the_balance_cannot_pay_lapses_the_mailbox_and_charges_nothing(firestore_clean):
+    subscriber(B, "en", balance=3_100 * SOM)
+    assert options(B, "register", "opt-reg") == "processed"
+    assert balance(B) == 100 * SOM
+
+    assert deliver(missed_calls.on_housekeeping_due, month_turned(B), "fee-short") == "processed"
+    assert balance(B) == 100 * SOM
+    user = doc(documents.USERS, B)
+    assert (user["registered"], user["fee_due_at"]) == (False, None) and user["lapsed_at"]
+    [told] = outbox(missed_calls.on_housekeeping_due, "fee-short")
+    assert (told["to"], told["template"]) == (B, "missed_calls.fee.lapsed")
+    assert told["params"] == {"fee": "3 000 so'm", "balance": "100 so'm"}
+    assert ledger.check(store.db(), B) == []
+
+
+def test_no_monthly_fee_while_the_line_is_blocked_and_the_mailbox_is_kept(away):
+    assert options(B, "register", "opt-reg") == "processed"
+    after_registering = balance(B)
+    store.db().collection(store.SUBSCRIBERS).document(B).update({"status": "blocked"})
+
+    assert deliver(missed_calls.on_housekeeping_due, month_turned(B), "fee-blocked") == "processed"
+    assert balance(B) == after_registering
+    assert outbox(missed_calls.on_housekeeping_due, "fee-blocked") == []
+    user = doc(documents.USERS, B)
+    assert user["registered"] and user["fee_due_at"] > utcnow(), "looked at again next month"
 
 
 # --- the operator's view --------------------------------------------------------------------

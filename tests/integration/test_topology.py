@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from google.cloud import pubsub_v1
 
-from infra import topology
 from shared import catalog as catalog_module
 
 PROJECT = "vas-test"
 
 
-def test_every_consumer_gets_the_push_subscription_the_catalog_declares(emulators):
+def test_every_consumer_gets_the_push_subscription_the_catalog_declares(push_subscriptions):
     catalog = catalog_module.load()
     urls = {name: f"http://127.0.0.1:9/{name}/" for name in catalog.consumers}
-    topology.create(PROJECT, urls)
+    push_subscriptions(urls)
 
     subscriber, publisher = pubsub_v1.SubscriberClient(), pubsub_v1.PublisherClient()
     found = {s.name.rsplit("/", 1)[1]: s for s in subscriber.list_subscriptions(project=f"projects/{PROJECT}")}

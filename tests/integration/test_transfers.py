@@ -18,7 +18,7 @@ from google.api_core import exceptions
 from functions.provisioning import main as provisioning
 from functions.transfers import main as transfers
 from functions.transfers import records
-from shared import bus, catalog, ledger, operator, runtime, settings, store
+from shared import bus, catalog, ledger, ledger_core, operator, runtime, settings, store
 from shared.events import Envelope, utcnow
 
 ALICE, BOB, CAROL = "+998901234567", "+998901234568", "+998901234569"
@@ -185,6 +185,73 @@ def test_an_unknown_recipient_is_refused_in_the_senders_language(firestore_clean
     assert sms["language"] == "ru" and CAROL in sms["params"]["reason"]
     assert "не обслуживается" in sms["params"]["reason"]
     assert balance(ALICE) == 50_000 * SOM
+
+
+def test_a_subscriber_without_an_account_is_refused_and_nobody_is_debited(firestore_clean):
+    subscriber(ALICE, "en", balance=50_000 * SOM)
+    subscriber(BOB, "ru")
+    store.db().collection(store.ACCOUNTS).document(BOB).delete()  # provisioned, but the ledger keeps no account
+
+    assert deliver(transfers.on_transfer_requested, transfer("no-account", 5_000 * SOM), "no-account") == \
+        "processed"
+    kept = record(reference("no-account"))
+    assert (kept["status"], kept["refusal_code"], kept["fee"]) == ("refused", "recipient_unknown", 0)
+    assert not kept.get("recipient_credited")
+    [sms] = sms_of(transfers.on_transfer_requested, "no-account")
+    assert (sms["to"], sms["template"]) == (ALICE, "transfer.refused") and BOB in sms["params"]["reason"]
+    assert balance(ALICE) == 50_000 * SOM
+    assert not store.db().collection(store.ACCOUNTS).document(BOB).get().exists
+    sound(ALICE)
+
+
+@pytest.fixture
+def rules_see_more(monkeypatch):
+    """A policy that lets too much through: the rules see 2 000 000 so'm more on every main balance than there is."""
+    decide = transfers.rules.decide
+    monkeypatch.setattr(transfers.rules, "decide", lambda policy, *, balances, **facts: decide(
+        policy, balances={**balances, "main": balances.get("main", 0) + 2_000_000 * SOM}, **facts))
+
+
+def test_a_quote_the_balance_cannot_pay_is_refused_by_the_ledger_and_moves_nothing(firestore_clean, rules_see_more):
+    subscriber(ALICE, "en", balance=20_000 * SOM)
+    subscriber(BOB, "en", balance=1_000 * SOM)
+
+    assert deliver(transfers.on_transfer_requested, transfer("unpayable", 25_000 * SOM), "unpayable") == "processed"
+    kept = record(reference("unpayable"))
+    assert (kept["status"], kept["refusal_code"]) == ("refused", "insufficient_balance")
+    assert kept["refusal_params"]["balance"] == 20_000 * SOM
+    [sms] = sms_of(transfers.on_transfer_requested, "unpayable")
+    assert (sms["to"], sms["template"]) == (ALICE, "transfer.refused")
+    assert (balance(ALICE), balance(BOB)) == (20_000 * SOM, 1_000 * SOM)
+    assert not store.db().collection("transfer_history").document(ALICE).get().exists, "not counted in a limit"
+    sound(ALICE, BOB)
+
+
+def test_a_quote_for_a_sender_without_an_account_is_refused_and_moves_nothing(firestore_clean, rules_see_more):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "en", balance=1_000 * SOM)
+    store.db().collection(store.ACCOUNTS).document(ALICE).delete()
+
+    assert deliver(transfers.on_transfer_requested, transfer("no-payer", 5_000 * SOM), "no-payer") == "processed"
+    kept = record(reference("no-payer"))
+    assert (kept["status"], kept["refusal_code"]) == ("refused", "insufficient_balance")
+    assert balance(BOB) == 1_000 * SOM and not store.db().collection(store.ACCOUNTS).document(ALICE).get().exists
+    sound(BOB)
+
+
+def test_a_credit_past_the_ledgers_largest_balance_moves_no_money(firestore_clean):
+    subscriber(ALICE, "en", balance=100_000 * SOM)
+    subscriber(BOB, "en")
+    full = ledger.Account.new(BOB, utcnow())
+    full.credit("main", ledger_core.MAX_BALANCE - 1_000 * SOM, expires_at=None, reason="topup", reference="full",
+                at=utcnow())
+    store.db().collection(store.ACCOUNTS).document(BOB).set(ledger.account_to_document(full))
+
+    with pytest.raises(ledger.InvalidAmount):   # retried, then dead-lettered: never half a transfer
+        deliver(transfers.on_transfer_requested, transfer("ceiling", 5_000 * SOM), "ceiling")
+    assert balance(ALICE) == 100_000 * SOM
+    assert balance(BOB) == ledger_core.MAX_BALANCE - 1_000 * SOM
+    assert record(reference("ceiling")) is None
 
 
 def test_fifty_concurrent_requests_from_one_sender_never_pass_its_daily_limit(firestore_clean):

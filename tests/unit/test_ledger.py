@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import ledger
-from shared.ledger_core import Account, InsufficientFunds, InvalidAmount, InvalidBucket, reconcile
+from shared.ledger_core import MAX_BALANCE, Account, InsufficientFunds, InvalidAmount, InvalidBucket, reconcile
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 MSISDN = "+998901234567"
@@ -134,6 +134,20 @@ def test_as_of_hides_due_lots_without_changing_the_account():
 def test_amounts_are_positive_integers(amount):
     with pytest.raises(InvalidAmount):
         account().credit("main", amount, expires_at=None, reason="r", reference="r", at=T0)
+
+
+def test_no_account_holds_more_than_the_ledgers_largest_balance_and_a_credit_past_it_changes_nothing():
+    acc = account()
+    credit(acc, MAX_BALANCE - 10, bucket="main")
+    credit(acc, 5, bucket="bonus")
+    before = copy.deepcopy(acc)
+    with pytest.raises(InvalidAmount):
+        credit(acc, 6, bucket="idd")      # the ceiling counts every bucket together
+    with pytest.raises(InvalidAmount):
+        account().credit("main", MAX_BALANCE + 1, expires_at=None, reason="r", reference="r", at=T0)
+    assert acc == before
+    credit(acc, 5, bucket="idd")
+    assert acc.total == MAX_BALANCE
 
 
 @pytest.mark.parametrize("bucket", ["", "Main", "main/x", "a" * 40, "1st"])

@@ -126,3 +126,16 @@ def test_a_correlation_id_naming_a_subscriber_is_logged_masked():
     assert "998901234567" not in line
     assert entry["correlation_id"] == "bss:+998*******67:2026-11-22"
     assert entry["logging.googleapis.com/labels"]["correlation_id"] == "bss:+998*******67:2026-11-22"
+
+
+def test_the_clock_moves_only_on_the_local_emulators(monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from shared import events
+
+    monkeypatch.setenv(events.CLOCK_OFFSET_VARIABLE, str(-30 * 86400))
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8086")  # emulators alone do not make it local
+    monkeypatch.delenv("VAS_ENV", raising=False)
+    assert abs(events.utcnow() - datetime.now(timezone.utc)) < timedelta(seconds=5), "production ignores it"
+    monkeypatch.setenv("VAS_ENV", "local")
+    assert abs(events.utcnow() - (datetime.now(timezone.utc) - timedelta(days=30))) < timedelta(seconds=5)

@@ -1,19 +1,26 @@
-"""Properties of `decide` under random request sequences, applied to a small in-memory world (test-only).
+"""Properties of `decide` and the money movement it leads to, under random request sequences (test-only world).
 
-Whatever the sequence: money is conserved (balances + fees collected + sent abroad), no sender's
-balance ends below its policy minimum, no limit is ever exceeded, and a refusal changes nothing.
+Each accepted quote is applied the way transfers-execute applies it: `execution.move_money` on
+ledger books opened from their stored documents, the entries kept, the histories updated by
+`execution.histories_after`. Whatever the sequence: the ledger reconciles (entries sum to the
+stored balances), money is conserved (balances + fees the ledger collected + sent abroad), each
+sender pays exactly the quote and each recipient gets exactly the amount, no sender's balance
+ends below its policy minimum, no limit is ever exceeded, and a refusal changes nothing.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.transfers import execution
 from functions.transfers.rules import History, Quote, Refusal, decide, limits_left
+from shared import ledger
+from shared.ledger_core import Entry, reconcile
 from tests.unit.transfer_parties import NOW, party, preset, stranger
 
 BALANCE_PRESETS = ("mobiuz-direct", "zain-iraq-standard", "zain-alamodak", "m1-msend-singapore",
@@ -26,15 +33,46 @@ ABROAD = ("+639171234567", "+8613812345678")  # Philippines, China
 
 @dataclass
 class World:
-    """Subscribers' balances and histories, and where money went that is no longer on a balance."""
+    """Subscribers' stored account documents, every ledger entry made, and their transfer histories."""
 
-    balances: dict[str, dict[str, int]]
+    documents: dict[str, dict]
+    entries: dict[str, list[Entry]]
     histories: dict[str, History] = field(default_factory=dict)
-    fees: int = 0
-    sent_abroad: int = 0
+
+    @classmethod
+    def funded(cls, balances: dict[str, dict[str, int]]) -> "World":
+        """Accounts topped up with `balances` through the ledger, as provisioning credits them."""
+        world = cls(documents={}, entries={})
+        for msisdn, buckets in balances.items():
+            book = ledger.Book(ledger.Account.new(msisdn, NOW), now=NOW, is_new=True)
+            for bucket, amount in buckets.items():
+                if amount:
+                    book.credit(bucket, amount, expires_at=None, reason="topup", reference=f"seed-{msisdn}")
+            world.save(book)
+        return world
+
+    def open(self, msisdn: str, now: datetime) -> ledger.Book:
+        return ledger.Book(ledger.account_from_document(self.documents[msisdn]), now=now)
+
+    def save(self, book: ledger.Book) -> None:
+        self.documents[book.msisdn] = ledger.account_to_document(book.account)
+        self.entries.setdefault(book.msisdn, []).extend(book.entries)
+        book.entries = []
 
     def total(self) -> int:
-        return sum(sum(b.values()) for b in self.balances.values()) + self.fees + self.sent_abroad
+        return sum(document["total"] for document in self.documents.values())
+
+    def collected(self, reason: str) -> int:
+        """Minor units that left balances with entries of `reason` (fees, amounts sent)."""
+        return -sum(e.delta for entries in self.entries.values() for e in entries if e.reason == reason)
+
+    def credited(self) -> int:
+        return sum(e.delta for entries in self.entries.values() for e in entries if e.reason == "transfer:received")
+
+    def discrepancies(self) -> list:
+        return [problem for msisdn, document in self.documents.items()
+                for problem in reconcile(ledger.account_from_document(document), self.entries[msisdn],
+                                         {name: body["balance"] for name, body in document["buckets"].items()})]
 
 
 def scale(name: str) -> int:
@@ -82,38 +120,49 @@ def within_limits(policy, history: History, now, scope: str) -> bool:
                for left in limits_left(policy, history, now, scope))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(scenarios())
 def test_random_transfers_conserve_money_respect_minimums_and_limits_and_refusals_change_nothing(scenario):
     policy, parties, balances, steps = scenario
-    world = World(balances=balances)
-    start_total, now = world.total(), NOW
+    world = World.funded(balances)
+    start_total, now, quoted_fees, sent_abroad = world.total(), NOW, 0, 0
+    keep_days = max(execution.HISTORY_DAYS, policy.history_days)
     for sender_no, recipient_no, amount, minutes in steps:
         now += timedelta(minutes=minutes)
-        before = copy.deepcopy((world.balances, world.histories, world.fees, world.sent_abroad))
-        sender_balances = world.balances[sender_no]
+        before = copy.deepcopy((world.documents, world.histories))
+        payer = world.open(sender_no, now)
         outcome = decide(policy, sender=parties[sender_no], recipient=parties[recipient_no], amount=amount,
-                         balances=sender_balances, sender_history=world.histories.get(sender_no, History()),
+                         balances=execution.balances(payer), sender_history=world.histories.get(sender_no, History()),
                          recipient_history=world.histories.get(recipient_no, History()), now=now)
-        assert (world.balances, world.histories, world.fees, world.sent_abroad) == before  # decide is pure
+        assert (world.documents, world.histories) == before  # decide is pure
         if isinstance(outcome, Refusal):
             assert outcome.code and all(isinstance(v, (int, str)) for v in outcome.params.values())
             continue  # nothing applied, nothing charged
-        assert isinstance(outcome, Quote) and outcome.amount == amount
-        sender_balances[outcome.debit_bucket] -= outcome.debit
-        world.fees += outcome.fee
-        if outcome.abroad:
-            world.sent_abroad += outcome.amount
+        assert isinstance(outcome, Quote) and outcome.amount == amount and recipient_no != sender_no
+        payee = None if outcome.abroad else world.open(recipient_no, now)
+        paid_before = payer.account.balance(outcome.debit_bucket)
+        held_before = payee.account.balance(outcome.credit_bucket) if payee else 0
+        execution.move_money(outcome, payer=payer, payee=payee, reference=f"step-{now.isoformat()}")
+        assert paid_before - payer.account.balance(outcome.debit_bucket) == outcome.debit
+        if payee is not None:
+            assert payee.account.balance(outcome.credit_bucket) - held_before == amount
+            world.save(payee)
         else:
-            credited = world.balances[recipient_no]
-            credited[outcome.credit_bucket] = credited.get(outcome.credit_bucket, 0) + outcome.amount
-        world.histories[sender_no] = world.histories.get(sender_no, History()).with_sent(now, amount)
-        world.histories[recipient_no] = world.histories.get(recipient_no, History()).with_received(now, amount)
+            sent_abroad += amount
+        world.save(payer)
+        quoted_fees += outcome.fee
+        world.histories[sender_no], world.histories[recipient_no] = execution.histories_after(
+            outcome, sender=world.histories.get(sender_no, History()),
+            recipient=world.histories.get(recipient_no, History()), now=now, keep_days=keep_days)
 
-        assert world.total() == start_total
+        assert world.collected("transfer:fee") == quoted_fees, "the ledger charged the fees the rules quoted"
+        assert world.collected("transfer:sent") - world.credited() == sent_abroad, "only abroad leaves unreceived"
+        assert world.total() + quoted_fees + sent_abroad == start_total
+        sender_balances = execution.balances(world.open(sender_no, now))
         assert minimum_kept(policy, sender_balances) and sender_balances[outcome.debit_bucket] >= 0
         assert within_limits(policy, world.histories[sender_no], now, "sender")
         assert within_limits(policy, world.histories[recipient_no], now, "recipient")
+    assert world.discrepancies() == []
 
 
 @settings(max_examples=200, deadline=None)
