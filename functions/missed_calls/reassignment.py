@@ -2,8 +2,10 @@
 
 Everything this service keeps about a subscriber moves to `former_owners/{archive_id}` (shared/
 archive.py): their options and mailbox (`missed_call_users`: registration, lists, privacy, the
-activation notice, fees and usage this month), the D query's notice, the summary, the calls
-they missed, their voice messages and the charges they paid. The new owner then starts like any
+activation notice, fees and usage this month), a mailbox sign-up still waiting for their YES
+(so the new owner's reply cannot confirm it), the D query's notice, the summary, the calls they
+missed, their voice messages and the charges they paid. Consent records stay where they are: they
+are the old owner's evidence, found by their id. The new owner then starts like any
 new subscriber (the activation notice on their first attach). Calls, messages and charges from
 the number's effective time on are the new owner's and stay.
 
@@ -20,8 +22,8 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.missed_calls import documents, voicemail
-from shared import archive, store
+from functions.missed_calls import documents, options, voicemail
+from shared import archive, consent, store
 from shared.events import utcnow
 
 # Per-subscriber documents keyed by the number.
@@ -38,6 +40,7 @@ Found = list[tuple[firestore.DocumentReference, dict[str, Any]]]
 def old_owners_documents(ctx, msisdn: str, before: datetime) -> Found:
     """Every document of this service that is the number's old owner's, read in the transaction."""
     keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
+    keyed.append(ctx.doc(consent.PENDING, consent.pending_key(options.MAILBOX_OFFER, msisdn)))
     found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn) if snap.exists]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))

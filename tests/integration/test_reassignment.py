@@ -21,7 +21,9 @@ from functions.zero_balance import main as zero_balance
 from functions.zero_balance.documents import OFFERS, USAGE
 from shared import bus, ledger, runtime, store
 from shared.events import Envelope, utcnow
-from tests.integration.test_missed_calls import missed_call, network, options, recordings  # noqa: F401 (fixture)
+from tests.integration.test_missed_calls import (  # noqa: F401 (fixture)
+    ask_to_register, missed_call, network, options, recordings, register, reply,
+)
 from tests.integration.test_provisioning import deliver as deliver_at
 from tests.integration.test_transfers import deliver, record, reference, transfer
 from tests.integration.test_zero_balance import answered, follow_ups, refused
@@ -79,7 +81,8 @@ def old_owner(firestore_clean, recordings):  # noqa: F811 (the imported fixture)
     refused("att-old", caller=NUMBER, destination=FRIEND)
     topup("old-money", 100_000 * SOM)
     # Missed calls: a mailbox (this month's fee paid), a black list, privacy, the activation notice.
-    for n, (action, number) in enumerate([("register", None), ("blacklist_add", STRANGER), ("privacy_on", None)]):
+    assert register(NUMBER, "opt-0") == "processed"   # REG, then YES: the fee is charged
+    for n, (action, number) in enumerate([("blacklist_add", STRANGER), ("privacy_on", None)], start=1):
         assert options(NUMBER, action, f"opt-{n}", number) == "processed"
     start = utcnow() - timedelta(minutes=30)
     assert network(NUMBER, "attached", start, "hlr-old-1") == "processed"
@@ -163,10 +166,23 @@ def test_the_new_owner_of_a_recycled_number_inherits_nothing_and_the_archive_kee
     assert (reply["to"], reply["template"]) == (NUMBER, "zero_balance.no_offer")
 
 
+def test_a_sign_up_the_old_owner_left_waiting_cannot_be_confirmed_by_the_new_owner(firestore_clean,
+                                                                                   recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "old-reg") == "processed"       # REG, never answered
+    event = reassign()
+    topup("new-money", 10_000 * SOM)
+    assert reply(NUMBER, "YES", "new-yes") == "processed"           # the new owner answers a question never put to them
+    assert balance() == 10_000 * SOM, "the new owner was charged for the old owner's sign-up"
+    assert not (doc(missed_call_documents.USERS, NUMBER) or {}).get("registered")
+    assert archived(event.data["archive_id"], "consent_pending")
+
+
 def test_a_redelivered_or_resent_reassignment_changes_nothing_twice(old_owner, recordings):  # noqa: F811
     event = reassign()
     topup("new-money", 20_000 * SOM)
-    assert options(NUMBER, "register", "new-opt") == "processed"
+    assert register(NUMBER, "new-opt") == "processed"
     # Pub/Sub delivers the event again to every consumer; the BSS sends the same update again.
     for entry_point in CONSUMERS:
         assert forward(event, entry_point, attempt=1) == "duplicate"
