@@ -519,7 +519,7 @@ def test_a_new_month_charges_the_mailbox_fee_once_or_the_mailbox_lapses(away):
 
 def test_a_monthly_fee_the_balance_cannot_pay_lapses_the_mailbox_and_charges_nothing(firestore_clean):
     subscriber(B, "en", balance=3_100 * SOM)
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     assert balance(B) == 100 * SOM
 
     assert deliver(missed_calls.on_housekeeping_due, month_turned(B), "fee-short") == "processed"
@@ -533,7 +533,7 @@ def test_a_monthly_fee_the_balance_cannot_pay_lapses_the_mailbox_and_charges_not
 
 
 def test_no_monthly_fee_while_the_line_is_blocked_and_the_mailbox_is_kept(away):
-    assert options(B, "register", "opt-reg") == "processed"
+    assert register(B, "opt-reg") == "processed"
     after_registering = balance(B)
     store.db().collection(store.SUBSCRIBERS).document(B).update({"status": "blocked"})
 
