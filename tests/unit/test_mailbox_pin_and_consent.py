@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from functions.missed_calls import pin
+from functions.missed_calls import options, pin
+from functions.missed_calls.config import load_preset
 from shared import consent
-from shared.events import VoicemailPinEntered
+from shared.events import MissedCallOptionsChanged, VoicemailPinEntered
+from shared.money import Currency
 
 OWNER = "+998971300909"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -90,3 +92,35 @@ def test_a_decided_consent_is_not_decided_again_and_the_same_request_names_the_s
     assert consent.answered(confirmed, consent.Answer(text="NO", reference="sms:SM3", at=NOW),
                             accepted=False) == confirmed
     assert asked().id == asked(NOW + timedelta(hours=1)).id
+
+
+UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
+MAILBOX = load_preset("demotel-reminder", UZS)
+
+
+def _yes_to_the_mailbox(at: datetime) -> MissedCallOptionsChanged:
+    said = consent.Answer(text="YES", reference="sms:SM-yes", at=at)
+    return MissedCallOptionsChanged(request_id="sms:SM-yes", msisdn=OWNER, action="register", channel="sms",
+                                    requested_at=at, said=said, consent_reply=True)
+
+
+def _mailbox_question(price: int) -> consent.Consent:
+    return consent.asked(offer=options.MAILBOX_OFFER, msisdn=OWNER, channel="sms", language="en",
+                         shown="The voice mailbox costs …", price=price, currency="UZS", period="month",
+                         request=consent.Answer(text="REG", reference="sms:SM-reg", at=NOW))
+
+
+def test_a_yes_to_the_old_price_after_a_fee_change_charges_nothing_and_asks_again_with_the_new_price():
+    old_fee = MAILBOX.charging.monthly_fee - 1_000 * 100
+    reply = _yes_to_the_mailbox(NOW + timedelta(minutes=5))
+    step = options.sign_up({}, reply, _mailbox_question(old_fee), config=MAILBOX, currency=UZS, language="en")
+    assert not step.register
+    assert step.answer.template == "missed_calls.options.confirm_register"
+    assert step.answer.params["fee"] == UZS.format(MAILBOX.charging.monthly_fee)
+    old, new = step.records
+    assert (old.status, old.price) == ("replaced", old_fee)
+    assert (new.status, new.price, new.request) == ("pending", MAILBOX.charging.monthly_fee, reply.said)
+
+    same_price = options.sign_up({}, reply, _mailbox_question(MAILBOX.charging.monthly_fee), config=MAILBOX,
+                                 currency=UZS, language="en")
+    assert same_price.register and [r.status for r in same_price.records] == ["confirmed"]
