@@ -44,22 +44,23 @@ def test_only_full_attestation_and_the_owners_choice_skip_the_pin():
         assert not pin.skips_pin(trusting, weaker)
 
 
-def entered(right: bool, minutes: int, call_sid: str = "CA1", attempt: int = 1) -> VoicemailPinEntered:
+def entered(right: bool, minutes: int, call_sid: str = "CA1", attempt: int = 1,
+            locked: bool = False) -> VoicemailPinEntered:
     return VoicemailPinEntered(request_id=f"{call_sid}:{attempt}", msisdn=OWNER, call_sid=call_sid, attempt=attempt,
-                               right=right, at=NOW + timedelta(minutes=minutes))
+                               right=right, locked=locked, at=NOW + timedelta(minutes=minutes))
 
 
 USER = {"voicemail_pin": {**pin.hashed("4821").model_dump(), "set_at": NOW}}
 
 
-def test_the_fifth_wrong_pin_in_a_row_locks_and_a_right_one_clears_the_count():
+def test_the_wrong_pin_the_line_counted_as_the_last_try_locks_and_a_right_one_clears_the_failures():
     user = dict(USER)
-    for n in range(1, 5):
+    for n in range(1, 6):   # the service never counts on its own: only the line's verdict locks
         update, locked = pin.after_entry(user, entered(False, n, f"CA{n}"), limit=5, now=NOW)
         user.update(update)
-        assert not locked
-    update, locked = pin.after_entry(user, entered(False, 6, "CA6"), limit=5, now=NOW)
-    assert locked and update["voicemail_locked_at"] == NOW
+        assert not locked and not update.get("voicemail_locked_at")
+    update, locked = pin.after_entry(user, entered(False, 6, "CA6", locked=True), limit=5, now=NOW)
+    assert locked and update["voicemail_locked_at"] == NOW and len(update["voicemail_pin_failures"]) == 5
 
     cleared, _ = pin.after_entry({**USER, "voicemail_pin_failures": user["voicemail_pin_failures"]},
                                  entered(True, 5), limit=5, now=NOW)
