@@ -115,7 +115,8 @@ class FirestorePinGuard:
     def _change(self, owner: str, change: Callable[[Mapping[str, Any] | None], tuple[Guard | None, Any]]) -> Any:
         """Apply `change` to the guard as read, written only if nobody wrote it since (a None guard writes
         nothing); the change's result."""
-        ref = self.db().collection(GUARDS).document(owner)
+        client = self.db()
+        ref = client.collection(GUARDS).document(owner)
         for _ in range(MAX_WRITES):
             snapshot = ref.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
             guard, result = change(snapshot.to_dict() if snapshot.exists else None)
@@ -123,7 +124,7 @@ class FirestorePinGuard:
                 return result
             try:
                 if snapshot.exists:
-                    ref.update(guard, option=ref._client.write_option(last_update_time=snapshot.update_time))
+                    ref.update(guard, option=client.write_option(last_update_time=snapshot.update_time))
                 else:
                     ref.create(guard)
                 return result

@@ -23,6 +23,7 @@ from shared.events import utcnow
 from tests.integration.test_edge import FUZZ, dial, edge, provision, twilio_post  # noqa: F401 - fixture
 from tests.integration.test_edge_transfers import signed_call
 from tests.integration.test_missed_calls import deliver, outbox
+from tests.unit.test_edge_missed_call_options import recovered_pins
 
 CALLER, CALLEE, OTHER = "+998901234567", "+998971300909", "+998911112233"
 PLATFORM = "+998712000000"   # the number the switch forwards to
@@ -298,6 +299,29 @@ def test_an_option_keyword_publishes_the_change_and_the_edge_sends_no_reply(edge
     [answer] = replies(1)      # only the bad number is answered by the edge
     assert answer.data["template"] == "edge.missed_calls.sms.invalid_number"
     assert changes.rest() == []
+
+
+def everything_stored() -> str:
+    """Every document in Firestore, as text."""
+    db = store.db()
+    return " ".join(f"{snapshot.reference.path} {snapshot.to_dict()}"
+                    for collection in db.collections() for snapshot in collection.stream())
+
+
+def test_a_pin_set_by_sms_leaves_no_digest_of_its_digits_in_what_is_published_or_stored(edge, tap):
+    provision(CALLEE, "en")
+    users(CALLEE, registered=True)
+    changes, confirmations = tap("missed-call.options-changed"), tap("sms.send")
+    app = edge("sms_inbound")
+    text(app, "SMpin0001", "PIN 4821")
+    [change] = changes(1)
+    assert change.data["action"] == "pin_set"
+    assert deliver(missed_calls.on_options_changed, change.data, change.id) == "processed"
+    assert pin.matches("4821", store.db().collection(documents.USERS).document(CALLEE).get().get("voicemail_pin"))
+    [confirmation] = confirmations(1)      # the service's, referring to the request id
+    assert confirmation.data["template"] == "missed_calls.options.pin_set"
+    published = f"{change.id} {change.data} {confirmation.id} {confirmation.data}"
+    assert recovered_pins(f"{published} {everything_stored()}", CALLEE, "06001", "PIN {pin}") == []
 
 
 def test_a_firestore_failure_on_the_short_code_answers_try_later(edge, tap, monkeypatch):
