@@ -370,6 +370,8 @@ class VoicemailPinEntered(Payload):
     call_sid: str = Field(min_length=1, max_length=64)
     attempt: int = Field(ge=1, le=10, description="Which try within the call")
     right: bool
+    locked: bool = Field(default=False, description="This wrong PIN is the one that used up the mailbox's tries "
+                                                    "(the line counts them as it compares): lock and tell the owner")
     at: AwareDatetime
 
 

@@ -162,7 +162,7 @@ def sms_inbound(request):
     if not _twilio.allows(request):
         return _forbidden("edge-sms")
     try:
-        inbound = sms_keywords.parse(request.form)
+        inbound = _sms_commands.identified(sms_keywords.parse(request.form))   # a PIN stays out of its id
     except sms_keywords.MalformedMessage as error:
         logger.warning("unreadable inbound SMS", extra={"reason": str(error)})
         answer = MessagingResponse()

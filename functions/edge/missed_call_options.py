@@ -241,7 +241,7 @@ class ShortCode:
             if number is None or number == sender:
                 key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
                 return sms_keywords.SmsAnswer(Text(key, {"word": request.word.upper()}))
-        request_id = inbound.request_id
+        request_id = replace(inbound, named_body=without_pin(inbound.body)).request_id
         if request.name == "pin_set":
             if not pin.valid(request.argument):   # never echoed: the digits may be nearly right
                 return sms_keywords.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid",
@@ -257,6 +257,17 @@ class ShortCode:
                        "consent_reply": None if request.name == "register" else request.name == CONFIRM}
         return sms_keywords.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now,
                                                           **sign_up),))
+
+
+# A PIN's digits in a request id would give the PIN away: ids are stored and logged, and 10 000
+# candidates hashed with the known number and gateway id take milliseconds. So ids name this instead.
+PIN_BLANKED = "<pin>"
+
+
+def without_pin(body: str) -> str:
+    """An SMS body as its request id names it: a PIN request's digits blanked, anything else whole."""
+    request = read_request(body)
+    return f"{request.word} {PIN_BLANKED}" if request.name == "pin_set" else body
 
 
 # --- the USSD menu -------------------------------------------------------------------------
@@ -325,6 +336,17 @@ def _pin_step(position: Position, key: str, user: Mapping[str, Any]) -> Position
     return Position(REPEAT_PIN, pin=key, done="pin_set")
 
 
+def pins_blanked(inputs: Iterable[str], user: Mapping[str, Any], read_number, *,
+                 ask_to_sign_up: bool = True) -> tuple[str, ...]:
+    """The session's inputs as its request id names them: whatever was keyed on a PIN screen blanked."""
+    named, position = [], Position()
+    for typed in inputs:
+        named.append(PIN_BLANKED if position.screen in (NEW_PIN, REPEAT_PIN) else typed)
+        if not position.done:
+            position = step(position, typed, user, read_number, ask_to_sign_up=ask_to_sign_up)
+    return tuple(named)
+
+
 def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
     return ussd.replay(inputs, lambda position, typed: step(position, typed, user, read_number,
@@ -354,7 +376,8 @@ class Menu:
         if position.done == STATUS:
             return ussd.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            request_id, now = situation.request.request_id, situation.now or utcnow()
+            named = pins_blanked(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
+            request_id, now = replace(situation.request, inputs=named).request_id, situation.now or utcnow()
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed
@@ -412,4 +435,4 @@ def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> ussd.Uss
 
 def sms_service(profile: OperatorProfile, config: MissedCallConfig) -> sms_keywords.SmsService:
     short_code = ShortCode(profile, config)
-    return sms_keywords.SmsService(short_code.answer, reads=short_code.reads)
+    return sms_keywords.SmsService(short_code.answer, reads=short_code.reads, without_secrets=without_pin)

@@ -81,11 +81,14 @@ class InboundSms:
     sender: str      # E.164
     to: str          # the short code (or number) the subscriber texted
     body: str
+    # The text as the request id names it, a secret in it (a PIN) blanked; None: the whole body.
+    named_body: str | None = None
 
     @property
     def request_id(self) -> str:
         """Our id of this message: its MessageSid, sender, short code and text (a retry gets the same)."""
-        return request_ids.request_id("sms", self.message_sid, self.sender, self.to, self.body)
+        named = self.body if self.named_body is None else self.named_body
+        return request_ids.request_id("sms", self.message_sid, self.sender, self.to, named)
 
 
 def parse(form: Mapping[str, str]) -> InboundSms:
@@ -191,6 +194,9 @@ class SmsService:
     needs_account: bool = False
     reads: SmsReads | None = None
     usage: Text | None = None     # one line of the help: what the command accepts, with an example
+    # The body with its secrets (a PIN) blanked. Request ids are stored and logged, and a few digits
+    # hashed with a known number and MessageSid are found again by trying them all.
+    without_secrets: Callable[[str], str] | None = None
 
     def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[tuple[str, str], ...]:
         return tuple(self.reads(inbound, profile)) if self.reads else ()
@@ -241,6 +247,13 @@ class Commands:
         if short_code in self.short_codes:
             raise ValueError(f"short code {short_code} is registered twice")
         self.short_codes[short_code] = service
+
+    def identified(self, inbound: InboundSms) -> InboundSms:
+        """The message with what its short code's service calls secret left out of its request id."""
+        service = self.short_codes.get(inbound.to)
+        if service is None or service.without_secrets is None:
+            return inbound
+        return replace(inbound, named_body=service.without_secrets(inbound.body))
 
     def service(self, command: Command, short_code: str | None = None) -> SmsService:
         dedicated = self.short_codes.get(short_code or "")

@@ -4,9 +4,11 @@ preset's voicemail number and hears their voice messages, oldest first.
 Caller ID is easy to spoof, so the mailbox opens only with its PIN (functions/missed_calls/pin.py),
 keyed on every call — unless the subscriber chose to skip it on their own phone and the network
 vouches for this call's caller ID (StirVerstat, full attestation). A mailbox without a PIN plays
-nothing and says how to set one; a locked one (too many wrong PINs) says how to unlock it. Each
-PIN keyed is published (right or wrong, never the digits) for the service to count and lock; a
-call that opened the mailbox carries a proof keyed by the stored PIN hash in its action URLs.
+nothing and says how to set one; a locked one (too many wrong PINs) says how to unlock it. A PIN is
+compared only when the mailbox's guard allows one more try, and counted there at once
+(functions/edge/pin_guard.py); each PIN compared is published (right or wrong and the guard's
+verdict, never the digits) for the service to lock and tell the owner; a call that opened the
+mailbox carries a proof keyed by the stored PIN hash in its action URLs.
 
 Each message is announced ("Message 2 of 3 from …, <time>") and played inside a one-key <Gather>:
 1 next, 7 delete, 9 again (a key pressed during the message interrupts it). The edge changes
@@ -30,7 +32,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import request_ids, voice
+from functions.edge import pin_guard, request_ids, voice
 from functions.edge.lookup import READ_RETRY  # the edge's one read policy: retry transient errors
 from functions.edge.lookup import READ_DEADLINE_SECONDS, path
 from functions.edge.missed_call_ivr import spoken
@@ -115,6 +117,7 @@ class VoicemailLine:
     profile: OperatorProfile
     config: MissedCallConfig
     read_messages: MessagesReader
+    guard: pin_guard.PinGuard
 
     def reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
         """The caller's missed-call options (registered or not), with their subscriber record."""
@@ -166,28 +169,32 @@ class VoicemailLine:
             if attempt >= PIN_ATTEMPTS:
                 return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language)
             return self._ask_pin(language, attempt + 1)
-        right = pin.matches(call.digits, user["voicemail_pin"])
-        entered = self._pin_entered(call, attempt, right, now)
-        if right:
+        stored, digits = user["voicemail_pin"], call.digits
+        try:
+            verdict = self.guard.attempt(call.caller, str(stored["hash"]), f"{call.call_sid}/{attempt}",
+                                         lambda: pin.matches(digits, stored), self.config.voicemail.max_wrong_pins, now)
+        except Exception:
+            logger.exception("voicemail line answered 'try later': the PIN guard could not be written")
+            return _goodbye(Text("edge.unavailable"), language)
+        locked = Text("edge.missed_calls.voicemail.locked",
+                      {"short_code": self.config.short_code, "ussd": self.config.ussd_menu})
+        if not verdict.compared:   # the wrong PINs and the tries in flight used up the mailbox's tries
+            return _goodbye(locked, language)
+        entered = self._pin_entered(call, attempt, verdict, now)
+        if verdict.right:
             return self._mailbox(call, token, language, now, publish=(entered,))
-        # This call's earlier tries were all wrong (a right one opens the mailbox), whether or not the
-        # service has counted them yet; other calls' wrong PINs as the service counted them.
-        earlier_calls = [f for f in user.get("voicemail_pin_failures") or []
-                         if isinstance(f, Mapping) and f.get("call_sid") != call.call_sid]
-        wrong_in_a_row = len(earlier_calls) + attempt
-        if wrong_in_a_row >= self.config.voicemail.max_wrong_pins:
-            return _goodbye(Text("edge.missed_calls.voicemail.locked",
-                                 {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}),
-                            language, (entered,))
+        if verdict.locked:
+            return _goodbye(locked, language, (entered,))
         if attempt >= PIN_ATTEMPTS:
             return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language, (entered,))
         return self._ask_pin(language, attempt + 1, mistake=Text("edge.missed_calls.voicemail.wrong_pin"),
                              publish=(entered,))
 
-    def _pin_entered(self, call: voice.InboundCall, attempt: int, right: bool, now: datetime) -> Publication:
+    def _pin_entered(self, call: voice.InboundCall, attempt: int, verdict: pin_guard.Verdict,
+                     now: datetime) -> Publication:
         request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, "pin", str(attempt))
         payload = VoicemailPinEntered(request_id=request_id, msisdn=call.caller, call_sid=call.call_sid,
-                                      attempt=attempt, right=right, at=now)
+                                      attempt=attempt, right=verdict.right, locked=verdict.locked_now, at=now)
         return Publication(PIN_TOPIC, payload, derive_event_id(request_id, PIN_TOPIC))
 
     def _mailbox(self, call: voice.InboundCall, token: str, language: str, now: datetime,
@@ -280,5 +287,6 @@ class VoicemailLine:
 def routes(profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
            ) -> dict[str, voice.VoiceHandler]:
     """The line on the preset's voicemail number; `db` gives the Firestore client when a call comes."""
-    line = VoicemailLine(profile, config, read_messages=lambda owner: stored_messages(db(), owner))
+    line = VoicemailLine(profile, config, read_messages=lambda owner: stored_messages(db(), owner),
+                         guard=pin_guard.FirestorePinGuard(db))
     return {config.voicemail_number: voice.VoiceService(handler=line.answer, reads=line.reads)}

@@ -113,11 +113,15 @@ def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Co
             return SignUp(answer=Outcome("missed_calls.options.register_expired", _ask_again(config)))
         return SignUp((answered,), register=answered.confirmed)
     waiting = pending if pending is not None and pending.status == "pending" else None
-    if request.consent_reply is not None and waiting is not None:
+    # A YES consents to the price its question showed: after a fee change it confirms nothing, and the
+    # question is asked again (replacing the old one) with the price that would be charged now.
+    stale = waiting is not None and request.consent_reply is True and \
+        (waiting.price, waiting.currency) != (fee, currency.code)
+    if request.consent_reply is not None and waiting is not None and not stale:
         return _answered(waiting, request, config)
     if user.get("registered"):
         return SignUp(register=True)    # already on: `decide` says so and charges nothing
-    if request.consent_reply is not None:
+    if request.consent_reply is not None and not stale:
         return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
     params = {"fee": currency.format(fee), "short_code": config.short_code,
               "yes": consent.YES_WORD[language], "no": consent.NO_WORD[language],

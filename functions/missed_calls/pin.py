@@ -84,9 +84,11 @@ def after_entry(user: Mapping[str, Any], entered: VoicemailPinEntered, *, limit:
                 now: datetime) -> tuple[dict[str, Any], bool]:
     """The user fields a keyed PIN changes, and whether it just locked the mailbox.
 
-    Wrong PINs count in a row: a right one clears those before it. Entries older than the PIN's
-    last change or its last right entry (late or out-of-order deliveries) change nothing; a locked
-    mailbox stays locked until a new PIN is set.
+    The voicemail line counts wrong PINs in a row as it compares them (functions/edge/pin_guard.py)
+    and says which one used up the tries: that one locks. The failures kept here are what care sees
+    (a right PIN clears those before it), never a second count. Entries older than the PIN's last
+    change or its last right entry (late or out-of-order deliveries) change nothing; a locked mailbox
+    stays locked until a new PIN is set.
     """
     stored = user.get("voicemail_pin") or {}
     if user.get("voicemail_locked_at") or not stored:
@@ -100,6 +102,6 @@ def after_entry(user: Mapping[str, Any], entered: VoicemailPinEntered, *, limit:
         return {"voicemail_pin_ok_at": entered.at,
                 "voicemail_pin_failures": [f for f in failures if f.get("at") and f["at"] > entered.at]}, False
     failures = [*failures, {"call_sid": entered.call_sid, "attempt": entered.attempt, "at": entered.at}][-limit:]
-    if len(failures) >= limit:
+    if entered.locked:
         return {"voicemail_pin_failures": failures, "voicemail_locked_at": now}, True
     return {"voicemail_pin_failures": failures}, False

@@ -6,7 +6,9 @@ out as `missed-call.options-changed` by SMS and USSD, and an outage is answered,
 from __future__ import annotations
 
 import re
+import threading
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
@@ -14,10 +16,14 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import lookup, voicemail_line
 from functions.missed_calls import documents, pin
-from shared import store
+from functions.missed_calls import main as missed_calls
+from functions.missed_calls.config import config_for
+from shared import operator, store
 from shared.events import utcnow
 from tests.integration.test_edge import FUZZ, dial, edge, provision, twilio_post  # noqa: F401 - fixture
 from tests.integration.test_edge_transfers import signed_call
+from tests.integration.test_missed_calls import deliver, outbox
+from tests.unit.test_edge_missed_call_options import recovered_pins
 
 CALLER, CALLEE, OTHER = "+998901234567", "+998971300909", "+998911112233"
 PLATFORM = "+998712000000"   # the number the switch forwards to
@@ -186,6 +192,51 @@ def test_the_voicemail_line_asks_the_pin_plays_the_mailbox_oldest_first_and_publ
     assert (event.data["msisdn"], event.data["call_sid"], event.data["action"]) == (CALLEE, "CAv1", "deleted")
 
 
+def test_simultaneous_wrong_pins_get_no_more_tries_than_the_lock_allows_and_the_owner_is_told_once(
+        edge, tap, monkeypatch):
+    provision(CALLEE, "en")
+    users(CALLEE, registered=True, voicemail_pin=MAILBOX_PIN)
+    limit = config_for(operator.current()).voicemail.max_wrong_pins
+    compared, counting, real_matches = [], threading.Lock(), pin.matches
+
+    def counted_matches(typed, stored):
+        with counting:
+            compared.append(typed)
+        return real_matches(typed, stored)
+
+    monkeypatch.setattr(pin, "matches", counted_matches)
+    pins = tap("missed-call.voicemail-pin")
+    app = edge("voice_inbound")
+
+    def key_pin(sid: str, digits: str) -> str:
+        """One spoofed call's PIN step, keyed at once (the carrier places such calls freely)."""
+        form = {"CallSid": sid, "From": CALLEE, "To": "06002", "Digits": digits}
+        response = signed_call(app, {"step": "pin", "attempt": "1"}, form)
+        assert response.status_code == 200
+        return response.data.decode()
+
+    calls = 4 * limit
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        answers = [said(twiml) for twiml in pool.map(lambda n: key_pin(f"CAguess{n:03d}", "1111"), range(calls))]
+    wrong = [a for a in answers if a.startswith("That PIN is not right.")]
+    locked = [a for a in answers if a.startswith("Your voice mailbox is locked")]
+    assert len(compared) <= limit and len(wrong) < limit and len(wrong) + len(locked) == calls
+
+    after = key_pin("CAowner", "4821")                     # the right PIN, before the service heard a thing
+    assert said(after).startswith("Your voice mailbox is locked") and "<Play" not in after
+    assert len(compared) <= limit
+
+    entered = pins(len(compared))
+    assert pins.rest() == []
+    for event in entered:
+        assert deliver(missed_calls.on_voicemail_pin, event.data, event.id) == "processed"
+    told = [sms for event in entered for sms in outbox(missed_calls.on_voicemail_pin, event.id)]
+    assert [(sms["to"], sms["template"]) for sms in told] == [(CALLEE, "missed_calls.voicemail.locked")]
+    assert store.db().collection(documents.USERS).document(CALLEE).get().get("voicemail_locked_at")
+    again = key_pin("CAowner2", "4821")
+    assert said(again).startswith("Your voice mailbox is locked") and "<Play" not in again
+
+
 def test_an_unregistered_caller_of_the_voicemail_line_is_told_how_to_register(edge):
     provision(CALLEE, "ru")
     twiml = signed_call(edge("voice_inbound"), {}, {"CallSid": "CAvm2002", "From": CALLEE, "To": "06002"}).data.decode()
@@ -248,6 +299,29 @@ def test_an_option_keyword_publishes_the_change_and_the_edge_sends_no_reply(edge
     [answer] = replies(1)      # only the bad number is answered by the edge
     assert answer.data["template"] == "edge.missed_calls.sms.invalid_number"
     assert changes.rest() == []
+
+
+def everything_stored() -> str:
+    """Every document in Firestore, as text."""
+    db = store.db()
+    return " ".join(f"{snapshot.reference.path} {snapshot.to_dict()}"
+                    for collection in db.collections() for snapshot in collection.stream())
+
+
+def test_a_pin_set_by_sms_leaves_no_digest_of_its_digits_in_what_is_published_or_stored(edge, tap):
+    provision(CALLEE, "en")
+    users(CALLEE, registered=True)
+    changes, confirmations = tap("missed-call.options-changed"), tap("sms.send")
+    app = edge("sms_inbound")
+    text(app, "SMpin0001", "PIN 4821")
+    [change] = changes(1)
+    assert change.data["action"] == "pin_set"
+    assert deliver(missed_calls.on_options_changed, change.data, change.id) == "processed"
+    assert pin.matches("4821", store.db().collection(documents.USERS).document(CALLEE).get().get("voicemail_pin"))
+    [confirmation] = confirmations(1)      # the service's, referring to the request id
+    assert confirmation.data["template"] == "missed_calls.options.pin_set"
+    published = f"{change.id} {change.data} {confirmation.id} {confirmation.data}"
+    assert recovered_pins(f"{published} {everything_stored()}", CALLEE, "06001", "PIN {pin}") == []
 
 
 def test_a_firestore_failure_on_the_short_code_answers_try_later(edge, tap, monkeypatch):

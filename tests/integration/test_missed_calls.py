@@ -381,10 +381,10 @@ def test_a_ussd_sign_up_carries_its_consent_and_only_a_confirmed_one_charges(fir
 
 # --- the voicemail PIN ------------------------------------------------------------------------
 
-def keyed(msisdn: str, call_sid: str, attempt: int, right: bool) -> str:
+def keyed(msisdn: str, call_sid: str, attempt: int, right: bool, locked: bool = False) -> str:
     event_id = f"{call_sid}-pin-{attempt}"
     return deliver(missed_calls.on_voicemail_pin, {"request_id": event_id, "msisdn": msisdn, "call_sid": call_sid,
-                                                   "attempt": attempt, "right": right,
+                                                   "attempt": attempt, "right": right, "locked": locked,
                                                    "at": utcnow().isoformat()}, event_id)
 
 
@@ -401,7 +401,7 @@ def test_wrong_pins_in_a_row_lock_the_mailbox_and_tell_the_owner_and_a_new_pin_u
     for attempt in range(1, limit):
         assert keyed(B, f"CAspoof{attempt}", 1, right=False) == "processed"
     assert not doc(documents.USERS, B).get("voicemail_locked_at")
-    assert keyed(B, "CAspoof-last", 1, right=False) == "processed"
+    assert keyed(B, "CAspoof-last", 1, right=False, locked=True) == "processed"   # the line's last try
     user = doc(documents.USERS, B)
     assert user["voicemail_locked_at"] and len(user["voicemail_pin_failures"]) == limit
     [told] = outbox(missed_calls.on_voicemail_pin, "CAspoof-last-pin-1")

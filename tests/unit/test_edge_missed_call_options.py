@@ -3,6 +3,7 @@ five languages, STATUS, bad numbers) and the *160# USSD menu's screens."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -363,3 +364,44 @@ def test_the_menu_toggles_the_own_phone_option():
     assert published_option(menu("8*2")) == ("pin_skip_on", None)
     assert published_option(menu("8*2", user={"voicemail_trust_own_phone": True})) == ("pin_skip_off", None)
 
+
+
+def recovered_pins(published: str, *parts_for_pin) -> list[str]:
+    """The PINs an attacker finds in what was published: sha256 over who and what, as request ids hash them,
+    tried for every 4-digit candidate (`parts_for_pin` names the PIN as "{pin}")."""
+    found = []
+    for candidate in (f"{n:04d}" for n in range(10_000)):
+        parts = [part.format(pin=candidate) for part in parts_for_pin]
+        if hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20] in published:
+            found.append(candidate)
+    return found
+
+
+def everything_published(publication) -> str:
+    return f"{publication.event_id} {publication.payload.model_dump_json()}"
+
+
+def without_pin_hash(publication) -> dict:
+    return {"event_id": publication.event_id, **publication.payload.model_dump(exclude={"pin"})}
+
+
+def test_a_pin_by_sms_cannot_be_recovered_from_its_request_id_or_event_ids():
+    [first], [second] = text_in("PIN 4821").publish, text_in("PIN 7305").publish
+    assert without_pin_hash(first) == without_pin_hash(second)
+    assert recovered_pins(everything_published(first), ME, CONFIG.short_code, "PIN {pin}") == []
+    # The edge's reply and log correlation ids derive from the message's request id too.
+    keyed = [COMMANDS.identified(sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code,
+                                                         body=f"PIN {digits}")).request_id
+             for digits in ("4821", "7305")]
+    assert keyed[0] == keyed[1] and recovered_pins(keyed[0], ME, CONFIG.short_code, "PIN {pin}") == []
+    other = sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code, body="BLOCK 901234567")
+    assert COMMANDS.identified(other).request_id == other.request_id   # only the PIN is left out
+
+
+def test_a_pin_by_ussd_cannot_be_recovered_from_its_request_id_or_event_ids():
+    [first], [second] = menu("8*1*4821*4821").publish, menu("8*1*7305*7305").publish
+    assert without_pin_hash(first) == without_pin_hash(second)
+    assert recovered_pins(everything_published(first), ME, "*160#", "8", "1", "{pin}", "{pin}") == []
+    # Every input keyed on a PIN screen is left out, a mistyped one too.
+    [mistyped], [other] = menu("8*1*4821*4822*4821*4821").publish, menu("8*1*1111*2222*7305*7305").publish
+    assert without_pin_hash(mistyped) == without_pin_hash(other)

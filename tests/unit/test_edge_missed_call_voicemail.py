@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from functions.edge import voice
+from functions.edge import pin_guard, voice
 from functions.edge.voicemail_line import VoicemailLine
 from functions.missed_calls import pin
 from functions.missed_calls.config import config_for
@@ -30,8 +30,23 @@ def message(sid: str, caller: str, minutes_ago: int, **extra) -> tuple[str, dict
 MAILBOX = [message("CAb", CAROL, 30), message("CAa", ALICE, 90)]   # stored in any order
 
 
-def line(mailbox=MAILBOX) -> VoicemailLine:
-    return VoicemailLine(PROFILE, CONFIG, read_messages=lambda owner: list(mailbox) if owner == OWNER else [])
+@dataclasses.dataclass
+class GuardInMemory:
+    """The PIN guard's rules (pin_guard.reserved and settled) on a dict instead of Firestore."""
+
+    guards: dict = dataclasses.field(default_factory=dict)
+
+    def attempt(self, owner, pin_hash, key, compare, limit, now) -> pin_guard.Verdict:
+        guard = pin_guard.reserved(self.guards.get(owner), pin_hash, key, limit, now)
+        if guard is None:
+            return pin_guard.REFUSED
+        self.guards[owner], verdict = pin_guard.settled(guard, pin_hash, key, compare(), limit, now)
+        return verdict
+
+
+def line(mailbox=MAILBOX, guard=None) -> VoicemailLine:
+    return VoicemailLine(PROFILE, CONFIG, read_messages=lambda owner: list(mailbox) if owner == OWNER else [],
+                         guard=guard or GuardInMemory())
 
 
 PIN = pin.hashed("4821").model_dump()
@@ -128,7 +143,7 @@ def test_an_unregistered_caller_is_told_how_to_register_and_an_unknown_one_is_re
 def test_a_mailbox_that_cannot_be_read_is_answered_try_later():
     def broken(owner):
         raise TimeoutError("firestore is down")
-    answer = dial(VoicemailLine(PROFILE, CONFIG, read_messages=broken), language="ru")
+    answer = dial(VoicemailLine(PROFILE, CONFIG, read_messages=broken, guard=GuardInMemory()), language="ru")
     assert said(answer) == "Сервис временно недоступен. Попробуйте позже." and not answer.publish
 
 
@@ -182,13 +197,18 @@ def test_a_wrong_pin_is_asked_again_then_goodbye_and_each_is_published_without_d
     assert pins(second) == [(2, False)] and pins(third) == [(3, False)] and not played(third)
 
 
+def guarded(wrong: int, in_flight: int = 0, until=NOW + timedelta(seconds=5)) -> GuardInMemory:
+    """A guard that counted `wrong` PINs in a row of other calls, with `in_flight` tries being compared."""
+    return GuardInMemory({OWNER: {"pin": PIN["hash"], "wrong": [{"key": f"CAw{n}/1", "at": NOW} for n in range(wrong)],
+                                  "in_flight": [{"key": f"CAf{n}/1", "until": until} for n in range(in_flight)]}})
+
+
 def test_the_wrong_pin_that_reaches_the_limit_says_the_mailbox_is_locked_and_how_to_unlock_it():
-    failures = [{"call_sid": f"CA{n}", "attempt": 1, "at": NOW} for n in range(CONFIG.voicemail.max_wrong_pins - 1)]
-    user = {**WITH_PIN, "voicemail_pin_failures": failures}
-    answer = press(line(), dial(line(), user=user, network={}), "1111", user=user, network={})
+    vm = line(guard=guarded(CONFIG.voicemail.max_wrong_pins - 1))
+    answer = press(vm, dial(vm, user=WITH_PIN, network={}), "1111", user=WITH_PIN, network={})
     assert said(answer).startswith("Your voice mailbox is locked after too many wrong PINs. To unlock it, set a new "
                                    "PIN from your phone: text PIN and 4 to 8 digits to 06001")
-    assert pins(answer) == [(1, False)] and not played(answer)
+    assert pins(answer) == [(1, False)] and not played(answer) and answer.publish[0].payload.locked
 
 
 def test_a_locked_mailbox_opens_for_nobody_not_even_the_right_pin_or_the_own_phone():
@@ -206,13 +226,23 @@ def test_a_mailbox_without_a_pin_plays_nothing_and_says_how_to_set_one():
 
 
 
-def test_this_calls_wrong_pins_count_towards_the_lock_before_the_service_has_counted_them():
-    others = [{"call_sid": "CAother", "attempt": n, "at": NOW} for n in (1, 2)]
-    user = {**WITH_PIN, "voicemail_pin_failures": others}
-    third = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "3"}, digits="1111")
-    assert said(third).startswith("Your voice mailbox is locked") and pins(third) == [(3, False)]
-    second = dial(line(), user=user, network={}, query={"step": "pin", "attempt": "2"}, digits="1111")
-    assert said(second) == "That PIN is not right. " + ASKS_PIN
+def test_tries_being_compared_on_other_calls_count_towards_the_limit_until_they_lapse():
+    limit, keyed = CONFIG.voicemail.max_wrong_pins, {"step": "pin", "attempt": "1"}
+    full = line(guard=guarded(limit - 2, in_flight=2))
+    refused = dial(full, user=WITH_PIN, network={}, query=keyed, digits="4821")   # even the right PIN
+    assert said(refused).startswith("Your voice mailbox is locked") and not played(refused) and not refused.publish
+    lapsed = line(guard=guarded(limit - 2, in_flight=2, until=NOW))
+    wrong = dial(lapsed, user=WITH_PIN, network={}, query=keyed, digits="1111")
+    assert said(wrong) == "That PIN is not right. " + ASKS_PIN and pins(wrong) == [(1, False)]
+    assert not wrong.publish[0].payload.locked
+
+
+def test_a_guard_that_cannot_be_written_compares_nothing_and_says_try_later():
+    class Down:
+        def attempt(self, *args):
+            raise pin_guard.GuardBusy("firestore is down")
+    answer = dial(line(guard=Down()), user=WITH_PIN, network={}, query={"step": "pin", "attempt": "1"}, digits="4821")
+    assert said(answer) == "Service temporarily unavailable. Please try again later." and not played(answer)
 
 
 def test_a_proof_that_is_not_even_ascii_opens_nothing_and_breaks_nothing():

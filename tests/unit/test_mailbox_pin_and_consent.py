@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from functions.missed_calls import pin
+from functions.missed_calls import options, pin
+from functions.missed_calls.config import load_preset
 from shared import consent
-from shared.events import VoicemailPinEntered
+from shared.events import MissedCallOptionsChanged, VoicemailPinEntered
+from shared.money import Currency
 
 OWNER = "+998971300909"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -42,22 +44,23 @@ def test_only_full_attestation_and_the_owners_choice_skip_the_pin():
         assert not pin.skips_pin(trusting, weaker)
 
 
-def entered(right: bool, minutes: int, call_sid: str = "CA1", attempt: int = 1) -> VoicemailPinEntered:
+def entered(right: bool, minutes: int, call_sid: str = "CA1", attempt: int = 1,
+            locked: bool = False) -> VoicemailPinEntered:
     return VoicemailPinEntered(request_id=f"{call_sid}:{attempt}", msisdn=OWNER, call_sid=call_sid, attempt=attempt,
-                               right=right, at=NOW + timedelta(minutes=minutes))
+                               right=right, locked=locked, at=NOW + timedelta(minutes=minutes))
 
 
 USER = {"voicemail_pin": {**pin.hashed("4821").model_dump(), "set_at": NOW}}
 
 
-def test_the_fifth_wrong_pin_in_a_row_locks_and_a_right_one_clears_the_count():
+def test_the_wrong_pin_the_line_counted_as_the_last_try_locks_and_a_right_one_clears_the_failures():
     user = dict(USER)
-    for n in range(1, 5):
+    for n in range(1, 6):   # the service never counts on its own: only the line's verdict locks
         update, locked = pin.after_entry(user, entered(False, n, f"CA{n}"), limit=5, now=NOW)
         user.update(update)
-        assert not locked
-    update, locked = pin.after_entry(user, entered(False, 6, "CA6"), limit=5, now=NOW)
-    assert locked and update["voicemail_locked_at"] == NOW
+        assert not locked and not update.get("voicemail_locked_at")
+    update, locked = pin.after_entry(user, entered(False, 6, "CA6", locked=True), limit=5, now=NOW)
+    assert locked and update["voicemail_locked_at"] == NOW and len(update["voicemail_pin_failures"]) == 5
 
     cleared, _ = pin.after_entry({**USER, "voicemail_pin_failures": user["voicemail_pin_failures"]},
                                  entered(True, 5), limit=5, now=NOW)
@@ -90,3 +93,35 @@ def test_a_decided_consent_is_not_decided_again_and_the_same_request_names_the_s
     assert consent.answered(confirmed, consent.Answer(text="NO", reference="sms:SM3", at=NOW),
                             accepted=False) == confirmed
     assert asked().id == asked(NOW + timedelta(hours=1)).id
+
+
+UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
+MAILBOX = load_preset("demotel-reminder", UZS)
+
+
+def _yes_to_the_mailbox(at: datetime) -> MissedCallOptionsChanged:
+    said = consent.Answer(text="YES", reference="sms:SM-yes", at=at)
+    return MissedCallOptionsChanged(request_id="sms:SM-yes", msisdn=OWNER, action="register", channel="sms",
+                                    requested_at=at, said=said, consent_reply=True)
+
+
+def _mailbox_question(price: int) -> consent.Consent:
+    return consent.asked(offer=options.MAILBOX_OFFER, msisdn=OWNER, channel="sms", language="en",
+                         shown="The voice mailbox costs …", price=price, currency="UZS", period="month",
+                         request=consent.Answer(text="REG", reference="sms:SM-reg", at=NOW))
+
+
+def test_a_yes_to_the_old_price_after_a_fee_change_charges_nothing_and_asks_again_with_the_new_price():
+    old_fee = MAILBOX.charging.monthly_fee - 1_000 * 100
+    reply = _yes_to_the_mailbox(NOW + timedelta(minutes=5))
+    step = options.sign_up({}, reply, _mailbox_question(old_fee), config=MAILBOX, currency=UZS, language="en")
+    assert not step.register
+    assert step.answer.template == "missed_calls.options.confirm_register"
+    assert step.answer.params["fee"] == UZS.format(MAILBOX.charging.monthly_fee)
+    old, new = step.records
+    assert (old.status, old.price) == ("replaced", old_fee)
+    assert (new.status, new.price, new.request) == ("pending", MAILBOX.charging.monthly_fee, reply.said)
+
+    same_price = options.sign_up({}, reply, _mailbox_question(MAILBOX.charging.monthly_fee), config=MAILBOX,
+                                 currency=UZS, language="en")
+    assert same_price.register and [r.status for r in same_price.records] == ["confirmed"]
