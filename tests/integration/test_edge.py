@@ -72,9 +72,9 @@ def test_balance_check_reads_each_bucket_and_its_expiry_in_the_subscribers_langu
     response = dial(edge("ussd"), "998901234567")  # the gateway may send it without '+'
     assert response.status_code == 200
     # Longer than a Cyrillic screen: the second page after "1 Ещё".
-    assert response.data.decode() == "CON Ваш баланс:\nОсновной баланс: 25 000 узбекских сумов\n1 Ещё"
+    assert response.data.decode() == "CON Ваш баланс:\nОсновной баланс: 25 000 сумов\n1 Ещё"
     assert dial(edge("ussd"), "998901234567", text="1").data.decode() == (
-        "END Бонусный баланс: 5 000 узбекских сумов, действует до 31.05.2099 23:59")
+        "END Бонусный баланс: 5 000 сумов, действует до 31.05.2099 23:59")
 
 
 def test_unknown_and_blocked_subscribers_are_told_why(edge):
@@ -105,7 +105,7 @@ def test_sms_balance_publishes_one_sms_send_and_a_repeated_message_sid_the_same_
     [envelope] = pull(1)
     assert envelope.type == "sms.send"
     assert envelope.data == {"to": RU_USER, "template": "edge.balance.report", "language": "ru",
-                             "params": {"lines": "Основной баланс: 10 000 узбекских сумов"}, "sender": "21112",
+                             "params": {"lines": "Основной баланс: 10 000 сумов"}, "sender": "21112",
                              "reference": "twilio:SMaaaa0001", "billing": None}  # a balance reply is free
     assert twilio_post(app, form).status_code == 200
     [again] = pull(1)

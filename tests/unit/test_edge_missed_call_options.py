@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from functions.edge import services, sms_keywords, ussd
+from functions.edge import pager, services, sms_keywords, ussd
 from functions.edge.missed_call_options import WORDS, read_request
 from functions.edge.subscribers import Caller
 from functions.missed_calls import documents, pin
@@ -286,6 +286,14 @@ def test_1_on_the_confirm_screen_publishes_the_sign_up_with_its_consent_record()
     assert record.request.reference == record.confirmation.reference
     assert record.request.reference.startswith("ussd:ATUid_mc:")
     assert record.confirmation.at == NOW
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_the_consent_keeps_exactly_the_one_confirm_screen_the_subscriber_saw(language):
+    screen = menu("2", language=language)
+    assert screen.keep_open and pager.fits(screen.text) and screen.text.splitlines()[-2].startswith("1 ")
+    record = menu("2*1", language=language).publish[0].payload.consent
+    assert (record.status, record.shown) == ("confirmed", screen.text)
 
 
 @pytest.mark.parametrize("typed", ["2", "0", "9", "yes"])
