@@ -184,6 +184,19 @@ def test_the_help_in_each_language_names_keywords_that_are_understood(language):
                         "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear", "status"}
 
 
+# Answers to the sign-up question (YES/NO) mean nothing on their own, and HELP is what is being read.
+NOT_LISTED = {"help", "confirm", "decline"}
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_help_and_not_understood_list_a_keyword_of_every_registered_request(language):
+    for shown in (reply(text_in("HELP", language=language), language), reply(text_in("hello", language=language), language)):
+        missing = {request for request, words in WORDS.items() if request not in NOT_LISTED
+                   and not any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", shown, re.IGNORECASE)
+                               and read_request(word).name == request for word in words)}
+        assert missing == set(), (language, shown)
+
+
 def test_no_word_asks_for_two_different_things():
     requests_of: dict[str, set[str]] = {}
     for request, words in WORDS.items():
