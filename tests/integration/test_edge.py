@@ -88,9 +88,11 @@ def test_unknown_and_blocked_subscribers_are_told_why(edge):
 def test_an_unknown_code_lists_the_services_in_the_subscribers_language(edge):
     provision(EN_USER, "en")
     assert dial(edge("ussd"), EN_USER, code="*777#").data.decode() == \
-        ("CON *777# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
-         "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n1 More")
-    assert dial(edge("ussd"), EN_USER, code="*777#", text="1").data.decode() == "END *160# missed-call alerts"
+        ("CON *777# is not a service. Available:\n*100# balance\n"
+         "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
+         "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
+    assert dial(edge("ussd"), EN_USER, code="*777#", text="1").data.decode() == \
+        "END #131# balance transfer\n*160# missed-call alerts"
 
 
 # --- SMS -----------------------------------------------------------------------------------

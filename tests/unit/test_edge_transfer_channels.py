@@ -326,6 +326,17 @@ def test_an_unknown_ussd_code_shows_how_to_dial_each_code_that_takes_inputs():
     assert "*100# balance" in shown
 
 
+@pytest.mark.parametrize("profile, language, line", [
+    (PROFILE, "en", "*112*number*amount# send credit, e.g. *112*998912345678*2500#"),
+    (PROFILE, "ru", "*112*номер*сумма# перевод баланса, например *112*998912345678*2500#"),
+    (load_file(Path(__file__).parents[1] / "fixtures" / "operators" / "zain.yaml"), "en",
+     "*112*number*amount# send credit, e.g. *112*07912345678*"),
+])
+def test_the_ussd_help_shows_the_transfer_with_an_example_in_the_operators_number_format(profile, language, line):
+    registry = services.ussd_services(profile)
+    assert line in registry.help("*999#", language).render(language)
+
+
 def test_a_profile_without_the_balance_check_answers_balance_as_not_understood():
     profile = PROFILE.model_copy(update={"services": {**PROFILE.services, "balance_check": []}})
     commands = services.sms_services(profile)

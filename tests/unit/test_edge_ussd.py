@@ -78,11 +78,11 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
 
 def test_an_unknown_code_lists_what_exists():
     first = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
-    assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
-                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
-                            "1 More")
+    assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n"
+                            "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
+                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
     rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE)
-    assert rest.body() == "END *160# missed-call alerts"
+    assert rest.body() == "END #131# balance transfer\n*160# missed-call alerts"
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
