@@ -114,7 +114,7 @@ def test_a_rolling_window_is_written_with_the_plural_form_of_its_days(days, lang
 def test_a_single_allowed_transfer_is_not_all_1_transfers():
     refusal = Refusal("daily_count", {"limit": 1, "used": 1, "left": 0, "days": 0})
     assert explain.reason(refusal, currency=UZS, language="en", zone=TASHKENT, hotline="0890") == (
-        "You have made the 1 transfer allowed today.")
+        "You have made the only transfer allowed today.")
 
 
 def test_a_balance_refusal_says_what_could_be_sent_instead():
