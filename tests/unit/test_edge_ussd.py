@@ -164,6 +164,14 @@ def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language,
     assert shown.split() == whole.split()  # nothing lost, nothing added but the More lines
 
 
+@pytest.mark.parametrize("language", ["ru", "ky", "zh"])
+def test_short_currency_words_keep_balance_and_menu_screens_to_few_pages(language):
+    balance = pages_of("*100#", language, rich_account())
+    header, *first_lines, more = balance[0].text.splitlines()
+    assert first_lines and len(balance) <= 3, balance   # page 1 shows a balance, not only "Ваш баланс:"
+    assert len(pages_of("*160#", language)) <= 3
+
+
 def test_a_short_english_screen_is_one_final_screen():
     pages = pages_of("*100#", "en", rich_account())
     assert len(pages) == 1 and not pages[0].keep_open
