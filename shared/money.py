@@ -24,8 +24,8 @@ from babel.numbers import format_decimal, get_currency_name, get_currency_symbol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _AMOUNT = r"-?\d{1,3}(?: \d{3})*(?:\.\d+)?"
-# CLDR script codes -> the first word of Unicode's character names in that script.
 _PLURAL_CATEGORIES = {"zero", "one", "two", "few", "many", "other"}
+# CLDR script codes -> the first word of Unicode's character names in that script.
 _SCRIPT_NAMES = {"Latn": "LATIN", "Cyrl": "CYRILLIC", "Hans": "CJK", "Hant": "CJK", "Arab": "ARABIC",
                  "Grek": "GREEK", "Hebr": "HEBREW", "Thai": "THAI"}
 
