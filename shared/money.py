@@ -2,9 +2,13 @@
 
 `format` writes an amount the operator's way ("25 000 so'm"): that is what services put in a text's
 parameters, whatever the reader's language. `localise` rewrites such an amount for one reader when
-the texts are rendered: the operator's symbol stays in languages written in its script (so'm in
-Uzbek and English), the others get CLDR's word for the currency in their language (through Babel):
-its local symbol when CLDR has one, else its name in the plural form the amount takes.
+the texts are rendered. The word: the one the operator's profile names for the reader's language
+(`words`, by CLDR plural category: what people there call the money, "сумов", "苏姆"), else the
+operator's symbol in languages written in its script (so'm in Uzbek and English), else CLDR's word
+for the currency in that language (through Babel): its local symbol when CLDR has one, else its
+name in the plural form the amount takes. The digits: the operator's way in its script's languages,
+the reader's locale's grouping in the others (2,500 in Chinese), always with plain spaces (a
+no-break space would make a GSM-7 text UCS-2).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from decimal import Decimal, InvalidOperation
 
 from babel import Locale
 from babel.core import get_global
-from babel.numbers import get_currency_name, get_currency_symbol
-from pydantic import BaseModel, ConfigDict, Field
+from babel.numbers import format_decimal, get_currency_name, get_currency_symbol
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _AMOUNT = r"-?\d{1,3}(?: \d{3})*(?:\.\d+)?"
+_PLURAL_CATEGORIES = {"zero", "one", "two", "few", "many", "other"}
 # CLDR script codes -> the first word of Unicode's character names in that script.
 _SCRIPT_NAMES = {"Latn": "LATIN", "Cyrl": "CYRILLIC", "Hans": "CJK", "Hant": "CJK", "Arab": "ARABIC",
                  "Grek": "GREEK", "Hebr": "HEBREW", "Thai": "THAI"}
@@ -43,6 +48,22 @@ class Currency(BaseModel):
     code: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
     minor_unit: int = Field(ge=0, le=4, description="Digits after the decimal point (ISO 4217)")
     symbol: str | None = None
+    words: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Language -> CLDR plural category (one, few, many, other) -> the "
+                                          "currency's short local word after an amount; 'other' required")
+
+    @field_validator("words")
+    @classmethod
+    def _words_have_other(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for language, forms in value.items():
+            unknown = set(forms) - _PLURAL_CATEGORIES
+            if unknown or "other" not in forms or not all(word.strip() for word in forms.values()):
+                raise ValueError(f"words.{language}: needs a non-empty 'other' and only the CLDR plural "
+                                 f"categories {sorted(_PLURAL_CATEGORIES)}")
+        return value
+
+    def __hash__(self) -> int:   # a key of cached presets; `words` (dicts) cannot be hashed, equal currencies agree
+        return hash((self.code, self.minor_unit, self.symbol))
 
     def format(self, minor: int) -> str:
         """12345 with minor_unit 2 -> '123.45 UZS'; whole amounts lose the decimals: '25 000 UZS'."""
@@ -54,11 +75,27 @@ class Currency(BaseModel):
 
     def label(self, language: str, major: Decimal) -> str:
         """The currency's word after `major` units in `language` (see the module's docstring)."""
+        forms = self.words.get(language)
+        if forms:
+            return forms.get(_locale(language).plural_form(abs(major)), forms["other"])
+        if self._in_own_script(language):
+            return self.symbol or self.code
+        return _cldr_label(self.code, language, major)
+
+    def _in_own_script(self, language: str) -> bool:
+        """Whether `language` writes the operator's symbol as it is (the code, or a symbol in its script)."""
         own = self.symbol or self.code
         script = script_of_text(own)
-        if own == self.code or script is None or script == script_of_language(language):
-            return own
-        return _cldr_label(self.code, language, major)
+        return own == self.code or script is None or script == script_of_language(language)
+
+    def digits(self, amount: str, language: str) -> str:
+        """An amount `format` wrote ('2 500'), grouped as `language` groups digits (see the module's docstring)."""
+        if self._in_own_script(language):
+            return amount
+        _, _, fraction = amount.partition(".")
+        pattern = "#,##0" + ("." + "0" * len(fraction) if fraction else "")
+        grouped = format_decimal(Decimal(amount.replace(" ", "")), format=pattern, locale=_locale(language))
+        return re.sub(r"\s", " ", grouped)
 
     def localise(self, text: str, language: str) -> str:
         """`text` with each amount `format` wrote given the reader's word for the currency.
@@ -70,8 +107,14 @@ class Currency(BaseModel):
         amount = re.compile(rf"(?P<amount>{_AMOUNT}) {own}(?![^\W\d_])")
         if amount.search(text) is None or re.search(r"[^\W\d_]", amount.sub("", text)):
             return text
-        return amount.sub(lambda m: f"{m['amount']} "
-                                    f"{self.label(language, Decimal(m['amount'].replace(' ', '')))}", text)
+
+        def read(match: re.Match) -> str:   # every amount in the reader's digits, the bare ones of a list too
+            digits = self.digits(match["amount"], language)
+            if not match["word"]:
+                return digits
+            return f"{digits} {self.label(language, Decimal(match['amount'].replace(' ', '')))}"
+
+        return re.sub(rf"(?P<amount>{_AMOUNT})(?P<word> {own}(?![^\W\d_]))?", read, text)
 
     def to_minor(self, text: str) -> int:
         """What a subscriber typed ('2500', '2.50') in major units -> minor units; ValueError if not exact."""

@@ -3,8 +3,11 @@
 A reply longer than that is shown a page at a time, each but the last ending with "1 More" (in the
 caller's language) and keeping the session open. No state is stored: the gateway resends every input
 of the session, so the pager replays them. An input is a "More" press when it is the More key on a
-page that is not the last; every other input goes to the service. The events a reply publishes go
-with its first page only (the later pages show the same decision).
+page that is not the last. A choice ("N …") listed only on a page the subscriber has not reached yet
+is refused, the page shown again: nobody picks what they have not read (a confirmation's "1" on page
+1, before its fee). Every other input goes to the service. The events a reply publishes go with its
+first page only (the later pages show the same decision). A page ends at a line or sentence end when
+one fits.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ GSM7_SCREEN = 182     # septets of one USSD screen
 UCS2_SCREEN = 80      # UTF-16 code units in the same ~160 octets (182 septets of 7 bits), 2 octets each
 
 _CHOICE_ONE = re.compile(r"^1(?:\s|[.)]|$)")   # a screen's own choice "1 …": More must take another key
+_CHOICE = re.compile(r"^(?P<key>\d{1,2})(?:\s|[.)])")   # an option line: "2 5 000 so'm", "0 Back"
+# Where a sentence ends inside a line: the page may end after it (Latin and Cyrillic stops before a
+# space, the Chinese full-width ones anywhere).
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)|[。！？；]")
 
 
 def fits(text: str) -> bool:
@@ -37,9 +44,16 @@ class Layout:
 
     screens: tuple[str, ...]
     key: str
+    choices: tuple[frozenset[str], ...] = ()   # per screen, the keys of the option lines it shows
 
     def more_line(self, label: str) -> str:
         return f"{self.key} {label}"
+
+    def unseen(self, typed: str, at: int) -> bool:
+        """Whether `typed` picks a choice listed only on a page after `at` (pages up to `at` were read)."""
+        key = typed.strip()
+        return (any(key in later for later in self.choices[at + 1:])
+                and not any(key in read for read in self.choices[:at + 1]))
 
 
 MORE_KEYS = ("1", "99")
@@ -54,37 +68,51 @@ def layout(text: str, label: str) -> Layout:
     """`text` in screens, each but the last leaving room for the More line."""
     key = more_key(text)
     if fits(text):
-        return Layout((text,), key)
+        return Layout((text,), key, (_choices_of(text.split("\n")),))
     more = f"\n{key} {label}"
-    screens, current = [], ""
-    for piece in _pieces(text, more):
+    screens, choices, current, options = [], [], "", set()
+    for piece, starts_line in _pieces(text, more):
         candidate = f"{current}\n{piece}" if current else piece
-        if fits(candidate + more):
-            current = candidate
-        else:
+        if not fits(candidate + more):
             screens.append(current)
-            current = piece
+            choices.append(frozenset(options))
+            candidate, options = piece, set()
+        current = candidate
+        if starts_line:
+            options |= _choices_of([piece])
     screens.append(current)
-    return Layout(tuple(screens), key)
+    choices.append(frozenset(options))
+    return Layout(tuple(screens), key, tuple(choices))
 
 
-def _pieces(text: str, more: str) -> list[str]:
-    """The text's lines, a line too long for a screen cut at spaces (or anywhere, for a single long word)."""
+def _choices_of(lines: Sequence[str]) -> frozenset[str]:
+    return frozenset(match["key"] for line in lines if (match := _CHOICE.match(line)))
+
+
+def _pieces(text: str, more: str) -> list[tuple[str, bool]]:
+    """The text's lines, a line too long for a screen cut after a sentence or at a space (or anywhere, for
+    a single long word); each with whether it starts a line of the text (only those can be choices)."""
     pieces = []
     for line in text.split("\n"):
+        starts_line = True
         while line and not fits(line + more):
             cut = _longest_fitting(line, more)
-            pieces.append(line[:cut].rstrip())
-            line = line[cut:].lstrip()
-        pieces.append(line)
+            pieces.append((line[:cut].rstrip(), starts_line))
+            line, starts_line = line[cut:].lstrip(), False
+        pieces.append((line, starts_line))
     return pieces
 
 
 def _longest_fitting(line: str, more: str) -> int:
-    """Where to cut a long line: the last space that leaves a head fitting a screen, else the last character."""
+    """Where to cut a long line: after the last sentence that fits a screen (when it fills at least half of
+    one: a short first sentence alone would cost a page), else at the last space that fits, else at the
+    last character that fits."""
     end = 1
     while end < len(line) and fits(line[:end + 1] + more):
         end += 1
+    sentences = [stop.end() for stop in _SENTENCE_END.finditer(line, end // 2, end)]
+    if sentences:
+        return sentences[-1]
     space = line.rfind(" ", 0, end + 1)
     return space if space > 0 else end
 
@@ -94,11 +122,12 @@ def page(inputs: Sequence[str], reply_for: Callable[[tuple[str, ...]], Reply], l
     More presses reached (`label`: "More" in the caller's language)."""
     meant, at = [], 0
     for typed in inputs:
-        if typed.strip() in MORE_KEYS:  # only then can it be a page turn (a reply is worked out to know)
-            shown = layout(reply_for(tuple(meant)).text, label)
-            if at < len(shown.screens) - 1 and typed.strip() == shown.key:
-                at += 1
-                continue
+        shown = layout(reply_for(tuple(meant)).text, label)
+        if at < len(shown.screens) - 1 and typed.strip() == shown.key:
+            at += 1
+            continue
+        if shown.unseen(typed, at):  # refused: the page the subscriber is on, again
+            continue
         meant.append(typed)
         at = 0
     reply = reply_for(tuple(meant))

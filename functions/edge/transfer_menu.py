@@ -153,10 +153,8 @@ class Menu:
         outcome = desk.decide(known, position.amount, now)
         if isinstance(outcome, Refusal):  # say why now, before a confirmation that could only fail
             return ussd.Reply.end(transfers.refused_text(outcome, known.sender, desk).render(language))
-        balance_after = known.balances.get(outcome.debit_bucket, 0) - outcome.debit
         return Text("edge.menu.confirm", {"amount": desk.money(outcome.amount), "recipient": position.recipient,
-                                          "fee": desk.money(outcome.fee),
-                                          "balance": desk.money(balance_after)}).render(language)
+                                          "fee": desk.money(outcome.fee)}).render(language)
 
     def _amount_screen(self, policy, recipient: str, language: str) -> str:
         choices = sorted(policy.amount_choices)

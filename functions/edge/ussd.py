@@ -120,6 +120,7 @@ class UssdService:
     needs_account: bool = False   # the edge reads the ledger account in the same round trip
     reads: Reads | None = None    # further documents the handler needs, read in that same round trip
     usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
+    example: str | None = None    # a dial string to copy, in the operator's number format, for the help
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()
@@ -166,9 +167,11 @@ class Registry:
 
     def help(self, code: str, language: str) -> Text:
         """The answer to a code nobody serves: what exists instead."""
-        entries = [Text("edge.ussd.service_entry", {
+        entries = [Text("edge.ussd.service_example" if service.example else "edge.ussd.service_entry", {
             "code": service.usage.render(language) if service.usage else service.code,
-            "name": Text(service.name).render(language)}).render(language) for service in self.services.values()]
+            "name": Text(service.name).render(language),
+            **({"example": service.example} if service.example else {})}).render(language)
+            for service in self.services.values()]
         return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?",
                                                "services": "\n".join(entries)})
 

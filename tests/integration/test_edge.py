@@ -72,9 +72,9 @@ def test_balance_check_reads_each_bucket_and_its_expiry_in_the_subscribers_langu
     response = dial(edge("ussd"), "998901234567")  # the gateway may send it without '+'
     assert response.status_code == 200
     # Longer than a Cyrillic screen: the second page after "1 Ещё".
-    assert response.data.decode() == "CON Ваш баланс:\nОсновной баланс: 25 000 узбекских сумов\n1 Ещё"
+    assert response.data.decode() == "CON Ваш баланс:\nОсновной баланс: 25 000 сумов\n1 Ещё"
     assert dial(edge("ussd"), "998901234567", text="1").data.decode() == (
-        "END Бонусный баланс: 5 000 узбекских сумов, действует до 31.05.2099 23:59")
+        "END Бонусный баланс: 5 000 сумов, действует до 31.05.2099 23:59")
 
 
 def test_unknown_and_blocked_subscribers_are_told_why(edge):
@@ -88,9 +88,11 @@ def test_unknown_and_blocked_subscribers_are_told_why(edge):
 def test_an_unknown_code_lists_the_services_in_the_subscribers_language(edge):
     provision(EN_USER, "en")
     assert dial(edge("ussd"), EN_USER, code="*777#").data.decode() == \
-        ("CON *777# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
-         "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n1 More")
-    assert dial(edge("ussd"), EN_USER, code="*777#", text="1").data.decode() == "END *160# missed-call alerts"
+        ("CON *777# is not a service. Available:\n*100# balance\n"
+         "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
+         "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
+    assert dial(edge("ussd"), EN_USER, code="*777#", text="1").data.decode() == \
+        "END #131# balance transfer\n*160# missed-call alerts"
 
 
 # --- SMS -----------------------------------------------------------------------------------
@@ -105,7 +107,7 @@ def test_sms_balance_publishes_one_sms_send_and_a_repeated_message_sid_the_same_
     [envelope] = pull(1)
     assert envelope.type == "sms.send"
     assert envelope.data == {"to": RU_USER, "template": "edge.balance.report", "language": "ru",
-                             "params": {"lines": "Основной баланс: 10 000 узбекских сумов"}, "sender": "21112",
+                             "params": {"lines": "Основной баланс: 10 000 сумов"}, "sender": "21112",
                              "reference": "twilio:SMaaaa0001", "billing": None}  # a balance reply is free
     assert twilio_post(app, form).status_code == 200
     [again] = pull(1)

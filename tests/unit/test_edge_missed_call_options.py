@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from functions.edge import services, sms_keywords, ussd
+from functions.edge import pager, services, sms_keywords, ussd
 from functions.edge.missed_call_options import WORDS, read_request
 from functions.edge.subscribers import Caller
 from functions.missed_calls import documents, pin
@@ -185,6 +185,19 @@ def test_the_help_in_each_language_names_keywords_that_are_understood(language):
                         "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear", "status"}
 
 
+# Answers to the sign-up question (YES/NO) mean nothing on their own, and HELP is what is being read.
+NOT_LISTED = {"help", "confirm", "decline"}
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_help_and_not_understood_list_a_keyword_of_every_registered_request(language):
+    for shown in (reply(text_in("HELP", language=language), language), reply(text_in("hello", language=language), language)):
+        missing = {request for request, words in WORDS.items() if request not in NOT_LISTED
+                   and not any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", shown, re.IGNORECASE)
+                               and read_request(word).name == request for word in words)}
+        assert missing == set(), (language, shown)
+
+
 def test_no_word_asks_for_two_different_things():
     requests_of: dict[str, set[str]] = {}
     for request, words in WORDS.items():
@@ -287,6 +300,14 @@ def test_1_on_the_confirm_screen_publishes_the_sign_up_with_its_consent_record()
     assert record.request.reference == record.confirmation.reference
     assert record.request.reference.startswith("ussd:ATUid_mc:")
     assert record.confirmation.at == NOW
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_the_consent_keeps_exactly_the_one_confirm_screen_the_subscriber_saw(language):
+    screen = menu("2", language=language)
+    assert screen.keep_open and pager.fits(screen.text) and screen.text.splitlines()[-2].startswith("1 ")
+    record = menu("2*1", language=language).publish[0].payload.consent
+    assert (record.status, record.shown) == ("confirmed", screen.text)
 
 
 @pytest.mark.parametrize("typed", ["2", "0", "9", "yes"])

@@ -61,7 +61,7 @@ def test_balance_reply_is_the_balance_report_template():
     caller = caller_from(MSISDN, {"language": "zh", "status": "active"}, PROFILE)
     reply = sms_keywords.reply_for(Command.BALANCE, "余额", caller, PROFILE, "21112", account=None)
     assert reply.key == "edge.balance.report"
-    assert reply.render("zh") == "您的余额：\n主账户余额：0 乌兹别克斯坦苏姆"
+    assert reply.render("zh") == "您的余额：\n主账户余额：0 苏姆"
 
 
 @settings(max_examples=500)

@@ -111,9 +111,10 @@ PROMISES = {"en": ("accepted", "sent"), "ru": ("принят", "отправле
 
 
 @pytest.mark.parametrize("language", sorted(PROMISES))
-@pytest.mark.parametrize("code", ["*112#", "*116#"])
-def test_no_screen_promises_what_the_transaction_may_still_refuse(language, code):
-    inputs, docs = "998971300909*5000", documents(sender=subscriber(language))
+@pytest.mark.parametrize("code, inputs", [("*112#", "998971300909*5000"), ("*116#", "998971300909*5000"),
+                                          ("#131#", "1*998971300909*1*1")])
+def test_no_screen_promises_what_the_transaction_may_still_refuse(language, code, inputs):
+    docs = documents(sender=subscriber(language))
     screens = [dial(code, inputs, docs=docs)]
     while screens[-1].keep_open:  # a long screen is paged: press its More key until the last page
         inputs += "*" + screens[-1].text.splitlines()[-1].split()[0]
@@ -122,6 +123,25 @@ def test_no_screen_promises_what_the_transaction_may_still_refuse(language, code
     assert screens[0].publish and len(screens) <= 3
     assert not any(word in text.lower() for word in PROMISES[language]), text
     assert "SMS" in text or "短信" in text, "the screen must say the result comes by SMS"
+
+
+@pytest.mark.parametrize("language", ["ru", "ky"])
+def test_a_long_screen_turns_its_page_after_a_sentence_not_inside_one(language):
+    docs = documents(sender=subscriber(language))
+    first = dial("*112#", "998971300909*2500", docs=docs)
+    *page, more = first.text.splitlines()
+    assert first.keep_open and page[-1].endswith(".") and "SMS" not in "\n".join(page), first.text
+    rest = dial("*112#", f"998971300909*2500*{more.split()[0]}", docs=docs)
+    assert not rest.keep_open and "SMS" in rest.text and rest.text[0].isupper(), rest.text
+
+
+def test_an_amount_typed_before_its_page_is_shown_is_not_taken_and_nothing_is_published():
+    docs = documents(sender=subscriber("ru"))
+    amounts = dial("#131#", "1*998971300909", docs=docs)
+    assert "6 25 000" not in amounts.text and amounts.text.endswith("\n99 Ещё")   # 6 is on the next page
+    assert dial("#131#", "1*998971300909*6", docs=docs) == amounts
+    seen = dial("#131#", "1*998971300909*6*1", docs=docs)   # the 1 picks the amount on the page shown
+    assert seen.text.startswith("Перевод 2 500 сумов на +998971300909\n") and seen.publish == ()
 
 
 def test_a_double_tap_of_the_same_session_publishes_the_same_event_and_another_session_a_new_one():
@@ -304,6 +324,17 @@ def test_an_unknown_ussd_code_shows_how_to_dial_each_code_that_takes_inputs():
     shown = dial("*999#").text
     assert "*112*number*amount# send credit" in shown and "*116*number*amount# ask for a top-up" in shown
     assert "*100# balance" in shown
+
+
+@pytest.mark.parametrize("profile, language, line", [
+    (PROFILE, "en", "*112*number*amount# send credit, e.g. *112*998912345678*2500#"),
+    (PROFILE, "ru", "*112*номер*сумма# перевод баланса, например *112*998912345678*2500#"),
+    (load_file(Path(__file__).parents[1] / "fixtures" / "operators" / "zain.yaml"), "en",
+     "*112*number*amount# send credit, e.g. *112*07912345678*"),
+])
+def test_the_ussd_help_shows_the_transfer_with_an_example_in_the_operators_number_format(profile, language, line):
+    registry = services.ussd_services(profile)
+    assert line in registry.help("*999#", language).render(language)
 
 
 def test_a_profile_without_the_balance_check_answers_balance_as_not_understood():

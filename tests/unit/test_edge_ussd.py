@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -73,16 +73,16 @@ def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
     acc = Account.new(MSISDN, datetime(2026, 1, 1, tzinfo=timezone.utc))
     acc.credit("main", 1_234_500, expires_at=None, reason="topup", reference="r", at=acc.created_at)
     reply = ussd.answer(request(), caller("ru"), REGISTRY, PROFILE, acc)
-    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 узбекских сумов"
+    assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 сумов"
 
 
 def test_an_unknown_code_lists_what_exists():
     first = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
-    assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n*112*number*amount# send credit\n"
-                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n#131# balance transfer\n"
-                            "1 More")
+    assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n"
+                            "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
+                            "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
     rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE)
-    assert rest.body() == "END *160# missed-call alerts"
+    assert rest.body() == "END #131# balance transfer\n*160# missed-call alerts"
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
@@ -109,7 +109,8 @@ def test_a_language_the_operator_does_not_offer_falls_back_to_the_default():
 def test_a_new_service_plugs_in_with_one_entry_and_a_code_cannot_be_taken_twice():
     registry = services.ussd_services(PROFILE)
     registry.add(ussd.UssdService(code="*555#", name="edge.service.balance",
-                                  handler=lambda s: ussd.Reply.con(f"to {s.request.inputs[0]}?")))
+                                  handler=lambda s: ussd.Reply.con(f"to {s.request.inputs[0]}?" if s.request.inputs
+                                                                   else "to whom?")))
     reply = ussd.answer(request(code="*555#", text="998971300909"), caller(), registry, PROFILE)
     assert reply.body() == "CON to 998971300909?"
     with pytest.raises(ValueError, match="registered twice"):
@@ -163,6 +164,14 @@ def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language,
     assert shown.split() == whole.split()  # nothing lost, nothing added but the More lines
 
 
+@pytest.mark.parametrize("language", ["ru", "ky", "zh"])
+def test_short_currency_words_keep_balance_and_menu_screens_to_few_pages(language):
+    balance = pages_of("*100#", language, rich_account())
+    header, *first_lines, more = balance[0].text.splitlines()
+    assert first_lines and len(balance) <= 3, balance   # page 1 shows a balance, not only "Ваш баланс:"
+    assert len(pages_of("*160#", language)) <= 3
+
+
 def test_a_short_english_screen_is_one_final_screen():
     pages = pages_of("*100#", "en", rich_account())
     assert len(pages) == 1 and not pages[0].keep_open
@@ -194,3 +203,63 @@ def test_every_page_fits_and_the_pages_hold_the_whole_text(text):
     assert all(pager.fits(screen + "\n" + shown.more_line("Ещё")) for screen in shown.screens[:-1])
     assert pager.fits(shown.screens[-1])
     assert "".join("".join(shown.screens).split()) == "".join(text.split())
+
+
+def choice_keys(page: str) -> set[str]:
+    return {line.split()[0] for line in page.splitlines() if line.split() and line.split()[0].isdigit()}
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_no_choice_is_taken_before_the_page_showing_it(language):
+    registry = services.ussd_services(PROFILE)
+    published = Publication("transfer.requested", {}, "evt-1")
+    amounts = "\n".join(f"{n} {PROFILE.currency.format(n * 250_000)}" for n in range(1, 17))
+    choices = texts.render("edge.menu.amounts", language, recipient="+998971300909", choices=amounts)
+    registry.add(ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda s: (
+        ussd.Reply.end(f"#{s.request.inputs[0]}", publish=[published]) if s.request.inputs else ussd.Reply.con(choices))))
+    pages = pages_of("*555#", language, registry=registry)
+    assert len(pages) >= 2
+    turns: list[str] = []
+    for at, page in enumerate(pages[:-1]):
+        read = set().union(*(choice_keys(seen.text) for seen in pages[:at + 1]))
+        for key in set().union(*(choice_keys(later.text) for later in pages[at + 1:])) - read:
+            again = ussd.answer(request(code="*555#", text="*".join([*turns, key])), caller(language), registry, PROFILE)
+            assert (again.text, again.publish) == (page.text, ()), (at, key)
+        turns.append(page.text.splitlines()[-1].split()[0])
+    for key in choice_keys(pages[0].text) - {turns[0]}:   # a choice already shown is taken at once
+        assert ussd.answer(request(code="*555#", text=key), caller(language), registry, PROFILE).publish == (published,)
+
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+RECIPIENT = "+998971300909"
+
+
+def confirm_screens(language: str) -> dict[str, ussd.Reply]:
+    """Every screen that asks to confirm money: #131# for each amount choice, the *160# mailbox sign-up."""
+    record = {"status": "active", "language": language, "customer_type": "individual", "line_type": "prepaid"}
+    docs = {f"subscribers/{MSISDN}": record, f"subscribers/{RECIPIENT}": dict(record, language="ru"),
+            f"transfer_history/{MSISDN}": None, f"transfer_history/{RECIPIENT}": None,
+            f"missed_call_users/{MSISDN}": None}
+    acc = Account.new(MSISDN, NOW - timedelta(days=30))
+    acc.credit("main", 99_999_900, expires_at=None, reason="topup", reference="seed", at=acc.created_at)
+
+    def dial(code: str, *typed: str) -> ussd.Reply:
+        return ussd.answer(request(code=code, text="*".join(typed)), caller(language), REGISTRY, PROFILE, acc, docs, NOW)
+
+    def chosen(code: str, *typed: str) -> ussd.Reply:
+        """The screen after the last input, More pressed first until the page showing that choice."""
+        *before, choice = typed
+        while choice not in choice_keys((shown := dial(code, *before)).text):
+            before.append(shown.text.splitlines()[-1].split()[0])
+        return dial(code, *before, choice)
+
+    screens = {f"#131# 1*{RECIPIENT[1:]}*{n}": chosen("#131#", "1", RECIPIENT[1:], str(n)) for n in range(1, 7)}
+    return {**screens, "*160# 2": chosen("*160#", "2")}
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_every_confirmation_of_money_is_one_page_with_its_choices(language):
+    for dialled, screen in confirm_screens(language).items():
+        lines = screen.text.splitlines()
+        assert screen.keep_open and lines[-1].split()[-1] != pager_label(language), (dialled, screen.text)
+        assert pager.fits(screen.text) and {"1", "2"} <= choice_keys(screen.text), (dialled, screen.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import timedelta
 
 import pytest
 from pydantic import Field
@@ -37,20 +37,29 @@ def test_any_field_marked_secret_is_blanked_the_same_way():
     assert PinChanged.model_json_schema()["properties"]["pin"]["secret"] is True
 
 
+def stored_dead_letter(message_id: str, data: bytes, attributes: dict[str, str], age: timedelta) -> dict:
+    """A dead letter as ops stores it: the record, and when it died (Firestore's server time, `at`)."""
+    return {**dead_letters.record(message_id, data, attributes), "at": events.utcnow() - age}
+
+
 def test_a_dead_letter_is_stored_without_its_code_and_is_not_replayed_without_it():
     data, attributes = redeem_message()
-    stored = dead_letters.record("m-1", data, {**attributes, "CloudPubSubDeadLetterSourceDeliveryCount": "5"})
-    assert CODE not in json.dumps(stored)
+    stored = stored_dead_letter("m-1", data, {**attributes, "CloudPubSubDeadLetterSourceDeliveryCount": "5"},
+                                age=timedelta(hours=1))
+    assert CODE not in json.dumps({k: v for k, v in stored.items() if k != "at"})
     assert stored["redacted"] == ["secret_code"] and stored["event_type"] == "voucher.redeem-requested"
-    with pytest.raises(ValueError, match="secret_code"):
-        dead_letters.replay_of(stored, datetime.now(timezone.utc))
+    with pytest.raises(ValueError, match="secret_code"):   # within the replay window: refused for its code only
+        dead_letters.replay_of(stored, events.utcnow())
 
 
-def test_a_dead_letter_without_secrets_is_still_kept_byte_for_byte():
+def test_a_dead_letter_without_secrets_is_still_kept_byte_for_byte_and_replayed_within_its_window():
     data, attributes = bus.encode(catalog.make_envelope("bss.subscriber", {"msisdn": "+998901234567"},
                                                         event_id="e-2"))
-    stored = dead_letters.record("m-2", data, attributes)
-    assert stored["redacted"] == [] and dead_letters.replay_of(stored, datetime.now(timezone.utc)).data == data
+    recent = stored_dead_letter("m-2", data, attributes, age=dead_letters.REPLAY_WINDOW - timedelta(minutes=1))
+    assert recent["redacted"] == [] and dead_letters.replay_of(recent, events.utcnow()).data == data
+    stale = stored_dead_letter("m-2", data, attributes, age=dead_letters.REPLAY_WINDOW + timedelta(minutes=1))
+    with pytest.raises(ValueError, match="older than"):
+        dead_letters.replay_of(stale, events.utcnow())
 
 
 def test_a_secret_field_handed_to_a_log_is_blanked():

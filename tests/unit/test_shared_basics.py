@@ -48,12 +48,34 @@ def test_money_reads_as_subscribers_write_it():
     ("en", ["1 so'm", "25 000 so'm"]),
     ("ru", ["1 узбекский сум", "25 000 узбекских сумов"]),  # CLDR's name, plural by the amount
     ("ky", ["1 Өзбекстан суму", "25 000 Өзбекстан суму"]),
-    ("zh", ["1 乌兹别克斯坦苏姆", "25 000 乌兹别克斯坦苏姆"]),
+    ("zh", ["1 乌兹别克斯坦苏姆", "25,000 乌兹别克斯坦苏姆"]),  # and the Chinese grouping of digits
 ])
 def test_an_amount_takes_the_readers_word_for_the_currency(language, amounts):
     assert [UZS.localise(UZS.format(minor), language) for minor in (100, 2_500_000)] == amounts
-    assert UZS.localise("2 500, 5 000 so'm", language).startswith("2 500, 5 000 ")
+    listed = "2,500, 5,000 " if language == "zh" else "2 500, 5 000 "
+    assert UZS.localise("2 500, 5 000 so'm", language).startswith(listed)
     assert UZS.localise("Balance: 5 000 so'm", language) == "Balance: 5 000 so'm"  # a sentence is not an amount
+
+
+LOCAL_WORDS = UZS.model_copy(update={"words": {"ru": {"one": "сум", "few": "сума", "many": "сумов", "other": "сума"},
+                                               "zh": {"other": "苏姆"}}})
+
+
+@pytest.mark.parametrize("minor, language, shown", [
+    (100, "ru", "1 сум"), (200, "ru", "2 сума"), (2_500_000, "ru", "25 000 сумов"), (150, "ru", "1,50 сума"),
+    (2_100, "ru", "21 сум"), (300_000, "zh", "3,000 苏姆"),
+    (300_000, "ky", "3 000 Өзбекстан суму"),      # a language the profile does not name: CLDR's name
+    (300_000, "uz", "3 000 so'm"),
+])
+def test_the_profile_names_the_local_word_for_the_currency_in_each_plural_form(minor, language, shown):
+    assert LOCAL_WORDS.localise(LOCAL_WORDS.format(minor), language) == shown
+
+
+@pytest.mark.parametrize("words", [{"ru": {"one": "сум"}}, {"ru": {"other": "сума", "several": "сумов"}},
+                                   {"zh": {"other": " "}}])
+def test_local_words_need_an_other_form_and_only_cldr_categories(words):
+    with pytest.raises(ValueError):
+        Currency(code="UZS", minor_unit=2, symbol="so'm", words=words)
 
 
 def test_a_currency_written_as_its_iso_code_reads_the_same_in_every_language():
@@ -61,9 +83,9 @@ def test_a_currency_written_as_its_iso_code_reads_the_same_in_every_language():
     assert {iqd.localise(iqd.format(2861), language) for language in texts.LANGUAGES} == {"2 861 IQD"}
 
 
-def test_a_russian_text_shows_no_so_m():
+def test_a_russian_text_shows_no_so_m_but_the_local_word():
     assert texts.render("edge.balance.line", "ru", bucket="Основной баланс", amount=UZS.format(100_000)) == \
-        "Основной баланс: 1 000 узбекских сумов"
+        "Основной баланс: 1 000 сумов"
 
 
 @given(st.integers(min_value=0, max_value=10**12))

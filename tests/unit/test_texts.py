@@ -174,3 +174,18 @@ def test_checker_compares_the_placeholders_inside_plural_blocks(tmp_path):
     broken = body.replace("Salom {name}", "Salom {ism}")
     assert problems_in(_write(tmp_path, broken)) == [
         "sample.yaml: greeting [uz]: placeholders ['ism'] differ from en ['name']"]
+
+
+COUNT_LIMITS = [f"transfer.refused.{who}{window}_count" for who in ("", "recipient_")
+                for window in ("daily", "monthly", "rolling")]
+# How a count limit of 1 must not read: "all 1 transfers", "the 1 transfer", "barcha 1 ta", "全部1次".
+ALL_OF_ONE = {"en": ("all 1 ", "the 1 "), "ru": ("все 1 ", "1 перевод"), "uz": ("barcha 1 ",), "ky": ("бардык 1 ",),
+              "zh": ("全部1",)}
+
+
+@pytest.mark.parametrize("key", COUNT_LIMITS)
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_a_limit_of_one_transfer_is_not_all_1_transfers(key, language):
+    one = texts.render(key, language, limit=1, days=1)
+    assert not any(wording in one for wording in ALL_OF_ONE[language]), one
+    assert texts.render(key, language, limit=3, days=7) != texts.render(key, language, limit=1, days=7)

@@ -100,10 +100,10 @@ def test_a_one_day_rolling_count_says_a_day_not_per_1_days(language, expected):
 @pytest.mark.parametrize("days, language, expected", [
     (1, "en", "The recipient can receive at most 100 000 so'm a day; left now: 10 000 so'm."),
     (2, "en", "The recipient can receive at most 100 000 so'm per 2 days; left now: 10 000 so'm."),
-    (2, "ru", "Получатель может получить не более 100 000 узбекских сумов за 2 дня; доступно сейчас: "
-              "10 000 узбекских сумов."),
-    (5, "ru", "Получатель может получить не более 100 000 узбекских сумов за 5 дней; доступно сейчас: "
-              "10 000 узбекских сумов."),
+    (2, "ru", "Получатель может получить не более 100 000 сумов за 2 дня; доступно сейчас: "
+              "10 000 сумов."),
+    (5, "ru", "Получатель может получить не более 100 000 сумов за 5 дней; доступно сейчас: "
+              "10 000 сумов."),
 ])
 def test_a_rolling_window_is_written_with_the_plural_form_of_its_days(days, language, expected):
     refusal = Refusal("recipient_rolling_limit", {"limit": 10_000_000, "used": 9_000_000, "left": 1_000_000,
@@ -114,7 +114,7 @@ def test_a_rolling_window_is_written_with_the_plural_form_of_its_days(days, lang
 def test_a_single_allowed_transfer_is_not_all_1_transfers():
     refusal = Refusal("daily_count", {"limit": 1, "used": 1, "left": 0, "days": 0})
     assert explain.reason(refusal, currency=UZS, language="en", zone=TASHKENT, hotline="0890") == (
-        "You have made the 1 transfer allowed today.")
+        "You have made the only transfer allowed today.")
 
 
 def test_a_balance_refusal_says_what_could_be_sent_instead():
