@@ -18,7 +18,7 @@ from functions.missed_calls import (
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import consent, gate, ledger, operator, runtime, store
+from shared import consent, gate, ledger, operator, runtime, settings, store
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
     SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
@@ -26,6 +26,9 @@ from shared.events import (
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.missed_calls")
+
+# Recordings are deleted through the carrier's API: without its credentials every deletion fails, so refuse to start.
+settings.get().require("twilio_account_sid", "twilio_auth_token")
 
 # Items one clock page fans out: the page's events live in the processed marker's outbox, and 300
 # envelopes stay far below Firestore's 1 MiB document limit; longer lists continue in a follow-up tick.
