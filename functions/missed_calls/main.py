@@ -18,7 +18,7 @@ from functions.missed_calls import (
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import consent, gate, ledger, operator, runtime, settings, store
+from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
     SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
@@ -149,6 +149,9 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
 def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) -> None:
     """Apply one option change and confirm it by SMS; registering charges only once the sign-up is confirmed."""
     profile, config, callee = _subscriber(ctx, request.msisdn, "options")
+    if archive.asked_before_owner(request.requested_at, callee.subscriber.get("owner_since")):
+        _refuse_previous_owners(ctx, request, callee, config)
+        return
     registering = request.action == "register"
     pending = consent.read_pending(ctx, options.MAILBOX_OFFER, request.msisdn) if registering else None
     book = _open_book(ctx, request.msisdn) if registering else None
@@ -171,6 +174,15 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
     _confirm_options(ctx, request, outcome, callee, config)
     logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
                                                                 "changed": bool(outcome.update), "fee": outcome.fee})
+
+
+def _refuse_previous_owners(ctx, request: MissedCallOptionsChanged, callee: Callee, config: MissedCallConfig) -> None:
+    """A request made before the number passed to its present owner was the old owner's: change and charge nothing."""
+    since = localtime.moment(callee.subscriber["owner_since"], callee.reader.zone, callee.reader.language)
+    _confirm_options(ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee,
+                     config)
+    logger.info("missed-call options of the number's previous owner refused",
+                extra={"msisdn": request.msisdn, "action": request.action, "channel": request.channel})
 
 
 def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.Consent | None, callee: Callee,
