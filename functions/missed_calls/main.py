@@ -169,7 +169,8 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
         ledger.save(ctx, book)
     if outcome.update or not callee.user_exists:
         base = {} if callee.user_exists else options.new_user(request.msisdn)
-        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now},
+        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now,
+                                                    **reassignment.asked_at(callee.user, request.requested_at)},
                     merge=True)
     _confirm_options(ctx, request, outcome, callee, config)
     logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,

@@ -271,3 +271,31 @@ def test_a_mailbox_sign_up_the_old_owner_confirmed_before_the_number_changed_han
     marker = store.db().collection(store.PROCESSED).document("missed-calls-options:old-yes").get()
     [told] = [Envelope.model_validate(raw).data for raw in marker.get("outbox")]
     assert (told["to"], told["template"]) == (NUMBER, "missed_calls.options.previous_owner")
+
+
+def test_a_mailbox_the_new_owner_paid_for_before_missed_calls_archived_the_old_owner_stays_theirs(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert register(NUMBER, "new-reg") == "processed"               # REG, YES: this month's fee paid
+    paid = balance()
+    assert paid == 10_000 * SOM - 3_000 * SOM
+    assert forward(event, missed_calls.on_reassigned) == "processed"  # the reassignment reaches missed calls now
+    assert doc(missed_call_documents.USERS, NUMBER)["registered"], "the new owner's paid mailbox was archived"
+    assert ask_to_register(NUMBER, "new-reg-again") == "processed"
+    assert balance() == paid, "the new owner paid twice in one month"
+
+
+def test_a_sign_up_the_new_owner_asked_for_before_missed_calls_archived_the_old_owner_can_be_confirmed(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "old-reg") == "processed"        # the old owner's question, never answered
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "new-reg") == "processed"        # the new owner's own question
+    assert forward(event, missed_calls.on_reassigned) == "processed"
+    assert reply(NUMBER, "YES", "new-yes") == "processed"
+    assert doc(missed_call_documents.USERS, NUMBER)["registered"], "the new owner's YES found no question"
+    assert balance() == 10_000 * SOM - 3_000 * SOM
