@@ -8,6 +8,7 @@ their own record on a redelivery. See README.md for where each rule of the spec 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -152,10 +153,17 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
     if archive.asked_before_owner(request.requested_at, callee.subscriber.get("owner_since")):
         _refuse_previous_owners(ctx, request, callee, config)
         return
+    left_behind = reassignment.left_behind(ctx, callee)
     registering = request.action == "register"
     pending = consent.read_pending(ctx, options.MAILBOX_OFFER, request.msisdn) if registering else None
+    if pending and archive.asked_before_owner(pending.request.at, callee.subscriber.get("owner_since")):
+        pending = None  # the old owner's question, not archived yet: the new owner's YES confirms nothing
     book = _open_book(ctx, request.msisdn) if registering else None
     # Every read is done: the writes may start.
+    if left_behind:
+        # The reassignment has not reached this service yet: file the old owner's options now, start afresh.
+        archive.move(ctx, left_behind, user_ref(ctx, request.msisdn), callee.user)
+        callee = dataclasses.replace(callee, user=options.new_user(request.msisdn), user_exists=False)
     if registering and not _sign_up_confirmed(ctx, request, pending, callee, config, profile):
         return
     zone = _operator_zone(profile)
@@ -438,6 +446,7 @@ def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
     gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
     found = reassignment.old_owners_documents(ctx, event.msisdn, event.effective_at)
     ctx.handoff["recordings"] = reassignment.archive_all(ctx, event.archive_id, found)
+    reassignment.archived_by_this_service(ctx, event.archive_id)
     logger.info("old owner's missed-call state archived", extra={"msisdn": event.msisdn, "documents": len(found),
                                                                 "recordings": len(ctx.handoff["recordings"])})
 

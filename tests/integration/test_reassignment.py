@@ -299,3 +299,33 @@ def test_a_sign_up_the_new_owner_asked_for_before_missed_calls_archived_the_old_
     assert reply(NUMBER, "YES", "new-yes") == "processed"
     assert doc(missed_call_documents.USERS, NUMBER)["registered"], "the new owner's YES found no question"
     assert balance() == 10_000 * SOM - 3_000 * SOM
+
+
+def test_a_new_owner_who_signs_up_before_missed_calls_archived_the_old_owner_inherits_none_of_their_options(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert register(NUMBER, "old-reg") == "processed"               # the old owner's mailbox, this month paid
+    assert options(NUMBER, "blacklist_add", "old-list", STRANGER) == "processed"
+    assert ask_to_register(NUMBER, "old-reg-again") == "processed"  # already registered: nothing waits
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert register(NUMBER, "new-reg") == "processed"               # before the reassignment reaches missed calls
+    assert balance() == 10_000 * SOM - 3_000 * SOM, "the new owner got the old owner's paid mailbox"
+    assert forward(event, missed_calls.on_reassigned) == "processed"
+    user = doc(missed_call_documents.USERS, NUMBER)
+    assert user["registered"] and user["blacklist"] == [] and user["registered_at"] >= datetime.fromisoformat(
+        event.data["effective_at"])
+    old = archived(event.data["archive_id"], missed_call_documents.USERS)[NUMBER]
+    assert old["registered"] and old["blacklist"] == [STRANGER]
+
+
+def test_the_new_owners_yes_confirms_no_question_the_old_owner_left_waiting_before_missed_calls_archived_it(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    assert ask_to_register(NUMBER, "old-reg") == "processed"        # REG, never answered
+    provision("new-1", subscriber_id=NEW, language="en")
+    topup("new-money", 10_000 * SOM)
+    assert reply(NUMBER, "YES", "new-yes") == "processed"           # before the reassignment reaches missed calls
+    assert balance() == 10_000 * SOM, "the new owner was charged for the old owner's sign-up"
+    assert not (doc(missed_call_documents.USERS, NUMBER) or {}).get("registered")
