@@ -1,7 +1,8 @@
 """Whether a transfer may happen under a policy, and what it will do (pure, fast: no I/O, no pydantic per call).
 
-`decide` checks in the order that gives the subscriber the most useful reason first: whose
-numbers they were when the request was made, the bar, the sender, the recipient, the amount, the sender's eligibility, the limits, then the balance.
+`decide` checks in the order that gives the subscriber the most useful reason first: a number
+that passed to a new owner after the request was made, the bar, the sender, the recipient, the
+amount, the sender's eligibility, the limits, then the balance.
 It returns a `Quote` (what an accepted transfer moves) or a `Refusal` (a code and the values its
 text needs). Callers decide twice: the edge on a fresh read to answer at once, execution inside
 the transaction, authoritatively.
@@ -380,7 +381,8 @@ def decide(policy: TransferPolicy, *, sender: Party, recipient: Party, amount: i
            requested_at: datetime | None = None) -> Quote | Refusal:
     """Accept (a Quote) or refuse (a Refusal with the reason to tell the sender) one transfer made at `requested_at`."""
     c = policy.compiled
-    refusal = (_owner_refusal(sender, recipient, requested_at) or _sender_refusal(c, sender) or _recipient_refusal(c, sender, recipient) or _amount_refusal(c, amount)
+    refusal = (_owner_refusal(sender, recipient, requested_at)
+               or _sender_refusal(c, sender) or _recipient_refusal(c, sender, recipient) or _amount_refusal(c, amount)
                or _eligibility_refusal(c, sender)
                or _limit_refusal(c, amount, sender_history, recipient_history, now)
                or _balance_refusal(c, amount, balances))
