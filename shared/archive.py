@@ -21,6 +21,11 @@ def archive_id(old_subscriber_id: str | None, msisdn: str, effective_at: datetim
     return f"{old_subscriber_id or msisdn}@{effective_at.strftime('%Y%m%dT%H%M%S.%fZ')}"
 
 
+def asked_before_owner(requested_at: datetime, owner_since: datetime | None) -> bool:
+    """Whether a request made at `requested_at` predates the number's present owner (provisioning's `owner_since`)."""
+    return owner_since is not None and requested_at < owner_since
+
+
 def root(ctx, archive: str) -> firestore.DocumentReference:
     return ctx.doc(store.FORMER_OWNERS, archive)
 

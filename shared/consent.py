@@ -133,6 +133,8 @@ def write(ctx, consent: Consent) -> None:
     ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
-        ctx.txn.set(pointer, {"consent_id": consent.id, "expires_at": consent.expires_at})
+        # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
+        ctx.txn.set(pointer, {"consent_id": consent.id, "expires_at": consent.expires_at,
+                              "asked_at": consent.request.at})
     elif consent.channel == "sms" and consent.status != "replaced":   # the newer question keeps the pointer
         ctx.txn.delete(pointer)

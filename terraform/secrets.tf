@@ -5,11 +5,11 @@ locals {
   secrets = {
     twilio-account-sid = {
       env         = "VAS_TWILIO_ACCOUNT_SID"
-      description = "Twilio account SID (ACxxxxxxxx) notify sends SMS with."
+      description = "Twilio account SID (ACxxxxxxxx) notify sends SMS with and missed_calls deletes recordings with."
     }
     twilio-auth-token = {
       env         = "VAS_TWILIO_AUTH_TOKEN"
-      description = "Twilio auth token: notify's API password, and the key the edge checks X-Twilio-Signature with."
+      description = "Twilio auth token: notify's and missed_calls' API password, and the key the edge checks X-Twilio-Signature with."
     }
     ussd-gateway-secret = {
       env         = "VAS_USSD_GATEWAY_SECRET"
@@ -26,6 +26,8 @@ locals {
     notify    = ["twilio-account-sid", "twilio-auth-token"]
     edge      = ["twilio-auth-token", "ussd-gateway-secret"]
     transfers = ["voucher-code-key"]
+    # Deletes voice messages' recordings through the Twilio API.
+    missed_calls = ["twilio-account-sid", "twilio-auth-token"]
   }
 }
 

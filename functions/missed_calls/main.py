@@ -8,6 +8,7 @@ their own record on a redelivery. See README.md for where each rule of the spec 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from functions.missed_calls import (
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import consent, gate, ledger, operator, runtime, store
+from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
     SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
@@ -26,6 +27,9 @@ from shared.events import (
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.missed_calls")
+
+# Recordings are deleted through the carrier's API: without its credentials every deletion fails, so refuse to start.
+settings.get().require("twilio_account_sid", "twilio_auth_token")
 
 # Items one clock page fans out: the page's events live in the processed marker's outbox, and 300
 # envelopes stay far below Firestore's 1 MiB document limit; longer lists continue in a follow-up tick.
@@ -146,10 +150,20 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
 def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) -> None:
     """Apply one option change and confirm it by SMS; registering charges only once the sign-up is confirmed."""
     profile, config, callee = _subscriber(ctx, request.msisdn, "options")
+    if archive.asked_before_owner(request.requested_at, callee.subscriber.get("owner_since")):
+        _refuse_previous_owners(ctx, request, callee, config)
+        return
+    left_behind = reassignment.left_behind(ctx, callee)
     registering = request.action == "register"
     pending = consent.read_pending(ctx, options.MAILBOX_OFFER, request.msisdn) if registering else None
+    if pending and archive.asked_before_owner(pending.request.at, callee.subscriber.get("owner_since")):
+        pending = None  # the old owner's question, not archived yet: the new owner's YES confirms nothing
     book = _open_book(ctx, request.msisdn) if registering else None
     # Every read is done: the writes may start.
+    if left_behind:
+        # The reassignment has not reached this service yet: file the old owner's options now, start afresh.
+        archive.move(ctx, left_behind, user_ref(ctx, request.msisdn), callee.user)
+        callee = dataclasses.replace(callee, user=options.new_user(request.msisdn), user_exists=False)
     if registering and not _sign_up_confirmed(ctx, request, pending, callee, config, profile):
         return
     zone = _operator_zone(profile)
@@ -163,11 +177,21 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
         ledger.save(ctx, book)
     if outcome.update or not callee.user_exists:
         base = {} if callee.user_exists else options.new_user(request.msisdn)
-        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now},
+        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now,
+                                                    **reassignment.asked_at(callee.user, request.requested_at)},
                     merge=True)
     _confirm_options(ctx, request, outcome, callee, config)
     logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
                                                                 "changed": bool(outcome.update), "fee": outcome.fee})
+
+
+def _refuse_previous_owners(ctx, request: MissedCallOptionsChanged, callee: Callee, config: MissedCallConfig) -> None:
+    """A request made before the number passed to its present owner was the old owner's: change and charge nothing."""
+    since = localtime.moment(callee.subscriber["owner_since"], callee.reader.zone, callee.reader.language)
+    _confirm_options(ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee,
+                     config)
+    logger.info("missed-call options of the number's previous owner refused",
+                extra={"msisdn": request.msisdn, "action": request.action, "channel": request.channel})
 
 
 def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.Consent | None, callee: Callee,
@@ -422,6 +446,7 @@ def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
     gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
     found = reassignment.old_owners_documents(ctx, event.msisdn, event.effective_at)
     ctx.handoff["recordings"] = reassignment.archive_all(ctx, event.archive_id, found)
+    reassignment.archived_by_this_service(ctx, event.archive_id)
     logger.info("old owner's missed-call state archived", extra={"msisdn": event.msisdn, "documents": len(found),
                                                                 "recordings": len(ctx.handoff["recordings"])})
 

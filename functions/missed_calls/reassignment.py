@@ -7,7 +7,11 @@ activation notice, fees and usage this month), a mailbox sign-up still waiting f
 missed, their voice messages and the charges they paid. Consent records stay where they are: they
 are the old owner's evidence, found by their id. The new owner then starts like any
 new subscriber (the activation notice on their first attach). Calls, messages and charges from
-the number's effective time on are the new owner's and stay.
+the number's effective time on are the new owner's and stay, and so do the options and the
+waiting sign-up the new owner asked for from then on (their request's time on each, `OWNERS_TIME`):
+the new owner may sign up, and pay, before this event reaches the service. When the new owner
+changes their options first, the old owner's are filed at once (`left_behind`), so nothing of
+theirs is read as the new owner's, and a question the old owner left waiting confirms nothing.
 
 Voice messages are the old owner's private recordings: they are deleted at the carrier after the
 commit (as are recordings of calls the carrier was still to discard); `recording_deleted_at` on
@@ -23,14 +27,18 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.missed_calls import documents, options, voicemail
+from functions.missed_calls.delivery import Callee
 from shared import archive, consent, store
 from shared.events import utcnow
 
+SERVICE = "missed_calls"  # how this service signs the old owner's archive once it has filed it
 # Per-subscriber documents keyed by the number.
 KEYED_BY_NUMBER = (documents.USERS, documents.NOTICES, documents.SUMMARIES)
 # Documents of the number's calls, messages and charges: (collection, field naming the number, its time field).
 ABOUT_THE_NUMBER = ((documents.MISSED_CALLS, "callee", "called_at"), (documents.VOICEMAILS, "callee", "called_at"),
                     (documents.CHARGES, "payer", "at"))
+# Per-number documents a request of the owner writes, and the field with that request's time.
+OWNERS_TIME = {documents.USERS: "options_requested_at", consent.PENDING: "asked_at"}
 # The recording field a document of each collection may still hold at the carrier.
 RECORDINGS = {documents.VOICEMAILS: "recording_sid", documents.MISSED_CALLS: "discarded_recording_sid"}
 
@@ -41,11 +49,44 @@ def old_owners_documents(ctx, msisdn: str, before: datetime) -> Found:
     """Every document of this service that is the number's old owner's, read in the transaction."""
     keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
     keyed.append(ctx.doc(consent.PENDING, consent.pending_key(options.MAILBOX_OFFER, msisdn)))
-    found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn) if snap.exists]
+    found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn)
+             if snap.exists and _asked_before(snap.reference.parent.id, snap.to_dict(), before)]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
         found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
     return found
+
+
+def _asked_before(collection: str, document: dict[str, Any], before: datetime) -> bool:
+    """Whether a per-number document is the old owner's: not written by a request made on or after `before`."""
+    field = OWNERS_TIME.get(collection)
+    asked = document.get(field) if field else None
+    return asked is None or asked < before
+
+
+def asked_at(user: dict[str, Any], requested_at: datetime) -> dict[str, datetime]:
+    """The user field that says when its owner last asked for a change (the latest, whatever the delivery order)."""
+    field = OWNERS_TIME[documents.USERS]
+    return {field: max(requested_at, user.get(field) or requested_at)}
+
+
+def left_behind(ctx, callee: Callee) -> str | None:
+    """The archive of the old owner whose options the number's user document still holds, or None.
+
+    None: the number was never reassigned, the document is the present owner's (or absent), or
+    this service has already archived the old owner (what is live since then is the new owner's).
+    """
+    owner_since, archive_id = callee.subscriber.get("owner_since"), callee.subscriber.get("former_owner_archive")
+    if not callee.user_exists or owner_since is None or archive_id is None or \
+            not _asked_before(documents.USERS, callee.user, owner_since):
+        return None
+    done = (ctx.get(archive.root(ctx, archive_id)).to_dict() or {}).get("archived_by") or {}
+    return None if SERVICE in done else archive_id
+
+
+def archived_by_this_service(ctx, archive_id: str) -> None:
+    """Record on the old owner's archive that this service has filed what was theirs."""
+    ctx.txn.set(archive.root(ctx, archive_id), {"archived_by": {SERVICE: ctx.now}}, merge=True)
 
 
 def archived_form(collection: str, document: dict[str, Any], *, now: datetime) -> dict[str, Any]:

@@ -7,14 +7,15 @@ deliver out of order, so each keeps the time of the event it applied and an olde
 overwrites a newer one.
 
 A number the BSS gives to a new owner (another `subscriber_id`, or `new_owner`) starts a new
-record: nothing of the old owner stays but the network's state of the line, and `owner_since`
-says from when the number is the new owner's.
+record: nothing of the old owner stays but the network's state of the line, `owner_since` says
+from when the number is the new owner's and `former_owner_archive` where the old owner is filed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from shared import archive
 from shared.events import NetworkAttachment, SubscriberProvisioned
 
 
@@ -62,7 +63,8 @@ def reassigned(existing: dict, update: SubscriberProvisioned, *, occurred_at: da
                default_language: str) -> dict:
     """The whole record of the number's new owner: nothing of the old one but the line's network state."""
     fields = {**profile(None, update, occurred_at=occurred_at, now=now, default_language=default_language),
-              "owner_since": occurred_at}
+              "owner_since": occurred_at,
+              "former_owner_archive": archive.archive_id(existing.get("subscriber_id"), update.msisdn, occurred_at)}
     if existing.get("network_state") is not None:
         fields["network_state"] = existing["network_state"]
     return fields

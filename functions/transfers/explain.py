@@ -20,7 +20,7 @@ from shared.money import Currency
 MONEY = frozenset({"amount", "minimum", "maximum", "must_spend", "spent", "left_to_spend", "balance", "required",
                    "fee", "max_sendable", "debit", "remaining"})
 LIMIT_VALUES = frozenset({"limit", "used", "left"})  # money on *_limit codes, numbers of transfers on *_count
-TIMES = frozenset({"resets_at"})
+TIMES = frozenset({"resets_at", "since"})
 VARIANTS = ("reason", "step")  # params that pick a more specific text
 MINIMUM_KEPT = {"below_minimum_balance": 0, "balance_not_above_minimum": 1}  # code -> what "more than" adds
 

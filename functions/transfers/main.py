@@ -59,7 +59,8 @@ def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> N
     policy = in_force.for_transfer(pair.first, pair.second)
     outcome = rules.decide(policy, sender=pair.first, recipient=pair.second, amount=request.amount,
                            balances=execution.balances(payer), sender_history=pair.first_history,
-                           recipient_history=pair.second_history, now=ctx.now) if policy else rules.NO_POLICY
+                           recipient_history=pair.second_history, now=ctx.now,
+                           requested_at=request.requested_at) if policy else rules.NO_POLICY
     if isinstance(outcome, Quote):
         outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
                                                                                    in_force.history_days))
@@ -113,7 +114,8 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
     policy = in_force.for_sender(pair.first)
     outcome = rules.decide_top_up_ask(policy, requester=pair.first, target=pair.second, amount=request.amount,
                                       balances=execution.balances(book),
-                                      fee_waived=request.channel == ZERO_BALANCE_CHANNEL) if policy else rules.NO_POLICY
+                                      fee_waived=request.channel == ZERO_BALANCE_CHANNEL,
+                                      requested_at=request.requested_at) if policy else rules.NO_POLICY
     requester, target = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
@@ -192,7 +194,7 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
     attempts, card_attempts = pair.extra[attempts_ref.path], pair.extra[card_attempts_ref.path]
     outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
                               caller=pair.first, recipient=pair.second, attempts=attempts,
-                              card_attempts=card_attempts, now=ctx.now)
+                              card_attempts=card_attempts, now=ctx.now, requested_at=request.requested_at)
     payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
     if isinstance(outcome, vouchers.Credit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account

@@ -1,7 +1,8 @@
 """Whether a transfer may happen under a policy, and what it will do (pure, fast: no I/O, no pydantic per call).
 
-`decide` checks in the order that gives the subscriber the most useful reason first: the bar,
-the sender, the recipient, the amount, the sender's eligibility, the limits, then the balance.
+`decide` checks in the order that gives the subscriber the most useful reason first: a number
+that passed to a new owner after the request was made, the bar, the sender, the recipient, the
+amount, the sender's eligibility, the limits, then the balance.
 It returns a `Quote` (what an accepted transfer moves) or a `Refusal` (a code and the values its
 text needs). Callers decide twice: the edge on a fresh read to answer at once, execution inside
 the transaction, authoritatively.
@@ -10,6 +11,10 @@ Refusal codes and their params (texts: shared/texts/transfers.yaml, key `transfe
 Money params are ints in minor units (format with the operator currency); times are ISO 8601
 strings in UTC (format with shared.localtime); every other param is a string or an int.
 
+  owner_changed               {since}                              asked before the requester's number passed
+                                                                   to its present owner (a recycled number)
+  recipient_owner_changed     {recipient, since}                   the recipient's number passed to a new owner
+                                                                   after the request was made
   barred                      {}                                   sender barred their outgoing transfers
   sender_not_allowed          {reason}  reason: unknown | customer_type | line_type | tariff_plan
   sender_blocked              {}                                   sender's line is not active
@@ -50,6 +55,7 @@ import phonenumbers
 from functions.transfers import limits as windows
 from functions.transfers.limits import LimitLeft
 from functions.transfers.policy import Compiled, TransferPolicy
+from shared import archive
 
 __all__ = ["Party", "Movement", "History", "Quote", "Refusal", "LimitLeft", "decide", "limits_left",
            "decide_top_up_ask", "decide_voucher", "NO_POLICY"]
@@ -81,6 +87,7 @@ class Party:
     first_topup_amount: int | None
     spent_since_first_topup: int
     country: str = ""  # ISO country of the number; derived from msisdn when not given
+    owner_since: datetime | None = None  # since when the number is its present owner's (None: never recycled)
 
     def __post_init__(self):
         if not self.country:
@@ -106,6 +113,7 @@ class Party:
             first_call_at=subscriber.get("first_call_at"),
             first_topup_amount=subscriber.get("first_topup_amount"),
             spent_since_first_topup=int(subscriber.get("spent_since_first_topup") or 0),
+            owner_since=subscriber.get("owner_since"),
         )
 
 
@@ -200,6 +208,22 @@ def _iso(when: datetime | None) -> str:
 
 
 # --- the checks, in the order subscribers are told -----------------------------------------------
+
+def _owner_refusal(requester: Party, other: Party, requested_at: datetime | None) -> Refusal | None:
+    """A request of a recycled number's old owner, or one to a number that has passed to a new owner since.
+
+    Queued requests (a backlog, retries) are decided after the BSS gave a number to someone else:
+    the old owner's must not spend the new owner's money, and money meant for the old owner must
+    not reach the new one. None `requested_at`: decided as it is made (the edge), nothing to check.
+    """
+    if requested_at is None:
+        return None
+    if archive.asked_before_owner(requested_at, requester.owner_since):
+        return Refusal("owner_changed", {"since": _iso(requester.owner_since)})
+    if other.msisdn != requester.msisdn and archive.asked_before_owner(requested_at, other.owner_since):
+        return Refusal("recipient_owner_changed", {"recipient": other.msisdn, "since": _iso(other.owner_since)})
+    return None
+
 
 def _sender_refusal(c: Compiled, sender: Party) -> Refusal | None:
     if not sender.known:
@@ -353,10 +377,12 @@ def _balance_refusal(c: Compiled, amount: int, balances: Mapping[str, int]) -> R
 
 
 def decide(policy: TransferPolicy, *, sender: Party, recipient: Party, amount: int, balances: Mapping[str, int],
-           sender_history: History, recipient_history: History, now: datetime) -> Quote | Refusal:
-    """Accept (a Quote) or refuse (a Refusal with the reason to tell the sender) one transfer."""
+           sender_history: History, recipient_history: History, now: datetime,
+           requested_at: datetime | None = None) -> Quote | Refusal:
+    """Accept (a Quote) or refuse (a Refusal with the reason to tell the sender) one transfer made at `requested_at`."""
     c = policy.compiled
-    refusal = (_sender_refusal(c, sender) or _recipient_refusal(c, sender, recipient) or _amount_refusal(c, amount)
+    refusal = (_owner_refusal(sender, recipient, requested_at)
+               or _sender_refusal(c, sender) or _recipient_refusal(c, sender, recipient) or _amount_refusal(c, amount)
                or _eligibility_refusal(c, sender)
                or _limit_refusal(c, amount, sender_history, recipient_history, now)
                or _balance_refusal(c, amount, balances))
@@ -375,7 +401,8 @@ def limits_left(policy: TransferPolicy, history: History, now: datetime, scope: 
 
 
 def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party, amount: int,
-                      balances: Mapping[str, int], fee_waived: bool = False) -> Quote | Refusal:
+                      balances: Mapping[str, int], fee_waived: bool = False,
+                      requested_at: datetime | None = None) -> Quote | Refusal:
     """`*116*`: may `requester` ask `target` for `amount`; the Quote's fee is what the request costs.
 
     `fee_waived`: the request comes from a zero-balance offer (ZeroX), whose caller cannot pay.
@@ -384,6 +411,9 @@ def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party
     fee = 0 if fee_waived else ask.fee
     if not ask.enabled:
         return Refusal("service_not_offered", {})
+    refusal = _owner_refusal(requester, target, requested_at)
+    if refusal is not None:
+        return refusal
     if not requester.known:
         return Refusal("sender_not_allowed", {"reason": "unknown"})
     if requester.status not in c.sender_statuses:
@@ -401,12 +431,16 @@ def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party
     return Quote(amount=amount, fee=fee, debit_bucket=c.debit_bucket, credit_bucket="", credit_expires_at=None)
 
 
-def decide_voucher(policy: TransferPolicy, *, caller: Party, recipient: Party) -> Refusal | None:
+def decide_voucher(policy: TransferPolicy, *, caller: Party, recipient: Party,
+                   requested_at: datetime | None = None) -> Refusal | None:
     """Pay card for another (IVR 0670): None when `caller` may activate a card in favour of `recipient`.
 
     The card's own amount, bucket and validity apply; the caller's balance is not touched.
     """
     c = policy.compiled
+    refusal = _owner_refusal(caller, recipient, requested_at)
+    if refusal is not None:
+        return refusal
     if not caller.known:
         return Refusal("sender_not_allowed", {"reason": "unknown"})
     if caller.status not in c.sender_statuses:

@@ -93,7 +93,8 @@ class Credit:
 
 
 def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, caller: Party, recipient: Party,
-           attempts: dict | None, card_attempts: dict | None, now: datetime) -> Credit | Refusal:
+           attempts: dict | None, card_attempts: dict | None, now: datetime,
+           requested_at: datetime | None = None) -> Credit | Refusal:
     """The credit a keyed serial and code give, or why not (texts `transfer.refused.<code>`).
 
     The people are checked before the code: a blocked, roaming or locked-out caller, or one
@@ -102,7 +103,7 @@ def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, 
     """
     if policy is None:
         return Refusal("service_not_offered", {})
-    refusal = rules.decide_voucher(policy, caller=caller, recipient=recipient)
+    refusal = rules.decide_voucher(policy, caller=caller, recipient=recipient, requested_at=requested_at)
     if refusal is not None:
         return refusal
     if len(wrong_codes(attempts, now)) >= MAX_WRONG_CODES:

@@ -17,15 +17,16 @@ from functions.missed_calls import main as missed_calls
 from functions.missed_calls import queries
 from functions.provisioning import main as provisioning
 from functions.transfers import main as transfers
+from functions.transfers import records
 from functions.zero_balance import main as zero_balance
 from functions.zero_balance.documents import OFFERS, USAGE
 from shared import bus, ledger, runtime, store
 from shared.events import Envelope, utcnow
 from tests.integration.test_missed_calls import (  # noqa: F401 (fixture)
-    ask_to_register, missed_call, network, options, recordings, register, reply,
+    ask_to_register, missed_call, network, options, recordings, register, reply, sms,
 )
 from tests.integration.test_provisioning import deliver as deliver_at
-from tests.integration.test_transfers import deliver, record, reference, transfer
+from tests.integration.test_transfers import deliver, record, reference, sms_of, transfer
 from tests.integration.test_zero_balance import answered, follow_ups, refused
 
 NUMBER, FRIEND, STRANGER = "+998901234567", "+998911112233", "+998935556677"
@@ -220,3 +221,111 @@ def test_plain_re_provisioning_of_the_same_owner_clears_nothing(old_owner, recor
     assert doc(missed_call_documents.USERS, NUMBER)["registered"] and doc(OFFERS, NUMBER) is not None
     assert doc("transfer_history", NUMBER)["sent"] and recordings == []
     assert queries.voicemails_of(store.db(), NUMBER)[0]["deleted"] is False
+
+
+def test_requests_made_before_the_number_changed_hands_move_none_of_the_new_owners_money(old_owner,
+                                                                                         recordings):  # noqa: F811
+    # Made while the old owner held the number; decided after the BSS gave it to the new owner (a backlog, retries).
+    from_old_owner = transfer("queued-out", 5_000 * SOM, NUMBER, FRIEND)
+    to_old_owner = transfer("queued-in", 2_500 * SOM, FRIEND, NUMBER)
+    ask_of_old_owner = {"request_id": "queued-ask", "channel": "ussd", "requester": NUMBER, "target": FRIEND,
+                        "amount": 5_000 * SOM, "requested_at": utcnow().isoformat()}
+    friends = balance(FRIEND)
+    reassign()
+    topup("new-money", 20_000 * SOM)
+    assert deliver(transfers.on_transfer_requested, from_old_owner, "queued-out") == "processed"
+    assert deliver(transfers.on_transfer_requested, to_old_owner, "queued-in") == "processed"
+    assert deliver(transfers.on_topup_asked, ask_of_old_owner, "queued-ask") == "processed"
+
+    assert balance() == 20_000 * SOM and balance(FRIEND) == friends, "money moved for the number's old owner"
+    assert ledger.check(store.db(), NUMBER) == [] and ledger.check(store.db(), FRIEND) == []
+    refused = {event_id: record(records.reference(kind, event_id)) for kind, event_id in
+               (("transfer", "queued-out"), ("transfer", "queued-in"), ("topup_request", "queued-ask"))}
+    assert {event_id: (r["status"], r["refusal_code"], r["fee"]) for event_id, r in refused.items()} == {
+        "queued-out": ("refused", "owner_changed", 0), "queued-in": ("refused", "recipient_owner_changed", 0),
+        "queued-ask": ("refused", "owner_changed", 0)}
+    # Each requester is told why, in the language on record: the number's present owner, and the friend.
+    [to_number] = sms_of(transfers.on_transfer_requested, "queued-out")
+    assert (to_number["to"], to_number["template"], to_number["language"]) == (NUMBER, "transfer.refused", "uz")
+    assert "hozirgi egasiga o'tishidan oldin" in to_number["params"]["reason"]
+    [to_friend] = sms_of(transfers.on_transfer_requested, "queued-in")
+    assert (to_friend["to"], to_friend["template"]) == (FRIEND, "transfer.refused")
+    assert to_friend["params"]["reason"].startswith(f"{NUMBER} passed to a new owner on ")
+    [ask_refused] = sms_of(transfers.on_topup_asked, "queued-ask")
+    assert (ask_refused["to"], ask_refused["template"]) == (NUMBER, "transfer.topup_ask.refused")
+
+
+def test_a_mailbox_sign_up_the_old_owner_confirmed_before_the_number_changed_hands_charges_nothing(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "old-reg") == "processed"
+    before = utcnow()
+    provision("new-1", subscriber_id=NEW, language="en")          # the reassignment is not archived anywhere yet
+    topup("new-money", 10_000 * SOM)
+    # The old owner's YES (sent before the number changed hands) is delivered now.
+    assert options(NUMBER, "register", "old-yes", said=sms("old-yes", "YES", before), consent_reply=True,
+                   requested_at=before.isoformat()) == "processed"
+    assert balance() == 10_000 * SOM, "the new owner paid for the old owner's mailbox"
+    assert not (doc(missed_call_documents.USERS, NUMBER) or {}).get("registered")
+    marker = store.db().collection(store.PROCESSED).document("missed-calls-options:old-yes").get()
+    [told] = [Envelope.model_validate(raw).data for raw in marker.get("outbox")]
+    assert (told["to"], told["template"]) == (NUMBER, "missed_calls.options.previous_owner")
+
+
+def test_a_mailbox_the_new_owner_paid_for_before_missed_calls_archived_the_old_owner_stays_theirs(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert register(NUMBER, "new-reg") == "processed"               # REG, YES: this month's fee paid
+    paid = balance()
+    assert paid == 10_000 * SOM - 3_000 * SOM
+    assert forward(event, missed_calls.on_reassigned) == "processed"  # the reassignment reaches missed calls now
+    assert doc(missed_call_documents.USERS, NUMBER)["registered"], "the new owner's paid mailbox was archived"
+    assert ask_to_register(NUMBER, "new-reg-again") == "processed"
+    assert balance() == paid, "the new owner paid twice in one month"
+
+
+def test_a_sign_up_the_new_owner_asked_for_before_missed_calls_archived_the_old_owner_can_be_confirmed(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "old-reg") == "processed"        # the old owner's question, never answered
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert ask_to_register(NUMBER, "new-reg") == "processed"        # the new owner's own question
+    assert forward(event, missed_calls.on_reassigned) == "processed"
+    assert reply(NUMBER, "YES", "new-yes") == "processed"
+    assert doc(missed_call_documents.USERS, NUMBER)["registered"], "the new owner's YES found no question"
+    assert balance() == 10_000 * SOM - 3_000 * SOM
+
+
+def test_a_new_owner_who_signs_up_before_missed_calls_archived_the_old_owner_inherits_none_of_their_options(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    topup("old-money", 10_000 * SOM)
+    assert register(NUMBER, "old-reg") == "processed"               # the old owner's mailbox, this month paid
+    assert options(NUMBER, "blacklist_add", "old-list", STRANGER) == "processed"
+    assert ask_to_register(NUMBER, "old-reg-again") == "processed"  # already registered: nothing waits
+    [event] = reassignments(provision("new-1", subscriber_id=NEW, language="en"))
+    topup("new-money", 10_000 * SOM)
+    assert register(NUMBER, "new-reg") == "processed"               # before the reassignment reaches missed calls
+    assert balance() == 10_000 * SOM - 3_000 * SOM, "the new owner got the old owner's paid mailbox"
+    assert forward(event, missed_calls.on_reassigned) == "processed"
+    user = doc(missed_call_documents.USERS, NUMBER)
+    assert user["registered"] and user["blacklist"] == [] and user["registered_at"] >= datetime.fromisoformat(
+        event.data["effective_at"])
+    old = archived(event.data["archive_id"], missed_call_documents.USERS)[NUMBER]
+    assert old["registered"] and old["blacklist"] == [STRANGER]
+
+
+def test_the_new_owners_yes_confirms_no_question_the_old_owner_left_waiting_before_missed_calls_archived_it(
+        firestore_clean, recordings):  # noqa: F811
+    provision("old-1", subscriber_id=OLD, language="en")
+    assert ask_to_register(NUMBER, "old-reg") == "processed"        # REG, never answered
+    provision("new-1", subscriber_id=NEW, language="en")
+    topup("new-money", 10_000 * SOM)
+    assert reply(NUMBER, "YES", "new-yes") == "processed"           # before the reassignment reaches missed calls
+    assert balance() == 10_000 * SOM, "the new owner was charged for the old owner's sign-up"
+    assert not (doc(missed_call_documents.USERS, NUMBER) or {}).get("registered")

@@ -153,3 +153,18 @@ def test_without_a_pay_card_policy_the_service_is_not_offered(firestore_clean):
     subscriber(BOB, "en")
     assert redeem("no-policy")["refusal_code"] == "service_not_offered"
 
+
+
+def test_a_card_keyed_for_a_number_before_it_changed_hands_credits_its_new_owner_nothing(paycards):
+    subscriber(ALICE, "en")
+    subscriber(BOB, "ru", subscriber_id="bob-1")
+    keyed = {"request_id": "call-queued", "caller": ALICE, "recipient": BOB, "card_serial": "0001",
+             "secret_code": CODE, "requested_at": utcnow().isoformat()}
+    subscriber(BOB, "uz", subscriber_id="bob-2")                    # the BSS gives BOB's number to someone else
+    assert deliver_until_done(transfers.on_voucher_redeem, keyed, "queued") == "processed"
+    refused = record(records.reference("voucher", "queued"))
+    assert (refused["status"], refused["refusal_code"]) == ("refused", "recipient_owner_changed")
+    assert balance(BOB) == 0, "the card meant for the number's old owner topped up the new one"
+    [told] = sms_of(transfers.on_voucher_redeem, "queued")
+    assert (told["to"], told["template"]) == (ALICE, "transfer.voucher.refused")
+    assert redeem("asked-again")["status"] == "accepted", "the card was spent on nothing"

@@ -349,6 +349,30 @@ def test_outside_the_local_stack_each_function_starts_with_what_terraform_gives_
         settings.get.cache_clear()
 
 
+def imports_the_carrier(service: str) -> bool:
+    """Whether any module of functions/<service>/ imports shared.carrier (it calls the Twilio API)."""
+    import ast
+
+    for module in (REPO / "functions" / service).glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            names = {alias.name for alias in node.names}
+            if "shared.carrier" in names or isinstance(node, ast.ImportFrom) and (
+                    node.module == "shared.carrier" or node.module == "shared" and "carrier" in names):
+                return True
+    return False
+
+
+def test_every_service_that_calls_the_carrier_is_granted_the_twilio_credentials(tf, catalog):
+    """Deployed, a service calling the Twilio API without the account's credentials fails every call."""
+    granted = granted_secrets(tf)
+    callers = {service for service in services_of(catalog) if imports_the_carrier(service)}
+    assert {"notify", "missed_calls"} <= callers
+    for service in callers:
+        assert {"VAS_TWILIO_ACCOUNT_SID", "VAS_TWILIO_AUTH_TOKEN"} <= set(granted.get(service, [])), service
+
+
 def test_secrets_go_to_existing_settings_and_services(tf, catalog):
     settings_env = {f"VAS_{field.upper()}" for field in Settings.model_fields}
     secrets = re.findall(r'env\s*=\s*"(VAS_\w+)"', tf.texts["secrets.tf"])

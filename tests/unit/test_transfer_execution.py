@@ -63,7 +63,8 @@ SAMPLE = {"reason": "tariff_plan", "step": "spending", "recipient": "+9989012345
           "amount": 300_000, "amounts": "2 500, 5 000 so'm", "minimum": 1_000_000, "maximum": 2_500_000,
           "must_spend": 500_000, "spent": 100_000, "left_to_spend": 400_000, "limit": 10_000_000, "used": 9_000_000,
           "left": 1_000_000, "days": 7, "resets_at": "2026-11-22T19:00:00+00:00", "balance": 1_200_000,
-          "required": 1_520_000, "fee": 20_000, "max_sendable": 0, "hours": 24}
+          "required": 1_520_000, "fee": 20_000, "max_sendable": 0, "hours": 24,
+          "since": "2026-11-22T19:00:00+00:00"}
 
 
 @pytest.mark.parametrize("code", sorted(refusal_codes()))

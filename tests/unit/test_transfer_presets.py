@@ -391,3 +391,35 @@ def test_beeline_card_is_free_of_charge():
     assert BEELINE.fee == 0 and BEELINE.funding == "voucher" and BEELINE.amounts is None
     operator = PolicySet([MOBIUZ, BEELINE])
     assert operator.for_voucher(IVAN) is BEELINE and operator.for_sender(IVAN) is MOBIUZ
+
+
+# --- any preset: a recycled number (a queued request decided after the BSS gave it to someone else) --
+
+RECYCLED = NOW - timedelta(minutes=5)   # when the number passed to its present owner
+ASKED_BEFORE, ASKED_AFTER = RECYCLED - timedelta(seconds=1), RECYCLED
+
+
+def test_a_request_of_the_numbers_old_owner_spends_nothing_of_the_new_owners():
+    new_owner = replace(ALI, owner_since=RECYCLED)
+    refused = Refusal("owner_changed", {"since": RECYCLED.isoformat()})
+    assert mobiuz(5000, sender=new_owner, requested_at=ASKED_BEFORE) == refused
+    assert isinstance(mobiuz(5000, sender=new_owner, requested_at=ASKED_AFTER), Quote)
+    assert decide_top_up_ask(MOBIUZ, requester=new_owner, target=VALI, amount=5000 * SUMS, balances=RICH_UZ,
+                             requested_at=ASKED_BEFORE) == refused
+    assert decide_voucher(BEELINE, caller=replace(IVAN, owner_since=RECYCLED), recipient=OLGA,
+                          requested_at=ASKED_BEFORE) == refused
+
+
+def test_money_meant_for_a_numbers_old_owner_never_reaches_the_new_one():
+    new_owner = replace(VALI, owner_since=RECYCLED)
+    refused = Refusal("recipient_owner_changed", {"recipient": VALI.msisdn, "since": RECYCLED.isoformat()})
+    assert mobiuz(5000, recipient=new_owner, requested_at=ASKED_BEFORE) == refused
+    assert isinstance(mobiuz(5000, recipient=new_owner, requested_at=ASKED_AFTER), Quote)
+    assert decide_top_up_ask(MOBIUZ, requester=ALI, target=new_owner, amount=5000 * SUMS, balances=RICH_UZ,
+                             requested_at=ASKED_BEFORE) == refused
+    assert decide_voucher(BEELINE, caller=IVAN, recipient=replace(OLGA, owner_since=RECYCLED),
+                          requested_at=ASKED_BEFORE).code == "recipient_owner_changed"
+    text = explain.reason(refused, currency=Currency(code="UZS", minor_unit=2, symbol="so'm"), language="en",
+                          zone=ZoneInfo("Asia/Tashkent"), hotline="0890")
+    assert text == (f"{VALI.msisdn} passed to a new owner on 14/03/2026 14:25, after the request was made. "
+                    "Check the number and try again.")

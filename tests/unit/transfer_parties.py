@@ -40,9 +40,11 @@ def stranger(msisdn: str) -> Party:
 
 
 def attempt(policy, *, sender: Party, recipient: Party, amount: int, balances: dict[str, int],
-            sender_history: History = History(), recipient_history: History = History(), now: datetime = NOW):
+            sender_history: History = History(), recipient_history: History = History(), now: datetime = NOW,
+            requested_at: datetime | None = None):
     return decide(policy, sender=sender, recipient=recipient, amount=amount, balances=balances,
-                  sender_history=sender_history, recipient_history=recipient_history, now=now)
+                  sender_history=sender_history, recipient_history=recipient_history, now=now,
+                  requested_at=requested_at)
 
 
 __all__ = ["UZS", "IQD", "SGD", "NOW", "preset", "party", "stranger", "attempt", "replace"]
