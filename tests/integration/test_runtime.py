@@ -110,17 +110,23 @@ def test_concurrent_redeliveries_apply_once(firestore_clean):
 
     data, attributes = message("evt-race")
 
+    give_up_at = time.monotonic() + 150  # well inside pytest's timeout: a livelock fails, never hangs
+
     def deliver(i: int) -> str:
         # Under heavy contention a transaction may give up (Aborted, or the client's "failed to
         # commit in N attempts"); the function answers 500 and Pub/Sub redelivers, as here.
-        for attempt in range(20):
+        attempt = 0
+        while time.monotonic() < give_up_at:
             try:
                 return runtime.process(CONSUMER, welcome_counter, f"m-{i}", data, attributes)
             except (exceptions.Aborted, ValueError):
-                time.sleep(random.uniform(0, 0.1 * (attempt + 1)))  # Pub/Sub's backoff, in small
+                attempt += 1
+                time.sleep(random.uniform(0, 0.1 * min(attempt, 20)))  # Pub/Sub's backoff, in small
         raise AssertionError("a delivery kept aborting")
 
-    with ThreadPoolExecutor(8) as pool:
+    # Four at once: the emulator's pessimistic locks can livelock eight transactions on one
+    # document at its 2 s lock timeout on a loaded machine (production Firestore's wound-wait cannot).
+    with ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(deliver, range(8)))
     assert outcomes.count("processed") == 1 and outcomes.count("duplicate") == 7
     assert count() == 1
