@@ -48,10 +48,11 @@ resource "google_firestore_index" "composite" {
 
 # Idempotency records expire: Firestore deletes a document of these collections once its
 # `expire_at` has passed (shared/store.py EXPIRING and MARKER_TTL: processed markers live 30 days,
-# far beyond Pub/Sub's 7-day retention; gate leases once they lapse). Deletion runs within a day
+# far beyond Pub/Sub's 7-day retention; gate leases once they lapse; functions/transfers/vouchers.py
+# EXPIRING: wrong pay-card codes once they leave their 24-hour window). Deletion runs within a day
 # of the time, never before it.
 locals {
-  firestore_ttl_collections = ["processed", "gates"]
+  firestore_ttl_collections = ["processed", "gates", "voucher_attempts", "voucher_card_attempts"]
 }
 
 resource "google_firestore_field" "ttl" {

@@ -30,7 +30,7 @@ from functions.transfers import records, rules
 from functions.transfers.execution import Notice, Reader, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
-from shared import ledger, localtime, settings
+from shared import ledger, localtime, settings, store
 from shared.events import VoucherIssued, VoucherRedeemRequested
 from shared.money import Currency
 
@@ -38,6 +38,9 @@ COLLECTION = "vouchers"
 SERIALS = "voucher_serials"
 ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
 CARD_ATTEMPTS = "voucher_card_attempts"  # per card (its serial as keyed), across callers: recent wrong codes
+# Wrong-code counts matter only within their window: Firestore's TTL (terraform/firestore.tf) deletes
+# each document once its newest wrong code has left it.
+EXPIRING = (ATTEMPTS, CARD_ATTEMPTS)
 
 # Codes are short digits keyed on a phone: without a cap, a caller could try them one by one, and
 # without one per card, many callers (many SIMs) could share the work on one card.
@@ -131,7 +134,7 @@ def wrong_codes(attempts: dict | None, now: datetime) -> list[datetime]:
 
 def with_wrong_code(attempts: dict | None, now: datetime) -> dict[str, Any]:
     """The caller's (or card's) attempts document after one more wrong code (older ones dropped)."""
-    return {"wrong_codes": [*wrong_codes(attempts, now), now]}
+    return {"wrong_codes": [*wrong_codes(attempts, now), now], store.EXPIRES_AT: now + WRONG_CODE_WINDOW}
 
 
 def card_locked(card_attempts: dict | None, now: datetime) -> bool:

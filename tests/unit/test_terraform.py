@@ -254,7 +254,9 @@ def ttl_collections(tf: Terraform) -> set[str]:
 
 
 def check_idempotency_records_expire(tf: Terraform) -> None:
-    missing = set(store.EXPIRING) - ttl_collections(tf)
+    from functions.transfers import vouchers
+
+    missing = {*store.EXPIRING, *vouchers.EXPIRING} - ttl_collections(tf)
     assert not missing, f"idempotency records that would grow forever (no TTL policy): {sorted(missing)}"
 
 
@@ -476,7 +478,9 @@ MUTANTS = {
     "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
     "processed markers kept forever": (check_idempotency_records_expire, "firestore.tf",
-                                       '["processed", "gates"]', '["gates"]'),
+                                       '["processed", "gates", ', '["gates", '),
+    "wrong pay-card codes kept forever": (check_idempotency_records_expire, "firestore.tf",
+                                          ', "voucher_card_attempts"]', ']'),
     "TTL policy left out": (check_idempotency_records_expire, "firestore.tf", "  ttl_config {}\n", ""),
     "TTL on another field": (check_idempotency_records_expire, "firestore.tf",
                              'field      = "expire_at"', 'field      = "at"'),

@@ -221,3 +221,8 @@ def test_wrong_codes_older_than_the_window_are_forgotten():
     attempts = {"wrong_codes": [NOW - timedelta(hours=25)] + [NOW - timedelta(minutes=i) for i in range(4)]}
     assert len(vouchers.wrong_codes(attempts, NOW)) == 4
     assert len(vouchers.with_wrong_code(attempts, NOW)["wrong_codes"]) == 5
+
+
+def test_a_wrong_code_count_expires_when_its_newest_wrong_code_leaves_the_window():
+    counted = vouchers.with_wrong_code({"wrong_codes": [NOW - timedelta(hours=2)]}, NOW)
+    assert counted["expire_at"] == NOW + vouchers.WRONG_CODE_WINDOW  # Firestore's TTL deletes it then
