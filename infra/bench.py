@@ -33,6 +33,7 @@ from infra import demo, stack as stack_module
 from functions.transfers.bench_policy import decisions_per_second
 from infra.functions import REPO
 from shared import bus, catalog, operator, runtime, settings, signing, store
+from shared.events import utcnow
 
 LOG_DIR = REPO / ".run" / "bench-logs"
 
@@ -265,7 +266,7 @@ def attach_delivery(stack, callers: int, calls_each: int, timeout: float = 300) 
 
     carrier = CarrierClient(stack.carrier_url)
     run = uuid.uuid4().hex[:8]
-    now = time.time()
+    now = utcnow().timestamp()   # the stack's clock: the calls must look recent to its functions
     envelopes = []
     for c in range(callers):
         caller = f"+99890500{c:04d}"

@@ -27,12 +27,13 @@ from infra import topology
 from infra.clock import LocalClock
 from infra.functions import LOCAL_ENV, REPO, function_service
 from shared import catalog as catalog_module
+from shared.clock import CLOCK_FILE_VARIABLE, write_moved_seconds
 
 PROJECT = "vas-local"
 LOG_DIR = REPO / ".run" / "logs"
 
 # Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
-FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "functions": 8100}
+FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "functions": 8100, "clock": 8099}
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Stack:
     carrier: Service
     functions: dict[str, Service] = field(default_factory=dict)
     clock: LocalClock | None = None
+    clock_url: str = ""   # the clock's control endpoint (python -m infra.clock --url)
 
     @property
     def carrier_url(self) -> str:
@@ -60,6 +62,7 @@ class Stack:
             **LOCAL_ENV,
             "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
             "VAS_TWILIO_API_BASE": self.carrier_url,
+            CLOCK_FILE_VARIABLE: os.environ[CLOCK_FILE_VARIABLE],
         }
 
     def stop(self) -> None:
@@ -90,6 +93,10 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     say(f"Starting the Pub/Sub and Firestore emulators (logs in {log_dir.relative_to(REPO)}/) …")
     emulators = gcloud.start(project, log_dir, _port(auto_ports, "pubsub"), _port(auto_ports, "firestore"))
     os.environ.update({**emulators.env, **LOCAL_ENV})  # the demo and the bench sign as the local carrier
+    # Every process of this stack reads the one movable clock; a new stack starts it unmoved.
+    clock_path = log_dir / "clock.json"
+    write_moved_seconds(clock_path, 0.0)
+    os.environ[CLOCK_FILE_VARIABLE] = str(clock_path)
 
     names = list(catalog.webhooks) + list(catalog.consumers)
     ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
@@ -103,6 +110,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
         "VAS_TWILIO_API_BASE": carrier_url,
         "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],
+        CLOCK_FILE_VARIABLE: str(clock_path),
     }
     carrier = Service(
         "carrier-emulator",
@@ -126,7 +134,8 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         topology.create(project, {name: urls[name] for name in catalog.consumers},
                         max_backoff_seconds=max_backoff_seconds)
         say(f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} push subscriptions.")
-        stack.clock = LocalClock(clock_seconds).start()
+        stack.clock = LocalClock(clock_seconds, path=clock_path).start()
+        stack.clock_url = stack.clock.serve(_port(auto_ports, "clock"))
         if clock_seconds > 0:
             say(f"Schedules ({', '.join(catalog.schedules)}) tick every {clock_seconds:g}s.")
     except BaseException:
@@ -142,6 +151,7 @@ def serve_until_interrupted(stack: Stack) -> None:
     print(f"\nServing. Carrier emulator: {stack.carrier_url}   USSD webhook: {stack.url_of('edge-ussd')}")
     print(f"Try a phone: .venv/bin/python -m emulators.carrier phone --carrier {stack.carrier_url} "
           f"--msisdn +998901000001 dial '*100#'")
+    print(f"Move the clock: .venv/bin/python -m infra.clock --url {stack.clock_url} advance 25h")
     print("Press Ctrl-C to stop everything.")
     while not stop.is_set():
         for name, service in stack.functions.items():

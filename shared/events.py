@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from shared import clock
 from shared.consent import Answer, Consent
 from shared.msisdn import Msisdn
 
@@ -32,16 +33,17 @@ CLOCK_OFFSET_VARIABLE = "VAS_CLOCK_OFFSET_SECONDS"
 
 
 def utcnow() -> datetime:
-    """Now, in UTC: the machine's clock, shifted by VAS_CLOCK_OFFSET_SECONDS on the local stack only.
+    """Now, in UTC: the machine's clock, shifted and moved (shared/clock.py) on the local stack only.
 
     "Local" is the one flag that also gives local stand-ins for secrets (settings: VAS_ENV=local),
     so a deployed function can never be told another time.
     """
     now = datetime.now(timezone.utc)
-    offset = os.environ.get(CLOCK_OFFSET_VARIABLE)
-    if offset and os.environ.get("VAS_ENV") == "local":
-        return now + timedelta(seconds=float(offset))
-    return now
+    if os.environ.get("VAS_ENV") != "local":
+        return now
+    # The session's pinned start (the variable) plus how far `python -m infra.clock` moved it since.
+    offset = float(os.environ.get(CLOCK_OFFSET_VARIABLE) or 0) + clock.moved_seconds()
+    return now + timedelta(seconds=offset) if offset else now
 
 
 class Payload(BaseModel):

@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pytest
@@ -84,23 +85,31 @@ EVERYONE = (A_REPEATS, B_SWITCHED_OFF, C_ASKS, B_BACK_LATER, A_KEYS, B_OTHER_NUM
 OTHER_NUMBER = "+998907779999"   # what A keys in with key 3 (national form: 907779999)
 
 
-@pytest.fixture(scope="module")
-def stack():
-    """The whole local stack, its SMS centre holding messages STORE_VALIDITY_SECONDS, everyone provisioned."""
+@contextmanager
+def running_stack(log_name: str, people: tuple[demo.DemoSubscriber, ...], clock_seconds: float, **env: str):
+    """The whole local stack for a test module, `people` provisioned; stopped and the environment restored after."""
     saved = dict(os.environ)
-    os.environ["CARRIER_STORE_VALIDITY"] = str(STORE_VALIDITY_SECONDS)
+    os.environ.update(env)
     _reset_caches()
-    running = local_stack.start(auto_ports=True, log_dir=REPO / ".run" / "test-logs" / "e2e-missed-calls",
-                                say=lambda *_: None, max_backoff_seconds=5, clock_seconds=CLOCK_SECONDS)
+    running = local_stack.start(auto_ports=True, log_dir=REPO / ".run" / "test-logs" / log_name,
+                                say=lambda *_: None, max_backoff_seconds=5, clock_seconds=clock_seconds)
     try:
-        _reset_caches()   # this process now reads the stack's Firestore
-        demo.provision(running, EVERYONE, timeout=WAIT)
+        _reset_caches()   # this process now reads the stack's Firestore and its clock
+        demo.provision(running, people, timeout=WAIT)
         yield running
     finally:
         running.stop()
         os.environ.clear()
         os.environ.update(saved)
         _reset_caches()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """The whole local stack, its SMS centre holding messages STORE_VALIDITY_SECONDS, everyone provisioned."""
+    with running_stack("e2e-missed-calls", EVERYONE, CLOCK_SECONDS,
+                       CARRIER_STORE_VALIDITY=str(STORE_VALIDITY_SECONDS)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -483,17 +492,22 @@ def repeat_delivery_callback(stack, message_id: str, sent: dict) -> int:
 
 # --- 5. the D query ----------------------------------------------------------------------------
 
+def one_missed_call_notice(carrier: CarrierClient, caller: str, callee: str) -> str:
+    """`caller` calls switched-off `callee` once and hangs up; `callee` attaches: the short notice it receives."""
+    call = switched_off_menu(carrier, caller, callee)
+    carrier.hang_up(call["call_sid"])
+    calls_recorded(callee, caller, 1)
+    before = len(carrier.inbox(callee))
+    carrier.attach(callee)
+    notice = wait_for_sms(carrier, callee, before, lambda body: f"Reply D to {SERVICE_SHORT_CODE}" in body,
+                          "the short missed-call notice")
+    assert "Missed calls: 1." in notice and not names(notice, caller), notice
+    return notice
+
+
 def test_reply_d_within_the_window_returns_the_details_of_the_missed_calls(carrier):
     a, b = A_DETAILS.msisdn, B_DETAILS.msisdn
-    call = switched_off_menu(carrier, a, b)
-    carrier.hang_up(call["call_sid"])
-    calls_recorded(b, a, 1)
-
-    before = len(carrier.inbox(b))
-    carrier.attach(b)
-    notice = wait_for_sms(carrier, b, before, lambda body: f"Reply D to {SERVICE_SHORT_CODE}" in body,
-                          "the short missed-call notice")
-    assert "Missed calls: 1." in notice and not names(notice, a), notice
+    one_missed_call_notice(carrier, a, b)
 
     before = len(carrier.inbox(b))
     carrier.send_sms(b, SERVICE_SHORT_CODE, "D")
