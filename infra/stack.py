@@ -1,6 +1,6 @@
 """The whole platform on one machine: `make run`.
 
-Starts the real Pub/Sub and Firestore emulators, the carrier emulator and every catalog function
+Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto) and every catalog function
 as a functions-framework process; creates topics and push subscriptions from the catalog; seeds
 the demo operator; plays the scripted demo and prints what each phone saw; then serves until
 Ctrl-C and stops every process it started.
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulators import gcloud
+from emulators import ses as ses_emulator
 from emulators.process import Service, free_port
 from infra import topology
 from infra.clock import LocalClock
@@ -32,7 +33,7 @@ PROJECT = "vas-local"
 LOG_DIR = REPO / ".run" / "logs"
 
 # Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
-FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "functions": 8100}
+FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "ses": 9025, "functions": 8100}
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Stack:
     carrier: Service
     functions: dict[str, Service] = field(default_factory=dict)
     clock: LocalClock | None = None
+    ses: ses_emulator.SesEmulator | None = None
 
     @property
     def carrier_url(self) -> str:
@@ -60,6 +62,7 @@ class Stack:
             **LOCAL_ENV,
             "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
             "VAS_TWILIO_API_BASE": self.carrier_url,
+            **(self.ses.env if self.ses else {}),
         }
 
     def stop(self) -> None:
@@ -68,6 +71,8 @@ class Stack:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.stop(), self.functions.values()))
         self.carrier.stop()
+        if self.ses is not None:
+            self.ses.stop()
         self.emulators.stop()
 
 
@@ -90,6 +95,11 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     say(f"Starting the Pub/Sub and Firestore emulators (logs in {log_dir.relative_to(REPO)}/) …")
     emulators = gcloud.start(project, log_dir, _port(auto_ports, "pubsub"), _port(auto_ports, "firestore"))
     os.environ.update({**emulators.env, **LOCAL_ENV})  # the demo and the bench sign as the local carrier
+    try:
+        ses = ses_emulator.start(log_dir, _port(auto_ports, "ses"))
+    except BaseException:
+        emulators.stop()
+        raise
 
     names = list(catalog.webhooks) + list(catalog.consumers)
     ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
@@ -103,6 +113,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
         "VAS_TWILIO_API_BASE": carrier_url,
         "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],
+        **ses.env,
     }
     carrier = Service(
         "carrier-emulator",
@@ -113,7 +124,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
          "--voice-status-callback", urls["edge-voice"] + "?callback=status"],
         ready_url=f"{carrier_url}/health", env={**function_env, "PYTHONPATH": str(REPO)},
         log_dir=log_dir, cwd=REPO)
-    stack = Stack(project, emulators, carrier)
+    stack = Stack(project, emulators, carrier, ses=ses)
     try:
         say(f"Starting the carrier emulator and {len(names)} functions …")
         carrier.start()
