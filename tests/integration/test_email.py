@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -93,3 +94,19 @@ def test_an_unknown_template_or_a_missing_parameter_is_rejected_and_sends_nothin
     assert deliver(mailbox.address, event_id="email-unknown", template="email.no_such") == "rejected"
     assert deliver(mailbox.address, event_id="email-short", params={"amount": "1 UZS"}) == "rejected"
     assert mailbox() == [] and record("email-unknown") is None and record("email-short") is None
+
+
+def test_a_published_email_send_goes_through_pubsub_and_a_notify_process_to_ses(mailbox, function_server,
+                                                                                  push_subscriptions):
+    """The way the stack runs it: published on email.send, pushed to notify-email-send, read back from SES."""
+    notify = function_server("notify-email-send")
+    push_subscriptions({"notify-email-send": notify.ready_url}, max_backoff_seconds=1)
+    envelope = runtime.publish_new("email.send", {"to": mailbox.address, "template": "email.topup_receipt",
+                                                  "params": RECEIPT, "language": "zh"}, event_id="email-published")
+
+    deadline = time.monotonic() + 60   # the record says "sent" once SES answered notify
+    while (record(envelope.id) or {}).get("status") != "sent" and time.monotonic() < deadline:
+        time.sleep(0.25)
+    [mail] = mailbox()
+    assert mail["subject"] == "充值收据：25 000 UZS"
+    assert record(envelope.id)["ses_message_id"] == mail["id"]
