@@ -19,7 +19,7 @@ from shared.events import EmailSend, derive_event_id
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 PARTS = ("subject", "text", "html")
 
-# How long one attempt may hold the right to call SES: its timeouts (functions/notify/ses.py) and a margin.
+# How long one attempt may hold the right to call SES: twice its worst call (ses.TIMEOUTS, two tries of 15 s).
 SEND_LEASE = timedelta(seconds=60)
 
 

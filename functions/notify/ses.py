@@ -10,8 +10,9 @@ from botocore.exceptions import ClientError
 
 from shared import settings
 
-# Short enough to finish inside the push's ack deadline; botocore retries throttling itself.
-TIMEOUTS = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"})
+# Two tries of at most 5 + 10 s finish well inside the push's 60 s ack deadline (and inside
+# emails.SEND_LEASE); a longer outage is Pub/Sub's to retry.
+TIMEOUTS = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
 
 # What SES answers when this email can never go as asked: sending it again changes nothing.
 PERMANENT = frozenset({"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException",
