@@ -1,6 +1,6 @@
 """The whole platform on one machine: `make run`.
 
-Starts the real Pub/Sub and Firestore emulators, the carrier emulator and every catalog function
+Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto) and every catalog function
 as a functions-framework process; creates topics and push subscriptions from the catalog; seeds
 the demo operator; plays the scripted demo and prints what each phone saw; then serves until
 Ctrl-C and stops every process it started.
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulators import gcloud
+from emulators import ses as ses_emulator
 from emulators.process import Service, free_port
 from infra import topology
 from infra.clock import LocalClock
@@ -33,7 +34,8 @@ PROJECT = "vas-local"
 LOG_DIR = REPO / ".run" / "logs"
 
 # Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
-FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "functions": 8100, "clock": 8099}
+FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "ses": 9025, "functions": 8100,
+               "clock": 8099}
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Stack:
     functions: dict[str, Service] = field(default_factory=dict)
     clock: LocalClock | None = None
     clock_url: str = ""   # the clock's control endpoint (python -m infra.clock --url)
+    ses: ses_emulator.SesEmulator | None = None
 
     @property
     def carrier_url(self) -> str:
@@ -63,6 +66,7 @@ class Stack:
             "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
             "VAS_TWILIO_API_BASE": self.carrier_url,
             CLOCK_FILE_VARIABLE: os.environ[CLOCK_FILE_VARIABLE],
+            **(self.ses.env if self.ses else {}),
         }
 
     def stop(self) -> None:
@@ -71,6 +75,8 @@ class Stack:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.stop(), self.functions.values()))
         self.carrier.stop()
+        if self.ses is not None:
+            self.ses.stop()
         self.emulators.stop()
 
 
@@ -97,6 +103,11 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     clock_path = log_dir / "clock.json"
     write_moved_seconds(clock_path, 0.0)
     os.environ[CLOCK_FILE_VARIABLE] = str(clock_path)
+    try:
+        ses = ses_emulator.start(log_dir, _port(auto_ports, "ses"))
+    except BaseException:
+        emulators.stop()
+        raise
 
     names = list(catalog.webhooks) + list(catalog.consumers)
     ports = {name: _port(auto_ports, "functions", i) for i, name in enumerate(names)}
@@ -111,6 +122,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
         "VAS_TWILIO_API_BASE": carrier_url,
         "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],
         CLOCK_FILE_VARIABLE: str(clock_path),
+        **ses.env,
     }
     carrier = Service(
         "carrier-emulator",
@@ -121,7 +133,7 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
          "--voice-status-callback", urls["edge-voice"] + "?callback=status"],
         ready_url=f"{carrier_url}/health", env={**function_env, "PYTHONPATH": str(REPO)},
         log_dir=log_dir, cwd=REPO)
-    stack = Stack(project, emulators, carrier)
+    stack = Stack(project, emulators, carrier, ses=ses)
     try:
         say(f"Starting the carrier emulator and {len(names)} functions …")
         carrier.start()

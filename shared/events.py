@@ -7,12 +7,13 @@ A message's data is the JSON of an `Envelope`; its `data` validates against the 
 from __future__ import annotations
 
 import os
+import re
 import typing
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared import clock
 from shared.consent import Answer, Consent
@@ -112,6 +113,35 @@ class SmsSend(Payload):
                                             "reminder); notify then emits sms.final for it")
 
 
+# One @, a dotted domain, no spaces, within SMTP's 254 characters: enough to refuse a typo in a
+# BSS field; the mail provider is the judge of whether the mailbox exists.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def _validate_email(value: str) -> str:
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError("not an email address (name@domain.tld)")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+EmailAddress = Annotated[str, AfterValidator(_validate_email)]
+"""A pydantic field type: an email address, its domain lower-cased."""
+
+
+class EmailSend(Payload):
+    """Send a templated email (subject, text and HTML in the reader's language) through notify."""
+
+    to: EmailAddress
+    template: str = Field(description="Template key in shared/texts/email.yaml, without .subject/.text/.html")
+    params: dict[str, Any] = Field(default_factory=dict)
+    language: Language | None = Field(default=None, description="Overrides the subscriber's language")
+    msisdn: Msisdn | None = Field(default=None, description="The subscriber it is for: their language is used")
+    reference: str | None = Field(default=None, description="The business record this email is about")
+    billing: str | None = Field(default=None, max_length=64, description="Who charges this email (kept on its record)")
+
+
 SmsStatusValue = Literal["queued", "sending", "sent", "delivered", "undelivered", "failed"]
 
 
@@ -186,6 +216,7 @@ class SubscriberProvisioned(Payload):
     tariff_plan: str = "standard"
     status: Literal["active", "blocked"] = "active"
     name: str | None = None
+    email: EmailAddress | None = Field(default=None, description="Where notices go by email; None keeps the stored one")
 
 
 class SubscriberReassigned(Payload):
@@ -432,7 +463,7 @@ class DeadLetter(Payload):
 
 MODELS: dict[str, type[Payload]] = {
     cls.__name__: cls
-    for cls in (SmsSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
+    for cls in (SmsSend, EmailSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
                 SubscriberProvisioned, SubscriberReassigned, TopUp, NetworkAttachment, DeadLetter,
                 TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
                 UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed, VoicemailPinEntered,

@@ -1,4 +1,4 @@
-"""Structured JSON logs in Cloud Logging's format, MSISDNs masked, secrets blanked, correlation id attached."""
+"""Structured JSON logs in Cloud Logging's format, MSISDNs and email addresses masked, secrets blanked, correlation id attached."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextvars
 import functools
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -15,6 +16,16 @@ from shared.msisdn import mask_text
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
+# An address's first character and its domain stay (enough to tell a provider's problem apart),
+# the rest of the mailbox name is hidden: a***@example.com.
+_EMAIL_IN_TEXT = re.compile(r"(?P<first>[\w.%+-])[\w.%+-]*@(?P<domain>[\w-]+(?:\.[\w-]+)+)")
+
+
+def mask_personal(text: str) -> str:
+    """Mask every email address and every MSISDN-like number in free text."""
+    return mask_text(_EMAIL_IN_TEXT.sub(r"\g<first>***@\g<domain>", text))
+
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -34,7 +45,7 @@ def _masked(value, key: str = ""):
     if key in _secret_names() and value is not None:
         return events.REDACTED
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_personal(value)
     if isinstance(value, dict):
         return {k: _masked(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -52,21 +63,21 @@ class CloudLoggingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
-            "message": mask_text(record.getMessage()),
+            "message": mask_personal(record.getMessage()),
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "logger": record.name,
             "logging.googleapis.com/labels": {"function": self.function},
         }
         cid = correlation_id.get()
         if cid:
-            cid = mask_text(cid)  # ids are derived from event ids, which may name a subscriber
+            cid = mask_personal(cid)  # ids are derived from event ids, which may name a subscriber
             entry["correlation_id"] = cid
             entry["logging.googleapis.com/labels"]["correlation_id"] = cid
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = _masked(value, key)
         if record.exc_info:
-            entry["stack_trace"] = mask_text(self.formatException(record.exc_info))
+            entry["stack_trace"] = mask_personal(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 

@@ -22,6 +22,10 @@ LOCAL_STAND_INS = {
     "twilio_auth_token": "local-twilio-auth-token",
     "ussd_gateway_secret": "local-ussd-gateway-secret",
     "voucher_code_key": "local-voucher-code-key",
+    # The local SES (moto's server) takes any key; emulators/ses.py verifies this sender there.
+    "ses_access_key_id": "local-ses-access-key-id",
+    "ses_secret_access_key": "local-ses-secret-access-key",
+    "email_sender": "notices@vas-local.example",
 }
 
 
@@ -48,6 +52,12 @@ class Settings(BaseSettings):
 
     ussd_gateway_secret: str | None = None
     voucher_code_key: str | None = Field(default=None, description="HMAC key pay-card codes are stored under")
+
+    ses_access_key_id: str | None = None
+    ses_secret_access_key: str | None = None
+    ses_region: str = Field(default="eu-central-1", description="AWS region of the SES account notify sends with")
+    ses_endpoint: str | None = Field(default=None, description="SES API URL; None = AWS (locally moto's server)")
+    email_sender: str | None = Field(default=None, description="The SES-verified From address of every email")
 
     log_level: str = "INFO"
 

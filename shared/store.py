@@ -22,6 +22,7 @@ PROCESSED = "processed"
 REJECTED = "rejected"
 DEAD_LETTERS = "dead_letters"
 MESSAGES = "messages"
+EMAILS = "emails"   # functions/notify/emails.py: one record per email.send event
 TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is applied once
 # former_owners/{archive_id}: a recycled number's old owner (provisioning), and under it each
 # service's documents of that owner, in subcollections named like the service's own (shared/archive.py).

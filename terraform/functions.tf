@@ -21,7 +21,14 @@ locals {
 
   # Settings only some services read (shared/settings.py); webhooks also get their own URL.
   service_env = {
-    notify = { VAS_SMS_STATUS_CALLBACK_URL = local.webhook_url["edge-message-status"] }
+    notify = {
+      VAS_SMS_STATUS_CALLBACK_URL = local.webhook_url["edge-message-status"]
+      # Amazon SES: the AWS provider is not part of this deployment, so the identity (var.email_sender)
+      # is verified once in the SES console of var.ses_region; its credentials are secrets (secrets.tf).
+      VAS_SES_REGION   = var.ses_region
+      VAS_EMAIL_SENDER = var.email_sender
+      VAS_SES_ENDPOINT = var.ses_endpoint
+    }
   }
 
   # Every function by catalog name, with what its kind decides.

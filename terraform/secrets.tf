@@ -15,6 +15,14 @@ locals {
       env         = "VAS_USSD_GATEWAY_SECRET"
       description = "Shared secret of the carrier's USSD gateway (HMAC-SHA256 of the request body)."
     }
+    ses-access-key-id = {
+      env         = "VAS_SES_ACCESS_KEY_ID"
+      description = "Access key id of the AWS IAM user notify sends email through Amazon SES with (ses:SendEmail only)."
+    }
+    ses-secret-access-key = {
+      env         = "VAS_SES_SECRET_ACCESS_KEY"
+      description = "Secret access key of that AWS IAM user."
+    }
     voucher-code-key = {
       env         = "VAS_VOUCHER_CODE_KEY"
       description = "Key of the HMAC-SHA256 pay-card codes are stored under (a leaked database reveals no code); changing it orphans every loaded card."
@@ -23,7 +31,7 @@ locals {
 
   # Which service may read which secret; every other service gets none.
   secrets_used_by = {
-    notify    = ["twilio-account-sid", "twilio-auth-token"]
+    notify    = ["twilio-account-sid", "twilio-auth-token", "ses-access-key-id", "ses-secret-access-key"]
     edge      = ["twilio-auth-token", "ussd-gateway-secret"]
     transfers = ["voucher-code-key"]
     # Deletes voice messages' recordings through the Twilio API.

@@ -73,3 +73,25 @@ variable "subscription_message_retention" {
   type        = string
   default     = "604800s"
 }
+
+variable "ses_region" {
+  description = "AWS region of the Amazon SES account notify sends email through (VAS_SES_REGION)."
+  type        = string
+  default     = "eu-central-1"
+}
+
+variable "email_sender" {
+  description = "The From address of every email: an identity verified in SES in ses_region (VAS_EMAIL_SENDER)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s.]+$", var.email_sender))
+    error_message = "email_sender is an email address (name@domain.tld) verified in SES."
+  }
+}
+
+variable "ses_endpoint" {
+  description = "SES API URL (VAS_SES_ENDPOINT); empty: AWS's endpoint of ses_region."
+  type        = string
+  default     = ""
+}

@@ -56,8 +56,25 @@ def _reset_caches() -> None:
 
 
 @pytest.fixture(scope="session")
-def emulators():
-    """The Pub/Sub and Firestore emulators, with every catalog topic created."""
+def ses():
+    """Amazon SES as moto's server, its sender verified; notify (in or out of process) sends there."""
+    from emulators import ses as ses_emulator
+
+    running = ses_emulator.start(LOG_DIR)
+    saved = {name: os.environ.get(name) for name in running.env}
+    os.environ.update(running.env)
+    yield running
+    running.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def emulators(ses):
+    """The Pub/Sub and Firestore emulators, with every catalog topic created (and SES beside them)."""
     from emulators import gcloud
     from infra import topology
 

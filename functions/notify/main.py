@@ -1,4 +1,5 @@
-"""notify, the single way out to subscribers: sms.send → the carrier's Messages API; sms.status → the record."""
+"""notify, the way out to subscribers: sms.send → the carrier's Messages API; sms.status → the record;
+email.send → Amazon SES."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 
 from google.cloud import firestore
 
-from functions.notify import messages
+from functions.notify import emails, messages, ses
 from shared import carrier, operator, runtime, settings, store
-from shared.events import SmsSend, SmsStatus, utcnow
+from shared.events import EmailSend, SmsSend, SmsStatus, utcnow
 
 logger = logging.getLogger("vas.notify")
 
-settings.get().require("twilio_account_sid", "twilio_auth_token")  # else refuse to start
+settings.get().require("twilio_account_sid", "twilio_auth_token",  # else refuse to start
+                       "ses_access_key_id", "ses_secret_access_key")
 
 
 class MessageNotLinkedYet(Exception):
@@ -25,7 +27,7 @@ def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
     """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
     ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
     if ctx.redelivered:
-        record = _claim_again(ctx.db, ref, ctx.event.id)
+        record = _claim_again(ctx.db, ref, ctx.event.id, messages.claim)
         if record is None:
             return
     else:
@@ -55,15 +57,39 @@ def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
                                                      "to": record["to"], "segments": record["segments"]})
 
 
-def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_id: str) -> dict[str, Any] | None:
+def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_id: str,
+                 claim: Callable[[dict[str, Any], Any], dict[str, Any] | None]) -> dict[str, Any] | None:
     """On a redelivery: the record if this delivery won the right to send it, None if nothing is left to do."""
     record = ref.get().to_dict()
     if record is None:
-        raise RuntimeError(f"message record {ref.id} of event {event_id} is missing")
-    # The claim raises SendInProgress (so Pub/Sub retries) while another delivery holds the lease.
-    if not messages.needs_sending(record) or not _update(db, ref, messages.claim):
+        raise RuntimeError(f"record {ref.path} of event {event_id} is missing")
+    # The claim returns None once the provider has it, and raises SendInProgress (so Pub/Sub
+    # retries) while another delivery holds the lease.
+    if claim(record, utcnow()) is None or not _update(db, ref, claim):
         return None
     return record
+
+
+def send_to_ses(ctx: runtime.Context, payload: EmailSend) -> None:
+    """After commit and on every redelivery: hand the email to SES unless it already has it (or refused it)."""
+    ref = ctx.doc(store.EMAILS, emails.email_id(ctx.event.id))
+    record = _claim_again(ctx.db, ref, ctx.event.id, emails.claim) if ctx.redelivered else ctx.handoff["record"]
+    if record is None:
+        return
+    # SES's SendEmail has no idempotency key either: as with the carrier, only an answer lost
+    # after SES took the email (one HTTP answer wide) can send it twice.
+    try:
+        ses_message_id = ses.send(record["from"], record["to"], record["subject"], record["text"], record["html"])
+    except ses.PermanentSesError as error:
+        _update(ctx.db, ref, lambda current, now: emails.refused(error.code, error.message, now))
+        logger.warning("SES refused email", extra={"email_id": ref.id, "to": record["to"], "ses_code": error.code})
+        return
+    except BaseException:
+        _update(ctx.db, ref, emails.released)  # the redelivery after this 500 may try at once
+        raise
+    _update(ctx.db, ref, lambda current, now: emails.sent(ses_message_id, now))
+    logger.info("email handed to SES", extra={"email_id": ref.id, "ses_message_id": ses_message_id,
+                                               "to": record["to"], "template": record["template"]})
 
 
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
@@ -82,6 +108,26 @@ def on_sms_send(ctx: runtime.Context, payload: SmsSend) -> None:
     # between this commit and the carrier call delays its SMS by at most SEND_LEASE.)
     record.update(messages.claim(record, ctx.now))
     ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
+    ctx.handoff["record"] = record
+
+
+@runtime.consumer("notify-email-send", after_commit=send_to_ses)
+def on_email_send(ctx: runtime.Context, payload: EmailSend) -> None:
+    """Render the email in its reader's language and queue its record (the SES call follows the commit)."""
+    profile = operator.current()
+    subscriber = (ctx.get(ctx.doc(store.SUBSCRIBERS, payload.msisdn)).to_dict() if payload.msisdn else None) or {}
+    language = messages.choose_language(payload.language, subscriber.get("language"), profile)
+    sender = settings.get().email_sender
+    if not sender:
+        raise settings.MissingSetting("VAS_EMAIL_SENDER not set: notify has no address to send email from")
+    try:
+        record = emails.compose(payload, language=language, sender=sender, event_id=ctx.event.id,
+                                correlation_id=ctx.event.correlation_id, now=ctx.now)
+    except emails.InvalidEmail as error:
+        raise runtime.Rejected(str(error)) from None
+    # Created claimed by this delivery, as an SMS record is (see on_sms_send).
+    record.update(emails.claim(record, ctx.now))
+    ctx.txn.create(ctx.doc(store.EMAILS, record["email_id"]), record)
     ctx.handoff["record"] = record
 
 

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from functions.notify import status
+from functions.notify import lease, status
+from functions.notify.lease import SendInProgress  # noqa: F401 (raised by claim; callers catch it here)
 from shared import sms, texts
 from shared.carrier import REQUEST_TIMEOUT, AcceptedMessage, CarrierError
 from shared.events import SmsFinal, SmsSend, SmsStatus, derive_event_id
@@ -31,10 +32,6 @@ LINK_GRACE = timedelta(minutes=2)
 
 # How long one attempt may hold the right to call the carrier: its request timeout and a margin.
 SEND_LEASE = timedelta(seconds=REQUEST_TIMEOUT * 2)
-
-
-class SendInProgress(Exception):
-    """Another delivery of the same event is calling the carrier right now (retry later)."""
 
 
 class InvalidMessage(ValueError):
@@ -115,19 +112,10 @@ def needs_sending(record: dict[str, Any]) -> bool:
 
 
 def claim(record: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-    """Take the right to call the carrier for this message now; None when it no longer needs sending.
-
-    Pub/Sub may hand the same event to two instances at once; the lease keeps the second one from
-    sending a second SMS while the first is still waiting for the carrier's answer. A lease outlives
-    the carrier's timeout, so one that expired belongs to an attempt that died.
-    """
+    """Take the right to call the carrier for this message now (lease.take); None when it no longer needs sending."""
     if not needs_sending(record):
         return None
-    lease = record.get("send_lease_until")
-    if lease is not None and lease > now:
-        raise SendInProgress(f"message {record['message_id']} is being handed to the carrier until {lease}")
-    return {"send_attempts": record.get("send_attempts", 0) + 1, "last_attempt_at": now,
-            "send_lease_until": now + SEND_LEASE}
+    return lease.take(record, now, SEND_LEASE, f"message {record['message_id']}")
 
 
 def released(record: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The subscriber record the BSS and the HLR keep up to date (pure: no I/O).
 
 `subscribers/{msisdn}` holds what the BSS says (customer and line type, language, tariff plan,
-status, name, the BSS's `subscriber_id` of the customer holding the number) and, under
+status, name, email address, the BSS's `subscriber_id` of the customer holding the number) and, under
 `network_state`, what the HLR last said (attached or detached, when, roaming). Both sources
 deliver out of order, so each keeps the time of the event it applied and an older event never
 overwrites a newer one.
@@ -23,7 +23,7 @@ def profile(existing: dict | None, update: SubscriberProvisioned, *, occurred_at
             default_language: str) -> dict | None:
     """The fields to write for a BSS update, or None when a newer update is already stored.
 
-    The BSS sends the whole profile; `language` and `name` left empty keep what is stored.
+    The BSS sends the whole profile; `language`, `name` and `email` left empty keep what is stored.
     """
     existing = existing or {}
     applied = existing.get("bss_updated_at")
@@ -37,6 +37,7 @@ def profile(existing: dict | None, update: SubscriberProvisioned, *, occurred_at
         "tariff_plan": update.tariff_plan,
         "status": update.status,
         "name": update.name if update.name is not None else existing.get("name"),
+        "email": update.email if update.email is not None else existing.get("email"),
         "subscriber_id": update.subscriber_id or existing.get("subscriber_id"),
         "created_at": existing.get("created_at") or now,
         "updated_at": now,
