@@ -18,7 +18,9 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cor
 _SEVERITY = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARNING", "ERROR": "ERROR", "CRITICAL": "CRITICAL"}
 # An address's first character and its domain stay (enough to tell a provider's problem apart),
 # the rest of the mailbox name is hidden: a***@example.com.
-_EMAIL_IN_TEXT = re.compile(r"(?P<first>[\w.%+-])[\w.%+-]*@(?P<domain>[\w-]+(?:\.[\w-]+)+)")
+# The local part is whatever an address may hold before its @ (events.EmailAddress takes any character
+# but @ and spaces), so no part of it outlives the mask but its first character.
+_EMAIL_IN_TEXT = re.compile(r"(?P<first>[^\s@<>\"(),;])[^\s@<>\"(),;]*@(?P<domain>[\w-]+(?:\.[\w-]+)+)")
 
 
 def mask_personal(text: str) -> str:

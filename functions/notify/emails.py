@@ -41,7 +41,8 @@ def email_id(event_id: str) -> str:
 
 def render(template: str, language: str, params: dict[str, Any]) -> Rendered:
     """Subject, text and HTML of `template` in `language`; the HTML gets its parameters escaped."""
-    escaped = {name: html.escape(value, quote=False) if isinstance(value, str) else value
+    # Numbers stay numbers (plural forms read them); anything else is text, escaped whatever its type.
+    escaped = {name: value if isinstance(value, (int, float)) else html.escape(str(value), quote=False)
                for name, value in params.items()}
     try:
         subject = texts.render(f"{template}.subject", language, **params)

@@ -16,7 +16,7 @@ from shared.events import EmailSend, SmsSend, SmsStatus, utcnow
 logger = logging.getLogger("vas.notify")
 
 settings.get().require("twilio_account_sid", "twilio_auth_token",  # else refuse to start
-                       "ses_access_key_id", "ses_secret_access_key")
+                       "ses_access_key_id", "ses_secret_access_key", "email_sender")
 
 
 class MessageNotLinkedYet(Exception):
@@ -87,7 +87,14 @@ def send_to_ses(ctx: runtime.Context, payload: EmailSend) -> None:
     except BaseException:
         _update(ctx.db, ref, emails.released)  # the redelivery after this 500 may try at once
         raise
-    _update(ctx.db, ref, lambda current, now: emails.sent(ses_message_id, now))
+    try:
+        # One plain write, not a transaction: SES has the email, and nothing else moves its status.
+        ref.update(emails.sent(ses_message_id, utcnow()))
+    except Exception:
+        # A 500 now would send it again once the lease lapses: keep SES's id in the log instead.
+        logger.exception("email handed to SES but its record not updated", extra={
+            "email_id": ref.id, "ses_message_id": ses_message_id})
+        return
     logger.info("email handed to SES", extra={"email_id": ref.id, "ses_message_id": ses_message_id,
                                                "to": record["to"], "template": record["template"]})
 

@@ -14,9 +14,11 @@ from shared import settings
 # emails.SEND_LEASE); a longer outage is Pub/Sub's to retry.
 TIMEOUTS = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
 
-# What SES answers when this email can never go as asked: sending it again changes nothing.
-PERMANENT = frozenset({"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException",
-                       "InvalidParameterValue", "AccountSuspendedException", "NotFoundException"})
+# What SES answers when this email can never go as asked: sending it again changes nothing. Account
+# settings an operator can fix (a suspended account, an unverified MAIL FROM domain, a missing identity
+# or configuration set) are not among them: those emails retry, then wait in the dead-letter topic
+# for a replay once the account is right.
+PERMANENT = frozenset({"MessageRejected", "BadRequestException"})
 
 
 class PermanentSesError(Exception):

@@ -69,3 +69,25 @@ def test_a_schedule_fires_at_its_last_cron_time_in_the_skipped_interval():
     assert local_clock.last_tick("0 0 1 * *", start, start + timedelta(days=40)) == datetime(2026, 4, 1, tzinfo=UTC)
     assert local_clock.last_tick("30 6 * * 0", start, start + timedelta(days=7)) == \
         datetime(2026, 3, 22, 6, 30, tzinfo=UTC)   # a Sunday
+
+
+def test_ticks_of_the_skipped_time_survive_a_publishing_hiccup_and_a_lasting_failure_is_said(clock_file, monkeypatch):
+    published, failures = [], iter([ConnectionError("emulator busy"), ConnectionError("emulator busy")])
+
+    def flaky_publish(envelopes):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        published.extend(envelopes)
+
+    monkeypatch.setattr(local_clock.bus, "publish", flaky_publish)
+    monkeypatch.setattr(local_clock.time, "sleep", lambda _: None)
+    fired = local_clock.LocalClock(0, path=clock_file).advance(timedelta(hours=25))
+    assert fired and published == fired, "a tick lost would skip a sweep"
+
+    def down(envelopes):
+        raise ConnectionError("emulator down")
+
+    monkeypatch.setattr(local_clock.bus, "publish", down)
+    with pytest.raises(RuntimeError, match="clock moved but its schedules' ticks could not be published"):
+        local_clock.LocalClock(0, path=clock_file).advance(timedelta(hours=1))

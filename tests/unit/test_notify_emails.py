@@ -98,3 +98,55 @@ def test_email_addresses_are_masked_in_logs():
     assert "karimova" not in line
     entry = json.loads(line)
     assert entry["to"] == "a***@mail.example" and entry["message"] == "email to a***@mail.example refused"
+
+
+def test_notify_refuses_to_start_without_the_email_sender_outside_the_local_stack(monkeypatch):
+    """Else it would start and fail every email until each one is dead-lettered."""
+    from pathlib import Path
+
+    import functions_framework
+
+    from shared import settings
+
+    monkeypatch.delenv("VAS_ENV", raising=False)
+    for name in ("VAS_TWILIO_ACCOUNT_SID", "VAS_TWILIO_AUTH_TOKEN", "VAS_SES_ACCESS_KEY_ID",
+                 "VAS_SES_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "from-secret-manager")
+    monkeypatch.delenv("VAS_EMAIL_SENDER", raising=False)
+    source = Path(__file__).resolve().parents[2] / "functions" / "notify" / "main.py"
+    settings.get.cache_clear()
+    try:
+        with pytest.raises(settings.MissingSetting, match="VAS_EMAIL_SENDER"):
+            functions_framework.create_app("on_email_send", str(source))
+    finally:
+        monkeypatch.undo()
+        settings.get.cache_clear()
+
+
+def test_html_parameters_are_escaped_whatever_their_type():
+    rendered = emails.render("email.topup_receipt", "en", {**RECEIPT, "amount": ["<script>alert(1)</script>"]})
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+
+
+def test_an_address_with_unusual_characters_is_masked_to_its_first_character():
+    assert log.mask_personal("to john.smith#1@gmail.com and o'brien@x.com") == "to j***@gmail.com and o***@x.com"
+
+
+@pytest.mark.parametrize("code, permanent", [("MessageRejected", True), ("AccountSuspendedException", False),
+                                             ("MailFromDomainNotVerifiedException", False),
+                                             ("NotFoundException", False), ("SendingPausedException", False)])
+def test_only_a_refusal_of_the_email_itself_is_final_account_problems_are_retried(monkeypatch, code, permanent):
+    """An operator can fix the account; its emails then go out from the dead-letter replay, not lost as failed."""
+    import boto3
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    from functions.notify import ses
+
+    client = boto3.client("sesv2", region_name="eu-west-1", aws_access_key_id="k", aws_secret_access_key="s")
+    monkeypatch.setattr(ses, "_client", lambda: client)
+    with Stubber(client) as stub:
+        stub.add_client_error("send_email", service_error_code=code, service_message="no")
+        with pytest.raises(ses.PermanentSesError if permanent else ClientError) as raised:
+            ses.send("notices@op.example", "a@b.example", "s", "t", "<p>h</p>")
+    assert isinstance(raised.value, ses.PermanentSesError) == permanent

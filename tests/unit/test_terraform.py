@@ -323,17 +323,22 @@ def test_outside_the_local_stack_each_function_starts_with_what_terraform_gives_
 
     granted = granted_secrets(tf)
     every_secret = {variable for variables in granted.values() for variable in variables}
+    configured = tf.locals["service_env"]
+    every_setting = {variable for settings_ in configured.values() for variable in settings_}
     functions = {f.source: (f, name in catalog.webhooks) for name, f in
                  [*catalog.consumers.items(), *catalog.webhooks.items()]}
     monkeypatch.delenv("VAS_ENV", raising=False)
     try:
         for source, (function, webhook) in functions.items():
-            secrets = granted.get(Path(source).parts[1], [])
+            service = Path(source).parts[1]
+            secrets = granted.get(service, [])
             given = {variable: "from-secret-manager" for variable in secrets}
             if webhook:
                 given["VAS_WEBHOOK_BASE_URL"] = "https://example.run.app"
-            for variable in every_secret | {"VAS_WEBHOOK_BASE_URL"}:
+            for variable in every_secret | every_setting | {"VAS_WEBHOOK_BASE_URL"}:
                 monkeypatch.delenv(variable, raising=False)
+            for variable in configured.get(service, {}):   # plain settings Terraform always gives
+                monkeypatch.setenv(variable, "from-terraform")
             for left_out in [None, *given]:
                 for variable, value in given.items():
                     if variable == left_out:
