@@ -9,6 +9,7 @@ import pytest
 
 from functions.notify import emails, main, ses
 from shared import bus, catalog, runtime, settings, store
+from tests.integration.test_notify import crash_once
 
 MSISDN = "+998901234567"
 RECEIPT = {"amount": "25 000 UZS", "bucket": "Main", "balance": "40 000 UZS", "reference": "R<7>&co"}
@@ -59,13 +60,7 @@ def test_a_pushed_email_send_reaches_ses_once_in_the_subscribers_language(mailbo
 
 
 def test_a_crash_between_commit_and_the_ses_call_sends_exactly_once_on_redelivery(mailbox, monkeypatch):
-    real_send = ses.send
-
-    def crash_once(*args, **kwargs):
-        monkeypatch.setattr(ses, "send", real_send)
-        raise SystemError("instance stopped after the commit, before calling SES")
-
-    monkeypatch.setattr(ses, "send", crash_once)
+    crash_once(monkeypatch, ses, "send", "instance stopped after the commit, before calling SES")
     with pytest.raises(SystemError):
         deliver(mailbox.address, language="en")
     assert mailbox() == [] and record()["status"] == "queued"

@@ -132,6 +132,17 @@ def callback(sid, status, event_id, reported_ago=timedelta(0), error_code=None, 
     return runtime.process("notify-sms-status", main.on_sms_status.handler, event_id, data, attributes)
 
 
+def crash_once(monkeypatch, module, name: str, why: str) -> None:
+    """`module.name` raises SystemError(why) on its next call only, as an instance that died would."""
+    real = getattr(module, name)
+
+    def crash(*args, **kwargs):
+        monkeypatch.setattr(module, name, real)
+        raise SystemError(why)
+
+    monkeypatch.setattr(module, name, crash)
+
+
 def record(event_id="evt-1") -> dict | None:
     return store.db().collection(store.MESSAGES).document(messages.message_id(event_id)).get().to_dict()
 
@@ -157,13 +168,7 @@ def test_an_sms_send_delivered_twice_makes_one_record_and_one_carrier_call(twili
 
 
 def test_a_crash_between_commit_and_the_carrier_call_sends_exactly_once_on_redelivery(twilio, monkeypatch):
-    real_send = carrier.send_sms
-
-    def crash_once(*args, **kwargs):
-        monkeypatch.setattr(carrier, "send_sms", real_send)
-        raise SystemError("instance stopped after the commit, before calling the carrier")
-
-    monkeypatch.setattr(carrier, "send_sms", crash_once)
+    crash_once(monkeypatch, carrier, "send_sms", "instance stopped after the commit, before calling the carrier")
     with pytest.raises(SystemError):
         send(delivery="m-1")
     assert record()["carrier_sid"] is None and twilio.created == []
