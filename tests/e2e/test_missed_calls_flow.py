@@ -425,8 +425,10 @@ def test_an_sms_to_a_phone_that_never_attaches_again_is_never_charged(carrier):
     balance_before = balance(e)
 
     carrier.attach(b)
-    held = _until(lambda: [m for m in carrier.messages() if m["to"] == e and "is now available" in m["body"]],
-                  f"the 'available' SMS to {e} to reach the SMS centre")[0]
+    # The SMS centre accepts a message as `queued` and routes it a moment later: wait for the routing.
+    held = _until(lambda: [m for m in carrier.messages()
+                           if m["to"] == e and "is now available" in m["body"] and m["status"] != "queued"],
+                  f"the 'available' SMS to {e} to be routed by the SMS centre")[0]
     assert held["status"] == "sent", held      # waiting for E's phone
     assert charges_of(e) == [], "nothing is decided while the SMS waits"
     assert balance(e) == balance_before
