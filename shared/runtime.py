@@ -14,7 +14,10 @@ deterministic, so consumers downstream drop the copies) and nothing else happens
 - `after_commit` is for effects outside Firestore and Pub/Sub (calling the carrier's API): it runs
   after the commit and again on every redelivery, so it must check its own record first — except
   on a first delivery (`ctx.redelivered` is False), when the handler's own committed writes are
-  the record and `ctx.handoff` carries what it left there.
+  the record and `ctx.handoff` carries what it left there: a value of the consumer's own type
+  (`runtime.Context[DiscardHandoff]`), None on a redelivery.
+- `ctx.read(*refs)` reads several documents in one round trip of the transaction; the answer is a
+  `Documents`, asked by reference (`docs.get(ref)`, `docs.model(ref, Model)`), never by path string.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import functions_framework
 from google.api_core.exceptions import Aborted
@@ -39,16 +42,37 @@ from shared.events import Envelope, Payload, derive_event_id, utcnow
 
 logger = logging.getLogger("vas.runtime")
 
-Handler = Callable[["Context", Any], None]
-AfterCommit = Callable[["Context", Any], None]
+Handler = Callable[["Context[Any]", Any], None]
+AfterCommit = Callable[["Context[Any]", Any], None]
+Handoff = TypeVar("Handoff")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Rejected(Exception):
     """Raised by a handler for input no retry can fix (recorded and acknowledged)."""
 
 
+class Documents:
+    """Documents read in one round trip, asked for by their reference; a missing one is None."""
+
+    def __init__(self, found: Mapping[str, dict[str, Any] | None]):
+        self._found = dict(found)
+
+    def get(self, ref: firestore.DocumentReference) -> dict[str, Any] | None:
+        """The document's fields; KeyError when `ref` was not part of the read (a bug, not an absence)."""
+        return self._found[ref.path]
+
+    def exists(self, ref: firestore.DocumentReference) -> bool:
+        return self.get(ref) is not None
+
+    def model(self, ref: firestore.DocumentReference, model: type[Model]) -> Model | None:
+        """The document validated as `model`; None when it does not exist."""
+        fields = self.get(ref)
+        return None if fields is None else model.model_validate(fields)
+
+
 @dataclass
-class Context:
+class Context(Generic[Handoff]):
     """What a handler may touch: the transaction, the event, and the outbox."""
 
     consumer: str
@@ -59,8 +83,8 @@ class Context:
     outbox: list[Envelope] = field(default_factory=list)
     # True when the processed marker already existed: the handler did not run on this delivery.
     redelivered: bool = False
-    # What the handler leaves for after_commit on a first delivery (empty on a redelivery).
-    handoff: dict[str, Any] = field(default_factory=dict)
+    # What the handler leaves for after_commit on a first delivery (None on a redelivery).
+    handoff: Handoff | None = None
 
     def emit(self, topic: str, payload: Payload | dict, purpose: str) -> Envelope:
         """Queue a follow-up event; its id is derived from this event's id and `purpose`."""
@@ -78,6 +102,13 @@ class Context:
 
     def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference:
         return self.db.collection(collection).document(doc_id)
+
+    def read(self, *refs: firestore.DocumentReference | Iterable[firestore.DocumentReference]) -> Documents:
+        """Several documents in one round trip of the transaction (references or lists of them)."""
+        flat = [ref for item in refs for ref in ([item] if isinstance(item, firestore.DocumentReference) else item)]
+        unique = list({ref.path: ref for ref in flat}.values())
+        return Documents({snap.reference.path: (snap.to_dict() if snap.exists else None)
+                          for snap in self.db.get_all(unique, transaction=self.txn)})
 
 
 class UndecodablePush(ValueError):

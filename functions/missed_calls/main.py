@@ -49,17 +49,17 @@ def _callee_gate(callee: str) -> str:
     return f"missed-calls-{callee}"
 
 
-def _after_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
+def _after_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
     """After commit: let the callee's next event in, then drop a recording nobody will keep."""
     gate.leave(ctx.db, _callee_gate(event.callee), ctx.event.id)
     _discard_recording(ctx, event)
 
 
-def _discard_recording(ctx: runtime.Context, event: MissedCallRecorded) -> None:
+def _discard_recording(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
     """Delete the recording a callee without a mailbox (or a screened caller) will not keep."""
     ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     if not ctx.redelivered:
-        sid = ctx.handoff.get("discard")
+        sid = ctx.handoff
     else:
         call = ref.get().to_dict() or {}
         sid = None if call.get("recording_deleted_at") else call.get("discarded_recording_sid")
@@ -69,7 +69,7 @@ def _discard_recording(ctx: runtime.Context, event: MissedCallRecorded) -> None:
 
 
 @runtime.consumer("missed-calls-record", after_commit=_after_call)
-def on_missed_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
+def on_missed_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
     """Keep the call's furthest state; screen it by the callee's lists; tell a reachable callee at once."""
     profile, config = service()
     gate.enter(ctx.db, _callee_gate(event.callee), ctx.event.id)
@@ -105,7 +105,7 @@ def on_missed_call(ctx: runtime.Context, event: MissedCallRecorded) -> None:
         user_update = {**user_update, "network": implied}
     if user_update:
         ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **user_update}, merge=True)
-    ctx.handoff["discard"] = discard
+    ctx.handoff = discard
     logger.info("missed call recorded", extra={"call_sid": event.call_sid, "callee": event.callee,
                                                "choice": call["choice"], "status": call["status"],
                                                "told_now": bool(told)})
@@ -241,7 +241,7 @@ def _delete_message_recording(ctx: runtime.Context, payload: VoicemailPlayed | M
 
 
 @runtime.consumer("missed-calls-voicemail", after_commit=_delete_message_recording)
-def on_voicemail_played(ctx: runtime.Context, played: VoicemailPlayed) -> None:
+def on_voicemail_played(ctx: runtime.Context[str | None], played: VoicemailPlayed) -> None:
     """The callee heard or deleted a voice message (a deleted one's recording goes after the commit)."""
     ref = ctx.doc(documents.VOICEMAILS, played.call_sid)
     message = ctx.get(ref).to_dict()
@@ -251,7 +251,7 @@ def on_voicemail_played(ctx: runtime.Context, played: VoicemailPlayed) -> None:
               else voicemail.deleted(message, by="callee", now=ctx.now))
     if update:
         ctx.txn.update(ref, update)
-    ctx.handoff["recording_sid"] = message.get("recording_sid") if update and played.action == "deleted" else None
+    ctx.handoff = message.get("recording_sid") if update and played.action == "deleted" else None
 
 
 # --- charging -------------------------------------------------------------------------------
@@ -424,31 +424,31 @@ def _expire_voicemail(ctx, due: MissedCallsDue) -> None:
     ref = ctx.doc(documents.VOICEMAILS, due.call_sid)
     message = ctx.get(ref).to_dict()
     if message is None or message.get("deleted") or message["delete_after"] > ctx.now:
-        ctx.handoff["recording_sid"] = None
         return
     ctx.txn.update(ref, voicemail.deleted(message, by="retention", now=ctx.now))
-    ctx.handoff["recording_sid"] = message.get("recording_sid")
+    ctx.handoff = message.get("recording_sid")
 
 
 # --- a recycled number ------------------------------------------------------------------------
 
-def _after_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+def _after_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: SubscriberReassigned) -> None:
     """After commit: let the number's next event in, then delete the old owner's recordings at the carrier."""
     gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
-    pending = ctx.handoff.get("recordings", []) if not ctx.redelivered else \
+    pending = (ctx.handoff or []) if not ctx.redelivered else \
         reassignment.still_at_carrier(ctx.db, event.archive_id)
     reassignment.delete_recordings(ctx.db, pending)
 
 
 @runtime.consumer("missed-calls-reassigned", after_commit=_after_reassigned)
-def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+def on_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: SubscriberReassigned) -> None:
     """The number has a new owner: the old owner's options, mailbox, calls and charges go to the archive."""
     gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
     found = reassignment.old_owners_documents(ctx, event.msisdn, event.effective_at)
-    ctx.handoff["recordings"] = reassignment.archive_all(ctx, event.archive_id, found)
+    recordings = reassignment.archive_all(ctx, event.archive_id, found)
+    ctx.handoff = recordings
     reassignment.archived_by_this_service(ctx, event.archive_id)
     logger.info("old owner's missed-call state archived", extra={"msisdn": event.msisdn, "documents": len(found),
-                                                                "recordings": len(ctx.handoff["recordings"])})
+                                                                "recordings": len(recordings)})
 
 
 # --- helpers --------------------------------------------------------------------------------

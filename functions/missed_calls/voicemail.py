@@ -51,7 +51,7 @@ def delete_recording_after_commit(ctx, call_sid: str | None) -> None:
         return
     ref = ctx.doc(documents.VOICEMAILS, call_sid)
     if not ctx.redelivered:
-        sid = ctx.handoff.get("recording_sid")
+        sid = ctx.handoff
     else:
         message = ref.get().to_dict() or {}
         sid = message.get("recording_sid") if message.get("deleted") and not message.get("recording_deleted_at") \

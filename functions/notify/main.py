@@ -23,7 +23,7 @@ class MessageNotLinkedYet(Exception):
     """A callback came before notify stored the SID it names; Pub/Sub redelivers it shortly."""
 
 
-def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
+def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
     ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
     if ctx.redelivered:
@@ -32,7 +32,7 @@ def send_to_carrier(ctx: runtime.Context, payload: SmsSend) -> None:
             return
     else:
         # The handler's transaction created the record already claimed by this delivery.
-        record = ctx.handoff["record"]
+        record = ctx.handoff
     # Twilio's create has no idempotency key: when the carrier's answer is lost after it took the
     # SMS (this instance dies, or the request times out), the redelivery sends it again unless a
     # status callback stored the SID first. That window is one HTTP answer wide; any other crash,
@@ -70,10 +70,10 @@ def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_i
     return record
 
 
-def send_to_ses(ctx: runtime.Context, payload: EmailSend) -> None:
+def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> None:
     """After commit and on every redelivery: hand the email to SES unless it already has it (or refused it)."""
     ref = ctx.doc(store.EMAILS, emails.email_id(ctx.event.id))
-    record = _claim_again(ctx.db, ref, ctx.event.id, emails.claim) if ctx.redelivered else ctx.handoff["record"]
+    record = _claim_again(ctx.db, ref, ctx.event.id, emails.claim) if ctx.redelivered else ctx.handoff
     if record is None:
         return
     # SES's SendEmail has no idempotency key either: as with the carrier, only an answer lost
@@ -100,7 +100,7 @@ def send_to_ses(ctx: runtime.Context, payload: EmailSend) -> None:
 
 
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
-def on_sms_send(ctx: runtime.Context, payload: SmsSend) -> None:
+def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """Render the SMS in the subscriber's language and queue its record (the carrier call follows the commit)."""
     profile = operator.current()
     subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, payload.to)).to_dict() or {}
@@ -115,11 +115,11 @@ def on_sms_send(ctx: runtime.Context, payload: SmsSend) -> None:
     # between this commit and the carrier call delays its SMS by at most SEND_LEASE.)
     record.update(messages.claim(record, ctx.now))
     ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
-    ctx.handoff["record"] = record
+    ctx.handoff = record
 
 
 @runtime.consumer("notify-email-send", after_commit=send_to_ses)
-def on_email_send(ctx: runtime.Context, payload: EmailSend) -> None:
+def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> None:
     """Render the email in its reader's language and queue its record (the SES call follows the commit)."""
     profile = operator.current()
     subscriber = (ctx.get(ctx.doc(store.SUBSCRIBERS, payload.msisdn)).to_dict() if payload.msisdn else None) or {}
@@ -135,7 +135,7 @@ def on_email_send(ctx: runtime.Context, payload: EmailSend) -> None:
     # Created claimed by this delivery, as an SMS record is (see on_sms_send).
     record.update(emails.claim(record, ctx.now))
     ctx.txn.create(ctx.doc(store.EMAILS, record["email_id"]), record)
-    ctx.handoff["record"] = record
+    ctx.handoff = record
 
 
 @runtime.consumer("notify-sms-status")

@@ -28,6 +28,14 @@ HISTORY_DAYS = 31
 
 
 @dataclass(frozen=True)
+class Decided:
+    """What a transfer's transaction decided, for the log once it is committed."""
+
+    decision: str        # "accepted" or "refused (<code>)"
+    reference: str
+
+
+@dataclass(frozen=True)
 class Reader:
     """Who an SMS goes to, and how they read money and times."""
 

@@ -37,17 +37,18 @@ def policies() -> tuple[OperatorProfile, PolicySet]:
     return _in_force
 
 
-def _after_transfer(ctx: runtime.Context, request: TransferRequested) -> None:
+def _after_transfer(ctx: runtime.Context[execution.Decided], request: TransferRequested) -> None:
     """Log the decision once it is committed (a retried transaction runs the handler again), then leave the gate."""
-    decided = ctx.handoff.get("decided")
+    decided = ctx.handoff
     if decided is not None:  # only on the delivery that made the decision
-        logger.info("transfer %s", decided, extra={"reference": ctx.handoff["reference"], "sender": request.sender,
-                                                    "recipient": request.recipient, "amount": request.amount})
+        logger.info("transfer %s", decided.decision, extra={
+            "reference": decided.reference, "sender": request.sender, "recipient": request.recipient,
+            "amount": request.amount})
     gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
 @runtime.consumer("transfers-execute", after_commit=_after_transfer)
-def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> None:
+def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
     gate.enter(ctx.db, f"transfers-{request.sender}", ctx.event.id)  # progress under one sender's burst, not correctness
     profile, in_force = policies()
@@ -78,8 +79,8 @@ def on_transfer_requested(ctx: runtime.Context, request: TransferRequested) -> N
                                                           sender_balance=balance, event_id=ctx.event.id,
                                                           now=ctx.now))
     _send(ctx, notices)
-    ctx.handoff.update(decided="accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
-                       reference=pair.reference)
+    ctx.handoff = execution.Decided("accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
+                          reference=pair.reference)
 
 
 def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
@@ -171,16 +172,16 @@ def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
     ctx.txn.create(by_serial, {"serial": card.serial, "code_key": by_code.id, "issued_at": ctx.now})
 
 
-def _leave_card_gate(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+def _leave_card_gate(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
     """After the commit: tell the operator when this wrong code locked a card, then leave the gate."""
-    if ctx.handoff.get("card_locked_now"):
+    if ctx.handoff:  # this delivery's wrong code locked the card
         logger.warning("pay card locked: too many wrong codes from any callers", extra={
             "card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD})
     gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
 
 
 @runtime.consumer("transfers-voucher-redeem", after_commit=_leave_card_gate)
-def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> None:
+def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
     """Activate a pay card for a subscriber once (marked used with the credit), or tell the caller why not."""
     # One call at a time per card: progress when one code is keyed in many calls, not correctness.
     gate.enter(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
@@ -212,7 +213,7 @@ def on_voucher_redeem(ctx: runtime.Context, request: VoucherRedeemRequested) -> 
             ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
             card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
             ctx.txn.set(card_attempts_ref, card_after)
-            ctx.handoff["card_locked_now"] = vouchers.card_locked(card_after, ctx.now)
+            ctx.handoff = vouchers.card_locked(card_after, ctx.now)
         notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
                                            caller=caller, currency=profile.currency)]
     documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,
