@@ -1,9 +1,10 @@
-"""The event catalog (catalog.yaml) as typed objects, and envelope construction per topic."""
+"""The event catalog (shared/catalog.yaml + functions/*/catalog.yaml) as typed objects, and envelopes per topic."""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -11,7 +12,12 @@ from pydantic import BaseModel, ConfigDict
 
 from shared import events
 
-CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
+PLATFORM_FILE = Path(__file__).with_name("catalog.yaml")
+REPO = PLATFORM_FILE.parents[1]
+SERVICES_DIR = REPO / "functions"
+SERVICE_PART = "*/catalog.yaml"  # under SERVICES_DIR: functions/<service>/catalog.yaml
+SECTIONS = ("topics", "consumers", "webhooks", "schedules")
+PLATFORM_ONLY = ("dead_letter_topic", "defaults")
 
 
 class Topic(BaseModel):
@@ -107,12 +113,47 @@ def _check(catalog: Catalog) -> None:
     if catalog.dead_letter_topic not in catalog.topics:
         problems.append(f"dead-letter topic {catalog.dead_letter_topic} is not declared")
     if problems:
-        raise ValueError("catalog.yaml is inconsistent:\n  " + "\n  ".join(problems))
+        raise ValueError("the catalog is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def files() -> list[Path]:
+    """The platform's catalog file, then each service's own part (functions/<service>/catalog.yaml)."""
+    return [PLATFORM_FILE, *sorted(SERVICES_DIR.glob(SERVICE_PART))]
+
+
+def merge(parts: Mapping[str, dict]) -> dict:
+    """One raw catalog from its parts (file name -> content), the first being the platform's.
+
+    Only the platform's part sets `dead_letter_topic` and `defaults`; a name declared in two parts
+    is refused with both files named, as Terraform refuses it (terraform/catalog.tf).
+    """
+    platform = next(iter(parts))
+    merged = {key: parts[platform][key] for key in PLATFORM_ONLY if key in parts[platform]}
+    declared_in: dict[tuple[str, str], str] = {}
+    problems = []
+    for file, part in parts.items():
+        allowed = {*SECTIONS, *PLATFORM_ONLY} if file == platform else set(SECTIONS)
+        if set(part) - allowed:
+            problems.append(f"{file}: {', '.join(sorted(set(part) - allowed))} cannot be declared here")
+        for section in SECTIONS:
+            for name, body in (part.get(section) or {}).items():
+                if (section, name) in declared_in:
+                    problems.append(f"{section} {name} is declared twice: in {declared_in[section, name]} and {file}")
+                declared_in[section, name] = file
+                merged.setdefault(section, {})[name] = body
+    if problems:
+        raise ValueError("the catalog files disagree:\n  " + "\n  ".join(problems))
+    return merged
+
+
+def read() -> dict:
+    """The raw catalog merged from every catalog file."""
+    return merge({str(path.relative_to(REPO)): yaml.safe_load(path.read_text()) or {} for path in files()})
 
 
 @functools.cache
 def load() -> Catalog:
-    return parse(yaml.safe_load(CATALOG_FILE.read_text()))
+    return parse(read())
 
 
 def make_envelope(topic: str, payload: events.Payload | dict, *, event_id: str,

@@ -1,9 +1,36 @@
-# The one event catalog (shared/catalog.yaml) drives topics, subscriptions, functions and schedules.
-# Nothing here lists a topic or a function by hand: add it to the catalog and `terraform apply`.
-# tests/unit/test_terraform.py fails if a resource stops iterating over the catalog.
+# The event catalog drives topics, subscriptions, functions and schedules: the platform's part
+# (shared/catalog.yaml) merged with every service's own (functions/<service>/catalog.yaml), as
+# shared/catalog.py merges them. Nothing here lists a topic, a function or a service by hand: add it
+# to a catalog file and `terraform apply`. tests/unit/test_terraform.py fails if a resource stops
+# iterating over the catalog.
 
 locals {
-  catalog  = yamldecode(file("${path.module}/../shared/catalog.yaml"))
+  catalog_sections = ["topics", "consumers", "webhooks", "schedules"]
+  # File name (as shared/catalog.py names it) -> content; the platform's first.
+  catalog_files = merge(
+    { "shared/catalog.yaml" = yamldecode(file("${path.module}/../shared/catalog.yaml")) },
+    { for part in fileset("${path.module}/../functions", "*/catalog.yaml") :
+    "functions/${part}" => yamldecode(file("${path.module}/../functions/${part}")) },
+  )
+  platform_catalog = local.catalog_files["shared/catalog.yaml"]
+  catalog = merge(
+    { dead_letter_topic = local.platform_catalog.dead_letter_topic, defaults = local.platform_catalog.defaults },
+    { for section in local.catalog_sections : section => merge([
+      for part in values(local.catalog_files) : try(part[section], null) == null ? {} : part[section]
+    ]...) },
+  )
+  # "<section> <name>" -> the files declaring it, when more than one does (merge() would keep the last);
+  # the topic resource's precondition refuses them, as shared/catalog.py does.
+  catalog_declarations = flatten([
+    for file, part in local.catalog_files : [
+      for section in local.catalog_sections : [
+        for name in keys(try(part[section], null) == null ? {} : part[section]) : { key = "${section} ${name}", file = file }
+      ]
+    ]
+  ])
+  catalog_declared_twice = {
+    for key, files in { for d in local.catalog_declarations : d.key => d.file... } : key => files if length(files) > 1
+  }
   defaults = local.catalog.defaults
 
   topics            = local.catalog.topics

@@ -7,6 +7,14 @@ resource "google_pubsub_topic" "topic" {
   name     = each.key
   labels   = { app = "vas" }
 
+  lifecycle {
+    precondition {
+      # merge() in catalog.tf keeps the last of two entries with the same name; shared/catalog.py refuses them.
+      condition     = length(local.catalog_declared_twice) == 0
+      error_message = "catalog: declared in two files: ${jsonencode(local.catalog_declared_twice)}"
+    }
+  }
+
   depends_on = [google_project_service.api]
 }
 

@@ -1,4 +1,4 @@
-"""The one catalog: consistent in itself, matched by the code, exportable as JSON Schema."""
+"""The catalog: merged from the platform's file and each service's, consistent, matched by the code, exportable."""
 
 from __future__ import annotations
 
@@ -16,17 +16,69 @@ CATALOG = catalog_module.load()
 
 
 def test_a_consumer_of_an_undeclared_topic_is_refused():
-    raw = yaml.safe_load(catalog_module.CATALOG_FILE.read_text())
+    raw = catalog_module.read()
     raw["consumers"]["notify-sms-send"]["topic"] = "sms.sned"
     with pytest.raises(ValueError, match="sms.sned is not declared"):
         catalog_module.parse(raw)
 
 
 def test_a_topic_without_a_payload_model_is_refused():
-    raw = yaml.safe_load(catalog_module.CATALOG_FILE.read_text())
+    raw = catalog_module.read()
     raw["topics"]["sms.send"]["model"] = "SmsSendV2"
     with pytest.raises(ValueError, match="SmsSendV2 is not in shared/events.py"):
         catalog_module.parse(raw)
+
+
+PLATFORM = yaml.safe_load(catalog_module.PLATFORM_FILE.read_text())
+NEW_SERVICE = {"topics": {"new.asked": {"model": "ClockTick", "description": "A request to the new service."}},
+               "consumers": {"new-asked": {"topic": "new.asked", "source": "functions/new/main.py",
+                                           "entry_point": "on_asked"}}}
+
+
+def test_a_service_adds_its_topics_and_consumers_from_its_own_file():
+    merged = catalog_module.parse(catalog_module.merge({"shared/catalog.yaml": PLATFORM,
+                                                        "functions/new/catalog.yaml": NEW_SERVICE}))
+    assert merged.consumer("new-asked").max_delivery_attempts == PLATFORM["defaults"]["max_delivery_attempts"]
+    assert merged.topic("new.asked").model == "ClockTick" and "sms.send" in merged.topics
+
+
+def test_a_name_declared_in_two_files_is_refused_naming_both():
+    again = {"topics": {"sms.send": PLATFORM["topics"]["sms.send"]}}
+    with pytest.raises(ValueError, match="topics sms.send is declared twice: in shared/catalog.yaml and "
+                                         "functions/new/catalog.yaml"):
+        catalog_module.merge({"shared/catalog.yaml": PLATFORM, "functions/new/catalog.yaml": again})
+
+
+def test_only_the_platform_file_sets_the_defaults_and_the_dead_letter_topic():
+    own_defaults = {**NEW_SERVICE, "defaults": {"max_delivery_attempts": 1}}
+    with pytest.raises(ValueError, match="functions/new/catalog.yaml: defaults cannot be declared here"):
+        catalog_module.merge({"shared/catalog.yaml": PLATFORM, "functions/new/catalog.yaml": own_defaults})
+
+
+def _declared_by_service() -> dict[str, dict]:
+    """functions/<service>/catalog.yaml -> its content, for every service that has one."""
+    return {path.parent.name: yaml.safe_load(path.read_text()) or {} for path in catalog_module.files()[1:]}
+
+
+def test_each_service_declares_its_own_functions_and_schedules():
+    for service, part in _declared_by_service().items():
+        for section in ("consumers", "webhooks"):
+            for name, function in (part.get(section) or {}).items():
+                assert Path(function["source"]).parts[:2] == ("functions", service), \
+                    f"{service}'s catalog declares {name}, a function of {function['source']}"
+        for name, schedule in (part.get("schedules") or {}).items():
+            owners = {Path(c.source).parts[1] for c in CATALOG.consumers_of(schedule["topic"])}
+            assert owners == {service}, f"{service}'s catalog declares schedule {name}, whose ticks go to {owners}"
+    declared = {name for part in _declared_by_service().values() for name in part.get("consumers") or {}}
+    assert declared == set(CATALOG.consumers), "a consumer is declared outside its service's folder"
+
+
+def test_a_service_declares_only_the_topics_addressed_to_it_alone():
+    """The rule of shared/catalog.yaml's header: a topic others may publish or subscribe to is the platform's."""
+    for service, part in _declared_by_service().items():
+        for topic in part.get("topics") or {}:
+            consumers = {Path(c.source).parts[1] for c in CATALOG.consumers_of(topic)}
+            assert consumers == {service}, f"{service}'s catalog declares {topic}, which {sorted(consumers)} consume"
 
 
 def test_defaults_apply_where_a_consumer_says_nothing_and_overrides_win():

@@ -132,10 +132,17 @@ FOR_EACH = {
 
 
 def check_reads_the_catalog(tf: Terraform) -> None:
-    expression = tf.locals["catalog"]
-    match = re.fullmatch(r'\$\{yamldecode\(file\("\$\{path\.module\}/([^"]+)"\)\)\}', expression)
-    assert match, f"local.catalog must be yamldecode(file(...)) of the catalog, is {expression}"
-    assert (TF_DIR / match.group(1)).resolve() == catalog_module.CATALOG_FILE.resolve()
+    """local.catalog merges the files shared/catalog.py merges: the platform's, then each service's part."""
+    files = tf.locals["catalog_files"]
+    platform = re.search(r'yamldecode\(file\("\$\{path\.module\}/([^"$]+)"\)\)', files)
+    assert platform, f"local.catalog_files must yamldecode the platform's catalog file, is {files}"
+    assert (TF_DIR / platform.group(1)).resolve() == catalog_module.PLATFORM_FILE.resolve()
+    parts = re.search(r'fileset\("\$\{path\.module\}/([^"]+)", "([^"]+)"\)', files)
+    assert parts, "the services' catalog files must be found by fileset(), not listed by hand"
+    assert (TF_DIR / parts.group(1)).resolve() == catalog_module.SERVICES_DIR.resolve()
+    assert parts.group(2) == catalog_module.SERVICE_PART, f"fileset() looks for {parts.group(2)}"
+    assert tf.locals["catalog_sections"] == list(catalog_module.SECTIONS), "a section is not merged"
+    assert "values(local.catalog_files)" in tf.locals["catalog"], "local.catalog is not the merge of every file"
     for section in ("topics", "webhooks", "schedules", "dead_letter_topic", "defaults"):
         assert tf.locals[section] == f"${{local.catalog.{section}}}", f"local.{section} is not the catalog's"
     assert "in local.catalog.consumers" in tf.locals["consumers"]
@@ -165,7 +172,7 @@ def check_consumers_follow_the_catalog_rules(tf: Terraform) -> None:
     fields = set(catalog_module.Consumer.model_fields) - {"name"}
     for field in fields:
         assert re.search(rf"\b{field} = ", expression), f"local.consumers lacks {field}"
-    for field in yaml.safe_load(catalog_module.CATALOG_FILE.read_text())["defaults"]:
+    for field in catalog_module.read()["defaults"]:
         assert f"{field} = try(consumer.{field}, local.defaults.{field})" in expression, \
             f"local.consumers: {field} must fall back to the catalog's defaults"
     assert "dead_letter = try(consumer.dead_letter, true)" in expression
@@ -463,6 +470,10 @@ MUTANTS = {
     "fixed retry backoff": (check_subscription_delivery_policy, "pubsub.tf",
                             '"${each.value.min_backoff_seconds}s"', '"10s"'),
     "another catalog file": (check_reads_the_catalog, "catalog.tf", "shared/catalog.yaml", "terraform/catalog.yaml"),
+    "the services' catalog files left out": (check_reads_the_catalog, "catalog.tf",
+                                             '"*/catalog.yaml"', '"edge/catalog.yaml"'),
+    "schedules taken from the platform's file only": (check_reads_the_catalog, "catalog.tf",
+                                                      '"webhooks", "schedules"]', '"webhooks"]'),
     "defaults ignored": (check_consumers_follow_the_catalog_rules, "catalog.tf",
                          "try(consumer.max_delivery_attempts, local.defaults.max_delivery_attempts)", "5"),
     "fixed source file": (check_functions_built_from_the_catalog, "functions.tf",
@@ -513,12 +524,18 @@ def test_hard_coded_topic_names_are_caught(tf, catalog):
 
 # --- evaluated by terraform itself (no providers, no network), where it is installed ----------
 
+def catalog_files() -> dict[str, str]:
+    """Every catalog file's text by its path in the repository (shared/catalog.yaml, functions/*/catalog.yaml)."""
+    return {str(path.relative_to(REPO)): path.read_text() for path in catalog_module.files()}
+
+
 def terraform_console(expressions: list[str], tmp_path: Path, texts: dict[str, str], *,
-                      catalog_text: str | None = None, variables: dict[str, str] | None = None) -> list[object]:
-    """Evaluate expressions against .tf `texts` (by file name) beside the catalog; JSON values back."""
+                      catalog: dict[str, str] | None = None, variables: dict[str, str] | None = None) -> list[object]:
+    """Evaluate expressions against .tf `texts` (by file name) beside the catalog files; JSON values back."""
     (tmp_path / "terraform").mkdir()
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "catalog.yaml").write_text(catalog_text or catalog_module.CATALOG_FILE.read_text())
+    for name, text in (catalog or catalog_files()).items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     for name, text in texts.items():
         (tmp_path / "terraform" / name).write_text(text)
     command = ["terraform", "console", *(f"-var={name}={value}" for name, value in (variables or {}).items())]
@@ -638,15 +655,35 @@ def test_function_settings_check_fails_on_a_drifted_kind(tmp_path, catalog, muta
 
 
 @needs_terraform
-def test_a_webhook_named_like_a_consumer_is_refused(tmp_path):
-    raw = yaml.safe_load(catalog_module.CATALOG_FILE.read_text())
-    consumer = next(iter(raw["consumers"]))
-    raw["webhooks"][consumer] = next(iter(raw["webhooks"].values()))
+def test_a_webhook_named_like_a_consumer_is_refused(tmp_path, catalog):
+    consumer, webhook = next(iter(catalog.consumers.values())), next(iter(catalog.webhooks.values()))
+    files, edge = catalog_files(), f"functions/{Path(webhook.source).parts[1]}/catalog.yaml"
+    raw = yaml.safe_load(files[edge])
+    raw["webhooks"][consumer.name] = raw["webhooks"][webhook.name]
+    files[edge] = yaml.safe_dump(raw)
     functions, names_unique = terraform_console(["local.functions", unique_names_condition(real())], tmp_path,
-                                                function_locals(real()), catalog_text=yaml.safe_dump(raw),
-                                                variables=FUNCTION_VARIABLES)
-    assert len(functions) < len(raw["consumers"]) + len(raw["webhooks"]), "merge() keeps one of the two"
+                                                function_locals(real()), catalog=files, variables=FUNCTION_VARIABLES)
+    assert len(functions) < len(catalog.consumers) + len(catalog.webhooks) + 1, "merge() keeps one of the two"
     assert names_unique is False, "one of the two functions would silently not be deployed"
+
+
+@needs_terraform
+def test_terraform_merges_the_catalog_files_as_python_does(tmp_path):
+    (merged, declared_twice) = terraform_console(["local.catalog", "local.catalog_declared_twice"], tmp_path,
+                                                 catalog_only(real()))
+    assert merged == catalog_module.read()
+    assert declared_twice == {}
+
+
+@needs_terraform
+def test_terraform_refuses_a_name_declared_in_two_catalog_files(tmp_path):
+    files = catalog_files()
+    files["functions/newservice/catalog.yaml"] = "topics:\n  sms.send:\n    model: SmsSend\n    description: again\n"
+    (declared_twice,) = terraform_console(["local.catalog_declared_twice"], tmp_path, catalog_only(real()),
+                                          catalog=files)
+    assert declared_twice == {"topics sms.send": ["functions/newservice/catalog.yaml", "shared/catalog.yaml"]}
+    condition = block(block(real().resource("google_pubsub_topic", "topic"), "lifecycle"), "precondition")
+    assert condition["condition"] == "${length(local.catalog_declared_twice) == 0}", "nothing refuses them"
 
 
 def alert_locals(tf: Terraform) -> dict[str, str]:
