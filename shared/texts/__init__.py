@@ -1,6 +1,7 @@
-"""Every text a subscriber reads or hears, per language, from the YAML files in this folder.
+"""Every text a subscriber reads or hears, per language, from the YAML files here and in each service's folder.
 
-Each file groups the texts of one area (`edge.yaml`, `ledger.yaml`, …); each key gives the text in
+Each file groups the texts of one area: the platform's here (`edge.yaml`, `ledger.yaml`, …), each
+service's in its own folder (`functions/<service>/texts/*.yaml`). Each key gives the text in
 every language the platform speaks, with `{placeholders}` filled by `render`. A unit test checks
 that every key has all languages and the same placeholders in each. An operator may reword any
 text per language in its profile (`texts:`); `render` uses that wording, checked at load by
@@ -27,20 +28,27 @@ from babel import Locale
 LANGUAGES = ("en", "ru", "uz", "ky", "zh")
 FALLBACK = "en"
 TEXTS_DIR = Path(__file__).parent
+SERVICES_DIR = TEXTS_DIR.parents[1] / "functions"  # each service's texts: functions/<service>/texts/*.yaml
 
 
 class UnknownText(KeyError):
     pass
 
 
+def files() -> list[Path]:
+    """Every texts file: the platform's (this folder), then each service's (functions/<service>/texts/)."""
+    return [*sorted(TEXTS_DIR.glob("*.yaml")), *sorted(SERVICES_DIR.glob("*/texts/*.yaml"))]
+
+
 @functools.cache
 def catalog() -> dict[str, dict[str, str]]:
     merged: dict[str, dict[str, str]] = {}
-    for path in sorted(TEXTS_DIR.glob("*.yaml")):
+    defined_in: dict[str, Path] = {}
+    for path in files():
         for key, translations in (yaml.safe_load(path.read_text()) or {}).items():
             if key in merged:
-                raise ValueError(f"text {key!r} is defined twice (again in {path.name})")
-            merged[key] = translations
+                raise ValueError(f"text {key!r} is defined twice: in {defined_in[key]} and {path}")
+            merged[key], defined_in[key] = translations, path
     return merged
 
 

@@ -101,6 +101,7 @@ def twilio(firestore_clean, monkeypatch, tmp_path):
     """A carrier speaking Twilio's API, notify configured to use it, and a known text catalog."""
     (tmp_path / "sample.yaml").write_text(SAMPLE_TEXTS, encoding="utf-8")
     monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)
     with TwilioMessagesStub() as stub:
         monkeypatch.setenv("VAS_TWILIO_API_BASE", stub.url)
         monkeypatch.setenv("VAS_TWILIO_ACCOUNT_SID", ACCOUNT_SID)

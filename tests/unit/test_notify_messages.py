@@ -39,6 +39,7 @@ test.long:
 def sample_texts(tmp_path, monkeypatch):
     (tmp_path / "sample.yaml").write_text(SAMPLE_TEXTS, encoding="utf-8")
     monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()

@@ -1,7 +1,8 @@
 """Every subscriber-facing text exists in all five languages with the same placeholders.
 
-This guards every team's file in shared/texts/: a key missing a language, or a translation that
-drops or renames a {placeholder}, would fail at the moment a subscriber should have been told.
+This guards every texts file (shared/texts/*.yaml and functions/<service>/texts/*.yaml): a key missing
+a language, or a translation that drops or renames a {placeholder}, would fail at the moment a
+subscriber should have been told.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import yaml
 
 from shared import texts
 
-TEXT_FILES = sorted(texts.TEXTS_DIR.glob("*.yaml"))
+REPO = Path(__file__).resolve().parents[2]
+TEXT_FILES = texts.files()
 
 
 def problems_in(path: Path) -> list[str]:
@@ -57,7 +59,7 @@ def problems_in(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_text_has_all_languages_and_the_same_placeholders(path):
     assert problems_in(path) == []
 
@@ -65,6 +67,28 @@ def test_every_text_has_all_languages_and_the_same_placeholders(path):
 def test_no_key_is_defined_in_two_files():
     texts.catalog.cache_clear()
     assert set(texts.catalog())  # raises on a duplicate key
+
+
+def test_the_services_texts_are_read_from_their_own_folders():
+    services = {path.parent.parent.name for path in TEXT_FILES if path.is_relative_to(texts.SERVICES_DIR)}
+    assert {"transfers", "missed_calls", "zero_balance", "provisioning"} <= services
+    assert texts.render("transfer.refused.recipient_daily_count", "en", limit=1, days=1)
+
+
+def test_a_key_a_service_defines_again_is_refused_naming_both_files(tmp_path, monkeypatch):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "functions" / "new" / "texts").mkdir(parents=True)
+    (tmp_path / "shared" / "common.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "functions" / "new" / "texts" / "new.yaml").write_text(GOOD, encoding="utf-8")
+    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path / "shared")
+    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path / "functions")
+    texts.catalog.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"'greeting' is defined twice: in \S*shared/common.yaml and "
+                                             r"\S*functions/new/texts/new.yaml"):
+            texts.catalog()
+    finally:
+        texts.catalog.cache_clear()
 
 
 # --- the checker itself must catch what it guards against ---------------------------------
@@ -112,6 +136,7 @@ def test_checker_reports_positional_placeholders_and_empty_texts(tmp_path):
 def sample_texts(tmp_path, monkeypatch):
     _write(tmp_path, GOOD + 'english.only:\n  en: "Only {what}"\n')
     monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()
@@ -142,6 +167,7 @@ CALLS = ("{count, plural, =0 {no missed calls} one {{count} missed call} "
 def plural_texts(tmp_path, monkeypatch):
     _write(tmp_path, f'calls:\n  en: "{CALLS}"\n  ru: "{ЗВОНКИ}"\n  zh: "{{caller}}的未接来电{{count}}个"\n')
     monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()
