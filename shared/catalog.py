@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -121,7 +120,7 @@ def files() -> list[Path]:
     return [PLATFORM_FILE, *sorted(SERVICES_DIR.glob(SERVICE_PART))]
 
 
-def merge(parts: Mapping[str, dict]) -> dict:
+def merge(parts: dict[str, dict]) -> dict:
     """One raw catalog from its parts (file name -> content), the first being the platform's.
 
     Only the platform's part sets `dead_letter_topic` and `defaults`; a name declared in two parts
