@@ -22,7 +22,7 @@ import functions_framework
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from functions.edge import lookup, security, services, sms_keywords, status, voice
+from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
 from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
 from functions.edge.replies import Publication, Text
 from shared import log, operator, runtime, settings, signing, store
@@ -179,7 +179,7 @@ def sms_inbound(request):
             if reply is not None:
                 runtime.publish_new("sms.send", SmsSend(
                     to=inbound.sender, template=reply.key, params=reply.params, language=language,
-                    sender=short_code, reference=f"twilio:{inbound.message_sid}", billing=answer.billing,
+                    sender=short_code, reference=request_ids.sms_reference(inbound.message_sid), billing=answer.billing,
                 ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
         except Exception:
             # The reply exists only in this request: a 200 would tell Twilio the message was handled
@@ -194,13 +194,13 @@ def sms_inbound(request):
 
 def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_keywords.SmsAnswer, str]:
     """The reply (and what to publish) and its language; "try later" in the operator's language if Firestore fails."""
-    command, word = sms_keywords.command_of(inbound.body)
+    command, word = _sms_commands.command_of(inbound.body)
     service, now = _sms_commands.service(command, short_code), utcnow()
     try:
         found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
                                 extra=service.documents_for(inbound, _profile))
     except Exception:
-        logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command.value})
+        logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command})
         return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
     situation = sms_keywords.SmsSituation(command=command, word=word, caller=found.caller, profile=_profile,
                                           short_code=short_code, account=found.account, inbound=inbound,

@@ -39,7 +39,7 @@ class UssdRequest:
     @property
     def request_id(self) -> str:
         """Our id of this request: the session, the phone, the code and the inputs (a retry gets the same)."""
-        return request_ids.request_id("ussd", self.session_id, self.msisdn, self.service_code, *self.inputs)
+        return request_ids.ussd_request_id(self.session_id, self.msisdn, self.service_code, *self.inputs)
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class UssdService:
     reads: Reads | None = None    # further documents the handler needs, read in that same round trip
     usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
     example: str | None = None    # a dial string to copy, in the operator's number format, for the help
+    priority: int = 100           # lower first: its place in the help screen
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()

@@ -1,9 +1,9 @@
 """Inbound calls: which voice service answers a call, and the TwiML it answers with.
 
-A voice service plugs in by adding a route for its number to `VoiceRouter.routes` (the pay-card
-IVR on 0670 does); a call the network forwarded (ForwardedFrom set) goes to `VoiceRouter.forwarded`
-(the missed-call IVR); a call to any other number hears, in the caller's language, that the number
-offers no voice service. A `VoiceService` route also names the documents it needs, which the
+A voice service plugs in with a `VoiceEntry`: a matcher (a call forwarded for some reason, a call
+to service number N, a call to a number that does not exist) and a priority; the router tries the
+entries in priority order, for the call and for its status callback alike. A call no entry takes
+hears, in the caller's language, that the number offers no voice service. A `VoiceService` route also names the documents it needs, which the
 webhook reads in the caller's round trip. Multi-step services (<Gather>) come back to the same
 webhook with a `step` in the action URL's query, which Twilio's signature covers.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -168,32 +169,95 @@ class VoiceService:
         return tuple(self.reads(call))
 
 
+class CallMatcher(Protocol):
+    """Which calls a voice entry answers, and which ends (status callbacks) it hears of."""
+
+    def matches(self, call: InboundCall) -> bool: ...
+
+    def matches_end(self, call: InboundCall) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A call the network forwarded to us (ForwardedFrom set), for any reason or for the ones named.
+
+    Later steps of such a call carry the callee in our own signed action URL instead.
+    """
+
+    reasons: frozenset[str] | None = None     # the carrier's ForwardReason values; None: any
+
+    def _reason_fits(self, call: InboundCall) -> bool:
+        reason = call.forward_reason or call.query.get("reason")
+        return self.reasons is None or (reason or "") in self.reasons
+
+    def matches(self, call: InboundCall) -> bool:
+        return bool(call.forwarded_from or call.query.get("callee")) and self._reason_fits(call)
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return bool(call.forwarded_from) and self._reason_fits(call)
+
+
+@dataclass(frozen=True)
+class ServiceNumber:
+    """A call to one of our service numbers (written with or without its `+`)."""
+
+    number: str
+
+    def matches(self, call: InboundCall) -> bool:
+        return self.number in (call.called, call.called.lstrip("+"))
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return not call.forwarded_from and self.matches(call)
+
+
+@dataclass(frozen=True)
+class NumberNotInService:
+    """A call to a number nobody else answers (the network sends calls to unassigned numbers here)."""
+
+    def matches(self, call: InboundCall) -> bool:
+        return True
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return not call.forwarded_from
+
+
+@dataclass(frozen=True)
+class VoiceEntry:
+    """A voice service's entry: which calls it answers, how, and what their end publishes."""
+
+    matcher: CallMatcher
+    handler: VoiceHandler
+    ended: VoiceEndHandler | None = None
+    priority: int = 100                  # lower first; the first entry whose matcher takes a call answers it
+
+
 @dataclass
 class VoiceRouter:
-    """Called number -> the voice service answering it; forwarded calls -> `forwarded`; else `default`."""
+    """Entries tried in priority order; a call none takes hears `default` (no voice service here)."""
 
-    routes: dict[str, VoiceHandler] = field(default_factory=dict)
+    entries: list[VoiceEntry] = field(default_factory=list)
     default: VoiceHandler = no_voice_service
-    forwarded: VoiceHandler | None = None
-    # The number's status callback: a forwarded call ended (what to publish, and what it reads).
-    forwarded_ended: "VoiceEndHandler | None" = None
+
+    def add(self, entry: VoiceEntry) -> None:
+        """Plug an entry in; equal priorities keep the order they were added in."""
+        self.entries.append(entry)
+        self.entries.sort(key=lambda each: each.priority)
 
     def handler_for(self, call: InboundCall) -> VoiceHandler:
-        # The callee in the query: a later step of a forwarded call (our own signed action URL).
-        if self.forwarded is not None and (call.forwarded_from or call.query.get("callee")):
-            return self.forwarded
-        return self.routes.get(call.called) or self.routes.get(call.called.lstrip("+"), self.default)
+        entry = next((entry for entry in self.entries if entry.matcher.matches(call)), None)
+        return entry.handler if entry else self.default
 
     def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
         """What the call's service reads besides the caller's subscriber record."""
         handler = self.handler_for(call)
         return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
 
-    def _end_handler(self, call: InboundCall) -> "VoiceEndHandler | None":
-        return self.forwarded_ended if call.forwarded_from else None
+    def _end_handler(self, call: InboundCall) -> VoiceEndHandler | None:
+        return next((entry.ended for entry in self.entries
+                     if entry.ended is not None and entry.matcher.matches_end(call)), None)
 
     def ended(self, call: InboundCall) -> tuple[Publication, ...]:
-        """What a call's end publishes (only a forwarded call's, when the missed-call IVR runs)."""
+        """What a call's end publishes (nothing unless the service answering such calls asks to hear of it)."""
         handler = self._end_handler(call)
         return handler.publications(call) if handler else ()
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import services, voice
-from functions.edge.missed_call_ivr import MissedCallIvr, keyed_number, reason_of, spoken
+from functions.missed_calls.edge_ivr import MissedCallIvr, keyed_number, reason_of, spoken
 from functions.missed_calls.config import config_for
 from shared import operator
 from shared.events import MissedCallRecorded
@@ -211,23 +211,28 @@ def test_numbers_are_spoken_digit_by_digit():
 
 # --- routing -------------------------------------------------------------------------------
 
+def entry_handler(router: voice.VoiceRouter, matcher):
+    """The handler of the router's entry with this matcher; None when no service declared it."""
+    return next((entry.handler for entry in router.entries if entry.matcher == matcher), None)
+
+
 def test_forwarded_calls_and_their_later_steps_reach_the_ivr_and_06002_the_voicemail_line():
     router = services.voice_routes(PROFILE)
     first = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000", "ForwardedFrom": CALLEE})
     later = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000"}, {"step": "menu", "callee": CALLEE})
     mailbox = voice.parse({"CallSid": "CA2", "From": CALLEE, "To": CONFIG.voicemail_number})
-    assert router.handler_for(first) is router.forwarded is router.handler_for(later)
+    assert router.handler_for(first) is entry_handler(router, voice.Forwarded()) is router.handler_for(later)
     assert router.documents_for(first) == (("subscribers", CALLEE), ("missed_call_users", CALLEE))
     assert router.documents_for(later) == ()                   # later steps carry their state in the URL
     assert router.documents_for(mailbox) == (("missed_call_users", CALLEE),)
-    assert router.handler_for(voice.parse({"CallSid": "CA3", "From": CALLER, "To": "0670"})) is router.routes["0670"]
+    assert router.handler_for(voice.parse({"CallSid": "CA3", "From": CALLER, "To": "0670"})) is entry_handler(router, voice.ServiceNumber("0670"))
 
 
 def test_without_the_service_forwarded_calls_hear_that_there_is_no_voice_service():
     profile = PROFILE.model_copy(update={"services": {"transfers": ["mobiuz-direct"]}})
     router = services.voice_routes(profile)
     call = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000", "ForwardedFrom": CALLEE})
-    assert router.forwarded is None and router.handler_for(call) is voice.no_voice_service
+    assert entry_handler(router, voice.Forwarded()) is None and router.handler_for(call) is voice.no_voice_service
 
 
 # --- any request ---------------------------------------------------------------------------
@@ -261,7 +266,7 @@ def test_any_request_gets_twiml_and_only_valid_publications(query, digits, forwa
 
 
 def test_key_4_is_offered_only_when_the_callees_phone_is_off():
-    from functions.edge.missed_call_ivr import offered_keys
+    from functions.missed_calls.edge_ivr import offered_keys
 
     assert offered_keys("unreachable", mailbox=True) == "1234"
     assert offered_keys("unknown", mailbox=False) == "234"

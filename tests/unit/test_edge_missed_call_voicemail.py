@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from functions.edge import pin_guard, voice
-from functions.edge.voicemail_line import VoicemailLine
+from functions.edge import voice
+from functions.missed_calls import edge_pin_guard as pin_guard
+from functions.missed_calls.edge_voicemail import VoicemailLine
 from functions.missed_calls import pin
 from functions.missed_calls.config import config_for
 from shared import operator

@@ -59,8 +59,23 @@ def test_languages_twilio_cannot_speak_are_said_without_a_language_attribute():
 
 def test_a_route_for_a_number_takes_its_calls_and_others_keep_the_default():
     router = voice.VoiceRouter()
-    router.routes["+998712000001"] = lambda call, language: voice.announce(voice.Text("edge.unavailable"), language)
+    router.add(voice.VoiceEntry(voice.ServiceNumber("+998712000001"),
+                                lambda call, language: voice.announce(voice.Text("edge.unavailable"), language)))
     routed = voice.parse({"From": "+998901234567", "To": "+998712000001"})
     other = voice.parse({"From": "+998901234567", "To": "+998712000000"})
     assert "temporarily unavailable" in str(router.answer(routed, "en"))
     assert "no voice service" in str(router.answer(other, "en"))
+
+
+def test_entries_are_tried_in_priority_order_whatever_order_they_were_added_in():
+    router = voice.VoiceRouter()
+    said = {name: (lambda name: lambda call, language: voice.announce(voice.Text(name), language))(name)
+            for name in ("edge.unavailable", "edge.voice.no_service")}
+    router.add(voice.VoiceEntry(voice.NumberNotInService(), said["edge.voice.no_service"], priority=90))
+    router.add(voice.VoiceEntry(voice.Forwarded(frozenset({"busy"})), said["edge.unavailable"], priority=10))
+    busy = voice.parse({"From": "+998901234567", "To": "+998712000000", "ForwardedFrom": "+998911112233",
+                        "ForwardReason": "busy"})
+    unanswered = voice.parse({"From": "+998901234567", "To": "+998712000000", "ForwardedFrom": "+998911112233",
+                              "ForwardReason": "no-answer"})
+    assert router.handler_for(busy) is said["edge.unavailable"]
+    assert router.handler_for(unanswered) is said["edge.voice.no_service"]   # the catch-all, tried last

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import pager, services, ussd
 from functions.edge.replies import Publication
 from functions.edge.subscribers import Caller, caller_from
+from functions.ledger import edge as balance
 from shared import texts
 from shared.ledger_core import Account
 from shared.operator import load_file, PROFILES_DIR
@@ -153,7 +154,7 @@ def pager_label(language: str) -> str:
 
 @pytest.mark.parametrize("language, more", [("ru", "1 Ещё"), ("zh", "1 更多"), ("ky", "1 Дагы")])
 def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language, more):
-    whole = services.balance_check(ussd.Situation(request=request(), caller=caller(language), profile=PROFILE,
+    whole = balance.balance_check(ussd.Situation(request=request(), caller=caller(language), profile=PROFILE,
                                                   account=rich_account())).text
     assert not pager.fits(whole)
     pages = pages_of("*100#", language, rich_account())
