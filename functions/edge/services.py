@@ -23,10 +23,9 @@ _NOT_SERVICES = frozenset({"edge"})
 
 def service_packages() -> tuple[str, ...]:
     """Every package under functions/ with an edge module, by name (a stable order)."""
-    return tuple(f"{functions.__name__}.{found.name}" for found in sorted(
-        pkgutil.iter_modules(functions.__path__), key=lambda found: found.name)
-        if found.ispkg and found.name not in _NOT_SERVICES
-        and importlib.util.find_spec(f"{functions.__name__}.{found.name}.{EDGE_MODULE}") is not None)
+    packages = sorted(f"{functions.__name__}.{found.name}" for found in pkgutil.iter_modules(functions.__path__)
+                      if found.ispkg and found.name not in _NOT_SERVICES)
+    return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{EDGE_MODULE}") is not None)
 
 
 def service_entries(profile: OperatorProfile, packages: Iterable[str] | None = None) -> tuple[ServiceEntries, ...]:

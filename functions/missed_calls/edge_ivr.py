@@ -202,7 +202,8 @@ class MissedCallIvr:
             return ()
         if call.status not in ENDED_STATUSES:
             return ()   # a progress report (ringing, in-progress …) when the number asks for more events
-        if call.caller_read and "status" not in (call.documents.get(api.document_path(store.SUBSCRIBERS, callee)) or {}):
+        callee_record = call.documents.get(api.document_path(store.SUBSCRIBERS, callee))
+        if call.caller_read and "status" not in (callee_record or {}):
             return ()   # not our subscriber: the IVR recorded nothing either
         ended_at = now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)

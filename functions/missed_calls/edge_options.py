@@ -244,18 +244,19 @@ class ShortCode:
         if request.name == "pin_set":
             if not pin.valid(request.argument):   # never echoed: the digits may be nearly right
                 return api.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid",
-                                                   {"short_code": self.config.short_code}))
+                                          {"short_code": self.config.short_code}))
             sign_up = {"pin": pin.hashed(request.argument)}
         action = request.name
         if request.name in (CONFIRM, DECLINE, "register"):
-            if request.name != "register" and situation.documents.get(api.document_path(*pending_sign_up(sender))) is None:
+            waiting = situation.documents.get(api.document_path(*pending_sign_up(sender)))
+            if request.name != "register" and waiting is None:
                 return api.SmsAnswer(Text("missed_calls.options.nothing_to_confirm",
-                                                   {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}))
+                                          {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}))
             action = "register"
             sign_up = {"said": consent.Answer(text=inbound.body[:160], reference=request_id, at=now),
                        "consent_reply": None if request.name == "register" else request.name == CONFIRM}
         return api.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now,
-                                                          **sign_up),))
+                                                 **sign_up),))
 
 
 # A PIN's digits in a request id would give the PIN away: ids are stored and logged, and 10 000
@@ -349,7 +350,7 @@ def pins_blanked(inputs: Iterable[str], user: Mapping[str, Any], read_number, *,
 def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
     return api.replay(inputs, lambda position, typed: step(position, typed, user, read_number,
-                                                            ask_to_sign_up=ask_to_sign_up), Position())
+                                                           ask_to_sign_up=ask_to_sign_up), Position())
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,7 @@ class Menu:
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed
             return api.Reply.end(Text("edge.missed_calls.ussd.declined" if declined
-                                       else "edge.missed_calls.ussd.accepted").render(language), (event,))
+                                      else "edge.missed_calls.ussd.accepted").render(language), (event,))
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
         if position.screen == NUMBER:
             return api.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
@@ -391,7 +392,7 @@ class Menu:
             toggle = "edge.missed_calls.ussd.pin_skip_off" if user.get("voicemail_trust_own_phone") \
                 else "edge.missed_calls.ussd.pin_skip_on"
             return api.Reply.con(mistake + rendered(Text("edge.missed_calls.ussd.pin_menu",
-                                                          {"toggle": Text(toggle)}), language))
+                                                         {"toggle": Text(toggle)}), language))
         if position.screen in (NEW_PIN, REPEAT_PIN):
             key = "edge.missed_calls.ussd.new_pin" if position.screen == NEW_PIN else "edge.missed_calls.ussd.repeat_pin"
             return api.Reply.con(mistake + Text(key).render(language))
@@ -429,7 +430,7 @@ class Menu:
 def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> api.UssdService:
     menu = Menu(profile, config)
     return api.UssdService(code=config.ussd_menu, name="edge.missed_calls.service", handler=menu.answer,
-                            reads=menu.reads)
+                           reads=menu.reads)
 
 
 def sms_service(profile: OperatorProfile, config: MissedCallConfig) -> api.SmsService:

@@ -266,8 +266,8 @@ class VoicemailLine:
         if intro is not None:
             api.say(gather, intro, language)
         api.say(gather, Text("edge.missed_calls.voicemail.message",
-                               {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
-                                "time": when}), language)
+                             {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
+                              "time": when}), language)
         gather.play(message.url)
         api.say(gather, Text("edge.missed_calls.voicemail.options"), language)
         response.redirect(action, method="POST")

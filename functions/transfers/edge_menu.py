@@ -171,5 +171,5 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     codes = desk.profile.short_codes
     menu = Menu(desk)
     return [api.UssdService(code=code, name="edge.service.transfer_menu", handler=menu.answer,
-                             needs_account=True, reads=menu.reads)
+                            needs_account=True, reads=menu.reads)
             for code in (codes.transfer_menu, *codes.transfer_menu_aliases)]

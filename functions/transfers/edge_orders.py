@@ -360,10 +360,10 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
 
     return [
         api.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
-                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer),
-                         example=desk.example_order(codes.transfer)),
+                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer),
+                        example=desk.example_order(codes.transfer)),
         api.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
-                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
+                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
         api.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
     ]
 

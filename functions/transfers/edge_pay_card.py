@@ -96,12 +96,12 @@ class PayCardIvr:
     def _ask_serial(self, language: str, recipient: str, attempt: int, mistake: Text | None = None
                     ) -> api.VoiceAnswer:
         return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_serial"), language,
-                                              _action(SERIAL, attempt, recipient=recipient), mistake))
+                                            _action(SERIAL, attempt, recipient=recipient), mistake))
 
     def _ask_code(self, language: str, recipient: str, serial: str, attempt: int, mistake: Text | None = None
                   ) -> api.VoiceAnswer:
         return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
-                                              _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
+                                            _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
 
     def _goodbye(self, language: str) -> api.VoiceAnswer:
         return api.VoiceAnswer(api.announce(Text("edge.paycard.goodbye"), language))

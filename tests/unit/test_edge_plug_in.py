@@ -8,40 +8,25 @@ a number nobody serves to it, while the services already there keep their own re
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-import functions_framework
 import pytest
-from twilio.request_validator import RequestValidator
 
-from emulators.process import free_port
 from functions.edge import lookup, services
 from functions.edge.subscribers import caller_from
-from shared import bus, operator, runtime, settings, signing, store
+from shared import runtime, store
 from tests.fixtures.ping_service import edge as ping
+from tests.unit.test_edge_webhooks import MSISDN, client, twilio_post, ussd_post  # noqa: F401 (client: a fixture)
 
 PING = "tests.fixtures.ping_service"
-SOURCE = "functions/edge/main.py"
-TOKEN, SECRET, URL = "unit-twilio-token", "unit-ussd-secret", "http://localhost/"
-MSISDN = "+998901234567"
-
-
-def _clear_caches():
-    for cached in (settings.get, store.db, bus._publisher, operator.current):
-        cached.cache_clear()
 
 
 @pytest.fixture
-def webhook(monkeypatch):
+def webhook(client, monkeypatch):  # noqa: F811 (`client` is the webhooks test module's fixture, used here)
     """`webhook(target)`: a test client of one webhook of an edge that discovers the ping service too;
-    what it publishes is collected in `webhook.published`."""
-    monkeypatch.setenv("VAS_TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("VAS_USSD_GATEWAY_SECRET", SECRET)
-    monkeypatch.delenv("VAS_WEBHOOK_BASE_URL", raising=False)
-    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
-    _clear_caches()
+    what it publishes is collected in `webhook.published`, the caller's language set in `webhook.language`."""
     found = services.service_packages()
     monkeypatch.setattr(services, "service_packages", lambda: (*found, PING))
+    published: list[tuple[str, object]] = []
+    language = ["en"]
 
     def read_all(db, msisdn, profile, *, with_account, now, extra=()):
         documents = {lookup.path(store.SUBSCRIBERS, msisdn): {"status": "active", "language": language[0]},
@@ -49,28 +34,10 @@ def webhook(monkeypatch):
         return lookup.Lookup(caller=caller_from(msisdn, documents[lookup.path(store.SUBSCRIBERS, msisdn)], profile),
                              account=None, documents=documents)
 
-    published: list[tuple[str, object]] = []
-    language = ["en"]
     monkeypatch.setattr(lookup, "read_all", read_all)
     monkeypatch.setattr(runtime, "publish_new", lambda topic, payload, **_: published.append((topic, payload)))
-
-    def client(target: str):
-        return functions_framework.create_app(target, SOURCE).test_client()
-
     client.published, client.language = published, language
-    yield client
-    monkeypatch.undo()
-    _clear_caches()
-
-
-def ussd_post(app, form: dict):
-    body = urlencode(form).encode()
-    return app.post("/", data=body, content_type="application/x-www-form-urlencoded",
-                    headers={signing.USSD_SIGNATURE_HEADER: signing.sign_body(SECRET, body)})
-
-
-def twilio_post(app, form: dict):
-    return app.post("/", data=form, headers={"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(URL, form)})
+    return client
 
 
 def test_discovery_finds_the_services_under_functions_without_a_list():

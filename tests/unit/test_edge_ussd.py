@@ -155,7 +155,7 @@ def pager_label(language: str) -> str:
 @pytest.mark.parametrize("language, more", [("ru", "1 Ещё"), ("zh", "1 更多"), ("ky", "1 Дагы")])
 def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language, more):
     whole = balance.balance_check(ussd.Situation(request=request(), caller=caller(language), profile=PROFILE,
-                                                  account=rich_account())).text
+                                                 account=rich_account())).text
     assert not pager.fits(whole)
     pages = pages_of("*100#", language, rich_account())
     assert len(pages) >= 2 and all(page.keep_open for page in pages[:-1]) and not pages[-1].keep_open
