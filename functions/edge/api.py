@@ -10,7 +10,8 @@ edge discovers that module (functions/edge/services.py) and routes requests to w
 - voice: `VoiceEntry` with a matcher (`Forwarded`, `ServiceNumber`, `NumberNotInService`) and a
   priority, optionally hearing of the call's end (`VoiceEndHandler`).
 
-Every entry names the documents it needs; the edge reads them with the caller's subscriber record
+Every handler gets one `Request` (the channel, the channel's parsed input, the caller, the operator
+profile, what was read, now). Every entry names the documents it needs; the edge reads them with the caller's subscriber record
 in one round trip and hands them to the handler by `document_path(collection, id)`. Nothing else
 under functions/edge/ is for services: the edge keeps signatures, parsing, the caller's language,
 answer formats, deadlines, paging, the help screens and request ids to itself.
@@ -24,10 +25,11 @@ from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.edge.lookup import path as document_path
 from functions.edge.replies import Publication, Text
 from functions.edge.request_ids import call_request_id
-from functions.edge.sms_keywords import (Command, InboundSms, SmsAnswer, SmsKeywords, SmsPattern, SmsService,
-                                         SmsShortCode, SmsSituation, fold)
+from functions.edge.requests import DocumentPath, Reads, Request
+from functions.edge.sms_keywords import (Command, InboundSms, SmsAnswer, SmsKeywords, SmsMessage, SmsPattern,
+                                         SmsService, SmsShortCode, fold)
 from functions.edge.subscribers import Caller, caller_from, refusal
-from functions.edge.ussd import Reply, Situation, UssdRequest, UssdService, replay
+from functions.edge.ussd import Reply, UssdRequest, UssdService, replay
 from functions.edge.voice import (Forwarded, InboundCall, NumberNotInService, Recording, ServiceNumber, VoiceAnswer,
                                   VoiceEndHandler, VoiceEntry, VoiceHandler, VoiceService, announce, say, stamp,
                                   unstamp)
@@ -46,8 +48,9 @@ class ServiceEntries:
 
 __all__ = [
     "READ_DEADLINE_SECONDS", "READ_RETRY", "Caller", "Command", "Forwarded", "InboundCall", "InboundSms",
-    "NumberNotInService", "Publication", "Recording", "Reply", "ServiceEntries", "ServiceNumber", "Situation",
-    "SmsAnswer", "SmsKeywords", "SmsPattern", "SmsService", "SmsShortCode", "SmsSituation", "Text", "UssdRequest",
+    "DocumentPath", "NumberNotInService", "Publication", "Reads", "Recording", "Reply", "Request", "ServiceEntries",
+    "ServiceNumber", "SmsAnswer", "SmsKeywords", "SmsMessage", "SmsPattern", "SmsService", "SmsShortCode", "Text",
+    "UssdRequest",
     "UssdService", "VoiceAnswer", "VoiceEndHandler", "VoiceEntry", "VoiceHandler", "VoiceService", "announce",
     "call_request_id", "caller_from", "document_path", "fold", "refusal", "replay", "say", "stamp", "unstamp",
 ]

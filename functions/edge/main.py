@@ -202,10 +202,10 @@ def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_k
     except Exception:
         logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command})
         return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
-    situation = sms_keywords.SmsSituation(command=command, word=word, caller=found.caller, profile=_profile,
-                                          short_code=short_code, account=found.account, inbound=inbound,
-                                          documents=found.documents, now=now)
-    return _sms_commands.answer(situation), found.caller.language
+    request = sms_keywords.sms_request(inbound=inbound, command=command, word=word, short_code=short_code,
+                                       caller=found.caller, profile=_profile, account=found.account,
+                                       documents=found.documents, now=now)
+    return _sms_commands.answer(request), found.caller.language
 
 
 # --- Twilio inbound voice ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
+from functions.edge.requests import DocumentPath, Reads, Request
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
@@ -94,24 +95,30 @@ def unknown_text(word: str, profile: OperatorProfile, short_code: str, accepted:
 # --- answering: one SmsService per command ------------------------------------------------------
 
 @dataclass(frozen=True)
-class SmsSituation:
-    """Everything a command may use to answer: the message, the caller and what was read for them."""
+class SmsMessage:
+    """The SMS channel's parsed input: the message, the command read from it and where it was sent."""
 
+    inbound: InboundSms
     command: Command
-    word: str
-    caller: Caller
-    profile: OperatorProfile
-    short_code: str
-    account: object | None = None
-    inbound: InboundSms | None = None
-    documents: Mapping[str, dict | None] = field(default_factory=dict)   # by path, None: absent
-    now: datetime | None = None
-    accepted: tuple[Text, ...] = ()   # what each command served on this short code accepts (help)
+    word: str                          # what the command was read from
+    short_code: str                    # the code the subscriber texted (the operator's SMS code when unsaid)
+    accepted: tuple[Text, ...] = ()    # what each command served on this short code accepts (help)
 
-    def accepted_lines(self) -> str:
-        """The help's list, in the caller's language."""
-        usages = self.accepted or (Text("edge.help.sms.none"),)
-        return "\n".join(usage.render(self.caller.language) for usage in usages)
+
+def sms_request(*, inbound: InboundSms, command: Command, word: str, short_code: str, caller: Caller,
+                profile: OperatorProfile, account: object | None = None,
+                documents: Mapping[str, dict | None] | None = None, now: datetime | None = None
+                ) -> Request[SmsMessage]:
+    """The request a message makes once its caller (and what its command reads) is known."""
+    message = SmsMessage(inbound=inbound, command=command, word=word, short_code=short_code)
+    return Request(channel="sms", input=message, caller=caller, profile=profile, account=account,
+                   documents=documents or {}, now=now)
+
+
+def accepted_lines(request: Request[SmsMessage]) -> str:
+    """The help's list, in the caller's language."""
+    usages = request.input.accepted or (Text("edge.help.sms.none"),)
+    return "\n".join(usage.render(request.caller.language) for usage in usages)
 
 
 @dataclass(frozen=True)
@@ -128,31 +135,28 @@ class SmsAnswer:
     billing: str | None = None
 
 
-SmsReads = Callable[[InboundSms, OperatorProfile], Iterable[tuple[str, str]]]
-
-
 @dataclass(frozen=True)
 class SmsService:
     """How one command is answered and what the edge reads for it, in the caller's round trip."""
 
-    handler: Callable[[SmsSituation], Text | SmsAnswer]
+    handler: Callable[[Request[SmsMessage]], Text | SmsAnswer]
     needs_account: bool = False
-    reads: SmsReads | None = None
+    reads: Reads[InboundSms] | None = None
     usage: Text | None = None     # one line of the help: what the command accepts, with an example
     # The body with its secrets (a PIN) blanked. Request ids are stored and logged, and a few digits
     # hashed with a known number and MessageSid are found again by trying them all.
     without_secrets: Callable[[str], str] | None = None
 
-    def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[tuple[str, str], ...]:
+    def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(inbound, profile)) if self.reads else ()
 
 
-def _help(situation: SmsSituation) -> Text:
-    return help_text(situation.profile, situation.short_code, situation.accepted_lines())
+def _help(request: Request[SmsMessage]) -> Text:
+    return help_text(request.profile, request.input.short_code, accepted_lines(request))
 
 
-def _unknown(situation: SmsSituation) -> Text:
-    return unknown_text(situation.word, situation.profile, situation.short_code, situation.accepted_lines())
+def _unknown(request: Request[SmsMessage]) -> Text:
+    return unknown_text(request.input.word, request.profile, request.input.short_code, accepted_lines(request))
 
 
 # Always served: the help, and the answer to what nobody serves (both list what the others accept).
@@ -258,11 +262,11 @@ class Commands:
         """What the keyword commands accept, in the order they were registered (the help's list)."""
         return tuple(service.usage for service in self.services.values() if service.usage is not None)
 
-    def answer(self, situation: SmsSituation) -> SmsAnswer:
+    def answer(self, request: Request[SmsMessage]) -> SmsAnswer:
         """What the subscriber gets back (and what is published), refusing unknown or blocked lines first."""
-        refused = refusal(situation.caller, situation.profile)
+        refused = refusal(request.caller, request.profile)
         if refused is not None:
             return SmsAnswer(refused)
-        situation = replace(situation, accepted=self.usages())
-        answered = self.service(situation.command, situation.short_code).handler(situation)
+        request = replace(request, input=replace(request.input, accepted=self.usages()))
+        answered = self.service(request.input.command, request.input.short_code).handler(request)
         return answered if isinstance(answered, SmsAnswer) else SmsAnswer(answered)

@@ -4,8 +4,9 @@ A voice service plugs in with a `VoiceEntry`: a matcher (a call forwarded for so
 to service number N, a call to a number that does not exist) and a priority; the router tries the
 entries in priority order, for the call and for its status callback alike. A call no entry takes
 hears, in the caller's language, that the number offers no voice service. A `VoiceService` also
-names the documents it needs, which the webhook reads in the caller's round trip. Multi-step services (<Gather>) come back to the same
-webhook with a `step` in the action URL's query, which Twilio's signature covers.
+names the documents it needs, which the webhook reads in the caller's round trip. Multi-step
+services (<Gather>) come back to the same webhook with a `step` in the action URL's query, which
+Twilio's signature covers.
 """
 
 from __future__ import annotations

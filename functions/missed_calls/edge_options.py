@@ -219,8 +219,8 @@ class ShortCode:
     def reads(self, inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender), pending_sign_up(inbound.sender)]
 
-    def answer(self, situation: api.SmsSituation) -> api.SmsAnswer:
-        inbound, sender = situation.inbound, situation.caller.msisdn
+    def answer(self, situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+        inbound, sender = situation.input.inbound, situation.caller.msisdn
         language, now = situation.caller.language, situation.now or utcnow()
         request = read_request(inbound.body if inbound else "")
         if request.name is None:
@@ -363,7 +363,7 @@ class Menu:
     def reads(self, request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.USERS, request.msisdn)]
 
-    def answer(self, situation: api.Situation) -> api.Reply:
+    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
         msisdn, language = situation.caller.msisdn, situation.caller.language
         user = situation.documents.get(api.document_path(documents.USERS, msisdn)) or {}
 
@@ -372,12 +372,12 @@ class Menu:
             return number if number != msisdn else None
 
         fee = self.config.charging.monthly_fee
-        position = walk(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
+        position = walk(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
         if position.done == STATUS:
             return api.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            named = pins_blanked(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
-            request_id, now = replace(situation.request, inputs=named).request_id, situation.now or utcnow()
+            named = pins_blanked(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+            request_id, now = replace(situation.input, inputs=named).request_id, situation.now or utcnow()
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed

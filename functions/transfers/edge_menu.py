@@ -91,7 +91,7 @@ class Menu:
             wanted += [(store.SUBSCRIBERS, number), (orders.HISTORY, number)]
         return wanted
 
-    def answer(self, situation: api.Situation) -> api.Reply:
+    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
         sender = situation.caller.msisdn
         profile, desk = situation.profile, self.desk
 
@@ -115,10 +115,10 @@ class Menu:
             except BadOrder:
                 return None
 
-        position = walk(situation.request.inputs, read_number, read_amount)
+        position = walk(situation.input.inputs, read_number, read_amount)
         return self.screen(position, known(position.recipient), situation)
 
-    def screen(self, position: Position, known: Facts, situation: api.Situation) -> api.Reply:
+    def screen(self, position: Position, known: Facts, situation: api.Request[api.UssdRequest]) -> api.Reply:
         """The reply for a position: a CON screen to choose on, or the END of the session."""
         desk, language, now = self.desk, situation.caller.language, situation.now
         if position.done == LIMITS:
@@ -130,7 +130,7 @@ class Menu:
         if position.done == SEND:
             order = orders.Order(party=position.recipient, amount=position.amount)
             text, publish = orders.answer_order(
-                desk, known, order, request_id=situation.request.request_id,
+                desk, known, order, request_id=situation.input.request_id,
                 channel="menu", now=now)
             return api.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)

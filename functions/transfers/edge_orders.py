@@ -302,19 +302,19 @@ def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
 
 # --- the services: USSD codes and SMS commands ---------------------------------------------
 
-def _ussd_facts(desk: Desk, situation: api.Situation, other: str | None) -> Facts:
+def _ussd_facts(desk: Desk, situation: api.Request[api.UssdRequest], other: str | None) -> Facts:
     return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
 
 
-def _typed_order(situation: api.Situation, desk: Desk, syntax_key: str) -> Order | api.Reply:
+def _typed_order(situation: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
     """The order the subscriber dialled, or the screen telling them the right syntax."""
     language = situation.caller.language
     try:
-        order = parse_order(situation.request.inputs, desk.profile)
+        order = parse_order(situation.input.inputs, desk.profile)
     except BadOrder as bad:
         key = "edge.transfer.no_decimals" if bad.reason == "decimals" else syntax_key
-        return api.Reply.end(desk.syntax(key, situation.request.service_code, language))
-    if not situation.request.session_id:
+        return api.Reply.end(desk.syntax(key, situation.input.service_code, language))
+    if not situation.input.session_id:
         return api.Reply.end(Text("edge.ussd.malformed").render(language))
     return order
 
@@ -332,29 +332,29 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     """`*112*<number>*<amount>#`, `*116*<number>*<amount>#` and `*111*0151#`, on the profile's codes."""
     codes = desk.profile.short_codes
 
-    def transfer(situation: api.Situation) -> api.Reply:
+    def transfer(situation: api.Request[api.UssdRequest]) -> api.Reply:
         order = _typed_order(situation, desk, "edge.transfer.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_order(desk, _ussd_facts(desk, situation, order.party), order,
-                                     request_id=situation.request.request_id,
+                                     request_id=situation.input.request_id,
                                      channel="ussd", now=situation.now)
         return api.Reply.end(text.render(situation.caller.language), publish)
 
-    def top_up_ask(situation: api.Situation) -> api.Reply:
+    def top_up_ask(situation: api.Request[api.UssdRequest]) -> api.Reply:
         order = _typed_order(situation, desk, "edge.topup_ask.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_top_up_ask(desk, _ussd_facts(desk, situation, order.party), order,
-                                          request_id=situation.request.request_id,
+                                          request_id=situation.input.request_id,
                                           now=situation.now)
         return api.Reply.end(text.render(situation.caller.language), publish)
 
-    def bar(situation: api.Situation) -> api.Reply:
-        if not situation.request.session_id:
+    def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
+        if not situation.input.session_id:
             return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
         sender = _ussd_facts(desk, situation, None).sender
-        text, publish = answer_bar(desk, sender, request_id=situation.request.request_id,
+        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id,
                                    now=situation.now)
         return api.Reply.end(text.render(situation.caller.language), publish)
 
@@ -419,27 +419,27 @@ SMS_PRIORITY = 20     # after the balance in the help's list
 def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
     """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
 
-    def known(situation: api.SmsSituation, other: str | None = None) -> Facts:
+    def known(situation: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
         return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
 
-    def transfer(situation: api.SmsSituation) -> api.SmsAnswer:
+    def transfer(situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
         try:
-            order = _sms_order(situation.inbound, desk.profile)
+            order = _sms_order(situation.input.inbound, desk.profile)
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
-            return api.SmsAnswer(Text(key, {"short_code": situation.short_code, "example": desk.example_order()}))
+            return api.SmsAnswer(Text(key, {"short_code": situation.input.short_code, "example": desk.example_order()}))
         text, publish = answer_order(desk, known(situation, order.party), order,
-                                     request_id=situation.inbound.request_id,
+                                     request_id=situation.input.inbound.request_id,
                                      channel="sms", now=situation.now)
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
         return api.SmsAnswer(None if publish else text, publish)
 
-    def history(situation: api.SmsSituation) -> Text:
+    def history(situation: api.Request[api.SmsMessage]) -> Text:
         sender = known(situation)
         return recent_text(sender.sender_history, sender.sender, desk)
 
-    def limits(situation: api.SmsSituation) -> Text:
+    def limits(situation: api.Request[api.SmsMessage]) -> Text:
         return limits_text(known(situation), desk, situation.now)
 
     return (

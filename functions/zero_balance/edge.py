@@ -29,9 +29,9 @@ def _choices(offer: Offer, profile: OperatorProfile) -> Text:
                                                    "amount": profile.currency.format(offer.topup_amount)})
 
 
-def answer(situation: api.SmsSituation) -> Text | api.SmsAnswer:
+def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
     """The reply to one message on the answer code: a clear text, or the answer published for ZeroX."""
-    inbound, caller = situation.inbound, situation.caller
+    inbound, caller = situation.input.inbound, situation.caller
     offer = Offer.from_document(situation.documents.get(api.document_path(OFFERS, caller.msisdn)))
     if offer is None or not offer.is_open():
         return Text("zero_balance.no_offer")

@@ -30,7 +30,7 @@ def text_in(body: str, *, language="en", notice=None, user=None, known=True, blo
             pending=None) -> sms_keywords.SmsAnswer:
     """What an SMS to the service's short code gets back."""
     inbound = sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code, body=body)
-    situation = sms_keywords.SmsSituation(
+    situation = sms_keywords.sms_request(
         command=COMMANDS.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
         profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
         documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user, **(pending or {})})

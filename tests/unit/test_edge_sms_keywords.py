@@ -18,8 +18,9 @@ BALANCE_ONLY = services.sms_services(PROFILE, packages=["functions.ledger"])   #
 
 def reply_for(command, word, caller, short_code, account=None):
     """What the subscriber gets back for a command, with only the balance check plugged in."""
-    situation = sms_keywords.SmsSituation(command=command, word=word, caller=caller, profile=PROFILE,
-                                          short_code=short_code, account=account)
+    inbound = sms_keywords.InboundSms(message_sid="SM1", sender=caller.msisdn, to=short_code, body=word)
+    situation = sms_keywords.sms_request(inbound=inbound, command=command, word=word, caller=caller, profile=PROFILE,
+                                         short_code=short_code, account=account)
     return BALANCE_ONLY.answer(situation).text
 
 

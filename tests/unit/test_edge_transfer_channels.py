@@ -248,9 +248,9 @@ def text_in(body: str, *, docs=None, main=5_000_000, sid="SM0001") -> sms_keywor
     docs = docs or documents()
     inbound = sms_keywords.parse({"MessageSid": sid, "From": SENDER, "To": "21112", "Body": body})
     command, word = COMMANDS.command_of(body)
-    situation = sms_keywords.SmsSituation(command=command, word=word, profile=PROFILE, short_code="21112",
-                                          caller=caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE),
-                                          account=account(main), inbound=inbound, documents=docs, now=NOW)
+    situation = sms_keywords.sms_request(command=command, word=word, profile=PROFILE, short_code="21112",
+                                         caller=caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE),
+                                         account=account(main), inbound=inbound, documents=docs, now=NOW)
     return COMMANDS.answer(situation)
 
 
@@ -310,8 +310,8 @@ def test_examples_use_a_number_of_the_operators_own_country_written_its_way():
     commands = services.sms_services(zain)
     inbound = sms_keywords.parse({"MessageSid": "SM1", "From": "+9647801234567", "To": "21112", "Body": "help"})
     caller = caller_from("+9647801234567", {"language": "en", "status": "active"}, zain)
-    situation = sms_keywords.SmsSituation(command=HELP, word="help", profile=zain, short_code="21112",
-                                          caller=caller, inbound=inbound, now=NOW)
+    situation = sms_keywords.sms_request(command=HELP, word="help", profile=zain, short_code="21112",
+                                         caller=caller, inbound=inbound, now=NOW)
     shown = commands.answer(situation).text.render("en")
     assert "e.g. 07912345678 " in shown and "998" not in shown
     assert "BALANCE" not in shown  # Zain's profile has no balance check
@@ -342,9 +342,9 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
     profile = PROFILE.model_copy(update={"services": {**PROFILE.services, "balance_check": []}})
     commands = services.sms_services(profile)
     inbound = sms_keywords.parse({"MessageSid": "SM1", "From": SENDER, "To": "21112", "Body": "BALANCE"})
-    situation = sms_keywords.SmsSituation(command="balance", word="balance", profile=profile,
-                                          short_code="21112", caller=caller_from(SENDER, subscriber(), profile),
-                                          account=account(5_000_000), inbound=inbound, now=NOW)
+    situation = sms_keywords.sms_request(command="balance", word="balance", profile=profile,
+                                         short_code="21112", caller=caller_from(SENDER, subscriber(), profile),
+                                         account=account(5_000_000), inbound=inbound, now=NOW)
     answer = commands.answer(situation).text
     assert answer.key == "edge.sms.unknown_keyword"
     assert "BALANCE" not in answer.render("en") and "HISTORY - recent transfers" in answer.render("en")

@@ -9,7 +9,8 @@ import pytest
 from functions.edge import services, ussd
 from functions.edge.subscribers import caller_from
 from functions.transfers import edge as transfers_edge
-from functions.transfers.edge_menu import AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position, walk
+from functions.transfers.edge_menu import (AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position,
+                                           walk)
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file
 
