@@ -11,8 +11,9 @@ edge discovers that module (functions/edge/services.py) and routes requests to w
   priority, optionally hearing of the call's end (`VoiceEndHandler`).
 
 Every handler gets one `Request` (the channel, the channel's parsed input, the caller, the operator
-profile, what was read, now). Every entry names the documents it needs; the edge reads them with the caller's subscriber record
-in one round trip and hands them to the handler by `document_path(collection, id)`. Nothing else
+profile, what was read, now). Every entry names the documents it needs (`Reads`); the edge reads
+them with the caller's subscriber record in one round trip and hands them to the handler by
+`document_path(collection, id)`. Nothing else
 under functions/edge/ is for services: the edge keeps signatures, parsing, the caller's language,
 answer formats, deadlines, paging, the help screens and request ids to itself.
 """
@@ -28,7 +29,7 @@ from functions.edge.request_ids import call_request_id
 from functions.edge.requests import DocumentPath, Reads, Request
 from functions.edge.sms_keywords import (Command, InboundSms, SmsAnswer, SmsKeywords, SmsMessage, SmsPattern,
                                          SmsService, SmsShortCode, fold)
-from functions.edge.subscribers import Caller, caller_from, refusal
+from functions.edge.subscribers import Caller, refusal
 from functions.edge.ussd import Reply, UssdRequest, UssdService, replay
 from functions.edge.voice import (Forwarded, InboundCall, NumberNotInService, Recording, ServiceNumber, VoiceAnswer,
                                   VoiceEndHandler, VoiceEntry, VoiceHandler, VoiceService, announce, say, stamp,
@@ -52,5 +53,5 @@ __all__ = [
     "ServiceNumber", "SmsAnswer", "SmsKeywords", "SmsMessage", "SmsPattern", "SmsService", "SmsShortCode", "Text",
     "UssdRequest",
     "UssdService", "VoiceAnswer", "VoiceEndHandler", "VoiceEntry", "VoiceHandler", "VoiceService", "announce",
-    "call_request_id", "caller_from", "document_path", "fold", "refusal", "replay", "say", "stamp", "unstamp",
+    "call_request_id", "document_path", "fold", "refusal", "replay", "say", "stamp", "unstamp",
 ]

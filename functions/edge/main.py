@@ -14,7 +14,6 @@ secrets or public URL (outside the local stack) the module refuses to load, nami
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 
@@ -25,6 +24,8 @@ from werkzeug.exceptions import HTTPException
 from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
 from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
 from functions.edge.replies import Publication, Text
+from functions.edge.requests import Request
+from functions.edge.subscribers import Caller
 from shared import log, operator, runtime, settings, signing, store
 from shared.events import SmsSend, derive_event_id, utcnow
 
@@ -218,19 +219,8 @@ def voice_inbound(request):
     call = voice.parse(request.form, request.args)
     if request.args.get("callback") == "status":
         return _call_ended(call)
-    language = _profile.default_language
     with _correlated(call.call_sid):
-        if call.caller is not None:
-            try:
-                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
-                                        extra=_voice_routes.documents_for(call))
-                language = found.caller.language
-                call = dataclasses.replace(call, caller_record=found.subscriber_record(), caller_read=True,
-                                           documents=found.documents)
-            except Exception:
-                # The prompt is still worth playing; in the operator's language rather than none.
-                logger.exception("caller's language unknown: Firestore read failed")
-        answer = _voice_routes.answer(call, language)
+        answer = _voice_routes.answer(_call_request(call, _voice_routes.documents_for(call, _profile), "voice"))
         try:
             _publish(answer.publish, "edge-voice", TWILIO_PUBLISH_TIMEOUT)
         except Exception:
@@ -239,20 +229,31 @@ def voice_inbound(request):
         return _twiml(answer.twiml)
 
 
+def _call_request(call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *,
+                  look_up: bool = True) -> Request[voice.InboundCall]:
+    """The call with its caller and what its service reads; unread (in the operator's language) when
+    not looked up, the number was withheld or Firestore failed: a call is answered all the same."""
+    now = utcnow()
+    if look_up and call.caller is not None:
+        try:
+            found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=now, extra=reads)
+            return Request(channel="voice", input=call, caller=found.caller, profile=_profile,
+                           documents=found.documents, now=now)
+        except Exception:
+            logger.exception("call answered unread: Firestore read failed", extra={"purpose": purpose})
+    unknown = Caller(msisdn=call.caller or "", known=False, language=_profile.default_language)
+    return Request(channel="voice", input=call, caller=unknown, profile=_profile, now=now, read=False)
+
+
 def _call_ended(call: voice.InboundCall):
     """The number's status callback: what a call's end publishes (a forwarded call's final record)."""
     with _correlated(call.call_sid):
-        reads = _voice_routes.documents_for_end(call)
-        if reads and call.caller is not None:
-            try:
-                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
-                                        extra=reads)
-                call = dataclasses.replace(call, caller_read=True, documents=found.documents)
-            except Exception:
-                # Published unread: the consumer refuses a callee who is not a subscriber.
-                logger.exception("call end published without reading the callee")
+        reads = _voice_routes.documents_for_end(call, _profile)
+        # Not looked up when nothing is to be read; published unread when Firestore fails: the
+        # consumer refuses a callee who is not a subscriber.
+        ended = _call_request(call, reads, "call end", look_up=bool(reads))
         try:
-            _publish(_voice_routes.ended(call), "edge-voice", TWILIO_PUBLISH_TIMEOUT)
+            _publish(_voice_routes.ended(ended), "edge-voice", TWILIO_PUBLISH_TIMEOUT)
         except Exception:
             logger.exception("call end could not be published; answered 503 for the carrier to retry")
             return _retry_later()

@@ -1,9 +1,9 @@
 """One request type for every channel: who asks, what the edge read for them, and what they sent.
 
-The webhook parses the channel's input (a USSD screen's `UssdRequest`, an SMS's `SmsMessage`),
-reads the caller's subscriber record with every document the service named in the same round
-trip, and hands the service one `Request`. What a service reads first is declared the same way on
-every channel: `Reads`, from the parsed input and the operator profile.
+The webhook parses the channel's input (a USSD screen's `UssdRequest`, an SMS's `SmsMessage`, a
+call's `InboundCall`), reads the caller's subscriber record with every document the service named
+in the same round trip, and hands the service one `Request`. What a service reads first is
+declared the same way on every channel: `Reads`, from the parsed input and the operator profile.
 """
 
 from __future__ import annotations
@@ -35,3 +35,6 @@ class Request(Generic[Input]):
     # record and whatever the service's `reads` asked for, all from one round trip.
     documents: Mapping[str, dict | None] = field(default_factory=dict)
     now: datetime | None = None
+    # False: Firestore could not be read (or the caller's number was withheld): a call is still
+    # answered, from what needs nothing read; USSD and SMS say "try later" instead.
+    read: bool = True

@@ -11,7 +11,7 @@ Twilio's signature covers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -19,7 +19,9 @@ from typing import Protocol
 from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge.replies import Publication, Text
+from functions.edge.requests import DocumentPath, Reads, Request
 from shared.msisdn import InvalidMsisdn, normalise
+from shared.operator import OperatorProfile
 
 # Twilio text-to-speech voices per platform language. Twilio has no Uzbek or Kyrgyz voice: those
 # callers hear their own text read by the default voice until recorded prompts (<Play>) replace it.
@@ -56,11 +58,8 @@ class InboundCall:
     forwarded_from: str | None
     digits: str | None = None                      # what a <Gather> collected (its finish key removed)
     query: Mapping[str, str] = field(default_factory=dict)   # the action URL's query: step and what came before
-    caller_record: Mapping | None = None           # the caller's subscriber document, when read
-    caller_read: bool = False                      # False: Firestore could not be read for this call
     forward_reason: str | None = None              # the carrier's reason for a forwarded call (busy, …)
     recording: Recording | None = None             # what a <Record> left, on its action request
-    documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
     duration: int | None = None                    # seconds, on the status callback of a call that ended
     status: str | None = None                      # Twilio's CallStatus
     caller_verification: str | None = None         # Twilio's StirVerstat: how far the network vouches for `caller`
@@ -140,20 +139,19 @@ def announce(text: Text, language: str) -> VoiceResponse:
     return response
 
 
-def no_voice_service(call: InboundCall, language: str) -> VoiceResponse:
-    return announce(Text("edge.voice.no_service"), language)
+def no_voice_service(request: Request[InboundCall]) -> VoiceResponse:
+    return announce(Text("edge.voice.no_service"), request.caller.language)
 
 
-VoiceHandler = Callable[[InboundCall, str], "VoiceResponse | VoiceAnswer"]
-VoiceReads = Callable[[InboundCall], Iterable[tuple[str, str]]]
+VoiceHandler = Callable[[Request[InboundCall]], "VoiceResponse | VoiceAnswer"]
 
 
 @dataclass(frozen=True)
 class VoiceEndHandler:
     """What a service publishes when the carrier says a call ended, and what it reads to decide."""
 
-    publications: Callable[[InboundCall], tuple[Publication, ...]]
-    reads: VoiceReads
+    publications: Callable[[Request[InboundCall]], tuple[Publication, ...]]
+    reads: Reads[InboundCall]
 
 
 @dataclass(frozen=True)
@@ -161,13 +159,13 @@ class VoiceService:
     """A voice handler that also names the documents it needs (read with the caller's, in one round trip)."""
 
     handler: VoiceHandler
-    reads: VoiceReads
+    reads: Reads[InboundCall]
 
-    def __call__(self, call: InboundCall, language: str) -> "VoiceResponse | VoiceAnswer":
-        return self.handler(call, language)
+    def __call__(self, request: Request[InboundCall]) -> "VoiceResponse | VoiceAnswer":
+        return self.handler(request)
 
-    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
-        return tuple(self.reads(call))
+    def documents_for(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
+        return tuple(self.reads(call, profile))
 
 
 class CallMatcher(Protocol):
@@ -248,24 +246,24 @@ class VoiceRouter:
         entry = next((entry for entry in self.entries if entry.matcher.matches(call)), None)
         return entry.handler if entry else self.default
 
-    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+    def documents_for(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         """What the call's service reads besides the caller's subscriber record."""
         handler = self.handler_for(call)
-        return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
+        return handler.documents_for(call, profile) if isinstance(handler, VoiceService) else ()
 
     def _end_handler(self, call: InboundCall) -> VoiceEndHandler | None:
         return next((entry.ended for entry in self.entries
                      if entry.ended is not None and entry.matcher.matches_end(call)), None)
 
-    def ended(self, call: InboundCall) -> tuple[Publication, ...]:
+    def ended(self, request: Request[InboundCall]) -> tuple[Publication, ...]:
         """What a call's end publishes (nothing unless the service answering such calls asks to hear of it)."""
-        handler = self._end_handler(call)
-        return handler.publications(call) if handler else ()
+        handler = self._end_handler(request.input)
+        return handler.publications(request) if handler else ()
 
-    def documents_for_end(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+    def documents_for_end(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         handler = self._end_handler(call)
-        return tuple(handler.reads(call)) if handler else ()
+        return tuple(handler.reads(call, profile)) if handler else ()
 
-    def answer(self, call: InboundCall, language: str) -> VoiceAnswer:
-        answered = self.handler_for(call)(call, language)
+    def answer(self, request: Request[InboundCall]) -> VoiceAnswer:
+        answered = self.handler_for(request.input)(request)
         return answered if isinstance(answered, VoiceAnswer) else VoiceAnswer(answered)

@@ -167,14 +167,15 @@ class MissedCallIvr:
     profile: OperatorProfile
     config: MissedCallConfig
 
-    def reads(self, call: api.InboundCall) -> list[tuple[str, str]]:
+    def reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
         """On the first request only: is the callee our subscriber, and do they have a voice mailbox."""
-        callee = callee_of(call.forwarded_from, self.profile) if call.step is None else None
+        callee = callee_of(call.forwarded_from, profile) if call.step is None else None
         return [(store.SUBSCRIBERS, callee), (documents.USERS, callee)] if callee else []
 
-    def answer(self, call: api.InboundCall, language: str, now: datetime | None = None) -> api.VoiceAnswer:
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
         if call.step is None:
-            return self._arrived(call, language, now or utcnow())
+            return self._arrived(request, request.now or utcnow())
         state = ForwardedCall.restore(call)
         if state is None:   # only a hand-made URL gets here: Twilio signs ours
             logger.warning("missed-call IVR step without a readable state", extra={"step": call.step})
@@ -190,35 +191,37 @@ class MissedCallIvr:
 
     # --- the call's end (the number's status callback) ----------------------------------------
 
-    def ended(self, call: api.InboundCall, now: datetime | None = None) -> tuple[Publication, ...]:
+    def ended(self, request: api.Request[api.InboundCall]) -> tuple[Publication, ...]:
         """The call is over: a caller who hung up in the menu counts now, not after the IVR's longest journey.
 
         Published with choice none and `hung_up`: the consumer keeps any key the caller pressed (the
         furthest state wins) and lets the IVR's own last publication, which may arrive just after
         this one, land before telling a reachable callee.
         """
+        call = request.input
         callee = callee_of(call.forwarded_from, self.profile)
         if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
             return ()
         if call.status not in ENDED_STATUSES:
             return ()   # a progress report (ringing, in-progress …) when the number asks for more events
-        callee_record = call.documents.get(api.document_path(store.SUBSCRIBERS, callee))
-        if call.caller_read and "status" not in (callee_record or {}):
+        callee_record = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
+        if request.read and "status" not in (callee_record or {}):
             return ()   # not our subscriber: the IVR recorded nothing either
-        ended_at = now or utcnow()
+        ended_at = request.now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)
         payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
                                      reason=reason_of(call.forward_reason), called_at=called_at, hung_up=True)
         request_id = call_request_id(call.call_sid, call.caller, callee)
         return (Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/ended")),)
 
-    def ended_reads(self, call: api.InboundCall) -> list[tuple[str, str]]:
-        callee = callee_of(call.forwarded_from, self.profile)
+    def ended_reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
+        callee = callee_of(call.forwarded_from, profile)
         return [(store.SUBSCRIBERS, callee)] if callee else []
 
     # --- the first request ----------------------------------------------------------------
 
-    def _arrived(self, call: api.InboundCall, language: str, now: datetime) -> api.VoiceAnswer:
+    def _arrived(self, request: api.Request[api.InboundCall], now: datetime) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
         reason = reason_of(call.forward_reason)
         situation = situation_text(reason)
         callee = callee_of(call.forwarded_from, self.profile)
@@ -228,12 +231,12 @@ class MissedCallIvr:
             return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
         handling = self.config.forwards.handling(reason)
         mailbox = False
-        if call.caller_read:
-            subscriber = call.documents.get(api.document_path(store.SUBSCRIBERS, callee))
+        if request.read:
+            subscriber = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
             if subscriber is None or "status" not in subscriber:   # not ours: nobody to tell
                 logger.info("forwarded call for a number that is not our subscriber; announced only")
                 return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
-            mailbox = bool((call.documents.get(api.document_path(documents.USERS, callee)) or {}).get("registered"))
+            mailbox = bool((request.documents.get(api.document_path(documents.USERS, callee)) or {}).get("registered"))
         else:
             # Firestore is out: the call is still recorded (the switch forwards only our
             # subscribers' calls), with the announcement that needs nothing read.

@@ -34,7 +34,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge import api
 from functions.edge.api import READ_RETRY  # the edge's one read policy: retry transient errors
-from functions.edge.api import READ_DEADLINE_SECONDS, Publication, Text, caller_from, refusal
+from functions.edge.api import READ_DEADLINE_SECONDS, Publication, Text, refusal
 from functions.missed_calls import documents, pin
 from functions.missed_calls import edge_pin_guard as pin_guard
 from functions.missed_calls.edge_ivr import spoken
@@ -118,20 +118,20 @@ class VoicemailLine:
     read_messages: MessagesReader
     guard: pin_guard.PinGuard
 
-    def reads(self, call: api.InboundCall) -> list[tuple[str, str]]:
+    def reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
         """The caller's missed-call options (registered or not), with their subscriber record."""
         return [(documents.USERS, call.caller)] if call.caller else []
 
-    def answer(self, call: api.InboundCall, language: str, now: datetime | None = None) -> api.VoiceAnswer:
-        now = now or utcnow()
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language, now = request.input, request.caller.language, request.now or utcnow()
         if call.caller is None or not call.call_sid:
             return _goodbye(Text("edge.missed_calls.voicemail.withheld"), language)
-        if not call.caller_read:
+        if not request.read:
             return _goodbye(Text("edge.unavailable"), language)
-        refused = refusal(caller_from(call.caller, call.caller_record, self.profile), self.profile)
+        refused = refusal(request.caller, self.profile)
         if refused is not None:
             return _goodbye(refused, language)
-        user = call.documents.get(api.document_path(documents.USERS, call.caller)) or {}
+        user = request.documents.get(api.document_path(documents.USERS, call.caller)) or {}
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
         if not user.get("registered"):
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)

@@ -24,6 +24,7 @@ from functions.edge import api
 from functions.edge.api import Publication, Text
 from functions.transfers import edge_orders as orders
 from functions.transfers.rules import Party
+from shared import store
 from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
@@ -63,10 +64,12 @@ class PayCardIvr:
 
     profile: OperatorProfile
 
-    def answer(self, call: api.InboundCall, language: str, now: datetime | None = None) -> api.VoiceAnswer:
-        if not call.caller_read or call.caller is None:
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
+        if not request.read or call.caller is None:
             return api.VoiceAnswer(api.announce(Text("edge.unavailable"), language))
-        party = Party.from_documents(call.caller, call.caller_record, self.profile.default_language)
+        record = request.documents.get(api.document_path(store.SUBSCRIBERS, call.caller))
+        party = Party.from_documents(call.caller, record, self.profile.default_language)
         refused = caller_refusal(party, self.profile)
         if refused is not None:
             return api.VoiceAnswer(api.announce(refused, language))
@@ -76,7 +79,7 @@ class PayCardIvr:
         if call.step == SERIAL:
             return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
-            return self._code_keyed(call, language, attempt, now or utcnow())
+            return self._code_keyed(call, language, attempt, request.now or utcnow())
         return self._ask_recipient(language, attempt=1)
 
     def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:

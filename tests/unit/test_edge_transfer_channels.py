@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
@@ -14,7 +13,8 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import services, sms_keywords, ussd, voice
 from functions.transfers import edge_orders as transfers
 from functions.edge.sms_keywords import HELP, UNKNOWN
-from functions.edge.subscribers import caller_from
+from functions.edge.requests import Request
+from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file
 
@@ -352,11 +352,15 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
 
 # --- IVR 0670 ------------------------------------------------------------------------------
 
+def heard(inbound: voice.InboundCall, record=None, read=True) -> Request[voice.InboundCall]:
+    """The call as the webhook hands it on: an English-speaking caller, their record read (or not)."""
+    return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, read=read,
+                   documents={f"subscribers/{SENDER}": record if record is not None else subscriber()})
+
+
 def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:
     form = {"CallSid": "CA0001", "From": SENDER, "To": "0670", **({"Digits": digits} if digits else {})}
-    inbound = voice.parse(form, query or {})
-    inbound = replace(inbound, caller_record=record if record is not None else subscriber(), caller_read=read)
-    return ROUTES.answer(inbound, "en")
+    return ROUTES.answer(heard(voice.parse(form, query or {}), record, read))
 
 
 def test_the_ivr_gathers_the_recipient_the_serial_then_the_code_with_the_step_in_the_action_url():
@@ -404,7 +408,7 @@ def test_blocked_and_roaming_callers_are_refused_at_once(record, said):
 
 def test_other_numbers_still_hear_there_is_no_voice_service():
     inbound = voice.parse({"CallSid": "CA2", "From": SENDER, "To": "+998712000000"})
-    assert "no voice service" in str(ROUTES.answer(inbound, "en"))
+    assert "no voice service" in str(ROUTES.answer(heard(inbound)))
 
 
 # --- fuzzing: whatever arrives, a screen or TwiML, never an exception --------------------------
