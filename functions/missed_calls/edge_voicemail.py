@@ -6,7 +6,7 @@ keyed on every call — unless the subscriber chose to skip it on their own phon
 vouches for this call's caller ID (StirVerstat, full attestation). A mailbox without a PIN plays
 nothing and says how to set one; a locked one (too many wrong PINs) says how to unlock it. A PIN is
 compared only when the mailbox's guard allows one more try, and counted there at once
-(functions/edge/pin_guard.py); each PIN compared is published (right or wrong and the guard's
+(edge_pin_guard.py); each PIN compared is published (right or wrong and the guard's
 verdict, never the digits) for the service to lock and tell the owner; a call that opened the
 mailbox carries a proof keyed by the stored PIN hash in its action URLs.
 
