@@ -90,3 +90,12 @@ def test_the_parser_either_reads_the_message_or_says_malformed(form):
     except sms_keywords.MalformedMessage:
         return
     assert inbound.sender.startswith("+") and inbound.message_sid
+
+
+def test_a_services_keyword_another_command_already_has_is_refused():
+    commands = services.sms_services(PROFILE)
+    taken = sms_keywords.SmsKeywords("saldo", {"en": ("SALDO", "Bal"), "ru": ("ПОМОЩЬ",)},
+                                     sms_keywords.SmsService(lambda request: None))
+    with pytest.raises(ValueError, match="bal, помощь"):
+        commands.add_keywords(taken)
+    assert "saldo" not in commands.services and commands.command_of("saldo")[0] == UNKNOWN
