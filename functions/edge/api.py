@@ -26,7 +26,7 @@ from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.edge.lookup import path as document_path
 from functions.edge.replies import Publication, Text
 from functions.edge.request_ids import call_request_id
-from functions.edge.requests import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.sms_keywords import (Command, InboundSms, SmsAnswer, SmsKeywords, SmsMessage, SmsPattern,
                                          SmsService, SmsShortCode, fold)
 from functions.edge.subscribers import Caller, refusal

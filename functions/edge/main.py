@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
 from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
 from functions.edge.replies import Publication, Text
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller
 from shared import log, operator, runtime, settings, signing, store
 from shared.events import SmsSend, derive_event_id, utcnow

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
-from functions.edge.requests import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from functions.edge import pager, request_ids
 from functions.edge.replies import Publication, Text
-from functions.edge.requests import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile

@@ -19,7 +19,7 @@ from typing import Protocol
 from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge.replies import Publication, Text
-from functions.edge.requests import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import services, voice
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller
 from functions.missed_calls.edge_ivr import MissedCallIvr, keyed_number, reason_of, spoken
 from functions.missed_calls.config import config_for

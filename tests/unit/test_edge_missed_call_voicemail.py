@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from functions.edge import voice
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import caller_from
 from functions.missed_calls import edge_pin_guard as pin_guard
 from functions.missed_calls.edge_voicemail import VoicemailLine

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from functions.edge import status, voice
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller
 from shared.operator import PROFILES_DIR, load_file
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import services, sms_keywords, ussd, voice
 from functions.transfers import edge_orders as transfers
 from functions.edge.sms_keywords import HELP, UNKNOWN
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file

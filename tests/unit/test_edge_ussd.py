@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from functions.edge import pager, services, ussd
 from functions.edge.replies import Publication
-from functions.edge.requests import Request
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller, caller_from
 from functions.ledger import edge as balance
 from shared import texts
