@@ -24,7 +24,7 @@ class ShortCodes(BaseModel):
     sms: str = Field(default="21112", description="Short code subscribers text for services")
     sender: str = Field(default="VAS", description="Sender id of the platform's SMS")
     hotline: str = Field(default="0890", description="Customer care number quoted in help texts")
-    # Balance transfers (functions/edge/transfers.py); a code with fixed inputs names the whole dial string.
+    # Balance transfers (functions/transfers/edge_orders.py); a code with fixed inputs names the whole dial string.
     transfer: str = Field(default="*112#", description="USSD transfer: <code>*<recipient>*<amount>#")
     topup_request: str = Field(default="*116#", description="USSD 'please top me up': <code>*<msisdn>*<amount>#")
     transfer_bar: str = Field(default="*111*0151#", description="USSD that bars the caller's outgoing transfers")

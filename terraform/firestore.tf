@@ -24,7 +24,7 @@ locals {
     # Missed calls (functions/missed_calls/queries.py): a callee's pending calls, oldest first,
     # delivered on attach or by the clock.
     missed_calls_pending = { collection = "missed_calls", fields = [["callee", "ASCENDING"], ["status", "ASCENDING"], ["called_at", "ASCENDING"]] }
-    # The voicemail line (functions/edge/voicemail_line.py): a mailbox's messages, oldest first.
+    # The voicemail line (functions/missed_calls/edge_voicemail.py): a mailbox's messages, oldest first.
     voicemails_of_callee = { collection = "voicemails", fields = [["callee", "ASCENDING"], ["deleted", "ASCENDING"], ["recorded_at", "ASCENDING"]] }
     # The clock's sweep of voice messages past their retention.
     voicemails_expired = { collection = "voicemails", fields = [["deleted", "ASCENDING"], ["delete_after", "ASCENDING"]] }

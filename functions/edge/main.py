@@ -14,7 +14,6 @@ secrets or public URL (outside the local stack) the module refuses to load, nami
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 
@@ -22,9 +21,11 @@ import functions_framework
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from functions.edge import lookup, security, services, sms_keywords, status, voice
+from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
 from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
 from functions.edge.replies import Publication, Text
+from functions.edge.request import Request
+from functions.edge.subscribers import Caller
 from shared import log, operator, runtime, settings, signing, store
 from shared.events import SmsSend, derive_event_id, utcnow
 
@@ -179,7 +180,7 @@ def sms_inbound(request):
             if reply is not None:
                 runtime.publish_new("sms.send", SmsSend(
                     to=inbound.sender, template=reply.key, params=reply.params, language=language,
-                    sender=short_code, reference=f"twilio:{inbound.message_sid}", billing=answer.billing,
+                    sender=short_code, reference=request_ids.sms_reference(inbound.message_sid), billing=answer.billing,
                 ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
         except Exception:
             # The reply exists only in this request: a 200 would tell Twilio the message was handled
@@ -194,18 +195,18 @@ def sms_inbound(request):
 
 def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_keywords.SmsAnswer, str]:
     """The reply (and what to publish) and its language; "try later" in the operator's language if Firestore fails."""
-    command, word = sms_keywords.command_of(inbound.body)
+    command, word = _sms_commands.command_of(inbound.body)
     service, now = _sms_commands.service(command, short_code), utcnow()
     try:
         found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
                                 extra=service.documents_for(inbound, _profile))
     except Exception:
-        logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command.value})
+        logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command})
         return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
-    situation = sms_keywords.SmsSituation(command=command, word=word, caller=found.caller, profile=_profile,
-                                          short_code=short_code, account=found.account, inbound=inbound,
-                                          documents=found.documents, now=now)
-    return _sms_commands.answer(situation), found.caller.language
+    request = sms_keywords.sms_request(inbound=inbound, command=command, word=word, short_code=short_code,
+                                       caller=found.caller, profile=_profile, account=found.account,
+                                       documents=found.documents, now=now)
+    return _sms_commands.answer(request), found.caller.language
 
 
 # --- Twilio inbound voice ------------------------------------------------------------------
@@ -218,19 +219,8 @@ def voice_inbound(request):
     call = voice.parse(request.form, request.args)
     if request.args.get("callback") == "status":
         return _call_ended(call)
-    language = _profile.default_language
     with _correlated(call.call_sid):
-        if call.caller is not None:
-            try:
-                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
-                                        extra=_voice_routes.documents_for(call))
-                language = found.caller.language
-                call = dataclasses.replace(call, caller_record=found.subscriber_record(), caller_read=True,
-                                           documents=found.documents)
-            except Exception:
-                # The prompt is still worth playing; in the operator's language rather than none.
-                logger.exception("caller's language unknown: Firestore read failed")
-        answer = _voice_routes.answer(call, language)
+        answer = _voice_routes.answer(_call_request(call, _voice_routes.documents_for(call, _profile), "voice"))
         try:
             _publish(answer.publish, "edge-voice", TWILIO_PUBLISH_TIMEOUT)
         except Exception:
@@ -239,20 +229,31 @@ def voice_inbound(request):
         return _twiml(answer.twiml)
 
 
+def _call_request(call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *,
+                  look_up: bool = True) -> Request[voice.InboundCall]:
+    """The call with its caller and what its service reads; unread (in the operator's language) when
+    not looked up, the number was withheld or Firestore failed: a call is answered all the same."""
+    now = utcnow()
+    if look_up and call.caller is not None:
+        try:
+            found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=now, extra=reads)
+            return Request(channel="voice", input=call, caller=found.caller, profile=_profile,
+                           documents=found.documents, now=now)
+        except Exception:
+            logger.exception("call answered unread: Firestore read failed", extra={"purpose": purpose})
+    unknown = Caller(msisdn=call.caller or "", known=False, language=_profile.default_language)
+    return Request(channel="voice", input=call, caller=unknown, profile=_profile, now=now, read=False)
+
+
 def _call_ended(call: voice.InboundCall):
     """The number's status callback: what a call's end publishes (a forwarded call's final record)."""
     with _correlated(call.call_sid):
-        reads = _voice_routes.documents_for_end(call)
-        if reads and call.caller is not None:
-            try:
-                found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=utcnow(),
-                                        extra=reads)
-                call = dataclasses.replace(call, caller_read=True, documents=found.documents)
-            except Exception:
-                # Published unread: the consumer refuses a callee who is not a subscriber.
-                logger.exception("call end published without reading the callee")
+        reads = _voice_routes.documents_for_end(call, _profile)
+        # Not looked up when nothing is to be read; published unread when Firestore fails: the
+        # consumer refuses a callee who is not a subscriber.
+        ended = _call_request(call, reads, "call end", look_up=bool(reads))
         try:
-            _publish(_voice_routes.ended(call), "edge-voice", TWILIO_PUBLISH_TIMEOUT)
+            _publish(_voice_routes.ended(ended), "edge-voice", TWILIO_PUBLISH_TIMEOUT)
         except Exception:
             logger.exception("call end could not be published; answered 503 for the carrier to retry")
             return _retry_later()

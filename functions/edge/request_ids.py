@@ -29,3 +29,32 @@ def request_id(channel: str, gateway_id: str, who: str, *what: str) -> str:
     """`ussd:ATUid_1:3fa9…`: the channel, the gateway's id, and a digest of who (MSISDN) and what."""
     shown = gateway_id if _READABLE.match(gateway_id) else "sha256-" + _digest(gateway_id)
     return f"{channel}:{shown}:{_digest(who, *what)[:_DIGEST_HEX]}"
+
+
+# The channels' prefixes: every edge request id is made by one of the three functions below, so
+# one name means one channel everywhere (the values are stored ids: never change them).
+USSD = "ussd"
+SMS = "sms"
+CALL = "call"
+# How an SMS reply names the inbound message it answers (notify's `reference`; also a stored value).
+SMS_REFERENCE = "twilio"
+
+
+def ussd_request_id(session_id: str, msisdn: str, service_code: str, *inputs: str) -> str:
+    """A USSD request: the gateway's session, the phone, the code and what was typed."""
+    return request_id(USSD, session_id, msisdn, service_code, *inputs)
+
+
+def sms_request_id(message_sid: str, sender: str, short_code: str, body: str) -> str:
+    """An inbound SMS: Twilio's MessageSid, the sender, the short code and the text (secrets blanked)."""
+    return request_id(SMS, message_sid, sender, short_code, body)
+
+
+def call_request_id(call_sid: str, caller: str, *what: str) -> str:
+    """One step of a call: Twilio's CallSid, the caller and what that step decides."""
+    return request_id(CALL, call_sid, caller, *what)
+
+
+def sms_reference(message_sid: str) -> str:
+    """The reference an SMS reply carries to the inbound message it answers."""
+    return f"{SMS_REFERENCE}:{message_sid}"

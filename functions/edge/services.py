@@ -1,107 +1,69 @@
-"""The services live on this deployment: USSD codes, SMS commands and voice numbers.
+"""The services live on this deployment, found without naming them: every `functions.<service>.edge`.
 
-Each service the operator profile switches on is registered here with its code; the webhooks
-only ask the registries, so a new service plugs in by adding its entries, not by changing them.
+A service plugs into the edge by having an `edge` module with `entries(profile)` (functions/edge/api.py);
+the registries below gather what every such module declares, in priority order, so a new service
+needs no edit here or anywhere else under functions/edge/.
 """
 
 from __future__ import annotations
 
-from functions.edge import balance, pay_card, sms_keywords, transfer_menu, transfers, voice
-from functions.edge import missed_call_ivr, missed_call_options, voicemail_line
-from functions.edge import zero_balance
-from functions.edge.ussd import Registry, Reply, Situation, UssdService
-from functions.missed_calls import config as missed_calls_config
-from functions.transfers import policy as transfer_policy
-from functions.zero_balance import config as zero_balance_config
-from shared import localtime, store
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Iterable
+
+import functions
+from functions.edge import sms_keywords, ussd, voice
+from functions.edge.api import ServiceEntries
 from shared.operator import OperatorProfile
 
-
-def balance_check(situation: Situation) -> Reply:
-    """`*100#`: every bucket with its nearest expiry, on one final screen."""
-    caller = situation.caller
-    report = balance.report(situation.account, caller.language, situation.profile.currency,
-                            localtime.zone_for(caller.msisdn, situation.profile.timezone))
-    return Reply.end(report.render(caller.language))
+EDGE_MODULE = "edge"      # the module a service declares its entries in
+_NOT_SERVICES = frozenset({"edge"})
 
 
-BALANCE_CHECK = "balance_check"           # the services' names in the operator profile's `services`
-TRANSFERS = transfer_policy.SERVICE
+def service_packages() -> tuple[str, ...]:
+    """Every package under functions/ with an edge module, by name (a stable order)."""
+    packages = sorted(f"{functions.__name__}.{found.name}" for found in pkgutil.iter_modules(functions.__path__)
+                      if found.ispkg and found.name not in _NOT_SERVICES)
+    return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{EDGE_MODULE}") is not None)
 
 
-def enabled(profile: OperatorProfile, service: str) -> bool:
-    """The operator switched the service on (it names at least one preset for it)."""
-    return bool(profile.services.get(service))
+def service_entries(profile: OperatorProfile, packages: Iterable[str] | None = None) -> tuple[ServiceEntries, ...]:
+    """What each service the profile switches on declares (`packages`: the service packages; default all)."""
+    found = []
+    for package in service_packages() if packages is None else packages:
+        declared = importlib.import_module(f"{package}.{EDGE_MODULE}").entries(profile)
+        if declared is not None:
+            found.append(declared)
+    return tuple(found)
 
 
-def transfer_desk(profile: OperatorProfile) -> transfers.Desk:
-    """The transfer policies the profile names, loaded (and validated) once."""
-    return transfers.Desk(profile, transfer_policy.policies_for(profile))
+def ussd_services(profile: OperatorProfile, packages: Iterable[str] | None = None) -> ussd.Registry:
+    """The codes this operator serves, in priority order (the help screen's)."""
+    declared = [service for entries in service_entries(profile, packages) for service in entries.ussd]
+    return ussd.Registry.of(sorted(declared, key=lambda service: service.priority))
 
 
-def ussd_services(profile: OperatorProfile) -> Registry:
-    """The codes this operator serves: each service the profile switches on, with its code."""
-    registry = Registry()
-    if enabled(profile, BALANCE_CHECK):
-        registry.add(UssdService(code=profile.short_codes.balance, name="edge.service.balance",
-                                 handler=balance_check, needs_account=True))
-    if enabled(profile, TRANSFERS):
-        desk = transfer_desk(profile)
-        for service in transfers.ussd_services(desk) + transfer_menu.ussd_services(desk):
-            registry.add(service)
-    add_missed_calls_ussd(registry, profile)
-    return registry
-
-
-def sms_services(profile: OperatorProfile) -> sms_keywords.Commands:
-    """The commands an SMS to the short code may carry: help always, the balance and transfers' when on."""
-    commands = sms_keywords.Commands(services=dict(sms_keywords.ALWAYS))
-    if enabled(profile, BALANCE_CHECK):
-        commands.add(sms_keywords.Command.BALANCE, sms_keywords.BALANCE)
-    if enabled(profile, TRANSFERS):
-        for command, service in transfers.sms_services(transfer_desk(profile)).items():
-            commands.add(command, service)
-    add_missed_calls_sms(commands, profile)
-    add_zero_balance_sms(commands, profile)
+def sms_services(profile: OperatorProfile, packages: Iterable[str] | None = None) -> sms_keywords.Commands:
+    """The commands an SMS to the short code may carry (help always), and the short codes services own."""
+    commands = sms_keywords.Commands()
+    everything = service_entries(profile, packages)
+    declared = [entry for entries in everything for entry in (*entries.sms_patterns, *entries.sms_keywords)]
+    for entry in sorted(declared, key=lambda entry: entry.priority):
+        if isinstance(entry, sms_keywords.SmsPattern):
+            commands.add_pattern(entry)
+        else:
+            commands.add_keywords(entry)
+    for entries in everything:
+        for owned in entries.sms_short_codes:
+            commands.add_short_code(owned.short_code, owned.service)
     return commands
 
 
-def voice_routes(profile: OperatorProfile) -> voice.VoiceRouter:
-    """Called number -> voice service: the pay-card IVR when transfers are on."""
-    router = voice.VoiceRouter(routes=pay_card.routes(profile) if enabled(profile, TRANSFERS) else {})
-    add_missed_calls_voice(router, profile)
+def voice_routes(profile: OperatorProfile, packages: Iterable[str] | None = None) -> voice.VoiceRouter:
+    """Every service's voice entries, tried in priority order; else "no voice service here"."""
+    router = voice.VoiceRouter()
+    for entries in service_entries(profile, packages):
+        for entry in entries.voice:
+            router.add(entry)
     return router
-
-
-# --- missed-call alerts (functions/missed_calls/config.py names the codes) -------------------
-
-def add_missed_calls_ussd(registry: Registry, profile: OperatorProfile) -> None:
-    """The options menu (*160#) when missed-call alerts are on."""
-    config = missed_calls_config.config_for(profile)
-    if config is not None:
-        registry.add(missed_call_options.ussd_service(profile, config))
-
-
-def add_missed_calls_sms(commands: sms_keywords.Commands, profile: OperatorProfile) -> None:
-    """The service's own short code (06001): D queries and option keywords."""
-    config = missed_calls_config.config_for(profile)
-    if config is not None:
-        commands.add_short_code(config.short_code, missed_call_options.sms_service(profile, config))
-
-
-def add_missed_calls_voice(router: voice.VoiceRouter, profile: OperatorProfile) -> None:
-    """Forwarded calls go to the caller IVR; the voicemail number to the voicemail line."""
-    config = missed_calls_config.config_for(profile)
-    if config is not None:
-        router.forwarded = missed_call_ivr.forwarded_service(profile, config)
-        router.forwarded_ended = missed_call_ivr.forwarded_end(profile, config)
-        router.routes.update(voicemail_line.routes(profile, config, store.db))
-
-
-# --- zero-balance callback requests (functions/zero_balance/config.py names the code) ---------
-
-def add_zero_balance_sms(commands: sms_keywords.Commands, profile: OperatorProfile) -> None:
-    """The ZeroX answer code (06005): a zero-balance caller's 1, 2 or 0 to the offer."""
-    config = zero_balance_config.config_for(profile)
-    if config is not None:
-        commands.add_short_code(config.short_code, zero_balance.sms_service(config))

@@ -2,26 +2,24 @@
 
 Keywords are matched case-insensitively after Unicode NFKC folding (so full-width `ＢＡＬ` and
 `？` count), on the first word, or on the whole text for scripts written without spaces (余额).
-A message that is a number and an amount (`998901234567 5000`) is a balance transfer.
 
-Each command's answer comes from its SmsService in a `Commands` registry; services switched on by
-the operator profile (the balance, transfers' history, limits, `<number> <amount>`) plug in with one
-`add`, each with its `usage`: HELP and an unknown keyword answer with every usage registered.
+The edge itself knows only HELP (and what nobody serves). Every other command is a service's:
+its keywords per language (`SmsKeywords`) or a shape of message (`SmsPattern`, e.g. transfers'
+`<number> <amount>`) plug into a `Commands` registry with the `SmsService` answering them, each
+with its `usage`: HELP and an unknown keyword answer with every usage registered.
 """
 
 from __future__ import annotations
 
-import enum
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from functions.edge import balance, request_ids
+from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
+from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.subscribers import Caller, refusal
-from shared import localtime
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 
@@ -29,45 +27,17 @@ _MAX_BODY = 1600          # Twilio's own limit for a message body
 _MAX_WORD_SHOWN = 20      # an unknown keyword is quoted back, but never a whole essay
 _TRAILING = ".,!?;:。，！？；：\"'«»“”"
 
+Command = str             # a command's name, e.g. "balance" (the service that declares it chooses it)
+HELP: Command = "help"
+UNKNOWN: Command = "unknown"
 
-class Command(enum.Enum):
-    BALANCE = "balance"
-    HELP = "help"
-    HISTORY = "history"       # recent balance transfers
-    LIMITS = "limits"         # transfer limits left
-    TRANSFER = "transfer"     # `<recipient> <amount>`
-    UNKNOWN = "unknown"
-
-
-KEYWORDS: dict[str, Command] = {
-    word.casefold(): command
-    for command, words in {
-        Command.BALANCE: [
-            "BALANCE", "BAL",                     # en
-            "БАЛАНС", "БАЛ", "ОСТАТОК",           # ru, ky
-            "BALANS", "HISOB", "QOLDIQ", "ҲИСОБ",  # uz (Latin and Cyrillic)
-            "КАЛДЫК",                             # ky
-            "余额", "查余额", "查询余额", "餘額",     # zh (simplified and traditional)
-        ],
-        Command.HELP: [
-            "HELP", "INFO", "?", "ПОМОЩЬ", "СПРАВКА", "ИНФО",
-            "YORDAM", "ЁРДАМ", "ЖАРДАМ", "帮助", "幫助",
-        ],
-        Command.HISTORY: [
-            "HISTORY", "HIST",                     # en
-            "ИСТОРИЯ",                             # ru
-            "TARIX", "ТАРИХ",                      # uz (Latin and Cyrillic)
-            "ТАРЫХ",                               # ky
-            "记录", "转账记录", "記錄",               # zh
-        ],
-        Command.LIMITS: [
-            "LIMITS", "LIMIT",                     # en
-            "ЛИМИТ", "ЛИМИТЫ",                     # ru, ky
-            "LIMITLAR", "ЛИМИТЛАР",                # uz
-            "限额", "額度", "限額",                   # zh
-        ],
-    }.items()
-    for word in words
+# The edge's own keywords: the help, in every platform language.
+HELP_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("HELP", "INFO", "?"),
+    "ru": ("ПОМОЩЬ", "СПРАВКА", "ИНФО"),
+    "uz": ("YORDAM", "ЁРДАМ"),
+    "ky": ("ЖАРДАМ",),
+    "zh": ("帮助", "幫助"),
 }
 
 
@@ -88,7 +58,7 @@ class InboundSms:
     def request_id(self) -> str:
         """Our id of this message: its MessageSid, sender, short code and text (a retry gets the same)."""
         named = self.body if self.named_body is None else self.named_body
-        return request_ids.request_id("sms", self.message_sid, self.sender, self.to, named)
+        return request_ids.sms_request_id(self.message_sid, self.sender, self.to, named)
 
 
 def parse(form: Mapping[str, str]) -> InboundSms:
@@ -105,33 +75,9 @@ def parse(form: Mapping[str, str]) -> InboundSms:
                       body=(form.get("Body") or "")[:_MAX_BODY])
 
 
-# `<recipient> <amount>`: a number written with spaces or dashes, then an amount (decimals are
-# caught here so the reply can say amounts are whole).
-_TRANSFER = re.compile(r"^(?P<recipient>\+?\d[\d\s\-]{3,22}\d)\s+(?P<amount>\d{1,12}(?:[.,]\d*)?)$")
-
-
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """The text as keywords are compared: NFKC-folded, case-folded, trimmed."""
     return unicodedata.normalize("NFKC", text).casefold().strip()
-
-
-def transfer_parts(body: str) -> tuple[str, str] | None:
-    """`78XXXXXXXX 3000` -> ("78XXXXXXXX", "3000"); None when the message is not a number and an amount."""
-    match = _TRANSFER.match(_fold(body))
-    return (match["recipient"], match["amount"]) if match else None
-
-
-def command_of(body: str) -> tuple[Command, str]:
-    """The command a message asks for, and the word it was read from."""
-    text = _fold(body)
-    if not text:
-        return Command.HELP, ""
-    if transfer_parts(text) is not None:
-        return Command.TRANSFER, text
-    first = text.split()[0]
-    for candidate in (first, first.strip(_TRAILING) or first, text, text.strip(_TRAILING)):
-        if candidate in KEYWORDS:
-            return KEYWORDS[candidate], candidate
-    return Command.UNKNOWN, first
 
 
 def help_text(profile: OperatorProfile, short_code: str, accepted: str) -> Text:
@@ -149,24 +95,30 @@ def unknown_text(word: str, profile: OperatorProfile, short_code: str, accepted:
 # --- answering: one SmsService per command ------------------------------------------------------
 
 @dataclass(frozen=True)
-class SmsSituation:
-    """Everything a command may use to answer: the message, the caller and what was read for them."""
+class SmsMessage:
+    """The SMS channel's parsed input: the message, the command read from it and where it was sent."""
 
+    inbound: InboundSms
     command: Command
-    word: str
-    caller: Caller
-    profile: OperatorProfile
-    short_code: str
-    account: object | None = None
-    inbound: InboundSms | None = None
-    documents: Mapping[str, dict | None] = field(default_factory=dict)   # by path, None: absent
-    now: datetime | None = None
-    accepted: tuple[Text, ...] = ()   # what each command served on this short code accepts (help)
+    word: str                          # what the command was read from
+    short_code: str                    # the code the subscriber texted (the operator's SMS code when unsaid)
+    accepted: tuple[Text, ...] = ()    # what each command served on this short code accepts (help)
 
-    def accepted_lines(self) -> str:
-        """The help's list, in the caller's language."""
-        usages = self.accepted or (Text("edge.help.sms.none"),)
-        return "\n".join(usage.render(self.caller.language) for usage in usages)
+
+def sms_request(*, inbound: InboundSms, command: Command, word: str, short_code: str, caller: Caller,
+                profile: OperatorProfile, account: object | None = None,
+                documents: Mapping[str, dict | None] | None = None, now: datetime | None = None
+                ) -> Request[SmsMessage]:
+    """The request a message makes once its caller (and what its command reads) is known."""
+    message = SmsMessage(inbound=inbound, command=command, word=word, short_code=short_code)
+    return Request(channel="sms", input=message, caller=caller, profile=profile, account=account,
+                   documents=documents or {}, now=now)
+
+
+def accepted_lines(request: Request[SmsMessage]) -> str:
+    """The help's list, in the caller's language."""
+    usages = request.input.accepted or (Text("edge.help.sms.none"),)
+    return "\n".join(usage.render(request.caller.language) for usage in usages)
 
 
 @dataclass(frozen=True)
@@ -183,60 +135,93 @@ class SmsAnswer:
     billing: str | None = None
 
 
-SmsReads = Callable[[InboundSms, OperatorProfile], Iterable[tuple[str, str]]]
-
-
 @dataclass(frozen=True)
 class SmsService:
     """How one command is answered and what the edge reads for it, in the caller's round trip."""
 
-    handler: Callable[[SmsSituation], Text | SmsAnswer]
+    handler: Callable[[Request[SmsMessage]], Text | SmsAnswer]
     needs_account: bool = False
-    reads: SmsReads | None = None
+    reads: Reads[InboundSms] | None = None
     usage: Text | None = None     # one line of the help: what the command accepts, with an example
     # The body with its secrets (a PIN) blanked. Request ids are stored and logged, and a few digits
     # hashed with a known number and MessageSid are found again by trying them all.
     without_secrets: Callable[[str], str] | None = None
 
-    def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[tuple[str, str], ...]:
+    def documents_for(self, inbound: InboundSms, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(inbound, profile)) if self.reads else ()
 
 
-def _balance(situation: SmsSituation) -> Text:
-    caller, profile = situation.caller, situation.profile
-    return balance.report(situation.account, caller.language, profile.currency,
-                          localtime.zone_for(caller.msisdn, profile.timezone))
+def _help(request: Request[SmsMessage]) -> Text:
+    return help_text(request.profile, request.input.short_code, accepted_lines(request))
 
 
-def _help(situation: SmsSituation) -> Text:
-    return help_text(situation.profile, situation.short_code, situation.accepted_lines())
+def _unknown(request: Request[SmsMessage]) -> Text:
+    return unknown_text(request.input.word, request.profile, request.input.short_code, accepted_lines(request))
 
 
-def _unknown(situation: SmsSituation) -> Text:
-    return unknown_text(situation.word, situation.profile, situation.short_code, situation.accepted_lines())
-
-
-BALANCE = SmsService(_balance, needs_account=True, usage=Text("edge.help.sms.balance"))
 # Always served: the help, and the answer to what nobody serves (both list what the others accept).
 ALWAYS: dict[Command, SmsService] = {
-    Command.HELP: SmsService(_help),
-    Command.UNKNOWN: SmsService(_unknown),
+    HELP: SmsService(_help),
+    UNKNOWN: SmsService(_unknown),
 }
-BUILT_IN: dict[Command, SmsService] = {Command.BALANCE: BALANCE, **ALWAYS}
+
+
+@dataclass(frozen=True)
+class SmsKeywords:
+    """A service's command: its keywords in each platform language, and the service answering it."""
+
+    command: Command
+    words: Mapping[str, Iterable[str]]     # language -> keywords (one keyword may serve two languages)
+    service: SmsService
+    priority: int = 100                    # lower first: its place in the help's list
+
+
+@dataclass(frozen=True)
+class SmsPattern:
+    """A service's command recognised by the shape of the whole message (tried before keywords)."""
+
+    command: Command
+    matches: Callable[[str], bool]         # on the folded text (`fold`)
+    service: SmsService
+    priority: int = 100
+
+
+@dataclass(frozen=True)
+class SmsShortCode:
+    """A short code a service owns: every message to it is answered by that service alone."""
+
+    short_code: str
+    service: SmsService
 
 
 @dataclass
 class Commands:
     """Commands -> their services; a command nobody serves is answered as an unknown keyword."""
 
-    services: dict[Command, SmsService] = field(default_factory=lambda: dict(BUILT_IN))
+    services: dict[Command, SmsService] = field(default_factory=lambda: dict(ALWAYS))
+    keywords: dict[str, Command] = field(default_factory=lambda: {
+        fold(word): HELP for words in HELP_WORDS.values() for word in words})
+    patterns: list[SmsPattern] = field(default_factory=list)
 
     def add(self, command: Command, service: SmsService) -> None:
-        if command in self.services and command in BUILT_IN:
-            raise ValueError(f"SMS command {command.value} is built in")
+        if command in ALWAYS:
+            raise ValueError(f"SMS command {command} is built in")
         if command in self.services:
-            raise ValueError(f"SMS command {command.value} is registered twice")
+            raise ValueError(f"SMS command {command} is registered twice")
         self.services[command] = service
+
+    def add_keywords(self, entry: SmsKeywords) -> None:
+        """A service's command and its keywords; a keyword another command already has is refused."""
+        words = {fold(word) for language_words in entry.words.values() for word in language_words}
+        taken = sorted(word for word in words if self.keywords.get(word, entry.command) != entry.command)
+        if taken:
+            raise ValueError(f"SMS keywords of {entry.command} already name other commands: {', '.join(taken)}")
+        self.add(entry.command, entry.service)
+        self.keywords.update(dict.fromkeys(words, entry.command))
+
+    def add_pattern(self, entry: SmsPattern) -> None:
+        self.add(entry.command, entry.service)
+        self.patterns.append(entry)
 
     # Short codes a service owns (06001 for missed-call D queries and options, the ZeroX answer
     # code): a message to one of them is answered by that service alone, which reads the body
@@ -248,6 +233,20 @@ class Commands:
             raise ValueError(f"short code {short_code} is registered twice")
         self.short_codes[short_code] = service
 
+    def command_of(self, body: str) -> tuple[Command, str]:
+        """The command a message asks for, and the word it was read from."""
+        text = fold(body)
+        if not text:
+            return HELP, ""
+        for pattern in self.patterns:
+            if pattern.matches(text):
+                return pattern.command, text
+        first = text.split()[0]
+        for candidate in (first, first.strip(_TRAILING) or first, text, text.strip(_TRAILING)):
+            if candidate in self.keywords:
+                return self.keywords[candidate], candidate
+        return UNKNOWN, first
+
     def identified(self, inbound: InboundSms) -> InboundSms:
         """The message with what its short code's service calls secret left out of its request id."""
         service = self.short_codes.get(inbound.to)
@@ -257,25 +256,17 @@ class Commands:
 
     def service(self, command: Command, short_code: str | None = None) -> SmsService:
         dedicated = self.short_codes.get(short_code or "")
-        return dedicated or self.services.get(command) or self.services[Command.UNKNOWN]
+        return dedicated or self.services.get(command) or self.services[UNKNOWN]
 
     def usages(self) -> tuple[Text, ...]:
         """What the keyword commands accept, in the order they were registered (the help's list)."""
         return tuple(service.usage for service in self.services.values() if service.usage is not None)
 
-    def answer(self, situation: SmsSituation) -> SmsAnswer:
+    def answer(self, request: Request[SmsMessage]) -> SmsAnswer:
         """What the subscriber gets back (and what is published), refusing unknown or blocked lines first."""
-        refused = refusal(situation.caller, situation.profile)
+        refused = refusal(request.caller, request.profile)
         if refused is not None:
             return SmsAnswer(refused)
-        situation = replace(situation, accepted=self.usages())
-        answered = self.service(situation.command, situation.short_code).handler(situation)
+        request = replace(request, input=replace(request.input, accepted=self.usages()))
+        answered = self.service(request.input.command, request.input.short_code).handler(request)
         return answered if isinstance(answered, SmsAnswer) else SmsAnswer(answered)
-
-
-def reply_for(command: Command, word: str, caller: Caller, profile: OperatorProfile,
-              short_code: str, account: object | None = None) -> Text:
-    """What the subscriber gets back for a built-in command (rendered by notify in `caller.language`)."""
-    situation = SmsSituation(command=command, word=word, caller=caller, profile=profile, short_code=short_code,
-                             account=account)
-    return Commands().answer(situation).text

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from functions.edge import pager, request_ids
 from functions.edge.replies import Publication, Text
+from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -39,7 +40,7 @@ class UssdRequest:
     @property
     def request_id(self) -> str:
         """Our id of this request: the session, the phone, the code and the inputs (a retry gets the same)."""
-        return request_ids.request_id("ussd", self.session_id, self.msisdn, self.service_code, *self.inputs)
+        return request_ids.ussd_request_id(self.session_id, self.msisdn, self.service_code, *self.inputs)
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,7 @@ def parse(form: Mapping[str, str], profile: OperatorProfile) -> UssdRequest:
 
 # --- services ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Situation:
-    """Everything a USSD service may use to answer: the request, the caller, their account."""
-
-    request: UssdRequest
-    caller: Caller
-    profile: OperatorProfile
-    account: object | None = None
-    # Every document read for this request, by path (None: absent): the caller's subscriber
-    # record and whatever the service's `reads` asked for, all from one round trip.
-    documents: Mapping[str, dict | None] = field(default_factory=dict)
-    now: datetime | None = None
-
-
-ServiceHandler = Callable[[Situation], Reply]
-DocumentPath = tuple[str, str]                                    # (collection, document id)
-Reads = Callable[[UssdRequest, OperatorProfile], Iterable[DocumentPath]]
+ServiceHandler = Callable[[Request[UssdRequest]], Reply]
 
 
 @dataclass(frozen=True)
@@ -118,9 +103,10 @@ class UssdService:
     name: str                     # text key of its name, e.g. edge.service.balance
     handler: ServiceHandler
     needs_account: bool = False   # the edge reads the ledger account in the same round trip
-    reads: Reads | None = None    # further documents the handler needs, read in that same round trip
+    reads: Reads[UssdRequest] | None = None   # further documents the handler needs, read in that same round trip
     usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
     example: str | None = None    # a dial string to copy, in the operator's number format, for the help
+    priority: int = 100           # lower first: its place in the help screen
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()
@@ -196,8 +182,8 @@ def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: Op
         return pager.page(request.inputs, lambda _: unknown, _more(language))
 
     def reply_for(inputs: tuple[str, ...]) -> Reply:
-        return service.handler(Situation(request=replace(seen, inputs=inputs), caller=caller, profile=profile,
-                                         account=account, documents=documents or {}, now=now))
+        return service.handler(Request(channel="ussd", input=replace(seen, inputs=inputs), caller=caller,
+                                       profile=profile, account=account, documents=documents or {}, now=now))
 
     return pager.page(seen.inputs, reply_for, _more(language))
 

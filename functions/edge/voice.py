@@ -1,23 +1,27 @@
 """Inbound calls: which voice service answers a call, and the TwiML it answers with.
 
-A voice service plugs in by adding a route for its number to `VoiceRouter.routes` (the pay-card
-IVR on 0670 does); a call the network forwarded (ForwardedFrom set) goes to `VoiceRouter.forwarded`
-(the missed-call IVR); a call to any other number hears, in the caller's language, that the number
-offers no voice service. A `VoiceService` route also names the documents it needs, which the
-webhook reads in the caller's round trip. Multi-step services (<Gather>) come back to the same
-webhook with a `step` in the action URL's query, which Twilio's signature covers.
+A voice service plugs in with a `VoiceEntry`: a matcher (a call forwarded for some reason, a call
+to service number N, a call to a number that does not exist) and a priority; the router tries the
+entries in priority order, for the call and for its status callback alike. A call no entry takes
+hears, in the caller's language, that the number offers no voice service. A `VoiceService` also
+names the documents it needs, which the webhook reads in the caller's round trip. Multi-step
+services (<Gather>) come back to the same webhook with a `step` in the action URL's query, which
+Twilio's signature covers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge.replies import Publication, Text
+from functions.edge.request import DocumentPath, Reads, Request
 from shared.msisdn import InvalidMsisdn, normalise
+from shared.operator import OperatorProfile
 
 # Twilio text-to-speech voices per platform language. Twilio has no Uzbek or Kyrgyz voice: those
 # callers hear their own text read by the default voice until recorded prompts (<Play>) replace it.
@@ -54,11 +58,8 @@ class InboundCall:
     forwarded_from: str | None
     digits: str | None = None                      # what a <Gather> collected (its finish key removed)
     query: Mapping[str, str] = field(default_factory=dict)   # the action URL's query: step and what came before
-    caller_record: Mapping | None = None           # the caller's subscriber document, when read
-    caller_read: bool = False                      # False: Firestore could not be read for this call
     forward_reason: str | None = None              # the carrier's reason for a forwarded call (busy, …)
     recording: Recording | None = None             # what a <Record> left, on its action request
-    documents: Mapping[str, dict | None] = field(default_factory=dict)  # a VoiceService's reads, by path
     duration: int | None = None                    # seconds, on the status callback of a call that ended
     status: str | None = None                      # Twilio's CallStatus
     caller_verification: str | None = None         # Twilio's StirVerstat: how far the network vouches for `caller`
@@ -138,20 +139,19 @@ def announce(text: Text, language: str) -> VoiceResponse:
     return response
 
 
-def no_voice_service(call: InboundCall, language: str) -> VoiceResponse:
-    return announce(Text("edge.voice.no_service"), language)
+def no_voice_service(request: Request[InboundCall]) -> VoiceResponse:
+    return announce(Text("edge.voice.no_service"), request.caller.language)
 
 
-VoiceHandler = Callable[[InboundCall, str], "VoiceResponse | VoiceAnswer"]
-VoiceReads = Callable[[InboundCall], Iterable[tuple[str, str]]]
+VoiceHandler = Callable[[Request[InboundCall]], "VoiceResponse | VoiceAnswer"]
 
 
 @dataclass(frozen=True)
 class VoiceEndHandler:
     """What a service publishes when the carrier says a call ended, and what it reads to decide."""
 
-    publications: Callable[[InboundCall], tuple[Publication, ...]]
-    reads: VoiceReads
+    publications: Callable[[Request[InboundCall]], tuple[Publication, ...]]
+    reads: Reads[InboundCall]
 
 
 @dataclass(frozen=True)
@@ -159,48 +159,111 @@ class VoiceService:
     """A voice handler that also names the documents it needs (read with the caller's, in one round trip)."""
 
     handler: VoiceHandler
-    reads: VoiceReads
+    reads: Reads[InboundCall]
 
-    def __call__(self, call: InboundCall, language: str) -> "VoiceResponse | VoiceAnswer":
-        return self.handler(call, language)
+    def __call__(self, request: Request[InboundCall]) -> "VoiceResponse | VoiceAnswer":
+        return self.handler(request)
 
-    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
-        return tuple(self.reads(call))
+    def documents_for(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
+        return tuple(self.reads(call, profile))
+
+
+class CallMatcher(Protocol):
+    """Which calls a voice entry answers, and which ends (status callbacks) it hears of."""
+
+    def matches(self, call: InboundCall) -> bool: ...
+
+    def matches_end(self, call: InboundCall) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A call the network forwarded to us (ForwardedFrom set), for any reason or for the ones named.
+
+    Later steps of such a call carry the callee in our own signed action URL instead.
+    """
+
+    reasons: frozenset[str] | None = None     # the carrier's ForwardReason values; None: any
+
+    def _reason_fits(self, call: InboundCall) -> bool:
+        reason = call.forward_reason or call.query.get("reason")
+        return self.reasons is None or (reason or "") in self.reasons
+
+    def matches(self, call: InboundCall) -> bool:
+        return bool(call.forwarded_from or call.query.get("callee")) and self._reason_fits(call)
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return bool(call.forwarded_from) and self._reason_fits(call)
+
+
+@dataclass(frozen=True)
+class ServiceNumber:
+    """A call to one of our service numbers (written with or without its `+`)."""
+
+    number: str
+
+    def matches(self, call: InboundCall) -> bool:
+        return self.number in (call.called, call.called.lstrip("+"))
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return not call.forwarded_from and self.matches(call)
+
+
+@dataclass(frozen=True)
+class NumberNotInService:
+    """A call to a number nobody else answers (the network sends calls to unassigned numbers here)."""
+
+    def matches(self, call: InboundCall) -> bool:
+        return True
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return not call.forwarded_from
+
+
+@dataclass(frozen=True)
+class VoiceEntry:
+    """A voice service's entry: which calls it answers, how, and what their end publishes."""
+
+    matcher: CallMatcher
+    handler: VoiceHandler
+    ended: VoiceEndHandler | None = None
+    priority: int = 100                  # lower first; the first entry whose matcher takes a call answers it
 
 
 @dataclass
 class VoiceRouter:
-    """Called number -> the voice service answering it; forwarded calls -> `forwarded`; else `default`."""
+    """Entries tried in priority order; a call none takes hears `default` (no voice service here)."""
 
-    routes: dict[str, VoiceHandler] = field(default_factory=dict)
+    entries: list[VoiceEntry] = field(default_factory=list)
     default: VoiceHandler = no_voice_service
-    forwarded: VoiceHandler | None = None
-    # The number's status callback: a forwarded call ended (what to publish, and what it reads).
-    forwarded_ended: "VoiceEndHandler | None" = None
+
+    def add(self, entry: VoiceEntry) -> None:
+        """Plug an entry in; equal priorities keep the order they were added in."""
+        self.entries.append(entry)
+        self.entries.sort(key=lambda each: each.priority)
 
     def handler_for(self, call: InboundCall) -> VoiceHandler:
-        # The callee in the query: a later step of a forwarded call (our own signed action URL).
-        if self.forwarded is not None and (call.forwarded_from or call.query.get("callee")):
-            return self.forwarded
-        return self.routes.get(call.called) or self.routes.get(call.called.lstrip("+"), self.default)
+        entry = next((entry for entry in self.entries if entry.matcher.matches(call)), None)
+        return entry.handler if entry else self.default
 
-    def documents_for(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
+    def documents_for(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         """What the call's service reads besides the caller's subscriber record."""
         handler = self.handler_for(call)
-        return handler.documents_for(call) if isinstance(handler, VoiceService) else ()
+        return handler.documents_for(call, profile) if isinstance(handler, VoiceService) else ()
 
-    def _end_handler(self, call: InboundCall) -> "VoiceEndHandler | None":
-        return self.forwarded_ended if call.forwarded_from else None
+    def _end_handler(self, call: InboundCall) -> VoiceEndHandler | None:
+        return next((entry.ended for entry in self.entries
+                     if entry.ended is not None and entry.matcher.matches_end(call)), None)
 
-    def ended(self, call: InboundCall) -> tuple[Publication, ...]:
-        """What a call's end publishes (only a forwarded call's, when the missed-call IVR runs)."""
+    def ended(self, request: Request[InboundCall]) -> tuple[Publication, ...]:
+        """What a call's end publishes (nothing unless the service answering such calls asks to hear of it)."""
+        handler = self._end_handler(request.input)
+        return handler.publications(request) if handler else ()
+
+    def documents_for_end(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         handler = self._end_handler(call)
-        return handler.publications(call) if handler else ()
+        return tuple(handler.reads(call, profile)) if handler else ()
 
-    def documents_for_end(self, call: InboundCall) -> tuple[tuple[str, str], ...]:
-        handler = self._end_handler(call)
-        return tuple(handler.reads(call)) if handler else ()
-
-    def answer(self, call: InboundCall, language: str) -> VoiceAnswer:
-        answered = self.handler_for(call)(call, language)
+    def answer(self, request: Request[InboundCall]) -> VoiceAnswer:
+        answered = self.handler_for(request.input)(request)
         return answered if isinstance(answered, VoiceAnswer) else VoiceAnswer(answered)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from shared import topup_requests
 from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "zero_balance"  # the key of the operator profile's `services` naming the preset in force
-TRANSFERS = "transfers"   # the transfers service's key (functions/transfers/policy.py SERVICE)
 
 
 class ConfigError(PresetError):
@@ -66,9 +66,6 @@ def topup_amount(profile: "OperatorProfile", config: ZeroBalanceConfig) -> int |
     Offered only when the preset names an amount and the operator runs a balance-transfer policy
     with top-up requests: the transfers service is the one that asks the callee.
     """
-    if config.topup_amount is None or not profile.services.get(TRANSFERS):
+    if config.topup_amount is None:
         return None
-    from functions.transfers.policy import policies_for  # only deployments with transfers load them
-    in_force = policies_for(profile)
-    asks = any(p.funding == "balance" and p.topup_request.enabled for p in in_force)
-    return config.topup_amount if asks else None
+    return config.topup_amount if topup_requests.offered(profile) else None

@@ -14,7 +14,8 @@ from urllib.parse import parse_qsl
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from functions.edge import lookup, voicemail_line
+from functions.edge import lookup
+from functions.missed_calls import edge_voicemail as voicemail_line
 from functions.missed_calls import documents, pin
 from functions.missed_calls import main as missed_calls
 from functions.missed_calls.config import config_for

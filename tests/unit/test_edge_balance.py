@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from functions.edge import balance
+from functions.ledger import edge as balance
 from shared import localtime
 from shared.ledger_core import Account
 from shared.money import Currency

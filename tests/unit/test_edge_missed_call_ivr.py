@@ -3,7 +3,6 @@ and the next step's signed action URL followed the way Twilio follows it."""
 
 from __future__ import annotations
 
-import dataclasses
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +12,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import services, voice
-from functions.edge.missed_call_ivr import MissedCallIvr, keyed_number, reason_of, spoken
+from functions.edge.request import Request
+from functions.edge.subscribers import Caller
+from functions.missed_calls.edge_ivr import MissedCallIvr, keyed_number, reason_of, spoken
 from functions.missed_calls.config import config_for
 from shared import operator
 from shared.events import MissedCallRecorded
@@ -25,16 +26,29 @@ CALLER, CALLEE = "+998901234567", "+998971300909"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
+def heard(call: voice.InboundCall, language: str = "en", *, documents=None, read: bool = True
+          ) -> Request[voice.InboundCall]:
+    """A call as the webhook hands it to the IVR: the caller in `language`, with what was read for them."""
+    caller = Caller(msisdn=call.caller or "", known=True, language=language)
+    return Request(channel="voice", input=call, caller=caller, profile=PROFILE, documents=documents or {}, now=NOW,
+                   read=read)
+
+
+def callee_documents(*, mailbox: bool = True, subscriber: bool = True) -> dict:
+    """What the first request reads: the callee's subscriber record and missed-call options."""
+    return {f"subscribers/{CALLEE}": {"status": "active", "language": "ru"} if subscriber else None,
+            f"missed_call_users/{CALLEE}": {"registered": mailbox}}
+
+
 def reached(forwarded_from: str = "971300909", *, reason: str | None = None, mailbox: bool = True,
-            subscriber: bool = True, caller: str = CALLER, read: bool = True) -> voice.InboundCall:
+            subscriber: bool = True, caller: str = CALLER, read: bool = True, language: str = "en"
+            ) -> Request[voice.InboundCall]:
     """The first request of a forwarded call, with what the webhook read for it."""
     form = {"CallSid": "CAmc0001", "From": caller, "To": "+998712000000", "ForwardedFrom": forwarded_from}
     if reason is not None:
         form["ForwardReason"] = reason
-    call = voice.parse(form, {})
-    docs = {f"subscribers/{CALLEE}": {"status": "active", "language": "ru"} if subscriber else None,
-            f"missed_call_users/{CALLEE}": {"registered": mailbox}}
-    return dataclasses.replace(call, caller_read=read, documents=docs if read else {})
+    docs = callee_documents(mailbox=mailbox, subscriber=subscriber)
+    return heard(voice.parse(form, {}), language, documents=docs if read else {}, read=read)
 
 
 def action_of(answer: voice.VoiceAnswer, verb: str = "Gather") -> dict[str, str]:
@@ -48,7 +62,7 @@ def action_of(answer: voice.VoiceAnswer, verb: str = "Gather") -> dict[str, str]
 def follow(answer: voice.VoiceAnswer, verb: str = "Gather", language: str = "en", **form: str) -> voice.VoiceAnswer:
     """Twilio posting the action URL of `answer` with `form` (Digits, Recording…)."""
     call = voice.parse({"CallSid": "CAmc0001", "From": CALLER, "To": "+998712000000", **form}, action_of(answer, verb))
-    return IVR.answer(call, language, now=NOW)
+    return IVR.answer(heard(call, language, read=False))
 
 
 def said(answer: voice.VoiceAnswer) -> str:
@@ -65,7 +79,7 @@ def hangs_up(answer: voice.VoiceAnswer) -> bool:
 
 
 def test_the_menu_is_offered_and_the_call_is_recorded_before_any_key():
-    answer = IVR.answer(reached(), "en", now=NOW)
+    answer = IVR.answer(reached())
     assert said(answer) == (
         "The subscriber you dialled cannot be reached. For a missed-call reminder press a key, otherwise hang up. "
         "Press 1 to leave a voice message. Press 2 to leave your own number. Press 3 to leave another number. "
@@ -78,7 +92,7 @@ def test_the_menu_is_offered_and_the_call_is_recorded_before_any_key():
 
 
 def test_key_1_is_offered_only_to_callees_with_a_voice_mailbox():
-    answer = IVR.answer(reached(mailbox=False), "en", now=NOW)
+    answer = IVR.answer(reached(mailbox=False))
     assert "Press 1" not in said(answer) and "Press 2 to leave your own number." in said(answer)
     pressed = follow(answer, Digits="1")
     assert "That is not one of the choices." in said(pressed) and not published(pressed)
@@ -86,21 +100,21 @@ def test_key_1_is_offered_only_to_callees_with_a_voice_mailbox():
 
 
 def test_key_2_leaves_the_callers_number_and_ends_the_call():
-    answer = follow(IVR.answer(reached(), "en", now=NOW), Digits="2")
+    answer = follow(IVR.answer(reached()), Digits="2")
     [event] = published(answer)
     assert (event.choice, event.final) == ("leave_number", True)
     assert said(answer) == "Thank you. The subscriber will get an SMS with your number. Goodbye." and hangs_up(answer)
 
 
 def test_key_4_asks_to_be_told_when_the_callee_is_back():
-    answer = follow(IVR.answer(reached(), "en", now=NOW), Digits="4")
+    answer = follow(IVR.answer(reached()), Digits="4")
     [event] = published(answer)
     assert (event.choice, event.final) == ("notify_me", True)
     assert "We will send you an SMS when the subscriber is available." in said(answer)
 
 
 def test_key_3_takes_another_number_validates_it_and_reads_it_back():
-    asked = follow(IVR.answer(reached(), "en", now=NOW), Digits="3")
+    asked = follow(IVR.answer(reached()), Digits="3")
     gather = ET.fromstring(str(asked)).find("Gather")
     assert (gather.get("finishOnKey"), gather.get("numDigits")) == ("#", "15") and not published(asked)
     assert said(asked) == "Enter the number the subscriber should call, then press hash."
@@ -113,7 +127,7 @@ def test_key_3_takes_another_number_validates_it_and_reads_it_back():
 
 
 def test_a_second_bad_number_ends_politely_and_the_call_still_counts():
-    asked = follow(IVR.answer(reached(), "en", now=NOW), Digits="3")
+    asked = follow(IVR.answer(reached()), Digits="3")
     answer = follow(follow(asked, Digits="000"), Digits="")
     [event] = published(answer)
     assert (event.choice, event.final) == ("none", True) and hangs_up(answer)
@@ -121,7 +135,7 @@ def test_a_second_bad_number_ends_politely_and_the_call_still_counts():
 
 
 def test_key_1_records_a_voice_message_with_the_presets_limits():
-    recording = follow(IVR.answer(reached(), "en", now=NOW), Digits="1")
+    recording = follow(IVR.answer(reached()), Digits="1")
     record = ET.fromstring(str(recording)).find("Record")
     assert (record.get("maxLength"), record.get("timeout"), record.get("playBeep")) == \
         (str(CONFIG.voicemail.max_seconds), str(CONFIG.voicemail.silence_seconds), "true")
@@ -134,14 +148,14 @@ def test_key_1_records_a_voice_message_with_the_presets_limits():
 
 
 def test_nothing_recorded_offers_the_menu_once_more():
-    recording = follow(IVR.answer(reached(), "en", now=NOW), Digits="1")
+    recording = follow(IVR.answer(reached()), Digits="1")
     again = follow(recording, "Record")                       # Twilio fell through to the <Redirect>
     assert said(again).startswith("No message was recorded. The subscriber you dialled cannot be reached.")
     assert action_of(again)["attempt"] == "2" and not published(again)
 
 
 def test_no_key_reprompts_once_then_ends_politely():
-    first = IVR.answer(reached(), "en", now=NOW)
+    first = IVR.answer(reached())
     again = follow(first)                                     # the <Redirect> after a silent <Gather>
     assert said(again).startswith("The subscriber you dialled cannot be reached.") and not published(again)
     ended = follow(again, Digits="8")
@@ -150,7 +164,7 @@ def test_no_key_reprompts_once_then_ends_politely():
 
 
 def test_every_publication_of_a_call_carries_the_same_state_and_a_retry_the_same_event_id():
-    first = IVR.answer(reached(), "ru", now=NOW)
+    first = IVR.answer(reached(language="ru"))
     chosen = follow(first, language="en", Digits="2")         # a later read fell back to another language
     retried = follow(first, language="en", Digits="2")
     [offered], [left], [again] = published(first), published(chosen), published(retried)
@@ -169,23 +183,23 @@ def test_the_forward_reason_picks_the_presets_handling(raw, reason, handling):
 
 
 def test_a_busy_callee_gets_a_reminder_without_the_menu():
-    answer = IVR.answer(reached(reason="busy"), "en", now=NOW)
+    answer = IVR.answer(reached(reason="busy"))
     assert said(answer) == "The subscriber you dialled is busy. They will get an SMS saying that you called. Goodbye."
     [event] = published(answer)
     assert (event.reason, event.choice, event.final) == ("busy", "none", True) and hangs_up(answer)
 
 
 def test_a_callee_who_is_not_our_subscriber_or_a_hidden_caller_hears_why_and_nothing_is_published():
-    stranger = IVR.answer(reached(subscriber=False), "en", now=NOW)
+    stranger = IVR.answer(reached(subscriber=False))
     assert said(stranger) == "The subscriber you dialled cannot be reached. Please call again later. Goodbye."
-    hidden = IVR.answer(reached(caller="anonymous"), "en", now=NOW)
+    hidden = IVR.answer(reached(caller="anonymous"))
     assert "Your number is hidden" in said(hidden)
-    garbled = IVR.answer(reached(forwarded_from="12"), "en", now=NOW)
+    garbled = IVR.answer(reached(forwarded_from="12"))
     assert not published(stranger) and not published(hidden) and not published(garbled)
 
 
 def test_when_firestore_is_out_the_call_is_still_recorded_as_a_reminder():
-    answer = IVR.answer(reached(read=False), "uz", now=NOW)
+    answer = IVR.answer(reached(read=False, language="uz"))
     [event] = published(answer)
     assert (event.choice, event.final, event.language) == ("none", True, "uz")
     assert "Abonent qo'ng'irog'ingiz haqida SMS oladi." in said(answer)
@@ -194,7 +208,7 @@ def test_when_firestore_is_out_the_call_is_still_recorded_as_a_reminder():
 def test_a_step_url_we_did_not_write_publishes_nothing():
     call = voice.parse({"CallSid": "CAmc0001", "From": CALLER, "Digits": "2"},
                        {"step": "menu", "callee": CALLEE, "lang": "en"})
-    answer = IVR.answer(call, "en", now=NOW)
+    answer = IVR.answer(heard(call, read=False))
     assert not published(answer) and hangs_up(answer)
 
 
@@ -211,23 +225,29 @@ def test_numbers_are_spoken_digit_by_digit():
 
 # --- routing -------------------------------------------------------------------------------
 
+def entry_handler(router: voice.VoiceRouter, matcher):
+    """The handler of the router's entry with this matcher; None when no service declared it."""
+    return next((entry.handler for entry in router.entries if entry.matcher == matcher), None)
+
+
 def test_forwarded_calls_and_their_later_steps_reach_the_ivr_and_06002_the_voicemail_line():
     router = services.voice_routes(PROFILE)
     first = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000", "ForwardedFrom": CALLEE})
     later = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000"}, {"step": "menu", "callee": CALLEE})
     mailbox = voice.parse({"CallSid": "CA2", "From": CALLEE, "To": CONFIG.voicemail_number})
-    assert router.handler_for(first) is router.forwarded is router.handler_for(later)
-    assert router.documents_for(first) == (("subscribers", CALLEE), ("missed_call_users", CALLEE))
-    assert router.documents_for(later) == ()                   # later steps carry their state in the URL
-    assert router.documents_for(mailbox) == (("missed_call_users", CALLEE),)
-    assert router.handler_for(voice.parse({"CallSid": "CA3", "From": CALLER, "To": "0670"})) is router.routes["0670"]
+    assert router.handler_for(first) is entry_handler(router, voice.Forwarded()) is router.handler_for(later)
+    assert router.documents_for(first, PROFILE) == (("subscribers", CALLEE), ("missed_call_users", CALLEE))
+    assert router.documents_for(later, PROFILE) == ()                   # later steps carry their state in the URL
+    assert router.documents_for(mailbox, PROFILE) == (("missed_call_users", CALLEE),)
+    pay_card = voice.parse({"CallSid": "CA3", "From": CALLER, "To": "0670"})
+    assert router.handler_for(pay_card) is entry_handler(router, voice.ServiceNumber("0670"))
 
 
 def test_without_the_service_forwarded_calls_hear_that_there_is_no_voice_service():
     profile = PROFILE.model_copy(update={"services": {"transfers": ["mobiuz-direct"]}})
     router = services.voice_routes(profile)
     call = voice.parse({"CallSid": "CA1", "From": CALLER, "To": "+998712000000", "ForwardedFrom": CALLEE})
-    assert router.forwarded is None and router.handler_for(call) is voice.no_voice_service
+    assert entry_handler(router, voice.Forwarded()) is None and router.handler_for(call) is voice.no_voice_service
 
 
 # --- any request ---------------------------------------------------------------------------
@@ -250,9 +270,8 @@ def test_any_request_gets_twiml_and_only_valid_publications(query, digits, forwa
             "ForwardReason": reason or ""}
     if recording:
         form.update(RecordingSid="RE1", RecordingUrl="https://r/RE1", RecordingDuration="3")
-    call = dataclasses.replace(voice.parse(form, query), caller_read=True,
-                               documents=reached().documents)     # the callee is ours, with a mailbox
-    answer = IVR.answer(call, "en", now=NOW)
+    # The callee is ours, with a mailbox.
+    answer = IVR.answer(heard(voice.parse(form, query), documents=callee_documents()))
     root = ET.fromstring(str(answer))
     assert root.tag == "Response" and (root.find("Hangup") is not None or root.find("Redirect") is not None)
     for event in published(answer):
@@ -261,7 +280,7 @@ def test_any_request_gets_twiml_and_only_valid_publications(query, digits, forwa
 
 
 def test_key_4_is_offered_only_when_the_callees_phone_is_off():
-    from functions.edge.missed_call_ivr import offered_keys
+    from functions.missed_calls.edge_ivr import offered_keys
 
     assert offered_keys("unreachable", mailbox=True) == "1234"
     assert offered_keys("unknown", mailbox=False) == "234"
@@ -270,8 +289,8 @@ def test_key_4_is_offered_only_when_the_callees_phone_is_off():
 
 
 def test_only_a_final_call_status_reports_the_hang_up():
-    base = dict(call_sid="CA77", caller="+998901234567", called="+998712000000", forwarded_from="+998971300909",
-                caller_read=True, documents={"subscribers/+998971300909": {"status": "active"}})
-    assert IVR.ended(voice.InboundCall(**base, status="in-progress")) == ()
-    [report] = IVR.ended(voice.InboundCall(**base, status="completed", duration=12))
+    base = dict(call_sid="CA77", caller="+998901234567", called="+998712000000", forwarded_from="+998971300909")
+    callee = {"subscribers/+998971300909": {"status": "active"}}
+    assert IVR.ended(heard(voice.InboundCall(**base, status="in-progress"), documents=callee)) == ()
+    [report] = IVR.ended(heard(voice.InboundCall(**base, status="completed", duration=12), documents=callee))
     assert (report.payload.hung_up, report.payload.final, report.payload.choice) == (True, False, "none")

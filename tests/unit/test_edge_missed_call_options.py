@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import pager, services, sms_keywords, ussd
-from functions.edge.missed_call_options import WORDS, read_request
+from functions.missed_calls.edge_options import WORDS, read_request
 from functions.edge.subscribers import Caller
 from functions.missed_calls import documents, pin
 from functions.missed_calls.config import config_for
@@ -30,8 +30,8 @@ def text_in(body: str, *, language="en", notice=None, user=None, known=True, blo
             pending=None) -> sms_keywords.SmsAnswer:
     """What an SMS to the service's short code gets back."""
     inbound = sms_keywords.InboundSms(message_sid="SMmc0001", sender=ME, to=CONFIG.short_code, body=body)
-    situation = sms_keywords.SmsSituation(
-        command=sms_keywords.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
+    situation = sms_keywords.sms_request(
+        command=COMMANDS.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
         profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
         documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user, **(pending or {})})
     return COMMANDS.answer(situation)

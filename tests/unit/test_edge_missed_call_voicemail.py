@@ -9,8 +9,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from functions.edge import pin_guard, voice
-from functions.edge.voicemail_line import VoicemailLine
+from functions.edge import voice
+from functions.edge.request import Request
+from functions.edge.subscribers import caller_from
+from functions.missed_calls import edge_pin_guard as pin_guard
+from functions.missed_calls.edge_voicemail import VoicemailLine
 from functions.missed_calls import pin
 from functions.missed_calls.config import config_for
 from shared import operator
@@ -58,10 +61,12 @@ ATTESTED = {"StirVerstat": pin.FULL_ATTESTATION}
 def dial(vm: VoicemailLine, *, registered=True, caller=OWNER, status="active", query=None, digits=None,
          language="en", user=None, network=ATTESTED) -> voice.VoiceAnswer:
     form = {"CallSid": "CAvm0001", "From": caller, "To": "06002", **network, **({"Digits": digits} if digits else {})}
-    call = dataclasses.replace(voice.parse(form, query or {}), caller_read=True,
-                               caller_record={"status": status, "language": language},
-                               documents={f"missed_call_users/{OWNER}": user or {**TRUSTING, "registered": registered}})
-    return vm.answer(call, language, now=NOW)
+    call = voice.parse(form, query or {})
+    record = {"status": status, "language": language}
+    return vm.answer(Request(channel="voice", input=call, caller=caller_from(call.caller or "", record, PROFILE),
+                             profile=PROFILE, now=NOW, documents={
+                                 f"subscribers/{call.caller}": record,
+                                 f"missed_call_users/{OWNER}": user or {**TRUSTING, "registered": registered}}))
 
 
 def said(answer) -> str:

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from functions.edge import services, sms_keywords, transfers, ussd, voice
-from functions.edge.sms_keywords import Command
-from functions.edge.subscribers import caller_from
+from functions.edge import services, sms_keywords, ussd, voice
+from functions.transfers import edge_orders as transfers
+from functions.edge.sms_keywords import HELP, UNKNOWN
+from functions.edge.request import Request
+from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file
 
@@ -80,8 +81,8 @@ def test_malformed_orders_say_what_is_wrong(inputs, reason):
     ("998901234567 50.5", ("998901234567", "50.5")),
 ])
 def test_an_sms_of_a_number_and_an_amount_is_a_transfer(body, parts):
-    assert sms_keywords.transfer_parts(body) == parts
-    assert sms_keywords.command_of(body)[0] is sms_keywords.Command.TRANSFER
+    assert transfers.transfer_parts(body) == parts
+    assert COMMANDS.command_of(body)[0] == "transfer"
 
 
 @pytest.mark.parametrize("body, command", [
@@ -89,7 +90,7 @@ def test_an_sms_of_a_number_and_an_amount_is_a_transfer(body, parts):
     ("LIMITS", "limits"), ("лимит", "limits"), ("Balance", "balance"), ("5000", "unknown"),
 ])
 def test_history_and_limits_keywords_in_every_language_and_balance_still_works(body, command):
-    assert sms_keywords.command_of(body)[0].value == command
+    assert COMMANDS.command_of(body)[0] == command
 
 
 # --- *112*<number>*<amount># --------------------------------------------------------------
@@ -246,10 +247,10 @@ def test_the_codes_come_from_the_operator_profile():
 def text_in(body: str, *, docs=None, main=5_000_000, sid="SM0001") -> sms_keywords.SmsAnswer:
     docs = docs or documents()
     inbound = sms_keywords.parse({"MessageSid": sid, "From": SENDER, "To": "21112", "Body": body})
-    command, word = sms_keywords.command_of(body)
-    situation = sms_keywords.SmsSituation(command=command, word=word, profile=PROFILE, short_code="21112",
-                                          caller=caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE),
-                                          account=account(main), inbound=inbound, documents=docs, now=NOW)
+    command, word = COMMANDS.command_of(body)
+    situation = sms_keywords.sms_request(command=command, word=word, profile=PROFILE, short_code="21112",
+                                         caller=caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE),
+                                         account=account(main), inbound=inbound, documents=docs, now=NOW)
     return COMMANDS.answer(situation)
 
 
@@ -301,7 +302,7 @@ def test_help_is_in_the_subscribers_language_with_keywords_it_accepts():
     shown = text_in("помощь", docs=documents(sender=subscriber("ru"))).text.render("ru")
     assert "Команды для 21112:" in shown and "номер сумма - перевод баланса, например 998912345678 2500" in shown
     for keyword in ("БАЛАНС", "ИСТОРИЯ", "ЛИМИТЫ"):
-        assert keyword in shown and sms_keywords.command_of(keyword)[0] is not Command.UNKNOWN
+        assert keyword in shown and COMMANDS.command_of(keyword)[0] != UNKNOWN
 
 
 def test_examples_use_a_number_of_the_operators_own_country_written_its_way():
@@ -309,8 +310,8 @@ def test_examples_use_a_number_of_the_operators_own_country_written_its_way():
     commands = services.sms_services(zain)
     inbound = sms_keywords.parse({"MessageSid": "SM1", "From": "+9647801234567", "To": "21112", "Body": "help"})
     caller = caller_from("+9647801234567", {"language": "en", "status": "active"}, zain)
-    situation = sms_keywords.SmsSituation(command=Command.HELP, word="help", profile=zain, short_code="21112",
-                                          caller=caller, inbound=inbound, now=NOW)
+    situation = sms_keywords.sms_request(command=HELP, word="help", profile=zain, short_code="21112",
+                                         caller=caller, inbound=inbound, now=NOW)
     shown = commands.answer(situation).text.render("en")
     assert "e.g. 07912345678 " in shown and "998" not in shown
     assert "BALANCE" not in shown  # Zain's profile has no balance check
@@ -341,9 +342,9 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
     profile = PROFILE.model_copy(update={"services": {**PROFILE.services, "balance_check": []}})
     commands = services.sms_services(profile)
     inbound = sms_keywords.parse({"MessageSid": "SM1", "From": SENDER, "To": "21112", "Body": "BALANCE"})
-    situation = sms_keywords.SmsSituation(command=Command.BALANCE, word="balance", profile=profile,
-                                          short_code="21112", caller=caller_from(SENDER, subscriber(), profile),
-                                          account=account(5_000_000), inbound=inbound, now=NOW)
+    situation = sms_keywords.sms_request(command="balance", word="balance", profile=profile,
+                                         short_code="21112", caller=caller_from(SENDER, subscriber(), profile),
+                                         account=account(5_000_000), inbound=inbound, now=NOW)
     answer = commands.answer(situation).text
     assert answer.key == "edge.sms.unknown_keyword"
     assert "BALANCE" not in answer.render("en") and "HISTORY - recent transfers" in answer.render("en")
@@ -351,11 +352,15 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
 
 # --- IVR 0670 ------------------------------------------------------------------------------
 
+def heard(inbound: voice.InboundCall, record=None, read=True) -> Request[voice.InboundCall]:
+    """The call as the webhook hands it on: an English-speaking caller, their record read (or not)."""
+    return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, read=read,
+                   documents={f"subscribers/{SENDER}": record if record is not None else subscriber()})
+
+
 def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:
     form = {"CallSid": "CA0001", "From": SENDER, "To": "0670", **({"Digits": digits} if digits else {})}
-    inbound = voice.parse(form, query or {})
-    inbound = replace(inbound, caller_record=record if record is not None else subscriber(), caller_read=read)
-    return ROUTES.answer(inbound, "en")
+    return ROUTES.answer(heard(voice.parse(form, query or {}), record, read))
 
 
 def test_the_ivr_gathers_the_recipient_the_serial_then_the_code_with_the_step_in_the_action_url():
@@ -403,7 +408,7 @@ def test_blocked_and_roaming_callers_are_refused_at_once(record, said):
 
 def test_other_numbers_still_hear_there_is_no_voice_service():
     inbound = voice.parse({"CallSid": "CA2", "From": SENDER, "To": "+998712000000"})
-    assert "no voice service" in str(ROUTES.answer(inbound, "en"))
+    assert "no voice service" in str(ROUTES.answer(heard(inbound)))
 
 
 # --- fuzzing: whatever arrives, a screen or TwiML, never an exception --------------------------

@@ -8,7 +8,9 @@ import pytest
 
 from functions.edge import services, ussd
 from functions.edge.subscribers import caller_from
-from functions.edge.transfer_menu import AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position, walk
+from functions.transfers import edge as transfers_edge
+from functions.transfers.edge_menu import (AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position,
+                                           walk)
 from shared.ledger_core import Account
 from shared.operator import PROFILES_DIR, load_file
 
@@ -100,7 +102,7 @@ def test_the_menu_title_is_in_the_menus_language(language, title):
 
 
 def test_a_preset_without_a_name_in_the_language_shows_the_services_name_in_it():
-    desk = services.transfer_desk(PROFILE)
+    desk = transfers_edge.desk(PROFILE)
     unnamed = next(iter(desk.policies)).model_copy(update={"titles": {}})
     assert desk.title(unnamed, "ru") == "перевод баланса" and desk.title(unnamed, "en") == "Direct transfer"
 

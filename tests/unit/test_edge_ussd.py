@@ -9,7 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 from functions.edge import pager, services, ussd
 from functions.edge.replies import Publication
+from functions.edge.request import Request
 from functions.edge.subscribers import Caller, caller_from
+from functions.ledger import edge as balance
 from shared import texts
 from shared.ledger_core import Account
 from shared.operator import load_file, PROFILES_DIR
@@ -109,7 +111,7 @@ def test_a_language_the_operator_does_not_offer_falls_back_to_the_default():
 def test_a_new_service_plugs_in_with_one_entry_and_a_code_cannot_be_taken_twice():
     registry = services.ussd_services(PROFILE)
     registry.add(ussd.UssdService(code="*555#", name="edge.service.balance",
-                                  handler=lambda s: ussd.Reply.con(f"to {s.request.inputs[0]}?" if s.request.inputs
+                                  handler=lambda s: ussd.Reply.con(f"to {s.input.inputs[0]}?" if s.input.inputs
                                                                    else "to whom?")))
     reply = ussd.answer(request(code="*555#", text="998971300909"), caller(), registry, PROFILE)
     assert reply.body() == "CON to 998971300909?"
@@ -153,8 +155,8 @@ def pager_label(language: str) -> str:
 
 @pytest.mark.parametrize("language, more", [("ru", "1 Ещё"), ("zh", "1 更多"), ("ky", "1 Дагы")])
 def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language, more):
-    whole = services.balance_check(ussd.Situation(request=request(), caller=caller(language), profile=PROFILE,
-                                                  account=rich_account())).text
+    whole = balance.balance_check(Request(channel="ussd", input=request(), caller=caller(language), profile=PROFILE,
+                                          account=rich_account())).text
     assert not pager.fits(whole)
     pages = pages_of("*100#", language, rich_account())
     assert len(pages) >= 2 and all(page.keep_open for page in pages[:-1]) and not pages[-1].keep_open
@@ -183,9 +185,9 @@ def test_a_paged_screen_with_a_choice_1_turns_pages_with_another_key_and_publish
     choices = "Выберите сумму перевода для получателя:\n" + "\n".join(f"{n} {n * 2500} узбекских сумов"
                                                                        for n in range(1, 7))
     registry.add(ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda s: (
-        ussd.Reply.end(f"Выбрано: {s.request.inputs[-1]}. Спасибо за обращение к нашей службе переводов "
+        ussd.Reply.end(f"Выбрано: {s.input.inputs[-1]}. Спасибо за обращение к нашей службе переводов "
                        f"баланса, ждите SMS с результатом.", publish=[published])
-        if s.request.inputs else ussd.Reply.con(choices))))
+        if s.input.inputs else ussd.Reply.con(choices))))
     pages = pages_of("*555#", "ru", registry=registry)
     assert all(page.text.endswith("\n99 Ещё") for page in pages[:-1]) and pages[-1].text.endswith("6 15000 узбекских сумов")
     assert pages[-1].keep_open  # the menu's own screen still waits for a choice
@@ -216,7 +218,7 @@ def test_no_choice_is_taken_before_the_page_showing_it(language):
     amounts = "\n".join(f"{n} {PROFILE.currency.format(n * 250_000)}" for n in range(1, 17))
     choices = texts.render("edge.menu.amounts", language, recipient="+998971300909", choices=amounts)
     registry.add(ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda s: (
-        ussd.Reply.end(f"#{s.request.inputs[0]}", publish=[published]) if s.request.inputs else ussd.Reply.con(choices))))
+        ussd.Reply.end(f"#{s.input.inputs[0]}", publish=[published]) if s.input.inputs else ussd.Reply.con(choices))))
     pages = pages_of("*555#", language, registry=registry)
     assert len(pages) >= 2
     turns: list[str] = []

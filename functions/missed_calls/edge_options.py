@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from functions.edge import sms_keywords, ussd
-from functions.edge.lookup import path
-from functions.edge.replies import Publication, Text
+from functions.edge import api
+from functions.edge.api import Publication, Text
 from functions.missed_calls import documents, pin
 from functions.missed_calls.config import MissedCallConfig
 from functions.missed_calls.options import MAILBOX_OFFER
@@ -217,46 +216,47 @@ class ShortCode:
     profile: OperatorProfile
     config: MissedCallConfig
 
-    def reads(self, inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+    def reads(self, inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender), pending_sign_up(inbound.sender)]
 
-    def answer(self, situation: sms_keywords.SmsSituation) -> sms_keywords.SmsAnswer:
-        inbound, sender = situation.inbound, situation.caller.msisdn
+    def answer(self, situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+        inbound, sender = situation.input.inbound, situation.caller.msisdn
         language, now = situation.caller.language, situation.now or utcnow()
         request = read_request(inbound.body if inbound else "")
         if request.name is None:
-            return sms_keywords.SmsAnswer(keywords_text(self.config, self.profile.currency, request.word))
+            return api.SmsAnswer(keywords_text(self.config, self.profile.currency, request.word))
         if request.name == HELP:
-            return sms_keywords.SmsAnswer(keywords_text(self.config, self.profile.currency))
+            return api.SmsAnswer(keywords_text(self.config, self.profile.currency))
         if request.name == STATUS:
-            user = situation.documents.get(path(documents.USERS, sender))
-            return sms_keywords.SmsAnswer(flat(status_text(user, with_numbers=True), language))
+            user = situation.documents.get(api.document_path(documents.USERS, sender))
+            return api.SmsAnswer(flat(status_text(user, with_numbers=True), language))
         if request.name == DETAILS:
-            notice = situation.documents.get(path(documents.NOTICES, sender))
+            notice = situation.documents.get(api.document_path(documents.NOTICES, sender))
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
-            return sms_keywords.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
+            return api.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
         number, sign_up = None, {}
         if request.name in _NEEDS_NUMBER:
             number = listed_number(request.argument, self.profile)
             if number is None or number == sender:
                 key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
-                return sms_keywords.SmsAnswer(Text(key, {"word": request.word.upper()}))
+                return api.SmsAnswer(Text(key, {"word": request.word.upper()}))
         request_id = replace(inbound, named_body=without_pin(inbound.body)).request_id
         if request.name == "pin_set":
             if not pin.valid(request.argument):   # never echoed: the digits may be nearly right
-                return sms_keywords.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid",
-                                                   {"short_code": self.config.short_code}))
+                return api.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid",
+                                          {"short_code": self.config.short_code}))
             sign_up = {"pin": pin.hashed(request.argument)}
         action = request.name
         if request.name in (CONFIRM, DECLINE, "register"):
-            if request.name != "register" and situation.documents.get(path(*pending_sign_up(sender))) is None:
-                return sms_keywords.SmsAnswer(Text("missed_calls.options.nothing_to_confirm",
-                                                   {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}))
+            waiting = situation.documents.get(api.document_path(*pending_sign_up(sender)))
+            if request.name != "register" and waiting is None:
+                return api.SmsAnswer(Text("missed_calls.options.nothing_to_confirm",
+                                          {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}))
             action = "register"
             sign_up = {"said": consent.Answer(text=inbound.body[:160], reference=request_id, at=now),
                        "consent_reply": None if request.name == "register" else request.name == CONFIRM}
-        return sms_keywords.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now,
-                                                          **sign_up),))
+        return api.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now,
+                                                 **sign_up),))
 
 
 # A PIN's digits in a request id would give the PIN away: ids are stored and logged, and 10 000
@@ -349,8 +349,8 @@ def pins_blanked(inputs: Iterable[str], user: Mapping[str, Any], read_number, *,
 
 def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
-    return ussd.replay(inputs, lambda position, typed: step(position, typed, user, read_number,
-                                                            ask_to_sign_up=ask_to_sign_up), Position())
+    return api.replay(inputs, lambda position, typed: step(position, typed, user, read_number,
+                                                           ask_to_sign_up=ask_to_sign_up), Position())
 
 
 @dataclass(frozen=True)
@@ -360,49 +360,49 @@ class Menu:
     profile: OperatorProfile
     config: MissedCallConfig
 
-    def reads(self, request: ussd.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
+    def reads(self, request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.USERS, request.msisdn)]
 
-    def answer(self, situation: ussd.Situation) -> ussd.Reply:
+    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
         msisdn, language = situation.caller.msisdn, situation.caller.language
-        user = situation.documents.get(path(documents.USERS, msisdn)) or {}
+        user = situation.documents.get(api.document_path(documents.USERS, msisdn)) or {}
 
         def read_number(typed: str) -> str | None:
             number = listed_number(typed, self.profile)
             return number if number != msisdn else None
 
         fee = self.config.charging.monthly_fee
-        position = walk(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
+        position = walk(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
         if position.done == STATUS:
-            return ussd.Reply.end(rendered(status_text(user, with_numbers=False), language))
+            return api.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            named = pins_blanked(situation.request.inputs, user, read_number, ask_to_sign_up=fee > 0)
-            request_id, now = replace(situation.request, inputs=named).request_id, situation.now or utcnow()
+            named = pins_blanked(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+            request_id, now = replace(situation.input, inputs=named).request_id, situation.now or utcnow()
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed
-            return ussd.Reply.end(Text("edge.missed_calls.ussd.declined" if declined
-                                       else "edge.missed_calls.ussd.accepted").render(language), (event,))
+            return api.Reply.end(Text("edge.missed_calls.ussd.declined" if declined
+                                      else "edge.missed_calls.ussd.accepted").render(language), (event,))
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
         if position.screen == NUMBER:
-            return ussd.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
+            return api.Reply.con(mistake + Text("edge.missed_calls.ussd.enter_number").render(language))
         if position.screen == CONFIRM_SIGN_UP:
-            return ussd.Reply.con(self._confirm_screen(language))
+            return api.Reply.con(self._confirm_screen(language))
         if position.screen == PIN_MENU:
             toggle = "edge.missed_calls.ussd.pin_skip_off" if user.get("voicemail_trust_own_phone") \
                 else "edge.missed_calls.ussd.pin_skip_on"
-            return ussd.Reply.con(mistake + rendered(Text("edge.missed_calls.ussd.pin_menu",
-                                                          {"toggle": Text(toggle)}), language))
+            return api.Reply.con(mistake + rendered(Text("edge.missed_calls.ussd.pin_menu",
+                                                         {"toggle": Text(toggle)}), language))
         if position.screen in (NEW_PIN, REPEAT_PIN):
             key = "edge.missed_calls.ussd.new_pin" if position.screen == NEW_PIN else "edge.missed_calls.ussd.repeat_pin"
-            return ussd.Reply.con(mistake + Text(key).render(language))
+            return api.Reply.con(mistake + Text(key).render(language))
         root = Text("edge.missed_calls.ussd.root", {
             "mailbox": Text("edge.missed_calls.ussd.mailbox_off") if user.get("registered")
             else Text("edge.missed_calls.ussd.mailbox_on",
                       {"fee": self.profile.currency.format(self.config.charging.monthly_fee)}),
             "privacy": Text("edge.missed_calls.ussd.privacy_off" if user.get("privacy")
                             else "edge.missed_calls.ussd.privacy_on")})
-        return ussd.Reply.con(mistake + rendered(root, language))
+        return api.Reply.con(mistake + rendered(root, language))
 
 
     def _confirm_screen(self, language: str) -> str:
@@ -427,12 +427,12 @@ class Menu:
         return {"consent": record}
 
 
-def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> ussd.UssdService:
+def ussd_service(profile: OperatorProfile, config: MissedCallConfig) -> api.UssdService:
     menu = Menu(profile, config)
-    return ussd.UssdService(code=config.ussd_menu, name="edge.missed_calls.service", handler=menu.answer,
-                            reads=menu.reads)
+    return api.UssdService(code=config.ussd_menu, name="edge.missed_calls.service", handler=menu.answer,
+                           reads=menu.reads)
 
 
-def sms_service(profile: OperatorProfile, config: MissedCallConfig) -> sms_keywords.SmsService:
+def sms_service(profile: OperatorProfile, config: MissedCallConfig) -> api.SmsService:
     short_code = ShortCode(profile, config)
-    return sms_keywords.SmsService(short_code.answer, reads=short_code.reads, without_secrets=without_pin)
+    return api.SmsService(short_code.answer, reads=short_code.reads, without_secrets=without_pin)

@@ -24,9 +24,8 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import request_ids, voice
-from functions.edge.lookup import path
-from functions.edge.replies import Publication, Text
+from functions.edge import api
+from functions.edge.api import Publication, Text
 from functions.missed_calls import documents
 from functions.missed_calls.config import MissedCallConfig
 from shared import store, texts
@@ -98,7 +97,7 @@ def situation_text(reason: str) -> Text:
 
 def call_request_id(call_sid: str, caller: str, callee: str) -> str:
     """Our id of a forwarded call: its CallSid, caller and callee (every step of the call shares it)."""
-    return request_ids.request_id("call", call_sid, caller, callee)
+    return api.call_request_id(call_sid, caller, callee)
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ class ForwardedCall:
     def action(self, step: str, attempt: int) -> str:
         """This webhook (relative URL) with the step and the call's state in its query."""
         return "?" + urlencode({"step": step, "attempt": attempt, "callee": self.callee, "reason": self.reason,
-                                "at": voice.stamp(self.called_at), "lang": self.language, "keys": self.keys})
+                                "at": api.stamp(self.called_at), "lang": self.language, "keys": self.keys})
 
     def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details) -> Publication:
         """The whole state so far; the event id comes from the call's request id and `purpose` (one per state)."""
@@ -127,14 +126,14 @@ class ForwardedCall:
                                                            f"{TOPIC}/{purpose}"))
 
     @classmethod
-    def restore(cls, call: voice.InboundCall) -> "ForwardedCall | None":
+    def restore(cls, call: api.InboundCall) -> "ForwardedCall | None":
         """The state a later step's action URL carries; None for a URL we did not write."""
         query = call.query
         try:
             callee = normalise(query.get("callee", ""))
         except InvalidMsisdn:
             return None
-        called_at = voice.unstamp(query.get("at", ""))
+        called_at = api.unstamp(query.get("at", ""))
         keys, language, reason = query.get("keys", ""), query.get("lang", ""), query.get("reason", "")
         if (call.caller is None or not call.call_sid or called_at is None or reason not in _REASONS
                 or language not in texts.LANGUAGES or not keys or set(keys) - set(KEYS)):
@@ -143,7 +142,7 @@ class ForwardedCall:
                    language=language, keys=keys)
 
 
-def _attempt(call: voice.InboundCall) -> int:
+def _attempt(call: api.InboundCall) -> int:
     typed = call.query.get("attempt", "1")
     return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
 
@@ -151,14 +150,14 @@ def _attempt(call: voice.InboundCall) -> int:
 def _spoken(parts: Iterable[Text], language: str, into=None) -> VoiceResponse:
     response = into if into is not None else VoiceResponse()
     for part in parts:
-        voice.say(response, part, language)
+        api.say(response, part, language)
     return response
 
 
-def _goodbye(parts: Sequence[Text], language: str, publish: Iterable[Publication] = ()) -> voice.VoiceAnswer:
+def _goodbye(parts: Sequence[Text], language: str, publish: Iterable[Publication] = ()) -> api.VoiceAnswer:
     response = _spoken(parts, language)
     response.hangup()
-    return voice.VoiceAnswer(response, tuple(publish))
+    return api.VoiceAnswer(response, tuple(publish))
 
 
 @dataclass(frozen=True)
@@ -168,14 +167,15 @@ class MissedCallIvr:
     profile: OperatorProfile
     config: MissedCallConfig
 
-    def reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
+    def reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
         """On the first request only: is the callee our subscriber, and do they have a voice mailbox."""
-        callee = callee_of(call.forwarded_from, self.profile) if call.step is None else None
+        callee = callee_of(call.forwarded_from, profile) if call.step is None else None
         return [(store.SUBSCRIBERS, callee), (documents.USERS, callee)] if callee else []
 
-    def answer(self, call: voice.InboundCall, language: str, now: datetime | None = None) -> voice.VoiceAnswer:
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
         if call.step is None:
-            return self._arrived(call, language, now or utcnow())
+            return self._arrived(request, request.now or utcnow())
         state = ForwardedCall.restore(call)
         if state is None:   # only a hand-made URL gets here: Twilio signs ours
             logger.warning("missed-call IVR step without a readable state", extra={"step": call.step})
@@ -191,34 +191,37 @@ class MissedCallIvr:
 
     # --- the call's end (the number's status callback) ----------------------------------------
 
-    def ended(self, call: voice.InboundCall, now: datetime | None = None) -> tuple[Publication, ...]:
+    def ended(self, request: api.Request[api.InboundCall]) -> tuple[Publication, ...]:
         """The call is over: a caller who hung up in the menu counts now, not after the IVR's longest journey.
 
         Published with choice none and `hung_up`: the consumer keeps any key the caller pressed (the
         furthest state wins) and lets the IVR's own last publication, which may arrive just after
         this one, land before telling a reachable callee.
         """
+        call = request.input
         callee = callee_of(call.forwarded_from, self.profile)
         if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
             return ()
         if call.status not in ENDED_STATUSES:
             return ()   # a progress report (ringing, in-progress …) when the number asks for more events
-        if call.caller_read and "status" not in (call.documents.get(path(store.SUBSCRIBERS, callee)) or {}):
+        callee_record = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
+        if request.read and "status" not in (callee_record or {}):
             return ()   # not our subscriber: the IVR recorded nothing either
-        ended_at = now or utcnow()
+        ended_at = request.now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)
         payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
                                      reason=reason_of(call.forward_reason), called_at=called_at, hung_up=True)
         request_id = call_request_id(call.call_sid, call.caller, callee)
         return (Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/ended")),)
 
-    def ended_reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
-        callee = callee_of(call.forwarded_from, self.profile)
+    def ended_reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
+        callee = callee_of(call.forwarded_from, profile)
         return [(store.SUBSCRIBERS, callee)] if callee else []
 
     # --- the first request ----------------------------------------------------------------
 
-    def _arrived(self, call: voice.InboundCall, language: str, now: datetime) -> voice.VoiceAnswer:
+    def _arrived(self, request: api.Request[api.InboundCall], now: datetime) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
         reason = reason_of(call.forward_reason)
         situation = situation_text(reason)
         callee = callee_of(call.forwarded_from, self.profile)
@@ -228,12 +231,12 @@ class MissedCallIvr:
             return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
         handling = self.config.forwards.handling(reason)
         mailbox = False
-        if call.caller_read:
-            subscriber = call.documents.get(path(store.SUBSCRIBERS, callee))
+        if request.read:
+            subscriber = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
             if subscriber is None or "status" not in subscriber:   # not ours: nobody to tell
                 logger.info("forwarded call for a number that is not our subscriber; announced only")
                 return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
-            mailbox = bool((call.documents.get(path(documents.USERS, callee)) or {}).get("registered"))
+            mailbox = bool((request.documents.get(api.document_path(documents.USERS, callee)) or {}).get("registered"))
         else:
             # Firestore is out: the call is still recorded (the switch forwards only our
             # subscribers' calls), with the announcement that needs nothing read.
@@ -248,7 +251,7 @@ class MissedCallIvr:
     # --- the menu ---------------------------------------------------------------------------
 
     def _menu(self, state: ForwardedCall, attempt: int, mistake: Text | None = None,
-              publish: Iterable[Publication] = ()) -> voice.VoiceAnswer:
+              publish: Iterable[Publication] = ()) -> api.VoiceAnswer:
         action = state.action(MENU, attempt)
         response = VoiceResponse()
         gather = response.gather(input="dtmf", num_digits=1, timeout=MENU_TIMEOUT_SECONDS, action=action,
@@ -256,16 +259,16 @@ class MissedCallIvr:
         parts = ([mistake] if mistake else []) + [situation_text(state.reason), Text("edge.missed_calls.ivr.menu")]
         _spoken(parts + [Text(_KEY_TEXTS[key]) for key in state.keys], state.language, into=gather)
         response.redirect(action, method="POST")   # no key within the timeout: the step sees no digits
-        return voice.VoiceAnswer(response, tuple(publish))
+        return api.VoiceAnswer(response, tuple(publish))
 
-    def _again_or_end(self, state: ForwardedCall, attempt: int, mistake: Text | None) -> voice.VoiceAnswer:
+    def _again_or_end(self, state: ForwardedCall, attempt: int, mistake: Text | None) -> api.VoiceAnswer:
         """Offer the menu once more; after the last attempt, end politely (the call still counts)."""
         if attempt < ATTEMPTS:
             return self._menu(state, attempt + 1, mistake)
         return _goodbye([Text("edge.missed_calls.ivr.ended")], state.language,
                         [state.recorded("ended", final=True)])
 
-    def _chosen(self, state: ForwardedCall, digits: str | None, attempt: int) -> voice.VoiceAnswer:
+    def _chosen(self, state: ForwardedCall, digits: str | None, attempt: int) -> api.VoiceAnswer:
         key = digits if digits in KEYS and digits in state.keys else None
         if key is None:
             return self._again_or_end(state, attempt, Text("edge.missed_calls.ivr.invalid_choice") if digits else None)
@@ -280,15 +283,15 @@ class MissedCallIvr:
 
     # --- key 1: a voice message -----------------------------------------------------------
 
-    def _record(self, state: ForwardedCall, attempt: int) -> voice.VoiceAnswer:
+    def _record(self, state: ForwardedCall, attempt: int) -> api.VoiceAnswer:
         action = state.action(RECORDED, attempt)
         response = _spoken([Text("edge.missed_calls.ivr.record")], state.language)
         response.record(action=action, method="POST", max_length=self.config.voicemail.max_seconds,
                         timeout=self.config.voicemail.silence_seconds, play_beep=True, finish_on_key="#")
         response.redirect(action, method="POST")   # Twilio skips the action when nothing was recorded
-        return voice.VoiceAnswer(response)
+        return api.VoiceAnswer(response)
 
-    def _recorded(self, state: ForwardedCall, recording: voice.Recording | None, attempt: int) -> voice.VoiceAnswer:
+    def _recorded(self, state: ForwardedCall, recording: api.Recording | None, attempt: int) -> api.VoiceAnswer:
         if recording is None:
             return self._again_or_end(state, attempt, Text("edge.missed_calls.ivr.nothing_recorded"))
         publication = state.recorded("voicemail", choice="voicemail", final=True, recording_sid=recording.sid,
@@ -297,7 +300,7 @@ class MissedCallIvr:
 
     # --- key 3: another number ------------------------------------------------------------
 
-    def _ask_number(self, state: ForwardedCall, attempt: int, mistake: Text | None = None) -> voice.VoiceAnswer:
+    def _ask_number(self, state: ForwardedCall, attempt: int, mistake: Text | None = None) -> api.VoiceAnswer:
         action = state.action(OTHER_NUMBER, attempt)
         response = VoiceResponse()
         gather = response.gather(input="dtmf", finish_on_key="#", num_digits=MAX_NUMBER_DIGITS,
@@ -305,9 +308,9 @@ class MissedCallIvr:
         _spoken(([mistake] if mistake else []) + [Text("edge.missed_calls.ivr.enter_number")], state.language,
                 into=gather)
         response.redirect(action, method="POST")
-        return voice.VoiceAnswer(response)
+        return api.VoiceAnswer(response)
 
-    def _number_keyed(self, state: ForwardedCall, digits: str | None, attempt: int) -> voice.VoiceAnswer:
+    def _number_keyed(self, state: ForwardedCall, digits: str | None, attempt: int) -> api.VoiceAnswer:
         number = keyed_number(digits, self.profile)
         if number is None:
             if attempt < ATTEMPTS:
@@ -319,13 +322,13 @@ class MissedCallIvr:
                         state.language, [publication])
 
 
-def forwarded_service(profile: OperatorProfile, config: MissedCallConfig) -> voice.VoiceService:
+def forwarded_service(profile: OperatorProfile, config: MissedCallConfig) -> api.VoiceService:
     """The IVR as the router's handler for forwarded calls, with what its first step reads."""
     ivr = MissedCallIvr(profile, config)
-    return voice.VoiceService(handler=ivr.answer, reads=ivr.reads)
+    return api.VoiceService(handler=ivr.answer, reads=ivr.reads)
 
 
-def forwarded_end(profile: OperatorProfile, config: MissedCallConfig) -> voice.VoiceEndHandler:
+def forwarded_end(profile: OperatorProfile, config: MissedCallConfig) -> api.VoiceEndHandler:
     """The IVR's part of the number's status callback: a forwarded call that ended."""
     ivr = MissedCallIvr(profile, config)
-    return voice.VoiceEndHandler(publications=ivr.ended, reads=ivr.ended_reads)
+    return api.VoiceEndHandler(publications=ivr.ended, reads=ivr.ended_reads)

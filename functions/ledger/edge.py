@@ -1,4 +1,5 @@
-"""The balance check: an account's buckets, each with its nearest expiry, as a subscriber reads it.
+"""The balance check at the edge (`*100#`, the BALANCE keyword): an account's buckets, each with its
+nearest expiry, as a subscriber reads it.
 
 Works on anything shaped like shared.ledger.Account (buckets: name -> Bucket with `balance` and
 `lots`, earliest expiry first, each lot with `amount` and `expires_at`).
@@ -10,8 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-
-from functions.edge.replies import Text
+from functions.edge import api
+from functions.edge.api import Text
+from shared.operator import OperatorProfile
 from shared import ledger, localtime, texts
 from shared.money import Currency
 
@@ -55,3 +57,43 @@ def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
         lines = [texts.render("edge.balance.line", language, bucket=ledger.bucket_label("main", language),
                               amount=currency.format(0))]
     return Text("edge.balance.report", {"lines": "\n".join(lines)})
+
+
+SERVICE = "balance_check"    # the service's name in the operator profile's `services`
+PRIORITY = 10                # first in the help screens
+
+# The BALANCE keyword in every platform language.
+BALANCE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("BALANCE", "BAL"),
+    "ru": ("БАЛАНС", "БАЛ", "ОСТАТОК"),
+    "uz": ("BALANS", "HISOB", "QOLDIQ", "ҲИСОБ"),    # Latin and Cyrillic
+    "ky": ("БАЛАНС", "БАЛ", "КАЛДЫК"),
+    "zh": ("余额", "查余额", "查询余额", "餘額"),        # simplified and traditional
+}
+
+
+def _caller_report(caller: api.Caller, account, profile: OperatorProfile) -> Text:
+    return report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
+
+
+def balance_check(situation: api.Request[api.UssdRequest]) -> api.Reply:
+    """`*100#`: every bucket with its nearest expiry, on one final screen."""
+    caller = situation.caller
+    return api.Reply.end(_caller_report(caller, situation.account, situation.profile).render(caller.language))
+
+
+def balance_sms(situation: api.Request[api.SmsMessage]) -> Text:
+    """BALANCE: the same report by SMS."""
+    return _caller_report(situation.caller, situation.account, situation.profile)
+
+
+def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
+    """The balance check on the profile's code and keyword; None when the profile switches it off."""
+    if not profile.services.get(SERVICE):
+        return None
+    return api.ServiceEntries(
+        ussd=(api.UssdService(code=profile.short_codes.balance, name="edge.service.balance", handler=balance_check,
+                              needs_account=True, priority=PRIORITY),),
+        sms_keywords=(api.SmsKeywords("balance", BALANCE_WORDS, api.SmsService(
+            balance_sms, needs_account=True, usage=Text("edge.help.sms.balance")), priority=PRIORITY),),
+    )

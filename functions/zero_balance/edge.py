@@ -1,4 +1,4 @@
-"""The ZeroX answer short code: a zero-balance caller replies 1, 2 or 0 (or a word for it) to the offer.
+"""ZeroX at the edge: a zero-balance caller replies 1, 2 or 0 (or a word for it) to the offer.
 
 The edge reads the caller's offer in the same round trip as their subscriber record and answers
 at once what needs no decision (no offer to answer, a reply that is not one of its choices); an
@@ -8,17 +8,17 @@ every answer, expired ones included, and re-checks limits and balance — replie
 
 from __future__ import annotations
 
-from functions.edge import lookup, sms_keywords
-from functions.edge.replies import Publication, Text
+from functions.edge import api
+from functions.edge.api import Publication, Text
 from functions.zero_balance import answers
-from functions.zero_balance.config import ZeroBalanceConfig
+from functions.zero_balance.config import config_for
 from functions.zero_balance.documents import OFFERS
 from functions.zero_balance.rules import Offer
 from shared.events import ZeroBalanceAnswered, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
 
-def _offer_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+def _offer_reads(inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
     return [(OFFERS, inbound.sender)]
 
 
@@ -29,10 +29,10 @@ def _choices(offer: Offer, profile: OperatorProfile) -> Text:
                                                    "amount": profile.currency.format(offer.topup_amount)})
 
 
-def answer(situation: sms_keywords.SmsSituation) -> Text | sms_keywords.SmsAnswer:
+def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
     """The reply to one message on the answer code: a clear text, or the answer published for ZeroX."""
-    inbound, caller = situation.inbound, situation.caller
-    offer = Offer.from_document(situation.documents.get(lookup.path(OFFERS, caller.msisdn)))
+    inbound, caller = situation.input.inbound, situation.caller
+    offer = Offer.from_document(situation.documents.get(api.document_path(OFFERS, caller.msisdn)))
     if offer is None or not offer.is_open():
         return Text("zero_balance.no_offer")
     given = answers.parse(inbound.body)
@@ -41,9 +41,13 @@ def answer(situation: sms_keywords.SmsSituation) -> Text | sms_keywords.SmsAnswe
     payload = ZeroBalanceAnswered(request_id=inbound.request_id, caller=caller.msisdn, answer=given,
                                   answered_at=situation.now or utcnow(), offer_id=offer.attempt_id)
     event_id = derive_event_id(inbound.request_id, "zero-balance.answered")
-    return sms_keywords.SmsAnswer(text=None, publish=(Publication("zero-balance.answered", payload, event_id),))
+    return api.SmsAnswer(text=None, publish=(Publication("zero-balance.answered", payload, event_id),))
 
 
-def sms_service(config: ZeroBalanceConfig) -> sms_keywords.SmsService:
-    """The service answering the preset's short code (config.short_code)."""
-    return sms_keywords.SmsService(answer, reads=_offer_reads)
+def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
+    """The ZeroX answer code the preset names (config.short_code); None when the service is off."""
+    config = config_for(profile)
+    if config is None:
+        return None
+    return api.ServiceEntries(sms_short_codes=(api.SmsShortCode(config.short_code,
+                                                                api.SmsService(answer, reads=_offer_reads)),))

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
+from functions.edge.api import READ_DEADLINE_SECONDS, READ_RETRY
 
 GUARDS = "voicemail_pin_guards"       # one document per mailbox owner: {pin, wrong [{key, at}], in_flight [{key, until}]}
 IN_FLIGHT = timedelta(seconds=20)     # far longer than one comparison (tens of milliseconds of scrypt)

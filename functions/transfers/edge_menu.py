@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from functions.edge import transfers, ussd
-from functions.edge.replies import Text
-from functions.edge.transfers import BadOrder, Desk, Facts
+from functions.edge import api
+from functions.edge.api import Text
+from functions.transfers import edge_orders as orders
+from functions.transfers.edge_orders import BadOrder, Desk, Facts
 from functions.transfers.rules import NO_POLICY, Refusal
 from shared import store
 from shared.operator import OperatorProfile
@@ -72,7 +73,7 @@ def step(position: Position, typed: str, read_number: NumberReader, read_amount:
 
 def walk(inputs: Iterable[str], read_number: NumberReader, read_amount: AmountReader) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
-    return ussd.replay(inputs, lambda position, typed: step(position, typed, read_number, read_amount), Position())
+    return api.replay(inputs, lambda position, typed: step(position, typed, read_number, read_amount), Position())
 
 
 # --- the screens ---------------------------------------------------------------------------
@@ -83,23 +84,23 @@ class Menu:
 
     desk: Desk
 
-    def reads(self, request: ussd.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
+    def reads(self, request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
         """The caller's history, and every number typed in the session with its history (one round trip)."""
-        wanted = transfers.party_reads(request.msisdn, None)
-        for number in transfers.candidates(request.inputs, profile):
-            wanted += [(store.SUBSCRIBERS, number), (transfers.HISTORY, number)]
+        wanted = orders.party_reads(request.msisdn, None)
+        for number in orders.candidates(request.inputs, profile):
+            wanted += [(store.SUBSCRIBERS, number), (orders.HISTORY, number)]
         return wanted
 
-    def answer(self, situation: ussd.Situation) -> ussd.Reply:
+    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
         sender = situation.caller.msisdn
         profile, desk = situation.profile, self.desk
 
         def known(recipient: str | None) -> Facts:
-            return transfers.facts(situation.documents, sender, recipient, situation.account, profile)
+            return orders.facts(situation.documents, sender, recipient, situation.account, profile)
 
         def read_number(typed: str) -> str | None:
             try:
-                return transfers.parse_recipient(typed, profile)
+                return orders.parse_recipient(typed, profile)
             except BadOrder:
                 return None
 
@@ -110,35 +111,35 @@ class Menu:
             if choices:
                 return choices[int(typed) - 1] if typed.isdigit() and 1 <= int(typed) <= len(choices) else None
             try:
-                return transfers.parse_amount(typed, profile) or None
+                return orders.parse_amount(typed, profile) or None
             except BadOrder:
                 return None
 
-        position = walk(situation.request.inputs, read_number, read_amount)
+        position = walk(situation.input.inputs, read_number, read_amount)
         return self.screen(position, known(position.recipient), situation)
 
-    def screen(self, position: Position, known: Facts, situation: ussd.Situation) -> ussd.Reply:
+    def screen(self, position: Position, known: Facts, situation: api.Request[api.UssdRequest]) -> api.Reply:
         """The reply for a position: a CON screen to choose on, or the END of the session."""
         desk, language, now = self.desk, situation.caller.language, situation.now
         if position.done == LIMITS:
-            return ussd.Reply.end(transfers.limits_text(known, desk, now).render(language))
+            return api.Reply.end(orders.limits_text(known, desk, now).render(language))
         if position.done == HISTORY:
-            return ussd.Reply.end(transfers.recent_text(known.sender_history, known.sender, desk).render(language))
+            return api.Reply.end(orders.recent_text(known.sender_history, known.sender, desk).render(language))
         if position.done == CANCEL:
-            return ussd.Reply.end(Text("edge.menu.cancelled").render(language))
+            return api.Reply.end(Text("edge.menu.cancelled").render(language))
         if position.done == SEND:
-            order = transfers.Order(party=position.recipient, amount=position.amount)
-            text, publish = transfers.answer_order(
-                desk, known, order, request_id=situation.request.request_id,
+            order = orders.Order(party=position.recipient, amount=position.amount)
+            text, publish = orders.answer_order(
+                desk, known, order, request_id=situation.input.request_id,
                 channel="menu", now=now)
-            return ussd.Reply.end(text.render(language), publish)
+            return api.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)
-        if isinstance(body, ussd.Reply):
+        if isinstance(body, api.Reply):
             return body
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
-        return ussd.Reply.con(mistake + body)
+        return api.Reply.con(mistake + body)
 
-    def _choices(self, position: Position, known: Facts, now, language: str) -> str | ussd.Reply:
+    def _choices(self, position: Position, known: Facts, now, language: str) -> str | api.Reply:
         desk = self.desk
         if position.screen == ROOT:
             title = desk.title(desk.policy_for(known.sender), language)
@@ -147,12 +148,12 @@ class Menu:
             return Text("edge.menu.recipient").render(language)
         policy = desk.policy_for(known.sender, known.recipient)
         if policy is None:
-            return ussd.Reply.end(transfers.refused_text(NO_POLICY, known.sender, desk).render(language))
+            return api.Reply.end(orders.refused_text(NO_POLICY, known.sender, desk).render(language))
         if position.screen == AMOUNT:
             return self._amount_screen(policy, position.recipient, language)
         outcome = desk.decide(known, position.amount, now)
         if isinstance(outcome, Refusal):  # say why now, before a confirmation that could only fail
-            return ussd.Reply.end(transfers.refused_text(outcome, known.sender, desk).render(language))
+            return api.Reply.end(orders.refused_text(outcome, known.sender, desk).render(language))
         return Text("edge.menu.confirm", {"amount": desk.money(outcome.amount), "recipient": position.recipient,
                                           "fee": desk.money(outcome.fee)}).render(language)
 
@@ -165,10 +166,10 @@ class Menu:
         return Text("edge.menu.amounts", {"recipient": recipient, "choices": lines}).render(language)
 
 
-def ussd_services(desk: Desk) -> list[ussd.UssdService]:
+def ussd_services(desk: Desk) -> list[api.UssdService]:
     """The menu on the profile's code and on each of its aliases."""
     codes = desk.profile.short_codes
     menu = Menu(desk)
-    return [ussd.UssdService(code=code, name="edge.service.transfer_menu", handler=menu.answer,
-                             needs_account=True, reads=menu.reads)
+    return [api.UssdService(code=code, name="edge.service.transfer_menu", handler=menu.answer,
+                            needs_account=True, reads=menu.reads)
             for code in (codes.transfer_menu, *codes.transfer_menu_aliases)]

@@ -20,9 +20,11 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import request_ids, transfers, voice
-from functions.edge.replies import Publication, Text
+from functions.edge import api
+from functions.edge.api import Publication, Text
+from functions.transfers import edge_orders as orders
 from functions.transfers.rules import Party
+from shared import store
 from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
@@ -38,7 +40,7 @@ def _action(step: str, attempt: int, **kept: str) -> str:
     return "?" + urlencode({"step": step, "attempt": attempt, **kept})
 
 
-def _attempt(call: voice.InboundCall) -> int:
+def _attempt(call: api.InboundCall) -> int:
     """Which try of the current step this is (anything unreadable counts as the last one)."""
     typed = call.query.get("attempt", "1")
     return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
@@ -62,20 +64,22 @@ class PayCardIvr:
 
     profile: OperatorProfile
 
-    def answer(self, call: voice.InboundCall, language: str, now: datetime | None = None) -> voice.VoiceAnswer:
-        if not call.caller_read or call.caller is None:
-            return voice.VoiceAnswer(voice.announce(Text("edge.unavailable"), language))
-        party = Party.from_documents(call.caller, call.caller_record, self.profile.default_language)
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language = request.input, request.caller.language
+        if not request.read or call.caller is None:
+            return api.VoiceAnswer(api.announce(Text("edge.unavailable"), language))
+        record = request.documents.get(api.document_path(store.SUBSCRIBERS, call.caller))
+        party = Party.from_documents(call.caller, record, self.profile.default_language)
         refused = caller_refusal(party, self.profile)
         if refused is not None:
-            return voice.VoiceAnswer(voice.announce(refused, language))
+            return api.VoiceAnswer(api.announce(refused, language))
         attempt = _attempt(call)
         if call.step == RECIPIENT:
             return self._recipient_keyed(call, language, attempt)
         if call.step == SERIAL:
             return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
-            return self._code_keyed(call, language, attempt, now or utcnow())
+            return self._code_keyed(call, language, attempt, request.now or utcnow())
         return self._ask_recipient(language, attempt=1)
 
     def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:
@@ -83,45 +87,45 @@ class PayCardIvr:
         gather = response.gather(input="dtmf", finish_on_key="#", action=action, method="POST",
                                  timeout=GATHER_TIMEOUT_SECONDS)
         if mistake is not None:
-            voice.say(gather, mistake, language)
-        voice.say(gather, prompt, language)
+            api.say(gather, mistake, language)
+        api.say(gather, prompt, language)
         response.redirect(action, method="POST")  # nothing keyed: the step sees no digits and re-asks
         return response
 
-    def _ask_recipient(self, language: str, attempt: int, mistake: Text | None = None) -> voice.VoiceAnswer:
+    def _ask_recipient(self, language: str, attempt: int, mistake: Text | None = None) -> api.VoiceAnswer:
         prompt = Text("edge.paycard.enter_recipient", {"digits": self.profile.national_number_length})
-        return voice.VoiceAnswer(self._gather(prompt, language, _action(RECIPIENT, attempt), mistake))
+        return api.VoiceAnswer(self._gather(prompt, language, _action(RECIPIENT, attempt), mistake))
 
     def _ask_serial(self, language: str, recipient: str, attempt: int, mistake: Text | None = None
-                    ) -> voice.VoiceAnswer:
-        return voice.VoiceAnswer(self._gather(Text("edge.paycard.enter_serial"), language,
-                                              _action(SERIAL, attempt, recipient=recipient), mistake))
+                    ) -> api.VoiceAnswer:
+        return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_serial"), language,
+                                            _action(SERIAL, attempt, recipient=recipient), mistake))
 
     def _ask_code(self, language: str, recipient: str, serial: str, attempt: int, mistake: Text | None = None
-                  ) -> voice.VoiceAnswer:
-        return voice.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
-                                              _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
+                  ) -> api.VoiceAnswer:
+        return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
+                                            _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
 
-    def _goodbye(self, language: str) -> voice.VoiceAnswer:
-        return voice.VoiceAnswer(voice.announce(Text("edge.paycard.goodbye"), language))
+    def _goodbye(self, language: str) -> api.VoiceAnswer:
+        return api.VoiceAnswer(api.announce(Text("edge.paycard.goodbye"), language))
 
-    def _recipient_keyed(self, call: voice.InboundCall, language: str, attempt: int) -> voice.VoiceAnswer:
+    def _recipient_keyed(self, call: api.InboundCall, language: str, attempt: int) -> api.VoiceAnswer:
         try:
-            recipient = transfers.parse_recipient(call.digits or "", self.profile)
-        except transfers.BadOrder:
+            recipient = orders.parse_recipient(call.digits or "", self.profile)
+        except orders.BadOrder:
             if attempt >= ATTEMPTS:
                 return self._goodbye(language)
             return self._ask_recipient(language, attempt + 1, mistake=Text("edge.paycard.invalid_recipient"))
         return self._ask_serial(language, recipient, attempt=1)
 
-    def _kept_recipient(self, call: voice.InboundCall) -> str | None:
+    def _kept_recipient(self, call: api.InboundCall) -> str | None:
         """The recipient keyed before, from the action URL; None only for a hand-made URL (Twilio signs ours)."""
         try:
-            return transfers.parse_recipient(call.query.get("recipient", ""), self.profile)
-        except transfers.BadOrder:
+            return orders.parse_recipient(call.query.get("recipient", ""), self.profile)
+        except orders.BadOrder:
             return None
 
-    def _serial_keyed(self, call: voice.InboundCall, language: str, attempt: int) -> voice.VoiceAnswer:
+    def _serial_keyed(self, call: api.InboundCall, language: str, attempt: int) -> api.VoiceAnswer:
         recipient = self._kept_recipient(call)
         if recipient is None:
             return self._ask_recipient(language, attempt=1)
@@ -132,7 +136,7 @@ class PayCardIvr:
             return self._ask_serial(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_serial"))
         return self._ask_code(language, recipient, serial, attempt=1)
 
-    def _code_keyed(self, call: voice.InboundCall, language: str, attempt: int, now: datetime) -> voice.VoiceAnswer:
+    def _code_keyed(self, call: api.InboundCall, language: str, attempt: int, now: datetime) -> api.VoiceAnswer:
         recipient = self._kept_recipient(call)
         if recipient is None:
             return self._ask_recipient(language, attempt=1)
@@ -146,15 +150,20 @@ class PayCardIvr:
             return self._ask_code(language, recipient, serial, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
         # The card's code stays out of the id: ids are stored and logged, and a short code hashed
         # with a known number would be found again by trying every code.
-        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, recipient, serial)
+        request_id = api.call_request_id(call.call_sid, call.caller, call.called, recipient, serial)
         payload = VoucherRedeemRequested(request_id=request_id, caller=call.caller, recipient=recipient,
                                          card_serial=serial, secret_code=code, requested_at=now)
-        return voice.VoiceAnswer(
-            voice.announce(Text("edge.paycard.accepted"), language),
+        return api.VoiceAnswer(
+            api.announce(Text("edge.paycard.accepted"), language),
             (Publication("voucher.redeem-requested", payload, derive_event_id(request_id, "voucher.redeem-requested")),))
 
 
-def routes(profile: OperatorProfile) -> dict[str, voice.VoiceHandler]:
-    """The IVR on the profile's pay-card number."""
+NUMBER_PRIORITY = 50     # after forwarded calls: a call forwarded to us is the forwarding service's
+
+
+def voice_entries(profile: OperatorProfile) -> tuple[api.VoiceEntry, ...]:
+    """The IVR on the profile's pay-card number (none when the profile names no number)."""
+    if not profile.short_codes.pay_card:
+        return ()
     ivr = PayCardIvr(profile)
-    return {profile.short_codes.pay_card: ivr.answer} if profile.short_codes.pay_card else {}
+    return (api.VoiceEntry(api.ServiceNumber(profile.short_codes.pay_card), ivr.answer, priority=NUMBER_PRIORITY),)

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from functions.edge import lookup, sms_keywords, ussd
-from functions.edge.replies import Publication, Text
+from functions.edge import api
+from functions.edge.api import Publication, Text
 from functions.transfers import execution, explain, rules
 from functions.transfers.policy import PolicySet, TransferPolicy
 from functions.transfers.rules import History, Party, Quote, Refusal
@@ -98,7 +98,7 @@ def facts(documents: Mapping[str, dict | None], sender: str, recipient: str | No
           profile: OperatorProfile) -> Facts:
     """The Facts from the documents one lookup returned (account: shared.ledger.Account or None)."""
     def doc(collection: str, msisdn: str | None) -> dict | None:
-        return documents.get(lookup.path(collection, msisdn)) if msisdn else None
+        return documents.get(api.document_path(collection, msisdn)) if msisdn else None
 
     language = profile.default_language
     return Facts(
@@ -302,24 +302,24 @@ def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
 
 # --- the services: USSD codes and SMS commands ---------------------------------------------
 
-def _ussd_facts(desk: Desk, situation: ussd.Situation, other: str | None) -> Facts:
+def _ussd_facts(desk: Desk, situation: api.Request[api.UssdRequest], other: str | None) -> Facts:
     return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
 
 
-def _typed_order(situation: ussd.Situation, desk: Desk, syntax_key: str) -> Order | ussd.Reply:
+def _typed_order(situation: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
     """The order the subscriber dialled, or the screen telling them the right syntax."""
     language = situation.caller.language
     try:
-        order = parse_order(situation.request.inputs, desk.profile)
+        order = parse_order(situation.input.inputs, desk.profile)
     except BadOrder as bad:
         key = "edge.transfer.no_decimals" if bad.reason == "decimals" else syntax_key
-        return ussd.Reply.end(desk.syntax(key, situation.request.service_code, language))
-    if not situation.request.session_id:
-        return ussd.Reply.end(Text("edge.ussd.malformed").render(language))
+        return api.Reply.end(desk.syntax(key, situation.input.service_code, language))
+    if not situation.input.session_id:
+        return api.Reply.end(Text("edge.ussd.malformed").render(language))
     return order
 
 
-def _order_reads(request: ussd.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
+def _order_reads(request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
     """Both histories and the other party's record, when the inputs name a number."""
     try:
         other = parse_recipient(request.inputs[0], profile) if request.inputs else None
@@ -328,54 +328,65 @@ def _order_reads(request: ussd.UssdRequest, profile: OperatorProfile) -> list[tu
     return party_reads(request.msisdn, other)
 
 
-def ussd_services(desk: Desk) -> list[ussd.UssdService]:
+def ussd_services(desk: Desk) -> list[api.UssdService]:
     """`*112*<number>*<amount>#`, `*116*<number>*<amount>#` and `*111*0151#`, on the profile's codes."""
     codes = desk.profile.short_codes
 
-    def transfer(situation: ussd.Situation) -> ussd.Reply:
+    def transfer(situation: api.Request[api.UssdRequest]) -> api.Reply:
         order = _typed_order(situation, desk, "edge.transfer.syntax")
-        if isinstance(order, ussd.Reply):
+        if isinstance(order, api.Reply):
             return order
         text, publish = answer_order(desk, _ussd_facts(desk, situation, order.party), order,
-                                     request_id=situation.request.request_id,
+                                     request_id=situation.input.request_id,
                                      channel="ussd", now=situation.now)
-        return ussd.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(situation.caller.language), publish)
 
-    def top_up_ask(situation: ussd.Situation) -> ussd.Reply:
+    def top_up_ask(situation: api.Request[api.UssdRequest]) -> api.Reply:
         order = _typed_order(situation, desk, "edge.topup_ask.syntax")
-        if isinstance(order, ussd.Reply):
+        if isinstance(order, api.Reply):
             return order
         text, publish = answer_top_up_ask(desk, _ussd_facts(desk, situation, order.party), order,
-                                          request_id=situation.request.request_id,
+                                          request_id=situation.input.request_id,
                                           now=situation.now)
-        return ussd.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(situation.caller.language), publish)
 
-    def bar(situation: ussd.Situation) -> ussd.Reply:
-        if not situation.request.session_id:
-            return ussd.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
+    def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
+        if not situation.input.session_id:
+            return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
         sender = _ussd_facts(desk, situation, None).sender
-        text, publish = answer_bar(desk, sender, request_id=situation.request.request_id,
+        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id,
                                    now=situation.now)
-        return ussd.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(situation.caller.language), publish)
 
     return [
-        ussd.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
-                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer),
-                         example=desk.example_order(codes.transfer)),
-        ussd.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
-                         needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
-        ussd.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
+        api.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
+                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer),
+                        example=desk.example_order(codes.transfer)),
+        api.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
+                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
+        api.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
     ]
 
 
-def _sms_order(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> Order:
-    parts = sms_keywords.transfer_parts(inbound.body)
+# `<recipient> <amount>`: a number written with spaces or dashes, then an amount (decimals are
+# caught here so the reply can say amounts are whole).
+_TRANSFER = re.compile(r"^(?P<recipient>\+?\d[\d\s\-]{3,22}\d)\s+(?P<amount>\d{1,12}(?:[.,]\d*)?)$")
+
+
+def transfer_parts(body: str) -> tuple[str, str] | None:
+    """`78XXXXXXXX 3000` -> ("78XXXXXXXX", "3000"); None when the message is not a number and an amount."""
+    match = _TRANSFER.match(api.fold(body))
+    return (match["recipient"], match["amount"]) if match else None
+
+
+def _sms_order(inbound: api.InboundSms, profile: OperatorProfile) -> Order:
+    parts = transfer_parts(inbound.body)
     if parts is None:
         raise BadOrder("syntax")
     return parse_order(parts, profile)
 
 
-def _sms_order_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+def _sms_order_reads(inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
     try:
         other = _sms_order(inbound, profile).party
     except BadOrder:
@@ -383,42 +394,63 @@ def _sms_order_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile)
     return party_reads(inbound.sender, other)
 
 
-def _sender_reads(inbound: sms_keywords.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
+def _sender_reads(inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
     return party_reads(inbound.sender, None)
 
 
-def sms_services(desk: Desk) -> dict[sms_keywords.Command, sms_keywords.SmsService]:
-    """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
-    Command = sms_keywords.Command
+# The keywords of the transfers' SMS commands, per platform language.
+HISTORY_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("HISTORY", "HIST"),
+    "ru": ("ИСТОРИЯ",),
+    "uz": ("TARIX", "ТАРИХ"),            # Latin and Cyrillic
+    "ky": ("ТАРЫХ",),
+    "zh": ("记录", "转账记录", "記錄"),
+}
+LIMITS_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("LIMITS", "LIMIT"),
+    "ru": ("ЛИМИТ", "ЛИМИТЫ"),
+    "uz": ("LIMITLAR", "ЛИМИТЛАР"),
+    "ky": ("ЛИМИТ", "ЛИМИТЫ"),
+    "zh": ("限额", "額度", "限額"),
+}
+SMS_PRIORITY = 20     # after the balance in the help's list
 
-    def known(situation: sms_keywords.SmsSituation, other: str | None = None) -> Facts:
+
+def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
+    """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
+
+    def known(situation: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
         return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
 
-    def transfer(situation: sms_keywords.SmsSituation) -> sms_keywords.SmsAnswer:
+    def transfer(situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
         try:
-            order = _sms_order(situation.inbound, desk.profile)
+            order = _sms_order(situation.input.inbound, desk.profile)
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
-            return sms_keywords.SmsAnswer(Text(key, {"short_code": situation.short_code,
-                                                     "example": desk.example_order()}))
+            return api.SmsAnswer(Text(key, {"short_code": situation.input.short_code, "example": desk.example_order()}))
         text, publish = answer_order(desk, known(situation, order.party), order,
-                                     request_id=situation.inbound.request_id,
+                                     request_id=situation.input.inbound.request_id,
                                      channel="sms", now=situation.now)
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
-        return sms_keywords.SmsAnswer(None if publish else text, publish)
+        return api.SmsAnswer(None if publish else text, publish)
 
-    def history(situation: sms_keywords.SmsSituation) -> Text:
+    def history(situation: api.Request[api.SmsMessage]) -> Text:
         sender = known(situation)
         return recent_text(sender.sender_history, sender.sender, desk)
 
-    def limits(situation: sms_keywords.SmsSituation) -> Text:
+    def limits(situation: api.Request[api.SmsMessage]) -> Text:
         return limits_text(known(situation), desk, situation.now)
 
-    return {
-        Command.TRANSFER: sms_keywords.SmsService(transfer, needs_account=True, reads=_sms_order_reads,
-                                                  usage=Text("edge.help.sms.transfer",
-                                                             {"example": desk.example_order()})),
-        Command.HISTORY: sms_keywords.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
-        Command.LIMITS: sms_keywords.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
-    }
+    return (
+        api.SmsPattern("transfer", lambda text: transfer_parts(text) is not None,
+                       api.SmsService(transfer, needs_account=True, reads=_sms_order_reads,
+                                      usage=Text("edge.help.sms.transfer", {"example": desk.example_order()})),
+                       priority=SMS_PRIORITY),
+        api.SmsKeywords("history", HISTORY_WORDS,
+                        api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
+                        priority=SMS_PRIORITY),
+        api.SmsKeywords("limits", LIMITS_WORDS,
+                        api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
+                        priority=SMS_PRIORITY),
+    )

@@ -6,7 +6,7 @@ keyed on every call — unless the subscriber chose to skip it on their own phon
 vouches for this call's caller ID (StirVerstat, full attestation). A mailbox without a PIN plays
 nothing and says how to set one; a locked one (too many wrong PINs) says how to unlock it. A PIN is
 compared only when the mailbox's guard allows one more try, and counted there at once
-(functions/edge/pin_guard.py); each PIN compared is published (right or wrong and the guard's
+(edge_pin_guard.py); each PIN compared is published (right or wrong and the guard's
 verdict, never the digits) for the service to lock and tell the owner; a call that opened the
 mailbox carries a proof keyed by the stored PIN hash in its action URLs.
 
@@ -32,13 +32,12 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from twilio.twiml.voice_response import VoiceResponse
 
-from functions.edge import pin_guard, request_ids, voice
-from functions.edge.lookup import READ_RETRY  # the edge's one read policy: retry transient errors
-from functions.edge.lookup import READ_DEADLINE_SECONDS, path
-from functions.edge.missed_call_ivr import spoken
-from functions.edge.replies import Publication, Text
-from functions.edge.subscribers import caller_from, refusal
+from functions.edge import api
+from functions.edge.api import READ_RETRY  # the edge's one read policy: retry transient errors
+from functions.edge.api import READ_DEADLINE_SECONDS, Publication, Text, refusal
 from functions.missed_calls import documents, pin
+from functions.missed_calls import edge_pin_guard as pin_guard
+from functions.missed_calls.edge_ivr import spoken
 from functions.missed_calls.config import MissedCallConfig
 from shared import localtime
 from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id, utcnow
@@ -94,17 +93,17 @@ def stored_messages(db: firestore.Client, owner: str) -> list[tuple[str, dict]]:
             query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)]
 
 
-def _goodbye(text: Text, language: str, publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
-    return voice.VoiceAnswer(voice.announce(text, language), publish)
+def _goodbye(text: Text, language: str, publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
+    return api.VoiceAnswer(api.announce(text, language), publish)
 
 
-def _playing(call: voice.InboundCall) -> tuple[str, datetime] | None:
+def _playing(call: api.InboundCall) -> tuple[str, datetime] | None:
     """The message the action URL says was playing: its call sid and time."""
-    msg, at = call.query.get("msg", ""), voice.unstamp(call.query.get("at", ""))
+    msg, at = call.query.get("msg", ""), api.unstamp(call.query.get("at", ""))
     return (msg, at) if msg and at is not None else None
 
 
-def _attempt(call: voice.InboundCall, limit: int = ATTEMPTS) -> int:
+def _attempt(call: api.InboundCall, limit: int = ATTEMPTS) -> int:
     """Which try this is (anything unreadable counts as the last one)."""
     typed = call.query.get("attempt", "1")
     return int(typed) if typed in {str(n) for n in range(1, limit + 1)} else limit
@@ -119,20 +118,20 @@ class VoicemailLine:
     read_messages: MessagesReader
     guard: pin_guard.PinGuard
 
-    def reads(self, call: voice.InboundCall) -> list[tuple[str, str]]:
+    def reads(self, call: api.InboundCall, profile: OperatorProfile) -> list[tuple[str, str]]:
         """The caller's missed-call options (registered or not), with their subscriber record."""
         return [(documents.USERS, call.caller)] if call.caller else []
 
-    def answer(self, call: voice.InboundCall, language: str, now: datetime | None = None) -> voice.VoiceAnswer:
-        now = now or utcnow()
+    def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
+        call, language, now = request.input, request.caller.language, request.now or utcnow()
         if call.caller is None or not call.call_sid:
             return _goodbye(Text("edge.missed_calls.voicemail.withheld"), language)
-        if not call.caller_read:
+        if not request.read:
             return _goodbye(Text("edge.unavailable"), language)
-        refused = refusal(caller_from(call.caller, call.caller_record, self.profile), self.profile)
+        refused = refusal(request.caller, self.profile)
         if refused is not None:
             return _goodbye(refused, language)
-        user = call.documents.get(path(documents.USERS, call.caller)) or {}
+        user = request.documents.get(api.document_path(documents.USERS, call.caller)) or {}
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
         if not user.get("registered"):
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)
@@ -150,19 +149,19 @@ class VoicemailLine:
         return self._mailbox(call, token, language, now)
 
     def _ask_pin(self, language: str, attempt: int, mistake: Text | None = None,
-                 publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+                 publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
         action = "?" + urlencode({"step": PIN, "attempt": attempt})
         response = VoiceResponse()
         gather = response.gather(input="dtmf", finish_on_key="#", timeout=PIN_TIMEOUT_SECONDS, action=action,
                                  method="POST")
         if mistake is not None:
-            voice.say(gather, mistake, language)
-        voice.say(gather, Text("edge.missed_calls.voicemail.enter_pin"), language)
+            api.say(gather, mistake, language)
+        api.say(gather, Text("edge.missed_calls.voicemail.enter_pin"), language)
         response.redirect(action, method="POST")   # nothing keyed: the PIN step sees no digits and asks again
-        return voice.VoiceAnswer(response, publish)
+        return api.VoiceAnswer(response, publish)
 
-    def _pin_keyed(self, call: voice.InboundCall, user: Mapping[str, Any], token: str, language: str,
-                   now: datetime) -> voice.VoiceAnswer:
+    def _pin_keyed(self, call: api.InboundCall, user: Mapping[str, Any], token: str, language: str,
+                   now: datetime) -> api.VoiceAnswer:
         """The PIN the caller keyed: the mailbox, the question again, or goodbye (a lock says how to unlock)."""
         attempt = _attempt(call, PIN_ATTEMPTS)
         if not call.digits:   # nothing keyed is not a wrong PIN
@@ -190,15 +189,15 @@ class VoicemailLine:
         return self._ask_pin(language, attempt + 1, mistake=Text("edge.missed_calls.voicemail.wrong_pin"),
                              publish=(entered,))
 
-    def _pin_entered(self, call: voice.InboundCall, attempt: int, verdict: pin_guard.Verdict,
+    def _pin_entered(self, call: api.InboundCall, attempt: int, verdict: pin_guard.Verdict,
                      now: datetime) -> Publication:
-        request_id = request_ids.request_id("call", call.call_sid, call.caller, call.called, "pin", str(attempt))
+        request_id = api.call_request_id(call.call_sid, call.caller, call.called, "pin", str(attempt))
         payload = VoicemailPinEntered(request_id=request_id, msisdn=call.caller, call_sid=call.call_sid,
                                       attempt=attempt, right=verdict.right, locked=verdict.locked_now, at=now)
         return Publication(PIN_TOPIC, payload, derive_event_id(request_id, PIN_TOPIC))
 
-    def _mailbox(self, call: voice.InboundCall, token: str, language: str, now: datetime,
-                 publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+    def _mailbox(self, call: api.InboundCall, token: str, language: str, now: datetime,
+                 publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
         """The opened mailbox: the first message, or what follows the message that was playing."""
         try:
             stored = self.read_messages(call.caller)
@@ -214,8 +213,8 @@ class VoicemailLine:
             return self._play(mailbox, 0, language, token, intro=intro, publish=publish)
         return self._after(call, mailbox, playing, token, language, now)
 
-    def _after(self, call: voice.InboundCall, mailbox: list[VoiceMessage], playing: tuple[str, datetime],
-               token: str, language: str, now: datetime) -> voice.VoiceAnswer:
+    def _after(self, call: api.InboundCall, mailbox: list[VoiceMessage], playing: tuple[str, datetime],
+               token: str, language: str, now: datetime) -> api.VoiceAnswer:
         """The caller's key after a message (or none), and the message that comes next."""
         msg, at = playing
         action = "deleted" if call.digits == DELETE else "heard"
@@ -236,25 +235,25 @@ class VoicemailLine:
             return self._options_again(mailbox[current], language, token, attempt + 1)
         return self._end(None, language, publication)
 
-    def _played(self, call: voice.InboundCall, msg: str, action: str, now: datetime) -> Publication:
-        request_id = request_ids.request_id("call", call.call_sid, call.caller, msg)
+    def _played(self, call: api.InboundCall, msg: str, action: str, now: datetime) -> Publication:
+        request_id = api.call_request_id(call.call_sid, call.caller, msg)
         payload = VoicemailPlayed(request_id=request_id, msisdn=call.caller, call_sid=msg, action=action, at=now)
         return Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/{action}"))
 
-    def _end(self, prefix: Text | None, language: str, publication: Publication) -> voice.VoiceAnswer:
+    def _end(self, prefix: Text | None, language: str, publication: Publication) -> api.VoiceAnswer:
         response = VoiceResponse()
         for text in ([prefix] if prefix else []) + [Text("edge.missed_calls.voicemail.no_more")]:
-            voice.say(response, text, language)
+            api.say(response, text, language)
         response.hangup()
-        return voice.VoiceAnswer(response, (publication,))
+        return api.VoiceAnswer(response, (publication,))
 
     @staticmethod
     def _action(message: VoiceMessage, attempt: int, token: str) -> str:
         return "?" + urlencode({"step": PLAYED, "attempt": attempt, "msg": message.call_sid,
-                                "at": voice.stamp(message.recorded_at), "pass": token})
+                                "at": api.stamp(message.recorded_at), "pass": token})
 
     def _play(self, mailbox: list[VoiceMessage], index: int, language: str, token: str, intro: Text | None = None,
-              publish: tuple[Publication, ...] = ()) -> voice.VoiceAnswer:
+              publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
         message = mailbox[index]
         action = self._action(message, 1, token)
         # The listener's zone (the mailbox owner's), not the zone of whoever left the message.
@@ -265,28 +264,28 @@ class VoicemailLine:
         gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
                                  method="POST")
         if intro is not None:
-            voice.say(gather, intro, language)
-        voice.say(gather, Text("edge.missed_calls.voicemail.message",
-                               {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
-                                "time": when}), language)
+            api.say(gather, intro, language)
+        api.say(gather, Text("edge.missed_calls.voicemail.message",
+                             {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
+                              "time": when}), language)
         gather.play(message.url)
-        voice.say(gather, Text("edge.missed_calls.voicemail.options"), language)
+        api.say(gather, Text("edge.missed_calls.voicemail.options"), language)
         response.redirect(action, method="POST")
-        return voice.VoiceAnswer(response, publish)
+        return api.VoiceAnswer(response, publish)
 
-    def _options_again(self, message: VoiceMessage, language: str, token: str, attempt: int) -> voice.VoiceAnswer:
+    def _options_again(self, message: VoiceMessage, language: str, token: str, attempt: int) -> api.VoiceAnswer:
         action = self._action(message, attempt, token)
         response = VoiceResponse()
         gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
                                  method="POST")
-        voice.say(gather, Text("edge.missed_calls.voicemail.options"), language)
+        api.say(gather, Text("edge.missed_calls.voicemail.options"), language)
         response.redirect(action, method="POST")
-        return voice.VoiceAnswer(response)
+        return api.VoiceAnswer(response)
 
 
-def routes(profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
-           ) -> dict[str, voice.VoiceHandler]:
+def voice_service(profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
+                  ) -> api.VoiceService:
     """The line on the preset's voicemail number; `db` gives the Firestore client when a call comes."""
     line = VoicemailLine(profile, config, read_messages=lambda owner: stored_messages(db(), owner),
                          guard=pin_guard.FirestorePinGuard(db))
-    return {config.voicemail_number: voice.VoiceService(handler=line.answer, reads=line.reads)}
+    return api.VoiceService(handler=line.answer, reads=line.reads)
