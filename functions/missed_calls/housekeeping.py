@@ -10,6 +10,7 @@ out one event per subscriber, so every transaction stays small.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -64,18 +65,28 @@ def folded(summary: dict[str, Any] | None, calls: list[dict[str, Any]], *, calle
     return summary
 
 
+@dataclass(frozen=True)
+class Summarising:
+    """Calls of a callee away folded into their summary: which calls, the summary after, the next look."""
+
+    summarised: tuple[str, ...]            # call sids now summarised
+    summary: dict[str, Any] | None         # the summary to write; None when nothing was folded
+    due_at: datetime | None
+
+
+def summarise(pending: list[dict[str, Any]], summary: dict[str, Any] | None, *, callee: str, cap: int,
+              retention: timedelta, now: datetime) -> Summarising:
+    """Fold the pending calls past retention (at most `cap`, oldest first) into the summary."""
+    cutoff = now - retention
+    old = [call for call in pending[:cap] if call["called_at"] <= cutoff]
+    remaining = [call for call in pending if call["called_at"] > cutoff]
+    return Summarising(tuple(call["call_sid"] for call in old),
+                       folded(summary, old, callee=callee, now=now) if old else None,
+                       due_after_summary(remaining, full_page=len(old) == cap, retention=retention, now=now))
+
+
 def next_month_start(at: datetime, zone: tzinfo) -> datetime:
     """Midnight of the first day of the month after `at`, in the operator's zone."""
     local = at.astimezone(zone)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
     return datetime(year, month, 1, tzinfo=zone)
-
-
-def format_cursor(value: datetime, doc_id: str) -> str:
-    return f"{value.isoformat()}|{doc_id}"
-
-
-def parse_cursor(cursor: str) -> tuple[datetime, str]:
-    """(value, document id) of a sweep cursor; ValueError for anything else."""
-    when, doc_id = cursor.split("|", 1)
-    return datetime.fromisoformat(when), doc_id

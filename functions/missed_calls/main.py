@@ -9,17 +9,20 @@ their own record on a redelivery. See README.md for where each rule of the spec 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from google.cloud import firestore
 
 from functions.missed_calls import (
     calls, charging, delivery, documents, housekeeping, options, pin, queries, reassignment, voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store
+from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store, sweep
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
     SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
@@ -34,7 +37,8 @@ settings.get().require("twilio_account_sid", "twilio_auth_token")
 # Items one clock page fans out: the page's events live in the processed marker's outbox, and 300
 # envelopes stay far below Firestore's 1 MiB document limit; longer lists continue in a follow-up tick.
 SWEEP_PAGE = 300
-SWEEPS = ("calls", "fee", "voicemail")
+Work = Literal["calls", "fee", "voicemail"]
+SWEEPS: tuple[Work, ...] = ("calls", "fee", "voicemail")
 
 
 service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
@@ -75,10 +79,10 @@ def on_missed_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) 
     gate.enter(ctx.db, _callee_gate(event.callee), ctx.event.id)
     call_ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     mailbox_ref = ctx.doc(documents.VOICEMAILS, event.call_sid)
-    callee, docs = read_callee(ctx, event.callee, profile, extra=[call_ref, mailbox_ref])
+    callee, docs = read_callee(ctx, event.callee, profile, extra=(call_ref, mailbox_ref))
     if callee is None:
         raise runtime.Rejected(f"missed call {event.call_sid} for {event.callee}, who is not a subscriber")
-    stored = docs[call_ref.path]
+    stored = docs.get(call_ref)
     call = calls.merged(stored, event, now=ctx.now)
     if stored is None and (why := calls.screened_out(event.caller, callee.user)):
         call.update(status=calls.DROPPED, dropped_reason=why)
@@ -97,7 +101,7 @@ def on_missed_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) 
                 user_update = {"due_at": due}
     if call["call_sid"] not in told:
         ctx.txn.set(call_ref, call)
-    if calls.has_voicemail(call) and docs[mailbox_ref.path] is None:
+    if calls.has_voicemail(call) and not docs.exists(mailbox_ref):
         ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now, retention=config.voicemail_retention))
     implied, last = calls.network_report(call), callee.user.get("network")
     if implied and not (last and last.get("at") and last["at"] >= implied["at"]):
@@ -187,7 +191,7 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
 
 def _refuse_previous_owners(ctx, request: MissedCallOptionsChanged, callee: Callee, config: MissedCallConfig) -> None:
     """A request made before the number passed to its present owner was the old owner's: change and charge nothing."""
-    since = localtime.moment(callee.subscriber["owner_since"], callee.reader.zone, callee.reader.language)
+    since = localtime.moment(callee.subscriber["owner_since"], callee.recipient.zone, callee.recipient.language)
     _confirm_options(ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee,
                      config)
     logger.info("missed-call options of the number's previous owner refused",
@@ -198,7 +202,7 @@ def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.
                        config: MissedCallConfig, profile: OperatorProfile) -> bool:
     """Keep the sign-up's consent records; True once it is confirmed (or costs nothing), else answer by SMS."""
     signup = options.sign_up(callee.user, request, pending, config=config, currency=profile.currency,
-                             language=callee.reader.language)
+                             language=callee.recipient.language)
     for record in signup.records:
         consent.write(ctx, record)
     if not signup.register:
@@ -212,7 +216,7 @@ def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.
 def _confirm_options(ctx, request: MissedCallOptionsChanged, outcome: options.Outcome, callee: Callee,
                      config: MissedCallConfig) -> None:
     ctx.emit("sms.send", SmsSend(to=request.msisdn, template=outcome.template, params=outcome.params,
-                                 language=callee.reader.language, sender=config.short_code,
+                                 language=callee.recipient.language, sender=config.short_code,
                                  reference=f"missed-calls-options:{request.request_id}"), purpose="confirmation")
 
 
@@ -264,14 +268,14 @@ def on_sms_final(ctx: runtime.Context, final: SmsFinal) -> None:
     price = charging.price_of(final.billing, config) if config else None
     if price is None:
         return  # another service's SMS
-    charge_ref = ctx.doc(documents.CHARGES, final.message_id)
-    docs = delivery.read_documents(ctx, [charge_ref, ctx.doc(store.SUBSCRIBERS, final.to), user_ref(ctx, final.to)])
-    if docs[charge_ref.path] is not None:
+    charge_ref, subscriber_ref = ctx.doc(documents.CHARGES, final.message_id), ctx.doc(store.SUBSCRIBERS, final.to)
+    docs = ctx.read(charge_ref, subscriber_ref, user_ref(ctx, final.to))
+    if docs.exists(charge_ref):
         logger.info("SMS already charged", extra={"message_id": final.message_id})
         return
-    subscriber = docs[ctx.doc(store.SUBSCRIBERS, final.to).path] is not None
+    subscriber = docs.exists(subscriber_ref)
     book = _open_book(ctx, final.to) if subscriber and final.status == "delivered" else None
-    user = docs[user_ref(ctx, final.to).path] or {}
+    user = docs.get(user_ref(ctx, final.to)) or {}
     month = charging.month_of(final.at, _operator_zone(profile))
     decision = charging.decide(status=final.status, price=price, subscriber=subscriber and book is not None,
                                used=(user.get("usage") or {}).get(month, 0), cap=config.charging.monthly_cap,
@@ -299,41 +303,25 @@ def _kind(billing: str) -> str:
 # --- the clock ------------------------------------------------------------------------------
 
 @runtime.consumer("missed-calls-housekeeping")
-def on_housekeeping_tick(ctx: runtime.Context, tick: ClockTick) -> None:
+def on_housekeeping_tick(ctx: runtime.Context[None], tick: ClockTick) -> None:
     """Fan out one `missed-call.due` per subscriber or voice message needing attention, a page at a time."""
-    now = min(tick.at or ctx.now, ctx.now)  # a tick from the future never acts early
-    if tick.cursor is None:
-        sweeps = [(sweep, None) for sweep in SWEEPS]
+    sweep.run(ctx, tick, [sweep.Sweep(functools.partial(_due_page, ctx.db, work), name=work) for work in SWEEPS],
+              follow_up="clock.missed-calls", page_size=SWEEP_PAGE)
+
+
+def _due_page(db: firestore.Client, work: Work, now: datetime, after: sweep.Position | None,
+              limit: int) -> list[sweep.Due]:
+    """One page of a sweep's due items, each a `missed-call.due` (users by `due_at` or `fee_due_at`, or voice messages)."""
+    if work == "voicemail":
+        found = [((value, sid), sid, callee) for value, sid, callee in queries.expired_voicemails(db, now, limit, after)]
     else:
-        sweep, _, position = tick.cursor.partition(":")
-        try:
-            sweeps = [(sweep, housekeeping.parse_cursor(position))] if sweep in SWEEPS else []
-        except ValueError:
-            sweeps = []
-        if not sweeps:
-            raise runtime.Rejected(f"not a missed-calls sweep cursor: {tick.cursor!r}")
-    for sweep, after in sweeps:
-        page = _due_page(ctx, sweep, now, after)
-        for _, item_id, msisdn in page:
-            ctx.emit("missed-call.due", MissedCallsDue(msisdn=msisdn, work=sweep, due_before=now,
-                                                       call_sid=item_id if sweep == "voicemail" else None),
-                     purpose=f"due/{sweep}/{item_id}")
-        if len(page) == SWEEP_PAGE:
-            last_value, last_id, _ = page[-1]
-            ctx.emit("clock.missed-calls", ClockTick(at=now, cursor=f"{sweep}:"
-                                                     f"{housekeeping.format_cursor(last_value, last_id)}"),
-                     purpose=f"next-page/{sweep}")
-        logger.info("missed-calls sweep page", extra={"sweep": sweep, "items": len(page),
-                                                      "continues": len(page) == SWEEP_PAGE})
-
-
-def _due_page(ctx, sweep: str, now: datetime, after) -> list[tuple[datetime, str, str]]:
-    """(value, id, msisdn) of one page of a sweep's due items."""
-    if sweep == "voicemail":
-        return queries.expired_voicemails(ctx.db, now, SWEEP_PAGE, after)
-    field = "due_at" if sweep == "calls" else "fee_due_at"
-    return [(value, msisdn, msisdn) for value, msisdn in queries.due(ctx.db, documents.USERS, field, now,
-                                                                      SWEEP_PAGE, after)]
+        field = "due_at" if work == "calls" else "fee_due_at"
+        found = [((value, msisdn), None, msisdn)
+                 for value, msisdn in queries.due(db, documents.USERS, field, now, limit, after)]
+    return [sweep.Due(position, "missed-call.due",
+                      MissedCallsDue(msisdn=msisdn, work=work, due_before=now, call_sid=call_sid),
+                      purpose=f"due/{work}/{position[1]}")
+            for position, call_sid, msisdn in found]
 
 
 @runtime.consumer("missed-calls-due", after_commit=_delete_message_recording)
@@ -366,23 +354,19 @@ def _calls_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: Operat
     ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **fields}, merge=True)
 
 
-def _summarise(ctx, callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
+def _summarise(ctx: runtime.Context[None], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
-    cap = config.max_calls_per_attach
-    pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
-    summary = ctx.get(summary_ref).to_dict()
-    cutoff = ctx.now - config.retention
-    old = [call for call in pending[:cap] if call["called_at"] <= cutoff]
-    remaining = [call for call in pending if call["called_at"] > cutoff]
-    for call in old:
-        ctx.txn.update(ctx.doc(documents.MISSED_CALLS, call["call_sid"]),
-                       {"status": calls.SUMMARISED, "summarised_at": ctx.now})
-    if old:
-        ctx.txn.set(summary_ref, housekeeping.folded(summary, old, callee=callee.msisdn, now=ctx.now))
-    logger.info("missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(old)})
-    return {"due_at": housekeeping.due_after_summary(remaining, full_page=len(old) == cap,
-                                                     retention=config.retention, now=ctx.now)}
+    pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
+    folding = housekeeping.summarise(pending, ctx.read(summary_ref).get(summary_ref), callee=callee.msisdn,
+                                     cap=config.max_calls_per_attach, retention=config.retention, now=ctx.now)
+    for sid in folding.summarised:
+        ctx.txn.update(ctx.doc(documents.MISSED_CALLS, sid), {"status": calls.SUMMARISED, "summarised_at": ctx.now})
+    if folding.summary is not None:
+        ctx.txn.set(summary_ref, folding.summary)
+    logger.info("missed calls past retention summarised",
+                extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)})
+    return {"due_at": folding.due_at}
 
 
 def _fee_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile) -> None:
@@ -463,7 +447,7 @@ def _subscriber(ctx, msisdn: str, what: str) -> tuple[OperatorProfile, MissedCal
 
 
 def _tell(ctx, callee: Callee, config: MissedCallConfig, template: str, params: dict, purpose: str) -> None:
-    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.reader.language,
+    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.recipient.language,
                                  sender=config.short_code, reference=f"missed-calls:{purpose}:{ctx.event.id}"),
              purpose=purpose)
 

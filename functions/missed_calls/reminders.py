@@ -35,7 +35,7 @@ ACTIVATION = "missed_calls.activation"
 
 
 @dataclass(frozen=True)
-class Reader:
+class Recipient:
     """Who an SMS goes to, and how they read times."""
 
     msisdn: str
@@ -86,14 +86,14 @@ def _digest(caller: str, calls: list[dict[str, Any]]) -> Digest:
                   call_sids=tuple(c["call_sid"] for c in calls))
 
 
-def short_time(when: datetime, reader: Reader) -> str:
-    """MM-DD HH:MM in the reader's zone, written their language's way."""
-    local = when.astimezone(reader.zone)
-    return texts.render("missed_calls.time.short", reader.language, month=f"{local.month:02d}",
+def short_time(when: datetime, recipient: Recipient) -> str:
+    """MM-DD HH:MM in the recipient's zone, written their language's way."""
+    local = when.astimezone(recipient.zone)
+    return texts.render("missed_calls.time.short", recipient.language, month=f"{local.month:02d}",
                         day=f"{local.day:02d}", hour=f"{local.hour:02d}", minute=f"{local.minute:02d}")
 
 
-def callee_messages(found: list[Digest], callee: Reader, *, config: MissedCallConfig, currency: Currency,
+def callee_messages(found: list[Digest], callee: Recipient, *, config: MissedCallConfig, currency: Currency,
                     reference: Reference) -> list[Outgoing]:
     """One charged reminder per caller who left a number or a message, and one free short notice for the rest."""
     out, unnamed = [], []
@@ -129,7 +129,7 @@ def availability_allowed(callee_user: dict[str, Any], caller_user: dict[str, Any
     return both_registered and priority == "caller"
 
 
-def availability_message(digest: Digest, *, callee: str, caller: Reader, config: MissedCallConfig,
+def availability_message(digest: Digest, *, callee: str, caller: Recipient, config: MissedCallConfig,
                          reference: Reference) -> Outgoing:
     """'The subscriber <callee> you called at <MM-DD HH:MM> is now available' to a caller who pressed 4."""
     purpose = f"available/{digest.caller}"
@@ -138,7 +138,7 @@ def availability_message(digest: Digest, *, callee: str, caller: Reader, config:
                                   billing=documents.BILL_AVAILABILITY, sender=config.short_code), digest.call_sids)
 
 
-def summary_message(summary: dict[str, Any] | None, callee: Reader, *, config: MissedCallConfig,
+def summary_message(summary: dict[str, Any] | None, callee: Recipient, *, config: MissedCallConfig,
                     reference: Reference) -> Outgoing | None:
     """The one SMS telling the calls that passed retention while the callee was away; None when there were none."""
     if not summary or not summary.get("count"):
@@ -150,7 +150,7 @@ def summary_message(summary: dict[str, Any] | None, callee: Reader, *, config: M
                                     sender=config.short_code))
 
 
-def activation_message(callee: Reader, *, config: MissedCallConfig, currency: Currency,
+def activation_message(callee: Recipient, *, config: MissedCallConfig, currency: Currency,
                        reference: Reference) -> Outgoing:
     """The free, once-per-subscriber notice that the service is on."""
     params = {"short_code": config.short_code, "price": currency.format(config.charging.reminder_price)}
@@ -158,7 +158,7 @@ def activation_message(callee: Reader, *, config: MissedCallConfig, currency: Cu
                                        sender=config.short_code))
 
 
-def _sms(to: Reader, template: str, params: dict[str, Any], reference: str, *, billing: str | None,
+def _sms(to: Recipient, template: str, params: dict[str, Any], reference: str, *, billing: str | None,
          sender: str) -> SmsSend:
     return SmsSend(to=to.msisdn, template=template, params=params, language=to.language, sender=sender,
                    reference=reference, billing=billing)

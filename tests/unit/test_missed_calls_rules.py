@@ -4,13 +4,14 @@ priority, black and white lists, the monthly cap, retention summaries and the ca
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from functions.missed_calls import calls, charging, documents, housekeeping, options, reminders
+from functions.missed_calls import calls, charging, delivery, documents, housekeeping, options, reminders
 from functions.missed_calls.config import load_preset
-from shared import texts
+from shared import operator, texts
 from shared.events import MissedCallOptionsChanged, MissedCallRecorded
 from shared.money import Currency
 
@@ -19,7 +20,7 @@ CONFIG = load_preset("demotel-reminder", UZS)
 A, B, C, D = "+998901234567", "+998901234568", "+998901234569", "+998901234570"
 T0 = datetime(2026, 5, 11, 5, 0, tzinfo=timezone.utc)  # 10:00 in Tashkent
 TASHKENT = ZoneInfo("Asia/Tashkent")
-CALLEE = reminders.Reader(B, "en", TASHKENT)
+CALLEE = reminders.Recipient(B, "en", TASHKENT)
 
 
 def event(sid="CA1", caller=A, minutes=0, **fields) -> MissedCallRecorded:
@@ -150,9 +151,9 @@ def test_callers_who_chose_nothing_share_one_free_short_notice_with_the_d_query(
 
 
 def test_times_are_the_callee_s_local_time_in_their_language():
-    zh = reminders.Reader(B, "zh", TASHKENT)
+    zh = reminders.Recipient(B, "zh", TASHKENT)
     assert reminders.short_time(T0, zh) == "05月11日10:00"
-    assert reminders.short_time(T0, reminders.Reader(B, "ru", TASHKENT)) == "11.05 10:00"
+    assert reminders.short_time(T0, reminders.Recipient(B, "ru", TASHKENT)) == "11.05 10:00"
 
 
 # --- key 4: privacy and caller priority ---------------------------------------------------------
@@ -171,7 +172,7 @@ def test_availability_is_withheld_by_privacy_unless_both_are_registered_and_the_
 
 def test_the_available_sms_names_the_callee_and_the_time_of_the_call():
     [digest] = reminders.digests([call("CA1", A, 0, "notify_me"), call("CA2", A, 7, "notify_me")])
-    sms = reminders.availability_message(digest, callee=B, caller=reminders.Reader(A, "en", TASHKENT),
+    sms = reminders.availability_message(digest, callee=B, caller=reminders.Recipient(A, "en", TASHKENT),
                                          config=CONFIG, reference=reference)
     assert (sms.sms.to, sms.sms.billing) == (A, documents.BILL_AVAILABILITY)
     assert rendered(sms) == f"The subscriber {B} you called at 05-11 10:07 is now available, please call them."
@@ -291,3 +292,72 @@ def test_a_busy_or_unanswered_forward_proves_the_phone_is_on_and_an_unreachable_
     newer_off = {"network": {"state": "detached", "at": T0 + timedelta(minutes=1)}}
     assert not calls.reachable(newer_off, {}, busy)              # the HLR's newer word wins
     assert calls.network_report({**call("CA3"), "reason": "unconditional"}) is None
+
+
+# --- a delivery decided without Firestore: read -> decide -> write ----------------------------
+
+PROFILE = operator.load_file(Path("shared/operators/demo.yaml"))
+
+
+def callee(**user) -> delivery.Callee:
+    return delivery.Callee(B, {**options.new_user(B), **user}, True, {"msisdn": B, "language": "en"}, CALLEE)
+
+
+def test_a_delivery_tells_each_caller_once_marks_the_calls_and_keeps_the_notice():
+    pending = [call("CA1", A, 0, "leave_number"), call("CA2", A, 5, "none"), call("CA3", C, 7, "notify_me")]
+    state = delivery.DeliveryState(pending, summary=None, notice=None,
+                                   callers={C: delivery.Caller({"registered": False}, "ru")})
+    decided = delivery.decide(callee(), state, config=CONFIG, profile=PROFILE, now=T0 + timedelta(hours=1),
+                              reference=reference, episode=T0, at_attach=True)
+    purposes = [message.purpose for message in decided.messages]
+    assert purposes == ["activation", f"reminder/{A}", "short-notice", f"available/{C}"]
+    assert decided.told_sids == {"CA1", "CA2", "CA3"}
+    assert {c["call_sid"]: (c["status"], c["notice_id"], c["availability"]) for c in decided.told} == {
+        "CA1": (calls.NOTIFIED, f"ref/reminder/{A}", None), "CA2": (calls.NOTIFIED, f"ref/reminder/{A}", None),
+        "CA3": (calls.NOTIFIED, "ref/short-notice", "sent")}
+    assert decided.messages[-1].sms.language == "ru"
+    assert [item["caller"] for item in decided.notice["calls"]] == [A, C]
+    assert decided.user_fields == {"activation_notice_at": T0 + timedelta(hours=1), "due_at": None}
+    assert not decided.summary_cleared
+
+
+def test_a_delivery_withholds_availability_under_privacy_and_tells_the_summary_once():
+    summary = housekeeping.folded(None, [call("CA0", D, -3000)], callee=B, now=T0)
+    state = delivery.DeliveryState([call("CA3", C, 7, "notify_me")], summary=summary, notice=None)
+    decided = delivery.decide(callee(privacy=True, activation_notice_at=T0), state, config=CONFIG, profile=PROFILE,
+                              now=T0 + timedelta(hours=1), reference=reference, episode=T0, at_attach=True)
+    assert [message.purpose for message in decided.messages] == ["short-notice", "summary"]
+    assert decided.told[0]["availability"] == "withheld_privacy"
+    assert decided.summary_cleared
+
+
+def test_a_delivery_leaves_a_call_still_in_the_ivr_and_comes_back_when_it_must_be_over():
+    open_call = calls.merged(None, event("CA9", C, 50, choice="none"), now=T0)
+    state = delivery.DeliveryState([call("CA1", A, 0, "leave_number")], summary=None, notice=None)
+    now = T0 + timedelta(minutes=55)
+    decided = delivery.decide(callee(activation_notice_at=T0), state, config=CONFIG, profile=PROFILE, now=now,
+                              reference=reference, episode=T0, include=open_call)
+    assert decided.told_sids == {"CA1"}
+    assert decided.user_fields == {"due_at": calls.journey_ends_at(open_call)}
+
+
+def test_a_delivery_past_the_cap_tells_the_oldest_and_comes_back_at_once():
+    cap = CONFIG.max_calls_per_attach
+    pending = [call(f"CA{i:04d}", A, i, "leave_number") for i in range(cap + 1)]
+    decided = delivery.decide(callee(activation_notice_at=T0), delivery.DeliveryState(pending, None, None),
+                              config=CONFIG, profile=PROFILE, now=T0 + timedelta(days=1), reference=reference,
+                              episode=T0, at_attach=True)
+    assert len(decided.told) == cap and decided.capped
+    assert decided.user_fields == {"due_at": T0 + timedelta(days=1)}
+
+
+def test_summarising_folds_only_calls_past_retention_and_looks_again_when_the_next_one_passes():
+    pending = [call("CA1", A, 0), call("CA2", C, 10), call("CA3", A, 60 * 24 * 30)]
+    now = T0 + CONFIG.retention + timedelta(minutes=5)
+    folding = housekeeping.summarise(pending, None, callee=B, cap=CONFIG.max_calls_per_attach,
+                                     retention=CONFIG.retention, now=now)
+    assert folding.summarised == ("CA1",)
+    assert (folding.summary["count"], folding.summary["callers"]) == (1, [A])
+    assert folding.due_at == pending[1]["called_at"] + CONFIG.retention
+    nothing = housekeeping.summarise(pending[2:], None, callee=B, cap=10, retention=CONFIG.retention, now=now)
+    assert (nothing.summarised, nothing.summary) == ((), None)
