@@ -90,7 +90,8 @@ def run(ctx: runtime.Context[Any], tick: ClockTick, sweeps: Sequence[Sweep], *, 
         full = len(page) == page_size
         if full:
             position = format_position(page[-1].position)
-            ctx.emit(follow_up, ClockTick(at=now, cursor=position if sweep.name is None else f"{sweep.name}:{position}"),
+            cursor = position if sweep.name is None else f"{sweep.name}:{position}"
+            ctx.emit(follow_up, ClockTick(at=now, cursor=cursor),
                      purpose="next-page" if sweep.name is None else f"next-page/{sweep.name}")
         logger.info("sweep page", extra={"consumer": ctx.consumer, "sweep": sweep.name, "items": len(page),
                                          "continues": full})

@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.cloud import firestore
 
 from functions.missed_calls import calls, documents, housekeeping, queries, reminders
 from functions.missed_calls.config import MissedCallConfig
+from functions.missed_calls.models import MissedCall, MissedCallUser, Notice, Summary
 from functions.missed_calls.options import new_user
 from functions.missed_calls.reminders import Recipient
 from shared import localtime, runtime, store
-from shared.events import derive_event_id
+from shared.events import MissedCallRecorded, derive_event_id
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.missed_calls.delivery")
@@ -34,7 +35,7 @@ class Callee:
     """A subscriber as the service reads them in a transaction."""
 
     msisdn: str
-    user: dict[str, Any]          # missed_call_users/{msisdn}, or a new user's defaults
+    user: MissedCallUser          # missed_call_users/{msisdn}, or a new user's defaults
     user_exists: bool
     subscriber: dict[str, Any]    # subscribers/{msisdn}
     recipient: Recipient
@@ -56,7 +57,7 @@ def read_callee(ctx: runtime.Context[Any], msisdn: str, profile: OperatorProfile
     subscriber = docs.get(subscriber_ref)
     if subscriber is None:
         return None, docs
-    user = docs.get(user_ref(ctx, msisdn))
+    user = docs.model(user_ref(ctx, msisdn), MissedCallUser)
     return Callee(msisdn, user or new_user(msisdn), user is not None, subscriber,
                   recipient_for(msisdn, subscriber.get("language"), profile)), docs
 
@@ -66,13 +67,48 @@ def reference_maker(ctx: runtime.Context[Any]) -> reminders.Reference:
     return lambda purpose: derive_event_id(ctx.event.id, f"missed-calls/{purpose}")
 
 
+# --- a call arrives ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arrival:
+    """A call's publication taken in: the call to keep, a recording to drop, whether to tell now, user fields."""
+
+    call: MissedCall
+    discard: str | None           # a recording the callee will not keep (deleted at the carrier after the commit)
+    tell_now: bool                # the callee is reachable and the caller's journey over: deliver with this call
+    user_fields: dict[str, Any]   # when the clock looks again, and the phone state the forward proved
+
+
+def arrival(stored: MissedCall | None, event: MissedCallRecorded, callee: Callee, *, retention: timedelta,
+            now: datetime) -> Arrival:
+    """Keep the call's furthest state, screen a new one by the callee's lists, and say what follows (pure)."""
+    call = calls.merged(stored, event, now=now)
+    if stored is None and (why := calls.screened_out(event.caller, callee.user)):
+        call = call.model_copy(update={"status": calls.DROPPED, "dropped_reason": why})
+    call, discard = calls.with_mailbox(call, registered=callee.user.registered and call.status != calls.DROPPED)
+    fields: dict[str, Any] = {}
+    tell_now = False
+    if call.status == calls.PENDING:
+        attached = calls.reachable(callee.user, callee.subscriber, call)
+        tell_now = attached and calls.journey_over(call, now)
+        if not tell_now:
+            due = housekeeping.due_for_pending(call, attached=attached, retention=retention, now=now)
+            if housekeeping.earliest(callee.user.due_at, due) != callee.user.due_at:
+                fields["due_at"] = due
+    implied, last = calls.network_report(call), callee.user.network
+    if implied and not (last and last.at and implied.at and last.at >= implied.at):
+        # Remember what the forward proved, so the clock and the attach see the same phone state.
+        fields["network"] = implied.fields()
+    return Arrival(call, discard, tell_now, fields)
+
+
 # --- read ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Caller:
     """A caller who pressed 4, as the availability SMS needs them."""
 
-    user: dict[str, Any]        # missed_call_users/{caller}, empty when they have none
+    user: MissedCallUser        # missed_call_users/{caller}, a new user's defaults when they have none
     language: str | None        # subscribers/{caller}.language, None when not a subscriber here
 
 
@@ -80,24 +116,24 @@ class Caller:
 class DeliveryState:
     """Everything a delivery decides on, read in the transaction."""
 
-    pending: list[dict[str, Any]]          # the callee's pending calls, oldest first, at most cap + 1
-    summary: dict[str, Any] | None         # missed_call_summaries/{callee}
-    notice: dict[str, Any] | None          # missed_call_notices/{callee}
+    pending: list[MissedCall]              # the callee's pending calls, oldest first, at most cap + 1
+    summary: Summary | None                # missed_call_summaries/{callee}
+    notice: Notice | None                  # missed_call_notices/{callee}
     callers: Mapping[str, Caller] = field(default_factory=dict)  # key-4 callers of those calls
 
 
 def read_delivery(ctx: runtime.Context[Any], callee: Callee, *, cap: int,
-                  include: dict[str, Any] | None = None) -> DeliveryState:
+                  include: MissedCall | None = None) -> DeliveryState:
     """The pending calls (a query), then the summary, the notice and every key-4 caller in one round trip."""
     pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
-    asked = sorted({c["caller"] for c in [*pending, *([include] if include else [])] if c.get("choice") == "notify_me"})
+    asked = sorted({c.caller for c in [*pending, *([include] if include else [])] if c.choice == "notify_me"})
     summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
     docs = ctx.read(summary_ref, notice_ref,
                     [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))])
-    callers = {caller: Caller(docs.get(user_ref(ctx, caller)) or {},
+    callers = {caller: Caller(docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
                               (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"))
                for caller in asked}
-    return DeliveryState(pending, docs.get(summary_ref), docs.get(notice_ref), callers)
+    return DeliveryState(pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers)
 
 
 # --- decide (pure) ---------------------------------------------------------------------------
@@ -107,8 +143,8 @@ class Delivery:
     """What telling the callee comes to: the SMS, the calls as told, the D-query notice, the summary, user fields."""
 
     messages: tuple[reminders.Outgoing, ...]
-    told: tuple[dict[str, Any], ...]          # the calls told now, as they are written
-    notice: dict[str, Any] | None             # the new notice, None when no call was told
+    told: tuple[MissedCall, ...]              # the calls told now, as they are written
+    notice: Notice | None                     # the new notice, None when no call was told
     summary_cleared: bool                     # the summary was told: it goes
     user_fields: dict[str, Any]               # the callee's next `due_at` (and the activation notice's time)
     waiting: int = 0                          # calls still in the IVR (for the log)
@@ -116,12 +152,12 @@ class Delivery:
 
     @property
     def told_sids(self) -> set[str]:
-        return {call["call_sid"] for call in self.told}
+        return {call.call_sid for call in self.told}
 
 
 def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, profile: OperatorProfile,
            now: datetime, reference: reminders.Reference, episode: datetime | None,
-           include: dict[str, Any] | None = None, at_attach: bool = False) -> Delivery:
+           include: MissedCall | None = None, at_attach: bool = False) -> Delivery:
     """Tell the callee about their pending calls that are over, oldest first, at most the cap.
 
     `include` is a call this transaction is about to write (not readable yet); `at_attach`: the
@@ -129,7 +165,7 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
     """
     messages: list[reminders.Outgoing] = []
     greeting: dict[str, Any] = {}
-    if config.activation_notice and not callee.user.get("activation_notice_at"):
+    if config.activation_notice and not callee.user.activation_notice_at:
         # Told once, free, before anything it might be charged for: on the first attach, or with
         # the first reminder to a phone that has been on since the service started.
         messages.append(reminders.activation_message(callee.recipient, config=config, currency=profile.currency,
@@ -139,8 +175,8 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
     found = state.pending
     full_page = len(found) > cap
     if include is not None:
-        found = sorted([c for c in found if c["call_sid"] != include["call_sid"]] + [include],
-                       key=lambda c: (c["called_at"], c["call_sid"]))
+        found = sorted([c for c in found if c.call_sid != include.call_sid] + [include],
+                       key=lambda c: (c.called_at, c.call_sid))
     ready = [c for c in found if calls.journey_over(c, now, at_attach=at_attach)]
     batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, now, at_attach=at_attach)]
     capped = full_page or len(ready) > cap
@@ -151,12 +187,12 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
     summary = reminders.summary_message(state.summary, callee.recipient, config=config, reference=reference)
     if summary is not None:
         messages.append(summary)
-    asked = {c["caller"] for c in batch if c.get("choice") == "notify_me"}
+    asked = {c.caller for c in batch if c.choice == "notify_me"}
     withheld = set()
     for digest in digests:
         if digest.caller not in asked:
             continue
-        caller = state.callers.get(digest.caller, Caller({}, None))
+        caller = state.callers.get(digest.caller) or Caller(new_user(digest.caller), None)
         if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
             withheld.add(digest.caller)
             continue
@@ -167,20 +203,21 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
 
     told_by = {sid: message.sms.reference for message in messages if message.sms.template != reminders.AVAILABLE
                for sid in message.call_sids}
-    told = tuple({**call, "status": calls.NOTIFIED, "notified_at": now, "notice_id": told_by.get(call["call_sid"]),
-                  "availability": _availability(call, withheld)} for call in batch)
+    told = tuple(call.model_copy(update={"status": calls.NOTIFIED, "notified_at": now,
+                                         "notice_id": told_by.get(call.call_sid),
+                                         "availability": _availability(call, withheld)}) for call in batch)
     notice = reminders.notice_document(state.notice, digests, callee=callee.msisdn, episode=episode, now=now,
                                        window=config.details_window) if digests else None
+    due_at = housekeeping.due_after_delivery(waiting, capped=capped, now=now)
     return Delivery(tuple(messages), told, notice, summary_cleared=summary is not None,
-                    user_fields={**greeting, "due_at": housekeeping.due_after_delivery(waiting, capped=capped, now=now)},
-                    waiting=len(waiting), capped=capped)
+                    user_fields={**greeting, "due_at": due_at}, waiting=len(waiting), capped=capped)
 
 
-def _availability(call: dict[str, Any], withheld: set[str]) -> str | None:
+def _availability(call: MissedCall, withheld: set[str]) -> str | None:
     """What became of a key-4 request: told, or withheld by the callee's privacy."""
-    if call.get("choice") != "notify_me":
+    if call.choice != "notify_me":
         return None
-    return "withheld_privacy" if call["caller"] in withheld else "sent"
+    return "withheld_privacy" if call.caller in withheld else "sent"
 
 
 # --- write -----------------------------------------------------------------------------------
@@ -190,9 +227,9 @@ def apply(ctx: runtime.Context[Any], callee: str, delivery: Delivery) -> None:
     for message in delivery.messages:
         ctx.emit("sms.send", message.sms, purpose=message.purpose)
     for call in delivery.told:
-        ctx.txn.set(ctx.doc(documents.MISSED_CALLS, call["call_sid"]), call)
+        ctx.txn.set(ctx.doc(documents.MISSED_CALLS, call.call_sid), call.fields())
     if delivery.notice is not None:
-        ctx.txn.set(ctx.doc(documents.NOTICES, callee), delivery.notice)
+        ctx.txn.set(ctx.doc(documents.NOTICES, callee), delivery.notice.fields())
     if delivery.summary_cleared:
         ctx.txn.delete(ctx.doc(documents.SUMMARIES, callee))
     logger.info("missed calls told", extra={"msisdn": callee, "calls": len(delivery.told),
@@ -201,7 +238,7 @@ def apply(ctx: runtime.Context[Any], callee: str, delivery: Delivery) -> None:
 
 
 def deliver(ctx: runtime.Context[Any], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile,
-            episode: datetime | None, include: dict[str, Any] | None = None,
+            episode: datetime | None, include: MissedCall | None = None,
             at_attach: bool = False) -> tuple[dict[str, Any], set[str]]:
     """Read, decide and write one delivery; returns the user fields to write and the call sids told now."""
     state = read_delivery(ctx, callee, cap=config.max_calls_per_attach, include=include)
