@@ -50,8 +50,9 @@ def old_owners_documents(ctx: runtime.Context[Any], msisdn: str, before: datetim
     """Every document of this service that is the number's old owner's, read in the transaction."""
     keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
     keyed.append(ctx.doc(consent.PENDING, consent.pending_key(options.MAILBOX_OFFER, msisdn)))
-    found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn)
-             if snap.exists and _asked_before(snap.reference.parent.id, snap.to_dict(), before)]
+    docs = ctx.read(keyed)
+    found = [(ref, document) for ref in keyed
+             if (document := docs.get(ref)) is not None and _asked_before(ref.parent.id, document, before)]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
         found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
@@ -81,7 +82,8 @@ def left_behind(ctx: runtime.Context[Any], callee: Callee) -> str | None:
     if not callee.user_exists or owner_since is None or archive_id is None or \
             (asked is not None and asked >= owner_since):
         return None
-    done = (ctx.get(archive.root(ctx, archive_id)).to_dict() or {}).get("archived_by") or {}
+    root = archive.root(ctx, archive_id)
+    done = (ctx.read(root).get(root) or {}).get("archived_by") or {}
     return None if SERVICE in done else archive_id
 
 

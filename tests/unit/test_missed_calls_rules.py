@@ -365,3 +365,52 @@ def test_summarising_folds_only_calls_past_retention_and_looks_again_when_the_ne
     assert folding.due_at == pending[1].called_at + CONFIG.retention
     nothing = housekeeping.summarise(pending[2:], None, callee=B, cap=10, retention=CONFIG.retention, now=now)
     assert (nothing.summarised, nothing.summary) == ((), None)
+
+
+# --- documents as models: what Firestore already holds still loads and is written back as read --
+
+def test_a_stored_call_of_an_earlier_version_loads_with_defaults_and_keeps_fields_it_does_not_know():
+    stored = {"call_sid": "CA1", "caller": A, "callee": B, "called_at": T0, "status": "pending",
+              "some_future_field": {"kept": True}}
+    loaded = MissedCall.model_validate(stored)
+    assert (loaded.choice, loaded.final, loaded.hung_up_at) == ("none", False, None)
+    assert loaded.fields() == stored, "no default it did not have, nothing it had lost"
+    told = loaded.model_copy(update={"status": calls.NOTIFIED})
+    assert told.fields() == {**stored, "status": calls.NOTIFIED}
+
+
+def test_a_new_user_is_stored_exactly_as_before_and_a_bare_user_document_loads():
+    assert options.new_user(B).fields() == {"msisdn": B, "registered": False, "privacy": False, "blacklist": [],
+                                            "whitelist": [], "fee_months": [], "usage": {}}
+    bare = MissedCallUser.model_validate({"due_at": T0})   # written by a merge before any option was set
+    assert (bare.registered, bare.blacklist, bare.usage, bare.due_at) == (False, [], {}, T0)
+
+
+def test_a_notice_and_a_summary_keep_their_stored_shape():
+    [digest] = reminders.digests([call("CA1", A, 0, "other_number", other_number=C)])
+    notice = reminders.notice_document(None, [digest], callee=B, episode=T0, now=T0, window=timedelta(hours=24))
+    assert notice.fields() == {"callee": B, "episode": T0, "sent_at": T0, "window_ends_at": T0 + timedelta(hours=24),
+                               "calls": [{"caller": A, "count": 1, "first_at": T0, "last_at": T0,
+                                          "choice": "other_number", "other_number": C}]}
+    summary = housekeeping.folded(None, [call("CA1")], callee=B, now=T0)
+    assert set(summary.fields()) == {"callee", "count", "callers", "callers_beyond", "first_at", "last_at",
+                                     "updated_at"}
+
+
+# --- a call arriving: keep, screen, tell now or come back later -------------------------------
+
+def test_an_arriving_call_from_a_blacklisted_caller_is_dropped_and_its_recording_not_kept():
+    listed = callee(blacklist=[A], registered=True)
+    arrived = delivery.arrival(None, event(choice="voicemail", recording_sid="RE1", final=True), listed,
+                               retention=CONFIG.retention, now=T0)
+    assert (arrived.call.status, arrived.call.dropped_reason, arrived.discard) == (calls.DROPPED, "blacklist", "RE1")
+    assert not arrived.tell_now
+
+
+def test_an_arriving_call_for_a_callee_away_comes_back_at_retention_and_one_on_a_busy_phone_is_told_now():
+    away = delivery.arrival(None, event(final=True), callee(), retention=CONFIG.retention, now=T0)
+    assert not away.tell_now
+    assert away.user_fields == {"due_at": T0 + CONFIG.retention, "network": {"state": "detached", "at": T0}}
+    busy = delivery.arrival(None, event(final=True).model_copy(update={"reason": "busy"}), callee(),
+                            retention=CONFIG.retention, now=T0)
+    assert busy.tell_now and busy.user_fields == {"network": {"state": "attached", "at": T0}}
