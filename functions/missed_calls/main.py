@@ -371,37 +371,23 @@ def _summarise(ctx: runtime.Context[Recording], callee: Callee, *, config: Misse
 def _fee_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig,
              profile: OperatorProfile) -> None:
     """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
-    user = callee.user
-    if not user.registered or not user.fee_due_at or user.fee_due_at > ctx.now:
+    if not options.fee_falls_due(callee.user, ctx.now):
         return
-    if callee.subscriber.get("status") == "blocked":
-        # No fee while the operator has the line blocked; the next month is looked at again.
-        zone = _operator_zone(profile)
-        ctx.txn.set(user_ref(ctx, callee.msisdn), {"fee_due_at": housekeeping.next_month_start(ctx.now, zone)},
-                    merge=True)
-        return
+    blocked = callee.subscriber.get("status") == "blocked"
+    book = None if blocked else _open_book(ctx, callee.msisdn)
     zone = _operator_zone(profile)
-    month, next_fee_at = charging.month_of(ctx.now, zone), housekeeping.next_month_start(ctx.now, zone)
-    book = _open_book(ctx, callee.msisdn)
-    fee = config.charging.monthly_fee
-    update: dict[str, Any] = {"fee_due_at": next_fee_at}
-    if month in user.fee_months:
-        pass  # paid already (registered this month)
-    elif book is not None and book.account.balance(config.charging.bucket) >= fee:
-        if fee:
-            book.debit(config.charging.bucket, fee, reason="missed_calls:monthly_fee",
-                       reference=_fee_reference(callee.msisdn, month))
-            ledger.save(ctx, book)
-            _tell(ctx, callee, config, "missed_calls.fee.charged",
-                  {"fee": profile.currency.format(fee),
-                   "balance": profile.currency.format(book.account.balance(config.charging.bucket))}, "fee")
-        update["fee_months"] = options.paid(user, month)
-    else:
-        update = {"registered": False, "lapsed_at": ctx.now, "fee_due_at": None}
-        balance = book.account.balance(config.charging.bucket) if book else 0
-        _tell(ctx, callee, config, "missed_calls.fee.lapsed",
-              {"fee": profile.currency.format(fee), "balance": profile.currency.format(balance)}, "fee")
-    ctx.txn.set(user_ref(ctx, callee.msisdn), update, merge=True)
+    month = charging.month_of(ctx.now, zone)
+    fee = options.monthly_fee(callee.user, blocked=blocked, month=month, fee=config.charging.monthly_fee,
+                              balance=book.account.balance(config.charging.bucket) if book else None,
+                              next_fee_at=housekeeping.next_month_start(ctx.now, zone), now=ctx.now)
+    if fee.debit and book is not None:
+        book.debit(config.charging.bucket, fee.debit, reason="missed_calls:monthly_fee",
+                   reference=_fee_reference(callee.msisdn, month))
+        ledger.save(ctx, book)
+    if fee.template is not None:
+        _tell(ctx, callee, config, fee.template, {"fee": profile.currency.format(config.charging.monthly_fee),
+                                                  "balance": profile.currency.format(fee.balance)}, "fee")
+    ctx.txn.set(user_ref(ctx, callee.msisdn), fee.update, merge=True)
 
 
 def _expire_voicemail(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:

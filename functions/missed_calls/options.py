@@ -151,6 +151,36 @@ def _ask_again(config: MissedCallConfig) -> dict[str, Any]:
     return {"short_code": config.short_code, "ussd": config.ussd_menu}
 
 
+def fee_falls_due(user: MissedCallUser, now: datetime) -> bool:
+    """A registered user's monthly fee is due by `now`."""
+    return user.registered and user.fee_due_at is not None and user.fee_due_at <= now
+
+
+@dataclass(frozen=True)
+class MonthlyFee:
+    """A new month for a registered user: the fee to debit (0: none), the user fields, and the SMS to tell."""
+
+    update: dict[str, Any]
+    debit: int = 0
+    template: str | None = None   # missed_calls.fee.charged | missed_calls.fee.lapsed, None: nothing to tell
+    balance: int = 0              # the bucket's balance the SMS shows (after the debit)
+
+
+def monthly_fee(user: MissedCallUser, *, blocked: bool, month: str, fee: int, balance: int | None,
+                next_fee_at: datetime, now: datetime) -> MonthlyFee:
+    """Charge the month's fee once, or let the mailbox lapse when the balance (None: no account) cannot pay it."""
+    if blocked:
+        # No fee while the operator has the line blocked; the next month is looked at again.
+        return MonthlyFee({"fee_due_at": next_fee_at})
+    if month in user.fee_months:
+        return MonthlyFee({"fee_due_at": next_fee_at})   # paid already (registered this month)
+    if balance is not None and balance >= fee:
+        update = {"fee_due_at": next_fee_at, "fee_months": paid(user, month)}
+        return MonthlyFee(update, fee, "missed_calls.fee.charged", balance - fee) if fee else MonthlyFee(update)
+    return MonthlyFee({"registered": False, "lapsed_at": now, "fee_due_at": None}, template="missed_calls.fee.lapsed",
+                      balance=balance or 0)
+
+
 def paid(user: MissedCallUser, month: str) -> list[str]:
     """`fee_months` with `month` added, the latest FEE_MONTHS_KEPT kept."""
     return sorted({*user.fee_months, month})[-FEE_MONTHS_KEPT:]

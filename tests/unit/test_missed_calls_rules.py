@@ -414,3 +414,32 @@ def test_an_arriving_call_for_a_callee_away_comes_back_at_retention_and_one_on_a
     busy = delivery.arrival(None, event(final=True).model_copy(update={"reason": "busy"}), callee(),
                             retention=CONFIG.retention, now=T0)
     assert busy.tell_now and busy.user_fields == {"network": {"state": "attached", "at": T0}}
+
+
+# --- the monthly mailbox fee ------------------------------------------------------------------
+
+def monthly(user, *, balance, blocked=False, fee=CONFIG.charging.monthly_fee):
+    return options.monthly_fee(user, blocked=blocked, month="2026-05", fee=fee, balance=balance, next_fee_at=T0,
+                               now=T0 - timedelta(days=1))
+
+
+def test_a_new_month_charges_the_fee_once_and_a_balance_that_cannot_pay_lets_the_mailbox_lapse():
+    fee = CONFIG.charging.monthly_fee
+    registered = options.new_user(B).model_copy(update={"registered": True, "fee_due_at": T0 - timedelta(days=1)})
+    assert options.fee_falls_due(registered, T0 - timedelta(days=1))
+    assert not options.fee_falls_due(options.new_user(B), T0)
+    charged = monthly(registered, balance=fee + 5)
+    assert (charged.debit, charged.template, charged.balance) == (fee, "missed_calls.fee.charged", 5)
+    assert charged.update == {"fee_due_at": T0, "fee_months": ["2026-05"]}
+    lapsed = monthly(registered, balance=fee - 1)
+    assert (lapsed.debit, lapsed.template, lapsed.balance) == (0, "missed_calls.fee.lapsed", fee - 1)
+    assert lapsed.update == {"registered": False, "lapsed_at": T0 - timedelta(days=1), "fee_due_at": None}
+    assert monthly(registered, balance=None).template == "missed_calls.fee.lapsed"
+
+
+def test_no_fee_while_the_line_is_blocked_nor_twice_in_a_month_and_a_free_mailbox_says_nothing():
+    registered = options.new_user(B).model_copy(update={"registered": True, "fee_months": ["2026-05"]})
+    for outcome in (monthly(registered, balance=10**9, blocked=True), monthly(registered, balance=10**9)):
+        assert (outcome.debit, outcome.template, outcome.update) == (0, None, {"fee_due_at": T0})
+    free = monthly(options.new_user(B).model_copy(update={"registered": True}), balance=0, fee=0)
+    assert (free.debit, free.template, free.update["fee_months"]) == (0, None, ["2026-05"])
