@@ -167,7 +167,7 @@ def on_options_changed(ctx: runtime.Context[None], request: MissedCallOptionsCha
                              balance=book.account.balance(config.charging.bucket) if book else 0,
                              currency=profile.currency, next_fee_at=housekeeping.next_month_start(ctx.now, zone),
                              now=ctx.now)
-    if outcome.fee:
+    if outcome.fee and book is not None:  # a fee is decided only on the balance of an account that exists
         book.debit(config.charging.bucket, outcome.fee, reason="missed_calls:monthly_fee",
                    reference=_fee_reference(request.msisdn, charging.month_of(ctx.now, zone)))
         ledger.save(ctx, book)
@@ -261,7 +261,7 @@ def on_sms_final(ctx: runtime.Context[None], final: SmsFinal) -> None:
     profile = operator.current()
     config = config_for(profile)
     price = charging.price_of(final.billing, config) if config else None
-    if price is None:
+    if config is None or price is None:
         return  # another service's SMS
     charge_ref, subscriber_ref = ctx.doc(documents.CHARGES, final.message_id), ctx.doc(store.SUBSCRIBERS, final.to)
     docs = ctx.read(charge_ref, subscriber_ref, user_ref(ctx, final.to))
@@ -276,7 +276,7 @@ def on_sms_final(ctx: runtime.Context[None], final: SmsFinal) -> None:
                                used=user.usage.get(month, 0), cap=config.charging.monthly_cap,
                                balance=book.account.balance(config.charging.bucket) if book else 0)
     entry = None
-    if decision.charged:
+    if decision.charged and book is not None:  # charged only from an account that exists
         entry = book.debit(config.charging.bucket, decision.amount, reason=f"missed_calls:{_kind(final.billing)}",
                            reference=final.message_id)
         ledger.save(ctx, book)
@@ -392,11 +392,14 @@ def _fee_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedC
 
 def _expire_voicemail(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:
     """Delete a voice message past retention; its recording goes after the commit."""
+    if due.call_sid is None:
+        raise runtime.Rejected(f"voice message housekeeping for {due.msisdn} names no call")
     ref = ctx.doc(documents.VOICEMAILS, due.call_sid)
     message = ctx.read(ref).model(ref, Voicemail)
-    if message is None or message.deleted or message.delete_after > ctx.now:
+    update = voicemail.deleted(message, by="retention", now=ctx.now) if message is not None else None
+    if message is None or update is None or message.delete_after > ctx.now:
         return
-    ctx.txn.update(ref, voicemail.deleted(message, by="retention", now=ctx.now))
+    ctx.txn.update(ref, update)
     ctx.handoff = message.recording_sid
 
 
