@@ -6,10 +6,13 @@ Expiry is an event, never a silent disappearance: every expired lot leaves a led
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
-from shared import ledger, runtime
+from google.cloud import firestore
+
+from shared import ledger, runtime, sweep
 from shared.events import ClockTick, ExpireAccount
 
 logger = logging.getLogger("vas.ledger.expiry")
@@ -21,21 +24,22 @@ SWEEP_PAGE = 400
 
 
 @runtime.consumer("ledger-expiry-sweep")
-def on_expiry_tick(ctx: runtime.Context, tick: ClockTick) -> None:
+def on_expiry_tick(ctx: runtime.Context[None], tick: ClockTick) -> None:
     """Queue `ledger.expire-account` for each account with a lot due, one page at a time."""
-    due_before = min(tick.at or ctx.now, ctx.now)  # a tick from the future never expires money early
-    page = ledger.accounts_due(ctx.db, due_before, SWEEP_PAGE, after=parse_cursor(tick.cursor))
-    for _, msisdn in page:
-        ctx.emit("ledger.expire-account", ExpireAccount(msisdn=msisdn, due_before=due_before),
-                 purpose=f"expire/{msisdn}")
-    if len(page) == SWEEP_PAGE:
-        ctx.emit("clock.ledger-expiry", ClockTick(at=due_before, cursor=format_cursor(*page[-1])),
-                 purpose="next-page")
-    logger.info("expiry sweep page", extra={"accounts": len(page), "continues": len(page) == SWEEP_PAGE})
+    sweep.run(ctx, tick, [sweep.Sweep(functools.partial(_accounts_due, ctx.db))], follow_up="clock.ledger-expiry",
+              page_size=SWEEP_PAGE)
+
+
+def _accounts_due(db: firestore.Client, due_before: datetime, after: sweep.Position | None,
+                  limit: int) -> list[sweep.Due]:
+    """One page of the accounts with a lot due by `due_before`, each an expiry order."""
+    return [sweep.Due((next_expiry, msisdn), "ledger.expire-account",
+                      ExpireAccount(msisdn=msisdn, due_before=due_before), purpose=f"expire/{msisdn}")
+            for next_expiry, msisdn in ledger.accounts_due(db, due_before, limit, after=after)]
 
 
 @runtime.consumer("ledger-expire-account")
-def on_expire_account(ctx: runtime.Context, order: ExpireAccount) -> None:
+def on_expire_account(ctx: runtime.Context[None], order: ExpireAccount) -> None:
     """Expire the account's due lots; a second run finds nothing due and changes nothing."""
     try:
         book = ledger.open(ctx, order.msisdn)  # opening records the expiry of every lot due now
@@ -43,17 +47,3 @@ def on_expire_account(ctx: runtime.Context, order: ExpireAccount) -> None:
         logger.warning("expiry for an account that no longer exists", extra={"msisdn": order.msisdn})
         return
     ledger.save(ctx, book)
-
-
-def format_cursor(next_expiry: datetime, msisdn: str) -> str:
-    return f"{next_expiry.isoformat()}|{msisdn}"
-
-
-def parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        when, msisdn = cursor.split("|", 1)
-        return datetime.fromisoformat(when), msisdn
-    except ValueError:
-        raise runtime.Rejected(f"not a sweep cursor: {cursor!r}") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from functions.missed_calls.models import MissedCall, MissedCallUser, NetworkState
 from shared.events import MissedCallRecorded
 
 PENDING, NOTIFIED, SUMMARISED, DROPPED = "pending", "notified", "summarised", "dropped"
@@ -30,101 +31,99 @@ IVR_JOURNEY_MAX = timedelta(minutes=15)
 HANG_UP_SETTLE = timedelta(seconds=20)
 
 
-def merged(stored: dict[str, Any] | None, event: MissedCallRecorded, *, now: datetime) -> dict[str, Any]:
+def merged(stored: MissedCall | None, event: MissedCallRecorded, *, now: datetime) -> MissedCall:
     """The call's record after this publication, whatever order publications arrive in."""
     if stored is None:
-        return {
-            "call_sid": event.call_sid, "caller": event.caller, "callee": event.callee, "reason": event.reason,
-            "called_at": event.called_at, "choice": event.choice, "other_number": event.other_number,
-            "recording_sid": event.recording_sid, "recording_url": event.recording_url,
-            "recording_seconds": event.recording_seconds, "language": event.language, "final": event.final,
-            "hung_up_at": now if event.hung_up else None,
-            "status": PENDING, "first_seen_at": now, "updated_at": now,
-        }
-    call = dict(stored)
+        return MissedCall(
+            call_sid=event.call_sid, caller=event.caller, callee=event.callee, reason=event.reason,
+            called_at=event.called_at, choice=event.choice, other_number=event.other_number,
+            recording_sid=event.recording_sid, recording_url=event.recording_url,
+            recording_seconds=event.recording_seconds, language=event.language, final=event.final,
+            hung_up_at=now if event.hung_up else None,
+            status=PENDING, first_seen_at=now, updated_at=now,
+        )
+    update: dict[str, Any] = {}
     choice = _choice(stored, event)
-    if choice != stored.get("choice"):
-        call["choice"] = choice
-        call["other_number"] = event.other_number
-    elif call.get("other_number") is None:
-        call["other_number"] = event.other_number
-    discarded = stored.get("discarded_recording_sid")
-    if event.recording_sid and not stored.get("recording_sid") and event.recording_sid != discarded:
-        call["recording_sid"] = event.recording_sid
-    if event.recording_sid and event.recording_sid == call.get("recording_sid"):
+    if choice != stored.choice:
+        update.update(choice=choice, other_number=event.other_number)
+    elif stored.other_number is None:
+        update["other_number"] = event.other_number
+    recording_sid = stored.recording_sid
+    if event.recording_sid and not stored.recording_sid and event.recording_sid != stored.discarded_recording_sid:
+        recording_sid = update["recording_sid"] = event.recording_sid
+    if event.recording_sid and event.recording_sid == recording_sid:
         for name in ("recording_url", "recording_seconds"):
-            if call.get(name) is None:
-                call[name] = getattr(event, name)
-    if call.get("language") is None:
-        call["language"] = event.language
-    call["called_at"] = min(stored["called_at"], event.called_at)
-    call["final"] = bool(stored.get("final")) or event.final
+            if getattr(stored, name) is None:
+                update[name] = getattr(event, name)
+    if stored.language is None:
+        update["language"] = event.language
+    update["called_at"] = min(stored.called_at, event.called_at)
+    update["final"] = stored.final or event.final
     if event.hung_up:
-        call["hung_up_at"] = min(stored.get("hung_up_at") or now, now)
-    if stored.get("status") == NOTIFIED and CHOICE_RANK[stored.get("choice") or "none"] == 0 \
-            and CHOICE_RANK[call["choice"]] >= CHOICE_RANK["leave_number"]:
+        update["hung_up_at"] = min(stored.hung_up_at or now, now)
+    if stored.status == NOTIFIED and CHOICE_RANK[stored.choice or "none"] == 0 \
+            and CHOICE_RANK[update.get("choice", stored.choice)] >= CHOICE_RANK["leave_number"]:
         # The caller's key arrived after the callee was told of the call by the free notice: the
         # caller was promised a reminder, so the call is told again, with its key.
-        call["status"] = PENDING
-    call["updated_at"] = now
-    return call
+        update["status"] = PENDING
+    update["updated_at"] = now
+    return stored.model_copy(update=update)
 
 
-def _choice(stored: dict[str, Any], event: MissedCallRecorded) -> str:
-    current = stored.get("choice") or "none"
+def _choice(stored: MissedCall, event: MissedCallRecorded) -> str:
+    current = stored.choice or "none"
     if event.choice == "none" or event.choice == current:
         return current
     if current == "none":
         return event.choice
     # Two different keys: the caller was re-prompted; the publication that ended the journey knows.
-    return event.choice if event.final and not stored.get("final") else current
+    return event.choice if event.final and not stored.final else current
 
 
-def screened_out(caller: str, user: dict[str, Any]) -> str | None:
+def screened_out(caller: str, user: MissedCallUser) -> str | None:
     """Why the callee's lists drop this caller ('blacklist', 'not_whitelisted'), None when kept."""
-    if caller in (user.get("blacklist") or []):
+    if caller in user.blacklist:
         return "blacklist"
-    whitelist = user.get("whitelist") or []
-    if whitelist and caller not in whitelist:
+    if user.whitelist and caller not in user.whitelist:
         return "not_whitelisted"
     return None
 
 
-def with_mailbox(call: dict[str, Any], *, registered: bool) -> tuple[dict[str, Any], str | None]:
+def with_mailbox(call: MissedCall, *, registered: bool) -> tuple[MissedCall, str | None]:
     """The call as the callee's mailbox allows it, and the recording to delete (an unregistered callee's).
 
     Only registered users have a voice mailbox; for the others key 1 becomes a 'leave my number'
     reminder and the recording is not kept. Key 1 that ended without a recording is one too.
     """
-    if call.get("choice") != "voicemail":
+    if call.choice != "voicemail":
         return call, None
-    if not registered and call.get("recording_sid"):
-        discarded = call["recording_sid"]
-        return {**call, "choice": "leave_number", "asked": "voicemail", "discarded_recording_sid": discarded,
-                "recording_sid": None, "recording_url": None}, discarded
-    if not registered or (call.get("final") and not call.get("recording_sid")):
-        return {**call, "choice": "leave_number", "asked": "voicemail"}, None
+    if not registered and call.recording_sid:
+        discarded = call.recording_sid
+        return call.model_copy(update={"choice": "leave_number", "asked": "voicemail",
+                                       "discarded_recording_sid": discarded, "recording_sid": None,
+                                       "recording_url": None}), discarded
+    if not registered or (call.final and not call.recording_sid):
+        return call.model_copy(update={"choice": "leave_number", "asked": "voicemail"}), None
     return call, None
 
 
-def has_voicemail(call: dict[str, Any]) -> bool:
-    return call.get("choice") == "voicemail" and bool(call.get("recording_sid"))
+def has_voicemail(call: MissedCall) -> bool:
+    return call.choice == "voicemail" and bool(call.recording_sid)
 
 
-def journey_ends_at(call: dict[str, Any]) -> datetime:
+def journey_ends_at(call: MissedCall) -> datetime:
     """When a call still open in the IVR is over for sure: settled after a hang-up, else the longest journey."""
-    longest = call["called_at"] + IVR_JOURNEY_MAX
-    hung_up = call.get("hung_up_at")
-    return min(longest, hung_up + HANG_UP_SETTLE) if hung_up else longest
+    longest = call.called_at + IVR_JOURNEY_MAX
+    return min(longest, call.hung_up_at + HANG_UP_SETTLE) if call.hung_up_at else longest
 
 
-def journey_over(call: dict[str, Any], now: datetime, *, at_attach: bool = False) -> bool:
+def journey_over(call: MissedCall, now: datetime, *, at_attach: bool = False) -> bool:
     """True when the caller has left the IVR (or must have by now): the call can be told.
 
     At the callee's attach a hung-up call counts at once: it ended while the callee was away, and
     a key that still arrives later reopens the call (see `merged`).
     """
-    if call.get("final") or (at_attach and call.get("hung_up_at")):
+    if call.final or (at_attach and call.hung_up_at):
         return True
     return now >= journey_ends_at(call)
 
@@ -135,17 +134,19 @@ def journey_over(call: dict[str, Any], now: datetime, *, at_attach: bool = False
 _STATE_BY_REASON = {"busy": "attached", "no-answer": "attached", "unreachable": "detached"}
 
 
-def network_report(call: dict[str, Any]) -> dict[str, Any] | None:
+def network_report(call: MissedCall) -> NetworkState | None:
     """The callee's network state the call's forward reason proves, at the call's time."""
-    state = _STATE_BY_REASON.get(call.get("reason") or "")
-    return {"state": state, "at": call["called_at"]} if state else None
+    state = _STATE_BY_REASON.get(call.reason or "")
+    return NetworkState(state=state, at=call.called_at) if state else None
 
 
-def reachable(user: dict[str, Any], subscriber: dict[str, Any], call: dict[str, Any] | None = None) -> bool:
+def reachable(user: MissedCallUser, subscriber: dict[str, Any], call: MissedCall | None = None) -> bool:
     """Whether the callee's phone is attached now: the newest report of the HLR (either consumer
     kept one) or of this call's forward reason."""
-    candidates = (user.get("network"), subscriber.get("network_state"), network_report(call) if call else None)
-    reports = [state for state in candidates if state and state.get("at")]
+    hlr = subscriber.get("network_state")
+    candidates = (user.network, NetworkState.model_validate(hlr) if hlr else None,
+                  network_report(call) if call else None)
+    reports = [(state.at, state.state) for state in candidates if state and state.at]
     if not reports:
         return False
-    return max(reports, key=lambda state: state["at"])["state"] == "attached"
+    return max(reports, key=lambda report: report[0])[1] == "attached"  # the first of equally new reports

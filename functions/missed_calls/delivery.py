@@ -2,24 +2,29 @@
 
 One code path for every moment a callee can be told: the attach itself, a call that ends while
 the callee is reachable (busy / no-answer forwards), and the clock's pass over a capped attach.
-Reads come first (the pending calls, the summary, the D-query notice, key-4 callers), then the
-writes; the SMS leave through the outbox with the commit, their event ids derived from the
-delivering event, so a redelivery sends nothing twice.
+It takes the transfers shape: `read_delivery` reads everything the decision needs (the pending
+calls, the summary, the D-query notice, key-4 callers), `decide` is pure and returns a
+`Delivery`, and `apply` writes it; the SMS leave through the outbox with the commit, their event
+ids derived from the delivering event, so a redelivery sends nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+
+from google.cloud import firestore
 
 from functions.missed_calls import calls, documents, housekeeping, queries, reminders
 from functions.missed_calls.config import MissedCallConfig
+from functions.missed_calls.models import MissedCall, MissedCallUser, Notice, Summary
 from functions.missed_calls.options import new_user
-from functions.missed_calls.reminders import Reader
-from shared import localtime, store
-from shared.events import derive_event_id
+from functions.missed_calls.reminders import Recipient
+from shared import localtime, runtime, store
+from shared.events import MissedCallRecorded, derive_event_id
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.missed_calls.delivery")
@@ -30,123 +35,214 @@ class Callee:
     """A subscriber as the service reads them in a transaction."""
 
     msisdn: str
-    user: dict[str, Any]          # missed_call_users/{msisdn}, or a new user's defaults
+    user: MissedCallUser          # missed_call_users/{msisdn}, or a new user's defaults
     user_exists: bool
     subscriber: dict[str, Any]    # subscribers/{msisdn}
-    reader: Reader
+    recipient: Recipient
 
 
-def read_documents(ctx, refs) -> dict[str, dict[str, Any] | None]:
-    """Several documents in one round trip, by path (None for a missing one)."""
-    refs = list({ref.path: ref for ref in refs}.values())
-    return {snap.reference.path: (snap.to_dict() if snap.exists else None)
-            for snap in ctx.db.get_all(refs, transaction=ctx.txn)}
-
-
-def user_ref(ctx, msisdn: str):
+def user_ref(ctx: runtime.Context[Any], msisdn: str) -> firestore.DocumentReference:
     return ctx.doc(documents.USERS, msisdn)
 
 
-def reader_for(msisdn: str, language: str | None, profile: OperatorProfile) -> Reader:
-    return Reader(msisdn, profile.language_for(language), localtime.zone_for(msisdn, profile.timezone))
+def recipient_for(msisdn: str, language: str | None, profile: OperatorProfile) -> Recipient:
+    return Recipient(msisdn, profile.language_for(language), localtime.zone_for(msisdn, profile.timezone))
 
 
-def callee_of(msisdn: str, docs: dict[str, dict[str, Any] | None], ctx, profile: OperatorProfile) -> Callee | None:
-    """The callee from documents already read (user_ref and the subscriber); None when not a subscriber."""
-    subscriber = docs[ctx.doc(store.SUBSCRIBERS, msisdn).path]
+def read_callee(ctx: runtime.Context[Any], msisdn: str, profile: OperatorProfile,
+                extra: tuple[firestore.DocumentReference, ...] = ()) -> tuple[Callee | None, runtime.Documents]:
+    """The callee (None when not a subscriber) and any `extra` documents, in one round trip."""
+    subscriber_ref = ctx.doc(store.SUBSCRIBERS, msisdn)
+    docs = ctx.read(user_ref(ctx, msisdn), subscriber_ref, *extra)
+    subscriber = docs.get(subscriber_ref)
     if subscriber is None:
-        return None
-    user = docs[user_ref(ctx, msisdn).path]
+        return None, docs
+    user = docs.model(user_ref(ctx, msisdn), MissedCallUser)
     return Callee(msisdn, user or new_user(msisdn), user is not None, subscriber,
-                  reader_for(msisdn, subscriber.get("language"), profile))
+                  recipient_for(msisdn, subscriber.get("language"), profile)), docs
 
 
-def read_callee(ctx, msisdn: str, profile: OperatorProfile, extra=()) -> tuple[Callee | None, dict]:
-    """The callee and any `extra` documents, in one round trip."""
-    docs = read_documents(ctx, [user_ref(ctx, msisdn), ctx.doc(store.SUBSCRIBERS, msisdn), *extra])
-    return callee_of(msisdn, docs, ctx, profile), docs
-
-
-def reference_maker(ctx):
+def reference_maker(ctx: runtime.Context[Any]) -> reminders.Reference:
     """purpose -> the SMS's reference: the same delivering event always gives the same references."""
     return lambda purpose: derive_event_id(ctx.event.id, f"missed-calls/{purpose}")
 
 
-def deliver(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile, episode: datetime | None,
-            include: dict[str, Any] | None = None, at_attach: bool = False) -> tuple[dict[str, Any], set[str]]:
+# --- a call arrives ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arrival:
+    """A call's publication taken in: the call to keep, a recording to drop, whether to tell now, user fields."""
+
+    call: MissedCall
+    discard: str | None           # a recording the callee will not keep (deleted at the carrier after the commit)
+    tell_now: bool                # the callee is reachable and the caller's journey over: deliver with this call
+    user_fields: dict[str, Any]   # when the clock looks again, and the phone state the forward proved
+
+
+def arrival(stored: MissedCall | None, event: MissedCallRecorded, callee: Callee, *, retention: timedelta,
+            now: datetime) -> Arrival:
+    """Keep the call's furthest state, screen a new one by the callee's lists, and say what follows (pure)."""
+    call = calls.merged(stored, event, now=now)
+    if stored is None and (why := calls.screened_out(event.caller, callee.user)):
+        call = call.model_copy(update={"status": calls.DROPPED, "dropped_reason": why})
+    call, discard = calls.with_mailbox(call, registered=callee.user.registered and call.status != calls.DROPPED)
+    fields: dict[str, Any] = {}
+    tell_now = False
+    if call.status == calls.PENDING:
+        attached = calls.reachable(callee.user, callee.subscriber, call)
+        tell_now = attached and calls.journey_over(call, now)
+        if not tell_now:
+            due = housekeeping.due_for_pending(call, attached=attached, retention=retention, now=now)
+            if housekeeping.earliest(callee.user.due_at, due) != callee.user.due_at:
+                fields["due_at"] = due
+    implied, last = calls.network_report(call), callee.user.network
+    if implied and not (last and last.at and implied.at and last.at >= implied.at):
+        # Remember what the forward proved, so the clock and the attach see the same phone state.
+        fields["network"] = implied.fields()
+    return Arrival(call, discard, tell_now, fields)
+
+
+# --- read ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Caller:
+    """A caller who pressed 4, as the availability SMS needs them."""
+
+    user: MissedCallUser        # missed_call_users/{caller}, a new user's defaults when they have none
+    language: str | None        # subscribers/{caller}.language, None when not a subscriber here
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """Everything a delivery decides on, read in the transaction."""
+
+    pending: list[MissedCall]              # the callee's pending calls, oldest first, at most cap + 1
+    summary: Summary | None                # missed_call_summaries/{callee}
+    notice: Notice | None                  # missed_call_notices/{callee}
+    callers: Mapping[str, Caller] = field(default_factory=dict)  # key-4 callers of those calls
+
+
+def read_delivery(ctx: runtime.Context[Any], callee: Callee, *, cap: int,
+                  include: MissedCall | None = None) -> DeliveryState:
+    """The pending calls (a query), then the summary, the notice and every key-4 caller in one round trip."""
+    pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
+    asked = sorted({c.caller for c in [*pending, *([include] if include else [])] if c.choice == "notify_me"})
+    summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
+    docs = ctx.read(summary_ref, notice_ref,
+                    [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))])
+    callers = {caller: Caller(docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
+                              (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"))
+               for caller in asked}
+    return DeliveryState(pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers)
+
+
+# --- decide (pure) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Delivery:
+    """What telling the callee comes to: the SMS, the calls as told, the D-query notice, the summary, user fields."""
+
+    messages: tuple[reminders.Outgoing, ...]
+    told: tuple[MissedCall, ...]              # the calls told now, as they are written
+    notice: Notice | None                     # the new notice, None when no call was told
+    summary_cleared: bool                     # the summary was told: it goes
+    user_fields: dict[str, Any]               # the callee's next `due_at` (and the activation notice's time)
+    waiting: int = 0                          # calls still in the IVR (for the log)
+    capped: bool = False                      # the cap left calls for the clock's next pass
+
+    @property
+    def told_sids(self) -> set[str]:
+        return {call.call_sid for call in self.told}
+
+
+def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, profile: OperatorProfile,
+           now: datetime, reference: reminders.Reference, episode: datetime | None,
+           include: MissedCall | None = None, at_attach: bool = False) -> Delivery:
     """Tell the callee about their pending calls that are over, oldest first, at most the cap.
 
     `include` is a call this transaction is about to write (not readable yet); `at_attach`: the
-    callee just came back (calls whose caller hung up count as over at once). Returns the user
-    fields to write (the next `due_at`) and the call sids told now (their documents are written here).
+    callee just came back (calls whose caller hung up count as over at once).
     """
+    messages: list[reminders.Outgoing] = []
     greeting: dict[str, Any] = {}
-    if config.activation_notice and not callee.user.get("activation_notice_at"):
+    if config.activation_notice and not callee.user.activation_notice_at:
         # Told once, free, before anything it might be charged for: on the first attach, or with
         # the first reminder to a phone that has been on since the service started.
-        notice = reminders.activation_message(callee.reader, config=config, currency=profile.currency,
-                                              reference=reference_maker(ctx))
-        ctx.emit("sms.send", notice.sms, purpose=notice.purpose)
-        greeting["activation_notice_at"] = ctx.now
+        messages.append(reminders.activation_message(callee.recipient, config=config, currency=profile.currency,
+                                                     reference=reference))
+        greeting["activation_notice_at"] = now
     cap = config.max_calls_per_attach
-    found = queries.pending_calls(ctx, callee.msisdn, cap + 1)
+    found = state.pending
     full_page = len(found) > cap
     if include is not None:
-        found = sorted([c for c in found if c["call_sid"] != include["call_sid"]] + [include],
-                       key=lambda c: (c["called_at"], c["call_sid"]))
-    ready = [c for c in found if calls.journey_over(c, ctx.now, at_attach=at_attach)]
-    batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, ctx.now, at_attach=at_attach)]
+        found = sorted([c for c in found if c.call_sid != include.call_sid] + [include],
+                       key=lambda c: (c.called_at, c.call_sid))
+    ready = [c for c in found if calls.journey_over(c, now, at_attach=at_attach)]
+    batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, now, at_attach=at_attach)]
     capped = full_page or len(ready) > cap
 
-    summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
     digests = reminders.digests(batch)
-    asked = {c["caller"] for c in batch if c.get("choice") == "notify_me"}
-    caller_refs = [ref for caller in sorted(asked)
-                   for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))]
-    docs = read_documents(ctx, [summary_ref, notice_ref, *caller_refs])
-
-    reference = reference_maker(ctx)
-    outgoing = reminders.callee_messages(digests, callee.reader, config=config, currency=profile.currency,
-                                         reference=reference)
-    summary = reminders.summary_message(docs[summary_ref.path], callee.reader, config=config, reference=reference)
+    messages += reminders.callee_messages(digests, callee.recipient, config=config, currency=profile.currency,
+                                          reference=reference)
+    summary = reminders.summary_message(state.summary, callee.recipient, config=config, reference=reference)
     if summary is not None:
-        outgoing.append(summary)
+        messages.append(summary)
+    asked = {c.caller for c in batch if c.choice == "notify_me"}
     withheld = set()
     for digest in digests:
         if digest.caller not in asked:
             continue
-        caller_user = docs[user_ref(ctx, digest.caller).path] or {}
-        if not reminders.availability_allowed(callee.user, caller_user, config.caller_priority):
+        caller = state.callers.get(digest.caller) or Caller(new_user(digest.caller), None)
+        if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
             withheld.add(digest.caller)
             continue
-        caller_subscriber = docs[ctx.doc(store.SUBSCRIBERS, digest.caller).path] or {}
-        caller = reader_for(digest.caller, digest.language or caller_subscriber.get("language"), profile)
-        outgoing.append(reminders.availability_message(digest, callee=callee.msisdn, caller=caller, config=config,
-                                                       reference=reference))
+        messages.append(reminders.availability_message(
+            digest, callee=callee.msisdn, caller=recipient_for(digest.caller, digest.language or caller.language,
+                                                               profile),
+            config=config, reference=reference))
 
-    told_by = {}
-    for message in outgoing:
-        for sid in message.call_sids:
-            if message.sms.template != reminders.AVAILABLE:
-                told_by[sid] = message.sms.reference
-        ctx.emit("sms.send", message.sms, purpose=message.purpose)
-    for call in batch:
-        ctx.txn.set(ctx.doc(documents.MISSED_CALLS, call["call_sid"]), {
-            **call, "status": calls.NOTIFIED, "notified_at": ctx.now, "notice_id": told_by.get(call["call_sid"]),
-            "availability": _availability(call, withheld)})
-    if digests:
-        ctx.txn.set(notice_ref, reminders.notice_document(docs[notice_ref.path], digests, callee=callee.msisdn,
-                                                          episode=episode, now=ctx.now, window=config.details_window))
-    if summary is not None:
-        ctx.txn.delete(summary_ref)
-    logger.info("missed calls told", extra={"msisdn": callee.msisdn, "calls": len(batch), "sms": len(outgoing),
-                                            "capped": capped, "waiting": len(waiting)})
-    return {**greeting, "due_at": housekeeping.due_after_delivery(waiting, capped=capped, now=ctx.now)}, \
-        {call["call_sid"] for call in batch}
+    told_by = {sid: message.sms.reference for message in messages if message.sms.template != reminders.AVAILABLE
+               for sid in message.call_sids}
+    told = tuple(call.model_copy(update={"status": calls.NOTIFIED, "notified_at": now,
+                                         "notice_id": told_by.get(call.call_sid),
+                                         "availability": _availability(call, withheld)}) for call in batch)
+    notice = reminders.notice_document(state.notice, digests, callee=callee.msisdn, episode=episode, now=now,
+                                       window=config.details_window) if digests else None
+    due_at = housekeeping.due_after_delivery(waiting, capped=capped, now=now)
+    return Delivery(tuple(messages), told, notice, summary_cleared=summary is not None,
+                    user_fields={**greeting, "due_at": due_at}, waiting=len(waiting), capped=capped)
 
 
-def _availability(call: dict[str, Any], withheld: set[str]) -> str | None:
+def _availability(call: MissedCall, withheld: set[str]) -> str | None:
     """What became of a key-4 request: told, or withheld by the callee's privacy."""
-    if call.get("choice") != "notify_me":
+    if call.choice != "notify_me":
         return None
-    return "withheld_privacy" if call["caller"] in withheld else "sent"
+    return "withheld_privacy" if call.caller in withheld else "sent"
+
+
+# --- write -----------------------------------------------------------------------------------
+
+def apply(ctx: runtime.Context[Any], callee: str, delivery: Delivery) -> None:
+    """Queue the delivery's SMS and write its calls, notice and summary (the user fields are the caller's)."""
+    for message in delivery.messages:
+        ctx.emit("sms.send", message.sms, purpose=message.purpose)
+    for call in delivery.told:
+        ctx.txn.set(ctx.doc(documents.MISSED_CALLS, call.call_sid), call.fields())
+    if delivery.notice is not None:
+        ctx.txn.set(ctx.doc(documents.NOTICES, callee), delivery.notice.fields())
+    if delivery.summary_cleared:
+        ctx.txn.delete(ctx.doc(documents.SUMMARIES, callee))
+    logger.info("missed calls told", extra={"msisdn": callee, "calls": len(delivery.told),
+                                            "sms": len(delivery.messages), "capped": delivery.capped,
+                                            "waiting": delivery.waiting})
+
+
+def deliver(ctx: runtime.Context[Any], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile,
+            episode: datetime | None, include: MissedCall | None = None,
+            at_attach: bool = False) -> tuple[dict[str, Any], set[str]]:
+    """Read, decide and write one delivery; returns the user fields to write and the call sids told now."""
+    state = read_delivery(ctx, callee, cap=config.max_calls_per_attach, include=include)
+    delivery = decide(callee, state, config=config, profile=profile, now=ctx.now, reference=reference_maker(ctx),
+                      episode=episode, include=include, at_attach=at_attach)
+    apply(ctx, callee.msisdn, delivery)
+    return delivery.user_fields, delivery.told_sids

@@ -10,18 +10,19 @@ out one event per subscriber, so every transaction stays small.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from functions.missed_calls.calls import journey_ends_at, journey_over
+from functions.missed_calls.models import MissedCall, Summary
 
 CALLERS_KEPT = 1000  # distinct callers a summary lists; more are counted, not listed
 
 
-def due_for_pending(call: dict[str, Any], *, attached: bool, retention: timedelta, now: datetime) -> datetime:
+def due_for_pending(call: MissedCall, *, attached: bool, retention: timedelta, now: datetime) -> datetime:
     """When the clock should look at a call left pending now."""
     if not attached:
-        return call["called_at"] + retention
+        return call.called_at + retention
     return now if journey_over(call, now) else journey_ends_at(call)
 
 
@@ -30,38 +31,57 @@ def earliest(*moments: datetime | None) -> datetime | None:
     return min(present) if present else None
 
 
-def due_after_delivery(waiting: list[dict[str, Any]], *, capped: bool, now: datetime) -> datetime | None:
+def due_after_delivery(waiting: list[MissedCall], *, capped: bool, now: datetime) -> datetime | None:
     """After a delivery: at once when the cap left deliverable calls, else when a call still in the IVR must be over."""
     if capped:
         return now
     return earliest(*(journey_ends_at(call) for call in waiting))
 
 
-def due_after_summary(remaining: list[dict[str, Any]], *, full_page: bool, retention: timedelta,
+def due_after_summary(remaining: list[MissedCall], *, full_page: bool, retention: timedelta,
                       now: datetime) -> datetime | None:
     """After folding a page of old calls: at once if the page was full, else when the oldest remaining passes retention."""
     if full_page:
         return now
-    return earliest(*(call["called_at"] + retention for call in remaining))
+    return earliest(*(call.called_at + retention for call in remaining))
 
 
-def folded(summary: dict[str, Any] | None, calls: list[dict[str, Any]], *, callee: str, now: datetime) -> dict[str, Any]:
+def folded(summary: Summary | None, calls: list[MissedCall], *, callee: str, now: datetime) -> Summary:
     """The callee's summary with `calls` counted in: how many, from how many numbers, first and last."""
-    summary = dict(summary or {"callee": callee, "count": 0, "callers": [], "callers_beyond": 0,
-                               "first_at": None, "last_at": None})
-    callers = list(summary.get("callers") or [])
-    beyond = summary.get("callers_beyond", 0)
+    summary = summary or Summary(callee=callee, count=0, callers=[], callers_beyond=0, first_at=None, last_at=None)
+    callers = list(summary.callers)
+    beyond = summary.callers_beyond
     for call in calls:
-        if call["caller"] not in callers:
+        if call.caller not in callers:
             if len(callers) < CALLERS_KEPT:
-                callers.append(call["caller"])
+                callers.append(call.caller)
             else:
                 beyond += 1  # an upper bound: numbers past the list cannot be told apart
-    times = [call["called_at"] for call in calls]
-    summary.update(count=summary.get("count", 0) + len(calls), callers=callers, callers_beyond=beyond,
-                   first_at=earliest(summary.get("first_at"), *times),
-                   last_at=max(t for t in (summary.get("last_at"), *times) if t is not None), updated_at=now)
-    return summary
+    times = [call.called_at for call in calls]
+    return summary.model_copy(update={
+        "count": summary.count + len(calls), "callers": callers, "callers_beyond": beyond,
+        "first_at": earliest(summary.first_at, *times),
+        "last_at": max(t for t in (summary.last_at, *times) if t is not None), "updated_at": now})
+
+
+@dataclass(frozen=True)
+class Summarising:
+    """Calls of a callee away folded into their summary: which calls, the summary after, the next look."""
+
+    summarised: tuple[str, ...]            # call sids now summarised
+    summary: Summary | None                # the summary to write; None when nothing was folded
+    due_at: datetime | None
+
+
+def summarise(pending: list[MissedCall], summary: Summary | None, *, callee: str, cap: int,
+              retention: timedelta, now: datetime) -> Summarising:
+    """Fold the pending calls past retention (at most `cap`, oldest first) into the summary."""
+    cutoff = now - retention
+    old = [call for call in pending[:cap] if call.called_at <= cutoff]
+    remaining = [call for call in pending if call.called_at > cutoff]
+    return Summarising(tuple(call.call_sid for call in old),
+                       folded(summary, old, callee=callee, now=now) if old else None,
+                       due_after_summary(remaining, full_page=len(old) == cap, retention=retention, now=now))
 
 
 def next_month_start(at: datetime, zone: tzinfo) -> datetime:
@@ -69,13 +89,3 @@ def next_month_start(at: datetime, zone: tzinfo) -> datetime:
     local = at.astimezone(zone)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
     return datetime(year, month, 1, tzinfo=zone)
-
-
-def format_cursor(value: datetime, doc_id: str) -> str:
-    return f"{value.isoformat()}|{doc_id}"
-
-
-def parse_cursor(cursor: str) -> tuple[datetime, str]:
-    """(value, document id) of a sweep cursor; ValueError for anything else."""
-    when, doc_id = cursor.split("|", 1)
-    return datetime.fromisoformat(when), doc_id

@@ -9,17 +9,21 @@ their own record on a redelivery. See README.md for where each rule of the spec 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from google.cloud import firestore
 
 from functions.missed_calls import (
     calls, charging, delivery, documents, housekeeping, options, pin, queries, reassignment, voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
-from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store
+from functions.missed_calls.models import ChargeRecord, MissedCall, MissedCallUser, Summary, Voicemail
+from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store, sweep
 from shared.events import (
     ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
     SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
@@ -34,8 +38,12 @@ settings.get().require("twilio_account_sid", "twilio_auth_token")
 # Items one clock page fans out: the page's events live in the processed marker's outbox, and 300
 # envelopes stay far below Firestore's 1 MiB document limit; longer lists continue in a follow-up tick.
 SWEEP_PAGE = 300
-SWEEPS = ("calls", "fee", "voicemail")
+Work = Literal["calls", "fee", "voicemail"]
+SWEEPS: tuple[Work, ...] = ("calls", "fee", "voicemail")
 
+
+# What a handler leaves for after_commit: a recording sid to delete at the carrier, or None.
+Recording = str | None
 
 service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
 
@@ -49,81 +57,69 @@ def _callee_gate(callee: str) -> str:
     return f"missed-calls-{callee}"
 
 
-def _after_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
+def _after_call(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
     """After commit: let the callee's next event in, then drop a recording nobody will keep."""
     gate.leave(ctx.db, _callee_gate(event.callee), ctx.event.id)
     _discard_recording(ctx, event)
 
 
-def _discard_recording(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
+def _discard_recording(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
     """Delete the recording a callee without a mailbox (or a screened caller) will not keep."""
     ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     if not ctx.redelivered:
         sid = ctx.handoff
     else:
-        call = ref.get().to_dict() or {}
-        sid = None if call.get("recording_deleted_at") else call.get("discarded_recording_sid")
+        stored = ref.get().to_dict()
+        call = MissedCall.model_validate(stored) if stored is not None else None
+        sid = call.discarded_recording_sid if call and not call.recording_deleted_at else None
     if sid:
         voicemail.delete_at_carrier(sid)
         ref.update({"recording_deleted_at": utcnow()})
 
 
 @runtime.consumer("missed-calls-record", after_commit=_after_call)
-def on_missed_call(ctx: runtime.Context[str | None], event: MissedCallRecorded) -> None:
+def on_missed_call(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
     """Keep the call's furthest state; screen it by the callee's lists; tell a reachable callee at once."""
     profile, config = service()
     gate.enter(ctx.db, _callee_gate(event.callee), ctx.event.id)
     call_ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     mailbox_ref = ctx.doc(documents.VOICEMAILS, event.call_sid)
-    callee, docs = read_callee(ctx, event.callee, profile, extra=[call_ref, mailbox_ref])
+    callee, docs = read_callee(ctx, event.callee, profile, extra=(call_ref, mailbox_ref))
     if callee is None:
         raise runtime.Rejected(f"missed call {event.call_sid} for {event.callee}, who is not a subscriber")
-    stored = docs[call_ref.path]
-    call = calls.merged(stored, event, now=ctx.now)
-    if stored is None and (why := calls.screened_out(event.caller, callee.user)):
-        call.update(status=calls.DROPPED, dropped_reason=why)
-    call, discard = calls.with_mailbox(call, registered=bool(callee.user.get("registered"))
-                                       and call["status"] != calls.DROPPED)
-    user_update: dict[str, Any] = {}
-    told: set[str] = set()
-    if call["status"] == calls.PENDING:
-        attached = calls.reachable(callee.user, callee.subscriber, call)
-        if attached and calls.journey_over(call, ctx.now):
-            user_update, told = delivery.deliver(ctx, callee, config=config, profile=profile,
-                                                 episode=_episode(callee), include=call)
-        else:
-            due = housekeeping.due_for_pending(call, attached=attached, retention=config.retention, now=ctx.now)
-            if housekeeping.earliest(callee.user.get("due_at"), due) != callee.user.get("due_at"):
-                user_update = {"due_at": due}
-    if call["call_sid"] not in told:
-        ctx.txn.set(call_ref, call)
-    if calls.has_voicemail(call) and docs[mailbox_ref.path] is None:
-        ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now, retention=config.voicemail_retention))
-    implied, last = calls.network_report(call), callee.user.get("network")
-    if implied and not (last and last.get("at") and last["at"] >= implied["at"]):
-        # Remember what the forward proved, so the clock and the attach see the same phone state.
-        user_update = {**user_update, "network": implied}
+    arrived = delivery.arrival(docs.model(call_ref, MissedCall), event, callee, retention=config.retention,
+                               now=ctx.now)
+    call, user_update, told = arrived.call, arrived.user_fields, set[str]()
+    if arrived.tell_now:
+        fields, told = delivery.deliver(ctx, callee, config=config, profile=profile, episode=_episode(callee),
+                                        include=call)
+        user_update = {**fields, **user_update}
+    if call.call_sid not in told:
+        ctx.txn.set(call_ref, call.fields())
+    if calls.has_voicemail(call) and not docs.exists(mailbox_ref):
+        ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now,
+                                                          retention=config.voicemail_retention).fields())
     if user_update:
         ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **user_update}, merge=True)
-    ctx.handoff = discard
+    ctx.handoff = arrived.discard
     logger.info("missed call recorded", extra={"call_sid": event.call_sid, "callee": event.callee,
-                                               "choice": call["choice"], "status": call["status"],
-                                               "told_now": bool(told)})
+                                               "choice": call.choice, "status": call.status, "told_now": bool(told)})
 
 
 def _episode(callee: Callee) -> datetime | None:
     """The attach the callee is in now (groups one attach's notices for the D query)."""
-    return (callee.user.get("network") or {}).get("at") or (callee.subscriber.get("network_state") or {}).get("at")
+    network = callee.user.network
+    return (network.at if network else None) or (callee.subscriber.get("network_state") or {}).get("at")
 
 
 # --- the callee is back ---------------------------------------------------------------------
 
-def _after_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+def _after_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
 
 
 @runtime.consumer("missed-calls-attach", after_commit=_after_attachment)
-def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+def on_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     """On attach: the activation notice once, then every pending call told (one SMS per caller), key-4 callers told."""
     profile, config = service()
     gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
@@ -131,13 +127,13 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
     if callee is None:
         logger.info("attach of a number that is not a subscriber ignored", extra={"msisdn": event.msisdn})
         return
-    last = callee.user.get("network")
-    if last and last.get("at") and event.at <= last["at"]:
+    last = callee.user.network
+    if last and last.at and event.at <= last.at:
         logger.info("older network report ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
     update: dict[str, Any] = {"msisdn": event.msisdn, "network": {"state": event.state, "at": event.at}}
     if not callee.user_exists:
-        update = {**options.new_user(event.msisdn), **update}
+        update = {**options.new_user(event.msisdn).fields(), **update}
     if event.state == "attached":
         fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at, at_attach=True)
         update.update(fields)
@@ -147,7 +143,7 @@ def on_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
 # --- options --------------------------------------------------------------------------------
 
 @runtime.consumer("missed-calls-options")
-def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) -> None:
+def on_options_changed(ctx: runtime.Context[None], request: MissedCallOptionsChanged) -> None:
     """Apply one option change and confirm it by SMS; registering charges only once the sign-up is confirmed."""
     profile, config, callee = _subscriber(ctx, request.msisdn, "options")
     if archive.asked_before_owner(request.requested_at, callee.subscriber.get("owner_since")):
@@ -162,7 +158,7 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
     # Every read is done: the writes may start.
     if left_behind:
         # The reassignment has not reached this service yet: file the old owner's options now, start afresh.
-        archive.move(ctx, left_behind, user_ref(ctx, request.msisdn), callee.user)
+        archive.move(ctx, left_behind, user_ref(ctx, request.msisdn), callee.user.fields())
         callee = dataclasses.replace(callee, user=options.new_user(request.msisdn), user_exists=False)
     if registering and not _sign_up_confirmed(ctx, request, pending, callee, config, profile):
         return
@@ -171,12 +167,12 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
                              balance=book.account.balance(config.charging.bucket) if book else 0,
                              currency=profile.currency, next_fee_at=housekeeping.next_month_start(ctx.now, zone),
                              now=ctx.now)
-    if outcome.fee:
+    if outcome.fee and book is not None:  # a fee is decided only on the balance of an account that exists
         book.debit(config.charging.bucket, outcome.fee, reason="missed_calls:monthly_fee",
                    reference=_fee_reference(request.msisdn, charging.month_of(ctx.now, zone)))
         ledger.save(ctx, book)
     if outcome.update or not callee.user_exists:
-        base = {} if callee.user_exists else options.new_user(request.msisdn)
+        base = {} if callee.user_exists else options.new_user(request.msisdn).fields()
         ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now,
                                                     **reassignment.asked_at(callee.user, request.requested_at)},
                     merge=True)
@@ -185,20 +181,21 @@ def on_options_changed(ctx: runtime.Context, request: MissedCallOptionsChanged) 
                                                                 "changed": bool(outcome.update), "fee": outcome.fee})
 
 
-def _refuse_previous_owners(ctx, request: MissedCallOptionsChanged, callee: Callee, config: MissedCallConfig) -> None:
+def _refuse_previous_owners(ctx: runtime.Context[None], request: MissedCallOptionsChanged, callee: Callee,
+                            config: MissedCallConfig) -> None:
     """A request made before the number passed to its present owner was the old owner's: change and charge nothing."""
-    since = localtime.moment(callee.subscriber["owner_since"], callee.reader.zone, callee.reader.language)
+    since = localtime.moment(callee.subscriber["owner_since"], callee.recipient.zone, callee.recipient.language)
     _confirm_options(ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee,
                      config)
     logger.info("missed-call options of the number's previous owner refused",
                 extra={"msisdn": request.msisdn, "action": request.action, "channel": request.channel})
 
 
-def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.Consent | None, callee: Callee,
-                       config: MissedCallConfig, profile: OperatorProfile) -> bool:
+def _sign_up_confirmed(ctx: runtime.Context[None], request: MissedCallOptionsChanged, pending: consent.Consent | None,
+                       callee: Callee, config: MissedCallConfig, profile: OperatorProfile) -> bool:
     """Keep the sign-up's consent records; True once it is confirmed (or costs nothing), else answer by SMS."""
     signup = options.sign_up(callee.user, request, pending, config=config, currency=profile.currency,
-                             language=callee.reader.language)
+                             language=callee.recipient.language)
     for record in signup.records:
         consent.write(ctx, record)
     if not signup.register:
@@ -209,18 +206,20 @@ def _sign_up_confirmed(ctx, request: MissedCallOptionsChanged, pending: consent.
     return signup.register
 
 
-def _confirm_options(ctx, request: MissedCallOptionsChanged, outcome: options.Outcome, callee: Callee,
-                     config: MissedCallConfig) -> None:
+def _confirm_options(ctx: runtime.Context[None], request: MissedCallOptionsChanged, outcome: options.Outcome,
+                     callee: Callee, config: MissedCallConfig) -> None:
     ctx.emit("sms.send", SmsSend(to=request.msisdn, template=outcome.template, params=outcome.params,
-                                 language=callee.reader.language, sender=config.short_code,
+                                 language=callee.recipient.language, sender=config.short_code,
                                  reference=f"missed-calls-options:{request.request_id}"), purpose="confirmation")
 
 
 @runtime.consumer("missed-calls-pin")
-def on_voicemail_pin(ctx: runtime.Context, entered: VoicemailPinEntered) -> None:
+def on_voicemail_pin(ctx: runtime.Context[None], entered: VoicemailPinEntered) -> None:
     """Count wrong mailbox PINs in a row; the one that reaches the limit locks the mailbox and tells the owner."""
     _, config, callee = _subscriber(ctx, entered.msisdn, "a voicemail PIN")
-    update, locked = pin.after_entry(callee.user, entered, limit=config.voicemail.max_wrong_pins, now=ctx.now)
+    # pin.py reads the user as a mapping: the voicemail line shares it on the raw document.
+    update, locked = pin.after_entry(callee.user.model_dump(), entered, limit=config.voicemail.max_wrong_pins,
+                                     now=ctx.now)
     if update:
         ctx.txn.set(user_ref(ctx, entered.msisdn), update, merge=True)
     if locked:
@@ -233,7 +232,7 @@ def on_voicemail_pin(ctx: runtime.Context, entered: VoicemailPinEntered) -> None
 
 # --- voice messages -------------------------------------------------------------------------
 
-def _delete_message_recording(ctx: runtime.Context, payload: VoicemailPlayed | MissedCallsDue) -> None:
+def _delete_message_recording(ctx: runtime.Context[Recording], payload: VoicemailPlayed | MissedCallsDue) -> None:
     """After commit: delete a deleted voice message's recording at the carrier, once."""
     if isinstance(payload, MissedCallsDue) and payload.work != "voicemail":
         return
@@ -241,103 +240,90 @@ def _delete_message_recording(ctx: runtime.Context, payload: VoicemailPlayed | M
 
 
 @runtime.consumer("missed-calls-voicemail", after_commit=_delete_message_recording)
-def on_voicemail_played(ctx: runtime.Context[str | None], played: VoicemailPlayed) -> None:
+def on_voicemail_played(ctx: runtime.Context[Recording], played: VoicemailPlayed) -> None:
     """The callee heard or deleted a voice message (a deleted one's recording goes after the commit)."""
     ref = ctx.doc(documents.VOICEMAILS, played.call_sid)
-    message = ctx.get(ref).to_dict()
-    if message is None or message.get("callee") != played.msisdn:
+    message = ctx.read(ref).model(ref, Voicemail)
+    if message is None or message.callee != played.msisdn:
         raise runtime.Rejected(f"{played.msisdn} has no voice message from call {played.call_sid}")
     update = (voicemail.heard(message, at=played.at) if played.action == "heard"
               else voicemail.deleted(message, by="callee", now=ctx.now))
     if update:
         ctx.txn.update(ref, update)
-    ctx.handoff = message.get("recording_sid") if update and played.action == "deleted" else None
+    ctx.handoff = message.recording_sid if update and played.action == "deleted" else None
 
 
 # --- charging -------------------------------------------------------------------------------
 
 @runtime.consumer("missed-calls-charge")
-def on_sms_final(ctx: runtime.Context, final: SmsFinal) -> None:
+def on_sms_final(ctx: runtime.Context[None], final: SmsFinal) -> None:
     """Charge a delivered SMS of this service once, to its recipient, within the monthly cap; record every outcome."""
     profile = operator.current()
     config = config_for(profile)
     price = charging.price_of(final.billing, config) if config else None
-    if price is None:
+    if config is None or price is None:
         return  # another service's SMS
-    charge_ref = ctx.doc(documents.CHARGES, final.message_id)
-    docs = delivery.read_documents(ctx, [charge_ref, ctx.doc(store.SUBSCRIBERS, final.to), user_ref(ctx, final.to)])
-    if docs[charge_ref.path] is not None:
+    charge_ref, subscriber_ref = ctx.doc(documents.CHARGES, final.message_id), ctx.doc(store.SUBSCRIBERS, final.to)
+    docs = ctx.read(charge_ref, subscriber_ref, user_ref(ctx, final.to))
+    if docs.exists(charge_ref):
         logger.info("SMS already charged", extra={"message_id": final.message_id})
         return
-    subscriber = docs[ctx.doc(store.SUBSCRIBERS, final.to).path] is not None
+    subscriber = docs.exists(subscriber_ref)
     book = _open_book(ctx, final.to) if subscriber and final.status == "delivered" else None
-    user = docs[user_ref(ctx, final.to).path] or {}
+    user = docs.model(user_ref(ctx, final.to), MissedCallUser) or options.new_user(final.to)
     month = charging.month_of(final.at, _operator_zone(profile))
     decision = charging.decide(status=final.status, price=price, subscriber=subscriber and book is not None,
-                               used=(user.get("usage") or {}).get(month, 0), cap=config.charging.monthly_cap,
+                               used=user.usage.get(month, 0), cap=config.charging.monthly_cap,
                                balance=book.account.balance(config.charging.bucket) if book else 0)
     entry = None
-    if decision.charged:
+    if decision.charged and book is not None:  # charged only from an account that exists
         entry = book.debit(config.charging.bucket, decision.amount, reason=f"missed_calls:{_kind(final.billing)}",
                            reference=final.message_id)
         ledger.save(ctx, book)
         ctx.txn.set(user_ref(ctx, final.to), {"msisdn": final.to, "usage": charging.usage_after(
-            user.get("usage"), month, decision.amount)}, merge=True)
-    ctx.txn.create(charge_ref, {
-        "message_id": final.message_id, "payer": final.to, "billing": final.billing, "reference": final.reference,
-        "template": final.template, "status": final.status, "price": decision.price, "amount": decision.amount,
-        "charged": decision.charged, "why_not": decision.why_not, "month": month,
-        "entry_id": entry.id if entry else None, "at": final.at, "recorded_at": ctx.now, "event_id": ctx.event.id})
+            user.usage, month, decision.amount)}, merge=True)
+    ctx.txn.create(charge_ref, ChargeRecord(
+        message_id=final.message_id, payer=final.to, billing=final.billing, reference=final.reference,
+        template=final.template, status=final.status, price=decision.price, amount=decision.amount,
+        charged=decision.charged, why_not=decision.why_not, month=month,
+        entry_id=entry.id if entry else None, at=final.at, recorded_at=ctx.now, event_id=ctx.event.id).fields())
     logger.info("missed-call SMS %s", "charged" if decision.charged else decision.why_not,
                 extra={"message_id": final.message_id, "msisdn": final.to, "amount": decision.amount})
 
 
 def _kind(billing: str) -> str:
+    """The last part of a billing tag (reminder, availability, details)."""
     return billing.rsplit("/", 1)[-1]
 
 
 # --- the clock ------------------------------------------------------------------------------
 
 @runtime.consumer("missed-calls-housekeeping")
-def on_housekeeping_tick(ctx: runtime.Context, tick: ClockTick) -> None:
+def on_housekeeping_tick(ctx: runtime.Context[None], tick: ClockTick) -> None:
     """Fan out one `missed-call.due` per subscriber or voice message needing attention, a page at a time."""
-    now = min(tick.at or ctx.now, ctx.now)  # a tick from the future never acts early
-    if tick.cursor is None:
-        sweeps = [(sweep, None) for sweep in SWEEPS]
+    sweep.run(ctx, tick, [sweep.Sweep(functools.partial(_due_page, ctx.db, work), name=work) for work in SWEEPS],
+              follow_up="clock.missed-calls", page_size=SWEEP_PAGE)
+
+
+def _due_page(db: firestore.Client, work: Work, now: datetime, after: sweep.Position | None,
+              limit: int) -> list[sweep.Due]:
+    """One page of a sweep's due items (users by `due_at` or `fee_due_at`, voice messages), each a `missed-call.due`."""
+    found: list[tuple[sweep.Position, str | None, str]]  # (position, call sid, msisdn)
+    if work == "voicemail":
+        found = [((value, sid), sid, callee)
+                 for value, sid, callee in queries.expired_voicemails(db, now, limit, after)]
     else:
-        sweep, _, position = tick.cursor.partition(":")
-        try:
-            sweeps = [(sweep, housekeeping.parse_cursor(position))] if sweep in SWEEPS else []
-        except ValueError:
-            sweeps = []
-        if not sweeps:
-            raise runtime.Rejected(f"not a missed-calls sweep cursor: {tick.cursor!r}")
-    for sweep, after in sweeps:
-        page = _due_page(ctx, sweep, now, after)
-        for _, item_id, msisdn in page:
-            ctx.emit("missed-call.due", MissedCallsDue(msisdn=msisdn, work=sweep, due_before=now,
-                                                       call_sid=item_id if sweep == "voicemail" else None),
-                     purpose=f"due/{sweep}/{item_id}")
-        if len(page) == SWEEP_PAGE:
-            last_value, last_id, _ = page[-1]
-            ctx.emit("clock.missed-calls", ClockTick(at=now, cursor=f"{sweep}:"
-                                                     f"{housekeeping.format_cursor(last_value, last_id)}"),
-                     purpose=f"next-page/{sweep}")
-        logger.info("missed-calls sweep page", extra={"sweep": sweep, "items": len(page),
-                                                      "continues": len(page) == SWEEP_PAGE})
-
-
-def _due_page(ctx, sweep: str, now: datetime, after) -> list[tuple[datetime, str, str]]:
-    """(value, id, msisdn) of one page of a sweep's due items."""
-    if sweep == "voicemail":
-        return queries.expired_voicemails(ctx.db, now, SWEEP_PAGE, after)
-    field = "due_at" if sweep == "calls" else "fee_due_at"
-    return [(value, msisdn, msisdn) for value, msisdn in queries.due(ctx.db, documents.USERS, field, now,
-                                                                      SWEEP_PAGE, after)]
+        field = "due_at" if work == "calls" else "fee_due_at"
+        found = [((value, msisdn), None, msisdn)
+                 for value, msisdn in queries.due(db, documents.USERS, field, now, limit, after)]
+    return [sweep.Due(position, "missed-call.due",
+                      MissedCallsDue(msisdn=msisdn, work=work, due_before=now, call_sid=call_sid),
+                      purpose=f"due/{work}/{position[1]}")
+            for position, call_sid, msisdn in found]
 
 
 @runtime.consumer("missed-calls-due", after_commit=_delete_message_recording)
-def on_housekeeping_due(ctx: runtime.Context, due: MissedCallsDue) -> None:
+def on_housekeeping_due(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:
     """One subscriber's calls (tell or summarise), monthly fee, or one expired voice message."""
     profile, config = service()
     if due.work == "voicemail":
@@ -355,9 +341,10 @@ def on_housekeeping_due(ctx: runtime.Context, due: MissedCallsDue) -> None:
         _fee_due(ctx, callee, config=config, profile=profile)
 
 
-def _calls_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile) -> None:
+def _calls_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig,
+               profile: OperatorProfile) -> None:
     """A callee back: tell the calls still pending. A callee away: fold calls past retention into the summary."""
-    if not callee.user.get("due_at") or callee.user["due_at"] > ctx.now:
+    if not callee.user.due_at or callee.user.due_at > ctx.now:
         return  # already handled (the attach came first, or another page did it)
     if calls.reachable(callee.user, callee.subscriber):
         fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=_episode(callee))
@@ -366,67 +353,54 @@ def _calls_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: Operat
     ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **fields}, merge=True)
 
 
-def _summarise(ctx, callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
+def _summarise(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
-    cap = config.max_calls_per_attach
-    pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
-    summary = ctx.get(summary_ref).to_dict()
-    cutoff = ctx.now - config.retention
-    old = [call for call in pending[:cap] if call["called_at"] <= cutoff]
-    remaining = [call for call in pending if call["called_at"] > cutoff]
-    for call in old:
-        ctx.txn.update(ctx.doc(documents.MISSED_CALLS, call["call_sid"]),
-                       {"status": calls.SUMMARISED, "summarised_at": ctx.now})
-    if old:
-        ctx.txn.set(summary_ref, housekeeping.folded(summary, old, callee=callee.msisdn, now=ctx.now))
-    logger.info("missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(old)})
-    return {"due_at": housekeeping.due_after_summary(remaining, full_page=len(old) == cap,
-                                                     retention=config.retention, now=ctx.now)}
+    pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
+    folding = housekeeping.summarise(pending, ctx.read(summary_ref).model(summary_ref, Summary), callee=callee.msisdn,
+                                     cap=config.max_calls_per_attach, retention=config.retention, now=ctx.now)
+    for sid in folding.summarised:
+        ctx.txn.update(ctx.doc(documents.MISSED_CALLS, sid), {"status": calls.SUMMARISED, "summarised_at": ctx.now})
+    if folding.summary is not None:
+        ctx.txn.set(summary_ref, folding.summary.fields())
+    logger.info("missed calls past retention summarised",
+                extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)})
+    return {"due_at": folding.due_at}
 
 
-def _fee_due(ctx, callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile) -> None:
+def _fee_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig,
+             profile: OperatorProfile) -> None:
     """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
-    user = callee.user
-    if not user.get("registered") or not user.get("fee_due_at") or user["fee_due_at"] > ctx.now:
+    if not options.fee_falls_due(callee.user, ctx.now):
         return
-    if callee.subscriber.get("status") == "blocked":
-        # No fee while the operator has the line blocked; the next month is looked at again.
-        zone = _operator_zone(profile)
-        ctx.txn.set(user_ref(ctx, callee.msisdn), {"fee_due_at": housekeeping.next_month_start(ctx.now, zone)},
-                    merge=True)
-        return
+    blocked = callee.subscriber.get("status") == "blocked"
+    book = None if blocked else _open_book(ctx, callee.msisdn)
     zone = _operator_zone(profile)
-    month, next_fee_at = charging.month_of(ctx.now, zone), housekeeping.next_month_start(ctx.now, zone)
-    book = _open_book(ctx, callee.msisdn)
-    fee = config.charging.monthly_fee
-    update: dict[str, Any] = {"fee_due_at": next_fee_at}
-    if month in (user.get("fee_months") or []):
-        pass  # paid already (registered this month)
-    elif book is not None and book.account.balance(config.charging.bucket) >= fee:
-        if fee:
-            book.debit(config.charging.bucket, fee, reason="missed_calls:monthly_fee",
-                       reference=_fee_reference(callee.msisdn, month))
-            ledger.save(ctx, book)
-            _tell(ctx, callee, config, "missed_calls.fee.charged",
-                  {"fee": profile.currency.format(fee),
-                   "balance": profile.currency.format(book.account.balance(config.charging.bucket))}, "fee")
-        update["fee_months"] = options.paid(user, month)
-    else:
-        update = {"registered": False, "lapsed_at": ctx.now, "fee_due_at": None}
-        balance = book.account.balance(config.charging.bucket) if book else 0
-        _tell(ctx, callee, config, "missed_calls.fee.lapsed",
-              {"fee": profile.currency.format(fee), "balance": profile.currency.format(balance)}, "fee")
-    ctx.txn.set(user_ref(ctx, callee.msisdn), update, merge=True)
+    month = charging.month_of(ctx.now, zone)
+    fee = options.monthly_fee(callee.user, blocked=blocked, month=month, fee=config.charging.monthly_fee,
+                              balance=book.account.balance(config.charging.bucket) if book else None,
+                              next_fee_at=housekeeping.next_month_start(ctx.now, zone), now=ctx.now)
+    if fee.debit and book is not None:
+        book.debit(config.charging.bucket, fee.debit, reason="missed_calls:monthly_fee",
+                   reference=_fee_reference(callee.msisdn, month))
+        ledger.save(ctx, book)
+    if fee.template is not None:
+        _tell(ctx, callee, config, fee.template, {"fee": profile.currency.format(config.charging.monthly_fee),
+                                                  "balance": profile.currency.format(fee.balance)}, "fee")
+    ctx.txn.set(user_ref(ctx, callee.msisdn), fee.update, merge=True)
 
 
-def _expire_voicemail(ctx, due: MissedCallsDue) -> None:
+def _expire_voicemail(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:
+    """Delete a voice message past retention; its recording goes after the commit."""
+    if due.call_sid is None:
+        raise runtime.Rejected(f"voice message housekeeping for {due.msisdn} names no call")
     ref = ctx.doc(documents.VOICEMAILS, due.call_sid)
-    message = ctx.get(ref).to_dict()
-    if message is None or message.get("deleted") or message["delete_after"] > ctx.now:
+    message = ctx.read(ref).model(ref, Voicemail)
+    update = voicemail.deleted(message, by="retention", now=ctx.now) if message is not None else None
+    if message is None or update is None or message.delete_after > ctx.now:
         return
-    ctx.txn.update(ref, voicemail.deleted(message, by="retention", now=ctx.now))
-    ctx.handoff = message.get("recording_sid")
+    ctx.txn.update(ref, update)
+    ctx.handoff = message.recording_sid
 
 
 # --- a recycled number ------------------------------------------------------------------------
@@ -453,7 +427,7 @@ def on_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: Subscriber
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _subscriber(ctx, msisdn: str, what: str) -> tuple[OperatorProfile, MissedCallConfig, Callee]:
+def _subscriber(ctx: runtime.Context[Any], msisdn: str, what: str) -> tuple[OperatorProfile, MissedCallConfig, Callee]:
     """The service in force and the subscriber a request is about; a number that is not one is refused."""
     profile, config = service()
     callee, _ = read_callee(ctx, msisdn, profile)
@@ -462,20 +436,22 @@ def _subscriber(ctx, msisdn: str, what: str) -> tuple[OperatorProfile, MissedCal
     return profile, config, callee
 
 
-def _tell(ctx, callee: Callee, config: MissedCallConfig, template: str, params: dict, purpose: str) -> None:
-    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.reader.language,
+def _tell(ctx: runtime.Context[Any], callee: Callee, config: MissedCallConfig, template: str, params: dict[str, Any],
+          purpose: str) -> None:
+    """Queue one SMS of this service to the callee, its reference naming the event."""
+    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.recipient.language,
                                  sender=config.short_code, reference=f"missed-calls:{purpose}:{ctx.event.id}"),
              purpose=purpose)
 
 
-def _open_book(ctx, msisdn: str) -> ledger.Book | None:
+def _open_book(ctx: runtime.Context[Any], msisdn: str) -> ledger.Book | None:
     try:
         return ledger.open(ctx, msisdn)
     except ledger.UnknownAccount:
         return None
 
 
-def _operator_zone(profile: OperatorProfile):
+def _operator_zone(profile: OperatorProfile) -> ZoneInfo:
     return ZoneInfo(profile.timezone)
 
 

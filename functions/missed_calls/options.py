@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.missed_calls.config import MissedCallConfig
+from functions.missed_calls.models import MissedCallUser
 from shared import consent, texts
 from shared.consent import Consent
 from shared.events import MissedCallOptionsChanged
@@ -34,13 +35,13 @@ class Outcome:
     fee: int = 0
 
 
-def new_user(msisdn: str) -> dict[str, Any]:
+def new_user(msisdn: str) -> MissedCallUser:
     """Everybody has the service (unregistered) until they change it."""
-    return {"msisdn": msisdn, "registered": False, "privacy": False, "blacklist": [], "whitelist": [],
-            "fee_months": [], "usage": {}}
+    return MissedCallUser(msisdn=msisdn, registered=False, privacy=False, blacklist=[], whitelist=[], fee_months=[],
+                          usage={})
 
 
-def decide(user: dict[str, Any], request: MissedCallOptionsChanged, *, config: MissedCallConfig, month: str,
+def decide(user: MissedCallUser, request: MissedCallOptionsChanged, *, config: MissedCallConfig, month: str,
            balance: int, currency: Currency, next_fee_at: datetime, now: datetime) -> Outcome:
     """The outcome of one request on the user as stored (`balance`: the fee bucket's, for registering)."""
     action = request.action
@@ -48,24 +49,24 @@ def decide(user: dict[str, Any], request: MissedCallOptionsChanged, *, config: M
         return _register(user, config=config, month=month, balance=balance, currency=currency,
                          next_fee_at=next_fee_at, now=now)
     if action == "unregister":
-        update = {"registered": False, "unregistered_at": now, "fee_due_at": None} if user.get("registered") else {}
+        update = {"registered": False, "unregistered_at": now, "fee_due_at": None} if user.registered else {}
         return Outcome("missed_calls.options.unregistered", {}, update)
     if action in ("privacy_on", "privacy_off"):
         wanted = action == "privacy_on"
-        update = {"privacy": wanted} if bool(user.get("privacy")) != wanted else {}
+        update = {"privacy": wanted} if user.privacy != wanted else {}
         return Outcome(f"missed_calls.options.{action}", {}, update)
     if action == "pin_set":
         return Outcome("missed_calls.options.pin_set", {"voicemail_number": config.voicemail_number},
                        {"voicemail_pin": {**request.pin.model_dump(), "set_at": now},
                         "voicemail_pin_failures": [], "voicemail_locked_at": None})
     if action in ("pin_skip_on", "pin_skip_off"):
-        if not user.get("voicemail_pin"):
+        if not user.voicemail_pin:
             return Outcome("missed_calls.options.pin_needed", {"short_code": config.short_code})
         wanted = action == "pin_skip_on"
-        update = {"voicemail_trust_own_phone": wanted} if bool(user.get("voicemail_trust_own_phone")) != wanted else {}
+        update = {"voicemail_trust_own_phone": wanted} if user.voicemail_trust_own_phone != wanted else {}
         return Outcome(f"missed_calls.options.{action}", {"voicemail_number": config.voicemail_number}, update)
     if action == "lists_clear":
-        update = {"blacklist": [], "whitelist": []} if user.get("blacklist") or user.get("whitelist") else {}
+        update = {"blacklist": [], "whitelist": []} if user.blacklist or user.whitelist else {}
         return Outcome("missed_calls.options.lists_cleared", {}, update)
     listed, verb = action.split("_")
     if request.number is None:
@@ -73,13 +74,14 @@ def decide(user: dict[str, Any], request: MissedCallOptionsChanged, *, config: M
     return _add(user, listed, request.number) if verb == "add" else _remove(user, listed, request.number)
 
 
-def _register(user, *, config, month, balance, currency, next_fee_at, now) -> Outcome:
+def _register(user: MissedCallUser, *, config: MissedCallConfig, month: str, balance: int, currency: Currency,
+              next_fee_at: datetime, now: datetime) -> Outcome:
     params = {"voicemail_number": config.voicemail_number}
-    if user.get("registered"):
+    if user.registered:
         return Outcome("missed_calls.options.registered", params)
     fee = config.charging.monthly_fee
-    update = {"registered": True, "registered_at": now, "fee_due_at": next_fee_at}
-    if month in (user.get("fee_months") or []) or fee == 0:
+    update: dict[str, Any] = {"registered": True, "registered_at": now, "fee_due_at": next_fee_at}
+    if month in user.fee_months or fee == 0:
         # This month is paid (registered again after leaving) or free: no second fee.
         if fee == 0:
             update["fee_months"] = paid(user, month)
@@ -101,7 +103,7 @@ class SignUp:
     answer: Outcome | None = None     # otherwise the SMS that answers (None: the USSD screen already did)
 
 
-def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Consent | None, *,
+def sign_up(user: MissedCallUser, request: MissedCallOptionsChanged, pending: Consent | None, *,
             config: MissedCallConfig, currency: Currency, language: str) -> SignUp:
     """Ask before charging: a register request asks (SMS) or carries its answer (USSD, or the SMS reply)."""
     fee = config.charging.monthly_fee
@@ -119,7 +121,7 @@ def sign_up(user: dict[str, Any], request: MissedCallOptionsChanged, pending: Co
         (waiting.price, waiting.currency) != (fee, currency.code)
     if request.consent_reply is not None and waiting is not None and not stale:
         return _answered(waiting, request, config)
-    if user.get("registered"):
+    if user.registered:
         return SignUp(register=True)    # already on: `decide` says so and charges nothing
     if request.consent_reply is not None and not stale:
         return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
@@ -149,27 +151,61 @@ def _ask_again(config: MissedCallConfig) -> dict[str, Any]:
     return {"short_code": config.short_code, "ussd": config.ussd_menu}
 
 
-def paid(user: dict[str, Any], month: str) -> list[str]:
+def fee_falls_due(user: MissedCallUser, now: datetime) -> bool:
+    """A registered user's monthly fee is due by `now`."""
+    return user.registered and user.fee_due_at is not None and user.fee_due_at <= now
+
+
+@dataclass(frozen=True)
+class MonthlyFee:
+    """A new month for a registered user: the fee to debit (0: none), the user fields, and the SMS to tell."""
+
+    update: dict[str, Any]
+    debit: int = 0
+    template: str | None = None   # missed_calls.fee.charged | missed_calls.fee.lapsed, None: nothing to tell
+    balance: int = 0              # the bucket's balance the SMS shows (after the debit)
+
+
+def monthly_fee(user: MissedCallUser, *, blocked: bool, month: str, fee: int, balance: int | None,
+                next_fee_at: datetime, now: datetime) -> MonthlyFee:
+    """Charge the month's fee once, or let the mailbox lapse when the balance (None: no account) cannot pay it."""
+    if blocked:
+        # No fee while the operator has the line blocked; the next month is looked at again.
+        return MonthlyFee({"fee_due_at": next_fee_at})
+    if month in user.fee_months:
+        return MonthlyFee({"fee_due_at": next_fee_at})   # paid already (registered this month)
+    if balance is not None and balance >= fee:
+        update = {"fee_due_at": next_fee_at, "fee_months": paid(user, month)}
+        return MonthlyFee(update, fee, "missed_calls.fee.charged", balance - fee) if fee else MonthlyFee(update)
+    return MonthlyFee({"registered": False, "lapsed_at": now, "fee_due_at": None}, template="missed_calls.fee.lapsed",
+                      balance=balance or 0)
+
+
+def paid(user: MissedCallUser, month: str) -> list[str]:
     """`fee_months` with `month` added, the latest FEE_MONTHS_KEPT kept."""
-    return sorted({*(user.get("fee_months") or []), month})[-FEE_MONTHS_KEPT:]
+    return sorted({*user.fee_months, month})[-FEE_MONTHS_KEPT:]
 
 
-def _add(user, listed: str, number: str) -> Outcome:
+def _listed(user: MissedCallUser, listed: str) -> list[str]:
+    return list(user.blacklist if listed == "blacklist" else user.whitelist)
+
+
+def _add(user: MissedCallUser, listed: str, number: str) -> Outcome:
     other = "whitelist" if listed == "blacklist" else "blacklist"
-    numbers = list(user.get(listed) or [])
+    numbers = _listed(user, listed)
     update: dict[str, Any] = {}
     if number not in numbers:
         if len(numbers) >= LIST_LIMIT:
             return Outcome(f"missed_calls.options.{listed}_full", {"limit": LIST_LIMIT})
         numbers.append(number)
         update[listed] = numbers
-    if number in (user.get(other) or []):
-        update[other] = [n for n in user[other] if n != number]
+    if number in _listed(user, other):
+        update[other] = [n for n in _listed(user, other) if n != number]
     return Outcome(f"missed_calls.options.{listed}_added",
                    {"number": number, "count": len(numbers), "limit": LIST_LIMIT}, update)
 
 
-def _remove(user, listed: str, number: str) -> Outcome:
-    numbers = list(user.get(listed) or [])
+def _remove(user: MissedCallUser, listed: str, number: str) -> Outcome:
+    numbers = _listed(user, listed)
     update = {listed: [n for n in numbers if n != number]} if number in numbers else {}
     return Outcome(f"missed_calls.options.{listed}_removed", {"number": number}, update)

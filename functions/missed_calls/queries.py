@@ -13,15 +13,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.missed_calls import documents
 from functions.missed_calls.calls import PENDING
+from functions.missed_calls.models import MissedCall
+from shared import runtime
 
 
-def pending_calls(ctx, callee: str, limit: int) -> list[dict[str, Any]]:
+def pending_calls(ctx: runtime.Context[Any], callee: str, limit: int) -> list[MissedCall]:
     """The callee's pending calls, oldest first, read in the transaction (composite: callee, status, called_at)."""
     query = (ctx.db.collection(documents.MISSED_CALLS)
              .where(filter=FieldFilter("callee", "==", callee))
              .where(filter=FieldFilter("status", "==", PENDING))
              .order_by("called_at").order_by("__name__").limit(limit))
-    return [snapshot.to_dict() for snapshot in ctx.txn.get(query)]
+    return [MissedCall.model_validate(snapshot.to_dict()) for snapshot in ctx.txn.get(query)]
 
 
 def due(db: firestore.Client, collection: str, field: str, before: datetime, limit: int,

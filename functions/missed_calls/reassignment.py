@@ -28,7 +28,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.missed_calls import documents, options, voicemail
 from functions.missed_calls.delivery import Callee
-from shared import archive, consent, store
+from functions.missed_calls.models import MissedCallUser, Voicemail
+from shared import archive, consent, runtime, store
 from shared.events import utcnow
 
 SERVICE = "missed_calls"  # how this service signs the old owner's archive once it has filed it
@@ -45,12 +46,13 @@ RECORDINGS = {documents.VOICEMAILS: "recording_sid", documents.MISSED_CALLS: "di
 Found = list[tuple[firestore.DocumentReference, dict[str, Any]]]
 
 
-def old_owners_documents(ctx, msisdn: str, before: datetime) -> Found:
+def old_owners_documents(ctx: runtime.Context[Any], msisdn: str, before: datetime) -> Found:
     """Every document of this service that is the number's old owner's, read in the transaction."""
     keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
     keyed.append(ctx.doc(consent.PENDING, consent.pending_key(options.MAILBOX_OFFER, msisdn)))
-    found = [(snap.reference, snap.to_dict()) for snap in ctx.db.get_all(keyed, transaction=ctx.txn)
-             if snap.exists and _asked_before(snap.reference.parent.id, snap.to_dict(), before)]
+    docs = ctx.read(keyed)
+    found = [(ref, document) for ref in keyed
+             if (document := docs.get(ref)) is not None and _asked_before(ref.parent.id, document, before)]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
         found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
@@ -64,27 +66,28 @@ def _asked_before(collection: str, document: dict[str, Any], before: datetime) -
     return asked is None or asked < before
 
 
-def asked_at(user: dict[str, Any], requested_at: datetime) -> dict[str, datetime]:
+def asked_at(user: MissedCallUser, requested_at: datetime) -> dict[str, datetime]:
     """The user field that says when its owner last asked for a change (the latest, whatever the delivery order)."""
-    field = OWNERS_TIME[documents.USERS]
-    return {field: max(requested_at, user.get(field) or requested_at)}
+    return {OWNERS_TIME[documents.USERS]: max(requested_at, user.options_requested_at or requested_at)}
 
 
-def left_behind(ctx, callee: Callee) -> str | None:
+def left_behind(ctx: runtime.Context[Any], callee: Callee) -> str | None:
     """The archive of the old owner whose options the number's user document still holds, or None.
 
     None: the number was never reassigned, the document is the present owner's (or absent), or
     this service has already archived the old owner (what is live since then is the new owner's).
     """
     owner_since, archive_id = callee.subscriber.get("owner_since"), callee.subscriber.get("former_owner_archive")
+    asked = callee.user.options_requested_at
     if not callee.user_exists or owner_since is None or archive_id is None or \
-            not _asked_before(documents.USERS, callee.user, owner_since):
+            (asked is not None and asked >= owner_since):
         return None
-    done = (ctx.get(archive.root(ctx, archive_id)).to_dict() or {}).get("archived_by") or {}
+    root = archive.root(ctx, archive_id)
+    done = (ctx.read(root).get(root) or {}).get("archived_by") or {}
     return None if SERVICE in done else archive_id
 
 
-def archived_by_this_service(ctx, archive_id: str) -> None:
+def archived_by_this_service(ctx: runtime.Context[Any], archive_id: str) -> None:
     """Record on the old owner's archive that this service has filed what was theirs."""
     ctx.txn.set(archive.root(ctx, archive_id), {"archived_by": {SERVICE: ctx.now}}, merge=True)
 
@@ -93,7 +96,8 @@ def archived_form(collection: str, document: dict[str, Any], *, now: datetime) -
     """What the archive keeps: a voice message the old owner never deleted counts as deleted now."""
     if collection != documents.VOICEMAILS or document.get("deleted"):
         return document
-    return {**document, **voicemail.deleted(document, by="number_reassigned", now=now)}
+    return {**document, **(voicemail.deleted(Voicemail.model_validate(document), by="number_reassigned", now=now)
+                            or {})}
 
 
 def recording_to_delete(collection: str, document: dict[str, Any]) -> str | None:
@@ -104,7 +108,7 @@ def recording_to_delete(collection: str, document: dict[str, Any]) -> str | None
     return document.get(field)
 
 
-def archive_all(ctx, archive_id: str, found: Found) -> list[tuple[str, str]]:
+def archive_all(ctx: runtime.Context[Any], archive_id: str, found: Found) -> list[tuple[str, str]]:
     """Move every found document to the archive; returns (archived path, recording sid) still to delete."""
     pending = []
     for ref, document in found:

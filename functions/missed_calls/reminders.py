@@ -19,6 +19,7 @@ from typing import Any
 from functions.missed_calls import documents
 from functions.missed_calls.calls import CHOICE_RANK
 from functions.missed_calls.config import MissedCallConfig
+from functions.missed_calls.models import MissedCall, MissedCallUser, Notice, NoticeCall, Summary
 from shared import texts
 from shared.events import SmsSend
 from shared.money import Currency
@@ -35,7 +36,7 @@ ACTIVATION = "missed_calls.activation"
 
 
 @dataclass(frozen=True)
-class Reader:
+class Recipient:
     """Who an SMS goes to, and how they read times."""
 
     msisdn: str
@@ -69,31 +70,31 @@ class Outgoing:
 Reference = Callable[[str], str]  # purpose -> the SMS's reference (deterministic per delivery)
 
 
-def digests(calls: Iterable[dict[str, Any]]) -> list[Digest]:
+def digests(calls: Iterable[MissedCall]) -> list[Digest]:
     """The calls grouped per caller, callers in the order of their first call."""
-    by_caller: dict[str, list[dict[str, Any]]] = {}
-    for call in sorted(calls, key=lambda c: (c["called_at"], c["call_sid"])):
-        by_caller.setdefault(call["caller"], []).append(call)
+    by_caller: dict[str, list[MissedCall]] = {}
+    for call in sorted(calls, key=lambda c: (c.called_at, c.call_sid)):
+        by_caller.setdefault(call.caller, []).append(call)
     return [_digest(caller, group) for caller, group in by_caller.items()]
 
 
-def _digest(caller: str, calls: list[dict[str, Any]]) -> Digest:
-    best = max(calls, key=lambda c: (CHOICE_RANK.get(c.get("choice") or "none", 0), c["called_at"]))
-    choice = best.get("choice") or "none"
-    return Digest(caller=caller, count=len(calls), first_at=calls[0]["called_at"], last_at=calls[-1]["called_at"],
-                  choice=choice, other_number=best.get("other_number") if choice == "other_number" else None,
-                  language=next((c["language"] for c in reversed(calls) if c.get("language")), None),
-                  call_sids=tuple(c["call_sid"] for c in calls))
+def _digest(caller: str, calls: list[MissedCall]) -> Digest:
+    best = max(calls, key=lambda c: (CHOICE_RANK.get(c.choice or "none", 0), c.called_at))
+    choice = best.choice or "none"
+    return Digest(caller=caller, count=len(calls), first_at=calls[0].called_at, last_at=calls[-1].called_at,
+                  choice=choice, other_number=best.other_number if choice == "other_number" else None,
+                  language=next((c.language for c in reversed(calls) if c.language), None),
+                  call_sids=tuple(c.call_sid for c in calls))
 
 
-def short_time(when: datetime, reader: Reader) -> str:
-    """MM-DD HH:MM in the reader's zone, written their language's way."""
-    local = when.astimezone(reader.zone)
-    return texts.render("missed_calls.time.short", reader.language, month=f"{local.month:02d}",
+def short_time(when: datetime, recipient: Recipient) -> str:
+    """MM-DD HH:MM in the recipient's zone, written their language's way."""
+    local = when.astimezone(recipient.zone)
+    return texts.render("missed_calls.time.short", recipient.language, month=f"{local.month:02d}",
                         day=f"{local.day:02d}", hour=f"{local.hour:02d}", minute=f"{local.minute:02d}")
 
 
-def callee_messages(found: list[Digest], callee: Reader, *, config: MissedCallConfig, currency: Currency,
+def callee_messages(found: list[Digest], callee: Recipient, *, config: MissedCallConfig, currency: Currency,
                     reference: Reference) -> list[Outgoing]:
     """One charged reminder per caller who left a number or a message, and one free short notice for the rest."""
     out, unnamed = [], []
@@ -121,15 +122,15 @@ def callee_messages(found: list[Digest], callee: Reader, *, config: MissedCallCo
     return out
 
 
-def availability_allowed(callee_user: dict[str, Any], caller_user: dict[str, Any], priority: str) -> bool:
+def availability_allowed(callee_user: MissedCallUser, caller_user: MissedCallUser, priority: str) -> bool:
     """Key 4 is answered unless the callee's privacy is on; when both are registered, the operator's priority decides."""
-    if not callee_user.get("privacy"):
+    if not callee_user.privacy:
         return True
-    both_registered = bool(callee_user.get("registered")) and bool(caller_user.get("registered"))
+    both_registered = callee_user.registered and caller_user.registered
     return both_registered and priority == "caller"
 
 
-def availability_message(digest: Digest, *, callee: str, caller: Reader, config: MissedCallConfig,
+def availability_message(digest: Digest, *, callee: str, caller: Recipient, config: MissedCallConfig,
                          reference: Reference) -> Outgoing:
     """'The subscriber <callee> you called at <MM-DD HH:MM> is now available' to a caller who pressed 4."""
     purpose = f"available/{digest.caller}"
@@ -138,19 +139,19 @@ def availability_message(digest: Digest, *, callee: str, caller: Reader, config:
                                   billing=documents.BILL_AVAILABILITY, sender=config.short_code), digest.call_sids)
 
 
-def summary_message(summary: dict[str, Any] | None, callee: Reader, *, config: MissedCallConfig,
+def summary_message(summary: Summary | None, callee: Recipient, *, config: MissedCallConfig,
                     reference: Reference) -> Outgoing | None:
     """The one SMS telling the calls that passed retention while the callee was away; None when there were none."""
-    if not summary or not summary.get("count"):
+    if summary is None or not summary.count or summary.first_at is None or summary.last_at is None:
         return None
-    params = {"count": summary["count"], "callers": len(summary.get("callers") or []) + summary.get("callers_beyond", 0),
-              "first_at": short_time(summary["first_at"], callee), "last_at": short_time(summary["last_at"], callee),
+    params = {"count": summary.count, "callers": len(summary.callers) + summary.callers_beyond,
+              "first_at": short_time(summary.first_at, callee), "last_at": short_time(summary.last_at, callee),
               "hours": config.retention_hours}
     return Outgoing("summary", _sms(callee, SUMMARY, params, reference("summary"), billing=None,
                                     sender=config.short_code))
 
 
-def activation_message(callee: Reader, *, config: MissedCallConfig, currency: Currency,
+def activation_message(callee: Recipient, *, config: MissedCallConfig, currency: Currency,
                        reference: Reference) -> Outgoing:
     """The free, once-per-subscriber notice that the service is on."""
     params = {"short_code": config.short_code, "price": currency.format(config.charging.reminder_price)}
@@ -158,7 +159,7 @@ def activation_message(callee: Reader, *, config: MissedCallConfig, currency: Cu
                                        sender=config.short_code))
 
 
-def _sms(to: Reader, template: str, params: dict[str, Any], reference: str, *, billing: str | None,
+def _sms(to: Recipient, template: str, params: dict[str, Any], reference: str, *, billing: str | None,
          sender: str) -> SmsSend:
     return SmsSend(to=to.msisdn, template=template, params=params, language=to.language, sender=sender,
                    reference=reference, billing=billing)
@@ -166,24 +167,25 @@ def _sms(to: Reader, template: str, params: dict[str, Any], reference: str, *, b
 
 # --- the D query's notice (missed_call_notices/{callee}) -----------------------------------
 
-def notice_document(existing: dict[str, Any] | None, found: list[Digest], *, callee: str, episode: datetime | None,
-                    now: datetime, window: timedelta) -> dict[str, Any]:
+def notice_document(existing: Notice | None, found: list[Digest], *, callee: str, episode: datetime | None,
+                    now: datetime, window: timedelta) -> Notice:
     """What a D reply may tell until `window_ends_at`: this attach's callers, merged with an earlier part of it."""
-    calls = {}
-    same_episode = existing is not None and episode is not None and existing.get("episode") == episode
-    if same_episode:
-        calls = {item["caller"]: item for item in existing.get("calls") or []}
+    calls: dict[str, NoticeCall] = {}
+    same_episode = existing is not None and episode is not None and existing.episode == episode
+    if existing is not None and same_episode:
+        calls = {item.caller: item for item in existing.calls}
     for digest in found:
         before = calls.get(digest.caller)
-        item = {"caller": digest.caller, "count": digest.count, "first_at": digest.first_at,
-                "last_at": digest.last_at, "choice": digest.choice, "other_number": digest.other_number}
+        item = NoticeCall(caller=digest.caller, count=digest.count, first_at=digest.first_at, last_at=digest.last_at,
+                          choice=digest.choice, other_number=digest.other_number)
         if before:  # the same caller in two parts of one capped delivery
-            item.update(count=before["count"] + digest.count, first_at=min(before["first_at"], digest.first_at),
-                        last_at=max(before["last_at"], digest.last_at))
-            if CHOICE_RANK.get(before["choice"], 0) > CHOICE_RANK.get(digest.choice, 0):
-                item.update(choice=before["choice"], other_number=before["other_number"])
+            update: dict[str, Any] = {"count": before.count + digest.count,
+                                      "first_at": min(before.first_at, digest.first_at),
+                                      "last_at": max(before.last_at, digest.last_at)}
+            if CHOICE_RANK.get(before.choice, 0) > CHOICE_RANK.get(digest.choice, 0):
+                update.update(choice=before.choice, other_number=before.other_number)
+            item = item.model_copy(update=update)
         calls[digest.caller] = item
-    return {"callee": callee, "episode": episode,
-            "sent_at": existing["sent_at"] if same_episode else now,
-            "window_ends_at": now + window,
-            "calls": sorted(calls.values(), key=lambda item: item["first_at"])}
+    return Notice(callee=callee, episode=episode,
+                  sent_at=existing.sent_at if existing is not None and same_episode else now,
+                  window_ends_at=now + window, calls=sorted(calls.values(), key=lambda item: item.first_at))

@@ -13,28 +13,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.missed_calls import documents
-from shared import carrier
+from functions.missed_calls.models import MissedCall, Voicemail
+from shared import carrier, runtime
 from shared.events import utcnow
 
 logger = logging.getLogger("vas.missed_calls.voicemail")
 
 
-def new_message(call: dict[str, Any], *, now: datetime, retention: timedelta) -> dict[str, Any]:
-    return {"call_sid": call["call_sid"], "callee": call["callee"], "caller": call["caller"],
-            "recording_sid": call["recording_sid"], "recording_url": call.get("recording_url"),
-            "seconds": call.get("recording_seconds"), "called_at": call["called_at"], "recorded_at": now,
-            "heard_at": None, "delete_after": now + retention, "deleted": False, "deleted_at": None,
-            "deleted_by": None, "recording_deleted_at": None}
+def new_message(call: MissedCall, *, now: datetime, retention: timedelta) -> Voicemail:
+    """The voice message a call with a recording leaves, kept until retention."""
+    return Voicemail(call_sid=call.call_sid, callee=call.callee, caller=call.caller, recording_sid=call.recording_sid,
+                     recording_url=call.recording_url, seconds=call.recording_seconds, called_at=call.called_at,
+                     recorded_at=now, heard_at=None, delete_after=now + retention, deleted=False, deleted_at=None,
+                     deleted_by=None, recording_deleted_at=None)
 
 
-def heard(message: dict[str, Any], *, at: datetime) -> dict[str, Any] | None:
+def heard(message: Voicemail, *, at: datetime) -> dict[str, Any] | None:
     """The first listening is kept; a second changes nothing."""
-    return None if message.get("heard_at") else {"heard_at": at}
+    return None if message.heard_at else {"heard_at": at}
 
 
-def deleted(message: dict[str, Any], *, by: str, now: datetime) -> dict[str, Any] | None:
+def deleted(message: Voicemail, *, by: str, now: datetime) -> dict[str, Any] | None:
     """Deleted by the callee or by retention; None when it already was."""
-    if message.get("deleted"):
+    if message.deleted:
         return None
     return {"deleted": True, "deleted_at": now, "deleted_by": by, "recording_url": None}
 
@@ -45,7 +46,7 @@ def delete_at_carrier(recording_sid: str) -> None:
     logger.info("recording deleted", extra={"recording_sid": recording_sid, "already_gone": gone_before})
 
 
-def delete_recording_after_commit(ctx, call_sid: str | None) -> None:
+def delete_recording_after_commit(ctx: runtime.Context[str | None], call_sid: str | None) -> None:
     """After a commit that deleted a voice message: its recording, unless a delivery already deleted it."""
     if call_sid is None:
         return
@@ -53,9 +54,9 @@ def delete_recording_after_commit(ctx, call_sid: str | None) -> None:
     if not ctx.redelivered:
         sid = ctx.handoff
     else:
-        message = ref.get().to_dict() or {}
-        sid = message.get("recording_sid") if message.get("deleted") and not message.get("recording_deleted_at") \
-            else None
+        stored = ref.get().to_dict()
+        message = Voicemail.model_validate(stored) if stored is not None else None
+        sid = message.recording_sid if message and message.deleted and not message.recording_deleted_at else None
     if sid:
         delete_at_carrier(sid)
         ref.update({"recording_deleted_at": utcnow()})

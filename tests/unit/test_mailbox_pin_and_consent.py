@@ -114,7 +114,8 @@ def _mailbox_question(price: int) -> consent.Consent:
 def test_a_yes_to_the_old_price_after_a_fee_change_charges_nothing_and_asks_again_with_the_new_price():
     old_fee = MAILBOX.charging.monthly_fee - 1_000 * 100
     reply = _yes_to_the_mailbox(NOW + timedelta(minutes=5))
-    step = options.sign_up({}, reply, _mailbox_question(old_fee), config=MAILBOX, currency=UZS, language="en")
+    step = options.sign_up(options.new_user(OWNER), reply, _mailbox_question(old_fee), config=MAILBOX, currency=UZS,
+                           language="en")
     assert not step.register
     assert step.answer.template == "missed_calls.options.confirm_register"
     assert step.answer.params["fee"] == UZS.format(MAILBOX.charging.monthly_fee)
@@ -122,6 +123,6 @@ def test_a_yes_to_the_old_price_after_a_fee_change_charges_nothing_and_asks_agai
     assert (old.status, old.price) == ("replaced", old_fee)
     assert (new.status, new.price, new.request) == ("pending", MAILBOX.charging.monthly_fee, reply.said)
 
-    same_price = options.sign_up({}, reply, _mailbox_question(MAILBOX.charging.monthly_fee), config=MAILBOX,
-                                 currency=UZS, language="en")
+    same_price = options.sign_up(options.new_user(OWNER), reply, _mailbox_question(MAILBOX.charging.monthly_fee),
+                                 config=MAILBOX, currency=UZS, language="en")
     assert same_price.register and [r.status for r in same_price.records] == ["confirmed"]

@@ -4,13 +4,15 @@ priority, black and white lists, the monthly cap, retention summaries and the ca
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from functions.missed_calls import calls, charging, documents, housekeeping, options, reminders
+from functions.missed_calls import calls, charging, delivery, documents, housekeeping, options, reminders
 from functions.missed_calls.config import load_preset
-from shared import texts
+from functions.missed_calls.models import MissedCall, MissedCallUser
+from shared import operator, texts
 from shared.events import MissedCallOptionsChanged, MissedCallRecorded
 from shared.money import Currency
 
@@ -19,7 +21,7 @@ CONFIG = load_preset("demotel-reminder", UZS)
 A, B, C, D = "+998901234567", "+998901234568", "+998901234569", "+998901234570"
 T0 = datetime(2026, 5, 11, 5, 0, tzinfo=timezone.utc)  # 10:00 in Tashkent
 TASHKENT = ZoneInfo("Asia/Tashkent")
-CALLEE = reminders.Reader(B, "en", TASHKENT)
+CALLEE = reminders.Recipient(B, "en", TASHKENT)
 
 
 def event(sid="CA1", caller=A, minutes=0, **fields) -> MissedCallRecorded:
@@ -27,7 +29,7 @@ def event(sid="CA1", caller=A, minutes=0, **fields) -> MissedCallRecorded:
                               called_at=T0 + timedelta(minutes=minutes), **fields)
 
 
-def call(sid, caller=A, minutes=0, choice="none", **fields) -> dict:
+def call(sid, caller=A, minutes=0, choice="none", **fields) -> MissedCall:
     return calls.merged(None, event(sid, caller, minutes, choice=choice, final=True, **fields), now=T0)
 
 
@@ -49,7 +51,7 @@ def rendered(outgoing) -> str:
 def test_a_choice_never_goes_back_to_none_and_final_only_goes_true():
     pressed = calls.merged(None, event(choice="leave_number", final=True), now=T0)
     late_first = calls.merged(pressed, event(choice="none", final=False), now=T0)
-    assert (late_first["choice"], late_first["final"]) == ("leave_number", True)
+    assert (late_first.choice, late_first.final) == ("leave_number", True)
 
 
 def test_recording_fields_only_fill_in_and_the_earliest_call_time_stands():
@@ -57,14 +59,14 @@ def test_recording_fields_only_fill_in_and_the_earliest_call_time_stands():
     recorded = calls.merged(first, event(choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1",
                                          recording_seconds=12, final=True), now=T0)
     stale = calls.merged(recorded, event(minutes=2, choice="voicemail"), now=T0)
-    assert (stale["recording_sid"], stale["recording_seconds"], stale["final"]) == ("RE1", 12, True)
-    assert stale["called_at"] == T0
+    assert (stale.recording_sid, stale.recording_seconds, stale.final) == ("RE1", 12, True)
+    assert stale.called_at == T0
 
 
 def test_a_reprompted_caller_s_final_key_wins_over_an_earlier_one():
     three = calls.merged(None, event(choice="other_number", other_number=C), now=T0)
     two = calls.merged(three, event(choice="leave_number", final=True), now=T0)
-    assert (two["choice"], two["other_number"]) == ("leave_number", None)
+    assert (two.choice, two.other_number) == ("leave_number", None)
 
 
 @pytest.mark.parametrize("user, verdict", [
@@ -74,13 +76,13 @@ def test_a_reprompted_caller_s_final_key_wins_over_an_earlier_one():
     ({}, None),
 ])
 def test_black_list_drops_and_a_non_empty_white_list_keeps_only_its_numbers(user, verdict):
-    assert calls.screened_out(A, user) == verdict
+    assert calls.screened_out(A, MissedCallUser.model_validate(user)) == verdict
 
 
 def test_an_unregistered_callee_gets_a_number_reminder_and_the_recording_is_not_kept():
     left = call("CA1", choice="voicemail", recording_sid="RE1", recording_url="http://r/RE1")
     kept, discard = calls.with_mailbox(left, registered=False)
-    assert (kept["choice"], kept["recording_sid"], discard) == ("leave_number", None, "RE1")
+    assert (kept.choice, kept.recording_sid, discard) == ("leave_number", None, "RE1")
     assert calls.with_mailbox(left, registered=True) == (left, None)
 
 
@@ -92,31 +94,32 @@ def test_a_caller_who_is_still_in_the_ivr_is_not_told_yet_but_a_lost_final_does_
 
 def test_a_hang_up_report_lets_the_key_land_before_a_reachable_callee_is_told_but_not_at_attach():
     hung_up = calls.merged(calls.merged(None, event(), now=T0), event(hung_up=True), now=T0 + timedelta(seconds=5))
-    assert (hung_up["final"], hung_up["hung_up_at"]) == (False, T0 + timedelta(seconds=5))
+    assert (hung_up.final, hung_up.hung_up_at) == (False, T0 + timedelta(seconds=5))
     assert not calls.journey_over(hung_up, T0 + timedelta(seconds=6))
     assert calls.journey_over(hung_up, T0 + timedelta(seconds=5) + calls.HANG_UP_SETTLE)
     assert calls.journey_over(hung_up, T0 + timedelta(seconds=6), at_attach=True)
     assert housekeeping.due_for_pending(hung_up, attached=True, retention=CONFIG.retention, now=T0) == \
         T0 + timedelta(seconds=5) + calls.HANG_UP_SETTLE
     keyed = calls.merged(hung_up, event(choice="leave_number", final=True), now=T0 + timedelta(seconds=6))
-    assert (keyed["choice"], keyed["final"]) == ("leave_number", True)
+    assert (keyed.choice, keyed.final) == ("leave_number", True)
     assert calls.journey_over(keyed, T0 + timedelta(seconds=6))
 
 
 def test_a_key_that_arrives_after_the_free_notice_reopens_the_call_but_a_late_key_4_does_not():
-    told = {**calls.merged(None, event(hung_up=True), now=T0), "status": calls.NOTIFIED}
-    assert calls.merged(told, event(choice="leave_number", final=True), now=T0)["status"] == calls.PENDING
-    assert calls.merged(told, event(choice="notify_me", final=True), now=T0)["status"] == calls.NOTIFIED
-    keyed_and_told = {**calls.merged(None, event(choice="leave_number", final=True), now=T0), "status": calls.NOTIFIED}
-    assert calls.merged(keyed_and_told, event(hung_up=True), now=T0)["status"] == calls.NOTIFIED
+    told = calls.merged(None, event(hung_up=True), now=T0).model_copy(update={"status": calls.NOTIFIED})
+    assert calls.merged(told, event(choice="leave_number", final=True), now=T0).status == calls.PENDING
+    assert calls.merged(told, event(choice="notify_me", final=True), now=T0).status == calls.NOTIFIED
+    keyed_and_told = calls.merged(None, event(choice="leave_number", final=True), now=T0).model_copy(
+        update={"status": calls.NOTIFIED})
+    assert calls.merged(keyed_and_told, event(hung_up=True), now=T0).status == calls.NOTIFIED
 
 
 def test_the_newest_network_report_of_either_source_says_whether_the_callee_is_reachable():
-    user = {"network": {"state": "attached", "at": T0}}
+    user = MissedCallUser(network={"state": "attached", "at": T0})
     subscriber = {"network_state": {"state": "detached", "at": T0 + timedelta(seconds=1)}}
     assert not calls.reachable(user, subscriber)
     assert calls.reachable(user, {})
-    assert not calls.reachable({}, {})
+    assert not calls.reachable(MissedCallUser(), {})
 
 
 # --- one SMS per caller -----------------------------------------------------------------------
@@ -150,9 +153,9 @@ def test_callers_who_chose_nothing_share_one_free_short_notice_with_the_d_query(
 
 
 def test_times_are_the_callee_s_local_time_in_their_language():
-    zh = reminders.Reader(B, "zh", TASHKENT)
+    zh = reminders.Recipient(B, "zh", TASHKENT)
     assert reminders.short_time(T0, zh) == "05月11日10:00"
-    assert reminders.short_time(T0, reminders.Reader(B, "ru", TASHKENT)) == "11.05 10:00"
+    assert reminders.short_time(T0, reminders.Recipient(B, "ru", TASHKENT)) == "11.05 10:00"
 
 
 # --- key 4: privacy and caller priority ---------------------------------------------------------
@@ -166,12 +169,13 @@ def test_times_are_the_callee_s_local_time_in_their_language():
 ])
 def test_availability_is_withheld_by_privacy_unless_both_are_registered_and_the_caller_has_priority(
         callee, caller, priority, allowed):
-    assert reminders.availability_allowed(callee, caller, priority) is allowed
+    assert reminders.availability_allowed(MissedCallUser.model_validate(callee), MissedCallUser.model_validate(caller),
+                                          priority) is allowed
 
 
 def test_the_available_sms_names_the_callee_and_the_time_of_the_call():
     [digest] = reminders.digests([call("CA1", A, 0, "notify_me"), call("CA2", A, 7, "notify_me")])
-    sms = reminders.availability_message(digest, callee=B, caller=reminders.Reader(A, "en", TASHKENT),
+    sms = reminders.availability_message(digest, callee=B, caller=reminders.Recipient(A, "en", TASHKENT),
                                          config=CONFIG, reference=reference)
     assert (sms.sms.to, sms.sms.billing) == (A, documents.BILL_AVAILABILITY)
     assert rendered(sms) == f"The subscriber {B} you called at 05-11 10:07 is now available, please call them."
@@ -193,7 +197,7 @@ def test_registering_charges_the_month_s_fee_when_the_balance_allows_and_a_repea
     fee = CONFIG.charging.monthly_fee
     first = decide(options.new_user(B), "register", balance=fee)
     assert (first.fee, first.update["registered"], first.update["fee_months"]) == (fee, True, ["2026-05"])
-    again = decide({**options.new_user(B), **first.update}, "register", balance=0)
+    again = decide(options.new_user(B).model_copy(update=first.update), "register", balance=0)
     assert (again.fee, again.update, again.template) == (0, {}, "missed_calls.options.registered")
 
 
@@ -203,21 +207,21 @@ def test_registering_without_the_fee_is_refused_and_charges_nothing():
 
 
 def test_registering_again_in_a_paid_month_is_free():
-    back = decide({**options.new_user(B), "fee_months": ["2026-05"]}, "register")
+    back = decide(options.new_user(B).model_copy(update={"fee_months": ["2026-05"]}), "register")
     assert (back.fee, back.update["registered"]) == (0, True)
 
 
 def test_a_number_is_on_one_list_at_most_and_the_lists_are_capped():
-    on_white = {**options.new_user(B), "whitelist": [A]}
+    on_white = options.new_user(B).model_copy(update={"whitelist": [A]})
     moved = decide(on_white, "blacklist_add", A)
     assert moved.update == {"blacklist": [A], "whitelist": []}
-    full = {**options.new_user(B), "blacklist": [f"+99890{n:07d}" for n in range(options.LIST_LIMIT)]}
+    full = options.new_user(B).model_copy(update={"blacklist": [f"+99890{n:07d}" for n in range(options.LIST_LIMIT)]})
     assert decide(full, "blacklist_add", A).template == "missed_calls.options.blacklist_full"
     assert decide(full, "blacklist_add", A).update == {}
 
 
 def test_repeated_list_and_privacy_requests_change_nothing_and_confirm_the_same():
-    user = {**options.new_user(B), "blacklist": [A], "privacy": True}
+    user = options.new_user(B).model_copy(update={"blacklist": [A], "privacy": True})
     assert decide(user, "blacklist_add", A).update == {}
     assert decide(user, "privacy_on").update == {}
     assert decide(user, "whitelist_remove", C).template == "missed_calls.options.whitelist_removed"
@@ -262,7 +266,7 @@ def test_calls_past_retention_are_counted_in_the_summary_not_lost():
     old = [call("CA1", A, 0), call("CA2", C, 5), call("CA3", A, 9)]
     summary = housekeeping.folded(None, old, callee=B, now=T0)
     summary = housekeeping.folded(summary, [call("CA4", D, 20)], callee=B, now=T0)
-    assert (summary["count"], summary["callers"]) == (4, [A, C, D])
+    assert (summary.count, summary.callers) == (4, [A, C, D])
     [sms] = [reminders.summary_message(summary, CALLEE, config=CONFIG, reference=reference)]
     assert rendered(sms) == ("Also 4 more calls from 3 numbers between 05-11 10:00 and 05-11 10:20 were older "
                              "than 72 hours and are not kept in detail.")
@@ -282,12 +286,160 @@ def test_when_the_clock_must_look_again():
 
 
 def test_a_busy_or_unanswered_forward_proves_the_phone_is_on_and_an_unreachable_one_that_it_is_off():
-    long_ago = {"network": {"state": "detached", "at": T0 - timedelta(days=3)}}
-    busy = {**call("CA1"), "reason": "busy"}
+    long_ago = MissedCallUser(network={"state": "detached", "at": T0 - timedelta(days=3)})
+    busy = call("CA1").model_copy(update={"reason": "busy"})
     assert calls.reachable(long_ago, {}, busy)                  # on since: the HLR never said so
     assert not calls.reachable(long_ago, {})
-    stale_on = {"network": {"state": "attached", "at": T0 - timedelta(hours=1)}}
-    assert not calls.reachable(stale_on, {}, {**call("CA2"), "reason": "unreachable"})
-    newer_off = {"network": {"state": "detached", "at": T0 + timedelta(minutes=1)}}
+    stale_on = MissedCallUser(network={"state": "attached", "at": T0 - timedelta(hours=1)})
+    assert not calls.reachable(stale_on, {}, call("CA2").model_copy(update={"reason": "unreachable"}))
+    newer_off = MissedCallUser(network={"state": "detached", "at": T0 + timedelta(minutes=1)})
     assert not calls.reachable(newer_off, {}, busy)              # the HLR's newer word wins
-    assert calls.network_report({**call("CA3"), "reason": "unconditional"}) is None
+    assert calls.network_report(call("CA3").model_copy(update={"reason": "unconditional"})) is None
+
+
+# --- a delivery decided without Firestore: read -> decide -> write ----------------------------
+
+PROFILE = operator.load_file(Path("shared/operators/demo.yaml"))
+
+
+def callee(**user) -> delivery.Callee:
+    return delivery.Callee(B, options.new_user(B).model_copy(update=user), True, {"msisdn": B, "language": "en"},
+                           CALLEE)
+
+
+def test_a_delivery_tells_each_caller_once_marks_the_calls_and_keeps_the_notice():
+    pending = [call("CA1", A, 0, "leave_number"), call("CA2", A, 5, "none"), call("CA3", C, 7, "notify_me")]
+    state = delivery.DeliveryState(pending, summary=None, notice=None,
+                                   callers={C: delivery.Caller(options.new_user(C), "ru")})
+    decided = delivery.decide(callee(), state, config=CONFIG, profile=PROFILE, now=T0 + timedelta(hours=1),
+                              reference=reference, episode=T0, at_attach=True)
+    purposes = [message.purpose for message in decided.messages]
+    assert purposes == ["activation", f"reminder/{A}", "short-notice", f"available/{C}"]
+    assert decided.told_sids == {"CA1", "CA2", "CA3"}
+    assert {c.call_sid: (c.status, c.notice_id, c.availability) for c in decided.told} == {
+        "CA1": (calls.NOTIFIED, f"ref/reminder/{A}", None), "CA2": (calls.NOTIFIED, f"ref/reminder/{A}", None),
+        "CA3": (calls.NOTIFIED, "ref/short-notice", "sent")}
+    assert decided.messages[-1].sms.language == "ru"
+    assert [item.caller for item in decided.notice.calls] == [A, C]
+    assert decided.user_fields == {"activation_notice_at": T0 + timedelta(hours=1), "due_at": None}
+    assert not decided.summary_cleared
+
+
+def test_a_delivery_withholds_availability_under_privacy_and_tells_the_summary_once():
+    summary = housekeeping.folded(None, [call("CA0", D, -3000)], callee=B, now=T0)
+    state = delivery.DeliveryState([call("CA3", C, 7, "notify_me")], summary=summary, notice=None)
+    decided = delivery.decide(callee(privacy=True, activation_notice_at=T0), state, config=CONFIG, profile=PROFILE,
+                              now=T0 + timedelta(hours=1), reference=reference, episode=T0, at_attach=True)
+    assert [message.purpose for message in decided.messages] == ["short-notice", "summary"]
+    assert decided.told[0].availability == "withheld_privacy"
+    assert decided.summary_cleared
+
+
+def test_a_delivery_leaves_a_call_still_in_the_ivr_and_comes_back_when_it_must_be_over():
+    open_call = calls.merged(None, event("CA9", C, 50, choice="none"), now=T0)
+    state = delivery.DeliveryState([call("CA1", A, 0, "leave_number")], summary=None, notice=None)
+    now = T0 + timedelta(minutes=55)
+    decided = delivery.decide(callee(activation_notice_at=T0), state, config=CONFIG, profile=PROFILE, now=now,
+                              reference=reference, episode=T0, include=open_call)
+    assert decided.told_sids == {"CA1"}
+    assert decided.user_fields == {"due_at": calls.journey_ends_at(open_call)}
+
+
+def test_a_delivery_past_the_cap_tells_the_oldest_and_comes_back_at_once():
+    cap = CONFIG.max_calls_per_attach
+    pending = [call(f"CA{i:04d}", A, i, "leave_number") for i in range(cap + 1)]
+    decided = delivery.decide(callee(activation_notice_at=T0), delivery.DeliveryState(pending, None, None),
+                              config=CONFIG, profile=PROFILE, now=T0 + timedelta(days=1), reference=reference,
+                              episode=T0, at_attach=True)
+    assert len(decided.told) == cap and decided.capped
+    assert decided.user_fields == {"due_at": T0 + timedelta(days=1)}
+
+
+def test_summarising_folds_only_calls_past_retention_and_looks_again_when_the_next_one_passes():
+    pending = [call("CA1", A, 0), call("CA2", C, 10), call("CA3", A, 60 * 24 * 30)]
+    now = T0 + CONFIG.retention + timedelta(minutes=5)
+    folding = housekeeping.summarise(pending, None, callee=B, cap=CONFIG.max_calls_per_attach,
+                                     retention=CONFIG.retention, now=now)
+    assert folding.summarised == ("CA1",)
+    assert (folding.summary.count, folding.summary.callers) == (1, [A])
+    assert folding.due_at == pending[1].called_at + CONFIG.retention
+    nothing = housekeeping.summarise(pending[2:], None, callee=B, cap=10, retention=CONFIG.retention, now=now)
+    assert (nothing.summarised, nothing.summary) == ((), None)
+
+
+# --- documents as models: what Firestore already holds still loads and is written back as read --
+
+def test_a_stored_call_of_an_earlier_version_loads_with_defaults_and_keeps_fields_it_does_not_know():
+    stored = {"call_sid": "CA1", "caller": A, "callee": B, "called_at": T0, "status": "pending",
+              "some_future_field": {"kept": True}}
+    loaded = MissedCall.model_validate(stored)
+    assert (loaded.choice, loaded.final, loaded.hung_up_at) == ("none", False, None)
+    assert loaded.fields() == stored, "no default it did not have, nothing it had lost"
+    told = loaded.model_copy(update={"status": calls.NOTIFIED})
+    assert told.fields() == {**stored, "status": calls.NOTIFIED}
+
+
+def test_a_new_user_is_stored_exactly_as_before_and_a_bare_user_document_loads():
+    assert options.new_user(B).fields() == {"msisdn": B, "registered": False, "privacy": False, "blacklist": [],
+                                            "whitelist": [], "fee_months": [], "usage": {}}
+    bare = MissedCallUser.model_validate({"due_at": T0})   # written by a merge before any option was set
+    assert (bare.registered, bare.blacklist, bare.usage, bare.due_at) == (False, [], {}, T0)
+
+
+def test_a_notice_and_a_summary_keep_their_stored_shape():
+    [digest] = reminders.digests([call("CA1", A, 0, "other_number", other_number=C)])
+    notice = reminders.notice_document(None, [digest], callee=B, episode=T0, now=T0, window=timedelta(hours=24))
+    assert notice.fields() == {"callee": B, "episode": T0, "sent_at": T0, "window_ends_at": T0 + timedelta(hours=24),
+                               "calls": [{"caller": A, "count": 1, "first_at": T0, "last_at": T0,
+                                          "choice": "other_number", "other_number": C}]}
+    summary = housekeeping.folded(None, [call("CA1")], callee=B, now=T0)
+    assert set(summary.fields()) == {"callee", "count", "callers", "callers_beyond", "first_at", "last_at",
+                                     "updated_at"}
+
+
+# --- a call arriving: keep, screen, tell now or come back later -------------------------------
+
+def test_an_arriving_call_from_a_blacklisted_caller_is_dropped_and_its_recording_not_kept():
+    listed = callee(blacklist=[A], registered=True)
+    arrived = delivery.arrival(None, event(choice="voicemail", recording_sid="RE1", final=True), listed,
+                               retention=CONFIG.retention, now=T0)
+    assert (arrived.call.status, arrived.call.dropped_reason, arrived.discard) == (calls.DROPPED, "blacklist", "RE1")
+    assert not arrived.tell_now
+
+
+def test_an_arriving_call_for_a_callee_away_comes_back_at_retention_and_one_on_a_busy_phone_is_told_now():
+    away = delivery.arrival(None, event(final=True), callee(), retention=CONFIG.retention, now=T0)
+    assert not away.tell_now
+    assert away.user_fields == {"due_at": T0 + CONFIG.retention, "network": {"state": "detached", "at": T0}}
+    busy = delivery.arrival(None, event(final=True).model_copy(update={"reason": "busy"}), callee(),
+                            retention=CONFIG.retention, now=T0)
+    assert busy.tell_now and busy.user_fields == {"network": {"state": "attached", "at": T0}}
+
+
+# --- the monthly mailbox fee ------------------------------------------------------------------
+
+def monthly(user, *, balance, blocked=False, fee=CONFIG.charging.monthly_fee):
+    return options.monthly_fee(user, blocked=blocked, month="2026-05", fee=fee, balance=balance, next_fee_at=T0,
+                               now=T0 - timedelta(days=1))
+
+
+def test_a_new_month_charges_the_fee_once_and_a_balance_that_cannot_pay_lets_the_mailbox_lapse():
+    fee = CONFIG.charging.monthly_fee
+    registered = options.new_user(B).model_copy(update={"registered": True, "fee_due_at": T0 - timedelta(days=1)})
+    assert options.fee_falls_due(registered, T0 - timedelta(days=1))
+    assert not options.fee_falls_due(options.new_user(B), T0)
+    charged = monthly(registered, balance=fee + 5)
+    assert (charged.debit, charged.template, charged.balance) == (fee, "missed_calls.fee.charged", 5)
+    assert charged.update == {"fee_due_at": T0, "fee_months": ["2026-05"]}
+    lapsed = monthly(registered, balance=fee - 1)
+    assert (lapsed.debit, lapsed.template, lapsed.balance) == (0, "missed_calls.fee.lapsed", fee - 1)
+    assert lapsed.update == {"registered": False, "lapsed_at": T0 - timedelta(days=1), "fee_due_at": None}
+    assert monthly(registered, balance=None).template == "missed_calls.fee.lapsed"
+
+
+def test_no_fee_while_the_line_is_blocked_nor_twice_in_a_month_and_a_free_mailbox_says_nothing():
+    registered = options.new_user(B).model_copy(update={"registered": True, "fee_months": ["2026-05"]})
+    for outcome in (monthly(registered, balance=10**9, blocked=True), monthly(registered, balance=10**9)):
+        assert (outcome.debit, outcome.template, outcome.update) == (0, None, {"fee_due_at": T0})
+    free = monthly(options.new_user(B).model_copy(update={"registered": True}), balance=0, fee=0)
+    assert (free.debit, free.template, free.update["fee_months"]) == (0, None, ["2026-05"])
