@@ -1,7 +1,8 @@
 """Lot expiry: the clock's sweep fans out one event per account with due lots; each event expires them.
 
 Expiry is an event, never a silent disappearance: every expired lot leaves a ledger entry, a
-`ledger.lot-expired` event and a `balance.changed` event (shared/ledger.py emits them on save).
+`ledger.lot-expired` event and a `balance.changed` event (shared/ledger.py emits them on save),
+and the subscriber is told by SMS (`on_lot_expired`), whichever transaction found the lot due.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from datetime import datetime
 
 from google.cloud import firestore
 
-from shared import ledger, runtime, sweep
-from shared.events import ClockTick, ExpireAccount
+from shared import ledger, operator, runtime, store, sweep
+from shared.events import ClockTick, ExpireAccount, LotExpired, SmsSend
 
 logger = logging.getLogger("vas.ledger.expiry")
 
@@ -47,3 +48,22 @@ def on_expire_account(ctx: runtime.Context[None], order: ExpireAccount) -> None:
         logger.warning("expiry for an account that no longer exists", extra={"msisdn": order.msisdn})
         return
     ledger.save(ctx, book)
+
+
+@runtime.consumer("ledger-expiry-notice")
+def on_lot_expired(ctx: runtime.Context[None], expired: LotExpired) -> None:
+    """Tell the subscriber how much of which balance expired, and what is left of it."""
+    subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, expired.msisdn)).to_dict()
+    account = ledger.read_account(ctx.db, expired.msisdn, at=ctx.now)
+    if subscriber is None or account is None:
+        logger.info("expired credit of a number with no subscriber left; nobody to tell",
+                    extra={"msisdn": expired.msisdn, "lot_id": expired.lot_id})
+        return
+    profile = operator.current()
+    language = profile.language_for(subscriber.get("language"))
+    ctx.emit("sms.send", SmsSend(
+        to=expired.msisdn, template="ledger.expiry.notice", language=language, reference=expired.lot_id,
+        params={"amount": profile.currency.format(expired.amount),
+                "bucket": ledger.bucket_label(expired.bucket, language),
+                "balance": profile.currency.format(account.balance(expired.bucket))},
+    ), purpose="notice")

@@ -47,7 +47,7 @@ def outbox_of(entry_point, event_id: str, topic: str) -> list[Envelope]:
     return [item for item in (Envelope.model_validate(raw) for raw in marker.get("outbox")) if item.type == topic]
 
 
-def test_an_m1_transferred_bonus_lot_expires_after_30_days_with_its_event(firestore_clean, use_operator, moved_clock,
+def test_an_m1_transferred_bonus_lot_expires_after_30_days_with_its_event_and_its_sms(firestore_clean, use_operator, moved_clock,
                                                                            tap):
     use_operator("m1")
     subscriber(SG_A, "en", balance=2_000)
@@ -69,6 +69,12 @@ def test_an_m1_transferred_bonus_lot_expires_after_30_days_with_its_event(firest
     assert balance(SG_B, "bonus") == 0 and balance(SG_A) == 2_000 - 505, "only the gift expired"
     [event] = expired(1)
     assert (event.data["msisdn"], event.data["bucket"], event.data["amount"]) == (SG_B, "bonus", 500)
+    assert push(ledger_functions.on_lot_expired, event) == "processed"
+    [notice] = outbox_of(ledger_functions.on_lot_expired, event.id, "sms.send")
+    assert (notice.data["to"], notice.data["template"], notice.data["language"]) == \
+        (SG_B, "ledger.expiry.notice", "zh"), notice.data
+    assert notice.data["params"]["bucket"] == "赠送余额" and "5" in notice.data["params"]["amount"], notice.data
+    assert push(ledger_functions.on_lot_expired, event) == "duplicate", "told once, however often it is delivered"
     sound(SG_A, SG_B)
 
 
