@@ -12,7 +12,6 @@ from pathlib import Path
 
 import requests
 
-
 # Ports handed out below the kernel's ephemeral range: a port the OS picked for us with bind(0)
 # is also where it places outgoing connections, so between our probe and the service's own bind a
 # client socket (hundreds open while a stack starts) could take it. Below that range only
@@ -49,14 +48,14 @@ class Service:
         self.cwd, self.ready_timeout = cwd, ready_timeout
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child writes to its own copy of the file
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
-    def wait_ready(self) -> "Service":
+    def wait_ready(self) -> Service:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

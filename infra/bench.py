@@ -21,16 +21,15 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import requests
 from google.cloud import pubsub_v1
 
 from emulators.carrier.client import CarrierClient
 from emulators.process import Service, free_port
-from infra import demo, stack as stack_module
 from functions.transfers.bench_policy import decisions_per_second
+from infra import demo, stack as stack_module
 from infra.functions import REPO
 from shared import bus, catalog, operator, runtime, settings, signing, store
 from shared.events import utcnow
@@ -271,7 +270,7 @@ def attach_delivery(stack, callers: int, calls_each: int, timeout: float = 300) 
     for c in range(callers):
         caller = f"+99890500{c:04d}"
         for k in range(calls_each):
-            called_at = datetime.fromtimestamp(now - 60 * (calls_each - k), timezone.utc).isoformat()
+            called_at = datetime.fromtimestamp(now - 60 * (calls_each - k), UTC).isoformat()
             envelopes.append(catalog.make_envelope("missed-call.recorded", {
                 "call_sid": f"CA{run}{c:04d}{k:04d}", "caller": caller, "callee": ATTACH_CALLEE,
                 "reason": "unreachable", "called_at": called_at, "choice": "leave_number", "final": True,

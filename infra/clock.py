@@ -28,7 +28,7 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -58,7 +58,7 @@ def parse_moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         raise ValueError(f"give the time with its zone, e.g. {text.strip()}+00:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 # --- cron: the five fields Cloud Scheduler reads ------------------------------------------------
@@ -87,9 +87,9 @@ def last_tick(cron: str, after: datetime, until: datetime) -> datetime | None:
     fields = cron.split()
     if len(fields) != 5:
         raise ValueError(f"not a five-field cron expression: {cron!r}")
-    minutes, hours, days, months, weekdays = (_cron_values(f, *r) for f, r in zip(fields, _FIELD_RANGES))
+    minutes, hours, days, months, weekdays = (_cron_values(f, *r) for f, r in zip(fields, _FIELD_RANGES, strict=True))
     any_day, any_weekday = fields[2] == "*", fields[4] == "*"
-    minute = until.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    minute = until.astimezone(UTC).replace(second=0, microsecond=0)
     while minute > after:
         weekday = (minute.weekday() + 1) % 7   # cron counts Sunday as 0
         day_matches = (minute.day in days if any_weekday else weekday in weekdays if any_day
@@ -114,7 +114,7 @@ class LocalClock:
         self._thread = threading.Thread(target=self._run, name="local-clock", daemon=True)
         self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "LocalClock":
+    def start(self) -> LocalClock:
         if self.interval > 0 and self.schedules:
             self._thread.start()
         return self

@@ -6,8 +6,8 @@ Seeding goes through the same doors production uses: the BSS's provisioning and 
 
 from __future__ import annotations
 
-import unicodedata
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 from emulators.carrier.client import CarrierClient
@@ -110,7 +110,7 @@ def _wrap(text: str, width: int) -> list[str]:
         cut = space if space > 0 else cut
         lines.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
-    return lines + [text]
+    return [*lines, text]
 
 
 @dataclass

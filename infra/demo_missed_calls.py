@@ -21,7 +21,6 @@ from functions.zero_balance import config as zero_balance_config
 from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
 from shared import consent, operator, store
 
-
 DEMO_PIN = "4821"
 
 

@@ -21,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators import gcloud
-from emulators import ses as ses_emulator
+from emulators import gcloud, ses as ses_emulator
 from emulators.process import Service, free_port
 from infra import topology
 from infra.clock import LocalClock

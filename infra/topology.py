@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from google.api_core import exceptions
 from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2
@@ -25,10 +27,8 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None,
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     for topic in catalog.topics:
-        try:
+        with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(project, topic))
-        except exceptions.AlreadyExists:
-            pass
     cap = max_backoff_seconds or 10**6
     dead_letter_topic = publisher.topic_path(project, catalog.dead_letter_topic)
     for name, consumer in catalog.consumers.items():

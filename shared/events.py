@@ -10,7 +10,7 @@ import os
 import re
 import typing
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -39,7 +39,7 @@ def utcnow() -> datetime:
     "Local" is the one flag that also gives local stand-ins for secrets (settings: VAS_ENV=local),
     so a deployed function can never be told another time.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if os.environ.get("VAS_ENV") != "local":
         return now
     # The session's pinned start (the variable) plus how far `python -m infra.clock` moved it since.

@@ -46,8 +46,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import store, texts
 from shared.events import BalanceChanged, LotExpired, utcnow
 from shared.ledger_core import (
-    Account, Bucket, Discrepancy, Entry, InsufficientFunds, InvalidAmount, InvalidBucket, LedgerError, Lot,
-    LotMovement, reconcile,
+    Account,
+    Bucket,
+    Discrepancy,
+    Entry,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidBucket,
+    LedgerError,
+    Lot,
+    LotMovement,
+    reconcile,
 )
 
 __all__ = [

@@ -112,7 +112,7 @@ class Account:
     updated_at: datetime | None = None
 
     @classmethod
-    def new(cls, msisdn: str, at: datetime) -> "Account":
+    def new(cls, msisdn: str, at: datetime) -> Account:
         """An empty account; it always shows a main balance, even at zero."""
         return cls(msisdn=msisdn, buckets={MAIN: Bucket(MAIN)}, created_at=at, updated_at=at)
 
@@ -170,7 +170,7 @@ class Account:
                                            reason, lot.id, now, lot.expires_at))
         return entries
 
-    def as_of(self, now: datetime) -> "Account":
+    def as_of(self, now: datetime) -> Account:
         """A copy without the lots due by `now`: what the subscriber can spend, before the sweep runs."""
         return Account(
             msisdn=self.msisdn,

@@ -1,4 +1,4 @@
-"""Structured JSON logs in Cloud Logging's format, MSISDNs and email addresses masked, secrets blanked, correlation id attached."""
+"""Structured JSON logs in Cloud Logging's format: MSISDNs and emails masked, secrets blanked, correlation ids."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared import events
 from shared.msisdn import mask_text
@@ -66,7 +66,7 @@ class CloudLoggingFormatter(logging.Formatter):
         entry = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
             "message": mask_personal(record.getMessage()),
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
             "logging.googleapis.com/labels": {"function": self.function},
         }

@@ -164,7 +164,7 @@ class ServicePresets(Generic[P]):
         return load_named(self.directory, name, lambda path: self.load_file(path, currency), kind=self.kind,
                           error=self.error)
 
-    def for_profile(self, profile: "OperatorProfile") -> P | None:
+    def for_profile(self, profile: OperatorProfile) -> P | None:
         """The preset the profile names under services.<service>; None when the service is off."""
         names = tuple(profile.services.get(self.service, []))
         if not names:
@@ -173,7 +173,7 @@ class ServicePresets(Generic[P]):
             raise self.error(f"services.{self.service} names {list(names)}: one preset runs the service")
         return self._cached(names[0], profile.currency)
 
-    def in_force(self) -> tuple["OperatorProfile", P]:
+    def in_force(self) -> tuple[OperatorProfile, P]:
         """For an entry point: the current operator profile and its preset; the service being off refuses the event."""
         from shared import operator, runtime  # entry points only: loading presets needs no profile and no Firestore
         profile = operator.current()

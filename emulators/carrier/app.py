@@ -8,14 +8,13 @@ import hmac
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from shared.msisdn import InvalidMsisdn, normalise
-
 from emulators.carrier import twilio_api
 from emulators.carrier.calls import NotWaiting
 from emulators.carrier.network import InvalidUssd, UnknownPhone, UnknownSession
 from emulators.carrier.recordings import MEDIA_PATH, silence_wav
 from emulators.carrier.service import Carrier, NotConfigured, PhoneOff, UnknownCall
 from emulators.carrier.twilio_api import TwilioError
+from shared.msisdn import InvalidMsisdn, normalise
 
 TWILIO = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>"
 

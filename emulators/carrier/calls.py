@@ -11,7 +11,8 @@ waits for the caller (a <Gather> for keys, a <Record> for speech) or ends; the c
   The action defaults to the current document's URL, relative URLs resolve against it.
 - Record: a beep (playBeep), then speech until the timeout's silence, a finishOnKey key, maxLength
   or the caller hanging up; then the action is requested with RecordingUrl, RecordingSid,
-  RecordingDuration and Digits (and recordingStatusCallback is told in the background). Nothing said: Twilio moves on to the next verb without the action.
+  RecordingDuration and Digits (and recordingStatusCallback is told in the background). Nothing said:
+  Twilio moves on to the next verb without the action.
   A hang-up still requests the action (CallStatus completed; its TwiML is not run).
 - Redirect requests its URL; Hangup and Reject end the call; a document that runs out ends it.
 - A webhook that fails, answers non-TwiML or uses a verb this emulator does not play ends the call
@@ -21,9 +22,10 @@ waits for the caller (a <Gather> for keys, a <Record> for speech) or ends; the c
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import urljoin
 
 from shared.events import utcnow
@@ -213,9 +215,7 @@ class Call:
         mark = len(self.heard)
         waiting.speech.append(text.strip())
         waiting.seconds = min(waiting.seconds + seconds, waiting.max_length)
-        if waiting.seconds >= waiting.max_length:  # maxLength cuts the message and ends the recording
-            self._end_recording(digits="")
-        elif then == "silence":
+        if waiting.seconds >= waiting.max_length or then == "silence":  # maxLength cuts the message, as silence ends it
             self._end_recording(digits="")
         elif then == "hangup":
             return self.hang_up()
@@ -364,10 +364,9 @@ class Call:
 
     def _end_gather(self, finished_on: str) -> None:
         gathering, self.waiting = self.waiting, None
-        if gathering.digits or gathering.action_on_empty:
-            if self._load(gathering.action, gathering.method,
-                          {"Digits": gathering.digits, "FinishedOnKey": finished_on}):
-                return
+        if (gathering.digits or gathering.action_on_empty) and self._load(
+                gathering.action, gathering.method, {"Digits": gathering.digits, "FinishedOnKey": finished_on}):
+            return
         # Nothing keyed: Twilio goes on with the verb after the Gather (the document stays).
 
     def _record(self, verb: ElementTree.Element) -> None:
@@ -415,7 +414,7 @@ class Call:
         self.status = "busy" if busy else "no-answer"
         self._end("reject")
 
-    _VERBS = {"Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather, "Record": _record,
+    _VERBS: ClassVar[dict[str, Callable[[Call, ElementTree.Element], None]]] = {"Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather, "Record": _record,
               "Redirect": _redirect, "Hangup": _hangup, "Reject": _reject}
 
     def _fail(self, reason: str) -> None:

@@ -35,7 +35,7 @@ class _Job:
 
 
 class _Lane:
-    def __init__(self, owner: "Dispatcher", index: int):
+    def __init__(self, owner: Dispatcher, index: int):
         self.owner = owner
         self.jobs: list[_Job] = []
         self.busy = False

@@ -63,7 +63,7 @@ class UssdReply:
     end: bool
 
     @classmethod
-    def parse(cls, status: int, body: str) -> "UssdReply":
+    def parse(cls, status: int, body: str) -> UssdReply:
         """Read a `CON …`/`END …` answer; anything else ends the session like a real gateway."""
         if status == 200 and body.startswith("CON "):
             return cls(body[4:], end=False)

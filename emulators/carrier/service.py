@@ -17,16 +17,15 @@ from urllib.parse import urlencode, urlparse
 
 import requests
 
-from shared.events import derive_event_id, utcnow
-from shared.msisdn import InvalidMsisdn, normalise
-from shared.signing import USSD_SIGNATURE_HEADER, sign_body
-
 from emulators.carrier import twilio_api
 from emulators.carrier.calls import Call, SavedRecording, WebhookAnswer, WebhookRequest
 from emulators.carrier.dispatch import Dispatcher, GiveUp
 from emulators.carrier.network import AttachmentChange, Network, UssdReply, is_service_number, parse_ussd
 from emulators.carrier.recordings import MEDIA_PATH, Recording, RecordingStore
 from emulators.carrier.smsc import Message, SmsCentre, StatusChange, new_sid
+from shared.events import derive_event_id, utcnow
+from shared.msisdn import InvalidMsisdn, normalise
+from shared.signing import USSD_SIGNATURE_HEADER, sign_body
 
 logger = logging.getLogger("carrier")
 

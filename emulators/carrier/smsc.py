@@ -12,10 +12,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from emulators.carrier.network import InboxItem, Network
 from shared.events import utcnow
 from shared.sms import Segmentation, segments
-
-from emulators.carrier.network import InboxItem, Network
 
 UNREACHABLE = 30003       # Twilio: Unreachable destination handset
 UNKNOWN_HANDSET = 30005   # Twilio: Unknown destination handset
@@ -56,7 +55,7 @@ class Message:
     def error_message(self) -> str | None:
         return ERROR_MESSAGES.get(self.error_code) if self.error_code else None
 
-    def move(self, status: str, error_code: int | None = None) -> "StatusChange":
+    def move(self, status: str, error_code: int | None = None) -> StatusChange:
         now = utcnow()
         self.status, self.error_code, self.date_updated = status, error_code, now
         if status == "sent":

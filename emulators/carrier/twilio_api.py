@@ -17,10 +17,9 @@ from urllib.parse import urlencode, urlparse
 
 from twilio.request_validator import RequestValidator
 
-from shared.msisdn import InvalidMsisdn, normalise
-
 from emulators.carrier.recordings import Recording
 from emulators.carrier.smsc import Message, StatusChange
+from shared.msisdn import InvalidMsisdn, normalise
 
 API_VERSION = "2010-04-01"
 MAX_BODY = 1600          # Twilio refuses longer bodies (21617)

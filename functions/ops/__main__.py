@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
 from google.cloud import firestore, pubsub_v1
@@ -25,7 +25,7 @@ from shared.events import utcnow
 def pubsub_now() -> datetime:
     """Now by Pub/Sub's clock, the real one: publish times and seeks are in it, even when the local
     stack's clock (`utcnow`) has been moved."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def list_dead_letters(show_replayed: bool) -> int:
