@@ -57,11 +57,19 @@ def notify_throughput(stack, messages: int) -> float:
     before = len(carrier.messages())
     recipients = [s.msisdn for s in demo.SUBSCRIBERS if s.attached]
     run = uuid.uuid4().hex[:8]
-    envelopes = [catalog.make_envelope("sms.send", {"to": recipients[i % len(recipients)],
-                                                    "template": "edge.balance.report",
-                                                    "params": {"lines": "Main balance: 12 000 so'm"}},
-                                       event_id=f"bench-{run}-{i}", source="bench")
-                 for i in range(messages)]
+    envelopes = [
+        catalog.make_envelope(
+            "sms.send",
+            {
+                "to": recipients[i % len(recipients)],
+                "template": "edge.balance.report",
+                "params": {"lines": "Main balance: 12 000 so'm"},
+            },
+            event_id=f"bench-{run}-{i}",
+            source="bench",
+        )
+        for i in range(messages)
+    ]
     started = time.perf_counter()
     _publish_all(envelopes)
     _wait_until(lambda: len(carrier.messages()) - before, messages, timeout=300)
@@ -72,21 +80,52 @@ def raw_ceiling(stack, messages: int) -> float:
     count_file = LOG_DIR / f"noop-{uuid.uuid4().hex[:8]}.count"
     count_file.write_bytes(b"")
     port = free_port()
-    noop = Service("bench-noop",
-                   [sys.executable, "-m", "functions_framework", "--source", str(REPO / "infra/bench_noop.py"),
-                    "--target", "noop", "--host", "127.0.0.1", "--port", str(port)],
-                   ready_url=f"http://127.0.0.1:{port}/", env={"VAS_BENCH_COUNT_FILE": str(count_file)},
-                   log_dir=LOG_DIR, cwd=REPO).start().wait_ready()
+    noop = (
+        Service(
+            "bench-noop",
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--source",
+                str(REPO / "infra/bench_noop.py"),
+                "--target",
+                "noop",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            ready_url=f"http://127.0.0.1:{port}/",
+            env={"VAS_BENCH_COUNT_FILE": str(count_file)},
+            log_dir=LOG_DIR,
+            cwd=REPO,
+        )
+        .start()
+        .wait_ready()
+    )
     try:
         publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
         topic = publisher.topic_path(stack.project, "bench-ceiling")
         publisher.create_topic(name=topic)
-        subscriber.create_subscription(request={
-            "name": subscriber.subscription_path(stack.project, "bench-ceiling"), "topic": topic,
-            "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/bench-ceiling"}})
-        envelopes = [catalog.make_envelope("sms.send", {"to": "+998901000001", "template": "edge.balance.report"},
-                                           event_id=f"ceiling-{i}", source="bench").model_copy(update={"type": "bench-ceiling"})
-                     for i in range(messages)]
+        subscriber.create_subscription(
+            request={
+                "name": subscriber.subscription_path(stack.project, "bench-ceiling"),
+                "topic": topic,
+                "push_config": {
+                    "push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/bench-ceiling"
+                },
+            }
+        )
+        envelopes = [
+            catalog.make_envelope(
+                "sms.send",
+                {"to": "+998901000001", "template": "edge.balance.report"},
+                event_id=f"ceiling-{i}",
+                source="bench",
+            ).model_copy(update={"type": "bench-ceiling"})
+            for i in range(messages)
+        ]
         started = time.perf_counter()
         _publish_all(envelopes)
         _wait_until(lambda: count_file.stat().st_size, messages, timeout=300)
@@ -99,13 +138,15 @@ def _ussd(session: requests.Session, url: str, session_id: str, msisdn: str, cod
     """One signed request from the USSD gateway; returns the screen."""
     form = {"sessionId": session_id, "serviceCode": code, "phoneNumber": msisdn, "networkCode": "43405", "text": text}
     body = requests.models.RequestEncodingMixin._encode_params(form).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               signing.USSD_SIGNATURE_HEADER: signing.sign_body(settings.get().ussd_gateway_secret, body)}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        signing.USSD_SIGNATURE_HEADER: signing.sign_body(settings.get().ussd_gateway_secret, body),
+    }
     return session.post(url, data=body, headers=headers, timeout=10).text
 
 
 def _percentiles(timings: list[float]) -> tuple[float, float]:
-    timings = timings[min(20, len(timings) // 10):]  # the first requests warm connections and caches
+    timings = timings[min(20, len(timings) // 10) :]  # the first requests warm connections and caches
     quantiles = statistics.quantiles(timings, n=100)
     return quantiles[49], quantiles[98]
 
@@ -123,7 +164,7 @@ def ussd_latency(stack, requests_count: int) -> tuple[float, float]:
 
 # --- transfers -----------------------------------------------------------------------------
 
-BENCH_PAIRS = 10   # senders and as many recipients: Mobiuz lets each send/receive 100 000 so'm a day
+BENCH_PAIRS = 10  # senders and as many recipients: Mobiuz lets each send/receive 100 000 so'm a day
 TRANSFER = "2500"  # so'm, the smallest Mobiuz denomination: 40 a day per sender
 
 
@@ -151,8 +192,14 @@ def transfers_throughput(stack, transfers: int, concurrency: int) -> tuple[float
     def one(i: int) -> None:
         local.session = getattr(local, "session", None) or requests.Session()
         started = time.perf_counter()
-        screen = _ussd(local.session, url, f"bench-{run}-{i}", senders[i % BENCH_PAIRS], "*112#",
-                       f"{recipients[i % BENCH_PAIRS].lstrip('+')}*{TRANSFER}")
+        screen = _ussd(
+            local.session,
+            url,
+            f"bench-{run}-{i}",
+            senders[i % BENCH_PAIRS],
+            "*112#",
+            f"{recipients[i % BENCH_PAIRS].lstrip('+')}*{TRANSFER}",
+        )
         timings.append((time.perf_counter() - started) * 1000)
         if not screen.startswith("END "):
             raise RuntimeError(f"unexpected *112# answer: {screen[:200]}")
@@ -179,10 +226,15 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
 
     def one(i: int) -> None:
         a, b = senders[i % BENCH_PAIRS], recipients[i % BENCH_PAIRS]
-        refs = [db.document(f"processed/ceiling-{run}-{i}"), db.document(f"subscribers/{a}"),
-                db.document(f"subscribers/{b}"), db.document(f"ceiling_accounts/{a}"),
-                db.document(f"ceiling_accounts/{b}"), db.document(f"ceiling_history/{a}"),
-                db.document(f"ceiling_history/{b}")]
+        refs = [
+            db.document(f"processed/ceiling-{run}-{i}"),
+            db.document(f"subscribers/{a}"),
+            db.document(f"subscribers/{b}"),
+            db.document(f"ceiling_accounts/{a}"),
+            db.document(f"ceiling_accounts/{b}"),
+            db.document(f"ceiling_history/{a}"),
+            db.document(f"ceiling_history/{b}"),
+        ]
 
         @firestore.transactional
         def body(txn):
@@ -205,14 +257,16 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
 
 # --- missed calls (voice) ------------------------------------------------------------------
 
-VOICE_CALLEE = "+998904000000"     # switched off: the latency run's calls are forwarded for it
-ATTACH_CALLEE = "+998904000001"    # switched off, then attached: the attach run's subscriber
+VOICE_CALLEE = "+998904000000"  # switched off: the latency run's calls are forwarded for it
+ATTACH_CALLEE = "+998904000001"  # switched off, then attached: the attach run's subscriber
 VOICE_CALLER = "+998901000001"
 
 
 def seed_voice_parties(stack) -> None:
-    demo.provision(stack, [demo.DemoSubscriber(m, "Bench", "en", main=100_000, attached=False)
-                           for m in (VOICE_CALLEE, ATTACH_CALLEE)])
+    demo.provision(
+        stack,
+        [demo.DemoSubscriber(m, "Bench", "en", main=100_000, attached=False) for m in (VOICE_CALLEE, ATTACH_CALLEE)],
+    )
 
 
 def _twilio_post(session: requests.Session, url: str, params: dict[str, str]) -> requests.Response:
@@ -228,9 +282,16 @@ def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, 
     url, session, run = stack.url_of("edge-voice") + "/", requests.Session(), uuid.uuid4().hex[:8]
     answers, keys = [], []
     for i in range(calls):
-        params = {"AccountSid": settings.get().twilio_account_sid, "CallSid": f"CA{run}{i:024d}",
-                  "From": VOICE_CALLER, "To": VOICE_CALLEE, "ForwardedFrom": VOICE_CALLEE,
-                  "ForwardReason": "unreachable", "CallStatus": "ringing", "Direction": "inbound"}
+        params = {
+            "AccountSid": settings.get().twilio_account_sid,
+            "CallSid": f"CA{run}{i:024d}",
+            "From": VOICE_CALLER,
+            "To": VOICE_CALLEE,
+            "ForwardedFrom": VOICE_CALLEE,
+            "ForwardReason": "unreachable",
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+        }
         started = time.perf_counter()
         first = _twilio_post(session, url, params)
         answers.append((time.perf_counter() - started) * 1000)
@@ -241,8 +302,10 @@ def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, 
         second = _twilio_post(session, action, {**params, "CallStatus": "in-progress", "Digits": "2"})
         keys.append((time.perf_counter() - started) * 1000)
         if first.status_code != 200 or second.status_code != 200 or "<Gather" not in first.text:
-            raise RuntimeError(f"unexpected voice answers: {first.status_code} {first.text[:200]} / "
-                               f"{second.status_code} {second.text[:200]}")
+            raise RuntimeError(
+                f"unexpected voice answers: {first.status_code} {first.text[:200]} / "
+                f"{second.status_code} {second.text[:200]}"
+            )
     return _percentiles(answers), _percentiles(keys)
 
 
@@ -265,34 +328,51 @@ def attach_delivery(stack, callers: int, calls_each: int, timeout: float = 300) 
 
     carrier = CarrierClient(stack.carrier_url)
     run = uuid.uuid4().hex[:8]
-    now = utcnow().timestamp()   # the stack's clock: the calls must look recent to its functions
+    now = utcnow().timestamp()  # the stack's clock: the calls must look recent to its functions
     envelopes = []
     for c in range(callers):
         caller = f"+99890500{c:04d}"
         for k in range(calls_each):
             called_at = datetime.fromtimestamp(now - 60 * (calls_each - k), UTC).isoformat()
-            envelopes.append(catalog.make_envelope("missed-call.recorded", {
-                "call_sid": f"CA{run}{c:04d}{k:04d}", "caller": caller, "callee": ATTACH_CALLEE,
-                "reason": "unreachable", "called_at": called_at, "choice": "leave_number", "final": True,
-            }, event_id=f"bench-missed-{run}-{c}-{k}", source="bench"))
+            envelopes.append(
+                catalog.make_envelope(
+                    "missed-call.recorded",
+                    {
+                        "call_sid": f"CA{run}{c:04d}{k:04d}",
+                        "caller": caller,
+                        "callee": ATTACH_CALLEE,
+                        "reason": "unreachable",
+                        "called_at": called_at,
+                        "choice": "leave_number",
+                        "final": True,
+                    },
+                    event_id=f"bench-missed-{run}-{c}-{k}",
+                    source="bench",
+                )
+            )
     _publish_all(envelopes)
-    pending = (store.db().collection(documents.MISSED_CALLS)
-               .where(filter=FieldFilter("callee", "==", ATTACH_CALLEE))
-               .where(filter=FieldFilter("status", "==", "pending")))
+    pending = (
+        store.db()
+        .collection(documents.MISSED_CALLS)
+        .where(filter=FieldFilter("callee", "==", ATTACH_CALLEE))
+        .where(filter=FieldFilter("status", "==", "pending"))
+    )
     _wait_until(lambda: len(list(pending.select([]).stream())), len(envelopes), timeout=timeout)
     before = sum(1 for m in carrier.messages() if m["to"] == ATTACH_CALLEE)
     started = time.perf_counter()
     carrier.attach(ATTACH_CALLEE)
     # One SMS per caller (plus the activation notice, the first time this subscriber attaches).
-    _wait_until(lambda: sum(1 for m in carrier.messages() if m["to"] == ATTACH_CALLEE) - before, callers,
-                timeout=timeout)
+    _wait_until(
+        lambda: sum(1 for m in carrier.messages() if m["to"] == ATTACH_CALLEE) - before, callers, timeout=timeout
+    )
     elapsed = time.perf_counter() - started
     return len(envelopes) / elapsed, callers / elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=300, help="SMS events per throughput run")
     parser.add_argument("--ussd-requests", type=int, default=500)
     parser.add_argument("--transfers", type=int, default=200, help="transfers per throughput run")
@@ -317,24 +397,35 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
     decisions = decisions_per_second()
-    print(f"notify path   {notify:8.1f} SMS/s      (sms.send published → recorded by the carrier emulator, {args.messages} messages)")
+    print(
+        f"notify path   {notify:8.1f} SMS/s      (sms.send published → recorded by the carrier emulator,"
+        f" {args.messages} messages)"
+    )
     print(f"raw ceiling   {ceiling:8.1f} events/s   (publish → push → no-op function, same emulator)")
     print(f"ratio         {notify / ceiling:8.2f}            (notify path / raw ceiling)")
     print(f"*100# USSD    p50 {p50:6.1f} ms  p99 {p99:6.1f} ms   ({args.ussd_requests} sequential requests)")
     print()
-    print(f"transfers     {transfer_rate:8.1f} /s         (USSD *112# → both SMS recorded, {args.transfers} transfers,"
-          f" {args.concurrency} at once)")
-    print(f"tx ceiling    {transfer_ceiling:8.1f} /s         (Firestore emulator, a transaction of the same shape,"
-          f" {args.concurrency} at once)")
+    print(
+        f"transfers     {transfer_rate:8.1f} /s         (USSD *112# → both SMS recorded, {args.transfers} transfers,"
+        f" {args.concurrency} at once)"
+    )
+    print(
+        f"tx ceiling    {transfer_ceiling:8.1f} /s         (Firestore emulator, a transaction of the same shape,"
+        f" {args.concurrency} at once)"
+    )
     print(f"ratio         {transfer_rate / transfer_ceiling:8.2f}            (target ≥ 0.5)")
     print(f"*112# USSD    p50 {t50:6.1f} ms  p99 {t99:6.1f} ms   (target p99 ≤ 50 ms, under that load)")
     print(f"policy        {decisions:8.0f} decisions/s (one process, five presets; target ≥ 50 000)")
     print()
-    print(f"voice answer  p50 {v50:6.1f} ms  p99 {v99:6.1f} ms   (forwarded call → caller menu TwiML, {args.calls}"
-          f" sequential; target p99 ≤ 50 ms)")
+    print(
+        f"voice answer  p50 {v50:6.1f} ms  p99 {v99:6.1f} ms   (forwarded call → caller menu TwiML, {args.calls}"
+        f" sequential; target p99 ≤ 50 ms)"
+    )
     print(f"voice key 2   p50 {k50:6.1f} ms  p99 {k99:6.1f} ms   (the caller's choice → TwiML)")
-    print(f"attach        {merged_rate:8.1f} calls/s    ({args.callers} callers × {args.calls_each} missed calls merged"
-          f" → {args.callers} SMS recorded)")
+    print(
+        f"attach        {merged_rate:8.1f} calls/s    ({args.callers} callers × {args.calls_each} missed calls merged"
+        f" → {args.callers} SMS recorded)"
+    )
     print(f"              {attach_sms_rate:8.1f} SMS/s      (attach event → one SMS per caller at the carrier)")
     return 0
 

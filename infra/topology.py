@@ -16,8 +16,7 @@ def push_endpoint(base_url: str, project: str, topic: str) -> str:
     return f"{base_url.rstrip('/')}/projects/{project}/topics/{topic}"
 
 
-def create(project: str, consumer_urls: dict[str, str], catalog=None,
-           max_backoff_seconds: int | None = None) -> None:
+def create(project: str, consumer_urls: dict[str, str], catalog=None, max_backoff_seconds: int | None = None) -> None:
     """Create every topic, and a push subscription per consumer whose URL is given.
 
     `max_backoff_seconds` caps the catalog's retry backoff: tests use it so that a poison
@@ -47,8 +46,10 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None,
             },
         }
         if consumer.dead_letter and consumer.max_delivery_attempts:
-            request["dead_letter_policy"] = {"dead_letter_topic": dead_letter_topic,
-                                             "max_delivery_attempts": consumer.max_delivery_attempts}
+            request["dead_letter_policy"] = {
+                "dead_letter_topic": dead_letter_topic,
+                "max_delivery_attempts": consumer.max_delivery_attempts,
+            }
         try:
             subscriber.create_subscription(request=request)
         except exceptions.AlreadyExists:

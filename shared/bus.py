@@ -31,8 +31,7 @@ def topic_path(topic: str) -> str:
 
 def encode(envelope: Envelope) -> tuple[bytes, dict[str, str]]:
     data = envelope.model_dump_json().encode()
-    attributes = {"event_id": envelope.id, "event_type": envelope.type,
-                  "correlation_id": envelope.correlation_id}
+    attributes = {"event_id": envelope.id, "event_type": envelope.type, "correlation_id": envelope.correlation_id}
     return data, attributes
 
 

@@ -27,7 +27,7 @@ from shared.msisdn import Msisdn
 
 COLLECTION = "consents"
 PENDING = "consent_pending"
-SMS_REPLY_WINDOW = timedelta(minutes=15)   # long enough to read and answer, short enough to stay one decision
+SMS_REPLY_WINDOW = timedelta(minutes=15)  # long enough to read and answer, short enough to stay one decision
 
 Channel = Literal["sms", "ussd", "ivr", "web"]
 Status = Literal["pending", "confirmed", "declined", "expired", "replaced"]
@@ -85,21 +85,66 @@ def pending_key(offer: str, msisdn: str) -> str:
     return f"{offer}:{msisdn}"
 
 
-def asked(*, offer: str, msisdn: str, channel: Channel, language: str, shown: str, price: int, currency: str,
-          period: str, request: Answer, window: timedelta = SMS_REPLY_WINDOW) -> Consent:
+def asked(
+    *,
+    offer: str,
+    msisdn: str,
+    channel: Channel,
+    language: str,
+    shown: str,
+    price: int,
+    currency: str,
+    period: str,
+    request: Answer,
+    window: timedelta = SMS_REPLY_WINDOW,
+) -> Consent:
     """A question waiting for its reply until `window` after the request."""
-    return Consent(id=consent_id(offer, msisdn, request.reference), offer=offer, msisdn=msisdn, channel=channel,
-                   language=language, shown=shown, price=price, currency=currency, period=period,
-                   request=request, status="pending", expires_at=request.at + window)
+    return Consent(
+        id=consent_id(offer, msisdn, request.reference),
+        offer=offer,
+        msisdn=msisdn,
+        channel=channel,
+        language=language,
+        shown=shown,
+        price=price,
+        currency=currency,
+        period=period,
+        request=request,
+        status="pending",
+        expires_at=request.at + window,
+    )
 
 
-def given(*, offer: str, msisdn: str, channel: Channel, language: str, shown: str, price: int, currency: str,
-          period: str, request: Answer, confirmation: Answer, accepted: bool) -> Consent:
+def given(
+    *,
+    offer: str,
+    msisdn: str,
+    channel: Channel,
+    language: str,
+    shown: str,
+    price: int,
+    currency: str,
+    period: str,
+    request: Answer,
+    confirmation: Answer,
+    accepted: bool,
+) -> Consent:
     """A question asked and answered in one dialogue (a USSD session)."""
-    return Consent(id=consent_id(offer, msisdn, request.reference), offer=offer, msisdn=msisdn, channel=channel,
-                   language=language, shown=shown, price=price, currency=currency, period=period, request=request,
-                   confirmation=confirmation, status="confirmed" if accepted else "declined",
-                   decided_at=confirmation.at)
+    return Consent(
+        id=consent_id(offer, msisdn, request.reference),
+        offer=offer,
+        msisdn=msisdn,
+        channel=channel,
+        language=language,
+        shown=shown,
+        price=price,
+        currency=currency,
+        period=period,
+        request=request,
+        confirmation=confirmation,
+        status="confirmed" if accepted else "declined",
+        decided_at=confirmation.at,
+    )
 
 
 def answered(consent: Consent, reply: Answer, *, accepted: bool) -> Consent:
@@ -113,11 +158,13 @@ def answered(consent: Consent, reply: Answer, *, accepted: bool) -> Consent:
 
 def replaced(consent: Consent, now: datetime) -> Consent:
     """A pending question a newer request of the same offer takes the place of."""
-    return consent.model_copy(update={"status": "replaced", "decided_at": now}) if consent.status == "pending" \
-        else consent
+    return (
+        consent.model_copy(update={"status": "replaced", "decided_at": now}) if consent.status == "pending" else consent
+    )
 
 
 # --- Firestore, inside the consumer's transaction (shared.runtime.Context) ---------------------
+
 
 def read_pending(ctx, offer: str, msisdn: str) -> Consent | None:
     """The question waiting for this subscriber's reply about `offer` (expired or not), if any."""
@@ -134,7 +181,8 @@ def write(ctx, consent: Consent) -> None:
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
         # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
-        ctx.txn.set(pointer, {"consent_id": consent.id, "expires_at": consent.expires_at,
-                              "asked_at": consent.request.at})
-    elif consent.channel == "sms" and consent.status != "replaced":   # the newer question keeps the pointer
+        ctx.txn.set(
+            pointer, {"consent_id": consent.id, "expires_at": consent.expires_at, "asked_at": consent.request.at}
+        )
+    elif consent.channel == "sms" and consent.status != "replaced":  # the newer question keeps the pointer
         ctx.txn.delete(pointer)

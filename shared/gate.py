@@ -25,7 +25,7 @@ from google.cloud import firestore
 
 from shared import store
 
-COLLECTION = store.GATES   # one document per key while held; keys are prefixed by their service
+COLLECTION = store.GATES  # one document per key while held; keys are prefixed by their service
 LEASE = timedelta(seconds=5)
 MAX_WAIT = timedelta(seconds=15)
 

@@ -33,9 +33,12 @@ def create_app(carrier: Carrier) -> Flask:
             return None  # recording media is public by default on Twilio (whoever <Play>s it fetches it)
         auth = request.authorization
         config = carrier.config
-        if not (auth and auth.type == "basic"
-                and hmac.compare_digest(auth.username or "", config.account_sid)
-                and hmac.compare_digest(auth.password or "", config.auth_token)):
+        if not (
+            auth
+            and auth.type == "basic"
+            and hmac.compare_digest(auth.username or "", config.account_sid)
+            and hmac.compare_digest(auth.password or "", config.auth_token)
+        ):
             response = jsonify(twilio_api.error_body(401, 20003, "Authenticate"))
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
@@ -53,11 +56,19 @@ def create_app(carrier: Carrier) -> Flask:
     @app.get(f"{TWILIO}/Messages.json")
     def list_messages(account_sid):
         page, page_size = twilio_api.paging(request.args)
-        filters = {key: request.args[key] for key in ("To", "From", "DateSent", "DateSent<", "DateSent>")
-                   if request.args.get(key)}
+        filters = {
+            key: request.args[key]
+            for key in ("To", "From", "DateSent", "DateSent<", "DateSent>")
+            if request.args.get(key)
+        }
         keep = twilio_api.date_sent_filter(request.args)
-        found = [m for m in carrier.messages(to=_number_or_code(filters.get("To")),
-                                             sender=_number_or_code(filters.get("From"))) if keep(m)]
+        found = [
+            m
+            for m in carrier.messages(
+                to=_number_or_code(filters.get("To")), sender=_number_or_code(filters.get("From"))
+            )
+            if keep(m)
+        ]
         return jsonify(twilio_api.page_body(account_sid, found, page=page, page_size=page_size, filters=filters))
 
     @app.get(f"{TWILIO}/Messages/<sid>.json")
@@ -72,9 +83,16 @@ def create_app(carrier: Carrier) -> Flask:
         page, page_size = twilio_api.paging(request.args)
         call_sid = request.args.get("CallSid") or None
         found = carrier.list_recordings(call_sid)
-        return jsonify(twilio_api.recordings_page(account_sid, found, carrier.config.public_url, page=page,
-                                                  page_size=page_size,
-                                                  filters={"CallSid": call_sid} if call_sid else {}))
+        return jsonify(
+            twilio_api.recordings_page(
+                account_sid,
+                found,
+                carrier.config.public_url,
+                page=page,
+                page_size=page_size,
+                filters={"CallSid": call_sid} if call_sid else {},
+            )
+        )
 
     @app.get(f"{TWILIO}/Recordings/<name>")
     def fetch_recording(account_sid, name):
@@ -182,8 +200,9 @@ def create_app(carrier: Carrier) -> Flask:
         seconds = body.get("seconds", 5)
         if not isinstance(seconds, int) or isinstance(seconds, bool):
             raise ValueError("seconds must be a whole number")
-        return jsonify(carrier.speak(call_sid, str(_required(body, "text")), seconds,
-                                     str(body.get("then") or "silence")))
+        return jsonify(
+            carrier.speak(call_sid, str(_required(body, "text")), seconds, str(body.get("then") or "silence"))
+        )
 
     @app.post("/control/calls/<call_sid>/hangup")
     def hang_up(call_sid):
@@ -220,8 +239,9 @@ def create_app(carrier: Carrier) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if request.path.startswith(f"/{twilio_api.API_VERSION}/"):
-            return jsonify(twilio_api.error_body(error.code, 20404 if error.code == 404 else 20001,
-                                                 error.description)), error.code
+            return jsonify(
+                twilio_api.error_body(error.code, 20404 if error.code == 404 else 20001, error.description)
+            ), error.code
         return jsonify({"error": error.description}), error.code
 
     return app
@@ -264,6 +284,8 @@ def _required(body: dict, key: str):
 
 
 def _control_view(message) -> dict:
-    return {**twilio_api.message_resource(message),
-            "encoding": message.segmentation.encoding,
-            "history": [{"status": status, "at": at.isoformat()} for status, at in message.history]}
+    return {
+        **twilio_api.message_resource(message),
+        "encoding": message.segmentation.encoding,
+        "history": [{"status": status, "at": at.isoformat()} for status, at in message.history],
+    }

@@ -31,8 +31,8 @@ from urllib.parse import urljoin
 from shared.events import utcnow
 
 API_VERSION = "2010-04-01"
-MAX_HOPS = 50          # webhook requests one call may make: a TwiML loop ends instead of running forever
-MAX_LOOP = 10          # a Say/Play loop="0" repeats until hang-up in Twilio; a transcript shows it this often
+MAX_HOPS = 50  # webhook requests one call may make: a TwiML loop ends instead of running forever
+MAX_LOOP = 10  # a Say/Play loop="0" repeats until hang-up in Twilio; a transcript shows it this often
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 KEYS = frozenset("0123456789*#")
 RECORD_FINISH_KEYS = "1234567890*#"
@@ -44,21 +44,21 @@ class NotWaiting(Exception):
 
 @dataclass(frozen=True)
 class WebhookRequest:
-    method: str                 # "POST" or "GET"
+    method: str  # "POST" or "GET"
     url: str
     params: dict[str, str]
 
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    status: int | None          # None: the webhook could not be reached
+    status: int | None  # None: the webhook could not be reached
     body: str = ""
 
 
 @dataclass(frozen=True)
 class SavedRecording:
     sid: str
-    url: str                    # Twilio's RecordingUrl: the resource's URL without an extension
+    url: str  # Twilio's RecordingUrl: the resource's URL without an extension
 
 
 class Line(Protocol):
@@ -78,7 +78,7 @@ class Line(Protocol):
 class Heard:
     """Something the caller heard."""
 
-    verb: str                   # say | play | beep | tone | error
+    verb: str  # say | play | beep | tone | error
     text: str
     language: str | None = None
     voice: str | None = None
@@ -106,8 +106,14 @@ class _Gathering:
     digits: str = ""
 
     def as_json(self) -> dict:
-        return {"kind": "digits", "num_digits": self.num_digits, "finish_on_key": self.finish_on_key,
-                "timeout": self.timeout, "keyed": self.digits, "action": self.action}
+        return {
+            "kind": "digits",
+            "num_digits": self.num_digits,
+            "finish_on_key": self.finish_on_key,
+            "timeout": self.timeout,
+            "keyed": self.digits,
+            "action": self.action,
+        }
 
 
 @dataclass
@@ -123,17 +129,34 @@ class _Recording:
     seconds: int = 0
 
     def as_json(self) -> dict:
-        return {"kind": "recording", "max_length": self.max_length, "finish_on_key": self.finish_on_key,
-                "timeout": self.timeout, "seconds": self.seconds, "action": self.action}
+        return {
+            "kind": "recording",
+            "max_length": self.max_length,
+            "finish_on_key": self.finish_on_key,
+            "timeout": self.timeout,
+            "seconds": self.seconds,
+            "action": self.action,
+        }
 
 
 class Call:
     """One call: who called whom, what the caller heard, and where the TwiML stands."""
 
-    def __init__(self, *, sid: str, account_sid: str, caller: str, to: str, outcome: str,
-                 forwarded_from: str | None = None, forward_reason: str | None = None,
-                 line: Line | None = None, max_hops: int = MAX_HOPS, status_callback: str | None = None,
-                 attestation: str | None = None):
+    def __init__(
+        self,
+        *,
+        sid: str,
+        account_sid: str,
+        caller: str,
+        to: str,
+        outcome: str,
+        forwarded_from: str | None = None,
+        forward_reason: str | None = None,
+        line: Line | None = None,
+        max_hops: int = MAX_HOPS,
+        status_callback: str | None = None,
+        attestation: str | None = None,
+    ):
         self.sid, self.account_sid, self.caller, self.to = sid, account_sid, caller, to
         # STIR/SHAKEN: how far the carrier vouches for `caller` (Twilio's StirVerstat); None for a
         # call that arrived from another network without a verified identity.
@@ -147,7 +170,7 @@ class Call:
         self.status = "ringing"
         self.heard: list[Heard] = []
         self.waiting: _Gathering | _Recording | None = None
-        self.ended_by: str | None = None       # caller | hangup | reject | end-of-document | error | network
+        self.ended_by: str | None = None  # caller | hangup | reject | end-of-document | error | network
         self.error: str | None = None
         self.webhook_status: int | None = None
         self.hops = 0
@@ -245,15 +268,23 @@ class Call:
     def snapshot(self, mark: int) -> dict:
         """The call's state; `heard_now` is what was heard after `mark` (this step)."""
         return {
-            "call_sid": self.sid, "from": self.caller, "to": self.to, "outcome": self.outcome,
+            "call_sid": self.sid,
+            "from": self.caller,
+            "to": self.to,
+            "outcome": self.outcome,
             "forwarded": self.forward_reason is not None and self.forwarded_from is not None,
-            "forwarded_from": self.forwarded_from, "forward_reason": self.forward_reason,
-            "status": self.status, "heard": [h.text for h in self.heard],
+            "forwarded_from": self.forwarded_from,
+            "forward_reason": self.forward_reason,
+            "status": self.status,
+            "heard": [h.text for h in self.heard],
             "heard_now": [h.text for h in self.heard[mark:]],
             "waiting": None if self.waiting is None else self.waiting.as_json()["kind"],
             "waiting_for": None if self.waiting is None else self.waiting.as_json(),
-            "ended": self.ended, "ended_by": self.ended_by, "error": self.error,
-            "webhook_status": self.webhook_status, "webhook_requests": self.hops,
+            "ended": self.ended,
+            "ended_by": self.ended_by,
+            "error": self.error,
+            "webhook_status": self.webhook_status,
+            "webhook_requests": self.hops,
             "recordings": list(self.recordings),
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
@@ -265,9 +296,17 @@ class Call:
 
     def params(self, extra: dict[str, str], status: str | None = None) -> dict[str, str]:
         """The form Twilio sends with every request about this call."""
-        params = {"AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": self.sid,
-                  "CallStatus": status or self.status, "Direction": "inbound",
-                  "From": self.caller, "Caller": self.caller, "To": self.to, "Called": self.to}
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.sid,
+            "CallStatus": status or self.status,
+            "Direction": "inbound",
+            "From": self.caller,
+            "Caller": self.caller,
+            "To": self.to,
+            "Called": self.to,
+        }
         if self.forwarded_from:
             params["ForwardedFrom"] = self.forwarded_from
         if self.forward_reason:
@@ -356,16 +395,20 @@ class Call:
         for nested in verb:
             if nested.tag in ("Say", "Play", "Pause"):
                 self._VERBS[nested.tag](self, nested)
-        self.waiting = _Gathering(action=self._resolve(verb.get("action")), method=_method(verb),
-                                  num_digits=_positive(verb.get("numDigits")),
-                                  finish_on_key=verb.get("finishOnKey", "#"),
-                                  timeout=_positive(verb.get("timeout")) or 5,
-                                  action_on_empty=verb.get("actionOnEmptyResult", "false").lower() == "true")
+        self.waiting = _Gathering(
+            action=self._resolve(verb.get("action")),
+            method=_method(verb),
+            num_digits=_positive(verb.get("numDigits")),
+            finish_on_key=verb.get("finishOnKey", "#"),
+            timeout=_positive(verb.get("timeout")) or 5,
+            action_on_empty=verb.get("actionOnEmptyResult", "false").lower() == "true",
+        )
 
     def _end_gather(self, finished_on: str) -> None:
         gathering, self.waiting = self.waiting, None
         if (gathering.digits or gathering.action_on_empty) and self._load(
-                gathering.action, gathering.method, {"Digits": gathering.digits, "FinishedOnKey": finished_on}):
+            gathering.action, gathering.method, {"Digits": gathering.digits, "FinishedOnKey": finished_on}
+        ):
             return
         # Nothing keyed: Twilio goes on with the verb after the Gather (the document stays).
 
@@ -374,12 +417,15 @@ class Call:
             self.heard.append(Heard("beep", "[beep]"))
         max_length = _positive(verb.get("maxLength")) or 3600
         callback = verb.get("recordingStatusCallback")
-        self.waiting = _Recording(action=self._resolve(verb.get("action")), method=_method(verb),
-                                  max_length=max_length,
-                                  finish_on_key=verb.get("finishOnKey", RECORD_FINISH_KEYS),
-                                  timeout=_positive(verb.get("timeout")) or 5,
-                                  status_callback=self._resolve(callback) if callback else None,
-                                  status_callback_method=_method(verb, "recordingStatusCallbackMethod"))
+        self.waiting = _Recording(
+            action=self._resolve(verb.get("action")),
+            method=_method(verb),
+            max_length=max_length,
+            finish_on_key=verb.get("finishOnKey", RECORD_FINISH_KEYS),
+            timeout=_positive(verb.get("timeout")) or 5,
+            status_callback=self._resolve(callback) if callback else None,
+            status_callback_method=_method(verb, "recordingStatusCallbackMethod"),
+        )
 
     def _end_recording(self, digits: str, hung_up: bool = False) -> None:
         recording, self.waiting = self.waiting, None
@@ -388,13 +434,28 @@ class Call:
         saved = self.line.save_recording(self.sid, recording.seconds, " ".join(recording.speech))
         self.recordings.append(saved.sid)
         if recording.status_callback:
-            self.line.notify(WebhookRequest(recording.status_callback_method, recording.status_callback, {
-                "AccountSid": self.account_sid, "CallSid": self.sid, "RecordingSid": saved.sid,
-                "RecordingUrl": saved.url, "RecordingStatus": "completed",
-                "RecordingDuration": str(recording.seconds), "RecordingChannels": "1",
-                "RecordingSource": "RecordVerb"}))
-        extra = {"RecordingUrl": saved.url, "RecordingSid": saved.sid,
-                 "RecordingDuration": str(recording.seconds), "Digits": digits}
+            self.line.notify(
+                WebhookRequest(
+                    recording.status_callback_method,
+                    recording.status_callback,
+                    {
+                        "AccountSid": self.account_sid,
+                        "CallSid": self.sid,
+                        "RecordingSid": saved.sid,
+                        "RecordingUrl": saved.url,
+                        "RecordingStatus": "completed",
+                        "RecordingDuration": str(recording.seconds),
+                        "RecordingChannels": "1",
+                        "RecordingSource": "RecordVerb",
+                    },
+                )
+            )
+        extra = {
+            "RecordingUrl": saved.url,
+            "RecordingSid": saved.sid,
+            "RecordingDuration": str(recording.seconds),
+            "Digits": digits,
+        }
         if hung_up:
             # Twilio still tells the action about the message; the call is over, its TwiML is not played.
             self._end("caller")
@@ -414,8 +475,16 @@ class Call:
         self.status = "busy" if busy else "no-answer"
         self._end("reject")
 
-    _VERBS: ClassVar[dict[str, Callable[[Call, ElementTree.Element], None]]] = {"Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather, "Record": _record,
-              "Redirect": _redirect, "Hangup": _hangup, "Reject": _reject}
+    _VERBS: ClassVar[dict[str, Callable[[Call, ElementTree.Element], None]]] = {
+        "Say": _say,
+        "Play": _play,
+        "Pause": _pause,
+        "Gather": _gather,
+        "Record": _record,
+        "Redirect": _redirect,
+        "Hangup": _hangup,
+        "Reject": _reject,
+    }
 
     def _fail(self, reason: str) -> None:
         self.error = reason
@@ -429,8 +498,11 @@ class Call:
                 self.status = "completed"
             if self.status_callback and self.line is not None and self.hops:
                 seconds = int((self.ended_at - self.started_at).total_seconds())
-                self.line.notify(WebhookRequest("POST", self.status_callback,
-                                                self.params({"CallDuration": str(seconds)}, status=self.status)))
+                self.line.notify(
+                    WebhookRequest(
+                        "POST", self.status_callback, self.params({"CallDuration": str(seconds)}, status=self.status)
+                    )
+                )
 
 
 def _method(verb: ElementTree.Element, attribute: str = "method") -> str:

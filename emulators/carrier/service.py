@@ -43,23 +43,29 @@ class CarrierConfig:
     ussd_webhook: str | None = None
     sms_webhook: str | None = None
     voice_webhook: str | None = None
-    voice_number: str | None = None        # the VAS number calls are forwarded to (Twilio's `To`)
+    voice_number: str | None = None  # the VAS number calls are forwarded to (Twilio's `To`)
     voice_status_callback: str | None = None  # told (signed) when a call that reached the webhook ends
-    network_code: str = "43405"            # MCC+MNC the USSD gateway reports (Uzbekistan, 434-05)
-    publish_network_events: bool = False   # attach/detach to Pub/Sub topic network.attachment
+    network_code: str = "43405"  # MCC+MNC the USSD gateway reports (Uzbekistan, 434-05)
+    publish_network_events: bool = False  # attach/detach to Pub/Sub topic network.attachment
     store_validity: timedelta = timedelta(hours=72)  # how long a detached phone's SMS waits
     webhook_timeout: float = 15.0
     public_url: str = "http://127.0.0.1:8099"  # where others reach this emulator (RecordingUrl starts so)
-    max_calls: int = 1000                      # calls kept in memory; the oldest ended ones go first
+    max_calls: int = 1000  # calls kept in memory; the oldest ended ones go first
 
     def public(self) -> dict:
         """What the control API shows (no secrets)."""
-        return {"account_sid": self.account_sid, "ussd_webhook": self.ussd_webhook,
-                "sms_webhook": self.sms_webhook, "voice_webhook": self.voice_webhook,
-                "voice_number": self.voice_number, "voice_status_callback": self.voice_status_callback,
-                "public_url": self.public_url,
-                "network_code": self.network_code, "publish_network_events": self.publish_network_events,
-                "store_validity_seconds": int(self.store_validity.total_seconds())}
+        return {
+            "account_sid": self.account_sid,
+            "ussd_webhook": self.ussd_webhook,
+            "sms_webhook": self.sms_webhook,
+            "voice_webhook": self.voice_webhook,
+            "voice_number": self.voice_number,
+            "voice_status_callback": self.voice_status_callback,
+            "public_url": self.public_url,
+            "network_code": self.network_code,
+            "publish_network_events": self.publish_network_events,
+            "store_validity_seconds": int(self.store_validity.total_seconds()),
+        }
 
 
 class PhoneOff(Exception):
@@ -126,8 +132,9 @@ class Carrier:
             return 0
         if self.config.publish_network_events:
             event_id = self.network.event_id(change)
-            self.dispatcher.submit(change.msisdn, f"network.attachment {event_id}",
-                                   lambda: _publish_attachment(change, event_id))
+            self.dispatcher.submit(
+                change.msisdn, f"network.attachment {event_id}", lambda: _publish_attachment(change, event_id)
+            )
         if change.state != "attached":
             return 0
         changes = self.smsc.deliver_waiting(change.msisdn, self.network)
@@ -136,18 +143,26 @@ class Carrier:
 
     def _report(self, change: AttachmentChange | None, delivered: int) -> dict:
         published = change is not None and self.config.publish_network_events
-        return {"changed": change is not None, "delivered_waiting": delivered,
-                "event_id": self.network.event_id(change) if published else None,
-                "publish_network_events": self.config.publish_network_events}
+        return {
+            "changed": change is not None,
+            "delivered_waiting": delivered,
+            "event_id": self.network.event_id(change) if published else None,
+            "publish_network_events": self.config.publish_network_events,
+        }
 
     # --- SMS centre --------------------------------------------------------------------------
 
     def submit(self, account_sid: str, request: twilio_api.CreateMessage) -> Message:
         """A message from the API: accepted now, routed in the background."""
         with self.lock:
-            message = self.smsc.submit(account_sid=account_sid, to=request.to, sender=request.sender,
-                                       body=request.body, status_callback=request.status_callback,
-                                       validity=request.validity)
+            message = self.smsc.submit(
+                account_sid=account_sid,
+                to=request.to,
+                sender=request.sender,
+                body=request.body,
+                status_callback=request.status_callback,
+                validity=request.validity,
+            )
         self.dispatcher.submit(message.sid, f"route {message.sid}", lambda: self._route(message.sid))
         return message
 
@@ -157,8 +172,9 @@ class Carrier:
             self._callbacks(changes)
             message = self.smsc.message(sid)
             if message.status == "sent":  # waiting for its phone: give up when validity runs out
-                self.dispatcher.submit(sid, f"expire {sid}", lambda: self._expire(sid),
-                                       delay=message.validity.total_seconds())
+                self.dispatcher.submit(
+                    sid, f"expire {sid}", lambda: self._expire(sid), delay=message.validity.total_seconds()
+                )
 
     def _expire(self, sid: str) -> None:
         with self.lock:
@@ -167,8 +183,11 @@ class Carrier:
     def messages(self, to: str | None = None, sender: str | None = None) -> list[Message]:
         """Every message the SMSC handled, newest first (Twilio's list order)."""
         with self.lock:
-            found = [m for m in self.smsc.messages.values()
-                     if (to is None or m.to == to) and (sender is None or m.sender == sender)]
+            found = [
+                m
+                for m in self.smsc.messages.values()
+                if (to is None or m.to == to) and (sender is None or m.sender == sender)
+            ]
         return sorted(found, key=lambda m: m.date_created, reverse=True)
 
     def message(self, sid: str) -> Message | None:
@@ -179,13 +198,17 @@ class Carrier:
         """Queue a signed status callback per change (caller holds the lock)."""
         for change in changes:
             message = self.smsc.message(change.sid)
-            logger.info("message %s %s", message.sid, change.status,
-                        extra={"to": message.to, "error_code": change.error_code})
+            logger.info(
+                "message %s %s", message.sid, change.status, extra={"to": message.to, "error_code": change.error_code}
+            )
             if message.status_callback:
                 params = twilio_api.status_callback_params(message, change)
                 url = message.status_callback
-                self.dispatcher.submit(message.sid, f"status callback {message.sid} {change.status}",
-                                       lambda url=url, params=params: self._post_signed(url, params))
+                self.dispatcher.submit(
+                    message.sid,
+                    f"status callback {message.sid} {change.status}",
+                    lambda url=url, params=params: self._post_signed(url, params),
+                )
 
     def _signed_post(self, url: str, params: dict[str, str]) -> requests.Response:
         """POST a form signed exactly as Twilio signs its webhooks."""
@@ -198,8 +221,9 @@ class Carrier:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
             headers["X-Twilio-Signature"] = twilio_api.signature(self.config.auth_token, url, {})
             return self.http.get(url, headers=headers, timeout=self.config.webhook_timeout)
-        headers.update({"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params),
-                        "Content-Type": FORM})
+        headers.update(
+            {"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params), "Content-Type": FORM}
+        )
         return self.http.post(url, data=urlencode(params), headers=headers, timeout=self.config.webhook_timeout)
 
     def _post_signed(self, url: str, params: dict[str, str], method: str = "POST") -> None:
@@ -232,8 +256,15 @@ class Carrier:
 
     def _ussd_round(self, session_id: str, msisdn: str, service_code: str, text: str) -> dict:
         url = self._webhook("ussd")
-        body = urlencode({"sessionId": session_id, "serviceCode": service_code, "phoneNumber": msisdn,
-                          "networkCode": self.config.network_code, "text": text}).encode()
+        body = urlencode(
+            {
+                "sessionId": session_id,
+                "serviceCode": service_code,
+                "phoneNumber": msisdn,
+                "networkCode": self.config.network_code,
+                "text": text,
+            }
+        ).encode()
         headers = {"Content-Type": FORM, USSD_SIGNATURE_HEADER: sign_body(self.config.gateway_secret, body)}
         try:
             response = self.http.post(url, data=body, headers=headers, timeout=self.config.webhook_timeout)
@@ -245,8 +276,14 @@ class Carrier:
         if reply.end:
             with self.lock:
                 self.network.close_session(session_id)
-        return {"text": reply.text, "end": reply.end, "session_id": session_id, "service_code": service_code,
-                "request_text": text, "webhook_status": status}
+        return {
+            "text": reply.text,
+            "end": reply.end,
+            "session_id": session_id,
+            "service_code": service_code,
+            "request_text": text,
+            "webhook_status": status,
+        }
 
     def send_sms(self, msisdn: str, to: str, body: str) -> dict:
         """The phone texts a short code: the SMS webhook is told (signed), its TwiML replies come back."""
@@ -260,13 +297,13 @@ class Carrier:
             if destination is not None and self.network.phone(msisdn).zero_balance:
                 attempt_id = new_sid("SM")
                 self._refuse(attempt_id, msisdn, destination, "sms")
-                return {"sid": attempt_id, "outcome": "refused-zero-balance", "webhook_status": None,
-                        "replies": []}
+                return {"sid": attempt_id, "outcome": "refused-zero-balance", "webhook_status": None, "replies": []}
         url = self._webhook("sms")
         with self.lock:
             self._require_attached(msisdn)
-            message = self.smsc.record_inbound(account_sid=self.config.account_sid, sender=msisdn,
-                                               to=to.strip(), body=body)
+            message = self.smsc.record_inbound(
+                account_sid=self.config.account_sid, sender=msisdn, to=to.strip(), body=body
+            )
             params = twilio_api.inbound_sms_params(message)
         try:
             response = self._signed_post(url, params)
@@ -276,10 +313,13 @@ class Carrier:
             logger.warning("SMS webhook unreachable: %s", error)
             status, replies = None, []
         # Twilio sends the TwiML <Message> replies back to the sender as ordinary messages.
-        reply_sids = [self.submit(self.config.account_sid,
-                                  twilio_api.CreateMessage(to=msisdn, sender=to.strip(), body=text,
-                                                           status_callback=None, validity=None)).sid
-                      for text in replies]
+        reply_sids = [
+            self.submit(
+                self.config.account_sid,
+                twilio_api.CreateMessage(to=msisdn, sender=to.strip(), body=text, status_callback=None, validity=None),
+            ).sid
+            for text in replies
+        ]
         return {"sid": message.sid, "outcome": "accepted", "webhook_status": status, "replies": reply_sids}
 
     def call(self, msisdn: str, dialled: str) -> dict:
@@ -304,9 +344,8 @@ class Carrier:
         service = is_service_number(dialled)
         to = dialled if service else normalise(dialled)
         call_sid = new_sid("CA")
-        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn,
-                "attestation": attestation}
-        ours = attestation is not None   # a call from one of our phones: attached, and charged by us
+        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn, "attestation": attestation}
+        ours = attestation is not None  # a call from one of our phones: attached, and charged by us
         with self.lock:
             if ours:
                 self._require_attached(msisdn)
@@ -314,21 +353,36 @@ class Carrier:
                 self._refuse(call_sid, msisdn, to, "call")
                 return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
             if service:
-                call = Call(**base, to=to, outcome="service", line=_CallLine(self),
-                            status_callback=self.config.voice_status_callback)
+                call = Call(
+                    **base,
+                    to=to,
+                    outcome="service",
+                    line=_CallLine(self),
+                    status_callback=self.config.voice_status_callback,
+                )
             else:
                 route = self.network.route_call(to)
                 if route.outcome != "forwarded":
                     return self._keep(Call(**base, to=to, outcome=route.outcome)).end_unconnected()
                 # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
-                call = Call(**base, to=self.config.voice_number or to, outcome="forwarded",
-                            forwarded_from=to, forward_reason=route.forward_reason, line=_CallLine(self),
-                            status_callback=self.config.voice_status_callback)
+                call = Call(
+                    **base,
+                    to=self.config.voice_number or to,
+                    outcome="forwarded",
+                    forwarded_from=to,
+                    forward_reason=route.forward_reason,
+                    line=_CallLine(self),
+                    status_callback=self.config.voice_status_callback,
+                )
             url = self._webhook("voice")
             lock = self._call_locks[call.sid] = threading.Lock()
             self._keep(call)
-            logger.info("call %s %s", call.sid, call.outcome,
-                        extra={"from": msisdn, "to": to, "forward_reason": call.forward_reason})
+            logger.info(
+                "call %s %s",
+                call.sid,
+                call.outcome,
+                extra={"from": msisdn, "to": to, "forward_reason": call.forward_reason},
+            )
         with lock:
             return call.start(url)
 
@@ -348,8 +402,7 @@ class Carrier:
         return self._on_call(call_sid, lambda call: call.hang_up())
 
     def call_state(self, call_sid: str) -> dict:
-        return self._on_call(call_sid, lambda call: {**call.snapshot(len(call.heard)),
-                                                     "transcript": call.transcript()})
+        return self._on_call(call_sid, lambda call: {**call.snapshot(len(call.heard)), "transcript": call.transcript()})
 
     def list_calls(self) -> list[dict]:
         """Every call kept, newest first."""
@@ -372,7 +425,7 @@ class Carrier:
         """Remember a call (caller holds the lock), forgetting the oldest ended ones beyond the cap."""
         self.calls[call.sid] = call
         excess = len(self.calls) - self.config.max_calls
-        for sid in [sid for sid, kept in self.calls.items() if kept.ended and sid != call.sid][:max(excess, 0)]:
+        for sid in [sid for sid, kept in self.calls.items() if kept.ended and sid != call.sid][: max(excess, 0)]:
             del self.calls[sid]
             self._call_locks.pop(sid, None)
         return call
@@ -380,19 +433,30 @@ class Carrier:
     def _refuse(self, attempt_id: str, caller: str, destination: str, kind: str) -> None:
         """The charging system refuses a zero-balance attempt; the mediation reports it (caller holds the lock)."""
         at = utcnow()
-        logger.info("%s refused for zero balance", kind, extra={"from": caller, "to": destination,
-                                                                "attempt_id": attempt_id})
+        logger.info(
+            "%s refused for zero balance", kind, extra={"from": caller, "to": destination, "attempt_id": attempt_id}
+        )
         if self.config.publish_network_events:
             event_id = derive_event_id(f"carrier/{attempt_id}", "network.attempt-refused")
-            self.dispatcher.submit(caller, f"network.attempt-refused {event_id}",
-                                   lambda: _publish_refusal(attempt_id, caller, destination, kind, at, event_id))
+            self.dispatcher.submit(
+                caller,
+                f"network.attempt-refused {event_id}",
+                lambda: _publish_refusal(attempt_id, caller, destination, kind, at, event_id),
+            )
 
     # --- recordings --------------------------------------------------------------------------
 
     def save_recording(self, call_sid: str, seconds: int, speech: str) -> SavedRecording:
         with self.lock:
-            recording = self.recordings.add(Recording(sid=new_sid("RE"), account_sid=self.config.account_sid,
-                                                      call_sid=call_sid, seconds=seconds, speech=speech))
+            recording = self.recordings.add(
+                Recording(
+                    sid=new_sid("RE"),
+                    account_sid=self.config.account_sid,
+                    call_sid=call_sid,
+                    seconds=seconds,
+                    speech=speech,
+                )
+            )
         return SavedRecording(recording.sid, self.recording_url(recording))
 
     def recording_url(self, recording: Recording) -> str:
@@ -433,8 +497,14 @@ class Carrier:
 
     def configure(self, **changes) -> dict:
         with self.lock:
-            for name in ("ussd_webhook", "sms_webhook", "voice_webhook", "voice_number", "voice_status_callback",
-                         "network_code"):
+            for name in (
+                "ussd_webhook",
+                "sms_webhook",
+                "voice_webhook",
+                "voice_number",
+                "voice_status_callback",
+                "network_code",
+            ):
                 if name in changes:
                     setattr(self.config, name, changes[name] or None)
             if changes.get("public_url"):
@@ -496,9 +566,11 @@ class _CallLine:
         return self.carrier.recording_speech(url)
 
     def notify(self, request: WebhookRequest) -> None:
-        self.carrier.dispatcher.submit(request.params.get("CallSid", request.url),
-                                       f"callback {request.url} {request.params.get('RecordingSid') or request.params.get('CallStatus')}",
-                                       lambda: self.carrier._post_signed(request.url, request.params, request.method))
+        self.carrier.dispatcher.submit(
+            request.params.get("CallSid", request.url),
+            f"callback {request.url} {request.params.get('RecordingSid') or request.params.get('CallStatus')}",
+            lambda: self.carrier._post_signed(request.url, request.params, request.method),
+        )
 
 
 def _chargeable_destination(to: str) -> str | None:
@@ -511,15 +583,18 @@ def _chargeable_destination(to: str) -> str | None:
         return None
 
 
-def _publish_refusal(attempt_id: str, caller: str, destination: str, kind: str, at: datetime,
-                     event_id: str) -> None:
+def _publish_refusal(attempt_id: str, caller: str, destination: str, kind: str, at: datetime, event_id: str) -> None:
     from shared.events import AttemptRefused
     from shared.runtime import publish_new
 
-    publish_new("network.attempt-refused",
-                AttemptRefused(attempt_id=attempt_id, caller=caller, destination=destination, kind=kind,
-                               indicator="zero", at=at),
-                event_id=event_id, source="carrier-emulator")
+    publish_new(
+        "network.attempt-refused",
+        AttemptRefused(
+            attempt_id=attempt_id, caller=caller, destination=destination, kind=kind, indicator="zero", at=at
+        ),
+        event_id=event_id,
+        source="carrier-emulator",
+    )
 
 
 def _publish_attachment(change: AttachmentChange, event_id: str) -> None:
@@ -527,6 +602,9 @@ def _publish_attachment(change: AttachmentChange, event_id: str) -> None:
     from shared.events import NetworkAttachment
     from shared.runtime import publish_new
 
-    publish_new("network.attachment",
-                NetworkAttachment(msisdn=change.msisdn, state=change.state, at=change.at),
-                event_id=event_id, source="carrier-emulator")
+    publish_new(
+        "network.attachment",
+        NetworkAttachment(msisdn=change.msisdn, state=change.state, at=change.at),
+        event_id=event_id,
+        source="carrier-emulator",
+    )

@@ -22,7 +22,7 @@ from emulators.carrier.smsc import Message, StatusChange
 from shared.msisdn import InvalidMsisdn, normalise
 
 API_VERSION = "2010-04-01"
-MAX_BODY = 1600          # Twilio refuses longer bodies (21617)
+MAX_BODY = 1600  # Twilio refuses longer bodies (21617)
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 _SHORT_CODE = re.compile(r"^\d{3,8}$")
@@ -41,8 +41,12 @@ class TwilioError(Exception):
 
 
 def error_body(status: int, code: int, message: str) -> dict:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 def rfc2822(moment) -> str | None:
@@ -79,24 +83,29 @@ def message_resource(message: Message) -> dict:
         "sid": message.sid,
         "status": message.status,
         "subresource_uris": {
-            "media": f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}/Media.json"},
+            "media": f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}/Media.json"
+        },
         "to": message.to,
         "uri": message_uri(message.account_sid, message.sid),
     }
 
 
-def page_body(account_sid: str, messages: list[Message], *, page: int, page_size: int,
-              filters: dict[str, str]) -> dict:
+def page_body(account_sid: str, messages: list[Message], *, page: int, page_size: int, filters: dict[str, str]) -> dict:
     """One page of the Messages list, newest first, with the paging keys the client follows."""
-    return _page("messages", messages_uri(account_sid), [message_resource(m) for m in messages],
-                 page=page, page_size=page_size, filters=filters)
+    return _page(
+        "messages",
+        messages_uri(account_sid),
+        [message_resource(m) for m in messages],
+        page=page,
+        page_size=page_size,
+        filters=filters,
+    )
 
 
-def _page(key: str, base: str, resources: list[dict], *, page: int, page_size: int,
-          filters: dict[str, str]) -> dict:
+def _page(key: str, base: str, resources: list[dict], *, page: int, page_size: int, filters: dict[str, str]) -> dict:
     """One page of a list: the twilio client finds the items under the one key that is not a paging key."""
     start = page * page_size
-    chunk = resources[start:start + page_size]
+    chunk = resources[start : start + page_size]
 
     def page_uri(number: int) -> str:
         return f"{base}?{urlencode({**filters, 'PageSize': page_size, 'Page': number})}"
@@ -144,18 +153,32 @@ def recording_resource(recording: Recording, public_url: str) -> dict:
         "source": "RecordVerb",
         "start_time": rfc2822(recording.date_created),
         "status": "completed",
-        "subresource_uris": {"add_on_results": f"{path}/AddOnResults.json",
-                             "transcriptions": f"{path}/Transcriptions.json"},
+        "subresource_uris": {
+            "add_on_results": f"{path}/AddOnResults.json",
+            "transcriptions": f"{path}/Transcriptions.json",
+        },
         "uri": f"{path}.json",
     }
 
 
-def recordings_page(account_sid: str, recordings: list[Recording], public_url: str, *, page: int,
-                    page_size: int, filters: dict[str, str]) -> dict:
+def recordings_page(
+    account_sid: str,
+    recordings: list[Recording],
+    public_url: str,
+    *,
+    page: int,
+    page_size: int,
+    filters: dict[str, str],
+) -> dict:
     """One page of the Recordings list, newest first."""
-    return _page("recordings", recordings_uri(account_sid),
-                 [recording_resource(r, public_url) for r in recordings],
-                 page=page, page_size=page_size, filters=filters)
+    return _page(
+        "recordings",
+        recordings_uri(account_sid),
+        [recording_resource(r, public_url) for r in recordings],
+        page=page,
+        page_size=page_size,
+        filters=filters,
+    )
 
 
 def paging(args) -> tuple[int, int]:
@@ -277,7 +300,9 @@ def date_sent_filter(args) -> Callable[[Message], bool]:
             return True
         if message.date_sent is None:
             return False
-        return all(compare(message.date_sent if isinstance(bound, datetime) else message.date_sent.date(), bound)
-                   for compare, bound in tests)
+        return all(
+            compare(message.date_sent if isinstance(bound, datetime) else message.date_sent.date(), bound)
+            for compare, bound in tests
+        )
 
     return keep

@@ -1,10 +1,10 @@
 """Operator CLI: list and replay dead letters, list rejected messages, see and seek subscription backlogs.
 
-  python -m functions.ops dead-letters [--all]
-  python -m functions.ops replay MESSAGE_ID [MESSAGE_ID ...] | --all
-  python -m functions.ops rejected [--consumer NAME]
-  python -m functions.ops backlog
-  python -m functions.ops seek SUBSCRIPTION --to TIME [--discard-older]
+python -m functions.ops dead-letters [--all]
+python -m functions.ops replay MESSAGE_ID [MESSAGE_ID ...] | --all
+python -m functions.ops rejected [--consumer NAME]
+python -m functions.ops backlog
+python -m functions.ops seek SUBSCRIPTION --to TIME [--discard-older]
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ def list_dead_letters(show_replayed: bool) -> int:
     rows = [d.to_dict() for d in query.stream()]
     rows = [r for r in rows if show_replayed or r.get("status") == "dead"]
     for r in sorted(rows, key=lambda r: str(r.get("at"))):
-        print(f"{r['message_id']:>12}  {r.get('status', ''):8}  {r.get('event_type') or '?':24}  "
-              f"from {r.get('source_subscription') or '?'} after {r.get('delivery_count')} attempts  "
-              f"event {r.get('event_id')}")
+        print(
+            f"{r['message_id']:>12}  {r.get('status', ''):8}  {r.get('event_type') or '?':24}  "
+            f"from {r.get('source_subscription') or '?'} after {r.get('delivery_count')} attempts  "
+            f"event {r.get('event_id')}"
+        )
     print(f"{len(rows)} dead letter(s)")
     return 0
 
@@ -92,9 +94,11 @@ def show_backlog() -> int:
     waiting = [row for row in rows if row.undelivered]
     print(f"{sum(row.undelivered for row in waiting)} undelivered message(s) in {len(waiting)} subscription(s)")
     if reader.reoffers_what_it_counts:
-        print("Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
-              "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
-              "again and starts its delivery attempts over.")
+        print(
+            "Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
+            "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
+            "again and starts its delivery attempts over."
+        )
     return 0
 
 
@@ -173,10 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("backlog", help="undelivered messages and the oldest one's age, per catalog subscription")
     seeking = commands.add_parser("seek", help="offer a subscription's messages again from a time on")
     seeking.add_argument("subscription", type=catalog_subscription)
-    seeking.add_argument("--to", required=True, type=seek_time, metavar="TIME",
-                         help="ISO 8601 with a zone (2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)")
-    seeking.add_argument("--discard-older", action="store_true",
-                         help="acknowledge undelivered messages published before TIME (they are never delivered)")
+    seeking.add_argument(
+        "--to",
+        required=True,
+        type=seek_time,
+        metavar="TIME",
+        help="ISO 8601 with a zone (2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)",
+    )
+    seeking.add_argument(
+        "--discard-older",
+        action="store_true",
+        help="acknowledge undelivered messages published before TIME (they are never delivered)",
+    )
     args = parser.parse_args(_time_ago_as_value(sys.argv[1:] if argv is None else argv))
     if args.command == "backlog":
         return show_backlog()

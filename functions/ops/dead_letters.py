@@ -59,11 +59,15 @@ def replay_of(stored: dict, now: datetime) -> Replay:
         raise ValueError(f"dead letter {stored.get('message_id')} names no topic; it cannot be replayed")
     dead_since = stored.get("at")
     if isinstance(dead_since, datetime) and now - dead_since > REPLAY_WINDOW:
-        raise ValueError(f"dead letter {stored.get('message_id')} is older than {REPLAY_WINDOW.days} days: its "
-                         "processed marker may have expired, so a replay could apply it twice")
+        raise ValueError(
+            f"dead letter {stored.get('message_id')} is older than {REPLAY_WINDOW.days} days: its "
+            "processed marker may have expired, so a replay could apply it twice"
+        )
     if stored.get("redacted"):
-        raise ValueError(f"dead letter {stored.get('message_id')} cannot be replayed: its secret fields "
-                         f"({', '.join(stored['redacted'])}) were not kept; the subscriber must send it again")
+        raise ValueError(
+            f"dead letter {stored.get('message_id')} cannot be replayed: its secret fields "
+            f"({', '.join(stored['redacted'])}) were not kept; the subscriber must send it again"
+        )
     attributes = {k: v for k, v in (stored.get("attributes") or {}).items() if k not in DEAD_LETTER_ATTRIBUTES}
     return Replay(topic, stored["data"].encode(), attributes)
 

@@ -20,7 +20,14 @@ def on_dead_letter(cloud_event):
     message_id, data, attributes = runtime.decode_push(cloud_event)
     doc = dead_letters.record(message_id, data, attributes)
     store.db().collection(store.DEAD_LETTERS).document(message_id).set(
-        {**doc, "at": firestore.SERVER_TIMESTAMP}, merge=True)
-    logger.error("dead letter stored", extra={"message_id": message_id, "event_type": doc["event_type"],
-                                              "source_subscription": doc["source_subscription"],
-                                              "delivery_count": doc["delivery_count"]})
+        {**doc, "at": firestore.SERVER_TIMESTAMP}, merge=True
+    )
+    logger.error(
+        "dead letter stored",
+        extra={
+            "message_id": message_id,
+            "event_type": doc["event_type"],
+            "source_subscription": doc["source_subscription"],
+            "delivery_count": doc["delivery_count"],
+        },
+    )

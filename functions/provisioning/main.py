@@ -24,14 +24,19 @@ def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
     existing = snapshot.to_dict() if snapshot.exists else None
     book = ledger.open(ctx, update.msisdn, create=True)
     language = operator.current().default_language
-    fields = subscribers.profile(existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now,
-                                 default_language=language)
+    fields = subscribers.profile(
+        existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now, default_language=language
+    )
     if fields is None:
         logger.info("older BSS update ignored", extra={"msisdn": update.msisdn})
     elif subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
         _reassign(ctx, existing, update, book)
-        ctx.txn.set(ref, subscribers.reassigned(existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now,
-                                                default_language=language))
+        ctx.txn.set(
+            ref,
+            subscribers.reassigned(
+                existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now, default_language=language
+            ),
+        )
     else:
         ctx.txn.set(ref, fields, merge=True)  # merge: the HLR's network_state stays
     ledger.save(ctx, book)
@@ -49,23 +54,47 @@ def _reassign(ctx: runtime.Context, existing: dict, update: SubscriberProvisione
     archive_id = archive.archive_id(old_id, update.msisdn, effective_at)
     account = ledger.account_to_document(book.account)  # the lots already due are expired in it
     withdrawn = book.withdraw_all(reason="number_reassigned", reference=archive_id)
-    ctx.txn.set(archive.root(ctx, archive_id), subscribers.former_owner(
-        existing, archive_id=archive_id, account=account, withdrawn=withdrawn,
-        new_subscriber_id=update.subscriber_id, effective_at=effective_at, now=ctx.now))
-    ctx.emit("subscriber.reassigned", SubscriberReassigned(
-        msisdn=update.msisdn, old_subscriber_id=old_id, new_subscriber_id=update.subscriber_id,
-        archive_id=archive_id, effective_at=effective_at), purpose="reassigned")
-    logger.warning("number given to a new owner; the old owner's balance archived",
-                   extra={"msisdn": update.msisdn, "withdrawn": withdrawn})
+    ctx.txn.set(
+        archive.root(ctx, archive_id),
+        subscribers.former_owner(
+            existing,
+            archive_id=archive_id,
+            account=account,
+            withdrawn=withdrawn,
+            new_subscriber_id=update.subscriber_id,
+            effective_at=effective_at,
+            now=ctx.now,
+        ),
+    )
+    ctx.emit(
+        "subscriber.reassigned",
+        SubscriberReassigned(
+            msisdn=update.msisdn,
+            old_subscriber_id=old_id,
+            new_subscriber_id=update.subscriber_id,
+            archive_id=archive_id,
+            effective_at=effective_at,
+        ),
+        purpose="reassigned",
+    )
+    logger.warning(
+        "number given to a new owner; the old owner's balance archived",
+        extra={"msisdn": update.msisdn, "withdrawn": withdrawn},
+    )
 
 
 @runtime.consumer("provisioning-topup")
 def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     """Credit a recharge once per BSS reference and tell the subscriber."""
-    first = _first_time(ctx, store.TOPUPS, topup.reference, topup.msisdn,
-                        same=lambda stored: topups.same_recharge(stored, topup),
-                        unknown=f"top-up {topup.reference!r} for {topup.msisdn}, who is not a subscriber",
-                        reused=f"BSS reference {topup.reference!r} was already used for another recharge")
+    first = _first_time(
+        ctx,
+        store.TOPUPS,
+        topup.reference,
+        topup.msisdn,
+        same=lambda stored: topups.same_recharge(stored, topup),
+        unknown=f"top-up {topup.reference!r} for {topup.msisdn}, who is not a subscriber",
+        reused=f"BSS reference {topup.reference!r} was already used for another recharge",
+    )
     if first is None:
         logger.info("recharge already applied", extra={"msisdn": topup.msisdn, "reference": topup.reference})
         return
@@ -74,22 +103,37 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
 
     expires_at = topups.expiry(topup, occurred_at=ctx.event.occurred_at, now=ctx.now)
     try:
-        entry = book.credit(topup.bucket, topup.amount, expires_at=expires_at, reason=f"topup:{topup.channel}",
-                            reference=topup.reference)
+        entry = book.credit(
+            topup.bucket,
+            topup.amount,
+            expires_at=expires_at,
+            reason=f"topup:{topup.channel}",
+            reference=topup.reference,
+        )
     except ledger.LedgerError as error:  # an invalid bucket name or an absurd amount
         raise runtime.Rejected(str(error)) from None
     ledger.save(ctx, book)
-    ctx.txn.create(recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at,
-                                               event_id=ctx.event.id, now=ctx.now))
+    ctx.txn.create(
+        recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at, event_id=ctx.event.id, now=ctx.now)
+    )
     first = usage.first_topup(subscriber.to_dict(), amount=topup.amount, at=ctx.event.occurred_at)
     if first:  # the transfer policies' new-customer rule counts spending from the first top-up on
         ctx.txn.update(subscriber.reference, first)
     profile = operator.current()
     language = profile.language_for(subscriber.get("language"))
-    ctx.emit("sms.send", topups.notice(topup, balance=entry.balance_after, expires_at=expires_at,
-                                       bucket_label=ledger.bucket_label(topup.bucket, language),
-                                       currency=profile.currency, language=language,
-                                       zone=localtime.zone_for(topup.msisdn, profile.timezone)), purpose="notice")
+    ctx.emit(
+        "sms.send",
+        topups.notice(
+            topup,
+            balance=entry.balance_after,
+            expires_at=expires_at,
+            bucket_label=ledger.bucket_label(topup.bucket, language),
+            currency=profile.currency,
+            language=language,
+            zone=localtime.zone_for(topup.msisdn, profile.timezone),
+        ),
+        purpose="notice",
+    )
 
 
 @runtime.consumer("provisioning-network-state")
@@ -109,30 +153,41 @@ def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> Non
 @runtime.consumer("provisioning-usage")
 def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
     """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
-    first = _first_time(ctx, usage.COLLECTION, report.reference, report.msisdn,
-                        same=lambda stored: usage.same_usage(stored, report),
-                        unknown=f"usage {report.reference!r} for {report.msisdn}, who is not a subscriber",
-                        reused=f"usage reference {report.reference!r} was already used for other usage")
+    first = _first_time(
+        ctx,
+        usage.COLLECTION,
+        report.reference,
+        report.msisdn,
+        same=lambda stored: usage.same_usage(stored, report),
+        unknown=f"usage {report.reference!r} for {report.msisdn}, who is not a subscriber",
+        reused=f"usage reference {report.reference!r} was already used for other usage",
+    )
     if first is None:
         return
     usage_ref, subscriber = first
     book = ledger.open(ctx, report.msisdn, create=True)
     applied = usage.charge(report, book.account.balance(MAIN))
-    entry = book.debit(MAIN, applied.debited, reason=applied.reason,
-                       reference=report.reference) if applied.debited else None
+    entry = (
+        book.debit(MAIN, applied.debited, reason=applied.reason, reference=report.reference)
+        if applied.debited
+        else None
+    )
     ledger.save(ctx, book)
-    ctx.txn.create(usage_ref, usage.record(report, applied, entry_id=entry.id if entry else None,
-                                           event_id=ctx.event.id, now=ctx.now))
+    ctx.txn.create(
+        usage_ref,
+        usage.record(report, applied, entry_id=entry.id if entry else None, event_id=ctx.event.id, now=ctx.now),
+    )
     fields = usage.stats(subscriber.to_dict(), report, applied)
     if fields:
         ctx.txn.update(subscriber.reference, fields)
     if applied.shortfall:
-        logger.warning("usage beyond balance", extra={"msisdn": report.msisdn, "reference": report.reference,
-                                                      "shortfall": applied.shortfall})
+        logger.warning(
+            "usage beyond balance",
+            extra={"msisdn": report.msisdn, "reference": report.reference, "shortfall": applied.shortfall},
+        )
 
 
-def _first_time(ctx: runtime.Context, collection: str, reference: str, msisdn: str, *, same, unknown: str,
-                reused: str):
+def _first_time(ctx: runtime.Context, collection: str, reference: str, msisdn: str, *, same, unknown: str, reused: str):
     """(record ref, subscriber) for a BSS reference seen for the first time; None when already applied.
 
     The BSS may send one recharge or charge twice under different event ids: its own reference,
