@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import requests
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from emulators.carrier.client import CarrierClient
 from emulators.process import Service, free_port
@@ -105,7 +105,7 @@ def raw_ceiling(stack, messages: int) -> float:
         .wait_ready()
     )
     try:
-        publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        publisher, subscriber = PublisherClient(), SubscriberClient()
         topic = publisher.topic_path(stack.project, "bench-ceiling")
         publisher.create_topic(name=topic)
         subscriber.create_subscription(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from google.api_core import exceptions
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.protobuf import duration_pb2
 
 from shared import catalog as catalog_module
@@ -23,8 +23,8 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None, max_backof
     message reaches the dead-letter topic in seconds rather than minutes; nothing else changes.
     """
     catalog = catalog or catalog_module.load()
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
+    publisher = PublisherClient()
+    subscriber = SubscriberClient()
     for topic in catalog.topics:
         with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(project, topic))

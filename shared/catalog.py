@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -123,7 +124,7 @@ def make_envelope(
     event_id: str,
     correlation_id: str | None = None,
     source: str = "",
-    occurred_at=None,
+    occurred_at: datetime | None = None,
 ) -> events.Envelope:
     """Validate a payload against its topic's model and wrap it for publishing."""
     model = load().topic(topic).payload_model

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.msisdn import Msisdn
+
+if TYPE_CHECKING:  # the runtime imports the events, which import this module
+    from shared.runtime import Context
 
 COLLECTION = "consents"
 PENDING = "consent_pending"
@@ -166,7 +169,7 @@ def replaced(consent: Consent, now: datetime) -> Consent:
 # --- Firestore, inside the consumer's transaction (shared.runtime.Context) ---------------------
 
 
-def read_pending(ctx, offer: str, msisdn: str) -> Consent | None:
+def read_pending(ctx: Context, offer: str, msisdn: str) -> Consent | None:
     """The question waiting for this subscriber's reply about `offer` (expired or not), if any."""
     pointer = ctx.get(ctx.doc(PENDING, pending_key(offer, msisdn))).to_dict()
     if not pointer or not pointer.get("consent_id"):
@@ -175,14 +178,14 @@ def read_pending(ctx, offer: str, msisdn: str) -> Consent | None:
     return Consent.model_validate(stored) if stored else None
 
 
-def write(ctx, consent: Consent) -> None:
+def write(ctx: Context, consent: Consent) -> None:
     """Keep the record; point at it while it waits for a reply, drop the pointer once decided."""
-    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())
+    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
         # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
-        ctx.txn.set(
+        ctx.txn.set(  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
             pointer, {"consent_id": consent.id, "expires_at": consent.expires_at, "asked_at": consent.request.at}
         )
     elif consent.channel == "sms" and consent.status != "replaced":  # the newer question keeps the pointer
-        ctx.txn.delete(pointer)
+        ctx.txn.delete(pointer)  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional

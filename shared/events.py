@@ -11,7 +11,7 @@ import re
 import typing
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -226,7 +226,7 @@ class SubscriberProvisioned(Payload):
     )
     new_owner: bool = Field(
         default=False,
-        description="The number was given to a new subscriber (recycled), " "even when the BSS names no subscriber id",
+        description="The number was given to a new subscriber (recycled), even when the BSS names no subscriber id",
     )
     customer_type: Literal["individual", "corporate"] = "individual"
     line_type: Literal["prepaid", "postpaid"] = "prepaid"
@@ -329,7 +329,7 @@ class VoucherRedeemRequested(Payload):
     recipient: Msisdn
     card_serial: str = Field(
         pattern=r"^[0-9]{1,20}$",
-        description="The serial printed on the card, as keyed " "(its digits): wrong codes count per card",
+        description="The serial printed on the card, as keyed (its digits): wrong codes count per card",
     )
     secret_code: str = Field(min_length=1, max_length=40, json_schema_extra=SECRET)
     requested_at: AwareDatetime
@@ -420,17 +420,17 @@ class MissedCallOptionsChanged(Payload):
     pin: PinHash | None = Field(default=None, description="pin_set: the new PIN, hashed at the edge")
     said: Answer | None = Field(
         default=None,
-        description="register by SMS: the subscriber's message (the request, " "or the reply to the sign-up question)",
+        description="register by SMS: the subscriber's message (the request, or the reply to the sign-up question)",
     )
     consent_reply: bool | None = Field(
-        default=None, description="register: this SMS answers the waiting sign-up " "question, yes (true) or no (false)"
+        default=None, description="register: this SMS answers the waiting sign-up question, yes (true) or no (false)"
     )
     consent: Consent | None = Field(
-        default=None, description="register: the sign-up asked and answered in one " "USSD session"
+        default=None, description="register: the sign-up asked and answered in one USSD session"
     )
 
     @model_validator(mode="after")
-    def _fits_the_action(self):
+    def _fits_the_action(self) -> Self:
         if (self.pin is not None) != (self.action == "pin_set"):
             raise ValueError("a PIN comes with pin_set, and only with it")
         if self.action != "register" and (self.said or self.consent or self.consent_reply is not None):

@@ -39,6 +39,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -58,6 +59,7 @@ from shared.ledger_core import (
     LotMovement,
     reconcile,
 )
+from shared.runtime import Context
 
 __all__ = [
     "Account",
@@ -133,11 +135,11 @@ def _account_ref(db: firestore.Client, msisdn: str) -> firestore.DocumentReferen
     return db.collection(store.ACCOUNTS).document(msisdn)
 
 
-def open(ctx, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
+def open(ctx: Context, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
     """Read an account inside `ctx.txn`; due lots are expired at once (entries saved with the book)."""
-    snapshot = ctx.get(_account_ref(ctx.db, msisdn))
-    if snapshot.exists:
-        book = Book(account_from_document(snapshot.to_dict()), now=ctx.now)
+    document = ctx.get(_account_ref(ctx.db, msisdn)).to_dict()
+    if document is not None:
+        book = Book(account_from_document(document), now=ctx.now)
     elif create:
         book = Book(Account.new(msisdn, ctx.now), now=ctx.now, is_new=True)
     else:
@@ -146,7 +148,7 @@ def open(ctx, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - rea
     return book
 
 
-def save(ctx, *books: Book) -> None:
+def save(ctx: Context, *books: Book) -> None:
     """Write the changed accounts and their entries in `ctx.txn`, and queue their events."""
     msisdns = [book.msisdn for book in books]
     if len(set(msisdns)) != len(msisdns):
@@ -155,9 +157,9 @@ def save(ctx, *books: Book) -> None:
         if not book.changed:
             continue
         ref = _account_ref(ctx.db, book.msisdn)
-        ctx.txn.set(ref, account_to_document(book.account))
+        ctx.txn.set(ref, account_to_document(book.account))  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
         for entry in book.entries:
-            ctx.txn.create(
+            ctx.txn.create(  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
                 ref.collection(ENTRIES).document(entry.id),
                 {
                     **entry_to_document(entry),
@@ -175,7 +177,7 @@ def save(ctx, *books: Book) -> None:
         book.entries, book.is_new = [], False
 
 
-def _emit(ctx, account: Account, entry: Entry) -> None:
+def _emit(ctx: Context, account: Account, entry: Entry) -> None:
     purpose = f"ledger/{account.msisdn}/{entry.id}"
     ctx.emit(
         "balance.changed",
@@ -208,10 +210,10 @@ def _emit(ctx, account: Account, entry: Entry) -> None:
 
 def read_account(db: firestore.Client, msisdn: str, at: datetime | None = None) -> Account | None:
     """The account as the subscriber can spend it at `at` (default now); None when there is none."""
-    snapshot = _account_ref(db, msisdn).get()
-    if not snapshot.exists:
+    document = _account_ref(db, msisdn).get().to_dict()
+    if document is None:
         return None
-    return account_from_document(snapshot.to_dict()).as_of(at or utcnow())
+    return account_from_document(document).as_of(at or utcnow())
 
 
 def accounts_due(
@@ -233,15 +235,14 @@ def accounts_due(
 def check(db: firestore.Client, msisdn: str) -> list[Discrepancy]:
     """The invariant for one account: its entries sum to its balances, bucket by bucket."""
     ref = _account_ref(db, msisdn)
-    snapshot = ref.get()
+    document = ref.get().to_dict()
     entries = [entry_from_document(doc.to_dict()) for doc in ref.collection(ENTRIES).stream()]
-    if not snapshot.exists:
+    if document is None:
         return (
             [Discrepancy(msisdn, None, f"no account document, but {len(entries)} entries")]
             if entries
             else [Discrepancy(msisdn, None, "no account")]
         )
-    document = snapshot.to_dict()
     stored = {name: body.get("balance", 0) for name, body in (document.get("buckets") or {}).items()}
     return reconcile(account_from_document(document), entries, stored)
 
@@ -256,7 +257,7 @@ def check_all(db: firestore.Client) -> Iterator[tuple[str, list[Discrepancy]]]:
 # --- Firestore documents ------------------------------------------------------------------
 
 
-def account_to_document(account: Account) -> dict:
+def account_to_document(account: Account) -> dict[str, Any]:
     return {
         "msisdn": account.msisdn,
         "sequence": account.sequence,
@@ -277,7 +278,7 @@ def account_to_document(account: Account) -> dict:
     }
 
 
-def account_from_document(document: dict) -> Account:
+def account_from_document(document: dict[str, Any]) -> Account:
     buckets = {}
     for name, body in (document.get("buckets") or {}).items():
         lots = [
@@ -313,7 +314,7 @@ def entry_to_document(entry: Entry) -> dict:
     }
 
 
-def entry_from_document(document: dict) -> Entry:
+def entry_from_document(document: dict[str, Any]) -> Entry:
     return Entry(
         id=document["id"],
         msisdn=document["msisdn"],

@@ -141,8 +141,9 @@ def load_named(
     if not path.exists():
         raise error(f"no {kind} named {name!r} (available: {', '.join(names_in(directory))})")
     preset = load(path)
-    if preset.name != name:
-        raise error(f"{kind} {path}: name: {preset.name!r} differs from its file name {name!r}")
+    named = preset.name  # type: ignore[attr-defined]  # every service's preset model has a `name` field
+    if named != name:
+        raise error(f"{kind} {path}: name: {named!r} differs from its file name {name!r}")
     return preset
 
 
@@ -189,6 +190,6 @@ class ServicePresets(Generic[P]):
         preset = self.for_profile(profile)
         if preset is None:
             raise runtime.Rejected(
-                f"no {self.kind} in force: the operator profile names none under " f"services.{self.service}"
+                f"no {self.kind} in force: the operator profile names none under services.{self.service}"
             )
         return profile, preset

@@ -15,7 +15,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
-from google.cloud import firestore, pubsub_v1
+from google.cloud import firestore
+from google.cloud.pubsub_v1 import SubscriberClient
 
 from functions.ops import backlog, dead_letters, seek
 from shared import bus, catalog, cli, settings, store
@@ -121,7 +122,7 @@ def _duration(age: timedelta) -> str:
 
 
 def seek_subscription(name: str, to: datetime, discard_older: bool) -> int:
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = SubscriberClient()
     path = subscriber.subscription_path(settings.get().project, name)
     try:
         subscription = subscriber.get_subscription(subscription=path)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from google.api_core import exceptions
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import SubscriberClient
 
 MONITORING_URL = "https://monitoring.googleapis.com/v3/projects/{project}/timeSeries"
 UNDELIVERED_METRIC = "pubsub.googleapis.com/subscription/num_undelivered_messages"
@@ -62,9 +62,9 @@ class EmulatorBacklog:
 
     reoffers_what_it_counts = True
 
-    def __init__(self, project: str, subscriber: pubsub_v1.SubscriberClient | None = None):
+    def __init__(self, project: str, subscriber: SubscriberClient | None = None):
         self.project = project
-        self.subscriber = subscriber or pubsub_v1.SubscriberClient()
+        self.subscriber = subscriber or SubscriberClient()
 
     def read(self, subscriptions: Iterable[str], now: datetime) -> list[Backlog]:
         return [self.read_one(name) for name in subscriptions]
