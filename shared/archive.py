@@ -38,5 +38,5 @@ def filed(ctx: Context, archive: str, collection: str, doc_id: str) -> firestore
 
 def move(ctx: Context, archive: str, ref: firestore.DocumentReference, document: dict[str, Any]) -> None:
     """File `document` (read in this transaction from `ref`) in the archive and delete the live one."""
-    ctx.txn.set(filed(ctx, archive, ref.parent.id, ref.id), {**document, "archived_at": ctx.now})  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
-    ctx.txn.delete(ref)  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+    ctx.txn.set(filed(ctx, archive, ref.parent.id, ref.id), {**document, "archived_at": ctx.now})  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.delete(ref)  # type: ignore[union-attr]  # txn is never None in a handler

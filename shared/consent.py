@@ -180,12 +180,12 @@ def read_pending(ctx: Context, offer: str, msisdn: str) -> Consent | None:
 
 def write(ctx: Context, consent: Consent) -> None:
     """Keep the record; point at it while it waits for a reply, drop the pointer once decided."""
-    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # txn is never None in a handler
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
         # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
-        ctx.txn.set(  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+        ctx.txn.set(  # type: ignore[union-attr]  # txn is never None in a handler
             pointer, {"consent_id": consent.id, "expires_at": consent.expires_at, "asked_at": consent.request.at}
         )
     elif consent.channel == "sms" and consent.status != "replaced":  # the newer question keeps the pointer
-        ctx.txn.delete(pointer)  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+        ctx.txn.delete(pointer)  # type: ignore[union-attr]  # txn is never None in a handler

@@ -157,9 +157,9 @@ def save(ctx: Context, *books: Book) -> None:
         if not book.changed:
             continue
         ref = _account_ref(ctx.db, book.msisdn)
-        ctx.txn.set(ref, account_to_document(book.account))  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+        ctx.txn.set(ref, account_to_document(book.account))  # type: ignore[union-attr]  # txn is never None in a handler
         for entry in book.entries:
-            ctx.txn.create(  # type: ignore[union-attr]  # a handler's txn is never None; runtime.Context types it Optional
+            ctx.txn.create(  # type: ignore[union-attr]  # txn is never None in a handler
                 ref.collection(ENTRIES).document(entry.id),
                 {
                     **entry_to_document(entry),

@@ -31,7 +31,7 @@ def pubsub_now() -> datetime:
 
 def list_dead_letters(show_replayed: bool) -> int:
     query = store.db().collection(store.DEAD_LETTERS)
-    rows = [d.to_dict() for d in query.stream()]
+    rows = [r for d in query.stream() if (r := d.to_dict()) is not None]  # a streamed document exists
     rows = [r for r in rows if show_replayed or r.get("status") == "dead"]
     for r in sorted(rows, key=lambda r: str(r.get("at"))):
         print(
@@ -51,12 +51,13 @@ def replay(message_ids: list[str], everything: bool) -> int:
         docs = [collection.document(m).get() for m in message_ids]
     failures = 0
     for doc in docs:
-        if not doc.exists:
+        stored = doc.to_dict()
+        if stored is None:
             print(f"{doc.id}: no such dead letter", file=sys.stderr)
             failures += 1
             continue
         try:
-            again = dead_letters.replay_of(doc.to_dict(), utcnow())
+            again = dead_letters.replay_of(stored, utcnow())
         except ValueError as error:
             print(f"{doc.id}: {error}", file=sys.stderr)
             failures += 1
@@ -68,10 +69,10 @@ def replay(message_ids: list[str], everything: bool) -> int:
 
 
 def list_rejected(consumer: str | None) -> int:
-    query = store.db().collection(store.REJECTED)
+    query: firestore.CollectionReference | firestore.Query = store.db().collection(store.REJECTED)
     if consumer:
         query = query.where(filter=firestore.FieldFilter("consumer", "==", consumer))
-    rows = [d.to_dict() for d in query.stream()]
+    rows = [r for d in query.stream() if (r := d.to_dict()) is not None]  # a streamed document exists
     for r in rows:
         print(f"{r['consumer']:28} message {r['message_id']:>10}  {r['reason'].splitlines()[0][:120]}")
     print(f"{len(rows)} rejected message(s)")

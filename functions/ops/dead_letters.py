@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared import catalog, store
 
@@ -52,7 +53,7 @@ def record(message_id: str, data: bytes, attributes: dict[str, str]) -> dict:
     }
 
 
-def replay_of(stored: dict, now: datetime) -> Replay:
+def replay_of(stored: dict[str, Any], now: datetime) -> Replay:
     """The original message to publish again on its topic (the consumer is idempotent by event id)."""
     topic = stored.get("event_type")
     if not topic:

@@ -14,22 +14,37 @@ from when the number is the new owner's and `former_owner_archive` where the old
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared import archive
 from shared.events import NetworkAttachment, SubscriberProvisioned
 
 
 def profile(
-    existing: dict | None, update: SubscriberProvisioned, *, occurred_at: datetime, now: datetime, default_language: str
-) -> dict | None:
-    """The fields to write for a BSS update, or None when a newer update is already stored.
-
-    The BSS sends the whole profile; `language`, `name` and `email` left empty keep what is stored.
-    """
+    existing: dict[str, Any] | None,
+    update: SubscriberProvisioned,
+    *,
+    occurred_at: datetime,
+    now: datetime,
+    default_language: str,
+) -> dict[str, Any] | None:
+    """The fields to write for a BSS update, or None when a newer update is already stored."""
     existing = existing or {}
     applied = existing.get("bss_updated_at")
     if applied is not None and occurred_at < applied:
         return None
+    return _fields(existing, update, occurred_at=occurred_at, now=now, default_language=default_language)
+
+
+def _fields(
+    existing: dict[str, Any],
+    update: SubscriberProvisioned,
+    *,
+    occurred_at: datetime,
+    now: datetime,
+    default_language: str,
+) -> dict[str, Any]:
+    """The BSS's whole profile over `existing`; `language`, `name` and `email` left empty keep what is stored."""
     return {
         "msisdn": update.msisdn,
         "customer_type": update.customer_type,
@@ -66,7 +81,7 @@ def reassigned(
 ) -> dict:
     """The whole record of the number's new owner: nothing of the old one but the line's network state."""
     fields = {
-        **profile(None, update, occurred_at=occurred_at, now=now, default_language=default_language),
+        **_fields({}, update, occurred_at=occurred_at, now=now, default_language=default_language),
         "owner_since": occurred_at,
         "former_owner_archive": archive.archive_id(existing.get("subscriber_id"), update.msisdn, occurred_at),
     }
