@@ -94,6 +94,7 @@ def start(project: str, log_dir: Path, pubsub_port: int | None = None, firestore
     try:
         pubsub.wait_ready(), firestore.wait_ready()
     except Exception:
-        pubsub.stop(), firestore.stop()
+        pubsub.stop()
+        firestore.stop()
         raise
     return Emulators(project, pubsub, firestore)

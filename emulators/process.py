@@ -72,6 +72,8 @@ class Service:
         return self
 
     def wait_ready(self) -> Service:
+        if self.proc is None:
+            raise ServiceFailed(f"{self.name} was not started")
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

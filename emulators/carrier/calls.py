@@ -202,27 +202,28 @@ class Call:
         if isinstance(waiting, _Gathering):
             for key in digits:
                 if waiting.finish_on_key and key in waiting.finish_on_key:
-                    self._end_gather(finished_on=key)
+                    self._end_gather(waiting, finished_on=key)
                     break
                 waiting.digits += key
                 if waiting.num_digits and len(waiting.digits) >= waiting.num_digits:
-                    self._end_gather(finished_on="")
+                    self._end_gather(waiting, finished_on="")
                     break
         else:
             # Keys that do not finish a recording are only tones in its audio.
-            key = next((k for k in digits if k in waiting.finish_on_key), None)
-            if key is not None:
-                self._end_recording(digits=key)
+            finish = next((k for k in digits if k in waiting.finish_on_key), None)
+            if finish is not None:
+                self._end_recording(waiting, digits=finish)
         self._run()
         return self.snapshot(mark)
 
     def silence(self) -> dict:
         """The caller stays silent until the Gather's or Record's timeout elapses."""
         mark = len(self.heard)
-        if isinstance(self._waiting(), _Gathering):
-            self._end_gather(finished_on="")
+        waiting = self._waiting()
+        if isinstance(waiting, _Gathering):
+            self._end_gather(waiting, finished_on="")
         else:
-            self._end_recording(digits="")
+            self._end_recording(waiting, digits="")
         self._run()
         return self.snapshot(mark)
 
@@ -239,11 +240,11 @@ class Call:
         waiting.speech.append(text.strip())
         waiting.seconds = min(waiting.seconds + seconds, waiting.max_length)
         if waiting.seconds >= waiting.max_length or then == "silence":  # maxLength cuts the message, as silence ends it
-            self._end_recording(digits="")
+            self._end_recording(waiting, digits="")
         elif then == "hangup":
             return self.hang_up()
         elif then != "continue" and then in waiting.finish_on_key:
-            self._end_recording(digits=then)
+            self._end_recording(waiting, digits=then)
         self._run()
         return self.snapshot(mark)
 
@@ -253,7 +254,7 @@ class Call:
             raise NotWaiting("the call has ended")
         mark = len(self.heard)
         if isinstance(self.waiting, _Recording):
-            self._end_recording(digits="hangup", hung_up=True)
+            self._end_recording(self.waiting, digits="hangup", hung_up=True)
         self.waiting = None
         if self.ended_by is None:
             self._end("caller")
@@ -324,13 +325,18 @@ class Call:
             raise NotWaiting("the call is not waiting for the caller")
         return self.waiting
 
+    def _line(self) -> Line:
+        if self.line is None:  # the network ends a call without a line before any TwiML (end_unconnected)
+            raise RuntimeError(f"call {self.sid} has no line to play TwiML on")
+        return self.line
+
     def _request(self, url: str, method: str, extra: dict[str, str], status: str | None = None) -> WebhookAnswer | None:
         """One webhook request, counted against the hop limit; None when the limit is reached."""
         if self.hops >= self.max_hops:
             self._fail(f"more than {self.max_hops} webhook requests in one call (a TwiML loop?)")
             return None
         self.hops += 1
-        answer = self.line.request(WebhookRequest(method, url, self.params(extra, status)))
+        answer = self._line().request(WebhookRequest(method, url, self.params(extra, status)))
         self.webhook_status = answer.status
         return answer
 
@@ -383,7 +389,7 @@ class Call:
         if not (verb.text or "").strip():
             return  # <Play digits="…"> sends tones down the line; the caller hears nothing to transcribe
         url = self._resolve(verb.text)
-        speech = self.line.recording_speech(url)
+        speech = self._line().recording_speech(url)
         text = f"[voice message: {speech}]" if speech is not None else f"[audio: {url}]"
         for _ in range(_loop(verb)):
             self.heard.append(Heard("play", text, url=url))
@@ -404,8 +410,8 @@ class Call:
             action_on_empty=verb.get("actionOnEmptyResult", "false").lower() == "true",
         )
 
-    def _end_gather(self, finished_on: str) -> None:
-        gathering, self.waiting = self.waiting, None
+    def _end_gather(self, gathering: _Gathering, finished_on: str) -> None:
+        self.waiting = None
         if (gathering.digits or gathering.action_on_empty) and self._load(
             gathering.action, gathering.method, {"Digits": gathering.digits, "FinishedOnKey": finished_on}
         ):
@@ -427,14 +433,14 @@ class Call:
             status_callback_method=_method(verb, "recordingStatusCallbackMethod"),
         )
 
-    def _end_recording(self, digits: str, hung_up: bool = False) -> None:
-        recording, self.waiting = self.waiting, None
+    def _end_recording(self, recording: _Recording, digits: str, hung_up: bool = False) -> None:
+        self.waiting = None
         if recording.seconds == 0:
             return  # nothing was said: no recording, no action; the document goes on
-        saved = self.line.save_recording(self.sid, recording.seconds, " ".join(recording.speech))
+        saved = self._line().save_recording(self.sid, recording.seconds, " ".join(recording.speech))
         self.recordings.append(saved.sid)
         if recording.status_callback:
-            self.line.notify(
+            self._line().notify(
                 WebhookRequest(
                     recording.status_callback_method,
                     recording.status_callback,

@@ -7,10 +7,12 @@ its own time (routing, callbacks, Pub/Sub events, validity timers) goes through 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlparse
@@ -142,11 +144,11 @@ class Carrier:
         return len(changes)
 
     def _report(self, change: AttachmentChange | None, delivered: int) -> dict:
-        published = change is not None and self.config.publish_network_events
+        published = self.config.publish_network_events
         return {
             "changed": change is not None,
             "delivered_waiting": delivered,
-            "event_id": self.network.event_id(change) if published else None,
+            "event_id": self.network.event_id(change) if change is not None and published else None,
             "publish_network_events": self.config.publish_network_events,
         }
 
@@ -171,7 +173,8 @@ class Carrier:
             changes = self.smsc.route(sid, self.network)
             self._callbacks(changes)
             message = self.smsc.message(sid)
-            if message.status == "sent":  # waiting for its phone: give up when validity runs out
+            # Waiting for its phone: give up when validity runs out (a message from the API always has one).
+            if message.status == "sent" and message.validity is not None:
                 self.dispatcher.submit(
                     sid, f"expire {sid}", lambda: self._expire(sid), delay=message.validity.total_seconds()
                 )
@@ -203,11 +206,10 @@ class Carrier:
             )
             if message.status_callback:
                 params = twilio_api.status_callback_params(message, change)
-                url = message.status_callback
                 self.dispatcher.submit(
                     message.sid,
                     f"status callback {message.sid} {change.status}",
-                    lambda url=url, params=params: self._post_signed(url, params),
+                    functools.partial(self._post_signed, message.status_callback, params),
                 )
 
     def _signed_post(self, url: str, params: dict[str, str]) -> requests.Response:
@@ -344,17 +346,18 @@ class Carrier:
         service = is_service_number(dialled)
         to = dialled if service else normalise(dialled)
         call_sid = new_sid("CA")
-        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn, "attestation": attestation}
+        new_call = functools.partial(
+            Call, sid=call_sid, account_sid=self.config.account_sid, caller=msisdn, attestation=attestation
+        )
         ours = attestation is not None  # a call from one of our phones: attached, and charged by us
         with self.lock:
             if ours:
                 self._require_attached(msisdn)
             if ours and not service and self.network.phone(msisdn).zero_balance:
                 self._refuse(call_sid, msisdn, to, "call")
-                return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
+                return self._keep(new_call(to=to, outcome="refused-zero-balance")).end_unconnected()
             if service:
-                call = Call(
-                    **base,
+                call = new_call(
                     to=to,
                     outcome="service",
                     line=_CallLine(self),
@@ -363,10 +366,9 @@ class Carrier:
             else:
                 route = self.network.route_call(to)
                 if route.outcome != "forwarded":
-                    return self._keep(Call(**base, to=to, outcome=route.outcome)).end_unconnected()
+                    return self._keep(new_call(to=to, outcome=route.outcome)).end_unconnected()
                 # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
-                call = Call(
-                    **base,
+                call = new_call(
                     to=self.config.voice_number or to,
                     outcome="forwarded",
                     forwarded_from=to,
@@ -410,7 +412,7 @@ class Carrier:
             calls = list(self.calls.values())
         return [call.snapshot(len(call.heard)) for call in reversed(calls)]
 
-    def _on_call(self, call_sid: str, act) -> dict:
+    def _on_call(self, call_sid: str, act: Callable[[Call], dict]) -> dict:
         with self.lock:
             call = self.calls.get(call_sid)
             lock = self._call_locks.get(call_sid)
@@ -495,7 +497,7 @@ class Carrier:
 
     # --- operations --------------------------------------------------------------------------
 
-    def configure(self, **changes) -> dict:
+    def configure(self, **changes: object) -> dict:
         with self.lock:
             for name in (
                 "ussd_webhook",
@@ -522,7 +524,7 @@ class Carrier:
             self._call_locks.clear()
 
 
-def _twiml_root(twiml: str):
+def _twiml_root(twiml: str) -> ElementTree.Element | None:
     """The `<Response>` element of a TwiML answer, or None when it is not TwiML."""
     try:
         root = ElementTree.fromstring(twiml)

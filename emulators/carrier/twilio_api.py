@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime
@@ -49,7 +49,7 @@ def error_body(status: int, code: int, message: str) -> dict:
     }
 
 
-def rfc2822(moment) -> str | None:
+def rfc2822(moment: datetime | None) -> str | None:
     """Twilio's date format: `Thu, 24 Aug 2023 05:01:45 +0000`."""
     return format_datetime(moment) if moment else None
 
@@ -181,7 +181,7 @@ def recordings_page(
     )
 
 
-def paging(args) -> tuple[int, int]:
+def paging(args: Mapping[str, str]) -> tuple[int, int]:
     """Page and PageSize from the query; malformed values are a 400 like Twilio's."""
     try:
         page = int(args.get("Page", 0))
@@ -202,7 +202,7 @@ class CreateMessage:
     validity: timedelta | None
 
 
-def parse_create(form) -> CreateMessage:
+def parse_create(form: Mapping[str, str]) -> CreateMessage:
     """Check a Messages.json POST the way Twilio does, with Twilio's error codes."""
     raw_to = (form.get("To") or "").strip()
     if not raw_to:
@@ -282,7 +282,7 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return RequestValidator(auth_token).compute_signature(url, params)
 
 
-def date_sent_filter(args) -> Callable[[Message], bool]:
+def date_sent_filter(args: Mapping[str, str]) -> Callable[[Message], bool]:
     """Twilio's DateSent, DateSent< and DateSent> filters (a date, or a date and time)."""
     tests = []
     for key, compare in (("DateSent", operator.eq), ("DateSent<", operator.le), ("DateSent>", operator.ge)):
