@@ -1,4 +1,4 @@
-"""The demo operator's subscribers and the scripted demo that `make run` plays.
+"""The scripted demo that `make run` plays, and the seeding of the demo operator's subscribers.
 
 Seeding goes through the same doors production uses: the BSS's provisioning and top-up topics
 (the functions write Firestore) and the carrier emulator's network (phones, attach/detach).
@@ -6,46 +6,32 @@ Seeding goes through the same doors production uses: the BSS's provisioning and 
 
 from __future__ import annotations
 
-import time
-import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from twilio.rest import Client
 
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config
+from infra import demo_missed_calls
+from infra.demo_common import SUBSCRIBERS, DemoSubscriber, Transcript, new_sms, wait_until
 from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store, texts
 
 DAY = 1
 
 
-@dataclass(frozen=True)
-class DemoSubscriber:
-    msisdn: str
-    name: str
-    language: str
-    main: int  # minor units
-    bonus: int = 0
-    attached: bool = True
-    customer_type: str = "individual"
-    line_type: str = "prepaid"
+class RunningStack(Protocol):
+    """What the demo needs of the local stack (infra.stack.Stack): where the carrier emulator answers."""
+
+    @property
+    def carrier_url(self) -> str: ...
 
 
-SUBSCRIBERS = (
-    DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
-    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=4_000_000),
-    DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
-    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=1_000_000),
-    DemoSubscriber(
-        "+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate", line_type="postpaid"
-    ),
-    DemoSubscriber("+998901000006", "Bobur Aliev", "uz", main=0),  # zero balance: the call-me-back demo
-)
-
-
-def _publish(topic: str, payload: dict, event_id: str) -> None:
+def _publish(topic: str, payload: dict[str, Any], event_id: str) -> None:
     bus.publish([catalog.make_envelope(topic, payload, event_id=event_id, source="demo-bss")])
 
 
-def seed(stack, say=print, timeout: float = 60.0) -> None:
+def seed(stack: RunningStack, say: Callable[[str], object] = print, timeout: float = 60.0) -> None:
     """Provision the demo subscribers in the network and in the BSS, and top them up."""
     provision(stack, SUBSCRIBERS, timeout)
     say(
@@ -54,7 +40,7 @@ def seed(stack, say=print, timeout: float = 60.0) -> None:
     )
 
 
-def provision(stack, subscribers, timeout: float = 60.0) -> None:
+def provision(stack: RunningStack, subscribers: Sequence[DemoSubscriber], timeout: float = 60.0) -> None:
     """Lines in the BSS, phones in the network, top-ups credited and every notice at the carrier."""
     carrier = CarrierClient(stack.carrier_url)
     already = len(carrier.messages())
@@ -121,76 +107,10 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
     wait_until(lambda: len(carrier.messages()) - already >= notices, timeout, "the seed's notices to reach the carrier")
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s (see .run/logs/)")
-
-
-def _columns(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Wrap by terminal columns, at a space when there is one (CJK text has none)."""
-    lines = []
-    while _columns(text) > width:
-        cut = max(i for i in range(1, len(text) + 1) if _columns(text[:i]) <= width)
-        space = text.rfind(" ", 0, cut + 1)
-        cut = space if space > 0 else cut
-        lines.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return [*lines, text]
-
-
-@dataclass
-class Step:
-    phone: str
-    action: str
-    screen: str
-    ok: bool
-    expectation: str = ""
-
-
-@dataclass
-class Transcript:
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.steps) and all(step.ok for step in self.steps)
-
-    def add(self, phone: str, action: str, screen: str, ok: bool, expectation: str = "") -> Step:
-        step = Step(phone, action, screen, ok, expectation)
-        self.steps.append(step)
-        return step
-
-    def render(self) -> str:
-        lines = ["", "=" * 64, "Demo transcript: what each phone saw", "=" * 64]
-        names = {s.msisdn: f"{s.name} ({s.language})" for s in SUBSCRIBERS}
-        for number, step in enumerate(self.steps, 1):
-            who = names.get(step.phone, "")
-            lines.append(f"\n{number}. {who + ' ' if who else ''}{step.phone} — {step.action}")
-            width = 44
-            lines.append("   ┌" + "─" * width + "┐")
-            for paragraph in (step.screen or "(nothing)").splitlines() or [""]:
-                for line in _wrap(paragraph, width - 2):
-                    lines.append(f"   │ {line}{' ' * (width - 2 - _columns(line))} │")
-            lines.append("   └" + "─" * width + "┘")
-            if not step.ok:
-                lines.append(f"   ✗ expected: {step.expectation}")
-        lines.append("")
-        lines.append("Demo " + ("passed: every step as scripted." if self.ok else "FAILED: see ✗ above."))
-        return "\n".join(lines)
-
-
-def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict) -> dict:
+def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict[str, Any]) -> dict[str, Any]:
     """A USSD screen as its reader sees it whole: More pressed up to its last page (functions/edge/pager.py)."""
-    more, pages = texts.render("edge.ussd.more", who.language), []
+    more = texts.render("edge.ussd.more", who.language)
+    pages: list[str] = []
     while True:
         *shown, last = screen["text"].split("\n")
         key, _, label = last.partition(" ")
@@ -200,11 +120,11 @@ def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict) -> 
         screen = carrier.reply(who.msisdn, screen["session_id"], key)
 
 
-def _dial(carrier: CarrierClient, who: DemoSubscriber, code: str) -> dict:
+def _dial(carrier: CarrierClient, who: DemoSubscriber, code: str) -> dict[str, Any]:
     return _read_through(carrier, who, carrier.dial(who.msisdn, code))
 
 
-def play(stack, timeout: float = 30.0) -> Transcript:
+def play(stack: RunningStack, timeout: float = 30.0) -> Transcript:
     """The scripted demo: a balance check, an SMS delivered, an SMS held for a switched-off phone."""
     carrier = CarrierClient(stack.carrier_url)
     profile = operator.current()
@@ -262,9 +182,6 @@ def play(stack, timeout: float = 30.0) -> Transcript:
 
     _play_transfers(carrier, transcript, timeout)
 
-    # Imported here: those modules build on this one's subscribers and transcript.
-    from infra import demo_missed_calls
-
     demo_missed_calls.play(carrier, transcript, timeout)
 
     listed = _twilio_client(stack).messages.list()
@@ -279,12 +196,10 @@ def play(stack, timeout: float = 30.0) -> Transcript:
 
 
 def _total(msisdn: str) -> int:
-    return ledger.read_account(store.db(), msisdn).total
-
-
-def new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
-    received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
-    return "\n".join(m["body"] for m in received[before:])
+    account = ledger.read_account(store.db(), msisdn)
+    if account is None:
+        raise ledger.UnknownAccount(f"{msisdn} has no account")
+    return account.total
 
 
 def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
@@ -367,6 +282,6 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     )
 
 
-def _twilio_client(stack):
+def _twilio_client(stack: RunningStack) -> Client:
     """The real twilio client, pointed at the stack's carrier emulator."""
     return carrier_adapter.build_client(settings.get().model_copy(update={"twilio_api_base": stack.carrier_url}))

@@ -12,13 +12,14 @@ Bobur, at zero balance, calls Aziz: the network refuses the call and Bobur sends
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config, documents
 from functions.zero_balance import config as zero_balance_config
-from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
+from infra.demo_common import SUBSCRIBERS, Transcript, new_sms, wait_until
 from shared import consent, operator, store
 
 DEMO_PIN = "4821"
@@ -34,11 +35,13 @@ def play(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None
         _call_me_back(carrier, transcript, zero, timeout)
 
 
-def _heard(state: dict, now: bool = True) -> str:
+def _heard(state: dict[str, Any], now: bool = True) -> str:
     return "\n".join(state["heard_now" if now else "heard"]) or "(silence)"
 
 
-def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+def _missed_calls(
+    carrier: CarrierClient, transcript: Transcript, config: missed_calls_config.MissedCallConfig, timeout: float
+) -> None:
     aziz, olga, li, aida, john, _ = SUBSCRIBERS
 
     before = len(carrier.inbox(aida.msisdn))
@@ -142,11 +145,11 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
         "Aida's six missed calls to be recorded",
     )
 
-    before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
+    inbox_before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
     carrier.attach(aida.msisdn)
-    received = carrier.wait_for_inbox(aida.msisdn, before[aida.msisdn] + 4, timeout)[before[aida.msisdn] :]
+    received = carrier.wait_for_inbox(aida.msisdn, inbox_before[aida.msisdn] + 4, timeout)[inbox_before[aida.msisdn] :]
     time.sleep(1.0)  # anything more would be a second SMS about the same caller
-    received = carrier.inbox(aida.msisdn)[before[aida.msisdn] :]
+    received = carrier.inbox(aida.msisdn)[inbox_before[aida.msisdn] :]
     bodies = [m["body"] for m in received]
     about = {who: [b for b in bodies if who.msisdn in b] for who in (aziz, li)}
     notice = store.db().collection(documents.NOTICES).document(aida.msisdn).get().to_dict() or {}
@@ -165,7 +168,7 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
         "message; one free notice for Olga's call",
     )
 
-    available = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
+    available = new_sms(carrier, olga.msisdn, inbox_before[olga.msisdn], timeout)
     transcript.add(olga.msisdn, "receives", available, aida.msisdn in available, "Aida is available again")
 
     before_d = len(carrier.inbox(aida.msisdn))
@@ -202,7 +205,9 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
     carrier.hang_up(call["call_sid"])
 
 
-def _call_me_back(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+def _call_me_back(
+    carrier: CarrierClient, transcript: Transcript, config: zero_balance_config.ZeroBalanceConfig, timeout: float
+) -> None:
     aziz, *_, bobur = SUBSCRIBERS
     carrier.set_state(bobur.msisdn, zero_balance=True)
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, bobur.msisdn)}

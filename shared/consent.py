@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.msisdn import Msisdn
 
-if TYPE_CHECKING:  # the runtime imports the events, which import this module
-    from shared.runtime import Context
+if TYPE_CHECKING:
+    from google.cloud import firestore
 
 COLLECTION = "consents"
 PENDING = "consent_pending"
@@ -169,7 +169,18 @@ def replaced(consent: Consent, now: datetime) -> Consent:
 # --- Firestore, inside the consumer's transaction (shared.runtime.Context) ---------------------
 
 
-def read_pending(ctx: Context, offer: str, msisdn: str) -> Consent | None:
+class HandlerContext(Protocol):
+    """What these helpers use of a handler's shared.runtime.Context (which imports this module, through the events)."""
+
+    @property
+    def txn(self) -> firestore.Transaction | None: ...
+
+    def get(self, ref: firestore.DocumentReference) -> firestore.DocumentSnapshot: ...
+
+    def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference: ...
+
+
+def read_pending(ctx: HandlerContext, offer: str, msisdn: str) -> Consent | None:
     """The question waiting for this subscriber's reply about `offer` (expired or not), if any."""
     pointer = ctx.get(ctx.doc(PENDING, pending_key(offer, msisdn))).to_dict()
     if not pointer or not pointer.get("consent_id"):
@@ -178,7 +189,7 @@ def read_pending(ctx: Context, offer: str, msisdn: str) -> Consent | None:
     return Consent.model_validate(stored) if stored else None
 
 
-def write(ctx: Context, consent: Consent) -> None:
+def write(ctx: HandlerContext, consent: Consent) -> None:
     """Keep the record; point at it while it waits for a reply, drop the pointer once decided."""
     ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # txn is never None in a handler
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
