@@ -90,6 +90,12 @@ class Service:
             f" see {self.log_path}:\n" + self.tail()
         )
 
+    def exit_code(self) -> int | None:
+        """The process's exit code once it has exited; None while it runs."""
+        if self.proc is None:
+            raise ServiceFailed(f"{self.name} was not started")
+        return self.proc.poll()
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

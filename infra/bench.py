@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -32,12 +33,12 @@ from functions.transfers.bench_policy import decisions_per_second
 from infra import demo, stack as stack_module
 from infra.functions import REPO
 from shared import bus, catalog, operator, runtime, settings, signing, store
-from shared.events import utcnow
+from shared.events import Envelope, utcnow
 
 LOG_DIR = REPO / ".run" / "bench-logs"
 
 
-def _wait_until(count_fn, target: int, timeout: float) -> float:
+def _wait_until(count_fn: Callable[[], int], target: int, timeout: float) -> float:
     """Seconds until count_fn() reaches target (raises on timeout)."""
     started = time.perf_counter()
     while count_fn() < target:
@@ -47,12 +48,12 @@ def _wait_until(count_fn, target: int, timeout: float) -> float:
     return time.perf_counter() - started
 
 
-def _publish_all(envelopes) -> None:
+def _publish_all(envelopes: list[Envelope]) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda chunk: bus.publish(chunk), [envelopes[i::4] for i in range(4)]))
 
 
-def notify_throughput(stack, messages: int) -> float:
+def notify_throughput(stack: stack_module.Stack, messages: int) -> float:
     carrier = CarrierClient(stack.carrier_url)
     before = len(carrier.messages())
     recipients = [s.msisdn for s in demo.SUBSCRIBERS if s.attached]
@@ -76,7 +77,7 @@ def notify_throughput(stack, messages: int) -> float:
     return messages / (time.perf_counter() - started)
 
 
-def raw_ceiling(stack, messages: int) -> float:
+def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     count_file = LOG_DIR / f"noop-{uuid.uuid4().hex[:8]}.count"
     count_file.write_bytes(b"")
     port = free_port()
@@ -134,13 +135,20 @@ def raw_ceiling(stack, messages: int) -> float:
         noop.stop()
 
 
+def _local_credential(setting: str | None) -> str:
+    """A credential the local stack always sets (infra.functions.LOCAL_ENV): the bench signs as its carrier."""
+    if not setting:
+        raise RuntimeError("a carrier credential is missing: the bench runs on the local stack's settings")
+    return setting
+
+
 def _ussd(session: requests.Session, url: str, session_id: str, msisdn: str, code: str, text: str = "") -> str:
     """One signed request from the USSD gateway; returns the screen."""
     form = {"sessionId": session_id, "serviceCode": code, "phoneNumber": msisdn, "networkCode": "43405", "text": text}
     body = requests.models.RequestEncodingMixin._encode_params(form).encode()
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
-        signing.USSD_SIGNATURE_HEADER: signing.sign_body(settings.get().ussd_gateway_secret, body),
+        signing.USSD_SIGNATURE_HEADER: signing.sign_body(_local_credential(settings.get().ussd_gateway_secret), body),
     }
     return session.post(url, data=body, headers=headers, timeout=10).text
 
@@ -151,7 +159,7 @@ def _percentiles(timings: list[float]) -> tuple[float, float]:
     return quantiles[49], quantiles[98]
 
 
-def ussd_latency(stack, requests_count: int) -> tuple[float, float]:
+def ussd_latency(stack: stack_module.Stack, requests_count: int) -> tuple[float, float]:
     url, session, timings = stack.url_of("edge-ussd"), requests.Session(), []
     for i in range(requests_count):
         started = time.perf_counter()
@@ -174,12 +182,12 @@ def bench_parties() -> tuple[list[str], list[str]]:
     return senders, recipients
 
 
-def seed_transfer_parties(stack) -> None:
+def seed_transfer_parties(stack: stack_module.Stack) -> None:
     senders, recipients = bench_parties()
     demo.provision(stack, [demo.DemoSubscriber(m, "Bench", "en", main=100_000_000) for m in senders + recipients])
 
 
-def transfers_throughput(stack, transfers: int, concurrency: int) -> tuple[float, float, float]:
+def transfers_throughput(stack: stack_module.Stack, transfers: int, concurrency: int) -> tuple[float, float, float]:
     """Transfers/s end to end (USSD webhook → both SMS recorded), and the *112* webhook's p50/p99."""
     carrier = CarrierClient(stack.carrier_url)
     url = stack.url_of("edge-ussd")
@@ -237,7 +245,7 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
         ]
 
         @firestore.transactional
-        def body(txn):
+        def body(txn: firestore.Transaction) -> None:
             snapshots = {s.reference.path: s for s in db.get_all(refs, transaction=txn)}
             for ref in refs[3:]:
                 current = snapshots[ref.path].to_dict() or {}
@@ -262,7 +270,7 @@ ATTACH_CALLEE = "+998904000001"  # switched off, then attached: the attach run's
 VOICE_CALLER = "+998901000001"
 
 
-def seed_voice_parties(stack) -> None:
+def seed_voice_parties(stack: stack_module.Stack) -> None:
     demo.provision(
         stack,
         [demo.DemoSubscriber(m, "Bench", "en", main=100_000, attached=False) for m in (VOICE_CALLEE, ATTACH_CALLEE)],
@@ -272,18 +280,18 @@ def seed_voice_parties(stack) -> None:
 def _twilio_post(session: requests.Session, url: str, params: dict[str, str]) -> requests.Response:
     from emulators.carrier.twilio_api import signature
 
-    headers = {"X-Twilio-Signature": signature(settings.get().twilio_auth_token, url, params)}
+    headers = {"X-Twilio-Signature": signature(_local_credential(settings.get().twilio_auth_token), url, params)}
     return session.post(url, data=params, headers=headers, timeout=10)
 
 
-def voice_latency(stack, calls: int) -> tuple[tuple[float, float], tuple[float, float]]:
+def voice_latency(stack: stack_module.Stack, calls: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """p50/p99 of the voice webhook: the forwarded call's answer (menu), and the caller's key 2."""
     # Twilio signs the exact URL it calls, the function's path "/" included.
     url, session, run = stack.url_of("edge-voice") + "/", requests.Session(), uuid.uuid4().hex[:8]
     answers, keys = [], []
     for i in range(calls):
         params = {
-            "AccountSid": settings.get().twilio_account_sid,
+            "AccountSid": _local_credential(settings.get().twilio_account_sid),
             "CallSid": f"CA{run}{i:024d}",
             "From": VOICE_CALLER,
             "To": VOICE_CALLEE,
@@ -320,7 +328,9 @@ def _gather_action(twiml: str, url: str) -> str:
     return urljoin(url, gather.get("action") or url)
 
 
-def attach_delivery(stack, callers: int, calls_each: int, timeout: float = 300) -> tuple[float, float]:
+def attach_delivery(
+    stack: stack_module.Stack, callers: int, calls_each: int, timeout: float = 300
+) -> tuple[float, float]:
     """Calls merged/s and SMS/s from the attach event to one SMS per caller recorded by the carrier."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 

@@ -259,7 +259,7 @@ def _control_handler(clock: LocalClock) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def log_message(self, *_) -> None:  # the stack's own log says what moved
+        def log_message(self, *_: object) -> None:  # the stack's own log says what moved
             pass
 
     return ControlHandler

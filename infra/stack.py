@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,7 @@ def start(
     project: str = PROJECT,
     log_dir: Path = LOG_DIR,
     max_backoff_seconds: int | None = None,
-    say=print,
+    say: Callable[[str], object] = print,
     clock_seconds: float = CLOCK_SECONDS,
 ) -> Stack:
     """Start the stack and return it ready: topology created, every process answering."""
@@ -188,8 +189,9 @@ def serve_until_interrupted(stack: Stack) -> None:
     print("Press Ctrl-C to stop everything.")
     while not stop.is_set():
         for name, service in stack.functions.items():
-            if service.proc.poll() is not None:
-                print(f"{name} exited ({service.proc.returncode}); its log: {service.log_path}", file=sys.stderr)
+            code = service.exit_code()
+            if code is not None:
+                print(f"{name} exited ({code}); its log: {service.log_path}", file=sys.stderr)
                 stop.set()
         stop.wait(1.0)
 

@@ -16,7 +16,12 @@ def push_endpoint(base_url: str, project: str, topic: str) -> str:
     return f"{base_url.rstrip('/')}/projects/{project}/topics/{topic}"
 
 
-def create(project: str, consumer_urls: dict[str, str], catalog=None, max_backoff_seconds: int | None = None) -> None:
+def create(
+    project: str,
+    consumer_urls: dict[str, str],
+    catalog: catalog_module.Catalog | None = None,
+    max_backoff_seconds: int | None = None,
+) -> None:
     """Create every topic, and a push subscription per consumer whose URL is given.
 
     `max_backoff_seconds` caps the catalog's retry backoff: tests use it so that a poison
