@@ -255,7 +255,9 @@ def reconcile(
     they must agree too.
     """
     problems: list[Discrepancy] = []
-    report = lambda bucket, text: problems.append(Discrepancy(account.msisdn, bucket, text))  # noqa: E731
+
+    def report(bucket: str | None, text: str) -> None:
+        problems.append(Discrepancy(account.msisdn, bucket, text))
 
     ids = [entry.id for entry in entries]
     expected = [entry_id(n) for n in range(1, account.sequence + 1)]
