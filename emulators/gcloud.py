@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,10 @@ def missing_tools() -> list[str]:
         missing.append("gcloud (Google Cloud CLI) is not on PATH")
         return missing
     sdk = Path(gcloud).resolve().parent.parent
-    for component, path in (("pubsub-emulator", "platform/pubsub-emulator"),
-                            ("cloud-firestore-emulator", "platform/cloud-firestore-emulator")):
+    for component, path in (
+        ("pubsub-emulator", "platform/pubsub-emulator"),
+        ("cloud-firestore-emulator", "platform/cloud-firestore-emulator"),
+    ):
         if not (sdk / path).exists():
             missing.append(f"gcloud component {component} is not installed (looked in {sdk / path})")
     return missing
@@ -60,27 +61,40 @@ class Emulators:
         self.firestore.stop()
 
 
-def start(project: str, log_dir: Path, pubsub_port: int | None = None,
-          firestore_port: int | None = None) -> Emulators:
+def start(project: str, log_dir: Path, pubsub_port: int | None = None, firestore_port: int | None = None) -> Emulators:
     problems = missing_tools()
     if problems:
         raise RuntimeError("Cannot start the emulators:\n  - " + "\n  - ".join(problems) + "\n" + INSTALL_HINT)
     pubsub_port = pubsub_port or free_port()
     firestore_port = firestore_port or free_port()
-    pubsub = Service("pubsub-emulator",
-                     ["gcloud", "beta", "emulators", "pubsub", "start", f"--project={project}",
-                      f"--host-port=127.0.0.1:{pubsub_port}", "--quiet"],
-                     ready_url=f"http://127.0.0.1:{pubsub_port}/", log_dir=log_dir, ready_timeout=90)
-    firestore = Service("firestore-emulator",
-                        ["gcloud", "emulators", "firestore", "start",
-                         f"--host-port=127.0.0.1:{firestore_port}", "--quiet"],
-                        ready_url=f"http://127.0.0.1:{firestore_port}/", log_dir=log_dir, ready_timeout=90)
+    pubsub = Service(
+        "pubsub-emulator",
+        [
+            "gcloud",
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--project={project}",
+            f"--host-port=127.0.0.1:{pubsub_port}",
+            "--quiet",
+        ],
+        ready_url=f"http://127.0.0.1:{pubsub_port}/",
+        log_dir=log_dir,
+        ready_timeout=90,
+    )
+    firestore = Service(
+        "firestore-emulator",
+        ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{firestore_port}", "--quiet"],
+        ready_url=f"http://127.0.0.1:{firestore_port}/",
+        log_dir=log_dir,
+        ready_timeout=90,
+    )
     pubsub.start(), firestore.start()
     try:
         pubsub.wait_ready(), firestore.wait_ready()
     except Exception:
-        pubsub.stop(), firestore.stop()
+        pubsub.stop()
+        firestore.stop()
         raise
     return Emulators(project, pubsub, firestore)
-
-

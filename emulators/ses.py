@@ -56,14 +56,23 @@ def _moto_server() -> str:
 def start(log_dir: Path, port: int | None = None, sender: str = LOCAL_STAND_INS["email_sender"]) -> SesEmulator:
     """moto's server answering, with `sender` verified as an SES identity."""
     port = port or free_port()
-    service = Service("ses-emulator", [_moto_server(), "-H", "127.0.0.1", "-p", str(port)],
-                      ready_url=f"http://127.0.0.1:{port}/moto-api/", log_dir=log_dir, ready_timeout=60)
+    service = Service(
+        "ses-emulator",
+        [_moto_server(), "-H", "127.0.0.1", "-p", str(port)],
+        ready_url=f"http://127.0.0.1:{port}/moto-api/",
+        log_dir=log_dir,
+        ready_timeout=60,
+    )
     emulator = SesEmulator(service.start(), sender)
     try:
         service.wait_ready()
-        client = boto3.client("sesv2", endpoint_url=emulator.url, region_name=REGION,
-                              aws_access_key_id=LOCAL_STAND_INS["ses_access_key_id"],
-                              aws_secret_access_key=LOCAL_STAND_INS["ses_secret_access_key"])
+        client = boto3.client(
+            "sesv2",
+            endpoint_url=emulator.url,
+            region_name=REGION,
+            aws_access_key_id=LOCAL_STAND_INS["ses_access_key_id"],
+            aws_secret_access_key=LOCAL_STAND_INS["ses_secret_access_key"],
+        )
         client.create_email_identity(EmailIdentity=sender)
     except BaseException:
         service.stop()

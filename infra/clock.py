@@ -28,7 +28,7 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -58,7 +58,7 @@ def parse_moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         raise ValueError(f"give the time with its zone, e.g. {text.strip()}+00:00")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 # --- cron: the five fields Cloud Scheduler reads ------------------------------------------------
@@ -79,7 +79,7 @@ def _cron_values(field: str, low: int, high: int) -> set[int]:
             if step:
                 end = high
         values.update(range(start, end + 1, int(step or 1)))
-    return {0 if value == 7 and high == 6 else value for value in values}   # Sunday is 0 or 7
+    return {0 if value == 7 and high == 6 else value for value in values}  # Sunday is 0 or 7
 
 
 def last_tick(cron: str, after: datetime, until: datetime) -> datetime | None:
@@ -87,13 +87,18 @@ def last_tick(cron: str, after: datetime, until: datetime) -> datetime | None:
     fields = cron.split()
     if len(fields) != 5:
         raise ValueError(f"not a five-field cron expression: {cron!r}")
-    minutes, hours, days, months, weekdays = (_cron_values(f, *r) for f, r in zip(fields, _FIELD_RANGES))
+    minutes, hours, days, months, weekdays = (_cron_values(f, *r) for f, r in zip(fields, _FIELD_RANGES, strict=True))
     any_day, any_weekday = fields[2] == "*", fields[4] == "*"
-    minute = until.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    minute = until.astimezone(UTC).replace(second=0, microsecond=0)
     while minute > after:
-        weekday = (minute.weekday() + 1) % 7   # cron counts Sunday as 0
-        day_matches = (minute.day in days if any_weekday else weekday in weekdays if any_day
-                       else minute.day in days or weekday in weekdays)
+        weekday = (minute.weekday() + 1) % 7  # cron counts Sunday as 0
+        day_matches = (
+            minute.day in days
+            if any_weekday
+            else weekday in weekdays
+            if any_day
+            else minute.day in days or weekday in weekdays
+        )
         if minute.minute in minutes and minute.hour in hours and minute.month in months and day_matches:
             return minute
         minute -= timedelta(minutes=1)
@@ -101,6 +106,7 @@ def last_tick(cron: str, after: datetime, until: datetime) -> datetime | None:
 
 
 # --- the local Cloud Scheduler -------------------------------------------------------------------
+
 
 class LocalClock:
     def __init__(self, interval: float, path: Path | None = None):
@@ -114,7 +120,7 @@ class LocalClock:
         self._thread = threading.Thread(target=self._run, name="local-clock", daemon=True)
         self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "LocalClock":
+    def start(self) -> LocalClock:
         if self.interval > 0 and self.schedules:
             self._thread.start()
         return self
@@ -124,9 +130,12 @@ class LocalClock:
         with self._moving:
             now = utcnow()
             slot = int(now.timestamp() // self.interval)
-            envelopes = [catalog_module.make_envelope(schedule.topic, {"at": now.isoformat()},
-                                                      event_id=f"local-clock/{name}/{slot}", source="local-clock")
-                         for name, schedule in self.schedules.items()]
+            envelopes = [
+                catalog_module.make_envelope(
+                    schedule.topic, {"at": now.isoformat()}, event_id=f"local-clock/{name}/{slot}", source="local-clock"
+                )
+                for name, schedule in self.schedules.items()
+            ]
             bus.publish(envelopes)
 
     def advance(self, by: timedelta) -> list[Envelope]:
@@ -147,8 +156,10 @@ class LocalClock:
         with self._moving:
             skip = moment - utcnow()
             if skip < timedelta():
-                raise ValueError(f"the clock never goes backwards: it is already {utcnow().isoformat()}, "
-                                 f"past {moment.isoformat()}")
+                raise ValueError(
+                    f"the clock never goes backwards: it is already {utcnow().isoformat()}, "
+                    f"past {moment.isoformat()}"
+                )
             return self.advance(skip)
 
     def _fire_skipped(self, before: datetime, after: datetime) -> list[Envelope]:
@@ -157,13 +168,20 @@ class LocalClock:
         for name, schedule in self.schedules.items():
             at = last_tick(schedule.cron, before, after)
             if at is not None:
-                envelopes.append(catalog_module.make_envelope(
-                    schedule.topic, {"at": at.isoformat()}, event_id=f"local-clock/{name}/{at.isoformat()}",
-                    source="local-clock"))
+                envelopes.append(
+                    catalog_module.make_envelope(
+                        schedule.topic,
+                        {"at": at.isoformat()},
+                        event_id=f"local-clock/{name}/{at.isoformat()}",
+                        source="local-clock",
+                    )
+                )
         if envelopes:
             _publish_ticks(envelopes)
-        logger.info("clock moved", extra={"from": before.isoformat(), "to": after.isoformat(),
-                                           "ticks": [e.id for e in envelopes]})
+        logger.info(
+            "clock moved",
+            extra={"from": before.isoformat(), "to": after.isoformat(), "ticks": [e.id for e in envelopes]},
+        )
         return envelopes
 
     def serve(self, port: int) -> str:
@@ -176,7 +194,7 @@ class LocalClock:
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception:   # an emulator hiccup: the next interval ticks again
+            except Exception:  # an emulator hiccup: the next interval ticks again
                 logger.exception("local clock tick failed")
 
     def stop(self) -> None:
@@ -200,8 +218,10 @@ def _publish_ticks(envelopes: list[Envelope]) -> None:
             return
         except Exception as error:
             if attempt == TICK_PUBLISH_TRIES:
-                raise RuntimeError(f"the clock moved but its schedules' ticks could not be published ({error}); "
-                                   "they fire again with the next move or tick") from error
+                raise RuntimeError(
+                    f"the clock moved but its schedules' ticks could not be published ({error}); "
+                    "they fire again with the next move or tick"
+                ) from error
             logger.warning("clock ticks not published; retrying", extra={"attempt": attempt})
             time.sleep(0.2 * attempt)
 
@@ -227,7 +247,7 @@ def _control_handler(clock: LocalClock) -> type[BaseHTTPRequestHandler]:
                 return self._answer(403, {"error": str(refusal)})
             except ValueError as bad:
                 return self._answer(400, {"error": str(bad)})
-            except Exception as failure:   # the clock moved, but its ticks could not be published
+            except Exception as failure:  # the clock moved, but its ticks could not be published
                 return self._answer(500, {"error": str(failure)})
             self._answer(200, {"now": utcnow().isoformat(), "fired": [e.id for e in fired]})
 
@@ -239,13 +259,14 @@ def _control_handler(clock: LocalClock) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def log_message(self, *_) -> None:   # the stack's own log says what moved
+        def log_message(self, *_: object) -> None:  # the stack's own log says what moved
             pass
 
     return ControlHandler
 
 
 # --- the CLI -------------------------------------------------------------------------------------
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.clock", description=__doc__.split("\n\n")[0])

@@ -1,4 +1,4 @@
-"""The demo operator's subscribers and the scripted demo that `make run` plays.
+"""The scripted demo that `make run` plays, and the seeding of the demo operator's subscribers.
 
 Seeding goes through the same doors production uses: the BSS's provisioning and top-up topics
 (the functions write Firestore) and the carrier emulator's network (phones, attach/detach).
@@ -6,78 +6,98 @@ Seeding goes through the same doors production uses: the BSS's provisioning and 
 
 from __future__ import annotations
 
-import unicodedata
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from twilio.rest import Client
 
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config
+from infra import demo_missed_calls
+from infra.demo_common import SUBSCRIBERS, DemoSubscriber, Transcript, new_sms, wait_until
 from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store, texts
 
 DAY = 1
 
 
-@dataclass(frozen=True)
-class DemoSubscriber:
-    msisdn: str
-    name: str
-    language: str
-    main: int                     # minor units
-    bonus: int = 0
-    attached: bool = True
-    customer_type: str = "individual"
-    line_type: str = "prepaid"
+class RunningStack(Protocol):
+    """What the demo needs of the local stack (infra.stack.Stack): where the carrier emulator answers."""
+
+    @property
+    def carrier_url(self) -> str: ...
 
 
-SUBSCRIBERS = (
-    DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
-    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=4_000_000),
-    DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
-    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=1_000_000),
-    DemoSubscriber("+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate",
-                   line_type="postpaid"),
-    DemoSubscriber("+998901000006", "Bobur Aliev", "uz", main=0),   # zero balance: the call-me-back demo
-)
-
-
-def _publish(topic: str, payload: dict, event_id: str) -> None:
+def _publish(topic: str, payload: dict[str, Any], event_id: str) -> None:
     bus.publish([catalog.make_envelope(topic, payload, event_id=event_id, source="demo-bss")])
 
 
-def seed(stack, say=print, timeout: float = 60.0) -> None:
+def seed(stack: RunningStack, say: Callable[[str], object] = print, timeout: float = 60.0) -> None:
     """Provision the demo subscribers in the network and in the BSS, and top them up."""
     provision(stack, SUBSCRIBERS, timeout)
-    say(f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
-        f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances.")
+    say(
+        f"Seeded {len(SUBSCRIBERS)} subscribers of {operator.current().name} "
+        f"({', '.join(s.language for s in SUBSCRIBERS)}) with their balances."
+    )
 
 
-def provision(stack, subscribers, timeout: float = 60.0) -> None:
+def provision(stack: RunningStack, subscribers: Sequence[DemoSubscriber], timeout: float = 60.0) -> None:
     """Lines in the BSS, phones in the network, top-ups credited and every notice at the carrier."""
     carrier = CarrierClient(stack.carrier_url)
     already = len(carrier.messages())
     for sub in subscribers:
-        _publish("bss.subscriber", {"msisdn": sub.msisdn, "name": sub.name, "language": sub.language,
-                                    "customer_type": sub.customer_type, "line_type": sub.line_type},
-                 event_id=f"demo-subscriber-{sub.msisdn}")
+        _publish(
+            "bss.subscriber",
+            {
+                "msisdn": sub.msisdn,
+                "name": sub.name,
+                "language": sub.language,
+                "customer_type": sub.customer_type,
+                "line_type": sub.line_type,
+            },
+            event_id=f"demo-subscriber-{sub.msisdn}",
+        )
     # The line exists before its phone attaches (as when a SIM is sold), so the attach finds a
     # subscriber: services that greet a subscriber on attach do it now, not at some later attach.
-    wait_until(lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists
-                      for s in subscribers), timeout, "the subscribers to be provisioned")
+    wait_until(
+        lambda: all(store.db().collection(store.SUBSCRIBERS).document(s.msisdn).get().exists for s in subscribers),
+        timeout,
+        "the subscribers to be provisioned",
+    )
     for sub in subscribers:
         carrier.provision(sub.msisdn, attached=sub.attached)
     # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
     for sub in subscribers:
         if sub.main:
-            _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.main, "bucket": "main",
-                                   "reference": f"DEMO-MAIN-{sub.msisdn.lstrip('+')}"},
-                     event_id=f"demo-topup-main-{sub.msisdn}")
+            _publish(
+                "bss.topup",
+                {
+                    "msisdn": sub.msisdn,
+                    "amount": sub.main,
+                    "bucket": "main",
+                    "reference": f"DEMO-MAIN-{sub.msisdn.lstrip('+')}",
+                },
+                event_id=f"demo-topup-main-{sub.msisdn}",
+            )
         if sub.bonus:
-            _publish("bss.topup", {"msisdn": sub.msisdn, "amount": sub.bonus, "bucket": "bonus",
-                                   "validity_days": 7, "reference": f"DEMO-BONUS-{sub.msisdn.lstrip('+')}"},
-                     event_id=f"demo-topup-bonus-{sub.msisdn}")
-    wait_until(lambda: all((account := ledger.read_account(store.db(), s.msisdn)) is not None
-                      and account.total == s.main + s.bonus for s in subscribers),
-          timeout, "the top-ups to be credited")
+            _publish(
+                "bss.topup",
+                {
+                    "msisdn": sub.msisdn,
+                    "amount": sub.bonus,
+                    "bucket": "bonus",
+                    "validity_days": 7,
+                    "reference": f"DEMO-BONUS-{sub.msisdn.lstrip('+')}",
+                },
+                event_id=f"demo-topup-bonus-{sub.msisdn}",
+            )
+    wait_until(
+        lambda: all(
+            (account := ledger.read_account(store.db(), s.msisdn)) is not None and account.total == s.main + s.bonus
+            for s in subscribers
+        ),
+        timeout,
+        "the top-ups to be credited",
+    )
     # The notices are part of the seed (top-ups, and the missed-call service's one-time activation
     # notice to each phone that attached): wait until the carrier has them all, held or
     # delivered, so the phones start from a settled inbox.
@@ -87,76 +107,10 @@ def provision(stack, subscribers, timeout: float = 60.0) -> None:
     wait_until(lambda: len(carrier.messages()) - already >= notices, timeout, "the seed's notices to reach the carrier")
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s (see .run/logs/)")
-
-
-def _columns(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Wrap by terminal columns, at a space when there is one (CJK text has none)."""
-    lines = []
-    while _columns(text) > width:
-        cut = max(i for i in range(1, len(text) + 1) if _columns(text[:i]) <= width)
-        space = text.rfind(" ", 0, cut + 1)
-        cut = space if space > 0 else cut
-        lines.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    return lines + [text]
-
-
-@dataclass
-class Step:
-    phone: str
-    action: str
-    screen: str
-    ok: bool
-    expectation: str = ""
-
-
-@dataclass
-class Transcript:
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.steps) and all(step.ok for step in self.steps)
-
-    def add(self, phone: str, action: str, screen: str, ok: bool, expectation: str = "") -> Step:
-        step = Step(phone, action, screen, ok, expectation)
-        self.steps.append(step)
-        return step
-
-    def render(self) -> str:
-        lines = ["", "=" * 64, "Demo transcript: what each phone saw", "=" * 64]
-        names = {s.msisdn: f"{s.name} ({s.language})" for s in SUBSCRIBERS}
-        for number, step in enumerate(self.steps, 1):
-            who = names.get(step.phone, "")
-            lines.append(f"\n{number}. {who + ' ' if who else ''}{step.phone} — {step.action}")
-            width = 44
-            lines.append("   ┌" + "─" * width + "┐")
-            for paragraph in (step.screen or "(nothing)").splitlines() or [""]:
-                for line in _wrap(paragraph, width - 2):
-                    lines.append(f"   │ {line}{' ' * (width - 2 - _columns(line))} │")
-            lines.append("   └" + "─" * width + "┘")
-            if not step.ok:
-                lines.append(f"   ✗ expected: {step.expectation}")
-        lines.append("")
-        lines.append("Demo " + ("passed: every step as scripted." if self.ok else "FAILED: see ✗ above."))
-        return "\n".join(lines)
-
-
-def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict) -> dict:
+def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict[str, Any]) -> dict[str, Any]:
     """A USSD screen as its reader sees it whole: More pressed up to its last page (functions/edge/pager.py)."""
-    more, pages = texts.render("edge.ussd.more", who.language), []
+    more = texts.render("edge.ussd.more", who.language)
+    pages: list[str] = []
     while True:
         *shown, last = screen["text"].split("\n")
         key, _, label = last.partition(" ")
@@ -166,11 +120,11 @@ def _read_through(carrier: CarrierClient, who: DemoSubscriber, screen: dict) -> 
         screen = carrier.reply(who.msisdn, screen["session_id"], key)
 
 
-def _dial(carrier: CarrierClient, who: DemoSubscriber, code: str) -> dict:
+def _dial(carrier: CarrierClient, who: DemoSubscriber, code: str) -> dict[str, Any]:
     return _read_through(carrier, who, carrier.dial(who.msisdn, code))
 
 
-def play(stack, timeout: float = 30.0) -> Transcript:
+def play(stack: RunningStack, timeout: float = 30.0) -> Transcript:
     """The scripted demo: a balance check, an SMS delivered, an SMS held for a switched-off phone."""
     carrier = CarrierClient(stack.carrier_url)
     profile = operator.current()
@@ -179,52 +133,73 @@ def play(stack, timeout: float = 30.0) -> Transcript:
     transcript = Transcript()
 
     reply = _dial(carrier, aziz, profile.short_codes.balance)
-    transcript.add(aziz.msisdn, f"dials {profile.short_codes.balance}", reply["text"],
-                   reply["end"] and money(aziz.main) in reply["text"],
-                   f"a final USSD screen naming the main balance {money(aziz.main)}")
+    transcript.add(
+        aziz.msisdn,
+        f"dials {profile.short_codes.balance}",
+        reply["text"],
+        reply["end"] and money(aziz.main) in reply["text"],
+        f"a final USSD screen naming the main balance {money(aziz.main)}",
+    )
 
     before = len(carrier.inbox(olga.msisdn))
     carrier.send_sms(olga.msisdn, profile.short_codes.sms, "БАЛАНС")
     received = carrier.wait_for_inbox(olga.msisdn, before + 1, timeout)
     text = "\n".join(m["body"] for m in received[before:])
-    transcript.add(olga.msisdn, f"texts БАЛАНС to {profile.short_codes.sms}, receives", text,
-                   profile.currency.localise(money(olga.main), olga.language) in text,
-                   f"an SMS naming the balance {money(olga.main)} in her language's words")
+    transcript.add(
+        olga.msisdn,
+        f"texts БАЛАНС to {profile.short_codes.sms}, receives",
+        text,
+        profile.currency.localise(money(olga.main), olga.language) in text,
+        f"an SMS naming the balance {money(olga.main)} in her language's words",
+    )
 
     waiting = [m for m in carrier.messages() if m["to"] == li.msisdn and m["status"] != "delivered"]
-    transcript.add(li.msisdn, "is switched off; the SMS centre holds",
-                   f"{len(waiting)} message(s) waiting: " + "; ".join(m["body"] for m in waiting),
-                   len(waiting) >= 1, "the top-up notice waiting in the SMS centre")
+    transcript.add(
+        li.msisdn,
+        "is switched off; the SMS centre holds",
+        f"{len(waiting)} message(s) waiting: " + "; ".join(m["body"] for m in waiting),
+        len(waiting) >= 1,
+        "the top-up notice waiting in the SMS centre",
+    )
     carrier.attach(li.msisdn)
     delivered = carrier.wait_for_inbox(li.msisdn, len(waiting), timeout)
-    transcript.add(li.msisdn, "switches on and receives", "\n".join(m["body"] for m in delivered),
-                   len(delivered) >= max(1, len(waiting)), "the held SMS delivered on attach")
+    transcript.add(
+        li.msisdn,
+        "switches on and receives",
+        "\n".join(m["body"] for m in delivered),
+        len(delivered) >= max(1, len(waiting)),
+        "the held SMS delivered on attach",
+    )
 
     reply = _dial(carrier, john, "*999#")
-    transcript.add(john.msisdn, "dials an unknown code *999#", reply["text"],
-                   reply["end"] and profile.short_codes.balance in reply["text"],
-                   "a help screen that points to the balance code")
+    transcript.add(
+        john.msisdn,
+        "dials an unknown code *999#",
+        reply["text"],
+        reply["end"] and profile.short_codes.balance in reply["text"],
+        "a help screen that points to the balance code",
+    )
 
     _play_transfers(carrier, transcript, timeout)
 
-    # Imported here: those modules build on this one's subscribers and transcript.
-    from infra import demo_missed_calls
     demo_missed_calls.play(carrier, transcript, timeout)
 
     listed = _twilio_client(stack).messages.list()
-    transcript.add("twilio", "the real twilio client lists the SMS the demo sent",
-                   f"{len(listed)} messages, e.g. {listed[0].to}: {listed[0].body}" if listed else "none",
-                   len(listed) >= len(SUBSCRIBERS), "at least one SMS per subscriber")
+    transcript.add(
+        "twilio",
+        "the real twilio client lists the SMS the demo sent",
+        f"{len(listed)} messages, e.g. {listed[0].to}: {listed[0].body}" if listed else "none",
+        len(listed) >= len(SUBSCRIBERS),
+        "at least one SMS per subscriber",
+    )
     return transcript
 
 
 def _total(msisdn: str) -> int:
-    return ledger.read_account(store.db(), msisdn).total
-
-
-def new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
-    received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
-    return "\n".join(m["body"] for m in received[before:])
+    account = ledger.read_account(store.db(), msisdn)
+    if account is None:
+        raise ledger.UnknownAccount(f"{msisdn} has no account")
+    return account.total
 
 
 def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
@@ -236,29 +211,51 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, olga.msisdn)}
     totals = {m: _total(m) for m in (aziz.msisdn, olga.msisdn)}
     reply = _dial(carrier, aziz, f"*112*{olga.msisdn.lstrip('+')}*5000#")
-    transcript.add(aziz.msisdn, f"dials *112*{olga.msisdn.lstrip('+')}*5000#", reply["text"], reply["end"],
-                   "a final screen: being processed, the result comes by SMS")
+    transcript.add(
+        aziz.msisdn,
+        f"dials *112*{olga.msisdn.lstrip('+')}*5000#",
+        reply["text"],
+        reply["end"],
+        "a final screen: being processed, the result comes by SMS",
+    )
     sender_sms = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
     recipient_sms = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
-    moved = (_total(aziz.msisdn) == totals[aziz.msisdn] - amount - fee
-             and _total(olga.msisdn) == totals[olga.msisdn] + amount)
-    transcript.add(aziz.msisdn, "receives", sender_sms, moved,
-                   f"{money(amount)} + fee {money(fee)} debited once, with a reference")
+    moved = (
+        _total(aziz.msisdn) == totals[aziz.msisdn] - amount - fee
+        and _total(olga.msisdn) == totals[olga.msisdn] + amount
+    )
+    transcript.add(
+        aziz.msisdn, "receives", sender_sms, moved, f"{money(amount)} + fee {money(fee)} debited once, with a reference"
+    )
     transcript.add(olga.msisdn, "receives", recipient_sms, moved, f"{money(amount)} credited once")
 
     total = _total(aziz.msisdn)
     reply = _dial(carrier, aziz, f"*112*{aida.msisdn.lstrip('+')}*3000#")
-    transcript.add(aziz.msisdn, f"dials *112*{aida.msisdn.lstrip('+')}*3000# (not a denomination)", reply["text"],
-                   reply["end"] and "2 500" in reply["text"] and _total(aziz.msisdn) == total,
-                   "a refusal naming the allowed amounts, nothing charged")
+    transcript.add(
+        aziz.msisdn,
+        f"dials *112*{aida.msisdn.lstrip('+')}*3000# (not a denomination)",
+        reply["text"],
+        reply["end"] and "2 500" in reply["text"] and _total(aziz.msisdn) == total,
+        "a refusal naming the allowed amounts, nothing charged",
+    )
 
     before_aziz = len(carrier.inbox(aziz.msisdn))
     reply = _dial(carrier, aida, f"*116*{aziz.msisdn.lstrip('+')}*5000#")
-    transcript.add(aida.msisdn, f"dials *116*{aziz.msisdn.lstrip('+')}*5000# (please top me up)", reply["text"],
-                   reply["end"], "a confirmation that the request was sent")
+    transcript.add(
+        aida.msisdn,
+        f"dials *116*{aziz.msisdn.lstrip('+')}*5000# (please top me up)",
+        reply["text"],
+        reply["end"],
+        "a confirmation that the request was sent",
+    )
     asked = new_sms(carrier, aziz.msisdn, before_aziz, timeout)
-    transcript.add(aziz.msisdn, "receives", asked, aida.msisdn.lstrip("+") in asked.replace("+", ""),
-                   "an SMS naming the requester and the amount")
+    transcript.add(
+        aziz.msisdn,
+        "receives",
+        asked,
+        aida.msisdn.lstrip("+") in asked.replace("+", ""),
+        "an SMS naming the requester and the amount",
+    )
 
     totals = {m: _total(m) for m in (olga.msisdn, aziz.msisdn)}
     before_olga = len(carrier.inbox(olga.msisdn))
@@ -272,12 +269,19 @@ def _play_transfers(carrier: CarrierClient, transcript: Transcript, timeout: flo
     for action, shown in screens:
         transcript.add(olga.msisdn, f"menu: {action}", shown["text"], True)
     confirmation = new_sms(carrier, olga.msisdn, before_olga, timeout)
-    moved = (_total(olga.msisdn) == totals[olga.msisdn] - 250_000 - fee
-             and _total(aziz.msisdn) == totals[aziz.msisdn] + 250_000)
-    transcript.add(olga.msisdn, "receives", confirmation, screen["end"] and moved,
-                   "the menu transfer of 2 500 so'm done after the confirmation")
+    moved = (
+        _total(olga.msisdn) == totals[olga.msisdn] - 250_000 - fee
+        and _total(aziz.msisdn) == totals[aziz.msisdn] + 250_000
+    )
+    transcript.add(
+        olga.msisdn,
+        "receives",
+        confirmation,
+        screen["end"] and moved,
+        "the menu transfer of 2 500 so'm done after the confirmation",
+    )
 
 
-def _twilio_client(stack):
+def _twilio_client(stack: RunningStack) -> Client:
     """The real twilio client, pointed at the stack's carrier emulator."""
     return carrier_adapter.build_client(settings.get().model_copy(update={"twilio_api_base": stack.carrier_url}))

@@ -12,15 +12,15 @@ Bobur, at zero balance, calls Aziz: the network refuses the call and Bobur sends
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from emulators.carrier.client import CarrierClient
 from functions.missed_calls import config as missed_calls_config, documents
 from functions.zero_balance import config as zero_balance_config
-from infra.demo import SUBSCRIBERS, Transcript, new_sms, wait_until
+from infra.demo_common import SUBSCRIBERS, Transcript, new_sms, wait_until
 from shared import consent, operator, store
-
 
 DEMO_PIN = "4821"
 
@@ -35,31 +35,48 @@ def play(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None
         _call_me_back(carrier, transcript, zero, timeout)
 
 
-def _heard(state: dict, now: bool = True) -> str:
+def _heard(state: dict[str, Any], now: bool = True) -> str:
     return "\n".join(state["heard_now" if now else "heard"]) or "(silence)"
 
 
-def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+def _missed_calls(
+    carrier: CarrierClient, transcript: Transcript, config: missed_calls_config.MissedCallConfig, timeout: float
+) -> None:
     aziz, olga, li, aida, john, _ = SUBSCRIBERS
 
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "REG")
     question = new_sms(carrier, aida.msisdn, before, timeout)
-    yes = consent.YES_WORD[aida.language]    # the confirming word of the language she reads
-    transcript.add(aida.msisdn, f"texts REG to {config.short_code}, receives", question, yes in question,
-                   "the price and period, and a question: nothing is charged yet")
+    yes = consent.YES_WORD[aida.language]  # the confirming word of the language she reads
+    transcript.add(
+        aida.msisdn,
+        f"texts REG to {config.short_code}, receives",
+        question,
+        yes in question,
+        "the price and period, and a question: nothing is charged yet",
+    )
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, yes)
     confirmation = new_sms(carrier, aida.msisdn, before, timeout)
     user = store.db().collection(documents.USERS).document(aida.msisdn)
     wait_until(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
-    transcript.add(aida.msisdn, f"replies {yes} to {config.short_code}, receives", confirmation, True,
-                   "the voice mailbox switched on and its first month charged")
+    transcript.add(
+        aida.msisdn,
+        f"replies {yes} to {config.short_code}, receives",
+        confirmation,
+        True,
+        "the voice mailbox switched on and its first month charged",
+    )
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, f"PIN {DEMO_PIN}")
     pin_set = new_sms(carrier, aida.msisdn, before, timeout)
-    transcript.add(aida.msisdn, f"texts PIN {DEMO_PIN} to {config.short_code}, receives", pin_set,
-                   DEMO_PIN not in pin_set, "the mailbox PIN set (its digits are never repeated or stored)")
+    transcript.add(
+        aida.msisdn,
+        f"texts PIN {DEMO_PIN} to {config.short_code}, receives",
+        pin_set,
+        DEMO_PIN not in pin_set,
+        "the mailbox PIN set (its digits are never repeated or stored)",
+    )
 
     carrier.detach(aida.msisdn)
     transcript.add(aida.msisdn, "switches her phone off", "(no network)", True)
@@ -67,95 +84,152 @@ def _missed_calls(carrier: CarrierClient, transcript: Transcript, config, timeou
     for attempt in (1, 2, 3):
         call = carrier.call(aziz.msisdn, aida.msisdn)
         if attempt == 1:
-            transcript.add(aziz.msisdn, f"calls {aida.msisdn}, forwarded ({call['forward_reason']}); hears",
-                           _heard(call), call["forwarded"] and call["waiting"] == "digits",
-                           "the caller menu: keys 1 to 4")
+            transcript.add(
+                aziz.msisdn,
+                f"calls {aida.msisdn}, forwarded ({call['forward_reason']}); hears",
+                _heard(call),
+                call["forwarded"] and call["waiting"] == "digits",
+                "the caller menu: keys 1 to 4",
+            )
         if attempt < 3:
             carrier.hang_up(call["call_sid"])
             continue
         chosen = carrier.press(call["call_sid"], "2")
-        transcript.add(aziz.msisdn, "hung up twice; calls a third time, presses 2, hears", _heard(chosen),
-                       chosen["ended"], "a confirmation that Aida will get his number")
+        transcript.add(
+            aziz.msisdn,
+            "hung up twice; calls a third time, presses 2, hears",
+            _heard(chosen),
+            chosen["ended"],
+            "a confirmation that Aida will get his number",
+        )
 
     call = carrier.call(olga.msisdn, aida.msisdn)
     chosen = carrier.press(call["call_sid"], "4")
-    transcript.add(olga.msisdn, f"calls {aida.msisdn}, presses 4, hears", _heard(chosen), chosen["ended"],
-                   "a promise of an SMS when Aida is back")
+    transcript.add(
+        olga.msisdn,
+        f"calls {aida.msisdn}, presses 4, hears",
+        _heard(chosen),
+        chosen["ended"],
+        "a promise of an SMS when Aida is back",
+    )
 
     call = carrier.call(john.msisdn, aida.msisdn)
     asked = carrier.press(call["call_sid"], "3")
     wrong = carrier.press(call["call_sid"], "12#")
     done = carrier.press(call["call_sid"], olga.msisdn.removeprefix("+998") + "#")
-    transcript.add(john.msisdn, "presses 3, keys 12# (not a number), then Olga's number; hears",
-                   "\n".join([_heard(asked), _heard(wrong), _heard(done)]),
-                   done["ended"] and not wrong["ended"], "a re-prompt, then the number read back")
+    transcript.add(
+        john.msisdn,
+        "presses 3, keys 12# (not a number), then Olga's number; hears",
+        "\n".join([_heard(asked), _heard(wrong), _heard(done)]),
+        done["ended"] and not wrong["ended"],
+        "a re-prompt, then the number read back",
+    )
 
     call = carrier.call(li.msisdn, aida.msisdn)
     beep = carrier.press(call["call_sid"], "1")
     spoken = "Aida, it is Li. The concert moved to Saturday, call me."
     saved = carrier.speak(call["call_sid"], spoken, seconds=6)
-    transcript.add(li.msisdn, "presses 1 and leaves a voice message; hears", _heard(beep) + "\n" + _heard(saved),
-                   saved["ended"] and bool(saved["recordings"]), "a beep, then thanks")
+    transcript.add(
+        li.msisdn,
+        "presses 1 and leaves a voice message; hears",
+        _heard(beep) + "\n" + _heard(saved),
+        saved["ended"] and bool(saved["recordings"]),
+        "a beep, then thanks",
+    )
 
-    calls = (store.db().collection(documents.MISSED_CALLS)
-             .where(filter=FieldFilter("callee", "==", aida.msisdn)))
+    calls = store.db().collection(documents.MISSED_CALLS).where(filter=FieldFilter("callee", "==", aida.msisdn))
     over = lambda c: c.get("final") or c.get("hung_up_at")  # noqa: E731 - a key pressed to the end, or a hang-up
-    wait_until(lambda: sum(1 for c in calls.stream() if over(c.to_dict() or {})) >= 6, timeout,
-          "Aida's six missed calls to be recorded")
+    wait_until(
+        lambda: sum(1 for c in calls.stream() if over(c.to_dict() or {})) >= 6,
+        timeout,
+        "Aida's six missed calls to be recorded",
+    )
 
-    before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
+    inbox_before = {m: len(carrier.inbox(m)) for m in (aida.msisdn, olga.msisdn)}
     carrier.attach(aida.msisdn)
-    received = carrier.wait_for_inbox(aida.msisdn, before[aida.msisdn] + 4, timeout)[before[aida.msisdn]:]
+    received = carrier.wait_for_inbox(aida.msisdn, inbox_before[aida.msisdn] + 4, timeout)[inbox_before[aida.msisdn] :]
     time.sleep(1.0)  # anything more would be a second SMS about the same caller
-    received = carrier.inbox(aida.msisdn)[before[aida.msisdn]:]
+    received = carrier.inbox(aida.msisdn)[inbox_before[aida.msisdn] :]
     bodies = [m["body"] for m in received]
     about = {who: [b for b in bodies if who.msisdn in b] for who in (aziz, li)}
     notice = store.db().collection(documents.NOTICES).document(aida.msisdn).get().to_dict() or {}
     counts = {c["caller"]: c["count"] for c in notice.get("calls", [])}
-    transcript.add(aida.msisdn, "switches on and receives", "\n---\n".join(bodies),
-                   len(bodies) == 4 and len(about[aziz]) == 1 and counts.get(aziz.msisdn) == 3
-                   and any(olga.msisdn in b and john.msisdn in b for b in bodies)
-                   and len(about[li]) == 1 and config.voicemail_number in about[li][0],
-                   "four SMS: Aziz called 3 times; John asks to be called on Olga's number; Li left a voice "
-                   "message; one free notice for Olga's call")
+    transcript.add(
+        aida.msisdn,
+        "switches on and receives",
+        "\n---\n".join(bodies),
+        len(bodies) == 4
+        and len(about[aziz]) == 1
+        and counts.get(aziz.msisdn) == 3
+        and any(olga.msisdn in b and john.msisdn in b for b in bodies)
+        and len(about[li]) == 1
+        and config.voicemail_number in about[li][0],
+        "four SMS: Aziz called 3 times; John asks to be called on Olga's number; Li left a voice "
+        "message; one free notice for Olga's call",
+    )
 
-    available = new_sms(carrier, olga.msisdn, before[olga.msisdn], timeout)
-    transcript.add(olga.msisdn, "receives", available, aida.msisdn in available,
-                   "Aida is available again")
+    available = new_sms(carrier, olga.msisdn, inbox_before[olga.msisdn], timeout)
+    transcript.add(olga.msisdn, "receives", available, aida.msisdn in available, "Aida is available again")
 
     before_d = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "D")
     details = new_sms(carrier, aida.msisdn, before_d, timeout)
-    transcript.add(aida.msisdn, f"texts D to {config.short_code}, receives", details,
-                   aziz.msisdn in details and olga.msisdn in details, "the details of every missed call")
+    transcript.add(
+        aida.msisdn,
+        f"texts D to {config.short_code}, receives",
+        details,
+        aziz.msisdn in details and olga.msisdn in details,
+        "the details of every missed call",
+    )
 
     spoofed = carrier.call_from_outside(aida.msisdn, config.voicemail_number)
-    transcript.add(aida.msisdn, f"(spoofed by someone outside the network) calls {config.voicemail_number}, hears",
-                   _heard(spoofed), "voice message" not in _heard(spoofed), "a PIN question and nothing else")
+    transcript.add(
+        aida.msisdn,
+        f"(spoofed by someone outside the network) calls {config.voicemail_number}, hears",
+        _heard(spoofed),
+        "voice message" not in _heard(spoofed),
+        "a PIN question and nothing else",
+    )
     carrier.hang_up(spoofed["call_sid"])
 
     call = carrier.call(aida.msisdn, config.voicemail_number)
     opened = carrier.press(call["call_sid"], f"{DEMO_PIN}#")
     message = _heard(opened)
-    transcript.add(aida.msisdn, f"calls {config.voicemail_number}, keys her PIN, hears", message,
-                   f"[voice message: {spoken}]" in message, "Li's voice message")
+    transcript.add(
+        aida.msisdn,
+        f"calls {config.voicemail_number}, keys her PIN, hears",
+        message,
+        f"[voice message: {spoken}]" in message,
+        "Li's voice message",
+    )
     carrier.hang_up(call["call_sid"])
 
 
-def _call_me_back(carrier: CarrierClient, transcript: Transcript, config, timeout: float) -> None:
+def _call_me_back(
+    carrier: CarrierClient, transcript: Transcript, config: zero_balance_config.ZeroBalanceConfig, timeout: float
+) -> None:
     aziz, *_, bobur = SUBSCRIBERS
     carrier.set_state(bobur.msisdn, zero_balance=True)
     before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, bobur.msisdn)}
     call = carrier.call(bobur.msisdn, aziz.msisdn)
     offer = new_sms(carrier, bobur.msisdn, before[bobur.msisdn], timeout)
-    transcript.add(bobur.msisdn, f"has zero balance and calls {aziz.msisdn}: {call['outcome']}; receives", offer,
-                   call["outcome"] == "refused-zero-balance" and aziz.msisdn in offer,
-                   "an offer to send Aziz a free call-me-back message")
+    transcript.add(
+        bobur.msisdn,
+        f"has zero balance and calls {aziz.msisdn}: {call['outcome']}; receives",
+        offer,
+        call["outcome"] == "refused-zero-balance" and aziz.msisdn in offer,
+        "an offer to send Aziz a free call-me-back message",
+    )
 
     before_answer = len(carrier.inbox(bobur.msisdn))
     carrier.send_sms(bobur.msisdn, config.short_code, "1")
     asked = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
     transcript.add(aziz.msisdn, "receives", asked, bobur.name in asked, "Bobur's please-call-me-back message")
     sent = new_sms(carrier, bobur.msisdn, before_answer, timeout)
-    transcript.add(bobur.msisdn, f"replied 1 to {config.short_code}, receives", sent, aziz.msisdn in sent,
-                   "a confirmation that the request was sent")
+    transcript.add(
+        bobur.msisdn,
+        f"replied 1 to {config.short_code}, receives",
+        sent,
+        aziz.msisdn in sent,
+        "a confirmation that the request was sent",
+    )

@@ -21,9 +21,22 @@ def function_service(name: str, *, env: dict[str, str], log_dir: Path, port: int
     port = port or free_port()
     return Service(
         name,
-        [sys.executable, "-m", "functions_framework", "--source", str(REPO / spec.source),
-         "--target", spec.entry_point, "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(REPO / spec.source),
+            "--target",
+            spec.entry_point,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         ready_url=f"http://127.0.0.1:{port}/",
         env={**LOCAL_ENV, **env, "PYTHONPATH": str(REPO), "VAS_FUNCTION": name, "PYTHONUNBUFFERED": "1"},
-        log_dir=log_dir, cwd=REPO, ready_timeout=60,
+        log_dir=log_dir,
+        cwd=REPO,
+        ready_timeout=60,
     )

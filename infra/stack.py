@@ -17,12 +17,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators import gcloud
-from emulators import ses as ses_emulator
+from emulators import gcloud, ses as ses_emulator
 from emulators.process import Service, free_port
 from infra import topology
 from infra.clock import LocalClock
@@ -34,8 +34,7 @@ PROJECT = "vas-local"
 LOG_DIR = REPO / ".run" / "logs"
 
 # Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
-FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "ses": 9025, "functions": 8100,
-               "clock": 8099}
+FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "ses": 9025, "functions": 8100, "clock": 8099}
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Stack:
     carrier: Service
     functions: dict[str, Service] = field(default_factory=dict)
     clock: LocalClock | None = None
-    clock_url: str = ""   # the clock's control endpoint (python -m infra.clock --url)
+    clock_url: str = ""  # the clock's control endpoint (python -m infra.clock --url)
     ses: ses_emulator.SesEmulator | None = None
 
     @property
@@ -88,8 +87,14 @@ def _port(auto: bool, key: str, offset: int = 0) -> int:
 CLOCK_SECONDS = 60.0
 
 
-def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_DIR,
-          max_backoff_seconds: int | None = None, say=print, clock_seconds: float = CLOCK_SECONDS) -> Stack:
+def start(
+    auto_ports: bool = False,
+    project: str = PROJECT,
+    log_dir: Path = LOG_DIR,
+    max_backoff_seconds: int | None = None,
+    say: Callable[[str], object] = print,
+    clock_seconds: float = CLOCK_SECONDS,
+) -> Stack:
     """Start the stack and return it ready: topology created, every process answering."""
     problems = gcloud.missing_tools()
     if problems:
@@ -126,25 +131,40 @@ def start(auto_ports: bool = False, project: str = PROJECT, log_dir: Path = LOG_
     }
     carrier = Service(
         "carrier-emulator",
-        [sys.executable, "-m", "emulators.carrier", "serve", "--port", str(carrier_port),
-         "--ussd-webhook", urls["edge-ussd"], "--sms-webhook", urls["edge-sms"],
-         "--voice-webhook", urls["edge-voice"],
-         # A call's end reaches the same function (Twilio's status callback URL of the number).
-         "--voice-status-callback", urls["edge-voice"] + "?callback=status"],
-        ready_url=f"{carrier_url}/health", env={**function_env, "PYTHONPATH": str(REPO)},
-        log_dir=log_dir, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "emulators.carrier",
+            "serve",
+            "--port",
+            str(carrier_port),
+            "--ussd-webhook",
+            urls["edge-ussd"],
+            "--sms-webhook",
+            urls["edge-sms"],
+            "--voice-webhook",
+            urls["edge-voice"],
+            # A call's end reaches the same function (Twilio's status callback URL of the number).
+            "--voice-status-callback",
+            urls["edge-voice"] + "?callback=status",
+        ],
+        ready_url=f"{carrier_url}/health",
+        env={**function_env, "PYTHONPATH": str(REPO)},
+        log_dir=log_dir,
+        cwd=REPO,
+    )
     stack = Stack(project, emulators, carrier, ses=ses)
     try:
         say(f"Starting the carrier emulator and {len(names)} functions …")
         carrier.start()
         for name in names:
-            stack.functions[name] = function_service(name, env=function_env, log_dir=log_dir,
-                                                     port=ports[name]).start()
+            stack.functions[name] = function_service(name, env=function_env, log_dir=log_dir, port=ports[name]).start()
         carrier.wait_ready()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.wait_ready(), stack.functions.values()))
-        topology.create(project, {name: urls[name] for name in catalog.consumers},
-                        max_backoff_seconds=max_backoff_seconds)
+        topology.create(
+            project, {name: urls[name] for name in catalog.consumers}, max_backoff_seconds=max_backoff_seconds
+        )
         say(f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} push subscriptions.")
         stack.clock = LocalClock(clock_seconds, path=clock_path).start()
         stack.clock_url = stack.clock.serve(_port(auto_ports, "clock"))
@@ -161,27 +181,36 @@ def serve_until_interrupted(stack: Stack) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"\nServing. Carrier emulator: {stack.carrier_url}   USSD webhook: {stack.url_of('edge-ussd')}")
-    print(f"Try a phone: .venv/bin/python -m emulators.carrier phone --carrier {stack.carrier_url} "
-          f"--msisdn +998901000001 dial '*100#'")
+    print(
+        f"Try a phone: .venv/bin/python -m emulators.carrier phone --carrier {stack.carrier_url} "
+        f"--msisdn +998901000001 dial '*100#'"
+    )
     print(f"Move the clock: .venv/bin/python -m infra.clock --url {stack.clock_url} advance 25h")
     print("Press Ctrl-C to stop everything.")
     while not stop.is_set():
         for name, service in stack.functions.items():
-            if service.proc.poll() is not None:
-                print(f"{name} exited ({service.proc.returncode}); its log: {service.log_path}", file=sys.stderr)
+            code = service.exit_code()
+            if code is not None:
+                print(f"{name} exited ({code}); its log: {service.log_path}", file=sys.stderr)
                 stop.set()
         stop.wait(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.stack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--demo-only", action="store_true", help="run the demo, print it, stop everything")
     parser.add_argument("--no-demo", action="store_true", help="start and seed, but play no demo")
-    parser.add_argument("--ports", choices=("fixed", "auto"), default="fixed",
-                        help="fixed well-known ports (default) or free ones")
-    parser.add_argument("--clock-seconds", type=float, default=CLOCK_SECONDS,
-                        help="how often every catalog schedule ticks locally (0: never)")
+    parser.add_argument(
+        "--ports", choices=("fixed", "auto"), default="fixed", help="fixed well-known ports (default) or free ones"
+    )
+    parser.add_argument(
+        "--clock-seconds",
+        type=float,
+        default=CLOCK_SECONDS,
+        help="how often every catalog schedule ticks locally (0: never)",
+    )
     args = parser.parse_args(argv)
 
     from infra import demo
@@ -195,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             transcript = demo.play(stack)
             print(transcript.render())
             if not transcript.ok:
-                print("The demo did not go as scripted; see the transcript above and the logs in .run/logs/.",
-                      file=sys.stderr)
+                print(
+                    "The demo did not go as scripted; see the transcript above and the logs in .run/logs/.",
+                    file=sys.stderr,
+                )
                 return 1
         if not args.demo_only:
             serve_until_interrupted(stack)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from google.api_core import exceptions
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.protobuf import duration_pb2
 
 from shared import catalog as catalog_module
@@ -14,21 +16,23 @@ def push_endpoint(base_url: str, project: str, topic: str) -> str:
     return f"{base_url.rstrip('/')}/projects/{project}/topics/{topic}"
 
 
-def create(project: str, consumer_urls: dict[str, str], catalog=None,
-           max_backoff_seconds: int | None = None) -> None:
+def create(
+    project: str,
+    consumer_urls: dict[str, str],
+    catalog: catalog_module.Catalog | None = None,
+    max_backoff_seconds: int | None = None,
+) -> None:
     """Create every topic, and a push subscription per consumer whose URL is given.
 
     `max_backoff_seconds` caps the catalog's retry backoff: tests use it so that a poison
     message reaches the dead-letter topic in seconds rather than minutes; nothing else changes.
     """
     catalog = catalog or catalog_module.load()
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
+    publisher = PublisherClient()
+    subscriber = SubscriberClient()
     for topic in catalog.topics:
-        try:
+        with contextlib.suppress(exceptions.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(project, topic))
-        except exceptions.AlreadyExists:
-            pass
     cap = max_backoff_seconds or 10**6
     dead_letter_topic = publisher.topic_path(project, catalog.dead_letter_topic)
     for name, consumer in catalog.consumers.items():
@@ -47,8 +51,10 @@ def create(project: str, consumer_urls: dict[str, str], catalog=None,
             },
         }
         if consumer.dead_letter and consumer.max_delivery_attempts:
-            request["dead_letter_policy"] = {"dead_letter_topic": dead_letter_topic,
-                                             "max_delivery_attempts": consumer.max_delivery_attempts}
+            request["dead_letter_policy"] = {
+                "dead_letter_topic": dead_letter_topic,
+                "max_delivery_attempts": consumer.max_delivery_attempts,
+            }
         try:
             subscriber.create_subscription(request=request)
         except exceptions.AlreadyExists:

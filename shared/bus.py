@@ -6,23 +6,24 @@ import functools
 import json
 from collections.abc import Iterable
 
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import PublisherClient
+from google.cloud.pubsub_v1.types import BatchSettings
 
 from shared import settings
 from shared.events import Envelope
 
 
 @functools.cache
-def _publisher() -> pubsub_v1.PublisherClient:
+def _publisher() -> PublisherClient:
     # Small batches: most publishes are one follow-up event a request, and latency matters more.
-    return pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005))
+    return PublisherClient(batch_settings=BatchSettings(max_latency=0.005))
 
 
 @functools.cache
-def _immediate_publisher() -> pubsub_v1.PublisherClient:
+def _immediate_publisher() -> PublisherClient:
     # One message per batch: a batch is full, and sent, the moment it gets its message. For
     # webhooks, which publish one first event per request while a gateway waits on the answer.
-    return pubsub_v1.PublisherClient(batch_settings=pubsub_v1.types.BatchSettings(max_messages=1))
+    return PublisherClient(batch_settings=BatchSettings(max_messages=1))
 
 
 def topic_path(topic: str) -> str:
@@ -31,8 +32,7 @@ def topic_path(topic: str) -> str:
 
 def encode(envelope: Envelope) -> tuple[bytes, dict[str, str]]:
     data = envelope.model_dump_json().encode()
-    attributes = {"event_id": envelope.id, "event_type": envelope.type,
-                  "correlation_id": envelope.correlation_id}
+    attributes = {"event_id": envelope.id, "event_type": envelope.type, "correlation_id": envelope.correlation_id}
     return data, attributes
 
 

@@ -59,8 +59,9 @@ class AcceptedMessage:
 
 def build_client(config: settings_module.Settings) -> Client:
     """A Twilio REST client from settings, pointed at the carrier emulator when twilio_api_base is set."""
-    client = Client(config.twilio_account_sid, config.twilio_auth_token,
-                    http_client=TwilioHttpClient(timeout=REQUEST_TIMEOUT))
+    client = Client(
+        config.twilio_account_sid, config.twilio_auth_token, http_client=TwilioHttpClient(timeout=REQUEST_TIMEOUT)
+    )
     if config.twilio_api_base:
         # twilio 9.x joins Domain.base_url with each request's path at request time, so replacing it
         # on the `api` domain (Messages, Calls) redirects every call. TWILIO_EDGE/TWILIO_REGION in
@@ -99,8 +100,9 @@ def is_transient(error: BaseException) -> bool:
     return classify(error).transient
 
 
-def send_sms(to: str, sender: str, body: str, *, status_callback: str | None = None,
-             api: Client | None = None) -> AcceptedMessage:
+def send_sms(
+    to: str, sender: str, body: str, *, status_callback: str | None = None, api: Client | None = None
+) -> AcceptedMessage:
     """Hand one SMS to the carrier; raises TransientCarrierError or PermanentCarrierError."""
     optional = {"status_callback": status_callback} if status_callback else {}
     try:
@@ -111,8 +113,11 @@ def send_sms(to: str, sender: str, body: str, *, status_callback: str | None = N
         # Retrying could send the SMS twice; without a SID it cannot be tracked either.
         raise PermanentCarrierError("carrier accepted the message but returned no SID")
     segments = message.num_segments
-    return AcceptedMessage(sid=message.sid, status=message.status or "queued",
-                           num_segments=int(segments) if segments not in (None, "") else None)
+    return AcceptedMessage(
+        sid=message.sid,
+        status=message.status or "queued",
+        num_segments=int(segments) if segments not in (None, "") else None,
+    )
 
 
 def delete_recording(recording_sid: str, *, api: Client | None = None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -87,8 +88,9 @@ def parse(raw: dict) -> Catalog:
     defaults = raw.get("defaults", {})
 
     def named(section: str, extra: dict | None = None) -> dict:
-        return {name: {"name": name, **(extra or {}), **(body or {})}
-                for name, body in (raw.get(section) or {}).items()}
+        return {
+            name: {"name": name, **(extra or {}), **(body or {})} for name, body in (raw.get(section) or {}).items()
+        }
 
     catalog = Catalog(
         dead_letter_topic=raw["dead_letter_topic"],
@@ -155,9 +157,15 @@ def load() -> Catalog:
     return parse(read())
 
 
-def make_envelope(topic: str, payload: events.Payload | dict, *, event_id: str,
-                  correlation_id: str | None = None, source: str = "",
-                  occurred_at=None) -> events.Envelope:
+def make_envelope(
+    topic: str,
+    payload: events.Payload | dict,
+    *,
+    event_id: str,
+    correlation_id: str | None = None,
+    source: str = "",
+    occurred_at: datetime | None = None,
+) -> events.Envelope:
     """Validate a payload against its topic's model and wrap it for publishing."""
     model = load().topic(topic).payload_model
     data = model.model_validate(payload.model_dump() if isinstance(payload, BaseModel) else payload)
@@ -186,8 +194,11 @@ def redacted_message(data: bytes, *topics: str) -> tuple[str, list[str]]:
     if not isinstance(payload, dict):
         return text, []
     known = load().topics
-    models = {known[topic].payload_model for topic in (envelope.get("type"), *topics)
-              if isinstance(topic, str) and topic in known}
+    models = {
+        known[topic].payload_model
+        for topic in (envelope.get("type"), *topics)
+        if isinstance(topic, str) and topic in known
+    }
     blanked = payload
     for model in models:
         blanked = events.redacted(model, blanked)

@@ -10,8 +10,9 @@ from shared.msisdn import InvalidMsisdn
 
 def commands(module: str, doc: str | None) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """A parser for `python -m <module>` whose help shows `doc` as written, and its required sub-commands."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     return parser, parser.add_subparsers(dest="command", required=True)
 
 

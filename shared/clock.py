@@ -28,8 +28,10 @@ def is_local() -> bool:
 def require_local() -> None:
     """Refuse to move the clock outside the local stack."""
     if not is_local():
-        raise ClockNotMovable(f"the clock can only be moved on the local stack (VAS_ENV=local); here VAS_ENV="
-                              f"{os.environ.get('VAS_ENV') or '(unset)'} and the clock is the real one")
+        raise ClockNotMovable(
+            f"the clock can only be moved on the local stack (VAS_ENV=local); here VAS_ENV="
+            f"{os.environ.get('VAS_ENV') or '(unset)'} and the clock is the real one"
+        )
 
 
 def moved_seconds() -> float:

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.msisdn import Msisdn
 
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
 COLLECTION = "consents"
 PENDING = "consent_pending"
-SMS_REPLY_WINDOW = timedelta(minutes=15)   # long enough to read and answer, short enough to stay one decision
+SMS_REPLY_WINDOW = timedelta(minutes=15)  # long enough to read and answer, short enough to stay one decision
 
 Channel = Literal["sms", "ussd", "ivr", "web"]
 Status = Literal["pending", "confirmed", "declined", "expired", "replaced"]
@@ -85,21 +88,66 @@ def pending_key(offer: str, msisdn: str) -> str:
     return f"{offer}:{msisdn}"
 
 
-def asked(*, offer: str, msisdn: str, channel: Channel, language: str, shown: str, price: int, currency: str,
-          period: str, request: Answer, window: timedelta = SMS_REPLY_WINDOW) -> Consent:
+def asked(
+    *,
+    offer: str,
+    msisdn: str,
+    channel: Channel,
+    language: str,
+    shown: str,
+    price: int,
+    currency: str,
+    period: str,
+    request: Answer,
+    window: timedelta = SMS_REPLY_WINDOW,
+) -> Consent:
     """A question waiting for its reply until `window` after the request."""
-    return Consent(id=consent_id(offer, msisdn, request.reference), offer=offer, msisdn=msisdn, channel=channel,
-                   language=language, shown=shown, price=price, currency=currency, period=period,
-                   request=request, status="pending", expires_at=request.at + window)
+    return Consent(
+        id=consent_id(offer, msisdn, request.reference),
+        offer=offer,
+        msisdn=msisdn,
+        channel=channel,
+        language=language,
+        shown=shown,
+        price=price,
+        currency=currency,
+        period=period,
+        request=request,
+        status="pending",
+        expires_at=request.at + window,
+    )
 
 
-def given(*, offer: str, msisdn: str, channel: Channel, language: str, shown: str, price: int, currency: str,
-          period: str, request: Answer, confirmation: Answer, accepted: bool) -> Consent:
+def given(
+    *,
+    offer: str,
+    msisdn: str,
+    channel: Channel,
+    language: str,
+    shown: str,
+    price: int,
+    currency: str,
+    period: str,
+    request: Answer,
+    confirmation: Answer,
+    accepted: bool,
+) -> Consent:
     """A question asked and answered in one dialogue (a USSD session)."""
-    return Consent(id=consent_id(offer, msisdn, request.reference), offer=offer, msisdn=msisdn, channel=channel,
-                   language=language, shown=shown, price=price, currency=currency, period=period, request=request,
-                   confirmation=confirmation, status="confirmed" if accepted else "declined",
-                   decided_at=confirmation.at)
+    return Consent(
+        id=consent_id(offer, msisdn, request.reference),
+        offer=offer,
+        msisdn=msisdn,
+        channel=channel,
+        language=language,
+        shown=shown,
+        price=price,
+        currency=currency,
+        period=period,
+        request=request,
+        confirmation=confirmation,
+        status="confirmed" if accepted else "declined",
+        decided_at=confirmation.at,
+    )
 
 
 def answered(consent: Consent, reply: Answer, *, accepted: bool) -> Consent:
@@ -113,13 +161,26 @@ def answered(consent: Consent, reply: Answer, *, accepted: bool) -> Consent:
 
 def replaced(consent: Consent, now: datetime) -> Consent:
     """A pending question a newer request of the same offer takes the place of."""
-    return consent.model_copy(update={"status": "replaced", "decided_at": now}) if consent.status == "pending" \
-        else consent
+    return (
+        consent.model_copy(update={"status": "replaced", "decided_at": now}) if consent.status == "pending" else consent
+    )
 
 
 # --- Firestore, inside the consumer's transaction (shared.runtime.Context) ---------------------
 
-def read_pending(ctx, offer: str, msisdn: str) -> Consent | None:
+
+class HandlerContext(Protocol):
+    """What these helpers use of a handler's shared.runtime.Context (which imports this module, through the events)."""
+
+    @property
+    def txn(self) -> firestore.Transaction | None: ...
+
+    def get(self, ref: firestore.DocumentReference) -> firestore.DocumentSnapshot: ...
+
+    def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference: ...
+
+
+def read_pending(ctx: HandlerContext, offer: str, msisdn: str) -> Consent | None:
     """The question waiting for this subscriber's reply about `offer` (expired or not), if any."""
     pointer = ctx.get(ctx.doc(PENDING, pending_key(offer, msisdn))).to_dict()
     if not pointer or not pointer.get("consent_id"):
@@ -128,13 +189,14 @@ def read_pending(ctx, offer: str, msisdn: str) -> Consent | None:
     return Consent.model_validate(stored) if stored else None
 
 
-def write(ctx, consent: Consent) -> None:
+def write(ctx: HandlerContext, consent: Consent) -> None:
     """Keep the record; point at it while it waits for a reply, drop the pointer once decided."""
-    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())
+    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # txn is never None in a handler
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
         # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
-        ctx.txn.set(pointer, {"consent_id": consent.id, "expires_at": consent.expires_at,
-                              "asked_at": consent.request.at})
-    elif consent.channel == "sms" and consent.status != "replaced":   # the newer question keeps the pointer
-        ctx.txn.delete(pointer)
+        ctx.txn.set(  # type: ignore[union-attr]  # txn is never None in a handler
+            pointer, {"consent_id": consent.id, "expires_at": consent.expires_at, "asked_at": consent.request.at}
+        )
+    elif consent.channel == "sms" and consent.status != "replaced":  # the newer question keeps the pointer
+        ctx.txn.delete(pointer)  # type: ignore[union-attr]  # txn is never None in a handler

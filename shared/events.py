@@ -10,8 +10,8 @@ import os
 import re
 import typing
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -39,7 +39,7 @@ def utcnow() -> datetime:
     "Local" is the one flag that also gives local stand-ins for secrets (settings: VAS_ENV=local),
     so a deployed function can never be told another time.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if os.environ.get("VAS_ENV") != "local":
         return now
     # The session's pinned start (the variable) plus how far `python -m infra.clock` moved it since.
@@ -60,8 +60,11 @@ REDACTED = "[redacted]"
 
 def secret_fields(model: type[BaseModel]) -> set[str]:
     """The names of the fields of `model` marked SECRET."""
-    return {name for name, field in model.model_fields.items()
-            if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")}
+    return {
+        name
+        for name, field in model.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
+    }
 
 
 def nested_models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
@@ -78,9 +81,14 @@ def redacted(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     """`data` (valid or not) with every value of a field `model` marks SECRET replaced by REDACTED,
     in the models it holds too (a PIN's hash inside an options change)."""
     hidden, inner = secret_fields(model), nested_models(model)
-    return {key: REDACTED if key in hidden and value is not None
-            else redacted(inner[key], value) if key in inner and isinstance(value, dict) else value
-            for key, value in data.items()}
+    return {
+        key: REDACTED
+        if key in hidden and value is not None
+        else redacted(inner[key], value)
+        if key in inner and isinstance(value, dict)
+        else value
+        for key, value in data.items()
+    }
 
 
 class Envelope(BaseModel):
@@ -108,9 +116,12 @@ class SmsSend(Payload):
     language: Language | None = Field(default=None, description="Overrides the subscriber's language")
     sender: str | None = Field(default=None, description="Short code or alphanumeric sender id")
     reference: str | None = Field(default=None, description="The business record this SMS is about")
-    billing: str | None = Field(default=None, max_length=64,
-                                description="Who charges this SMS once its delivery is final (e.g. missed-calls/"
-                                            "reminder); notify then emits sms.final for it")
+    billing: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Who charges this SMS once its delivery is final (e.g. missed-calls/"
+        "reminder); notify then emits sms.final for it",
+    )
 
 
 # One @, a dotted domain, no spaces, within SMTP's 254 characters: enough to refuse a typo in a
@@ -150,8 +161,9 @@ class SmsStatus(Payload):
     status: SmsStatusValue
     error_code: str | None = None
     reported_at: AwareDatetime
-    message_id: str | None = Field(default=None, max_length=64,
-                                   description="notify's record id, echoed in the signed callback URL")
+    message_id: str | None = Field(
+        default=None, max_length=64, description="notify's record id, echoed in the signed callback URL"
+    )
 
 
 class SmsFinal(Payload):
@@ -168,6 +180,7 @@ class SmsFinal(Payload):
 
 
 # --- ledger -------------------------------------------------------------------------------
+
 
 class BalanceChanged(Payload):
     msisdn: Msisdn
@@ -205,11 +218,16 @@ SUBSCRIBER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"  # usable in a Firestore d
 
 class SubscriberProvisioned(Payload):
     msisdn: Msisdn
-    subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID,
-                                      description="The BSS's id of the customer holding the number; a different "
-                                                  "one from the stored id means the number has a new owner")
-    new_owner: bool = Field(default=False, description="The number was given to a new subscriber (recycled), "
-                                                       "even when the BSS names no subscriber id")
+    subscriber_id: str | None = Field(
+        default=None,
+        pattern=SUBSCRIBER_ID,
+        description="The BSS's id of the customer holding the number; a different "
+        "one from the stored id means the number has a new owner",
+    )
+    new_owner: bool = Field(
+        default=False,
+        description="The number was given to a new subscriber (recycled), even when the BSS names no subscriber id",
+    )
     customer_type: Literal["individual", "corporate"] = "individual"
     line_type: Literal["prepaid", "postpaid"] = "prepaid"
     language: Language | None = None
@@ -225,8 +243,11 @@ class SubscriberReassigned(Payload):
     msisdn: Msisdn
     old_subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID)
     new_subscriber_id: str | None = Field(default=None, pattern=SUBSCRIBER_ID)
-    archive_id: str = Field(min_length=1, max_length=200,
-                            description="former_owners/{archive_id}: where every service files the old owner's data")
+    archive_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="former_owners/{archive_id}: where every service files the old owner's data",
+    )
     effective_at: AwareDatetime = Field(description="From then on the number is the new owner's")
 
 
@@ -254,7 +275,9 @@ TransferChannel = Literal["ussd", "sms", "menu"]
 class TransferRequested(Payload):
     """A subscriber asks to send part of their balance to another subscriber."""
 
-    request_id: str = Field(min_length=1, max_length=200, description="Gateway session / SMS id: one transfer per request")
+    request_id: str = Field(
+        min_length=1, max_length=200, description="Gateway session / SMS id: one transfer per request"
+    )
     channel: TransferChannel
     sender: Msisdn
     recipient: Msisdn
@@ -304,8 +327,10 @@ class VoucherRedeemRequested(Payload):
     request_id: str = Field(min_length=1, max_length=200, description="The call's id: one redemption per call")
     caller: Msisdn
     recipient: Msisdn
-    card_serial: str = Field(pattern=r"^[0-9]{1,20}$", description="The serial printed on the card, as keyed "
-                                                                    "(its digits): wrong codes count per card")
+    card_serial: str = Field(
+        pattern=r"^[0-9]{1,20}$",
+        description="The serial printed on the card, as keyed (its digits): wrong codes count per card",
+    )
     secret_code: str = Field(min_length=1, max_length=40, json_schema_extra=SECRET)
     requested_at: AwareDatetime
 
@@ -344,16 +369,33 @@ class MissedCallRecorded(Payload):
     recording_url: str | None = Field(default=None, max_length=500)
     recording_seconds: int | None = Field(default=None, ge=0)
     language: Language | None = Field(default=None, description="The caller's language, for key 4's SMS")
-    final: bool = Field(default=False, description="The caller's journey in the IVR is over (a choice completed, "
-                                                   "or the menu ended); a callee who is reachable is told now")
-    hung_up: bool = Field(default=False, description="The carrier reported the call's end (its status callback): "
-                                                     "the caller left, though the IVR's last publication may "
-                                                     "still be on its way")
+    final: bool = Field(
+        default=False,
+        description="The caller's journey in the IVR is over (a choice completed, "
+        "or the menu ended); a callee who is reachable is told now",
+    )
+    hung_up: bool = Field(
+        default=False,
+        description="The carrier reported the call's end (its status callback): "
+        "the caller left, though the IVR's last publication may "
+        "still be on its way",
+    )
 
 
-MissedCallOption = Literal["register", "unregister", "privacy_on", "privacy_off", "blacklist_add",
-                           "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear",
-                           "pin_set", "pin_skip_on", "pin_skip_off"]
+MissedCallOption = Literal[
+    "register",
+    "unregister",
+    "privacy_on",
+    "privacy_off",
+    "blacklist_add",
+    "blacklist_remove",
+    "whitelist_add",
+    "whitelist_remove",
+    "lists_clear",
+    "pin_set",
+    "pin_skip_on",
+    "pin_skip_off",
+]
 
 
 class PinHash(Payload):
@@ -366,7 +408,6 @@ class PinHash(Payload):
     p: int = Field(ge=1)
 
 
-
 class MissedCallOptionsChanged(Payload):
     """A subscriber changes their missed-call options (SMS keyword, USSD menu, IVR, web)."""
 
@@ -377,15 +418,19 @@ class MissedCallOptionsChanged(Payload):
     channel: Literal["sms", "ussd", "ivr", "web"]
     requested_at: AwareDatetime
     pin: PinHash | None = Field(default=None, description="pin_set: the new PIN, hashed at the edge")
-    said: Answer | None = Field(default=None, description="register by SMS: the subscriber's message (the request, "
-                                                          "or the reply to the sign-up question)")
-    consent_reply: bool | None = Field(default=None, description="register: this SMS answers the waiting sign-up "
-                                                                 "question, yes (true) or no (false)")
-    consent: Consent | None = Field(default=None, description="register: the sign-up asked and answered in one "
-                                                              "USSD session")
+    said: Answer | None = Field(
+        default=None,
+        description="register by SMS: the subscriber's message (the request, or the reply to the sign-up question)",
+    )
+    consent_reply: bool | None = Field(
+        default=None, description="register: this SMS answers the waiting sign-up question, yes (true) or no (false)"
+    )
+    consent: Consent | None = Field(
+        default=None, description="register: the sign-up asked and answered in one USSD session"
+    )
 
     @model_validator(mode="after")
-    def _fits_the_action(self):
+    def _fits_the_action(self) -> Self:
         if (self.pin is not None) != (self.action == "pin_set"):
             raise ValueError("a PIN comes with pin_set, and only with it")
         if self.action != "register" and (self.said or self.consent or self.consent_reply is not None):
@@ -403,8 +448,11 @@ class VoicemailPinEntered(Payload):
     call_sid: str = Field(min_length=1, max_length=64)
     attempt: int = Field(ge=1, le=10, description="Which try within the call")
     right: bool
-    locked: bool = Field(default=False, description="This wrong PIN is the one that used up the mailbox's tries "
-                                                    "(the line counts them as it compares): lock and tell the owner")
+    locked: bool = Field(
+        default=False,
+        description="This wrong PIN is the one that used up the mailbox's tries "
+        "(the line counts them as it compares): lock and tell the owner",
+    )
     at: AwareDatetime
 
 
@@ -424,12 +472,14 @@ class MissedCallsDue(Payload):
     msisdn: Msisdn = Field(description="The callee (calls), the registered user (fee), the mailbox owner (voicemail)")
     work: Literal["calls", "fee", "voicemail"] = Field(
         description="calls: deliver (attached) or summarise past retention (away); fee: the month's fee; "
-                    "voicemail: delete an expired voice message")
+        "voicemail: delete an expired voice message"
+    )
     call_sid: str | None = Field(default=None, max_length=64, description="The voice message's call (voicemail)")
     due_before: AwareDatetime
 
 
 # --- zero-balance callback requests (spec/missed-calls.md, ZeroX) --------------------------
+
 
 class AttemptRefused(Payload):
     """The network refused a call or SMS because the caller's balance is zero or too low."""
@@ -449,11 +499,15 @@ class ZeroBalanceAnswered(Payload):
     caller: Msisdn
     answer: Literal["callback", "transfer", "no"]
     answered_at: AwareDatetime
-    offer_id: str | None = Field(default=None, max_length=64,
-                                 description="The attempt whose offer was answered; a newer offer is not this answer's")
+    offer_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The attempt whose offer was answered; a newer offer is not this answer's",
+    )
 
 
 # --- operations ---------------------------------------------------------------------------
+
 
 class DeadLetter(Payload):
     """Dead-lettered messages keep their original envelope; this model documents that."""
@@ -463,9 +517,32 @@ class DeadLetter(Payload):
 
 MODELS: dict[str, type[Payload]] = {
     cls.__name__: cls
-    for cls in (SmsSend, EmailSend, SmsStatus, BalanceChanged, LotExpired, ExpireAccount, ClockTick,
-                SubscriberProvisioned, SubscriberReassigned, TopUp, NetworkAttachment, DeadLetter,
-                TransferRequested, TopUpAsked, TransferBarChanged, VoucherIssued, VoucherRedeemRequested,
-                UsageCharged, SmsFinal, MissedCallRecorded, MissedCallOptionsChanged, VoicemailPlayed, VoicemailPinEntered,
-                AttemptRefused, ZeroBalanceAnswered, MissedCallsDue)
+    for cls in (
+        SmsSend,
+        EmailSend,
+        SmsStatus,
+        BalanceChanged,
+        LotExpired,
+        ExpireAccount,
+        ClockTick,
+        SubscriberProvisioned,
+        SubscriberReassigned,
+        TopUp,
+        NetworkAttachment,
+        DeadLetter,
+        TransferRequested,
+        TopUpAsked,
+        TransferBarChanged,
+        VoucherIssued,
+        VoucherRedeemRequested,
+        UsageCharged,
+        SmsFinal,
+        MissedCallRecorded,
+        MissedCallOptionsChanged,
+        VoicemailPlayed,
+        VoicemailPinEntered,
+        AttemptRefused,
+        ZeroBalanceAnswered,
+        MissedCallsDue,
+    )
 }

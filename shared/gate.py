@@ -15,16 +15,17 @@ died leaves it for at most LEASE. A request that waited MAX_WAIT goes ahead with
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
 from google.cloud import firestore
 
 from shared import store
 
-COLLECTION = store.GATES   # one document per key while held; keys are prefixed by their service
+COLLECTION = store.GATES  # one document per key while held; keys are prefixed by their service
 LEASE = timedelta(seconds=5)
 MAX_WAIT = timedelta(seconds=15)
 
@@ -34,7 +35,7 @@ def enter(db: firestore.Client, key: str, holder: str) -> bool:
     ref = db.collection(COLLECTION).document(key)
     deadline = time.monotonic() + MAX_WAIT.total_seconds()
     while True:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             # A lease its holder never removed is dead once `until` passes; the TTL policy clears it.
             ref.create({"holder": holder, "until": now + LEASE, store.EXPIRES_AT: now + LEASE})
@@ -61,7 +62,6 @@ def leave(db: firestore.Client, key: str, holder: str) -> None:
 
 
 def _remove(ref: firestore.DocumentReference, seen: firestore.DocumentSnapshot) -> None:
-    try:  # only the lease we read: a newer holder's stays
+    # Only the lease we read: a newer holder's stays.
+    with contextlib.suppress(exceptions.FailedPrecondition, exceptions.NotFound):
         ref.delete(option=ref._client.write_option(last_update_time=seen.update_time))
-    except (exceptions.FailedPrecondition, exceptions.NotFound):
-        pass

@@ -39,6 +39,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -46,14 +47,39 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import store, texts
 from shared.events import BalanceChanged, LotExpired, utcnow
 from shared.ledger_core import (
-    Account, Bucket, Discrepancy, Entry, InsufficientFunds, InvalidAmount, InvalidBucket, LedgerError, Lot,
-    LotMovement, reconcile,
+    Account,
+    Bucket,
+    Discrepancy,
+    Entry,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidBucket,
+    LedgerError,
+    Lot,
+    LotMovement,
+    reconcile,
 )
+from shared.runtime import Context
 
 __all__ = [
-    "Account", "Book", "Bucket", "Discrepancy", "Entry", "InsufficientFunds", "InvalidAmount", "InvalidBucket",
-    "LedgerError", "Lot", "UnknownAccount", "accounts_due", "bucket_label", "check", "check_all", "open",
-    "read_account", "save",
+    "Account",
+    "Book",
+    "Bucket",
+    "Discrepancy",
+    "Entry",
+    "InsufficientFunds",
+    "InvalidAmount",
+    "InvalidBucket",
+    "LedgerError",
+    "Lot",
+    "UnknownAccount",
+    "accounts_due",
+    "bucket_label",
+    "check",
+    "check_all",
+    "open",
+    "read_account",
+    "save",
 ]
 
 logger = logging.getLogger("vas.ledger")
@@ -78,10 +104,10 @@ class Book:
     def msisdn(self) -> str:
         return self.account.msisdn
 
-    def credit(self, bucket: str, amount: int, *, expires_at: datetime | None, reason: str,
-               reference: str) -> Entry:
-        entry = self.account.credit(bucket, amount, expires_at=expires_at, reason=reason,
-                                    reference=reference, at=self.now)
+    def credit(self, bucket: str, amount: int, *, expires_at: datetime | None, reason: str, reference: str) -> Entry:
+        entry = self.account.credit(
+            bucket, amount, expires_at=expires_at, reason=reason, reference=reference, at=self.now
+        )
         self.entries.append(entry)
         return entry
 
@@ -109,11 +135,11 @@ def _account_ref(db: firestore.Client, msisdn: str) -> firestore.DocumentReferen
     return db.collection(store.ACCOUNTS).document(msisdn)
 
 
-def open(ctx, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
+def open(ctx: Context, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
     """Read an account inside `ctx.txn`; due lots are expired at once (entries saved with the book)."""
-    snapshot = ctx.get(_account_ref(ctx.db, msisdn))
-    if snapshot.exists:
-        book = Book(account_from_document(snapshot.to_dict()), now=ctx.now)
+    document = ctx.get(_account_ref(ctx.db, msisdn)).to_dict()
+    if document is not None:
+        book = Book(account_from_document(document), now=ctx.now)
     elif create:
         book = Book(Account.new(msisdn, ctx.now), now=ctx.now, is_new=True)
     else:
@@ -122,7 +148,7 @@ def open(ctx, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - rea
     return book
 
 
-def save(ctx, *books: Book) -> None:
+def save(ctx: Context, *books: Book) -> None:
     """Write the changed accounts and their entries in `ctx.txn`, and queue their events."""
     msisdns = [book.msisdn for book in books]
     if len(set(msisdns)) != len(msisdns):
@@ -131,47 +157,76 @@ def save(ctx, *books: Book) -> None:
         if not book.changed:
             continue
         ref = _account_ref(ctx.db, book.msisdn)
-        ctx.txn.set(ref, account_to_document(book.account))
+        ctx.txn.set(ref, account_to_document(book.account))  # type: ignore[union-attr]  # txn is never None in a handler
         for entry in book.entries:
-            ctx.txn.create(ref.collection(ENTRIES).document(entry.id), {
-                **entry_to_document(entry),
-                "event_id": ctx.event.id, "correlation_id": ctx.event.correlation_id, "consumer": ctx.consumer,
-            })
+            ctx.txn.create(  # type: ignore[union-attr]  # txn is never None in a handler
+                ref.collection(ENTRIES).document(entry.id),
+                {
+                    **entry_to_document(entry),
+                    "event_id": ctx.event.id,
+                    "correlation_id": ctx.event.correlation_id,
+                    "consumer": ctx.consumer,
+                },
+            )
             _emit(ctx, book.account, entry)
         if book.entries:
-            logger.info("ledger changed", extra={"msisdn": book.msisdn, "entries": len(book.entries),
-                                                 "total": book.account.total})
+            logger.info(
+                "ledger changed",
+                extra={"msisdn": book.msisdn, "entries": len(book.entries), "total": book.account.total},
+            )
         book.entries, book.is_new = [], False
 
 
-def _emit(ctx, account: Account, entry: Entry) -> None:
+def _emit(ctx: Context, account: Account, entry: Entry) -> None:
     purpose = f"ledger/{account.msisdn}/{entry.id}"
-    ctx.emit("balance.changed", BalanceChanged(
-        msisdn=account.msisdn, bucket=entry.bucket, delta=entry.delta, balance=entry.balance_after,
-        total=entry.total_after, reason=entry.reason, reference=entry.reference, entry_id=entry.id,
-    ), purpose=f"{purpose}/balance")
+    ctx.emit(
+        "balance.changed",
+        BalanceChanged(
+            msisdn=account.msisdn,
+            bucket=entry.bucket,
+            delta=entry.delta,
+            balance=entry.balance_after,
+            total=entry.total_after,
+            reason=entry.reason,
+            reference=entry.reference,
+            entry_id=entry.id,
+        ),
+        purpose=f"{purpose}/balance",
+    )
     if entry.kind == "expiry":
         [movement] = entry.lots
-        ctx.emit("ledger.lot-expired", LotExpired(
-            msisdn=account.msisdn, bucket=entry.bucket, lot_id=movement.lot_id, amount=-movement.amount,
-            expired_at=entry.expires_at,
-        ), purpose=f"{purpose}/lot-expired")
+        ctx.emit(
+            "ledger.lot-expired",
+            LotExpired(
+                msisdn=account.msisdn,
+                bucket=entry.bucket,
+                lot_id=movement.lot_id,
+                amount=-movement.amount,
+                expired_at=entry.expires_at,
+            ),
+            purpose=f"{purpose}/lot-expired",
+        )
 
 
 def read_account(db: firestore.Client, msisdn: str, at: datetime | None = None) -> Account | None:
     """The account as the subscriber can spend it at `at` (default now); None when there is none."""
-    snapshot = _account_ref(db, msisdn).get()
-    if not snapshot.exists:
+    document = _account_ref(db, msisdn).get().to_dict()
+    if document is None:
         return None
-    return account_from_document(snapshot.to_dict()).as_of(at or utcnow())
+    return account_from_document(document).as_of(at or utcnow())
 
 
-def accounts_due(db: firestore.Client, before: datetime, limit: int,
-                 after: tuple[datetime, str] | None = None) -> list[tuple[datetime, str]]:
+def accounts_due(
+    db: firestore.Client, before: datetime, limit: int, after: tuple[datetime, str] | None = None
+) -> list[tuple[datetime, str]]:
     """(next_expiry, msisdn) of accounts with a lot due by `before`, in expiry order, after a cursor."""
-    query = (db.collection(store.ACCOUNTS)
-             .where(filter=FieldFilter("next_expiry", "<=", before))
-             .order_by("next_expiry").order_by("__name__").limit(limit))
+    query = (
+        db.collection(store.ACCOUNTS)
+        .where(filter=FieldFilter("next_expiry", "<=", before))
+        .order_by("next_expiry")
+        .order_by("__name__")
+        .limit(limit)
+    )
     if after is not None:
         query = query.start_after(list(after))
     return [(snap.get("next_expiry"), snap.id) for snap in query.select(["next_expiry"]).stream()]
@@ -180,12 +235,14 @@ def accounts_due(db: firestore.Client, before: datetime, limit: int,
 def check(db: firestore.Client, msisdn: str) -> list[Discrepancy]:
     """The invariant for one account: its entries sum to its balances, bucket by bucket."""
     ref = _account_ref(db, msisdn)
-    snapshot = ref.get()
+    document = ref.get().to_dict()
     entries = [entry_from_document(doc.to_dict()) for doc in ref.collection(ENTRIES).stream()]
-    if not snapshot.exists:
-        return [Discrepancy(msisdn, None, f"no account document, but {len(entries)} entries")] if entries else \
-            [Discrepancy(msisdn, None, "no account")]
-    document = snapshot.to_dict()
+    if document is None:
+        return (
+            [Discrepancy(msisdn, None, f"no account document, but {len(entries)} entries")]
+            if entries
+            else [Discrepancy(msisdn, None, "no account")]
+        )
     stored = {name: body.get("balance", 0) for name, body in (document.get("buckets") or {}).items()}
     return reconcile(account_from_document(document), entries, stored)
 
@@ -199,7 +256,8 @@ def check_all(db: firestore.Client) -> Iterator[tuple[str, list[Discrepancy]]]:
 
 # --- Firestore documents ------------------------------------------------------------------
 
-def account_to_document(account: Account) -> dict:
+
+def account_to_document(account: Account) -> dict[str, Any]:
     return {
         "msisdn": account.msisdn,
         "sequence": account.sequence,
@@ -208,39 +266,67 @@ def account_to_document(account: Account) -> dict:
         "created_at": account.created_at,
         "updated_at": account.updated_at,
         "buckets": {
-            name: {"balance": bucket.balance,
-                   "lots": [{"id": lot.id, "amount": lot.amount, "expires_at": lot.expires_at,
-                             "credited_at": lot.credited_at} for lot in bucket.lots]}
+            name: {
+                "balance": bucket.balance,
+                "lots": [
+                    {"id": lot.id, "amount": lot.amount, "expires_at": lot.expires_at, "credited_at": lot.credited_at}
+                    for lot in bucket.lots
+                ],
+            }
             for name, bucket in account.buckets.items()  # empty buckets stay: *100# shows them at 0
         },
     }
 
 
-def account_from_document(document: dict) -> Account:
+def account_from_document(document: dict[str, Any]) -> Account:
     buckets = {}
     for name, body in (document.get("buckets") or {}).items():
-        lots = [Lot(id=item["id"], amount=item["amount"], expires_at=item.get("expires_at"),
-                    credited_at=item["credited_at"]) for item in body.get("lots") or []]
+        lots = [
+            Lot(
+                id=item["id"], amount=item["amount"], expires_at=item.get("expires_at"), credited_at=item["credited_at"]
+            )
+            for item in body.get("lots") or []
+        ]
         buckets[name] = Bucket(name, sorted(lots, key=Lot.spending_key))  # stable: keeps FIFO ties
-    return Account(msisdn=document["msisdn"], buckets=buckets, sequence=document.get("sequence", 0),
-                   created_at=document.get("created_at"), updated_at=document.get("updated_at"))
+    return Account(
+        msisdn=document["msisdn"],
+        buckets=buckets,
+        sequence=document.get("sequence", 0),
+        created_at=document.get("created_at"),
+        updated_at=document.get("updated_at"),
+    )
 
 
 def entry_to_document(entry: Entry) -> dict:
     return {
-        "id": entry.id, "msisdn": entry.msisdn, "kind": entry.kind, "bucket": entry.bucket,
-        "delta": entry.delta, "lots": [{"lot_id": m.lot_id, "amount": m.amount} for m in entry.lots],
-        "balance_after": entry.balance_after, "total_after": entry.total_after, "reason": entry.reason,
-        "reference": entry.reference, "at": entry.at, "expires_at": entry.expires_at,
+        "id": entry.id,
+        "msisdn": entry.msisdn,
+        "kind": entry.kind,
+        "bucket": entry.bucket,
+        "delta": entry.delta,
+        "lots": [{"lot_id": m.lot_id, "amount": m.amount} for m in entry.lots],
+        "balance_after": entry.balance_after,
+        "total_after": entry.total_after,
+        "reason": entry.reason,
+        "reference": entry.reference,
+        "at": entry.at,
+        "expires_at": entry.expires_at,
     }
 
 
-def entry_from_document(document: dict) -> Entry:
+def entry_from_document(document: dict[str, Any]) -> Entry:
     return Entry(
-        id=document["id"], msisdn=document["msisdn"], kind=document["kind"], bucket=document["bucket"],
-        delta=document["delta"], lots=tuple(LotMovement(m["lot_id"], m["amount"]) for m in document["lots"]),
-        balance_after=document["balance_after"], total_after=document["total_after"],
-        reason=document["reason"], reference=document["reference"], at=document["at"],
+        id=document["id"],
+        msisdn=document["msisdn"],
+        kind=document["kind"],
+        bucket=document["bucket"],
+        delta=document["delta"],
+        lots=tuple(LotMovement(m["lot_id"], m["amount"]) for m in document["lots"]),
+        balance_after=document["balance_after"],
+        total_after=document["total_after"],
+        reason=document["reason"],
+        reference=document["reference"],
+        at=document["at"],
         expires_at=document.get("expires_at"),
     )
 

@@ -112,7 +112,7 @@ class Account:
     updated_at: datetime | None = None
 
     @classmethod
-    def new(cls, msisdn: str, at: datetime) -> "Account":
+    def new(cls, msisdn: str, at: datetime) -> Account:
         """An empty account; it always shows a main balance, even at zero."""
         return cls(msisdn=msisdn, buckets={MAIN: Bucket(MAIN)}, created_at=at, updated_at=at)
 
@@ -128,8 +128,9 @@ class Account:
     def balance(self, bucket: str) -> int:
         return self.buckets[bucket].balance if bucket in self.buckets else 0
 
-    def credit(self, bucket: str, amount: int, *, expires_at: datetime | None, reason: str,
-               reference: str, at: datetime) -> Entry:
+    def credit(
+        self, bucket: str, amount: int, *, expires_at: datetime | None, reason: str, reference: str, at: datetime
+    ) -> Entry:
         """Add a lot to `bucket` (created when new)."""
         _check_bucket(bucket)
         _check_amount(amount)
@@ -137,9 +138,9 @@ class Account:
             raise InvalidAmount(f"crediting {amount} would exceed the largest balance the ledger keeps")
         lot_id = entry_id(self.sequence + 1)
         self.buckets.setdefault(bucket, Bucket(bucket)).add(
-            Lot(id=lot_id, amount=amount, expires_at=expires_at, credited_at=at))
-        return self._entry("credit", bucket, amount, (LotMovement(lot_id, amount),), reason, reference, at,
-                           expires_at)
+            Lot(id=lot_id, amount=amount, expires_at=expires_at, credited_at=at)
+        )
+        return self._entry("credit", bucket, amount, (LotMovement(lot_id, amount),), reason, reference, at, expires_at)
 
     def debit(self, bucket: str, amount: int, *, reason: str, reference: str, at: datetime) -> Entry:
         """Take `amount` from `bucket`, earliest-expiring lots first; InsufficientFunds changes nothing."""
@@ -166,25 +167,59 @@ class Account:
             bucket = self.buckets[name]
             for lot in [lot for lot in bucket.lots if lot.is_due(now)]:
                 bucket.lots.remove(lot)
-                entries.append(self._entry("expiry", name, -lot.amount, (LotMovement(lot.id, -lot.amount),),
-                                           reason, lot.id, now, lot.expires_at))
+                entries.append(
+                    self._entry(
+                        "expiry",
+                        name,
+                        -lot.amount,
+                        (LotMovement(lot.id, -lot.amount),),
+                        reason,
+                        lot.id,
+                        now,
+                        lot.expires_at,
+                    )
+                )
         return entries
 
-    def as_of(self, now: datetime) -> "Account":
+    def as_of(self, now: datetime) -> Account:
         """A copy without the lots due by `now`: what the subscriber can spend, before the sweep runs."""
         return Account(
             msisdn=self.msisdn,
-            buckets={name: Bucket(name, [lot for lot in b.lots if not lot.is_due(now)])
-                     for name, b in self.buckets.items()},
-            sequence=self.sequence, created_at=self.created_at, updated_at=self.updated_at)
+            buckets={
+                name: Bucket(name, [lot for lot in b.lots if not lot.is_due(now)]) for name, b in self.buckets.items()
+            },
+            sequence=self.sequence,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
 
-    def _entry(self, kind: EntryKind, bucket: str, delta: int, lots: tuple[LotMovement, ...], reason: str,
-               reference: str, at: datetime, expires_at: datetime | None = None) -> Entry:
+    def _entry(
+        self,
+        kind: EntryKind,
+        bucket: str,
+        delta: int,
+        lots: tuple[LotMovement, ...],
+        reason: str,
+        reference: str,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> Entry:
         self.sequence += 1
         self.updated_at = at
-        return Entry(id=entry_id(self.sequence), msisdn=self.msisdn, kind=kind, bucket=bucket, delta=delta,
-                     lots=lots, balance_after=self.balance(bucket), total_after=self.total, reason=reason,
-                     reference=reference, at=at, expires_at=expires_at)
+        return Entry(
+            id=entry_id(self.sequence),
+            msisdn=self.msisdn,
+            kind=kind,
+            bucket=bucket,
+            delta=delta,
+            lots=lots,
+            balance_after=self.balance(bucket),
+            total_after=self.total,
+            reason=reason,
+            reference=reference,
+            at=at,
+            expires_at=expires_at,
+        )
 
 
 def _check_amount(amount: int) -> None:
@@ -201,6 +236,7 @@ def _check_bucket(name: str) -> None:
 
 # --- reconciliation -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Discrepancy:
     """One way an account disagrees with its entries, in words an operator can act on."""
@@ -210,15 +246,18 @@ class Discrepancy:
     problem: str
 
 
-def reconcile(account: Account, entries: list[Entry], stored_balances: dict[str, int] | None = None
-              ) -> list[Discrepancy]:
+def reconcile(
+    account: Account, entries: list[Entry], stored_balances: dict[str, int] | None = None
+) -> list[Discrepancy]:
     """Check that the entries sum to each bucket's balance, run gap-free and chain their balances.
 
     `stored_balances` are the per-bucket balances the account document states beside its lots;
     they must agree too.
     """
     problems: list[Discrepancy] = []
-    report = lambda bucket, text: problems.append(Discrepancy(account.msisdn, bucket, text))  # noqa: E731
+
+    def report(bucket: str | None, text: str) -> None:
+        problems.append(Discrepancy(account.msisdn, bucket, text))
 
     ids = [entry.id for entry in entries]
     expected = [entry_id(n) for n in range(1, account.sequence + 1)]
@@ -233,8 +272,11 @@ def reconcile(account: Account, entries: list[Entry], stored_balances: dict[str,
         if entry.balance_after != running:
             report(entry.bucket, f"entry {entry.id} states balance {entry.balance_after}, entries sum to {running}")
         if sum(m.amount for m in entry.lots) != entry.delta:
-            report(entry.bucket, f"entry {entry.id} moves {sum(m.amount for m in entry.lots)} across lots "
-                                 f"but its delta is {entry.delta}")
+            report(
+                entry.bucket,
+                f"entry {entry.id} moves {sum(m.amount for m in entry.lots)} across lots "
+                f"but its delta is {entry.delta}",
+            )
 
     for name in sorted(set(sums) | set(account.buckets) | set(stored_balances or {})):
         by_entries, by_lots = sums.get(name, 0), account.balance(name)

@@ -31,8 +31,15 @@ def zone_for(msisdn: str, fallback: str) -> tzinfo:
 def moment(when: datetime, zone: tzinfo, language: str) -> str:
     """'29.11.2026 08:02' (ru, uz, ky), '29/11/2026 08:02' (en), '2026年11月29日 08:02' (zh)."""
     local = when.astimezone(zone)
-    return texts.render("time.moment", language, day=f"{local.day:02d}", month=f"{local.month:02d}",
-                        year=local.year, hour=f"{local.hour:02d}", minute=f"{local.minute:02d}")
+    return texts.render(
+        "time.moment",
+        language,
+        day=f"{local.day:02d}",
+        month=f"{local.month:02d}",
+        year=local.year,
+        hour=f"{local.hour:02d}",
+        minute=f"{local.minute:02d}",
+    )
 
 
 def valid_zone(value: str) -> str:

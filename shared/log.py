@@ -1,4 +1,4 @@
-"""Structured JSON logs in Cloud Logging's format, MSISDNs and email addresses masked, secrets blanked, correlation id attached."""
+"""Structured JSON logs in Cloud Logging's format: MSISDNs and emails masked, secrets blanked, correlation ids."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
 
 from shared import events
 from shared.msisdn import mask_text
@@ -34,7 +36,8 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 @functools.cache
 def _secret_names() -> frozenset[str]:
     """Every payload field marked secret (events.SECRET): its value is never written to a log."""
-    models, seen = list(events.MODELS.values()), set()
+    models: list[type[BaseModel]] = list(events.MODELS.values())
+    seen: set[type[BaseModel]] = set()
     while models:  # the models every payload holds too: a PIN's hash inside an options change
         model = models.pop()
         if model not in seen:
@@ -43,7 +46,7 @@ def _secret_names() -> frozenset[str]:
     return frozenset(name for model in seen for name in events.secret_fields(model))
 
 
-def _masked(value, key: str = ""):
+def _masked(value: object, key: str = "") -> object:
     if key in _secret_names() and value is not None:
         return events.REDACTED
     if isinstance(value, str):
@@ -63,18 +66,19 @@ class CloudLoggingFormatter(logging.Formatter):
         self.function = function
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        labels = {"function": self.function}
+        entry: dict[str, object] = {
             "severity": _SEVERITY.get(record.levelname, "DEFAULT"),
             "message": mask_personal(record.getMessage()),
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
-            "logging.googleapis.com/labels": {"function": self.function},
+            "logging.googleapis.com/labels": labels,
         }
         cid = correlation_id.get()
         if cid:
             cid = mask_personal(cid)  # ids are derived from event ids, which may name a subscriber
             entry["correlation_id"] = cid
-            entry["logging.googleapis.com/labels"]["correlation_id"] = cid
+            labels["correlation_id"] = cid
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = _masked(value, key)

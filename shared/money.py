@@ -26,8 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _AMOUNT = r"-?\d{1,3}(?: \d{3})*(?:\.\d+)?"
 _PLURAL_CATEGORIES = {"zero", "one", "two", "few", "many", "other"}
 # CLDR script codes -> the first word of Unicode's character names in that script.
-_SCRIPT_NAMES = {"Latn": "LATIN", "Cyrl": "CYRILLIC", "Hans": "CJK", "Hant": "CJK", "Arab": "ARABIC",
-                 "Grek": "GREEK", "Hebr": "HEBREW", "Thai": "THAI"}
+_SCRIPT_NAMES = {
+    "Latn": "LATIN",
+    "Cyrl": "CYRILLIC",
+    "Hans": "CJK",
+    "Hant": "CJK",
+    "Arab": "ARABIC",
+    "Grek": "GREEK",
+    "Hebr": "HEBREW",
+    "Thai": "THAI",
+}
 
 
 def script_of_language(language: str) -> str | None:
@@ -49,8 +57,10 @@ class Currency(BaseModel):
     minor_unit: int = Field(ge=0, le=4, description="Digits after the decimal point (ISO 4217)")
     symbol: str | None = None
     words: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="Language -> CLDR plural category (one, few, many, other) -> the "
-                                          "currency's short local word after an amount; 'other' required")
+        default_factory=dict,
+        description="Language -> CLDR plural category (one, few, many, other) -> the "
+        "currency's short local word after an amount; 'other' required",
+    )
 
     @field_validator("words")
     @classmethod
@@ -58,17 +68,19 @@ class Currency(BaseModel):
         for language, forms in value.items():
             unknown = set(forms) - _PLURAL_CATEGORIES
             if unknown or "other" not in forms or not all(word.strip() for word in forms.values()):
-                raise ValueError(f"words.{language}: needs a non-empty 'other' and only the CLDR plural "
-                                 f"categories {sorted(_PLURAL_CATEGORIES)}")
+                raise ValueError(
+                    f"words.{language}: needs a non-empty 'other' and only the CLDR plural "
+                    f"categories {sorted(_PLURAL_CATEGORIES)}"
+                )
         return value
 
-    def __hash__(self) -> int:   # a key of cached presets; `words` (dicts) cannot be hashed, equal currencies agree
+    def __hash__(self) -> int:  # a key of cached presets; `words` (dicts) cannot be hashed, equal currencies agree
         return hash((self.code, self.minor_unit, self.symbol))
 
     def format(self, minor: int) -> str:
         """12345 with minor_unit 2 -> '123.45 UZS'; whole amounts lose the decimals: '25 000 UZS'."""
         sign = "-" if minor < 0 else ""
-        units, cents = divmod(abs(minor), 10 ** self.minor_unit)
+        units, cents = divmod(abs(minor), 10**self.minor_unit)
         whole = f"{units:,}".replace(",", " ")
         text = whole if cents == 0 else f"{whole}.{cents:0{self.minor_unit}d}"
         return f"{sign}{text} {self.symbol or self.code}"
@@ -108,7 +120,7 @@ class Currency(BaseModel):
         if amount.search(text) is None or re.search(r"[^\W\d_]", amount.sub("", text)):
             return text
 
-        def read(match: re.Match) -> str:   # every amount in the reader's digits, the bare ones of a list too
+        def read(match: re.Match) -> str:  # every amount in the reader's digits, the bare ones of a list too
             digits = self.digits(match["amount"], language)
             if not match["word"]:
                 return digits
@@ -122,7 +134,7 @@ class Currency(BaseModel):
             value = Decimal(text.strip().replace(" ", ""))
         except InvalidOperation:
             raise ValueError(f"not an amount: {text!r}") from None
-        minor = value * (10 ** self.minor_unit)
+        minor = value * (10**self.minor_unit)
         if minor != minor.to_integral_value() or not value.is_finite():
             raise ValueError(f"{text!r} has more decimals than {self.code} allows")
         return int(minor)

@@ -45,8 +45,9 @@ def written(e164: str, home_country: str) -> str:
     """
     number = phonenumbers.parse(e164, None)
     home = phonenumbers.region_code_for_number(number) == home_country
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
-                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.NATIONAL if home else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
 
 
 def mask(e164: str) -> str:

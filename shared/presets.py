@@ -36,7 +36,7 @@ def _to_minor(value: Any, info: ValidationInfo) -> int:
     if currency is None:
         raise ValueError("amounts need the operator's currency: validate with context={'currency': ...}")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"an amount is a number in major units such as \"2500\" or \"0.05\", not {value!r}")
+        raise ValueError(f'an amount is a number in major units such as "2500" or "0.05", not {value!r}')
     minor = currency.to_minor(str(value))
     if minor < 0:
         raise ValueError(f"{value} is negative")
@@ -49,7 +49,7 @@ Money = Annotated[int, BeforeValidator(_to_minor)]
 def known_buckets() -> frozenset[str]:
     """Buckets subscribers can read the name of (texts `ledger.bucket.<name>`)."""
     prefix = "ledger.bucket."
-    return frozenset(key[len(prefix):] for key in texts.catalog() if key.startswith(prefix))
+    return frozenset(key[len(prefix) :] for key in texts.catalog() if key.startswith(prefix))
 
 
 def _bucket(value: str) -> str:
@@ -57,8 +57,10 @@ def _bucket(value: str) -> str:
         raise ValueError(f"{value!r} is not a bucket name (lowercase, e.g. main or bonus)")
     known = known_buckets()
     if value not in known:
-        raise ValueError(f"unknown bucket {value!r} (known: {', '.join(sorted(known))}; a new bucket needs "
-                         f"its name for subscribers in shared/texts, key ledger.bucket.{value})")
+        raise ValueError(
+            f"unknown bucket {value!r} (known: {', '.join(sorted(known))}; a new bucket needs "
+            f"its name for subscribers in shared/texts, key ledger.bucket.{value})"
+        )
     return value
 
 
@@ -87,6 +89,7 @@ def describe(error: ValidationError) -> list[str]:
 
 # --- loading a service's presets --------------------------------------------------------------
 
+
 class PresetError(ValueError):
     """A preset file that cannot be used; the message names the file, the field and what is wrong."""
 
@@ -94,8 +97,9 @@ class PresetError(ValueError):
 P = TypeVar("P", bound=BaseModel)
 
 
-def load_preset_file(path: Path, model: type[P], currency: Currency, *, kind: str,
-                     error: type[PresetError] = PresetError) -> P:
+def load_preset_file(
+    path: Path, model: type[P], currency: Currency, *, kind: str, error: type[PresetError] = PresetError
+) -> P:
     """Read and validate one preset file as `model`; amounts become minor units of `currency`.
 
     `kind` names the file in messages ("missed-call preset"); `error` is the service's own
@@ -113,9 +117,11 @@ def load_preset_file(path: Path, model: type[P], currency: Currency, *, kind: st
     # A missing currency is left to the model: where it is required, that names the field.
     written_in = data.get("currency")
     if written_in is not None and written_in != currency.code:
-        raise error(f"{kind} {path}: currency: its amounts are written in {written_in}, but this operator's "
-                    f"currency is {currency.code}; use a preset written for {currency.code} or copy this one "
-                    f"and restate its amounts")
+        raise error(
+            f"{kind} {path}: currency: its amounts are written in {written_in}, but this operator's "
+            f"currency is {currency.code}; use a preset written for {currency.code} or copy this one "
+            f"and restate its amounts"
+        )
     try:
         return model.model_validate(data, context={"currency": currency})
     except ValidationError as problem:
@@ -127,15 +133,17 @@ def names_in(directory: Path) -> list[str]:
     return sorted(path.stem for path in Path(directory).glob("*.yaml"))
 
 
-def load_named(directory: Path, name: str, load: Callable[[Path], P], *, kind: str,
-               error: type[PresetError] = PresetError) -> P:
+def load_named(
+    directory: Path, name: str, load: Callable[[Path], P], *, kind: str, error: type[PresetError] = PresetError
+) -> P:
     """`<directory>/<name>.yaml` read by `load`; its own `name:` must be its file name."""
     path = Path(directory) / f"{name}.yaml"
     if not path.exists():
         raise error(f"no {kind} named {name!r} (available: {', '.join(names_in(directory))})")
     preset = load(path)
-    if preset.name != name:
-        raise error(f"{kind} {path}: name: {preset.name!r} differs from its file name {name!r}")
+    named = preset.name  # type: ignore[attr-defined]  # every service's preset model has a `name` field
+    if named != name:
+        raise error(f"{kind} {path}: name: {named!r} differs from its file name {name!r}")
     return preset
 
 
@@ -161,10 +169,11 @@ class ServicePresets(Generic[P]):
 
     def load(self, name: str, currency: Currency) -> P:
         """A shipped preset by name (<directory>/<name>.yaml)."""
-        return load_named(self.directory, name, lambda path: self.load_file(path, currency), kind=self.kind,
-                          error=self.error)
+        return load_named(
+            self.directory, name, lambda path: self.load_file(path, currency), kind=self.kind, error=self.error
+        )
 
-    def for_profile(self, profile: "OperatorProfile") -> P | None:
+    def for_profile(self, profile: OperatorProfile) -> P | None:
         """The preset the profile names under services.<service>; None when the service is off."""
         names = tuple(profile.services.get(self.service, []))
         if not names:
@@ -173,12 +182,14 @@ class ServicePresets(Generic[P]):
             raise self.error(f"services.{self.service} names {list(names)}: one preset runs the service")
         return self._cached(names[0], profile.currency)
 
-    def in_force(self) -> tuple["OperatorProfile", P]:
+    def in_force(self) -> tuple[OperatorProfile, P]:
         """For an entry point: the current operator profile and its preset; the service being off refuses the event."""
         from shared import operator, runtime  # entry points only: loading presets needs no profile and no Firestore
+
         profile = operator.current()
         preset = self.for_profile(profile)
         if preset is None:
-            raise runtime.Rejected(f"no {self.kind} in force: the operator profile names none under "
-                                   f"services.{self.service}")
+            raise runtime.Rejected(
+                f"no {self.kind} in force: the operator profile names none under services.{self.service}"
+            )
         return profile, preset

@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VAS_", extra="ignore")
 
     env: Literal["local", "cloud"] = Field(
-        default="cloud", description="'local' only for the local stack and tests: secrets get local stand-ins "
-                                     "and Twilio's signature is checked against the URL the request came to")
+        default="cloud",
+        description="'local' only for the local stack and tests: secrets get local stand-ins "
+        "and Twilio's signature is checked against the URL the request came to",
+    )
     project: str = Field(default="vas-local", description="Google Cloud project id")
     operator: str = Field(default="demo", description="Operator profile name in shared/operators/")
     operator_profile: str | None = Field(default=None, description="Path to a profile file; wins over `operator`")
@@ -79,8 +81,10 @@ class Settings(BaseSettings):
             return  # stand-ins above; no webhook_base_url means the URL the request came to
         missing = [f"VAS_{name.upper()}" for name in names if not getattr(self, name)]
         if missing:
-            message = (f"{', '.join(missing)} not set: this function cannot serve without "
-                       f"{'it' if len(missing) == 1 else 'them'} (set VAS_ENV=local only on the local stack)")
+            message = (
+                f"{', '.join(missing)} not set: this function cannot serve without "
+                f"{'it' if len(missing) == 1 else 'them'} (set VAS_ENV=local only on the local stack)"
+            )
             logger.critical(message)
             raise MissingSetting(message)
 

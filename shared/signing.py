@@ -17,4 +17,4 @@ def sign_body(secret: str, body: bytes) -> str:
 
 
 def verify_body(secret: str, body: bytes, signature: str | None) -> bool:
-    return bool(signature) and hmac.compare_digest(sign_body(secret, body), signature)
+    return signature is not None and hmac.compare_digest(sign_body(secret, body), signature)

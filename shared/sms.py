@@ -15,7 +15,7 @@ GSM7_EXTENSION = set("^{}\\[~]|€\f")
 @dataclass(frozen=True)
 class Segmentation:
     encoding: str  # "GSM-7" or "UCS-2"
-    units: int     # septets for GSM-7, UTF-16 code units for UCS-2
+    units: int  # septets for GSM-7, UTF-16 code units for UCS-2
     segments: int
 
 

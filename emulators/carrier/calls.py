@@ -11,7 +11,8 @@ waits for the caller (a <Gather> for keys, a <Record> for speech) or ends; the c
   The action defaults to the current document's URL, relative URLs resolve against it.
 - Record: a beep (playBeep), then speech until the timeout's silence, a finishOnKey key, maxLength
   or the caller hanging up; then the action is requested with RecordingUrl, RecordingSid,
-  RecordingDuration and Digits (and recordingStatusCallback is told in the background). Nothing said: Twilio moves on to the next verb without the action.
+  RecordingDuration and Digits (and recordingStatusCallback is told in the background). Nothing said:
+  Twilio moves on to the next verb without the action.
   A hang-up still requests the action (CallStatus completed; its TwiML is not run).
 - Redirect requests its URL; Hangup and Reject end the call; a document that runs out ends it.
 - A webhook that fails, answers non-TwiML or uses a verb this emulator does not play ends the call
@@ -21,16 +22,17 @@ waits for the caller (a <Gather> for keys, a <Record> for speech) or ends; the c
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 from urllib.parse import urljoin
 
 from shared.events import utcnow
 
 API_VERSION = "2010-04-01"
-MAX_HOPS = 50          # webhook requests one call may make: a TwiML loop ends instead of running forever
-MAX_LOOP = 10          # a Say/Play loop="0" repeats until hang-up in Twilio; a transcript shows it this often
+MAX_HOPS = 50  # webhook requests one call may make: a TwiML loop ends instead of running forever
+MAX_LOOP = 10  # a Say/Play loop="0" repeats until hang-up in Twilio; a transcript shows it this often
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 KEYS = frozenset("0123456789*#")
 RECORD_FINISH_KEYS = "1234567890*#"
@@ -42,21 +44,21 @@ class NotWaiting(Exception):
 
 @dataclass(frozen=True)
 class WebhookRequest:
-    method: str                 # "POST" or "GET"
+    method: str  # "POST" or "GET"
     url: str
     params: dict[str, str]
 
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    status: int | None          # None: the webhook could not be reached
+    status: int | None  # None: the webhook could not be reached
     body: str = ""
 
 
 @dataclass(frozen=True)
 class SavedRecording:
     sid: str
-    url: str                    # Twilio's RecordingUrl: the resource's URL without an extension
+    url: str  # Twilio's RecordingUrl: the resource's URL without an extension
 
 
 class Line(Protocol):
@@ -76,7 +78,7 @@ class Line(Protocol):
 class Heard:
     """Something the caller heard."""
 
-    verb: str                   # say | play | beep | tone | error
+    verb: str  # say | play | beep | tone | error
     text: str
     language: str | None = None
     voice: str | None = None
@@ -104,8 +106,14 @@ class _Gathering:
     digits: str = ""
 
     def as_json(self) -> dict:
-        return {"kind": "digits", "num_digits": self.num_digits, "finish_on_key": self.finish_on_key,
-                "timeout": self.timeout, "keyed": self.digits, "action": self.action}
+        return {
+            "kind": "digits",
+            "num_digits": self.num_digits,
+            "finish_on_key": self.finish_on_key,
+            "timeout": self.timeout,
+            "keyed": self.digits,
+            "action": self.action,
+        }
 
 
 @dataclass
@@ -121,17 +129,34 @@ class _Recording:
     seconds: int = 0
 
     def as_json(self) -> dict:
-        return {"kind": "recording", "max_length": self.max_length, "finish_on_key": self.finish_on_key,
-                "timeout": self.timeout, "seconds": self.seconds, "action": self.action}
+        return {
+            "kind": "recording",
+            "max_length": self.max_length,
+            "finish_on_key": self.finish_on_key,
+            "timeout": self.timeout,
+            "seconds": self.seconds,
+            "action": self.action,
+        }
 
 
 class Call:
     """One call: who called whom, what the caller heard, and where the TwiML stands."""
 
-    def __init__(self, *, sid: str, account_sid: str, caller: str, to: str, outcome: str,
-                 forwarded_from: str | None = None, forward_reason: str | None = None,
-                 line: Line | None = None, max_hops: int = MAX_HOPS, status_callback: str | None = None,
-                 attestation: str | None = None):
+    def __init__(
+        self,
+        *,
+        sid: str,
+        account_sid: str,
+        caller: str,
+        to: str,
+        outcome: str,
+        forwarded_from: str | None = None,
+        forward_reason: str | None = None,
+        line: Line | None = None,
+        max_hops: int = MAX_HOPS,
+        status_callback: str | None = None,
+        attestation: str | None = None,
+    ):
         self.sid, self.account_sid, self.caller, self.to = sid, account_sid, caller, to
         # STIR/SHAKEN: how far the carrier vouches for `caller` (Twilio's StirVerstat); None for a
         # call that arrived from another network without a verified identity.
@@ -145,7 +170,7 @@ class Call:
         self.status = "ringing"
         self.heard: list[Heard] = []
         self.waiting: _Gathering | _Recording | None = None
-        self.ended_by: str | None = None       # caller | hangup | reject | end-of-document | error | network
+        self.ended_by: str | None = None  # caller | hangup | reject | end-of-document | error | network
         self.error: str | None = None
         self.webhook_status: int | None = None
         self.hops = 0
@@ -177,27 +202,28 @@ class Call:
         if isinstance(waiting, _Gathering):
             for key in digits:
                 if waiting.finish_on_key and key in waiting.finish_on_key:
-                    self._end_gather(finished_on=key)
+                    self._end_gather(waiting, finished_on=key)
                     break
                 waiting.digits += key
                 if waiting.num_digits and len(waiting.digits) >= waiting.num_digits:
-                    self._end_gather(finished_on="")
+                    self._end_gather(waiting, finished_on="")
                     break
         else:
             # Keys that do not finish a recording are only tones in its audio.
-            key = next((k for k in digits if k in waiting.finish_on_key), None)
-            if key is not None:
-                self._end_recording(digits=key)
+            finish = next((k for k in digits if k in waiting.finish_on_key), None)
+            if finish is not None:
+                self._end_recording(waiting, digits=finish)
         self._run()
         return self.snapshot(mark)
 
     def silence(self) -> dict:
         """The caller stays silent until the Gather's or Record's timeout elapses."""
         mark = len(self.heard)
-        if isinstance(self._waiting(), _Gathering):
-            self._end_gather(finished_on="")
+        waiting = self._waiting()
+        if isinstance(waiting, _Gathering):
+            self._end_gather(waiting, finished_on="")
         else:
-            self._end_recording(digits="")
+            self._end_recording(waiting, digits="")
         self._run()
         return self.snapshot(mark)
 
@@ -213,14 +239,12 @@ class Call:
         mark = len(self.heard)
         waiting.speech.append(text.strip())
         waiting.seconds = min(waiting.seconds + seconds, waiting.max_length)
-        if waiting.seconds >= waiting.max_length:  # maxLength cuts the message and ends the recording
-            self._end_recording(digits="")
-        elif then == "silence":
-            self._end_recording(digits="")
+        if waiting.seconds >= waiting.max_length or then == "silence":  # maxLength cuts the message, as silence ends it
+            self._end_recording(waiting, digits="")
         elif then == "hangup":
             return self.hang_up()
         elif then != "continue" and then in waiting.finish_on_key:
-            self._end_recording(digits=then)
+            self._end_recording(waiting, digits=then)
         self._run()
         return self.snapshot(mark)
 
@@ -230,7 +254,7 @@ class Call:
             raise NotWaiting("the call has ended")
         mark = len(self.heard)
         if isinstance(self.waiting, _Recording):
-            self._end_recording(digits="hangup", hung_up=True)
+            self._end_recording(self.waiting, digits="hangup", hung_up=True)
         self.waiting = None
         if self.ended_by is None:
             self._end("caller")
@@ -245,15 +269,23 @@ class Call:
     def snapshot(self, mark: int) -> dict:
         """The call's state; `heard_now` is what was heard after `mark` (this step)."""
         return {
-            "call_sid": self.sid, "from": self.caller, "to": self.to, "outcome": self.outcome,
+            "call_sid": self.sid,
+            "from": self.caller,
+            "to": self.to,
+            "outcome": self.outcome,
             "forwarded": self.forward_reason is not None and self.forwarded_from is not None,
-            "forwarded_from": self.forwarded_from, "forward_reason": self.forward_reason,
-            "status": self.status, "heard": [h.text for h in self.heard],
+            "forwarded_from": self.forwarded_from,
+            "forward_reason": self.forward_reason,
+            "status": self.status,
+            "heard": [h.text for h in self.heard],
             "heard_now": [h.text for h in self.heard[mark:]],
             "waiting": None if self.waiting is None else self.waiting.as_json()["kind"],
             "waiting_for": None if self.waiting is None else self.waiting.as_json(),
-            "ended": self.ended, "ended_by": self.ended_by, "error": self.error,
-            "webhook_status": self.webhook_status, "webhook_requests": self.hops,
+            "ended": self.ended,
+            "ended_by": self.ended_by,
+            "error": self.error,
+            "webhook_status": self.webhook_status,
+            "webhook_requests": self.hops,
             "recordings": list(self.recordings),
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
@@ -265,9 +297,17 @@ class Call:
 
     def params(self, extra: dict[str, str], status: str | None = None) -> dict[str, str]:
         """The form Twilio sends with every request about this call."""
-        params = {"AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": self.sid,
-                  "CallStatus": status or self.status, "Direction": "inbound",
-                  "From": self.caller, "Caller": self.caller, "To": self.to, "Called": self.to}
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.sid,
+            "CallStatus": status or self.status,
+            "Direction": "inbound",
+            "From": self.caller,
+            "Caller": self.caller,
+            "To": self.to,
+            "Called": self.to,
+        }
         if self.forwarded_from:
             params["ForwardedFrom"] = self.forwarded_from
         if self.forward_reason:
@@ -285,13 +325,18 @@ class Call:
             raise NotWaiting("the call is not waiting for the caller")
         return self.waiting
 
+    def _line(self) -> Line:
+        if self.line is None:  # the network ends a call without a line before any TwiML (end_unconnected)
+            raise RuntimeError(f"call {self.sid} has no line to play TwiML on")
+        return self.line
+
     def _request(self, url: str, method: str, extra: dict[str, str], status: str | None = None) -> WebhookAnswer | None:
         """One webhook request, counted against the hop limit; None when the limit is reached."""
         if self.hops >= self.max_hops:
             self._fail(f"more than {self.max_hops} webhook requests in one call (a TwiML loop?)")
             return None
         self.hops += 1
-        answer = self.line.request(WebhookRequest(method, url, self.params(extra, status)))
+        answer = self._line().request(WebhookRequest(method, url, self.params(extra, status)))
         self.webhook_status = answer.status
         return answer
 
@@ -344,7 +389,7 @@ class Call:
         if not (verb.text or "").strip():
             return  # <Play digits="…"> sends tones down the line; the caller hears nothing to transcribe
         url = self._resolve(verb.text)
-        speech = self.line.recording_speech(url)
+        speech = self._line().recording_speech(url)
         text = f"[voice message: {speech}]" if speech is not None else f"[audio: {url}]"
         for _ in range(_loop(verb)):
             self.heard.append(Heard("play", text, url=url))
@@ -356,18 +401,21 @@ class Call:
         for nested in verb:
             if nested.tag in ("Say", "Play", "Pause"):
                 self._VERBS[nested.tag](self, nested)
-        self.waiting = _Gathering(action=self._resolve(verb.get("action")), method=_method(verb),
-                                  num_digits=_positive(verb.get("numDigits")),
-                                  finish_on_key=verb.get("finishOnKey", "#"),
-                                  timeout=_positive(verb.get("timeout")) or 5,
-                                  action_on_empty=verb.get("actionOnEmptyResult", "false").lower() == "true")
+        self.waiting = _Gathering(
+            action=self._resolve(verb.get("action")),
+            method=_method(verb),
+            num_digits=_positive(verb.get("numDigits")),
+            finish_on_key=verb.get("finishOnKey", "#"),
+            timeout=_positive(verb.get("timeout")) or 5,
+            action_on_empty=verb.get("actionOnEmptyResult", "false").lower() == "true",
+        )
 
-    def _end_gather(self, finished_on: str) -> None:
-        gathering, self.waiting = self.waiting, None
-        if gathering.digits or gathering.action_on_empty:
-            if self._load(gathering.action, gathering.method,
-                          {"Digits": gathering.digits, "FinishedOnKey": finished_on}):
-                return
+    def _end_gather(self, gathering: _Gathering, finished_on: str) -> None:
+        self.waiting = None
+        if (gathering.digits or gathering.action_on_empty) and self._load(
+            gathering.action, gathering.method, {"Digits": gathering.digits, "FinishedOnKey": finished_on}
+        ):
+            return
         # Nothing keyed: Twilio goes on with the verb after the Gather (the document stays).
 
     def _record(self, verb: ElementTree.Element) -> None:
@@ -375,27 +423,45 @@ class Call:
             self.heard.append(Heard("beep", "[beep]"))
         max_length = _positive(verb.get("maxLength")) or 3600
         callback = verb.get("recordingStatusCallback")
-        self.waiting = _Recording(action=self._resolve(verb.get("action")), method=_method(verb),
-                                  max_length=max_length,
-                                  finish_on_key=verb.get("finishOnKey", RECORD_FINISH_KEYS),
-                                  timeout=_positive(verb.get("timeout")) or 5,
-                                  status_callback=self._resolve(callback) if callback else None,
-                                  status_callback_method=_method(verb, "recordingStatusCallbackMethod"))
+        self.waiting = _Recording(
+            action=self._resolve(verb.get("action")),
+            method=_method(verb),
+            max_length=max_length,
+            finish_on_key=verb.get("finishOnKey", RECORD_FINISH_KEYS),
+            timeout=_positive(verb.get("timeout")) or 5,
+            status_callback=self._resolve(callback) if callback else None,
+            status_callback_method=_method(verb, "recordingStatusCallbackMethod"),
+        )
 
-    def _end_recording(self, digits: str, hung_up: bool = False) -> None:
-        recording, self.waiting = self.waiting, None
+    def _end_recording(self, recording: _Recording, digits: str, hung_up: bool = False) -> None:
+        self.waiting = None
         if recording.seconds == 0:
             return  # nothing was said: no recording, no action; the document goes on
-        saved = self.line.save_recording(self.sid, recording.seconds, " ".join(recording.speech))
+        saved = self._line().save_recording(self.sid, recording.seconds, " ".join(recording.speech))
         self.recordings.append(saved.sid)
         if recording.status_callback:
-            self.line.notify(WebhookRequest(recording.status_callback_method, recording.status_callback, {
-                "AccountSid": self.account_sid, "CallSid": self.sid, "RecordingSid": saved.sid,
-                "RecordingUrl": saved.url, "RecordingStatus": "completed",
-                "RecordingDuration": str(recording.seconds), "RecordingChannels": "1",
-                "RecordingSource": "RecordVerb"}))
-        extra = {"RecordingUrl": saved.url, "RecordingSid": saved.sid,
-                 "RecordingDuration": str(recording.seconds), "Digits": digits}
+            self._line().notify(
+                WebhookRequest(
+                    recording.status_callback_method,
+                    recording.status_callback,
+                    {
+                        "AccountSid": self.account_sid,
+                        "CallSid": self.sid,
+                        "RecordingSid": saved.sid,
+                        "RecordingUrl": saved.url,
+                        "RecordingStatus": "completed",
+                        "RecordingDuration": str(recording.seconds),
+                        "RecordingChannels": "1",
+                        "RecordingSource": "RecordVerb",
+                    },
+                )
+            )
+        extra = {
+            "RecordingUrl": saved.url,
+            "RecordingSid": saved.sid,
+            "RecordingDuration": str(recording.seconds),
+            "Digits": digits,
+        }
         if hung_up:
             # Twilio still tells the action about the message; the call is over, its TwiML is not played.
             self._end("caller")
@@ -415,8 +481,16 @@ class Call:
         self.status = "busy" if busy else "no-answer"
         self._end("reject")
 
-    _VERBS = {"Say": _say, "Play": _play, "Pause": _pause, "Gather": _gather, "Record": _record,
-              "Redirect": _redirect, "Hangup": _hangup, "Reject": _reject}
+    _VERBS: ClassVar[dict[str, Callable[[Call, ElementTree.Element], None]]] = {
+        "Say": _say,
+        "Play": _play,
+        "Pause": _pause,
+        "Gather": _gather,
+        "Record": _record,
+        "Redirect": _redirect,
+        "Hangup": _hangup,
+        "Reject": _reject,
+    }
 
     def _fail(self, reason: str) -> None:
         self.error = reason
@@ -430,8 +504,11 @@ class Call:
                 self.status = "completed"
             if self.status_callback and self.line is not None and self.hops:
                 seconds = int((self.ended_at - self.started_at).total_seconds())
-                self.line.notify(WebhookRequest("POST", self.status_callback,
-                                                self.params({"CallDuration": str(seconds)}, status=self.status)))
+                self.line.notify(
+                    WebhookRequest(
+                        "POST", self.status_callback, self.params({"CallDuration": str(seconds)}, status=self.status)
+                    )
+                )
 
 
 def _method(verb: ElementTree.Element, attribute: str = "method") -> str:

@@ -81,8 +81,9 @@ class CarrierClient:
 
     def speak(self, call_sid: str, text: str, seconds: int = 5, then: str = "silence") -> dict:
         """Leave a voice message into a waiting Record; `then`: silence, hangup, continue or a key."""
-        return self._call("POST", f"{self._call_path(call_sid)}/speak",
-                          {"text": text, "seconds": seconds, "then": then})
+        return self._call(
+            "POST", f"{self._call_path(call_sid)}/speak", {"text": text, "seconds": seconds, "then": then}
+        )
 
     def hang_up(self, call_sid: str) -> dict:
         return self._call("POST", f"{self._call_path(call_sid)}/hangup")
@@ -107,8 +108,10 @@ class CarrierClient:
             if len(messages) >= count:
                 return messages
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{msisdn} has {len(messages)} of {count} messages after {timeout}s: "
-                                   f"{[m['body'] for m in messages]}")
+                raise TimeoutError(
+                    f"{msisdn} has {len(messages)} of {count} messages after {timeout}s: "
+                    f"{[m['body'] for m in messages]}"
+                )
             time.sleep(0.1)
 
     # --- the SMS centre and operations --------------------------------------------------------

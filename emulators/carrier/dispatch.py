@@ -35,7 +35,7 @@ class _Job:
 
 
 class _Lane:
-    def __init__(self, owner: "Dispatcher", index: int):
+    def __init__(self, owner: Dispatcher, index: int):
         self.owner = owner
         self.jobs: list[_Job] = []
         self.busy = False
@@ -104,8 +104,10 @@ class Dispatcher:
         """Jobs due within `horizon` seconds or running now (timers far ahead are not counted)."""
         limit = time.monotonic() + horizon
         with self._lock:
-            return sum(sum(1 for job in lane.jobs if job.generation == self._generation and job.due <= limit)
-                       + lane.busy for lane in self._lanes)
+            return sum(
+                sum(1 for job in lane.jobs if job.generation == self._generation and job.due <= limit) + lane.busy
+                for lane in self._lanes
+            )
 
     def clear(self) -> None:
         """Forget every job not yet started (a network reset)."""

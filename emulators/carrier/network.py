@@ -39,7 +39,7 @@ class UnknownSession(LookupError):
 @dataclass(frozen=True)
 class UssdDial:
     service_code: str  # `*112#`
-    text: str          # `998971300909*2500`: the inputs typed with the code, joined by `*`
+    text: str  # `998971300909*2500`: the inputs typed with the code, joined by `*`
 
 
 def parse_ussd(dialled: str) -> UssdDial:
@@ -63,7 +63,7 @@ class UssdReply:
     end: bool
 
     @classmethod
-    def parse(cls, status: int, body: str) -> "UssdReply":
+    def parse(cls, status: int, body: str) -> UssdReply:
         """Read a `CON …`/`END …` answer; anything else ends the session like a real gateway."""
         if status == 200 and body.startswith("CON "):
             return cls(body[4:], end=False)
@@ -91,8 +91,7 @@ class InboxItem:
     received_at: datetime
 
     def as_json(self) -> dict:
-        return {"sid": self.sid, "from": self.sender, "body": self.body,
-                "received_at": self.received_at.isoformat()}
+        return {"sid": self.sid, "from": self.sender, "body": self.body, "received_at": self.received_at.isoformat()}
 
 
 @dataclass
@@ -104,15 +103,20 @@ class Phone:
     # Counts state changes so each attachment event gets its own deterministic id.
     transitions: int = 0
     inbox: list[InboxItem] = field(default_factory=list)
-    busy: bool = False            # in another call
-    answers: bool = True          # False: an incoming call rings out unanswered
-    forward_all: bool = False     # unconditional call forwarding to the platform
-    zero_balance: bool = False    # the charging system refuses its chargeable calls and SMS
+    busy: bool = False  # in another call
+    answers: bool = True  # False: an incoming call rings out unanswered
+    forward_all: bool = False  # unconditional call forwarding to the platform
+    zero_balance: bool = False  # the charging system refuses its chargeable calls and SMS
 
     def as_json(self) -> dict:
-        return {"msisdn": self.msisdn, "attached": self.attached,
-                "provisioned_at": self.provisioned_at.isoformat(), "changed_at": self.changed_at.isoformat(),
-                "inbox": len(self.inbox), **{flag: getattr(self, flag) for flag in CALL_STATE_FLAGS}}
+        return {
+            "msisdn": self.msisdn,
+            "attached": self.attached,
+            "provisioned_at": self.provisioned_at.isoformat(),
+            "changed_at": self.changed_at.isoformat(),
+            "inbox": len(self.inbox),
+            **{flag: getattr(self, flag) for flag in CALL_STATE_FLAGS},
+        }
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class CallRoute:
     """Where the network takes a call to a phone: `connected`, `not-exists` or `forwarded` with a reason."""
 
     outcome: str
-    forward_reason: str | None = None   # shared.events.ForwardReason when forwarded
+    forward_reason: str | None = None  # shared.events.ForwardReason when forwarded
 
 
 @dataclass(frozen=True)
@@ -206,8 +210,9 @@ class Network:
     @staticmethod
     def _change(phone: Phone) -> AttachmentChange:
         phone.transitions += 1
-        return AttachmentChange(phone.msisdn, "attached" if phone.attached else "detached",
-                                phone.changed_at, phone.transitions)
+        return AttachmentChange(
+            phone.msisdn, "attached" if phone.attached else "detached", phone.changed_at, phone.transitions
+        )
 
     def event_id(self, change: AttachmentChange) -> str:
         """The same change always gets the same id, so a retried publish is dropped downstream."""
@@ -216,8 +221,9 @@ class Network:
     def open_session(self, msisdn: str, dial: UssdDial) -> UssdSession:
         self.phone(msisdn)
         self._drop_stale_sessions()
-        session = UssdSession(session_id=f"ATUid_{uuid.uuid4().hex}", msisdn=msisdn,
-                              service_code=dial.service_code, text=dial.text)
+        session = UssdSession(
+            session_id=f"ATUid_{uuid.uuid4().hex}", msisdn=msisdn, service_code=dial.service_code, text=dial.text
+        )
         self.sessions[session.session_id] = session
         return session
 

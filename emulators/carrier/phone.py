@@ -17,7 +17,7 @@ def screen(title: str, text: str, width: int = SCREEN_WIDTH) -> str:
     lines = []
     for paragraph in (text or "").splitlines() or [""]:
         lines.extend(textwrap.wrap(paragraph, width, replace_whitespace=False) or [""])
-    top = f"┌─ {title[:width - 2]} " + "─" * max(width - len(title[:width - 2]) - 1, 0) + "┐"
+    top = f"┌─ {title[:width - 2]} " + "─" * max(width - len(title[: width - 2]) - 1, 0) + "┐"
     body = [f"│ {line.ljust(width)} │" for line in lines]
     return "\n".join([top, *body, "└" + "─" * (width + 2) + "┘"])
 
@@ -25,8 +25,9 @@ def screen(title: str, text: str, width: int = SCREEN_WIDTH) -> str:
 class Phone:
     """One handset: what it shows goes to `out`, what the subscriber types comes from `read`."""
 
-    def __init__(self, client: CarrierClient, msisdn: str, out: Callable[[str], None] = print,
-                 read: Callable[[str], str] = input):
+    def __init__(
+        self, client: CarrierClient, msisdn: str, out: Callable[[str], None] = print, read: Callable[[str], str] = input
+    ):
         self.client, self.msisdn, self.out, self.read = client, msisdn, out, read
 
     def dial(self, ussd: str) -> None:

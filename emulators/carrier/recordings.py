@@ -14,12 +14,14 @@ from datetime import datetime
 
 from shared.events import utcnow
 
-SAMPLE_RATE = 8000   # Hz: telephone audio, as Twilio's recordings are
-SAMPLE_WIDTH = 2     # bytes: 16-bit PCM
+SAMPLE_RATE = 8000  # Hz: telephone audio, as Twilio's recordings are
+SAMPLE_WIDTH = 2  # bytes: 16-bit PCM
 
 # A recording's media path: /2010-04-01/Accounts/<AC>/Recordings/<RE>[.wav|.mp3|.json]
-MEDIA_PATH = re.compile(r"/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Recordings/(?P<sid>RE[0-9a-fA-F]{32})"
-                        r"(?:\.(?P<extension>wav|mp3|json))?$")
+MEDIA_PATH = re.compile(
+    r"/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Recordings/(?P<sid>RE[0-9a-fA-F]{32})"
+    r"(?:\.(?P<extension>wav|mp3|json))?$"
+)
 
 
 @dataclass
@@ -28,7 +30,7 @@ class Recording:
     account_sid: str
     call_sid: str
     seconds: int
-    speech: str          # what the caller said, for whoever plays the recording back
+    speech: str  # what the caller said, for whoever plays the recording back
     date_created: datetime = field(default_factory=utcnow)
 
 

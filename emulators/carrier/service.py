@@ -7,19 +7,17 @@ its own time (routing, callbacks, Pub/Sub events, validity timers) goes through 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlparse
 
 import requests
-
-from shared.events import derive_event_id, utcnow
-from shared.msisdn import InvalidMsisdn, normalise
-from shared.signing import USSD_SIGNATURE_HEADER, sign_body
 
 from emulators.carrier import twilio_api
 from emulators.carrier.calls import Call, SavedRecording, WebhookAnswer, WebhookRequest
@@ -27,6 +25,9 @@ from emulators.carrier.dispatch import Dispatcher, GiveUp
 from emulators.carrier.network import AttachmentChange, Network, UssdReply, is_service_number, parse_ussd
 from emulators.carrier.recordings import MEDIA_PATH, Recording, RecordingStore
 from emulators.carrier.smsc import Message, SmsCentre, StatusChange, new_sid
+from shared.events import derive_event_id, utcnow
+from shared.msisdn import InvalidMsisdn, normalise
+from shared.signing import USSD_SIGNATURE_HEADER, sign_body
 
 logger = logging.getLogger("carrier")
 
@@ -44,23 +45,29 @@ class CarrierConfig:
     ussd_webhook: str | None = None
     sms_webhook: str | None = None
     voice_webhook: str | None = None
-    voice_number: str | None = None        # the VAS number calls are forwarded to (Twilio's `To`)
+    voice_number: str | None = None  # the VAS number calls are forwarded to (Twilio's `To`)
     voice_status_callback: str | None = None  # told (signed) when a call that reached the webhook ends
-    network_code: str = "43405"            # MCC+MNC the USSD gateway reports (Uzbekistan, 434-05)
-    publish_network_events: bool = False   # attach/detach to Pub/Sub topic network.attachment
+    network_code: str = "43405"  # MCC+MNC the USSD gateway reports (Uzbekistan, 434-05)
+    publish_network_events: bool = False  # attach/detach to Pub/Sub topic network.attachment
     store_validity: timedelta = timedelta(hours=72)  # how long a detached phone's SMS waits
     webhook_timeout: float = 15.0
     public_url: str = "http://127.0.0.1:8099"  # where others reach this emulator (RecordingUrl starts so)
-    max_calls: int = 1000                      # calls kept in memory; the oldest ended ones go first
+    max_calls: int = 1000  # calls kept in memory; the oldest ended ones go first
 
     def public(self) -> dict:
         """What the control API shows (no secrets)."""
-        return {"account_sid": self.account_sid, "ussd_webhook": self.ussd_webhook,
-                "sms_webhook": self.sms_webhook, "voice_webhook": self.voice_webhook,
-                "voice_number": self.voice_number, "voice_status_callback": self.voice_status_callback,
-                "public_url": self.public_url,
-                "network_code": self.network_code, "publish_network_events": self.publish_network_events,
-                "store_validity_seconds": int(self.store_validity.total_seconds())}
+        return {
+            "account_sid": self.account_sid,
+            "ussd_webhook": self.ussd_webhook,
+            "sms_webhook": self.sms_webhook,
+            "voice_webhook": self.voice_webhook,
+            "voice_number": self.voice_number,
+            "voice_status_callback": self.voice_status_callback,
+            "public_url": self.public_url,
+            "network_code": self.network_code,
+            "publish_network_events": self.publish_network_events,
+            "store_validity_seconds": int(self.store_validity.total_seconds()),
+        }
 
 
 class PhoneOff(Exception):
@@ -127,8 +134,9 @@ class Carrier:
             return 0
         if self.config.publish_network_events:
             event_id = self.network.event_id(change)
-            self.dispatcher.submit(change.msisdn, f"network.attachment {event_id}",
-                                   lambda: _publish_attachment(change, event_id))
+            self.dispatcher.submit(
+                change.msisdn, f"network.attachment {event_id}", lambda: _publish_attachment(change, event_id)
+            )
         if change.state != "attached":
             return 0
         changes = self.smsc.deliver_waiting(change.msisdn, self.network)
@@ -136,19 +144,27 @@ class Carrier:
         return len(changes)
 
     def _report(self, change: AttachmentChange | None, delivered: int) -> dict:
-        published = change is not None and self.config.publish_network_events
-        return {"changed": change is not None, "delivered_waiting": delivered,
-                "event_id": self.network.event_id(change) if published else None,
-                "publish_network_events": self.config.publish_network_events}
+        published = self.config.publish_network_events
+        return {
+            "changed": change is not None,
+            "delivered_waiting": delivered,
+            "event_id": self.network.event_id(change) if change is not None and published else None,
+            "publish_network_events": self.config.publish_network_events,
+        }
 
     # --- SMS centre --------------------------------------------------------------------------
 
     def submit(self, account_sid: str, request: twilio_api.CreateMessage) -> Message:
         """A message from the API: accepted now, routed in the background."""
         with self.lock:
-            message = self.smsc.submit(account_sid=account_sid, to=request.to, sender=request.sender,
-                                       body=request.body, status_callback=request.status_callback,
-                                       validity=request.validity)
+            message = self.smsc.submit(
+                account_sid=account_sid,
+                to=request.to,
+                sender=request.sender,
+                body=request.body,
+                status_callback=request.status_callback,
+                validity=request.validity,
+            )
         self.dispatcher.submit(message.sid, f"route {message.sid}", lambda: self._route(message.sid))
         return message
 
@@ -157,9 +173,11 @@ class Carrier:
             changes = self.smsc.route(sid, self.network)
             self._callbacks(changes)
             message = self.smsc.message(sid)
-            if message.status == "sent":  # waiting for its phone: give up when validity runs out
-                self.dispatcher.submit(sid, f"expire {sid}", lambda: self._expire(sid),
-                                       delay=message.validity.total_seconds())
+            # Waiting for its phone: give up when validity runs out (a message from the API always has one).
+            if message.status == "sent" and message.validity is not None:
+                self.dispatcher.submit(
+                    sid, f"expire {sid}", lambda: self._expire(sid), delay=message.validity.total_seconds()
+                )
 
     def _expire(self, sid: str) -> None:
         with self.lock:
@@ -168,8 +186,11 @@ class Carrier:
     def messages(self, to: str | None = None, sender: str | None = None) -> list[Message]:
         """Every message the SMSC handled, newest first (Twilio's list order)."""
         with self.lock:
-            found = [m for m in self.smsc.messages.values()
-                     if (to is None or m.to == to) and (sender is None or m.sender == sender)]
+            found = [
+                m
+                for m in self.smsc.messages.values()
+                if (to is None or m.to == to) and (sender is None or m.sender == sender)
+            ]
         return sorted(found, key=lambda m: m.date_created, reverse=True)
 
     def message(self, sid: str) -> Message | None:
@@ -180,13 +201,16 @@ class Carrier:
         """Queue a signed status callback per change (caller holds the lock)."""
         for change in changes:
             message = self.smsc.message(change.sid)
-            logger.info("message %s %s", message.sid, change.status,
-                        extra={"to": message.to, "error_code": change.error_code})
+            logger.info(
+                "message %s %s", message.sid, change.status, extra={"to": message.to, "error_code": change.error_code}
+            )
             if message.status_callback:
                 params = twilio_api.status_callback_params(message, change)
-                url = message.status_callback
-                self.dispatcher.submit(message.sid, f"status callback {message.sid} {change.status}",
-                                       lambda url=url, params=params: self._post_signed(url, params))
+                self.dispatcher.submit(
+                    message.sid,
+                    f"status callback {message.sid} {change.status}",
+                    functools.partial(self._post_signed, message.status_callback, params),
+                )
 
     def _signed_post(self, url: str, params: dict[str, str]) -> requests.Response:
         """POST a form signed exactly as Twilio signs its webhooks."""
@@ -199,8 +223,9 @@ class Carrier:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
             headers["X-Twilio-Signature"] = twilio_api.signature(self.config.auth_token, url, {})
             return self.http.get(url, headers=headers, timeout=self.config.webhook_timeout)
-        headers.update({"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params),
-                        "Content-Type": FORM})
+        headers.update(
+            {"X-Twilio-Signature": twilio_api.signature(self.config.auth_token, url, params), "Content-Type": FORM}
+        )
         return self.http.post(url, data=urlencode(params), headers=headers, timeout=self.config.webhook_timeout)
 
     def _post_signed(self, url: str, params: dict[str, str], method: str = "POST") -> None:
@@ -233,8 +258,15 @@ class Carrier:
 
     def _ussd_round(self, session_id: str, msisdn: str, service_code: str, text: str) -> dict:
         url = self._webhook("ussd")
-        body = urlencode({"sessionId": session_id, "serviceCode": service_code, "phoneNumber": msisdn,
-                          "networkCode": self.config.network_code, "text": text}).encode()
+        body = urlencode(
+            {
+                "sessionId": session_id,
+                "serviceCode": service_code,
+                "phoneNumber": msisdn,
+                "networkCode": self.config.network_code,
+                "text": text,
+            }
+        ).encode()
         headers = {"Content-Type": FORM, USSD_SIGNATURE_HEADER: sign_body(self.config.gateway_secret, body)}
         try:
             response = self.http.post(url, data=body, headers=headers, timeout=self.config.webhook_timeout)
@@ -246,8 +278,14 @@ class Carrier:
         if reply.end:
             with self.lock:
                 self.network.close_session(session_id)
-        return {"text": reply.text, "end": reply.end, "session_id": session_id, "service_code": service_code,
-                "request_text": text, "webhook_status": status}
+        return {
+            "text": reply.text,
+            "end": reply.end,
+            "session_id": session_id,
+            "service_code": service_code,
+            "request_text": text,
+            "webhook_status": status,
+        }
 
     def send_sms(self, msisdn: str, to: str, body: str) -> dict:
         """The phone texts a short code: the SMS webhook is told (signed), its TwiML replies come back."""
@@ -261,13 +299,13 @@ class Carrier:
             if destination is not None and self.network.phone(msisdn).zero_balance:
                 attempt_id = new_sid("SM")
                 self._refuse(attempt_id, msisdn, destination, "sms")
-                return {"sid": attempt_id, "outcome": "refused-zero-balance", "webhook_status": None,
-                        "replies": []}
+                return {"sid": attempt_id, "outcome": "refused-zero-balance", "webhook_status": None, "replies": []}
         url = self._webhook("sms")
         with self.lock:
             self._require_attached(msisdn)
-            message = self.smsc.record_inbound(account_sid=self.config.account_sid, sender=msisdn,
-                                               to=to.strip(), body=body)
+            message = self.smsc.record_inbound(
+                account_sid=self.config.account_sid, sender=msisdn, to=to.strip(), body=body
+            )
             params = twilio_api.inbound_sms_params(message)
         try:
             response = self._signed_post(url, params)
@@ -277,10 +315,13 @@ class Carrier:
             logger.warning("SMS webhook unreachable: %s", error)
             status, replies = None, []
         # Twilio sends the TwiML <Message> replies back to the sender as ordinary messages.
-        reply_sids = [self.submit(self.config.account_sid,
-                                  twilio_api.CreateMessage(to=msisdn, sender=to.strip(), body=text,
-                                                           status_callback=None, validity=None)).sid
-                      for text in replies]
+        reply_sids = [
+            self.submit(
+                self.config.account_sid,
+                twilio_api.CreateMessage(to=msisdn, sender=to.strip(), body=text, status_callback=None, validity=None),
+            ).sid
+            for text in replies
+        ]
         return {"sid": message.sid, "outcome": "accepted", "webhook_status": status, "replies": reply_sids}
 
     def call(self, msisdn: str, dialled: str) -> dict:
@@ -305,31 +346,45 @@ class Carrier:
         service = is_service_number(dialled)
         to = dialled if service else normalise(dialled)
         call_sid = new_sid("CA")
-        base = {"sid": call_sid, "account_sid": self.config.account_sid, "caller": msisdn,
-                "attestation": attestation}
-        ours = attestation is not None   # a call from one of our phones: attached, and charged by us
+        new_call = functools.partial(
+            Call, sid=call_sid, account_sid=self.config.account_sid, caller=msisdn, attestation=attestation
+        )
+        ours = attestation is not None  # a call from one of our phones: attached, and charged by us
         with self.lock:
             if ours:
                 self._require_attached(msisdn)
             if ours and not service and self.network.phone(msisdn).zero_balance:
                 self._refuse(call_sid, msisdn, to, "call")
-                return self._keep(Call(**base, to=to, outcome="refused-zero-balance")).end_unconnected()
+                return self._keep(new_call(to=to, outcome="refused-zero-balance")).end_unconnected()
             if service:
-                call = Call(**base, to=to, outcome="service", line=_CallLine(self),
-                            status_callback=self.config.voice_status_callback)
+                call = new_call(
+                    to=to,
+                    outcome="service",
+                    line=_CallLine(self),
+                    status_callback=self.config.voice_status_callback,
+                )
             else:
                 route = self.network.route_call(to)
                 if route.outcome != "forwarded":
-                    return self._keep(Call(**base, to=to, outcome=route.outcome)).end_unconnected()
+                    return self._keep(new_call(to=to, outcome=route.outcome)).end_unconnected()
                 # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
-                call = Call(**base, to=self.config.voice_number or to, outcome="forwarded",
-                            forwarded_from=to, forward_reason=route.forward_reason, line=_CallLine(self),
-                            status_callback=self.config.voice_status_callback)
+                call = new_call(
+                    to=self.config.voice_number or to,
+                    outcome="forwarded",
+                    forwarded_from=to,
+                    forward_reason=route.forward_reason,
+                    line=_CallLine(self),
+                    status_callback=self.config.voice_status_callback,
+                )
             url = self._webhook("voice")
             lock = self._call_locks[call.sid] = threading.Lock()
             self._keep(call)
-            logger.info("call %s %s", call.sid, call.outcome,
-                        extra={"from": msisdn, "to": to, "forward_reason": call.forward_reason})
+            logger.info(
+                "call %s %s",
+                call.sid,
+                call.outcome,
+                extra={"from": msisdn, "to": to, "forward_reason": call.forward_reason},
+            )
         with lock:
             return call.start(url)
 
@@ -349,8 +404,7 @@ class Carrier:
         return self._on_call(call_sid, lambda call: call.hang_up())
 
     def call_state(self, call_sid: str) -> dict:
-        return self._on_call(call_sid, lambda call: {**call.snapshot(len(call.heard)),
-                                                     "transcript": call.transcript()})
+        return self._on_call(call_sid, lambda call: {**call.snapshot(len(call.heard)), "transcript": call.transcript()})
 
     def list_calls(self) -> list[dict]:
         """Every call kept, newest first."""
@@ -358,7 +412,7 @@ class Carrier:
             calls = list(self.calls.values())
         return [call.snapshot(len(call.heard)) for call in reversed(calls)]
 
-    def _on_call(self, call_sid: str, act) -> dict:
+    def _on_call(self, call_sid: str, act: Callable[[Call], dict]) -> dict:
         with self.lock:
             call = self.calls.get(call_sid)
             lock = self._call_locks.get(call_sid)
@@ -373,7 +427,7 @@ class Carrier:
         """Remember a call (caller holds the lock), forgetting the oldest ended ones beyond the cap."""
         self.calls[call.sid] = call
         excess = len(self.calls) - self.config.max_calls
-        for sid in [sid for sid, kept in self.calls.items() if kept.ended and sid != call.sid][:max(excess, 0)]:
+        for sid in [sid for sid, kept in self.calls.items() if kept.ended and sid != call.sid][: max(excess, 0)]:
             del self.calls[sid]
             self._call_locks.pop(sid, None)
         return call
@@ -381,19 +435,30 @@ class Carrier:
     def _refuse(self, attempt_id: str, caller: str, destination: str, kind: str) -> None:
         """The charging system refuses a zero-balance attempt; the mediation reports it (caller holds the lock)."""
         at = utcnow()
-        logger.info("%s refused for zero balance", kind, extra={"from": caller, "to": destination,
-                                                                "attempt_id": attempt_id})
+        logger.info(
+            "%s refused for zero balance", kind, extra={"from": caller, "to": destination, "attempt_id": attempt_id}
+        )
         if self.config.publish_network_events:
             event_id = derive_event_id(f"carrier/{attempt_id}", "network.attempt-refused")
-            self.dispatcher.submit(caller, f"network.attempt-refused {event_id}",
-                                   lambda: _publish_refusal(attempt_id, caller, destination, kind, at, event_id))
+            self.dispatcher.submit(
+                caller,
+                f"network.attempt-refused {event_id}",
+                lambda: _publish_refusal(attempt_id, caller, destination, kind, at, event_id),
+            )
 
     # --- recordings --------------------------------------------------------------------------
 
     def save_recording(self, call_sid: str, seconds: int, speech: str) -> SavedRecording:
         with self.lock:
-            recording = self.recordings.add(Recording(sid=new_sid("RE"), account_sid=self.config.account_sid,
-                                                      call_sid=call_sid, seconds=seconds, speech=speech))
+            recording = self.recordings.add(
+                Recording(
+                    sid=new_sid("RE"),
+                    account_sid=self.config.account_sid,
+                    call_sid=call_sid,
+                    seconds=seconds,
+                    speech=speech,
+                )
+            )
         return SavedRecording(recording.sid, self.recording_url(recording))
 
     def recording_url(self, recording: Recording) -> str:
@@ -432,10 +497,16 @@ class Carrier:
 
     # --- operations --------------------------------------------------------------------------
 
-    def configure(self, **changes) -> dict:
+    def configure(self, **changes: object) -> dict:
         with self.lock:
-            for name in ("ussd_webhook", "sms_webhook", "voice_webhook", "voice_number", "voice_status_callback",
-                         "network_code"):
+            for name in (
+                "ussd_webhook",
+                "sms_webhook",
+                "voice_webhook",
+                "voice_number",
+                "voice_status_callback",
+                "network_code",
+            ):
                 if name in changes:
                     setattr(self.config, name, changes[name] or None)
             if changes.get("public_url"):
@@ -453,7 +524,7 @@ class Carrier:
             self._call_locks.clear()
 
 
-def _twiml_root(twiml: str):
+def _twiml_root(twiml: str) -> ElementTree.Element | None:
     """The `<Response>` element of a TwiML answer, or None when it is not TwiML."""
     try:
         root = ElementTree.fromstring(twiml)
@@ -497,9 +568,11 @@ class _CallLine:
         return self.carrier.recording_speech(url)
 
     def notify(self, request: WebhookRequest) -> None:
-        self.carrier.dispatcher.submit(request.params.get("CallSid", request.url),
-                                       f"callback {request.url} {request.params.get('RecordingSid') or request.params.get('CallStatus')}",
-                                       lambda: self.carrier._post_signed(request.url, request.params, request.method))
+        self.carrier.dispatcher.submit(
+            request.params.get("CallSid", request.url),
+            f"callback {request.url} {request.params.get('RecordingSid') or request.params.get('CallStatus')}",
+            lambda: self.carrier._post_signed(request.url, request.params, request.method),
+        )
 
 
 def _chargeable_destination(to: str) -> str | None:
@@ -512,15 +585,18 @@ def _chargeable_destination(to: str) -> str | None:
         return None
 
 
-def _publish_refusal(attempt_id: str, caller: str, destination: str, kind: str, at: datetime,
-                     event_id: str) -> None:
+def _publish_refusal(attempt_id: str, caller: str, destination: str, kind: str, at: datetime, event_id: str) -> None:
     from shared.events import AttemptRefused
     from shared.runtime import publish_new
 
-    publish_new("network.attempt-refused",
-                AttemptRefused(attempt_id=attempt_id, caller=caller, destination=destination, kind=kind,
-                               indicator="zero", at=at),
-                event_id=event_id, source="carrier-emulator")
+    publish_new(
+        "network.attempt-refused",
+        AttemptRefused(
+            attempt_id=attempt_id, caller=caller, destination=destination, kind=kind, indicator="zero", at=at
+        ),
+        event_id=event_id,
+        source="carrier-emulator",
+    )
 
 
 def _publish_attachment(change: AttachmentChange, event_id: str) -> None:
@@ -528,6 +604,9 @@ def _publish_attachment(change: AttachmentChange, event_id: str) -> None:
     from shared.events import NetworkAttachment
     from shared.runtime import publish_new
 
-    publish_new("network.attachment",
-                NetworkAttachment(msisdn=change.msisdn, state=change.state, at=change.at),
-                event_id=event_id, source="carrier-emulator")
+    publish_new(
+        "network.attachment",
+        NetworkAttachment(msisdn=change.msisdn, state=change.state, at=change.at),
+        event_id=event_id,
+        source="carrier-emulator",
+    )

@@ -12,13 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from emulators.carrier.network import InboxItem, Network
 from shared.events import utcnow
 from shared.sms import Segmentation, segments
 
-from emulators.carrier.network import InboxItem, Network
-
-UNREACHABLE = 30003       # Twilio: Unreachable destination handset
-UNKNOWN_HANDSET = 30005   # Twilio: Unknown destination handset
+UNREACHABLE = 30003  # Twilio: Unreachable destination handset
+UNKNOWN_HANDSET = 30005  # Twilio: Unknown destination handset
 
 ERROR_MESSAGES = {
     UNREACHABLE: "Unreachable destination handset",
@@ -38,7 +37,7 @@ class Message:
     to: str
     sender: str
     body: str
-    direction: str                 # "outbound-api" (to a phone) or "inbound" (from a phone)
+    direction: str  # "outbound-api" (to a phone) or "inbound" (from a phone)
     status: str
     status_callback: str | None = None
     error_code: int | None = None
@@ -56,7 +55,7 @@ class Message:
     def error_message(self) -> str | None:
         return ERROR_MESSAGES.get(self.error_code) if self.error_code else None
 
-    def move(self, status: str, error_code: int | None = None) -> "StatusChange":
+    def move(self, status: str, error_code: int | None = None) -> StatusChange:
         now = utcnow()
         self.status, self.error_code, self.date_updated = status, error_code, now
         if status == "sent":
@@ -85,12 +84,28 @@ class SmsCentre:
     def message(self, sid: str) -> Message:
         return self.messages[sid]
 
-    def submit(self, *, account_sid: str, to: str, sender: str, body: str,
-               status_callback: str | None, validity: timedelta | None = None) -> Message:
+    def submit(
+        self,
+        *,
+        account_sid: str,
+        to: str,
+        sender: str,
+        body: str,
+        status_callback: str | None,
+        validity: timedelta | None = None,
+    ) -> Message:
         """Accept a message from the API; it is `queued` until `route` runs."""
-        message = Message(sid=new_sid(), account_sid=account_sid, to=to, sender=sender, body=body,
-                          direction="outbound-api", status="queued", status_callback=status_callback,
-                          validity=validity or self.default_validity)
+        message = Message(
+            sid=new_sid(),
+            account_sid=account_sid,
+            to=to,
+            sender=sender,
+            body=body,
+            direction="outbound-api",
+            status="queued",
+            status_callback=status_callback,
+            validity=validity or self.default_validity,
+        )
         message.history.append(("queued", message.date_created))
         self.messages[message.sid] = message
         return message
@@ -124,8 +139,15 @@ class SmsCentre:
 
     def record_inbound(self, *, account_sid: str, sender: str, to: str, body: str) -> Message:
         """A phone texted a short code: the message the SMS webhook is told about."""
-        message = Message(sid=new_sid(), account_sid=account_sid, to=to, sender=sender, body=body,
-                          direction="inbound", status="received")
+        message = Message(
+            sid=new_sid(),
+            account_sid=account_sid,
+            to=to,
+            sender=sender,
+            body=body,
+            direction="inbound",
+            status="received",
+        )
         message.history.append(("received", message.date_created))
         message.date_sent = message.date_created
         self.messages[message.sid] = message
@@ -135,5 +157,6 @@ class SmsCentre:
     def _deliver(message: Message, network: Network) -> StatusChange:
         change = message.move("delivered")
         network.phone(message.to).inbox.append(
-            InboxItem(sid=message.sid, sender=message.sender, body=message.body, received_at=message.date_updated))
+            InboxItem(sid=message.sid, sender=message.sender, body=message.body, received_at=message.date_updated)
+        )
         return change

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime
@@ -17,13 +17,12 @@ from urllib.parse import urlencode, urlparse
 
 from twilio.request_validator import RequestValidator
 
-from shared.msisdn import InvalidMsisdn, normalise
-
 from emulators.carrier.recordings import Recording
 from emulators.carrier.smsc import Message, StatusChange
+from shared.msisdn import InvalidMsisdn, normalise
 
 API_VERSION = "2010-04-01"
-MAX_BODY = 1600          # Twilio refuses longer bodies (21617)
+MAX_BODY = 1600  # Twilio refuses longer bodies (21617)
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 _SHORT_CODE = re.compile(r"^\d{3,8}$")
@@ -42,11 +41,15 @@ class TwilioError(Exception):
 
 
 def error_body(status: int, code: int, message: str) -> dict:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
-def rfc2822(moment) -> str | None:
+def rfc2822(moment: datetime | None) -> str | None:
     """Twilio's date format: `Thu, 24 Aug 2023 05:01:45 +0000`."""
     return format_datetime(moment) if moment else None
 
@@ -80,24 +83,29 @@ def message_resource(message: Message) -> dict:
         "sid": message.sid,
         "status": message.status,
         "subresource_uris": {
-            "media": f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}/Media.json"},
+            "media": f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}/Media.json"
+        },
         "to": message.to,
         "uri": message_uri(message.account_sid, message.sid),
     }
 
 
-def page_body(account_sid: str, messages: list[Message], *, page: int, page_size: int,
-              filters: dict[str, str]) -> dict:
+def page_body(account_sid: str, messages: list[Message], *, page: int, page_size: int, filters: dict[str, str]) -> dict:
     """One page of the Messages list, newest first, with the paging keys the client follows."""
-    return _page("messages", messages_uri(account_sid), [message_resource(m) for m in messages],
-                 page=page, page_size=page_size, filters=filters)
+    return _page(
+        "messages",
+        messages_uri(account_sid),
+        [message_resource(m) for m in messages],
+        page=page,
+        page_size=page_size,
+        filters=filters,
+    )
 
 
-def _page(key: str, base: str, resources: list[dict], *, page: int, page_size: int,
-          filters: dict[str, str]) -> dict:
+def _page(key: str, base: str, resources: list[dict], *, page: int, page_size: int, filters: dict[str, str]) -> dict:
     """One page of a list: the twilio client finds the items under the one key that is not a paging key."""
     start = page * page_size
-    chunk = resources[start:start + page_size]
+    chunk = resources[start : start + page_size]
 
     def page_uri(number: int) -> str:
         return f"{base}?{urlencode({**filters, 'PageSize': page_size, 'Page': number})}"
@@ -145,21 +153,35 @@ def recording_resource(recording: Recording, public_url: str) -> dict:
         "source": "RecordVerb",
         "start_time": rfc2822(recording.date_created),
         "status": "completed",
-        "subresource_uris": {"add_on_results": f"{path}/AddOnResults.json",
-                             "transcriptions": f"{path}/Transcriptions.json"},
+        "subresource_uris": {
+            "add_on_results": f"{path}/AddOnResults.json",
+            "transcriptions": f"{path}/Transcriptions.json",
+        },
         "uri": f"{path}.json",
     }
 
 
-def recordings_page(account_sid: str, recordings: list[Recording], public_url: str, *, page: int,
-                    page_size: int, filters: dict[str, str]) -> dict:
+def recordings_page(
+    account_sid: str,
+    recordings: list[Recording],
+    public_url: str,
+    *,
+    page: int,
+    page_size: int,
+    filters: dict[str, str],
+) -> dict:
     """One page of the Recordings list, newest first."""
-    return _page("recordings", recordings_uri(account_sid),
-                 [recording_resource(r, public_url) for r in recordings],
-                 page=page, page_size=page_size, filters=filters)
+    return _page(
+        "recordings",
+        recordings_uri(account_sid),
+        [recording_resource(r, public_url) for r in recordings],
+        page=page,
+        page_size=page_size,
+        filters=filters,
+    )
 
 
-def paging(args) -> tuple[int, int]:
+def paging(args: Mapping[str, str]) -> tuple[int, int]:
     """Page and PageSize from the query; malformed values are a 400 like Twilio's."""
     try:
         page = int(args.get("Page", 0))
@@ -180,7 +202,7 @@ class CreateMessage:
     validity: timedelta | None
 
 
-def parse_create(form) -> CreateMessage:
+def parse_create(form: Mapping[str, str]) -> CreateMessage:
     """Check a Messages.json POST the way Twilio does, with Twilio's error codes."""
     raw_to = (form.get("To") or "").strip()
     if not raw_to:
@@ -260,7 +282,7 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return RequestValidator(auth_token).compute_signature(url, params)
 
 
-def date_sent_filter(args) -> Callable[[Message], bool]:
+def date_sent_filter(args: Mapping[str, str]) -> Callable[[Message], bool]:
     """Twilio's DateSent, DateSent< and DateSent> filters (a date, or a date and time)."""
     tests = []
     for key, compare in (("DateSent", operator.eq), ("DateSent<", operator.le), ("DateSent>", operator.ge)):
@@ -278,7 +300,9 @@ def date_sent_filter(args) -> Callable[[Message], bool]:
             return True
         if message.date_sent is None:
             return False
-        return all(compare(message.date_sent if isinstance(bound, datetime) else message.date_sent.date(), bound)
-                   for compare, bound in tests)
+        return all(
+            compare(message.date_sent if isinstance(bound, datetime) else message.date_sent.date(), bound)
+            for compare, bound in tests
+        )
 
     return keep

@@ -1,10 +1,10 @@
 """Operator CLI: list and replay dead letters, list rejected messages, see and seek subscription backlogs.
 
-  python -m functions.ops dead-letters [--all]
-  python -m functions.ops replay MESSAGE_ID [MESSAGE_ID ...] | --all
-  python -m functions.ops rejected [--consumer NAME]
-  python -m functions.ops backlog
-  python -m functions.ops seek SUBSCRIPTION --to TIME [--discard-older]
+python -m functions.ops dead-letters [--all]
+python -m functions.ops replay MESSAGE_ID [MESSAGE_ID ...] | --all
+python -m functions.ops rejected [--consumer NAME]
+python -m functions.ops backlog
+python -m functions.ops seek SUBSCRIPTION --to TIME [--discard-older]
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from google.api_core import exceptions
-from google.cloud import firestore, pubsub_v1
+from google.cloud import firestore
+from google.cloud.pubsub_v1 import SubscriberClient
 
 from functions.ops import backlog, dead_letters, seek
 from shared import bus, catalog, cli, settings, store
@@ -25,17 +26,19 @@ from shared.events import utcnow
 def pubsub_now() -> datetime:
     """Now by Pub/Sub's clock, the real one: publish times and seeks are in it, even when the local
     stack's clock (`utcnow`) has been moved."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def list_dead_letters(show_replayed: bool) -> int:
     query = store.db().collection(store.DEAD_LETTERS)
-    rows = [d.to_dict() for d in query.stream()]
+    rows = [r for d in query.stream() if (r := d.to_dict()) is not None]  # a streamed document exists
     rows = [r for r in rows if show_replayed or r.get("status") == "dead"]
     for r in sorted(rows, key=lambda r: str(r.get("at"))):
-        print(f"{r['message_id']:>12}  {r.get('status', ''):8}  {r.get('event_type') or '?':24}  "
-              f"from {r.get('source_subscription') or '?'} after {r.get('delivery_count')} attempts  "
-              f"event {r.get('event_id')}")
+        print(
+            f"{r['message_id']:>12}  {r.get('status', ''):8}  {r.get('event_type') or '?':24}  "
+            f"from {r.get('source_subscription') or '?'} after {r.get('delivery_count')} attempts  "
+            f"event {r.get('event_id')}"
+        )
     print(f"{len(rows)} dead letter(s)")
     return 0
 
@@ -48,12 +51,13 @@ def replay(message_ids: list[str], everything: bool) -> int:
         docs = [collection.document(m).get() for m in message_ids]
     failures = 0
     for doc in docs:
-        if not doc.exists:
+        stored = doc.to_dict()
+        if stored is None:
             print(f"{doc.id}: no such dead letter", file=sys.stderr)
             failures += 1
             continue
         try:
-            again = dead_letters.replay_of(doc.to_dict(), utcnow())
+            again = dead_letters.replay_of(stored, utcnow())
         except ValueError as error:
             print(f"{doc.id}: {error}", file=sys.stderr)
             failures += 1
@@ -65,10 +69,10 @@ def replay(message_ids: list[str], everything: bool) -> int:
 
 
 def list_rejected(consumer: str | None) -> int:
-    query = store.db().collection(store.REJECTED)
+    query: firestore.CollectionReference | firestore.Query = store.db().collection(store.REJECTED)
     if consumer:
         query = query.where(filter=firestore.FieldFilter("consumer", "==", consumer))
-    rows = [d.to_dict() for d in query.stream()]
+    rows = [r for d in query.stream() if (r := d.to_dict()) is not None]  # a streamed document exists
     for r in rows:
         print(f"{r['consumer']:28} message {r['message_id']:>10}  {r['reason'].splitlines()[0][:120]}")
     print(f"{len(rows)} rejected message(s)")
@@ -92,9 +96,11 @@ def show_backlog() -> int:
     waiting = [row for row in rows if row.undelivered]
     print(f"{sum(row.undelivered for row in waiting)} undelivered message(s) in {len(waiting)} subscription(s)")
     if reader.reoffers_what_it_counts:
-        print("Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
-              "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
-              "again and starts its delivery attempts over.")
+        print(
+            "Counted on the Pub/Sub emulator (no Cloud Monitoring): each subscription was seeked to a snapshot "
+            "of itself and pulled without acknowledging, so every message counted is offered to its consumer "
+            "again and starts its delivery attempts over."
+        )
     return 0
 
 
@@ -117,7 +123,7 @@ def _duration(age: timedelta) -> str:
 
 
 def seek_subscription(name: str, to: datetime, discard_older: bool) -> int:
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = SubscriberClient()
     path = subscriber.subscription_path(settings.get().project, name)
     try:
         subscription = subscriber.get_subscription(subscription=path)
@@ -173,10 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("backlog", help="undelivered messages and the oldest one's age, per catalog subscription")
     seeking = commands.add_parser("seek", help="offer a subscription's messages again from a time on")
     seeking.add_argument("subscription", type=catalog_subscription)
-    seeking.add_argument("--to", required=True, type=seek_time, metavar="TIME",
-                         help="ISO 8601 with a zone (2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)")
-    seeking.add_argument("--discard-older", action="store_true",
-                         help="acknowledge undelivered messages published before TIME (they are never delivered)")
+    seeking.add_argument(
+        "--to",
+        required=True,
+        type=seek_time,
+        metavar="TIME",
+        help="ISO 8601 with a zone (2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)",
+    )
+    seeking.add_argument(
+        "--discard-older",
+        action="store_true",
+        help="acknowledge undelivered messages published before TIME (they are never delivered)",
+    )
     args = parser.parse_args(_time_ago_as_value(sys.argv[1:] if argv is None else argv))
     if args.command == "backlog":
         return show_backlog()

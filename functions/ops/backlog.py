@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from google.api_core import exceptions
-from google.cloud import pubsub_v1
+from google.cloud.pubsub_v1 import SubscriberClient
 
 MONITORING_URL = "https://monitoring.googleapis.com/v3/projects/{project}/timeSeries"
 UNDELIVERED_METRIC = "pubsub.googleapis.com/subscription/num_undelivered_messages"
@@ -62,9 +62,9 @@ class EmulatorBacklog:
 
     reoffers_what_it_counts = True
 
-    def __init__(self, project: str, subscriber: pubsub_v1.SubscriberClient | None = None):
+    def __init__(self, project: str, subscriber: SubscriberClient | None = None):
         self.project = project
-        self.subscriber = subscriber or pubsub_v1.SubscriberClient()
+        self.subscriber = subscriber or SubscriberClient()
 
     def read(self, subscriptions: Iterable[str], now: datetime) -> list[Backlog]:
         return [self.read_one(name) for name in subscriptions]
@@ -87,8 +87,7 @@ class EmulatorBacklog:
         self._release(path, [m.ack_id for m in received])
         if not received:
             return Backlog(name)
-        return Backlog(name, undelivered=len(received),
-                       oldest_published=min(m.message.publish_time for m in received))
+        return Backlog(name, undelivered=len(received), oldest_published=min(m.message.publish_time for m in received))
 
     def _pull_everything(self, path: str) -> list:
         # Every message stays leased to us until all are counted, so none is counted twice.
@@ -98,16 +97,24 @@ class EmulatorBacklog:
                 # Deprecated for Google Cloud, honoured by the emulator: without it an empty pull waits ~10 s
                 # and a backlog of every catalog subscription would take minutes.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                response = self.subscriber.pull(request={"subscription": path, "max_messages": PULL_BATCH,
-                                                         "return_immediately": True}, timeout=10, retry=None)
+                response = self.subscriber.pull(
+                    request={"subscription": path, "max_messages": PULL_BATCH, "return_immediately": True},
+                    timeout=10,
+                    retry=None,
+                )
             if not response.received_messages:
                 return received
             received.extend(response.received_messages)
 
     def _release(self, path: str, ack_ids: list[str]) -> None:
         for start in range(0, len(ack_ids), PULL_BATCH):
-            self.subscriber.modify_ack_deadline(request={"subscription": path, "ack_deadline_seconds": 0,
-                                                         "ack_ids": ack_ids[start:start + PULL_BATCH]})
+            self.subscriber.modify_ack_deadline(
+                request={
+                    "subscription": path,
+                    "ack_deadline_seconds": 0,
+                    "ack_ids": ack_ids[start : start + PULL_BATCH],
+                }
+            )
 
 
 class JsonGetter(Protocol):
@@ -172,8 +179,9 @@ def latest_per_subscription(page: dict) -> dict[str, Sample]:
         if not points:
             continue
         # Monitoring returns points newest first; pick the newest anyway rather than rely on it.
-        samples = [Sample(int(p["value"]["int64Value"]), datetime.fromisoformat(p["interval"]["endTime"]))
-                   for p in points]
+        samples = [
+            Sample(int(p["value"]["int64Value"]), datetime.fromisoformat(p["interval"]["endTime"])) for p in points
+        ]
         values[name] = max(samples, key=lambda sample: sample.at)
     return values
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared import catalog, store
 
@@ -52,18 +53,22 @@ def record(message_id: str, data: bytes, attributes: dict[str, str]) -> dict:
     }
 
 
-def replay_of(stored: dict, now: datetime) -> Replay:
+def replay_of(stored: dict[str, Any], now: datetime) -> Replay:
     """The original message to publish again on its topic (the consumer is idempotent by event id)."""
     topic = stored.get("event_type")
     if not topic:
         raise ValueError(f"dead letter {stored.get('message_id')} names no topic; it cannot be replayed")
     dead_since = stored.get("at")
     if isinstance(dead_since, datetime) and now - dead_since > REPLAY_WINDOW:
-        raise ValueError(f"dead letter {stored.get('message_id')} is older than {REPLAY_WINDOW.days} days: its "
-                         "processed marker may have expired, so a replay could apply it twice")
+        raise ValueError(
+            f"dead letter {stored.get('message_id')} is older than {REPLAY_WINDOW.days} days: its "
+            "processed marker may have expired, so a replay could apply it twice"
+        )
     if stored.get("redacted"):
-        raise ValueError(f"dead letter {stored.get('message_id')} cannot be replayed: its secret fields "
-                         f"({', '.join(stored['redacted'])}) were not kept; the subscriber must send it again")
+        raise ValueError(
+            f"dead letter {stored.get('message_id')} cannot be replayed: its secret fields "
+            f"({', '.join(stored['redacted'])}) were not kept; the subscriber must send it again"
+        )
     attributes = {k: v for k, v in (stored.get("attributes") or {}).items() if k not in DEAD_LETTER_ATTRIBUTES}
     return Replay(topic, stored["data"].encode(), attributes)
 

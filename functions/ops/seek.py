@@ -32,13 +32,17 @@ def parse_time(text: str, now: datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise SeekRefused(f"{text!r} is not a time: write ISO 8601 with a zone (2026-12-01T09:30:00+05:00, "
-                              "2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)") from None
+            raise SeekRefused(
+                f"{text!r} is not a time: write ISO 8601 with a zone (2026-12-01T09:30:00+05:00, "
+                "2026-12-01T04:30:00Z) or a time ago (-15m, -2h, -1d)"
+            ) from None
         if moment.tzinfo is None:
             raise SeekRefused(f"{text!r} has no time zone: add Z for UTC or an offset such as +05:00")
     if moment > now:
-        raise SeekRefused(f"{moment.isoformat()} is in the future: seeking there would acknowledge every "
-                          "message published until then, and they would never be delivered")
+        raise SeekRefused(
+            f"{moment.isoformat()} is in the future: seeking there would acknowledge every "
+            "message published until then, and they would never be delivered"
+        )
     return moment
 
 
@@ -56,5 +60,6 @@ def plan(subscription: str, to: datetime, backlog: Backlog, *, discard_older: bo
             f"{subscription} holds {backlog.undelivered} undelivered message(s), the oldest published at "
             f"{oldest.isoformat()}; seeking to {to.isoformat()} would acknowledge those published before it and "
             f"they would never be delivered. Seek to {oldest.isoformat()} or earlier, or add --discard-older "
-            "to drop them on purpose")
+            "to drop them on purpose"
+        )
     return SeekPlan(subscription, to)

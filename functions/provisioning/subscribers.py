@@ -14,21 +14,37 @@ from when the number is the new owner's and `former_owner_archive` where the old
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared import archive
 from shared.events import NetworkAttachment, SubscriberProvisioned
 
 
-def profile(existing: dict | None, update: SubscriberProvisioned, *, occurred_at: datetime, now: datetime,
-            default_language: str) -> dict | None:
-    """The fields to write for a BSS update, or None when a newer update is already stored.
-
-    The BSS sends the whole profile; `language`, `name` and `email` left empty keep what is stored.
-    """
+def profile(
+    existing: dict[str, Any] | None,
+    update: SubscriberProvisioned,
+    *,
+    occurred_at: datetime,
+    now: datetime,
+    default_language: str,
+) -> dict[str, Any] | None:
+    """The fields to write for a BSS update, or None when a newer update is already stored."""
     existing = existing or {}
     applied = existing.get("bss_updated_at")
     if applied is not None and occurred_at < applied:
         return None
+    return _fields(existing, update, occurred_at=occurred_at, now=now, default_language=default_language)
+
+
+def _fields(
+    existing: dict[str, Any],
+    update: SubscriberProvisioned,
+    *,
+    occurred_at: datetime,
+    now: datetime,
+    default_language: str,
+) -> dict[str, Any]:
+    """The BSS's whole profile over `existing`; `language`, `name` and `email` left empty keep what is stored."""
     return {
         "msisdn": update.msisdn,
         "customer_type": update.customer_type,
@@ -60,28 +76,47 @@ def new_owner(existing: dict | None, update: SubscriberProvisioned, *, occurred_
     return update.new_owner and (since is None or occurred_at > since)
 
 
-def reassigned(existing: dict, update: SubscriberProvisioned, *, occurred_at: datetime, now: datetime,
-               default_language: str) -> dict:
+def reassigned(
+    existing: dict, update: SubscriberProvisioned, *, occurred_at: datetime, now: datetime, default_language: str
+) -> dict:
     """The whole record of the number's new owner: nothing of the old one but the line's network state."""
-    fields = {**profile(None, update, occurred_at=occurred_at, now=now, default_language=default_language),
-              "owner_since": occurred_at,
-              "former_owner_archive": archive.archive_id(existing.get("subscriber_id"), update.msisdn, occurred_at)}
+    fields = {
+        **_fields({}, update, occurred_at=occurred_at, now=now, default_language=default_language),
+        "owner_since": occurred_at,
+        "former_owner_archive": archive.archive_id(existing.get("subscriber_id"), update.msisdn, occurred_at),
+    }
     if existing.get("network_state") is not None:
         fields["network_state"] = existing["network_state"]
     return fields
 
 
-def former_owner(existing: dict, *, archive_id: str, account: dict | None, withdrawn: dict[str, int],
-                 new_subscriber_id: str | None, effective_at: datetime, now: datetime) -> dict:
+def former_owner(
+    existing: dict,
+    *,
+    archive_id: str,
+    account: dict | None,
+    withdrawn: dict[str, int],
+    new_subscriber_id: str | None,
+    effective_at: datetime,
+    now: datetime,
+) -> dict:
     """`former_owners/{archive_id}`: the old owner's record and the money their account held when they left.
 
     The withdrawn money is the old owner's (a refund or a transfer to their new number is care's
     decision); the ledger entries of the withdrawal name this archive as their reference.
     """
-    return {"archive_id": archive_id, "msisdn": existing["msisdn"], "subscriber_id": existing.get("subscriber_id"),
-            "new_subscriber_id": new_subscriber_id, "effective_at": effective_at, "subscriber": existing,
-            "account": account, "withdrawn": withdrawn, "withdrawn_total": sum(withdrawn.values()),
-            "archived_at": now}
+    return {
+        "archive_id": archive_id,
+        "msisdn": existing["msisdn"],
+        "subscriber_id": existing.get("subscriber_id"),
+        "new_subscriber_id": new_subscriber_id,
+        "effective_at": effective_at,
+        "subscriber": existing,
+        "account": account,
+        "withdrawn": withdrawn,
+        "withdrawn_total": sum(withdrawn.values()),
+        "archived_at": now,
+    }
 
 
 def network_state(existing: dict | None, event: NetworkAttachment) -> dict | None:

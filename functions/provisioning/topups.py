@@ -45,17 +45,36 @@ def same_recharge(record: dict, topup: TopUp) -> bool:
 
 def record(topup: TopUp, *, entry_id: str, expires_at: datetime | None, event_id: str, now: datetime) -> dict:
     return {
-        "reference": topup.reference, "msisdn": topup.msisdn, "amount": topup.amount, "bucket": topup.bucket,
-        "validity_days": topup.validity_days, "channel": topup.channel, "expires_at": expires_at,
-        "entry_id": entry_id, "event_id": event_id, "applied_at": now,
+        "reference": topup.reference,
+        "msisdn": topup.msisdn,
+        "amount": topup.amount,
+        "bucket": topup.bucket,
+        "validity_days": topup.validity_days,
+        "channel": topup.channel,
+        "expires_at": expires_at,
+        "entry_id": entry_id,
+        "event_id": event_id,
+        "applied_at": now,
     }
 
 
-def notice(topup: TopUp, *, balance: int, bucket_label: str, expires_at: datetime | None,
-           currency: Currency, zone: tzinfo, language: str) -> dict:
+def notice(
+    topup: TopUp,
+    *,
+    balance: int,
+    bucket_label: str,
+    expires_at: datetime | None,
+    currency: Currency,
+    zone: tzinfo,
+    language: str,
+) -> dict:
     """The sms.send payload telling the subscriber what was credited and what they now hold."""
     params = {"amount": currency.format(topup.amount), "bucket": bucket_label, "balance": currency.format(balance)}
     if expires_at is not None:
         params["expires_at"] = localtime.moment(expires_at, zone, language)
-    return {"to": topup.msisdn, "template": "topup.credited_until" if expires_at else "topup.credited",
-            "params": params, "reference": f"topup:{topup.reference}"}
+    return {
+        "to": topup.msisdn,
+        "template": "topup.credited_until" if expires_at else "topup.credited",
+        "params": params,
+        "reference": f"topup:{topup.reference}",
+    }

@@ -44,12 +44,20 @@ def same_usage(record: dict[str, Any], usage: UsageCharged) -> bool:
     return (record.get("msisdn"), record.get("kind"), record.get("amount")) == (usage.msisdn, usage.kind, usage.amount)
 
 
-def record(usage: UsageCharged, applied: Charge, *, entry_id: str | None, event_id: str, now: datetime
-           ) -> dict[str, Any]:
+def record(
+    usage: UsageCharged, applied: Charge, *, entry_id: str | None, event_id: str, now: datetime
+) -> dict[str, Any]:
     return {
-        "reference": usage.reference, "msisdn": usage.msisdn, "kind": usage.kind, "amount": usage.amount,
-        "debited": applied.debited, "shortfall": applied.shortfall, "entry_id": entry_id, "at": usage.at,
-        "event_id": event_id, "applied_at": now,
+        "reference": usage.reference,
+        "msisdn": usage.msisdn,
+        "kind": usage.kind,
+        "amount": usage.amount,
+        "debited": applied.debited,
+        "shortfall": applied.shortfall,
+        "entry_id": entry_id,
+        "at": usage.at,
+        "event_id": event_id,
+        "applied_at": now,
     }
 
 
@@ -70,5 +78,8 @@ def first_topup(subscriber: dict[str, Any], *, amount: int, at: datetime) -> dic
     """The fields marking a subscriber's first top-up (empty when one is already recorded)."""
     if subscriber.get("first_topup_at") is not None:
         return {}
-    return {"first_topup_amount": amount, "first_topup_at": at,
-            "spent_since_first_topup": subscriber.get("spent_since_first_topup", 0)}
+    return {
+        "first_topup_amount": amount,
+        "first_topup_at": at,
+        "spent_since_first_topup": subscriber.get("spent_since_first_topup", 0),
+    }

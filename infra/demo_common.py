@@ -1,0 +1,107 @@
+"""What every part of the scripted demo shares: its subscribers, the transcript it writes, and waiting on the stack."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emulators.carrier.client import CarrierClient
+
+
+@dataclass(frozen=True)
+class DemoSubscriber:
+    msisdn: str
+    name: str
+    language: str
+    main: int  # minor units
+    bonus: int = 0
+    attached: bool = True
+    customer_type: str = "individual"
+    line_type: str = "prepaid"
+
+
+SUBSCRIBERS = (
+    DemoSubscriber("+998901000001", "Aziz Karimov", "uz", main=5_000_000, bonus=500_000),
+    DemoSubscriber("+998901000002", "Olga Petrova", "ru", main=4_000_000),
+    DemoSubscriber("+998901000003", "Li Wei", "zh", main=800_000, attached=False),
+    DemoSubscriber("+998901000004", "Aida Toktogulova", "ky", main=1_000_000),
+    DemoSubscriber(
+        "+998901000005", "John Smith", "en", main=2_000_000, customer_type="corporate", line_type="postpaid"
+    ),
+    DemoSubscriber("+998901000006", "Bobur Aliev", "uz", main=0),  # zero balance: the call-me-back demo
+)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f}s (see .run/logs/)")
+
+
+def _columns(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap by terminal columns, at a space when there is one (CJK text has none)."""
+    lines = []
+    while _columns(text) > width:
+        cut = max(i for i in range(1, len(text) + 1) if _columns(text[:i]) <= width)
+        space = text.rfind(" ", 0, cut + 1)
+        cut = space if space > 0 else cut
+        lines.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*lines, text]
+
+
+@dataclass
+class Step:
+    phone: str
+    action: str
+    screen: str
+    ok: bool
+    expectation: str = ""
+
+
+@dataclass
+class Transcript:
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    def add(self, phone: str, action: str, screen: str, ok: bool, expectation: str = "") -> Step:
+        step = Step(phone, action, screen, ok, expectation)
+        self.steps.append(step)
+        return step
+
+    def render(self) -> str:
+        lines = ["", "=" * 64, "Demo transcript: what each phone saw", "=" * 64]
+        names = {s.msisdn: f"{s.name} ({s.language})" for s in SUBSCRIBERS}
+        for number, step in enumerate(self.steps, 1):
+            who = names.get(step.phone, "")
+            lines.append(f"\n{number}. {who + ' ' if who else ''}{step.phone} — {step.action}")
+            width = 44
+            lines.append("   ┌" + "─" * width + "┐")
+            for paragraph in (step.screen or "(nothing)").splitlines() or [""]:
+                for line in _wrap(paragraph, width - 2):
+                    lines.append(f"   │ {line}{' ' * (width - 2 - _columns(line))} │")
+            lines.append("   └" + "─" * width + "┘")
+            if not step.ok:
+                lines.append(f"   ✗ expected: {step.expectation}")
+        lines.append("")
+        lines.append("Demo " + ("passed: every step as scripted." if self.ok else "FAILED: see ✗ above."))
+        return "\n".join(lines)
+
+
+def new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) -> str:
+    """The SMS the phone received after its first `before`, waiting for at least one."""
+    received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
+    return "\n".join(m["body"] for m in received[before:])
