@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from shared import topup_requests
 from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "zero_balance"  # the key of the operator profile's `services` naming the preset in force
+TRANSFERS = "transfers"   # the balance-transfer service's key there: it is the one that asks the callee
 
 
 class ConfigError(PresetError):
@@ -60,12 +60,14 @@ preset_names = PRESETS.names         # (): the shipped presets
 config_for = PRESETS.for_profile     # (profile): the preset in force; None when the service is off
 
 
-def topup_amount(profile: "OperatorProfile", config: ZeroBalanceConfig) -> int | None:
+def topup_amount(profile: OperatorProfile, config: ZeroBalanceConfig) -> int | None:
     """What option 2 asks for; None when it is not offered.
 
-    Offered only when the preset names an amount and the operator runs a balance-transfer policy
-    with top-up requests: the transfers service is the one that asks the callee.
+    Offered when the preset names an amount and the operator runs balance transfers, whose service
+    asks the callee and applies its own policy to the ask: a policy without top-up requests refuses
+    it and tells the caller why. That the shipped profiles agree is checked by
+    tests/unit/test_zero_balance.py (this service does not load transfers' policies).
     """
-    if config.topup_amount is None:
+    if config.topup_amount is None or not profile.services.get(TRANSFERS):
         return None
-    return config.topup_amount if topup_requests.offered(profile) else None
+    return config.topup_amount
