@@ -104,3 +104,6 @@ def load_file(path: Path) -> OperatorProfile:
 def current() -> OperatorProfile:
     s = settings.get()
     return load_file(Path(s.operator_profile) if s.operator_profile else PROFILES_DIR / f"{s.operator}.yaml")
+
+
+texts.use_operator(current)  # rendering reads the profile in force without importing this module

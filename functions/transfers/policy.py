@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from functions.transfers.limits import CompiledLimit
 from shared import localtime
 from shared.events import Language
 from shared.money import Currency
 from shared.presets import Bucket, Money, PresetError, Strict, load_named, load_preset_file, names_in
 
 if TYPE_CHECKING:  # rules imports this module; the annotation only
-    from functions.transfers.rules import Party
+    from functions.transfers.parties import Party
     from shared.operator import OperatorProfile
 
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -268,17 +269,6 @@ class TransferPolicy(Strict):
 
 
 # --- precomputed form -------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class CompiledLimit:
-    scope: str                # sender | recipient
-    period: str | None        # day | month (calendar, in `zone`)
-    rolling_days: int | None
-    max_count: int | None
-    max_amount: int | None
-    count_code: str           # refusal code when the count is reached
-    amount_code: str          # refusal code when the amount would pass the cap
-
 
 @dataclass(frozen=True, slots=True)
 class Compiled:

@@ -20,9 +20,12 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 from babel import Locale
+
+from shared.money import Currency
 
 LANGUAGES = ("en", "ru", "uz", "ky", "zh")
 FALLBACK = "en"
@@ -148,9 +151,7 @@ def render(key: str, language: str | None, **params) -> str:
 
 def _money_localised(params: Mapping, language: str) -> dict:
     """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
-    # Imported here, as in `overrides`: the profile module imports this one.
-    from shared import operator
-    currency = operator.current().currency
+    currency = _operator().currency
     return {name: currency.localise(value, language) if isinstance(value, str) else value
             for name, value in params.items()}
 
@@ -159,6 +160,33 @@ def _money_localised(params: Mapping, language: str) -> dict:
 
 Overrides = Mapping[str, Mapping[str, str]]
 _overrides: Callable[[], Overrides] | None = None
+
+
+class Operator(Protocol):
+    """What rendering needs of the operator profile (shared/operator.py registers its own)."""
+
+    @property
+    def currency(self) -> Currency: ...
+
+    @property
+    def texts(self) -> Mapping[str, Mapping[Any, str]]: ...  # key -> language -> wording
+
+
+# The profile module validates its overrides with this one (override_problems), so it registers
+# itself here (use_operator) instead of being imported: the two would import each other.
+_current_operator: Callable[[], Operator] | None = None
+
+
+def use_operator(current: Callable[[], Operator]) -> None:
+    """Where `render` finds the operator in force (its currency and wording)."""
+    global _current_operator
+    _current_operator = current
+
+
+def _operator() -> Operator:
+    if _current_operator is None:
+        raise RuntimeError("no operator profile registered with shared.texts: import shared.operator first")
+    return _current_operator()
 
 
 def set_overrides(source: Callable[[], Overrides] | None) -> None:
@@ -170,9 +198,7 @@ def set_overrides(source: Callable[[], Overrides] | None) -> None:
 def overrides() -> Overrides:
     if _overrides is not None:
         return _overrides()
-    # Imported here: the profile module validates its overrides with this one (override_problems).
-    from shared import operator
-    return operator.current().texts
+    return _operator().texts
 
 
 def override_problems(wording: Overrides, offered: Iterable[str]) -> list[str]:
