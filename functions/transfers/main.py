@@ -65,7 +65,7 @@ def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: Tran
     if isinstance(outcome, Quote):
         outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
                                                                                    in_force.history_days))
-    sender, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    sender, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = payer.account.balance(outcome.debit_bucket) if isinstance(outcome, Quote) else None
     if isinstance(outcome, Quote):
         credited = None if outcome.abroad or payee is None else payee.account.balance(outcome.credit_bucket)
@@ -117,7 +117,7 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
                                       balances=execution.balances(book),
                                       fee_waived=request.channel == ZERO_BALANCE_CHANNEL,
                                       requested_at=request.requested_at) if policy else rules.NO_POLICY
-    requester, target = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    requester, target = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
         if outcome.fee:
@@ -150,7 +150,7 @@ def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
         return
     if isinstance(outcome, dict):
         ctx.txn.update(ref, outcome)
-    _send(ctx, [execution.bar_notice(change, outcome, to=execution.reader(party, profile),
+    _send(ctx, [execution.bar_notice(change, outcome, to=execution.addressee(party, profile),
                                      reference=f"bar:{change.request_id}", hotline=profile.short_codes.hotline)])
 
 
@@ -196,11 +196,11 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
     outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
                               caller=pair.first, recipient=pair.second, attempts=attempts,
                               card_attempts=card_attempts, now=ctx.now, requested_at=request.requested_at)
-    payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
-    if isinstance(outcome, vouchers.Credit) and payee is None:
+    payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.VoucherCredit) else None
+    if isinstance(outcome, vouchers.VoucherCredit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
-    caller, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
-    if isinstance(outcome, vouchers.Credit):
+    caller, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
+    if isinstance(outcome, vouchers.VoucherCredit):
         payee.credit(outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher",
                      reference=pair.reference)
         ledger.save(ctx, payee)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.transfers import records, rules
-from functions.transfers.execution import Notice, Reader, reason, sms
+from functions.transfers.execution import Notice, Addressee, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
 from shared import ledger, localtime, settings, store
@@ -86,7 +86,7 @@ def _terms(document: dict) -> tuple:
 
 
 @dataclass(frozen=True)
-class Credit:
+class VoucherCredit:
     """What an accepted activation credits."""
 
     serial: str
@@ -97,7 +97,7 @@ class Credit:
 
 def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, caller: Party, recipient: Party,
            attempts: dict | None, card_attempts: dict | None, now: datetime,
-           requested_at: datetime | None = None) -> Credit | Refusal:
+           requested_at: datetime | None = None) -> VoucherCredit | Refusal:
     """The credit a keyed serial and code give, or why not (texts `transfer.refused.<code>`).
 
     The people are checked before the code: a blocked, roaming or locked-out caller, or one
@@ -118,8 +118,8 @@ def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, 
     if voucher.get("status") != "issued":
         return Refusal("voucher_used", {})
     days = voucher.get("validity_days")
-    return Credit(serial=voucher["serial"], amount=voucher["amount"], bucket=voucher.get("bucket") or "main",
-                  expires_at=now + timedelta(days=days) if days else None)
+    return VoucherCredit(serial=voucher["serial"], amount=voucher["amount"], bucket=voucher.get("bucket") or "main",
+                         expires_at=now + timedelta(days=days) if days else None)
 
 
 def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def card_locked(card_attempts: dict | None, now: datetime) -> bool:
     return len(wrong_codes(card_attempts, now)) >= MAX_WRONG_CODES_PER_CARD
 
 
-def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader, balance: int,
+def notices(credit: VoucherCredit, *, reference: str, caller: Addressee, recipient: Addressee, balance: int,
             currency: Currency) -> list[Notice]:
     """The caller's confirmation and the recipient's notice (naming who paid for them)."""
     money = currency.format
@@ -158,13 +158,13 @@ def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader
     return [confirmation, notice]
 
 
-def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Reader, currency: Currency
+def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Addressee, currency: Currency
                    ) -> Notice:
     return sms(caller, "transfer.voucher.refused", "refused", reference, recipient=recipient,
                reason=reason(refusal, caller, currency))
 
 
-def record(request: VoucherRedeemRequested, outcome: Credit | Refusal, *, reference: str, event_id: str,
+def record(request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str,
            now: datetime) -> dict[str, Any]:
     common = dict(ref=reference, event_id=event_id, request_id=request.request_id, caller=request.caller,
                   recipient=request.recipient, now=now, requested_at=request.requested_at)
