@@ -108,12 +108,12 @@ def unbar(msisdn: str) -> int:
 def card(serial: str) -> int:
     """Print the wrong codes tried on a card (its serial as keyed) within the window, and whether it is locked."""
     serial = vouchers.keyed_serial(serial)
-    snapshot = store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).get()
+    snapshot = store.db().collection(documents.VOUCHER_CARD_ATTEMPTS).document(serial).get()
     now = utcnow()
-    wrong = vouchers.wrong_codes(snapshot.to_dict() if snapshot.exists else None, now)
+    wrong = vouchers.wrong_codes(vouchers.WrongCodes.from_document(snapshot.to_dict()), now)
     for at in wrong:
         print(f"wrong code  {at:%Y-%m-%d %H:%M:%S %Z}")
-    state = "LOCKED" if vouchers.card_locked({"wrong_codes": wrong}, now) else "not locked"
+    state = "LOCKED" if vouchers.card_locked(vouchers.WrongCodes(tuple(wrong)), now) else "not locked"
     print(f"card {serial}: {len(wrong)} wrong code(s) in {vouchers.WRONG_CODE_WINDOW}; {state} "
           f"(locks at {vouchers.MAX_WRONG_CODES_PER_CARD})")
     return 0
@@ -122,7 +122,7 @@ def card(serial: str) -> int:
 def unlock_card(serial: str) -> int:
     """Forget the wrong codes tried on a card, so its right code works again."""
     serial = vouchers.keyed_serial(serial)
-    store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).delete()
+    store.db().collection(documents.VOUCHER_CARD_ATTEMPTS).document(serial).delete()
     print(f"card {serial} unlocked")
     return 0
 

@@ -157,11 +157,12 @@ def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
 @runtime.consumer("transfers-voucher-issued")
 def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
     """Load a pay card from the BSS; the same card again changes nothing, a clashing one is rejected."""
-    by_code = ctx.doc(vouchers.COLLECTION, vouchers.code_key(card.secret_code))
-    by_serial = ctx.doc(vouchers.SERIALS, card.serial)
-    docs = documents.read(ctx, [by_code, by_serial])
+    by_code, by_serial = documents.card(ctx, card.secret_code), documents.card_serial(ctx, card.serial)
+    docs = ctx.read(by_code, by_serial)
+    serial = docs.get(by_serial)
     try:
-        document = vouchers.issued(card, stored_by_code=docs[by_code.path], stored_serial=docs[by_serial.path],
+        document = vouchers.issued(card, stored_by_code=vouchers.Card.from_document(docs.get(by_code)),
+                                   serial_code_key=None if serial is None else serial.get("code_key"),
                                    event_id=ctx.event.id, now=ctx.now)
     except vouchers.VoucherConflict as error:
         raise runtime.Rejected(str(error)) from None
@@ -186,14 +187,16 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
     # One call at a time per card: progress when one code is keyed in many calls, not correctness.
     gate.enter(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
     profile, in_force = policies()
-    card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
-    attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)
-    card_attempts_ref = ctx.doc(vouchers.CARD_ATTEMPTS, request.card_serial)
+    card_ref = documents.card(ctx, request.secret_code)
+    attempts_ref = documents.wrong_codes_of_caller(ctx, request.caller)
+    card_attempts_ref = documents.wrong_codes_on_card(ctx, request.card_serial)
     pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
                                default_language=profile.default_language,
                                extra=[card_ref, attempts_ref, card_attempts_ref])
-    attempts, card_attempts = pair.extra[attempts_ref.path], pair.extra[card_attempts_ref.path]
-    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
+    attempts = vouchers.WrongCodes.from_document(pair.extra.get(attempts_ref))
+    card_attempts = vouchers.WrongCodes.from_document(pair.extra.get(card_attempts_ref))
+    card = vouchers.Card.from_document(pair.extra.get(card_ref))
+    outcome = vouchers.redeem(in_force.for_voucher(pair.first), card, serial=request.card_serial,
                               caller=pair.first, recipient=pair.second, attempts=attempts,
                               card_attempts=card_attempts, now=ctx.now, requested_at=request.requested_at)
     payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.VoucherCredit) else None
@@ -210,9 +213,10 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
                                    balance=payee.account.balance(outcome.bucket), currency=profile.currency)
     else:
         if outcome.code == "voucher_wrong_code":
-            ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
+            caller_after = vouchers.with_wrong_code(attempts, ctx.now)
+            ctx.txn.set(attempts_ref, vouchers.wrong_codes_document(caller_after, ctx.now))
             card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
-            ctx.txn.set(card_attempts_ref, card_after)
+            ctx.txn.set(card_attempts_ref, vouchers.wrong_codes_document(card_after, ctx.now))
             ctx.handoff = vouchers.card_locked(card_after, ctx.now)
         notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
                                            caller=caller, currency=profile.currency)]
@@ -227,18 +231,20 @@ def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
 
     The bar on outgoing transfers lives on the subscriber record, which provisioning starts afresh.
     """
-    history_ref, attempts_ref = documents.history(ctx, event.msisdn), ctx.doc(vouchers.ATTEMPTS, event.msisdn)
-    docs = documents.read(ctx, [history_ref, attempts_ref])
-    if docs[history_ref.path] is not None:
-        old, new = rules.History.from_document(docs[history_ref.path]).split(event.effective_at)
+    history_ref = documents.history(ctx, event.msisdn)
+    attempts_ref = documents.wrong_codes_of_caller(ctx, event.msisdn)
+    docs = ctx.read(history_ref, attempts_ref)
+    if docs.exists(history_ref):
+        old, new = rules.History.from_document(docs.get(history_ref)).split(event.effective_at)
         ctx.txn.set(archive.filed(ctx, event.archive_id, documents.HISTORY, event.msisdn),
                     {**old.to_document(), "archived_at": ctx.now})
         if new.sent or new.received:
             documents.write_history(ctx, event.msisdn, new)
         else:
             ctx.txn.delete(history_ref)
-    if docs[attempts_ref.path] is not None:
-        archive.move(ctx, event.archive_id, attempts_ref, docs[attempts_ref.path])
+    attempts = docs.get(attempts_ref)
+    if attempts is not None:
+        archive.move(ctx, event.archive_id, attempts_ref, attempts)
 
 
 def _send(ctx: runtime.Context, notices: list[execution.Notice]) -> None:
