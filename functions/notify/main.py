@@ -139,7 +139,7 @@ def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> N
 
 
 @runtime.consumer("notify-sms-status")
-def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
+def on_sms_status(ctx: runtime.Context[None], payload: SmsStatus) -> None:
     """Apply a carrier status callback to its message, forward only; every callback lands in the history."""
     ref, record = _message_of(ctx, payload)
     try:
@@ -161,7 +161,7 @@ def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
         ctx.emit("sms.final", final, purpose="final")
 
 
-def _message_of(ctx: runtime.Context, payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:
+def _message_of(ctx: runtime.Context[None], payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:
     """The message a callback is about: by the id in its URL, else through the carrier SID's link."""
     if payload.message_id:
         ref = ctx.doc(store.MESSAGES, payload.message_id)

@@ -7,6 +7,10 @@ before the first write, and nothing leaves the transaction except the events it 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from google.cloud import firestore
 
 from functions.provisioning import subscribers, topups, usage
 from shared import archive, ledger, localtime, operator, runtime, store
@@ -17,11 +21,10 @@ logger = logging.getLogger("vas.provisioning")
 
 
 @runtime.consumer("provisioning-subscriber")
-def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
+def on_subscriber(ctx: runtime.Context[None], update: SubscriberProvisioned) -> None:
     """Create or update the subscriber (a new one gets an empty account); a new owner of the number starts afresh."""
     ref = ctx.doc(store.SUBSCRIBERS, update.msisdn)
-    snapshot = ctx.get(ref)
-    existing = snapshot.to_dict() if snapshot.exists else None
+    existing = ctx.read(ref).get(ref)
     book = ledger.open(ctx, update.msisdn, create=True)
     language = operator.current().default_language
     fields = subscribers.profile(existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now,
@@ -37,7 +40,8 @@ def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
     ledger.save(ctx, book)
 
 
-def _reassign(ctx: runtime.Context, existing: dict, update: SubscriberProvisioned, book: ledger.Book) -> None:
+def _reassign(ctx: runtime.Context[None], existing: dict[str, Any], update: SubscriberProvisioned,
+              book: ledger.Book) -> None:
     """Archive the old owner's record and money, and tell every service to archive theirs.
 
     The new owner starts with an empty account: what they hold is what the BSS credits them
@@ -60,7 +64,7 @@ def _reassign(ctx: runtime.Context, existing: dict, update: SubscriberProvisione
 
 
 @runtime.consumer("provisioning-topup")
-def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
+def on_topup(ctx: runtime.Context[None], topup: TopUp) -> None:
     """Credit a recharge once per BSS reference and tell the subscriber."""
     first = _first_time(ctx, store.TOPUPS, topup.reference, topup.msisdn,
                         same=lambda stored: topups.same_recharge(stored, topup),
@@ -69,7 +73,7 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     if first is None:
         logger.info("recharge already applied", extra={"msisdn": topup.msisdn, "reference": topup.reference})
         return
-    recharge_ref, subscriber = first
+    recharge_ref, subscriber = first.record, first.subscriber
     book = ledger.open(ctx, topup.msisdn, create=True)
 
     expires_at = topups.expiry(topup, occurred_at=ctx.event.occurred_at, now=ctx.now)
@@ -81,9 +85,9 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     ledger.save(ctx, book)
     ctx.txn.create(recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at,
                                                event_id=ctx.event.id, now=ctx.now))
-    first = usage.first_topup(subscriber.to_dict(), amount=topup.amount, at=ctx.event.occurred_at)
-    if first:  # the transfer policies' new-customer rule counts spending from the first top-up on
-        ctx.txn.update(subscriber.reference, first)
+    counted = usage.first_topup(subscriber, amount=topup.amount, at=ctx.event.occurred_at)
+    if counted:  # the transfer policies' new-customer rule counts spending from the first top-up on
+        ctx.txn.update(first.subscriber_ref, counted)
     profile = operator.current()
     language = profile.language_for(subscriber.get("language"))
     ctx.emit("sms.send", topups.notice(topup, balance=entry.balance_after, expires_at=expires_at,
@@ -93,13 +97,13 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
 
 
 @runtime.consumer("provisioning-network-state")
-def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+def on_network_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     """Keep the HLR's latest attach/detach on the subscriber; older reports are ignored."""
     ref = ctx.doc(store.SUBSCRIBERS, event.msisdn)
-    subscriber = ctx.get(ref)
-    if not subscriber.exists:
+    subscriber = ctx.read(ref).get(ref)
+    if subscriber is None:
         raise runtime.Rejected(f"network state for {event.msisdn}, who is not a subscriber")
-    state = subscribers.network_state(subscriber.to_dict().get("network_state"), event)
+    state = subscribers.network_state(subscriber.get("network_state"), event)
     if state is None:
         logger.info("older network state ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
@@ -107,7 +111,7 @@ def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> Non
 
 
 @runtime.consumer("provisioning-usage")
-def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
+def on_usage(ctx: runtime.Context[None], report: UsageCharged) -> None:
     """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
     first = _first_time(ctx, usage.COLLECTION, report.reference, report.msisdn,
                         same=lambda stored: usage.same_usage(stored, report),
@@ -115,7 +119,7 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
                         reused=f"usage reference {report.reference!r} was already used for other usage")
     if first is None:
         return
-    usage_ref, subscriber = first
+    usage_ref = first.record
     book = ledger.open(ctx, report.msisdn, create=True)
     applied = usage.charge(report, book.account.balance(MAIN))
     entry = book.debit(MAIN, applied.debited, reason=applied.reason,
@@ -123,17 +127,25 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
     ledger.save(ctx, book)
     ctx.txn.create(usage_ref, usage.record(report, applied, entry_id=entry.id if entry else None,
                                            event_id=ctx.event.id, now=ctx.now))
-    fields = usage.stats(subscriber.to_dict(), report, applied)
+    fields = usage.stats(first.subscriber, report, applied)
     if fields:
-        ctx.txn.update(subscriber.reference, fields)
+        ctx.txn.update(first.subscriber_ref, fields)
     if applied.shortfall:
         logger.warning("usage beyond balance", extra={"msisdn": report.msisdn, "reference": report.reference,
                                                       "shortfall": applied.shortfall})
 
 
-def _first_time(ctx: runtime.Context, collection: str, reference: str, msisdn: str, *, same, unknown: str,
-                reused: str):
-    """(record ref, subscriber) for a BSS reference seen for the first time; None when already applied.
+class FirstTime(NamedTuple):
+    """A BSS reference seen for the first time: where its record goes, and the subscriber it is for."""
+
+    record: firestore.DocumentReference
+    subscriber_ref: firestore.DocumentReference
+    subscriber: dict[str, Any]
+
+
+def _first_time(ctx: runtime.Context[None], collection: str, reference: str, msisdn: str, *,
+                same: Callable[[dict[str, Any]], bool], unknown: str, reused: str) -> FirstTime | None:
+    """The record and subscriber of a BSS reference seen for the first time; None when already applied.
 
     The BSS may send one recharge or charge twice under different event ids: its own reference,
     recorded in the same transaction as the money, is what makes it apply once.
@@ -142,11 +154,13 @@ def _first_time(ctx: runtime.Context, collection: str, reference: str, msisdn: s
         ref = ctx.doc(collection, topups.reference_key(reference))
     except ValueError as error:
         raise runtime.Rejected(str(error)) from None
-    subscriber, stored = ctx.get(ctx.doc(store.SUBSCRIBERS, msisdn)), ctx.get(ref)
-    if not subscriber.exists:
+    subscriber_ref = ctx.doc(store.SUBSCRIBERS, msisdn)
+    docs = ctx.read(subscriber_ref, ref)
+    subscriber, stored = docs.get(subscriber_ref), docs.get(ref)
+    if subscriber is None:
         raise runtime.Rejected(unknown)
-    if stored.exists:
-        if not same(stored.to_dict()):
+    if stored is not None:
+        if not same(stored):
             raise runtime.Rejected(reused)
         return None
-    return ref, subscriber
+    return FirstTime(record=ref, subscriber_ref=subscriber_ref, subscriber=subscriber)

@@ -10,6 +10,7 @@ to the subscriber; it is not an error, so the message is acknowledged.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
@@ -83,8 +84,8 @@ def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: Tran
                           reference=pair.reference)
 
 
-def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
-                    payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
+def _apply_transfer(ctx: runtime.Context[execution.Decided], quote: Quote, pair: documents.Pair,
+                    payer: ledger.Book | None, payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
     """Move the money and count the transfer in both histories; a refusal when the ledger cannot pay."""
     if payee is None and not quote.abroad:
         # The rules accepted a home recipient this operator keeps no account for: nothing to credit.
@@ -106,7 +107,7 @@ def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book 
 
 
 @runtime.consumer("transfers-topup-asked")
-def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
+def on_topup_asked(ctx: runtime.Context[None], request: TopUpAsked) -> None:
     """Charge the top-up-request fee and ask the target by SMS, or tell the requester why not."""
     profile, in_force = policies()
     pair = documents.read_pair(ctx, request.requester, request.target, kind="topup_request",
@@ -136,7 +137,7 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
 
 
 @runtime.consumer("transfers-bar")
-def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
+def on_bar_changed(ctx: runtime.Context[None], change: TransferBarChanged) -> None:
     """Bar or lift the bar on a subscriber's outgoing transfers, and confirm it (or say why not) by SMS."""
     profile, in_force = policies()
     ref = documents.subscriber(ctx, change.msisdn)
@@ -155,7 +156,7 @@ def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
 
 
 @runtime.consumer("transfers-voucher-issued")
-def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
+def on_voucher_issued(ctx: runtime.Context[None], card: VoucherIssued) -> None:
     """Load a pay card from the BSS; the same card again changes nothing, a clashing one is rejected."""
     by_code, by_serial = documents.card(ctx, card.secret_code), documents.card_serial(ctx, card.serial)
     docs = ctx.read(by_code, by_serial)
@@ -226,7 +227,7 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
 
 
 @runtime.consumer("transfers-reassigned")
-def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> None:
     """The number has a new owner: the old owner's transfers (their limits) and wrong pay-card codes go to the archive.
 
     The bar on outgoing transfers lives on the subscriber record, which provisioning starts afresh.
@@ -247,6 +248,6 @@ def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
         archive.move(ctx, event.archive_id, attempts_ref, attempts)
 
 
-def _send(ctx: runtime.Context, notices: list[execution.Notice]) -> None:
+def _send(ctx: runtime.Context[Any], notices: list[execution.Notice]) -> None:
     for notice in notices:
         ctx.emit("sms.send", notice.payload, purpose=notice.purpose)
