@@ -90,7 +90,7 @@ class Context(Generic[Handoff]):
     consumer: str
     event: Envelope
     db: firestore.Client
-    txn: firestore.Transaction | None
+    txn: firestore.Transaction
     now: datetime = field(default_factory=utcnow)
     outbox: list[Envelope] = field(default_factory=list)
     # True when the processed marker already existed: the handler did not run on this delivery.

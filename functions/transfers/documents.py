@@ -109,7 +109,8 @@ def claim_reference(ctx: Context[Any], kind: records.Kind, first_candidate: dict
     if not records.taken_by_another(first_candidate, ctx.event.id):
         return candidate
     for candidate in found:
-        if not records.taken_by_another(ctx.get(record(ctx, candidate)).to_dict(), ctx.event.id):
+        ref = record(ctx, candidate)
+        if not records.taken_by_another(ctx.read(ref).get(ref), ctx.event.id):
             return candidate
     raise RuntimeError(f"every candidate reference of event {ctx.event.id} is taken")
 

@@ -141,11 +141,11 @@ def on_bar_changed(ctx: runtime.Context[None], change: TransferBarChanged) -> No
     """Bar or lift the bar on a subscriber's outgoing transfers, and confirm it (or say why not) by SMS."""
     profile, in_force = policies()
     ref = documents.subscriber(ctx, change.msisdn)
-    snapshot = ctx.get(ref)
-    if not snapshot.exists:
+    subscriber = ctx.read(ref).get(ref)
+    if subscriber is None:
         raise runtime.Rejected(f"bar change for {change.msisdn}, who is not a subscriber")
-    party = rules.Party.from_documents(change.msisdn, snapshot.to_dict(), profile.default_language)
-    outcome = execution.bar_change(in_force.for_sender(party), snapshot.to_dict(), change)
+    party = rules.Party.from_documents(change.msisdn, subscriber, profile.default_language)
+    outcome = execution.bar_change(in_force.for_sender(party), subscriber, change)
     if outcome is None:
         logger.info("older bar change ignored", extra={"msisdn": change.msisdn, "barred": change.barred})
         return

@@ -39,7 +39,7 @@ class Party:
     country: str = ""  # ISO country of the number; derived from msisdn when not given
     owner_since: datetime | None = None  # since when the number is its present owner's (None: never recycled)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.country:
             object.__setattr__(self, "country", country_of(self.msisdn))
 

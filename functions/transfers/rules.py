@@ -44,7 +44,7 @@ strings in UTC (format with shared.localtime); every other param is a string or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -59,7 +59,7 @@ __all__ = ["Party", "Movement", "History", "Quote", "Refusal", "LimitLeft", "dec
            "decide_top_up_ask", "decide_voucher", "NO_POLICY"]
 
 
-def _movements(items) -> tuple[Movement, ...]:
+def _movements(items: Iterable[Mapping[str, Any]] | None) -> tuple[Movement, ...]:
     out = []
     for item in items or ():
         at = item["at"]

@@ -72,7 +72,7 @@ class Card:
     def from_document(cls, document: Mapping[str, Any] | None) -> Card | None:
         if document is None:
             return None
-        return cls(serial=document.get("serial"), amount=document.get("amount"), bucket=document.get("bucket"),
+        return cls(serial=document["serial"], amount=document["amount"], bucket=document.get("bucket"),
                    validity_days=document.get("validity_days"), status=document.get("status"))
 
     def terms(self) -> tuple[str, int, str | None, int | None]:
