@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from functions.transfers.limits import CompiledLimit
-from shared import localtime
+from shared import zones
 from shared.events import Language
 from shared.money import Currency
 from shared.presets import Bucket, Money, PresetError, Strict, load_named, load_preset_file, names_in
@@ -226,7 +226,7 @@ class TransferPolicy(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return value if value is None else localtime.valid_zone(value)
+        return value if value is None else zones.valid_zone(value)
 
     @model_validator(mode="after")
     def _coherent(self):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import texts
+from shared import text_catalog, texts
 
 TEXT_FILES = sorted(texts.TEXTS_DIR.glob("*.yaml"))
 
@@ -111,7 +111,7 @@ def test_checker_reports_positional_placeholders_and_empty_texts(tmp_path):
 @pytest.fixture
 def sample_texts(tmp_path, monkeypatch):
     _write(tmp_path, GOOD + 'english.only:\n  en: "Only {what}"\n')
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()
@@ -141,7 +141,7 @@ CALLS = ("{count, plural, =0 {no missed calls} one {{count} missed call} "
 @pytest.fixture
 def plural_texts(tmp_path, monkeypatch):
     _write(tmp_path, f'calls:\n  en: "{CALLS}"\n  ru: "{ЗВОНКИ}"\n  zh: "{{caller}}的未接来电{{count}}个"\n')
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()
