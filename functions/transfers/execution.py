@@ -143,9 +143,10 @@ def refusal_notice(refusal: Refusal, *, reference: str, amount: int, recipient: 
 
 def transfer_record(request: TransferRequested, outcome: Quote | Refusal, *, reference: str,
                     policy: TransferPolicy | None, sender_balance: int | None, event_id: str, now: datetime) -> dict:
-    common = dict(ref=reference, event_id=event_id, request_id=request.request_id, channel=request.channel,
-                  sender=request.sender, recipient=request.recipient, amount=request.amount,
-                  requested_at=request.requested_at, now=now, policy=policy.name if policy else None)
+    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
+                                  channel=request.channel, sender=request.sender, recipient=request.recipient,
+                                  amount=request.amount, requested_at=request.requested_at, now=now,
+                                  policy=policy.name if policy else None)
     if isinstance(outcome, Refusal):
         return records.transfer_record(**common, refusal_code=outcome.code, refusal_params=outcome.params)
     return records.transfer_record(**common, fee=outcome.fee, debit_bucket=outcome.debit_bucket,
@@ -180,13 +181,14 @@ def topup_ask_refusal(refusal: Refusal, request: TopUpAsked, *, reference: str, 
 def topup_request_record(request: TopUpAsked, outcome: Quote | Refusal, *, reference: str,
                          policy: TransferPolicy | None, balance_after: int | None, event_id: str, now: datetime
                          ) -> dict:
-    refused = isinstance(outcome, Refusal)
+    quote, refusal = (None, outcome) if isinstance(outcome, Refusal) else (outcome, None)
     return records.topup_request_record(
         ref=reference, event_id=event_id, request_id=request.request_id, channel=request.channel,
         requester=request.requester, target=request.target, amount=request.amount,
-        fee=0 if refused else outcome.fee, bucket=None if refused else outcome.debit_bucket,
+        fee=quote.fee if quote is not None else 0, bucket=quote.debit_bucket if quote is not None else None,
         balance_after=balance_after, policy=policy.name if policy else None, requested_at=request.requested_at,
-        now=now, refusal_code=outcome.code if refused else None, refusal_params=outcome.params if refused else None)
+        now=now, refusal_code=refusal.code if refusal is not None else None,
+        refusal_params=refusal.params if refusal is not None else None)
 
 
 # --- the bar (*111*0151#, customer care) ----------------------------------------------------

@@ -81,6 +81,7 @@ def frees_at(limit: CompiledLimit, counted: list[Movement], now: datetime, zone:
     """When enough of the counted movements leave the window to free `count_over` transfers and `amount_over` units."""
     if limit.period is not None:
         return next_period(limit.period, now, zone)
+    assert limit.rolling_days is not None  # a limit has a period or rolling days (policy.Limit's validator)
     window = timedelta(days=limit.rolling_days)
     freed_count = freed_amount = 0
     for movement in sorted(counted, key=lambda m: m.at):

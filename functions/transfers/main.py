@@ -67,8 +67,10 @@ def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: Tran
         outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
                                                                                    in_force.history_days))
     sender, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
-    balance = payer.account.balance(outcome.debit_bucket) if isinstance(outcome, Quote) else None
+    balance = None
     if isinstance(outcome, Quote):
+        assert payer is not None  # applied: _apply_transfer refuses a transfer without a payer's book
+        balance = payer.account.balance(outcome.debit_bucket)
         credited = None if outcome.abroad or payee is None else payee.account.balance(outcome.credit_bucket)
         notices = execution.accepted_notices(outcome, reference=pair.reference, sender=sender, recipient=recipient,
                                              sender_balance=balance, recipient_balance=credited,
@@ -121,6 +123,7 @@ def on_topup_asked(ctx: runtime.Context[None], request: TopUpAsked) -> None:
     requester, target = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
+        assert book is not None  # every subscriber has an account (provisioning), and the rules accept only those
         if outcome.fee:
             book.debit(outcome.debit_bucket, outcome.fee, reason="topup_request:fee", reference=pair.reference)
             ledger.save(ctx, book)
@@ -205,6 +208,7 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
     caller, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     if isinstance(outcome, vouchers.VoucherCredit):
+        assert payee is not None  # a credit without a payee's book was refused above
         payee.credit(outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher",
                      reference=pair.reference)
         ledger.save(ctx, payee)

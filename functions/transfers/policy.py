@@ -15,10 +15,11 @@ so a decision does no pydantic work.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -85,7 +86,7 @@ class RecipientRules(Strict):
         return value
 
     @model_validator(mode="after")
-    def _countries_for_foreign_only(self):
+    def _countries_for_foreign_only(self) -> Self:
         if self.network == "foreign" and not self.countries:
             raise ValueError("a foreign-network policy lists the countries it serves (countries: [BD, CN, ...])")
         if self.network == "home" and self.countries:
@@ -106,7 +107,7 @@ class Amounts(Strict):
     range: AmountRange | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self):
+    def _one_kind(self) -> Self:
         if (self.allowed is None) == (self.range is None):
             raise ValueError("give either allowed: [list of amounts] or range: {min, max, step}")
         if self.allowed is not None and (not self.allowed or 0 in self.allowed):
@@ -145,7 +146,7 @@ class Limit(Strict):
     max_amount: Money | None = None
 
     @model_validator(mode="after")
-    def _one_window_something_capped(self):
+    def _one_window_something_capped(self) -> Self:
         if (self.period is None) == (self.rolling_days is None):
             raise ValueError("a limit has either period: day|month or rolling_days: N")
         if self.max_count is None and self.max_amount is None:
@@ -229,7 +230,7 @@ class TransferPolicy(Strict):
         return value if value is None else zones.valid_zone(value)
 
     @model_validator(mode="after")
-    def _coherent(self):
+    def _coherent(self) -> Self:
         if self.funding == "balance" and self.amounts is None:
             raise ValueError("a balance transfer policy says which amounts are allowed (amounts: allowed or range)")
         if self.funding == "voucher":
@@ -265,7 +266,8 @@ class TransferPolicy(Strict):
 
     def title_in(self, language: str) -> str | None:
         """The product's name in `language`; None when the preset does not name it in that language."""
-        return self.titles.get(language) or (self.title if language == "en" else None)
+        title = next((text for code, text in self.titles.items() if code == language), None)
+        return title or (self.title if language == "en" else None)
 
 
 # --- precomputed form -------------------------------------------------------------------------
@@ -333,6 +335,7 @@ def _amounts_text(amounts: Amounts, currency: Currency) -> str:
     if amounts.allowed is not None:
         values = sorted(amounts.allowed)
         return ", ".join([bare(v) for v in values[:-1]] + [currency.format(values[-1])])
+    assert amounts.range is not None  # a policy's amounts are a list or a range (Amounts' validator)
     step = amounts.range.step or whole
     text = f"{bare(amounts.range.min)} – {currency.format(amounts.range.max)}"
     return text if step == whole else f"{text} ({currency.format(step)})"
@@ -341,10 +344,10 @@ def _amounts_text(amounts: Amounts, currency: Currency) -> str:
 def _compile(policy: TransferPolicy, currency: Currency | None, zone: tzinfo) -> Compiled:
     whole = 10 ** currency.minor_unit if currency else 1
     amounts, minimum, rng = policy.amounts, policy.minimum_balance, policy.amounts and policy.amounts.range
-    history = max([31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days
-                   for lim in policy.limits] or [0])
+    history = max([31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days or 0
+                   for lim in policy.limits] or [0])  # a limit has a period or rolling days (Limit's validator)
 
-    def opt(values):
+    def opt(values: Iterable[Any] | None) -> frozenset[Any] | None:
         return None if values is None else frozenset(values)
 
     return Compiled(
@@ -434,7 +437,7 @@ class PolicySet:
         self._transfers = tuple(p for p in self.policies if p.funding == "balance")
         self._vouchers = tuple(p for p in self.policies if p.funding == "voucher")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TransferPolicy]:
         return iter(self.policies)
 
     def __len__(self) -> int:

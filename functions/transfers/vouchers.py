@@ -50,7 +50,9 @@ def code_key(secret_code: str) -> str:
     """The document id of a secret code: its HMAC under the operator's key (a bare hash of 6 digits falls at once)."""
     config = settings.get()
     config.require("voucher_code_key")
-    return hmac.new(config.voucher_code_key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
+    key = config.voucher_code_key
+    assert key is not None  # require raised otherwise
+    return hmac.new(key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
 
 
 def keyed_serial(serial: str) -> str:
@@ -195,8 +197,9 @@ def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: 
 
 def record(request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str,
            now: datetime) -> dict[str, Any]:
-    common = dict(ref=reference, event_id=event_id, request_id=request.request_id, caller=request.caller,
-                  recipient=request.recipient, now=now, requested_at=request.requested_at)
+    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
+                                  caller=request.caller, recipient=request.recipient, now=now,
+                                  requested_at=request.requested_at)
     if isinstance(outcome, Refusal):  # the serial as keyed: which card was tried
         return records.voucher_record(**common, serial=request.card_serial, refusal_code=outcome.code)
     return records.voucher_record(**common, serial=outcome.serial, amount=outcome.amount, bucket=outcome.bucket,
