@@ -108,6 +108,7 @@ def on_answer(ctx: runtime.Context[None], answer: ZeroBalanceAnswered) -> None:
     if outcome.counter:
         _count(ctx, day, answer.caller, outcome.counter)
     if outcome.closes_offer:
+        assert offer is not None  # only an answer to an open offer closes one (rules.decide_answer)
         ctx.txn.set(offer_ref, {**rules.closed(offer, outcome).to_document(), "answer": answer.answer,
                                 "answered_at": answer.answered_at, "request_id": answer.request_id})
     if outcome.uses_request:
