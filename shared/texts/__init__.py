@@ -28,7 +28,7 @@ from shared.text_catalog import (  # noqa: F401 - re-exported
     plural_blocks,
 )
 
-# --- plural blocks -----------------------------------------------------------------------
+# --- plural blocks (parsed in shared/text_catalog.py) --------------------------------------
 
 def _number(value) -> Decimal | None:
     try:
