@@ -234,10 +234,11 @@ def firestore_ceiling(transfers: int, concurrency: int) -> float:
 
     def one(i: int) -> None:
         a, b = senders[i % BENCH_PAIRS], recipients[i % BENCH_PAIRS]
+        # The real marker and subscribers; scratch `ceiling_*` collections stand in for the rest.
         refs = [
-            db.document(f"processed/ceiling-{run}-{i}"),
-            db.document(f"subscribers/{a}"),
-            db.document(f"subscribers/{b}"),
+            db.collection(store.PROCESSED).document(f"ceiling-{run}-{i}"),
+            db.collection(store.SUBSCRIBERS).document(a),
+            db.collection(store.SUBSCRIBERS).document(b),
             db.document(f"ceiling_accounts/{a}"),
             db.document(f"ceiling_accounts/{b}"),
             db.document(f"ceiling_history/{a}"),

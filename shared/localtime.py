@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import timezone as number_zones
@@ -40,12 +40,3 @@ def moment(when: datetime, zone: tzinfo, language: str) -> str:
         hour=f"{local.hour:02d}",
         minute=f"{local.minute:02d}",
     )
-
-
-def valid_zone(value: str) -> str:
-    """`value` when it names an IANA time zone; else a ValueError an operator can act on."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Tashkent)") from None
-    return value

@@ -10,7 +10,7 @@ import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared import localtime, settings, texts
+from shared import settings, text_catalog, zones
 from shared.events import Language
 from shared.money import Currency
 from shared.msisdn import normalise
@@ -55,7 +55,7 @@ class OperatorProfile(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        return localtime.valid_zone(value)
+        return zones.valid_zone(value)
 
     @model_validator(mode="after")
     def _default_is_offered(self):
@@ -65,7 +65,7 @@ class OperatorProfile(BaseModel):
 
     @model_validator(mode="after")
     def _texts_fit_the_catalog(self):
-        problems = texts.override_problems(self.texts, self.languages)
+        problems = text_catalog.override_problems(self.texts, self.languages)
         if problems:
             raise ValueError("texts: " + "; ".join(problems))
         return self

@@ -30,9 +30,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import functions_framework
+from cloudevents.http import CloudEvent
 from google.api_core.exceptions import Aborted
 from google.cloud import firestore
 from pydantic import BaseModel, ValidationError
@@ -46,6 +47,17 @@ Handler = Callable[["Context[Any]", Any], None]
 AfterCommit = Callable[["Context[Any]", Any], None]
 Handoff = TypeVar("Handoff")
 Model = TypeVar("Model", bound=BaseModel)
+Result = TypeVar("Result")
+
+
+class Entry(Protocol):
+    """A consumer's CloudEvent function, carrying what tests and the local stack run it with."""
+
+    consumer: str
+    handler: Handler
+    after_commit: AfterCommit | None
+
+    def __call__(self, cloud_event: CloudEvent) -> None: ...
 
 
 class Rejected(Exception):
@@ -78,7 +90,7 @@ class Context(Generic[Handoff]):
     consumer: str
     event: Envelope
     db: firestore.Client
-    txn: firestore.Transaction | None
+    txn: firestore.Transaction
     now: datetime = field(default_factory=utcnow)
     outbox: list[Envelope] = field(default_factory=list)
     # True when the processed marker already existed: the handler did not run on this delivery.
@@ -119,7 +131,7 @@ class UndecodablePush(ValueError):
         self.message_id, self.raw, self.attributes = message_id, raw, attributes
 
 
-def decode_push(cloud_event) -> tuple[str, bytes, dict[str, str]]:
+def decode_push(cloud_event: CloudEvent) -> tuple[str, bytes, dict[str, str]]:
     """The Pub/Sub message inside a CloudEvent made by functions-framework from a push body."""
     message = cloud_event.data["message"]
     message_id, raw, attributes = (message.get("messageId") or cloud_event["id"], message.get("data") or "",
@@ -202,11 +214,12 @@ def process(consumer: str, handler: Handler, message_id: str, data: bytes, attri
         log.correlation_id.reset(token)
 
 
-def _apply(db, marker, consumer, envelope, handler, payload) -> tuple[bool, Context]:
+def _apply(db: firestore.Client, marker: firestore.DocumentReference, consumer: str, envelope: Envelope,
+           handler: Handler, payload: Payload) -> tuple[bool, Context[Any]]:
     @firestore.transactional
-    def in_transaction(txn):
+    def in_transaction(txn: firestore.Transaction) -> tuple[bool, Context[Any]]:
         snapshot = marker.get(transaction=txn)
-        ctx = Context(consumer=consumer, event=envelope, db=db, txn=txn, redelivered=snapshot.exists)
+        ctx: Context[Any] = Context(consumer=consumer, event=envelope, db=db, txn=txn, redelivered=snapshot.exists)
         if snapshot.exists:
             ctx.outbox = [Envelope.model_validate(item) for item in snapshot.get("outbox")]
             return True, ctx
@@ -233,7 +246,8 @@ def _contended(error: Exception) -> bool:
     return isinstance(error, Aborted) or str(error).startswith("Failed to commit transaction")
 
 
-def transact(db, transactional, *, label: str = ""):
+def transact(db: firestore.Client, transactional: Callable[[firestore.Transaction], Result], *,
+             label: str = "") -> Result:
     """Run a `@firestore.transactional` function, retrying contention in short rounds with random pauses.
 
     The client's own retries come back at once, so two transactions on one document (a main and
@@ -253,19 +267,19 @@ def transact(db, transactional, *, label: str = ""):
     return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
 
 
-def consumer(name: str, after_commit: AfterCommit | None = None):
+def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Handler], Entry]:
     """Register `fn(ctx, payload)` as the CloudEvent function of catalog consumer `name`.
 
     The entry point keeps the handler's name, which is the catalog's `entry_point`.
     """
     spec = catalog.load().consumer(name)
 
-    def register(handler: Handler):
+    def register(handler: Handler) -> Entry:
         if handler.__name__ != spec.entry_point:
             raise ValueError(f"{name}: entry point is {spec.entry_point}, not {handler.__name__}")
 
         @functools.wraps(handler)
-        def entry(cloud_event):
+        def entry(cloud_event: CloudEvent) -> None:
             log.setup(settings.get().function or name, settings.get().log_level)
             try:
                 message_id, data, attributes = decode_push(cloud_event)
@@ -275,10 +289,9 @@ def consumer(name: str, after_commit: AfterCommit | None = None):
                 return
             process(name, handler, message_id, data, attributes, after_commit)
 
-        entry.consumer = name
-        entry.handler = handler
-        entry.after_commit = after_commit
-        return functions_framework.cloud_event(entry)
+        registered = cast(Entry, functions_framework.cloud_event(entry))
+        registered.consumer, registered.handler, registered.after_commit = name, handler, after_commit
+        return registered
 
     return register
 
@@ -291,7 +304,7 @@ def publish_new(topic: str, payload: Payload | dict | BaseModel, *, event_id: st
     Webhooks pass a `timeout` shorter than their gateway's deadline, so an outage is answered in
     time, and `immediate` so the event is not held back waiting for a batch (bus.publish).
     """
-    envelope = catalog.make_envelope(topic, payload, event_id=event_id,
-                                     correlation_id=correlation_id, source=source)
+    data = payload if isinstance(payload, (Payload, dict)) else payload.model_dump()
+    envelope = catalog.make_envelope(topic, data, event_id=event_id, correlation_id=correlation_id, source=source)
     bus.publish([envelope], timeout=timeout, immediate=immediate)
     return envelope

@@ -22,7 +22,7 @@ from shared.events import ClockTick, Payload
 
 logger = logging.getLogger("vas.sweep")
 
-Position = tuple[datetime, str]   # (sort field's value, document id) of an item: where the next page starts after it
+Position = tuple[datetime, str]  # (sort field's value, document id) of an item: where the next page starts after it
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,7 @@ def resumed(cursor: str | None, sweeps: Sequence[Sweep]) -> list[tuple[Sweep, Po
     raise runtime.Rejected(f"not a sweep cursor: {cursor!r}")
 
 
-def run(ctx: runtime.Context[Any], tick: ClockTick, sweeps: Sequence[Sweep], *, follow_up: str,
-        page_size: int) -> None:
+def run(ctx: runtime.Context[Any], tick: ClockTick, sweeps: Sequence[Sweep], *, follow_up: str, page_size: int) -> None:
     """Fan out one page of each sweep the tick runs; a full page continues in a tick on `follow_up`."""
     now = due_before(ctx, tick)
     for sweep, after in resumed(tick.cursor, sweeps):
@@ -91,7 +90,11 @@ def run(ctx: runtime.Context[Any], tick: ClockTick, sweeps: Sequence[Sweep], *, 
         if full:
             position = format_position(page[-1].position)
             cursor = position if sweep.name is None else f"{sweep.name}:{position}"
-            ctx.emit(follow_up, ClockTick(at=now, cursor=cursor),
-                     purpose="next-page" if sweep.name is None else f"next-page/{sweep.name}")
-        logger.info("sweep page", extra={"consumer": ctx.consumer, "sweep": sweep.name, "items": len(page),
-                                         "continues": full})
+            ctx.emit(
+                follow_up,
+                ClockTick(at=now, cursor=cursor),
+                purpose="next-page" if sweep.name is None else f"next-page/{sweep.name}",
+            )
+        logger.info(
+            "sweep page", extra={"consumer": ctx.consumer, "sweep": sweep.name, "items": len(page), "continues": full}
+        )

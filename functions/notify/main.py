@@ -103,7 +103,8 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
 def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """Render the SMS in the subscriber's language and queue its record (the carrier call follows the commit)."""
     profile = operator.current()
-    subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, payload.to)).to_dict() or {}
+    subscriber_ref = ctx.doc(store.SUBSCRIBERS, payload.to)
+    subscriber = ctx.read(subscriber_ref).get(subscriber_ref) or {}
     language = messages.choose_language(payload.language, subscriber.get("language"), profile)
     try:
         record = messages.compose(payload, language=language, sender=payload.sender or profile.short_codes.sender,
@@ -122,7 +123,8 @@ def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
 def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> None:
     """Render the email in its reader's language and queue its record (the SES call follows the commit)."""
     profile = operator.current()
-    subscriber = (ctx.get(ctx.doc(store.SUBSCRIBERS, payload.msisdn)).to_dict() if payload.msisdn else None) or {}
+    subscriber_ref = ctx.doc(store.SUBSCRIBERS, payload.msisdn) if payload.msisdn else None
+    subscriber = (ctx.read(subscriber_ref).get(subscriber_ref) if subscriber_ref else None) or {}
     language = messages.choose_language(payload.language, subscriber.get("language"), profile)
     sender = settings.get().email_sender
     if not sender:
@@ -139,7 +141,7 @@ def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> N
 
 
 @runtime.consumer("notify-sms-status")
-def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
+def on_sms_status(ctx: runtime.Context[None], payload: SmsStatus) -> None:
     """Apply a carrier status callback to its message, forward only; every callback lands in the history."""
     ref, record = _message_of(ctx, payload)
     try:
@@ -161,21 +163,25 @@ def on_sms_status(ctx: runtime.Context, payload: SmsStatus) -> None:
         ctx.emit("sms.final", final, purpose="final")
 
 
-def _message_of(ctx: runtime.Context, payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:
+def _message_of(ctx: runtime.Context[None], payload: SmsStatus) -> tuple[firestore.DocumentReference, dict[str, Any]]:
     """The message a callback is about: by the id in its URL, else through the carrier SID's link."""
     if payload.message_id:
         ref = ctx.doc(store.MESSAGES, payload.message_id)
-        record = ctx.get(ref).to_dict()
+        record = ctx.read(ref).get(ref)
         if record is None:
             raise runtime.Rejected(f"no message has id {payload.message_id}")
         return ref, record
-    link = ctx.get(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid))
-    if not link.exists:
+    link_ref = ctx.doc(messages.MESSAGE_SIDS, payload.message_sid)
+    link = ctx.read(link_ref).get(link_ref)
+    if link is None:
         if messages.may_be_unlinked(payload, ctx.now):
             raise MessageNotLinkedYet(f"no message has carrier SID {payload.message_sid} yet")
         raise runtime.Rejected(f"no message has carrier SID {payload.message_sid}")
-    ref = ctx.doc(store.MESSAGES, link.get("message_id"))
-    return ref, ctx.get(ref).to_dict()
+    ref = ctx.doc(store.MESSAGES, link["message_id"])
+    linked = ctx.read(ref).get(ref)
+    if linked is None:  # never: a link is written after its message; retried, then kept in dead letters
+        raise RuntimeError(f"carrier SID {payload.message_sid} links to a message that does not exist")
+    return ref, linked
 
 
 def _store_answer(db: firestore.Client, ref: firestore.DocumentReference, answer: carrier.AcceptedMessage) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.cloud import firestore
 
@@ -21,10 +21,10 @@ logger = logging.getLogger("vas.provisioning")
 
 
 @runtime.consumer("provisioning-subscriber")
-def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
+def on_subscriber(ctx: runtime.Context[None], update: SubscriberProvisioned) -> None:
     """Create or update the subscriber (a new one gets an empty account); a new owner of the number starts afresh."""
     ref = ctx.doc(store.SUBSCRIBERS, update.msisdn)
-    existing = ctx.get(ref).to_dict()
+    existing = ctx.read(ref).get(ref)
     book = ledger.open(ctx, update.msisdn, create=True)
     language = operator.current().default_language
     fields = subscribers.profile(
@@ -32,21 +32,22 @@ def on_subscriber(ctx: runtime.Context, update: SubscriberProvisioned) -> None:
     )
     if fields is None:
         logger.info("older BSS update ignored", extra={"msisdn": update.msisdn})
-    elif existing is not None and subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
+    elif subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
         _reassign(ctx, existing, update, book)
-        ctx.txn.set(  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.set(
             ref,
             subscribers.reassigned(
                 existing, update, occurred_at=ctx.event.occurred_at, now=ctx.now, default_language=language
             ),
         )
     else:
-        # merge: the HLR's network_state stays
-        ctx.txn.set(ref, fields, merge=True)  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.set(ref, fields, merge=True)  # merge: the HLR's network_state stays
     ledger.save(ctx, book)
 
 
-def _reassign(ctx: runtime.Context, existing: dict[str, Any], update: SubscriberProvisioned, book: ledger.Book) -> None:
+def _reassign(
+    ctx: runtime.Context[None], existing: dict[str, Any], update: SubscriberProvisioned, book: ledger.Book
+) -> None:
     """Archive the old owner's record and money, and tell every service to archive theirs.
 
     The new owner starts with an empty account: what they hold is what the BSS credits them
@@ -58,7 +59,7 @@ def _reassign(ctx: runtime.Context, existing: dict[str, Any], update: Subscriber
     archive_id = archive.archive_id(old_id, update.msisdn, effective_at)
     account = ledger.account_to_document(book.account)  # the lots already due are expired in it
     withdrawn = book.withdraw_all(reason="number_reassigned", reference=archive_id)
-    ctx.txn.set(  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.set(
         archive.root(ctx, archive_id),
         subscribers.former_owner(
             existing,
@@ -88,7 +89,7 @@ def _reassign(ctx: runtime.Context, existing: dict[str, Any], update: Subscriber
 
 
 @runtime.consumer("provisioning-topup")
-def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
+def on_topup(ctx: runtime.Context[None], topup: TopUp) -> None:
     """Credit a recharge once per BSS reference and tell the subscriber."""
     first = _first_time(
         ctx,
@@ -102,7 +103,7 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     if first is None:
         logger.info("recharge already applied", extra={"msisdn": topup.msisdn, "reference": topup.reference})
         return
-    recharge_ref, subscriber_ref, subscriber = first
+    recharge_ref, subscriber = first.record, first.subscriber
     book = ledger.open(ctx, topup.msisdn, create=True)
 
     expires_at = topups.expiry(topup, occurred_at=ctx.event.occurred_at, now=ctx.now)
@@ -117,12 +118,12 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
     except ledger.LedgerError as error:  # an invalid bucket name or an absurd amount
         raise runtime.Rejected(str(error)) from None
     ledger.save(ctx, book)
-    ctx.txn.create(  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.create(
         recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at, event_id=ctx.event.id, now=ctx.now)
     )
-    first_topup = usage.first_topup(subscriber, amount=topup.amount, at=ctx.event.occurred_at)
-    if first_topup:  # the transfer policies' new-customer rule counts spending from the first top-up on
-        ctx.txn.update(subscriber_ref, first_topup)  # type: ignore[union-attr]  # txn is never None in a handler
+    counted = usage.first_topup(subscriber, amount=topup.amount, at=ctx.event.occurred_at)
+    if counted:  # the transfer policies' new-customer rule counts spending from the first top-up on
+        ctx.txn.update(first.subscriber_ref, counted)
     profile = operator.current()
     language = profile.language_for(subscriber.get("language"))
     ctx.emit(
@@ -141,21 +142,21 @@ def on_topup(ctx: runtime.Context, topup: TopUp) -> None:
 
 
 @runtime.consumer("provisioning-network-state")
-def on_network_attachment(ctx: runtime.Context, event: NetworkAttachment) -> None:
+def on_network_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     """Keep the HLR's latest attach/detach on the subscriber; older reports are ignored."""
     ref = ctx.doc(store.SUBSCRIBERS, event.msisdn)
-    subscriber = ctx.get(ref).to_dict()
+    subscriber = ctx.read(ref).get(ref)
     if subscriber is None:
         raise runtime.Rejected(f"network state for {event.msisdn}, who is not a subscriber")
     state = subscribers.network_state(subscriber.get("network_state"), event)
     if state is None:
         logger.info("older network state ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
-    ctx.txn.update(ref, {"network_state": state})  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.update(ref, {"network_state": state})
 
 
 @runtime.consumer("provisioning-usage")
-def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
+def on_usage(ctx: runtime.Context[None], report: UsageCharged) -> None:
     """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
     first = _first_time(
         ctx,
@@ -168,7 +169,7 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
     )
     if first is None:
         return
-    usage_ref, subscriber_ref, subscriber = first
+    usage_ref = first.record
     book = ledger.open(ctx, report.msisdn, create=True)
     applied = usage.charge(report, book.account.balance(MAIN))
     entry = (
@@ -177,13 +178,13 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
         else None
     )
     ledger.save(ctx, book)
-    ctx.txn.create(  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.create(
         usage_ref,
         usage.record(report, applied, entry_id=entry.id if entry else None, event_id=ctx.event.id, now=ctx.now),
     )
-    fields = usage.stats(subscriber, report, applied)
+    fields = usage.stats(first.subscriber, report, applied)
     if fields:
-        ctx.txn.update(subscriber_ref, fields)  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.update(first.subscriber_ref, fields)
     if applied.shortfall:
         logger.warning(
             "usage beyond balance",
@@ -191,8 +192,16 @@ def on_usage(ctx: runtime.Context, report: UsageCharged) -> None:
         )
 
 
+class FirstTime(NamedTuple):
+    """A BSS reference seen for the first time: where its record goes, and the subscriber it is for."""
+
+    record: firestore.DocumentReference
+    subscriber_ref: firestore.DocumentReference
+    subscriber: dict[str, Any]
+
+
 def _first_time(
-    ctx: runtime.Context,
+    ctx: runtime.Context[None],
     collection: str,
     reference: str,
     msisdn: str,
@@ -200,8 +209,8 @@ def _first_time(
     same: Callable[[dict[str, Any]], bool],
     unknown: str,
     reused: str,
-) -> tuple[firestore.DocumentReference, firestore.DocumentReference, dict[str, Any]] | None:
-    """(record ref, subscriber ref, subscriber) for a BSS reference seen for the first time; None when already applied.
+) -> FirstTime | None:
+    """The record and subscriber of a BSS reference seen for the first time; None when already applied.
 
     The BSS may send one recharge or charge twice under different event ids: its own reference,
     recorded in the same transaction as the money, is what makes it apply once.
@@ -211,11 +220,12 @@ def _first_time(
     except ValueError as error:
         raise runtime.Rejected(str(error)) from None
     subscriber_ref = ctx.doc(store.SUBSCRIBERS, msisdn)
-    subscriber, stored = ctx.get(subscriber_ref).to_dict(), ctx.get(ref).to_dict()
+    docs = ctx.read(subscriber_ref, ref)
+    subscriber, stored = docs.get(subscriber_ref), docs.get(ref)
     if subscriber is None:
         raise runtime.Rejected(unknown)
     if stored is not None:
         if not same(stored):
             raise runtime.Rejected(reused)
         return None
-    return ref, subscriber_ref, subscriber
+    return FirstTime(record=ref, subscriber_ref=subscriber_ref, subscriber=subscriber)

@@ -41,7 +41,7 @@ def show(text: str) -> int:
         print(f"no record under {reference}", file=sys.stderr)
         return 1
     profile, _ = policies()
-    for name, value in snapshot.to_dict().items():
+    for name, value in (snapshot.to_dict() or {}).items():
         if name in ("amount", "fee", "sender_balance_after") and isinstance(value, int):
             value = f"{profile.currency.format(value)} ({value})"
         print(f"{name:22} {value}")
@@ -61,7 +61,7 @@ def history(msisdn: str) -> int:
     owner_since = (db.collection(store.SUBSCRIBERS).document(msisdn).get().to_dict() or {}).get("owner_since")
     shown = 0
     for snapshot in query.stream():
-        r = snapshot.to_dict()
+        r = snapshot.to_dict() or {}  # a query streams existing documents only
         direction = "sent to " if r["sender"] == msisdn else "from    "
         other = r["recipient"] if r["sender"] == msisdn else r["sender"]
         outcome = r["status"] if r["status"] == "accepted" else f"refused: {r['refusal_code']}"
@@ -89,7 +89,7 @@ def history(msisdn: str) -> int:
             if left.max_count is not None:
                 caps.append(f"{left.count_left} of {left.max_count} transfers left")
             if left.max_amount is not None:
-                caps.append(f"{money(left.amount_left)} of {money(left.max_amount)} left")
+                caps.append(f"{money(left.amount_left or 0)} of {money(left.max_amount)} left")
             resets = f", frees up {left.resets_at:%Y-%m-%d %H:%M %Z}" if left.resets_at else ""
             print(f"  {scope:9} {window:14} {'; '.join(caps)}{resets}")
     return 0
@@ -108,12 +108,12 @@ def unbar(msisdn: str) -> int:
 def card(serial: str) -> int:
     """Print the wrong codes tried on a card (its serial as keyed) within the window, and whether it is locked."""
     serial = vouchers.keyed_serial(serial)
-    snapshot = store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).get()
+    snapshot = store.db().collection(documents.VOUCHER_CARD_ATTEMPTS).document(serial).get()
     now = utcnow()
-    wrong = vouchers.wrong_codes(snapshot.to_dict() if snapshot.exists else None, now)
+    wrong = vouchers.wrong_codes(vouchers.WrongCodes.from_document(snapshot.to_dict()), now)
     for at in wrong:
         print(f"wrong code  {at:%Y-%m-%d %H:%M:%S %Z}")
-    state = "LOCKED" if vouchers.card_locked({"wrong_codes": wrong}, now) else "not locked"
+    state = "LOCKED" if vouchers.card_locked(vouchers.WrongCodes(tuple(wrong)), now) else "not locked"
     print(f"card {serial}: {len(wrong)} wrong code(s) in {vouchers.WRONG_CODE_WINDOW}; {state} "
           f"(locks at {vouchers.MAX_WRONG_CODES_PER_CARD})")
     return 0
@@ -122,7 +122,7 @@ def card(serial: str) -> int:
 def unlock_card(serial: str) -> int:
     """Forget the wrong codes tried on a card, so its right code works again."""
     serial = vouchers.keyed_serial(serial)
-    store.db().collection(vouchers.CARD_ATTEMPTS).document(serial).delete()
+    store.db().collection(documents.VOUCHER_CARD_ATTEMPTS).document(serial).delete()
     print(f"card {serial} unlocked")
     return 0
 

@@ -6,6 +6,7 @@ import itertools
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from functions.transfers.policy import load_preset
 from functions.transfers.rules import History, Movement, Party, decide
@@ -20,11 +21,12 @@ _PRESETS = {"mobiuz-direct": ("UZS", "Asia/Tashkent", "+998901000001", "+9989010
             "m1-msend-international": ("SGD", "Asia/Singapore", "+6591000003", "+639171234567")}
 
 
-def _party(msisdn: str, **overrides) -> Party:
-    fields = dict(msisdn=msisdn, known=True, customer_type="individual", line_type="prepaid", status="active",
-                  roaming=False, tariff_plan="standard", language="en", transfers_barred=False,
-                  first_call_at=datetime(2025, 1, 1, tzinfo=timezone.utc), first_topup_amount=10_000_000,
-                  spent_since_first_topup=10_000_000)
+def _party(msisdn: str, **overrides: Any) -> Party:
+    fields: dict[str, Any] = dict(
+        msisdn=msisdn, known=True, customer_type="individual", line_type="prepaid", status="active",
+        roaming=False, tariff_plan="standard", language="en", transfers_barred=False,
+        first_call_at=datetime(2025, 1, 1, tzinfo=timezone.utc), first_topup_amount=10_000_000,
+        spent_since_first_topup=10_000_000)
     fields.update(overrides)
     return Party(**fields)
 
@@ -35,7 +37,11 @@ def requests() -> list[dict]:
     mix = []
     for name, (code, zone, sender_no, recipient_no) in _PRESETS.items():
         policy = load_preset(name, _CURRENCIES[code], timezone=zone)
-        amount = policy.amount_choices[0] if policy.amount_choices else policy.amounts.range.min
+        if policy.amount_choices:
+            amount = policy.amount_choices[0]
+        else:
+            assert policy.amounts is not None and policy.amounts.range is not None  # no list of amounts: a range
+            amount = policy.amounts.range.min
         plan = "alamodak" if name == "zain-alamodak" else "standard"
         sender = _party(sender_no, tariff_plan=plan)
         recipient = _party(recipient_no) if name != "m1-msend-international" else \

@@ -15,22 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.cloud import firestore
 
-from functions.transfers import records
+from functions.transfers import records, vouchers
 from functions.transfers.rules import History, Party
 from shared import ledger, store
+from shared.runtime import Context, Documents
 
 HISTORY = "transfer_history"
 RECORDS = "transfers"
-
-
-def read(ctx, refs: Iterable[firestore.DocumentReference]) -> dict[str, dict | None]:
-    """Several documents in one round trip, by path (None for a missing one)."""
-    refs = list({ref.path: ref for ref in refs}.values())
-    return {snap.reference.path: (snap.to_dict() if snap.exists else None)
-            for snap in ctx.db.get_all(refs, transaction=ctx.txn)}
+VOUCHERS = "vouchers"
+VOUCHER_SERIALS = "voucher_serials"
+VOUCHER_ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
+VOUCHER_CARD_ATTEMPTS = "voucher_card_attempts"  # per card (its serial as keyed), across callers: recent wrong codes
+# Wrong-code counts matter only within their window: Firestore's TTL (terraform/firestore.tf) deletes
+# each document once its newest wrong code has left it.
+EXPIRING = (VOUCHER_ATTEMPTS, VOUCHER_CARD_ATTEMPTS)
 
 
 @dataclass(frozen=True)
@@ -42,41 +44,57 @@ class Pair:
     reference: str
     first_history: History = field(default_factory=lambda: History.from_document(None))
     second_history: History = field(default_factory=lambda: History.from_document(None))
-    extra: dict[str, dict | None] = field(default_factory=dict)  # by path: the other documents asked for
+    extra: Documents = field(default_factory=lambda: Documents({}))  # the other documents asked for
 
 
-def read_pair(ctx, first: str, second: str, *, kind: records.Kind, default_language: str,
+def read_pair(ctx: Context[Any], first: str, second: str, *, kind: records.Kind, default_language: str,
               histories: bool = False, extra: Iterable[firestore.DocumentReference] = ()) -> Pair:
     """Both subscribers, their histories when asked, the first candidate reference and `extra`: one round trip."""
     first_reference = next(records.candidates(kind, ctx.event.id))
-    extra = list(extra)
     refs = [subscriber(ctx, first), subscriber(ctx, second), record(ctx, first_reference), *extra]
     if histories:
         refs += [history(ctx, first), history(ctx, second)]
-    docs = read(ctx, refs)
+    docs = ctx.read(refs)
     found = {}
     if histories:
-        found = {"first_history": History.from_document(docs[history(ctx, first).path]),
-                 "second_history": History.from_document(docs[history(ctx, second).path])}
-    return Pair(first=Party.from_documents(first, docs[subscriber(ctx, first).path], default_language),
-                second=Party.from_documents(second, docs[subscriber(ctx, second).path], default_language),
-                reference=claim_reference(ctx, kind, docs[record(ctx, first_reference).path]),
-                extra={ref.path: docs[ref.path] for ref in extra}, **found)
+        found = {"first_history": History.from_document(docs.get(history(ctx, first))),
+                 "second_history": History.from_document(docs.get(history(ctx, second)))}
+    return Pair(first=Party.from_documents(first, docs.get(subscriber(ctx, first)), default_language),
+                second=Party.from_documents(second, docs.get(subscriber(ctx, second)), default_language),
+                reference=claim_reference(ctx, kind, docs.get(record(ctx, first_reference))),
+                extra=docs, **found)
 
 
-def subscriber(ctx, msisdn: str) -> firestore.DocumentReference:
+def subscriber(ctx: Context[Any], msisdn: str) -> firestore.DocumentReference:
     return ctx.doc(store.SUBSCRIBERS, msisdn)
 
 
-def history(ctx, msisdn: str) -> firestore.DocumentReference:
+def history(ctx: Context[Any], msisdn: str) -> firestore.DocumentReference:
     return ctx.doc(HISTORY, msisdn)
 
 
-def record(ctx, reference: str) -> firestore.DocumentReference:
+def record(ctx: Context[Any], reference: str) -> firestore.DocumentReference:
     return ctx.doc(RECORDS, reference)
 
 
-def open_book(ctx, msisdn: str) -> ledger.Book | None:
+def card(ctx: Context[Any], secret_code: str) -> firestore.DocumentReference:
+    """A pay card, by the key of its secret code (vouchers.code_key)."""
+    return ctx.doc(VOUCHERS, vouchers.code_key(secret_code))
+
+
+def card_serial(ctx: Context[Any], serial: str) -> firestore.DocumentReference:
+    return ctx.doc(VOUCHER_SERIALS, serial)
+
+
+def wrong_codes_of_caller(ctx: Context[Any], msisdn: str) -> firestore.DocumentReference:
+    return ctx.doc(VOUCHER_ATTEMPTS, msisdn)
+
+
+def wrong_codes_on_card(ctx: Context[Any], keyed_serial: str) -> firestore.DocumentReference:
+    return ctx.doc(VOUCHER_CARD_ATTEMPTS, keyed_serial)
+
+
+def open_book(ctx: Context[Any], msisdn: str) -> ledger.Book | None:
     """The party's ledger book, or None when it has no account here (unknown, or a partner network's)."""
     try:
         return ledger.open(ctx, msisdn)
@@ -84,22 +102,23 @@ def open_book(ctx, msisdn: str) -> ledger.Book | None:
         return None
 
 
-def claim_reference(ctx, kind: records.Kind, first_candidate: dict | None) -> str:
+def claim_reference(ctx: Context[Any], kind: records.Kind, first_candidate: dict | None) -> str:
     """The first candidate reference no other request holds (`first_candidate`: the first one's record)."""
     found = iter(records.candidates(kind, ctx.event.id))
     candidate = next(found)
     if not records.taken_by_another(first_candidate, ctx.event.id):
         return candidate
     for candidate in found:
-        if not records.taken_by_another(ctx.get(record(ctx, candidate)).to_dict(), ctx.event.id):
+        ref = record(ctx, candidate)
+        if not records.taken_by_another(ctx.read(ref).get(ref), ctx.event.id):
             return candidate
     raise RuntimeError(f"every candidate reference of event {ctx.event.id} is taken")
 
 
-def write_history(ctx, msisdn: str, updated: History) -> None:
+def write_history(ctx: Context[Any], msisdn: str, updated: History) -> None:
     ctx.txn.set(history(ctx, msisdn), updated.to_document())
 
 
-def write_record(ctx, document: dict) -> None:
+def write_record(ctx: Context[Any], document: dict[str, Any]) -> None:
     # create: a reference is never overwritten, even by a bug that claimed it twice.
     ctx.txn.create(record(ctx, document["reference"]), document)

@@ -36,7 +36,7 @@ class Decided:
 
 
 @dataclass(frozen=True)
-class Reader:
+class Addressee:
     """Who an SMS goes to, and how they read money and times."""
 
     msisdn: str
@@ -53,12 +53,13 @@ class Notice:
     payload: dict[str, Any]
 
 
-def reader(party: Party, profile: OperatorProfile) -> Reader:
-    return Reader(party.msisdn, profile.language_for(party.language),
-                  localtime.zone_for(party.msisdn, profile.timezone), profile.short_codes.hotline)
+def addressee(party: Party, profile: OperatorProfile) -> Addressee:
+    """The party as an SMS goes to them: their language (one the operator offers), zone and care number."""
+    return Addressee(party.msisdn, profile.language_for(party.language),
+                     localtime.zone_for(party.msisdn, profile.timezone), profile.short_codes.hotline)
 
 
-def sms(to: Reader, template: str, purpose: str, reference: str, **params: Any) -> Notice:
+def sms(to: Addressee, template: str, purpose: str, reference: str, **params: Any) -> Notice:
     # The reference travels as a parameter too: the texts that show it quote it.
     return Notice(purpose, {"to": to.msisdn, "template": template, "params": {**params, "reference": reference},
                             "language": to.language, "reference": reference})
@@ -71,7 +72,7 @@ def balances(book: ledger.Book | None) -> dict[str, int]:
     return {name: bucket.balance for name, bucket in book.account.buckets.items()}
 
 
-def reason(refusal: Refusal, to: Reader, currency: Currency) -> str:
+def reason(refusal: Refusal, to: Addressee, currency: Currency) -> str:
     return explain.reason(refusal, currency=currency, language=to.language, zone=to.zone, hotline=to.hotline)
 
 
@@ -108,7 +109,7 @@ def histories_after(quote: Quote, *, sender: History, recipient: History, now: d
             recipient.with_received(now, quote.amount).pruned(now, keep_days))
 
 
-def accepted_notices(quote: Quote, *, reference: str, sender: Reader, recipient: Reader, sender_balance: int,
+def accepted_notices(quote: Quote, *, reference: str, sender: Addressee, recipient: Addressee, sender_balance: int,
                      recipient_balance: int | None, currency: Currency) -> list[Notice]:
     """The sender's receipt (amount, recipient, fee, new balance, reference) and the recipient's notice."""
     money = currency.format
@@ -120,7 +121,7 @@ def accepted_notices(quote: Quote, *, reference: str, sender: Reader, recipient:
                                    expires_at=quote.credit_expires_at, currency=currency)]
 
 
-def credit_notice(to: Reader, template: str, reference: str, *, sender: str, amount: int, bucket: str,
+def credit_notice(to: Addressee, template: str, reference: str, *, sender: str, amount: int, bucket: str,
                   balance: int | None, expires_at: datetime | None, currency: Currency) -> Notice:
     """What a credited party reads: `<template>`, `<template>_until` for an expiring lot, `_abroad` off our ledger."""
     if balance is None:
@@ -133,7 +134,7 @@ def credit_notice(to: Reader, template: str, reference: str, *, sender: str, amo
     return sms(to, template, "recipient", reference, **params)
 
 
-def refusal_notice(refusal: Refusal, *, reference: str, amount: int, recipient: str, sender: Reader,
+def refusal_notice(refusal: Refusal, *, reference: str, amount: int, recipient: str, sender: Addressee,
                    currency: Currency) -> Notice:
     """The sender's SMS for a refused transfer: what, why, what would work, and the reference."""
     return sms(sender, "transfer.refused", "refused", reference, amount=currency.format(amount),
@@ -142,9 +143,10 @@ def refusal_notice(refusal: Refusal, *, reference: str, amount: int, recipient: 
 
 def transfer_record(request: TransferRequested, outcome: Quote | Refusal, *, reference: str,
                     policy: TransferPolicy | None, sender_balance: int | None, event_id: str, now: datetime) -> dict:
-    common = dict(ref=reference, event_id=event_id, request_id=request.request_id, channel=request.channel,
-                  sender=request.sender, recipient=request.recipient, amount=request.amount,
-                  requested_at=request.requested_at, now=now, policy=policy.name if policy else None)
+    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
+                                  channel=request.channel, sender=request.sender, recipient=request.recipient,
+                                  amount=request.amount, requested_at=request.requested_at, now=now,
+                                  policy=policy.name if policy else None)
     if isinstance(outcome, Refusal):
         return records.transfer_record(**common, refusal_code=outcome.code, refusal_params=outcome.params)
     return records.transfer_record(**common, fee=outcome.fee, debit_bucket=outcome.debit_bucket,
@@ -155,7 +157,7 @@ def transfer_record(request: TransferRequested, outcome: Quote | Refusal, *, ref
 
 # --- top-up requests (*116*) ----------------------------------------------------------------
 
-def topup_ask_notices(quote: Quote, request: TopUpAsked, *, reference: str, requester: Reader, target: Reader,
+def topup_ask_notices(quote: Quote, request: TopUpAsked, *, reference: str, requester: Addressee, target: Addressee,
                       balance_after: int | None, currency: Currency) -> list[Notice]:
     """The target is asked (naming the requester and the amount); the requester gets a receipt."""
     money = currency.format
@@ -170,7 +172,7 @@ def topup_ask_notices(quote: Quote, request: TopUpAsked, *, reference: str, requ
     return [ask, receipt]
 
 
-def topup_ask_refusal(refusal: Refusal, request: TopUpAsked, *, reference: str, requester: Reader,
+def topup_ask_refusal(refusal: Refusal, request: TopUpAsked, *, reference: str, requester: Addressee,
                       currency: Currency) -> Notice:
     return sms(requester, "transfer.topup_ask.refused", "refused", reference, target=request.target,
                reason=reason(refusal, requester, currency))
@@ -179,13 +181,14 @@ def topup_ask_refusal(refusal: Refusal, request: TopUpAsked, *, reference: str, 
 def topup_request_record(request: TopUpAsked, outcome: Quote | Refusal, *, reference: str,
                          policy: TransferPolicy | None, balance_after: int | None, event_id: str, now: datetime
                          ) -> dict:
-    refused = isinstance(outcome, Refusal)
+    quote, refusal = (None, outcome) if isinstance(outcome, Refusal) else (outcome, None)
     return records.topup_request_record(
         ref=reference, event_id=event_id, request_id=request.request_id, channel=request.channel,
         requester=request.requester, target=request.target, amount=request.amount,
-        fee=0 if refused else outcome.fee, bucket=None if refused else outcome.debit_bucket,
+        fee=quote.fee if quote is not None else 0, bucket=quote.debit_bucket if quote is not None else None,
         balance_after=balance_after, policy=policy.name if policy else None, requested_at=request.requested_at,
-        now=now, refusal_code=outcome.code if refused else None, refusal_params=outcome.params if refused else None)
+        now=now, refusal_code=refusal.code if refusal is not None else None,
+        refusal_params=refusal.params if refusal is not None else None)
 
 
 # --- the bar (*111*0151#, customer care) ----------------------------------------------------
@@ -214,7 +217,7 @@ def bar_change(policy: TransferPolicy | None, subscriber: dict, change: Transfer
             "transfers_bar_channel": change.channel}
 
 
-def bar_notice(change: TransferBarChanged, outcome: dict | str, *, to: Reader, reference: str, hotline: str
+def bar_notice(change: TransferBarChanged, outcome: dict | str, *, to: Addressee, reference: str, hotline: str
                ) -> Notice:
     if isinstance(outcome, str):
         return sms(to, f"transfer.bar.refused.{outcome}", "bar", reference, hotline=hotline)

@@ -50,9 +50,9 @@ def what_would_remain(refusal: Refusal) -> dict[str, Any]:
     """
     if refusal.code not in MINIMUM_KEPT or not {"required", "minimum", "balance"} <= set(refusal.params):
         return {}
-    params = refusal.params
-    debit = params["required"] - params["minimum"] - MINIMUM_KEPT[refusal.code]
-    remaining = params["balance"] - debit
+    required, minimum, balance = (int(refusal.params[name]) for name in ("required", "minimum", "balance"))
+    debit = required - minimum - MINIMUM_KEPT[refusal.code]
+    remaining = balance - debit
     return {"debit": debit, "remaining": remaining, **({"reason": "uncovered"} if remaining < 0 else {})}
 
 

@@ -10,11 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from functions.transfers.policy import CompiledLimit
-    from functions.transfers.rules import Movement
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One past transfer: when, and how much (minor units, the amount without the fee)."""
+
+    at: datetime
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledLimit:
+    """One limit of a policy in the plain form the window math reads."""
+
+    scope: str                # sender | recipient
+    period: str | None        # day | month (calendar, in `zone`)
+    rolling_days: int | None
+    max_count: int | None
+    max_amount: int | None
+    count_code: str           # refusal code when the count is reached
+    amount_code: str          # refusal code when the amount would pass the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +49,7 @@ class LimitLeft:
     resets_at: datetime | None    # calendar: next period start; rolling: when the oldest counted movement drops out
 
 
-def window_start(limit: "CompiledLimit", now: datetime, zone: tzinfo) -> datetime:
+def window_start(limit: CompiledLimit, now: datetime, zone: tzinfo) -> datetime:
     """The first instant that counts towards the limit."""
     if limit.rolling_days is not None:
         return now - timedelta(days=limit.rolling_days)
@@ -53,18 +69,19 @@ def next_period(period: str, now: datetime, zone: tzinfo) -> datetime:
     return datetime(year, month, 1, tzinfo=zone)
 
 
-def in_window(movements: Iterable["Movement"], start: datetime, rolling: bool) -> list["Movement"]:
+def in_window(movements: Iterable[Movement], start: datetime, rolling: bool) -> list[Movement]:
     """Movements inside the window: a rolling window excludes its start instant, a calendar one includes it."""
     if rolling:
         return [m for m in movements if m.at > start]
     return [m for m in movements if m.at >= start]
 
 
-def frees_at(limit: "CompiledLimit", counted: list["Movement"], now: datetime, zone: tzinfo, *,
+def frees_at(limit: CompiledLimit, counted: list[Movement], now: datetime, zone: tzinfo, *,
              count_over: int = 1, amount_over: int = 0) -> datetime | None:
     """When enough of the counted movements leave the window to free `count_over` transfers and `amount_over` units."""
     if limit.period is not None:
         return next_period(limit.period, now, zone)
+    assert limit.rolling_days is not None  # a limit has a period or rolling days (policy.Limit's validator)
     window = timedelta(days=limit.rolling_days)
     freed_count = freed_amount = 0
     for movement in sorted(counted, key=lambda m: m.at):
@@ -75,7 +92,7 @@ def frees_at(limit: "CompiledLimit", counted: list["Movement"], now: datetime, z
     return None
 
 
-def left(limit: "CompiledLimit", movements: Iterable["Movement"], now: datetime, zone: tzinfo) -> LimitLeft:
+def left(limit: CompiledLimit, movements: Iterable[Movement], now: datetime, zone: tzinfo) -> LimitLeft:
     """How much of one limit is used and left at `now`."""
     rolling = limit.rolling_days is not None
     counted = in_window(movements, window_start(limit, now, zone), rolling)

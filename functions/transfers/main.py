@@ -10,6 +10,7 @@ to the subscriber; it is not an error, so the message is acknowledged.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
@@ -65,9 +66,11 @@ def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: Tran
     if isinstance(outcome, Quote):
         outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
                                                                                    in_force.history_days))
-    sender, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
-    balance = payer.account.balance(outcome.debit_bucket) if isinstance(outcome, Quote) else None
+    sender, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
+    balance = None
     if isinstance(outcome, Quote):
+        assert payer is not None  # applied: _apply_transfer refuses a transfer without a payer's book
+        balance = payer.account.balance(outcome.debit_bucket)
         credited = None if outcome.abroad or payee is None else payee.account.balance(outcome.credit_bucket)
         notices = execution.accepted_notices(outcome, reference=pair.reference, sender=sender, recipient=recipient,
                                              sender_balance=balance, recipient_balance=credited,
@@ -83,8 +86,8 @@ def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: Tran
                           reference=pair.reference)
 
 
-def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book | None,
-                    payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
+def _apply_transfer(ctx: runtime.Context[execution.Decided], quote: Quote, pair: documents.Pair,
+                    payer: ledger.Book | None, payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
     """Move the money and count the transfer in both histories; a refusal when the ledger cannot pay."""
     if payee is None and not quote.abroad:
         # The rules accepted a home recipient this operator keeps no account for: nothing to credit.
@@ -106,7 +109,7 @@ def _apply_transfer(ctx, quote: Quote, pair: documents.Pair, payer: ledger.Book 
 
 
 @runtime.consumer("transfers-topup-asked")
-def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
+def on_topup_asked(ctx: runtime.Context[None], request: TopUpAsked) -> None:
     """Charge the top-up-request fee and ask the target by SMS, or tell the requester why not."""
     profile, in_force = policies()
     pair = documents.read_pair(ctx, request.requester, request.target, kind="topup_request",
@@ -117,9 +120,10 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
                                       balances=execution.balances(book),
                                       fee_waived=request.channel == ZERO_BALANCE_CHANNEL,
                                       requested_at=request.requested_at) if policy else rules.NO_POLICY
-    requester, target = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
+    requester, target = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
+        assert book is not None  # every subscriber has an account (provisioning), and the rules accept only those
         if outcome.fee:
             book.debit(outcome.debit_bucket, outcome.fee, reason="topup_request:fee", reference=pair.reference)
             ledger.save(ctx, book)
@@ -136,32 +140,33 @@ def on_topup_asked(ctx: runtime.Context, request: TopUpAsked) -> None:
 
 
 @runtime.consumer("transfers-bar")
-def on_bar_changed(ctx: runtime.Context, change: TransferBarChanged) -> None:
+def on_bar_changed(ctx: runtime.Context[None], change: TransferBarChanged) -> None:
     """Bar or lift the bar on a subscriber's outgoing transfers, and confirm it (or say why not) by SMS."""
     profile, in_force = policies()
     ref = documents.subscriber(ctx, change.msisdn)
-    snapshot = ctx.get(ref)
-    if not snapshot.exists:
+    subscriber = ctx.read(ref).get(ref)
+    if subscriber is None:
         raise runtime.Rejected(f"bar change for {change.msisdn}, who is not a subscriber")
-    party = rules.Party.from_documents(change.msisdn, snapshot.to_dict(), profile.default_language)
-    outcome = execution.bar_change(in_force.for_sender(party), snapshot.to_dict(), change)
+    party = rules.Party.from_documents(change.msisdn, subscriber, profile.default_language)
+    outcome = execution.bar_change(in_force.for_sender(party), subscriber, change)
     if outcome is None:
         logger.info("older bar change ignored", extra={"msisdn": change.msisdn, "barred": change.barred})
         return
     if isinstance(outcome, dict):
         ctx.txn.update(ref, outcome)
-    _send(ctx, [execution.bar_notice(change, outcome, to=execution.reader(party, profile),
+    _send(ctx, [execution.bar_notice(change, outcome, to=execution.addressee(party, profile),
                                      reference=f"bar:{change.request_id}", hotline=profile.short_codes.hotline)])
 
 
 @runtime.consumer("transfers-voucher-issued")
-def on_voucher_issued(ctx: runtime.Context, card: VoucherIssued) -> None:
+def on_voucher_issued(ctx: runtime.Context[None], card: VoucherIssued) -> None:
     """Load a pay card from the BSS; the same card again changes nothing, a clashing one is rejected."""
-    by_code = ctx.doc(vouchers.COLLECTION, vouchers.code_key(card.secret_code))
-    by_serial = ctx.doc(vouchers.SERIALS, card.serial)
-    docs = documents.read(ctx, [by_code, by_serial])
+    by_code, by_serial = documents.card(ctx, card.secret_code), documents.card_serial(ctx, card.serial)
+    docs = ctx.read(by_code, by_serial)
+    serial = docs.get(by_serial)
     try:
-        document = vouchers.issued(card, stored_by_code=docs[by_code.path], stored_serial=docs[by_serial.path],
+        document = vouchers.issued(card, stored_by_code=vouchers.Card.from_document(docs.get(by_code)),
+                                   serial_code_key=None if serial is None else serial.get("code_key"),
                                    event_id=ctx.event.id, now=ctx.now)
     except vouchers.VoucherConflict as error:
         raise runtime.Rejected(str(error)) from None
@@ -186,21 +191,24 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
     # One call at a time per card: progress when one code is keyed in many calls, not correctness.
     gate.enter(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
     profile, in_force = policies()
-    card_ref = ctx.doc(vouchers.COLLECTION, vouchers.code_key(request.secret_code))
-    attempts_ref = ctx.doc(vouchers.ATTEMPTS, request.caller)
-    card_attempts_ref = ctx.doc(vouchers.CARD_ATTEMPTS, request.card_serial)
+    card_ref = documents.card(ctx, request.secret_code)
+    attempts_ref = documents.wrong_codes_of_caller(ctx, request.caller)
+    card_attempts_ref = documents.wrong_codes_on_card(ctx, request.card_serial)
     pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
                                default_language=profile.default_language,
                                extra=[card_ref, attempts_ref, card_attempts_ref])
-    attempts, card_attempts = pair.extra[attempts_ref.path], pair.extra[card_attempts_ref.path]
-    outcome = vouchers.redeem(in_force.for_voucher(pair.first), pair.extra[card_ref.path], serial=request.card_serial,
+    attempts = vouchers.WrongCodes.from_document(pair.extra.get(attempts_ref))
+    card_attempts = vouchers.WrongCodes.from_document(pair.extra.get(card_attempts_ref))
+    card = vouchers.Card.from_document(pair.extra.get(card_ref))
+    outcome = vouchers.redeem(in_force.for_voucher(pair.first), card, serial=request.card_serial,
                               caller=pair.first, recipient=pair.second, attempts=attempts,
                               card_attempts=card_attempts, now=ctx.now, requested_at=request.requested_at)
-    payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.Credit) else None
-    if isinstance(outcome, vouchers.Credit) and payee is None:
+    payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.VoucherCredit) else None
+    if isinstance(outcome, vouchers.VoucherCredit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
-    caller, recipient = execution.reader(pair.first, profile), execution.reader(pair.second, profile)
-    if isinstance(outcome, vouchers.Credit):
+    caller, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
+    if isinstance(outcome, vouchers.VoucherCredit):
+        assert payee is not None  # a credit without a payee's book was refused above
         payee.credit(outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher",
                      reference=pair.reference)
         ledger.save(ctx, payee)
@@ -210,9 +218,10 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
                                    balance=payee.account.balance(outcome.bucket), currency=profile.currency)
     else:
         if outcome.code == "voucher_wrong_code":
-            ctx.txn.set(attempts_ref, vouchers.with_wrong_code(attempts, ctx.now))
+            caller_after = vouchers.with_wrong_code(attempts, ctx.now)
+            ctx.txn.set(attempts_ref, vouchers.wrong_codes_document(caller_after, ctx.now))
             card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
-            ctx.txn.set(card_attempts_ref, card_after)
+            ctx.txn.set(card_attempts_ref, vouchers.wrong_codes_document(card_after, ctx.now))
             ctx.handoff = vouchers.card_locked(card_after, ctx.now)
         notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
                                            caller=caller, currency=profile.currency)]
@@ -222,25 +231,27 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
 
 
 @runtime.consumer("transfers-reassigned")
-def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> None:
     """The number has a new owner: the old owner's transfers (their limits) and wrong pay-card codes go to the archive.
 
     The bar on outgoing transfers lives on the subscriber record, which provisioning starts afresh.
     """
-    history_ref, attempts_ref = documents.history(ctx, event.msisdn), ctx.doc(vouchers.ATTEMPTS, event.msisdn)
-    docs = documents.read(ctx, [history_ref, attempts_ref])
-    if docs[history_ref.path] is not None:
-        old, new = rules.History.from_document(docs[history_ref.path]).split(event.effective_at)
+    history_ref = documents.history(ctx, event.msisdn)
+    attempts_ref = documents.wrong_codes_of_caller(ctx, event.msisdn)
+    docs = ctx.read(history_ref, attempts_ref)
+    if docs.exists(history_ref):
+        old, new = rules.History.from_document(docs.get(history_ref)).split(event.effective_at)
         ctx.txn.set(archive.filed(ctx, event.archive_id, documents.HISTORY, event.msisdn),
                     {**old.to_document(), "archived_at": ctx.now})
         if new.sent or new.received:
             documents.write_history(ctx, event.msisdn, new)
         else:
             ctx.txn.delete(history_ref)
-    if docs[attempts_ref.path] is not None:
-        archive.move(ctx, event.archive_id, attempts_ref, docs[attempts_ref.path])
+    attempts = docs.get(attempts_ref)
+    if attempts is not None:
+        archive.move(ctx, event.archive_id, attempts_ref, attempts)
 
 
-def _send(ctx: runtime.Context, notices: list[execution.Notice]) -> None:
+def _send(ctx: runtime.Context[Any], notices: list[execution.Notice]) -> None:
     for notice in notices:
         ctx.emit("sms.send", notice.payload, purpose=notice.purpose)

@@ -15,21 +15,23 @@ so a decision does no pydantic work.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from shared import localtime
+from functions.transfers.limits import CompiledLimit
+from shared import zones
 from shared.events import Language
 from shared.money import Currency
 from shared.presets import Bucket, Money, PresetError, Strict, load_named, load_preset_file, names_in
 
 if TYPE_CHECKING:  # rules imports this module; the annotation only
-    from functions.transfers.rules import Party
+    from functions.transfers.parties import Party
     from shared.operator import OperatorProfile
 
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -84,7 +86,7 @@ class RecipientRules(Strict):
         return value
 
     @model_validator(mode="after")
-    def _countries_for_foreign_only(self):
+    def _countries_for_foreign_only(self) -> Self:
         if self.network == "foreign" and not self.countries:
             raise ValueError("a foreign-network policy lists the countries it serves (countries: [BD, CN, ...])")
         if self.network == "home" and self.countries:
@@ -105,7 +107,7 @@ class Amounts(Strict):
     range: AmountRange | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self):
+    def _one_kind(self) -> Self:
         if (self.allowed is None) == (self.range is None):
             raise ValueError("give either allowed: [list of amounts] or range: {min, max, step}")
         if self.allowed is not None and (not self.allowed or 0 in self.allowed):
@@ -144,7 +146,7 @@ class Limit(Strict):
     max_amount: Money | None = None
 
     @model_validator(mode="after")
-    def _one_window_something_capped(self):
+    def _one_window_something_capped(self) -> Self:
         if (self.period is None) == (self.rolling_days is None):
             raise ValueError("a limit has either period: day|month or rolling_days: N")
         if self.max_count is None and self.max_amount is None:
@@ -225,10 +227,10 @@ class TransferPolicy(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return value if value is None else localtime.valid_zone(value)
+        return value if value is None else zones.valid_zone(value)
 
     @model_validator(mode="after")
-    def _coherent(self):
+    def _coherent(self) -> Self:
         if self.funding == "balance" and self.amounts is None:
             raise ValueError("a balance transfer policy says which amounts are allowed (amounts: allowed or range)")
         if self.funding == "voucher":
@@ -264,21 +266,11 @@ class TransferPolicy(Strict):
 
     def title_in(self, language: str) -> str | None:
         """The product's name in `language`; None when the preset does not name it in that language."""
-        return self.titles.get(language) or (self.title if language == "en" else None)
+        title = next((text for code, text in self.titles.items() if code == language), None)
+        return title or (self.title if language == "en" else None)
 
 
 # --- precomputed form -------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class CompiledLimit:
-    scope: str                # sender | recipient
-    period: str | None        # day | month (calendar, in `zone`)
-    rolling_days: int | None
-    max_count: int | None
-    max_amount: int | None
-    count_code: str           # refusal code when the count is reached
-    amount_code: str          # refusal code when the amount would pass the cap
-
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
@@ -343,6 +335,7 @@ def _amounts_text(amounts: Amounts, currency: Currency) -> str:
     if amounts.allowed is not None:
         values = sorted(amounts.allowed)
         return ", ".join([bare(v) for v in values[:-1]] + [currency.format(values[-1])])
+    assert amounts.range is not None  # a policy's amounts are a list or a range (Amounts' validator)
     step = amounts.range.step or whole
     text = f"{bare(amounts.range.min)} – {currency.format(amounts.range.max)}"
     return text if step == whole else f"{text} ({currency.format(step)})"
@@ -351,10 +344,10 @@ def _amounts_text(amounts: Amounts, currency: Currency) -> str:
 def _compile(policy: TransferPolicy, currency: Currency | None, zone: tzinfo) -> Compiled:
     whole = 10 ** currency.minor_unit if currency else 1
     amounts, minimum, rng = policy.amounts, policy.minimum_balance, policy.amounts and policy.amounts.range
-    history = max([31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days
-                   for lim in policy.limits] or [0])
+    history = max([31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days or 0
+                   for lim in policy.limits] or [0])  # a limit has a period or rolling days (Limit's validator)
 
-    def opt(values):
+    def opt(values: Iterable[Any] | None) -> frozenset[Any] | None:
         return None if values is None else frozenset(values)
 
     return Compiled(
@@ -444,7 +437,7 @@ class PolicySet:
         self._transfers = tuple(p for p in self.policies if p.funding == "balance")
         self._vouchers = tuple(p for p in self.policies if p.funding == "voucher")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TransferPolicy]:
         return iter(self.policies)
 
     def __len__(self) -> int:

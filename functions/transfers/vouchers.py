@@ -22,25 +22,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from functions.transfers import records, rules
-from functions.transfers.execution import Notice, Reader, reason, sms
+from functions.transfers.execution import Notice, Addressee, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
 from shared import ledger, localtime, settings, store
 from shared.events import VoucherIssued, VoucherRedeemRequested
 from shared.money import Currency
-
-COLLECTION = "vouchers"
-SERIALS = "voucher_serials"
-ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
-CARD_ATTEMPTS = "voucher_card_attempts"  # per card (its serial as keyed), across callers: recent wrong codes
-# Wrong-code counts matter only within their window: Firestore's TTL (terraform/firestore.tf) deletes
-# each document once its newest wrong code has left it.
-EXPIRING = (ATTEMPTS, CARD_ATTEMPTS)
 
 # Codes are short digits keyed on a phone: without a cap, a caller could try them one by one, and
 # without one per card, many callers (many SIMs) could share the work on one card.
@@ -57,7 +50,9 @@ def code_key(secret_code: str) -> str:
     """The document id of a secret code: its HMAC under the operator's key (a bare hash of 6 digits falls at once)."""
     config = settings.get()
     config.require("voucher_code_key")
-    return hmac.new(config.voucher_code_key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
+    key = config.voucher_code_key
+    assert key is not None  # require raised otherwise
+    return hmac.new(key.encode(), secret_code.strip().encode(), hashlib.sha256).hexdigest()
 
 
 def keyed_serial(serial: str) -> str:
@@ -65,28 +60,59 @@ def keyed_serial(serial: str) -> str:
     return re.sub(r"[^0-9]", "", serial)
 
 
-def issued(card: VoucherIssued, *, stored_by_code: dict | None, stored_serial: dict | None,
+@dataclass(frozen=True)
+class Card:
+    """A loaded pay card as stored under its code key (`vouchers/{code_key}`)."""
+
+    serial: str
+    amount: int
+    bucket: str | None
+    validity_days: int | None
+    status: str | None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> Card | None:
+        if document is None:
+            return None
+        return cls(serial=document["serial"], amount=document["amount"], bucket=document.get("bucket"),
+                   validity_days=document.get("validity_days"), status=document.get("status"))
+
+    def terms(self) -> tuple[str, int, str | None, int | None]:
+        return (self.serial, self.amount, self.bucket, self.validity_days)
+
+
+@dataclass(frozen=True)
+class WrongCodes:
+    """When wrong codes were keyed by one caller, or on one card by anyone (transfers/documents.py)."""
+
+    keyed_at: tuple[datetime, ...] = ()
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> WrongCodes:
+        return cls(tuple((document or {}).get("wrong_codes", [])))
+
+
+def issued(card: VoucherIssued, *, stored_by_code: Card | None, serial_code_key: str | None,
            event_id: str, now: datetime) -> dict[str, Any] | None:
-    """The voucher document to create, None when this card is already loaded; VoucherConflict if it clashes."""
+    """The voucher document to create, None when this card is already loaded; VoucherConflict if it clashes.
+
+    `serial_code_key`: the code key the card's serial is already loaded with (`voucher_serials/{serial}`), if any.
+    """
     key = code_key(card.secret_code)
-    if stored_serial is not None and stored_serial.get("code_key") != key:
+    if serial_code_key is not None and serial_code_key != key:
         raise VoucherConflict(f"serial {card.serial} is already loaded with another secret code")
     if stored_by_code is not None:
-        if _terms(stored_by_code) != (card.serial, card.amount, card.bucket, card.validity_days):
+        if stored_by_code.terms() != (card.serial, card.amount, card.bucket, card.validity_days):
             raise VoucherConflict(f"the secret code of serial {card.serial} already belongs to serial "
-                                  f"{stored_by_code.get('serial')}")
+                                  f"{stored_by_code.serial}")
         return None
     return {"serial": card.serial, "amount": card.amount, "bucket": card.bucket,
             "validity_days": card.validity_days, "status": "issued", "issued_at": now, "event_id": event_id,
             "used_by": None, "used_for": None, "used_at": None, "used_reference": None}
 
 
-def _terms(document: dict) -> tuple:
-    return (document.get("serial"), document.get("amount"), document.get("bucket"), document.get("validity_days"))
-
-
 @dataclass(frozen=True)
-class Credit:
+class VoucherCredit:
     """What an accepted activation credits."""
 
     serial: str
@@ -95,9 +121,9 @@ class Credit:
     expires_at: datetime | None
 
 
-def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, caller: Party, recipient: Party,
-           attempts: dict | None, card_attempts: dict | None, now: datetime,
-           requested_at: datetime | None = None) -> Credit | Refusal:
+def redeem(policy: TransferPolicy | None, voucher: Card | None, *, serial: str, caller: Party, recipient: Party,
+           attempts: WrongCodes, card_attempts: WrongCodes, now: datetime,
+           requested_at: datetime | None = None) -> VoucherCredit | Refusal:
     """The credit a keyed serial and code give, or why not (texts `transfer.refused.<code>`).
 
     The people are checked before the code: a blocked, roaming or locked-out caller, or one
@@ -113,13 +139,13 @@ def redeem(policy: TransferPolicy | None, voucher: dict | None, *, serial: str, 
         return Refusal("voucher_too_many_attempts", {"hours": int(WRONG_CODE_WINDOW.total_seconds() // 3600)})
     if card_locked(card_attempts, now):
         return Refusal("voucher_card_locked", {})
-    if voucher is None or keyed_serial(voucher["serial"]) != serial:
+    if voucher is None or keyed_serial(voucher.serial) != serial:
         return Refusal("voucher_wrong_code", {})
-    if voucher.get("status") != "issued":
+    if voucher.status != "issued":
         return Refusal("voucher_used", {})
-    days = voucher.get("validity_days")
-    return Credit(serial=voucher["serial"], amount=voucher["amount"], bucket=voucher.get("bucket") or "main",
-                  expires_at=now + timedelta(days=days) if days else None)
+    days = voucher.validity_days
+    return VoucherCredit(serial=voucher.serial, amount=voucher.amount, bucket=voucher.bucket or "main",
+                         expires_at=now + timedelta(days=days) if days else None)
 
 
 def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[str, Any]:
@@ -127,22 +153,27 @@ def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[
     return {"status": "used", "used_by": caller, "used_for": recipient, "used_at": now, "used_reference": reference}
 
 
-def wrong_codes(attempts: dict | None, now: datetime) -> list[datetime]:
+def wrong_codes(attempts: WrongCodes, now: datetime) -> list[datetime]:
     """The caller's wrong codes within the window."""
-    return [at for at in (attempts or {}).get("wrong_codes", []) if now - at < WRONG_CODE_WINDOW]
+    return [at for at in attempts.keyed_at if now - at < WRONG_CODE_WINDOW]
 
 
-def with_wrong_code(attempts: dict | None, now: datetime) -> dict[str, Any]:
-    """The caller's (or card's) attempts document after one more wrong code (older ones dropped)."""
-    return {"wrong_codes": [*wrong_codes(attempts, now), now], store.EXPIRES_AT: now + WRONG_CODE_WINDOW}
+def with_wrong_code(attempts: WrongCodes, now: datetime) -> WrongCodes:
+    """The caller's (or card's) wrong codes after one more at `now` (older ones dropped)."""
+    return WrongCodes((*wrong_codes(attempts, now), now))
 
 
-def card_locked(card_attempts: dict | None, now: datetime) -> bool:
+def wrong_codes_document(attempts: WrongCodes, now: datetime) -> dict[str, Any]:
+    """What is stored after a wrong code at `now`: Firestore's TTL deletes it once that code leaves the window."""
+    return {"wrong_codes": list(attempts.keyed_at), store.EXPIRES_AT: now + WRONG_CODE_WINDOW}
+
+
+def card_locked(card_attempts: WrongCodes, now: datetime) -> bool:
     """Too many wrong codes were tried on this card, by whoever, within the window."""
     return len(wrong_codes(card_attempts, now)) >= MAX_WRONG_CODES_PER_CARD
 
 
-def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader, balance: int,
+def notices(credit: VoucherCredit, *, reference: str, caller: Addressee, recipient: Addressee, balance: int,
             currency: Currency) -> list[Notice]:
     """The caller's confirmation and the recipient's notice (naming who paid for them)."""
     money = currency.format
@@ -158,16 +189,17 @@ def notices(credit: Credit, *, reference: str, caller: Reader, recipient: Reader
     return [confirmation, notice]
 
 
-def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Reader, currency: Currency
+def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Addressee, currency: Currency
                    ) -> Notice:
     return sms(caller, "transfer.voucher.refused", "refused", reference, recipient=recipient,
                reason=reason(refusal, caller, currency))
 
 
-def record(request: VoucherRedeemRequested, outcome: Credit | Refusal, *, reference: str, event_id: str,
+def record(request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str,
            now: datetime) -> dict[str, Any]:
-    common = dict(ref=reference, event_id=event_id, request_id=request.request_id, caller=request.caller,
-                  recipient=request.recipient, now=now, requested_at=request.requested_at)
+    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
+                                  caller=request.caller, recipient=request.recipient, now=now,
+                                  requested_at=request.requested_at)
     if isinstance(outcome, Refusal):  # the serial as keyed: which card was tried
         return records.voucher_record(**common, serial=request.card_serial, refusal_code=outcome.code)
     return records.voucher_record(**common, serial=outcome.serial, amount=outcome.amount, bucket=outcome.bucket,

@@ -33,7 +33,7 @@ def show_offer(msisdn: str) -> int:
     if not offer.exists:
         print(f"{msisdn} has had no offer", file=sys.stderr)
         return 1
-    for name, value in offer.to_dict().items():
+    for name, value in (offer.to_dict() or {}).items():
         print(f"{name:14} {value}")
     usage = rules.DailyUsage.on(db.collection(USAGE).document(msisdn).get().to_dict(),
                                 rules.local_day(utcnow(), profile.timezone))

@@ -23,6 +23,9 @@ zero_balance_daily/{YYYY-MM-DD}.{shard}  per-day counters (rules.COUNTERS), summ
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 ATTEMPTS = "zero_balance_attempts"
 OFFERS = "zero_balance_offers"
@@ -37,3 +40,22 @@ def daily_id(day: str, caller: str) -> str:
     """The counter shard a caller's events add to: stable per caller, spread over SHARDS."""
     shard = int.from_bytes(hashlib.sha256(caller.encode()).digest()[:4], "big") % SHARDS
     return f"{day}.{shard}"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """What ZeroX reads of `subscribers/{msisdn}` (a document without a status is not provisioned yet)."""
+
+    status: str | None
+    name: str | None
+    language: str | None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> Subscriber | None:
+        if document is None:
+            return None
+        return cls(status=document.get("status"), name=document.get("name"), language=document.get("language"))
+
+    @property
+    def provisioned(self) -> bool:
+        return self.status is not None

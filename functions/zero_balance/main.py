@@ -8,12 +8,13 @@ per-day counters together — and the SMS and top-up ask leave through the outbo
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from google.cloud import firestore
 
 from functions.zero_balance import messages, rules
 from functions.zero_balance.config import PRESETS, topup_amount
-from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, daily_id
+from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, Subscriber, daily_id
 from shared import archive, ledger, runtime, store
 from shared.events import AttemptRefused, SubscriberReassigned, ZeroBalanceAnswered
 from shared.msisdn import mask
@@ -24,44 +25,50 @@ logger = logging.getLogger("vas.zero_balance")
 service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
 
 
-def _balance(ctx: runtime.Context, msisdn: str, bucket: str) -> int:
+def _balance(ctx: runtime.Context[None], account: dict[str, Any] | None, bucket: str) -> int:
     """What the caller can spend from `bucket` now (lots already due do not count); 0 without an account."""
-    snapshot = ctx.get(ctx.doc(store.ACCOUNTS, msisdn))
-    if not snapshot.exists:
+    if account is None:
         return 0
-    return ledger.account_from_document(snapshot.to_dict()).as_of(ctx.now).balance(bucket)
+    return ledger.account_from_document(account).as_of(ctx.now).balance(bucket)
 
 
-def _count(ctx: runtime.Context, day: str, caller: str, counter: str) -> None:
+def _subscriber(ctx: runtime.Context[None], msisdn: str) -> firestore.DocumentReference:
+    return ctx.doc(store.SUBSCRIBERS, msisdn)
+
+
+def _count(ctx: runtime.Context[None], day: str, caller: str, counter: str) -> None:
     # An increment needs no read, so counting adds no contention to the transaction's reads.
     ctx.txn.set(ctx.doc(DAILY, daily_id(day, caller)), {"day": day, counter: firestore.Increment(1)}, merge=True)
 
 
 @runtime.consumer("zero-balance-offer")
-def on_attempt_refused(ctx: runtime.Context, attempt: AttemptRefused) -> None:
+def on_attempt_refused(ctx: runtime.Context[None], attempt: AttemptRefused) -> None:
     """Offer a caller whose balance really is zero a free call-me-back (or top-up) request, within the day's prompts."""
     profile, config = service()
     attempt_ref = ctx.doc(ATTEMPTS, attempt.attempt_id)
-    if ctx.get(attempt_ref).exists:
+    caller_ref, usage_ref = _subscriber(ctx, attempt.caller), ctx.doc(USAGE, attempt.caller)
+    account_ref, called_ref = ctx.doc(store.ACCOUNTS, attempt.caller), _subscriber(ctx, attempt.destination)
+    called = [called_ref] if config.own_subscribers_only else []
+    docs = ctx.read(attempt_ref, caller_ref, usage_ref, account_ref, called)
+    if docs.exists(attempt_ref):
         logger.info("attempt already decided", extra={"attempt_id": attempt.attempt_id})
         return
-    subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, attempt.caller)).to_dict()
-    if subscriber is None or "status" not in subscriber:
+    subscriber = Subscriber.from_document(docs.get(caller_ref))
+    if subscriber is None or not subscriber.provisioned:
         raise runtime.Rejected(f"{mask(attempt.caller)} is not a subscriber of {profile.name}")
     day = rules.local_day(attempt.at, profile.timezone)
-    usage_ref = ctx.doc(USAGE, attempt.caller)
-    usage = rules.DailyUsage.on(ctx.get(usage_ref).to_dict(), day)
-    balance = _balance(ctx, attempt.caller, config.bucket)
-    called = ctx.get(ctx.doc(store.SUBSCRIBERS, attempt.destination)).to_dict() if config.own_subscribers_only else None
+    usage = rules.DailyUsage.on(docs.get(usage_ref), day)
+    balance = _balance(ctx, docs.get(account_ref), config.bucket)
+    destination = Subscriber.from_document(docs.get(called_ref)) if called else None
 
     record = {"caller": attempt.caller, "destination": attempt.destination, "kind": attempt.kind,
               "indicator": attempt.indicator, "attempted_at": attempt.at, "day": day, "event_id": ctx.event.id,
               "at": ctx.now}
-    if subscriber["status"] != "active":
+    if subscriber.status != "active":
         ctx.txn.create(attempt_ref, {**record, "outcome": "line_not_active"})
         return
     decision = rules.decide_offer(balance, usage, config,
-                                  destination_is_subscriber=bool(called and "status" in called))
+                                  destination_is_subscriber=destination is not None and destination.provisioned)
     ctx.txn.create(attempt_ref, {**record, "outcome": decision.value})
     _count(ctx, day, attempt.caller, decision.counter)
     if decision is rules.OfferDecision.OFFER:
@@ -76,19 +83,21 @@ def on_attempt_refused(ctx: runtime.Context, attempt: AttemptRefused) -> None:
 
 
 @runtime.consumer("zero-balance-answer")
-def on_answer(ctx: runtime.Context, answer: ZeroBalanceAnswered) -> None:
+def on_answer(ctx: runtime.Context[None], answer: ZeroBalanceAnswered) -> None:
     """Resolve the caller's open offer once: the free message to the callee, a top-up ask, or a recorded no."""
     profile, config = service()
-    offer_ref = ctx.doc(OFFERS, answer.caller)
-    offer = rules.Offer.from_document(ctx.get(offer_ref).to_dict())
-    caller = ctx.get(ctx.doc(store.SUBSCRIBERS, answer.caller)).to_dict()
-    if caller is None or "status" not in caller:
+    offer_ref, usage_ref = ctx.doc(OFFERS, answer.caller), ctx.doc(USAGE, answer.caller)
+    caller_ref, account_ref = _subscriber(ctx, answer.caller), ctx.doc(store.ACCOUNTS, answer.caller)
+    docs = ctx.read(offer_ref, caller_ref, usage_ref, account_ref)
+    offer = rules.Offer.from_document(docs.get(offer_ref))
+    caller = Subscriber.from_document(docs.get(caller_ref))
+    if caller is None or not caller.provisioned:
         raise runtime.Rejected(f"{mask(answer.caller)} is not a subscriber of {profile.name}")
-    callee = (ctx.get(ctx.doc(store.SUBSCRIBERS, offer.destination)).to_dict() or {}) if offer else {}
+    # The callee is known only once the offer is read: a second round trip.
+    callee = Subscriber.from_document(ctx.get(_subscriber(ctx, offer.destination)).to_dict()) if offer else None
     day = rules.local_day(answer.answered_at, profile.timezone)
-    usage_ref = ctx.doc(USAGE, answer.caller)
-    usage = rules.DailyUsage.on(ctx.get(usage_ref).to_dict(), day)
-    balance = _balance(ctx, answer.caller, config.bucket)
+    usage = rules.DailyUsage.on(docs.get(usage_ref), day)
+    balance = _balance(ctx, docs.get(account_ref), config.bucket)
 
     outcome = rules.decide_answer(offer, answer.answer, offer_id=answer.offer_id, answered_at=answer.answered_at,
                                   balance=balance, usage=usage, config=config)
@@ -99,14 +108,15 @@ def on_answer(ctx: runtime.Context, answer: ZeroBalanceAnswered) -> None:
     if outcome.counter:
         _count(ctx, day, answer.caller, outcome.counter)
     if outcome.closes_offer:
+        assert offer is not None  # only an answer to an open offer closes one (rules.decide_answer)
         ctx.txn.set(offer_ref, {**rules.closed(offer, outcome).to_document(), "answer": answer.answer,
                                 "answered_at": answer.answered_at, "request_id": answer.request_id})
     if outcome.uses_request:
         ctx.txn.set(usage_ref, usage.requested().to_document())
     for topic, purpose, payload in messages.after_answer(
             outcome, offer, caller=answer.caller, request_id=answer.request_id, answered_at=answer.answered_at,
-            config=config, currency=profile.currency, caller_name=caller.get("name"),
-            callee_language=profile.language_for(callee.get("language")), operator_zone=profile.timezone,
+            config=config, currency=profile.currency, caller_name=caller.name,
+            callee_language=profile.language_for(callee.language if callee else None), operator_zone=profile.timezone,
             operator_country=profile.country):
         ctx.emit(topic, payload, purpose=purpose)
     logger.info("zero-balance answer %s", outcome.value,
@@ -114,16 +124,15 @@ def on_answer(ctx: runtime.Context, answer: ZeroBalanceAnswered) -> None:
 
 
 @runtime.consumer("zero-balance-reassigned")
-def on_reassigned(ctx: runtime.Context, event: SubscriberReassigned) -> None:
+def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> None:
     """The number has a new owner: the old owner's open offer and today's prompts and requests go to the archive.
 
     An offer still open would let the new owner send a callback request in the old owner's name.
     """
-    refs = [ctx.doc(OFFERS, event.msisdn), ctx.doc(USAGE, event.msisdn)]
-    for snapshot in ctx.db.get_all(refs, transaction=ctx.txn):
-        document = snapshot.to_dict()
-        if document is None:
-            continue
-        if snapshot.reference.parent.id == OFFERS and document["attempted_at"] >= event.effective_at:
-            continue  # the new owner's own offer
-        archive.move(ctx, event.archive_id, snapshot.reference, document)
+    offer_ref, usage_ref = ctx.doc(OFFERS, event.msisdn), ctx.doc(USAGE, event.msisdn)
+    docs = ctx.read(offer_ref, usage_ref)
+    offer, usage = docs.get(offer_ref), docs.get(usage_ref)
+    if offer is not None and offer["attempted_at"] < event.effective_at:  # a later one is the new owner's own
+        archive.move(ctx, event.archive_id, offer_ref, offer)
+    if usage is not None:
+        archive.move(ctx, event.archive_id, usage_ref, usage)

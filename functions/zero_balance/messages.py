@@ -9,6 +9,7 @@ the callee's zone and language, so their language is chosen now rather than by n
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from functions.zero_balance.config import ZeroBalanceConfig
 from functions.zero_balance.rules import Offer, Outcome
@@ -44,7 +45,7 @@ def callback_request_sms(offer: Offer, config: ZeroBalanceConfig, *, caller_name
                    params=params, reference=reference(offer))
 
 
-def answer_sms(offer: Offer, config: ZeroBalanceConfig, template: str, **params) -> SmsSend:
+def answer_sms(offer: Offer, config: ZeroBalanceConfig, template: str, **params: Any) -> SmsSend:
     """A reply to the caller's answer about this offer (sent, declined, expired, limited…)."""
     return _to_caller(offer, config, template, {"destination": offer.destination, **params})
 

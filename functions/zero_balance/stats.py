@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -28,15 +29,15 @@ def days_back(today: str, days: int) -> list[str]:
     return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
-def summed(shards: Iterable[Mapping], days: list[str]) -> list[Day]:
+def summed(shards: Iterable[Mapping[str, Any] | None], days: list[str]) -> list[Day]:
     """Each day's counters summed over its shards (days without any count show zeros)."""
     totals = {day: dict.fromkeys(COUNTERS, 0) for day in days}
     for shard in shards:
-        counts = totals.get(shard.get("day"))
+        counts = totals.get(str((shard or {}).get("day")))
         if counts is None:
             continue
         for counter in COUNTERS:
-            counts[counter] += int(shard.get(counter) or 0)
+            counts[counter] += int((shard or {}).get(counter) or 0)
     return [Day(day, counts) for day, counts in totals.items()]
 
 

@@ -1,7 +1,6 @@
-"""Every text a subscriber reads or hears, per language, from the YAML files here and in each service's folder.
+"""Every text a subscriber reads or hears, per language, from the YAML files in this folder.
 
-Each file groups the texts of one area: the platform's here (`edge.yaml`, `ledger.yaml`, …), each
-service's in its own folder (`functions/<service>/texts/*.yaml`). Each key gives the text in
+Each file groups the texts of one area (`edge.yaml`, `ledger.yaml`, …); each key gives the text in
 every language the platform speaks, with `{placeholders}` filled by `render`. A unit test checks
 that every key has all languages and the same placeholders in each. An operator may reword any
 text per language in its profile (`texts:`); `render` uses that wording, checked at load by
@@ -16,76 +15,20 @@ the language's CLDR plural category of the value (Babel's rules), `other` being 
 from __future__ import annotations
 
 import functools
-import re
-import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
-import yaml
 from babel import Locale
 
-LANGUAGES = ("en", "ru", "uz", "ky", "zh")
-FALLBACK = "en"
-TEXTS_DIR = Path(__file__).parent
-SERVICES_DIR = TEXTS_DIR.parents[1] / "functions"  # each service's texts: functions/<service>/texts/*.yaml
+from shared import operator
+# The catalog and its checks live in shared/text_catalog.py (the operator profile checks its
+# wording with them); they are re-exported here for the callers that render.
+from shared.text_catalog import (  # noqa: F401 - re-exported
+    FALLBACK, LANGUAGES, SERVICES_DIR, TEXTS_DIR, Overrides, UnknownText, catalog, fields, override_problems, placeholders,
+    files, plural_blocks,
+)
 
-
-class UnknownText(KeyError):
-    pass
-
-
-def files() -> list[Path]:
-    """Every texts file: the platform's (this folder), then each service's (functions/<service>/texts/)."""
-    return [*sorted(TEXTS_DIR.glob("*.yaml")), *sorted(SERVICES_DIR.glob("*/texts/*.yaml"))]
-
-
-@functools.cache
-def catalog() -> dict[str, dict[str, str]]:
-    merged: dict[str, dict[str, str]] = {}
-    defined_in: dict[str, Path] = {}
-    for path in files():
-        for key, translations in (yaml.safe_load(path.read_text()) or {}).items():
-            if key in merged:
-                raise ValueError(f"text {key!r} is defined twice: in {defined_in[key]} and {path}")
-            merged[key], defined_in[key] = translations, path
-    return merged
-
-
-# --- plural blocks -----------------------------------------------------------------------
-
-_PLURAL_START = re.compile(r"\{\s*(?P<name>[A-Za-z_]\w*)\s*,\s*plural\s*,")
-_SELECTOR = re.compile(r"\s*(?P<selector>=\d+|zero|one|two|few|many|other)\s*\{")
-
-
-def _closing(text: str, opening: int) -> int:
-    """The index of the brace closing the one at `opening`; ValueError when it is never closed."""
-    depth = 0
-    for index in range(opening, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[index], 0)
-        if depth == 0:
-            return index
-    raise ValueError(f"unclosed brace at {opening}")
-
-
-def _plural_blocks(template: str) -> list[tuple[int, int, str, dict[str, str]]]:
-    """Every plural block as (start, end, the counted placeholder, selector -> variant)."""
-    blocks, position = [], 0
-    while (start := _PLURAL_START.search(template, position)) is not None:
-        variants, index = {}, start.end()
-        while (selector := _SELECTOR.match(template, index)) is not None:
-            close = _closing(template, selector.end() - 1)
-            variants[selector["selector"]] = template[selector.end():close]
-            index = close + 1
-        end = index + len(template[index:]) - len(template[index:].lstrip())
-        if end >= len(template) or template[end] != "}":
-            raise ValueError(f"plural block of {start['name']!r} is not closed after its variants")
-        if "other" not in variants:
-            raise ValueError(f"plural block of {start['name']!r} has no 'other' variant")
-        blocks.append((start.start(), end + 1, start["name"], variants))
-        position = end + 1
-    return blocks
-
+# --- plural blocks (parsed in shared/text_catalog.py) --------------------------------------
 
 def _number(value) -> Decimal | None:
     try:
@@ -114,29 +57,10 @@ def plural_variant(variants: Mapping[str, str], value, language: str) -> str:
 def _with_plurals_chosen(template: str, language: str, params: Mapping) -> str:
     """The template with each plural block replaced by the variant its count selects."""
     chosen, position = [], 0
-    for start, end, name, variants in _plural_blocks(template):
+    for start, end, name, variants in plural_blocks(template):
         chosen += [template[position:start], plural_variant(variants, params[name], language)]
         position = end
     return "".join(chosen) + template[position:]
-
-
-def fields(text: str) -> list[str]:
-    """Every `{field}` of a text, those inside plural blocks and the counted ones included."""
-    found, position = [], 0
-    parts = []
-    for start, end, name, variants in _plural_blocks(text):
-        parts.append(text[position:start])
-        found.append(name)
-        for variant in variants.values():
-            found += fields(variant)
-        position = end
-    parts.append(text[position:])
-    found += [field for _, field, _, _ in string.Formatter().parse("".join(parts)) if field is not None]
-    return found
-
-
-def placeholders(text: str) -> set[str]:
-    return {field for field in fields(text) if field}
 
 
 def render(key: str, language: str | None, **params) -> str:
@@ -156,8 +80,6 @@ def render(key: str, language: str | None, **params) -> str:
 
 def _money_localised(params: Mapping, language: str) -> dict:
     """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
-    # Imported here, as in `overrides`: the profile module imports this one.
-    from shared import operator
     currency = operator.current().currency
     return {name: currency.localise(value, language) if isinstance(value, str) else value
             for name, value in params.items()}
@@ -165,7 +87,6 @@ def _money_localised(params: Mapping, language: str) -> dict:
 
 # --- the operator's own wording ----------------------------------------------------------
 
-Overrides = Mapping[str, Mapping[str, str]]
 _overrides: Callable[[], Overrides] | None = None
 
 
@@ -178,33 +99,4 @@ def set_overrides(source: Callable[[], Overrides] | None) -> None:
 def overrides() -> Overrides:
     if _overrides is not None:
         return _overrides()
-    # Imported here: the profile module validates its overrides with this one (override_problems).
-    from shared import operator
     return operator.current().texts
-
-
-def override_problems(wording: Overrides, offered: Iterable[str]) -> list[str]:
-    """What is wrong with an operator's wording: unknown keys, languages not offered, changed placeholders."""
-    offered, found = set(offered), []
-    for key, by_language in wording.items():
-        shipped = catalog().get(key)
-        if shipped is None:
-            found.append(f"{key}: no such text")
-            continue
-        for language, text in by_language.items():
-            if language not in offered:
-                found.append(f"{key} [{language}]: the operator does not offer this language")
-                continue
-            if not text.strip():
-                found.append(f"{key} [{language}]: empty")
-                continue
-            try:
-                given = placeholders(text)
-            except ValueError as error:
-                found.append(f"{key} [{language}]: broken braces: {error}")
-                continue
-            expected = placeholders(shipped.get(language) or shipped[FALLBACK])
-            if given != expected:
-                found.append(f"{key} [{language}]: placeholders {sorted(given)} differ from the shipped "
-                             f"text's {sorted(expected)}")
-    return found

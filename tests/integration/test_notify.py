@@ -19,7 +19,7 @@ import pytest
 
 from emulators.process import free_port
 from functions.notify import main, messages
-from shared import bus, carrier, catalog, runtime, settings, sms, store, texts
+from shared import bus, carrier, catalog, runtime, settings, sms, store, text_catalog, texts
 from shared.events import utcnow
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -100,8 +100,8 @@ class TwilioMessagesStub:
 def twilio(firestore_clean, monkeypatch, tmp_path):
     """A carrier speaking Twilio's API, notify configured to use it, and a known text catalog."""
     (tmp_path / "sample.yaml").write_text(SAMPLE_TEXTS, encoding="utf-8")
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
-    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
+    monkeypatch.setattr(text_catalog, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     with TwilioMessagesStub() as stub:
         monkeypatch.setenv("VAS_TWILIO_API_BASE", stub.url)
         monkeypatch.setenv("VAS_TWILIO_ACCOUNT_SID", ACCOUNT_SID)

@@ -9,7 +9,7 @@ import pytest
 from functions.provisioning import main as provisioning
 from functions.transfers import __main__ as transfers_cli
 from functions.transfers import main as transfers
-from functions.transfers import records, vouchers
+from functions.transfers import documents, records, vouchers
 from shared import bus, catalog, runtime, store
 from shared.events import Envelope, utcnow
 from tests.integration.test_transfers import (ALICE, BOB, CAROL, SOM, balance, deliver, deliver_until_done, record,
@@ -38,7 +38,7 @@ def test_a_card_loaded_twice_is_one_card_and_a_reused_code_is_rejected(paycards)
     assert deliver(transfers.on_voucher_issued, paycards, "card-1-again") == "processed"
     clash = {**paycards, "serial": "PC-0002"}
     assert deliver(transfers.on_voucher_issued, clash, "card-2") == "rejected"
-    stored = store.db().collection(vouchers.COLLECTION).document(vouchers.code_key(CODE)).get().to_dict()
+    stored = store.db().collection(documents.VOUCHERS).document(vouchers.code_key(CODE)).get().to_dict()
     assert stored["serial"] == "PC-0001" and stored["status"] == "issued"
     assert CODE not in str(stored), "the secret code itself is never stored"
 
@@ -137,7 +137,7 @@ def test_many_callers_trying_one_card_lock_it_even_to_its_right_code_and_care_se
     [sms] = sms_of(transfers.on_voucher_redeem, "owner")
     assert sms["to"] == CAROL and "Эта карта заблокирована" in sms["params"]["reason"]
     assert balance(BOB) == 0
-    card = store.db().collection(vouchers.COLLECTION).document(vouchers.code_key(CODE)).get().to_dict()
+    card = store.db().collection(documents.VOUCHERS).document(vouchers.code_key(CODE)).get().to_dict()
     assert card["status"] == "issued"
 
     assert transfers_cli.main(["card", "0001"]) == 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from functions.notify import messages
-from shared import texts
+from shared import text_catalog, texts
 from shared.carrier import AcceptedMessage, PermanentCarrierError
 from shared.events import SmsSend, SmsStatus
 from shared.operator import OperatorProfile
@@ -38,8 +38,8 @@ test.long:
 @pytest.fixture(autouse=True)
 def sample_texts(tmp_path, monkeypatch):
     (tmp_path / "sample.yaml").write_text(SAMPLE_TEXTS, encoding="utf-8")
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
-    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
+    monkeypatch.setattr(text_catalog, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()

@@ -261,9 +261,9 @@ def ttl_collections(tf: Terraform) -> set[str]:
 
 
 def check_idempotency_records_expire(tf: Terraform) -> None:
-    from functions.transfers import vouchers
+    from functions.transfers import documents as transfer_documents
 
-    missing = {*store.EXPIRING, *vouchers.EXPIRING} - ttl_collections(tf)
+    missing = {*store.EXPIRING, *transfer_documents.EXPIRING} - ttl_collections(tf)
     assert not missing, f"idempotency records that would grow forever (no TTL policy): {sorted(missing)}"
 
 

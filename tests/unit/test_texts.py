@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import texts
+from shared import text_catalog, texts
 
 REPO = Path(__file__).resolve().parents[2]
 TEXT_FILES = texts.files()
@@ -80,8 +80,8 @@ def test_a_key_a_service_defines_again_is_refused_naming_both_files(tmp_path, mo
     (tmp_path / "functions" / "new" / "texts").mkdir(parents=True)
     (tmp_path / "shared" / "common.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "functions" / "new" / "texts" / "new.yaml").write_text(GOOD, encoding="utf-8")
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path / "shared")
-    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path / "functions")
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path / "shared")
+    monkeypatch.setattr(text_catalog, "SERVICES_DIR", tmp_path / "functions")
     texts.catalog.cache_clear()
     try:
         with pytest.raises(ValueError, match=r"'greeting' is defined twice: in \S*shared/common.yaml and "
@@ -135,8 +135,8 @@ def test_checker_reports_positional_placeholders_and_empty_texts(tmp_path):
 @pytest.fixture
 def sample_texts(tmp_path, monkeypatch):
     _write(tmp_path, GOOD + 'english.only:\n  en: "Only {what}"\n')
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
-    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
+    monkeypatch.setattr(text_catalog, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()
@@ -166,8 +166,8 @@ CALLS = ("{count, plural, =0 {no missed calls} one {{count} missed call} "
 @pytest.fixture
 def plural_texts(tmp_path, monkeypatch):
     _write(tmp_path, f'calls:\n  en: "{CALLS}"\n  ru: "{ЗВОНКИ}"\n  zh: "{{caller}}的未接来电{{count}}个"\n')
-    monkeypatch.setattr(texts, "TEXTS_DIR", tmp_path)
-    monkeypatch.setattr(texts, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
+    monkeypatch.setattr(text_catalog, "TEXTS_DIR", tmp_path)  # where the catalog is read from
+    monkeypatch.setattr(text_catalog, "SERVICES_DIR", tmp_path)  # the sample alone, no service texts
     texts.catalog.cache_clear()
     yield
     texts.catalog.cache_clear()

@@ -183,14 +183,15 @@ def card(serial="S1", code="123456", amount=1_000) -> VoucherIssued:
 
 
 def test_a_card_is_loaded_once_and_clashes_are_refused():
-    stored = vouchers.issued(card(), stored_by_code=None, stored_serial=None, event_id="e", now=NOW)
+    stored = vouchers.issued(card(), stored_by_code=None, serial_code_key=None, event_id="e", now=NOW)
     assert stored["status"] == "issued" and "123456" not in str(stored)
-    assert vouchers.issued(card(), stored_by_code=stored, stored_serial=None, event_id="e2", now=NOW) is None
+    loaded = vouchers.Card.from_document(stored)
+    assert vouchers.issued(card(), stored_by_code=loaded, serial_code_key=None, event_id="e2", now=NOW) is None
     with pytest.raises(vouchers.VoucherConflict):
-        vouchers.issued(card(serial="S2"), stored_by_code=stored, stored_serial=None, event_id="e3", now=NOW)
+        vouchers.issued(card(serial="S2"), stored_by_code=loaded, serial_code_key=None, event_id="e3", now=NOW)
     with pytest.raises(vouchers.VoucherConflict):
         vouchers.issued(card(code="654321"), stored_by_code=None,
-                        stored_serial={"code_key": vouchers.code_key("123456")}, event_id="e4", now=NOW)
+                        serial_code_key=vouchers.code_key("123456"), event_id="e4", now=NOW)
 
 
 @pytest.fixture
@@ -218,11 +219,14 @@ def test_a_stored_code_key_cannot_be_matched_by_hashing_every_code_without_the_s
 
 
 def test_wrong_codes_older_than_the_window_are_forgotten():
-    attempts = {"wrong_codes": [NOW - timedelta(hours=25)] + [NOW - timedelta(minutes=i) for i in range(4)]}
+    attempts = vouchers.WrongCodes.from_document(
+        {"wrong_codes": [NOW - timedelta(hours=25)] + [NOW - timedelta(minutes=i) for i in range(4)]})
     assert len(vouchers.wrong_codes(attempts, NOW)) == 4
-    assert len(vouchers.with_wrong_code(attempts, NOW)["wrong_codes"]) == 5
+    after = vouchers.with_wrong_code(attempts, NOW)
+    assert len(vouchers.wrong_codes_document(after, NOW)["wrong_codes"]) == 5
 
 
 def test_a_wrong_code_count_expires_when_its_newest_wrong_code_leaves_the_window():
-    counted = vouchers.with_wrong_code({"wrong_codes": [NOW - timedelta(hours=2)]}, NOW)
-    assert counted["expire_at"] == NOW + vouchers.WRONG_CODE_WINDOW  # Firestore's TTL deletes it then
+    counted = vouchers.with_wrong_code(vouchers.WrongCodes.from_document({"wrong_codes": [NOW - timedelta(hours=2)]}),
+                                       NOW)
+    assert vouchers.wrong_codes_document(counted, NOW)["expire_at"] == NOW + vouchers.WRONG_CODE_WINDOW  # Firestore's TTL deletes it then
