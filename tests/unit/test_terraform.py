@@ -527,6 +527,22 @@ def test_indexes_ttl_secrets_and_settings_come_from_the_declaration_files(tf):
     check_reads_the_infrastructure_declarations(tf)
 
 
+def check_names_no_service(tf: Terraform, catalog: catalog_module.Catalog) -> None:
+    """What a service needs is declared in its folder: no service's name is written in Terraform."""
+    named = tf.literals() & services_of(catalog)
+    assert not named, f"services named in Terraform instead of declaring their needs in their folder: {sorted(named)}"
+
+
+def test_terraform_names_no_service(tf, catalog):
+    check_names_no_service(tf, catalog)
+
+
+def test_a_service_named_in_terraform_is_caught(tf, catalog):
+    mutant = tf.mutated("functions.tf", "  service_env = {\n", '  service_env = { notify = {} }\n  unused = {\n')
+    with pytest.raises(AssertionError, match="notify"):
+        check_names_no_service(mutant, catalog)
+
+
 def test_the_collections_each_owner_expires_in_python_are_the_ttl_collections_it_declares(infra):
     check_expiring_collections_are_declared(infra)
 
@@ -967,13 +983,15 @@ def test_terraform_refuses_conflicting_declarations_naming_each(tmp_path):
 
 
 @needs_terraform
-def test_terraform_refuses_a_setting_it_does_not_give_and_an_index_field_without_its_order(tmp_path):
+def test_terraform_refuses_a_setting_it_does_not_give_and_an_index_without_its_collection_or_order(tmp_path):
     files = {**declaration_files(), "functions/notify/infrastructure.yaml":
              "reads:\n  settings: [email_sender, twilio_api_base]\n"
-             "firestore:\n  indexes:\n    by_day: {collection: emails, fields: [[day, UP], [to]]}\n"}
+             "firestore:\n  indexes:\n    by_day: {collection: emails, fields: [[day, UP], [to]]}\n"
+             "    by_to: {fields: [[to, ASCENDING], [at, ASCENDING]]}\n"}
     (problems,) = terraform_console(["local.infrastructure_problems"], tmp_path, function_locals(real()),
                                     declarations=files, variables=FUNCTION_VARIABLES)
     assert problems == [
+        "firestore index by_to names no collection",
         'firestore index by_day: ["day","UP"] is not [field, ASCENDING | DESCENDING | CONTAINS]',
         'firestore index by_day: ["to"] is not [field, ASCENDING | DESCENDING | CONTAINS]',
         "functions/notify/infrastructure.yaml reads setting twilio_api_base, which terraform/functions.tf "
