@@ -1011,3 +1011,13 @@ def test_a_new_service_declares_its_needs_in_its_own_folder_only(tmp_path, infra
     assert problems == []
     assert set(indexes) == {*infra.indexes, "dead_letters_by_consumer"}
     assert used_by["ops"] == ["twilio-auth-token"] and "ledger" not in used_by
+
+
+def test_python_takes_an_empty_declaration_file_as_no_needs_and_keeps_reads_to_the_services(infra):
+    raw = {**infrastructure.read(), "functions/ledger/infrastructure.yaml": yaml.safe_load("# nothing yet\n")}
+    merged = infrastructure.merge(raw)
+    assert merged.reads["ledger"] == infrastructure.Reads() and merged.indexes == infra.indexes
+    platform = {**infrastructure.read()}
+    platform["shared/infrastructure.yaml"] = {**platform["shared/infrastructure.yaml"], "reads": {"secrets": []}}
+    with pytest.raises(ValueError, match="shared/infrastructure.yaml: reads cannot be declared here"):
+        infrastructure.merge(platform)
