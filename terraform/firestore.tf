@@ -10,25 +10,24 @@ resource "google_firestore_database" "default" {
   # Keep the data when Terraform forgets the database; deleting it is a deliberate manual act.
   deletion_policy = "ABANDON"
 
+  lifecycle {
+    precondition {
+      # The one resource every deployment has exactly once: each problem is reported once, before any
+      # index, TTL policy, secret grant or setting is planned from the declarations.
+      condition     = length(local.infrastructure_problems) == 0
+      error_message = "infrastructure.yaml declarations refused:\n  ${join("\n  ", local.infrastructure_problems)}"
+    }
+  }
+
   depends_on = [google_project_service.api]
 }
 
-# Composite indexes the queries need. The ledger's expiry sweep filters accounts on one field
-# (`next_expiry <= now`), which Firestore indexes automatically; a query that filters or orders
-# on two fields adds its index here.
+# Composite indexes the queries need, as each service declares them (functions/<service>/infrastructure.yaml,
+# merged by infrastructure.tf). The ledger's expiry sweep filters accounts on one field
+# (`next_expiry <= now`), which Firestore indexes automatically; a query that filters or orders on two
+# fields adds its index to its service's file.
 locals {
-  firestore_composite_indexes = {
-    # Customer care's `python -m functions.transfers history MSISDN`: a subscriber's transfers,
-    # sent or received (`parties` array-contains), newest first.
-    transfers_by_party = { collection = "transfers", fields = [["parties", "CONTAINS"], ["at", "DESCENDING"]] }
-    # Missed calls (functions/missed_calls/queries.py): a callee's pending calls, oldest first,
-    # delivered on attach or by the clock.
-    missed_calls_pending = { collection = "missed_calls", fields = [["callee", "ASCENDING"], ["status", "ASCENDING"], ["called_at", "ASCENDING"]] }
-    # The voicemail line (functions/missed_calls/edge_voicemail.py): a mailbox's messages, oldest first.
-    voicemails_of_callee = { collection = "voicemails", fields = [["callee", "ASCENDING"], ["deleted", "ASCENDING"], ["recorded_at", "ASCENDING"]] }
-    # The clock's sweep of voice messages past their retention.
-    voicemails_expired = { collection = "voicemails", fields = [["deleted", "ASCENDING"], ["delete_after", "ASCENDING"]] }
-  }
+  firestore_composite_indexes = merge([for part in values(local.infrastructure_parts) : part.indexes]...)
 }
 
 resource "google_firestore_index" "composite" {
@@ -46,13 +45,13 @@ resource "google_firestore_index" "composite" {
   }
 }
 
-# Idempotency records expire: Firestore deletes a document of these collections once its
-# `expire_at` has passed (shared/store.py EXPIRING and MARKER_TTL: processed markers live 30 days,
-# far beyond Pub/Sub's 7-day retention; gate leases once they lapse; functions/transfers/vouchers.py
-# EXPIRING: wrong pay-card codes once they leave their 24-hour window). Deletion runs within a day
-# of the time, never before it.
+# Idempotency records expire: Firestore deletes a document of these collections once its `expire_at`
+# has passed. The platform's (shared/infrastructure.yaml: processed markers, gate leases) and each
+# service's own (functions/<service>/infrastructure.yaml, e.g. transfers' wrong pay-card codes), which
+# tests/unit/test_terraform.py holds to the EXPIRING tuples of the Python that writes them. Deletion
+# runs within a day of the time, never before it.
 locals {
-  firestore_ttl_collections = ["processed", "gates", "voucher_attempts", "voucher_card_attempts"]
+  firestore_ttl_collections = distinct(flatten([for part in values(local.infrastructure_parts) : part.ttl_collections]))
 }
 
 resource "google_firestore_field" "ttl" {

@@ -19,15 +19,20 @@ locals {
     PYTHONPATH = "/workspace"
   }
 
-  # Settings only some services read (shared/settings.py); webhooks also get their own URL.
+  # The plain settings Terraform can give a function, by shared/settings.py field (VAS_<FIELD>); a
+  # service's functions get the ones its infrastructure.yaml `reads.settings` names.
+  setting_values = {
+    sms_status_callback_url = local.webhook_url["edge-message-status"]
+    # Amazon SES: the AWS provider is not part of this deployment, so the identity (var.email_sender)
+    # is verified once in the SES console of var.ses_region; its credentials are secrets (secrets.tf).
+    ses_region   = var.ses_region
+    email_sender = var.email_sender
+    ses_endpoint = var.ses_endpoint
+  }
   service_env = {
-    notify = {
-      VAS_SMS_STATUS_CALLBACK_URL = local.webhook_url["edge-message-status"]
-      # Amazon SES: the AWS provider is not part of this deployment, so the identity (var.email_sender)
-      # is verified once in the SES console of var.ses_region; its credentials are secrets (secrets.tf).
-      VAS_SES_REGION   = var.ses_region
-      VAS_EMAIL_SENDER = var.email_sender
-      VAS_SES_ENDPOINT = var.ses_endpoint
+    for service, reads in local.infrastructure_reads : service => {
+      for setting in reads.settings : "VAS_${upper(setting)}" => local.setting_values[setting]
+      if contains(keys(local.setting_values), setting)
     }
   }
 

@@ -2,40 +2,16 @@
 # secrets are created empty and the operator adds versions with gcloud (see README.md).
 
 locals {
-  secrets = {
-    twilio-account-sid = {
-      env         = "VAS_TWILIO_ACCOUNT_SID"
-      description = "Twilio account SID (ACxxxxxxxx) notify sends SMS with and missed_calls deletes recordings with."
-    }
-    twilio-auth-token = {
-      env         = "VAS_TWILIO_AUTH_TOKEN"
-      description = "Twilio auth token: notify's and missed_calls' API password, and the key the edge checks X-Twilio-Signature with."
-    }
-    ussd-gateway-secret = {
-      env         = "VAS_USSD_GATEWAY_SECRET"
-      description = "Shared secret of the carrier's USSD gateway (HMAC-SHA256 of the request body)."
-    }
-    ses-access-key-id = {
-      env         = "VAS_SES_ACCESS_KEY_ID"
-      description = "Access key id of the AWS IAM user notify sends email through Amazon SES with (ses:SendEmail only)."
-    }
-    ses-secret-access-key = {
-      env         = "VAS_SES_SECRET_ACCESS_KEY"
-      description = "Secret access key of that AWS IAM user."
-    }
-    voucher-code-key = {
-      env         = "VAS_VOUCHER_CODE_KEY"
-      description = "Key of the HMAC-SHA256 pay-card codes are stored under (a leaked database reveals no code); changing it orphans every loaded card."
-    }
-  }
+  # Every secret, defined once by the platform (shared/infrastructure.yaml): several services may read one.
+  secrets = local.platform_infrastructure.secrets
 
-  # Which service may read which secret; every other service gets none.
+  # Which service may read which secret, as each service declares (`reads.secrets` in its
+  # infrastructure.yaml); every other service gets none. Names no definition or runtime account answers
+  # are left out here so that the database's precondition (infrastructure_problems) is the error shown.
   secrets_used_by = {
-    notify    = ["twilio-account-sid", "twilio-auth-token", "ses-access-key-id", "ses-secret-access-key"]
-    edge      = ["twilio-auth-token", "ussd-gateway-secret"]
-    transfers = ["voucher-code-key"]
-    # Deletes voice messages' recordings through the Twilio API.
-    missed_calls = ["twilio-account-sid", "twilio-auth-token"]
+    for service, reads in local.infrastructure_reads : service => [
+      for secret in reads.secrets : secret if contains(keys(local.secrets), secret)
+    ] if length(reads.secrets) > 0 && contains(local.services, service)
   }
 }
 

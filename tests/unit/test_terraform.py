@@ -6,6 +6,7 @@ them (a hard-coded topic list, a dropped dead-letter policy…) to prove the che
 
 from __future__ import annotations
 
+import ast
 import base64
 import functools
 import json
@@ -20,7 +21,7 @@ import yaml
 from hcl2.utils import SerializationOptions
 
 from shared import catalog as catalog_module
-from shared import runtime, store
+from shared import infrastructure, runtime, store
 from shared.events import Envelope
 from shared.settings import Settings
 
@@ -111,6 +112,11 @@ def tf() -> Terraform:
 @pytest.fixture
 def catalog() -> catalog_module.Catalog:
     return catalog_module.load()
+
+
+@pytest.fixture
+def infra() -> infrastructure.Infrastructure:
+    return infrastructure.load()
 
 
 def services_of(catalog: catalog_module.Catalog) -> set[str]:
@@ -251,20 +257,107 @@ def check_dead_letter_iam(tf: Terraform) -> None:
     assert "gcp-sa-pubsub.iam.gserviceaccount.com" in tf.locals["pubsub_service_agent"]
 
 
-def ttl_collections(tf: Terraform) -> set[str]:
-    """The collections whose documents Firestore deletes once their `expire_at` has passed."""
+def check_idempotency_records_expire(tf: Terraform) -> None:
+    """A TTL policy on `expire_at` for every collection the declarations name (infrastructure.tf merges them)."""
     field = tf.resource("google_firestore_field", "ttl")
     assert field["for_each"] == "${toset(local.firestore_ttl_collections)}" and field["collection"] == "${each.value}"
     assert field["field"] == store.EXPIRES_AT, f"the TTL policy is on {field['field']}, not {store.EXPIRES_AT}"
     assert field.get("ttl_config") == [{}], "the field is declared without its TTL policy"
-    return set(tf.locals["firestore_ttl_collections"])
+    assert "for part in values(local.infrastructure_parts) : part.ttl_collections" in \
+        tf.locals["firestore_ttl_collections"], "the TTL collections are not the declarations' (a hand list?)"
 
 
-def check_idempotency_records_expire(tf: Terraform) -> None:
-    from functions.transfers import documents as transfer_documents
+def check_reads_the_infrastructure_declarations(tf: Terraform) -> None:
+    """Indexes, TTL collections, secret grants and settings come from the files shared/infrastructure.py merges."""
+    texts = tf.locals["infrastructure_texts"]
+    platform = re.search(r'file\("\$\{path\.module\}/([^"$]+)"\)', texts)
+    assert platform and (TF_DIR / platform.group(1)).resolve() == infrastructure.PLATFORM_FILE.resolve()
+    parts = re.search(r'fileset\("\$\{path\.module\}/([^"]+)", "([^"]+)"\)', texts)
+    assert parts, "the services' declaration files must be found by fileset(), not listed by hand"
+    assert (TF_DIR / parts.group(1)).resolve() == infrastructure.SERVICES_DIR.resolve()
+    assert parts.group(2) == infrastructure.SERVICE_PART, f"fileset() looks for {parts.group(2)}"
+    derived = {"firestore_composite_indexes": "in values(local.infrastructure_parts) : part.indexes",
+               "secrets_used_by": "for service, reads in local.infrastructure_reads : service =>",
+               "service_env": "for service, reads in local.infrastructure_reads : service =>"}
+    for name, expected in derived.items():
+        assert expected in tf.locals[name], f"local.{name} is not the declarations' (a hand list?)"
+    assert tf.locals["secrets"] == "${local.platform_infrastructure.secrets}"
+    wired = {("google_firestore_index", "composite"): "${local.firestore_composite_indexes}",
+             ("google_secret_manager_secret", "secret"): "${local.secrets}"}
+    for (rtype, name), expected in wired.items():
+        assert tf.resource(rtype, name)["for_each"] == expected, f"{rtype}.{name} does not iterate {expected}"
+    accessor = tf.resource("google_secret_manager_secret_iam_member", "runtime_secret_accessor")
+    assert "for service, secrets in local.secrets_used_by" in accessor["for_each"]
+    service = block(tf.resource("google_cloudfunctions2_function", "function"), "service_config")
+    assert dynamic(service, "secret_environment_variables")["for_each"] == \
+        "${toset(lookup(local.secrets_used_by, each.value.service, []))}", "a function gets other services' secrets"
+    assert "lookup(local.service_env, each.value.service, {})" in service["environment_variables"]
+    condition = block(block(tf.resource("google_firestore_database", "default"), "lifecycle"), "precondition")
+    assert condition["condition"] == "${length(local.infrastructure_problems) == 0}", "nothing refuses a conflict"
 
-    missing = {*store.EXPIRING, *transfer_documents.EXPIRING} - ttl_collections(tf)
-    assert not missing, f"idempotency records that would grow forever (no TTL policy): {sorted(missing)}"
+
+def string_constants(folder: Path) -> dict[str, str]:
+    """Every module-level `NAME = "text"` of the Python under a folder, text -> name (its collections among them)."""
+    found: dict[str, str] = {}
+    for module in sorted(folder.rglob("*.py")):
+        for node in ast.parse(module.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                    isinstance(node.value.value, str):
+                found.update({node.value.value: target.id for target in node.targets if isinstance(target, ast.Name)})
+    return found
+
+
+def expiring_in_python(folder: Path) -> set[str]:
+    """The collections the Python under a folder declares expiring: its module-level `EXPIRING = (NAME, ...)`."""
+    collections: set[str] = set()
+    for module in sorted(folder.rglob("*.py")):
+        tree = ast.parse(module.read_text())
+        constants = {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                     and isinstance(node.value, ast.Constant) for target in node.targets if isinstance(target, ast.Name)}
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "EXPIRING" for t in node.targets):
+                assert isinstance(node.value, ast.Tuple), f"{module}: EXPIRING is not a tuple of collection names"
+                for item in node.value.elts:
+                    name = item.value if isinstance(item, ast.Constant) else constants.get(getattr(item, "id", ""))
+                    assert isinstance(name, str), f"{module}: EXPIRING holds {ast.unparse(item)}, not a collection"
+                    collections.add(name)
+    return collections
+
+
+def owner_folder(file: str) -> Path:
+    """The folder whose Python a declaration file speaks for: shared/ for the platform's, else the service's."""
+    return REPO / Path(file).parent
+
+
+def check_expiring_collections_are_declared(infra: infrastructure.Infrastructure) -> None:
+    """Each owner's TTL collections are exactly the EXPIRING collections of its Python (shared/store.py for the
+    platform, e.g. functions/transfers/documents.py for transfers): none grows forever, no policy is stale."""
+    owners = {infrastructure.PLATFORM_FILE, *(path.parent / "infrastructure.yaml"
+                                              for path in infrastructure.SERVICES_DIR.glob("*/__init__.py"))}
+    for path in sorted(owners):
+        file = str(path.relative_to(REPO))
+        python, declared = expiring_in_python(path.parent), infra.ttl_collections_of(file)
+        assert python == declared, (f"{path.parent.name}: its Python expires {sorted(python)}, {file} declares TTL "
+                                    f"policies for {sorted(declared)}")
+
+
+def _drop_ttl(collection: str) -> object:
+    def edit(part: dict) -> None:
+        part["firestore"]["ttl_collections"].remove(collection)
+    return edit
+
+
+def _add_ttl(collection: str) -> object:
+    def edit(part: dict) -> None:
+        part["firestore"]["ttl_collections"].append(collection)
+    return edit
+
+
+DECLARATION_MUTANTS = {
+    "processed markers kept forever": ("shared/infrastructure.yaml", _drop_ttl("processed")),
+    "wrong pay-card codes kept forever": ("functions/transfers/infrastructure.yaml", _drop_ttl("voucher_card_attempts")),
+    "a TTL policy deleting transfers' records": ("functions/transfers/infrastructure.yaml", _add_ttl("transfers")),
+}
 
 
 # --- the real configuration --------------------------------------------------------------------
@@ -312,25 +405,29 @@ def test_every_catalog_source_exists_and_defines_its_entry_point(catalog):
             f"{name}: {function.source} defines no {function.entry_point}()"
 
 
-def granted_secrets(tf: Terraform) -> dict[str, list[str]]:
-    """Service → the VAS_* variables Terraform fills from Secret Manager for it (secrets.tf)."""
-    text = tf.texts["secrets.tf"]
-    env_of = dict(re.findall(r'^\s*([\w-]+) = \{\s*env\s*=\s*"(VAS_\w+)"', text, re.M))
-    used_by = re.search(r"secrets_used_by = \{(.*?)\n  \}", text, re.S).group(1)
-    return {service: [env_of[name] for name in re.findall(r'"([\w-]+)"', names)]
-            for service, names in re.findall(r"^\s*(\w+)\s*=\s*\[(.*?)\]", used_by, re.M)}
+def granted_secrets(infra: infrastructure.Infrastructure) -> dict[str, list[str]]:
+    """Service → the VAS_* variables Terraform fills from Secret Manager for it (its `reads.secrets`).
+
+    That Terraform grants exactly these is test_terraform_merges_the_infrastructure_declarations_as_python_does.
+    """
+    return {service: [infra.secrets[name].env for name in reads.secrets] for service, reads in infra.reads.items()}
+
+
+def configured_settings(infra: infrastructure.Infrastructure) -> dict[str, list[str]]:
+    """Service → the plain VAS_* settings Terraform gives its functions (its `reads.settings`)."""
+    return {service: [f"VAS_{name.upper()}" for name in reads.settings] for service, reads in infra.reads.items()}
 
 
 def test_outside_the_local_stack_each_function_starts_with_what_terraform_gives_it_and_not_without(
-        tf, catalog, monkeypatch):
+        infra, catalog, monkeypatch):
     """No default stands in for a secret in the cloud: without one a function refusing to start is the safe side."""
     import functions_framework
 
     from shared import settings
 
-    granted = granted_secrets(tf)
+    granted = granted_secrets(infra)
     every_secret = {variable for variables in granted.values() for variable in variables}
-    configured = tf.locals["service_env"]
+    configured = configured_settings(infra)
     every_setting = {variable for settings_ in configured.values() for variable in settings_}
     functions = {f.source: (f, name in catalog.webhooks) for name, f in
                  [*catalog.consumers.items(), *catalog.webhooks.items()]}
@@ -378,22 +475,25 @@ def imports_the_carrier(service: str) -> bool:
     return False
 
 
-def test_every_service_that_calls_the_carrier_is_granted_the_twilio_credentials(tf, catalog):
+def test_every_service_that_calls_the_carrier_is_granted_the_twilio_credentials(infra, catalog):
     """Deployed, a service calling the Twilio API without the account's credentials fails every call."""
-    granted = granted_secrets(tf)
+    granted = granted_secrets(infra)
     callers = {service for service in services_of(catalog) if imports_the_carrier(service)}
     assert {"notify", "missed_calls"} <= callers
     for service in callers:
         assert {"VAS_TWILIO_ACCOUNT_SID", "VAS_TWILIO_AUTH_TOKEN"} <= set(granted.get(service, [])), service
 
 
-def test_secrets_go_to_existing_settings_and_services(tf, catalog):
+def test_secrets_and_settings_go_to_existing_settings_and_services(tf, infra, catalog):
     settings_env = {f"VAS_{field.upper()}" for field in Settings.model_fields}
-    secrets = re.findall(r'env\s*=\s*"(VAS_\w+)"', tf.texts["secrets.tf"])
-    assert secrets and set(secrets) <= settings_env, f"secrets for unknown settings: {set(secrets) - settings_env}"
-    used_by = re.search(r"secrets_used_by = \{(.*?)\n  \}", tf.texts["secrets.tf"], re.S).group(1)
-    users = set(re.findall(r"^\s*(\w+)\s*=", used_by, re.M))
-    assert users <= services_of(catalog), f"secrets granted to services the catalog lacks: {users - services_of(catalog)}"
+    secrets = {secret.env for secret in infra.secrets.values()}
+    assert secrets and secrets <= settings_env, f"secrets for unknown settings: {secrets - settings_env}"
+    supplied = set(tf.locals["setting_values"])
+    assert supplied <= set(Settings.model_fields), f"Terraform gives unknown settings: {supplied - set(Settings.model_fields)}"
+    readers = set(infra.reads)
+    assert readers <= services_of(catalog), f"declarations of services the catalog lacks: {readers - services_of(catalog)}"
+    for service, reads in infra.reads.items():
+        assert set(reads.settings) <= supplied, f"{service} reads settings Terraform does not give"
 
 
 def test_runtime_identities_hold_no_broad_roles(tf):
@@ -421,6 +521,51 @@ def test_every_checkov_skip_says_why(tf):
 
 def test_every_idempotency_collection_has_a_ttl_policy_on_its_expiry_field(tf):
     check_idempotency_records_expire(tf)
+
+
+def test_indexes_ttl_secrets_and_settings_come_from_the_declaration_files(tf):
+    check_reads_the_infrastructure_declarations(tf)
+
+
+def check_names_no_service(tf: Terraform, catalog: catalog_module.Catalog) -> None:
+    """What a service needs is declared in its folder: no service's name is written in Terraform."""
+    named = tf.literals() & services_of(catalog)
+    assert not named, f"services named in Terraform instead of declaring their needs in their folder: {sorted(named)}"
+
+
+def test_terraform_names_no_service(tf, catalog):
+    check_names_no_service(tf, catalog)
+
+
+def test_a_service_named_in_terraform_is_caught(tf, catalog):
+    mutant = tf.mutated("functions.tf", "  service_env = {\n", '  service_env = { notify = {} }\n  unused = {\n')
+    with pytest.raises(AssertionError, match="notify"):
+        check_names_no_service(mutant, catalog)
+
+
+def test_the_collections_each_owner_expires_in_python_are_the_ttl_collections_it_declares(infra):
+    check_expiring_collections_are_declared(infra)
+
+
+@pytest.mark.parametrize("mutant", sorted(DECLARATION_MUTANTS))
+def test_expiring_collections_check_fails_on_a_drifted_declaration(mutant):
+    file, edit = DECLARATION_MUTANTS[mutant]
+    raw = infrastructure.read()
+    edit(raw[file])
+    with pytest.raises(AssertionError):
+        check_expiring_collections_are_declared(infrastructure.merge(raw))
+
+
+def test_each_index_and_ttl_collection_is_a_collection_its_owner_names(infra):
+    """An index or TTL policy on a collection the declaring service's Python never names is misplaced or stale."""
+    for name, index in infra.indexes.items():
+        owner = next(file for file, part in infrastructure.read().items()
+                     if name in ((part or {}).get("firestore") or {}).get("indexes", {}))
+        assert index.collection in string_constants(owner_folder(owner)), \
+            f"index {name} of {owner} is on {index.collection}, which its Python does not name"
+    for collection, owner in infra.ttl_collections.items():
+        assert collection in string_constants(owner_folder(owner)), \
+            f"{owner} declares a TTL policy on {collection}, which its Python does not name"
 
 
 def test_stalled_deliveries_alert_the_operator_past_a_threshold(tf):
@@ -493,10 +638,24 @@ MUTANTS = {
                              "service_account_email = google_service_account.build.email"),
     "dead letters cannot be published": (check_dead_letter_iam, "pubsub.tf",
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
-    "processed markers kept forever": (check_idempotency_records_expire, "firestore.tf",
-                                       '["processed", "gates", ', '["gates", '),
-    "wrong pay-card codes kept forever": (check_idempotency_records_expire, "firestore.tf",
-                                          ', "voucher_card_attempts"]', ']'),
+    "TTL collections listed by hand": (check_idempotency_records_expire, "firestore.tf",
+                                       "distinct(flatten([for part in values(local.infrastructure_parts) : part.ttl_collections]))",
+                                       '["processed", "gates"]'),
+    "indexes listed by hand": (check_reads_the_infrastructure_declarations, "firestore.tf",
+                               "merge([for part in values(local.infrastructure_parts) : part.indexes]...)", "{}"),
+    "secret grants listed by hand": (check_reads_the_infrastructure_declarations, "secrets.tf",
+                                     "for service, reads in local.infrastructure_reads : service => [",
+                                     'for service, reads in { edge = { secrets = [] } } : service => ['),
+    "settings listed by hand": (check_reads_the_infrastructure_declarations, "functions.tf",
+                                "for service, reads in local.infrastructure_reads : service => {",
+                                'for service, reads in { notify = { settings = [] } } : service => {'),
+    "the services' declaration files left out": (check_reads_the_infrastructure_declarations, "infrastructure.tf",
+                                                 '"*/infrastructure.yaml"', '"notify/infrastructure.yaml"'),
+    "conflicts not refused": (check_reads_the_infrastructure_declarations, "firestore.tf",
+                              "condition     = length(local.infrastructure_problems) == 0", "condition     = true"),
+    "secrets given to every function": (check_reads_the_infrastructure_declarations, "functions.tf",
+                                        "for_each = toset(lookup(local.secrets_used_by, each.value.service, []))",
+                                        "for_each = toset(keys(local.secrets))"),
     "TTL policy left out": (check_idempotency_records_expire, "firestore.tf", "  ttl_config {}\n", ""),
     "TTL on another field": (check_idempotency_records_expire, "firestore.tf",
                              'field      = "expire_at"', 'field      = "at"'),
@@ -529,11 +688,17 @@ def catalog_files() -> dict[str, str]:
     return {str(path.relative_to(REPO)): path.read_text() for path in catalog_module.files()}
 
 
+def declaration_files() -> dict[str, str]:
+    """Every infrastructure declaration file's text by its path (shared/infrastructure.yaml, functions/*/…)."""
+    return {str(path.relative_to(REPO)): path.read_text() for path in infrastructure.files()}
+
+
 def terraform_console(expressions: list[str], tmp_path: Path, texts: dict[str, str], *,
-                      catalog: dict[str, str] | None = None, variables: dict[str, str] | None = None) -> list[object]:
-    """Evaluate expressions against .tf `texts` (by file name) beside the catalog files; JSON values back."""
+                      catalog: dict[str, str] | None = None, declarations: dict[str, str] | None = None,
+                      variables: dict[str, str] | None = None) -> list[object]:
+    """Evaluate expressions against .tf `texts` (by file name) beside the catalog and declaration files; JSON back."""
     (tmp_path / "terraform").mkdir()
-    for name, text in (catalog or catalog_files()).items():
+    for name, text in {**(catalog or catalog_files()), **(declarations or declaration_files())}.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     for name, text in texts.items():
@@ -561,13 +726,21 @@ def catalog_only(tf: Terraform) -> dict[str, str]:
     return {"catalog.tf": tf.texts["catalog.tf"]}
 
 
+def locals_of(text: str) -> str:
+    """The locals blocks of a .tf file's text: what `terraform console` evaluates without a provider."""
+    return "".join(re.findall(r"^locals \{\n.*?^\}\n", text, re.M | re.S))
+
+
 def function_locals(tf: Terraform) -> dict[str, str]:
-    """catalog.tf, variables.tf and the locals of functions.tf: local.functions, needing no provider."""
-    functions_locals = re.search(r"^locals \{\n.*?^\}\n", tf.texts["functions.tf"], re.M | re.S).group(0)
+    """catalog.tf, variables.tf, infrastructure.tf and the locals of functions.tf, firestore.tf and secrets.tf:
+    local.functions and what each service reads, needing no provider."""
+    functions_locals = locals_of(tf.texts["functions.tf"])
     # A data source needs the provider; any project number stands in for it.
     project_number = "data.google_project.this.number"
     assert project_number in functions_locals
     return {"catalog.tf": tf.texts["catalog.tf"], "variables.tf": tf.texts["variables.tf"],
+            "infrastructure.tf": tf.texts["infrastructure.tf"], "firestore.tf": locals_of(tf.texts["firestore.tf"]),
+            "secrets.tf": locals_of(tf.texts["secrets.tf"]),
             "functions.tf": functions_locals.replace(project_number, f'"{PROJECT_NUMBER}"')}
 
 
@@ -744,3 +917,107 @@ def test_alert_coverage_check_fails_on_a_gap(tmp_path, catalog, mutant):
     with pytest.raises((AssertionError, KeyError)):
         check_every_subscription_and_dead_letter_topic_alerts(real().mutated("monitoring.tf", old, new), tmp_path,
                                                               catalog)
+
+
+# --- the infrastructure each service declares, evaluated by terraform and merged by Python -------------
+
+DECLARED = ["local.firestore_composite_indexes", "local.firestore_ttl_collections", "local.secrets",
+            "local.secrets_used_by", "{for service, env in local.service_env : service => keys(env)}",
+            "local.infrastructure_problems"]
+
+
+@needs_terraform
+def test_terraform_merges_the_infrastructure_declarations_as_python_does(tmp_path, infra):
+    """Same indexes, TTL collections, secrets, per-service secret grants and settings on both sides."""
+    indexes, ttl, secrets, used_by, settings_env, problems = terraform_console(
+        DECLARED, tmp_path, function_locals(real()), variables=FUNCTION_VARIABLES)
+    assert problems == []
+    assert indexes == {name: index.model_dump(mode="json") for name, index in infra.indexes.items()}
+    assert sorted(ttl) == sorted(infra.ttl_collections)
+    assert secrets == {name: secret.model_dump() for name, secret in infra.secrets.items()}
+    assert used_by == {service: reads.secrets for service, reads in infra.reads.items() if reads.secrets}
+    assert settings_env == {service: sorted(names) for service, names in configured_settings(infra).items()}
+
+
+CONFLICTING = """
+firestore:
+  indexes:
+    transfers_by_party: {collection: transfers, fields: [[parties, CONTAINS], [at, ASCENDING]]}
+    oldest_voicemails: {collection: voicemails, fields: [[deleted, ASCENDING], [delete_after, ASCENDING]]}
+  ttl_collections: [gates]
+  index: {}
+reads:
+  secrets: [twilio-auth-token, twilio-api-key]
+secret: [voucher-code-key]
+"""
+# Refused alike by terraform/infrastructure.tf and shared/infrastructure.py.
+REFUSED = [
+    "functions/newservice/infrastructure.yaml: secret cannot be declared here",
+    "functions/newservice/infrastructure.yaml: firestore.index cannot be declared here",
+    "firestore index transfers_by_party is declared twice: in functions/newservice/infrastructure.yaml and "
+    "functions/transfers/infrastructure.yaml",
+    "TTL collection gates is declared twice: in functions/newservice/infrastructure.yaml and shared/infrastructure.yaml",
+    'firestore indexes oldest_voicemails and voicemails_expired are the same index '
+    '(voicemails [["deleted","ASCENDING"],["delete_after","ASCENDING"]])',
+    "functions/newservice/infrastructure.yaml reads secret twilio-api-key, which shared/infrastructure.yaml does not "
+    "define",
+]
+
+
+def test_python_refuses_conflicting_declarations_naming_each():
+    raw = {**infrastructure.read(), "functions/newservice/infrastructure.yaml": yaml.safe_load(CONFLICTING)}
+    with pytest.raises(ValueError) as refused:
+        infrastructure.merge(raw)
+    for problem in REFUSED:
+        assert problem in str(refused.value)
+
+
+@needs_terraform
+def test_terraform_refuses_conflicting_declarations_naming_each(tmp_path):
+    files = {**declaration_files(), "functions/newservice/infrastructure.yaml": CONFLICTING}
+    (problems,) = terraform_console(["local.infrastructure_problems"], tmp_path, function_locals(real()),
+                                    declarations=files, variables=FUNCTION_VARIABLES)
+    assert set(REFUSED) <= set(problems)
+    # A service whose folder has no function gets no runtime account to hold the grant.
+    assert "functions/newservice/infrastructure.yaml: newservice has no function in the catalog to give it to" in problems
+
+
+@needs_terraform
+def test_terraform_refuses_a_setting_it_does_not_give_and_an_index_without_its_collection_or_order(tmp_path):
+    files = {**declaration_files(), "functions/notify/infrastructure.yaml":
+             "reads:\n  settings: [email_sender, twilio_api_base]\n"
+             "firestore:\n  indexes:\n    by_day: {collection: emails, fields: [[day, UP], [to]]}\n"
+             "    by_to: {fields: [[to, ASCENDING], [at, ASCENDING]]}\n"}
+    (problems,) = terraform_console(["local.infrastructure_problems"], tmp_path, function_locals(real()),
+                                    declarations=files, variables=FUNCTION_VARIABLES)
+    assert problems == [
+        "firestore index by_to names no collection",
+        'firestore index by_day: ["day","UP"] is not [field, ASCENDING | DESCENDING | CONTAINS]',
+        'firestore index by_day: ["to"] is not [field, ASCENDING | DESCENDING | CONTAINS]',
+        "functions/notify/infrastructure.yaml reads setting twilio_api_base, which terraform/functions.tf "
+        "setting_values does not give",
+    ]
+
+
+@needs_terraform
+def test_a_new_service_declares_its_needs_in_its_own_folder_only(tmp_path, infra):
+    """A service with a file of comments only, or none, needs nothing; one that declares gets exactly that."""
+    files = {**declaration_files(), "functions/ledger/infrastructure.yaml": "# nothing yet\n",
+             "functions/ops/infrastructure.yaml": "firestore:\n  indexes:\n    dead_letters_by_consumer:\n"
+             "      {collection: dead_letters, fields: [[consumer, ASCENDING], [at, DESCENDING]]}\n"
+             "reads:\n  secrets: [twilio-auth-token]\n"}
+    indexes, _, _, used_by, _, problems = terraform_console(DECLARED, tmp_path, function_locals(real()),
+                                                            declarations=files, variables=FUNCTION_VARIABLES)
+    assert problems == []
+    assert set(indexes) == {*infra.indexes, "dead_letters_by_consumer"}
+    assert used_by["ops"] == ["twilio-auth-token"] and "ledger" not in used_by
+
+
+def test_python_takes_an_empty_declaration_file_as_no_needs_and_keeps_reads_to_the_services(infra):
+    raw = {**infrastructure.read(), "functions/ledger/infrastructure.yaml": yaml.safe_load("# nothing yet\n")}
+    merged = infrastructure.merge(raw)
+    assert merged.reads["ledger"] == infrastructure.Reads() and merged.indexes == infra.indexes
+    platform = {**infrastructure.read()}
+    platform["shared/infrastructure.yaml"] = {**platform["shared/infrastructure.yaml"], "reads": {"secrets": []}}
+    with pytest.raises(ValueError, match="shared/infrastructure.yaml: reads cannot be declared here"):
+        infrastructure.merge(platform)
