@@ -21,8 +21,16 @@ import functions_framework
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
-from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
+from functions.edge import (
+    lookup,
+    request_ids,
+    security,
+    services,
+    sms_keywords,
+    status,
+    ussd as ussd_protocol,  # the entry point below is named `ussd` by the catalog
+    voice,
+)
 from functions.edge.replies import Publication, Text
 from functions.edge.request import Request
 from functions.edge.subscribers import Caller
@@ -43,14 +51,16 @@ _MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred by
 _settings = settings.get()
 _settings.require("twilio_auth_token", "ussd_gateway_secret", "webhook_base_url")  # else refuse to start
 _profile = operator.current()
-_twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url,
-                               trust_request_url=_settings.local)
+_twilio = security.TwilioGuard(
+    _settings.twilio_auth_token, _settings.webhook_base_url, trust_request_url=_settings.local
+)
 _ussd_services = services.ussd_services(_profile)
 _sms_commands = services.sms_services(_profile)
 _voice_routes = services.voice_routes(_profile)
 
 
 # --- answers -------------------------------------------------------------------------------
+
 
 def _plain(text: str, status_code: int = 200):
     return text, status_code, {"Content-Type": "text/plain; charset=utf-8"}
@@ -83,6 +93,7 @@ def _retry_later():
 
 def _webhook(name: str, on_failure):
     """Register an HTTP entry point that caps the body and turns any crash into `on_failure()`."""
+
     def register(handler):
         @functools.wraps(handler)
         def entry(request):
@@ -95,15 +106,23 @@ def _webhook(name: str, on_failure):
             except Exception:
                 logger.exception("webhook failed; answered with its fallback", extra={"webhook": name})
                 return on_failure()
+
         return functions_framework.http(entry)
+
     return register
 
 
 def _publish(publications: tuple[Publication, ...], source: str, timeout: float) -> None:
     """Publish what an answer decided, before the answer is given (its ids make retries harmless)."""
     for publication in publications:
-        runtime.publish_new(publication.topic, publication.payload, event_id=publication.event_id,
-                            source=source, timeout=timeout, immediate=True)
+        runtime.publish_new(
+            publication.topic,
+            publication.payload,
+            event_id=publication.event_id,
+            source=source,
+            timeout=timeout,
+            immediate=True,
+        )
 
 
 @contextlib.contextmanager
@@ -116,6 +135,7 @@ def _correlated(correlation_id: str):
 
 
 # --- USSD ----------------------------------------------------------------------------------
+
 
 @_webhook("edge-ussd", on_failure=_unavailable_screen)
 def ussd(request):
@@ -133,29 +153,45 @@ def ussd(request):
     now = utcnow()
     with _correlated(dialled.session_id):
         try:
-            found = lookup.read_all(store.db(), dialled.msisdn, _profile, now=now,
-                                    with_account=bool(service and service.needs_account),
-                                    extra=service.documents_for(seen, _profile) if service else ())
+            found = lookup.read_all(
+                store.db(),
+                dialled.msisdn,
+                _profile,
+                now=now,
+                with_account=bool(service and service.needs_account),
+                extra=service.documents_for(seen, _profile) if service else (),
+            )
         except Exception:
-            logger.exception("USSD answered 'try later': Firestore read failed",
-                             extra={"service_code": dialled.service_code})
+            logger.exception(
+                "USSD answered 'try later': Firestore read failed", extra={"service_code": dialled.service_code}
+            )
             return _unavailable_screen()
-        reply = ussd_protocol.answer(dialled, found.caller, _ussd_services, _profile, found.account,
-                                     found.documents, now)
+        reply = ussd_protocol.answer(
+            dialled, found.caller, _ussd_services, _profile, found.account, found.documents, now
+        )
         try:
             _publish(reply.publish, "edge-ussd", USSD_PUBLISH_TIMEOUT)
         except Exception:
             # The screen would promise what was never requested: say "try later" instead.
-            logger.exception("USSD answered 'try later': publishing failed",
-                             extra={"topics": [p.topic for p in reply.publish]})
+            logger.exception(
+                "USSD answered 'try later': publishing failed", extra={"topics": [p.topic for p in reply.publish]}
+            )
             return _unavailable_screen()
-        logger.info("USSD answered", extra={"service_code": seen.service_code, "msisdn": dialled.msisdn,
-                                            "known": found.caller.known, "final": not reply.keep_open,
-                                            "published": [p.topic for p in reply.publish]})
+        logger.info(
+            "USSD answered",
+            extra={
+                "service_code": seen.service_code,
+                "msisdn": dialled.msisdn,
+                "known": found.caller.known,
+                "final": not reply.keep_open,
+                "published": [p.topic for p in reply.publish],
+            },
+        )
         return _ussd_screen(reply)
 
 
 # --- Twilio inbound SMS --------------------------------------------------------------------
+
 
 @_webhook("edge-sms", on_failure=_retry_later)
 def sms_inbound(request):
@@ -163,12 +199,13 @@ def sms_inbound(request):
     if not _twilio.allows(request):
         return _forbidden("edge-sms")
     try:
-        inbound = _sms_commands.identified(sms_keywords.parse(request.form))   # a PIN stays out of its id
+        inbound = _sms_commands.identified(sms_keywords.parse(request.form))  # a PIN stays out of its id
     except sms_keywords.MalformedMessage as error:
         logger.warning("unreadable inbound SMS", extra={"reason": str(error)})
         answer = MessagingResponse()
-        answer.message(Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline})
-                       .render(_profile.default_language))
+        answer.message(
+            Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline}).render(_profile.default_language)
+        )
         return _twiml(answer)
     event_id = derive_event_id(inbound.request_id, "edge/reply")
     short_code = inbound.to or _profile.short_codes.sms
@@ -178,18 +215,35 @@ def sms_inbound(request):
         try:
             _publish(answer.publish, "edge-sms", TWILIO_PUBLISH_TIMEOUT)
             if reply is not None:
-                runtime.publish_new("sms.send", SmsSend(
-                    to=inbound.sender, template=reply.key, params=reply.params, language=language,
-                    sender=short_code, reference=request_ids.sms_reference(inbound.message_sid), billing=answer.billing,
-                ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
+                runtime.publish_new(
+                    "sms.send",
+                    SmsSend(
+                        to=inbound.sender,
+                        template=reply.key,
+                        params=reply.params,
+                        language=language,
+                        sender=short_code,
+                        reference=request_ids.sms_reference(inbound.message_sid),
+                        billing=answer.billing,
+                    ),
+                    event_id=event_id,
+                    source="edge-sms",
+                    timeout=TWILIO_PUBLISH_TIMEOUT,
+                )
         except Exception:
             # The reply exists only in this request: a 200 would tell Twilio the message was handled
             # and the subscriber would never hear back. A 5xx makes Twilio retry (or call the
             # fallback URL); the retry derives the same event id, so notify sends one reply at most.
             logger.exception("SMS reply could not be published; answered 503 for Twilio to retry")
             return _retry_later()
-        logger.info("SMS answered", extra={"template": reply.key if reply else None, "msisdn": inbound.sender,
-                                           "published": [p.topic for p in answer.publish]})
+        logger.info(
+            "SMS answered",
+            extra={
+                "template": reply.key if reply else None,
+                "msisdn": inbound.sender,
+                "published": [p.topic for p in answer.publish],
+            },
+        )
         return _twiml(MessagingResponse())
 
 
@@ -198,18 +252,33 @@ def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_k
     command, word = _sms_commands.command_of(inbound.body)
     service, now = _sms_commands.service(command, short_code), utcnow()
     try:
-        found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
-                                extra=service.documents_for(inbound, _profile))
+        found = lookup.read_all(
+            store.db(),
+            inbound.sender,
+            _profile,
+            now=now,
+            with_account=service.needs_account,
+            extra=service.documents_for(inbound, _profile),
+        )
     except Exception:
         logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command})
         return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
-    request = sms_keywords.sms_request(inbound=inbound, command=command, word=word, short_code=short_code,
-                                       caller=found.caller, profile=_profile, account=found.account,
-                                       documents=found.documents, now=now)
+    request = sms_keywords.sms_request(
+        inbound=inbound,
+        command=command,
+        word=word,
+        short_code=short_code,
+        caller=found.caller,
+        profile=_profile,
+        account=found.account,
+        documents=found.documents,
+        now=now,
+    )
     return _sms_commands.answer(request), found.caller.language
 
 
 # --- Twilio inbound voice ------------------------------------------------------------------
+
 
 @_webhook("edge-voice", on_failure=_unavailable_voice)
 def voice_inbound(request):
@@ -229,16 +298,18 @@ def voice_inbound(request):
         return _twiml(answer.twiml)
 
 
-def _call_request(call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *,
-                  look_up: bool = True) -> Request[voice.InboundCall]:
+def _call_request(
+    call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *, look_up: bool = True
+) -> Request[voice.InboundCall]:
     """The call with its caller and what its service reads; unread (in the operator's language) when
     not looked up, the number was withheld or Firestore failed: a call is answered all the same."""
     now = utcnow()
     if look_up and call.caller is not None:
         try:
             found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=now, extra=reads)
-            return Request(channel="voice", input=call, caller=found.caller, profile=_profile,
-                           documents=found.documents, now=now)
+            return Request(
+                channel="voice", input=call, caller=found.caller, profile=_profile, documents=found.documents, now=now
+            )
         except Exception:
             logger.exception("call answered unread: Firestore read failed", extra={"purpose": purpose})
     unknown = Caller(msisdn=call.caller or "", known=False, language=_profile.default_language)
@@ -262,6 +333,7 @@ def _call_ended(call: voice.InboundCall):
 
 # --- Twilio message status callbacks -------------------------------------------------------
 
+
 @_webhook("edge-message-status", on_failure=_retry_later)
 def message_status(request):
     """A delivery status of an SMS notify sent, forwarded as `sms.status` (duplicates share an id)."""
@@ -273,14 +345,14 @@ def message_status(request):
         logger.warning("refused a status callback", extra={"reason": str(error)})
         return _plain(f"Bad status callback: {error}", 400)
     if update is None:
-        logger.info("status not tracked by notify; acknowledged",
-                    extra={"status": request.form.get("MessageStatus")})
+        logger.info("status not tracked by notify; acknowledged", extra={"status": request.form.get("MessageStatus")})
         return "", 204
     event_id = status.event_id(update)
     with _correlated(event_id):
         try:
-            runtime.publish_new("sms.status", update, event_id=event_id, source="edge-message-status",
-                                timeout=TWILIO_PUBLISH_TIMEOUT)
+            runtime.publish_new(
+                "sms.status", update, event_id=event_id, source="edge-message-status", timeout=TWILIO_PUBLISH_TIMEOUT
+            )
         except Exception:
             # Twilio retries a failed callback; acknowledging it would lose the status for good.
             logger.exception("status could not be published; answered 503")

@@ -10,8 +10,12 @@ to choose, so without a base URL nothing is allowed.
 
 from __future__ import annotations
 
-from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator,
-                                      get_signature_algorithm)
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
 from shared import signing
 
@@ -52,5 +56,7 @@ class TwilioGuard:
             return False
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         query = request.query_string.decode("latin-1")
-        return any(self.validator.validate(url, request.form, signature, algorithm)
-                   for url in signed_urls(request.host_url, request.path, query, self.base_url))
+        return any(
+            self.validator.validate(url, request.form, signature, algorithm)
+            for url in signed_urls(request.host_url, request.path, query, self.base_url)
+        )

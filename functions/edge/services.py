@@ -17,14 +17,17 @@ from functions.edge import sms_keywords, ussd, voice
 from functions.edge.api import ServiceEntries
 from shared.operator import OperatorProfile
 
-EDGE_MODULE = "edge"      # the module a service declares its entries in
+EDGE_MODULE = "edge"  # the module a service declares its entries in
 _NOT_SERVICES = frozenset({"edge"})
 
 
 def service_packages() -> tuple[str, ...]:
     """Every package under functions/ with an edge module, by name (a stable order)."""
-    packages = sorted(f"{functions.__name__}.{found.name}" for found in pkgutil.iter_modules(functions.__path__)
-                      if found.ispkg and found.name not in _NOT_SERVICES)
+    packages = sorted(
+        f"{functions.__name__}.{found.name}"
+        for found in pkgutil.iter_modules(functions.__path__)
+        if found.ispkg and found.name not in _NOT_SERVICES
+    )
     return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{EDGE_MODULE}") is not None)
 
 
