@@ -26,6 +26,7 @@ from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY, path as doc
 from functions.edge.replies import Publication, Text
 from functions.edge.request import DocumentPath, Reads, Request
 from functions.edge.request_ids import call_request_id
+from functions.edge.screen import Reply
 from functions.edge.sms_keywords import (
     Command,
     InboundSms,
@@ -38,7 +39,7 @@ from functions.edge.sms_keywords import (
     fold,
 )
 from functions.edge.subscribers import Caller, refusal
-from functions.edge.ussd import Reply, UssdRequest, UssdService, replay
+from functions.edge.ussd import UssdRequest, UssdService, replay
 from functions.edge.voice import (
     Forwarded,
     InboundCall,

@@ -15,12 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from functions.edge.screen import Reply
 from shared import sms
-
-if TYPE_CHECKING:  # ussd imports this module; the annotation only
-    from functions.edge.ussd import Reply
 
 GSM7_SCREEN = 182  # septets of one USSD screen
 UCS2_SCREEN = 80  # UTF-16 code units in the same ~160 octets (182 septets of 7 bits), 2 octets each
@@ -71,7 +68,10 @@ def layout(text: str, label: str) -> Layout:
     if fits(text):
         return Layout((text,), key, (_choices_of(text.split("\n")),))
     more = f"\n{key} {label}"
-    screens, choices, current, options = [], [], "", set()
+    screens: list[str] = []
+    choices: list[frozenset[str]] = []
+    options: set[str] = set()
+    current = ""
     for piece, starts_line in _pieces(text, more):
         candidate = f"{current}\n{piece}" if current else piece
         if not fits(candidate + more):
@@ -121,7 +121,8 @@ def _longest_fitting(line: str, more: str) -> int:
 def page(inputs: Sequence[str], reply_for: Callable[[tuple[str, ...]], Reply], label: str) -> Reply:
     """The screen to show: the service's reply to the inputs that were meant for it, at the page the
     More presses reached (`label`: "More" in the caller's language)."""
-    meant, at = [], 0
+    meant: list[str] = []
+    at = 0
     for typed in inputs:
         shown = layout(reply_for(tuple(meant)).text, label)
         if at < len(shown.screens) - 1 and typed.strip() == shown.key:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from functions.edge import pager, request_ids
-from functions.edge.replies import Publication, Text
+from functions.edge.replies import Text
 from functions.edge.request import DocumentPath, Reads, Request
+from functions.edge.screen import Reply
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -41,26 +42,6 @@ class UssdRequest:
     def request_id(self) -> str:
         """Our id of this request: the session, the phone, the code and the inputs (a retry gets the same)."""
         return request_ids.ussd_request_id(self.session_id, self.msisdn, self.service_code, *self.inputs)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A USSD screen: `CON` keeps the session open for input, `END` closes it."""
-
-    text: str
-    keep_open: bool = False
-    publish: tuple[Publication, ...] = ()  # events the webhook publishes before showing the screen
-
-    @classmethod
-    def end(cls, text: str, publish: Iterable[Publication] = ()) -> Reply:
-        return cls(text, keep_open=False, publish=tuple(publish))
-
-    @classmethod
-    def con(cls, text: str) -> Reply:
-        return cls(text, keep_open=True)
-
-    def body(self) -> str:
-        return ("CON " if self.keep_open else "END ") + self.text
 
 
 def split_service_code(raw: str) -> tuple[str, tuple[str, ...]]:
