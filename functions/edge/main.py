@@ -16,8 +16,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Callable, Iterator
 
+import flask
 import functions_framework
+from flask.typing import ResponseReturnValue
+from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +55,9 @@ _MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred by
 _settings = settings.get()
 _settings.require("twilio_auth_token", "ussd_gateway_secret", "webhook_base_url")  # else refuse to start
 _profile = operator.current()
+# require() raised when either is missing (locally both have stand-ins): neither is None from here on.
+assert _settings.twilio_auth_token is not None and _settings.ussd_gateway_secret is not None
+_USSD_GATEWAY_SECRET: str = _settings.ussd_gateway_secret
 _twilio = security.TwilioGuard(
     _settings.twilio_auth_token, _settings.webhook_base_url, trust_request_url=_settings.local
 )
@@ -62,41 +69,45 @@ _voice_routes = services.voice_routes(_profile)
 # --- answers -------------------------------------------------------------------------------
 
 
-def _plain(text: str, status_code: int = 200):
+Handler = Callable[[flask.Request], ResponseReturnValue]  # an HTTP entry point, as functions_framework calls it
+PlainAnswer = tuple[str, int, dict[str, str]]  # body, status, headers
+
+
+def _plain(text: str, status_code: int = 200) -> PlainAnswer:
     return text, status_code, {"Content-Type": "text/plain; charset=utf-8"}
 
 
-def _ussd_screen(reply: ussd_protocol.Reply):
+def _ussd_screen(reply: ussd_protocol.Reply) -> PlainAnswer:
     return _plain(reply.body())
 
 
-def _twiml(response):
+def _twiml(response: TwiML) -> PlainAnswer:
     return str(response), 200, {"Content-Type": "application/xml; charset=utf-8"}
 
 
-def _forbidden(webhook: str):
+def _forbidden(webhook: str) -> PlainAnswer:
     logger.warning("refused an unsigned or wrongly signed request", extra={"webhook": webhook})
     return _plain("Forbidden", 403)
 
 
-def _unavailable_screen():
+def _unavailable_screen() -> PlainAnswer:
     return _ussd_screen(ussd_protocol.Reply.end(Text("edge.unavailable").render(_profile.default_language)))
 
 
-def _unavailable_voice():
+def _unavailable_voice() -> PlainAnswer:
     return _twiml(voice.announce(Text("edge.unavailable"), _profile.default_language))
 
 
-def _retry_later():
+def _retry_later() -> PlainAnswer:
     return _plain("Temporarily unavailable, retry later", 503)
 
 
-def _webhook(name: str, on_failure):
+def _webhook(name: str, on_failure: Callable[[], ResponseReturnValue]) -> Callable[[Handler], Handler]:
     """Register an HTTP entry point that caps the body and turns any crash into `on_failure()`."""
 
-    def register(handler):
+    def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        def entry(request):
+        def entry(request: flask.Request) -> ResponseReturnValue:
             log.setup(_settings.function or name, _settings.log_level)
             request.max_content_length = _MAX_BODY_BYTES
             try:
@@ -126,7 +137,7 @@ def _publish(publications: tuple[Publication, ...], source: str, timeout: float)
 
 
 @contextlib.contextmanager
-def _correlated(correlation_id: str):
+def _correlated(correlation_id: str) -> Iterator[None]:
     token = log.correlation_id.set(correlation_id or None)
     try:
         yield
@@ -138,10 +149,10 @@ def _correlated(correlation_id: str):
 
 
 @_webhook("edge-ussd", on_failure=_unavailable_screen)
-def ussd(request):
+def ussd(request: flask.Request) -> ResponseReturnValue:
     """One USSD screen (CON/END) for the gateway, which signs the raw body with our shared secret."""
     signature = request.headers.get(signing.USSD_SIGNATURE_HEADER)
-    if not security.ussd_signed(_settings.ussd_gateway_secret, request.get_data(cache=True), signature):
+    if not security.ussd_signed(_USSD_GATEWAY_SECRET, request.get_data(cache=True), signature):
         return _forbidden("edge-ussd")
     try:
         dialled = ussd_protocol.parse(request.form, _profile)
@@ -194,7 +205,7 @@ def ussd(request):
 
 
 @_webhook("edge-sms", on_failure=_retry_later)
-def sms_inbound(request):
+def sms_inbound(request: flask.Request) -> ResponseReturnValue:
     """An SMS to our short code: the reply goes out through notify as an `sms.send` event."""
     if not _twilio.allows(request):
         return _forbidden("edge-sms")
@@ -281,7 +292,7 @@ def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_k
 
 
 @_webhook("edge-voice", on_failure=_unavailable_voice)
-def voice_inbound(request):
+def voice_inbound(request: flask.Request) -> ResponseReturnValue:
     """An inbound call: TwiML from the voice service routed for the dialled number."""
     if not _twilio.allows(request):
         return _forbidden("edge-voice")
@@ -316,7 +327,7 @@ def _call_request(
     return Request(channel="voice", input=call, caller=unknown, profile=_profile, now=now, read=False)
 
 
-def _call_ended(call: voice.InboundCall):
+def _call_ended(call: voice.InboundCall) -> ResponseReturnValue:
     """The number's status callback: what a call's end publishes (a forwarded call's final record)."""
     with _correlated(call.call_sid):
         reads = _voice_routes.documents_for_end(call, _profile)
@@ -335,7 +346,7 @@ def _call_ended(call: voice.InboundCall):
 
 
 @_webhook("edge-message-status", on_failure=_retry_later)
-def message_status(request):
+def message_status(request: flask.Request) -> ResponseReturnValue:
     """A delivery status of an SMS notify sent, forwarded as `sms.status` (duplicates share an id)."""
     if not _twilio.allows(request):
         return _forbidden("edge-message-status")

@@ -10,6 +10,7 @@ to choose, so without a base URL nothing is allowed.
 
 from __future__ import annotations
 
+from flask import Request
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -50,7 +51,8 @@ class TwilioGuard:
         self.base_url = base_url
         self.trust_request_url = trust_request_url  # the local stack only: no proxy, nobody forging Host
 
-    def allows(self, request) -> bool:
+    def allows(self, request: Request) -> bool:
+        """Whether Twilio signed this request (at one of the URLs it may have been configured with)."""
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature or not (self.base_url or self.trust_request_url):
             return False

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from functions.edge import pager, request_ids
 from functions.edge.replies import Text
@@ -199,7 +200,17 @@ def _more(language: str) -> str:
     return Text("edge.ussd.more").render(language)
 
 
-def replay(inputs, step, start):
+class MenuPosition(Protocol):
+    """Where a USSD menu is: `done` is set once a final choice was made."""
+
+    @property
+    def done(self) -> object: ...
+
+
+Position = TypeVar("Position", bound=MenuPosition)
+
+
+def replay(inputs: Iterable[str], step: Callable[[Position, str], Position], start: Position) -> Position:
     """A USSD menu's position after the session's inputs, replayed from `start` (gateways resend
     every input each round, so a menu is a pure fold); inputs after a final choice (`done`) are ignored."""
     position = start
