@@ -58,7 +58,7 @@ MORE_KEYS = ("1", "99")
 
 
 def more_key(text: str) -> str:
-    """ "1", unless the text offers a choice 1 of its own."""
+    """The key that turns the page: "1", unless the text offers a choice 1 of its own."""
     return MORE_KEYS[1] if any(_CHOICE_ONE.match(line) for line in text.splitlines()) else MORE_KEYS[0]
 
 
