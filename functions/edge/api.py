@@ -22,18 +22,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
-from functions.edge.lookup import path as document_path
+from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY, path as document_path
 from functions.edge.replies import Publication, Text
-from functions.edge.request_ids import call_request_id
 from functions.edge.request import DocumentPath, Reads, Request
-from functions.edge.sms_keywords import (Command, InboundSms, SmsAnswer, SmsKeywords, SmsMessage, SmsPattern,
-                                         SmsService, SmsShortCode, fold)
+from functions.edge.request_ids import call_request_id
+from functions.edge.screen import Reply
+from functions.edge.sms_keywords import (
+    Command,
+    InboundSms,
+    SmsAnswer,
+    SmsKeywords,
+    SmsMessage,
+    SmsPattern,
+    SmsService,
+    SmsShortCode,
+    fold,
+)
 from functions.edge.subscribers import Caller, refusal
-from functions.edge.ussd import Reply, UssdRequest, UssdService, replay
-from functions.edge.voice import (Forwarded, InboundCall, NumberNotInService, Recording, ServiceNumber, VoiceAnswer,
-                                  VoiceEndHandler, VoiceEntry, VoiceHandler, VoiceService, announce, say, stamp,
-                                  unstamp)
+from functions.edge.ussd import UssdRequest, UssdService, replay
+from functions.edge.voice import (
+    Forwarded,
+    InboundCall,
+    NumberNotInService,
+    Recording,
+    ServiceNumber,
+    VoiceAnswer,
+    VoiceEndHandler,
+    VoiceEntry,
+    VoiceHandler,
+    VoiceService,
+    announce,
+    say,
+    stamp,
+    unstamp,
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +70,43 @@ class ServiceEntries:
 
 
 __all__ = [
-    "READ_DEADLINE_SECONDS", "READ_RETRY", "Caller", "Command", "Forwarded", "InboundCall", "InboundSms",
-    "DocumentPath", "NumberNotInService", "Publication", "Reads", "Recording", "Reply", "Request", "ServiceEntries",
-    "ServiceNumber", "SmsAnswer", "SmsKeywords", "SmsMessage", "SmsPattern", "SmsService", "SmsShortCode", "Text",
+    "READ_DEADLINE_SECONDS",
+    "READ_RETRY",
+    "Caller",
+    "Command",
+    "DocumentPath",
+    "Forwarded",
+    "InboundCall",
+    "InboundSms",
+    "NumberNotInService",
+    "Publication",
+    "Reads",
+    "Recording",
+    "Reply",
+    "Request",
+    "ServiceEntries",
+    "ServiceNumber",
+    "SmsAnswer",
+    "SmsKeywords",
+    "SmsMessage",
+    "SmsPattern",
+    "SmsService",
+    "SmsShortCode",
+    "Text",
     "UssdRequest",
-    "UssdService", "VoiceAnswer", "VoiceEndHandler", "VoiceEntry", "VoiceHandler", "VoiceService", "announce",
-    "call_request_id", "document_path", "fold", "refusal", "replay", "say", "stamp", "unstamp",
+    "UssdService",
+    "VoiceAnswer",
+    "VoiceEndHandler",
+    "VoiceEntry",
+    "VoiceHandler",
+    "VoiceService",
+    "announce",
+    "call_request_id",
+    "document_path",
+    "fold",
+    "refusal",
+    "replay",
+    "say",
+    "stamp",
+    "unstamp",
 ]

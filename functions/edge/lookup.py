@@ -20,9 +20,13 @@ from shared.operator import OperatorProfile
 
 READ_DEADLINE_SECONDS = 2.5
 READ_RETRY = retry.Retry(
-    predicate=retry.if_exception_type(exceptions.ServiceUnavailable, exceptions.DeadlineExceeded,
-                                      exceptions.InternalServerError),
-    initial=0.05, maximum=0.5, multiplier=2.0, timeout=READ_DEADLINE_SECONDS,
+    predicate=retry.if_exception_type(
+        exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.InternalServerError
+    ),
+    initial=0.05,
+    maximum=0.5,
+    multiplier=2.0,
+    timeout=READ_DEADLINE_SECONDS,
 )
 
 
@@ -37,20 +41,29 @@ class Lookup:
 
     caller: Caller
     account: ledger.Account | None
-    documents: Mapping[str, dict | None] = field(default_factory=dict)   # None: the document is absent
+    documents: Mapping[str, dict | None] = field(default_factory=dict)  # None: the document is absent
 
     def subscriber_record(self) -> dict | None:
         return self.documents.get(path(store.SUBSCRIBERS, self.caller.msisdn))
 
 
-def read_all(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool,
-             now: datetime, extra: Iterable[tuple[str, str]] = ()) -> Lookup:
+def read_all(
+    db: firestore.Client,
+    msisdn: str,
+    profile: OperatorProfile,
+    *,
+    with_account: bool,
+    now: datetime,
+    extra: Iterable[tuple[str, str]] = (),
+) -> Lookup:
     """The caller behind `msisdn`, their account as spendable at `now` if asked, and `extra` documents."""
     wanted = [(store.SUBSCRIBERS, msisdn)] + ([(store.ACCOUNTS, msisdn)] if with_account else []) + list(extra)
     refs = {path(*where): db.collection(where[0]).document(where[1]) for where in wanted}
-    found = {snapshot.reference.path: snapshot.to_dict()
-             for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
-             if snapshot.exists}
+    found = {
+        snapshot.reference.path: snapshot.to_dict()
+        for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
+        if snapshot.exists
+    }
     documents = {key: found.get(ref.path) for key, ref in refs.items()}
     caller = caller_from(msisdn, documents[path(store.SUBSCRIBERS, msisdn)], profile)
     account_document = documents.get(path(store.ACCOUNTS, msisdn)) if with_account else None
@@ -60,8 +73,9 @@ def read_all(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, wit
     return Lookup(caller=caller, account=account, documents=documents)
 
 
-def read(db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool,
-         now: datetime) -> tuple[Caller, ledger.Account | None]:
+def read(
+    db: firestore.Client, msisdn: str, profile: OperatorProfile, *, with_account: bool, now: datetime
+) -> tuple[Caller, ledger.Account | None]:
     """The caller behind `msisdn`, and their account as spendable at `now` when asked for."""
     found = read_all(db, msisdn, profile, with_account=with_account, now=now)
     return found.caller, found.account

@@ -16,13 +16,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Callable, Iterator
 
+import flask
 import functions_framework
+from flask.typing import ResponseReturnValue
+from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.exceptions import HTTPException
 
-from functions.edge import lookup, request_ids, security, services, sms_keywords, status, voice
-from functions.edge import ussd as ussd_protocol  # the entry point below is named `ussd` by the catalog
+from functions.edge import (
+    lookup,
+    request_ids,
+    security,
+    services,
+    sms_keywords,
+    status,
+    ussd as ussd_protocol,  # the entry point below is named `ussd` by the catalog
+    voice,
+)
 from functions.edge.replies import Publication, Text
 from functions.edge.request import Request
 from functions.edge.subscribers import Caller
@@ -43,8 +55,12 @@ _MAX_BODY_BYTES = 64 * 1024  # every genuine gateway request is a few hundred by
 _settings = settings.get()
 _settings.require("twilio_auth_token", "ussd_gateway_secret", "webhook_base_url")  # else refuse to start
 _profile = operator.current()
-_twilio = security.TwilioGuard(_settings.twilio_auth_token, _settings.webhook_base_url,
-                               trust_request_url=_settings.local)
+# require() raised when either is missing (locally both have stand-ins): neither is None from here on.
+assert _settings.twilio_auth_token is not None and _settings.ussd_gateway_secret is not None
+_USSD_GATEWAY_SECRET: str = _settings.ussd_gateway_secret
+_twilio = security.TwilioGuard(
+    _settings.twilio_auth_token, _settings.webhook_base_url, trust_request_url=_settings.local
+)
 _ussd_services = services.ussd_services(_profile)
 _sms_commands = services.sms_services(_profile)
 _voice_routes = services.voice_routes(_profile)
@@ -52,40 +68,46 @@ _voice_routes = services.voice_routes(_profile)
 
 # --- answers -------------------------------------------------------------------------------
 
-def _plain(text: str, status_code: int = 200):
+
+Handler = Callable[[flask.Request], ResponseReturnValue]  # an HTTP entry point, as functions_framework calls it
+PlainAnswer = tuple[str, int, dict[str, str]]  # body, status, headers
+
+
+def _plain(text: str, status_code: int = 200) -> PlainAnswer:
     return text, status_code, {"Content-Type": "text/plain; charset=utf-8"}
 
 
-def _ussd_screen(reply: ussd_protocol.Reply):
+def _ussd_screen(reply: ussd_protocol.Reply) -> PlainAnswer:
     return _plain(reply.body())
 
 
-def _twiml(response):
+def _twiml(response: TwiML) -> PlainAnswer:
     return str(response), 200, {"Content-Type": "application/xml; charset=utf-8"}
 
 
-def _forbidden(webhook: str):
+def _forbidden(webhook: str) -> PlainAnswer:
     logger.warning("refused an unsigned or wrongly signed request", extra={"webhook": webhook})
     return _plain("Forbidden", 403)
 
 
-def _unavailable_screen():
+def _unavailable_screen() -> PlainAnswer:
     return _ussd_screen(ussd_protocol.Reply.end(Text("edge.unavailable").render(_profile.default_language)))
 
 
-def _unavailable_voice():
+def _unavailable_voice() -> PlainAnswer:
     return _twiml(voice.announce(Text("edge.unavailable"), _profile.default_language))
 
 
-def _retry_later():
+def _retry_later() -> PlainAnswer:
     return _plain("Temporarily unavailable, retry later", 503)
 
 
-def _webhook(name: str, on_failure):
+def _webhook(name: str, on_failure: Callable[[], ResponseReturnValue]) -> Callable[[Handler], Handler]:
     """Register an HTTP entry point that caps the body and turns any crash into `on_failure()`."""
-    def register(handler):
+
+    def register(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        def entry(request):
+        def entry(request: flask.Request) -> ResponseReturnValue:
             log.setup(_settings.function or name, _settings.log_level)
             request.max_content_length = _MAX_BODY_BYTES
             try:
@@ -95,19 +117,27 @@ def _webhook(name: str, on_failure):
             except Exception:
                 logger.exception("webhook failed; answered with its fallback", extra={"webhook": name})
                 return on_failure()
+
         return functions_framework.http(entry)
+
     return register
 
 
 def _publish(publications: tuple[Publication, ...], source: str, timeout: float) -> None:
     """Publish what an answer decided, before the answer is given (its ids make retries harmless)."""
     for publication in publications:
-        runtime.publish_new(publication.topic, publication.payload, event_id=publication.event_id,
-                            source=source, timeout=timeout, immediate=True)
+        runtime.publish_new(
+            publication.topic,
+            publication.payload,
+            event_id=publication.event_id,
+            source=source,
+            timeout=timeout,
+            immediate=True,
+        )
 
 
 @contextlib.contextmanager
-def _correlated(correlation_id: str):
+def _correlated(correlation_id: str) -> Iterator[None]:
     token = log.correlation_id.set(correlation_id or None)
     try:
         yield
@@ -117,11 +147,12 @@ def _correlated(correlation_id: str):
 
 # --- USSD ----------------------------------------------------------------------------------
 
+
 @_webhook("edge-ussd", on_failure=_unavailable_screen)
-def ussd(request):
+def ussd(request: flask.Request) -> ResponseReturnValue:
     """One USSD screen (CON/END) for the gateway, which signs the raw body with our shared secret."""
     signature = request.headers.get(signing.USSD_SIGNATURE_HEADER)
-    if not security.ussd_signed(_settings.ussd_gateway_secret, request.get_data(cache=True), signature):
+    if not security.ussd_signed(_USSD_GATEWAY_SECRET, request.get_data(cache=True), signature):
         return _forbidden("edge-ussd")
     try:
         dialled = ussd_protocol.parse(request.form, _profile)
@@ -133,42 +164,59 @@ def ussd(request):
     now = utcnow()
     with _correlated(dialled.session_id):
         try:
-            found = lookup.read_all(store.db(), dialled.msisdn, _profile, now=now,
-                                    with_account=bool(service and service.needs_account),
-                                    extra=service.documents_for(seen, _profile) if service else ())
+            found = lookup.read_all(
+                store.db(),
+                dialled.msisdn,
+                _profile,
+                now=now,
+                with_account=bool(service and service.needs_account),
+                extra=service.documents_for(seen, _profile) if service else (),
+            )
         except Exception:
-            logger.exception("USSD answered 'try later': Firestore read failed",
-                             extra={"service_code": dialled.service_code})
+            logger.exception(
+                "USSD answered 'try later': Firestore read failed", extra={"service_code": dialled.service_code}
+            )
             return _unavailable_screen()
-        reply = ussd_protocol.answer(dialled, found.caller, _ussd_services, _profile, found.account,
-                                     found.documents, now)
+        reply = ussd_protocol.answer(
+            dialled, found.caller, _ussd_services, _profile, found.account, found.documents, now
+        )
         try:
             _publish(reply.publish, "edge-ussd", USSD_PUBLISH_TIMEOUT)
         except Exception:
             # The screen would promise what was never requested: say "try later" instead.
-            logger.exception("USSD answered 'try later': publishing failed",
-                             extra={"topics": [p.topic for p in reply.publish]})
+            logger.exception(
+                "USSD answered 'try later': publishing failed", extra={"topics": [p.topic for p in reply.publish]}
+            )
             return _unavailable_screen()
-        logger.info("USSD answered", extra={"service_code": seen.service_code, "msisdn": dialled.msisdn,
-                                            "known": found.caller.known, "final": not reply.keep_open,
-                                            "published": [p.topic for p in reply.publish]})
+        logger.info(
+            "USSD answered",
+            extra={
+                "service_code": seen.service_code,
+                "msisdn": dialled.msisdn,
+                "known": found.caller.known,
+                "final": not reply.keep_open,
+                "published": [p.topic for p in reply.publish],
+            },
+        )
         return _ussd_screen(reply)
 
 
 # --- Twilio inbound SMS --------------------------------------------------------------------
 
+
 @_webhook("edge-sms", on_failure=_retry_later)
-def sms_inbound(request):
+def sms_inbound(request: flask.Request) -> ResponseReturnValue:
     """An SMS to our short code: the reply goes out through notify as an `sms.send` event."""
     if not _twilio.allows(request):
         return _forbidden("edge-sms")
     try:
-        inbound = _sms_commands.identified(sms_keywords.parse(request.form))   # a PIN stays out of its id
+        inbound = _sms_commands.identified(sms_keywords.parse(request.form))  # a PIN stays out of its id
     except sms_keywords.MalformedMessage as error:
         logger.warning("unreadable inbound SMS", extra={"reason": str(error)})
         answer = MessagingResponse()
-        answer.message(Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline})
-                       .render(_profile.default_language))
+        answer.message(
+            Text("edge.sms.malformed", {"hotline": _profile.short_codes.hotline}).render(_profile.default_language)
+        )
         return _twiml(answer)
     event_id = derive_event_id(inbound.request_id, "edge/reply")
     short_code = inbound.to or _profile.short_codes.sms
@@ -178,18 +226,35 @@ def sms_inbound(request):
         try:
             _publish(answer.publish, "edge-sms", TWILIO_PUBLISH_TIMEOUT)
             if reply is not None:
-                runtime.publish_new("sms.send", SmsSend(
-                    to=inbound.sender, template=reply.key, params=reply.params, language=language,
-                    sender=short_code, reference=request_ids.sms_reference(inbound.message_sid), billing=answer.billing,
-                ), event_id=event_id, source="edge-sms", timeout=TWILIO_PUBLISH_TIMEOUT)
+                runtime.publish_new(
+                    "sms.send",
+                    SmsSend(
+                        to=inbound.sender,
+                        template=reply.key,
+                        params=reply.params,
+                        language=language,
+                        sender=short_code,
+                        reference=request_ids.sms_reference(inbound.message_sid),
+                        billing=answer.billing,
+                    ),
+                    event_id=event_id,
+                    source="edge-sms",
+                    timeout=TWILIO_PUBLISH_TIMEOUT,
+                )
         except Exception:
             # The reply exists only in this request: a 200 would tell Twilio the message was handled
             # and the subscriber would never hear back. A 5xx makes Twilio retry (or call the
             # fallback URL); the retry derives the same event id, so notify sends one reply at most.
             logger.exception("SMS reply could not be published; answered 503 for Twilio to retry")
             return _retry_later()
-        logger.info("SMS answered", extra={"template": reply.key if reply else None, "msisdn": inbound.sender,
-                                           "published": [p.topic for p in answer.publish]})
+        logger.info(
+            "SMS answered",
+            extra={
+                "template": reply.key if reply else None,
+                "msisdn": inbound.sender,
+                "published": [p.topic for p in answer.publish],
+            },
+        )
         return _twiml(MessagingResponse())
 
 
@@ -198,21 +263,36 @@ def _sms_reply(inbound: sms_keywords.InboundSms, short_code: str) -> tuple[sms_k
     command, word = _sms_commands.command_of(inbound.body)
     service, now = _sms_commands.service(command, short_code), utcnow()
     try:
-        found = lookup.read_all(store.db(), inbound.sender, _profile, now=now, with_account=service.needs_account,
-                                extra=service.documents_for(inbound, _profile))
+        found = lookup.read_all(
+            store.db(),
+            inbound.sender,
+            _profile,
+            now=now,
+            with_account=service.needs_account,
+            extra=service.documents_for(inbound, _profile),
+        )
     except Exception:
         logger.exception("SMS answered 'try later': Firestore read failed", extra={"command": command})
         return sms_keywords.SmsAnswer(Text("edge.unavailable")), _profile.default_language
-    request = sms_keywords.sms_request(inbound=inbound, command=command, word=word, short_code=short_code,
-                                       caller=found.caller, profile=_profile, account=found.account,
-                                       documents=found.documents, now=now)
+    request = sms_keywords.sms_request(
+        inbound=inbound,
+        command=command,
+        word=word,
+        short_code=short_code,
+        caller=found.caller,
+        profile=_profile,
+        account=found.account,
+        documents=found.documents,
+        now=now,
+    )
     return _sms_commands.answer(request), found.caller.language
 
 
 # --- Twilio inbound voice ------------------------------------------------------------------
 
+
 @_webhook("edge-voice", on_failure=_unavailable_voice)
-def voice_inbound(request):
+def voice_inbound(request: flask.Request) -> ResponseReturnValue:
     """An inbound call: TwiML from the voice service routed for the dialled number."""
     if not _twilio.allows(request):
         return _forbidden("edge-voice")
@@ -229,23 +309,25 @@ def voice_inbound(request):
         return _twiml(answer.twiml)
 
 
-def _call_request(call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *,
-                  look_up: bool = True) -> Request[voice.InboundCall]:
+def _call_request(
+    call: voice.InboundCall, reads: tuple[tuple[str, str], ...], purpose: str, *, look_up: bool = True
+) -> Request[voice.InboundCall]:
     """The call with its caller and what its service reads; unread (in the operator's language) when
     not looked up, the number was withheld or Firestore failed: a call is answered all the same."""
     now = utcnow()
     if look_up and call.caller is not None:
         try:
             found = lookup.read_all(store.db(), call.caller, _profile, with_account=False, now=now, extra=reads)
-            return Request(channel="voice", input=call, caller=found.caller, profile=_profile,
-                           documents=found.documents, now=now)
+            return Request(
+                channel="voice", input=call, caller=found.caller, profile=_profile, documents=found.documents, now=now
+            )
         except Exception:
             logger.exception("call answered unread: Firestore read failed", extra={"purpose": purpose})
     unknown = Caller(msisdn=call.caller or "", known=False, language=_profile.default_language)
     return Request(channel="voice", input=call, caller=unknown, profile=_profile, now=now, read=False)
 
 
-def _call_ended(call: voice.InboundCall):
+def _call_ended(call: voice.InboundCall) -> ResponseReturnValue:
     """The number's status callback: what a call's end publishes (a forwarded call's final record)."""
     with _correlated(call.call_sid):
         reads = _voice_routes.documents_for_end(call, _profile)
@@ -262,8 +344,9 @@ def _call_ended(call: voice.InboundCall):
 
 # --- Twilio message status callbacks -------------------------------------------------------
 
+
 @_webhook("edge-message-status", on_failure=_retry_later)
-def message_status(request):
+def message_status(request: flask.Request) -> ResponseReturnValue:
     """A delivery status of an SMS notify sent, forwarded as `sms.status` (duplicates share an id)."""
     if not _twilio.allows(request):
         return _forbidden("edge-message-status")
@@ -273,14 +356,14 @@ def message_status(request):
         logger.warning("refused a status callback", extra={"reason": str(error)})
         return _plain(f"Bad status callback: {error}", 400)
     if update is None:
-        logger.info("status not tracked by notify; acknowledged",
-                    extra={"status": request.form.get("MessageStatus")})
+        logger.info("status not tracked by notify; acknowledged", extra={"status": request.form.get("MessageStatus")})
         return "", 204
     event_id = status.event_id(update)
     with _correlated(event_id):
         try:
-            runtime.publish_new("sms.status", update, event_id=event_id, source="edge-message-status",
-                                timeout=TWILIO_PUBLISH_TIMEOUT)
+            runtime.publish_new(
+                "sms.status", update, event_id=event_id, source="edge-message-status", timeout=TWILIO_PUBLISH_TIMEOUT
+            )
         except Exception:
             # Twilio retries a failed callback; acknowledging it would lose the status for good.
             logger.exception("status could not be published; answered 503")

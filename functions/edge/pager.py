@@ -15,18 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from functions.edge.screen import Reply
 from shared import sms
 
-if TYPE_CHECKING:  # ussd imports this module; the annotation only
-    from functions.edge.ussd import Reply
+GSM7_SCREEN = 182  # septets of one USSD screen
+UCS2_SCREEN = 80  # UTF-16 code units in the same ~160 octets (182 septets of 7 bits), 2 octets each
 
-GSM7_SCREEN = 182     # septets of one USSD screen
-UCS2_SCREEN = 80      # UTF-16 code units in the same ~160 octets (182 septets of 7 bits), 2 octets each
-
-_CHOICE_ONE = re.compile(r"^1(?:\s|[.)]|$)")   # a screen's own choice "1 …": More must take another key
-_CHOICE = re.compile(r"^(?P<key>\d{1,2})(?:\s|[.)])")   # an option line: "2 5 000 so'm", "0 Back"
+_CHOICE_ONE = re.compile(r"^1(?:\s|[.)]|$)")  # a screen's own choice "1 …": More must take another key
+_CHOICE = re.compile(r"^(?P<key>\d{1,2})(?:\s|[.)])")  # an option line: "2 5 000 so'm", "0 Back"
 # Where a sentence ends inside a line: the page may end after it (Latin and Cyrillic stops before a
 # space, the Chinese full-width ones anywhere).
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|[。！？；]")
@@ -44,7 +41,7 @@ class Layout:
 
     screens: tuple[str, ...]
     key: str
-    choices: tuple[frozenset[str], ...] = ()   # per screen, the keys of the option lines it shows
+    choices: tuple[frozenset[str], ...] = ()  # per screen, the keys of the option lines it shows
 
     def more_line(self, label: str) -> str:
         return f"{self.key} {label}"
@@ -52,15 +49,16 @@ class Layout:
     def unseen(self, typed: str, at: int) -> bool:
         """Whether `typed` picks a choice listed only on a page after `at` (pages up to `at` were read)."""
         key = typed.strip()
-        return (any(key in later for later in self.choices[at + 1:])
-                and not any(key in read for read in self.choices[:at + 1]))
+        return any(key in later for later in self.choices[at + 1 :]) and not any(
+            key in read for read in self.choices[: at + 1]
+        )
 
 
 MORE_KEYS = ("1", "99")
 
 
 def more_key(text: str) -> str:
-    """"1", unless the text offers a choice 1 of its own."""
+    """The key that turns the page: "1", unless the text offers a choice 1 of its own."""
     return MORE_KEYS[1] if any(_CHOICE_ONE.match(line) for line in text.splitlines()) else MORE_KEYS[0]
 
 
@@ -70,7 +68,10 @@ def layout(text: str, label: str) -> Layout:
     if fits(text):
         return Layout((text,), key, (_choices_of(text.split("\n")),))
     more = f"\n{key} {label}"
-    screens, choices, current, options = [], [], "", set()
+    screens: list[str] = []
+    choices: list[frozenset[str]] = []
+    options: set[str] = set()
+    current = ""
     for piece, starts_line in _pieces(text, more):
         candidate = f"{current}\n{piece}" if current else piece
         if not fits(candidate + more):
@@ -108,7 +109,7 @@ def _longest_fitting(line: str, more: str) -> int:
     one: a short first sentence alone would cost a page), else at the last space that fits, else at the
     last character that fits."""
     end = 1
-    while end < len(line) and fits(line[:end + 1] + more):
+    while end < len(line) and fits(line[: end + 1] + more):
         end += 1
     sentences = [stop.end() for stop in _SENTENCE_END.finditer(line, end // 2, end)]
     if sentences:
@@ -120,7 +121,8 @@ def _longest_fitting(line: str, more: str) -> int:
 def page(inputs: Sequence[str], reply_for: Callable[[tuple[str, ...]], Reply], label: str) -> Reply:
     """The screen to show: the service's reply to the inputs that were meant for it, at the page the
     More presses reached (`label`: "More" in the caller's language)."""
-    meant, at = [], 0
+    meant: list[str] = []
+    at = 0
     for typed in inputs:
         shown = layout(reply_for(tuple(meant)).text, label)
         if at < len(shown.screens) - 1 and typed.strip() == shown.key:
@@ -136,6 +138,5 @@ def page(inputs: Sequence[str], reply_for: Callable[[tuple[str, ...]], Reply], l
         return reply
     publish = reply.publish if at == 0 else ()
     if at < len(shown.screens) - 1:
-        return replace(reply, text=f"{shown.screens[at]}\n{shown.more_line(label)}", keep_open=True,
-                       publish=publish)
+        return replace(reply, text=f"{shown.screens[at]}\n{shown.more_line(label)}", keep_open=True, publish=publish)
     return replace(reply, text=shown.screens[-1], publish=publish)

@@ -18,7 +18,7 @@ from shared.operator import OperatorProfile
 
 Channel = Literal["ussd", "sms", "voice"]
 Input = TypeVar("Input")
-DocumentPath = tuple[str, str]                                    # (collection, document id)
+DocumentPath = tuple[str, str]  # (collection, document id)
 Reads = Callable[[Input, OperatorProfile], Iterable[DocumentPath]]
 
 
@@ -27,7 +27,7 @@ class Request(Generic[Input]):
     """Everything a service may use to answer: the channel's parsed input, the caller and what was read."""
 
     channel: Channel
-    input: Input                  # the channel's parsed input
+    input: Input  # the channel's parsed input
     caller: Caller
     profile: OperatorProfile
     account: object | None = None  # the ledger account, when the service asked for it

@@ -10,8 +10,13 @@ to choose, so without a base URL nothing is allowed.
 
 from __future__ import annotations
 
-from twilio.request_validator import (SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator,
-                                      get_signature_algorithm)
+from flask import Request
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 
 from shared import signing
 
@@ -46,11 +51,14 @@ class TwilioGuard:
         self.base_url = base_url
         self.trust_request_url = trust_request_url  # the local stack only: no proxy, nobody forging Host
 
-    def allows(self, request) -> bool:
+    def allows(self, request: Request) -> bool:
+        """Whether Twilio signed this request (at one of the URLs it may have been configured with)."""
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature or not (self.base_url or self.trust_request_url):
             return False
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         query = request.query_string.decode("latin-1")
-        return any(self.validator.validate(url, request.form, signature, algorithm)
-                   for url in signed_urls(request.host_url, request.path, query, self.base_url))
+        return any(
+            self.validator.validate(url, request.form, signature, algorithm)
+            for url in signed_urls(request.host_url, request.path, query, self.base_url)
+        )

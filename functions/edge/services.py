@@ -17,14 +17,17 @@ from functions.edge import sms_keywords, ussd, voice
 from functions.edge.api import ServiceEntries
 from shared.operator import OperatorProfile
 
-EDGE_MODULE = "edge"      # the module a service declares its entries in
+EDGE_MODULE = "edge"  # the module a service declares its entries in
 _NOT_SERVICES = frozenset({"edge"})
 
 
 def service_packages() -> tuple[str, ...]:
     """Every package under functions/ with an edge module, by name (a stable order)."""
-    packages = sorted(f"{functions.__name__}.{found.name}" for found in pkgutil.iter_modules(functions.__path__)
-                      if found.ispkg and found.name not in _NOT_SERVICES)
+    packages = sorted(
+        f"{functions.__name__}.{found.name}"
+        for found in pkgutil.iter_modules(functions.__path__)
+        if found.ispkg and found.name not in _NOT_SERVICES
+    )
     return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{EDGE_MODULE}") is not None)
 
 
@@ -32,7 +35,7 @@ def service_entries(profile: OperatorProfile, packages: Iterable[str] | None = N
     """What each service the profile switches on declares (`packages`: the service packages; default all)."""
     found = []
     for package in service_packages() if packages is None else packages:
-        declared = importlib.import_module(f"{package}.{EDGE_MODULE}").entries(profile)
+        declared: ServiceEntries | None = importlib.import_module(f"{package}.{EDGE_MODULE}").entries(profile)
         if declared is not None:
             found.append(declared)
     return tuple(found)
@@ -48,7 +51,9 @@ def sms_services(profile: OperatorProfile, packages: Iterable[str] | None = None
     """The commands an SMS to the short code may carry (help always), and the short codes services own."""
     commands = sms_keywords.Commands()
     everything = service_entries(profile, packages)
-    declared = [entry for entries in everything for entry in (*entries.sms_patterns, *entries.sms_keywords)]
+    declared: list[sms_keywords.SmsPattern | sms_keywords.SmsKeywords] = []
+    for entries in everything:
+        declared += [*entries.sms_patterns, *entries.sms_keywords]
     for entry in sorted(declared, key=lambda entry: entry.priority):
         if isinstance(entry, sms_keywords.SmsPattern):
             commands.add_pattern(entry)

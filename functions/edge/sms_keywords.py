@@ -23,11 +23,11 @@ from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 
-_MAX_BODY = 1600          # Twilio's own limit for a message body
-_MAX_WORD_SHOWN = 20      # an unknown keyword is quoted back, but never a whole essay
+_MAX_BODY = 1600  # Twilio's own limit for a message body
+_MAX_WORD_SHOWN = 20  # an unknown keyword is quoted back, but never a whole essay
 _TRAILING = ".,!?;:。，！？；：\"'«»“”"
 
-Command = str             # a command's name, e.g. "balance" (the service that declares it chooses it)
+Command = str  # a command's name, e.g. "balance" (the service that declares it chooses it)
 HELP: Command = "help"
 UNKNOWN: Command = "unknown"
 
@@ -48,8 +48,8 @@ class MalformedMessage(ValueError):
 @dataclass(frozen=True)
 class InboundSms:
     message_sid: str
-    sender: str      # E.164
-    to: str          # the short code (or number) the subscriber texted
+    sender: str  # E.164
+    to: str  # the short code (or number) the subscriber texted
     body: str
     # The text as the request id names it, a secret in it (a PIN) blanked; None: the whole body.
     named_body: str | None = None
@@ -71,8 +71,12 @@ def parse(form: Mapping[str, str]) -> InboundSms:
         sender = normalise(form.get("From") or "")
     except InvalidMsisdn as error:
         raise MalformedMessage(str(error)) from None
-    return InboundSms(message_sid=sid, sender=sender, to=(form.get("To") or "").strip()[:32],
-                      body=(form.get("Body") or "")[:_MAX_BODY])
+    return InboundSms(
+        message_sid=sid,
+        sender=sender,
+        to=(form.get("To") or "").strip()[:32],
+        body=(form.get("Body") or "")[:_MAX_BODY],
+    )
 
 
 def fold(text: str) -> str:
@@ -82,17 +86,21 @@ def fold(text: str) -> str:
 
 def help_text(profile: OperatorProfile, short_code: str, accepted: str) -> Text:
     """What `short_code` accepts (one line per command, already in the reader's language)."""
-    return Text("edge.sms.help", {"short_code": short_code, "commands": accepted,
-                                  "hotline": profile.short_codes.hotline})
+    return Text(
+        "edge.sms.help", {"short_code": short_code, "commands": accepted, "hotline": profile.short_codes.hotline}
+    )
 
 
 def unknown_text(word: str, profile: OperatorProfile, short_code: str, accepted: str) -> Text:
-    shown = word if len(word) <= _MAX_WORD_SHOWN else word[:_MAX_WORD_SHOWN - 1] + "…"
-    return Text("edge.sms.unknown_keyword", {"word": shown, "short_code": short_code, "commands": accepted,
-                                             "hotline": profile.short_codes.hotline})
+    shown = word if len(word) <= _MAX_WORD_SHOWN else word[: _MAX_WORD_SHOWN - 1] + "…"
+    return Text(
+        "edge.sms.unknown_keyword",
+        {"word": shown, "short_code": short_code, "commands": accepted, "hotline": profile.short_codes.hotline},
+    )
 
 
 # --- answering: one SmsService per command ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SmsMessage:
@@ -100,19 +108,34 @@ class SmsMessage:
 
     inbound: InboundSms
     command: Command
-    word: str                          # what the command was read from
-    short_code: str                    # the code the subscriber texted (the operator's SMS code when unsaid)
-    accepted: tuple[Text, ...] = ()    # what each command served on this short code accepts (help)
+    word: str  # what the command was read from
+    short_code: str  # the code the subscriber texted (the operator's SMS code when unsaid)
+    accepted: tuple[Text, ...] = ()  # what each command served on this short code accepts (help)
 
 
-def sms_request(*, inbound: InboundSms, command: Command, word: str, short_code: str, caller: Caller,
-                profile: OperatorProfile, account: object | None = None,
-                documents: Mapping[str, dict | None] | None = None, now: datetime | None = None
-                ) -> Request[SmsMessage]:
+def sms_request(
+    *,
+    inbound: InboundSms,
+    command: Command,
+    word: str,
+    short_code: str,
+    caller: Caller,
+    profile: OperatorProfile,
+    account: object | None = None,
+    documents: Mapping[str, dict | None] | None = None,
+    now: datetime | None = None,
+) -> Request[SmsMessage]:
     """The request a message makes once its caller (and what its command reads) is known."""
     message = SmsMessage(inbound=inbound, command=command, word=word, short_code=short_code)
-    return Request(channel="sms", input=message, caller=caller, profile=profile, account=account,
-                   documents=documents or {}, now=now)
+    return Request(
+        channel="sms",
+        input=message,
+        caller=caller,
+        profile=profile,
+        account=account,
+        documents=documents or {},
+        now=now,
+    )
 
 
 def accepted_lines(request: Request[SmsMessage]) -> str:
@@ -142,7 +165,7 @@ class SmsService:
     handler: Callable[[Request[SmsMessage]], Text | SmsAnswer]
     needs_account: bool = False
     reads: Reads[InboundSms] | None = None
-    usage: Text | None = None     # one line of the help: what the command accepts, with an example
+    usage: Text | None = None  # one line of the help: what the command accepts, with an example
     # The body with its secrets (a PIN) blanked. Request ids are stored and logged, and a few digits
     # hashed with a known number and MessageSid are found again by trying them all.
     without_secrets: Callable[[str], str] | None = None
@@ -171,9 +194,9 @@ class SmsKeywords:
     """A service's command: its keywords in each platform language, and the service answering it."""
 
     command: Command
-    words: Mapping[str, Iterable[str]]     # language -> keywords (one keyword may serve two languages)
+    words: Mapping[str, Iterable[str]]  # language -> keywords (one keyword may serve two languages)
     service: SmsService
-    priority: int = 100                    # lower first: its place in the help's list
+    priority: int = 100  # lower first: its place in the help's list
 
 
 @dataclass(frozen=True)
@@ -181,7 +204,7 @@ class SmsPattern:
     """A service's command recognised by the shape of the whole message (tried before keywords)."""
 
     command: Command
-    matches: Callable[[str], bool]         # on the folded text (`fold`)
+    matches: Callable[[str], bool]  # on the folded text (`fold`)
     service: SmsService
     priority: int = 100
 
@@ -199,8 +222,9 @@ class Commands:
     """Commands -> their services; a command nobody serves is answered as an unknown keyword."""
 
     services: dict[Command, SmsService] = field(default_factory=lambda: dict(ALWAYS))
-    keywords: dict[str, Command] = field(default_factory=lambda: {
-        fold(word): HELP for words in HELP_WORDS.values() for word in words})
+    keywords: dict[str, Command] = field(
+        default_factory=lambda: {fold(word): HELP for words in HELP_WORDS.values() for word in words}
+    )
     patterns: list[SmsPattern] = field(default_factory=list)
 
     def add(self, command: Command, service: SmsService) -> None:

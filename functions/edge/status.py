@@ -13,16 +13,14 @@ TRACKED = frozenset(typing.get_args(SmsStatusValue))
 # Statuses Twilio documents that notify's machine does not track: acknowledged, not forwarded.
 # (Messaging Services report `accepted`/`scheduled` before `queued`; `read` is WhatsApp;
 # `canceled` ends a scheduled send; `receiving`/`received` are inbound messages.)
-UNTRACKED = frozenset({"accepted", "scheduled", "canceled", "read", "receiving", "received",
-                       "partially_delivered"})
+UNTRACKED = frozenset({"accepted", "scheduled", "canceled", "read", "receiving", "received", "partially_delivered"})
 
 
 class BadCallback(ValueError):
     """A status callback no retry can make sense of (answered 400 with this message)."""
 
 
-def parse(form: Mapping[str, str], received_at: datetime,
-          query: Mapping[str, str] | None = None) -> SmsStatus | None:
+def parse(form: Mapping[str, str], received_at: datetime, query: Mapping[str, str] | None = None) -> SmsStatus | None:
     """The status to forward, None for a status notify does not track; BadCallback otherwise.
 
     `query` is the callback URL's query string: notify puts its own `message_id` there, and Twilio
@@ -35,15 +33,18 @@ def parse(form: Mapping[str, str], received_at: datetime,
     if status in UNTRACKED:
         return None
     if status not in TRACKED:
-        raise BadCallback(f"unknown MessageStatus {status[:40]!r}; expected one of "
-                          f"{', '.join(sorted(TRACKED))} (or an untracked Twilio status: "
-                          f"{', '.join(sorted(UNTRACKED))})")
+        raise BadCallback(
+            f"unknown MessageStatus {status[:40]!r}; expected one of "
+            f"{', '.join(sorted(TRACKED))} (or an untracked Twilio status: "
+            f"{', '.join(sorted(UNTRACKED))})"
+        )
     error_code = (form.get("ErrorCode") or "").strip()[:16] or None
     message_id = ((query or {}).get("message_id") or "").strip() or None
     if message_id is not None and len(message_id) > 64:
         raise BadCallback("message_id in the callback URL is longer than 64 characters")
-    return SmsStatus(message_sid=sid, status=status, error_code=error_code, reported_at=received_at,
-                     message_id=message_id)
+    return SmsStatus(
+        message_sid=sid, status=status, error_code=error_code, reported_at=received_at, message_id=message_id
+    )
 
 
 def event_id(update: SmsStatus) -> str:

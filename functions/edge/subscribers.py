@@ -38,8 +38,7 @@ def caller_from(msisdn: str, record: dict[str, Any] | None, profile: OperatorPro
 def refusal(caller: Caller, profile: OperatorProfile) -> Text | None:
     """Why this caller gets no service (unknown or blocked line), or None when they do."""
     if not caller.known:
-        return Text("edge.subscriber.unknown", {"operator": profile.name,
-                                                "hotline": profile.short_codes.hotline})
+        return Text("edge.subscriber.unknown", {"operator": profile.name, "hotline": profile.short_codes.hotline})
     if caller.blocked:
         return Text("edge.subscriber.blocked", {"hotline": profile.short_codes.hotline})
     return None

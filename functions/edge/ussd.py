@@ -10,16 +10,18 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from functions.edge import pager, request_ids
-from functions.edge.replies import Publication, Text
+from functions.edge.replies import Text
 from functions.edge.request import DocumentPath, Reads, Request
+from functions.edge.screen import Reply
 from functions.edge.subscribers import Caller, refusal
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
-_MAX_FIELD = 200          # no gateway field is longer; longer ones are not a real request
-_MAX_CODE_SHOWN = 20      # an unknown code is echoed back, but never a wall of text
+_MAX_FIELD = 200  # no gateway field is longer; longer ones are not a real request
+_MAX_CODE_SHOWN = 20  # an unknown code is echoed back, but never a wall of text
 
 # `*112#`, `#131#`, and the dial string some gateways send whole: `*112*998971300909*2500#`.
 _SERVICE_CODE = re.compile(r"^(?P<base>[*#]\d{1,6})(?P<extra>(?:\*[^*#]*)*)#$")
@@ -32,35 +34,15 @@ class MalformedRequest(ValueError):
 @dataclass(frozen=True)
 class UssdRequest:
     session_id: str
-    service_code: str           # normalised base code, e.g. "*100#" (or the raw text if unrecognised)
-    msisdn: str                 # E.164
+    service_code: str  # normalised base code, e.g. "*100#" (or the raw text if unrecognised)
+    msisdn: str  # E.164
     network_code: str
-    inputs: tuple[str, ...]     # what the subscriber typed after the code, in order
+    inputs: tuple[str, ...]  # what the subscriber typed after the code, in order
 
     @property
     def request_id(self) -> str:
         """Our id of this request: the session, the phone, the code and the inputs (a retry gets the same)."""
         return request_ids.ussd_request_id(self.session_id, self.msisdn, self.service_code, *self.inputs)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A USSD screen: `CON` keeps the session open for input, `END` closes it."""
-
-    text: str
-    keep_open: bool = False
-    publish: tuple[Publication, ...] = ()   # events the webhook publishes before showing the screen
-
-    @classmethod
-    def end(cls, text: str, publish: Iterable[Publication] = ()) -> "Reply":
-        return cls(text, keep_open=False, publish=tuple(publish))
-
-    @classmethod
-    def con(cls, text: str) -> "Reply":
-        return cls(text, keep_open=True)
-
-    def body(self) -> str:
-        return ("CON " if self.keep_open else "END ") + self.text
 
 
 def split_service_code(raw: str) -> tuple[str, tuple[str, ...]]:
@@ -75,8 +57,9 @@ def split_service_code(raw: str) -> tuple[str, tuple[str, ...]]:
 
 def parse(form: Mapping[str, str], profile: OperatorProfile) -> UssdRequest:
     """Validate the gateway's fields; raises MalformedRequest when no answer can be addressed."""
-    fields = {name: (form.get(name) or "") for name in
-              ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")}
+    fields = {
+        name: (form.get(name) or "") for name in ("sessionId", "serviceCode", "phoneNumber", "networkCode", "text")
+    }
     too_long = [name for name, value in fields.items() if len(value) > _MAX_FIELD]
     if too_long:
         raise MalformedRequest(f"fields too long: {', '.join(too_long)}")
@@ -86,8 +69,13 @@ def parse(form: Mapping[str, str], profile: OperatorProfile) -> UssdRequest:
         raise MalformedRequest(str(error)) from None
     code, dialled = split_service_code(fields["serviceCode"])
     typed = tuple(fields["text"].split("*")) if fields["text"] else ()
-    return UssdRequest(session_id=fields["sessionId"], service_code=code, msisdn=msisdn,
-                       network_code=fields["networkCode"], inputs=dialled + typed)
+    return UssdRequest(
+        session_id=fields["sessionId"],
+        service_code=code,
+        msisdn=msisdn,
+        network_code=fields["networkCode"],
+        inputs=dialled + typed,
+    )
 
 
 # --- services ------------------------------------------------------------------------------
@@ -100,13 +88,13 @@ class UssdService:
     """One service code: its name in the help screen, its handler, and what it must read first."""
 
     code: str
-    name: str                     # text key of its name, e.g. edge.service.balance
+    name: str  # text key of its name, e.g. edge.service.balance
     handler: ServiceHandler
-    needs_account: bool = False   # the edge reads the ledger account in the same round trip
-    reads: Reads[UssdRequest] | None = None   # further documents the handler needs, read in that same round trip
-    usage: Text | None = None     # how to dial it when it takes inputs (`*112*number*amount#`), for the help
-    example: str | None = None    # a dial string to copy, in the operator's number format, for the help
-    priority: int = 100           # lower first: its place in the help screen
+    needs_account: bool = False  # the edge reads the ledger account in the same round trip
+    reads: Reads[UssdRequest] | None = None  # further documents the handler needs, read in that same round trip
+    usage: Text | None = None  # how to dial it when it takes inputs (`*112*number*amount#`), for the help
+    example: str | None = None  # a dial string to copy, in the operator's number format, for the help
+    priority: int = 100  # lower first: its place in the help screen
 
     def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
         return tuple(self.reads(request, profile)) if self.reads else ()
@@ -124,7 +112,7 @@ class Registry:
     services: dict[str, UssdService] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, services: Iterable[UssdService]) -> "Registry":
+    def of(cls, services: Iterable[UssdService]) -> Registry:
         registry = cls()
         for service in services:
             registry.add(service)
@@ -153,13 +141,18 @@ class Registry:
 
     def help(self, code: str, language: str) -> Text:
         """The answer to a code nobody serves: what exists instead."""
-        entries = [Text("edge.ussd.service_example" if service.example else "edge.ussd.service_entry", {
-            "code": service.usage.render(language) if service.usage else service.code,
-            "name": Text(service.name).render(language),
-            **({"example": service.example} if service.example else {})}).render(language)
-            for service in self.services.values()]
-        return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?",
-                                               "services": "\n".join(entries)})
+        entries = [
+            Text(
+                "edge.ussd.service_example" if service.example else "edge.ussd.service_entry",
+                {
+                    "code": service.usage.render(language) if service.usage else service.code,
+                    "name": Text(service.name).render(language),
+                    **({"example": service.example} if service.example else {}),
+                },
+            ).render(language)
+            for service in self.services.values()
+        ]
+        return Text("edge.ussd.unknown_code", {"code": code[:_MAX_CODE_SHOWN] or "?", "services": "\n".join(entries)})
 
 
 def _code_with(base: str, inputs: tuple[str, ...]) -> str:
@@ -167,9 +160,15 @@ def _code_with(base: str, inputs: tuple[str, ...]) -> str:
     return base if not inputs else base[:-1] + "*" + "*".join(inputs) + "#"
 
 
-def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: OperatorProfile,
-           account: object | None = None, documents: Mapping[str, dict | None] | None = None,
-           now: datetime | None = None) -> Reply:
+def answer(
+    request: UssdRequest,
+    caller: Caller,
+    registry: Registry,
+    profile: OperatorProfile,
+    account: object | None = None,
+    documents: Mapping[str, dict | None] | None = None,
+    now: datetime | None = None,
+) -> Reply:
     """The reply to a parsed request once the caller (and what its service reads) is known, a page at a
     time when it is longer than a screen (functions/edge/pager.py)."""
     language = caller.language
@@ -182,8 +181,17 @@ def answer(request: UssdRequest, caller: Caller, registry: Registry, profile: Op
         return pager.page(request.inputs, lambda _: unknown, _more(language))
 
     def reply_for(inputs: tuple[str, ...]) -> Reply:
-        return service.handler(Request(channel="ussd", input=replace(seen, inputs=inputs), caller=caller,
-                                       profile=profile, account=account, documents=documents or {}, now=now))
+        return service.handler(
+            Request(
+                channel="ussd",
+                input=replace(seen, inputs=inputs),
+                caller=caller,
+                profile=profile,
+                account=account,
+                documents=documents or {},
+                now=now,
+            )
+        )
 
     return pager.page(seen.inputs, reply_for, _more(language))
 
@@ -192,7 +200,17 @@ def _more(language: str) -> str:
     return Text("edge.ussd.more").render(language)
 
 
-def replay(inputs, step, start):
+class MenuPosition(Protocol):
+    """Where a USSD menu is: `done` is set once a final choice was made."""
+
+    @property
+    def done(self) -> object: ...
+
+
+Position = TypeVar("Position", bound=MenuPosition)
+
+
+def replay(inputs: Iterable[str], step: Callable[[Position, str], Position], start: Position) -> Position:
     """A USSD menu's position after the session's inputs, replayed from `start` (gateways resend
     every input each round, so a menu is a pure fold); inputs after a final choice (`done`) are ignored."""
     position = start

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -53,16 +53,16 @@ def _recording(form: Mapping[str, str]) -> Recording | None:
 @dataclass(frozen=True)
 class InboundCall:
     call_sid: str
-    caller: str | None        # E.164, None when the network withheld or mangled it
-    called: str               # the number dialled (our service number)
+    caller: str | None  # E.164, None when the network withheld or mangled it
+    called: str  # the number dialled (our service number)
     forwarded_from: str | None
-    digits: str | None = None                      # what a <Gather> collected (its finish key removed)
-    query: Mapping[str, str] = field(default_factory=dict)   # the action URL's query: step and what came before
-    forward_reason: str | None = None              # the carrier's reason for a forwarded call (busy, …)
-    recording: Recording | None = None             # what a <Record> left, on its action request
-    duration: int | None = None                    # seconds, on the status callback of a call that ended
-    status: str | None = None                      # Twilio's CallStatus
-    caller_verification: str | None = None         # Twilio's StirVerstat: how far the network vouches for `caller`
+    digits: str | None = None  # what a <Gather> collected (its finish key removed)
+    query: Mapping[str, str] = field(default_factory=dict)  # the action URL's query: step and what came before
+    forward_reason: str | None = None  # the carrier's reason for a forwarded call (busy, …)
+    recording: Recording | None = None  # what a <Record> left, on its action request
+    duration: int | None = None  # seconds, on the status callback of a call that ended
+    status: str | None = None  # Twilio's CallStatus
+    caller_verification: str | None = None  # Twilio's StirVerstat: how far the network vouches for `caller`
 
     @property
     def step(self) -> str | None:
@@ -77,14 +77,19 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
         caller = None
     digits = (form.get("Digits") or "").strip()[:40] or None
     kept = {name: str(value)[:64] for name, value in (query or {}).items() if name in QUERY_FIELDS}
-    return InboundCall(call_sid=(form.get("CallSid") or "")[:64], caller=caller,
-                       called=(form.get("To") or "").strip()[:32],
-                       forwarded_from=(form.get("ForwardedFrom") or "").strip()[:32] or None,
-                       digits=digits, query=kept,
-                       forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
-                       recording=_recording(form), duration=_seconds(form.get("CallDuration")),
-                       status=(form.get("CallStatus") or "").strip().lower()[:20] or None,
-                       caller_verification=(form.get("StirVerstat") or "").strip()[:40] or None)
+    return InboundCall(
+        call_sid=(form.get("CallSid") or "")[:64],
+        caller=caller,
+        called=(form.get("To") or "").strip()[:32],
+        forwarded_from=(form.get("ForwardedFrom") or "").strip()[:32] or None,
+        digits=digits,
+        query=kept,
+        forward_reason=(form.get("ForwardReason") or "").strip()[:32] or None,
+        recording=_recording(form),
+        duration=_seconds(form.get("CallDuration")),
+        status=(form.get("CallStatus") or "").strip().lower()[:20] or None,
+        caller_verification=(form.get("StirVerstat") or "").strip()[:40] or None,
+    )
 
 
 def _seconds(raw: str | None) -> int | None:
@@ -95,10 +100,11 @@ def _seconds(raw: str | None) -> int | None:
 # What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
 # callee, forward reason, call time, caller language and keys offered; the voicemail line's message
 # and the proof that this call opened the mailbox.
-QUERY_FIELDS = frozenset({"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg",
-                          "pass"})
+QUERY_FIELDS = frozenset(
+    {"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg", "pass"}
+)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -161,7 +167,7 @@ class VoiceService:
     handler: VoiceHandler
     reads: Reads[InboundCall]
 
-    def __call__(self, request: Request[InboundCall]) -> "VoiceResponse | VoiceAnswer":
+    def __call__(self, request: Request[InboundCall]) -> VoiceResponse | VoiceAnswer:
         return self.handler(request)
 
     def documents_for(self, call: InboundCall, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
@@ -183,7 +189,7 @@ class Forwarded:
     Later steps of such a call carry the callee in our own signed action URL instead.
     """
 
-    reasons: frozenset[str] | None = None     # the carrier's ForwardReason values; None: any
+    reasons: frozenset[str] | None = None  # the carrier's ForwardReason values; None: any
 
     def _reason_fits(self, call: InboundCall) -> bool:
         reason = call.forward_reason or call.query.get("reason")
@@ -227,7 +233,7 @@ class VoiceEntry:
     matcher: CallMatcher
     handler: VoiceHandler
     ended: VoiceEndHandler | None = None
-    priority: int = 100                  # lower first; the first entry whose matcher takes a call answers it
+    priority: int = 100  # lower first; the first entry whose matcher takes a call answers it
 
 
 @dataclass
@@ -252,8 +258,9 @@ class VoiceRouter:
         return handler.documents_for(call, profile) if isinstance(handler, VoiceService) else ()
 
     def _end_handler(self, call: InboundCall) -> VoiceEndHandler | None:
-        return next((entry.ended for entry in self.entries
-                     if entry.ended is not None and entry.matcher.matches_end(call)), None)
+        return next(
+            (entry.ended for entry in self.entries if entry.ended is not None and entry.matcher.matches_end(call)), None
+        )
 
     def ended(self, request: Request[InboundCall]) -> tuple[Publication, ...]:
         """What a call's end publishes (nothing unless the service answering such calls asks to hear of it)."""

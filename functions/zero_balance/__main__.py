@@ -35,8 +35,9 @@ def show_offer(msisdn: str) -> int:
         return 1
     for name, value in (offer.to_dict() or {}).items():
         print(f"{name:14} {value}")
-    usage = rules.DailyUsage.on(db.collection(USAGE).document(msisdn).get().to_dict(),
-                                rules.local_day(utcnow(), profile.timezone))
+    usage = rules.DailyUsage.on(
+        db.collection(USAGE).document(msisdn).get().to_dict(), rules.local_day(utcnow(), profile.timezone)
+    )
     print(f"{'today':14} {usage.day}: {usage.prompts} prompts, {usage.requests} requests")
     return 0
 

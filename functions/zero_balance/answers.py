@@ -14,31 +14,35 @@ from functions.zero_balance.rules import Answer
 _TRAILING = ".,!?;:。，！？；：\"'«»“”"
 _APOSTROPHES = str.maketrans({"ʻ": "'", "ʼ": "'", "‘": "'", "’": "'", "`": "'", "´": "'"})
 
+# Per answer, its words in each language (Uzbek in Latin and Cyrillic script).
+_WORDS_BY_LANGUAGE: dict[Answer, dict[str, tuple[str, ...]]] = {
+    "callback": {
+        "en": ("1", "yes", "y", "ok", "okay", "call me", "callback"),
+        "ru": ("да", "ок", "перезвони", "перезвоните"),
+        "uz": ("ha", "xa", "ҳа", "ха", "mayli", "майли", "xo'p", "хўп"),
+        "ky": ("ооба", "макул", "мейли"),
+        "zh": ("是", "是的", "好", "好的", "要", "回电"),
+    },
+    "transfer": {
+        "en": ("2", "top up", "topup", "top-up", "transfer"),
+        "ru": ("пополнить", "пополни", "пополнение", "перевод"),
+        "uz": ("to'ldirish", "to'ldir", "тўлдириш", "o'tkazma", "ўтказма"),
+        "ky": ("толуктоо", "толукта", "которуу"),
+        "zh": ("充值", "转账"),
+    },
+    "no": {
+        "en": ("0", "no", "n", "stop"),
+        "ru": ("нет", "не надо"),
+        "uz": ("yo'q", "yoq", "йўқ", "йук", "kerak emas", "керак эмас"),
+        "ky": ("жок", "керек эмес"),
+        "zh": ("不", "不要", "否", "不用"),
+    },
+}
+
 WORDS: dict[str, Answer] = {
     word.casefold(): answer
-    for answer, words in {
-        "callback": [
-            "1", "yes", "y", "ok", "okay", "call me", "callback",          # en
-            "да", "ок", "перезвони", "перезвоните",                      # ru
-            "ha", "xa", "ҳа", "ха", "mayli", "майли", "xo'p", "хўп",       # uz (Latin and Cyrillic)
-            "ооба", "макул", "мейли",                                    # ky
-            "是", "是的", "好", "好的", "要", "回电",                         # zh
-        ],
-        "transfer": [
-            "2", "top up", "topup", "top-up", "transfer",                # en
-            "пополнить", "пополни", "пополнение", "перевод",             # ru
-            "to'ldirish", "to'ldir", "тўлдириш", "o'tkazma", "ўтказма",  # uz
-            "толуктоо", "толукта", "которуу",                            # ky
-            "充值", "转账",                                                # zh
-        ],
-        "no": [
-            "0", "no", "n", "stop",                                      # en
-            "нет", "не надо",                                            # ru
-            "yo'q", "yoq", "йўқ", "йук", "kerak emas", "керак эмас",     # uz
-            "жок", "керек эмес",                                         # ky
-            "不", "不要", "否", "不用",                                     # zh
-        ],
-    }.items()
+    for answer, languages in _WORDS_BY_LANGUAGE.items()
+    for words in languages.values()
     for word in words
 }
 

@@ -25,8 +25,10 @@ def _offer_reads(inbound: api.InboundSms, profile: OperatorProfile) -> list[tupl
 def _choices(offer: Offer, profile: OperatorProfile) -> Text:
     if offer.topup_amount is None:
         return Text("zero_balance.answer.help_callback", {"destination": offer.destination})
-    return Text("zero_balance.answer.help_topup", {"destination": offer.destination,
-                                                   "amount": profile.currency.format(offer.topup_amount)})
+    return Text(
+        "zero_balance.answer.help_topup",
+        {"destination": offer.destination, "amount": profile.currency.format(offer.topup_amount)},
+    )
 
 
 def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
@@ -38,8 +40,13 @@ def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
     given = answers.parse(inbound.body)
     if given is None or not offer.allows(given):
         return _choices(offer, situation.profile)
-    payload = ZeroBalanceAnswered(request_id=inbound.request_id, caller=caller.msisdn, answer=given,
-                                  answered_at=situation.now or utcnow(), offer_id=offer.attempt_id)
+    payload = ZeroBalanceAnswered(
+        request_id=inbound.request_id,
+        caller=caller.msisdn,
+        answer=given,
+        answered_at=situation.now or utcnow(),
+        offer_id=offer.attempt_id,
+    )
     event_id = derive_event_id(inbound.request_id, "zero-balance.answered")
     return api.SmsAnswer(text=None, publish=(Publication("zero-balance.answered", payload, event_id),))
 
@@ -49,5 +56,6 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     config = config_for(profile)
     if config is None:
         return None
-    return api.ServiceEntries(sms_short_codes=(api.SmsShortCode(config.short_code,
-                                                                api.SmsService(answer, reads=_offer_reads)),))
+    return api.ServiceEntries(
+        sms_short_codes=(api.SmsShortCode(config.short_code, api.SmsService(answer, reads=_offer_reads)),)
+    )

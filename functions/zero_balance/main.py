@@ -61,25 +61,43 @@ def on_attempt_refused(ctx: runtime.Context[None], attempt: AttemptRefused) -> N
     balance = _balance(ctx, docs.get(account_ref), config.bucket)
     destination = Subscriber.from_document(docs.get(called_ref)) if called else None
 
-    record = {"caller": attempt.caller, "destination": attempt.destination, "kind": attempt.kind,
-              "indicator": attempt.indicator, "attempted_at": attempt.at, "day": day, "event_id": ctx.event.id,
-              "at": ctx.now}
+    record = {
+        "caller": attempt.caller,
+        "destination": attempt.destination,
+        "kind": attempt.kind,
+        "indicator": attempt.indicator,
+        "attempted_at": attempt.at,
+        "day": day,
+        "event_id": ctx.event.id,
+        "at": ctx.now,
+    }
     if subscriber.status != "active":
         ctx.txn.create(attempt_ref, {**record, "outcome": "line_not_active"})
         return
-    decision = rules.decide_offer(balance, usage, config,
-                                  destination_is_subscriber=destination is not None and destination.provisioned)
+    decision = rules.decide_offer(
+        balance, usage, config, destination_is_subscriber=destination is not None and destination.provisioned
+    )
     ctx.txn.create(attempt_ref, {**record, "outcome": decision.value})
     _count(ctx, day, attempt.caller, decision.counter)
     if decision is rules.OfferDecision.OFFER:
-        offer = rules.Offer(attempt_id=attempt.attempt_id, caller=attempt.caller, destination=attempt.destination,
-                            kind=attempt.kind, attempted_at=attempt.at, expires_at=ctx.now + config.offer_validity,
-                            topup_amount=topup_amount(profile, config), event_id=ctx.event.id)
+        offer = rules.Offer(
+            attempt_id=attempt.attempt_id,
+            caller=attempt.caller,
+            destination=attempt.destination,
+            kind=attempt.kind,
+            attempted_at=attempt.at,
+            expires_at=ctx.now + config.offer_validity,
+            topup_amount=topup_amount(profile, config),
+            event_id=ctx.event.id,
+        )
         ctx.txn.set(ctx.doc(OFFERS, attempt.caller), offer.to_document())
         ctx.txn.set(usage_ref, usage.prompted().to_document())
         ctx.emit("sms.send", messages.offer_sms(offer, config, profile.currency), purpose="offer")
-    logger.info("zero-balance attempt %s", decision.value,
-                extra={"attempt_id": attempt.attempt_id, "caller": attempt.caller, "kind": attempt.kind})
+    logger.info(
+        "zero-balance attempt %s",
+        decision.value,
+        extra={"attempt_id": attempt.attempt_id, "caller": attempt.caller, "kind": attempt.kind},
+    )
 
 
 @runtime.consumer("zero-balance-answer")
@@ -99,28 +117,63 @@ def on_answer(ctx: runtime.Context[None], answer: ZeroBalanceAnswered) -> None:
     usage = rules.DailyUsage.on(docs.get(usage_ref), day)
     balance = _balance(ctx, docs.get(account_ref), config.bucket)
 
-    outcome = rules.decide_answer(offer, answer.answer, offer_id=answer.offer_id, answered_at=answer.answered_at,
-                                  balance=balance, usage=usage, config=config)
-    ctx.txn.set(ctx.doc(ANSWERS, answer.request_id), {
-        "caller": answer.caller, "answer": answer.answer, "outcome": outcome.value,
-        "offer_id": offer.attempt_id if offer else None, "destination": offer.destination if offer else None,
-        "answered_at": answer.answered_at, "day": day, "event_id": ctx.event.id, "at": ctx.now})
+    outcome = rules.decide_answer(
+        offer,
+        answer.answer,
+        offer_id=answer.offer_id,
+        answered_at=answer.answered_at,
+        balance=balance,
+        usage=usage,
+        config=config,
+    )
+    ctx.txn.set(
+        ctx.doc(ANSWERS, answer.request_id),
+        {
+            "caller": answer.caller,
+            "answer": answer.answer,
+            "outcome": outcome.value,
+            "offer_id": offer.attempt_id if offer else None,
+            "destination": offer.destination if offer else None,
+            "answered_at": answer.answered_at,
+            "day": day,
+            "event_id": ctx.event.id,
+            "at": ctx.now,
+        },
+    )
     if outcome.counter:
         _count(ctx, day, answer.caller, outcome.counter)
     if outcome.closes_offer:
         assert offer is not None  # only an answer to an open offer closes one (rules.decide_answer)
-        ctx.txn.set(offer_ref, {**rules.closed(offer, outcome).to_document(), "answer": answer.answer,
-                                "answered_at": answer.answered_at, "request_id": answer.request_id})
+        ctx.txn.set(
+            offer_ref,
+            {
+                **rules.closed(offer, outcome).to_document(),
+                "answer": answer.answer,
+                "answered_at": answer.answered_at,
+                "request_id": answer.request_id,
+            },
+        )
     if outcome.uses_request:
         ctx.txn.set(usage_ref, usage.requested().to_document())
     for topic, purpose, payload in messages.after_answer(
-            outcome, offer, caller=answer.caller, request_id=answer.request_id, answered_at=answer.answered_at,
-            config=config, currency=profile.currency, caller_name=caller.name,
-            callee_language=profile.language_for(callee.language if callee else None), operator_zone=profile.timezone,
-            operator_country=profile.country):
+        outcome,
+        offer,
+        caller=answer.caller,
+        request_id=answer.request_id,
+        answered_at=answer.answered_at,
+        config=config,
+        currency=profile.currency,
+        caller_name=caller.name,
+        callee_language=profile.language_for(callee.language if callee else None),
+        operator_zone=profile.timezone,
+        operator_country=profile.country,
+    ):
         ctx.emit(topic, payload, purpose=purpose)
-    logger.info("zero-balance answer %s", outcome.value,
-                extra={"request_id": answer.request_id, "caller": answer.caller, "answer": answer.answer})
+    logger.info(
+        "zero-balance answer %s",
+        outcome.value,
+        extra={"request_id": answer.request_id, "caller": answer.caller, "answer": answer.answer},
+    )
 
 
 @runtime.consumer("zero-balance-reassigned")

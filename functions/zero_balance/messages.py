@@ -28,8 +28,15 @@ def offer_sms(offer: Offer, config: ZeroBalanceConfig, currency: Currency) -> Sm
     return _to_caller(offer, config, template, params)
 
 
-def callback_request_sms(offer: Offer, config: ZeroBalanceConfig, *, caller_name: str | None,
-                         callee_language: str, operator_zone: str, operator_country: str) -> SmsSend:
+def callback_request_sms(
+    offer: Offer,
+    config: ZeroBalanceConfig,
+    *,
+    caller_name: str | None,
+    callee_language: str,
+    operator_zone: str,
+    operator_country: str,
+) -> SmsSend:
     """'Hi, this is <name> (<number>). I tried to call you at <time> …' in the callee's time and language.
 
     The SMS comes from the short code, so it names the caller's number, written as the callee's
@@ -37,12 +44,20 @@ def callback_request_sms(offer: Offer, config: ZeroBalanceConfig, *, caller_name
     """
     zone = localtime.zone_for(offer.destination, operator_zone)
     template = "zero_balance.request.after_call" if offer.kind == "call" else "zero_balance.request.after_sms"
-    params = {"number": msisdn.written(offer.caller, operator_country),
-              "time": localtime.moment(offer.attempted_at, zone, callee_language)}
+    params = {
+        "number": msisdn.written(offer.caller, operator_country),
+        "time": localtime.moment(offer.attempted_at, zone, callee_language),
+    }
     if caller_name and caller_name.strip():
         template, params["name"] = f"{template}_named", caller_name.strip()
-    return SmsSend(to=offer.destination, template=template, language=callee_language, sender=config.short_code,
-                   params=params, reference=reference(offer))
+    return SmsSend(
+        to=offer.destination,
+        template=template,
+        language=callee_language,
+        sender=config.short_code,
+        params=params,
+        reference=reference(offer),
+    )
 
 
 def answer_sms(offer: Offer, config: ZeroBalanceConfig, template: str, **params: Any) -> SmsSend:
@@ -51,8 +66,12 @@ def answer_sms(offer: Offer, config: ZeroBalanceConfig, template: str, **params:
 
 
 def no_offer_sms(caller: str, config: ZeroBalanceConfig, request_id: str) -> SmsSend:
-    return SmsSend(to=caller, template="zero_balance.no_offer", sender=config.short_code,
-                   reference=f"zero-balance:answer:{request_id}")
+    return SmsSend(
+        to=caller,
+        template="zero_balance.no_offer",
+        sender=config.short_code,
+        reference=f"zero-balance:answer:{request_id}",
+    )
 
 
 def help_sms(offer: Offer, config: ZeroBalanceConfig, currency: Currency) -> SmsSend:
@@ -68,26 +87,51 @@ def reference(offer: Offer) -> str:
 
 def _to_caller(offer: Offer, config: ZeroBalanceConfig, template: str, params: dict) -> SmsSend:
     # No language: notify uses the caller's own (subscribers/{caller}.language).
-    return SmsSend(to=offer.caller, template=template, params=params, sender=config.short_code,
-                   reference=reference(offer))
+    return SmsSend(
+        to=offer.caller, template=template, params=params, sender=config.short_code, reference=reference(offer)
+    )
 
 
-
-def after_answer(outcome: Outcome, offer: Offer | None, *, caller: str, request_id: str, answered_at: datetime,
-                 config: ZeroBalanceConfig, currency: Currency, caller_name: str | None, callee_language: str,
-                 operator_zone: str, operator_country: str) -> list[tuple[str, str, Payload]]:
+def after_answer(
+    outcome: Outcome,
+    offer: Offer | None,
+    *,
+    caller: str,
+    request_id: str,
+    answered_at: datetime,
+    config: ZeroBalanceConfig,
+    currency: Currency,
+    caller_name: str | None,
+    callee_language: str,
+    operator_zone: str,
+    operator_country: str,
+) -> list[tuple[str, str, Payload]]:
     """What an answer's outcome sends, as (topic, purpose, payload): the caller always hears back,
     except for a top-up ask, which the transfers service confirms (or explains) itself."""
     if offer is None or outcome is Outcome.NO_OFFER:
         return [("sms.send", "answer", no_offer_sms(caller, config, request_id))]
     if outcome is Outcome.CALLBACK:
-        request = callback_request_sms(offer, config, caller_name=caller_name, callee_language=callee_language,
-                                       operator_zone=operator_zone, operator_country=operator_country)
-        return [("sms.send", "request", request),
-                ("sms.send", "answer", answer_sms(offer, config, "zero_balance.callback.sent"))]
+        request = callback_request_sms(
+            offer,
+            config,
+            caller_name=caller_name,
+            callee_language=callee_language,
+            operator_zone=operator_zone,
+            operator_country=operator_country,
+        )
+        return [
+            ("sms.send", "request", request),
+            ("sms.send", "answer", answer_sms(offer, config, "zero_balance.callback.sent")),
+        ]
     if outcome is Outcome.TRANSFER:
-        ask = TopUpAsked(request_id=f"zero-balance:{request_id}", channel=ZERO_BALANCE_CHANNEL, requester=offer.caller,
-                         target=offer.destination, amount=offer.topup_amount, requested_at=answered_at)
+        ask = TopUpAsked(
+            request_id=f"zero-balance:{request_id}",
+            channel=ZERO_BALANCE_CHANNEL,
+            requester=offer.caller,
+            target=offer.destination,
+            amount=offer.topup_amount,
+            requested_at=answered_at,
+        )
         return [("transfer.topup-asked", "topup-asked", ask)]
     if outcome is Outcome.NOT_OFFERED:
         return [("sms.send", "answer", help_sms(offer, config, currency))]

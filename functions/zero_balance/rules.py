@@ -19,8 +19,17 @@ from zoneinfo import ZoneInfo
 from functions.zero_balance.config import ZeroBalanceConfig
 
 # The per-day counters (zero_balance_daily), in the order an operator reads them.
-COUNTERS = ("prompts", "positive_balance", "prompt_limited", "callback", "transfer", "no",
-            "request_limited", "expired", "foreign_destination")
+COUNTERS = (
+    "prompts",
+    "positive_balance",
+    "prompt_limited",
+    "callback",
+    "transfer",
+    "no",
+    "request_limited",
+    "expired",
+    "foreign_destination",
+)
 
 Answer = Literal["callback", "transfer", "no"]
 OfferStatus = Literal["open", "answered", "expired"]
@@ -45,16 +54,16 @@ class DailyUsage:
     requests: int = 0
 
     @classmethod
-    def on(cls, document: dict[str, Any] | None, day: str) -> "DailyUsage":
+    def on(cls, document: dict[str, Any] | None, day: str) -> DailyUsage:
         """The usage stored, or a fresh day's when it was counted on another day."""
         if not document or document.get("day") != day:
             return cls(day=day)
         return cls(day=day, prompts=int(document.get("prompts", 0)), requests=int(document.get("requests", 0)))
 
-    def prompted(self) -> "DailyUsage":
+    def prompted(self) -> DailyUsage:
         return replace(self, prompts=self.prompts + 1)
 
-    def requested(self) -> "DailyUsage":
+    def requested(self) -> DailyUsage:
         return replace(self, requests=self.requests + 1)
 
     def to_document(self) -> dict[str, Any]:
@@ -72,8 +81,9 @@ class OfferDecision(enum.Enum):
         return "prompts" if self is OfferDecision.OFFER else self.value
 
 
-def decide_offer(balance: int, usage: DailyUsage, config: ZeroBalanceConfig, *,
-                 destination_is_subscriber: bool = True) -> OfferDecision:
+def decide_offer(
+    balance: int, usage: DailyUsage, config: ZeroBalanceConfig, *, destination_is_subscriber: bool = True
+) -> OfferDecision:
     """Whether a refused attempt gets an offer: really zero first, a number the operator may message,
     then the day's prompt limit."""
     if not really_zero(balance):
@@ -95,7 +105,7 @@ class Offer:
     kind: Literal["call", "sms"]
     attempted_at: datetime
     expires_at: datetime
-    topup_amount: int | None      # option 2's amount; None: callback only
+    topup_amount: int | None  # option 2's amount; None: callback only
     event_id: str
     status: OfferStatus = "open"
 
@@ -109,32 +119,46 @@ class Offer:
         return answer != "transfer" or self.topup_amount is not None
 
     @classmethod
-    def from_document(cls, document: dict[str, Any] | None) -> "Offer | None":
+    def from_document(cls, document: dict[str, Any] | None) -> Offer | None:
         if not document:
             return None
-        return cls(attempt_id=document["attempt_id"], caller=document["caller"],
-                   destination=document["destination"], kind=document["kind"],
-                   attempted_at=document["attempted_at"], expires_at=document["expires_at"],
-                   topup_amount=document.get("topup_amount"), event_id=document["event_id"],
-                   status=document.get("status", "open"))
+        return cls(
+            attempt_id=document["attempt_id"],
+            caller=document["caller"],
+            destination=document["destination"],
+            kind=document["kind"],
+            attempted_at=document["attempted_at"],
+            expires_at=document["expires_at"],
+            topup_amount=document.get("topup_amount"),
+            event_id=document["event_id"],
+            status=document.get("status", "open"),
+        )
 
     def to_document(self) -> dict[str, Any]:
-        return {"attempt_id": self.attempt_id, "caller": self.caller, "destination": self.destination,
-                "kind": self.kind, "attempted_at": self.attempted_at, "expires_at": self.expires_at,
-                "topup_amount": self.topup_amount, "event_id": self.event_id, "status": self.status}
+        return {
+            "attempt_id": self.attempt_id,
+            "caller": self.caller,
+            "destination": self.destination,
+            "kind": self.kind,
+            "attempted_at": self.attempted_at,
+            "expires_at": self.expires_at,
+            "topup_amount": self.topup_amount,
+            "event_id": self.event_id,
+            "status": self.status,
+        }
 
 
 class Outcome(enum.Enum):
     """What one answer led to; `counter` names the per-day count it adds to (None: not counted)."""
 
-    CALLBACK = "callback"                  # the free message went to the callee
-    TRANSFER = "transfer"                  # the transfers service asks the callee for a top-up
+    CALLBACK = "callback"  # the free message went to the callee
+    TRANSFER = "transfer"  # the transfers service asks the callee for a top-up
     NO = "no"
     EXPIRED = "expired"
     REQUEST_LIMITED = "request_limited"
     POSITIVE_BALANCE = "positive_balance"  # money arrived since the offer: no free request
-    NO_OFFER = "no_offer"                  # nothing open to answer (already answered, or replaced)
-    NOT_OFFERED = "not_offered"            # option 2 answered to an offer without it
+    NO_OFFER = "no_offer"  # nothing open to answer (already answered, or replaced)
+    NOT_OFFERED = "not_offered"  # option 2 answered to an offer without it
 
     @property
     def counter(self) -> str | None:
@@ -149,8 +173,16 @@ class Outcome(enum.Enum):
         return self in (Outcome.CALLBACK, Outcome.TRANSFER)
 
 
-def decide_answer(offer: Offer | None, answer: Answer, *, offer_id: str | None, answered_at: datetime,
-                  balance: int, usage: DailyUsage, config: ZeroBalanceConfig) -> Outcome:
+def decide_answer(
+    offer: Offer | None,
+    answer: Answer,
+    *,
+    offer_id: str | None,
+    answered_at: datetime,
+    balance: int,
+    usage: DailyUsage,
+    config: ZeroBalanceConfig,
+) -> Outcome:
     """What an answer does: the offer must be open, this one and in time; a yes needs the day's
     request limit and a balance still zero (re-checked: the offer may be an hour old)."""
     if offer is None or not offer.is_open() or (offer_id is not None and offer_id != offer.attempt_id):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from google.cloud import firestore
 
@@ -43,8 +43,11 @@ def summed(shards: Iterable[Mapping[str, Any] | None], days: list[str]) -> list[
 
 def read(db: firestore.Client, days: list[str]) -> list[Day]:
     """The counters of `days` (consecutive, oldest first): one range query on `day` (single-field index)."""
-    query = db.collection(DAILY).where(filter=firestore.FieldFilter("day", ">=", days[0])) \
+    query = (
+        db.collection(DAILY)
+        .where(filter=firestore.FieldFilter("day", ">=", days[0]))
         .where(filter=firestore.FieldFilter("day", "<=", days[-1]))
+    )
     return summed((snapshot.to_dict() for snapshot in query.stream()), days)
 
 
@@ -59,8 +62,15 @@ def total(days: Iterable[Day]) -> Day:
 def table(days: list[Day]) -> list[str]:
     """A plain-text table: one row a day, then the total; yes rate as a percentage ('-' without answers)."""
     header = ["day", *COUNTERS, "yes_rate"]
-    rows = [[d.day, *(str(d.counts.get(c, 0)) for c in COUNTERS),
-             "-" if d.yes_rate is None else f"{d.yes_rate:.0%}"] for d in [*days, total(days)]]
+    rows = [
+        [d.day, *(str(d.counts.get(c, 0)) for c in COUNTERS), "-" if d.yes_rate is None else f"{d.yes_rate:.0%}"]
+        for d in [*days, total(days)]
+    ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
-                      enumerate(zip(row, widths))) for row in [header, *rows]]
+    return [
+        "  ".join(
+            cell.rjust(width) if i else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in [header, *rows]
+    ]
