@@ -15,8 +15,13 @@ from shared.events import EmailSend, SmsSend, SmsStatus, utcnow
 
 logger = logging.getLogger("vas.notify")
 
-settings.get().require("twilio_account_sid", "twilio_auth_token",  # else refuse to start
-                       "ses_access_key_id", "ses_secret_access_key", "email_sender")
+settings.get().require(
+    "twilio_account_sid",
+    "twilio_auth_token",  # else refuse to start
+    "ses_access_key_id",
+    "ses_secret_access_key",
+    "email_sender",
+)
 
 
 class MessageNotLinkedYet(Exception):
@@ -44,8 +49,15 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
         answer = carrier.send_sms(record["to"], record["from"], record["body"], status_callback=status_callback)
     except carrier.PermanentCarrierError as error:
         _update(ctx.db, ref, lambda current, now: messages.refused(current, error, now))
-        logger.warning("carrier refused message", extra={"message_id": ref.id, "to": record["to"],
-                                                          "carrier_status": error.status, "carrier_code": error.code})
+        logger.warning(
+            "carrier refused message",
+            extra={
+                "message_id": ref.id,
+                "to": record["to"],
+                "carrier_status": error.status,
+                "carrier_code": error.code,
+            },
+        )
         return
     except BaseException:
         # A transient carrier error or our own failure: give the lease back so the redelivery
@@ -53,12 +65,18 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
         _update(ctx.db, ref, messages.released)
         raise
     _store_answer(ctx.db, ref, answer)
-    logger.info("message handed to carrier", extra={"message_id": ref.id, "carrier_sid": answer.sid,
-                                                     "to": record["to"], "segments": record["segments"]})
+    logger.info(
+        "message handed to carrier",
+        extra={"message_id": ref.id, "carrier_sid": answer.sid, "to": record["to"], "segments": record["segments"]},
+    )
 
 
-def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_id: str,
-                 claim: Callable[[dict[str, Any], Any], dict[str, Any] | None]) -> dict[str, Any] | None:
+def _claim_again(
+    db: firestore.Client,
+    ref: firestore.DocumentReference,
+    event_id: str,
+    claim: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+) -> dict[str, Any] | None:
     """On a redelivery: the record if this delivery won the right to send it, None if nothing is left to do."""
     record = ref.get().to_dict()
     if record is None:
@@ -92,11 +110,20 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
         ref.update(emails.sent(ses_message_id, utcnow()))
     except Exception:
         # A 500 now would send it again once the lease lapses: keep SES's id in the log instead.
-        logger.exception("email handed to SES but its record not updated", extra={
-            "email_id": ref.id, "ses_message_id": ses_message_id})
+        logger.exception(
+            "email handed to SES but its record not updated",
+            extra={"email_id": ref.id, "ses_message_id": ses_message_id},
+        )
         return
-    logger.info("email handed to SES", extra={"email_id": ref.id, "ses_message_id": ses_message_id,
-                                               "to": record["to"], "template": record["template"]})
+    logger.info(
+        "email handed to SES",
+        extra={
+            "email_id": ref.id,
+            "ses_message_id": ses_message_id,
+            "to": record["to"],
+            "template": record["template"],
+        },
+    )
 
 
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
@@ -107,8 +134,14 @@ def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     subscriber = ctx.read(subscriber_ref).get(subscriber_ref) or {}
     language = messages.choose_language(payload.language, subscriber.get("language"), profile)
     try:
-        record = messages.compose(payload, language=language, sender=payload.sender or profile.short_codes.sender,
-                                  event_id=ctx.event.id, correlation_id=ctx.event.correlation_id, now=ctx.now)
+        record = messages.compose(
+            payload,
+            language=language,
+            sender=payload.sender or profile.short_codes.sender,
+            event_id=ctx.event.id,
+            correlation_id=ctx.event.correlation_id,
+            now=ctx.now,
+        )
     except messages.InvalidMessage as error:
         raise runtime.Rejected(str(error)) from None
     # Created claimed by this delivery, so the carrier call after the commit needs no second
@@ -130,8 +163,14 @@ def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> N
     if not sender:
         raise settings.MissingSetting("VAS_EMAIL_SENDER not set: notify has no address to send email from")
     try:
-        record = emails.compose(payload, language=language, sender=sender, event_id=ctx.event.id,
-                                correlation_id=ctx.event.correlation_id, now=ctx.now)
+        record = emails.compose(
+            payload,
+            language=language,
+            sender=sender,
+            event_id=ctx.event.id,
+            correlation_id=ctx.event.correlation_id,
+            now=ctx.now,
+        )
     except emails.InvalidEmail as error:
         raise runtime.Rejected(str(error)) from None
     # Created claimed by this delivery, as an SMS record is (see on_sms_send).
@@ -152,9 +191,17 @@ def on_sms_status(ctx: runtime.Context[None], payload: SmsStatus) -> None:
     if not record.get("carrier_sid"):
         # The callback beat the carrier's answer: link its SID now, as that answer would have.
         ctx.txn.set(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid), {"message_id": ref.id})
-    logger.info("message status %s", transition.current,
-                extra={"message_id": ref.id, "carrier_sid": payload.message_sid, "reported": payload.status,
-                       "applied": transition.changed, "final": transition.became_final})
+    logger.info(
+        "message status %s",
+        transition.current,
+        extra={
+            "message_id": ref.id,
+            "carrier_sid": payload.message_sid,
+            "reported": payload.status,
+            "applied": transition.changed,
+            "final": transition.became_final,
+        },
+    )
     # Services that bill per delivered SMS (missed-call reminders charge only delivered ones) hear
     # of the final status here. A status moves forward only, so it becomes final once; the outbox
     # commits the follow-up with this update, so repeated callbacks never emit it twice.
@@ -199,8 +246,12 @@ def _store_answer(db: firestore.Client, ref: firestore.DocumentReference, answer
     batch.commit()
 
 
-def _update(db: firestore.Client, ref: firestore.DocumentReference,
-            change: Callable[[dict[str, Any], Any], dict[str, Any] | None], link_sid: str | None = None) -> bool:
+def _update(
+    db: firestore.Client,
+    ref: firestore.DocumentReference,
+    change: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+    link_sid: str | None = None,
+) -> bool:
     """Apply `change(record, now)` to the record in one transaction; False when it had nothing to change."""
 
     @firestore.transactional

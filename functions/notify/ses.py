@@ -32,16 +32,24 @@ class PermanentSesError(Exception):
 @functools.cache
 def _client():
     config = settings.get()
-    return boto3.client("sesv2", region_name=config.ses_region, endpoint_url=config.ses_endpoint or None,
-                        aws_access_key_id=config.ses_access_key_id,
-                        aws_secret_access_key=config.ses_secret_access_key, config=TIMEOUTS)
+    return boto3.client(
+        "sesv2",
+        region_name=config.ses_region,
+        endpoint_url=config.ses_endpoint or None,
+        aws_access_key_id=config.ses_access_key_id,
+        aws_secret_access_key=config.ses_secret_access_key,
+        config=TIMEOUTS,
+    )
 
 
 def send(sender: str, to: str, subject: str, text: str, html: str) -> str:
     """SES's message id for the email it took; PermanentSesError when it refused it for good."""
-    content = {"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
-                          "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
-                                   "Html": {"Data": html, "Charset": "UTF-8"}}}}
+    content = {
+        "Simple": {
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+        }
+    }
     try:
         answer = _client().send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]}, Content=content)
     except ClientError as error:

@@ -31,12 +31,12 @@ class Position:
     screen: str = ROOT
     recipient: str | None = None
     amount: int | None = None
-    mistake: str | None = None     # text key: why the last input was not taken
-    done: str | None = None        # send | cancel | limits | history
+    mistake: str | None = None  # text key: why the last input was not taken
+    done: str | None = None  # send | cancel | limits | history
 
 
-NumberReader = Callable[[str], str | None]            # typed number -> E.164, None if not a number
-AmountReader = Callable[[str, str], int | None]       # (recipient, typed choice) -> minor units, None if invalid
+NumberReader = Callable[[str], str | None]  # typed number -> E.164, None if not a number
+AmountReader = Callable[[str, str], int | None]  # (recipient, typed choice) -> minor units, None if invalid
 
 _ROOT_CHOICES = {"1": Position(RECIPIENT), "2": Position(done=LIMITS), "3": Position(done=HISTORY)}
 
@@ -60,12 +60,14 @@ def step(position: Position, typed: str, read_number: NumberReader, read_amount:
         return _back(position)
     if position.screen == RECIPIENT:
         number = read_number(key)
-        return (Position(AMOUNT, recipient=number) if number
-                else replace(position, mistake="edge.menu.invalid_number"))
+        return Position(AMOUNT, recipient=number) if number else replace(position, mistake="edge.menu.invalid_number")
     if position.screen == AMOUNT:
         amount = read_amount(position.recipient, key)
-        return (Position(CONFIRM, recipient=position.recipient, amount=amount) if amount
-                else replace(position, mistake="edge.menu.invalid_amount"))
+        return (
+            Position(CONFIRM, recipient=position.recipient, amount=amount)
+            if amount
+            else replace(position, mistake="edge.menu.invalid_amount")
+        )
     if key in ("1", "2"):  # confirm / cancel
         return replace(position, mistake=None, done=SEND if key == "1" else CANCEL)
     return replace(position, mistake="edge.menu.invalid_choice")
@@ -77,6 +79,7 @@ def walk(inputs: Iterable[str], read_number: NumberReader, read_amount: AmountRe
 
 
 # --- the screens ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Menu:
@@ -130,8 +133,8 @@ class Menu:
         if position.done == SEND:
             order = orders.Order(party=position.recipient, amount=position.amount)
             text, publish = orders.answer_order(
-                desk, known, order, request_id=situation.input.request_id,
-                channel="menu", now=now)
+                desk, known, order, request_id=situation.input.request_id, channel="menu", now=now
+            )
             return api.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)
         if isinstance(body, api.Reply):
@@ -154,14 +157,17 @@ class Menu:
         outcome = desk.decide(known, position.amount, now)
         if isinstance(outcome, Refusal):  # say why now, before a confirmation that could only fail
             return api.Reply.end(orders.refused_text(outcome, known.sender, desk).render(language))
-        return Text("edge.menu.confirm", {"amount": desk.money(outcome.amount), "recipient": position.recipient,
-                                          "fee": desk.money(outcome.fee)}).render(language)
+        return Text(
+            "edge.menu.confirm",
+            {"amount": desk.money(outcome.amount), "recipient": position.recipient, "fee": desk.money(outcome.fee)},
+        ).render(language)
 
     def _amount_screen(self, policy, recipient: str, language: str) -> str:
         choices = sorted(policy.amount_choices)
         if not choices:
-            return Text("edge.menu.amount_range", {"recipient": recipient,
-                                                   "amounts": policy.compiled.amounts_text}).render(language)
+            return Text(
+                "edge.menu.amount_range", {"recipient": recipient, "amounts": policy.compiled.amounts_text}
+            ).render(language)
         lines = "\n".join(f"{i} {self.desk.money(amount)}" for i, amount in enumerate(choices, start=1))
         return Text("edge.menu.amounts", {"recipient": recipient, "choices": lines}).render(language)
 
@@ -170,6 +176,9 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     """The menu on the profile's code and on each of its aliases."""
     codes = desk.profile.short_codes
     menu = Menu(desk)
-    return [api.UssdService(code=code, name="edge.service.transfer_menu", handler=menu.answer,
-                            needs_account=True, reads=menu.reads)
-            for code in (codes.transfer_menu, *codes.transfer_menu_aliases)]
+    return [
+        api.UssdService(
+            code=code, name="edge.service.transfer_menu", handler=menu.answer, needs_account=True, reads=menu.reads
+        )
+        for code in (codes.transfer_menu, *codes.transfer_menu_aliases)
+    ]
