@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -14,6 +15,9 @@ from shared import carrier, operator, runtime, settings, store
 from shared.events import EmailSend, SmsSend, SmsStatus, utcnow
 
 logger = logging.getLogger("vas.notify")
+
+# How an event changes a stored record: `change(record, now)` gives the fields to update, None for no change.
+Change = Callable[[dict[str, Any], datetime], dict[str, Any] | None]
 
 settings.get().require(
     "twilio_account_sid",
@@ -31,13 +35,9 @@ class MessageNotLinkedYet(Exception):
 def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
     ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
-    if ctx.redelivered:
-        record = _claim_again(ctx.db, ref, ctx.event.id, messages.claim)
-        if record is None:
-            return
-    else:
-        # The handler's transaction created the record already claimed by this delivery.
-        record = ctx.handoff
+    record = _record_to_send(ctx, ref, messages.claim)
+    if record is None:
+        return
     # Twilio's create has no idempotency key: when the carrier's answer is lost after it took the
     # SMS (this instance dies, or the request times out), the redelivery sends it again unless a
     # status callback stored the SID first. That window is one HTTP answer wide; any other crash,
@@ -48,16 +48,7 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
     try:
         answer = carrier.send_sms(record["to"], record["from"], record["body"], status_callback=status_callback)
     except carrier.PermanentCarrierError as error:
-        _update(ctx.db, ref, lambda current, now: messages.refused(current, error, now))
-        logger.warning(
-            "carrier refused message",
-            extra={
-                "message_id": ref.id,
-                "to": record["to"],
-                "carrier_status": error.status,
-                "carrier_code": error.code,
-            },
-        )
+        _refused_by_carrier(ctx.db, ref, record, error)
         return
     except BaseException:
         # A transient carrier error or our own failure: give the lease back so the redelivery
@@ -71,27 +62,43 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
     )
 
 
-def _claim_again(
-    db: firestore.Client,
-    ref: firestore.DocumentReference,
-    event_id: str,
-    claim: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+def _record_to_send(
+    ctx: runtime.Context[dict[str, Any]], ref: firestore.DocumentReference, claim: Change
 ) -> dict[str, Any] | None:
-    """On a redelivery: the record if this delivery won the right to send it, None if nothing is left to do."""
+    """The record this delivery may hand to the provider; None if nothing is left to do."""
+    if not ctx.redelivered:
+        # The handler's transaction created the record already claimed by this delivery.
+        if ctx.handoff is None:
+            raise RuntimeError(f"the handler of event {ctx.event.id} left no record for {ref.path}")
+        return ctx.handoff
     record = ref.get().to_dict()
     if record is None:
-        raise RuntimeError(f"record {ref.path} of event {event_id} is missing")
+        raise RuntimeError(f"record {ref.path} of event {ctx.event.id} is missing")
     # The claim returns None once the provider has it, and raises SendInProgress (so Pub/Sub
     # retries) while another delivery holds the lease.
-    if claim(record, utcnow()) is None or not _update(db, ref, claim):
+    if claim(record, utcnow()) is None or not _update(ctx.db, ref, claim):
         return None
     return record
+
+
+def _refused_by_carrier(
+    db: firestore.Client,
+    ref: firestore.DocumentReference,
+    record: dict[str, Any],
+    error: carrier.PermanentCarrierError,
+) -> None:
+    """The carrier refused the message for good: its record ends failed, with the carrier's reason."""
+    _update(db, ref, lambda current, now: messages.refused(current, error, now))
+    logger.warning(
+        "carrier refused message",
+        extra={"message_id": ref.id, "to": record["to"], "carrier_status": error.status, "carrier_code": error.code},
+    )
 
 
 def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> None:
     """After commit and on every redelivery: hand the email to SES unless it already has it (or refused it)."""
     ref = ctx.doc(store.EMAILS, emails.email_id(ctx.event.id))
-    record = _claim_again(ctx.db, ref, ctx.event.id, emails.claim) if ctx.redelivered else ctx.handoff
+    record = _record_to_send(ctx, ref, emails.claim)
     if record is None:
         return
     # SES's SendEmail has no idempotency key either: as with the carrier, only an answer lost
@@ -99,8 +106,7 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
     try:
         ses_message_id = ses.send(record["from"], record["to"], record["subject"], record["text"], record["html"])
     except ses.PermanentSesError as error:
-        _update(ctx.db, ref, lambda current, now: emails.refused(error.code, error.message, now))
-        logger.warning("SES refused email", extra={"email_id": ref.id, "to": record["to"], "ses_code": error.code})
+        _refused_by_ses(ctx.db, ref, record, error)
         return
     except BaseException:
         _update(ctx.db, ref, emails.released)  # the redelivery after this 500 may try at once
@@ -126,6 +132,22 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
     )
 
 
+def _refused_by_ses(
+    db: firestore.Client, ref: firestore.DocumentReference, record: dict[str, Any], error: ses.PermanentSesError
+) -> None:
+    """SES refused the email for good: its record ends failed, with SES's reason."""
+    _update(db, ref, lambda current, now: emails.refused(error.code, error.message, now))
+    logger.warning("SES refused email", extra={"email_id": ref.id, "to": record["to"], "ses_code": error.code})
+
+
+def _claimed_new(record: dict[str, Any], claim: Change, now: datetime) -> dict[str, Any]:
+    """A record just composed, claimed by this delivery (a new record needs sending and has no lease yet)."""
+    lease = claim(record, now)
+    if lease is None:
+        raise RuntimeError(f"new record of event {record['event_id']} claims to need no sending")
+    return {**record, **lease}
+
+
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
 def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """Render the SMS in the subscriber's language and queue its record (the carrier call follows the commit)."""
@@ -147,7 +169,7 @@ def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     # Created claimed by this delivery, so the carrier call after the commit needs no second
     # transaction; a concurrent redelivery finds the lease and waits. (An instance that dies
     # between this commit and the carrier call delays its SMS by at most SEND_LEASE.)
-    record.update(messages.claim(record, ctx.now))
+    record = _claimed_new(record, messages.claim, ctx.now)
     ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
     ctx.handoff = record
 
@@ -174,7 +196,7 @@ def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> N
     except emails.InvalidEmail as error:
         raise runtime.Rejected(str(error)) from None
     # Created claimed by this delivery, as an SMS record is (see on_sms_send).
-    record.update(emails.claim(record, ctx.now))
+    record = _claimed_new(record, emails.claim, ctx.now)
     ctx.txn.create(ctx.doc(store.EMAILS, record["email_id"]), record)
     ctx.handoff = record
 
@@ -249,14 +271,17 @@ def _store_answer(db: firestore.Client, ref: firestore.DocumentReference, answer
 def _update(
     db: firestore.Client,
     ref: firestore.DocumentReference,
-    change: Callable[[dict[str, Any], Any], dict[str, Any] | None],
+    change: Change,
     link_sid: str | None = None,
 ) -> bool:
     """Apply `change(record, now)` to the record in one transaction; False when it had nothing to change."""
 
     @firestore.transactional
     def in_transaction(txn: firestore.Transaction) -> bool:
-        update = change(ref.get(transaction=txn).to_dict(), utcnow())
+        record = ref.get(transaction=txn).to_dict()
+        if record is None:  # every caller reads or creates it first, and records are never deleted
+            raise RuntimeError(f"record {ref.path} is missing")
+        update = change(record, utcnow())
         if update is None:
             return False
         txn.update(ref, update)

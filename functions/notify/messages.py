@@ -172,7 +172,7 @@ def reported(
     known_sid = record.get("carrier_sid")
     if known_sid and known_sid != report.message_sid:
         raise ForeignCallback(
-            f"message {record['message_id']} has carrier SID {known_sid}," f" the callback names {report.message_sid}"
+            f"message {record['message_id']} has carrier SID {known_sid}, the callback names {report.message_sid}"
         )
     update, transition = _report(
         record,
@@ -211,7 +211,17 @@ def may_be_unlinked(report: SmsStatus, now: datetime) -> bool:
     return now - report.reported_at < LINK_GRACE
 
 
-def _report(record, reported_status, reported_at, now, *, source, error_code=None, event_id=None):
+def _report(
+    record: dict[str, Any],
+    reported_status: str,
+    reported_at: datetime,
+    now: datetime,
+    *,
+    source: str,
+    error_code: str | None = None,
+    event_id: str | None = None,
+) -> tuple[dict[str, Any], status.Transition]:
+    """The update a reported status makes (forward only, always in the history), and the transition it is."""
     transition = status.apply(record["status"], reported_status)
     entry = _entry(
         reported_status,
@@ -230,7 +240,17 @@ def _report(record, reported_status, reported_at, now, *, source, error_code=Non
     return update, transition
 
 
-def _entry(reported_status, reported_at, received_at, *, source, applied, error_code=None, event_id=None):
+def _entry(
+    reported_status: str,
+    reported_at: datetime,
+    received_at: datetime,
+    *,
+    source: str,
+    applied: bool,
+    error_code: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """One entry of a record's status history: what was reported, when, by whom, and whether it moved the status."""
     return {
         "status": reported_status,
         "reported_at": reported_at,
