@@ -27,20 +27,20 @@ _PRESETS = {
 
 
 def _party(msisdn: str, **overrides: Any) -> Party:
-    fields: dict[str, Any] = dict(
-        msisdn=msisdn,
-        known=True,
-        customer_type="individual",
-        line_type="prepaid",
-        status="active",
-        roaming=False,
-        tariff_plan="standard",
-        language="en",
-        transfers_barred=False,
-        first_call_at=datetime(2025, 1, 1, tzinfo=UTC),
-        first_topup_amount=10_000_000,
-        spent_since_first_topup=10_000_000,
-    )
+    fields: dict[str, Any] = {
+        "msisdn": msisdn,
+        "known": True,
+        "customer_type": "individual",
+        "line_type": "prepaid",
+        "status": "active",
+        "roaming": False,
+        "tariff_plan": "standard",
+        "language": "en",
+        "transfers_barred": False,
+        "first_call_at": datetime(2025, 1, 1, tzinfo=UTC),
+        "first_topup_amount": 10_000_000,
+        "spent_since_first_topup": 10_000_000,
+    }
     fields.update(overrides)
     return Party(**fields)
 
@@ -66,16 +66,16 @@ def requests() -> list[dict]:
             sent=tuple(Movement(now - timedelta(hours=h * 5), amount) for h in range(4)),
             received=tuple(Movement(now - timedelta(hours=h * 7), amount) for h in range(3)),
         )
-        base = dict(
-            policy=policy,
-            sender=sender,
-            recipient=recipient,
-            amount=amount,
-            balances=rich,
-            sender_history=History(),
-            recipient_history=History(),
-            now=now,
-        )
+        base = {
+            "policy": policy,
+            "sender": sender,
+            "recipient": recipient,
+            "amount": amount,
+            "balances": rich,
+            "sender_history": History(),
+            "recipient_history": History(),
+            "now": now,
+        }
         mix += [
             base,
             {**base, "sender_history": history, "recipient_history": history},

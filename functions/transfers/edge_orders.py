@@ -20,7 +20,8 @@ from functions.transfers import execution, explain, rules
 from functions.transfers.policy import PolicySet, TransferPolicy
 from functions.transfers.rules import History, Party, Quote, Refusal
 from shared import localtime, store
-from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id, utcnow
+from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
@@ -95,11 +96,31 @@ class Facts:
     sender_history: History
     recipient_history: History
 
+    @property
+    def counterpart(self) -> Party:
+        """The recipient (or top-up target) of an order: the facts read for an order always hold it."""
+        if self.recipient is None:
+            raise ValueError("these facts were read without the order's other party")
+        return self.recipient
+
+
+def spendable(account: object | None) -> dict[str, int]:
+    """The spendable balance per bucket of the account the edge read (none read: no balances)."""
+    if account is None:
+        return {}
+    if not isinstance(account, Account):  # the edge's Request carries the account untyped
+        raise TypeError(f"the edge read a {type(account).__name__}, not a ledger account")
+    return {name: bucket.balance for name, bucket in account.buckets.items()}
+
 
 def facts(
-    documents: Mapping[str, dict | None], sender: str, recipient: str | None, account, profile: OperatorProfile
+    documents: Mapping[str, dict | None],
+    sender: str,
+    recipient: str | None,
+    account: object | None,
+    profile: OperatorProfile,
 ) -> Facts:
-    """The Facts from the documents one lookup returned (account: shared.ledger.Account or None)."""
+    """The Facts from the documents one lookup returned."""
 
     def doc(collection: str, msisdn: str | None) -> dict | None:
         return documents.get(api.document_path(collection, msisdn)) if msisdn else None
@@ -108,7 +129,7 @@ def facts(
     return Facts(
         sender=Party.from_documents(sender, doc(store.SUBSCRIBERS, sender), language),
         recipient=Party.from_documents(recipient, doc(store.SUBSCRIBERS, recipient), language) if recipient else None,
-        balances={name: bucket.balance for name, bucket in account.buckets.items()} if account else {},
+        balances=spendable(account),
         sender_history=History.from_document(doc(HISTORY, sender)),
         recipient_history=History.from_document(doc(HISTORY, recipient)),
     )
@@ -138,7 +159,7 @@ class Desk:
         return rules.decide(
             policy,
             sender=known.sender,
-            recipient=known.recipient,
+            recipient=known.counterpart,
             amount=amount,
             balances=known.balances,
             sender_history=known.sender_history,
@@ -239,7 +260,7 @@ def answer_top_up_ask(
         rules.NO_POLICY
         if policy is None
         else rules.decide_top_up_ask(
-            policy, requester=known.sender, target=known.recipient, amount=order.amount, balances=known.balances
+            policy, requester=known.sender, target=known.counterpart, amount=order.amount, balances=known.balances
         )
     )
     if isinstance(outcome, Refusal):
@@ -310,7 +331,7 @@ def limit_lines(limit: rules.LimitLeft, desk: Desk, language: str) -> list[str]:
     side = "send" if limit.scope == "sender" else "receive"
     window = _window(limit, language)
     lines = []
-    if limit.max_amount is not None:
+    if limit.max_amount is not None and limit.amount_left is not None:  # both set, or neither
         lines.append(
             Text(
                 f"edge.limit.{side}_amount",
@@ -398,7 +419,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
             order,
             request_id=situation.input.request_id,
             channel="ussd",
-            now=situation.now,
+            now=situation.now or utcnow(),
         )
         return api.Reply.end(text.render(situation.caller.language), publish)
 
@@ -411,7 +432,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
             _ussd_facts(desk, situation, order.party),
             order,
             request_id=situation.input.request_id,
-            now=situation.now,
+            now=situation.now or utcnow(),
         )
         return api.Reply.end(text.render(situation.caller.language), publish)
 
@@ -419,7 +440,8 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
         if not situation.input.session_id:
             return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
         sender = _ussd_facts(desk, situation, None).sender
-        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=situation.now)
+        now = situation.now or utcnow()
+        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=now)
         return api.Reply.end(text.render(situation.caller.language), publish)
 
     return [
@@ -510,7 +532,7 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
             order,
             request_id=situation.input.inbound.request_id,
             channel="sms",
-            now=situation.now,
+            now=situation.now or utcnow(),
         )
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
@@ -521,7 +543,7 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
         return recent_text(sender.sender_history, sender.sender, desk)
 
     def limits(situation: api.Request[api.SmsMessage]) -> Text:
-        return limits_text(known(situation), desk, situation.now)
+        return limits_text(known(situation), desk, situation.now or utcnow())
 
     return (
         api.SmsPattern(

@@ -79,7 +79,7 @@ class PayCardIvr:
         if call.step == SERIAL:
             return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
-            return self._code_keyed(call, language, attempt, request.now or utcnow())
+            return self._code_keyed(call, call.caller, language, attempt, request.now or utcnow())
         return self._ask_recipient(language, attempt=1)
 
     def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:
@@ -146,7 +146,9 @@ class PayCardIvr:
             return self._ask_serial(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_serial"))
         return self._ask_code(language, recipient, serial, attempt=1)
 
-    def _code_keyed(self, call: api.InboundCall, language: str, attempt: int, now: datetime) -> api.VoiceAnswer:
+    def _code_keyed(
+        self, call: api.InboundCall, caller: str, language: str, attempt: int, now: datetime
+    ) -> api.VoiceAnswer:
         recipient = self._kept_recipient(call)
         if recipient is None:
             return self._ask_recipient(language, attempt=1)
@@ -160,10 +162,10 @@ class PayCardIvr:
             return self._ask_code(language, recipient, serial, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
         # The card's code stays out of the id: ids are stored and logged, and a short code hashed
         # with a known number would be found again by trying every code.
-        request_id = api.call_request_id(call.call_sid, call.caller, call.called, recipient, serial)
+        request_id = api.call_request_id(call.call_sid, caller, call.called, recipient, serial)
         payload = VoucherRedeemRequested(
             request_id=request_id,
-            caller=call.caller,
+            caller=caller,
             recipient=recipient,
             card_serial=serial,
             secret_code=code,

@@ -216,18 +216,18 @@ def transfer_record(
     event_id: str,
     now: datetime,
 ) -> dict:
-    common: dict[str, Any] = dict(
-        ref=reference,
-        event_id=event_id,
-        request_id=request.request_id,
-        channel=request.channel,
-        sender=request.sender,
-        recipient=request.recipient,
-        amount=request.amount,
-        requested_at=request.requested_at,
-        now=now,
-        policy=policy.name if policy else None,
-    )
+    common: dict[str, Any] = {
+        "ref": reference,
+        "event_id": event_id,
+        "request_id": request.request_id,
+        "channel": request.channel,
+        "sender": request.sender,
+        "recipient": request.recipient,
+        "amount": request.amount,
+        "requested_at": request.requested_at,
+        "now": now,
+        "policy": policy.name if policy else None,
+    }
     if isinstance(outcome, Refusal):
         return records.transfer_record(**common, refusal_code=outcome.code, refusal_params=outcome.params)
     return records.transfer_record(

@@ -90,9 +90,8 @@ def frees_at(
         return next_period(limit.period, now, zone)
     assert limit.rolling_days is not None  # a limit has a period or rolling days (policy.Limit's validator)
     window = timedelta(days=limit.rolling_days)
-    freed_count = freed_amount = 0
-    for movement in sorted(counted, key=lambda m: m.at):
-        freed_count += 1
+    freed_amount = 0
+    for freed_count, movement in enumerate(sorted(counted, key=lambda m: m.at), start=1):
         freed_amount += movement.amount
         if freed_count >= count_over and freed_amount >= amount_over:
             return movement.at + window

@@ -100,10 +100,10 @@ class History:
         }
 
     def with_sent(self, at: datetime, amount: int) -> History:
-        return History(sent=self.sent + (Movement(at, amount),), received=self.received)
+        return History(sent=(*self.sent, Movement(at, amount)), received=self.received)
 
     def with_received(self, at: datetime, amount: int) -> History:
-        return History(sent=self.sent, received=self.received + (Movement(at, amount),))
+        return History(sent=self.sent, received=(*self.received, Movement(at, amount)))
 
     def split(self, at: datetime) -> tuple[History, History]:
         """(the movements before `at`, those from `at` on): a recycled number's old and new owner's."""

@@ -252,15 +252,15 @@ def refusal_notice(
 def record(
     request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str, now: datetime
 ) -> dict[str, Any]:
-    common: dict[str, Any] = dict(
-        ref=reference,
-        event_id=event_id,
-        request_id=request.request_id,
-        caller=request.caller,
-        recipient=request.recipient,
-        now=now,
-        requested_at=request.requested_at,
-    )
+    common: dict[str, Any] = {
+        "ref": reference,
+        "event_id": event_id,
+        "request_id": request.request_id,
+        "caller": request.caller,
+        "recipient": request.recipient,
+        "now": now,
+        "requested_at": request.requested_at,
+    }
     if isinstance(outcome, Refusal):  # the serial as keyed: which card was tried
         return records.voucher_record(**common, serial=request.card_serial, refusal_code=outcome.code)
     return records.voucher_record(
