@@ -42,8 +42,10 @@ def email_id(event_id: str) -> str:
 def render(template: str, language: str, params: dict[str, Any]) -> Rendered:
     """Subject, text and HTML of `template` in `language`; the HTML gets its parameters escaped."""
     # Numbers stay numbers (plural forms read them); anything else is text, escaped whatever its type.
-    escaped = {name: value if isinstance(value, (int, float)) else html.escape(str(value), quote=False)
-               for name, value in params.items()}
+    escaped = {
+        name: value if isinstance(value, (int, float)) else html.escape(str(value), quote=False)
+        for name, value in params.items()
+    }
     try:
         subject = texts.render(f"{template}.subject", language, **params)
         text = texts.render(f"{template}.text", language, **params)
@@ -58,8 +60,9 @@ def render(template: str, language: str, params: dict[str, Any]) -> Rendered:
     return Rendered(subject=" ".join(subject.split()), text=text, html=body)
 
 
-def compose(request: EmailSend, *, language: str, sender: str, event_id: str, correlation_id: str,
-            now: datetime) -> dict[str, Any]:
+def compose(
+    request: EmailSend, *, language: str, sender: str, event_id: str, correlation_id: str, now: datetime
+) -> dict[str, Any]:
     """The new record of a queued email, rendered."""
     rendered = render(request.template, language, request.params)
     return {
@@ -105,5 +108,9 @@ def sent(ses_message_id: str, now: datetime) -> dict[str, Any]:
 
 def refused(code: str, message: str, now: datetime) -> dict[str, Any]:
     """SES refused the email for good (an unverified sender, a rejected address): it ends failed."""
-    return {"status": FAILED, "status_at": now, "send_lease_until": None,
-            "error": {"code": code, "message": message[:1000]}}
+    return {
+        "status": FAILED,
+        "status_at": now,
+        "send_lease_until": None,
+        "error": {"code": code, "message": message[:1000]},
+    }

@@ -20,5 +20,8 @@ def take(record: dict[str, Any], now: datetime, duration: timedelta, what: str) 
     lease = record.get("send_lease_until")
     if lease is not None and lease > now:
         raise SendInProgress(f"{what} is being handed over until {lease}")
-    return {"send_attempts": record.get("send_attempts", 0) + 1, "last_attempt_at": now,
-            "send_lease_until": now + duration}
+    return {
+        "send_attempts": record.get("send_attempts", 0) + 1,
+        "last_attempt_at": now,
+        "send_lease_until": now + duration,
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -15,8 +16,16 @@ from shared.events import EmailSend, SmsSend, SmsStatus, utcnow
 
 logger = logging.getLogger("vas.notify")
 
-settings.get().require("twilio_account_sid", "twilio_auth_token",  # else refuse to start
-                       "ses_access_key_id", "ses_secret_access_key", "email_sender")
+# How an event changes a stored record: `change(record, now)` gives the fields to update, None for no change.
+Change = Callable[[dict[str, Any], datetime], dict[str, Any] | None]
+
+settings.get().require(
+    "twilio_account_sid",
+    "twilio_auth_token",  # else refuse to start
+    "ses_access_key_id",
+    "ses_secret_access_key",
+    "email_sender",
+)
 
 
 class MessageNotLinkedYet(Exception):
@@ -26,13 +35,9 @@ class MessageNotLinkedYet(Exception):
 def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     """After commit and on every redelivery: hand the SMS to the carrier unless it already has it."""
     ref = ctx.doc(store.MESSAGES, messages.message_id(ctx.event.id))
-    if ctx.redelivered:
-        record = _claim_again(ctx.db, ref, ctx.event.id, messages.claim)
-        if record is None:
-            return
-    else:
-        # The handler's transaction created the record already claimed by this delivery.
-        record = ctx.handoff
+    record = _record_to_send(ctx, ref, messages.claim)
+    if record is None:
+        return
     # Twilio's create has no idempotency key: when the carrier's answer is lost after it took the
     # SMS (this instance dies, or the request times out), the redelivery sends it again unless a
     # status callback stored the SID first. That window is one HTTP answer wide; any other crash,
@@ -43,9 +48,7 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
     try:
         answer = carrier.send_sms(record["to"], record["from"], record["body"], status_callback=status_callback)
     except carrier.PermanentCarrierError as error:
-        _update(ctx.db, ref, lambda current, now: messages.refused(current, error, now))
-        logger.warning("carrier refused message", extra={"message_id": ref.id, "to": record["to"],
-                                                          "carrier_status": error.status, "carrier_code": error.code})
+        _refused_by_carrier(ctx.db, ref, record, error)
         return
     except BaseException:
         # A transient carrier error or our own failure: give the lease back so the redelivery
@@ -53,27 +56,49 @@ def send_to_carrier(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> N
         _update(ctx.db, ref, messages.released)
         raise
     _store_answer(ctx.db, ref, answer)
-    logger.info("message handed to carrier", extra={"message_id": ref.id, "carrier_sid": answer.sid,
-                                                     "to": record["to"], "segments": record["segments"]})
+    logger.info(
+        "message handed to carrier",
+        extra={"message_id": ref.id, "carrier_sid": answer.sid, "to": record["to"], "segments": record["segments"]},
+    )
 
 
-def _claim_again(db: firestore.Client, ref: firestore.DocumentReference, event_id: str,
-                 claim: Callable[[dict[str, Any], Any], dict[str, Any] | None]) -> dict[str, Any] | None:
-    """On a redelivery: the record if this delivery won the right to send it, None if nothing is left to do."""
+def _record_to_send(
+    ctx: runtime.Context[dict[str, Any]], ref: firestore.DocumentReference, claim: Change
+) -> dict[str, Any] | None:
+    """The record this delivery may hand to the provider; None if nothing is left to do."""
+    if not ctx.redelivered:
+        # The handler's transaction created the record already claimed by this delivery.
+        if ctx.handoff is None:
+            raise RuntimeError(f"the handler of event {ctx.event.id} left no record for {ref.path}")
+        return ctx.handoff
     record = ref.get().to_dict()
     if record is None:
-        raise RuntimeError(f"record {ref.path} of event {event_id} is missing")
+        raise RuntimeError(f"record {ref.path} of event {ctx.event.id} is missing")
     # The claim returns None once the provider has it, and raises SendInProgress (so Pub/Sub
     # retries) while another delivery holds the lease.
-    if claim(record, utcnow()) is None or not _update(db, ref, claim):
+    if claim(record, utcnow()) is None or not _update(ctx.db, ref, claim):
         return None
     return record
+
+
+def _refused_by_carrier(
+    db: firestore.Client,
+    ref: firestore.DocumentReference,
+    record: dict[str, Any],
+    error: carrier.PermanentCarrierError,
+) -> None:
+    """The carrier refused the message for good: its record ends failed, with the carrier's reason."""
+    _update(db, ref, lambda current, now: messages.refused(current, error, now))
+    logger.warning(
+        "carrier refused message",
+        extra={"message_id": ref.id, "to": record["to"], "carrier_status": error.status, "carrier_code": error.code},
+    )
 
 
 def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> None:
     """After commit and on every redelivery: hand the email to SES unless it already has it (or refused it)."""
     ref = ctx.doc(store.EMAILS, emails.email_id(ctx.event.id))
-    record = _claim_again(ctx.db, ref, ctx.event.id, emails.claim) if ctx.redelivered else ctx.handoff
+    record = _record_to_send(ctx, ref, emails.claim)
     if record is None:
         return
     # SES's SendEmail has no idempotency key either: as with the carrier, only an answer lost
@@ -81,8 +106,7 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
     try:
         ses_message_id = ses.send(record["from"], record["to"], record["subject"], record["text"], record["html"])
     except ses.PermanentSesError as error:
-        _update(ctx.db, ref, lambda current, now: emails.refused(error.code, error.message, now))
-        logger.warning("SES refused email", extra={"email_id": ref.id, "to": record["to"], "ses_code": error.code})
+        _refused_by_ses(ctx.db, ref, record, error)
         return
     except BaseException:
         _update(ctx.db, ref, emails.released)  # the redelivery after this 500 may try at once
@@ -92,11 +116,36 @@ def send_to_ses(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> Non
         ref.update(emails.sent(ses_message_id, utcnow()))
     except Exception:
         # A 500 now would send it again once the lease lapses: keep SES's id in the log instead.
-        logger.exception("email handed to SES but its record not updated", extra={
-            "email_id": ref.id, "ses_message_id": ses_message_id})
+        logger.exception(
+            "email handed to SES but its record not updated",
+            extra={"email_id": ref.id, "ses_message_id": ses_message_id},
+        )
         return
-    logger.info("email handed to SES", extra={"email_id": ref.id, "ses_message_id": ses_message_id,
-                                               "to": record["to"], "template": record["template"]})
+    logger.info(
+        "email handed to SES",
+        extra={
+            "email_id": ref.id,
+            "ses_message_id": ses_message_id,
+            "to": record["to"],
+            "template": record["template"],
+        },
+    )
+
+
+def _refused_by_ses(
+    db: firestore.Client, ref: firestore.DocumentReference, record: dict[str, Any], error: ses.PermanentSesError
+) -> None:
+    """SES refused the email for good: its record ends failed, with SES's reason."""
+    _update(db, ref, lambda current, now: emails.refused(error.code, error.message, now))
+    logger.warning("SES refused email", extra={"email_id": ref.id, "to": record["to"], "ses_code": error.code})
+
+
+def _claimed_new(record: dict[str, Any], claim: Change, now: datetime) -> dict[str, Any]:
+    """A record just composed, claimed by this delivery (a new record needs sending and has no lease yet)."""
+    lease = claim(record, now)
+    if lease is None:
+        raise RuntimeError(f"new record of event {record['event_id']} claims to need no sending")
+    return {**record, **lease}
 
 
 @runtime.consumer("notify-sms-send", after_commit=send_to_carrier)
@@ -107,14 +156,20 @@ def on_sms_send(ctx: runtime.Context[dict[str, Any]], payload: SmsSend) -> None:
     subscriber = ctx.read(subscriber_ref).get(subscriber_ref) or {}
     language = messages.choose_language(payload.language, subscriber.get("language"), profile)
     try:
-        record = messages.compose(payload, language=language, sender=payload.sender or profile.short_codes.sender,
-                                  event_id=ctx.event.id, correlation_id=ctx.event.correlation_id, now=ctx.now)
+        record = messages.compose(
+            payload,
+            language=language,
+            sender=payload.sender or profile.short_codes.sender,
+            event_id=ctx.event.id,
+            correlation_id=ctx.event.correlation_id,
+            now=ctx.now,
+        )
     except messages.InvalidMessage as error:
         raise runtime.Rejected(str(error)) from None
     # Created claimed by this delivery, so the carrier call after the commit needs no second
     # transaction; a concurrent redelivery finds the lease and waits. (An instance that dies
     # between this commit and the carrier call delays its SMS by at most SEND_LEASE.)
-    record.update(messages.claim(record, ctx.now))
+    record = _claimed_new(record, messages.claim, ctx.now)
     ctx.txn.create(ctx.doc(store.MESSAGES, record["message_id"]), record)
     ctx.handoff = record
 
@@ -130,12 +185,18 @@ def on_email_send(ctx: runtime.Context[dict[str, Any]], payload: EmailSend) -> N
     if not sender:
         raise settings.MissingSetting("VAS_EMAIL_SENDER not set: notify has no address to send email from")
     try:
-        record = emails.compose(payload, language=language, sender=sender, event_id=ctx.event.id,
-                                correlation_id=ctx.event.correlation_id, now=ctx.now)
+        record = emails.compose(
+            payload,
+            language=language,
+            sender=sender,
+            event_id=ctx.event.id,
+            correlation_id=ctx.event.correlation_id,
+            now=ctx.now,
+        )
     except emails.InvalidEmail as error:
         raise runtime.Rejected(str(error)) from None
     # Created claimed by this delivery, as an SMS record is (see on_sms_send).
-    record.update(emails.claim(record, ctx.now))
+    record = _claimed_new(record, emails.claim, ctx.now)
     ctx.txn.create(ctx.doc(store.EMAILS, record["email_id"]), record)
     ctx.handoff = record
 
@@ -152,9 +213,17 @@ def on_sms_status(ctx: runtime.Context[None], payload: SmsStatus) -> None:
     if not record.get("carrier_sid"):
         # The callback beat the carrier's answer: link its SID now, as that answer would have.
         ctx.txn.set(ctx.doc(messages.MESSAGE_SIDS, payload.message_sid), {"message_id": ref.id})
-    logger.info("message status %s", transition.current,
-                extra={"message_id": ref.id, "carrier_sid": payload.message_sid, "reported": payload.status,
-                       "applied": transition.changed, "final": transition.became_final})
+    logger.info(
+        "message status %s",
+        transition.current,
+        extra={
+            "message_id": ref.id,
+            "carrier_sid": payload.message_sid,
+            "reported": payload.status,
+            "applied": transition.changed,
+            "final": transition.became_final,
+        },
+    )
     # Services that bill per delivered SMS (missed-call reminders charge only delivered ones) hear
     # of the final status here. A status moves forward only, so it becomes final once; the outbox
     # commits the follow-up with this update, so repeated callbacks never emit it twice.
@@ -199,13 +268,20 @@ def _store_answer(db: firestore.Client, ref: firestore.DocumentReference, answer
     batch.commit()
 
 
-def _update(db: firestore.Client, ref: firestore.DocumentReference,
-            change: Callable[[dict[str, Any], Any], dict[str, Any] | None], link_sid: str | None = None) -> bool:
+def _update(
+    db: firestore.Client,
+    ref: firestore.DocumentReference,
+    change: Change,
+    link_sid: str | None = None,
+) -> bool:
     """Apply `change(record, now)` to the record in one transaction; False when it had nothing to change."""
 
     @firestore.transactional
     def in_transaction(txn: firestore.Transaction) -> bool:
-        update = change(ref.get(transaction=txn).to_dict(), utcnow())
+        record = ref.get(transaction=txn).to_dict()
+        if record is None:  # every caller reads or creates it first, and records are never deleted
+            raise RuntimeError(f"record {ref.path} is missing")
+        update = change(record, utcnow())
         if update is None:
             return False
         txn.update(ref, update)

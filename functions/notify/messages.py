@@ -56,16 +56,16 @@ def status_callback_url(base_url: str, message_id: str) -> str:
     return f"{base_url}{separator}{urlencode({'message_id': message_id})}"
 
 
-def choose_language(requested: str | None, subscriber_language: str | None,
-                    profile: OperatorProfile) -> str:
+def choose_language(requested: str | None, subscriber_language: str | None, profile: OperatorProfile) -> str:
     """The sender's explicit choice, else the subscriber's language, else the operator's default."""
     if requested:
         return requested
     return profile.language_for(subscriber_language)
 
 
-def compose(request: SmsSend, *, language: str, sender: str, event_id: str, correlation_id: str,
-            now: datetime) -> dict[str, Any]:
+def compose(
+    request: SmsSend, *, language: str, sender: str, event_id: str, correlation_id: str, now: datetime
+) -> dict[str, Any]:
     """The new record of a queued SMS: rendered body, its encoding and segment count."""
     try:
         body = texts.render(request.template, language, **request.params)
@@ -78,8 +78,10 @@ def compose(request: SmsSend, *, language: str, sender: str, event_id: str, corr
     if not body.strip():
         raise InvalidMessage(f"template {request.template!r} rendered an empty text")
     if len(body) > MAX_BODY_CHARS:
-        raise InvalidMessage(f"template {request.template!r} rendered {len(body)} characters,"
-                             f" more than the carrier's {MAX_BODY_CHARS}")
+        raise InvalidMessage(
+            f"template {request.template!r} rendered {len(body)} characters,"
+            f" more than the carrier's {MAX_BODY_CHARS}"
+        )
     counted = sms.segments(body)
     return {
         "message_id": message_id(event_id),
@@ -144,14 +146,24 @@ def accepted_unread(answer: AcceptedMessage, now: datetime) -> tuple[dict[str, A
 
 def refused(record: dict[str, Any], error: CarrierError, now: datetime) -> dict[str, Any]:
     """The carrier refused the message for good: it ends failed, with the carrier's reason."""
-    update, _ = _report(record, status.FAILED, now, now, source="carrier-api",
-                        error_code=str(error.code) if error.code is not None else None)
-    return {**update, "send_lease_until": None,
-            "error": {"status": error.status, "code": error.code, "message": error.message[:1000]}}
+    update, _ = _report(
+        record,
+        status.FAILED,
+        now,
+        now,
+        source="carrier-api",
+        error_code=str(error.code) if error.code is not None else None,
+    )
+    return {
+        **update,
+        "send_lease_until": None,
+        "error": {"status": error.status, "code": error.code, "message": error.message[:1000]},
+    }
 
 
-def reported(record: dict[str, Any], report: SmsStatus, *, event_id: str,
-             now: datetime) -> tuple[dict[str, Any], status.Transition]:
+def reported(
+    record: dict[str, Any], report: SmsStatus, *, event_id: str, now: datetime
+) -> tuple[dict[str, Any], status.Transition]:
     """A status callback: moves the record forward if it can, and is kept in the history either way.
 
     A callback can come before notify stored the carrier's answer; its SID is then the carrier's
@@ -159,10 +171,18 @@ def reported(record: dict[str, Any], report: SmsStatus, *, event_id: str,
     """
     known_sid = record.get("carrier_sid")
     if known_sid and known_sid != report.message_sid:
-        raise ForeignCallback(f"message {record['message_id']} has carrier SID {known_sid},"
-                              f" the callback names {report.message_sid}")
-    update, transition = _report(record, report.status, report.reported_at, now, source="callback",
-                                 error_code=report.error_code, event_id=event_id)
+        raise ForeignCallback(
+            f"message {record['message_id']} has carrier SID {known_sid}, the callback names {report.message_sid}"
+        )
+    update, transition = _report(
+        record,
+        report.status,
+        report.reported_at,
+        now,
+        source="callback",
+        error_code=report.error_code,
+        event_id=event_id,
+    )
     if not known_sid:
         update["carrier_sid"] = report.message_sid
     if transition.changed and report.error_code:
@@ -174,9 +194,16 @@ def final_report(record: dict[str, Any], transition: status.Transition, reported
     """The `sms.final` of a billable message that this transition made final; None for any other."""
     if not transition.became_final or not record.get("billing"):
         return None
-    return SmsFinal(message_id=record["message_id"], to=record["to"], status=transition.current,
-                    billing=record["billing"], reference=record.get("reference"), template=record["template"],
-                    segments=record.get("carrier_segments") or record["segments"], at=reported_at)
+    return SmsFinal(
+        message_id=record["message_id"],
+        to=record["to"],
+        status=transition.current,
+        billing=record["billing"],
+        reference=record.get("reference"),
+        template=record["template"],
+        segments=record.get("carrier_segments") or record["segments"],
+        at=reported_at,
+    )
 
 
 def may_be_unlinked(report: SmsStatus, now: datetime) -> bool:
@@ -184,10 +211,27 @@ def may_be_unlinked(report: SmsStatus, now: datetime) -> bool:
     return now - report.reported_at < LINK_GRACE
 
 
-def _report(record, reported_status, reported_at, now, *, source, error_code=None, event_id=None):
+def _report(
+    record: dict[str, Any],
+    reported_status: str,
+    reported_at: datetime,
+    now: datetime,
+    *,
+    source: str,
+    error_code: str | None = None,
+    event_id: str | None = None,
+) -> tuple[dict[str, Any], status.Transition]:
+    """The update a reported status makes (forward only, always in the history), and the transition it is."""
     transition = status.apply(record["status"], reported_status)
-    entry = _entry(reported_status, reported_at, now, source=source, applied=transition.changed,
-                   error_code=error_code, event_id=event_id)
+    entry = _entry(
+        reported_status,
+        reported_at,
+        now,
+        source=source,
+        applied=transition.changed,
+        error_code=error_code,
+        event_id=event_id,
+    )
     update: dict[str, Any] = {"history": [*record.get("history", []), entry]}
     if transition.changed:
         update.update(status=transition.current, status_at=now)
@@ -196,6 +240,23 @@ def _report(record, reported_status, reported_at, now, *, source, error_code=Non
     return update, transition
 
 
-def _entry(reported_status, reported_at, received_at, *, source, applied, error_code=None, event_id=None):
-    return {"status": reported_status, "reported_at": reported_at, "received_at": received_at,
-            "source": source, "applied": applied, "error_code": error_code, "event_id": event_id}
+def _entry(
+    reported_status: str,
+    reported_at: datetime,
+    received_at: datetime,
+    *,
+    source: str,
+    applied: bool,
+    error_code: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """One entry of a record's status history: what was reported, when, by whom, and whether it moved the status."""
+    return {
+        "status": reported_status,
+        "reported_at": reported_at,
+        "received_at": received_at,
+        "source": source,
+        "applied": applied,
+        "error_code": error_code,
+        "event_id": event_id,
+    }

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # stubs only: mypy-boto3-sesv2 is a dev dependency
+    from mypy_boto3_sesv2 import SESV2Client
+    from mypy_boto3_sesv2.type_defs import EmailContentTypeDef
 
 from shared import settings
 
@@ -30,18 +35,26 @@ class PermanentSesError(Exception):
 
 
 @functools.cache
-def _client():
+def _client() -> SESV2Client:
     config = settings.get()
-    return boto3.client("sesv2", region_name=config.ses_region, endpoint_url=config.ses_endpoint or None,
-                        aws_access_key_id=config.ses_access_key_id,
-                        aws_secret_access_key=config.ses_secret_access_key, config=TIMEOUTS)
+    return boto3.client(
+        "sesv2",
+        region_name=config.ses_region,
+        endpoint_url=config.ses_endpoint or None,
+        aws_access_key_id=config.ses_access_key_id,
+        aws_secret_access_key=config.ses_secret_access_key,
+        config=TIMEOUTS,
+    )
 
 
 def send(sender: str, to: str, subject: str, text: str, html: str) -> str:
     """SES's message id for the email it took; PermanentSesError when it refused it for good."""
-    content = {"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
-                          "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
-                                   "Html": {"Data": html, "Charset": "UTF-8"}}}}
+    content: EmailContentTypeDef = {
+        "Simple": {
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}, "Html": {"Data": html, "Charset": "UTF-8"}},
+        }
+    }
     try:
         answer = _client().send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]}, Content=content)
     except ClientError as error:

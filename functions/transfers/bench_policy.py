@@ -5,35 +5,49 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.transfers.policy import load_preset
 from functions.transfers.rules import History, Movement, Party, decide
 from shared.money import Currency
 
-_CURRENCIES = {"UZS": Currency(code="UZS", minor_unit=2), "IQD": Currency(code="IQD", minor_unit=3),
-               "SGD": Currency(code="SGD", minor_unit=2)}
-_PRESETS = {"mobiuz-direct": ("UZS", "Asia/Tashkent", "+998901000001", "+998901000002"),
-            "zain-iraq-standard": ("IQD", "Asia/Baghdad", "+9647801000001", "+9647801000002"),
-            "zain-alamodak": ("IQD", "Asia/Baghdad", "+9647801000003", "+9647801000004"),
-            "m1-msend-singapore": ("SGD", "Asia/Singapore", "+6591000001", "+6591000002"),
-            "m1-msend-international": ("SGD", "Asia/Singapore", "+6591000003", "+639171234567")}
+_CURRENCIES = {
+    "UZS": Currency(code="UZS", minor_unit=2),
+    "IQD": Currency(code="IQD", minor_unit=3),
+    "SGD": Currency(code="SGD", minor_unit=2),
+}
+_PRESETS = {
+    "mobiuz-direct": ("UZS", "Asia/Tashkent", "+998901000001", "+998901000002"),
+    "zain-iraq-standard": ("IQD", "Asia/Baghdad", "+9647801000001", "+9647801000002"),
+    "zain-alamodak": ("IQD", "Asia/Baghdad", "+9647801000003", "+9647801000004"),
+    "m1-msend-singapore": ("SGD", "Asia/Singapore", "+6591000001", "+6591000002"),
+    "m1-msend-international": ("SGD", "Asia/Singapore", "+6591000003", "+639171234567"),
+}
 
 
 def _party(msisdn: str, **overrides: Any) -> Party:
-    fields: dict[str, Any] = dict(
-        msisdn=msisdn, known=True, customer_type="individual", line_type="prepaid", status="active",
-        roaming=False, tariff_plan="standard", language="en", transfers_barred=False,
-        first_call_at=datetime(2025, 1, 1, tzinfo=timezone.utc), first_topup_amount=10_000_000,
-        spent_since_first_topup=10_000_000)
+    fields: dict[str, Any] = {
+        "msisdn": msisdn,
+        "known": True,
+        "customer_type": "individual",
+        "line_type": "prepaid",
+        "status": "active",
+        "roaming": False,
+        "tariff_plan": "standard",
+        "language": "en",
+        "transfers_barred": False,
+        "first_call_at": datetime(2025, 1, 1, tzinfo=UTC),
+        "first_topup_amount": 10_000_000,
+        "spent_since_first_topup": 10_000_000,
+    }
     fields.update(overrides)
     return Party(**fields)
 
 
 def requests() -> list[dict]:
     """Per preset: an accepted transfer, a near-limit one with history, and refusals for amount, balance, bar."""
-    now = datetime(2026, 3, 14, 9, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
     mix = []
     for name, (code, zone, sender_no, recipient_no) in _PRESETS.items():
         policy = load_preset(name, _CURRENCIES[code], timezone=zone)
@@ -44,13 +58,24 @@ def requests() -> list[dict]:
             amount = policy.amounts.range.min
         plan = "alamodak" if name == "zain-alamodak" else "standard"
         sender = _party(sender_no, tariff_plan=plan)
-        recipient = _party(recipient_no) if name != "m1-msend-international" else \
-            Party.from_documents(recipient_no, None, "en")
+        recipient = (
+            _party(recipient_no) if name != "m1-msend-international" else Party.from_documents(recipient_no, None, "en")
+        )
         rich = {"main": amount * 1000}
-        history = History(sent=tuple(Movement(now - timedelta(hours=h * 5), amount) for h in range(4)),
-                          received=tuple(Movement(now - timedelta(hours=h * 7), amount) for h in range(3)))
-        base = dict(policy=policy, sender=sender, recipient=recipient, amount=amount, balances=rich,
-                    sender_history=History(), recipient_history=History(), now=now)
+        history = History(
+            sent=tuple(Movement(now - timedelta(hours=h * 5), amount) for h in range(4)),
+            received=tuple(Movement(now - timedelta(hours=h * 7), amount) for h in range(3)),
+        )
+        base = {
+            "policy": policy,
+            "sender": sender,
+            "recipient": recipient,
+            "amount": amount,
+            "balances": rich,
+            "sender_history": History(),
+            "recipient_history": History(),
+            "now": now,
+        }
         mix += [
             base,
             {**base, "sender_history": history, "recipient_history": history},

@@ -47,8 +47,16 @@ class Pair:
     extra: Documents = field(default_factory=lambda: Documents({}))  # the other documents asked for
 
 
-def read_pair(ctx: Context[Any], first: str, second: str, *, kind: records.Kind, default_language: str,
-              histories: bool = False, extra: Iterable[firestore.DocumentReference] = ()) -> Pair:
+def read_pair(
+    ctx: Context[Any],
+    first: str,
+    second: str,
+    *,
+    kind: records.Kind,
+    default_language: str,
+    histories: bool = False,
+    extra: Iterable[firestore.DocumentReference] = (),
+) -> Pair:
     """Both subscribers, their histories when asked, the first candidate reference and `extra`: one round trip."""
     first_reference = next(records.candidates(kind, ctx.event.id))
     refs = [subscriber(ctx, first), subscriber(ctx, second), record(ctx, first_reference), *extra]
@@ -57,12 +65,17 @@ def read_pair(ctx: Context[Any], first: str, second: str, *, kind: records.Kind,
     docs = ctx.read(refs)
     found = {}
     if histories:
-        found = {"first_history": History.from_document(docs.get(history(ctx, first))),
-                 "second_history": History.from_document(docs.get(history(ctx, second)))}
-    return Pair(first=Party.from_documents(first, docs.get(subscriber(ctx, first)), default_language),
-                second=Party.from_documents(second, docs.get(subscriber(ctx, second)), default_language),
-                reference=claim_reference(ctx, kind, docs.get(record(ctx, first_reference))),
-                extra=docs, **found)
+        found = {
+            "first_history": History.from_document(docs.get(history(ctx, first))),
+            "second_history": History.from_document(docs.get(history(ctx, second))),
+        }
+    return Pair(
+        first=Party.from_documents(first, docs.get(subscriber(ctx, first)), default_language),
+        second=Party.from_documents(second, docs.get(subscriber(ctx, second)), default_language),
+        reference=claim_reference(ctx, kind, docs.get(record(ctx, first_reference))),
+        extra=docs,
+        **found,
+    )
 
 
 def subscriber(ctx: Context[Any], msisdn: str) -> firestore.DocumentReference:

@@ -8,7 +8,7 @@ from functions.edge import api
 from functions.transfers import edge_menu, edge_orders, edge_pay_card, policy
 from shared.operator import OperatorProfile
 
-USSD_PRIORITY = 20     # after the balance check in the help screen
+USSD_PRIORITY = 20  # after the balance check in the help screen
 
 
 def desk(profile: OperatorProfile) -> edge_orders.Desk:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from functions.edge import api
 from functions.edge.api import Text
 from functions.transfers import edge_orders as orders
 from functions.transfers.edge_orders import BadOrder, Desk, Facts
+from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import NO_POLICY, Refusal
 from shared import store
+from shared.events import utcnow
 from shared.operator import OperatorProfile
 
 ROOT, RECIPIENT, AMOUNT, CONFIRM = "root", "recipient", "amount", "confirm"
@@ -31,12 +34,26 @@ class Position:
     screen: str = ROOT
     recipient: str | None = None
     amount: int | None = None
-    mistake: str | None = None     # text key: why the last input was not taken
-    done: str | None = None        # send | cancel | limits | history
+    mistake: str | None = None  # text key: why the last input was not taken
+    done: str | None = None  # send | cancel | limits | history
+
+    @property
+    def chosen_recipient(self) -> str:
+        """The recipient chosen: the amount and confirmation screens are only reached with one."""
+        if self.recipient is None:
+            raise ValueError(f"the {self.screen} screen was reached without a recipient")
+        return self.recipient
+
+    @property
+    def chosen_amount(self) -> int:
+        """The amount chosen: the confirmation screen is only reached with one."""
+        if self.amount is None:
+            raise ValueError(f"the {self.screen} screen was reached without an amount")
+        return self.amount
 
 
-NumberReader = Callable[[str], str | None]            # typed number -> E.164, None if not a number
-AmountReader = Callable[[str, str], int | None]       # (recipient, typed choice) -> minor units, None if invalid
+NumberReader = Callable[[str], str | None]  # typed number -> E.164, None if not a number
+AmountReader = Callable[[str, str], int | None]  # (recipient, typed choice) -> minor units, None if invalid
 
 _ROOT_CHOICES = {"1": Position(RECIPIENT), "2": Position(done=LIMITS), "3": Position(done=HISTORY)}
 
@@ -60,12 +77,14 @@ def step(position: Position, typed: str, read_number: NumberReader, read_amount:
         return _back(position)
     if position.screen == RECIPIENT:
         number = read_number(key)
-        return (Position(AMOUNT, recipient=number) if number
-                else replace(position, mistake="edge.menu.invalid_number"))
+        return Position(AMOUNT, recipient=number) if number else replace(position, mistake="edge.menu.invalid_number")
     if position.screen == AMOUNT:
-        amount = read_amount(position.recipient, key)
-        return (Position(CONFIRM, recipient=position.recipient, amount=amount) if amount
-                else replace(position, mistake="edge.menu.invalid_amount"))
+        amount = read_amount(position.chosen_recipient, key)
+        return (
+            Position(CONFIRM, recipient=position.recipient, amount=amount)
+            if amount
+            else replace(position, mistake="edge.menu.invalid_amount")
+        )
     if key in ("1", "2"):  # confirm / cancel
         return replace(position, mistake=None, done=SEND if key == "1" else CANCEL)
     return replace(position, mistake="edge.menu.invalid_choice")
@@ -77,6 +96,7 @@ def walk(inputs: Iterable[str], read_number: NumberReader, read_amount: AmountRe
 
 
 # --- the screens ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Menu:
@@ -120,7 +140,7 @@ class Menu:
 
     def screen(self, position: Position, known: Facts, situation: api.Request[api.UssdRequest]) -> api.Reply:
         """The reply for a position: a CON screen to choose on, or the END of the session."""
-        desk, language, now = self.desk, situation.caller.language, situation.now
+        desk, language, now = self.desk, situation.caller.language, situation.now or utcnow()
         if position.done == LIMITS:
             return api.Reply.end(orders.limits_text(known, desk, now).render(language))
         if position.done == HISTORY:
@@ -128,10 +148,10 @@ class Menu:
         if position.done == CANCEL:
             return api.Reply.end(Text("edge.menu.cancelled").render(language))
         if position.done == SEND:
-            order = orders.Order(party=position.recipient, amount=position.amount)
+            order = orders.Order(party=position.chosen_recipient, amount=position.chosen_amount)
             text, publish = orders.answer_order(
-                desk, known, order, request_id=situation.input.request_id,
-                channel="menu", now=now)
+                desk, known, order, request_id=situation.input.request_id, channel="menu", now=now
+            )
             return api.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)
         if isinstance(body, api.Reply):
@@ -139,7 +159,7 @@ class Menu:
         mistake = Text(position.mistake).render(language) + "\n" if position.mistake else ""
         return api.Reply.con(mistake + body)
 
-    def _choices(self, position: Position, known: Facts, now, language: str) -> str | api.Reply:
+    def _choices(self, position: Position, known: Facts, now: datetime, language: str) -> str | api.Reply:
         desk = self.desk
         if position.screen == ROOT:
             title = desk.title(desk.policy_for(known.sender), language)
@@ -150,18 +170,21 @@ class Menu:
         if policy is None:
             return api.Reply.end(orders.refused_text(NO_POLICY, known.sender, desk).render(language))
         if position.screen == AMOUNT:
-            return self._amount_screen(policy, position.recipient, language)
-        outcome = desk.decide(known, position.amount, now)
+            return self._amount_screen(policy, position.chosen_recipient, language)
+        outcome = desk.decide(known, position.chosen_amount, now)
         if isinstance(outcome, Refusal):  # say why now, before a confirmation that could only fail
             return api.Reply.end(orders.refused_text(outcome, known.sender, desk).render(language))
-        return Text("edge.menu.confirm", {"amount": desk.money(outcome.amount), "recipient": position.recipient,
-                                          "fee": desk.money(outcome.fee)}).render(language)
+        return Text(
+            "edge.menu.confirm",
+            {"amount": desk.money(outcome.amount), "recipient": position.recipient, "fee": desk.money(outcome.fee)},
+        ).render(language)
 
-    def _amount_screen(self, policy, recipient: str, language: str) -> str:
+    def _amount_screen(self, policy: TransferPolicy, recipient: str, language: str) -> str:
         choices = sorted(policy.amount_choices)
         if not choices:
-            return Text("edge.menu.amount_range", {"recipient": recipient,
-                                                   "amounts": policy.compiled.amounts_text}).render(language)
+            return Text(
+                "edge.menu.amount_range", {"recipient": recipient, "amounts": policy.compiled.amounts_text}
+            ).render(language)
         lines = "\n".join(f"{i} {self.desk.money(amount)}" for i, amount in enumerate(choices, start=1))
         return Text("edge.menu.amounts", {"recipient": recipient, "choices": lines}).render(language)
 
@@ -170,6 +193,9 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     """The menu on the profile's code and on each of its aliases."""
     codes = desk.profile.short_codes
     menu = Menu(desk)
-    return [api.UssdService(code=code, name="edge.service.transfer_menu", handler=menu.answer,
-                            needs_account=True, reads=menu.reads)
-            for code in (codes.transfer_menu, *codes.transfer_menu_aliases)]
+    return [
+        api.UssdService(
+            code=code, name="edge.service.transfer_menu", handler=menu.answer, needs_account=True, reads=menu.reads
+        )
+        for code in (codes.transfer_menu, *codes.transfer_menu_aliases)
+    ]

@@ -20,17 +20,19 @@ from functions.transfers import execution, explain, rules
 from functions.transfers.policy import PolicySet, TransferPolicy
 from functions.transfers.rules import History, Party, Quote, Refusal
 from shared import localtime, store
-from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id, utcnow
+from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
-HISTORY = "transfer_history"      # the collection the transfers service keeps (functions/transfers/documents.py)
-RECENT_SHOWN = 5                  # transfers listed by the menu and the SMS keyword
+HISTORY = "transfer_history"  # the collection the transfers service keeps (functions/transfers/documents.py)
+RECENT_SHOWN = 5  # transfers listed by the menu and the SMS keyword
 _AMOUNT = re.compile(r"^\d{1,12}(?P<decimals>[.,]\d*)?$")
-_MAX_AMOUNT_DIGITS = 12           # far above any balance; longer input is not an amount
+_MAX_AMOUNT_DIGITS = 12  # far above any balance; longer input is not an amount
 
 
 # --- what the subscriber typed --------------------------------------------------------------
+
 
 class BadOrder(ValueError):
     """The request is not `<number> <amount>`: `reason` is "syntax" or "decimals" (amounts are whole)."""
@@ -75,6 +77,7 @@ def parse_order(inputs: Sequence[str], profile: OperatorProfile) -> Order:
 
 # --- what the decision reads ----------------------------------------------------------------
 
+
 def party_reads(sender: str, other: str | None) -> list[tuple[str, str]]:
     """Documents a decision needs beyond the caller's record and account: histories and the other party."""
     wanted = [(HISTORY, sender)]
@@ -93,10 +96,32 @@ class Facts:
     sender_history: History
     recipient_history: History
 
+    @property
+    def counterpart(self) -> Party:
+        """The recipient (or top-up target) of an order: the facts read for an order always hold it."""
+        if self.recipient is None:
+            raise ValueError("these facts were read without the order's other party")
+        return self.recipient
 
-def facts(documents: Mapping[str, dict | None], sender: str, recipient: str | None, account,
-          profile: OperatorProfile) -> Facts:
-    """The Facts from the documents one lookup returned (account: shared.ledger.Account or None)."""
+
+def spendable(account: object | None) -> dict[str, int]:
+    """The spendable balance per bucket of the account the edge read (none read: no balances)."""
+    if account is None:
+        return {}
+    if not isinstance(account, Account):  # the edge's Request carries the account untyped
+        raise TypeError(f"the edge read a {type(account).__name__}, not a ledger account")
+    return {name: bucket.balance for name, bucket in account.buckets.items()}
+
+
+def facts(
+    documents: Mapping[str, dict | None],
+    sender: str,
+    recipient: str | None,
+    account: object | None,
+    profile: OperatorProfile,
+) -> Facts:
+    """The Facts from the documents one lookup returned."""
+
     def doc(collection: str, msisdn: str | None) -> dict | None:
         return documents.get(api.document_path(collection, msisdn)) if msisdn else None
 
@@ -104,13 +129,14 @@ def facts(documents: Mapping[str, dict | None], sender: str, recipient: str | No
     return Facts(
         sender=Party.from_documents(sender, doc(store.SUBSCRIBERS, sender), language),
         recipient=Party.from_documents(recipient, doc(store.SUBSCRIBERS, recipient), language) if recipient else None,
-        balances={name: bucket.balance for name, bucket in account.buckets.items()} if account else {},
+        balances=spendable(account),
         sender_history=History.from_document(doc(HISTORY, sender)),
         recipient_history=History.from_document(doc(HISTORY, recipient)),
     )
 
 
 # --- the desk: one operator's policies and how their answers read ----------------------------
+
 
 @dataclass(frozen=True)
 class Desk:
@@ -130,15 +156,26 @@ class Desk:
         policy = self.policy_for(known.sender, known.recipient)
         if policy is None:
             return rules.NO_POLICY
-        return rules.decide(policy, sender=known.sender, recipient=known.recipient, amount=amount,
-                            balances=known.balances, sender_history=known.sender_history,
-                            recipient_history=known.recipient_history, now=now)
+        return rules.decide(
+            policy,
+            sender=known.sender,
+            recipient=known.counterpart,
+            amount=amount,
+            balances=known.balances,
+            sender_history=known.sender_history,
+            recipient_history=known.recipient_history,
+            now=now,
+        )
 
     def reason(self, refusal: Refusal, party: Party) -> str:
         """The refusal's reason in the party's words (texts `transfer.refused.<code>`)."""
-        return explain.reason(refusal, currency=self.profile.currency, language=self.language(party),
-                              zone=localtime.zone_for(party.msisdn, self.profile.timezone),
-                              hotline=self.profile.short_codes.hotline)
+        return explain.reason(
+            refusal,
+            currency=self.profile.currency,
+            language=self.language(party),
+            zone=localtime.zone_for(party.msisdn, self.profile.timezone),
+            hotline=self.profile.short_codes.hotline,
+        )
 
     def title(self, policy: TransferPolicy | None, language: str) -> str:
         """The product's name in `language`, else the service's generic name in that language."""
@@ -154,7 +191,7 @@ class Desk:
     def example_amount(self) -> int:
         """An amount (whole major units) the policies accept: the smallest fixed choice, else 1 000."""
         choices = next((p.amount_choices for p in self.policies if p.amount_choices), ())
-        whole = 10 ** self.profile.currency.minor_unit
+        whole = 10**self.profile.currency.minor_unit
         return (min(choices) if choices else 1000 * whole) // whole
 
     def example_order(self, code: str | None = None) -> str:
@@ -174,8 +211,14 @@ class Desk:
 
 def transfer_requested(order: Order, sender: str, request_id: str, channel: str, now: datetime) -> Publication:
     """The event an accepted request publishes; the same gateway request always gives the same event id."""
-    payload = TransferRequested(request_id=request_id, channel=channel, sender=sender, recipient=order.party,
-                                amount=order.amount, requested_at=now)
+    payload = TransferRequested(
+        request_id=request_id,
+        channel=channel,
+        sender=sender,
+        recipient=order.party,
+        amount=order.amount,
+        requested_at=now,
+    )
     return Publication("transfer.requested", payload, derive_event_id(request_id, "transfer.requested"))
 
 
@@ -191,8 +234,9 @@ def refused_text(refusal: Refusal, party: Party, desk: Desk) -> Text:
     return Text("edge.transfer.refused", {"reason": desk.reason(refusal, party)})
 
 
-def answer_order(desk: Desk, known: Facts, order: Order, *, request_id: str, channel: str,
-                 now: datetime) -> tuple[Text, tuple[Publication, ...]]:
+def answer_order(
+    desk: Desk, known: Facts, order: Order, *, request_id: str, channel: str, now: datetime
+) -> tuple[Text, tuple[Publication, ...]]:
     """Being processed (and the event to publish) or refused with the reason, in the sender's language.
 
     A refusal is final (nothing is published); an acceptance is not: transfers-execute decides
@@ -201,24 +245,40 @@ def answer_order(desk: Desk, known: Facts, order: Order, *, request_id: str, cha
     outcome = desk.decide(known, order.amount, now)
     if isinstance(outcome, Refusal):
         return refused_text(outcome, known.sender, desk), ()
-    return (processing_text(outcome, order.party, desk),
-            (transfer_requested(order, known.sender.msisdn, request_id, channel, now),))
+    return (
+        processing_text(outcome, order.party, desk),
+        (transfer_requested(order, known.sender.msisdn, request_id, channel, now),),
+    )
 
 
-def answer_top_up_ask(desk: Desk, known: Facts, order: Order, *, request_id: str,
-                      now: datetime) -> tuple[Text, tuple[Publication, ...]]:
+def answer_top_up_ask(
+    desk: Desk, known: Facts, order: Order, *, request_id: str, now: datetime
+) -> tuple[Text, tuple[Publication, ...]]:
     """`*116*`: the request is being processed (the service checks the fee again), or why not."""
     policy = desk.policy_for(known.sender)
-    outcome = (rules.NO_POLICY if policy is None else
-               rules.decide_top_up_ask(policy, requester=known.sender, target=known.recipient,
-                                       amount=order.amount, balances=known.balances))
+    outcome = (
+        rules.NO_POLICY
+        if policy is None
+        else rules.decide_top_up_ask(
+            policy, requester=known.sender, target=known.counterpart, amount=order.amount, balances=known.balances
+        )
+    )
     if isinstance(outcome, Refusal):
         return Text("edge.topup_ask.refused", {"reason": desk.reason(outcome, known.sender)}), ()
-    payload = TopUpAsked(request_id=request_id, channel="ussd", requester=known.sender.msisdn, target=order.party,
-                         amount=order.amount, requested_at=now)
+    payload = TopUpAsked(
+        request_id=request_id,
+        channel="ussd",
+        requester=known.sender.msisdn,
+        target=order.party,
+        amount=order.amount,
+        requested_at=now,
+    )
     params = {"amount": desk.money(order.amount), "target": order.party}
-    text = (Text("edge.topup_ask.processing", {**params, "fee": desk.money(outcome.fee)}) if outcome.fee
-            else Text("edge.topup_ask.processing_free", params))
+    text = (
+        Text("edge.topup_ask.processing", {**params, "fee": desk.money(outcome.fee)})
+        if outcome.fee
+        else Text("edge.topup_ask.processing_free", params)
+    )
     return text, (Publication("transfer.topup-asked", payload, derive_event_id(request_id, "transfer.topup-asked")),)
 
 
@@ -230,25 +290,33 @@ def answer_bar(desk: Desk, sender: Party, *, request_id: str, now: datetime) -> 
         return refused_text(Refusal("service_not_offered", {}), sender, desk), ()
     if sender.transfers_barred:
         return Text("edge.bar.already", hotline), ()
-    payload = TransferBarChanged(request_id=request_id, msisdn=sender.msisdn, barred=True, channel="ussd",
-                                 requested_at=now)
-    return (Text("edge.bar.done", hotline),
-            (Publication("transfer.bar-changed", payload, derive_event_id(request_id, "transfer.bar-changed")),))
+    payload = TransferBarChanged(
+        request_id=request_id, msisdn=sender.msisdn, barred=True, channel="ussd", requested_at=now
+    )
+    return (
+        Text("edge.bar.done", hotline),
+        (Publication("transfer.bar-changed", payload, derive_event_id(request_id, "transfer.bar-changed")),),
+    )
 
 
 # --- history and limits (menu screen and SMS keyword) ----------------------------------------
+
 
 def recent_text(history: History, party: Party, desk: Desk) -> Text:
     """The last transfers sent and received, newest first, in the party's time zone."""
     language = desk.language(party)
     zone = localtime.zone_for(party.msisdn, desk.profile.timezone)
-    moves = sorted([(m, "edge.history.sent") for m in history.sent] +
-                   [(m, "edge.history.received") for m in history.received],
-                   key=lambda item: item[0].at, reverse=True)[:RECENT_SHOWN]
+    moves = sorted(
+        [(m, "edge.history.sent") for m in history.sent] + [(m, "edge.history.received") for m in history.received],
+        key=lambda item: item[0].at,
+        reverse=True,
+    )[:RECENT_SHOWN]
     if not moves:
         return Text("edge.history.none", {"days": execution.HISTORY_DAYS})
-    lines = [Text(key, {"at": localtime.moment(move.at, zone, language), "amount": desk.money(move.amount)})
-             .render(language) for move, key in moves]
+    lines = [
+        Text(key, {"at": localtime.moment(move.at, zone, language), "amount": desk.money(move.amount)}).render(language)
+        for move, key in moves
+    ]
     return Text("edge.history.report", {"lines": "\n".join(lines)})
 
 
@@ -263,12 +331,19 @@ def limit_lines(limit: rules.LimitLeft, desk: Desk, language: str) -> list[str]:
     side = "send" if limit.scope == "sender" else "receive"
     window = _window(limit, language)
     lines = []
-    if limit.max_amount is not None:
-        lines.append(Text(f"edge.limit.{side}_amount", {"window": window, "left": desk.money(limit.amount_left),
-                                                        "limit": desk.money(limit.max_amount)}).render(language))
+    if limit.max_amount is not None and limit.amount_left is not None:  # both set, or neither
+        lines.append(
+            Text(
+                f"edge.limit.{side}_amount",
+                {"window": window, "left": desk.money(limit.amount_left), "limit": desk.money(limit.max_amount)},
+            ).render(language)
+        )
     if limit.max_count is not None:
-        lines.append(Text(f"edge.limit.{side}_count", {"window": window, "left": limit.count_left,
-                                                       "limit": limit.max_count}).render(language))
+        lines.append(
+            Text(
+                f"edge.limit.{side}_count", {"window": window, "left": limit.count_left, "limit": limit.max_count}
+            ).render(language)
+        )
     return lines
 
 
@@ -278,8 +353,9 @@ def limits_text(known: Facts, desk: Desk, now: datetime) -> Text:
     if policy is None:
         return refused_text(rules.NO_POLICY, known.sender, desk)
     language = desk.language(known.sender)
-    left = (rules.limits_left(policy, known.sender_history, now, scope="sender")
-            + rules.limits_left(policy, known.sender_history, now, scope="recipient"))
+    left = rules.limits_left(policy, known.sender_history, now, scope="sender") + rules.limits_left(
+        policy, known.sender_history, now, scope="recipient"
+    )
     lines = [line for limit in left for line in limit_lines(limit, desk, language)]
     title = desk.title(policy, language)
     if not lines:
@@ -301,6 +377,7 @@ def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
 
 
 # --- the services: USSD codes and SMS commands ---------------------------------------------
+
 
 def _ussd_facts(desk: Desk, situation: api.Request[api.UssdRequest], other: str | None) -> Facts:
     return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
@@ -336,34 +413,55 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
         order = _typed_order(situation, desk, "edge.transfer.syntax")
         if isinstance(order, api.Reply):
             return order
-        text, publish = answer_order(desk, _ussd_facts(desk, situation, order.party), order,
-                                     request_id=situation.input.request_id,
-                                     channel="ussd", now=situation.now)
+        text, publish = answer_order(
+            desk,
+            _ussd_facts(desk, situation, order.party),
+            order,
+            request_id=situation.input.request_id,
+            channel="ussd",
+            now=situation.now or utcnow(),
+        )
         return api.Reply.end(text.render(situation.caller.language), publish)
 
     def top_up_ask(situation: api.Request[api.UssdRequest]) -> api.Reply:
         order = _typed_order(situation, desk, "edge.topup_ask.syntax")
         if isinstance(order, api.Reply):
             return order
-        text, publish = answer_top_up_ask(desk, _ussd_facts(desk, situation, order.party), order,
-                                          request_id=situation.input.request_id,
-                                          now=situation.now)
+        text, publish = answer_top_up_ask(
+            desk,
+            _ussd_facts(desk, situation, order.party),
+            order,
+            request_id=situation.input.request_id,
+            now=situation.now or utcnow(),
+        )
         return api.Reply.end(text.render(situation.caller.language), publish)
 
     def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
         if not situation.input.session_id:
             return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
         sender = _ussd_facts(desk, situation, None).sender
-        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id,
-                                   now=situation.now)
+        now = situation.now or utcnow()
+        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=now)
         return api.Reply.end(text.render(situation.caller.language), publish)
 
     return [
-        api.UssdService(code=codes.transfer, name="edge.service.transfer", handler=transfer,
-                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.transfer),
-                        example=desk.example_order(codes.transfer)),
-        api.UssdService(code=codes.topup_request, name="edge.service.topup_ask", handler=top_up_ask,
-                        needs_account=True, reads=_order_reads, usage=desk.dial_usage(codes.topup_request)),
+        api.UssdService(
+            code=codes.transfer,
+            name="edge.service.transfer",
+            handler=transfer,
+            needs_account=True,
+            reads=_order_reads,
+            usage=desk.dial_usage(codes.transfer),
+            example=desk.example_order(codes.transfer),
+        ),
+        api.UssdService(
+            code=codes.topup_request,
+            name="edge.service.topup_ask",
+            handler=top_up_ask,
+            needs_account=True,
+            reads=_order_reads,
+            usage=desk.dial_usage(codes.topup_request),
+        ),
         api.UssdService(code=codes.transfer_bar, name="edge.service.transfer_bar", handler=bar),
     ]
 
@@ -402,7 +500,7 @@ def _sender_reads(inbound: api.InboundSms, profile: OperatorProfile) -> list[tup
 HISTORY_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("HISTORY", "HIST"),
     "ru": ("ИСТОРИЯ",),
-    "uz": ("TARIX", "ТАРИХ"),            # Latin and Cyrillic
+    "uz": ("TARIX", "ТАРИХ"),  # Latin and Cyrillic
     "ky": ("ТАРЫХ",),
     "zh": ("记录", "转账记录", "記錄"),
 }
@@ -413,7 +511,7 @@ LIMITS_WORDS: dict[str, tuple[str, ...]] = {
     "ky": ("ЛИМИТ", "ЛИМИТЫ"),
     "zh": ("限额", "額度", "限額"),
 }
-SMS_PRIORITY = 20     # after the balance in the help's list
+SMS_PRIORITY = 20  # after the balance in the help's list
 
 
 def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
@@ -428,9 +526,14 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
             return api.SmsAnswer(Text(key, {"short_code": situation.input.short_code, "example": desk.example_order()}))
-        text, publish = answer_order(desk, known(situation, order.party), order,
-                                     request_id=situation.input.inbound.request_id,
-                                     channel="sms", now=situation.now)
+        text, publish = answer_order(
+            desk,
+            known(situation, order.party),
+            order,
+            request_id=situation.input.inbound.request_id,
+            channel="sms",
+            now=situation.now or utcnow(),
+        )
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
         return api.SmsAnswer(None if publish else text, publish)
@@ -440,17 +543,30 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
         return recent_text(sender.sender_history, sender.sender, desk)
 
     def limits(situation: api.Request[api.SmsMessage]) -> Text:
-        return limits_text(known(situation), desk, situation.now)
+        return limits_text(known(situation), desk, situation.now or utcnow())
 
     return (
-        api.SmsPattern("transfer", lambda text: transfer_parts(text) is not None,
-                       api.SmsService(transfer, needs_account=True, reads=_sms_order_reads,
-                                      usage=Text("edge.help.sms.transfer", {"example": desk.example_order()})),
-                       priority=SMS_PRIORITY),
-        api.SmsKeywords("history", HISTORY_WORDS,
-                        api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
-                        priority=SMS_PRIORITY),
-        api.SmsKeywords("limits", LIMITS_WORDS,
-                        api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
-                        priority=SMS_PRIORITY),
+        api.SmsPattern(
+            "transfer",
+            lambda text: transfer_parts(text) is not None,
+            api.SmsService(
+                transfer,
+                needs_account=True,
+                reads=_sms_order_reads,
+                usage=Text("edge.help.sms.transfer", {"example": desk.example_order()}),
+            ),
+            priority=SMS_PRIORITY,
+        ),
+        api.SmsKeywords(
+            "history",
+            HISTORY_WORDS,
+            api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
+            priority=SMS_PRIORITY,
+        ),
+        api.SmsKeywords(
+            "limits",
+            LIMITS_WORDS,
+            api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
+            priority=SMS_PRIORITY,
+        ),
     )

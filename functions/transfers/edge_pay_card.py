@@ -29,7 +29,7 @@ from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
 RECIPIENT, SERIAL, CODE = "recipient", "serial", "code"
-ATTEMPTS = 2                      # a wrong or missing entry is asked for once more, then goodbye
+ATTEMPTS = 2  # a wrong or missing entry is asked for once more, then goodbye
 GATHER_TIMEOUT_SECONDS = 10
 _CODE = re.compile(r"^[0-9]{6,20}$")  # the BSS's pay-card codes (shared.events.VoucherIssued.secret_code)
 _SERIAL = re.compile(r"^[0-9]{1,20}$")  # the digits of the printed serial (shared.events.VoucherRedeemRequested)
@@ -79,13 +79,14 @@ class PayCardIvr:
         if call.step == SERIAL:
             return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
-            return self._code_keyed(call, language, attempt, request.now or utcnow())
+            return self._code_keyed(call, call.caller, language, attempt, request.now or utcnow())
         return self._ask_recipient(language, attempt=1)
 
     def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:
         response = VoiceResponse()
-        gather = response.gather(input="dtmf", finish_on_key="#", action=action, method="POST",
-                                 timeout=GATHER_TIMEOUT_SECONDS)
+        gather = response.gather(
+            input="dtmf", finish_on_key="#", action=action, method="POST", timeout=GATHER_TIMEOUT_SECONDS
+        )
         if mistake is not None:
             api.say(gather, mistake, language)
         api.say(gather, prompt, language)
@@ -96,15 +97,24 @@ class PayCardIvr:
         prompt = Text("edge.paycard.enter_recipient", {"digits": self.profile.national_number_length})
         return api.VoiceAnswer(self._gather(prompt, language, _action(RECIPIENT, attempt), mistake))
 
-    def _ask_serial(self, language: str, recipient: str, attempt: int, mistake: Text | None = None
-                    ) -> api.VoiceAnswer:
-        return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_serial"), language,
-                                            _action(SERIAL, attempt, recipient=recipient), mistake))
+    def _ask_serial(self, language: str, recipient: str, attempt: int, mistake: Text | None = None) -> api.VoiceAnswer:
+        return api.VoiceAnswer(
+            self._gather(
+                Text("edge.paycard.enter_serial"), language, _action(SERIAL, attempt, recipient=recipient), mistake
+            )
+        )
 
-    def _ask_code(self, language: str, recipient: str, serial: str, attempt: int, mistake: Text | None = None
-                  ) -> api.VoiceAnswer:
-        return api.VoiceAnswer(self._gather(Text("edge.paycard.enter_code"), language,
-                                            _action(CODE, attempt, recipient=recipient, serial=serial), mistake))
+    def _ask_code(
+        self, language: str, recipient: str, serial: str, attempt: int, mistake: Text | None = None
+    ) -> api.VoiceAnswer:
+        return api.VoiceAnswer(
+            self._gather(
+                Text("edge.paycard.enter_code"),
+                language,
+                _action(CODE, attempt, recipient=recipient, serial=serial),
+                mistake,
+            )
+        )
 
     def _goodbye(self, language: str) -> api.VoiceAnswer:
         return api.VoiceAnswer(api.announce(Text("edge.paycard.goodbye"), language))
@@ -136,7 +146,9 @@ class PayCardIvr:
             return self._ask_serial(language, recipient, attempt + 1, mistake=Text("edge.paycard.invalid_serial"))
         return self._ask_code(language, recipient, serial, attempt=1)
 
-    def _code_keyed(self, call: api.InboundCall, language: str, attempt: int, now: datetime) -> api.VoiceAnswer:
+    def _code_keyed(
+        self, call: api.InboundCall, caller: str, language: str, attempt: int, now: datetime
+    ) -> api.VoiceAnswer:
         recipient = self._kept_recipient(call)
         if recipient is None:
             return self._ask_recipient(language, attempt=1)
@@ -150,15 +162,26 @@ class PayCardIvr:
             return self._ask_code(language, recipient, serial, attempt + 1, mistake=Text("edge.paycard.invalid_code"))
         # The card's code stays out of the id: ids are stored and logged, and a short code hashed
         # with a known number would be found again by trying every code.
-        request_id = api.call_request_id(call.call_sid, call.caller, call.called, recipient, serial)
-        payload = VoucherRedeemRequested(request_id=request_id, caller=call.caller, recipient=recipient,
-                                         card_serial=serial, secret_code=code, requested_at=now)
+        request_id = api.call_request_id(call.call_sid, caller, call.called, recipient, serial)
+        payload = VoucherRedeemRequested(
+            request_id=request_id,
+            caller=caller,
+            recipient=recipient,
+            card_serial=serial,
+            secret_code=code,
+            requested_at=now,
+        )
         return api.VoiceAnswer(
             api.announce(Text("edge.paycard.accepted"), language),
-            (Publication("voucher.redeem-requested", payload, derive_event_id(request_id, "voucher.redeem-requested")),))
+            (
+                Publication(
+                    "voucher.redeem-requested", payload, derive_event_id(request_id, "voucher.redeem-requested")
+                ),
+            ),
+        )
 
 
-NUMBER_PRIORITY = 50     # after forwarded calls: a call forwarded to us is the forwarding service's
+NUMBER_PRIORITY = 50  # after forwarded calls: a call forwarded to us is the forwarding service's
 
 
 def voice_entries(profile: OperatorProfile) -> tuple[api.VoiceEntry, ...]:

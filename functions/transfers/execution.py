@@ -31,7 +31,7 @@ HISTORY_DAYS = 31
 class Decided:
     """What a transfer's transaction decided, for the log once it is committed."""
 
-    decision: str        # "accepted" or "refused (<code>)"
+    decision: str  # "accepted" or "refused (<code>)"
     reference: str
 
 
@@ -55,14 +55,26 @@ class Notice:
 
 def addressee(party: Party, profile: OperatorProfile) -> Addressee:
     """The party as an SMS goes to them: their language (one the operator offers), zone and care number."""
-    return Addressee(party.msisdn, profile.language_for(party.language),
-                     localtime.zone_for(party.msisdn, profile.timezone), profile.short_codes.hotline)
+    return Addressee(
+        party.msisdn,
+        profile.language_for(party.language),
+        localtime.zone_for(party.msisdn, profile.timezone),
+        profile.short_codes.hotline,
+    )
 
 
 def sms(to: Addressee, template: str, purpose: str, reference: str, **params: Any) -> Notice:
     # The reference travels as a parameter too: the texts that show it quote it.
-    return Notice(purpose, {"to": to.msisdn, "template": template, "params": {**params, "reference": reference},
-                            "language": to.language, "reference": reference})
+    return Notice(
+        purpose,
+        {
+            "to": to.msisdn,
+            "template": template,
+            "params": {**params, "reference": reference},
+            "language": to.language,
+            "reference": reference,
+        },
+    )
 
 
 def balances(book: ledger.Book | None) -> dict[str, int]:
@@ -78,6 +90,7 @@ def reason(refusal: Refusal, to: Addressee, currency: Currency) -> str:
 
 # --- transfers ------------------------------------------------------------------------------
 
+
 def move_money(quote: Quote, *, payer: ledger.Book, payee: ledger.Book | None, reference: str) -> None:
     """Debit amount and fee from the payer and credit the recipient, or raise before changing anything.
 
@@ -92,8 +105,13 @@ def move_money(quote: Quote, *, payer: ledger.Book, payee: ledger.Book | None, r
     if quote.fee:
         payer.debit(quote.debit_bucket, quote.fee, reason="transfer:fee", reference=reference)
     if payee is not None:
-        payee.credit(quote.credit_bucket, quote.amount, expires_at=quote.credit_expires_at,
-                     reason="transfer:received", reference=reference)
+        payee.credit(
+            quote.credit_bucket,
+            quote.amount,
+            expires_at=quote.credit_expires_at,
+            reason="transfer:received",
+            reference=reference,
+        )
 
 
 def unpayable(quote: Quote, payer: ledger.Book | None) -> Refusal:
@@ -102,93 +120,214 @@ def unpayable(quote: Quote, payer: ledger.Book | None) -> Refusal:
     return Refusal("insufficient_balance", {"balance": available, "required": quote.debit, "fee": quote.fee})
 
 
-def histories_after(quote: Quote, *, sender: History, recipient: History, now: datetime, keep_days: int
-                    ) -> tuple[History, History]:
+def histories_after(
+    quote: Quote, *, sender: History, recipient: History, now: datetime, keep_days: int
+) -> tuple[History, History]:
     """Both parties' histories with this transfer added and movements no rule looks at any more dropped."""
-    return (sender.with_sent(now, quote.amount).pruned(now, keep_days),
-            recipient.with_received(now, quote.amount).pruned(now, keep_days))
+    return (
+        sender.with_sent(now, quote.amount).pruned(now, keep_days),
+        recipient.with_received(now, quote.amount).pruned(now, keep_days),
+    )
 
 
-def accepted_notices(quote: Quote, *, reference: str, sender: Addressee, recipient: Addressee, sender_balance: int,
-                     recipient_balance: int | None, currency: Currency) -> list[Notice]:
+def accepted_notices(
+    quote: Quote,
+    *,
+    reference: str,
+    sender: Addressee,
+    recipient: Addressee,
+    sender_balance: int,
+    recipient_balance: int | None,
+    currency: Currency,
+) -> list[Notice]:
     """The sender's receipt (amount, recipient, fee, new balance, reference) and the recipient's notice."""
     money = currency.format
     common = {"amount": money(quote.amount), "recipient": recipient.msisdn, "balance": money(sender_balance)}
-    receipt = (sms(sender, "transfer.sent", "sender", reference, **common, fee=money(quote.fee)) if quote.fee
-               else sms(sender, "transfer.sent_free", "sender", reference, **common))
-    return [receipt, credit_notice(recipient, "transfer.received", reference, sender=sender.msisdn,
-                                   amount=quote.amount, bucket=quote.credit_bucket, balance=recipient_balance,
-                                   expires_at=quote.credit_expires_at, currency=currency)]
+    receipt = (
+        sms(sender, "transfer.sent", "sender", reference, **common, fee=money(quote.fee))
+        if quote.fee
+        else sms(sender, "transfer.sent_free", "sender", reference, **common)
+    )
+    return [
+        receipt,
+        credit_notice(
+            recipient,
+            "transfer.received",
+            reference,
+            sender=sender.msisdn,
+            amount=quote.amount,
+            bucket=quote.credit_bucket,
+            balance=recipient_balance,
+            expires_at=quote.credit_expires_at,
+            currency=currency,
+        ),
+    ]
 
 
-def credit_notice(to: Addressee, template: str, reference: str, *, sender: str, amount: int, bucket: str,
-                  balance: int | None, expires_at: datetime | None, currency: Currency) -> Notice:
+def credit_notice(
+    to: Addressee,
+    template: str,
+    reference: str,
+    *,
+    sender: str,
+    amount: int,
+    bucket: str,
+    balance: int | None,
+    expires_at: datetime | None,
+    currency: Currency,
+) -> Notice:
     """What a credited party reads: `<template>`, `<template>_until` for an expiring lot, `_abroad` off our ledger."""
     if balance is None:
         return sms(to, f"{template}_abroad", "recipient", reference, sender=sender, amount=currency.format(amount))
-    params = {"sender": sender, "amount": currency.format(amount), "balance": currency.format(balance),
-              "bucket": ledger.bucket_label(bucket, to.language)}
+    params = {
+        "sender": sender,
+        "amount": currency.format(amount),
+        "balance": currency.format(balance),
+        "bucket": ledger.bucket_label(bucket, to.language),
+    }
     if expires_at is not None:
         params["expires_at"] = localtime.moment(expires_at, to.zone, to.language)
         template = f"{template}_until"
     return sms(to, template, "recipient", reference, **params)
 
 
-def refusal_notice(refusal: Refusal, *, reference: str, amount: int, recipient: str, sender: Addressee,
-                   currency: Currency) -> Notice:
+def refusal_notice(
+    refusal: Refusal, *, reference: str, amount: int, recipient: str, sender: Addressee, currency: Currency
+) -> Notice:
     """The sender's SMS for a refused transfer: what, why, what would work, and the reference."""
-    return sms(sender, "transfer.refused", "refused", reference, amount=currency.format(amount),
-               recipient=recipient, reason=reason(refusal, sender, currency))
+    return sms(
+        sender,
+        "transfer.refused",
+        "refused",
+        reference,
+        amount=currency.format(amount),
+        recipient=recipient,
+        reason=reason(refusal, sender, currency),
+    )
 
 
-def transfer_record(request: TransferRequested, outcome: Quote | Refusal, *, reference: str,
-                    policy: TransferPolicy | None, sender_balance: int | None, event_id: str, now: datetime) -> dict:
-    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
-                                  channel=request.channel, sender=request.sender, recipient=request.recipient,
-                                  amount=request.amount, requested_at=request.requested_at, now=now,
-                                  policy=policy.name if policy else None)
+def transfer_record(
+    request: TransferRequested,
+    outcome: Quote | Refusal,
+    *,
+    reference: str,
+    policy: TransferPolicy | None,
+    sender_balance: int | None,
+    event_id: str,
+    now: datetime,
+) -> dict:
+    common: dict[str, Any] = {
+        "ref": reference,
+        "event_id": event_id,
+        "request_id": request.request_id,
+        "channel": request.channel,
+        "sender": request.sender,
+        "recipient": request.recipient,
+        "amount": request.amount,
+        "requested_at": request.requested_at,
+        "now": now,
+        "policy": policy.name if policy else None,
+    }
     if isinstance(outcome, Refusal):
         return records.transfer_record(**common, refusal_code=outcome.code, refusal_params=outcome.params)
-    return records.transfer_record(**common, fee=outcome.fee, debit_bucket=outcome.debit_bucket,
-                                   credit_bucket=None if outcome.abroad else outcome.credit_bucket,
-                                   credit_expires_at=outcome.credit_expires_at, sender_balance_after=sender_balance,
-                                   recipient_credited=not outcome.abroad)
+    return records.transfer_record(
+        **common,
+        fee=outcome.fee,
+        debit_bucket=outcome.debit_bucket,
+        credit_bucket=None if outcome.abroad else outcome.credit_bucket,
+        credit_expires_at=outcome.credit_expires_at,
+        sender_balance_after=sender_balance,
+        recipient_credited=not outcome.abroad,
+    )
 
 
 # --- top-up requests (*116*) ----------------------------------------------------------------
 
-def topup_ask_notices(quote: Quote, request: TopUpAsked, *, reference: str, requester: Addressee, target: Addressee,
-                      balance_after: int | None, currency: Currency) -> list[Notice]:
+
+def topup_ask_notices(
+    quote: Quote,
+    request: TopUpAsked,
+    *,
+    reference: str,
+    requester: Addressee,
+    target: Addressee,
+    balance_after: int | None,
+    currency: Currency,
+) -> list[Notice]:
     """The target is asked (naming the requester and the amount); the requester gets a receipt."""
     money = currency.format
-    ask = sms(target, "transfer.topup_ask.request", "target", reference, requester=requester.msisdn,
-              amount=money(request.amount))
+    ask = sms(
+        target,
+        "transfer.topup_ask.request",
+        "target",
+        reference,
+        requester=requester.msisdn,
+        amount=money(request.amount),
+    )
     if quote.fee:
-        receipt = sms(requester, "transfer.topup_ask.sent", "requester", reference, target=target.msisdn,
-                      amount=money(request.amount), fee=money(quote.fee), balance=money(balance_after or 0))
+        receipt = sms(
+            requester,
+            "transfer.topup_ask.sent",
+            "requester",
+            reference,
+            target=target.msisdn,
+            amount=money(request.amount),
+            fee=money(quote.fee),
+            balance=money(balance_after or 0),
+        )
     else:
-        receipt = sms(requester, "transfer.topup_ask.sent_free", "requester", reference, target=target.msisdn,
-                      amount=money(request.amount))
+        receipt = sms(
+            requester,
+            "transfer.topup_ask.sent_free",
+            "requester",
+            reference,
+            target=target.msisdn,
+            amount=money(request.amount),
+        )
     return [ask, receipt]
 
 
-def topup_ask_refusal(refusal: Refusal, request: TopUpAsked, *, reference: str, requester: Addressee,
-                      currency: Currency) -> Notice:
-    return sms(requester, "transfer.topup_ask.refused", "refused", reference, target=request.target,
-               reason=reason(refusal, requester, currency))
+def topup_ask_refusal(
+    refusal: Refusal, request: TopUpAsked, *, reference: str, requester: Addressee, currency: Currency
+) -> Notice:
+    return sms(
+        requester,
+        "transfer.topup_ask.refused",
+        "refused",
+        reference,
+        target=request.target,
+        reason=reason(refusal, requester, currency),
+    )
 
 
-def topup_request_record(request: TopUpAsked, outcome: Quote | Refusal, *, reference: str,
-                         policy: TransferPolicy | None, balance_after: int | None, event_id: str, now: datetime
-                         ) -> dict:
+def topup_request_record(
+    request: TopUpAsked,
+    outcome: Quote | Refusal,
+    *,
+    reference: str,
+    policy: TransferPolicy | None,
+    balance_after: int | None,
+    event_id: str,
+    now: datetime,
+) -> dict:
     quote, refusal = (None, outcome) if isinstance(outcome, Refusal) else (outcome, None)
     return records.topup_request_record(
-        ref=reference, event_id=event_id, request_id=request.request_id, channel=request.channel,
-        requester=request.requester, target=request.target, amount=request.amount,
-        fee=quote.fee if quote is not None else 0, bucket=quote.debit_bucket if quote is not None else None,
-        balance_after=balance_after, policy=policy.name if policy else None, requested_at=request.requested_at,
-        now=now, refusal_code=refusal.code if refusal is not None else None,
-        refusal_params=refusal.params if refusal is not None else None)
+        ref=reference,
+        event_id=event_id,
+        request_id=request.request_id,
+        channel=request.channel,
+        requester=request.requester,
+        target=request.target,
+        amount=request.amount,
+        fee=quote.fee if quote is not None else 0,
+        bucket=quote.debit_bucket if quote is not None else None,
+        balance_after=balance_after,
+        policy=policy.name if policy else None,
+        requested_at=request.requested_at,
+        now=now,
+        refusal_code=refusal.code if refusal is not None else None,
+        refusal_params=refusal.params if refusal is not None else None,
+    )
 
 
 # --- the bar (*111*0151#, customer care) ----------------------------------------------------
@@ -213,12 +352,16 @@ def bar_change(policy: TransferPolicy | None, subscriber: dict, change: Transfer
     allowed = change.channel in lifted_through or (change.channel == "care" and lifted_through & STAFF_CHANNELS)
     if not change.barred and not allowed:
         return "lift_elsewhere"
-    return {"transfers_barred": change.barred, "transfers_bar_changed_at": change.requested_at,
-            "transfers_bar_channel": change.channel}
+    return {
+        "transfers_barred": change.barred,
+        "transfers_bar_changed_at": change.requested_at,
+        "transfers_bar_channel": change.channel,
+    }
 
 
-def bar_notice(change: TransferBarChanged, outcome: dict | str, *, to: Addressee, reference: str, hotline: str
-               ) -> Notice:
+def bar_notice(
+    change: TransferBarChanged, outcome: dict | str, *, to: Addressee, reference: str, hotline: str
+) -> Notice:
     if isinstance(outcome, str):
         return sms(to, f"transfer.bar.refused.{outcome}", "bar", reference, hotline=hotline)
     return sms(to, "transfer.bar.on" if change.barred else "transfer.bar.off", "bar", reference, hotline=hotline)

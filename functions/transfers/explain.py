@@ -17,8 +17,22 @@ from functions.transfers.rules import Refusal
 from shared import localtime, texts
 from shared.money import Currency
 
-MONEY = frozenset({"amount", "minimum", "maximum", "must_spend", "spent", "left_to_spend", "balance", "required",
-                   "fee", "max_sendable", "debit", "remaining"})
+MONEY = frozenset(
+    {
+        "amount",
+        "minimum",
+        "maximum",
+        "must_spend",
+        "spent",
+        "left_to_spend",
+        "balance",
+        "required",
+        "fee",
+        "max_sendable",
+        "debit",
+        "remaining",
+    }
+)
 LIMIT_VALUES = frozenset({"limit", "used", "left"})  # money on *_limit codes, numbers of transfers on *_count
 TIMES = frozenset({"resets_at", "since"})
 VARIANTS = ("reason", "step")  # params that pick a more specific text
@@ -31,8 +45,10 @@ def reason(refusal: Refusal, *, currency: Currency, language: str, zone: tzinfo,
     `hotline` is the care number some reasons quote (the operator profile's short_codes.hotline).
     """
     refusal = Refusal(refusal.code, {**refusal.params, **what_would_remain(refusal)})
-    params = {name: value_text(refusal.code, name, value, currency=currency, language=language, zone=zone)
-              for name, value in refusal.params.items()}
+    params = {
+        name: value_text(refusal.code, name, value, currency=currency, language=language, zone=zone)
+        for name, value in refusal.params.items()
+    }
     params.setdefault("hotline", hotline)
     sentences = [texts.render(text_key(refusal), language, **params)]
     if refusal.params.get("resets_at"):

@@ -24,29 +24,29 @@ class Movement:
 class CompiledLimit:
     """One limit of a policy in the plain form the window math reads."""
 
-    scope: str                # sender | recipient
-    period: str | None        # day | month (calendar, in `zone`)
+    scope: str  # sender | recipient
+    period: str | None  # day | month (calendar, in `zone`)
     rolling_days: int | None
     max_count: int | None
     max_amount: int | None
-    count_code: str           # refusal code when the count is reached
-    amount_code: str          # refusal code when the amount would pass the cap
+    count_code: str  # refusal code when the count is reached
+    amount_code: str  # refusal code when the amount would pass the cap
 
 
 @dataclass(frozen=True, slots=True)
 class LimitLeft:
     """What one limit leaves for the subscriber now (for menus, SMS and refusals)."""
 
-    scope: str                    # sender | recipient
-    period: str | None            # day | month for calendar limits, None for rolling ones
+    scope: str  # sender | recipient
+    period: str | None  # day | month for calendar limits, None for rolling ones
     rolling_days: int | None
     max_count: int | None
-    max_amount: int | None        # minor units
+    max_amount: int | None  # minor units
     count_used: int
-    amount_used: int              # minor units
-    count_left: int | None        # None when the limit has no count cap
-    amount_left: int | None       # None when the limit has no amount cap
-    resets_at: datetime | None    # calendar: next period start; rolling: when the oldest counted movement drops out
+    amount_used: int  # minor units
+    count_left: int | None  # None when the limit has no count cap
+    amount_left: int | None  # None when the limit has no amount cap
+    resets_at: datetime | None  # calendar: next period start; rolling: when the oldest counted movement drops out
 
 
 def window_start(limit: CompiledLimit, now: datetime, zone: tzinfo) -> datetime:
@@ -76,16 +76,22 @@ def in_window(movements: Iterable[Movement], start: datetime, rolling: bool) -> 
     return [m for m in movements if m.at >= start]
 
 
-def frees_at(limit: CompiledLimit, counted: list[Movement], now: datetime, zone: tzinfo, *,
-             count_over: int = 1, amount_over: int = 0) -> datetime | None:
+def frees_at(
+    limit: CompiledLimit,
+    counted: list[Movement],
+    now: datetime,
+    zone: tzinfo,
+    *,
+    count_over: int = 1,
+    amount_over: int = 0,
+) -> datetime | None:
     """When enough of the counted movements leave the window to free `count_over` transfers and `amount_over` units."""
     if limit.period is not None:
         return next_period(limit.period, now, zone)
     assert limit.rolling_days is not None  # a limit has a period or rolling days (policy.Limit's validator)
     window = timedelta(days=limit.rolling_days)
-    freed_count = freed_amount = 0
-    for movement in sorted(counted, key=lambda m: m.at):
-        freed_count += 1
+    freed_amount = 0
+    for freed_count, movement in enumerate(sorted(counted, key=lambda m: m.at), start=1):
         freed_amount += movement.amount
         if freed_count >= count_over and freed_amount >= amount_over:
             return movement.at + window
@@ -99,8 +105,13 @@ def left(limit: CompiledLimit, movements: Iterable[Movement], now: datetime, zon
     count, amount = len(counted), sum(m.amount for m in counted)
     resets = frees_at(limit, counted, now, zone) if (counted or not rolling) else None
     return LimitLeft(
-        scope=limit.scope, period=limit.period, rolling_days=limit.rolling_days,
-        max_count=limit.max_count, max_amount=limit.max_amount, count_used=count, amount_used=amount,
+        scope=limit.scope,
+        period=limit.period,
+        rolling_days=limit.rolling_days,
+        max_count=limit.max_count,
+        max_amount=limit.max_amount,
+        count_used=count,
+        amount_used=amount,
         count_left=None if limit.max_count is None else max(0, limit.max_count - count),
         amount_left=None if limit.max_amount is None else max(0, limit.max_amount - amount),
         resets_at=resets,

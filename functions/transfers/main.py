@@ -17,7 +17,12 @@ from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
 from shared import archive, gate, ledger, operator, runtime, settings
 from shared.events import (
-    ZERO_BALANCE_CHANNEL, SubscriberReassigned, TopUpAsked, TransferBarChanged, TransferRequested, VoucherIssued,
+    ZERO_BALANCE_CHANNEL,
+    SubscriberReassigned,
+    TopUpAsked,
+    TransferBarChanged,
+    TransferRequested,
+    VoucherIssued,
     VoucherRedeemRequested,
 )
 from shared.operator import OperatorProfile
@@ -42,52 +47,110 @@ def _after_transfer(ctx: runtime.Context[execution.Decided], request: TransferRe
     """Log the decision once it is committed (a retried transaction runs the handler again), then leave the gate."""
     decided = ctx.handoff
     if decided is not None:  # only on the delivery that made the decision
-        logger.info("transfer %s", decided.decision, extra={
-            "reference": decided.reference, "sender": request.sender, "recipient": request.recipient,
-            "amount": request.amount})
+        logger.info(
+            "transfer %s",
+            decided.decision,
+            extra={
+                "reference": decided.reference,
+                "sender": request.sender,
+                "recipient": request.recipient,
+                "amount": request.amount,
+            },
+        )
     gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
 @runtime.consumer("transfers-execute", after_commit=_after_transfer)
 def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
-    gate.enter(ctx.db, f"transfers-{request.sender}", ctx.event.id)  # progress under one sender's burst, not correctness
+    gate.enter(
+        ctx.db, f"transfers-{request.sender}", ctx.event.id
+    )  # progress under one sender's burst, not correctness
     profile, in_force = policies()
-    pair = documents.read_pair(ctx, request.sender, request.recipient, kind="transfer", histories=True,
-                               default_language=profile.default_language)
+    pair = documents.read_pair(
+        ctx,
+        request.sender,
+        request.recipient,
+        kind="transfer",
+        histories=True,
+        default_language=profile.default_language,
+    )
     payer = documents.open_book(ctx, request.sender)
     # The same number twice is refused by the rules; never open one account twice.
     payee = documents.open_book(ctx, request.recipient) if request.recipient != request.sender else None
     policy = in_force.for_transfer(pair.first, pair.second)
-    outcome = rules.decide(policy, sender=pair.first, recipient=pair.second, amount=request.amount,
-                           balances=execution.balances(payer), sender_history=pair.first_history,
-                           recipient_history=pair.second_history, now=ctx.now,
-                           requested_at=request.requested_at) if policy else rules.NO_POLICY
+    outcome = (
+        rules.decide(
+            policy,
+            sender=pair.first,
+            recipient=pair.second,
+            amount=request.amount,
+            balances=execution.balances(payer),
+            sender_history=pair.first_history,
+            recipient_history=pair.second_history,
+            now=ctx.now,
+            requested_at=request.requested_at,
+        )
+        if policy
+        else rules.NO_POLICY
+    )
     if isinstance(outcome, Quote):
-        outcome = _apply_transfer(ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS,
-                                                                                   in_force.history_days))
+        outcome = _apply_transfer(
+            ctx, outcome, pair, payer, payee, keep_days=max(execution.HISTORY_DAYS, in_force.history_days)
+        )
     sender, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
         assert payer is not None  # applied: _apply_transfer refuses a transfer without a payer's book
         balance = payer.account.balance(outcome.debit_bucket)
         credited = None if outcome.abroad or payee is None else payee.account.balance(outcome.credit_bucket)
-        notices = execution.accepted_notices(outcome, reference=pair.reference, sender=sender, recipient=recipient,
-                                             sender_balance=balance, recipient_balance=credited,
-                                             currency=profile.currency)
+        notices = execution.accepted_notices(
+            outcome,
+            reference=pair.reference,
+            sender=sender,
+            recipient=recipient,
+            sender_balance=balance,
+            recipient_balance=credited,
+            currency=profile.currency,
+        )
     else:
-        notices = [execution.refusal_notice(outcome, reference=pair.reference, amount=request.amount,
-                                            recipient=request.recipient, sender=sender, currency=profile.currency)]
-    documents.write_record(ctx, execution.transfer_record(request, outcome, reference=pair.reference, policy=policy,
-                                                          sender_balance=balance, event_id=ctx.event.id,
-                                                          now=ctx.now))
+        notices = [
+            execution.refusal_notice(
+                outcome,
+                reference=pair.reference,
+                amount=request.amount,
+                recipient=request.recipient,
+                sender=sender,
+                currency=profile.currency,
+            )
+        ]
+    documents.write_record(
+        ctx,
+        execution.transfer_record(
+            request,
+            outcome,
+            reference=pair.reference,
+            policy=policy,
+            sender_balance=balance,
+            event_id=ctx.event.id,
+            now=ctx.now,
+        ),
+    )
     _send(ctx, notices)
-    ctx.handoff = execution.Decided("accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})",
-                          reference=pair.reference)
+    ctx.handoff = execution.Decided(
+        "accepted" if isinstance(outcome, Quote) else f"refused ({outcome.code})", reference=pair.reference
+    )
 
 
-def _apply_transfer(ctx: runtime.Context[execution.Decided], quote: Quote, pair: documents.Pair,
-                    payer: ledger.Book | None, payee: ledger.Book | None, *, keep_days: int) -> Quote | Refusal:
+def _apply_transfer(
+    ctx: runtime.Context[execution.Decided],
+    quote: Quote,
+    pair: documents.Pair,
+    payer: ledger.Book | None,
+    payee: ledger.Book | None,
+    *,
+    keep_days: int,
+) -> Quote | Refusal:
     """Move the money and count the transfer in both histories; a refusal when the ledger cannot pay."""
     if payee is None and not quote.abroad:
         # The rules accepted a home recipient this operator keeps no account for: nothing to credit.
@@ -101,8 +164,9 @@ def _apply_transfer(ctx: runtime.Context[execution.Decided], quote: Quote, pair:
         logger.error("the rules accepted a transfer the balance cannot pay", extra={"reference": pair.reference})
         return execution.unpayable(quote, payer)
     ledger.save(ctx, *(book for book in (payer, credited) if book is not None))
-    sent, received = execution.histories_after(quote, sender=pair.first_history, recipient=pair.second_history,
-                                               now=ctx.now, keep_days=keep_days)
+    sent, received = execution.histories_after(
+        quote, sender=pair.first_history, recipient=pair.second_history, now=ctx.now, keep_days=keep_days
+    )
     documents.write_history(ctx, pair.first.msisdn, sent)
     documents.write_history(ctx, pair.second.msisdn, received)
     return quote
@@ -112,14 +176,24 @@ def _apply_transfer(ctx: runtime.Context[execution.Decided], quote: Quote, pair:
 def on_topup_asked(ctx: runtime.Context[None], request: TopUpAsked) -> None:
     """Charge the top-up-request fee and ask the target by SMS, or tell the requester why not."""
     profile, in_force = policies()
-    pair = documents.read_pair(ctx, request.requester, request.target, kind="topup_request",
-                               default_language=profile.default_language)
+    pair = documents.read_pair(
+        ctx, request.requester, request.target, kind="topup_request", default_language=profile.default_language
+    )
     book = documents.open_book(ctx, request.requester)
     policy = in_force.for_sender(pair.first)
-    outcome = rules.decide_top_up_ask(policy, requester=pair.first, target=pair.second, amount=request.amount,
-                                      balances=execution.balances(book),
-                                      fee_waived=request.channel == ZERO_BALANCE_CHANNEL,
-                                      requested_at=request.requested_at) if policy else rules.NO_POLICY
+    outcome = (
+        rules.decide_top_up_ask(
+            policy,
+            requester=pair.first,
+            target=pair.second,
+            amount=request.amount,
+            balances=execution.balances(book),
+            fee_waived=request.channel == ZERO_BALANCE_CHANNEL,
+            requested_at=request.requested_at,
+        )
+        if policy
+        else rules.NO_POLICY
+    )
     requester, target = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     balance = None
     if isinstance(outcome, Quote):
@@ -128,14 +202,33 @@ def on_topup_asked(ctx: runtime.Context[None], request: TopUpAsked) -> None:
             book.debit(outcome.debit_bucket, outcome.fee, reason="topup_request:fee", reference=pair.reference)
             ledger.save(ctx, book)
         balance = book.account.balance(outcome.debit_bucket)
-        notices = execution.topup_ask_notices(outcome, request, reference=pair.reference, requester=requester,
-                                              target=target, balance_after=balance, currency=profile.currency)
+        notices = execution.topup_ask_notices(
+            outcome,
+            request,
+            reference=pair.reference,
+            requester=requester,
+            target=target,
+            balance_after=balance,
+            currency=profile.currency,
+        )
     else:
-        notices = [execution.topup_ask_refusal(outcome, request, reference=pair.reference, requester=requester,
-                                               currency=profile.currency)]
-    documents.write_record(ctx, execution.topup_request_record(request, outcome, reference=pair.reference,
-                                                               policy=policy, balance_after=balance,
-                                                               event_id=ctx.event.id, now=ctx.now))
+        notices = [
+            execution.topup_ask_refusal(
+                outcome, request, reference=pair.reference, requester=requester, currency=profile.currency
+            )
+        ]
+    documents.write_record(
+        ctx,
+        execution.topup_request_record(
+            request,
+            outcome,
+            reference=pair.reference,
+            policy=policy,
+            balance_after=balance,
+            event_id=ctx.event.id,
+            now=ctx.now,
+        ),
+    )
     _send(ctx, notices)
 
 
@@ -154,8 +247,18 @@ def on_bar_changed(ctx: runtime.Context[None], change: TransferBarChanged) -> No
         return
     if isinstance(outcome, dict):
         ctx.txn.update(ref, outcome)
-    _send(ctx, [execution.bar_notice(change, outcome, to=execution.addressee(party, profile),
-                                     reference=f"bar:{change.request_id}", hotline=profile.short_codes.hotline)])
+    _send(
+        ctx,
+        [
+            execution.bar_notice(
+                change,
+                outcome,
+                to=execution.addressee(party, profile),
+                reference=f"bar:{change.request_id}",
+                hotline=profile.short_codes.hotline,
+            )
+        ],
+    )
 
 
 @runtime.consumer("transfers-voucher-issued")
@@ -165,9 +268,13 @@ def on_voucher_issued(ctx: runtime.Context[None], card: VoucherIssued) -> None:
     docs = ctx.read(by_code, by_serial)
     serial = docs.get(by_serial)
     try:
-        document = vouchers.issued(card, stored_by_code=vouchers.Card.from_document(docs.get(by_code)),
-                                   serial_code_key=None if serial is None else serial.get("code_key"),
-                                   event_id=ctx.event.id, now=ctx.now)
+        document = vouchers.issued(
+            card,
+            stored_by_code=vouchers.Card.from_document(docs.get(by_code)),
+            serial_code_key=None if serial is None else serial.get("code_key"),
+            event_id=ctx.event.id,
+            now=ctx.now,
+        )
     except vouchers.VoucherConflict as error:
         raise runtime.Rejected(str(error)) from None
     if document is None:
@@ -180,8 +287,10 @@ def on_voucher_issued(ctx: runtime.Context[None], card: VoucherIssued) -> None:
 def _leave_card_gate(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
     """After the commit: tell the operator when this wrong code locked a card, then leave the gate."""
     if ctx.handoff:  # this delivery's wrong code locked the card
-        logger.warning("pay card locked: too many wrong codes from any callers", extra={
-            "card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD})
+        logger.warning(
+            "pay card locked: too many wrong codes from any callers",
+            extra={"card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD},
+        )
     gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
 
 
@@ -194,28 +303,50 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
     card_ref = documents.card(ctx, request.secret_code)
     attempts_ref = documents.wrong_codes_of_caller(ctx, request.caller)
     card_attempts_ref = documents.wrong_codes_on_card(ctx, request.card_serial)
-    pair = documents.read_pair(ctx, request.caller, request.recipient, kind="voucher",
-                               default_language=profile.default_language,
-                               extra=[card_ref, attempts_ref, card_attempts_ref])
+    pair = documents.read_pair(
+        ctx,
+        request.caller,
+        request.recipient,
+        kind="voucher",
+        default_language=profile.default_language,
+        extra=[card_ref, attempts_ref, card_attempts_ref],
+    )
     attempts = vouchers.WrongCodes.from_document(pair.extra.get(attempts_ref))
     card_attempts = vouchers.WrongCodes.from_document(pair.extra.get(card_attempts_ref))
     card = vouchers.Card.from_document(pair.extra.get(card_ref))
-    outcome = vouchers.redeem(in_force.for_voucher(pair.first), card, serial=request.card_serial,
-                              caller=pair.first, recipient=pair.second, attempts=attempts,
-                              card_attempts=card_attempts, now=ctx.now, requested_at=request.requested_at)
+    outcome = vouchers.redeem(
+        in_force.for_voucher(pair.first),
+        card,
+        serial=request.card_serial,
+        caller=pair.first,
+        recipient=pair.second,
+        attempts=attempts,
+        card_attempts=card_attempts,
+        now=ctx.now,
+        requested_at=request.requested_at,
+    )
     payee = documents.open_book(ctx, request.recipient) if isinstance(outcome, vouchers.VoucherCredit) else None
     if isinstance(outcome, vouchers.VoucherCredit) and payee is None:
         outcome = Refusal("recipient_unknown", {"recipient": request.recipient})  # a subscriber without an account
     caller, recipient = execution.addressee(pair.first, profile), execution.addressee(pair.second, profile)
     if isinstance(outcome, vouchers.VoucherCredit):
         assert payee is not None  # a credit without a payee's book was refused above
-        payee.credit(outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher",
-                     reference=pair.reference)
+        payee.credit(
+            outcome.bucket, outcome.amount, expires_at=outcome.expires_at, reason="voucher", reference=pair.reference
+        )
         ledger.save(ctx, payee)
-        ctx.txn.update(card_ref, vouchers.used(caller=request.caller, recipient=request.recipient,
-                                               reference=pair.reference, now=ctx.now))
-        notices = vouchers.notices(outcome, reference=pair.reference, caller=caller, recipient=recipient,
-                                   balance=payee.account.balance(outcome.bucket), currency=profile.currency)
+        ctx.txn.update(
+            card_ref,
+            vouchers.used(caller=request.caller, recipient=request.recipient, reference=pair.reference, now=ctx.now),
+        )
+        notices = vouchers.notices(
+            outcome,
+            reference=pair.reference,
+            caller=caller,
+            recipient=recipient,
+            balance=payee.account.balance(outcome.bucket),
+            currency=profile.currency,
+        )
     else:
         if outcome.code == "voucher_wrong_code":
             caller_after = vouchers.with_wrong_code(attempts, ctx.now)
@@ -223,10 +354,14 @@ def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequeste
             card_after = vouchers.with_wrong_code(card_attempts, ctx.now)
             ctx.txn.set(card_attempts_ref, vouchers.wrong_codes_document(card_after, ctx.now))
             ctx.handoff = vouchers.card_locked(card_after, ctx.now)
-        notices = [vouchers.refusal_notice(outcome, reference=pair.reference, recipient=request.recipient,
-                                           caller=caller, currency=profile.currency)]
-    documents.write_record(ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id,
-                                                now=ctx.now))
+        notices = [
+            vouchers.refusal_notice(
+                outcome, reference=pair.reference, recipient=request.recipient, caller=caller, currency=profile.currency
+            )
+        ]
+    documents.write_record(
+        ctx, vouchers.record(request, outcome, reference=pair.reference, event_id=ctx.event.id, now=ctx.now)
+    )
     _send(ctx, notices)
 
 
@@ -241,8 +376,10 @@ def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> No
     docs = ctx.read(history_ref, attempts_ref)
     if docs.exists(history_ref):
         old, new = rules.History.from_document(docs.get(history_ref)).split(event.effective_at)
-        ctx.txn.set(archive.filed(ctx, event.archive_id, documents.HISTORY, event.msisdn),
-                    {**old.to_document(), "archived_at": ctx.now})
+        ctx.txn.set(
+            archive.filed(ctx, event.archive_id, documents.HISTORY, event.msisdn),
+            {**old.to_document(), "archived_at": ctx.now},
+        )
         if new.sent or new.received:
             documents.write_history(ctx, event.msisdn, new)
         else:

@@ -44,15 +44,27 @@ class Party:
             object.__setattr__(self, "country", country_of(self.msisdn))
 
     @classmethod
-    def from_documents(cls, msisdn: str, subscriber: Mapping[str, Any] | None, language_default: str) -> "Party":
+    def from_documents(cls, msisdn: str, subscriber: Mapping[str, Any] | None, language_default: str) -> Party:
         """The party from its subscriber document; None: a number this operator does not serve."""
         if subscriber is None:
-            return cls(msisdn=msisdn, known=False, customer_type="", line_type="", status="", roaming=False,
-                       tariff_plan="", language=language_default, transfers_barred=False, first_call_at=None,
-                       first_topup_amount=None, spent_since_first_topup=0)
+            return cls(
+                msisdn=msisdn,
+                known=False,
+                customer_type="",
+                line_type="",
+                status="",
+                roaming=False,
+                tariff_plan="",
+                language=language_default,
+                transfers_barred=False,
+                first_call_at=None,
+                first_topup_amount=None,
+                spent_since_first_topup=0,
+            )
         network = subscriber.get("network_state") or {}
         return cls(
-            msisdn=msisdn, known=True,
+            msisdn=msisdn,
+            known=True,
             customer_type=subscriber.get("customer_type", "individual"),
             line_type=subscriber.get("line_type", "prepaid"),
             status=subscriber.get("status", "active"),

@@ -49,6 +49,7 @@ class PolicyError(PresetError):
 
 # --- the parts of a policy -------------------------------------------------------------------
 
+
 class Selection(Strict):
     """Which senders this policy is for; the first policy of the operator's list that matches wins."""
 
@@ -70,8 +71,9 @@ class RecipientRules(Strict):
     """Who may receive: subscribers of this operator (home) or numbers of listed foreign countries."""
 
     network: Literal["home", "foreign"] = "home"
-    countries: list[str] = Field(default_factory=list,
-                                 description="foreign only: ISO 3166 countries whose numbers may receive")
+    countries: list[str] = Field(
+        default_factory=list, description="foreign only: ISO 3166 countries whose numbers may receive"
+    )
     customer_types: list[CustomerType] = Field(default=["individual", "corporate"], min_length=1)
     line_types: list[LineType] = Field(default=["prepaid", "postpaid"], min_length=1)
     statuses: list[Status] = Field(default=["active"], min_length=1)
@@ -90,7 +92,9 @@ class RecipientRules(Strict):
         if self.network == "foreign" and not self.countries:
             raise ValueError("a foreign-network policy lists the countries it serves (countries: [BD, CN, ...])")
         if self.network == "home" and self.countries:
-            raise ValueError("countries are for network: foreign; a home-network policy serves this operator's subscribers")
+            raise ValueError(
+                "countries are for network: foreign; a home-network policy serves this operator's subscribers"
+            )
         return self
 
 
@@ -125,7 +129,8 @@ class MinimumBalance(Strict):
     amount: Money
     bucket: Bucket = "main"
     comparison: Literal["at_least", "greater_than"] = Field(
-        default="at_least", description="at_least: balance after >= amount; greater_than: balance after > amount")
+        default="at_least", description="at_least: balance after >= amount; greater_than: balance after > amount"
+    )
 
 
 class Credit(Strict):
@@ -170,7 +175,8 @@ class Eligibility(Strict):
     first_topup_spent: list[SpendThreshold] = Field(
         default_factory=list,
         description="rows by first top-up; the row with the largest first_topup_from <= the first top-up applies, "
-                    "and a first top-up below every row uses the lowest row")
+        "and a first top-up below every row uses the lowest row",
+    )
 
     @field_validator("first_topup_spent")
     @classmethod
@@ -197,18 +203,24 @@ class Bar(Strict):
 
 # --- the policy --------------------------------------------------------------------------------
 
+
 class TransferPolicy(Strict):
     """One operator rule set for balance transfers (or, with funding: voucher, pay-card activations)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     title: str = Field(min_length=1, description="The product's name in English")
-    titles: dict[Language, str] = Field(default_factory=dict,
-                                        description="The product's name in other languages (ru, uz, ky, zh)")
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
-                                 description="ISO 4217 code the amounts are written in; needed when there are amounts")
+    titles: dict[Language, str] = Field(
+        default_factory=dict, description="The product's name in other languages (ru, uz, ky, zh)"
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code the amounts are written in; needed when there are amounts",
+    )
     timezone: str | None = Field(default=None, description="IANA zone of calendar limits; the operator profile's wins")
     funding: Literal["balance", "voucher"] = Field(
-        default="balance", description="balance: the sender's balance pays; voucher: a pay card pays (IVR 0670)")
+        default="balance", description="balance: the sender's balance pays; voucher: a pay card pays (IVR 0670)"
+    )
     applies_to: Selection = Selection()
     sender: SenderRules = SenderRules()
     recipient: RecipientRules = RecipientRules()
@@ -222,7 +234,7 @@ class TransferPolicy(Strict):
     topup_request: TopUpRequest = TopUpRequest(enabled=False)
     bar: Bar = Bar()
 
-    _compiled: "Compiled | None" = PrivateAttr(default=None)
+    _compiled: Compiled | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
@@ -234,17 +246,24 @@ class TransferPolicy(Strict):
         if self.funding == "balance" and self.amounts is None:
             raise ValueError("a balance transfer policy says which amounts are allowed (amounts: allowed or range)")
         if self.funding == "voucher":
-            has_money = (self.amounts is not None or self.fee or self.minimum_balance is not None
-                         or self.limits or self.topup_request.enabled)
+            has_money = (
+                self.amounts is not None
+                or self.fee
+                or self.minimum_balance is not None
+                or self.limits
+                or self.topup_request.enabled
+            )
             if has_money:
-                raise ValueError("a voucher policy takes its amount from the pay card: no amounts, fee, "
-                                 "minimum_balance, limits or topup_request")
+                raise ValueError(
+                    "a voucher policy takes its amount from the pay card: no amounts, fee, "
+                    "minimum_balance, limits or topup_request"
+                )
         if self.funding == "balance" and self.currency is None:
             raise ValueError("currency is required: the ISO code the amounts are written in (e.g. UZS)")
         return self
 
     @property
-    def compiled(self) -> "Compiled":
+    def compiled(self) -> Compiled:
         """The policy as plain precomputed values for `rules.decide`."""
         if self._compiled is None:
             raise PolicyError(f"policy {self.name} was not loaded with load_policy()")
@@ -260,7 +279,7 @@ class TransferPolicy(Strict):
         """How many days of transfer history the limits of this policy look back."""
         return self.compiled.history_days
 
-    def selects(self, sender: "Party") -> bool:
+    def selects(self, sender: Party) -> bool:
         """Whether this policy is the one for `sender` (by tariff plan, line type, customer type)."""
         return self.compiled.selects(sender)
 
@@ -271,6 +290,7 @@ class TransferPolicy(Strict):
 
 
 # --- precomputed form -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
@@ -295,7 +315,7 @@ class Compiled:
     range_min: int
     range_max: int
     range_step: int
-    amounts_text: str         # "2 500, 5 000, 10 000 so'm" or "1 000 – 10 000 IQD", for refusals
+    amounts_text: str  # "2 500, 5 000, 10 000 so'm" or "1 000 – 10 000 IQD", for refusals
     fee: int
     debit_bucket: str
     minimum: int | None
@@ -310,10 +330,12 @@ class Compiled:
     zone: tzinfo
     history_days: int
 
-    def selects(self, sender: "Party") -> bool:
-        return ((self.select_tariffs is None or sender.tariff_plan in self.select_tariffs)
-                and (self.select_lines is None or sender.line_type in self.select_lines)
-                and (self.select_customers is None or sender.customer_type in self.select_customers))
+    def selects(self, sender: Party) -> bool:
+        return (
+            (self.select_tariffs is None or sender.tariff_plan in self.select_tariffs)
+            and (self.select_lines is None or sender.line_type in self.select_lines)
+            and (self.select_customers is None or sender.customer_type in self.select_customers)
+        )
 
 
 _WINDOW_WORD = {"day": "daily", "month": "monthly", None: "rolling"}
@@ -327,7 +349,7 @@ def _limit_codes(limit: Limit) -> tuple[str, str]:
 
 
 def _amounts_text(amounts: Amounts, currency: Currency) -> str:
-    whole = 10 ** currency.minor_unit
+    whole = 10**currency.minor_unit
 
     def bare(minor: int) -> str:  # currency.format without the symbol, for all but the last amount
         return currency.format(minor).rsplit(" ", 1)[0]
@@ -342,60 +364,79 @@ def _amounts_text(amounts: Amounts, currency: Currency) -> str:
 
 
 def _compile(policy: TransferPolicy, currency: Currency | None, zone: tzinfo) -> Compiled:
-    whole = 10 ** currency.minor_unit if currency else 1
+    whole = 10**currency.minor_unit if currency else 1
     amounts, minimum, rng = policy.amounts, policy.minimum_balance, policy.amounts and policy.amounts.range
-    history = max([31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days or 0
-                   for lim in policy.limits] or [0])  # a limit has a period or rolling days (Limit's validator)
+    history = max(
+        [31 if lim.period == "month" else 1 if lim.period == "day" else lim.rolling_days or 0 for lim in policy.limits]
+        or [0]
+    )  # a limit has a period or rolling days (Limit's validator)
 
     def opt(values: Iterable[Any] | None) -> frozenset[Any] | None:
         return None if values is None else frozenset(values)
 
     return Compiled(
-        name=policy.name, funding=policy.funding,
-        select_tariffs=opt(policy.applies_to.tariff_plans), select_lines=opt(policy.applies_to.line_types),
+        name=policy.name,
+        funding=policy.funding,
+        select_tariffs=opt(policy.applies_to.tariff_plans),
+        select_lines=opt(policy.applies_to.line_types),
         select_customers=opt(policy.applies_to.customer_types),
-        sender_customers=frozenset(policy.sender.customer_types), sender_lines=frozenset(policy.sender.line_types),
-        sender_statuses=frozenset(policy.sender.statuses), sender_roaming=policy.sender.roaming_allowed,
+        sender_customers=frozenset(policy.sender.customer_types),
+        sender_lines=frozenset(policy.sender.line_types),
+        sender_statuses=frozenset(policy.sender.statuses),
+        sender_roaming=policy.sender.roaming_allowed,
         recipient_foreign=policy.recipient.network == "foreign",
         recipient_countries=frozenset(policy.recipient.countries),
         recipient_customers=frozenset(policy.recipient.customer_types),
         recipient_lines=frozenset(policy.recipient.line_types),
-        recipient_statuses=frozenset(policy.recipient.statuses), recipient_roaming=policy.recipient.roaming_allowed,
+        recipient_statuses=frozenset(policy.recipient.statuses),
+        recipient_roaming=policy.recipient.roaming_allowed,
         allowed_amounts=opt(amounts.allowed) if amounts else None,
-        range_min=rng.min if rng else 0, range_max=rng.max if rng else 0,
+        range_min=rng.min if rng else 0,
+        range_max=rng.max if rng else 0,
         range_step=(rng.step or whole) if rng else whole,
         amounts_text=_amounts_text(amounts, currency) if amounts and currency else "",
-        fee=policy.fee, debit_bucket=policy.debit_bucket,
-        minimum=minimum.amount if minimum else None, minimum_bucket=minimum.bucket if minimum else policy.debit_bucket,
+        fee=policy.fee,
+        debit_bucket=policy.debit_bucket,
+        minimum=minimum.amount if minimum else None,
+        minimum_bucket=minimum.bucket if minimum else policy.debit_bucket,
         minimum_strict=bool(minimum and minimum.comparison == "greater_than"),
-        credit_bucket=policy.credit.bucket, credit_validity_days=policy.credit.validity_days,
+        credit_bucket=policy.credit.bucket,
+        credit_validity_days=policy.credit.validity_days,
         extends_validity=policy.credit.extends_account_validity,
-        limits=tuple(CompiledLimit(lim.scope, lim.period, lim.rolling_days, lim.max_count, lim.max_amount,
-                                   *_limit_codes(lim)) for lim in policy.limits),
+        limits=tuple(
+            CompiledLimit(lim.scope, lim.period, lim.rolling_days, lim.max_count, lim.max_amount, *_limit_codes(lim))
+            for lim in policy.limits
+        ),
         first_call_required=policy.eligibility.first_call_required,
         spend_rows=tuple((row.first_topup_from, row.must_spend) for row in policy.eligibility.first_topup_spent),
-        zone=zone, history_days=history,
+        zone=zone,
+        history_days=history,
     )
 
 
 def _check_whole_amounts(policy: TransferPolicy, currency: Currency) -> list[str]:
     """Transfers are whole major units: every allowed amount, range bound and step."""
-    whole = 10 ** currency.minor_unit
+    whole = 10**currency.minor_unit
     problems = []
     if policy.amounts and policy.amounts.allowed:
         for i, minor in enumerate(policy.amounts.allowed):
             if minor % whole:
-                problems.append(f"amounts.allowed[{i}]: {currency.format(minor)} is not a whole number of {currency.code}")
+                problems.append(
+                    f"amounts.allowed[{i}]: {currency.format(minor)} is not a whole number of {currency.code}"
+                )
     rng = policy.amounts.range if policy.amounts else None
     if rng:
         for field in ("min", "max", "step"):
             minor = getattr(rng, field)
             if minor is not None and minor % whole:
-                problems.append(f"amounts.range.{field}: {currency.format(minor)} is not a whole number of {currency.code}")
+                problems.append(
+                    f"amounts.range.{field}: {currency.format(minor)} is not a whole number of {currency.code}"
+                )
     return problems
 
 
 # --- loading ----------------------------------------------------------------------------------
+
 
 def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) -> TransferPolicy:
     """Read and validate one policy file; amounts become minor units of `currency`.
@@ -409,8 +450,10 @@ def load_policy(path: Path, currency: Currency, *, timezone: str | None = None) 
         raise PolicyError(f"transfer policy {path} is invalid:\n  " + "\n  ".join(problems))
     zone_name = timezone or policy.timezone
     if zone_name is None and any(lim.period for lim in policy.limits):
-        raise PolicyError(f"transfer policy {path}: timezone: calendar limits need a time zone "
-                          f"(give timezone: or load it through the operator profile)")
+        raise PolicyError(
+            f"transfer policy {path}: timezone: calendar limits need a time zone "
+            f"(give timezone: or load it through the operator profile)"
+        )
     policy._compiled = _compile(policy, currency, ZoneInfo(zone_name or "UTC"))
     return policy
 
@@ -421,8 +464,9 @@ def preset_names() -> list[str]:
 
 def load_preset(name: str, currency: Currency, *, timezone: str | None = None) -> TransferPolicy:
     """A shipped preset by name (presets/<name>.yaml)."""
-    return load_named(PRESETS_DIR, name, lambda path: load_policy(path, currency, timezone=timezone), kind=KIND,
-                      error=PolicyError)
+    return load_named(
+        PRESETS_DIR, name, lambda path: load_policy(path, currency, timezone=timezone), kind=KIND, error=PolicyError
+    )
 
 
 class PolicySet:
@@ -446,11 +490,11 @@ class PolicySet:
     def by_name(self, name: str) -> TransferPolicy | None:
         return next((p for p in self.policies if p.name == name), None)
 
-    def for_sender(self, sender: "Party") -> TransferPolicy | None:
+    def for_sender(self, sender: Party) -> TransferPolicy | None:
         """The first balance-transfer policy whose selection matches the sender."""
         return next((p for p in self._transfers if p.compiled.selects(sender)), None)
 
-    def for_transfer(self, sender: "Party", recipient: "Party") -> TransferPolicy | None:
+    def for_transfer(self, sender: Party, recipient: Party) -> TransferPolicy | None:
         """Like for_sender, but a foreign recipient prefers a foreign-network policy and a local one a home policy.
 
         M1 runs M Send Singapore and M Send International for the same senders; the recipient's
@@ -458,10 +502,11 @@ class PolicySet:
         """
         foreign = bool(self.home_country and recipient.country and recipient.country != self.home_country)
         matching = [p for p in self._transfers if p.compiled.selects(sender)]
-        return next((p for p in matching if p.compiled.recipient_foreign == foreign), None) or \
-            (matching[0] if matching else None)
+        return next((p for p in matching if p.compiled.recipient_foreign == foreign), None) or (
+            matching[0] if matching else None
+        )
 
-    def for_voucher(self, caller: "Party") -> TransferPolicy | None:
+    def for_voucher(self, caller: Party) -> TransferPolicy | None:
         """The pay-card (voucher) policy for a caller of the IVR, when the operator runs one."""
         return next((p for p in self._vouchers if p.compiled.selects(caller)), None)
 
@@ -471,7 +516,7 @@ class PolicySet:
         return max([p.history_days for p in self.policies] or [0])
 
 
-def policies_for(profile: "OperatorProfile") -> PolicySet:
+def policies_for(profile: OperatorProfile) -> PolicySet:
     """The presets the profile names under services.transfers, loaded with its currency and zone."""
     return _policies(tuple(profile.services.get(SERVICE, [])), profile.currency, profile.timezone, profile.country)
 

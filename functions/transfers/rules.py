@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.transfers import limits as windows
@@ -55,8 +55,19 @@ from functions.transfers.parties import Party
 from functions.transfers.policy import Compiled, TransferPolicy
 from shared import archive
 
-__all__ = ["Party", "Movement", "History", "Quote", "Refusal", "LimitLeft", "decide", "limits_left",
-           "decide_top_up_ask", "decide_voucher", "NO_POLICY"]
+__all__ = [
+    "NO_POLICY",
+    "History",
+    "LimitLeft",
+    "Movement",
+    "Party",
+    "Quote",
+    "Refusal",
+    "decide",
+    "decide_top_up_ask",
+    "decide_voucher",
+    "limits_left",
+]
 
 
 def _movements(items: Iterable[Mapping[str, Any]] | None) -> tuple[Movement, ...]:
@@ -77,33 +88,38 @@ class History:
     received: tuple[Movement, ...] = ()
 
     @classmethod
-    def from_document(cls, doc: Mapping[str, Any] | None) -> "History":
+    def from_document(cls, doc: Mapping[str, Any] | None) -> History:
         if not doc:
             return cls()
         return cls(sent=_movements(doc.get("sent")), received=_movements(doc.get("received")))
 
     def to_document(self) -> dict:
-        return {"sent": [{"at": m.at, "amount": m.amount} for m in self.sent],
-                "received": [{"at": m.at, "amount": m.amount} for m in self.received]}
+        return {
+            "sent": [{"at": m.at, "amount": m.amount} for m in self.sent],
+            "received": [{"at": m.at, "amount": m.amount} for m in self.received],
+        }
 
-    def with_sent(self, at: datetime, amount: int) -> "History":
-        return History(sent=self.sent + (Movement(at, amount),), received=self.received)
+    def with_sent(self, at: datetime, amount: int) -> History:
+        return History(sent=(*self.sent, Movement(at, amount)), received=self.received)
 
-    def with_received(self, at: datetime, amount: int) -> "History":
-        return History(sent=self.sent, received=self.received + (Movement(at, amount),))
+    def with_received(self, at: datetime, amount: int) -> History:
+        return History(sent=self.sent, received=(*self.received, Movement(at, amount)))
 
-    def split(self, at: datetime) -> tuple["History", "History"]:
+    def split(self, at: datetime) -> tuple[History, History]:
         """(the movements before `at`, those from `at` on): a recycled number's old and new owner's."""
-        before = History(sent=tuple(m for m in self.sent if m.at < at),
-                         received=tuple(m for m in self.received if m.at < at))
-        return before, History(sent=tuple(m for m in self.sent if m.at >= at),
-                               received=tuple(m for m in self.received if m.at >= at))
+        before = History(
+            sent=tuple(m for m in self.sent if m.at < at), received=tuple(m for m in self.received if m.at < at)
+        )
+        return before, History(
+            sent=tuple(m for m in self.sent if m.at >= at), received=tuple(m for m in self.received if m.at >= at)
+        )
 
-    def pruned(self, now: datetime, keep_days: int) -> "History":
+    def pruned(self, now: datetime, keep_days: int) -> History:
         """Without the movements older than `keep_days` (no limit looks at them any more)."""
         cutoff = now - timedelta(days=keep_days)
-        return History(sent=tuple(m for m in self.sent if m.at > cutoff),
-                       received=tuple(m for m in self.received if m.at > cutoff))
+        return History(
+            sent=tuple(m for m in self.sent if m.at > cutoff), received=tuple(m for m in self.received if m.at > cutoff)
+        )
 
 
 EMPTY_HISTORY = History()
@@ -138,10 +154,11 @@ NO_POLICY = Refusal("sender_not_allowed", {"reason": "tariff_plan"})  # no polic
 
 
 def _iso(when: datetime | None) -> str:
-    return "" if when is None else when.astimezone(timezone.utc).isoformat()
+    return "" if when is None else when.astimezone(UTC).isoformat()
 
 
 # --- the checks, in the order subscribers are told -----------------------------------------------
+
 
 def _owner_refusal(requester: Party, other: Party, requested_at: datetime | None) -> Refusal | None:
     """A request of a recycled number's old owner, or one to a number that has passed to a new owner since.
@@ -186,8 +203,10 @@ def _recipient_refusal(c: Compiled, sender: Party, recipient: Party) -> Refusal 
 def _recipient_checks(c: Compiled, recipient: Party) -> Refusal | None:
     if c.recipient_foreign:
         if recipient.country not in c.recipient_countries:
-            return Refusal("network_not_allowed", {"recipient": recipient.msisdn,
-                                                   "countries": ", ".join(sorted(c.recipient_countries))})
+            return Refusal(
+                "network_not_allowed",
+                {"recipient": recipient.msisdn, "countries": ", ".join(sorted(c.recipient_countries))},
+            )
         return None  # a foreign operator's subscriber: its line and status are that operator's business
     if not recipient.known:
         return Refusal("recipient_unknown", {"recipient": recipient.msisdn})
@@ -236,8 +255,10 @@ def _eligibility_refusal(c: Compiled, sender: Party) -> Refusal | None:
     spent = sender.spent_since_first_topup
 
     def refuse(step: str) -> Refusal:
-        return Refusal("not_eligible_yet", {"step": step, "must_spend": required, "spent": spent,
-                                            "left_to_spend": max(0, required - spent)})
+        return Refusal(
+            "not_eligible_yet",
+            {"step": step, "must_spend": required, "spent": spent, "left_to_spend": max(0, required - spent)},
+        )
 
     if c.first_call_required and sender.first_call_at is None:
         return refuse("first_call")
@@ -249,8 +270,9 @@ def _eligibility_refusal(c: Compiled, sender: Party) -> Refusal | None:
     return None
 
 
-def _limit_refusal(c: Compiled, amount: int, sender_history: History, recipient_history: History,
-                   now: datetime) -> Refusal | None:
+def _limit_refusal(
+    c: Compiled, amount: int, sender_history: History, recipient_history: History, now: datetime
+) -> Refusal | None:
     for limit in c.limits:
         movements = sender_history.sent if limit.scope == "sender" else recipient_history.received
         rolling = limit.rolling_days is not None
@@ -259,16 +281,26 @@ def _limit_refusal(c: Compiled, amount: int, sender_history: History, recipient_
         if limit.max_count is not None and len(counted) >= limit.max_count:
             over = len(counted) - limit.max_count + 1
             resets = windows.frees_at(limit, counted, now, c.zone, count_over=over)
-            return Refusal(limit.count_code, {"limit": limit.max_count, "used": len(counted), "left": 0,
-                                              "days": days, "resets_at": _iso(resets)})
+            return Refusal(
+                limit.count_code,
+                {"limit": limit.max_count, "used": len(counted), "left": 0, "days": days, "resets_at": _iso(resets)},
+            )
         if limit.max_amount is not None:
             used = sum(m.amount for m in counted)
             if used + amount > limit.max_amount:
-                resets = windows.frees_at(limit, counted, now, c.zone, count_over=0,
-                                          amount_over=used + amount - limit.max_amount)
-                return Refusal(limit.amount_code, {"limit": limit.max_amount, "used": used,
-                                                   "left": max(0, limit.max_amount - used),
-                                                   "days": days, "resets_at": _iso(resets)})
+                resets = windows.frees_at(
+                    limit, counted, now, c.zone, count_over=0, amount_over=used + amount - limit.max_amount
+                )
+                return Refusal(
+                    limit.amount_code,
+                    {
+                        "limit": limit.max_amount,
+                        "used": used,
+                        "left": max(0, limit.max_amount - used),
+                        "days": days,
+                        "resets_at": _iso(resets),
+                    },
+                )
     return None
 
 
@@ -301,30 +333,58 @@ def _balance_refusal(c: Compiled, amount: int, balances: Mapping[str, int]) -> R
         return None
     debit = amount + c.fee
     if c.minimum is None:
-        return Refusal("insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": debit,
-                                                "fee": c.fee})
+        return Refusal(
+            "insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": debit, "fee": c.fee}
+        )
     same = c.minimum_bucket == c.debit_bucket
     required = (debit if same else 0) + c.minimum + (1 if c.minimum_strict else 0)
-    return Refusal("balance_not_above_minimum" if c.minimum_strict else "below_minimum_balance",
-                   {"minimum": c.minimum, "balance": balances.get(c.minimum_bucket, 0), "required": required,
-                    "fee": c.fee, "max_sendable": _max_sendable(c, balances)})
+    return Refusal(
+        "balance_not_above_minimum" if c.minimum_strict else "below_minimum_balance",
+        {
+            "minimum": c.minimum,
+            "balance": balances.get(c.minimum_bucket, 0),
+            "required": required,
+            "fee": c.fee,
+            "max_sendable": _max_sendable(c, balances),
+        },
+    )
 
 
-def decide(policy: TransferPolicy, *, sender: Party, recipient: Party, amount: int, balances: Mapping[str, int],
-           sender_history: History, recipient_history: History, now: datetime,
-           requested_at: datetime | None = None) -> Quote | Refusal:
+def decide(
+    policy: TransferPolicy,
+    *,
+    sender: Party,
+    recipient: Party,
+    amount: int,
+    balances: Mapping[str, int],
+    sender_history: History,
+    recipient_history: History,
+    now: datetime,
+    requested_at: datetime | None = None,
+) -> Quote | Refusal:
     """Accept (a Quote) or refuse (a Refusal with the reason to tell the sender) one transfer made at `requested_at`."""
     c = policy.compiled
-    refusal = (_owner_refusal(sender, recipient, requested_at)
-               or _sender_refusal(c, sender) or _recipient_refusal(c, sender, recipient) or _amount_refusal(c, amount)
-               or _eligibility_refusal(c, sender)
-               or _limit_refusal(c, amount, sender_history, recipient_history, now)
-               or _balance_refusal(c, amount, balances))
+    refusal = (
+        _owner_refusal(sender, recipient, requested_at)
+        or _sender_refusal(c, sender)
+        or _recipient_refusal(c, sender, recipient)
+        or _amount_refusal(c, amount)
+        or _eligibility_refusal(c, sender)
+        or _limit_refusal(c, amount, sender_history, recipient_history, now)
+        or _balance_refusal(c, amount, balances)
+    )
     if refusal is not None:
         return refusal
     expires = None if c.credit_validity_days is None else now + timedelta(days=c.credit_validity_days)
-    return Quote(amount=amount, fee=c.fee, debit_bucket=c.debit_bucket, credit_bucket=c.credit_bucket,
-                 credit_expires_at=expires, extends_validity=c.extends_validity, abroad=c.recipient_foreign)
+    return Quote(
+        amount=amount,
+        fee=c.fee,
+        debit_bucket=c.debit_bucket,
+        credit_bucket=c.credit_bucket,
+        credit_expires_at=expires,
+        extends_validity=c.extends_validity,
+        abroad=c.recipient_foreign,
+    )
 
 
 def limits_left(policy: TransferPolicy, history: History, now: datetime, scope: str = "sender") -> list[LimitLeft]:
@@ -334,9 +394,16 @@ def limits_left(policy: TransferPolicy, history: History, now: datetime, scope: 
     return [windows.left(limit, movements, now, c.zone) for limit in c.limits if limit.scope == scope]
 
 
-def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party, amount: int,
-                      balances: Mapping[str, int], fee_waived: bool = False,
-                      requested_at: datetime | None = None) -> Quote | Refusal:
+def decide_top_up_ask(
+    policy: TransferPolicy,
+    *,
+    requester: Party,
+    target: Party,
+    amount: int,
+    balances: Mapping[str, int],
+    fee_waived: bool = False,
+    requested_at: datetime | None = None,
+) -> Quote | Refusal:
     """`*116*`: may `requester` ask `target` for `amount`; the Quote's fee is what the request costs.
 
     `fee_waived`: the request comes from a zero-balance offer (ZeroX), whose caller cannot pay.
@@ -360,13 +427,15 @@ def decide_top_up_ask(policy: TransferPolicy, *, requester: Party, target: Party
     if refusal is not None:
         return refusal
     if balances.get(c.debit_bucket, 0) < fee:
-        return Refusal("insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": fee,
-                                                "fee": fee})
+        return Refusal(
+            "insufficient_balance", {"balance": balances.get(c.debit_bucket, 0), "required": fee, "fee": fee}
+        )
     return Quote(amount=amount, fee=fee, debit_bucket=c.debit_bucket, credit_bucket="", credit_expires_at=None)
 
 
-def decide_voucher(policy: TransferPolicy, *, caller: Party, recipient: Party,
-                   requested_at: datetime | None = None) -> Refusal | None:
+def decide_voucher(
+    policy: TransferPolicy, *, caller: Party, recipient: Party, requested_at: datetime | None = None
+) -> Refusal | None:
     """Pay card for another (IVR 0670): None when `caller` may activate a card in favour of `recipient`.
 
     The card's own amount, bucket and validity apply; the caller's balance is not touched.

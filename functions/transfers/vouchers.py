@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.transfers import records, rules
-from functions.transfers.execution import Notice, Addressee, reason, sms
+from functions.transfers.execution import Addressee, Notice, reason, sms
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import Party, Refusal
 from shared import ledger, localtime, settings, store
@@ -74,8 +74,13 @@ class Card:
     def from_document(cls, document: Mapping[str, Any] | None) -> Card | None:
         if document is None:
             return None
-        return cls(serial=document["serial"], amount=document["amount"], bucket=document.get("bucket"),
-                   validity_days=document.get("validity_days"), status=document.get("status"))
+        return cls(
+            serial=document["serial"],
+            amount=document["amount"],
+            bucket=document.get("bucket"),
+            validity_days=document.get("validity_days"),
+            status=document.get("status"),
+        )
 
     def terms(self) -> tuple[str, int, str | None, int | None]:
         return (self.serial, self.amount, self.bucket, self.validity_days)
@@ -92,8 +97,9 @@ class WrongCodes:
         return cls(tuple((document or {}).get("wrong_codes", [])))
 
 
-def issued(card: VoucherIssued, *, stored_by_code: Card | None, serial_code_key: str | None,
-           event_id: str, now: datetime) -> dict[str, Any] | None:
+def issued(
+    card: VoucherIssued, *, stored_by_code: Card | None, serial_code_key: str | None, event_id: str, now: datetime
+) -> dict[str, Any] | None:
     """The voucher document to create, None when this card is already loaded; VoucherConflict if it clashes.
 
     `serial_code_key`: the code key the card's serial is already loaded with (`voucher_serials/{serial}`), if any.
@@ -103,12 +109,23 @@ def issued(card: VoucherIssued, *, stored_by_code: Card | None, serial_code_key:
         raise VoucherConflict(f"serial {card.serial} is already loaded with another secret code")
     if stored_by_code is not None:
         if stored_by_code.terms() != (card.serial, card.amount, card.bucket, card.validity_days):
-            raise VoucherConflict(f"the secret code of serial {card.serial} already belongs to serial "
-                                  f"{stored_by_code.serial}")
+            raise VoucherConflict(
+                f"the secret code of serial {card.serial} already belongs to serial " f"{stored_by_code.serial}"
+            )
         return None
-    return {"serial": card.serial, "amount": card.amount, "bucket": card.bucket,
-            "validity_days": card.validity_days, "status": "issued", "issued_at": now, "event_id": event_id,
-            "used_by": None, "used_for": None, "used_at": None, "used_reference": None}
+    return {
+        "serial": card.serial,
+        "amount": card.amount,
+        "bucket": card.bucket,
+        "validity_days": card.validity_days,
+        "status": "issued",
+        "issued_at": now,
+        "event_id": event_id,
+        "used_by": None,
+        "used_for": None,
+        "used_at": None,
+        "used_reference": None,
+    }
 
 
 @dataclass(frozen=True)
@@ -121,9 +138,18 @@ class VoucherCredit:
     expires_at: datetime | None
 
 
-def redeem(policy: TransferPolicy | None, voucher: Card | None, *, serial: str, caller: Party, recipient: Party,
-           attempts: WrongCodes, card_attempts: WrongCodes, now: datetime,
-           requested_at: datetime | None = None) -> VoucherCredit | Refusal:
+def redeem(
+    policy: TransferPolicy | None,
+    voucher: Card | None,
+    *,
+    serial: str,
+    caller: Party,
+    recipient: Party,
+    attempts: WrongCodes,
+    card_attempts: WrongCodes,
+    now: datetime,
+    requested_at: datetime | None = None,
+) -> VoucherCredit | Refusal:
     """The credit a keyed serial and code give, or why not (texts `transfer.refused.<code>`).
 
     The people are checked before the code: a blocked, roaming or locked-out caller, or one
@@ -144,8 +170,12 @@ def redeem(policy: TransferPolicy | None, voucher: Card | None, *, serial: str, 
     if voucher.status != "issued":
         return Refusal("voucher_used", {})
     days = voucher.validity_days
-    return VoucherCredit(serial=voucher.serial, amount=voucher.amount, bucket=voucher.bucket or "main",
-                         expires_at=now + timedelta(days=days) if days else None)
+    return VoucherCredit(
+        serial=voucher.serial,
+        amount=voucher.amount,
+        bucket=voucher.bucket or "main",
+        expires_at=now + timedelta(days=days) if days else None,
+    )
 
 
 def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[str, Any]:
@@ -173,34 +203,70 @@ def card_locked(card_attempts: WrongCodes, now: datetime) -> bool:
     return len(wrong_codes(card_attempts, now)) >= MAX_WRONG_CODES_PER_CARD
 
 
-def notices(credit: VoucherCredit, *, reference: str, caller: Addressee, recipient: Addressee, balance: int,
-            currency: Currency) -> list[Notice]:
+def notices(
+    credit: VoucherCredit, *, reference: str, caller: Addressee, recipient: Addressee, balance: int, currency: Currency
+) -> list[Notice]:
     """The caller's confirmation and the recipient's notice (naming who paid for them)."""
     money = currency.format
-    confirmation = sms(caller, "transfer.voucher.activated", "caller", reference, amount=money(credit.amount),
-                       recipient=recipient.msisdn)
-    params = {"caller": caller.msisdn, "amount": money(credit.amount), "balance": money(balance),
-              "bucket": ledger.bucket_label(credit.bucket, recipient.language)}
+    confirmation = sms(
+        caller,
+        "transfer.voucher.activated",
+        "caller",
+        reference,
+        amount=money(credit.amount),
+        recipient=recipient.msisdn,
+    )
+    params = {
+        "caller": caller.msisdn,
+        "amount": money(credit.amount),
+        "balance": money(balance),
+        "bucket": ledger.bucket_label(credit.bucket, recipient.language),
+    }
     if credit.expires_at is not None:
-        notice = sms(recipient, "transfer.voucher.received_until", "recipient", reference, **params,
-                     expires_at=localtime.moment(credit.expires_at, recipient.zone, recipient.language))
+        notice = sms(
+            recipient,
+            "transfer.voucher.received_until",
+            "recipient",
+            reference,
+            **params,
+            expires_at=localtime.moment(credit.expires_at, recipient.zone, recipient.language),
+        )
     else:
         notice = sms(recipient, "transfer.voucher.received", "recipient", reference, **params)
     return [confirmation, notice]
 
 
-def refusal_notice(refusal: Refusal, *, reference: str, recipient: str, caller: Addressee, currency: Currency
-                   ) -> Notice:
-    return sms(caller, "transfer.voucher.refused", "refused", reference, recipient=recipient,
-               reason=reason(refusal, caller, currency))
+def refusal_notice(
+    refusal: Refusal, *, reference: str, recipient: str, caller: Addressee, currency: Currency
+) -> Notice:
+    return sms(
+        caller,
+        "transfer.voucher.refused",
+        "refused",
+        reference,
+        recipient=recipient,
+        reason=reason(refusal, caller, currency),
+    )
 
 
-def record(request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str,
-           now: datetime) -> dict[str, Any]:
-    common: dict[str, Any] = dict(ref=reference, event_id=event_id, request_id=request.request_id,
-                                  caller=request.caller, recipient=request.recipient, now=now,
-                                  requested_at=request.requested_at)
+def record(
+    request: VoucherRedeemRequested, outcome: VoucherCredit | Refusal, *, reference: str, event_id: str, now: datetime
+) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "ref": reference,
+        "event_id": event_id,
+        "request_id": request.request_id,
+        "caller": request.caller,
+        "recipient": request.recipient,
+        "now": now,
+        "requested_at": request.requested_at,
+    }
     if isinstance(outcome, Refusal):  # the serial as keyed: which card was tried
         return records.voucher_record(**common, serial=request.card_serial, refusal_code=outcome.code)
-    return records.voucher_record(**common, serial=outcome.serial, amount=outcome.amount, bucket=outcome.bucket,
-                                  credit_expires_at=outcome.expires_at)
+    return records.voucher_record(
+        **common,
+        serial=outcome.serial,
+        amount=outcome.amount,
+        bucket=outcome.bucket,
+        credit_expires_at=outcome.expires_at,
+    )
