@@ -53,7 +53,7 @@ def test_a_colliding_reference_moves_to_the_next_candidate():
 def refusal_codes() -> set[str]:
     """Every code rules.py can return: literal ones, and each limit's (scope x window x count/amount)."""
     source = inspect.getsource(rules)
-    literal = set(re.findall(r'Refusal\("([a-z_]+)"', source))
+    literal = set(re.findall(r'Refusal\(\s*"([a-z_]+)"', source))
     windows = {f"{scope}{window}_{cap}" for scope in ("", "recipient_") for window in ("daily", "monthly", "rolling")
                for cap in ("count", "limit")}
     return literal | windows | {"voucher_wrong_code", "voucher_used", "voucher_too_many_attempts"}
