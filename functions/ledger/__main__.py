@@ -20,16 +20,16 @@ def check(msisdns: list[str]) -> int:
         broken += bool(problems)
         for problem in problems:
             print(f"{msisdn}\t{problem.bucket or '-'}\t{problem.problem}")
-    print(f"checked {checked} account(s): {checked - broken} sound, {broken} with discrepancies",
-          file=sys.stderr)
+    print(f"checked {checked} account(s): {checked - broken} sound, {broken} with discrepancies", file=sys.stderr)
     return 1 if broken else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, commands = cli.commands("functions.ledger", __doc__)
     checker = commands.add_parser("check", help="verify that each account's entries sum to its balances")
-    checker.add_argument("msisdns", nargs="*", metavar="MSISDN", type=cli.msisdn,
-                         help="accounts to check (default: all)")
+    checker.add_argument(
+        "msisdns", nargs="*", metavar="MSISDN", type=cli.msisdn, help="accounts to check (default: all)"
+    )
     args = parser.parse_args(argv)
     return check(args.msisdns)
 

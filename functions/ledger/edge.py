@@ -13,9 +13,9 @@ from typing import Any
 
 from functions.edge import api
 from functions.edge.api import Text
-from shared.operator import OperatorProfile
 from shared import ledger, localtime, texts
 from shared.money import Currency
+from shared.operator import OperatorProfile
 
 # Buckets every subscriber recognises come first, in this order; others follow by name.
 _BUCKET_ORDER = ("main", "bonus")
@@ -44,8 +44,9 @@ def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzin
     until_text = localtime.moment(until, zone, language)
     if amount >= bucket.balance:
         return texts.render("edge.balance.line_valid_until", language, until=until_text, **params)
-    return texts.render("edge.balance.line_part_expires", language, until=until_text,
-                        expiring=currency.format(amount), **params)
+    return texts.render(
+        "edge.balance.line_part_expires", language, until=until_text, expiring=currency.format(amount), **params
+    )
 
 
 def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
@@ -54,21 +55,24 @@ def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
     shown = [name for name in _ordered(buckets) if name == "main" or buckets[name].balance != 0]
     lines = [bucket_line(name, buckets[name], language, currency, zone) for name in shown]
     if not lines:  # provisioned but never credited: the main bucket at zero
-        lines = [texts.render("edge.balance.line", language, bucket=ledger.bucket_label("main", language),
-                              amount=currency.format(0))]
+        lines = [
+            texts.render(
+                "edge.balance.line", language, bucket=ledger.bucket_label("main", language), amount=currency.format(0)
+            )
+        ]
     return Text("edge.balance.report", {"lines": "\n".join(lines)})
 
 
-SERVICE = "balance_check"    # the service's name in the operator profile's `services`
-PRIORITY = 10                # first in the help screens
+SERVICE = "balance_check"  # the service's name in the operator profile's `services`
+PRIORITY = 10  # first in the help screens
 
 # The BALANCE keyword in every platform language.
 BALANCE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("BALANCE", "BAL"),
     "ru": ("БАЛАНС", "БАЛ", "ОСТАТОК"),
-    "uz": ("BALANS", "HISOB", "QOLDIQ", "ҲИСОБ"),    # Latin and Cyrillic
+    "uz": ("BALANS", "HISOB", "QOLDIQ", "ҲИСОБ"),  # Latin and Cyrillic
     "ky": ("БАЛАНС", "БАЛ", "КАЛДЫК"),
-    "zh": ("余额", "查余额", "查询余额", "餘額"),        # simplified and traditional
+    "zh": ("余额", "查余额", "查询余额", "餘額"),  # simplified and traditional
 }
 
 
@@ -92,8 +96,21 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     if not profile.services.get(SERVICE):
         return None
     return api.ServiceEntries(
-        ussd=(api.UssdService(code=profile.short_codes.balance, name="edge.service.balance", handler=balance_check,
-                              needs_account=True, priority=PRIORITY),),
-        sms_keywords=(api.SmsKeywords("balance", BALANCE_WORDS, api.SmsService(
-            balance_sms, needs_account=True, usage=Text("edge.help.sms.balance")), priority=PRIORITY),),
+        ussd=(
+            api.UssdService(
+                code=profile.short_codes.balance,
+                name="edge.service.balance",
+                handler=balance_check,
+                needs_account=True,
+                priority=PRIORITY,
+            ),
+        ),
+        sms_keywords=(
+            api.SmsKeywords(
+                "balance",
+                BALANCE_WORDS,
+                api.SmsService(balance_sms, needs_account=True, usage=Text("edge.help.sms.balance")),
+                priority=PRIORITY,
+            ),
+        ),
     )

@@ -21,14 +21,26 @@ from decimal import Decimal, InvalidOperation
 from babel import Locale
 
 from shared import operator
+
 # The catalog and its checks live in shared/text_catalog.py (the operator profile checks its
 # wording with them); they are re-exported here for the callers that render.
 from shared.text_catalog import (  # noqa: F401 - re-exported
-    FALLBACK, LANGUAGES, SERVICES_DIR, TEXTS_DIR, Overrides, UnknownText, catalog, fields, override_problems, placeholders,
-    files, plural_blocks,
+    FALLBACK,
+    LANGUAGES,
+    SERVICES_DIR,
+    TEXTS_DIR,
+    Overrides,
+    UnknownText,
+    catalog,
+    fields,
+    files,
+    override_problems,
+    placeholders,
+    plural_blocks,
 )
 
 # --- plural blocks (parsed in shared/text_catalog.py) --------------------------------------
+
 
 def _number(value) -> Decimal | None:
     try:
@@ -81,8 +93,9 @@ def render(key: str, language: str | None, **params) -> str:
 def _money_localised(params: Mapping, language: str) -> dict:
     """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
     currency = operator.current().currency
-    return {name: currency.localise(value, language) if isinstance(value, str) else value
-            for name, value in params.items()}
+    return {
+        name: currency.localise(value, language) if isinstance(value, str) else value for name, value in params.items()
+    }
 
 
 # --- the operator's own wording ----------------------------------------------------------
