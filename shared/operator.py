@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import phonenumbers
 import yaml
@@ -60,13 +60,13 @@ class OperatorProfile(BaseModel):
         return zones.valid_zone(value)
 
     @model_validator(mode="after")
-    def _default_is_offered(self):
+    def _default_is_offered(self) -> Self:
         if self.default_language not in self.languages:
             raise ValueError(f"default_language {self.default_language} is not in languages {self.languages}")
         return self
 
     @model_validator(mode="after")
-    def _texts_fit_the_catalog(self):
+    def _texts_fit_the_catalog(self) -> Self:
         problems = text_catalog.override_problems(self.texts, self.languages)
         if problems:
             raise ValueError("texts: " + "; ".join(problems))

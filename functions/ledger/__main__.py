@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 
 from shared import cli, ledger, store
 
@@ -10,10 +11,9 @@ from shared import cli, ledger, store
 def check(msisdns: list[str]) -> int:
     """Print each account's discrepancies; exit status 1 when any account disagrees with its entries."""
     db = store.db()
-    if msisdns:
-        results = ((number, ledger.check(db, number)) for number in msisdns)
-    else:
-        results = ledger.check_all(db)
+    results: Iterable[tuple[str, list[ledger.Discrepancy]]] = (
+        ((number, ledger.check(db, number)) for number in msisdns) if msisdns else ledger.check_all(db)
+    )
     checked = broken = 0
     for msisdn, problems in results:
         checked += 1

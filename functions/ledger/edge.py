@@ -1,13 +1,13 @@
 """The balance check at the edge (`*100#`, the BALANCE keyword): an account's buckets, each with its
 nearest expiry, as a subscriber reads it.
 
-Works on anything shaped like shared.ledger.Account (buckets: name -> Bucket with `balance` and
-`lots`, earliest expiry first, each lot with `amount` and `expires_at`).
+Works on a shared.ledger.Account (buckets: name -> Bucket with `balance` and `lots`, earliest
+expiry first, each lot with `amount` and `expires_at`), as the edge read it for the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -21,13 +21,13 @@ from shared.operator import OperatorProfile
 _BUCKET_ORDER = ("main", "bonus")
 
 
-def nearest_expiry(lots) -> tuple[int, datetime] | None:
+def nearest_expiry(lots: Iterable[ledger.Lot]) -> tuple[int, datetime] | None:
     """Amount expiring at the earliest expiry among the lots, and when; None if none expire."""
-    dated = [lot for lot in lots if lot.expires_at is not None and lot.amount > 0]
+    dated = [(lot.expires_at, lot.amount) for lot in lots if lot.expires_at is not None and lot.amount > 0]
     if not dated:
         return None
-    first = min(lot.expires_at for lot in dated)
-    return sum(lot.amount for lot in dated if lot.expires_at == first), first
+    first = min(expires_at for expires_at, _ in dated)
+    return sum(amount for expires_at, amount in dated if expires_at == first), first
 
 
 def _ordered(buckets: Mapping[str, Any]) -> list[str]:
@@ -35,7 +35,7 @@ def _ordered(buckets: Mapping[str, Any]) -> list[str]:
     return known + sorted(name for name in buckets if name not in _BUCKET_ORDER)
 
 
-def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzinfo) -> str:
+def bucket_line(name: str, bucket: ledger.Bucket, language: str, currency: Currency, zone: tzinfo) -> str:
     params = {"bucket": ledger.bucket_label(name, language), "amount": currency.format(bucket.balance)}
     expiring = nearest_expiry(bucket.lots)
     if expiring is None:
@@ -49,7 +49,7 @@ def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzin
     )
 
 
-def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
+def report(account: ledger.Account | None, language: str, currency: Currency, zone: tzinfo) -> Text:
     """The balance screen/SMS: the main bucket always, other buckets when not empty."""
     buckets = dict(account.buckets) if account is not None else {}
     shown = [name for name in _ordered(buckets) if name == "main" or buckets[name].balance != 0]
@@ -76,7 +76,10 @@ BALANCE_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _caller_report(caller: api.Caller, account, profile: OperatorProfile) -> Text:
+def _caller_report(caller: api.Caller, account: object | None, profile: OperatorProfile) -> Text:
+    # The edge's request carries the account as any object; these services ask for a ledger account.
+    if account is not None and not isinstance(account, ledger.Account):
+        raise TypeError(f"the balance check was handed a {type(account).__name__}, not a ledger account")
     return report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
 
 

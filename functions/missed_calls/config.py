@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -96,7 +96,7 @@ class MissedCallConfig(Strict):
     voicemail: Voicemail = Voicemail()
 
     @model_validator(mode="after")
-    def _windows(self):
+    def _windows(self) -> Self:
         if self.details_window_hours > self.retention_hours:
             raise ValueError(
                 f"details_window_hours ({self.details_window_hours}) cannot exceed retention_hours "
