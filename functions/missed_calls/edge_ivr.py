@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -36,10 +36,8 @@ from shared.operator import OperatorProfile
 logger = logging.getLogger("vas.edge.missed_calls")
 
 TOPIC = "missed-call.recorded"
-MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"
-ENDED_STATUSES = frozenset(
-    {"completed", "busy", "failed", "no-answer", "canceled"}
-)  # Twilio's final CallStatus   # the steps after the first answer
+MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"  # the steps after the first answer
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final CallStatus
 ATTEMPTS = 2  # no key, a wrong key or a bad number: asked once more, then goodbye
 MENU_TIMEOUT_SECONDS = 5
 NUMBER_TIMEOUT_SECONDS = 10
@@ -132,8 +130,9 @@ class ForwardedCall:
             }
         )
 
-    def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details) -> Publication:
+    def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details: Any) -> Publication:
         """The whole state so far; the event id comes from the call's request id and `purpose` (one per state)."""
+        # details: more of MissedCallRecorded's fields, which the model validates
         payload = MissedCallRecorded(
             call_sid=self.call_sid,
             caller=self.caller,
@@ -187,7 +186,7 @@ def _attempt(call: api.InboundCall) -> int:
     return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
 
 
-def _spoken(parts: Iterable[Text], language: str, into=None) -> VoiceResponse:
+def _spoken(parts: Iterable[Text], language: str, into: VoiceResponse | None = None) -> VoiceResponse:
     response = into if into is not None else VoiceResponse()
     for part in parts:
         api.say(response, part, language)

@@ -17,7 +17,7 @@ consent record. A mailbox PIN is hashed here as soon as it is read: its digits a
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -212,11 +212,11 @@ def details_text(
 ) -> tuple[Text, bool]:
     """The answer to D from the callee's last attach notice, and whether it is the priced details SMS."""
     calls = [c for c in (notice or {}).get("calls") or [] if isinstance(c, Mapping) and c.get("caller")]
-    if not calls:
+    if notice is None or not calls:
         return Text("edge.missed_calls.sms.no_missed_calls"), False
     zone = localtime.zone_for(reader, profile.timezone)
 
-    def at(when) -> str:
+    def at(when: object) -> str:
         return localtime.moment(when, zone, language) if isinstance(when, datetime) else "?"
 
     window_ends_at = notice.get("window_ends_at")
@@ -290,7 +290,8 @@ class ShortCode:
             notice = situation.documents.get(api.document_path(documents.NOTICES, sender))
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
             return api.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
-        number, sign_up = None, {}
+        number: str | None = None
+        sign_up: dict[str, Any] = {}  # the PIN's hash, or the sign-up's answers
         if request.name in _NEEDS_NUMBER:
             number = listed_number(request.argument, self.profile)
             if number is None or number == sender:
@@ -357,7 +358,12 @@ class Position:
     answer: str | None = None  # the key pressed on the sign-up's confirm screen
 
 
-def step(position: Position, typed: str, user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool) -> Position:
+NumberReader = Callable[[str], str | None]  # a keyed number as listed; None when it is not one to list
+
+
+def step(
+    position: Position, typed: str, user: Mapping[str, Any], read_number: NumberReader, *, ask_to_sign_up: bool
+) -> Position:
     """The position after one input; 2 and 3 toggle the option's current state (a paid sign-up asks first)."""
     key = typed.strip()
     if position.screen == ROOT:
@@ -406,7 +412,7 @@ def _pin_step(position: Position, key: str, user: Mapping[str, Any]) -> Position
 
 
 def pins_blanked(
-    inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True
+    inputs: Iterable[str], user: Mapping[str, Any], read_number: NumberReader, *, ask_to_sign_up: bool = True
 ) -> tuple[str, ...]:
     """The session's inputs as its request id names them: whatever was keyed on a PIN screen blanked."""
     named, position = [], Position()
@@ -417,7 +423,9 @@ def pins_blanked(
     return tuple(named)
 
 
-def walk(inputs: Iterable[str], user: Mapping[str, Any], read_number, *, ask_to_sign_up: bool = True) -> Position:
+def walk(
+    inputs: Iterable[str], user: Mapping[str, Any], read_number: NumberReader, *, ask_to_sign_up: bool = True
+) -> Position:
     """Replay the session's inputs from the top; inputs after a final choice are ignored."""
     return api.replay(
         inputs,
@@ -506,6 +514,7 @@ class Menu:
     ) -> dict[str, Any]:
         """What the event carries besides the option: the PIN's hash, or the sign-up's consent record."""
         if position.done == "pin_set":
+            assert position.pin is not None  # pin_set is reached only with the PIN keyed twice (_pin_step)
             return {"pin": pin.hashed(position.pin)}
         if position.done != "register" or position.answer is None:
             return {}

@@ -101,7 +101,9 @@ def stored_messages(db: firestore.Client, owner: str) -> list[tuple[str, dict]]:
         .limit(MAX_MESSAGES)
     )
     return [
-        (snapshot.id, snapshot.to_dict()) for snapshot in query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
+        (snapshot.id, document)
+        for snapshot in query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
+        if (document := snapshot.to_dict()) is not None  # a query yields existing documents only
     ]
 
 
@@ -143,7 +145,8 @@ class VoicemailLine:
         refused = refusal(request.caller, self.profile)
         if refused is not None:
             return _goodbye(refused, language)
-        user = request.documents.get(api.document_path(documents.USERS, call.caller)) or {}
+        owner = call.caller  # the mailbox is the caller's own
+        user = request.documents.get(api.document_path(documents.USERS, owner)) or {}
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
         if not user.get("registered"):
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)
@@ -154,13 +157,13 @@ class VoicemailLine:
             return _goodbye(Text("edge.missed_calls.voicemail.locked", how), language)
         token = pin.pass_token(stored_pin, call.call_sid)
         if call.step == PIN:
-            return self._pin_keyed(call, user, token, language, now)
+            return self._pin_keyed(call, owner, user, token, language, now)
         if not (
             pin.skips_pin(user, call.caller_verification)
             or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())
         ):
             return self._ask_pin(language, attempt=1)
-        return self._mailbox(call, token, language, now)
+        return self._mailbox(call, owner, token, language, now)
 
     def _ask_pin(
         self, language: str, attempt: int, mistake: Text | None = None, publish: tuple[Publication, ...] = ()
@@ -177,7 +180,7 @@ class VoicemailLine:
         return api.VoiceAnswer(response, publish)
 
     def _pin_keyed(
-        self, call: api.InboundCall, user: Mapping[str, Any], token: str, language: str, now: datetime
+        self, call: api.InboundCall, owner: str, user: Mapping[str, Any], token: str, language: str, now: datetime
     ) -> api.VoiceAnswer:
         """The PIN the caller keyed: the mailbox, the question again, or goodbye (a lock says how to unlock)."""
         attempt = _attempt(call, PIN_ATTEMPTS)
@@ -188,7 +191,7 @@ class VoicemailLine:
         stored, digits = user["voicemail_pin"], call.digits
         try:
             verdict = self.guard.attempt(
-                call.caller,
+                owner,
                 str(stored["hash"]),
                 f"{call.call_sid}/{attempt}",
                 lambda: pin.matches(digits, stored),
@@ -203,9 +206,9 @@ class VoicemailLine:
         )
         if not verdict.compared:  # the wrong PINs and the tries in flight used up the mailbox's tries
             return _goodbye(locked, language)
-        entered = self._pin_entered(call, attempt, verdict, now)
+        entered = self._pin_entered(call, owner, attempt, verdict, now)
         if verdict.right:
-            return self._mailbox(call, token, language, now, publish=(entered,))
+            return self._mailbox(call, owner, token, language, now, publish=(entered,))
         if verdict.locked:
             return _goodbye(locked, language, (entered,))
         if attempt >= PIN_ATTEMPTS:
@@ -215,12 +218,12 @@ class VoicemailLine:
         )
 
     def _pin_entered(
-        self, call: api.InboundCall, attempt: int, verdict: pin_guard.Verdict, now: datetime
+        self, call: api.InboundCall, owner: str, attempt: int, verdict: pin_guard.Verdict, now: datetime
     ) -> Publication:
-        request_id = api.call_request_id(call.call_sid, call.caller, call.called, "pin", str(attempt))
+        request_id = api.call_request_id(call.call_sid, owner, call.called, "pin", str(attempt))
         payload = VoicemailPinEntered(
             request_id=request_id,
-            msisdn=call.caller,
+            msisdn=owner,
             call_sid=call.call_sid,
             attempt=attempt,
             right=verdict.right,
@@ -230,11 +233,17 @@ class VoicemailLine:
         return Publication(PIN_TOPIC, payload, derive_event_id(request_id, PIN_TOPIC))
 
     def _mailbox(
-        self, call: api.InboundCall, token: str, language: str, now: datetime, publish: tuple[Publication, ...] = ()
+        self,
+        call: api.InboundCall,
+        owner: str,
+        token: str,
+        language: str,
+        now: datetime,
+        publish: tuple[Publication, ...] = (),
     ) -> api.VoiceAnswer:
         """The opened mailbox: the first message, or what follows the message that was playing."""
         try:
-            stored = self.read_messages(call.caller)
+            stored = self.read_messages(owner)
         except Exception:
             logger.exception("voicemail line answered 'try later': the mailbox could not be read")
             return _goodbye(Text("edge.unavailable"), language, publish)
@@ -245,11 +254,12 @@ class VoicemailLine:
                 return _goodbye(Text("edge.missed_calls.voicemail.empty"), language, publish)
             intro = Text("edge.missed_calls.voicemail.count", {"count": len(mailbox)})
             return self._play(mailbox, 0, language, token, intro=intro, publish=publish)
-        return self._after(call, mailbox, playing, token, language, now)
+        return self._after(call, owner, mailbox, playing, token, language, now)
 
     def _after(
         self,
         call: api.InboundCall,
+        owner: str,
         mailbox: list[VoiceMessage],
         playing: tuple[str, datetime],
         token: str,
@@ -259,7 +269,7 @@ class VoicemailLine:
         """The caller's key after a message (or none), and the message that comes next."""
         msg, at = playing
         action = "deleted" if call.digits == DELETE else "heard"
-        publication = self._played(call, msg, action, now)
+        publication = self._played(call, owner, msg, action, now)
         if call.digits == DELETE:
             mailbox = [m for m in mailbox if m.call_sid != msg]  # the service may not have applied it yet
         later = [i for i, m in enumerate(mailbox) if (m.recorded_at, m.call_sid) > (at, msg)]
@@ -276,9 +286,9 @@ class VoicemailLine:
             return self._options_again(mailbox[current], language, token, attempt + 1)
         return self._end(None, language, publication)
 
-    def _played(self, call: api.InboundCall, msg: str, action: str, now: datetime) -> Publication:
-        request_id = api.call_request_id(call.call_sid, call.caller, msg)
-        payload = VoicemailPlayed(request_id=request_id, msisdn=call.caller, call_sid=msg, action=action, at=now)
+    def _played(self, call: api.InboundCall, owner: str, msg: str, action: str, now: datetime) -> Publication:
+        request_id = api.call_request_id(call.call_sid, owner, msg)
+        payload = VoicemailPlayed(request_id=request_id, msisdn=owner, call_sid=msg, action=action, at=now)
         return Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/{action}"))
 
     def _end(self, prefix: Text | None, language: str, publication: Publication) -> api.VoiceAnswer:

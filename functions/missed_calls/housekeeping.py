@@ -41,7 +41,7 @@ def due_after_delivery(waiting: list[MissedCall], *, capped: bool, now: datetime
 def due_after_summary(
     remaining: list[MissedCall], *, full_page: bool, retention: timedelta, now: datetime
 ) -> datetime | None:
-    """After folding a page of old calls: at once if the page was full, else when the oldest remaining passes retention."""
+    """After folding a page of old calls: at once if the page was full, else when the oldest left passes retention."""
     if full_page:
         return now
     return earliest(*(call.called_at + retention for call in remaining))

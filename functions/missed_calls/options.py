@@ -67,6 +67,7 @@ def decide(
         update = {"privacy": wanted} if user.privacy != wanted else {}
         return Outcome(f"missed_calls.options.{action}", {}, update)
     if action == "pin_set":
+        assert request.pin is not None  # pin_set carries the hashed PIN (MissedCallOptionsChanged's validator)
         return Outcome(
             "missed_calls.options.pin_set",
             {"voicemail_number": config.voicemail_number},
@@ -191,7 +192,9 @@ def sign_up(
 
 def _answered(waiting: Consent, request: MissedCallOptionsChanged, config: MissedCallConfig) -> SignUp:
     """The SMS reply to the waiting question: confirmed (register now), declined, or too late."""
-    decided = consent.answered(waiting, request.said, accepted=request.consent_reply)
+    said, accepted = request.said, request.consent_reply
+    assert said is not None and accepted is not None  # a reply, which carries its message (the event's validator)
+    decided = consent.answered(waiting, said, accepted=accepted)
     if decided.confirmed:
         return SignUp((decided,), register=True)
     template = (

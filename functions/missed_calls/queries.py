@@ -75,12 +75,12 @@ def calls_of(db: firestore.Client, callee: str, status: str) -> list[dict[str, A
         .where(filter=FieldFilter("callee", "==", callee))
         .where(filter=FieldFilter("status", "==", status))
     )
-    return sorted((s.to_dict() for s in query.stream()), key=lambda call: call["called_at"])
+    return sorted(_streamed(query), key=lambda call: call["called_at"])
 
 
 def voicemails_of(db: firestore.Client, callee: str) -> list[dict[str, Any]]:
     query = db.collection(documents.VOICEMAILS).where(filter=FieldFilter("callee", "==", callee))
-    return sorted((s.to_dict() for s in query.stream()), key=lambda message: message["recorded_at"])
+    return sorted(_streamed(query), key=lambda message: message["recorded_at"])
 
 
 def charges_of(db: firestore.Client, payer: str, month: str | None = None) -> list[dict[str, Any]]:
@@ -88,4 +88,9 @@ def charges_of(db: firestore.Client, payer: str, month: str | None = None) -> li
     query = db.collection(documents.CHARGES).where(filter=FieldFilter("payer", "==", payer))
     if month is not None:
         query = query.where(filter=FieldFilter("month", "==", month))
-    return sorted((s.to_dict() for s in query.stream()), key=lambda charge: charge["at"])
+    return sorted(_streamed(query), key=lambda charge: charge["at"])
+
+
+def _streamed(query: firestore.Query) -> list[dict[str, Any]]:
+    """The fields of every document the query finds (a query yields existing documents only)."""
+    return [fields for snapshot in query.stream() if (fields := snapshot.to_dict()) is not None]

@@ -61,7 +61,11 @@ def old_owners_documents(ctx: runtime.Context[Any], msisdn: str, before: datetim
     ]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
-        found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
+        found += [
+            (snap.reference, document)
+            for snap in ctx.txn.get(query)
+            if (document := snap.to_dict()) is not None and snap.get(at) < before  # a query yields existing ones
+        ]
     return found
 
 

@@ -160,7 +160,7 @@ def callee_messages(
 
 
 def availability_allowed(callee_user: MissedCallUser, caller_user: MissedCallUser, priority: str) -> bool:
-    """Key 4 is answered unless the callee's privacy is on; when both are registered, the operator's priority decides."""
+    """Key 4 is answered unless the callee's privacy is on; when both are registered, the operator priority decides."""
     if not callee_user.privacy:
         return True
     both_registered = callee_user.registered and caller_user.registered
