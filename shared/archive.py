@@ -27,16 +27,16 @@ def asked_before_owner(requested_at: datetime, owner_since: datetime | None) -> 
     return owner_since is not None and requested_at < owner_since
 
 
-def root(ctx: Context, archive: str) -> firestore.DocumentReference:
+def root(ctx: Context[Any], archive: str) -> firestore.DocumentReference:
     return ctx.doc(store.FORMER_OWNERS, archive)
 
 
-def filed(ctx: Context, archive: str, collection: str, doc_id: str) -> firestore.DocumentReference:
+def filed(ctx: Context[Any], archive: str, collection: str, doc_id: str) -> firestore.DocumentReference:
     """Where a service files one of the old owner's documents."""
     return root(ctx, archive).collection(collection).document(doc_id)
 
 
-def move(ctx: Context, archive: str, ref: firestore.DocumentReference, document: dict[str, Any]) -> None:
+def move(ctx: Context[Any], archive: str, ref: firestore.DocumentReference, document: dict[str, Any]) -> None:
     """File `document` (read in this transaction from `ref`) in the archive and delete the live one."""
-    ctx.txn.set(filed(ctx, archive, ref.parent.id, ref.id), {**document, "archived_at": ctx.now})  # type: ignore[union-attr]  # txn is never None in a handler
-    ctx.txn.delete(ref)  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.set(filed(ctx, archive, ref.parent.id, ref.id), {**document, "archived_at": ctx.now})
+    ctx.txn.delete(ref)

@@ -170,10 +170,13 @@ def replaced(consent: Consent, now: datetime) -> Consent:
 
 
 class HandlerContext(Protocol):
-    """What these helpers use of a handler's shared.runtime.Context (which imports this module, through the events)."""
+    """What these helpers use of a handler's shared.runtime.Context (which imports this module, through the events).
+
+    No `handoff`: a helper written against this protocol cannot touch the handler's hand-off at all.
+    """
 
     @property
-    def txn(self) -> firestore.Transaction | None: ...
+    def txn(self) -> firestore.Transaction: ...
 
     def get(self, ref: firestore.DocumentReference) -> firestore.DocumentSnapshot: ...
 
@@ -191,12 +194,12 @@ def read_pending(ctx: HandlerContext, offer: str, msisdn: str) -> Consent | None
 
 def write(ctx: HandlerContext, consent: Consent) -> None:
     """Keep the record; point at it while it waits for a reply, drop the pointer once decided."""
-    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())  # type: ignore[union-attr]  # txn is never None in a handler
+    ctx.txn.set(ctx.doc(COLLECTION, consent.id), consent.model_dump())
     pointer = ctx.doc(PENDING, pending_key(consent.offer, consent.msisdn))
     if consent.status == "pending":
         # asked_at: a recycled number's reassignment keeps the new owner's question, archives the old owner's.
-        ctx.txn.set(  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.set(
             pointer, {"consent_id": consent.id, "expires_at": consent.expires_at, "asked_at": consent.request.at}
         )
     elif consent.channel == "sms" and consent.status != "replaced":  # the newer question keeps the pointer
-        ctx.txn.delete(pointer)  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.delete(pointer)

@@ -135,7 +135,7 @@ def _account_ref(db: firestore.Client, msisdn: str) -> firestore.DocumentReferen
     return db.collection(store.ACCOUNTS).document(msisdn)
 
 
-def open(ctx: Context, msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
+def open(ctx: Context[Any], msisdn: str, *, create: bool = False) -> Book:  # noqa: A001 - reads like ledger.open(...)
     """Read an account inside `ctx.txn`; due lots are expired at once (entries saved with the book)."""
     document = ctx.get(_account_ref(ctx.db, msisdn)).to_dict()
     if document is not None:
@@ -148,7 +148,7 @@ def open(ctx: Context, msisdn: str, *, create: bool = False) -> Book:  # noqa: A
     return book
 
 
-def save(ctx: Context, *books: Book) -> None:
+def save(ctx: Context[Any], *books: Book) -> None:
     """Write the changed accounts and their entries in `ctx.txn`, and queue their events."""
     msisdns = [book.msisdn for book in books]
     if len(set(msisdns)) != len(msisdns):
@@ -157,9 +157,9 @@ def save(ctx: Context, *books: Book) -> None:
         if not book.changed:
             continue
         ref = _account_ref(ctx.db, book.msisdn)
-        ctx.txn.set(ref, account_to_document(book.account))  # type: ignore[union-attr]  # txn is never None in a handler
+        ctx.txn.set(ref, account_to_document(book.account))
         for entry in book.entries:
-            ctx.txn.create(  # type: ignore[union-attr]  # txn is never None in a handler
+            ctx.txn.create(
                 ref.collection(ENTRIES).document(entry.id),
                 {
                     **entry_to_document(entry),
@@ -177,7 +177,7 @@ def save(ctx: Context, *books: Book) -> None:
         book.entries, book.is_new = [], False
 
 
-def _emit(ctx: Context, account: Account, entry: Entry) -> None:
+def _emit(ctx: Context[Any], account: Account, entry: Entry) -> None:
     purpose = f"ledger/{account.msisdn}/{entry.id}"
     ctx.emit(
         "balance.changed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import phonenumbers
 import yaml
@@ -39,18 +39,20 @@ class OperatorProfile(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country; resolves national numbers")
     national_number_length: int = Field(ge=4, le=15)
     number_format: Literal["international", "national"] = Field(
-        default="international", description="How texts write a number for subscribers to copy: international "
-                                             "digits without '+' (998901234567) or national, trunk prefix "
-                                             "included (07901234567)")
+        default="international",
+        description="How texts write a number for subscribers to copy: international "
+        "digits without '+' (998901234567) or national, trunk prefix "
+        "included (07901234567)",
+    )
     currency: Currency
     timezone: str = Field(description="IANA zone for times shown to subscribers, e.g. Asia/Tashkent")
     languages: list[Language] = Field(min_length=1)
     default_language: Language
     short_codes: ShortCodes = ShortCodes()
-    services: dict[str, list[str]] = Field(default_factory=dict,
-                                           description="Service -> enabled preset names")
+    services: dict[str, list[str]] = Field(default_factory=dict, description="Service -> enabled preset names")
     texts: dict[str, dict[Language, str]] = Field(
-        default_factory=dict, description="Text key -> language -> the operator's own wording (shared/texts)")
+        default_factory=dict, description="Text key -> language -> the operator's own wording (shared/texts)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -58,13 +60,13 @@ class OperatorProfile(BaseModel):
         return zones.valid_zone(value)
 
     @model_validator(mode="after")
-    def _default_is_offered(self):
+    def _default_is_offered(self) -> Self:
         if self.default_language not in self.languages:
             raise ValueError(f"default_language {self.default_language} is not in languages {self.languages}")
         return self
 
     @model_validator(mode="after")
-    def _texts_fit_the_catalog(self):
+    def _texts_fit_the_catalog(self) -> Self:
         problems = text_catalog.override_problems(self.texts, self.languages)
         if problems:
             raise ValueError("texts: " + "; ".join(problems))
@@ -79,8 +81,11 @@ class OperatorProfile(BaseModel):
         example = phonenumbers.example_number_for_type(self.country, phonenumbers.PhoneNumberType.MOBILE)
         if example is None:
             raise ProfileError(f"no example mobile number is known for country {self.country}")
-        style = (phonenumbers.PhoneNumberFormat.NATIONAL if self.number_format == "national"
-                 else phonenumbers.PhoneNumberFormat.E164)
+        style = (
+            phonenumbers.PhoneNumberFormat.NATIONAL
+            if self.number_format == "national"
+            else phonenumbers.PhoneNumberFormat.E164
+        )
         return "".join(ch for ch in phonenumbers.format_number(example, style) if ch.isdigit())
 
     def language_for(self, preferred: str | None) -> str:

@@ -101,7 +101,8 @@ class Context(Generic[Handoff]):
     def emit(self, topic: str, payload: Payload | dict, purpose: str) -> Envelope:
         """Queue a follow-up event; its id is derived from this event's id and `purpose`."""
         envelope = catalog.make_envelope(
-            topic, payload,
+            topic,
+            payload,
             event_id=derive_event_id(self.event.id, f"{self.consumer}/{purpose}"),
             correlation_id=self.event.correlation_id,
             source=self.consumer,
@@ -119,8 +120,12 @@ class Context(Generic[Handoff]):
         """Several documents in one round trip of the transaction (references or lists of them)."""
         flat = [ref for item in refs for ref in ([item] if isinstance(item, firestore.DocumentReference) else item)]
         unique = list({ref.path: ref for ref in flat}.values())
-        return Documents({snap.reference.path: (snap.to_dict() if snap.exists else None)
-                          for snap in self.db.get_all(unique, transaction=self.txn)})
+        return Documents(
+            {
+                snap.reference.path: (snap.to_dict() if snap.exists else None)
+                for snap in self.db.get_all(unique, transaction=self.txn)
+            }
+        )
 
 
 class UndecodablePush(ValueError):
@@ -134,8 +139,11 @@ class UndecodablePush(ValueError):
 def decode_push(cloud_event: CloudEvent) -> tuple[str, bytes, dict[str, str]]:
     """The Pub/Sub message inside a CloudEvent made by functions-framework from a push body."""
     message = cloud_event.data["message"]
-    message_id, raw, attributes = (message.get("messageId") or cloud_event["id"], message.get("data") or "",
-                                   message.get("attributes") or {})
+    message_id, raw, attributes = (
+        message.get("messageId") or cloud_event["id"],
+        message.get("data") or "",
+        message.get("attributes") or {},
+    )
     try:
         return message_id, base64.b64decode(raw, validate=True), attributes
     except (TypeError, ValueError) as error:  # binascii.Error is a ValueError
@@ -157,15 +165,17 @@ def per_tick(envelope: Envelope, message_id: str) -> Envelope:
 def record_rejection(consumer: str, message_id: str, data: bytes, attributes: dict, reason: str) -> None:
     """Keep an invalid message for an operator, its secret fields blanked (events.SECRET)."""
     text, hidden = catalog.redacted_message(data, catalog.load().consumer(consumer).topic)
-    store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set({
-        "consumer": consumer,
-        "message_id": message_id,
-        "data": text,
-        "redacted": hidden,
-        "attributes": attributes,
-        "reason": reason[:4000],
-        "at": firestore.SERVER_TIMESTAMP,
-    })
+    store.db().collection(store.REJECTED).document(f"{consumer}:{message_id}").set(
+        {
+            "consumer": consumer,
+            "message_id": message_id,
+            "data": text,
+            "redacted": hidden,
+            "attributes": attributes,
+            "reason": reason[:4000],
+            "at": firestore.SERVER_TIMESTAMP,
+        }
+    )
     logger.warning("rejected message", extra={"consumer": consumer, "message_id": message_id, "reason": reason[:500]})
 
 
@@ -173,13 +183,21 @@ def _reason(error: ValueError) -> str:
     """Why a message is invalid, without the values it carried (a secret code would be one of them)."""
     if not isinstance(error, ValidationError):
         return str(error)
-    problems = [f"{'.'.join(map(str, item['loc'])) or '(message)'}: {item['msg']}"
-                for item in error.errors(include_url=False, include_input=False)]
+    problems = [
+        f"{'.'.join(map(str, item['loc'])) or '(message)'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    ]
     return f"{error.title}: " + "; ".join(problems)
 
 
-def process(consumer: str, handler: Handler, message_id: str, data: bytes, attributes: dict,
-            after_commit: AfterCommit | None = None) -> str:
+def process(
+    consumer: str,
+    handler: Handler,
+    message_id: str,
+    data: bytes,
+    attributes: dict,
+    after_commit: AfterCommit | None = None,
+) -> str:
     """Run one delivery; returns 'processed', 'duplicate' or 'rejected'. Raises on transient failure."""
     spec = catalog.load().consumer(consumer)
     model = catalog.load().topic(spec.topic).payload_model
@@ -207,15 +225,29 @@ def process(consumer: str, handler: Handler, message_id: str, data: bytes, attri
         if after_commit is not None:
             after_commit(ctx, payload)
         outcome = "duplicate" if duplicate else "processed"
-        logger.info("event %s", outcome, extra={"consumer": consumer, "event_id": envelope.id,
-                                                 "event_type": envelope.type, "follow_ups": len(ctx.outbox)})
+        logger.info(
+            "event %s",
+            outcome,
+            extra={
+                "consumer": consumer,
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "follow_ups": len(ctx.outbox),
+            },
+        )
         return outcome
     finally:
         log.correlation_id.reset(token)
 
 
-def _apply(db: firestore.Client, marker: firestore.DocumentReference, consumer: str, envelope: Envelope,
-           handler: Handler, payload: Payload) -> tuple[bool, Context[Any]]:
+def _apply(
+    db: firestore.Client,
+    marker: firestore.DocumentReference,
+    consumer: str,
+    envelope: Envelope,
+    handler: Handler,
+    payload: Payload,
+) -> tuple[bool, Context[Any]]:
     @firestore.transactional
     def in_transaction(txn: firestore.Transaction) -> tuple[bool, Context[Any]]:
         snapshot = marker.get(transaction=txn)
@@ -224,14 +256,17 @@ def _apply(db: firestore.Client, marker: firestore.DocumentReference, consumer: 
             ctx.outbox = [Envelope.model_validate(item) for item in snapshot.get("outbox")]
             return True, ctx
         handler(ctx, payload)
-        txn.create(marker, {
-            "consumer": consumer,
-            "event_id": envelope.id,
-            "event_type": envelope.type,
-            "outbox": [item.model_dump(mode="json") for item in ctx.outbox],
-            "at": firestore.SERVER_TIMESTAMP,
-            store.EXPIRES_AT: utcnow() + store.MARKER_TTL,   # real time: Firestore's TTL deletes it then
-        })
+        txn.create(
+            marker,
+            {
+                "consumer": consumer,
+                "event_id": envelope.id,
+                "event_type": envelope.type,
+                "outbox": [item.model_dump(mode="json") for item in ctx.outbox],
+                "at": firestore.SERVER_TIMESTAMP,
+                store.EXPIRES_AT: utcnow() + store.MARKER_TTL,  # real time: Firestore's TTL deletes it then
+            },
+        )
         return False, ctx
 
     return transact(db, in_transaction, label=consumer)
@@ -246,8 +281,9 @@ def _contended(error: Exception) -> bool:
     return isinstance(error, Aborted) or str(error).startswith("Failed to commit transaction")
 
 
-def transact(db: firestore.Client, transactional: Callable[[firestore.Transaction], Result], *,
-             label: str = "") -> Result:
+def transact(
+    db: firestore.Client, transactional: Callable[[firestore.Transaction], Result], *, label: str = ""
+) -> Result:
     """Run a `@firestore.transactional` function, retrying contention in short rounds with random pauses.
 
     The client's own retries come back at once, so two transactions on one document (a main and
@@ -260,9 +296,11 @@ def transact(db: firestore.Client, transactional: Callable[[firestore.Transactio
         except (Aborted, ValueError) as error:
             if not _contended(error):
                 raise
-            pause = random.uniform(0.05, min(2.0, 0.2 * 2 ** round_))
-            logger.info("transaction contended; retrying", extra={"label": label, "round": round_ + 1,
-                                                                   "pause_s": round(pause, 3)})
+            pause = random.uniform(0.05, min(2.0, 0.2 * 2**round_))
+            logger.info(
+                "transaction contended; retrying",
+                extra={"label": label, "round": round_ + 1, "pause_s": round(pause, 3)},
+            )
             time.sleep(pause)
     return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
 
@@ -284,8 +322,9 @@ def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Ha
             try:
                 message_id, data, attributes = decode_push(cloud_event)
             except UndecodablePush as undecodable:  # acknowledged like any invalid message
-                record_rejection(name, undecodable.message_id, undecodable.raw.encode(), undecodable.attributes,
-                                 str(undecodable))
+                record_rejection(
+                    name, undecodable.message_id, undecodable.raw.encode(), undecodable.attributes, str(undecodable)
+                )
                 return
             process(name, handler, message_id, data, attributes, after_commit)
 
@@ -296,9 +335,16 @@ def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Ha
     return register
 
 
-def publish_new(topic: str, payload: Payload | dict | BaseModel, *, event_id: str,
-                correlation_id: str | None = None, source: str = "", timeout: float = 30.0,
-                immediate: bool = False) -> Envelope:
+def publish_new(
+    topic: str,
+    payload: Payload | dict | BaseModel,
+    *,
+    event_id: str,
+    correlation_id: str | None = None,
+    source: str = "",
+    timeout: float = 30.0,
+    immediate: bool = False,
+) -> Envelope:
     """Publish a first event (from a webhook, the BSS, a CLI): no outbox, the id makes it idempotent.
 
     Webhooks pass a `timeout` shorter than their gateway's deadline, so an outage is answered in

@@ -22,12 +22,12 @@ PROCESSED = "processed"
 REJECTED = "rejected"
 DEAD_LETTERS = "dead_letters"
 MESSAGES = "messages"
-EMAILS = "emails"   # functions/notify/emails.py: one record per email.send event
+EMAILS = "emails"  # functions/notify/emails.py: one record per email.send event
 TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is applied once
 # former_owners/{archive_id}: a recycled number's old owner (provisioning), and under it each
 # service's documents of that owner, in subcollections named like the service's own (shared/archive.py).
 FORMER_OWNERS = "former_owners"
-GATES = "gates"    # shared/gate.py: one lease document per key while it is held
+GATES = "gates"  # shared/gate.py: one lease document per key while it is held
 
 # Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (terraform/firestore.tf,
 # one per collection of EXPIRING) deletes each document once the time has passed, so they do not

@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -97,9 +98,11 @@ def placeholders(text: str) -> set[str]:
 
 
 Overrides = Mapping[str, Mapping[str, str]]
+# A wording's language codes: plain strings, or the operator profile's Literal of the offered languages.
+LanguageCode = TypeVar("LanguageCode", bound=str)
 
 
-def override_problems(wording: Overrides, offered: Iterable[str]) -> list[str]:
+def override_problems(wording: Mapping[str, Mapping[LanguageCode, str]], offered: Iterable[str]) -> list[str]:
     """What is wrong with an operator's wording: unknown keys, languages not offered, changed placeholders."""
     offered, found = set(offered), []
     for key, by_language in wording.items():

@@ -1,33 +1,33 @@
 """The balance check at the edge (`*100#`, the BALANCE keyword): an account's buckets, each with its
 nearest expiry, as a subscriber reads it.
 
-Works on anything shaped like shared.ledger.Account (buckets: name -> Bucket with `balance` and
-`lots`, earliest expiry first, each lot with `amount` and `expires_at`).
+Works on a shared.ledger.Account (buckets: name -> Bucket with `balance` and `lots`, earliest
+expiry first, each lot with `amount` and `expires_at`), as the edge read it for the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 from functions.edge import api
 from functions.edge.api import Text
-from shared.operator import OperatorProfile
 from shared import ledger, localtime, texts
 from shared.money import Currency
+from shared.operator import OperatorProfile
 
 # Buckets every subscriber recognises come first, in this order; others follow by name.
 _BUCKET_ORDER = ("main", "bonus")
 
 
-def nearest_expiry(lots) -> tuple[int, datetime] | None:
+def nearest_expiry(lots: Iterable[ledger.Lot]) -> tuple[int, datetime] | None:
     """Amount expiring at the earliest expiry among the lots, and when; None if none expire."""
-    dated = [lot for lot in lots if lot.expires_at is not None and lot.amount > 0]
+    dated = [(lot.expires_at, lot.amount) for lot in lots if lot.expires_at is not None and lot.amount > 0]
     if not dated:
         return None
-    first = min(lot.expires_at for lot in dated)
-    return sum(lot.amount for lot in dated if lot.expires_at == first), first
+    first = min(expires_at for expires_at, _ in dated)
+    return sum(amount for expires_at, amount in dated if expires_at == first), first
 
 
 def _ordered(buckets: Mapping[str, Any]) -> list[str]:
@@ -35,7 +35,7 @@ def _ordered(buckets: Mapping[str, Any]) -> list[str]:
     return known + sorted(name for name in buckets if name not in _BUCKET_ORDER)
 
 
-def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzinfo) -> str:
+def bucket_line(name: str, bucket: ledger.Bucket, language: str, currency: Currency, zone: tzinfo) -> str:
     params = {"bucket": ledger.bucket_label(name, language), "amount": currency.format(bucket.balance)}
     expiring = nearest_expiry(bucket.lots)
     if expiring is None:
@@ -44,35 +44,42 @@ def bucket_line(name: str, bucket, language: str, currency: Currency, zone: tzin
     until_text = localtime.moment(until, zone, language)
     if amount >= bucket.balance:
         return texts.render("edge.balance.line_valid_until", language, until=until_text, **params)
-    return texts.render("edge.balance.line_part_expires", language, until=until_text,
-                        expiring=currency.format(amount), **params)
+    return texts.render(
+        "edge.balance.line_part_expires", language, until=until_text, expiring=currency.format(amount), **params
+    )
 
 
-def report(account, language: str, currency: Currency, zone: tzinfo) -> Text:
+def report(account: ledger.Account | None, language: str, currency: Currency, zone: tzinfo) -> Text:
     """The balance screen/SMS: the main bucket always, other buckets when not empty."""
     buckets = dict(account.buckets) if account is not None else {}
     shown = [name for name in _ordered(buckets) if name == "main" or buckets[name].balance != 0]
     lines = [bucket_line(name, buckets[name], language, currency, zone) for name in shown]
     if not lines:  # provisioned but never credited: the main bucket at zero
-        lines = [texts.render("edge.balance.line", language, bucket=ledger.bucket_label("main", language),
-                              amount=currency.format(0))]
+        lines = [
+            texts.render(
+                "edge.balance.line", language, bucket=ledger.bucket_label("main", language), amount=currency.format(0)
+            )
+        ]
     return Text("edge.balance.report", {"lines": "\n".join(lines)})
 
 
-SERVICE = "balance_check"    # the service's name in the operator profile's `services`
-PRIORITY = 10                # first in the help screens
+SERVICE = "balance_check"  # the service's name in the operator profile's `services`
+PRIORITY = 10  # first in the help screens
 
 # The BALANCE keyword in every platform language.
 BALANCE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("BALANCE", "BAL"),
     "ru": ("БАЛАНС", "БАЛ", "ОСТАТОК"),
-    "uz": ("BALANS", "HISOB", "QOLDIQ", "ҲИСОБ"),    # Latin and Cyrillic
+    "uz": ("BALANS", "HISOB", "QOLDIQ", "ҲИСОБ"),  # Latin and Cyrillic
     "ky": ("БАЛАНС", "БАЛ", "КАЛДЫК"),
-    "zh": ("余额", "查余额", "查询余额", "餘額"),        # simplified and traditional
+    "zh": ("余额", "查余额", "查询余额", "餘額"),  # simplified and traditional
 }
 
 
-def _caller_report(caller: api.Caller, account, profile: OperatorProfile) -> Text:
+def _caller_report(caller: api.Caller, account: object | None, profile: OperatorProfile) -> Text:
+    # The edge's request carries the account as any object; these services ask for a ledger account.
+    if account is not None and not isinstance(account, ledger.Account):
+        raise TypeError(f"the balance check was handed a {type(account).__name__}, not a ledger account")
     return report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
 
 
@@ -92,8 +99,21 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     if not profile.services.get(SERVICE):
         return None
     return api.ServiceEntries(
-        ussd=(api.UssdService(code=profile.short_codes.balance, name="edge.service.balance", handler=balance_check,
-                              needs_account=True, priority=PRIORITY),),
-        sms_keywords=(api.SmsKeywords("balance", BALANCE_WORDS, api.SmsService(
-            balance_sms, needs_account=True, usage=Text("edge.help.sms.balance")), priority=PRIORITY),),
+        ussd=(
+            api.UssdService(
+                code=profile.short_codes.balance,
+                name="edge.service.balance",
+                handler=balance_check,
+                needs_account=True,
+                priority=PRIORITY,
+            ),
+        ),
+        sms_keywords=(
+            api.SmsKeywords(
+                "balance",
+                BALANCE_WORDS,
+                api.SmsService(balance_sms, needs_account=True, usage=Text("edge.help.sms.balance")),
+                priority=PRIORITY,
+            ),
+        ),
     )

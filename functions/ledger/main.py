@@ -27,16 +27,28 @@ SWEEP_PAGE = 400
 @runtime.consumer("ledger-expiry-sweep")
 def on_expiry_tick(ctx: runtime.Context[None], tick: ClockTick) -> None:
     """Queue `ledger.expire-account` for each account with a lot due, one page at a time."""
-    sweep.run(ctx, tick, [sweep.Sweep(functools.partial(_accounts_due, ctx.db))], follow_up="clock.ledger-expiry",
-              page_size=SWEEP_PAGE)
+    sweep.run(
+        ctx,
+        tick,
+        [sweep.Sweep(functools.partial(_accounts_due, ctx.db))],
+        follow_up="clock.ledger-expiry",
+        page_size=SWEEP_PAGE,
+    )
 
 
-def _accounts_due(db: firestore.Client, due_before: datetime, after: sweep.Position | None,
-                  limit: int) -> list[sweep.Due]:
+def _accounts_due(
+    db: firestore.Client, due_before: datetime, after: sweep.Position | None, limit: int
+) -> list[sweep.Due]:
     """One page of the accounts with a lot due by `due_before`, each an expiry order."""
-    return [sweep.Due((next_expiry, msisdn), "ledger.expire-account",
-                      ExpireAccount(msisdn=msisdn, due_before=due_before), purpose=f"expire/{msisdn}")
-            for next_expiry, msisdn in ledger.accounts_due(db, due_before, limit, after=after)]
+    return [
+        sweep.Due(
+            (next_expiry, msisdn),
+            "ledger.expire-account",
+            ExpireAccount(msisdn=msisdn, due_before=due_before),
+            purpose=f"expire/{msisdn}",
+        )
+        for next_expiry, msisdn in ledger.accounts_due(db, due_before, limit, after=after)
+    ]
 
 
 @runtime.consumer("ledger-expire-account")
@@ -56,14 +68,25 @@ def on_lot_expired(ctx: runtime.Context[None], expired: LotExpired) -> None:
     subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, expired.msisdn)).to_dict()
     account = ledger.read_account(ctx.db, expired.msisdn, at=ctx.now)
     if subscriber is None or account is None:
-        logger.info("expired credit of a number with no subscriber left; nobody to tell",
-                    extra={"msisdn": expired.msisdn, "lot_id": expired.lot_id})
+        logger.info(
+            "expired credit of a number with no subscriber left; nobody to tell",
+            extra={"msisdn": expired.msisdn, "lot_id": expired.lot_id},
+        )
         return
     profile = operator.current()
     language = profile.language_for(subscriber.get("language"))
-    ctx.emit("sms.send", SmsSend(
-        to=expired.msisdn, template="ledger.expiry.notice", language=language, reference=expired.lot_id,
-        params={"amount": profile.currency.format(expired.amount),
+    ctx.emit(
+        "sms.send",
+        SmsSend(
+            to=expired.msisdn,
+            template="ledger.expiry.notice",
+            language=language,
+            reference=expired.lot_id,
+            params={
+                "amount": profile.currency.format(expired.amount),
                 "bucket": ledger.bucket_label(expired.bucket, language),
-                "balance": profile.currency.format(account.balance(expired.bucket))},
-    ), purpose="notice")
+                "balance": profile.currency.format(account.balance(expired.bucket)),
+            },
+        ),
+        purpose="notice",
+    )

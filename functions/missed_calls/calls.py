@@ -35,12 +35,22 @@ def merged(stored: MissedCall | None, event: MissedCallRecorded, *, now: datetim
     """The call's record after this publication, whatever order publications arrive in."""
     if stored is None:
         return MissedCall(
-            call_sid=event.call_sid, caller=event.caller, callee=event.callee, reason=event.reason,
-            called_at=event.called_at, choice=event.choice, other_number=event.other_number,
-            recording_sid=event.recording_sid, recording_url=event.recording_url,
-            recording_seconds=event.recording_seconds, language=event.language, final=event.final,
+            call_sid=event.call_sid,
+            caller=event.caller,
+            callee=event.callee,
+            reason=event.reason,
+            called_at=event.called_at,
+            choice=event.choice,
+            other_number=event.other_number,
+            recording_sid=event.recording_sid,
+            recording_url=event.recording_url,
+            recording_seconds=event.recording_seconds,
+            language=event.language,
+            final=event.final,
             hung_up_at=now if event.hung_up else None,
-            status=PENDING, first_seen_at=now, updated_at=now,
+            status=PENDING,
+            first_seen_at=now,
+            updated_at=now,
         )
     update: dict[str, Any] = {}
     choice = _choice(stored, event)
@@ -61,8 +71,11 @@ def merged(stored: MissedCall | None, event: MissedCallRecorded, *, now: datetim
     update["final"] = stored.final or event.final
     if event.hung_up:
         update["hung_up_at"] = min(stored.hung_up_at or now, now)
-    if stored.status == NOTIFIED and CHOICE_RANK[stored.choice or "none"] == 0 \
-            and CHOICE_RANK[update.get("choice", stored.choice)] >= CHOICE_RANK["leave_number"]:
+    if (
+        stored.status == NOTIFIED
+        and CHOICE_RANK[stored.choice or "none"] == 0
+        and CHOICE_RANK[update.get("choice", stored.choice)] >= CHOICE_RANK["leave_number"]
+    ):
         # The caller's key arrived after the callee was told of the call by the free notice: the
         # caller was promised a reminder, so the call is told again, with its key.
         update["status"] = PENDING
@@ -99,9 +112,15 @@ def with_mailbox(call: MissedCall, *, registered: bool) -> tuple[MissedCall, str
         return call, None
     if not registered and call.recording_sid:
         discarded = call.recording_sid
-        return call.model_copy(update={"choice": "leave_number", "asked": "voicemail",
-                                       "discarded_recording_sid": discarded, "recording_sid": None,
-                                       "recording_url": None}), discarded
+        return call.model_copy(
+            update={
+                "choice": "leave_number",
+                "asked": "voicemail",
+                "discarded_recording_sid": discarded,
+                "recording_sid": None,
+                "recording_url": None,
+            }
+        ), discarded
     if not registered or (call.final and not call.recording_sid):
         return call.model_copy(update={"choice": "leave_number", "asked": "voicemail"}), None
     return call, None
@@ -144,8 +163,11 @@ def reachable(user: MissedCallUser, subscriber: dict[str, Any], call: MissedCall
     """Whether the callee's phone is attached now: the newest report of the HLR (either consumer
     kept one) or of this call's forward reason."""
     hlr = subscriber.get("network_state")
-    candidates = (user.network, NetworkState.model_validate(hlr) if hlr else None,
-                  network_report(call) if call else None)
+    candidates = (
+        user.network,
+        NetworkState.model_validate(hlr) if hlr else None,
+        network_report(call) if call else None,
+    )
     reports = [(state.at, state.state) for state in candidates if state and state.at]
     if not reports:
         return False

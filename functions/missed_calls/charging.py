@@ -32,9 +32,11 @@ class Charge:
 
 def price_of(billing: str, config: MissedCallConfig) -> int | None:
     """The price of a billing tag of this service; None for another service's tag."""
-    prices = {documents.BILL_REMINDER: config.charging.reminder_price,
-              documents.BILL_AVAILABILITY: config.charging.availability_price,
-              documents.BILL_DETAILS: config.charging.details_query_price}
+    prices = {
+        documents.BILL_REMINDER: config.charging.reminder_price,
+        documents.BILL_AVAILABILITY: config.charging.availability_price,
+        documents.BILL_DETAILS: config.charging.details_query_price,
+    }
     return prices.get(billing)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -34,11 +34,11 @@ class ConfigError(PresetError):
 class Forwards(Strict):
     """Per forward reason (spec: 'Busy and no-answer forwards follow the operator's configuration')."""
 
-    unreachable: ForwardHandling = "menu"     # switched off / out of coverage: the seed's menu
+    unreachable: ForwardHandling = "menu"  # switched off / out of coverage: the seed's menu
     unconditional: ForwardHandling = "menu"
     busy: ForwardHandling = "reminder"
     no_answer: ForwardHandling = Field(default="reminder", alias="no-answer")
-    unknown: ForwardHandling = "menu"         # the carrier gave no reason
+    unknown: ForwardHandling = "menu"  # the carrier gave no reason
 
     def handling(self, reason: str) -> ForwardHandling:
         return getattr(self, reason.replace("-", "_"))
@@ -59,9 +59,13 @@ class Voicemail(Strict):
     max_seconds: int = Field(default=60, ge=5, le=600, description="Longest voice message (Record maxLength)")
     silence_seconds: int = Field(default=5, ge=1, le=30, description="Silence that ends a recording")
     retention_days: int = Field(default=7, ge=1, le=365, description="Deleted (with the recording) after this")
-    max_wrong_pins: int = Field(default=5, ge=3, le=10,
-                                description="Wrong PINs in a row that lock the mailbox (the owner is told by SMS; "
-                                            "setting a new PIN unlocks it)")
+    max_wrong_pins: int = Field(
+        default=5,
+        ge=3,
+        le=10,
+        description="Wrong PINs in a row that lock the mailbox (the owner is told by SMS; "
+        "setting a new PIN unlocks it)",
+    )
 
 
 class MissedCallConfig(Strict):
@@ -70,27 +74,34 @@ class MissedCallConfig(Strict):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     short_code: str = Field(default="06001", description="D queries and option keywords are texted here")
     voicemail_number: str = Field(default="06002", description="The callee calls it to hear voice messages")
-    ussd_menu: str = Field(default="*160#", pattern=r"^[*#]\d{1,6}(\*\d{1,6})*#$",
-                           description="USSD menu of the subscriber's options: status, voice mailbox, privacy, "
-                                       "black and white lists")
+    ussd_menu: str = Field(
+        default="*160#",
+        pattern=r"^[*#]\d{1,6}(\*\d{1,6})*#$",
+        description="USSD menu of the subscriber's options: status, voice mailbox, privacy, " "black and white lists",
+    )
     forwards: Forwards = Forwards()
-    retention_hours: int = Field(default=72, ge=1, le=24 * 90,
-                                 description="Missed calls kept for an absent callee; older ones are summarised")
+    retention_hours: int = Field(
+        default=72, ge=1, le=24 * 90, description="Missed calls kept for an absent callee; older ones are summarised"
+    )
     details_window_hours: int = Field(default=24, ge=1, le=24 * 30, description="How long a D reply gets details")
     caller_priority: Literal["callee", "caller"] = Field(
         default="callee",
-        description="Both registered: whose setting wins when the callee's privacy meets the caller's key 4")
+        description="Both registered: whose setting wins when the callee's privacy meets the caller's key 4",
+    )
     activation_notice: bool = Field(default=True, description="Tell each subscriber once that the service is on")
-    max_calls_per_attach: int = Field(default=200, ge=10, le=400,
-                                      description="Missed calls one transaction delivers; more continue in the next")
+    max_calls_per_attach: int = Field(
+        default=200, ge=10, le=400, description="Missed calls one transaction delivers; more continue in the next"
+    )
     charging: Charging
     voicemail: Voicemail = Voicemail()
 
     @model_validator(mode="after")
-    def _windows(self):
+    def _windows(self) -> Self:
         if self.details_window_hours > self.retention_hours:
-            raise ValueError(f"details_window_hours ({self.details_window_hours}) cannot exceed retention_hours "
-                             f"({self.retention_hours}): the details would be gone")
+            raise ValueError(
+                f"details_window_hours ({self.details_window_hours}) cannot exceed retention_hours "
+                f"({self.retention_hours}): the details would be gone"
+            )
         return self
 
     @property
@@ -107,7 +118,7 @@ class MissedCallConfig(Strict):
 
 
 PRESETS = ServicePresets(SERVICE, PRESETS_DIR, MissedCallConfig, kind="missed-call preset", error=ConfigError)
-load_config = PRESETS.load_file      # (path, currency): one file, validated
-load_preset = PRESETS.load           # (name, currency): a shipped preset
-preset_names = PRESETS.names         # (): the shipped presets
-config_for = PRESETS.for_profile     # (profile): the preset in force; None when the service is off
+load_config = PRESETS.load_file  # (path, currency): one file, validated
+load_preset = PRESETS.load  # (name, currency): a shipped preset
+preset_names = PRESETS.names  # (): the shipped presets
+config_for = PRESETS.for_profile  # (profile): the preset in force; None when the service is off

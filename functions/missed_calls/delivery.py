@@ -35,9 +35,9 @@ class Callee:
     """A subscriber as the service reads them in a transaction."""
 
     msisdn: str
-    user: MissedCallUser          # missed_call_users/{msisdn}, or a new user's defaults
+    user: MissedCallUser  # missed_call_users/{msisdn}, or a new user's defaults
     user_exists: bool
-    subscriber: dict[str, Any]    # subscribers/{msisdn}
+    subscriber: dict[str, Any]  # subscribers/{msisdn}
     recipient: Recipient
 
 
@@ -49,8 +49,12 @@ def recipient_for(msisdn: str, language: str | None, profile: OperatorProfile) -
     return Recipient(msisdn, profile.language_for(language), localtime.zone_for(msisdn, profile.timezone))
 
 
-def read_callee(ctx: runtime.Context[Any], msisdn: str, profile: OperatorProfile,
-                extra: tuple[firestore.DocumentReference, ...] = ()) -> tuple[Callee | None, runtime.Documents]:
+def read_callee(
+    ctx: runtime.Context[Any],
+    msisdn: str,
+    profile: OperatorProfile,
+    extra: tuple[firestore.DocumentReference, ...] = (),
+) -> tuple[Callee | None, runtime.Documents]:
     """The callee (None when not a subscriber) and any `extra` documents, in one round trip."""
     subscriber_ref = ctx.doc(store.SUBSCRIBERS, msisdn)
     docs = ctx.read(user_ref(ctx, msisdn), subscriber_ref, *extra)
@@ -58,8 +62,13 @@ def read_callee(ctx: runtime.Context[Any], msisdn: str, profile: OperatorProfile
     if subscriber is None:
         return None, docs
     user = docs.model(user_ref(ctx, msisdn), MissedCallUser)
-    return Callee(msisdn, user or new_user(msisdn), user is not None, subscriber,
-                  recipient_for(msisdn, subscriber.get("language"), profile)), docs
+    return Callee(
+        msisdn,
+        user or new_user(msisdn),
+        user is not None,
+        subscriber,
+        recipient_for(msisdn, subscriber.get("language"), profile),
+    ), docs
 
 
 def reference_maker(ctx: runtime.Context[Any]) -> reminders.Reference:
@@ -69,18 +78,20 @@ def reference_maker(ctx: runtime.Context[Any]) -> reminders.Reference:
 
 # --- a call arrives ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Arrival:
     """A call's publication taken in: the call to keep, a recording to drop, whether to tell now, user fields."""
 
     call: MissedCall
-    discard: str | None           # a recording the callee will not keep (deleted at the carrier after the commit)
-    tell_now: bool                # the callee is reachable and the caller's journey over: deliver with this call
-    user_fields: dict[str, Any]   # when the clock looks again, and the phone state the forward proved
+    discard: str | None  # a recording the callee will not keep (deleted at the carrier after the commit)
+    tell_now: bool  # the callee is reachable and the caller's journey over: deliver with this call
+    user_fields: dict[str, Any]  # when the clock looks again, and the phone state the forward proved
 
 
-def arrival(stored: MissedCall | None, event: MissedCallRecorded, callee: Callee, *, retention: timedelta,
-            now: datetime) -> Arrival:
+def arrival(
+    stored: MissedCall | None, event: MissedCallRecorded, callee: Callee, *, retention: timedelta, now: datetime
+) -> Arrival:
     """Keep the call's furthest state, screen a new one by the callee's lists, and say what follows (pure)."""
     call = calls.merged(stored, event, now=now)
     if stored is None and (why := calls.screened_out(event.caller, callee.user)):
@@ -104,60 +115,79 @@ def arrival(stored: MissedCall | None, event: MissedCallRecorded, callee: Callee
 
 # --- read ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Caller:
     """A caller who pressed 4, as the availability SMS needs them."""
 
-    user: MissedCallUser        # missed_call_users/{caller}, a new user's defaults when they have none
-    language: str | None        # subscribers/{caller}.language, None when not a subscriber here
+    user: MissedCallUser  # missed_call_users/{caller}, a new user's defaults when they have none
+    language: str | None  # subscribers/{caller}.language, None when not a subscriber here
 
 
 @dataclass(frozen=True)
 class DeliveryState:
     """Everything a delivery decides on, read in the transaction."""
 
-    pending: list[MissedCall]              # the callee's pending calls, oldest first, at most cap + 1
-    summary: Summary | None                # missed_call_summaries/{callee}
-    notice: Notice | None                  # missed_call_notices/{callee}
+    pending: list[MissedCall]  # the callee's pending calls, oldest first, at most cap + 1
+    summary: Summary | None  # missed_call_summaries/{callee}
+    notice: Notice | None  # missed_call_notices/{callee}
     callers: Mapping[str, Caller] = field(default_factory=dict)  # key-4 callers of those calls
 
 
-def read_delivery(ctx: runtime.Context[Any], callee: Callee, *, cap: int,
-                  include: MissedCall | None = None) -> DeliveryState:
+def read_delivery(
+    ctx: runtime.Context[Any], callee: Callee, *, cap: int, include: MissedCall | None = None
+) -> DeliveryState:
     """The pending calls (a query), then the summary, the notice and every key-4 caller in one round trip."""
     pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
     asked = sorted({c.caller for c in [*pending, *([include] if include else [])] if c.choice == "notify_me"})
     summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
-    docs = ctx.read(summary_ref, notice_ref,
-                    [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))])
-    callers = {caller: Caller(docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
-                              (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"))
-               for caller in asked}
+    docs = ctx.read(
+        summary_ref,
+        notice_ref,
+        [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))],
+    )
+    callers = {
+        caller: Caller(
+            docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
+            (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"),
+        )
+        for caller in asked
+    }
     return DeliveryState(pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers)
 
 
 # --- decide (pure) ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Delivery:
     """What telling the callee comes to: the SMS, the calls as told, the D-query notice, the summary, user fields."""
 
     messages: tuple[reminders.Outgoing, ...]
-    told: tuple[MissedCall, ...]              # the calls told now, as they are written
-    notice: Notice | None                     # the new notice, None when no call was told
-    summary_cleared: bool                     # the summary was told: it goes
-    user_fields: dict[str, Any]               # the callee's next `due_at` (and the activation notice's time)
-    waiting: int = 0                          # calls still in the IVR (for the log)
-    capped: bool = False                      # the cap left calls for the clock's next pass
+    told: tuple[MissedCall, ...]  # the calls told now, as they are written
+    notice: Notice | None  # the new notice, None when no call was told
+    summary_cleared: bool  # the summary was told: it goes
+    user_fields: dict[str, Any]  # the callee's next `due_at` (and the activation notice's time)
+    waiting: int = 0  # calls still in the IVR (for the log)
+    capped: bool = False  # the cap left calls for the clock's next pass
 
     @property
     def told_sids(self) -> set[str]:
         return {call.call_sid for call in self.told}
 
 
-def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, profile: OperatorProfile,
-           now: datetime, reference: reminders.Reference, episode: datetime | None,
-           include: MissedCall | None = None, at_attach: bool = False) -> Delivery:
+def decide(
+    callee: Callee,
+    state: DeliveryState,
+    *,
+    config: MissedCallConfig,
+    profile: OperatorProfile,
+    now: datetime,
+    reference: reminders.Reference,
+    episode: datetime | None,
+    include: MissedCall | None = None,
+    at_attach: bool = False,
+) -> Delivery:
     """Tell the callee about their pending calls that are over, oldest first, at most the cap.
 
     `include` is a call this transaction is about to write (not readable yet); `at_attach`: the
@@ -168,22 +198,27 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
     if config.activation_notice and not callee.user.activation_notice_at:
         # Told once, free, before anything it might be charged for: on the first attach, or with
         # the first reminder to a phone that has been on since the service started.
-        messages.append(reminders.activation_message(callee.recipient, config=config, currency=profile.currency,
-                                                     reference=reference))
+        messages.append(
+            reminders.activation_message(
+                callee.recipient, config=config, currency=profile.currency, reference=reference
+            )
+        )
         greeting["activation_notice_at"] = now
     cap = config.max_calls_per_attach
     found = state.pending
     full_page = len(found) > cap
     if include is not None:
-        found = sorted([c for c in found if c.call_sid != include.call_sid] + [include],
-                       key=lambda c: (c.called_at, c.call_sid))
+        found = sorted(
+            [c for c in found if c.call_sid != include.call_sid] + [include], key=lambda c: (c.called_at, c.call_sid)
+        )
     ready = [c for c in found if calls.journey_over(c, now, at_attach=at_attach)]
     batch, waiting = ready[:cap], [c for c in found if not calls.journey_over(c, now, at_attach=at_attach)]
     capped = full_page or len(ready) > cap
 
     digests = reminders.digests(batch)
-    messages += reminders.callee_messages(digests, callee.recipient, config=config, currency=profile.currency,
-                                          reference=reference)
+    messages += reminders.callee_messages(
+        digests, callee.recipient, config=config, currency=profile.currency, reference=reference
+    )
     summary = reminders.summary_message(state.summary, callee.recipient, config=config, reference=reference)
     if summary is not None:
         messages.append(summary)
@@ -196,21 +231,50 @@ def decide(callee: Callee, state: DeliveryState, *, config: MissedCallConfig, pr
         if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
             withheld.add(digest.caller)
             continue
-        messages.append(reminders.availability_message(
-            digest, callee=callee.msisdn, caller=recipient_for(digest.caller, digest.language or caller.language,
-                                                               profile),
-            config=config, reference=reference))
+        messages.append(
+            reminders.availability_message(
+                digest,
+                callee=callee.msisdn,
+                caller=recipient_for(digest.caller, digest.language or caller.language, profile),
+                config=config,
+                reference=reference,
+            )
+        )
 
-    told_by = {sid: message.sms.reference for message in messages if message.sms.template != reminders.AVAILABLE
-               for sid in message.call_sids}
-    told = tuple(call.model_copy(update={"status": calls.NOTIFIED, "notified_at": now,
-                                         "notice_id": told_by.get(call.call_sid),
-                                         "availability": _availability(call, withheld)}) for call in batch)
-    notice = reminders.notice_document(state.notice, digests, callee=callee.msisdn, episode=episode, now=now,
-                                       window=config.details_window) if digests else None
+    told_by = {
+        sid: message.sms.reference
+        for message in messages
+        if message.sms.template != reminders.AVAILABLE
+        for sid in message.call_sids
+    }
+    told = tuple(
+        call.model_copy(
+            update={
+                "status": calls.NOTIFIED,
+                "notified_at": now,
+                "notice_id": told_by.get(call.call_sid),
+                "availability": _availability(call, withheld),
+            }
+        )
+        for call in batch
+    )
+    notice = (
+        reminders.notice_document(
+            state.notice, digests, callee=callee.msisdn, episode=episode, now=now, window=config.details_window
+        )
+        if digests
+        else None
+    )
     due_at = housekeeping.due_after_delivery(waiting, capped=capped, now=now)
-    return Delivery(tuple(messages), told, notice, summary_cleared=summary is not None,
-                    user_fields={**greeting, "due_at": due_at}, waiting=len(waiting), capped=capped)
+    return Delivery(
+        tuple(messages),
+        told,
+        notice,
+        summary_cleared=summary is not None,
+        user_fields={**greeting, "due_at": due_at},
+        waiting=len(waiting),
+        capped=capped,
+    )
 
 
 def _availability(call: MissedCall, withheld: set[str]) -> str | None:
@@ -222,6 +286,7 @@ def _availability(call: MissedCall, withheld: set[str]) -> str | None:
 
 # --- write -----------------------------------------------------------------------------------
 
+
 def apply(ctx: runtime.Context[Any], callee: str, delivery: Delivery) -> None:
     """Queue the delivery's SMS and write its calls, notice and summary (the user fields are the caller's)."""
     for message in delivery.messages:
@@ -232,17 +297,40 @@ def apply(ctx: runtime.Context[Any], callee: str, delivery: Delivery) -> None:
         ctx.txn.set(ctx.doc(documents.NOTICES, callee), delivery.notice.fields())
     if delivery.summary_cleared:
         ctx.txn.delete(ctx.doc(documents.SUMMARIES, callee))
-    logger.info("missed calls told", extra={"msisdn": callee, "calls": len(delivery.told),
-                                            "sms": len(delivery.messages), "capped": delivery.capped,
-                                            "waiting": delivery.waiting})
+    logger.info(
+        "missed calls told",
+        extra={
+            "msisdn": callee,
+            "calls": len(delivery.told),
+            "sms": len(delivery.messages),
+            "capped": delivery.capped,
+            "waiting": delivery.waiting,
+        },
+    )
 
 
-def deliver(ctx: runtime.Context[Any], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile,
-            episode: datetime | None, include: MissedCall | None = None,
-            at_attach: bool = False) -> tuple[dict[str, Any], set[str]]:
+def deliver(
+    ctx: runtime.Context[Any],
+    callee: Callee,
+    *,
+    config: MissedCallConfig,
+    profile: OperatorProfile,
+    episode: datetime | None,
+    include: MissedCall | None = None,
+    at_attach: bool = False,
+) -> tuple[dict[str, Any], set[str]]:
     """Read, decide and write one delivery; returns the user fields to write and the call sids told now."""
     state = read_delivery(ctx, callee, cap=config.max_calls_per_attach, include=include)
-    delivery = decide(callee, state, config=config, profile=profile, now=ctx.now, reference=reference_maker(ctx),
-                      episode=episode, include=include, at_attach=at_attach)
+    delivery = decide(
+        callee,
+        state,
+        config=config,
+        profile=profile,
+        now=ctx.now,
+        reference=reference_maker(ctx),
+        episode=episode,
+        include=include,
+        at_attach=at_attach,
+    )
     apply(ctx, callee.msisdn, delivery)
     return delivery.user_fields, delivery.told_sids

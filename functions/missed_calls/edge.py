@@ -11,8 +11,8 @@ from functions.missed_calls.config import config_for
 from shared import store
 from shared.operator import OperatorProfile
 
-USSD_PRIORITY = 30        # after the balance and transfers in the help screen
-FORWARDED_PRIORITY = 10   # a forwarded call is ours whatever number it was forwarded to
+USSD_PRIORITY = 30  # after the balance and transfers in the help screen
+FORWARDED_PRIORITY = 10  # a forwarded call is ours whatever number it was forwarded to
 NUMBER_PRIORITY = 50
 
 
@@ -25,9 +25,16 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
         ussd=(replace(edge_options.ussd_service(profile, config), priority=USSD_PRIORITY),),
         sms_short_codes=(api.SmsShortCode(config.short_code, edge_options.sms_service(profile, config)),),
         voice=(
-            api.VoiceEntry(api.Forwarded(), edge_ivr.forwarded_service(profile, config),
-                           ended=edge_ivr.forwarded_end(profile, config), priority=FORWARDED_PRIORITY),
-            api.VoiceEntry(api.ServiceNumber(config.voicemail_number),
-                           edge_voicemail.voice_service(profile, config, store.db), priority=NUMBER_PRIORITY),
+            api.VoiceEntry(
+                api.Forwarded(),
+                edge_ivr.forwarded_service(profile, config),
+                ended=edge_ivr.forwarded_end(profile, config),
+                priority=FORWARDED_PRIORITY,
+            ),
+            api.VoiceEntry(
+                api.ServiceNumber(config.voicemail_number),
+                edge_voicemail.voice_service(profile, config, store.db),
+                priority=NUMBER_PRIORITY,
+            ),
         ),
     )

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -36,15 +36,19 @@ from shared.operator import OperatorProfile
 logger = logging.getLogger("vas.edge.missed_calls")
 
 TOPIC = "missed-call.recorded"
-MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"
-ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})   # Twilio's final CallStatus   # the steps after the first answer
-ATTEMPTS = 2                     # no key, a wrong key or a bad number: asked once more, then goodbye
+MENU, RECORDED, OTHER_NUMBER = "menu", "recorded", "other_number"  # the steps after the first answer
+ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final CallStatus
+ATTEMPTS = 2  # no key, a wrong key or a bad number: asked once more, then goodbye
 MENU_TIMEOUT_SECONDS = 5
 NUMBER_TIMEOUT_SECONDS = 10
-MAX_NUMBER_DIGITS = 15           # E.164's longest number
+MAX_NUMBER_DIGITS = 15  # E.164's longest number
 KEYS = {"1": "voicemail", "2": "leave_number", "3": "other_number", "4": "notify_me"}
-_KEY_TEXTS = {"1": "edge.missed_calls.ivr.key_voicemail", "2": "edge.missed_calls.ivr.key_own_number",
-              "3": "edge.missed_calls.ivr.key_other_number", "4": "edge.missed_calls.ivr.key_notify"}
+_KEY_TEXTS = {
+    "1": "edge.missed_calls.ivr.key_voicemail",
+    "2": "edge.missed_calls.ivr.key_own_number",
+    "3": "edge.missed_calls.ivr.key_other_number",
+    "4": "edge.missed_calls.ivr.key_notify",
+}
 _REASONS: frozenset[str] = frozenset(get_args(ForwardReason))
 _SITUATION = {"busy": "edge.missed_calls.ivr.busy", "no-answer": "edge.missed_calls.ivr.no_answer"}
 
@@ -110,23 +114,44 @@ class ForwardedCall:
     reason: str
     called_at: datetime
     language: str
-    keys: str                     # the menu keys offered, e.g. "1234" (key 1 only with a mailbox)
+    keys: str  # the menu keys offered, e.g. "1234" (key 1 only with a mailbox)
 
     def action(self, step: str, attempt: int) -> str:
         """This webhook (relative URL) with the step and the call's state in its query."""
-        return "?" + urlencode({"step": step, "attempt": attempt, "callee": self.callee, "reason": self.reason,
-                                "at": api.stamp(self.called_at), "lang": self.language, "keys": self.keys})
+        return "?" + urlencode(
+            {
+                "step": step,
+                "attempt": attempt,
+                "callee": self.callee,
+                "reason": self.reason,
+                "at": api.stamp(self.called_at),
+                "lang": self.language,
+                "keys": self.keys,
+            }
+        )
 
-    def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details) -> Publication:
+    def recorded(self, purpose: str, *, choice: str = "none", final: bool, **details: Any) -> Publication:
         """The whole state so far; the event id comes from the call's request id and `purpose` (one per state)."""
-        payload = MissedCallRecorded(call_sid=self.call_sid, caller=self.caller, callee=self.callee,
-                                     reason=self.reason, called_at=self.called_at, choice=choice,
-                                     language=self.language, final=final, **details)
-        return Publication(TOPIC, payload, derive_event_id(call_request_id(self.call_sid, self.caller, self.callee),
-                                                           f"{TOPIC}/{purpose}"))
+        # details: more of MissedCallRecorded's fields, which the model validates
+        payload = MissedCallRecorded(
+            call_sid=self.call_sid,
+            caller=self.caller,
+            callee=self.callee,
+            reason=self.reason,
+            called_at=self.called_at,
+            choice=choice,
+            language=self.language,
+            final=final,
+            **details,
+        )
+        return Publication(
+            TOPIC,
+            payload,
+            derive_event_id(call_request_id(self.call_sid, self.caller, self.callee), f"{TOPIC}/{purpose}"),
+        )
 
     @classmethod
-    def restore(cls, call: api.InboundCall) -> "ForwardedCall | None":
+    def restore(cls, call: api.InboundCall) -> ForwardedCall | None:
         """The state a later step's action URL carries; None for a URL we did not write."""
         query = call.query
         try:
@@ -135,11 +160,25 @@ class ForwardedCall:
             return None
         called_at = api.unstamp(query.get("at", ""))
         keys, language, reason = query.get("keys", ""), query.get("lang", ""), query.get("reason", "")
-        if (call.caller is None or not call.call_sid or called_at is None or reason not in _REASONS
-                or language not in texts.LANGUAGES or not keys or set(keys) - set(KEYS)):
+        if (
+            call.caller is None
+            or not call.call_sid
+            or called_at is None
+            or reason not in _REASONS
+            or language not in texts.LANGUAGES
+            or not keys
+            or set(keys) - set(KEYS)
+        ):
             return None
-        return cls(call_sid=call.call_sid, caller=call.caller, callee=callee, reason=reason, called_at=called_at,
-                   language=language, keys=keys)
+        return cls(
+            call_sid=call.call_sid,
+            caller=call.caller,
+            callee=callee,
+            reason=reason,
+            called_at=called_at,
+            language=language,
+            keys=keys,
+        )
 
 
 def _attempt(call: api.InboundCall) -> int:
@@ -147,7 +186,7 @@ def _attempt(call: api.InboundCall) -> int:
     return int(typed) if typed in {str(n) for n in range(1, ATTEMPTS + 1)} else ATTEMPTS
 
 
-def _spoken(parts: Iterable[Text], language: str, into=None) -> VoiceResponse:
+def _spoken(parts: Iterable[Text], language: str, into: VoiceResponse | None = None) -> VoiceResponse:
     response = into if into is not None else VoiceResponse()
     for part in parts:
         api.say(response, part, language)
@@ -177,7 +216,7 @@ class MissedCallIvr:
         if call.step is None:
             return self._arrived(request, request.now or utcnow())
         state = ForwardedCall.restore(call)
-        if state is None:   # only a hand-made URL gets here: Twilio signs ours
+        if state is None:  # only a hand-made URL gets here: Twilio signs ours
             logger.warning("missed-call IVR step without a readable state", extra={"step": call.step})
             return _goodbye([Text("edge.missed_calls.ivr.call_later")], language)
         attempt = _attempt(call)
@@ -203,14 +242,20 @@ class MissedCallIvr:
         if call.caller is None or not call.call_sid or callee is None or callee == call.caller:
             return ()
         if call.status not in ENDED_STATUSES:
-            return ()   # a progress report (ringing, in-progress …) when the number asks for more events
+            return ()  # a progress report (ringing, in-progress …) when the number asks for more events
         callee_record = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
         if request.read and "status" not in (callee_record or {}):
-            return ()   # not our subscriber: the IVR recorded nothing either
+            return ()  # not our subscriber: the IVR recorded nothing either
         ended_at = request.now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)
-        payload = MissedCallRecorded(call_sid=call.call_sid, caller=call.caller, callee=callee,
-                                     reason=reason_of(call.forward_reason), called_at=called_at, hung_up=True)
+        payload = MissedCallRecorded(
+            call_sid=call.call_sid,
+            caller=call.caller,
+            callee=callee,
+            reason=reason_of(call.forward_reason),
+            called_at=called_at,
+            hung_up=True,
+        )
         request_id = call_request_id(call.call_sid, call.caller, callee)
         return (Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/ended")),)
 
@@ -233,7 +278,7 @@ class MissedCallIvr:
         mailbox = False
         if request.read:
             subscriber = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
-            if subscriber is None or "status" not in subscriber:   # not ours: nobody to tell
+            if subscriber is None or "status" not in subscriber:  # not ours: nobody to tell
                 logger.info("forwarded call for a number that is not our subscriber; announced only")
                 return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
             mailbox = bool((request.documents.get(api.document_path(documents.USERS, callee)) or {}).get("registered"))
@@ -241,32 +286,41 @@ class MissedCallIvr:
             # Firestore is out: the call is still recorded (the switch forwards only our
             # subscribers' calls), with the announcement that needs nothing read.
             handling = "reminder"
-        state = ForwardedCall(call_sid=call.call_sid, caller=call.caller, callee=callee, reason=reason,
-                              called_at=now, language=language, keys=offered_keys(reason, mailbox=mailbox))
+        state = ForwardedCall(
+            call_sid=call.call_sid,
+            caller=call.caller,
+            callee=callee,
+            reason=reason,
+            called_at=now,
+            language=language,
+            keys=offered_keys(reason, mailbox=mailbox),
+        )
         if handling == "reminder":
-            return _goodbye([situation, Text("edge.missed_calls.ivr.will_be_told")], language,
-                            [state.recorded("reminder", final=True)])
+            return _goodbye(
+                [situation, Text("edge.missed_calls.ivr.will_be_told")],
+                language,
+                [state.recorded("reminder", final=True)],
+            )
         return self._menu(state, attempt=1, publish=[state.recorded("offered", final=False)])
 
     # --- the menu ---------------------------------------------------------------------------
 
-    def _menu(self, state: ForwardedCall, attempt: int, mistake: Text | None = None,
-              publish: Iterable[Publication] = ()) -> api.VoiceAnswer:
+    def _menu(
+        self, state: ForwardedCall, attempt: int, mistake: Text | None = None, publish: Iterable[Publication] = ()
+    ) -> api.VoiceAnswer:
         action = state.action(MENU, attempt)
         response = VoiceResponse()
-        gather = response.gather(input="dtmf", num_digits=1, timeout=MENU_TIMEOUT_SECONDS, action=action,
-                                 method="POST")
+        gather = response.gather(input="dtmf", num_digits=1, timeout=MENU_TIMEOUT_SECONDS, action=action, method="POST")
         parts = ([mistake] if mistake else []) + [situation_text(state.reason), Text("edge.missed_calls.ivr.menu")]
         _spoken(parts + [Text(_KEY_TEXTS[key]) for key in state.keys], state.language, into=gather)
-        response.redirect(action, method="POST")   # no key within the timeout: the step sees no digits
+        response.redirect(action, method="POST")  # no key within the timeout: the step sees no digits
         return api.VoiceAnswer(response, tuple(publish))
 
     def _again_or_end(self, state: ForwardedCall, attempt: int, mistake: Text | None) -> api.VoiceAnswer:
         """Offer the menu once more; after the last attempt, end politely (the call still counts)."""
         if attempt < ATTEMPTS:
             return self._menu(state, attempt + 1, mistake)
-        return _goodbye([Text("edge.missed_calls.ivr.ended")], state.language,
-                        [state.recorded("ended", final=True)])
+        return _goodbye([Text("edge.missed_calls.ivr.ended")], state.language, [state.recorded("ended", final=True)])
 
     def _chosen(self, state: ForwardedCall, digits: str | None, attempt: int) -> api.VoiceAnswer:
         key = digits if digits in KEYS and digits in state.keys else None
@@ -277,8 +331,9 @@ class MissedCallIvr:
             return self._record(state, attempt)
         if choice == "other_number":
             return self._ask_number(state, attempt=1)
-        said = Text("edge.missed_calls.ivr.own_number_left" if choice == "leave_number"
-                    else "edge.missed_calls.ivr.notify_me")
+        said = Text(
+            "edge.missed_calls.ivr.own_number_left" if choice == "leave_number" else "edge.missed_calls.ivr.notify_me"
+        )
         return _goodbye([said], state.language, [state.recorded(choice, choice=choice, final=True)])
 
     # --- key 1: a voice message -----------------------------------------------------------
@@ -286,16 +341,28 @@ class MissedCallIvr:
     def _record(self, state: ForwardedCall, attempt: int) -> api.VoiceAnswer:
         action = state.action(RECORDED, attempt)
         response = _spoken([Text("edge.missed_calls.ivr.record")], state.language)
-        response.record(action=action, method="POST", max_length=self.config.voicemail.max_seconds,
-                        timeout=self.config.voicemail.silence_seconds, play_beep=True, finish_on_key="#")
-        response.redirect(action, method="POST")   # Twilio skips the action when nothing was recorded
+        response.record(
+            action=action,
+            method="POST",
+            max_length=self.config.voicemail.max_seconds,
+            timeout=self.config.voicemail.silence_seconds,
+            play_beep=True,
+            finish_on_key="#",
+        )
+        response.redirect(action, method="POST")  # Twilio skips the action when nothing was recorded
         return api.VoiceAnswer(response)
 
     def _recorded(self, state: ForwardedCall, recording: api.Recording | None, attempt: int) -> api.VoiceAnswer:
         if recording is None:
             return self._again_or_end(state, attempt, Text("edge.missed_calls.ivr.nothing_recorded"))
-        publication = state.recorded("voicemail", choice="voicemail", final=True, recording_sid=recording.sid,
-                                     recording_url=recording.url, recording_seconds=recording.seconds)
+        publication = state.recorded(
+            "voicemail",
+            choice="voicemail",
+            final=True,
+            recording_sid=recording.sid,
+            recording_url=recording.url,
+            recording_seconds=recording.seconds,
+        )
         return _goodbye([Text("edge.missed_calls.ivr.recorded")], state.language, [publication])
 
     # --- key 3: another number ------------------------------------------------------------
@@ -303,10 +370,17 @@ class MissedCallIvr:
     def _ask_number(self, state: ForwardedCall, attempt: int, mistake: Text | None = None) -> api.VoiceAnswer:
         action = state.action(OTHER_NUMBER, attempt)
         response = VoiceResponse()
-        gather = response.gather(input="dtmf", finish_on_key="#", num_digits=MAX_NUMBER_DIGITS,
-                                 timeout=NUMBER_TIMEOUT_SECONDS, action=action, method="POST")
-        _spoken(([mistake] if mistake else []) + [Text("edge.missed_calls.ivr.enter_number")], state.language,
-                into=gather)
+        gather = response.gather(
+            input="dtmf",
+            finish_on_key="#",
+            num_digits=MAX_NUMBER_DIGITS,
+            timeout=NUMBER_TIMEOUT_SECONDS,
+            action=action,
+            method="POST",
+        )
+        _spoken(
+            ([mistake] if mistake else []) + [Text("edge.missed_calls.ivr.enter_number")], state.language, into=gather
+        )
         response.redirect(action, method="POST")
         return api.VoiceAnswer(response)
 
@@ -315,11 +389,13 @@ class MissedCallIvr:
         if number is None:
             if attempt < ATTEMPTS:
                 return self._ask_number(state, attempt + 1, Text("edge.missed_calls.ivr.invalid_number"))
-            return _goodbye([Text("edge.missed_calls.ivr.ended")], state.language,
-                            [state.recorded("ended", final=True)])
+            return _goodbye(
+                [Text("edge.missed_calls.ivr.ended")], state.language, [state.recorded("ended", final=True)]
+            )
         publication = state.recorded("other_number", choice="other_number", final=True, other_number=number)
-        return _goodbye([Text("edge.missed_calls.ivr.other_number_left", {"number": spoken(number)})],
-                        state.language, [publication])
+        return _goodbye(
+            [Text("edge.missed_calls.ivr.other_number_left", {"number": spoken(number)})], state.language, [publication]
+        )
 
 
 def forwarded_service(profile: OperatorProfile, config: MissedCallConfig) -> api.VoiceService:

@@ -31,9 +31,9 @@ from google.cloud import firestore
 
 from functions.edge.api import READ_DEADLINE_SECONDS, READ_RETRY
 
-GUARDS = "voicemail_pin_guards"       # one document per mailbox owner: {pin, wrong [{key, at}], in_flight [{key, until}]}
-IN_FLIGHT = timedelta(seconds=20)     # far longer than one comparison (tens of milliseconds of scrypt)
-MAX_WRITES = 50                       # conditional writes lost to other calls before giving up
+GUARDS = "voicemail_pin_guards"  # one document per mailbox owner: {pin, wrong [{key, at}], in_flight [{key, until}]}
+IN_FLIGHT = timedelta(seconds=20)  # far longer than one comparison (tens of milliseconds of scrypt)
+MAX_WRITES = 50  # conditional writes lost to other calls before giving up
 
 
 class GuardBusy(RuntimeError):
@@ -44,10 +44,10 @@ class GuardBusy(RuntimeError):
 class Verdict:
     """What one keyed PIN came to."""
 
-    compared: bool        # False: refused unseen, the wrong PINs in a row and the tries in flight reach the limit
+    compared: bool  # False: refused unseen, the wrong PINs in a row and the tries in flight reach the limit
     right: bool = False
     locked: bool = False  # no more tries: the wrong PINs in a row reached the limit
-    locked_now: bool = False   # this wrong PIN is the one that reached it (the owner is told once)
+    locked_now: bool = False  # this wrong PIN is the one that reached it (the owner is told once)
 
 
 REFUSED = Verdict(compared=False, locked=True)
@@ -59,22 +59,26 @@ def _counted(stored: Mapping[str, Any] | None, pin_hash: str, now: datetime) -> 
     if not stored or stored.get("pin") != pin_hash:
         return [], []
     wrong = [dict(w) for w in stored.get("wrong") or [] if isinstance(w, Mapping)]
-    flying = [dict(f) for f in stored.get("in_flight") or []
-              if isinstance(f, Mapping) and isinstance(f.get("until"), datetime) and f["until"] > now]
+    flying = [
+        dict(f)
+        for f in stored.get("in_flight") or []
+        if isinstance(f, Mapping) and isinstance(f.get("until"), datetime) and f["until"] > now
+    ]
     return wrong, flying
 
 
 def reserved(stored: Mapping[str, Any] | None, pin_hash: str, key: str, limit: int, now: datetime) -> Guard | None:
     """The guard with attempt `key` in flight; None when no attempt may be compared."""
     wrong, flying = _counted(stored, pin_hash, now)
-    flying = [f for f in flying if f.get("key") != key]   # a retried request holds one place, not two
+    flying = [f for f in flying if f.get("key") != key]  # a retried request holds one place, not two
     if len(wrong) + len(flying) >= limit:
         return None
     return {"pin": pin_hash, "wrong": wrong, "in_flight": [*flying, {"key": key, "until": now + IN_FLIGHT}]}
 
 
-def settled(stored: Mapping[str, Any] | None, pin_hash: str, key: str, right: bool, limit: int,
-            now: datetime) -> tuple[Guard, Verdict]:
+def settled(
+    stored: Mapping[str, Any] | None, pin_hash: str, key: str, right: bool, limit: int, now: datetime
+) -> tuple[Guard, Verdict]:
     """The guard once attempt `key` was compared, and its verdict."""
     wrong, flying = _counted(stored, pin_hash, now)
     flying = [f for f in flying if f.get("key") != key]
@@ -84,15 +88,18 @@ def settled(stored: Mapping[str, Any] | None, pin_hash: str, key: str, right: bo
     if not counted_before:
         wrong = [*wrong, {"key": key, "at": now}]
     locked = len(wrong) >= limit
-    return ({"pin": pin_hash, "wrong": wrong, "in_flight": flying},
-            Verdict(compared=True, locked=locked, locked_now=locked and not counted_before and len(wrong) == limit))
+    return (
+        {"pin": pin_hash, "wrong": wrong, "in_flight": flying},
+        Verdict(compared=True, locked=locked, locked_now=locked and not counted_before and len(wrong) == limit),
+    )
 
 
 class PinGuard(Protocol):
     """Compares a keyed PIN only when the mailbox's count allows one more try, and counts it."""
 
-    def attempt(self, owner: str, pin_hash: str, key: str, compare: Callable[[], bool], limit: int,
-                now: datetime) -> Verdict: ...
+    def attempt(
+        self, owner: str, pin_hash: str, key: str, compare: Callable[[], bool], limit: int, now: datetime
+    ) -> Verdict: ...
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,9 @@ class FirestorePinGuard:
 
     db: Callable[[], firestore.Client]
 
-    def attempt(self, owner: str, pin_hash: str, key: str, compare: Callable[[], bool], limit: int,
-                now: datetime) -> Verdict:
+    def attempt(
+        self, owner: str, pin_hash: str, key: str, compare: Callable[[], bool], limit: int, now: datetime
+    ) -> Verdict:
         def reserve(stored: Mapping[str, Any] | None) -> tuple[Guard | None, bool]:
             guard = reserved(stored, pin_hash, key, limit, now)
             return guard, guard is not None
@@ -129,5 +137,5 @@ class FirestorePinGuard:
                     ref.create(guard)
                 return result
             except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.NotFound):
-                time.sleep(random.uniform(0.005, 0.03))   # another call wrote first: read it again
+                time.sleep(random.uniform(0.005, 0.03))  # another call wrote first: read it again
         raise GuardBusy(f"the PIN guard changed {MAX_WRITES} times under this call")

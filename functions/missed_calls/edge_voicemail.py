@@ -33,12 +33,16 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from twilio.twiml.voice_response import VoiceResponse
 
 from functions.edge import api
-from functions.edge.api import READ_RETRY  # the edge's one read policy: retry transient errors
-from functions.edge.api import READ_DEADLINE_SECONDS, Publication, Text, refusal
-from functions.missed_calls import documents, pin
-from functions.missed_calls import edge_pin_guard as pin_guard
-from functions.missed_calls.edge_ivr import spoken
+from functions.edge.api import (
+    READ_DEADLINE_SECONDS,
+    READ_RETRY,  # the edge's one read policy: retry transient errors
+    Publication,
+    Text,
+    refusal,
+)
+from functions.missed_calls import documents, edge_pin_guard as pin_guard, pin
 from functions.missed_calls.config import MissedCallConfig
+from functions.missed_calls.edge_ivr import spoken
 from shared import localtime
 from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id, utcnow
 from shared.operator import OperatorProfile
@@ -49,11 +53,11 @@ TOPIC = "missed-call.voicemail-played"
 PIN_TOPIC = "missed-call.voicemail-pin"
 PLAYED, PIN = "played", "pin"
 NEXT, DELETE, REPEAT = "1", "7", "9"
-ATTEMPTS = 2                   # no key after a message: the options once more, then goodbye
-PIN_ATTEMPTS = 3               # PINs one call may key; wrong ones in a row across calls lock the mailbox
+ATTEMPTS = 2  # no key after a message: the options once more, then goodbye
+PIN_ATTEMPTS = 3  # PINs one call may key; wrong ones in a row across calls lock the mailbox
 OPTIONS_TIMEOUT_SECONDS = 8
 PIN_TIMEOUT_SECONDS = 10
-MAX_MESSAGES = 100             # a mailbox holds a week of messages; this bounds one call's reads
+MAX_MESSAGES = 100  # a mailbox holds a week of messages; this bounds one call's reads
 
 
 @dataclass(frozen=True, order=True)
@@ -64,7 +68,7 @@ class VoiceMessage:
     call_sid: str
     caller: str
     url: str
-    owner: str = ""      # the mailbox's owner (the callee): times are read in their zone
+    owner: str = ""  # the mailbox's owner (the callee): times are read in their zone
 
 
 def message_from(call_sid: str, stored: Mapping[str, Any], now: datetime) -> VoiceMessage | None:
@@ -73,24 +77,34 @@ def message_from(call_sid: str, stored: Mapping[str, Any], now: datetime) -> Voi
     delete_after = stored.get("delete_after")
     if stored.get("deleted") or not isinstance(recorded_at, datetime) or not url or not caller:
         return None
-    if isinstance(delete_after, datetime) and delete_after <= now:   # housekeeping has not got to it yet
+    if isinstance(delete_after, datetime) and delete_after <= now:  # housekeeping has not got to it yet
         return None
-    return VoiceMessage(recorded_at=recorded_at, call_sid=call_sid, caller=str(caller), url=str(url),
-                        owner=str(stored.get("callee") or ""))
+    return VoiceMessage(
+        recorded_at=recorded_at,
+        call_sid=call_sid,
+        caller=str(caller),
+        url=str(url),
+        owner=str(stored.get("callee") or ""),
+    )
 
 
-MessagesReader = Callable[[str], list[tuple[str, dict]]]   # mailbox owner -> (call sid, document), oldest first
+MessagesReader = Callable[[str], list[tuple[str, dict]]]  # mailbox owner -> (call sid, document), oldest first
 
 
 def stored_messages(db: firestore.Client, owner: str) -> list[tuple[str, dict]]:
     """The owner's voice messages not deleted, oldest first (composite index: callee, deleted, recorded_at)."""
-    query = (db.collection(documents.VOICEMAILS)
-             .where(filter=FieldFilter("callee", "==", owner))
-             .where(filter=FieldFilter("deleted", "==", False))
-             .order_by("recorded_at")
-             .limit(MAX_MESSAGES))
-    return [(snapshot.id, snapshot.to_dict()) for snapshot in
-            query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)]
+    query = (
+        db.collection(documents.VOICEMAILS)
+        .where(filter=FieldFilter("callee", "==", owner))
+        .where(filter=FieldFilter("deleted", "==", False))
+        .order_by("recorded_at")
+        .limit(MAX_MESSAGES)
+    )
+    return [
+        (snapshot.id, document)
+        for snapshot in query.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
+        if (document := snapshot.to_dict()) is not None  # a query yields existing documents only
+    ]
 
 
 def _goodbye(text: Text, language: str, publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
@@ -131,7 +145,8 @@ class VoicemailLine:
         refused = refusal(request.caller, self.profile)
         if refused is not None:
             return _goodbye(refused, language)
-        user = request.documents.get(api.document_path(documents.USERS, call.caller)) or {}
+        owner = call.caller  # the mailbox is the caller's own
+        user = request.documents.get(api.document_path(documents.USERS, owner)) or {}
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
         if not user.get("registered"):
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)
@@ -142,65 +157,93 @@ class VoicemailLine:
             return _goodbye(Text("edge.missed_calls.voicemail.locked", how), language)
         token = pin.pass_token(stored_pin, call.call_sid)
         if call.step == PIN:
-            return self._pin_keyed(call, user, token, language, now)
-        if not (pin.skips_pin(user, call.caller_verification)
-                or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())):
+            return self._pin_keyed(call, owner, user, token, language, now)
+        if not (
+            pin.skips_pin(user, call.caller_verification)
+            or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())
+        ):
             return self._ask_pin(language, attempt=1)
-        return self._mailbox(call, token, language, now)
+        return self._mailbox(call, owner, token, language, now)
 
-    def _ask_pin(self, language: str, attempt: int, mistake: Text | None = None,
-                 publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
+    def _ask_pin(
+        self, language: str, attempt: int, mistake: Text | None = None, publish: tuple[Publication, ...] = ()
+    ) -> api.VoiceAnswer:
         action = "?" + urlencode({"step": PIN, "attempt": attempt})
         response = VoiceResponse()
-        gather = response.gather(input="dtmf", finish_on_key="#", timeout=PIN_TIMEOUT_SECONDS, action=action,
-                                 method="POST")
+        gather = response.gather(
+            input="dtmf", finish_on_key="#", timeout=PIN_TIMEOUT_SECONDS, action=action, method="POST"
+        )
         if mistake is not None:
             api.say(gather, mistake, language)
         api.say(gather, Text("edge.missed_calls.voicemail.enter_pin"), language)
-        response.redirect(action, method="POST")   # nothing keyed: the PIN step sees no digits and asks again
+        response.redirect(action, method="POST")  # nothing keyed: the PIN step sees no digits and asks again
         return api.VoiceAnswer(response, publish)
 
-    def _pin_keyed(self, call: api.InboundCall, user: Mapping[str, Any], token: str, language: str,
-                   now: datetime) -> api.VoiceAnswer:
+    def _pin_keyed(
+        self, call: api.InboundCall, owner: str, user: Mapping[str, Any], token: str, language: str, now: datetime
+    ) -> api.VoiceAnswer:
         """The PIN the caller keyed: the mailbox, the question again, or goodbye (a lock says how to unlock)."""
         attempt = _attempt(call, PIN_ATTEMPTS)
-        if not call.digits:   # nothing keyed is not a wrong PIN
+        if not call.digits:  # nothing keyed is not a wrong PIN
             if attempt >= PIN_ATTEMPTS:
                 return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language)
             return self._ask_pin(language, attempt + 1)
         stored, digits = user["voicemail_pin"], call.digits
         try:
-            verdict = self.guard.attempt(call.caller, str(stored["hash"]), f"{call.call_sid}/{attempt}",
-                                         lambda: pin.matches(digits, stored), self.config.voicemail.max_wrong_pins, now)
+            verdict = self.guard.attempt(
+                owner,
+                str(stored["hash"]),
+                f"{call.call_sid}/{attempt}",
+                lambda: pin.matches(digits, stored),
+                self.config.voicemail.max_wrong_pins,
+                now,
+            )
         except Exception:
             logger.exception("voicemail line answered 'try later': the PIN guard could not be written")
             return _goodbye(Text("edge.unavailable"), language)
-        locked = Text("edge.missed_calls.voicemail.locked",
-                      {"short_code": self.config.short_code, "ussd": self.config.ussd_menu})
-        if not verdict.compared:   # the wrong PINs and the tries in flight used up the mailbox's tries
+        locked = Text(
+            "edge.missed_calls.voicemail.locked", {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
+        )
+        if not verdict.compared:  # the wrong PINs and the tries in flight used up the mailbox's tries
             return _goodbye(locked, language)
-        entered = self._pin_entered(call, attempt, verdict, now)
+        entered = self._pin_entered(call, owner, attempt, verdict, now)
         if verdict.right:
-            return self._mailbox(call, token, language, now, publish=(entered,))
+            return self._mailbox(call, owner, token, language, now, publish=(entered,))
         if verdict.locked:
             return _goodbye(locked, language, (entered,))
         if attempt >= PIN_ATTEMPTS:
             return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language, (entered,))
-        return self._ask_pin(language, attempt + 1, mistake=Text("edge.missed_calls.voicemail.wrong_pin"),
-                             publish=(entered,))
+        return self._ask_pin(
+            language, attempt + 1, mistake=Text("edge.missed_calls.voicemail.wrong_pin"), publish=(entered,)
+        )
 
-    def _pin_entered(self, call: api.InboundCall, attempt: int, verdict: pin_guard.Verdict,
-                     now: datetime) -> Publication:
-        request_id = api.call_request_id(call.call_sid, call.caller, call.called, "pin", str(attempt))
-        payload = VoicemailPinEntered(request_id=request_id, msisdn=call.caller, call_sid=call.call_sid,
-                                      attempt=attempt, right=verdict.right, locked=verdict.locked_now, at=now)
+    def _pin_entered(
+        self, call: api.InboundCall, owner: str, attempt: int, verdict: pin_guard.Verdict, now: datetime
+    ) -> Publication:
+        request_id = api.call_request_id(call.call_sid, owner, call.called, "pin", str(attempt))
+        payload = VoicemailPinEntered(
+            request_id=request_id,
+            msisdn=owner,
+            call_sid=call.call_sid,
+            attempt=attempt,
+            right=verdict.right,
+            locked=verdict.locked_now,
+            at=now,
+        )
         return Publication(PIN_TOPIC, payload, derive_event_id(request_id, PIN_TOPIC))
 
-    def _mailbox(self, call: api.InboundCall, token: str, language: str, now: datetime,
-                 publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
+    def _mailbox(
+        self,
+        call: api.InboundCall,
+        owner: str,
+        token: str,
+        language: str,
+        now: datetime,
+        publish: tuple[Publication, ...] = (),
+    ) -> api.VoiceAnswer:
         """The opened mailbox: the first message, or what follows the message that was playing."""
         try:
-            stored = self.read_messages(call.caller)
+            stored = self.read_messages(owner)
         except Exception:
             logger.exception("voicemail line answered 'try later': the mailbox could not be read")
             return _goodbye(Text("edge.unavailable"), language, publish)
@@ -211,16 +254,24 @@ class VoicemailLine:
                 return _goodbye(Text("edge.missed_calls.voicemail.empty"), language, publish)
             intro = Text("edge.missed_calls.voicemail.count", {"count": len(mailbox)})
             return self._play(mailbox, 0, language, token, intro=intro, publish=publish)
-        return self._after(call, mailbox, playing, token, language, now)
+        return self._after(call, owner, mailbox, playing, token, language, now)
 
-    def _after(self, call: api.InboundCall, mailbox: list[VoiceMessage], playing: tuple[str, datetime],
-               token: str, language: str, now: datetime) -> api.VoiceAnswer:
+    def _after(
+        self,
+        call: api.InboundCall,
+        owner: str,
+        mailbox: list[VoiceMessage],
+        playing: tuple[str, datetime],
+        token: str,
+        language: str,
+        now: datetime,
+    ) -> api.VoiceAnswer:
         """The caller's key after a message (or none), and the message that comes next."""
         msg, at = playing
         action = "deleted" if call.digits == DELETE else "heard"
-        publication = self._played(call, msg, action, now)
+        publication = self._played(call, owner, msg, action, now)
         if call.digits == DELETE:
-            mailbox = [m for m in mailbox if m.call_sid != msg]   # the service may not have applied it yet
+            mailbox = [m for m in mailbox if m.call_sid != msg]  # the service may not have applied it yet
         later = [i for i, m in enumerate(mailbox) if (m.recorded_at, m.call_sid) > (at, msg)]
         current = next((i for i, m in enumerate(mailbox) if m.call_sid == msg), None)
         if call.digits == REPEAT and current is not None:
@@ -231,13 +282,13 @@ class VoicemailLine:
                 return self._play(mailbox, later[0], language, token, intro=prefix, publish=(publication,))
             return self._end(prefix, language, publication)
         attempt = _attempt(call)
-        if attempt < ATTEMPTS and current is not None:   # no key or another key: the options once more
+        if attempt < ATTEMPTS and current is not None:  # no key or another key: the options once more
             return self._options_again(mailbox[current], language, token, attempt + 1)
         return self._end(None, language, publication)
 
-    def _played(self, call: api.InboundCall, msg: str, action: str, now: datetime) -> Publication:
-        request_id = api.call_request_id(call.call_sid, call.caller, msg)
-        payload = VoicemailPlayed(request_id=request_id, msisdn=call.caller, call_sid=msg, action=action, at=now)
+    def _played(self, call: api.InboundCall, owner: str, msg: str, action: str, now: datetime) -> Publication:
+        request_id = api.call_request_id(call.call_sid, owner, msg)
+        payload = VoicemailPlayed(request_id=request_id, msisdn=owner, call_sid=msg, action=action, at=now)
         return Publication(TOPIC, payload, derive_event_id(request_id, f"{TOPIC}/{action}"))
 
     def _end(self, prefix: Text | None, language: str, publication: Publication) -> api.VoiceAnswer:
@@ -249,25 +300,46 @@ class VoicemailLine:
 
     @staticmethod
     def _action(message: VoiceMessage, attempt: int, token: str) -> str:
-        return "?" + urlencode({"step": PLAYED, "attempt": attempt, "msg": message.call_sid,
-                                "at": api.stamp(message.recorded_at), "pass": token})
+        return "?" + urlencode(
+            {
+                "step": PLAYED,
+                "attempt": attempt,
+                "msg": message.call_sid,
+                "at": api.stamp(message.recorded_at),
+                "pass": token,
+            }
+        )
 
-    def _play(self, mailbox: list[VoiceMessage], index: int, language: str, token: str, intro: Text | None = None,
-              publish: tuple[Publication, ...] = ()) -> api.VoiceAnswer:
+    def _play(
+        self,
+        mailbox: list[VoiceMessage],
+        index: int,
+        language: str,
+        token: str,
+        intro: Text | None = None,
+        publish: tuple[Publication, ...] = (),
+    ) -> api.VoiceAnswer:
         message = mailbox[index]
         action = self._action(message, 1, token)
         # The listener's zone (the mailbox owner's), not the zone of whoever left the message.
-        when = localtime.moment(message.recorded_at,
-                                localtime.zone_for(message.owner or message.caller, self.profile.timezone), language)
+        when = localtime.moment(
+            message.recorded_at, localtime.zone_for(message.owner or message.caller, self.profile.timezone), language
+        )
         response = VoiceResponse()
         # Everything inside the <Gather>: a key pressed during the message interrupts it.
-        gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
-                                 method="POST")
+        gather = response.gather(
+            input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action, method="POST"
+        )
         if intro is not None:
             api.say(gather, intro, language)
-        api.say(gather, Text("edge.missed_calls.voicemail.message",
-                             {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller),
-                              "time": when}), language)
+        api.say(
+            gather,
+            Text(
+                "edge.missed_calls.voicemail.message",
+                {"position": index + 1, "count": len(mailbox), "caller": spoken(message.caller), "time": when},
+            ),
+            language,
+        )
         gather.play(message.url)
         api.say(gather, Text("edge.missed_calls.voicemail.options"), language)
         response.redirect(action, method="POST")
@@ -276,16 +348,19 @@ class VoicemailLine:
     def _options_again(self, message: VoiceMessage, language: str, token: str, attempt: int) -> api.VoiceAnswer:
         action = self._action(message, attempt, token)
         response = VoiceResponse()
-        gather = response.gather(input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action,
-                                 method="POST")
+        gather = response.gather(
+            input="dtmf", num_digits=1, timeout=OPTIONS_TIMEOUT_SECONDS, action=action, method="POST"
+        )
         api.say(gather, Text("edge.missed_calls.voicemail.options"), language)
         response.redirect(action, method="POST")
         return api.VoiceAnswer(response)
 
 
-def voice_service(profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
-                  ) -> api.VoiceService:
+def voice_service(
+    profile: OperatorProfile, config: MissedCallConfig, db: Callable[[], firestore.Client]
+) -> api.VoiceService:
     """The line on the preset's voicemail number; `db` gives the Firestore client when a call comes."""
-    line = VoicemailLine(profile, config, read_messages=lambda owner: stored_messages(db(), owner),
-                         guard=pin_guard.FirestorePinGuard(db))
+    line = VoicemailLine(
+        profile, config, read_messages=lambda owner: stored_messages(db(), owner), guard=pin_guard.FirestorePinGuard(db)
+    )
     return api.VoiceService(handler=line.answer, reads=line.reads)

@@ -38,9 +38,10 @@ def due_after_delivery(waiting: list[MissedCall], *, capped: bool, now: datetime
     return earliest(*(journey_ends_at(call) for call in waiting))
 
 
-def due_after_summary(remaining: list[MissedCall], *, full_page: bool, retention: timedelta,
-                      now: datetime) -> datetime | None:
-    """After folding a page of old calls: at once if the page was full, else when the oldest remaining passes retention."""
+def due_after_summary(
+    remaining: list[MissedCall], *, full_page: bool, retention: timedelta, now: datetime
+) -> datetime | None:
+    """After folding a page of old calls: at once if the page was full, else when the oldest left passes retention."""
     if full_page:
         return now
     return earliest(*(call.called_at + retention for call in remaining))
@@ -58,30 +59,39 @@ def folded(summary: Summary | None, calls: list[MissedCall], *, callee: str, now
             else:
                 beyond += 1  # an upper bound: numbers past the list cannot be told apart
     times = [call.called_at for call in calls]
-    return summary.model_copy(update={
-        "count": summary.count + len(calls), "callers": callers, "callers_beyond": beyond,
-        "first_at": earliest(summary.first_at, *times),
-        "last_at": max(t for t in (summary.last_at, *times) if t is not None), "updated_at": now})
+    return summary.model_copy(
+        update={
+            "count": summary.count + len(calls),
+            "callers": callers,
+            "callers_beyond": beyond,
+            "first_at": earliest(summary.first_at, *times),
+            "last_at": max(t for t in (summary.last_at, *times) if t is not None),
+            "updated_at": now,
+        }
+    )
 
 
 @dataclass(frozen=True)
 class Summarising:
     """Calls of a callee away folded into their summary: which calls, the summary after, the next look."""
 
-    summarised: tuple[str, ...]            # call sids now summarised
-    summary: Summary | None                # the summary to write; None when nothing was folded
+    summarised: tuple[str, ...]  # call sids now summarised
+    summary: Summary | None  # the summary to write; None when nothing was folded
     due_at: datetime | None
 
 
-def summarise(pending: list[MissedCall], summary: Summary | None, *, callee: str, cap: int,
-              retention: timedelta, now: datetime) -> Summarising:
+def summarise(
+    pending: list[MissedCall], summary: Summary | None, *, callee: str, cap: int, retention: timedelta, now: datetime
+) -> Summarising:
     """Fold the pending calls past retention (at most `cap`, oldest first) into the summary."""
     cutoff = now - retention
     old = [call for call in pending[:cap] if call.called_at <= cutoff]
     remaining = [call for call in pending if call.called_at > cutoff]
-    return Summarising(tuple(call.call_sid for call in old),
-                       folded(summary, old, callee=callee, now=now) if old else None,
-                       due_after_summary(remaining, full_page=len(old) == cap, retention=retention, now=now))
+    return Summarising(
+        tuple(call.call_sid for call in old),
+        folded(summary, old, callee=callee, now=now) if old else None,
+        due_after_summary(remaining, full_page=len(old) == cap, retention=retention, now=now),
+    )
 
 
 def next_month_start(at: datetime, zone: tzinfo) -> datetime:

@@ -18,15 +18,33 @@ from zoneinfo import ZoneInfo
 from google.cloud import firestore
 
 from functions.missed_calls import (
-    calls, charging, delivery, documents, housekeeping, options, pin, queries, reassignment, voicemail,
+    calls,
+    charging,
+    delivery,
+    documents,
+    housekeeping,
+    options,
+    pin,
+    queries,
+    reassignment,
+    voicemail,
 )
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
 from functions.missed_calls.models import ChargeRecord, MissedCall, MissedCallUser, Summary, Voicemail
 from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store, sweep
 from shared.events import (
-    ClockTick, MissedCallOptionsChanged, MissedCallRecorded, MissedCallsDue, NetworkAttachment, SmsFinal, SmsSend,
-    SubscriberReassigned, VoicemailPinEntered, VoicemailPlayed, utcnow,
+    ClockTick,
+    MissedCallOptionsChanged,
+    MissedCallRecorded,
+    MissedCallsDue,
+    NetworkAttachment,
+    SmsFinal,
+    SmsSend,
+    SubscriberReassigned,
+    VoicemailPinEntered,
+    VoicemailPlayed,
+    utcnow,
 )
 from shared.operator import OperatorProfile
 
@@ -49,6 +67,7 @@ service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the 
 
 
 # --- a forwarded call -----------------------------------------------------------------------
+
 
 def _callee_gate(callee: str) -> str:
     # One callee's calls and attaches take turns: a call's publications (offered, key, hang-up)
@@ -87,23 +106,32 @@ def on_missed_call(ctx: runtime.Context[Recording], event: MissedCallRecorded) -
     callee, docs = read_callee(ctx, event.callee, profile, extra=(call_ref, mailbox_ref))
     if callee is None:
         raise runtime.Rejected(f"missed call {event.call_sid} for {event.callee}, who is not a subscriber")
-    arrived = delivery.arrival(docs.model(call_ref, MissedCall), event, callee, retention=config.retention,
-                               now=ctx.now)
+    arrived = delivery.arrival(docs.model(call_ref, MissedCall), event, callee, retention=config.retention, now=ctx.now)
     call, user_update, told = arrived.call, arrived.user_fields, set[str]()
     if arrived.tell_now:
-        fields, told = delivery.deliver(ctx, callee, config=config, profile=profile, episode=_episode(callee),
-                                        include=call)
+        fields, told = delivery.deliver(
+            ctx, callee, config=config, profile=profile, episode=_episode(callee), include=call
+        )
         user_update = {**fields, **user_update}
     if call.call_sid not in told:
         ctx.txn.set(call_ref, call.fields())
     if calls.has_voicemail(call) and not docs.exists(mailbox_ref):
-        ctx.txn.create(mailbox_ref, voicemail.new_message(call, now=ctx.now,
-                                                          retention=config.voicemail_retention).fields())
+        ctx.txn.create(
+            mailbox_ref, voicemail.new_message(call, now=ctx.now, retention=config.voicemail_retention).fields()
+        )
     if user_update:
         ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **user_update}, merge=True)
     ctx.handoff = arrived.discard
-    logger.info("missed call recorded", extra={"call_sid": event.call_sid, "callee": event.callee,
-                                               "choice": call.choice, "status": call.status, "told_now": bool(told)})
+    logger.info(
+        "missed call recorded",
+        extra={
+            "call_sid": event.call_sid,
+            "callee": event.callee,
+            "choice": call.choice,
+            "status": call.status,
+            "told_now": bool(told),
+        },
+    )
 
 
 def _episode(callee: Callee) -> datetime | None:
@@ -113,6 +141,7 @@ def _episode(callee: Callee) -> datetime | None:
 
 
 # --- the callee is back ---------------------------------------------------------------------
+
 
 def _after_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
@@ -142,6 +171,7 @@ def on_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
 
 # --- options --------------------------------------------------------------------------------
 
+
 @runtime.consumer("missed-calls-options")
 def on_options_changed(ctx: runtime.Context[None], request: MissedCallOptionsChanged) -> None:
     """Apply one option change and confirm it by SMS; registering charges only once the sign-up is confirmed."""
@@ -163,54 +193,107 @@ def on_options_changed(ctx: runtime.Context[None], request: MissedCallOptionsCha
     if registering and not _sign_up_confirmed(ctx, request, pending, callee, config, profile):
         return
     zone = _operator_zone(profile)
-    outcome = options.decide(callee.user, request, config=config, month=charging.month_of(ctx.now, zone),
-                             balance=book.account.balance(config.charging.bucket) if book else 0,
-                             currency=profile.currency, next_fee_at=housekeeping.next_month_start(ctx.now, zone),
-                             now=ctx.now)
+    outcome = options.decide(
+        callee.user,
+        request,
+        config=config,
+        month=charging.month_of(ctx.now, zone),
+        balance=book.account.balance(config.charging.bucket) if book else 0,
+        currency=profile.currency,
+        next_fee_at=housekeeping.next_month_start(ctx.now, zone),
+        now=ctx.now,
+    )
     if outcome.fee and book is not None:  # a fee is decided only on the balance of an account that exists
-        book.debit(config.charging.bucket, outcome.fee, reason="missed_calls:monthly_fee",
-                   reference=_fee_reference(request.msisdn, charging.month_of(ctx.now, zone)))
+        book.debit(
+            config.charging.bucket,
+            outcome.fee,
+            reason="missed_calls:monthly_fee",
+            reference=_fee_reference(request.msisdn, charging.month_of(ctx.now, zone)),
+        )
         ledger.save(ctx, book)
     if outcome.update or not callee.user_exists:
         base = {} if callee.user_exists else options.new_user(request.msisdn).fields()
-        ctx.txn.set(user_ref(ctx, request.msisdn), {**base, **outcome.update, "options_updated_at": ctx.now,
-                                                    **reassignment.asked_at(callee.user, request.requested_at)},
-                    merge=True)
+        ctx.txn.set(
+            user_ref(ctx, request.msisdn),
+            {
+                **base,
+                **outcome.update,
+                "options_updated_at": ctx.now,
+                **reassignment.asked_at(callee.user, request.requested_at),
+            },
+            merge=True,
+        )
     _confirm_options(ctx, request, outcome, callee, config)
-    logger.info("missed-call options %s", request.action, extra={"msisdn": request.msisdn, "channel": request.channel,
-                                                                "changed": bool(outcome.update), "fee": outcome.fee})
+    logger.info(
+        "missed-call options %s",
+        request.action,
+        extra={
+            "msisdn": request.msisdn,
+            "channel": request.channel,
+            "changed": bool(outcome.update),
+            "fee": outcome.fee,
+        },
+    )
 
 
-def _refuse_previous_owners(ctx: runtime.Context[None], request: MissedCallOptionsChanged, callee: Callee,
-                            config: MissedCallConfig) -> None:
+def _refuse_previous_owners(
+    ctx: runtime.Context[None], request: MissedCallOptionsChanged, callee: Callee, config: MissedCallConfig
+) -> None:
     """A request made before the number passed to its present owner was the old owner's: change and charge nothing."""
     since = localtime.moment(callee.subscriber["owner_since"], callee.recipient.zone, callee.recipient.language)
-    _confirm_options(ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee,
-                     config)
-    logger.info("missed-call options of the number's previous owner refused",
-                extra={"msisdn": request.msisdn, "action": request.action, "channel": request.channel})
+    _confirm_options(
+        ctx, request, options.Outcome("missed_calls.options.previous_owner", {"since": since}), callee, config
+    )
+    logger.info(
+        "missed-call options of the number's previous owner refused",
+        extra={"msisdn": request.msisdn, "action": request.action, "channel": request.channel},
+    )
 
 
-def _sign_up_confirmed(ctx: runtime.Context[None], request: MissedCallOptionsChanged, pending: consent.Consent | None,
-                       callee: Callee, config: MissedCallConfig, profile: OperatorProfile) -> bool:
+def _sign_up_confirmed(
+    ctx: runtime.Context[None],
+    request: MissedCallOptionsChanged,
+    pending: consent.Consent | None,
+    callee: Callee,
+    config: MissedCallConfig,
+    profile: OperatorProfile,
+) -> bool:
     """Keep the sign-up's consent records; True once it is confirmed (or costs nothing), else answer by SMS."""
-    signup = options.sign_up(callee.user, request, pending, config=config, currency=profile.currency,
-                             language=callee.recipient.language)
+    signup = options.sign_up(
+        callee.user, request, pending, config=config, currency=profile.currency, language=callee.recipient.language
+    )
     for record in signup.records:
         consent.write(ctx, record)
     if not signup.register:
         if signup.answer is not None:
             _confirm_options(ctx, request, signup.answer, callee, config)
-        logger.info("mailbox sign-up %s", signup.records[-1].status if signup.records else "not pending",
-                    extra={"msisdn": request.msisdn, "channel": request.channel})
+        logger.info(
+            "mailbox sign-up %s",
+            signup.records[-1].status if signup.records else "not pending",
+            extra={"msisdn": request.msisdn, "channel": request.channel},
+        )
     return signup.register
 
 
-def _confirm_options(ctx: runtime.Context[None], request: MissedCallOptionsChanged, outcome: options.Outcome,
-                     callee: Callee, config: MissedCallConfig) -> None:
-    ctx.emit("sms.send", SmsSend(to=request.msisdn, template=outcome.template, params=outcome.params,
-                                 language=callee.recipient.language, sender=config.short_code,
-                                 reference=f"missed-calls-options:{request.request_id}"), purpose="confirmation")
+def _confirm_options(
+    ctx: runtime.Context[None],
+    request: MissedCallOptionsChanged,
+    outcome: options.Outcome,
+    callee: Callee,
+    config: MissedCallConfig,
+) -> None:
+    ctx.emit(
+        "sms.send",
+        SmsSend(
+            to=request.msisdn,
+            template=outcome.template,
+            params=outcome.params,
+            language=callee.recipient.language,
+            sender=config.short_code,
+            reference=f"missed-calls-options:{request.request_id}",
+        ),
+        purpose="confirmation",
+    )
 
 
 @runtime.consumer("missed-calls-pin")
@@ -218,19 +301,34 @@ def on_voicemail_pin(ctx: runtime.Context[None], entered: VoicemailPinEntered) -
     """Count wrong mailbox PINs in a row; the one that reaches the limit locks the mailbox and tells the owner."""
     _, config, callee = _subscriber(ctx, entered.msisdn, "a voicemail PIN")
     # pin.py reads the user as a mapping: the voicemail line shares it on the raw document.
-    update, locked = pin.after_entry(callee.user.model_dump(), entered, limit=config.voicemail.max_wrong_pins,
-                                     now=ctx.now)
+    update, locked = pin.after_entry(
+        callee.user.model_dump(), entered, limit=config.voicemail.max_wrong_pins, now=ctx.now
+    )
     if update:
         ctx.txn.set(user_ref(ctx, entered.msisdn), update, merge=True)
     if locked:
-        _tell(ctx, callee, config, "missed_calls.voicemail.locked",
-              {"count": config.voicemail.max_wrong_pins, "voicemail_number": config.voicemail_number,
-               "short_code": config.short_code, "ussd": config.ussd_menu}, "pin-locked")
-    logger.info("voicemail PIN %s", "right" if entered.right else "wrong",
-                extra={"msisdn": entered.msisdn, "call_sid": entered.call_sid, "locked": locked})
+        _tell(
+            ctx,
+            callee,
+            config,
+            "missed_calls.voicemail.locked",
+            {
+                "count": config.voicemail.max_wrong_pins,
+                "voicemail_number": config.voicemail_number,
+                "short_code": config.short_code,
+                "ussd": config.ussd_menu,
+            },
+            "pin-locked",
+        )
+    logger.info(
+        "voicemail PIN %s",
+        "right" if entered.right else "wrong",
+        extra={"msisdn": entered.msisdn, "call_sid": entered.call_sid, "locked": locked},
+    )
 
 
 # --- voice messages -------------------------------------------------------------------------
+
 
 def _delete_message_recording(ctx: runtime.Context[Recording], payload: VoicemailPlayed | MissedCallsDue) -> None:
     """After commit: delete a deleted voice message's recording at the carrier, once."""
@@ -246,14 +344,18 @@ def on_voicemail_played(ctx: runtime.Context[Recording], played: VoicemailPlayed
     message = ctx.read(ref).model(ref, Voicemail)
     if message is None or message.callee != played.msisdn:
         raise runtime.Rejected(f"{played.msisdn} has no voice message from call {played.call_sid}")
-    update = (voicemail.heard(message, at=played.at) if played.action == "heard"
-              else voicemail.deleted(message, by="callee", now=ctx.now))
+    update = (
+        voicemail.heard(message, at=played.at)
+        if played.action == "heard"
+        else voicemail.deleted(message, by="callee", now=ctx.now)
+    )
     if update:
         ctx.txn.update(ref, update)
     ctx.handoff = message.recording_sid if update and played.action == "deleted" else None
 
 
 # --- charging -------------------------------------------------------------------------------
+
 
 @runtime.consumer("missed-calls-charge")
 def on_sms_final(ctx: runtime.Context[None], final: SmsFinal) -> None:
@@ -272,23 +374,53 @@ def on_sms_final(ctx: runtime.Context[None], final: SmsFinal) -> None:
     book = _open_book(ctx, final.to) if subscriber and final.status == "delivered" else None
     user = docs.model(user_ref(ctx, final.to), MissedCallUser) or options.new_user(final.to)
     month = charging.month_of(final.at, _operator_zone(profile))
-    decision = charging.decide(status=final.status, price=price, subscriber=subscriber and book is not None,
-                               used=user.usage.get(month, 0), cap=config.charging.monthly_cap,
-                               balance=book.account.balance(config.charging.bucket) if book else 0)
+    decision = charging.decide(
+        status=final.status,
+        price=price,
+        subscriber=subscriber and book is not None,
+        used=user.usage.get(month, 0),
+        cap=config.charging.monthly_cap,
+        balance=book.account.balance(config.charging.bucket) if book else 0,
+    )
     entry = None
     if decision.charged and book is not None:  # charged only from an account that exists
-        entry = book.debit(config.charging.bucket, decision.amount, reason=f"missed_calls:{_kind(final.billing)}",
-                           reference=final.message_id)
+        entry = book.debit(
+            config.charging.bucket,
+            decision.amount,
+            reason=f"missed_calls:{_kind(final.billing)}",
+            reference=final.message_id,
+        )
         ledger.save(ctx, book)
-        ctx.txn.set(user_ref(ctx, final.to), {"msisdn": final.to, "usage": charging.usage_after(
-            user.usage, month, decision.amount)}, merge=True)
-    ctx.txn.create(charge_ref, ChargeRecord(
-        message_id=final.message_id, payer=final.to, billing=final.billing, reference=final.reference,
-        template=final.template, status=final.status, price=decision.price, amount=decision.amount,
-        charged=decision.charged, why_not=decision.why_not, month=month,
-        entry_id=entry.id if entry else None, at=final.at, recorded_at=ctx.now, event_id=ctx.event.id).fields())
-    logger.info("missed-call SMS %s", "charged" if decision.charged else decision.why_not,
-                extra={"message_id": final.message_id, "msisdn": final.to, "amount": decision.amount})
+        ctx.txn.set(
+            user_ref(ctx, final.to),
+            {"msisdn": final.to, "usage": charging.usage_after(user.usage, month, decision.amount)},
+            merge=True,
+        )
+    ctx.txn.create(
+        charge_ref,
+        ChargeRecord(
+            message_id=final.message_id,
+            payer=final.to,
+            billing=final.billing,
+            reference=final.reference,
+            template=final.template,
+            status=final.status,
+            price=decision.price,
+            amount=decision.amount,
+            charged=decision.charged,
+            why_not=decision.why_not,
+            month=month,
+            entry_id=entry.id if entry else None,
+            at=final.at,
+            recorded_at=ctx.now,
+            event_id=ctx.event.id,
+        ).fields(),
+    )
+    logger.info(
+        "missed-call SMS %s",
+        "charged" if decision.charged else decision.why_not,
+        extra={"message_id": final.message_id, "msisdn": final.to, "amount": decision.amount},
+    )
 
 
 def _kind(billing: str) -> str:
@@ -298,28 +430,43 @@ def _kind(billing: str) -> str:
 
 # --- the clock ------------------------------------------------------------------------------
 
+
 @runtime.consumer("missed-calls-housekeeping")
 def on_housekeeping_tick(ctx: runtime.Context[None], tick: ClockTick) -> None:
     """Fan out one `missed-call.due` per subscriber or voice message needing attention, a page at a time."""
-    sweep.run(ctx, tick, [sweep.Sweep(functools.partial(_due_page, ctx.db, work), name=work) for work in SWEEPS],
-              follow_up="clock.missed-calls", page_size=SWEEP_PAGE)
+    sweep.run(
+        ctx,
+        tick,
+        [sweep.Sweep(functools.partial(_due_page, ctx.db, work), name=work) for work in SWEEPS],
+        follow_up="clock.missed-calls",
+        page_size=SWEEP_PAGE,
+    )
 
 
-def _due_page(db: firestore.Client, work: Work, now: datetime, after: sweep.Position | None,
-              limit: int) -> list[sweep.Due]:
+def _due_page(
+    db: firestore.Client, work: Work, now: datetime, after: sweep.Position | None, limit: int
+) -> list[sweep.Due]:
     """One page of a sweep's due items (users by `due_at` or `fee_due_at`, voice messages), each a `missed-call.due`."""
     found: list[tuple[sweep.Position, str | None, str]]  # (position, call sid, msisdn)
     if work == "voicemail":
-        found = [((value, sid), sid, callee)
-                 for value, sid, callee in queries.expired_voicemails(db, now, limit, after)]
+        found = [
+            ((value, sid), sid, callee) for value, sid, callee in queries.expired_voicemails(db, now, limit, after)
+        ]
     else:
         field = "due_at" if work == "calls" else "fee_due_at"
-        found = [((value, msisdn), None, msisdn)
-                 for value, msisdn in queries.due(db, documents.USERS, field, now, limit, after)]
-    return [sweep.Due(position, "missed-call.due",
-                      MissedCallsDue(msisdn=msisdn, work=work, due_before=now, call_sid=call_sid),
-                      purpose=f"due/{work}/{position[1]}")
-            for position, call_sid, msisdn in found]
+        found = [
+            ((value, msisdn), None, msisdn)
+            for value, msisdn in queries.due(db, documents.USERS, field, now, limit, after)
+        ]
+    return [
+        sweep.Due(
+            position,
+            "missed-call.due",
+            MissedCallsDue(msisdn=msisdn, work=work, due_before=now, call_sid=call_sid),
+            purpose=f"due/{work}/{position[1]}",
+        )
+        for position, call_sid, msisdn in found
+    ]
 
 
 @runtime.consumer("missed-calls-due", after_commit=_delete_message_recording)
@@ -341,8 +488,9 @@ def on_housekeeping_due(ctx: runtime.Context[Recording], due: MissedCallsDue) ->
         _fee_due(ctx, callee, config=config, profile=profile)
 
 
-def _calls_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig,
-               profile: OperatorProfile) -> None:
+def _calls_due(
+    ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
+) -> None:
     """A callee back: tell the calls still pending. A callee away: fold calls past retention into the summary."""
     if not callee.user.due_at or callee.user.due_at > ctx.now:
         return  # already handled (the attach came first, or another page did it)
@@ -357,19 +505,27 @@ def _summarise(ctx: runtime.Context[Recording], callee: Callee, *, config: Misse
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
     pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
-    folding = housekeeping.summarise(pending, ctx.read(summary_ref).model(summary_ref, Summary), callee=callee.msisdn,
-                                     cap=config.max_calls_per_attach, retention=config.retention, now=ctx.now)
+    folding = housekeeping.summarise(
+        pending,
+        ctx.read(summary_ref).model(summary_ref, Summary),
+        callee=callee.msisdn,
+        cap=config.max_calls_per_attach,
+        retention=config.retention,
+        now=ctx.now,
+    )
     for sid in folding.summarised:
         ctx.txn.update(ctx.doc(documents.MISSED_CALLS, sid), {"status": calls.SUMMARISED, "summarised_at": ctx.now})
     if folding.summary is not None:
         ctx.txn.set(summary_ref, folding.summary.fields())
-    logger.info("missed calls past retention summarised",
-                extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)})
+    logger.info(
+        "missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)}
+    )
     return {"due_at": folding.due_at}
 
 
-def _fee_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig,
-             profile: OperatorProfile) -> None:
+def _fee_due(
+    ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
+) -> None:
     """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
     if not options.fee_falls_due(callee.user, ctx.now):
         return
@@ -377,16 +533,35 @@ def _fee_due(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedC
     book = None if blocked else _open_book(ctx, callee.msisdn)
     zone = _operator_zone(profile)
     month = charging.month_of(ctx.now, zone)
-    fee = options.monthly_fee(callee.user, blocked=blocked, month=month, fee=config.charging.monthly_fee,
-                              balance=book.account.balance(config.charging.bucket) if book else None,
-                              next_fee_at=housekeeping.next_month_start(ctx.now, zone), now=ctx.now)
+    fee = options.monthly_fee(
+        callee.user,
+        blocked=blocked,
+        month=month,
+        fee=config.charging.monthly_fee,
+        balance=book.account.balance(config.charging.bucket) if book else None,
+        next_fee_at=housekeeping.next_month_start(ctx.now, zone),
+        now=ctx.now,
+    )
     if fee.debit and book is not None:
-        book.debit(config.charging.bucket, fee.debit, reason="missed_calls:monthly_fee",
-                   reference=_fee_reference(callee.msisdn, month))
+        book.debit(
+            config.charging.bucket,
+            fee.debit,
+            reason="missed_calls:monthly_fee",
+            reference=_fee_reference(callee.msisdn, month),
+        )
         ledger.save(ctx, book)
     if fee.template is not None:
-        _tell(ctx, callee, config, fee.template, {"fee": profile.currency.format(config.charging.monthly_fee),
-                                                  "balance": profile.currency.format(fee.balance)}, "fee")
+        _tell(
+            ctx,
+            callee,
+            config,
+            fee.template,
+            {
+                "fee": profile.currency.format(config.charging.monthly_fee),
+                "balance": profile.currency.format(fee.balance),
+            },
+            "fee",
+        )
     ctx.txn.set(user_ref(ctx, callee.msisdn), fee.update, merge=True)
 
 
@@ -405,11 +580,11 @@ def _expire_voicemail(ctx: runtime.Context[Recording], due: MissedCallsDue) -> N
 
 # --- a recycled number ------------------------------------------------------------------------
 
+
 def _after_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: SubscriberReassigned) -> None:
     """After commit: let the number's next event in, then delete the old owner's recordings at the carrier."""
     gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
-    pending = (ctx.handoff or []) if not ctx.redelivered else \
-        reassignment.still_at_carrier(ctx.db, event.archive_id)
+    pending = (ctx.handoff or []) if not ctx.redelivered else reassignment.still_at_carrier(ctx.db, event.archive_id)
     reassignment.delete_recordings(ctx.db, pending)
 
 
@@ -421,11 +596,14 @@ def on_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: Subscriber
     recordings = reassignment.archive_all(ctx, event.archive_id, found)
     ctx.handoff = recordings
     reassignment.archived_by_this_service(ctx, event.archive_id)
-    logger.info("old owner's missed-call state archived", extra={"msisdn": event.msisdn, "documents": len(found),
-                                                                "recordings": len(recordings)})
+    logger.info(
+        "old owner's missed-call state archived",
+        extra={"msisdn": event.msisdn, "documents": len(found), "recordings": len(recordings)},
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
+
 
 def _subscriber(ctx: runtime.Context[Any], msisdn: str, what: str) -> tuple[OperatorProfile, MissedCallConfig, Callee]:
     """The service in force and the subscriber a request is about; a number that is not one is refused."""
@@ -436,12 +614,27 @@ def _subscriber(ctx: runtime.Context[Any], msisdn: str, what: str) -> tuple[Oper
     return profile, config, callee
 
 
-def _tell(ctx: runtime.Context[Any], callee: Callee, config: MissedCallConfig, template: str, params: dict[str, Any],
-          purpose: str) -> None:
+def _tell(
+    ctx: runtime.Context[Any],
+    callee: Callee,
+    config: MissedCallConfig,
+    template: str,
+    params: dict[str, Any],
+    purpose: str,
+) -> None:
     """Queue one SMS of this service to the callee, its reference naming the event."""
-    ctx.emit("sms.send", SmsSend(to=callee.msisdn, template=template, params=params, language=callee.recipient.language,
-                                 sender=config.short_code, reference=f"missed-calls:{purpose}:{ctx.event.id}"),
-             purpose=purpose)
+    ctx.emit(
+        "sms.send",
+        SmsSend(
+            to=callee.msisdn,
+            template=template,
+            params=params,
+            language=callee.recipient.language,
+            sender=config.short_code,
+            reference=f"missed-calls:{purpose}:{ctx.event.id}",
+        ),
+        purpose=purpose,
+    )
 
 
 def _open_book(ctx: runtime.Context[Any], msisdn: str) -> ledger.Book | None:
@@ -458,4 +651,3 @@ def _operator_zone(profile: OperatorProfile) -> ZoneInfo:
 def _fee_reference(msisdn: str, month: str) -> str:
     # One fee per user and month: the ledger entry names it, so care can find it.
     return f"missed-calls-fee:{msisdn}:{month}"
-

@@ -50,13 +50,13 @@ class MissedCall(Stored):
     status: str = "pending"
     first_seen_at: datetime | None = None
     updated_at: datetime | None = None
-    dropped_reason: str | None = None            # blacklist | not_whitelisted
-    asked: str | None = None                     # the key the caller pressed when the mailbox turned it into another
-    discarded_recording_sid: str | None = None   # a recording the callee's mailbox does not keep
+    dropped_reason: str | None = None  # blacklist | not_whitelisted
+    asked: str | None = None  # the key the caller pressed when the mailbox turned it into another
+    discarded_recording_sid: str | None = None  # a recording the callee's mailbox does not keep
     recording_deleted_at: datetime | None = None
     notified_at: datetime | None = None
-    notice_id: str | None = None                 # the reference of the SMS that told it
-    availability: str | None = None              # key 4: sent | withheld_privacy
+    notice_id: str | None = None  # the reference of the SMS that told it
+    availability: str | None = None  # key 4: sent | withheld_privacy
     summarised_at: datetime | None = None
 
 
@@ -72,10 +72,10 @@ class MissedCallUser(Stored):
     blacklist: list[str] = Field(default_factory=list)
     whitelist: list[str] = Field(default_factory=list)
     activation_notice_at: datetime | None = None
-    fee_months: list[str] = Field(default_factory=list)   # YYYY-MM charged
-    usage: dict[str, int] = Field(default_factory=dict)   # YYYY-MM -> minor units charged per use
-    due_at: datetime | None = None                        # when the clock looks at the pending calls again
-    fee_due_at: datetime | None = None                    # when the next monthly fee falls due
+    fee_months: list[str] = Field(default_factory=list)  # YYYY-MM charged
+    usage: dict[str, int] = Field(default_factory=dict)  # YYYY-MM -> minor units charged per use
+    due_at: datetime | None = None  # when the clock looks at the pending calls again
+    fee_due_at: datetime | None = None  # when the next monthly fee falls due
     network: NetworkState | None = None
     options_updated_at: datetime | None = None
     options_requested_at: datetime | None = None
@@ -114,7 +114,7 @@ class Summary(Stored):
     callee: str
     count: int = 0
     callers: list[str] = Field(default_factory=list)
-    callers_beyond: int = 0            # distinct callers past the list's limit
+    callers_beyond: int = 0  # distinct callers past the list's limit
     first_at: datetime | None = None
     last_at: datetime | None = None
     updated_at: datetime | None = None
@@ -135,7 +135,7 @@ class Voicemail(Stored):
     delete_after: datetime
     deleted: bool = False
     deleted_at: datetime | None = None
-    deleted_by: str | None = None      # callee | retention | number_reassigned
+    deleted_by: str | None = None  # callee | retention | number_reassigned
     recording_deleted_at: datetime | None = None
 
 

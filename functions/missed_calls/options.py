@@ -22,7 +22,7 @@ from shared.money import Currency
 
 LIST_LIMIT = 50  # numbers per list: enough for a person, small enough for one document and one SMS
 FEE_MONTHS_KEPT = 24
-MAILBOX_OFFER = "missed_calls.mailbox"   # the paid sign-up's name in the consent records
+MAILBOX_OFFER = "missed_calls.mailbox"  # the paid sign-up's name in the consent records
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,28 @@ class Outcome:
 
 def new_user(msisdn: str) -> MissedCallUser:
     """Everybody has the service (unregistered) until they change it."""
-    return MissedCallUser(msisdn=msisdn, registered=False, privacy=False, blacklist=[], whitelist=[], fee_months=[],
-                          usage={})
+    return MissedCallUser(
+        msisdn=msisdn, registered=False, privacy=False, blacklist=[], whitelist=[], fee_months=[], usage={}
+    )
 
 
-def decide(user: MissedCallUser, request: MissedCallOptionsChanged, *, config: MissedCallConfig, month: str,
-           balance: int, currency: Currency, next_fee_at: datetime, now: datetime) -> Outcome:
+def decide(
+    user: MissedCallUser,
+    request: MissedCallOptionsChanged,
+    *,
+    config: MissedCallConfig,
+    month: str,
+    balance: int,
+    currency: Currency,
+    next_fee_at: datetime,
+    now: datetime,
+) -> Outcome:
     """The outcome of one request on the user as stored (`balance`: the fee bucket's, for registering)."""
     action = request.action
     if action == "register":
-        return _register(user, config=config, month=month, balance=balance, currency=currency,
-                         next_fee_at=next_fee_at, now=now)
+        return _register(
+            user, config=config, month=month, balance=balance, currency=currency, next_fee_at=next_fee_at, now=now
+        )
     if action == "unregister":
         update = {"registered": False, "unregistered_at": now, "fee_due_at": None} if user.registered else {}
         return Outcome("missed_calls.options.unregistered", {}, update)
@@ -56,9 +67,16 @@ def decide(user: MissedCallUser, request: MissedCallOptionsChanged, *, config: M
         update = {"privacy": wanted} if user.privacy != wanted else {}
         return Outcome(f"missed_calls.options.{action}", {}, update)
     if action == "pin_set":
-        return Outcome("missed_calls.options.pin_set", {"voicemail_number": config.voicemail_number},
-                       {"voicemail_pin": {**request.pin.model_dump(), "set_at": now},
-                        "voicemail_pin_failures": [], "voicemail_locked_at": None})
+        assert request.pin is not None  # pin_set carries the hashed PIN (MissedCallOptionsChanged's validator)
+        return Outcome(
+            "missed_calls.options.pin_set",
+            {"voicemail_number": config.voicemail_number},
+            {
+                "voicemail_pin": {**request.pin.model_dump(), "set_at": now},
+                "voicemail_pin_failures": [],
+                "voicemail_locked_at": None,
+            },
+        )
     if action in ("pin_skip_on", "pin_skip_off"):
         if not user.voicemail_pin:
             return Outcome("missed_calls.options.pin_needed", {"short_code": config.short_code})
@@ -74,8 +92,16 @@ def decide(user: MissedCallUser, request: MissedCallOptionsChanged, *, config: M
     return _add(user, listed, request.number) if verb == "add" else _remove(user, listed, request.number)
 
 
-def _register(user: MissedCallUser, *, config: MissedCallConfig, month: str, balance: int, currency: Currency,
-              next_fee_at: datetime, now: datetime) -> Outcome:
+def _register(
+    user: MissedCallUser,
+    *,
+    config: MissedCallConfig,
+    month: str,
+    balance: int,
+    currency: Currency,
+    next_fee_at: datetime,
+    now: datetime,
+) -> Outcome:
     params = {"voicemail_number": config.voicemail_number}
     if user.registered:
         return Outcome("missed_calls.options.registered", params)
@@ -87,11 +113,16 @@ def _register(user: MissedCallUser, *, config: MissedCallConfig, month: str, bal
             update["fee_months"] = paid(user, month)
         return Outcome("missed_calls.options.registered", params, update)
     if balance < fee:
-        return Outcome("missed_calls.options.register_refused",
-                       {"fee": currency.format(fee), "balance": currency.format(balance)})
+        return Outcome(
+            "missed_calls.options.register_refused", {"fee": currency.format(fee), "balance": currency.format(balance)}
+        )
     update["fee_months"] = paid(user, month)
-    return Outcome("missed_calls.options.registered_charged",
-                   {**params, "fee": currency.format(fee), "balance": currency.format(balance - fee)}, update, fee)
+    return Outcome(
+        "missed_calls.options.registered_charged",
+        {**params, "fee": currency.format(fee), "balance": currency.format(balance - fee)},
+        update,
+        fee,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,17 +130,24 @@ class SignUp:
     """A register request's step of the sign-up question: consent records to write, then register or answer."""
 
     records: tuple[Consent, ...] = ()
-    register: bool = False            # confirmed (or nothing to confirm): register, charging as `decide` says
-    answer: Outcome | None = None     # otherwise the SMS that answers (None: the USSD screen already did)
+    register: bool = False  # confirmed (or nothing to confirm): register, charging as `decide` says
+    answer: Outcome | None = None  # otherwise the SMS that answers (None: the USSD screen already did)
 
 
-def sign_up(user: MissedCallUser, request: MissedCallOptionsChanged, pending: Consent | None, *,
-            config: MissedCallConfig, currency: Currency, language: str) -> SignUp:
+def sign_up(
+    user: MissedCallUser,
+    request: MissedCallOptionsChanged,
+    pending: Consent | None,
+    *,
+    config: MissedCallConfig,
+    currency: Currency,
+    language: str,
+) -> SignUp:
     """Ask before charging: a register request asks (SMS) or carries its answer (USSD, or the SMS reply)."""
     fee = config.charging.monthly_fee
     if fee == 0:
-        return SignUp(register=True)    # nothing is charged: no question to ask
-    if request.consent is not None:     # asked and answered in one USSD session
+        return SignUp(register=True)  # nothing is charged: no question to ask
+    if request.consent is not None:  # asked and answered in one USSD session
         answered = request.consent
         if (answered.msisdn, answered.offer, answered.price) != (request.msisdn, MAILBOX_OFFER, fee):
             return SignUp(answer=Outcome("missed_calls.options.register_expired", _ask_again(config)))
@@ -117,33 +155,53 @@ def sign_up(user: MissedCallUser, request: MissedCallOptionsChanged, pending: Co
     waiting = pending if pending is not None and pending.status == "pending" else None
     # A YES consents to the price its question showed: after a fee change it confirms nothing, and the
     # question is asked again (replacing the old one) with the price that would be charged now.
-    stale = waiting is not None and request.consent_reply is True and \
-        (waiting.price, waiting.currency) != (fee, currency.code)
+    stale = (
+        waiting is not None
+        and request.consent_reply is True
+        and (waiting.price, waiting.currency) != (fee, currency.code)
+    )
     if request.consent_reply is not None and waiting is not None and not stale:
         return _answered(waiting, request, config)
     if user.registered:
-        return SignUp(register=True)    # already on: `decide` says so and charges nothing
+        return SignUp(register=True)  # already on: `decide` says so and charges nothing
     if request.consent_reply is not None and not stale:
         return SignUp(answer=Outcome("missed_calls.options.nothing_to_confirm", _ask_again(config)))
-    params = {"fee": currency.format(fee), "short_code": config.short_code,
-              "yes": consent.YES_WORD[language], "no": consent.NO_WORD[language],
-              "minutes": int(consent.SMS_REPLY_WINDOW.total_seconds() // 60)}
+    params = {
+        "fee": currency.format(fee),
+        "short_code": config.short_code,
+        "yes": consent.YES_WORD[language],
+        "no": consent.NO_WORD[language],
+        "minutes": int(consent.SMS_REPLY_WINDOW.total_seconds() // 60),
+    }
     template = "missed_calls.options.confirm_register"
-    asked = consent.asked(offer=MAILBOX_OFFER, msisdn=request.msisdn, channel=request.channel, language=language,
-                          shown=texts.render(template, language, **params), price=fee, currency=currency.code,
-                          period="month", request=request.said or consent.Answer(
-                              text=request.action, reference=request.request_id, at=request.requested_at))
+    asked = consent.asked(
+        offer=MAILBOX_OFFER,
+        msisdn=request.msisdn,
+        channel=request.channel,
+        language=language,
+        shown=texts.render(template, language, **params),
+        price=fee,
+        currency=currency.code,
+        period="month",
+        request=request.said
+        or consent.Answer(text=request.action, reference=request.request_id, at=request.requested_at),
+    )
     earlier = (consent.replaced(waiting, request.requested_at),) if waiting else ()
     return SignUp((*earlier, asked), answer=Outcome(template, params))
 
 
 def _answered(waiting: Consent, request: MissedCallOptionsChanged, config: MissedCallConfig) -> SignUp:
     """The SMS reply to the waiting question: confirmed (register now), declined, or too late."""
-    decided = consent.answered(waiting, request.said, accepted=request.consent_reply)
+    said, accepted = request.said, request.consent_reply
+    assert said is not None and accepted is not None  # a reply, which carries its message (the event's validator)
+    decided = consent.answered(waiting, said, accepted=accepted)
     if decided.confirmed:
         return SignUp((decided,), register=True)
-    template = "missed_calls.options.register_declined" if decided.status == "declined" \
+    template = (
+        "missed_calls.options.register_declined"
+        if decided.status == "declined"
         else "missed_calls.options.register_expired"
+    )
     return SignUp((decided,), answer=Outcome(template, _ask_again(config)))
 
 
@@ -162,23 +220,34 @@ class MonthlyFee:
 
     update: dict[str, Any]
     debit: int = 0
-    template: str | None = None   # missed_calls.fee.charged | missed_calls.fee.lapsed, None: nothing to tell
-    balance: int = 0              # the bucket's balance the SMS shows (after the debit)
+    template: str | None = None  # missed_calls.fee.charged | missed_calls.fee.lapsed, None: nothing to tell
+    balance: int = 0  # the bucket's balance the SMS shows (after the debit)
 
 
-def monthly_fee(user: MissedCallUser, *, blocked: bool, month: str, fee: int, balance: int | None,
-                next_fee_at: datetime, now: datetime) -> MonthlyFee:
+def monthly_fee(
+    user: MissedCallUser,
+    *,
+    blocked: bool,
+    month: str,
+    fee: int,
+    balance: int | None,
+    next_fee_at: datetime,
+    now: datetime,
+) -> MonthlyFee:
     """Charge the month's fee once, or let the mailbox lapse when the balance (None: no account) cannot pay it."""
     if blocked:
         # No fee while the operator has the line blocked; the next month is looked at again.
         return MonthlyFee({"fee_due_at": next_fee_at})
     if month in user.fee_months:
-        return MonthlyFee({"fee_due_at": next_fee_at})   # paid already (registered this month)
+        return MonthlyFee({"fee_due_at": next_fee_at})  # paid already (registered this month)
     if balance is not None and balance >= fee:
         update = {"fee_due_at": next_fee_at, "fee_months": paid(user, month)}
         return MonthlyFee(update, fee, "missed_calls.fee.charged", balance - fee) if fee else MonthlyFee(update)
-    return MonthlyFee({"registered": False, "lapsed_at": now, "fee_due_at": None}, template="missed_calls.fee.lapsed",
-                      balance=balance or 0)
+    return MonthlyFee(
+        {"registered": False, "lapsed_at": now, "fee_due_at": None},
+        template="missed_calls.fee.lapsed",
+        balance=balance or 0,
+    )
 
 
 def paid(user: MissedCallUser, month: str) -> list[str]:
@@ -201,8 +270,9 @@ def _add(user: MissedCallUser, listed: str, number: str) -> Outcome:
         update[listed] = numbers
     if number in _listed(user, other):
         update[other] = [n for n in _listed(user, other) if n != number]
-    return Outcome(f"missed_calls.options.{listed}_added",
-                   {"number": number, "count": len(numbers), "limit": LIST_LIMIT}, update)
+    return Outcome(
+        f"missed_calls.options.{listed}_added", {"number": number, "count": len(numbers), "limit": LIST_LIMIT}, update
+    )
 
 
 def _remove(user: MissedCallUser, listed: str, number: str) -> Outcome:

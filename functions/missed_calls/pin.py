@@ -19,16 +19,16 @@ from typing import Any
 
 from shared.events import PinHash, VoicemailPinEntered
 
-PIN_LENGTHS = range(4, 9)           # 4 to 8 digits, the usual voicemail PIN
+PIN_LENGTHS = range(4, 9)  # 4 to 8 digits, the usual voicemail PIN
 # scrypt's cost: about 16 MiB and some tens of milliseconds per check, slow for a guesser with a
 # leaked hash, fast enough for a caller waiting on the line.
-SCRYPT_N = 2 ** 14
+SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
 SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
 SALT_BYTES = 16
 HASH_BYTES = 32
-FULL_ATTESTATION = "TN-Validation-Passed-A"   # Twilio's StirVerstat: the carrier vouches for the caller ID
+FULL_ATTESTATION = "TN-Validation-Passed-A"  # Twilio's StirVerstat: the carrier vouches for the caller ID
 
 
 def valid(typed: str) -> bool:
@@ -45,8 +45,9 @@ def hashed(pin: str) -> PinHash:
     if not valid(pin):
         raise ValueError("a PIN is 4 to 8 digits")
     salt = secrets.token_bytes(SALT_BYTES)
-    return PinHash(salt=salt.hex(), hash=_scrypt(pin, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex(),
-                   n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return PinHash(
+        salt=salt.hex(), hash=_scrypt(pin, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex(), n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P
+    )
 
 
 def matches(typed: str, stored: Mapping[str, Any]) -> bool:
@@ -80,8 +81,9 @@ def skips_pin(user: Mapping[str, Any], verification: str | None) -> bool:
     return bool(user.get("voicemail_trust_own_phone")) and attested(verification)
 
 
-def after_entry(user: Mapping[str, Any], entered: VoicemailPinEntered, *, limit: int,
-                now: datetime) -> tuple[dict[str, Any], bool]:
+def after_entry(
+    user: Mapping[str, Any], entered: VoicemailPinEntered, *, limit: int, now: datetime
+) -> tuple[dict[str, Any], bool]:
     """The user fields a keyed PIN changes, and whether it just locked the mailbox.
 
     The voicemail line counts wrong PINs in a row as it compares them (functions/edge/pin_guard.py)
@@ -93,14 +95,17 @@ def after_entry(user: Mapping[str, Any], entered: VoicemailPinEntered, *, limit:
     stored = user.get("voicemail_pin") or {}
     if user.get("voicemail_locked_at") or not stored:
         return {}, False
-    since = max((at for at in (stored.get("set_at"), user.get("voicemail_pin_ok_at")) if isinstance(at, datetime)),
-                default=None)
+    since = max(
+        (at for at in (stored.get("set_at"), user.get("voicemail_pin_ok_at")) if isinstance(at, datetime)), default=None
+    )
     if since is not None and entered.at <= since:
         return {}, False
     failures = [f for f in user.get("voicemail_pin_failures") or [] if isinstance(f, Mapping)]
     if entered.right:
-        return {"voicemail_pin_ok_at": entered.at,
-                "voicemail_pin_failures": [f for f in failures if f.get("at") and f["at"] > entered.at]}, False
+        return {
+            "voicemail_pin_ok_at": entered.at,
+            "voicemail_pin_failures": [f for f in failures if f.get("at") and f["at"] > entered.at],
+        }, False
     failures = [*failures, {"call_sid": entered.call_sid, "attempt": entered.attempt, "at": entered.at}][-limit:]
     if entered.locked:
         return {"voicemail_pin_failures": failures, "voicemail_locked_at": now}, True

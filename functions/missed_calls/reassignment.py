@@ -36,8 +36,11 @@ SERVICE = "missed_calls"  # how this service signs the old owner's archive once 
 # Per-subscriber documents keyed by the number.
 KEYED_BY_NUMBER = (documents.USERS, documents.NOTICES, documents.SUMMARIES)
 # Documents of the number's calls, messages and charges: (collection, field naming the number, its time field).
-ABOUT_THE_NUMBER = ((documents.MISSED_CALLS, "callee", "called_at"), (documents.VOICEMAILS, "callee", "called_at"),
-                    (documents.CHARGES, "payer", "at"))
+ABOUT_THE_NUMBER = (
+    (documents.MISSED_CALLS, "callee", "called_at"),
+    (documents.VOICEMAILS, "callee", "called_at"),
+    (documents.CHARGES, "payer", "at"),
+)
 # Per-number documents a request of the owner writes, and the field with that request's time.
 OWNERS_TIME = {documents.USERS: "options_requested_at", consent.PENDING: "asked_at"}
 # The recording field a document of each collection may still hold at the carrier.
@@ -51,11 +54,18 @@ def old_owners_documents(ctx: runtime.Context[Any], msisdn: str, before: datetim
     keyed = [ctx.doc(collection, msisdn) for collection in KEYED_BY_NUMBER]
     keyed.append(ctx.doc(consent.PENDING, consent.pending_key(options.MAILBOX_OFFER, msisdn)))
     docs = ctx.read(keyed)
-    found = [(ref, document) for ref in keyed
-             if (document := docs.get(ref)) is not None and _asked_before(ref.parent.id, document, before)]
+    found = [
+        (ref, document)
+        for ref in keyed
+        if (document := docs.get(ref)) is not None and _asked_before(ref.parent.id, document, before)
+    ]
     for collection, field, at in ABOUT_THE_NUMBER:
         query = ctx.db.collection(collection).where(filter=FieldFilter(field, "==", msisdn))
-        found += [(snap.reference, snap.to_dict()) for snap in ctx.txn.get(query) if snap.get(at) < before]
+        found += [
+            (snap.reference, document)
+            for snap in ctx.txn.get(query)
+            if (document := snap.to_dict()) is not None and snap.get(at) < before  # a query yields existing ones
+        ]
     return found
 
 
@@ -79,8 +89,12 @@ def left_behind(ctx: runtime.Context[Any], callee: Callee) -> str | None:
     """
     owner_since, archive_id = callee.subscriber.get("owner_since"), callee.subscriber.get("former_owner_archive")
     asked = callee.user.options_requested_at
-    if not callee.user_exists or owner_since is None or archive_id is None or \
-            (asked is not None and asked >= owner_since):
+    if (
+        not callee.user_exists
+        or owner_since is None
+        or archive_id is None
+        or (asked is not None and asked >= owner_since)
+    ):
         return None
     root = archive.root(ctx, archive_id)
     done = (ctx.read(root).get(root) or {}).get("archived_by") or {}
@@ -96,8 +110,10 @@ def archived_form(collection: str, document: dict[str, Any], *, now: datetime) -
     """What the archive keeps: a voice message the old owner never deleted counts as deleted now."""
     if collection != documents.VOICEMAILS or document.get("deleted"):
         return document
-    return {**document, **(voicemail.deleted(Voicemail.model_validate(document), by="number_reassigned", now=now)
-                            or {})}
+    return {
+        **document,
+        **(voicemail.deleted(Voicemail.model_validate(document), by="number_reassigned", now=now) or {}),
+    }
 
 
 def recording_to_delete(collection: str, document: dict[str, Any]) -> str | None:
@@ -123,9 +139,12 @@ def archive_all(ctx: runtime.Context[Any], archive_id: str, found: Found) -> lis
 def still_at_carrier(db: firestore.Client, archive_id: str) -> list[tuple[str, str]]:
     """On a redelivery: (archived path, recording sid) of the recordings no delivery has deleted yet."""
     root = db.collection(store.FORMER_OWNERS).document(archive_id)
-    return [(snap.reference.path, sid) for collection in RECORDINGS
-            for snap in root.collection(collection).stream()
-            if (sid := recording_to_delete(collection, snap.to_dict()))]
+    return [
+        (snap.reference.path, sid)
+        for collection in RECORDINGS
+        for snap in root.collection(collection).stream()
+        if (sid := recording_to_delete(collection, snap.to_dict()))
+    ]
 
 
 def delete_recordings(db: firestore.Client, pending: list[tuple[str, str]]) -> None:

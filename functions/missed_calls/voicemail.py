@@ -22,10 +22,22 @@ logger = logging.getLogger("vas.missed_calls.voicemail")
 
 def new_message(call: MissedCall, *, now: datetime, retention: timedelta) -> Voicemail:
     """The voice message a call with a recording leaves, kept until retention."""
-    return Voicemail(call_sid=call.call_sid, callee=call.callee, caller=call.caller, recording_sid=call.recording_sid,
-                     recording_url=call.recording_url, seconds=call.recording_seconds, called_at=call.called_at,
-                     recorded_at=now, heard_at=None, delete_after=now + retention, deleted=False, deleted_at=None,
-                     deleted_by=None, recording_deleted_at=None)
+    return Voicemail(
+        call_sid=call.call_sid,
+        callee=call.callee,
+        caller=call.caller,
+        recording_sid=call.recording_sid,
+        recording_url=call.recording_url,
+        seconds=call.recording_seconds,
+        called_at=call.called_at,
+        recorded_at=now,
+        heard_at=None,
+        delete_after=now + retention,
+        deleted=False,
+        deleted_at=None,
+        deleted_by=None,
+        recording_deleted_at=None,
+    )
 
 
 def heard(message: Voicemail, *, at: datetime) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ def on_subscriber(ctx: runtime.Context[None], update: SubscriberProvisioned) -> 
     )
     if fields is None:
         logger.info("older BSS update ignored", extra={"msisdn": update.msisdn})
-    elif subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
+    elif existing is not None and subscribers.new_owner(existing, update, occurred_at=ctx.event.occurred_at):
         _reassign(ctx, existing, update, book)
         ctx.txn.set(
             ref,

@@ -17,20 +17,33 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
 from babel import Locale
 
 from shared import operator
+
 # The catalog and its checks live in shared/text_catalog.py (the operator profile checks its
 # wording with them); they are re-exported here for the callers that render.
 from shared.text_catalog import (  # noqa: F401 - re-exported
-    FALLBACK, LANGUAGES, SERVICES_DIR, TEXTS_DIR, Overrides, UnknownText, catalog, fields, override_problems, placeholders,
-    files, plural_blocks,
+    FALLBACK,
+    LANGUAGES,
+    SERVICES_DIR,
+    TEXTS_DIR,
+    Overrides,
+    UnknownText,
+    catalog,
+    fields,
+    files,
+    override_problems,
+    placeholders,
+    plural_blocks,
 )
 
 # --- plural blocks (parsed in shared/text_catalog.py) --------------------------------------
 
-def _number(value) -> Decimal | None:
+
+def _number(value: object) -> Decimal | None:
     try:
         return Decimal(str(value).replace(" ", "").replace("\u00a0", ""))
     except InvalidOperation:
@@ -42,7 +55,7 @@ def _locale(language: str) -> Locale:
     return Locale.parse(language)
 
 
-def plural_variant(variants: Mapping[str, str], value, language: str) -> str:
+def plural_variant(variants: Mapping[str, str], value: object, language: str) -> str:
     """The variant for `value`: an exact `=N` match, else the language's CLDR category, else `other`."""
     number = _number(value)
     if number is None:
@@ -54,7 +67,7 @@ def plural_variant(variants: Mapping[str, str], value, language: str) -> str:
     return variants.get(category, variants["other"])
 
 
-def _with_plurals_chosen(template: str, language: str, params: Mapping) -> str:
+def _with_plurals_chosen(template: str, language: str, params: Mapping[str, object]) -> str:
     """The template with each plural block replaced by the variant its count selects."""
     chosen, position = [], 0
     for start, end, name, variants in plural_blocks(template):
@@ -63,7 +76,7 @@ def _with_plurals_chosen(template: str, language: str, params: Mapping) -> str:
     return "".join(chosen) + template[position:]
 
 
-def render(key: str, language: str | None, **params) -> str:
+def render(key: str, language: str | None, **params: object) -> str:
     """The text `key` in `language` (English when that language is missing), filled with params.
 
     The operator's own wording (the profile's `texts`) wins over the shipped one.
@@ -78,11 +91,12 @@ def render(key: str, language: str | None, **params) -> str:
     return _with_plurals_chosen(template, language, params).format(**params)
 
 
-def _money_localised(params: Mapping, language: str) -> dict:
+def _money_localised(params: Mapping[str, object], language: str) -> dict[str, object]:
     """Amounts written the operator's way ("5 000 so'm") get the reader's word for the currency."""
     currency = operator.current().currency
-    return {name: currency.localise(value, language) if isinstance(value, str) else value
-            for name, value in params.items()}
+    return {
+        name: currency.localise(value, language) if isinstance(value, str) else value for name, value in params.items()
+    }
 
 
 # --- the operator's own wording ----------------------------------------------------------
@@ -99,4 +113,5 @@ def set_overrides(source: Callable[[], Overrides] | None) -> None:
 def overrides() -> Overrides:
     if _overrides is not None:
         return _overrides()
-    return operator.current().texts
+    # Keyed by the profile's Literal languages; read here with any language string, which at worst finds nothing.
+    return cast(Overrides, operator.current().texts)
