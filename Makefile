@@ -20,19 +20,10 @@ demo: $(STAMP)                   ## the same, but exit after the demo
 # The code that lint and the type checker hold to pyproject.toml's rules.
 LINT_PATHS := functions shared infra emulators
 
-# TEMPORARY (remove once the restructuring of issue 9 is merged): paths being rewritten right now,
-# left out of `make lint` until they are done; mypy still reads them, silently, for the types they export.
-LINT_PENDING := functions/edge functions/missed_calls functions/transfers functions/zero_balance \
-	functions/notify functions/ledger shared/runtime.py shared/store.py shared/texts shared/operator.py
-comma := ,
-space := $(subst ,, )
-RUFF_PENDING := $(if $(LINT_PENDING),--exclude $(subst $(space),$(comma),$(strip $(LINT_PENDING))))
-MYPY_PENDING := $(if $(LINT_PENDING),--follow-imports=silent --exclude '^($(subst $(space),|,$(strip $(LINT_PENDING))))')
-
 lint: $(STAMP)                   ## ruff's lint and format checks, then mypy (settings in pyproject.toml)
-	$(VENV)/bin/ruff check $(RUFF_PENDING) $(LINT_PATHS)
-	$(VENV)/bin/ruff format --check $(RUFF_PENDING) $(LINT_PATHS)
-	$(VENV)/bin/mypy $(MYPY_PENDING)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 test: $(STAMP) lint              ## lint and types, unit, integration (real emulators) and e2e tests, then the Terraform checks
 	$(PY) -m pytest
