@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared import bus, catalog, gate, runtime, store
+from shared import bus, catalog, gate, infrastructure, runtime, store
 from shared.events import utcnow
-from tests.unit.test_terraform import Terraform, ttl_collections
 
 CONSUMER = "provisioning-subscriber"   # any catalog consumer whose topic is bss.subscriber
 
@@ -25,7 +24,9 @@ def test_every_record_the_runtime_keeps_for_idempotency_expires_under_a_terrafor
     assert gate.enter(store.db(), "transfers-+998901234567", "evt-ttl")   # a holder that died holding it
     written = {c.id: [d.to_dict() for d in c.stream()] for c in store.db().collections()}
     assert set(written) == {store.PROCESSED, store.GATES}
-    assert set(written) <= ttl_collections(Terraform.read()), "idempotency records without a TTL policy"
+    # The TTL policies Terraform deploys are these declarations (tests/unit/test_terraform.py checks it).
+    declared = set(infrastructure.load().ttl_collections)
+    assert set(written) <= declared, "idempotency records without a TTL policy"
     [marker] = written[store.PROCESSED]
     # Pub/Sub redelivers for at most 7 days: the marker must outlive that by far.
     assert marker[store.EXPIRES_AT] >= before + store.PUBSUB_RETENTION + timedelta(days=7)
