@@ -102,24 +102,33 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
         noop.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    profile = operator.current()
-    measured = bench_sections(profile)
+def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, dict[str, int]]:
+    """The events per throughput run, and each count the sections declare (`--name`, its default if not given).
+
+    Every section's counts are accepted, those of services the profile switches off too (unused then).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m infra.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=300, help="SMS events per throughput run")
-    options = [option for section in measured for option in section.options]
+    options = [option for section in declared for option in section.options]
     for option in options:
         parser.add_argument(f"--{option.name}", type=int, default=option.default, help=option.help)
     args = vars(parser.parse_args(argv))
-    counts = {option.name: args[option.name.replace("-", "_")] for option in options}
+    return args["messages"], {option.name: args[option.name.replace("-", "_")] for option in options}
+
+
+def main(argv: list[str] | None = None) -> int:
+    messages, counts = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None)
     try:
+        # The settings (and so the profile) are read once the stack has set the local ones.
+        profile = operator.current()
+        measured = bench_sections(profile)
         demo.seed(stack, say=lambda *_: None)
-        ceiling = raw_ceiling(stack, args["messages"])
-        stage = BenchStage(stack, profile, demo.SUBSCRIBERS, args["messages"], ceiling, counts)
+        ceiling = raw_ceiling(stack, messages)
+        stage = BenchStage(stack, profile, demo.SUBSCRIBERS, messages, ceiling, counts)
         figures = [section.measure(stage) for section in measured]
     finally:
         stack.stop()

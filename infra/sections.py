@@ -40,10 +40,8 @@ def service_packages(kind: str) -> tuple[str, ...]:
     return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{kind}") is not None)
 
 
-def sections(
-    kind: str, section_type: type[SectionT], profile: OperatorProfile, packages: Iterable[str] | None = None
-) -> list[SectionT]:
-    """The `kind` sections of the services the profile switches on, by their order (then package name).
+def declared(kind: str, section_type: type[SectionT], packages: Iterable[str] | None = None) -> list[SectionT]:
+    """Every service's `kind` section, by its order (then package name), whether the profile runs it or not.
 
     `packages`: the service packages to read (default: every one discovery finds under functions/).
     """
@@ -53,9 +51,15 @@ def sections(
         section = getattr(module, SECTION, None)
         if not isinstance(section, section_type):
             raise TypeError(f"{module.__name__} declares no {SECTION} = {section_type.__name__}(...)")
-        if section.switched_on(profile):
-            found.append((section.order, package, section))
+        found.append((section.order, package, section))
     return [section for _, _, section in sorted(found, key=lambda item: item[:2])]
+
+
+def sections(
+    kind: str, section_type: type[SectionT], profile: OperatorProfile, packages: Iterable[str] | None = None
+) -> list[SectionT]:
+    """The `kind` sections of the services the profile switches on, in order."""
+    return [section for section in declared(kind, section_type, packages) if section.switched_on(profile)]
 
 
 def always(profile: OperatorProfile) -> bool:
