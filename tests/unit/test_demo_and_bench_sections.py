@@ -17,7 +17,7 @@ from infra.bench_common import BenchStage, Latency, Rate, ratio
 from infra.demo_common import SUBSCRIBERS, DemoSection, DemoStage, Transcript
 from shared.operator import PROFILES_DIR, load_file
 from tests.fixtures.ping_service import bench as ping_bench, demo as ping_demo
-from tests.unit.test_import_rules import ROOT, _module_name, _owner, imported
+from tests.unit.test_import_rules import ROOT, _owner, violations
 
 PING = "tests.fixtures.ping_service"
 PROFILE = load_file(PROFILES_DIR / "demo.yaml")
@@ -108,14 +108,7 @@ def infra_broken(module: str, target: str) -> str | None:
 
 def infra_violations(root: Path) -> list[str]:
     """Every import under root/infra that reaches into a service, as `file:line: why`."""
-    found = []
-    for path in sorted((root / "infra").rglob("*.py")):
-        module = _module_name(path, root)
-        for line, target in imported(path.read_text(encoding="utf-8"), module, root):
-            why = infra_broken(module, target)
-            if why:
-                found.append(f"{path.relative_to(root)}:{line}: {why}")
-    return found
+    return violations(root, "infra", infra_broken)
 
 
 def test_infra_imports_of_a_service_only_its_demo_and_bench_sections():
