@@ -1,4 +1,8 @@
-"""What every part of the scripted demo shares: its subscribers, the transcript it writes, and waiting on the stack."""
+"""What every part of the scripted demo shares: its subscribers, the transcript it writes, and waiting on the stack.
+
+A service's part of the demo is its `functions/<service>/demo.py`, declaring `SECTION = DemoSection(...)`
+(infra/sections.py finds it); what it plays gets a `DemoStage`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from emulators.carrier.client import CarrierClient
+from infra.sections import always
+from shared import texts
+from shared.operator import OperatorProfile
 
 
 @dataclass(frozen=True)
@@ -105,3 +113,54 @@ def new_sms(carrier: CarrierClient, msisdn: str, before: int, timeout: float) ->
     """The SMS the phone received after its first `before`, waiting for at least one."""
     received = carrier.wait_for_inbox(msisdn, before + 1, timeout)
     return "\n".join(m["body"] for m in received[before:])
+
+
+@dataclass(frozen=True)
+class DemoStage:
+    """What a service's part of the demo plays with: the phones, the transcript, the subscribers, the profile."""
+
+    carrier: CarrierClient
+    transcript: Transcript
+    timeout: float
+    subscribers: tuple[DemoSubscriber, ...]
+    profile: OperatorProfile
+
+    def new_sms(self, msisdn: str, before: int) -> str:
+        """The SMS the phone received after its first `before`, waiting for at least one."""
+        return new_sms(self.carrier, msisdn, before, self.timeout)
+
+    def dial(self, who: DemoSubscriber, code: str) -> dict[str, Any]:
+        """The screen a USSD code answers, read whole."""
+        return self.read_through(who, self.carrier.dial(who.msisdn, code))
+
+    def read_through(self, who: DemoSubscriber, screen: dict[str, Any]) -> dict[str, Any]:
+        """A USSD screen as its reader sees it whole: More pressed up to its last page (functions/edge/pager.py)."""
+        more = texts.render("edge.ussd.more", who.language)
+        pages: list[str] = []
+        while True:
+            *shown, last = screen["text"].split("\n")
+            key, _, label = last.partition(" ")
+            if screen["end"] or label != more:
+                return {**screen, "text": "\n".join([*pages, screen["text"]])}
+            pages.append("\n".join(shown))
+            screen = self.carrier.reply(who.msisdn, screen["session_id"], key)
+
+
+def never(profile: OperatorProfile) -> bool:
+    """A service that sends no notice when a phone attaches."""
+    return False
+
+
+@dataclass(frozen=True)
+class DemoSection:
+    """A service's part of the scripted demo (`SECTION` in functions/<service>/demo.py).
+
+    order: where it plays among the others (lower first); switched_on: whether the profile runs the
+    service (a switched-off service is skipped); greets_on_attach: whether the service sends each
+    seeded phone a notice when it attaches (the seed waits for those notices too).
+    """
+
+    order: int
+    play: Callable[[DemoStage], None]
+    switched_on: Callable[[OperatorProfile], bool] = always
+    greets_on_attach: Callable[[OperatorProfile], bool] = never

@@ -64,13 +64,13 @@ def broken(module: str, target: str) -> str | None:
     return f"{home} imports the {other} service's {target}"
 
 
-def violations(root: Path) -> list[str]:
-    """Every import under root/functions that breaks the rules, as `file:line: why`."""
+def violations(root: Path, folder: str = "functions", rule=broken) -> list[str]:
+    """Every import under root/folder that breaks the rule, as `file:line: why`."""
     found = []
-    for path in sorted((root / "functions").rglob("*.py")):
+    for path in sorted((root / folder).rglob("*.py")):
         module = _module_name(path, root)
         for line, target in imported(path.read_text(encoding="utf-8"), module, root):
-            why = broken(module, target)
+            why = rule(module, target)
             if why:
                 found.append(f"{path.relative_to(root)}:{line}: {why}")
     return found

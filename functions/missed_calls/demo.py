@@ -1,12 +1,10 @@
-"""The demo's missed calls and call-me-back requests, played through the carrier emulator's phones.
+"""Missed calls' part of the scripted demo (infra/demo.py), played through the carrier emulator's phones.
 
 Aida asks for a voice mailbox, confirms its price with YES, sets its PIN and switches her phone
 off; Aziz calls her three times and leaves his number, Olga asks to be told when she is back, John
 leaves another number (after a wrong one) and Li leaves a voice message. Aida switches on: one SMS
 per caller. Olga is told Aida is back, Aida asks for the details with D; a call spoofing Aida's
-number is asked for the PIN and hears nothing, Aida keys it and listens to Li's message. Then
-Bobur, at zero balance, calls Aziz: the network refuses the call and Bobur sends Aziz a free
-"please call me back".
+number is asked for the PIN and hears nothing, Aida keys it and listens to Li's message.
 """
 
 from __future__ import annotations
@@ -16,37 +14,30 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from emulators.carrier.client import CarrierClient
-from functions.missed_calls import config as missed_calls_config, documents
-from functions.zero_balance import config as zero_balance_config
-from infra.demo_common import SUBSCRIBERS, Transcript, new_sms, wait_until
-from shared import consent, operator, store
+from functions.missed_calls import documents
+from functions.missed_calls.config import config_for
+from infra.demo_common import DemoSection, DemoStage, wait_until
+from shared import consent, store
+from shared.operator import OperatorProfile
 
 DEMO_PIN = "4821"
-
-
-def play(carrier: CarrierClient, transcript: Transcript, timeout: float) -> None:
-    profile = operator.current()
-    missed = missed_calls_config.config_for(profile)
-    if missed is not None:
-        _missed_calls(carrier, transcript, missed, timeout)
-    zero = zero_balance_config.config_for(profile)
-    if zero is not None:
-        _call_me_back(carrier, transcript, zero, timeout)
 
 
 def _heard(state: dict[str, Any], now: bool = True) -> str:
     return "\n".join(state["heard_now" if now else "heard"]) or "(silence)"
 
 
-def _missed_calls(
-    carrier: CarrierClient, transcript: Transcript, config: missed_calls_config.MissedCallConfig, timeout: float
-) -> None:
-    aziz, olga, li, aida, john, _ = SUBSCRIBERS
+def play(stage: DemoStage) -> None:
+    """Aida's mailbox, six calls missed while she is off, her SMS on attach, D, a spoofed call and her PIN."""
+    config = config_for(stage.profile)
+    if config is None:
+        raise RuntimeError("the missed-call demo played for a profile without missed calls")
+    carrier, transcript, timeout = stage.carrier, stage.transcript, stage.timeout
+    aziz, olga, li, aida, john, _ = stage.subscribers
 
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "REG")
-    question = new_sms(carrier, aida.msisdn, before, timeout)
+    question = stage.new_sms(aida.msisdn, before)
     yes = consent.YES_WORD[aida.language]  # the confirming word of the language she reads
     transcript.add(
         aida.msisdn,
@@ -57,7 +48,7 @@ def _missed_calls(
     )
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, yes)
-    confirmation = new_sms(carrier, aida.msisdn, before, timeout)
+    confirmation = stage.new_sms(aida.msisdn, before)
     user = store.db().collection(documents.USERS).document(aida.msisdn)
     wait_until(lambda: (user.get().to_dict() or {}).get("registered"), timeout, "Aida's voice mailbox")
     transcript.add(
@@ -69,7 +60,7 @@ def _missed_calls(
     )
     before = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, f"PIN {DEMO_PIN}")
-    pin_set = new_sms(carrier, aida.msisdn, before, timeout)
+    pin_set = stage.new_sms(aida.msisdn, before)
     transcript.add(
         aida.msisdn,
         f"texts PIN {DEMO_PIN} to {config.short_code}, receives",
@@ -168,12 +159,12 @@ def _missed_calls(
         "message; one free notice for Olga's call",
     )
 
-    available = new_sms(carrier, olga.msisdn, inbox_before[olga.msisdn], timeout)
+    available = stage.new_sms(olga.msisdn, inbox_before[olga.msisdn])
     transcript.add(olga.msisdn, "receives", available, aida.msisdn in available, "Aida is available again")
 
     before_d = len(carrier.inbox(aida.msisdn))
     carrier.send_sms(aida.msisdn, config.short_code, "D")
-    details = new_sms(carrier, aida.msisdn, before_d, timeout)
+    details = stage.new_sms(aida.msisdn, before_d)
     transcript.add(
         aida.msisdn,
         f"texts D to {config.short_code}, receives",
@@ -205,31 +196,13 @@ def _missed_calls(
     carrier.hang_up(call["call_sid"])
 
 
-def _call_me_back(
-    carrier: CarrierClient, transcript: Transcript, config: zero_balance_config.ZeroBalanceConfig, timeout: float
-) -> None:
-    aziz, *_, bobur = SUBSCRIBERS
-    carrier.set_state(bobur.msisdn, zero_balance=True)
-    before = {m: len(carrier.inbox(m)) for m in (aziz.msisdn, bobur.msisdn)}
-    call = carrier.call(bobur.msisdn, aziz.msisdn)
-    offer = new_sms(carrier, bobur.msisdn, before[bobur.msisdn], timeout)
-    transcript.add(
-        bobur.msisdn,
-        f"has zero balance and calls {aziz.msisdn}: {call['outcome']}; receives",
-        offer,
-        call["outcome"] == "refused-zero-balance" and aziz.msisdn in offer,
-        "an offer to send Aziz a free call-me-back message",
-    )
+def _switched_on(profile: OperatorProfile) -> bool:
+    return config_for(profile) is not None
 
-    before_answer = len(carrier.inbox(bobur.msisdn))
-    carrier.send_sms(bobur.msisdn, config.short_code, "1")
-    asked = new_sms(carrier, aziz.msisdn, before[aziz.msisdn], timeout)
-    transcript.add(aziz.msisdn, "receives", asked, bobur.name in asked, "Bobur's please-call-me-back message")
-    sent = new_sms(carrier, bobur.msisdn, before_answer, timeout)
-    transcript.add(
-        bobur.msisdn,
-        f"replied 1 to {config.short_code}, receives",
-        sent,
-        aziz.msisdn in sent,
-        "a confirmation that the request was sent",
-    )
+
+def _greets_on_attach(profile: OperatorProfile) -> bool:
+    config = config_for(profile)
+    return bool(config and config.activation_notice)
+
+
+SECTION = DemoSection(order=40, play=play, switched_on=_switched_on, greets_on_attach=_greets_on_attach)
