@@ -11,20 +11,22 @@ edge discovers that module (functions/edge/services.py) and routes requests to w
   priority, optionally hearing of the call's end (`VoiceEndHandler`).
 
 Every handler gets one `Request` (the channel, the channel's parsed input, the caller, the operator
-profile, what was read, now). Every entry names the documents it needs (`Reads`); the edge reads
-them with the caller's subscriber record in one round trip and hands them to the handler by
-`document_path(collection, id)`. Nothing else
-under functions/edge/ is for services: the edge keeps signatures, parsing, the caller's language,
-answer formats, deadlines, paging, the help screens and request ids to itself.
+profile, the caller's ledger account when asked for, what was read, now). Every entry names the
+documents it needs (`Reads`, as (collection, id) pairs); the edge reads them with the caller's
+subscriber record in one round trip, and the handler asks for each the same way:
+`request.document(collection, id)` (or `request.model(collection, id, Model)`); asking for one the
+entry did not name raises `NotRead`. Nothing else under functions/edge/ is for services: the edge
+keeps signatures, parsing, the caller's language, answer formats, deadlines, paging, the help
+screens and request ids to itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY, path as document_path
+from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.edge.replies import Publication, Text
-from functions.edge.request import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Documents, NotRead, Reads, Request
 from functions.edge.request_ids import call_request_id
 from functions.edge.screen import Reply
 from functions.edge.sms_keywords import (
@@ -75,9 +77,11 @@ __all__ = [
     "Caller",
     "Command",
     "DocumentPath",
+    "Documents",
     "Forwarded",
     "InboundCall",
     "InboundSms",
+    "NotRead",
     "NumberNotInService",
     "Publication",
     "Reads",
@@ -102,7 +106,6 @@ __all__ = [
     "VoiceService",
     "announce",
     "call_request_id",
-    "document_path",
     "fold",
     "refusal",
     "replay",

@@ -7,13 +7,14 @@ answer ("try later"), not a screen the subscriber stares at until the gateway gi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.api_core import exceptions, retry
 from google.cloud import firestore
 
+from functions.edge.request import DocumentPath, Documents
 from functions.edge.subscribers import Caller, caller_from
 from shared import ledger, store
 from shared.operator import OperatorProfile
@@ -30,21 +31,16 @@ READ_RETRY = retry.Retry(
 )
 
 
-def path(collection: str, document_id: str) -> str:
-    """The path a document is filed under in `Lookup.documents`."""
-    return f"{collection}/{document_id}"
-
-
 @dataclass(frozen=True)
 class Lookup:
-    """What one answer read: the caller, their account when asked for, and every document by path."""
+    """What one answer read: the caller, their account when asked for, and every document read."""
 
     caller: Caller
     account: ledger.Account | None
-    documents: Mapping[str, dict | None] = field(default_factory=dict)  # None: the document is absent
+    documents: Documents = field(default_factory=Documents)
 
     def subscriber_record(self) -> dict | None:
-        return self.documents.get(path(store.SUBSCRIBERS, self.caller.msisdn))
+        return self.documents.get(store.SUBSCRIBERS, self.caller.msisdn)
 
 
 def read_all(
@@ -54,19 +50,19 @@ def read_all(
     *,
     with_account: bool,
     now: datetime,
-    extra: Iterable[tuple[str, str]] = (),
+    extra: Iterable[DocumentPath] = (),
 ) -> Lookup:
     """The caller behind `msisdn`, their account as spendable at `now` if asked, and `extra` documents."""
     wanted = [(store.SUBSCRIBERS, msisdn)] + ([(store.ACCOUNTS, msisdn)] if with_account else []) + list(extra)
-    refs = {path(*where): db.collection(where[0]).document(where[1]) for where in wanted}
+    refs = {where: db.collection(where[0]).document(where[1]) for where in wanted}
     found = {
         snapshot.reference.path: snapshot.to_dict()
         for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
         if snapshot.exists
     }
-    documents = {key: found.get(ref.path) for key, ref in refs.items()}
-    caller = caller_from(msisdn, documents[path(store.SUBSCRIBERS, msisdn)], profile)
-    account_document = documents.get(path(store.ACCOUNTS, msisdn)) if with_account else None
+    documents = Documents({where: found.get(ref.path) for where, ref in refs.items()})
+    caller = caller_from(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile)
+    account_document = documents.get(store.ACCOUNTS, msisdn) if with_account else None
     # The same view as ledger.read_account (lots already due are not spendable), read in the
     # subscriber's round trip instead of a second one.
     account = ledger.account_from_document(account_document).as_of(now) if account_document else None

@@ -18,8 +18,9 @@ from datetime import datetime
 
 from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
-from functions.edge.request import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Documents, Reads, Request
 from functions.edge.subscribers import Caller, refusal
+from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 
@@ -121,8 +122,8 @@ def sms_request(
     short_code: str,
     caller: Caller,
     profile: OperatorProfile,
-    account: object | None = None,
-    documents: Mapping[str, dict | None] | None = None,
+    account: Account | None = None,
+    documents: Documents | None = None,
     now: datetime | None = None,
 ) -> Request[SmsMessage]:
     """The request a message makes once its caller (and what its command reads) is known."""
@@ -133,7 +134,7 @@ def sms_request(
         caller=caller,
         profile=profile,
         account=account,
-        documents=documents or {},
+        documents=documents or Documents(),
         now=now,
     )
 

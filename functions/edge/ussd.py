@@ -14,9 +14,10 @@ from typing import Protocol, TypeVar
 
 from functions.edge import pager, request_ids
 from functions.edge.replies import Text
-from functions.edge.request import DocumentPath, Reads, Request
+from functions.edge.request import DocumentPath, Documents, Reads, Request
 from functions.edge.screen import Reply
 from functions.edge.subscribers import Caller, refusal
+from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
@@ -165,8 +166,8 @@ def answer(
     caller: Caller,
     registry: Registry,
     profile: OperatorProfile,
-    account: object | None = None,
-    documents: Mapping[str, dict | None] | None = None,
+    account: Account | None = None,
+    documents: Documents | None = None,
     now: datetime | None = None,
 ) -> Reply:
     """The reply to a parsed request once the caller (and what its service reads) is known, a page at a
@@ -188,7 +189,7 @@ def answer(
                 caller=caller,
                 profile=profile,
                 account=account,
-                documents=documents or {},
+                documents=documents or Documents(),
                 now=now,
             )
         )

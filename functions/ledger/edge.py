@@ -76,10 +76,7 @@ BALANCE_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _caller_report(caller: api.Caller, account: object | None, profile: OperatorProfile) -> Text:
-    # The edge's request carries the account as any object; these services ask for a ledger account.
-    if account is not None and not isinstance(account, ledger.Account):
-        raise TypeError(f"the balance check was handed a {type(account).__name__}, not a ledger account")
+def _caller_report(caller: api.Caller, account: ledger.Account | None, profile: OperatorProfile) -> Text:
     return report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
 
 

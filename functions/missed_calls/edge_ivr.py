@@ -243,8 +243,7 @@ class MissedCallIvr:
             return ()
         if call.status not in ENDED_STATUSES:
             return ()  # a progress report (ringing, in-progress …) when the number asks for more events
-        callee_record = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
-        if request.read and "status" not in (callee_record or {}):
+        if request.read and "status" not in (request.document(store.SUBSCRIBERS, callee) or {}):
             return ()  # not our subscriber: the IVR recorded nothing either
         ended_at = request.now or utcnow()
         called_at = ended_at - timedelta(seconds=call.duration or 0)
@@ -277,11 +276,11 @@ class MissedCallIvr:
         handling = self.config.forwards.handling(reason)
         mailbox = False
         if request.read:
-            subscriber = request.documents.get(api.document_path(store.SUBSCRIBERS, callee))
+            subscriber = request.document(store.SUBSCRIBERS, callee)
             if subscriber is None or "status" not in subscriber:  # not ours: nobody to tell
                 logger.info("forwarded call for a number that is not our subscriber; announced only")
                 return _goodbye([situation, Text("edge.missed_calls.ivr.call_later")], language)
-            mailbox = bool((request.documents.get(api.document_path(documents.USERS, callee)) or {}).get("registered"))
+            mailbox = bool((request.document(documents.USERS, callee) or {}).get("registered"))
         else:
             # Firestore is out: the call is still recorded (the switch forwards only our
             # subscribers' calls), with the announcement that needs nothing read.

@@ -284,10 +284,10 @@ class ShortCode:
         if request.name == HELP:
             return api.SmsAnswer(keywords_text(self.config, self.profile.currency))
         if request.name == STATUS:
-            user = situation.documents.get(api.document_path(documents.USERS, sender))
+            user = situation.document(documents.USERS, sender)
             return api.SmsAnswer(flat(status_text(user, with_numbers=True), language))
         if request.name == DETAILS:
-            notice = situation.documents.get(api.document_path(documents.NOTICES, sender))
+            notice = situation.document(documents.NOTICES, sender)
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
             return api.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
         number: str | None = None
@@ -304,7 +304,7 @@ class ShortCode:
             sign_up = {"pin": pin.hashed(request.argument)}
         action = request.name
         if request.name in (CONFIRM, DECLINE, "register"):
-            waiting = situation.documents.get(api.document_path(*pending_sign_up(sender)))
+            waiting = situation.document(*pending_sign_up(sender))
             if request.name != "register" and waiting is None:
                 return api.SmsAnswer(
                     Text(
@@ -446,7 +446,7 @@ class Menu:
 
     def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
         msisdn, language = situation.caller.msisdn, situation.caller.language
-        user = situation.documents.get(api.document_path(documents.USERS, msisdn)) or {}
+        user = situation.document(documents.USERS, msisdn) or {}
 
         def read_number(typed: str) -> str | None:
             number = listed_number(typed, self.profile)

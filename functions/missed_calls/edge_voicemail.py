@@ -146,7 +146,7 @@ class VoicemailLine:
         if refused is not None:
             return _goodbye(refused, language)
         owner = call.caller  # the mailbox is the caller's own
-        user = request.documents.get(api.document_path(documents.USERS, owner)) or {}
+        user = request.document(documents.USERS, owner) or {}
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
         if not user.get("registered"):
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)

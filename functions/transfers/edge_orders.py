@@ -104,31 +104,33 @@ class Facts:
         return self.recipient
 
 
-def spendable(account: object | None) -> dict[str, int]:
+def spendable(account: Account | None) -> dict[str, int]:
     """The spendable balance per bucket of the account the edge read (none read: no balances)."""
     if account is None:
         return {}
-    if not isinstance(account, Account):  # the edge's Request carries the account untyped
-        raise TypeError(f"the edge read a {type(account).__name__}, not a ledger account")
     return {name: bucket.balance for name, bucket in account.buckets.items()}
 
 
+def party_of(documents: api.Documents, msisdn: str, profile: OperatorProfile) -> Party:
+    """A subscriber as a transfer party, from their record as read (the caller's is read with every request)."""
+    return Party.from_documents(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile.default_language)
+
+
 def facts(
-    documents: Mapping[str, dict | None],
+    documents: api.Documents,
     sender: str,
     recipient: str | None,
-    account: object | None,
+    account: Account | None,
     profile: OperatorProfile,
 ) -> Facts:
     """The Facts from the documents one lookup returned."""
 
     def doc(collection: str, msisdn: str | None) -> dict | None:
-        return documents.get(api.document_path(collection, msisdn)) if msisdn else None
+        return documents.get(collection, msisdn) if msisdn else None
 
-    language = profile.default_language
     return Facts(
-        sender=Party.from_documents(sender, doc(store.SUBSCRIBERS, sender), language),
-        recipient=Party.from_documents(recipient, doc(store.SUBSCRIBERS, recipient), language) if recipient else None,
+        sender=party_of(documents, sender, profile),
+        recipient=party_of(documents, recipient, profile) if recipient else None,
         balances=spendable(account),
         sender_history=History.from_document(doc(HISTORY, sender)),
         recipient_history=History.from_document(doc(HISTORY, recipient)),
@@ -439,7 +441,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
         if not situation.input.session_id:
             return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
-        sender = _ussd_facts(desk, situation, None).sender
+        sender = party_of(situation.documents, situation.caller.msisdn, desk.profile)
         now = situation.now or utcnow()
         text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=now)
         return api.Reply.end(text.render(situation.caller.language), publish)

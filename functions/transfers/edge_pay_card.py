@@ -24,7 +24,6 @@ from functions.edge import api
 from functions.edge.api import Publication, Text
 from functions.transfers import edge_orders as orders
 from functions.transfers.rules import Party
-from shared import store
 from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
 from shared.operator import OperatorProfile
 
@@ -68,8 +67,7 @@ class PayCardIvr:
         call, language = request.input, request.caller.language
         if not request.read or call.caller is None:
             return api.VoiceAnswer(api.announce(Text("edge.unavailable"), language))
-        record = request.documents.get(api.document_path(store.SUBSCRIBERS, call.caller))
-        party = Party.from_documents(call.caller, record, self.profile.default_language)
+        party = orders.party_of(request.documents, call.caller, self.profile)
         refused = caller_refusal(party, self.profile)
         if refused is not None:
             return api.VoiceAnswer(api.announce(refused, language))

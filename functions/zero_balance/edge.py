@@ -34,7 +34,7 @@ def _choices(offer: Offer, profile: OperatorProfile) -> Text:
 def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
     """The reply to one message on the answer code: a clear text, or the answer published for ZeroX."""
     inbound, caller = situation.input.inbound, situation.caller
-    offer = Offer.from_document(situation.documents.get(api.document_path(OFFERS, caller.msisdn)))
+    offer = Offer.from_document(situation.document(OFFERS, caller.msisdn))
     if offer is None or not offer.is_open():
         return Text("zero_balance.no_offer")
     given = answers.parse(inbound.body)

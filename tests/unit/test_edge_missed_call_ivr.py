@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import services, voice
-from functions.edge.request import Request
+from functions.edge.request import Documents, Request
 from functions.edge.subscribers import Caller
 from functions.missed_calls.edge_ivr import MissedCallIvr, keyed_number, reason_of, spoken
 from functions.missed_calls.config import config_for
@@ -30,14 +30,14 @@ def heard(call: voice.InboundCall, language: str = "en", *, documents=None, read
           ) -> Request[voice.InboundCall]:
     """A call as the webhook hands it to the IVR: the caller in `language`, with what was read for them."""
     caller = Caller(msisdn=call.caller or "", known=True, language=language)
-    return Request(channel="voice", input=call, caller=caller, profile=PROFILE, documents=documents or {}, now=NOW,
-                   read=read)
+    return Request(channel="voice", input=call, caller=caller, profile=PROFILE, documents=Documents(documents or {}),
+                   now=NOW, read=read)
 
 
 def callee_documents(*, mailbox: bool = True, subscriber: bool = True) -> dict:
     """What the first request reads: the callee's subscriber record and missed-call options."""
-    return {f"subscribers/{CALLEE}": {"status": "active", "language": "ru"} if subscriber else None,
-            f"missed_call_users/{CALLEE}": {"registered": mailbox}}
+    return {("subscribers", CALLEE): {"status": "active", "language": "ru"} if subscriber else None,
+            ("missed_call_users", CALLEE): {"registered": mailbox}}
 
 
 def reached(forwarded_from: str = "971300909", *, reason: str | None = None, mailbox: bool = True,
@@ -270,8 +270,10 @@ def test_any_request_gets_twiml_and_only_valid_publications(query, digits, forwa
             "ForwardReason": reason or ""}
     if recording:
         form.update(RecordingSid="RE1", RecordingUrl="https://r/RE1", RecordingDuration="3")
-    # The callee is ours, with a mailbox.
-    answer = IVR.answer(heard(voice.parse(form, query), documents=callee_documents()))
+    # The callee is ours, with a mailbox; whatever number the call names is read as the webhook would.
+    call = voice.parse(form, query)
+    read = {where: callee_documents().get(where) for where in IVR.reads(call, PROFILE)}
+    answer = IVR.answer(heard(call, documents=read))
     root = ET.fromstring(str(answer))
     assert root.tag == "Response" and (root.find("Hangup") is not None or root.find("Redirect") is not None)
     for event in published(answer):
@@ -290,7 +292,7 @@ def test_key_4_is_offered_only_when_the_callees_phone_is_off():
 
 def test_only_a_final_call_status_reports_the_hang_up():
     base = dict(call_sid="CA77", caller="+998901234567", called="+998712000000", forwarded_from="+998971300909")
-    callee = {"subscribers/+998971300909": {"status": "active"}}
+    callee = {("subscribers", "+998971300909"): {"status": "active"}}
     assert IVR.ended(heard(voice.InboundCall(**base, status="in-progress"), documents=callee)) == ()
     [report] = IVR.ended(heard(voice.InboundCall(**base, status="completed", duration=12), documents=callee))
     assert (report.payload.hung_up, report.payload.final, report.payload.choice) == (True, False, "none")

@@ -13,6 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import pager, services, sms_keywords, ussd
 from functions.missed_calls.edge_options import WORDS, read_request
+from functions.edge.request import Documents
 from functions.edge.subscribers import Caller
 from functions.missed_calls import documents, pin
 from functions.missed_calls.config import config_for
@@ -33,7 +34,8 @@ def text_in(body: str, *, language="en", notice=None, user=None, known=True, blo
     situation = sms_keywords.sms_request(
         command=COMMANDS.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
         profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
-        documents={f"missed_call_notices/{ME}": notice, f"missed_call_users/{ME}": user, **(pending or {})})
+        documents=Documents({("missed_call_notices", ME): notice, ("missed_call_users", ME): user,
+                             ("consent_pending", f"missed_calls.mailbox:{ME}"): None, **(pending or {})}))
     return COMMANDS.answer(situation)
 
 
@@ -226,7 +228,7 @@ def menu(text: str, user=None, language="en") -> ussd.Reply:
     request = ussd.UssdRequest(session_id="ATUid_mc", service_code="*160#", msisdn=ME, network_code="43401",
                                inputs=tuple(text.split("*")) if text else ())
     return ussd.answer(request, Caller(ME, True, language), REGISTRY, PROFILE,
-                       documents={f"missed_call_users/{ME}": user}, now=NOW)
+                       documents=Documents({("missed_call_users", ME): user}), now=NOW)
 
 
 def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:
@@ -324,7 +326,7 @@ def test_reg_by_sms_carries_the_message_it_came_in_so_the_service_can_ask_first(
     assert answer.publish[0].payload.consent_reply is None
 
 
-PENDING = {f"consent_pending/missed_calls.mailbox:{ME}": {"consent_id": "c1", "expires_at": NOW}}
+PENDING = {("consent_pending", f"missed_calls.mailbox:{ME}"): {"consent_id": "c1", "expires_at": NOW}}
 
 
 @pytest.mark.parametrize("body, accepted, language", [("YES", True, "en"), ("да", True, "ru"), ("ha", True, "uz"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from functions.edge import lookup, services
+from functions.edge.request import Documents
 from functions.edge.subscribers import caller_from
 from shared import runtime, store
 from tests.fixtures.ping_service import edge as ping
@@ -29,10 +30,9 @@ def webhook(client, monkeypatch):  # noqa: F811 (`client` is the webhooks test m
     language = ["en"]
 
     def read_all(db, msisdn, profile, *, with_account, now, extra=()):
-        documents = {lookup.path(store.SUBSCRIBERS, msisdn): {"status": "active", "language": language[0]},
-                     **{lookup.path(*where): None for where in extra}}
-        return lookup.Lookup(caller=caller_from(msisdn, documents[lookup.path(store.SUBSCRIBERS, msisdn)], profile),
-                             account=None, documents=documents)
+        record = {"status": "active", "language": language[0]}
+        documents = Documents({(store.SUBSCRIBERS, msisdn): record, **{where: None for where in extra}})
+        return lookup.Lookup(caller=caller_from(msisdn, record, profile), account=None, documents=documents)
 
     monkeypatch.setattr(lookup, "read_all", read_all)
     monkeypatch.setattr(runtime, "publish_new", lambda topic, payload, **_: published.append((topic, payload)))

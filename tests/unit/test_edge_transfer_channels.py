@@ -13,9 +13,10 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import services, sms_keywords, ussd, voice
 from functions.transfers import edge_orders as transfers
 from functions.edge.sms_keywords import HELP, UNKNOWN
-from functions.edge.request import Request
+from functions.edge.request import Documents, Request
 from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
+from tests.fixtures.edge_reads import sms_read, ussd_read
 from shared.operator import PROFILES_DIR, load_file
 
 PROFILE = load_file(PROFILES_DIR / "demo.yaml")          # Mobiuz "Direct transfer", UZS
@@ -38,18 +39,19 @@ def account(main: int) -> Account:
 
 
 def documents(sender=None, recipient=None, sent=()) -> dict:
-    return {f"subscribers/{SENDER}": sender or subscriber(),
-            f"subscribers/{RECIPIENT}": recipient or subscriber("ru"),
-            f"transfer_history/{SENDER}": {"sent": [{"at": at, "amount": amount} for at, amount in sent],
+    return {("subscribers", SENDER): sender or subscriber(),
+            ("subscribers", RECIPIENT): recipient or subscriber("ru"),
+            ("transfer_history", SENDER): {"sent": [{"at": at, "amount": amount} for at, amount in sent],
                                            "received": []},
-            f"transfer_history/{RECIPIENT}": None}
+            ("transfer_history", RECIPIENT): None}
 
 
 def dial(code: str, text: str = "", *, docs=None, main=5_000_000, session="ATUid_1") -> ussd.Reply:
     docs = docs or documents()
     request = ussd.parse({"sessionId": session, "serviceCode": code, "phoneNumber": SENDER, "text": text}, PROFILE)
-    caller = caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE)
-    return ussd.answer(request, caller, REGISTRY, PROFILE, account(main), docs, NOW)
+    caller = caller_from(SENDER, docs[("subscribers", SENDER)], PROFILE)
+    read = ussd_read(REGISTRY, request, PROFILE, docs)
+    return ussd.answer(request, caller, REGISTRY, PROFILE, account(main), read, NOW)
 
 
 # --- parsing what subscribers type ----------------------------------------------------------
@@ -179,7 +181,7 @@ def test_todays_sent_transfers_count_against_the_daily_limit():
 
 
 def test_an_unknown_recipient_and_a_barred_sender_are_refused():
-    unknown = dict(documents(), **{f"subscribers/{RECIPIENT}": None})
+    unknown = {**documents(), ("subscribers", RECIPIENT): None}
     assert "+998971300909" in dial("*112#", "998971300909*2500", docs=unknown).text
     barred = dial("*112#", "998971300909*2500", docs=documents(sender=subscriber(transfers_barred=True)))
     assert barred.publish == () and barred.text.startswith("Transfer not made.")
@@ -249,8 +251,9 @@ def text_in(body: str, *, docs=None, main=5_000_000, sid="SM0001") -> sms_keywor
     inbound = sms_keywords.parse({"MessageSid": sid, "From": SENDER, "To": "21112", "Body": body})
     command, word = COMMANDS.command_of(body)
     situation = sms_keywords.sms_request(command=command, word=word, profile=PROFILE, short_code="21112",
-                                         caller=caller_from(SENDER, docs[f"subscribers/{SENDER}"], PROFILE),
-                                         account=account(main), inbound=inbound, documents=docs, now=NOW)
+                                         caller=caller_from(SENDER, docs[("subscribers", SENDER)], PROFILE),
+                                         account=account(main), inbound=inbound, now=NOW,
+                                         documents=sms_read(COMMANDS, inbound, "21112", PROFILE, docs))
     return COMMANDS.answer(situation)
 
 
@@ -355,7 +358,7 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
 def heard(inbound: voice.InboundCall, record=None, read=True) -> Request[voice.InboundCall]:
     """The call as the webhook hands it on: an English-speaking caller, their record read (or not)."""
     return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, read=read,
-                   documents={f"subscribers/{SENDER}": record if record is not None else subscriber()})
+                   documents=Documents({("subscribers", SENDER): record if record is not None else subscriber()}))
 
 
 def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from functions.edge import services, ussd
+from functions.edge.request import Documents
 from functions.edge.subscribers import caller_from
 from functions.transfers import edge as transfers_edge
 from functions.transfers.edge_menu import (AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position,
@@ -83,11 +84,11 @@ def screen(text: str, language="en", main=5_000_000) -> ussd.Reply:
     record = {"status": "active", "language": language, "customer_type": "individual", "line_type": "prepaid"}
     account = Account.new(SENDER, NOW - timedelta(days=9))
     account.credit("main", main, expires_at=None, reason="topup", reference="seed", at=NOW - timedelta(days=9))
-    docs = {f"subscribers/{SENDER}": record, f"subscribers/{RECIPIENT_NUMBER}": dict(record, language="ru"),
-            f"transfer_history/{SENDER}": None, f"transfer_history/{RECIPIENT_NUMBER}": None}
+    docs = {("subscribers", SENDER): record, ("subscribers", RECIPIENT_NUMBER): dict(record, language="ru"),
+            ("transfer_history", SENDER): None, ("transfer_history", RECIPIENT_NUMBER): None}
     request = ussd.parse({"sessionId": "ATUid_9", "serviceCode": "#131#", "phoneNumber": SENDER, "text": text},
                          PROFILE)
-    return ussd.answer(request, caller_from(SENDER, record, PROFILE), REGISTRY, PROFILE, account, docs, NOW)
+    return ussd.answer(request, caller_from(SENDER, record, PROFILE), REGISTRY, PROFILE, account, Documents(docs), NOW)
 
 
 def test_the_root_screen_names_the_policy_and_its_three_choices():

@@ -15,6 +15,7 @@ from functions.ledger import edge as balance
 from shared import texts
 from shared.ledger_core import Account
 from shared.operator import load_file, PROFILES_DIR
+from tests.fixtures.edge_reads import ussd_read
 
 PROFILE = load_file(PROFILES_DIR / "demo.yaml")
 REGISTRY = services.ussd_services(PROFILE)
@@ -141,7 +142,9 @@ def pages_of(code: str, language: str, account=None, registry=REGISTRY) -> list[
     """Every page of one screen, turning pages with the key each page offers, as a subscriber would."""
     typed, pages = [], []
     while True:
-        reply = ussd.answer(request(code=code, text="*".join(typed)), caller(language), registry, PROFILE, account)
+        dialled = request(code=code, text="*".join(typed))
+        read = ussd_read(registry, dialled, PROFILE)
+        reply = ussd.answer(dialled, caller(language), registry, PROFILE, account, read)
         pages.append(reply)
         key, _, label = reply.text.splitlines()[-1].partition(" ")
         if not reply.keep_open or label != pager_label(language) or len(pages) > 10:
@@ -239,14 +242,16 @@ RECIPIENT = "+998971300909"
 def confirm_screens(language: str) -> dict[str, ussd.Reply]:
     """Every screen that asks to confirm money: #131# for each amount choice, the *160# mailbox sign-up."""
     record = {"status": "active", "language": language, "customer_type": "individual", "line_type": "prepaid"}
-    docs = {f"subscribers/{MSISDN}": record, f"subscribers/{RECIPIENT}": dict(record, language="ru"),
-            f"transfer_history/{MSISDN}": None, f"transfer_history/{RECIPIENT}": None,
-            f"missed_call_users/{MSISDN}": None}
+    docs = {("subscribers", MSISDN): record, ("subscribers", RECIPIENT): dict(record, language="ru"),
+            ("transfer_history", MSISDN): None, ("transfer_history", RECIPIENT): None,
+            ("missed_call_users", MSISDN): None}
     acc = Account.new(MSISDN, NOW - timedelta(days=30))
     acc.credit("main", 99_999_900, expires_at=None, reason="topup", reference="seed", at=acc.created_at)
 
     def dial(code: str, *typed: str) -> ussd.Reply:
-        return ussd.answer(request(code=code, text="*".join(typed)), caller(language), REGISTRY, PROFILE, acc, docs, NOW)
+        dialled = request(code=code, text="*".join(typed))
+        read = ussd_read(REGISTRY, dialled, PROFILE, docs)
+        return ussd.answer(dialled, caller(language), REGISTRY, PROFILE, acc, read, NOW)
 
     def chosen(code: str, *typed: str) -> ussd.Reply:
         """The screen after the last input, More pressed first until the page showing that choice."""
