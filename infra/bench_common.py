@@ -20,7 +20,7 @@ from infra import demo
 from infra.demo_common import DemoSubscriber
 from infra.sections import always
 from infra.stack import Stack
-from shared import bus, runtime, settings, signing
+from shared import bus, runtime, settings, signing, store
 from shared.events import Envelope
 from shared.operator import OperatorProfile
 
@@ -101,9 +101,10 @@ class BenchStage:
         def one(i: int) -> None:
             a, b = pairs[i % len(pairs)]
             refs = [
-                db.document(f"processed/ceiling-{run}-{i}"),
-                db.document(f"subscribers/{a}"),
-                db.document(f"subscribers/{b}"),
+                # The real marker and subscribers; scratch `ceiling_*` collections stand in for the rest.
+                db.collection(store.PROCESSED).document(f"ceiling-{run}-{i}"),
+                db.collection(store.SUBSCRIBERS).document(a),
+                db.collection(store.SUBSCRIBERS).document(b),
                 db.document(f"ceiling_accounts/{a}"),
                 db.document(f"ceiling_accounts/{b}"),
                 db.document(f"ceiling_history/{a}"),
