@@ -29,8 +29,8 @@ TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is appl
 FORMER_OWNERS = "former_owners"
 GATES = "gates"  # shared/gate.py: one lease document per key while it is held
 
-# Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (terraform/firestore.tf,
-# one per collection of EXPIRING) deletes each document once the time has passed, so they do not
+# Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (one per collection
+# of EXPIRING, declared in shared/infrastructure.yaml) deletes each document once the time has passed, so they do not
 # grow forever.
 EXPIRES_AT = "expire_at"
 EXPIRING = (PROCESSED, GATES)

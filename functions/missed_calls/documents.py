@@ -20,7 +20,7 @@ missed_call_users/{msisdn}       a subscriber's options and service state:
 consents/{id}, consent_pending/{offer}:{msisdn}   the mailbox sign-up's consent (shared/consent.py)
 
 voicemail_pin_guards/{msisdn}    the one document the edge writes: wrong PINs in a row and tries in
-    flight, counted as the voicemail line compares them (functions/edge/pin_guard.py)
+    flight, counted as the voicemail line compares them (functions/missed_calls/edge_pin_guard.py)
 
 missed_call_notices/{callee}     the latest attach notice, for the D query:
     sent_at, window_ends_at, calls [{caller, count, first_at, last_at, choice, other_number}]

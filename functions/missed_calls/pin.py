@@ -86,7 +86,7 @@ def after_entry(
 ) -> tuple[dict[str, Any], bool]:
     """The user fields a keyed PIN changes, and whether it just locked the mailbox.
 
-    The voicemail line counts wrong PINs in a row as it compares them (functions/edge/pin_guard.py)
+    The voicemail line counts wrong PINs in a row as it compares them (functions/missed_calls/edge_pin_guard.py)
     and says which one used up the tries: that one locks. The failures kept here are what care sees
     (a right PIN clears those before it), never a second count. Entries older than the PIN's last
     change or its last right entry (late or out-of-order deliveries) change nothing; a locked mailbox

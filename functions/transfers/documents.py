@@ -30,7 +30,7 @@ VOUCHERS = "vouchers"
 VOUCHER_SERIALS = "voucher_serials"
 VOUCHER_ATTEMPTS = "voucher_attempts"  # per caller: recent wrong codes
 VOUCHER_CARD_ATTEMPTS = "voucher_card_attempts"  # per card (its serial as keyed), across callers: recent wrong codes
-# Wrong-code counts matter only within their window: Firestore's TTL (terraform/firestore.tf) deletes
+# Wrong-code counts matter only within their window: Firestore's TTL (infrastructure.yaml) deletes
 # each document once its newest wrong code has left it.
 EXPIRING = (VOUCHER_ATTEMPTS, VOUCHER_CARD_ATTEMPTS)
 

@@ -7,7 +7,7 @@ It returns a `Quote` (what an accepted transfer moves) or a `Refusal` (a code an
 text needs). Callers decide twice: the edge on a fresh read to answer at once, execution inside
 the transaction, authoritatively.
 
-Refusal codes and their params (texts: shared/texts/transfers.yaml, key `transfer.refused.<code>`).
+Refusal codes and their params (texts: functions/transfers/texts/transfers.yaml, key `transfer.refused.<code>`).
 Money params are ints in minor units (format with the operator currency); times are ISO 8601
 strings in UTC (format with shared.localtime); every other param is a string or an int.
 
