@@ -65,9 +65,10 @@ def on_expire_account(ctx: runtime.Context[None], order: ExpireAccount) -> None:
 @runtime.consumer("ledger-expiry-notice")
 def on_lot_expired(ctx: runtime.Context[None], expired: LotExpired) -> None:
     """Tell the subscriber how much of which balance expired, and what is left of it."""
-    subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, expired.msisdn)).to_dict()
-    account = ledger.read_account(ctx.db, expired.msisdn, at=ctx.now)
-    if subscriber is None or account is None:
+    subscriber_ref, account_ref = ctx.doc(store.SUBSCRIBERS, expired.msisdn), ctx.doc(store.ACCOUNTS, expired.msisdn)
+    docs = ctx.read(subscriber_ref, account_ref)
+    subscriber, account_document = docs.get(subscriber_ref), docs.get(account_ref)
+    if subscriber is None or account_document is None:
         logger.info(
             "expired credit of a number with no subscriber left; nobody to tell",
             extra={"msisdn": expired.msisdn, "lot_id": expired.lot_id},
@@ -81,11 +82,13 @@ def on_lot_expired(ctx: runtime.Context[None], expired: LotExpired) -> None:
             to=expired.msisdn,
             template="ledger.expiry.notice",
             language=language,
-            reference=expired.lot_id,
+            reference=f"ledger-expiry:{expired.msisdn}:{expired.lot_id}",  # lot ids count per account
             params={
                 "amount": profile.currency.format(expired.amount),
                 "bucket": ledger.bucket_label(expired.bucket, language),
-                "balance": profile.currency.format(account.balance(expired.bucket)),
+                "balance": profile.currency.format(
+                    ledger.account_from_document(account_document).as_of(ctx.now).balance(expired.bucket)
+                ),
             },
         ),
         purpose="notice",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from functions.transfers import public as transfers
 from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
 if TYPE_CHECKING:
@@ -71,11 +72,9 @@ config_for = PRESETS.for_profile  # (profile): the preset in force; None when th
 def topup_amount(profile: OperatorProfile, config: ZeroBalanceConfig) -> int | None:
     """What option 2 asks for; None when it is not offered.
 
-    Offered when the preset names an amount and the operator runs balance transfers, whose service
-    asks the callee and applies its own policy to the ask: a policy without top-up requests refuses
-    it and tells the caller why. That the shipped profiles agree is checked by
-    tests/unit/test_zero_balance.py (this service does not load transfers' policies).
+    Offered only when the preset names an amount and a transfer policy in force takes top-up asks:
+    the transfers service is the one that asks the callee (asked through its public module).
     """
-    if config.topup_amount is None or not profile.services.get(TRANSFERS):
+    if config.topup_amount is None or not transfers.takes_topup_asks(profile):
         return None
     return config.topup_amount

@@ -74,6 +74,7 @@ def test_an_m1_transferred_bonus_lot_expires_after_30_days_with_its_event_and_it
     assert (notice.data["to"], notice.data["template"], notice.data["language"]) == \
         (SG_B, "ledger.expiry.notice", "zh"), notice.data
     assert notice.data["params"]["bucket"] == "赠送余额" and "5" in notice.data["params"]["amount"], notice.data
+    assert notice.data["reference"] == f"ledger-expiry:{SG_B}:{event.data['lot_id']}", "names the number and its lot"
     assert push(ledger_functions.on_lot_expired, event) == "duplicate", "told once, however often it is delivered"
     sound(SG_A, SG_B)
 

@@ -2,8 +2,9 @@
 functions/edge/api.py.
 
 - a module of functions/edge/ imports no service (no `functions.<service>` at all);
-- a service imports from the edge only its public interface (`functions.edge.api`), and no other
-  service's modules; `shared.*` and its own package are always allowed.
+- a service imports from the edge only its public interface (`functions.edge.api`), and from another
+  service only that service's `public` module (what it answers others); `shared.*` and its own
+  package are always allowed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = "edge"
 EDGE_INTERFACE = "functions.edge.api"
+PUBLIC = "public"  # functions/<service>/public.py: what a service answers other services
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -61,6 +63,8 @@ def broken(module: str, target: str) -> str | None:
         return f"the edge imports the {other} service's {target}"
     if other == EDGE:
         return None if target == EDGE_INTERFACE else f"{home} imports the edge's internal {target}"
+    if target == f"functions.{other}.{PUBLIC}":
+        return None
     return f"{home} imports the {other} service's {target}"
 
 
@@ -86,6 +90,7 @@ def test_the_edge_imports_no_service_and_no_service_another_services_internals()
     ("functions.zero_balance.config", "functions.transfers.policy"),
     ("functions.transfers.edge", "functions.edge.ussd"),
     ("functions.missed_calls.edge_ivr", "functions.edge.lookup"),
+    ("functions.edge.services", "functions.transfers.public"),   # the edge asks no service anything
 ])
 def test_the_rules_refuse_an_edge_reaching_into_a_service_and_a_service_into_another(module, target):
     assert broken(module, target) is not None
@@ -97,6 +102,7 @@ def test_the_rules_refuse_an_edge_reaching_into_a_service_and_a_service_into_ano
     ("functions.edge.main", "functions.edge.ussd"),
     ("functions.edge.services", "functions"),
     ("functions.zero_balance.config", "shared.presets"),
+    ("functions.zero_balance.config", "functions.transfers.public"),
 ])
 def test_the_rules_allow_the_interface_shared_code_and_a_services_own_modules(module, target):
     assert broken(module, target) is None
