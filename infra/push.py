@@ -78,6 +78,10 @@ def push_body(project: str, subscription: str, message: Message) -> dict:
     return body
 
 
+# The threads google-cloud-pubsub's streaming pull starts to close a stream, which outlive `cancel()`.
+_STREAM_SHUTDOWN_THREADS = ("Thread-OnRpcTerminated", "Thread-RegularStreamShutdown")
+
+
 class LocalPush:
     """Streaming pull of each routed subscription, each message posted to its function; `stop()` ends it all."""
 
@@ -132,6 +136,10 @@ class LocalPush:
                 logger.debug("push stream ended with an error", exc_info=True)
         self._streams.clear()
         self._subscriber.close()
+        # The client ends each stream's RPC in a short-lived thread of its own; wait for it too.
+        for thread in threading.enumerate():
+            if thread.name in _STREAM_SHUTDOWN_THREADS:
+                thread.join(timeout=10)
 
 
 def deliver(
