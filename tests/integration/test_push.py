@@ -12,6 +12,7 @@ import pytest
 
 from infra import push
 from shared import bus, catalog
+from tests.integration.test_backlog import wait_for
 
 PROJECT = "vas-test"
 SUBSCRIPTION = "zero-balance-answer"  # any catalog subscription with a dead-letter policy; nothing else here consumes it
@@ -60,14 +61,6 @@ def publish(count: int) -> dict[str, bytes]:
     topic = catalog.load().consumer(SUBSCRIPTION).topic
     data = {n: json.dumps({"n": n}).encode() for n in range(count)}
     return {bus.publish_raw(topic, body, {"n": str(n)}): body for n, body in data.items()}
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; pushed: {len(Endpoint.bodies)}")
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("delivery", push.DELIVERIES)
