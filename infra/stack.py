@@ -100,11 +100,13 @@ def start(
     say: Callable[[str], object] = print,
     clock_seconds: float = CLOCK_SECONDS,
     push: str = local_push.LOCAL,
+    push_in_flight: int = local_push.IN_FLIGHT,
 ) -> Stack:
     """Start the stack and return it ready: topology created, every process answering.
 
     `push` says who delivers the subscriptions: the local stand-in for Pub/Sub's push (`local`) or
-    the emulator's own push loop (`emulator`).
+    the emulator's own push loop (`emulator`); `push_in_flight` is the stand-in's messages in flight per
+    subscription.
     """
     problems = gcloud.missing_tools()
     if problems:
@@ -178,6 +180,7 @@ def start(
             push,
             catalog,
             max_backoff_seconds=max_backoff_seconds,
+            in_flight=push_in_flight,
         )
         say(
             f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} subscriptions"
@@ -234,12 +237,23 @@ def main(argv: list[str] | None = None) -> int:
         default=local_push.LOCAL,
         help="who pushes to the functions: production-like concurrency (local, default) or the emulator",
     )
+    parser.add_argument(
+        "--push-in-flight",
+        type=int,
+        default=local_push.IN_FLIGHT,
+        help=f"messages the local push has in flight per subscription (default {local_push.IN_FLIGHT})",
+    )
     args = parser.parse_args(argv)
 
     from infra import demo
 
     started = time.monotonic()
-    stack = start(auto_ports=args.ports == "auto", clock_seconds=args.clock_seconds, push=args.push)
+    stack = start(
+        auto_ports=args.ports == "auto",
+        clock_seconds=args.clock_seconds,
+        push=args.push,
+        push_in_flight=args.push_in_flight,
+    )
     try:
         print(f"Everything is up in {time.monotonic() - started:.1f}s.")
         demo.seed(stack)
