@@ -3,7 +3,8 @@
 Everything runs on this machine (emulators included), so the absolute figures describe this
 machine; the ratios against a raw ceiling measured in the same run are what to compare.
 
-  raw ceiling   publish → push → a no-op functions-framework function (same emulator, same server)
+  raw ceiling   publish → push → a no-op functions-framework function (same emulator, same server, same push:
+                the local stand-in for Pub/Sub's push by default, the emulator's with --push emulator)
   tx ceiling    a Firestore transaction straight on the emulator (BenchStage.transaction_ceiling)
 
 Each service measures its own paths in `functions/<service>/bench.py` (its `SECTION`, found by
@@ -28,13 +29,15 @@ from collections.abc import Iterable
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from emulators.process import Service, free_port
-from infra import demo, sections, stack as stack_module
+from infra import demo, push as local_push, sections, stack as stack_module
 from infra.bench_common import BenchSection, BenchStage, Figure, publish_all, wait_until_count
 from infra.functions import REPO
+from infra.topology import push_endpoint
 from shared import catalog, operator
 from shared.operator import OperatorProfile
 
 LOG_DIR = REPO / ".run" / "bench-logs"
+CEILING_ACK_DEADLINE_SECONDS = 10  # the emulator's default, which the pushed ceiling subscription gets
 BENCH_MODULE = "bench"  # the module a service declares its measurements in
 
 
@@ -48,6 +51,7 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     count_file = LOG_DIR / f"noop-{uuid.uuid4().hex[:8]}.count"
     count_file.write_bytes(b"")
     port = free_port()
+    ceiling_push: local_push.LocalPush | None = None
     noop = (
         Service(
             "bench-noop",
@@ -76,15 +80,14 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
         publisher, subscriber = PublisherClient(), SubscriberClient()
         topic = publisher.topic_path(stack.project, "bench-ceiling")
         publisher.create_topic(name=topic)
-        subscriber.create_subscription(
-            request={
-                "name": subscriber.subscription_path(stack.project, "bench-ceiling"),
-                "topic": topic,
-                "push_config": {
-                    "push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/bench-ceiling"
-                },
-            }
-        )
+        url = f"http://127.0.0.1:{port}/"
+        subscription: dict = {"name": subscriber.subscription_path(stack.project, "bench-ceiling"), "topic": topic}
+        if stack.push is None:  # pushed as the stack's subscriptions are
+            subscription["push_config"] = {"push_endpoint": push_endpoint(url, stack.project, "bench-ceiling")}
+        subscriber.create_subscription(request=subscription)
+        if stack.push is not None:
+            ceiling_push = local_push.LocalPush(stack.project, stack.push.in_flight)
+            ceiling_push.route("bench-ceiling", url, "bench-ceiling", CEILING_ACK_DEADLINE_SECONDS)
         envelopes = [
             catalog.make_envelope(
                 "sms.send",
@@ -99,11 +102,14 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
         wait_until_count(lambda: count_file.stat().st_size, messages, timeout=300)
         return messages / (time.perf_counter() - started)
     finally:
+        if ceiling_push is not None:
+            ceiling_push.stop()
         noop.stop()
 
 
-def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, dict[str, int]]:
-    """The events per throughput run, and each count the sections declare (`--name`, its default if not given).
+def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, dict[str, int], str]:
+    """The events per throughput run, each count the sections declare (`--name`, its default if not given), and
+    who pushes (`--push`).
 
     Every section's counts are accepted, those of services the profile switches off too (unused then).
     """
@@ -111,17 +117,24 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, di
         prog="python -m infra.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=300, help="SMS events per throughput run")
+    parser.add_argument(
+        "--push",
+        choices=local_push.DELIVERIES,
+        default=local_push.LOCAL,
+        help="who pushes to the functions: production-like concurrency (local, default) or the emulator",
+    )
     options = [option for section in declared for option in section.options]
     for option in options:
         parser.add_argument(f"--{option.name}", type=int, default=option.default, help=option.help)
     args = vars(parser.parse_args(argv))
-    return args["messages"], {option.name: args[option.name.replace("-", "_")] for option in options}
+    counts = {option.name: args[option.name.replace("-", "_")] for option in options}
+    return args["messages"], counts, args["push"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    messages, counts = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
+    messages, counts, push = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None)
+    stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None, push=push)
     try:
         # The settings (and so the profile) are read once the stack has set the local ones.
         profile = operator.current()

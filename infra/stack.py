@@ -1,12 +1,14 @@
 """The whole platform on one machine: `make run`.
 
 Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto) and every catalog function
-as a functions-framework process; creates topics and push subscriptions from the catalog; seeds
-the demo operator; plays the scripted demo and prints what each phone saw; then serves until
-Ctrl-C and stops every process it started.
+as a functions-framework process; creates topics and subscriptions from the catalog, pushed to
+the functions with production's concurrency by infra/push.py (or, with `--push emulator`, by the
+emulator's own one-at-a-time push); seeds the demo operator; plays the scripted demo and prints
+what each phone saw; then serves until Ctrl-C and stops every process it started.
 
   python -m infra.stack                 # make run
   python -m infra.stack --demo-only     # run the demo and exit (the e2e test does this)
+  python -m infra.stack --push emulator # the emulator pushes, one message at a time per subscription
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from emulators import gcloud, ses as ses_emulator
 from emulators.process import Service, free_port
-from infra import topology
+from infra import push as local_push
 from infra.clock import LocalClock
 from infra.functions import LOCAL_ENV, REPO, function_service
 from shared import catalog as catalog_module
@@ -48,6 +50,7 @@ class Stack:
     clock: LocalClock | None = None
     clock_url: str = ""  # the clock's control endpoint (python -m infra.clock --url)
     ses: ses_emulator.SesEmulator | None = None
+    push: local_push.LocalPush | None = None  # None when the emulator pushes
 
     @property
     def carrier_url(self) -> str:
@@ -71,6 +74,8 @@ class Stack:
     def stop(self) -> None:
         if self.clock is not None:
             self.clock.stop()
+        if self.push is not None:  # before the functions, so the pushes under way get their answers
+            self.push.stop()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.stop(), self.functions.values()))
         self.carrier.stop()
@@ -94,8 +99,15 @@ def start(
     max_backoff_seconds: int | None = None,
     say: Callable[[str], object] = print,
     clock_seconds: float = CLOCK_SECONDS,
+    push: str = local_push.LOCAL,
+    push_in_flight: int = local_push.IN_FLIGHT,
 ) -> Stack:
-    """Start the stack and return it ready: topology created, every process answering."""
+    """Start the stack and return it ready: topology created, every process answering.
+
+    `push` says who delivers the subscriptions: the local stand-in for Pub/Sub's push (`local`) or
+    the emulator's own push loop (`emulator`); `push_in_flight` is the stand-in's messages in flight per
+    subscription.
+    """
     problems = gcloud.missing_tools()
     if problems:
         raise SystemExit("Cannot start the local stack:\n  - " + "\n  - ".join(problems) + "\n" + gcloud.INSTALL_HINT)
@@ -162,10 +174,18 @@ def start(
         carrier.wait_ready()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.wait_ready(), stack.functions.values()))
-        topology.create(
-            project, {name: urls[name] for name in catalog.consumers}, max_backoff_seconds=max_backoff_seconds
+        stack.push = local_push.deliver(
+            project,
+            {name: urls[name] for name in catalog.consumers},
+            push,
+            catalog,
+            max_backoff_seconds=max_backoff_seconds,
+            in_flight=push_in_flight,
         )
-        say(f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} push subscriptions.")
+        say(
+            f"Topology created: {len(catalog.topics)} topics, {len(catalog.consumers)} subscriptions"
+            + (" pushed by the emulator." if stack.push is None else f", {stack.push.in_flight} pushes in flight each.")
+        )
         stack.clock = LocalClock(clock_seconds, path=clock_path).start()
         stack.clock_url = stack.clock.serve(_port(auto_ports, "clock"))
         if clock_seconds > 0:
@@ -211,12 +231,29 @@ def main(argv: list[str] | None = None) -> int:
         default=CLOCK_SECONDS,
         help="how often every catalog schedule ticks locally (0: never)",
     )
+    parser.add_argument(
+        "--push",
+        choices=local_push.DELIVERIES,
+        default=local_push.LOCAL,
+        help="who pushes to the functions: production-like concurrency (local, default) or the emulator",
+    )
+    parser.add_argument(
+        "--push-in-flight",
+        type=int,
+        default=local_push.IN_FLIGHT,
+        help=f"messages the local push has in flight per subscription (default {local_push.IN_FLIGHT})",
+    )
     args = parser.parse_args(argv)
 
     from infra import demo
 
     started = time.monotonic()
-    stack = start(auto_ports=args.ports == "auto", clock_seconds=args.clock_seconds)
+    stack = start(
+        auto_ports=args.ports == "auto",
+        clock_seconds=args.clock_seconds,
+        push=args.push,
+        push_in_flight=args.push_in_flight,
+    )
     try:
         print(f"Everything is up in {time.monotonic() - started:.1f}s.")
         demo.seed(stack)

@@ -1,4 +1,4 @@
-"""Topics and push subscriptions, created from the catalog exactly as Terraform declares them."""
+"""Topics and subscriptions, created from the catalog exactly as Terraform declares them."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def create(
     consumer_urls: dict[str, str],
     catalog: catalog_module.Catalog | None = None,
     max_backoff_seconds: int | None = None,
+    emulator_push: bool = True,
 ) -> None:
-    """Create every topic, and a push subscription per consumer whose URL is given.
+    """Create every topic, and a subscription per consumer whose URL is given: pushed to it by the
+    emulator, or (`emulator_push=False`) a pull subscription that infra/push.py pushes from.
 
     `max_backoff_seconds` caps the catalog's retry backoff: tests use it so that a poison
     message reaches the dead-letter topic in seconds rather than minutes; nothing else changes.
@@ -41,7 +43,6 @@ def create(
         request = {
             "name": subscriber.subscription_path(project, name),
             "topic": publisher.topic_path(project, consumer.topic),
-            "push_config": {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)},
             "ack_deadline_seconds": consumer.ack_deadline_seconds,
             # `python -m functions.ops seek` re-delivers acknowledged messages only if they are kept.
             "retain_acked_messages": True,
@@ -50,6 +51,8 @@ def create(
                 "maximum_backoff": duration_pb2.Duration(seconds=min(consumer.max_backoff_seconds, cap)),
             },
         }
+        if emulator_push:
+            request["push_config"] = {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)}
         if consumer.dead_letter and consumer.max_delivery_attempts:
             request["dead_letter_policy"] = {
                 "dead_letter_topic": dead_letter_topic,

@@ -115,25 +115,31 @@ def function_server(emulators):
 
 @pytest.fixture
 def push_subscriptions(emulators):
-    """`push_subscriptions(consumer_urls, **options)`: infra.topology.create for one test, undone after it.
+    """`push_subscriptions(consumer_urls, delivery="local", **options)`: infra.push.deliver for one test, undone after it.
 
-    The emulators serve the whole session: a push subscription left pointing at a function server
-    the test stopped (or at no server at all) would push every later test's messages to a dead
-    endpoint. The ones the test replaced are put back as they were.
+    Delivered by the local stand-in for Pub/Sub's push (infra/push.py) unless `delivery="emulator"`.
+    The emulators serve the whole session: a subscription left pointing at a function server the
+    test stopped (or at no server at all) would push every later test's messages to a dead
+    endpoint. The stand-ins are stopped, and the subscriptions the test replaced put back as they were.
     """
     from google.cloud import pubsub_v1
 
-    from infra import topology
+    from infra import push
 
     subscriber = pubsub_v1.SubscriberClient()
     before = {s.name: s for s in subscriber.list_subscriptions(request={"project": f"projects/{PROJECT}"})}
     touched: set[str] = set()
+    pushing: list[push.LocalPush] = []
 
-    def create(consumer_urls: dict[str, str], **options) -> None:
+    def create(consumer_urls: dict[str, str], delivery: str = push.LOCAL, **options) -> None:
         touched.update(subscriber.subscription_path(PROJECT, name) for name in consumer_urls)
-        topology.create(PROJECT, consumer_urls, **options)
+        local = push.deliver(PROJECT, consumer_urls, delivery, **options)
+        if local is not None:
+            pushing.append(local)
 
     yield create
+    for local in pushing:
+        local.stop()
     for name in touched:
         subscriber.delete_subscription(request={"subscription": name})
         if name in before:

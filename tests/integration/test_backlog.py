@@ -15,7 +15,7 @@ from google.api_core import exceptions
 from google.cloud import pubsub_v1
 
 from functions.ops import __main__ as ops_cli
-from infra import topology
+from infra import push
 from shared import bus, catalog
 from shared.events import utcnow
 
@@ -38,6 +38,21 @@ def _delete(subscriber: pubsub_v1.SubscriberClient, path: str) -> None:
         subscriber.delete_subscription(subscription=path)
     except exceptions.NotFound:
         pass
+
+
+@pytest.fixture
+def delivered():
+    """`delivered(url, delivery)`: the subscription pushed to `url` by the stand-in or the emulator, until the test ends."""
+    pushing: list[push.LocalPush] = []
+
+    def deliver(url: str, delivery: str) -> None:
+        local = push.deliver(PROJECT, {SUBSCRIPTION: url}, delivery)
+        if local is not None:
+            pushing.append(local)
+
+    yield deliver
+    for local in pushing:
+        local.stop()
 
 
 def create_unconsumed(path: str) -> None:
@@ -88,10 +103,11 @@ def test_backlog_shows_undelivered_messages_and_the_oldest_age_and_keeps_them(su
     assert re.search(rf"^{SUBSCRIPTION}\s+0\s+-$", backlog_line(capsys), re.M)
 
 
-def test_backlog_sees_messages_a_failing_push_holds(subscription, capsys):
+@pytest.mark.parametrize("delivery", push.DELIVERIES)
+def test_backlog_sees_messages_a_failing_push_holds(subscription, delivered, capsys, delivery):
     # The consumer is gone (nothing listens on port 9): each failed push leaves its message leased to
-    # the emulator's push loop for the retry backoff, where a plain pull does not see it.
-    topology.create(PROJECT, {SUBSCRIPTION: "http://127.0.0.1:9/"})
+    # the pusher for the retry backoff, where a plain pull does not see it.
+    delivered("http://127.0.0.1:9/", delivery)
     publish(3)
 
     # The backlog counts a message once the emulator has taken it in; under load that takes a moment.
@@ -132,9 +148,10 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def test_seek_delivers_acknowledged_messages_again(subscription, consumer, capsys):
+@pytest.mark.parametrize("delivery", push.DELIVERIES)
+def test_seek_delivers_acknowledged_messages_again(subscription, consumer, delivered, capsys, delivery):
     url, received = consumer
-    topology.create(PROJECT, {SUBSCRIPTION: url})
+    delivered(url, delivery)
     before = utcnow() - timedelta(seconds=1)
     published = publish(3)
     wait_for(lambda: len(received) >= 3, 30, "the first deliveries")

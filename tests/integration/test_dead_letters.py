@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from functions.ops import __main__ as ops_cli
+from infra import push
 from shared import catalog, runtime, store
 
 SUBSCRIBER = "+998901000777"
@@ -21,12 +24,13 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.parametrize("delivery", push.DELIVERIES)
 def test_a_poison_top_up_is_dead_lettered_then_replayed_after_the_fix(firestore_clean, function_server,
-                                                                     push_subscriptions, capsys):
+                                                                     push_subscriptions, capsys, delivery):
     topup = function_server("provisioning-topup")
     dead_letters = function_server("ops-dead-letter")
     push_subscriptions({"provisioning-topup": topup.ready_url, "ops-dead-letter": dead_letters.ready_url},
-                       max_backoff_seconds=1)
+                       delivery, max_backoff_seconds=1)
     db = store.db()
     db.collection(store.SUBSCRIBERS).document(SUBSCRIBER).set({"msisdn": SUBSCRIBER, "status": "active",
                                                                "line_type": "prepaid", "language": "en"})

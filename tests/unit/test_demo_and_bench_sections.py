@@ -67,9 +67,10 @@ def test_a_new_services_demo_section_is_found_and_plays_its_part():
 def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_printed():
     measured = bench.bench_sections(PROFILE, (*sections.service_packages("bench"), PING))
     assert measured[-1] is ping_bench.SECTION
-    messages, counts = bench.parse(["--pings", "3", "--transfers", "20"], measured)   # every declared count
+    messages, counts, push = bench.parse(["--pings", "3", "--transfers", "20"], measured)   # every declared count
     assert (messages, counts) == (300, {"ussd-requests": 500, "transfers": 20, "concurrency": 8, "calls": 300,
                                         "callers": 50, "calls-each": 4, "pings": 3})
+    assert push == "local", "the bench pushes like production unless told --push emulator"
     stage = BenchStage(stack=None, profile=PROFILE, subscribers=SUBSCRIBERS, messages=messages, raw_ceiling=1.0,
                        counts=counts)
     assert bench.render([[Rate("x", 1.0, "/s", "one")], measured[-1].measure(stage)]) == (

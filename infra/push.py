@@ -1,0 +1,166 @@
+"""Pub/Sub push delivery for the local stack, with the concurrency Google Cloud pushes at.
+
+In Google Cloud, Pub/Sub pushes many messages of a subscription at once to a Cloud Run service
+that scales out. The emulator's own push loop posts one message and waits for the answer before
+the next, so locally every hop ran one message at a time, and a message whose push failed could
+stay unpushed for minutes. This stand-in (like infra/clock.py for Cloud Scheduler) streaming-pulls
+each catalog subscription from the emulator and posts the body Pub/Sub's push would send to the
+function, up to `in_flight` messages at once per subscription. A 2xx answer acknowledges; anything
+else, no answer within the ack deadline included, is a nack: the emulator redelivers it after the
+subscription's retry backoff and counts the attempt, and its dead-letter policy moves the message
+on after `max_delivery_attempts`, exactly as for push (both were tried on the emulator: the nacked
+message's `delivery_attempt` grows, redeliveries follow the minimum and maximum backoff, and the
+last attempt lands on the dead-letter topic with `CloudPubSubDeadLetterSourceDeliveryCount`).
+
+The subscriptions are then pull subscriptions with the catalog's ack deadline, retry and
+dead-letter policies (infra/topology.py); `python -m infra.stack --push emulator` keeps the
+emulator's own push instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC
+
+import requests
+from google.cloud.pubsub_v1 import SubscriberClient
+from google.cloud.pubsub_v1.subscriber.message import Message
+from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
+from google.cloud.pubsub_v1.types import FlowControl
+
+from infra import topology
+from shared import catalog as catalog_module
+
+logger = logging.getLogger("vas.local-push")
+
+# How subscriptions are delivered locally: by this stand-in (the default) or by the emulator's push.
+LOCAL, EMULATOR = "local", "emulator"
+DELIVERIES = (LOCAL, EMULATOR)
+
+# Messages in flight per subscription: what one function process serves at once (functions-framework's
+# gunicorn runs 4 threads per CPU, 8 on a 2-core machine or a 2-vCPU Cloud Run instance). Google Cloud
+# pushes more to a function that scales out; locally each function is one process, so more would only
+# queue in its server while their ack deadlines run. Enough for a hop to see production's contention.
+IN_FLIGHT = 8
+
+
+@dataclass(frozen=True)
+class Route:
+    """One subscription and the function its messages are pushed to."""
+
+    subscription: str
+    endpoint: str  # the URL with the topic path functions-framework reads (topology.push_endpoint)
+    ack_deadline_seconds: int
+
+
+def push_body(project: str, subscription: str, message: Message) -> dict:
+    """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it)."""
+    published = message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")  # RFC 3339, as Pub/Sub
+    body: dict = {
+        "message": {
+            "data": base64.b64encode(message.data).decode(),
+            "attributes": dict(message.attributes),
+            "messageId": message.message_id,
+            "message_id": message.message_id,
+            "publishTime": published,
+            "publish_time": published,
+        },
+        "subscription": f"projects/{project}/subscriptions/{subscription}",
+    }
+    if message.ordering_key:
+        body["message"]["orderingKey"] = message.ordering_key
+    if message.delivery_attempt:  # set only on subscriptions with a dead-letter policy, as in push
+        body["deliveryAttempt"] = message.delivery_attempt
+    return body
+
+
+# The threads google-cloud-pubsub's streaming pull starts to close a stream, which outlive `cancel()`.
+_STREAM_SHUTDOWN_THREADS = ("Thread-OnRpcTerminated", "Thread-RegularStreamShutdown")
+
+
+class LocalPush:
+    """Streaming pull of each routed subscription, each message posted to its function; `stop()` ends it all."""
+
+    def __init__(self, project: str, in_flight: int = IN_FLIGHT):
+        self.project, self.in_flight = project, in_flight
+        self._subscriber = SubscriberClient()
+        self._streams: list = []
+        self._sessions = threading.local()  # requests.Session is not shared between threads
+
+    def route(self, subscription: str, url: str, topic: str, ack_deadline_seconds: int) -> None:
+        """Start pushing `subscription` (a pull subscription of `topic`) to the function at `url`."""
+        route = Route(subscription, topology.push_endpoint(url, self.project, topic), ack_deadline_seconds)
+        executor = ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"push-{subscription}")
+        stream = self._subscriber.subscribe(
+            self._subscriber.subscription_path(self.project, subscription),
+            lambda message: self._deliver(route, message),
+            # Leases end with the ack deadline, as for push: a function that never answers gets the
+            # message again, as in Google Cloud, instead of holding it for the client's hour.
+            flow_control=FlowControl(max_messages=self.in_flight, max_lease_duration=ack_deadline_seconds),
+            scheduler=ThreadScheduler(executor),
+            await_callbacks_on_shutdown=True,
+        )
+        self._streams.append(stream)
+
+    def _deliver(self, route: Route, message: Message) -> None:
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        try:
+            answer = session.post(
+                route.endpoint,
+                json=push_body(self.project, route.subscription, message),
+                timeout=route.ack_deadline_seconds,
+            )
+            delivered = 200 <= answer.status_code < 300
+        except requests.RequestException as error:  # the function is down or too slow: Pub/Sub retries
+            logger.info("push failed", extra={"subscription": route.subscription, "error": str(error)})
+            delivered = False
+        if delivered:
+            message.ack()
+        else:
+            message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
+
+    def stop(self) -> None:
+        """Close every stream, waiting for the pushes under way; no thread is left behind."""
+        for stream in self._streams:
+            stream.cancel()
+        for stream in self._streams:
+            try:
+                stream.result(timeout=30)
+            except Exception:  # a stream that already ended with an error (its subscription deleted)
+                logger.debug("push stream ended with an error", exc_info=True)
+        self._streams.clear()
+        self._subscriber.close()
+        # The client ends each stream's RPC in a short-lived thread of its own; wait for it too.
+        for thread in threading.enumerate():
+            if thread.name in _STREAM_SHUTDOWN_THREADS:
+                thread.join(timeout=10)
+
+
+def deliver(
+    project: str,
+    consumer_urls: dict[str, str],
+    delivery: str = LOCAL,
+    catalog: catalog_module.Catalog | None = None,
+    max_backoff_seconds: int | None = None,
+    in_flight: int = IN_FLIGHT,
+) -> LocalPush | None:
+    """Create the topology for `consumer_urls` and start delivering it: by the stand-in (returned) or the emulator."""
+    if delivery not in DELIVERIES:
+        raise ValueError(f"unknown push delivery {delivery!r}: one of {', '.join(DELIVERIES)}")
+    catalog = catalog or catalog_module.load()
+    topology.create(
+        project, consumer_urls, catalog, max_backoff_seconds=max_backoff_seconds, emulator_push=delivery == EMULATOR
+    )
+    if delivery == EMULATOR:
+        return None
+    push = LocalPush(project, in_flight)
+    for name, url in consumer_urls.items():
+        consumer = catalog.consumers[name]
+        push.route(name, url, consumer.topic, consumer.ack_deadline_seconds)
+    return push
