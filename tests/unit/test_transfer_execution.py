@@ -194,6 +194,15 @@ def test_a_card_is_loaded_once_and_clashes_are_refused():
                         serial_code_key=vouchers.code_key("123456"), event_id="e4", now=NOW)
 
 
+def test_a_stored_card_missing_its_serial_or_amount_is_a_clash_not_a_crash():
+    for missing in ("serial", "amount"):
+        stored = vouchers.issued(card(), stored_by_code=None, serial_code_key=None, event_id="e", now=NOW)
+        del stored[missing]
+        damaged = vouchers.Card.from_document(stored)
+        with pytest.raises(vouchers.VoucherConflict):
+            vouchers.issued(card(), stored_by_code=damaged, serial_code_key=None, event_id="e2", now=NOW)
+
+
 @pytest.fixture
 def code_key_setting(monkeypatch):
     """`code_key_setting(key)`: run with VAS_VOUCHER_CODE_KEY set to `key`."""
