@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -51,12 +52,18 @@ def test_a_colliding_reference_moves_to_the_next_candidate():
 # --- every refusal has words --------------------------------------------------------------------
 
 def refusal_codes() -> set[str]:
-    """Every code rules.py can return: literal ones, and each limit's (scope x window x count/amount)."""
-    source = inspect.getsource(rules)
-    literal = set(re.findall(r'Refusal\(\s*"([a-z_]+)"', source))
+    """Every code the transfer service can return: the literal ones of each of its modules, whatever their layout,
+    the minimum balance's second code (a conditional), and each limit's (scope x window x count/amount)."""
+    modules = Path(inspect.getfile(rules)).parent.glob("*.py")
+    literal = {code for module in modules for code in re.findall(r'Refusal\(\s*"([a-z_]+)"', module.read_text())}
     windows = {f"{scope}{window}_{cap}" for scope in ("", "recipient_") for window in ("daily", "monthly", "rolling")
                for cap in ("count", "limit")}
-    return literal | windows | {"voucher_wrong_code", "voucher_used", "voucher_too_many_attempts"}
+    return literal | windows | {"below_minimum_balance"}
+
+
+def test_the_refusal_scan_finds_the_codes_of_every_module_even_split_over_lines():
+    codes = refusal_codes()
+    assert {"voucher_card_locked", "voucher_wrong_code", "insufficient_balance", "network_not_allowed"} <= codes
 
 
 SAMPLE = {"reason": "tariff_plan", "step": "spending", "recipient": "+998901234568", "countries": "BD, CN",
