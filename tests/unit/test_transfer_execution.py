@@ -169,18 +169,24 @@ def change(barred: bool, channel: str, at=NOW) -> TransferBarChanged:
 
 def test_mobiuz_subscribers_bar_themselves_but_only_staff_lift_the_bar():
     mobiuz = load_preset("mobiuz-direct", UZS, timezone="Asia/Tashkent")
-    assert execution.bar_change(mobiuz, {}, change(True, "ussd"))["transfers_barred"] is True
-    assert execution.bar_change(mobiuz, {}, change(False, "ussd")) == "lift_elsewhere"
-    assert execution.bar_change(mobiuz, {}, change(False, "care"))["transfers_barred"] is False
-    newer = {"transfers_bar_changed_at": NOW + timedelta(minutes=1)}
-    assert execution.bar_change(mobiuz, newer, change(False, "care")) is None, "an older change arriving late"
-    recycled = {"owner_since": NOW + timedelta(minutes=1)}
-    assert execution.bar_change(mobiuz, recycled, change(True, "ussd")) is None, "the number's old owner's change"
+    unchanged = execution.BarState()
+    assert execution.bar_change(mobiuz, unchanged, change(True, "ussd")) == execution.BarDecision("apply")
+    assert execution.bar_fields(change(True, "ussd"))["transfers_barred"] is True
+    assert execution.bar_change(mobiuz, unchanged, change(False, "ussd")) == execution.BarDecision(
+        "refuse", "lift_elsewhere")
+    assert execution.bar_change(mobiuz, unchanged, change(False, "care")) == execution.BarDecision("apply")
+    assert execution.bar_fields(change(False, "care"))["transfers_barred"] is False
+    newer = execution.BarState.from_document({"transfers_bar_changed_at": NOW + timedelta(minutes=1)})
+    assert execution.bar_change(mobiuz, newer, change(False, "care")).verdict == "ignore", "an older change arriving late"
+    recycled = execution.BarState.from_document({"owner_since": NOW + timedelta(minutes=1)})
+    assert execution.bar_change(mobiuz, recycled, change(True, "ussd")).verdict == "ignore", \
+        "the number's old owner's change"
 
 
 def test_where_the_policy_offers_no_bar_a_subscriber_cannot_set_one():
     zain = load_preset("zain-iraq-standard", Currency(code="IQD", minor_unit=0), timezone="Asia/Baghdad")
-    assert execution.bar_change(zain, {}, change(True, "ussd")) == "not_offered"
+    assert execution.bar_change(zain, execution.BarState(), change(True, "ussd")) == execution.BarDecision(
+        "refuse", "not_offered")
 
 
 # --- vouchers ---------------------------------------------------------------------------------
