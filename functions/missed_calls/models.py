@@ -3,13 +3,14 @@
 Fields are named as stored, so documents already in Firestore load unchanged; a field a document
 lacks takes its default. Fields a model does not declare (written by a newer version) are kept and
 written back as read. `fields()` is what a write stores: the fields the document was read or made
-with and those changed since, never a default it did not have.
+with and those changed since, never a default it did not have, except the fields the service's
+queries filter or order on (`QUERIED`): a document written without one would never be found.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,10 +19,11 @@ class Stored(BaseModel):
     """A Firestore document of this service."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
+    QUERIED: ClassVar[frozenset[str]] = frozenset()  # fields queries.py and the sweeps filter or order on
 
     def fields(self) -> dict[str, Any]:
         """The document to write."""
-        return self.model_dump(exclude_unset=True)
+        return {**self.model_dump(include=set(self.QUERIED)), **self.model_dump(exclude_unset=True)}
 
 
 class NetworkState(Stored):
@@ -33,6 +35,8 @@ class NetworkState(Stored):
 
 class MissedCall(Stored):
     """missed_calls/{call_sid}: one forwarded call, the furthest state its events reached."""
+
+    QUERIED = frozenset({"callee", "status", "called_at"})
 
     call_sid: str
     caller: str
@@ -123,6 +127,8 @@ class Summary(Stored):
 class Voicemail(Stored):
     """voicemails/{call_sid}: a voice message left with key 1."""
 
+    QUERIED = frozenset({"callee", "deleted", "delete_after", "recorded_at", "called_at"})
+
     call_sid: str
     callee: str
     caller: str
@@ -141,6 +147,8 @@ class Voicemail(Stored):
 
 class ChargeRecord(Stored):
     """missed_call_charges/{message_id}: what one final SMS of this service cost, or why nothing."""
+
+    QUERIED = frozenset({"payer", "month", "at"})
 
     message_id: str
     payer: str

@@ -10,9 +10,10 @@ language its pre-rendered parts (the refusal's reason) were written in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from functions.transfers import explain, records
 from functions.transfers.policy import TransferPolicy
@@ -336,22 +337,46 @@ def topup_request_record(
 STAFF_CHANNELS = frozenset({"care", "hotline", "shop"})
 
 
-def bar_change(policy: TransferPolicy | None, subscriber: dict, change: TransferBarChanged) -> dict | str | None:
-    """The subscriber fields to write, None for an older change, or why not (texts `transfer.bar.refused.<code>`).
+@dataclass(frozen=True)
+class BarState:
+    """What the bar rule reads of a subscriber: when their bar last changed, since when the number is theirs."""
+
+    changed_at: datetime | None = None
+    owner_since: datetime | None = None  # provisioning's: a change asked before it was the old owner's
+
+    @classmethod
+    def from_document(cls, subscriber: Mapping[str, Any]) -> BarState:
+        return cls(changed_at=subscriber.get("transfers_bar_changed_at"), owner_since=subscriber.get("owner_since"))
+
+
+@dataclass(frozen=True)
+class BarDecision:
+    """`apply` the change, `ignore` an older one, or `refuse` it (texts `transfer.bar.refused.<refusal>`)."""
+
+    verdict: Literal["apply", "ignore", "refuse"]
+    refusal: Literal["not_offered", "lift_elsewhere"] | None = None
+
+
+def bar_change(policy: TransferPolicy | None, subscriber: BarState, change: TransferBarChanged) -> BarDecision:
+    """Whether a bar change applies, is older than the one in force, or is refused.
 
     A subscriber bars themselves only where the policy lets them; the bar is lifted only through
     the channels the policy names (Mobiuz: web, shop, hotline), so a stolen phone cannot lift it.
     """
-    # A change asked before the number's current owner got it was the old owner's (provisioning's owner_since).
-    applied = subscriber.get("transfers_bar_changed_at") or subscriber.get("owner_since")
+    applied = subscriber.changed_at or subscriber.owner_since
     if applied is not None and change.requested_at < applied:
-        return None
+        return BarDecision("ignore")
     if change.barred and change.channel == "ussd" and policy is not None and not policy.bar.subscriber_can_bar:
-        return "not_offered"
+        return BarDecision("refuse", "not_offered")
     lifted_through = set(policy.bar.lifted_through) if policy is not None else STAFF_CHANNELS
     allowed = change.channel in lifted_through or (change.channel == "care" and lifted_through & STAFF_CHANNELS)
     if not change.barred and not allowed:
-        return "lift_elsewhere"
+        return BarDecision("refuse", "lift_elsewhere")
+    return BarDecision("apply")
+
+
+def bar_fields(change: TransferBarChanged) -> dict[str, Any]:
+    """The subscriber fields an applied bar change writes."""
     return {
         "transfers_barred": change.barred,
         "transfers_bar_changed_at": change.requested_at,
@@ -360,8 +385,8 @@ def bar_change(policy: TransferPolicy | None, subscriber: dict, change: Transfer
 
 
 def bar_notice(
-    change: TransferBarChanged, outcome: dict | str, *, to: Addressee, reference: str, hotline: str
+    change: TransferBarChanged, decision: BarDecision, *, to: Addressee, reference: str, hotline: str
 ) -> Notice:
-    if isinstance(outcome, str):
-        return sms(to, f"transfer.bar.refused.{outcome}", "bar", reference, hotline=hotline)
+    if decision.refusal is not None:
+        return sms(to, f"transfer.bar.refused.{decision.refusal}", "bar", reference, hotline=hotline)
     return sms(to, "transfer.bar.on" if change.barred else "transfer.bar.off", "bar", reference, hotline=hotline)

@@ -241,18 +241,18 @@ def on_bar_changed(ctx: runtime.Context[None], change: TransferBarChanged) -> No
     if subscriber is None:
         raise runtime.Rejected(f"bar change for {change.msisdn}, who is not a subscriber")
     party = rules.Party.from_documents(change.msisdn, subscriber, profile.default_language)
-    outcome = execution.bar_change(in_force.for_sender(party), subscriber, change)
-    if outcome is None:
+    decision = execution.bar_change(in_force.for_sender(party), execution.BarState.from_document(subscriber), change)
+    if decision.verdict == "ignore":
         logger.info("older bar change ignored", extra={"msisdn": change.msisdn, "barred": change.barred})
         return
-    if isinstance(outcome, dict):
-        ctx.txn.update(ref, outcome)
+    if decision.verdict == "apply":
+        ctx.txn.update(ref, execution.bar_fields(change))
     _send(
         ctx,
         [
             execution.bar_notice(
                 change,
-                outcome,
+                decision,
                 to=execution.addressee(party, profile),
                 reference=f"bar:{change.request_id}",
                 hotline=profile.short_codes.hotline,

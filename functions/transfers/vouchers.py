@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from functions.transfers import records, rules
 from functions.transfers.execution import Addressee, Notice, reason, sms
@@ -40,6 +40,8 @@ from shared.money import Currency
 MAX_WRONG_CODES = 5
 MAX_WRONG_CODES_PER_CARD = 10
 WRONG_CODE_WINDOW = timedelta(hours=24)
+
+_Field = TypeVar("_Field")
 
 
 class VoucherConflict(ValueError):
@@ -62,10 +64,13 @@ def keyed_serial(serial: str) -> str:
 
 @dataclass(frozen=True)
 class Card:
-    """A loaded pay card as stored under its code key (`vouchers/{code_key}`)."""
+    """A loaded pay card as stored under its code key (`vouchers/{code_key}`).
 
-    serial: str
-    amount: int
+    `serial` and `amount` are None on a damaged document missing them: loading that code again is a clash.
+    """
+
+    serial: str | None
+    amount: int | None
     bucket: str | None
     validity_days: int | None
     status: str | None
@@ -75,14 +80,14 @@ class Card:
         if document is None:
             return None
         return cls(
-            serial=document["serial"],
-            amount=document["amount"],
+            serial=document.get("serial"),
+            amount=document.get("amount"),
             bucket=document.get("bucket"),
             validity_days=document.get("validity_days"),
             status=document.get("status"),
         )
 
-    def terms(self) -> tuple[str, int, str | None, int | None]:
+    def terms(self) -> tuple[str | None, int | None, str | None, int | None]:
         return (self.serial, self.amount, self.bucket, self.validity_days)
 
 
@@ -165,17 +170,24 @@ def redeem(
         return Refusal("voucher_too_many_attempts", {"hours": int(WRONG_CODE_WINDOW.total_seconds() // 3600)})
     if card_locked(card_attempts, now):
         return Refusal("voucher_card_locked", {})
-    if voucher is None or keyed_serial(voucher.serial) != serial:
+    if voucher is None or keyed_serial(_stored(voucher.serial, "serial")) != serial:
         return Refusal("voucher_wrong_code", {})
     if voucher.status != "issued":
         return Refusal("voucher_used", {})
     days = voucher.validity_days
     return VoucherCredit(
-        serial=voucher.serial,
-        amount=voucher.amount,
+        serial=_stored(voucher.serial, "serial"),
+        amount=_stored(voucher.amount, "amount"),
         bucket=voucher.bucket or "main",
         expires_at=now + timedelta(days=days) if days else None,
     )
+
+
+def _stored(value: _Field | None, field: str) -> _Field:
+    """A field a card being redeemed must carry: a damaged card raises (retried, then dead-lettered)."""
+    if value is None:
+        raise KeyError(field)
+    return value
 
 
 def used(*, caller: str, recipient: str, reference: str, now: datetime) -> dict[str, Any]:

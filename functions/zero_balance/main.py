@@ -185,7 +185,8 @@ def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> No
     offer_ref, usage_ref = ctx.doc(OFFERS, event.msisdn), ctx.doc(USAGE, event.msisdn)
     docs = ctx.read(offer_ref, usage_ref)
     offer, usage = docs.get(offer_ref), docs.get(usage_ref)
-    if offer is not None and offer["attempted_at"] < event.effective_at:  # a later one is the new owner's own
-        archive.move(ctx, event.archive_id, offer_ref, offer)
+    stored_offer = rules.Offer.from_document(offer)
+    if offer is not None and stored_offer is not None and stored_offer.attempted_at < event.effective_at:
+        archive.move(ctx, event.archive_id, offer_ref, offer)  # as stored; a later offer is the new owner's own
     if usage is not None:
         archive.move(ctx, event.archive_id, usage_ref, usage)

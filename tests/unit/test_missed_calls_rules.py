@@ -443,3 +443,29 @@ def test_no_fee_while_the_line_is_blocked_nor_twice_in_a_month_and_a_free_mailbo
         assert (outcome.debit, outcome.template, outcome.update) == (0, None, {"fee_due_at": T0})
     free = monthly(options.new_user(B).model_copy(update={"registered": True}), balance=0, fee=0)
     assert (free.debit, free.template, free.update["fee_months"]) == (0, None, ["2026-05"])
+
+
+# Fields each collection's queries filter or order on (queries.py, the sweeps, the voicemail line, reassignment).
+QUERIED_CALL_FIELDS = {"callee", "status", "called_at"}
+QUERIED_VOICEMAIL_FIELDS = {"callee", "deleted", "delete_after", "recorded_at", "called_at"}
+QUERIED_CHARGE_FIELDS = {"payer", "month", "at"}
+
+
+def test_every_new_document_carries_the_fields_its_queries_filter_or_order_on():
+    from functions.missed_calls import voicemail
+    from functions.missed_calls.models import ChargeRecord, Voicemail
+
+    new_call = calls.merged(None, event("CA9", recording_sid="RE9"), now=T0)
+    assert QUERIED_CALL_FIELDS <= new_call.fields().keys()
+    assert QUERIED_VOICEMAIL_FIELDS <= voicemail.new_message(new_call, now=T0, retention=timedelta(days=7)).fields().keys()
+    # A model made without a queried field that has a default still writes it: the sweeps and queries find it.
+    bare_call = MissedCall(call_sid="CA9", caller=A, callee=B, called_at=T0)
+    assert bare_call.fields()["status"] == "pending" and QUERIED_CALL_FIELDS <= bare_call.fields().keys()
+    bare_message = Voicemail(call_sid="CA9", callee=B, caller=A, called_at=T0, recorded_at=T0, delete_after=T0)
+    assert bare_message.fields()["deleted"] is False
+    assert QUERIED_VOICEMAIL_FIELDS <= bare_message.fields().keys()
+    charge = ChargeRecord(message_id="SM1", payer=B, billing="callee", status="delivered", price=0, amount=0,
+                          charged=False, month="2026-11", at=T0, recorded_at=T0, event_id="e")
+    assert QUERIED_CHARGE_FIELDS <= charge.fields().keys()
+    assert MissedCall.QUERIED == QUERIED_CALL_FIELDS and Voicemail.QUERIED == QUERIED_VOICEMAIL_FIELDS
+    assert ChargeRecord.QUERIED == QUERIED_CHARGE_FIELDS

@@ -78,3 +78,47 @@ def test_a_cursor_no_named_sweep_wrote_is_rejected(cursor):
 def test_a_cursor_the_single_sweep_did_not_write_is_rejected(cursor):
     with pytest.raises(runtime.Rejected):
         sweep.resumed(cursor, [sweep.Sweep(finder([A]))])
+
+
+# --- the services' own sweeps: event ids and cursors exactly as before the fan-out was shared ---
+
+
+def test_missed_calls_housekeeping_fans_out_due_work_under_its_old_ids_and_cursors(monkeypatch):
+    from functions.missed_calls import main, queries
+
+    at = NOW - timedelta(minutes=5)
+    users = {"due_at": [(at, A), (at, B)], "fee_due_at": [(at, C)]}
+    monkeypatch.setattr(main, "SWEEP_PAGE", 2)
+    monkeypatch.setattr(queries, "due", lambda db, collection, field, now, limit, after=None: users[field][:limit])
+    monkeypatch.setattr(queries, "expired_voicemails", lambda db, before, limit, after=None: [(at, "CA1", A)])
+    ctx = context("missed-calls-housekeeping")
+    main.on_housekeeping_tick.handler(ctx, ClockTick(at=NOW))
+
+    def derived(purpose: str) -> str:
+        return derive_event_id("tick-1", f"missed-calls-housekeeping/{purpose}")
+
+    due = [e for e in ctx.outbox if e.type == "missed-call.due"]
+    assert [e.id for e in due] == [derived(p) for p in ("due/calls/" + A, "due/calls/" + B, "due/fee/" + C,
+                                                        "due/voicemail/CA1")]
+    assert [(e.data["work"], e.data["call_sid"]) for e in due] == [("calls", None), ("calls", None), ("fee", None),
+                                                                  ("voicemail", "CA1")]
+    [follow_up] = [e for e in ctx.outbox if e.type == "clock.missed-calls"]
+    assert follow_up.id == derived("next-page/calls")
+    assert follow_up.data["cursor"] == f"calls:{at.isoformat()}|{B}"
+
+
+def test_ledger_expiry_sweep_orders_each_account_under_its_old_ids_and_cursor(monkeypatch):
+    from functions.ledger import main
+    from shared import ledger
+
+    due = [(NOW - timedelta(minutes=2), A), (NOW - timedelta(minutes=1), B)]
+    monkeypatch.setattr(main, "SWEEP_PAGE", 2)
+    monkeypatch.setattr(ledger, "accounts_due", lambda db, due_before, limit, after=None: due[:limit])
+    ctx = context("ledger-expiry-sweep")
+    main.on_expiry_tick.handler(ctx, ClockTick(at=NOW))
+
+    orders = [e for e in ctx.outbox if e.type == "ledger.expire-account"]
+    assert [e.id for e in orders] == [derive_event_id("tick-1", f"ledger-expiry-sweep/expire/{n}") for n in (A, B)]
+    [follow_up] = [e for e in ctx.outbox if e.type == "clock.ledger-expiry"]
+    assert follow_up.id == derive_event_id("tick-1", "ledger-expiry-sweep/next-page")
+    assert follow_up.data["cursor"] == f"{(NOW - timedelta(minutes=1)).isoformat()}|{B}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -51,12 +52,18 @@ def test_a_colliding_reference_moves_to_the_next_candidate():
 # --- every refusal has words --------------------------------------------------------------------
 
 def refusal_codes() -> set[str]:
-    """Every code rules.py can return: literal ones, and each limit's (scope x window x count/amount)."""
-    source = inspect.getsource(rules)
-    literal = set(re.findall(r'Refusal\(\s*"([a-z_]+)"', source))
+    """Every code the transfer service can return: the literal ones of each of its modules, whatever their layout,
+    the minimum balance's second code (a conditional), and each limit's (scope x window x count/amount)."""
+    modules = Path(inspect.getfile(rules)).parent.glob("*.py")
+    literal = {code for module in modules for code in re.findall(r'Refusal\(\s*"([a-z_]+)"', module.read_text())}
     windows = {f"{scope}{window}_{cap}" for scope in ("", "recipient_") for window in ("daily", "monthly", "rolling")
                for cap in ("count", "limit")}
-    return literal | windows | {"voucher_wrong_code", "voucher_used", "voucher_too_many_attempts"}
+    return literal | windows | {"below_minimum_balance"}
+
+
+def test_the_refusal_scan_finds_the_codes_of_every_module_even_split_over_lines():
+    codes = refusal_codes()
+    assert {"voucher_card_locked", "voucher_wrong_code", "insufficient_balance", "network_not_allowed"} <= codes
 
 
 SAMPLE = {"reason": "tariff_plan", "step": "spending", "recipient": "+998901234568", "countries": "BD, CN",
@@ -162,18 +169,24 @@ def change(barred: bool, channel: str, at=NOW) -> TransferBarChanged:
 
 def test_mobiuz_subscribers_bar_themselves_but_only_staff_lift_the_bar():
     mobiuz = load_preset("mobiuz-direct", UZS, timezone="Asia/Tashkent")
-    assert execution.bar_change(mobiuz, {}, change(True, "ussd"))["transfers_barred"] is True
-    assert execution.bar_change(mobiuz, {}, change(False, "ussd")) == "lift_elsewhere"
-    assert execution.bar_change(mobiuz, {}, change(False, "care"))["transfers_barred"] is False
-    newer = {"transfers_bar_changed_at": NOW + timedelta(minutes=1)}
-    assert execution.bar_change(mobiuz, newer, change(False, "care")) is None, "an older change arriving late"
-    recycled = {"owner_since": NOW + timedelta(minutes=1)}
-    assert execution.bar_change(mobiuz, recycled, change(True, "ussd")) is None, "the number's old owner's change"
+    unchanged = execution.BarState()
+    assert execution.bar_change(mobiuz, unchanged, change(True, "ussd")) == execution.BarDecision("apply")
+    assert execution.bar_fields(change(True, "ussd"))["transfers_barred"] is True
+    assert execution.bar_change(mobiuz, unchanged, change(False, "ussd")) == execution.BarDecision(
+        "refuse", "lift_elsewhere")
+    assert execution.bar_change(mobiuz, unchanged, change(False, "care")) == execution.BarDecision("apply")
+    assert execution.bar_fields(change(False, "care"))["transfers_barred"] is False
+    newer = execution.BarState.from_document({"transfers_bar_changed_at": NOW + timedelta(minutes=1)})
+    assert execution.bar_change(mobiuz, newer, change(False, "care")).verdict == "ignore", "an older change arriving late"
+    recycled = execution.BarState.from_document({"owner_since": NOW + timedelta(minutes=1)})
+    assert execution.bar_change(mobiuz, recycled, change(True, "ussd")).verdict == "ignore", \
+        "the number's old owner's change"
 
 
 def test_where_the_policy_offers_no_bar_a_subscriber_cannot_set_one():
     zain = load_preset("zain-iraq-standard", Currency(code="IQD", minor_unit=0), timezone="Asia/Baghdad")
-    assert execution.bar_change(zain, {}, change(True, "ussd")) == "not_offered"
+    assert execution.bar_change(zain, execution.BarState(), change(True, "ussd")) == execution.BarDecision(
+        "refuse", "not_offered")
 
 
 # --- vouchers ---------------------------------------------------------------------------------
@@ -192,6 +205,15 @@ def test_a_card_is_loaded_once_and_clashes_are_refused():
     with pytest.raises(vouchers.VoucherConflict):
         vouchers.issued(card(code="654321"), stored_by_code=None,
                         serial_code_key=vouchers.code_key("123456"), event_id="e4", now=NOW)
+
+
+def test_a_stored_card_missing_its_serial_or_amount_is_a_clash_not_a_crash():
+    for missing in ("serial", "amount"):
+        stored = vouchers.issued(card(), stored_by_code=None, serial_code_key=None, event_id="e", now=NOW)
+        del stored[missing]
+        damaged = vouchers.Card.from_document(stored)
+        with pytest.raises(vouchers.VoucherConflict):
+            vouchers.issued(card(), stored_by_code=damaged, serial_code_key=None, event_id="e2", now=NOW)
 
 
 @pytest.fixture
