@@ -36,6 +36,8 @@ class Spread:
     runs: int
 
     def text(self, digits: int) -> str:
+        if self.runs < 2:
+            return ""  # one run: nothing to spread
         return f"  [{self.runs} runs: {self.low:.{digits}f}–{self.high:.{digits}f}]"
 
 
@@ -120,7 +122,7 @@ class Cost:
             if self.minimum:
                 text += f"  ratio {self.value / self.minimum:5.2f}"
         text += f"  ({self.note})" if self.note else ""
-        if self.spread:
+        if self.spread and self.spread.runs > 1:
             text += self.spread.text(2)
             if self.minimum:
                 text += f" ratio {self.spread.low / self.minimum:.2f}–{self.spread.high / self.minimum:.2f}"

@@ -64,7 +64,11 @@ class Minimum:
 # reads its idempotency marker and the recipient (for the language) and creates the message record and the
 # marker; once the carrier took the SMS, the record gets the carrier's id and that id its link to the record
 # (what status callbacks find it by). The sms.send is published by whoever asks for the SMS, counted there.
-SMS_MINIMUM = Minimum(reads=2, writes=4, commits=1, delivered=1, invocations=1)
+SMS_SEND_MINIMUM = Minimum(reads=2, writes=4, commits=1, delivered=1, invocations=1)
+# Each of the carrier's status callbacks (Twilio posts `sent`, then `delivered`): the webhook answers and
+# publishes sms.status; its consumer's transaction reads the marker and the record and writes them both.
+STATUS_CALLBACK_MINIMUM = Minimum(reads=2, writes=2, commits=1, published=1, delivered=1, invocations=2)
+SMS_MINIMUM = SMS_SEND_MINIMUM + 2 * STATUS_CALLBACK_MINIMUM
 
 
 @dataclass(frozen=True)
@@ -157,9 +161,9 @@ class CostMeter:
     def _now(self) -> tuple[dict[str, Counts], float]:
         return metering.read_all(self.directory), process_cpu_seconds(set(self.process_groups.values()))
 
-    def _settled(self, timeout: float = 15.0) -> tuple[dict[str, Counts], float]:
-        """The counts once the processes stop changing them (late callbacks and flushes included)."""
-        quiet = 4 * metering.FLUSH_SECONDS
+    def _settled(self, timeout: float = 60.0) -> tuple[dict[str, Counts], float]:
+        """The counts once the processes stop changing them (the carrier's late status callbacks included)."""
+        quiet = 10 * metering.FLUSH_SECONDS
         deadline = time.monotonic() + timeout
         last = metering.read_all(self.directory)
         while time.monotonic() < deadline:

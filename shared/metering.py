@@ -60,6 +60,12 @@ class Meter:
             for name, value in increments.items():
                 setattr(self._counts, name, getattr(self._counts, name) + value)
 
+    def restart(self) -> Meter:
+        """From zero, with a fresh lock (in a forked child: the parent's counts are the parent's)."""
+        self._lock = threading.Lock()
+        self._counts = Counts()
+        return self
+
     def snapshot(self) -> Counts:
         with self._lock:
             return dataclasses.replace(self._counts)
@@ -141,12 +147,18 @@ def process_meter() -> Meter | None:
     if not directory or not function:
         return None  # not a function process of a metered stack (the bench itself, a test, the cloud)
     meter = Meter()
-    path = Path(directory) / f"{function}-{os.getpid()}.json"
     _count_requests(meter)
-    flusher = threading.Thread(target=_flush_forever, args=(meter, path), name="metering", daemon=True)
-    flusher.start()
-    atexit.register(lambda: write(meter.snapshot(), path))
+    _flush_from_this_process(meter, Path(directory) / function)
+    # functions-framework serves through gunicorn, which forks its worker from the process that loaded the
+    # function: the worker counts from zero into its own file, with its own flusher (threads do not survive fork).
+    os.register_at_fork(after_in_child=lambda: _flush_from_this_process(meter.restart(), Path(directory) / function))
     return meter
+
+
+def _flush_from_this_process(meter: Meter, prefix: Path) -> None:
+    path = prefix.with_name(f"{prefix.name}-{os.getpid()}.json")
+    threading.Thread(target=_flush_forever, args=(meter, path), name="metering", daemon=True).start()
+    atexit.register(lambda: write(meter.snapshot(), path))
 
 
 def _count_requests(meter: Meter) -> None:

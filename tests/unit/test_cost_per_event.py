@@ -132,7 +132,8 @@ def test_a_minimum_composes_from_its_parts():
     transfer = (
         cost.Minimum(reads=7, writes=8, commits=1, published=3, delivered=1, invocations=2) + 2 * cost.SMS_MINIMUM
     )
-    assert transfer == cost.Minimum(reads=11, writes=16, commits=3, published=3, delivered=3, invocations=4)
+    assert transfer == cost.Minimum(reads=19, writes=24, commits=7, published=7, delivered=7, invocations=12)
+    assert cost.SMS_MINIMUM == cost.Minimum(reads=6, writes=8, commits=3, published=2, delivered=3, invocations=5)
 
 
 def test_usage_per_event_counts_deliveries_as_consumer_invocations():
