@@ -114,6 +114,14 @@ def test_each_process_writes_its_totals_and_the_bench_reads_them(tmp_path):
     assert json.loads((tmp_path / "notify-101.json").read_text())["reads"] == 4
 
 
+def test_a_forked_worker_counts_from_zero():
+    meter = Meter()
+    meter.add(reads=3, invocations=1)
+    assert meter.restart().snapshot() == Counts()  # gunicorn's worker: the loading process's counts stay its own
+    meter.add(writes=1)
+    assert meter.snapshot() == Counts(writes=1)
+
+
 def test_dollars_per_million_events_at_list_prices():
     dollars = cost.dollars_per_million(
         reads=10, writes=5, deletes=2, published=1, message_bytes=200, invocations=3, cpu_ms=50
