@@ -53,7 +53,8 @@ def bench_sections(profile: OperatorProfile, packages: Iterable[str] | None = No
 
 def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     """Events/s from publish through push to a no-op functions-framework function (same emulator, same server)."""
-    count_file = LOG_DIR / f"noop-{uuid.uuid4().hex[:8]}.count"
+    name = f"bench-ceiling-{uuid.uuid4().hex[:8]}"  # each run its own topic and subscription
+    count_file = LOG_DIR / f"{name}.count"
     count_file.write_bytes(b"")
     port = free_port()
     noop = (
@@ -82,15 +83,13 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     )
     try:
         publisher, subscriber = PublisherClient(), SubscriberClient()
-        topic = publisher.topic_path(stack.project, "bench-ceiling")
+        topic = publisher.topic_path(stack.project, name)
         publisher.create_topic(name=topic)
         subscriber.create_subscription(
             request={
-                "name": subscriber.subscription_path(stack.project, "bench-ceiling"),
+                "name": subscriber.subscription_path(stack.project, name),
                 "topic": topic,
-                "push_config": {
-                    "push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/bench-ceiling"
-                },
+                "push_config": {"push_endpoint": f"http://127.0.0.1:{port}/projects/{stack.project}/topics/{name}"},
             }
         )
         envelopes = [
@@ -99,7 +98,7 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
                 {"to": "+998901000001", "template": "edge.balance.report"},
                 event_id=f"ceiling-{i}",
                 source="bench",
-            ).model_copy(update={"type": "bench-ceiling"})
+            ).model_copy(update={"type": name})
             for i in range(messages)
         ]
         started = time.perf_counter()
