@@ -1,7 +1,14 @@
 """`make bench`: throughput and latency of the platform's paths on the local stack, as figures.
 
 Everything runs on this machine (emulators included), so the absolute figures describe this
-machine; the ratios against a raw ceiling measured in the same run are what to compare.
+machine; the ratios against a raw ceiling measured in the same run are what to compare. Every section
+runs `--runs` times (each run with its ceilings); each figure prints the median of the runs and, in
+brackets, their spread (lowest–highest).
+
+Cost per event (infra/cost.py): the function processes count their Firestore reads, writes, deletes and
+transaction commits, Pub/Sub messages published and requests served (shared/metering.py); with the CPU
+time of their processes, each section prints them per business event next to the design's minimum, and
+in US dollars per million events at list prices (README.md cites them).
 
   raw ceiling   publish → push → a no-op functions-framework function (same emulator, same server, same push:
                 the local stand-in for Pub/Sub's push by default, the emulator's with --push emulator)
@@ -21,6 +28,7 @@ infra/sections.py, skipped when the operator profile switches the service off), 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import uuid
@@ -29,11 +37,12 @@ from collections.abc import Iterable
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from emulators.process import Service, free_port
-from infra import demo, push as local_push, sections, stack as stack_module
-from infra.bench_common import BenchSection, BenchStage, Figure, publish_all, wait_until_count
+from infra import cost, demo, sections, stack as stack_module
+from infra import push as local_push
+from infra.bench_common import BenchSection, BenchStage, Figure, publish_all, summarise, wait_until_count
 from infra.functions import REPO
 from infra.topology import push_endpoint
-from shared import catalog, operator
+from shared import catalog, metering, operator
 from shared.operator import OperatorProfile
 
 LOG_DIR = REPO / ".run" / "bench-logs"
@@ -48,7 +57,8 @@ def bench_sections(profile: OperatorProfile, packages: Iterable[str] | None = No
 
 def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     """Events/s from publish through push to a no-op functions-framework function (same emulator, same server)."""
-    count_file = LOG_DIR / f"noop-{uuid.uuid4().hex[:8]}.count"
+    name = f"bench-ceiling-{uuid.uuid4().hex[:8]}"  # each run its own topic and subscription
+    count_file = LOG_DIR / f"{name}.count"
     count_file.write_bytes(b"")
     port = free_port()
     ceiling_push: local_push.LocalPush | None = None
@@ -78,23 +88,23 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
     )
     try:
         publisher, subscriber = PublisherClient(), SubscriberClient()
-        topic = publisher.topic_path(stack.project, "bench-ceiling")
+        topic = publisher.topic_path(stack.project, name)
         publisher.create_topic(name=topic)
         url = f"http://127.0.0.1:{port}/"
-        subscription: dict = {"name": subscriber.subscription_path(stack.project, "bench-ceiling"), "topic": topic}
+        subscription: dict = {"name": subscriber.subscription_path(stack.project, name), "topic": topic}
         if stack.push is None:  # pushed as the stack's subscriptions are
-            subscription["push_config"] = {"push_endpoint": push_endpoint(url, stack.project, "bench-ceiling")}
+            subscription["push_config"] = {"push_endpoint": push_endpoint(url, stack.project, name)}
         subscriber.create_subscription(request=subscription)
         if stack.push is not None:
             ceiling_push = local_push.LocalPush(stack.project, stack.push.in_flight)
-            ceiling_push.route("bench-ceiling", url, "bench-ceiling", CEILING_ACK_DEADLINE_SECONDS)
+            ceiling_push.route(name, url, name, CEILING_ACK_DEADLINE_SECONDS)
         envelopes = [
             catalog.make_envelope(
                 "sms.send",
                 {"to": "+998901000001", "template": "edge.balance.report"},
                 event_id=f"ceiling-{i}",
                 source="bench",
-            ).model_copy(update={"type": "bench-ceiling"})
+            ).model_copy(update={"type": name})
             for i in range(messages)
         ]
         started = time.perf_counter()
@@ -107,9 +117,9 @@ def raw_ceiling(stack: stack_module.Stack, messages: int) -> float:
         noop.stop()
 
 
-def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, dict[str, int], str]:
-    """The events per throughput run, each count the sections declare (`--name`, its default if not given), and
-    who pushes (`--push`).
+def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, int, dict[str, int], str]:
+    """The events per throughput run, the runs, each count the sections declare (`--name`, its default if not
+    given), and who pushes (`--push`).
 
     Every section's counts are accepted, those of services the profile switches off too (unused then).
     """
@@ -117,6 +127,9 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, di
         prog="python -m infra.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=300, help="SMS events per throughput run")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs of every section (each with its ceiling); medians and spreads"
+    )
     parser.add_argument(
         "--push",
         choices=local_push.DELIVERIES,
@@ -127,29 +140,56 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, di
     for option in options:
         parser.add_argument(f"--{option.name}", type=int, default=option.default, help=option.help)
     args = vars(parser.parse_args(argv))
+    if args["runs"] < 1:
+        parser.error("--runs must be at least 1")
     counts = {option.name: args[option.name.replace("-", "_")] for option in options}
-    return args["messages"], counts, args["push"]
+    return args["messages"], args["runs"], counts, args["push"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    messages, counts, push = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
+    messages, runs, counts, push = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    # Every function process of the stack counts what it does into this directory (shared/metering.py).
+    meter_dir = LOG_DIR / f"meter-{uuid.uuid4().hex[:8]}"
+    meter_dir.mkdir()
+    os.environ[metering.METER_DIR_VARIABLE] = str(meter_dir)
     stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None, push=push)
     try:
         # The settings (and so the profile) are read once the stack has set the local ones.
         profile = operator.current()
         measured = bench_sections(profile)
         demo.seed(stack, say=lambda *_: None)
-        ceiling = raw_ceiling(stack, messages)
-        stage = BenchStage(stack, profile, demo.SUBSCRIBERS, messages, ceiling, counts)
-        figures = [section.measure(stage) for section in measured]
+        meter = cost.CostMeter(
+            meter_dir,
+            {name: _process_group(service) for name, service in stack.functions.items()},
+            set(catalog.load().consumers),
+        )
+        # Run after run, each ceiling next to its path (the raw one here, the transaction one in its section),
+        # so that a busy moment of the shared machine weighs on both.
+        by_run = []
+        for run in range(runs):
+            stage = BenchStage(
+                stack, profile, demo.SUBSCRIBERS, messages, raw_ceiling(stack, messages), counts, meter, run
+            )
+            by_run.append([section.measure(stage) for section in measured])
     finally:
         stack.stop()
     # Pure in-process measurements once the emulators no longer share the machine.
-    for section, section_figures in zip(measured, figures, strict=True):
-        section_figures += section.measure_alone() if section.measure_alone else []
+    figures = []
+    for index, section in enumerate(measured):
+        section_figures = summarise([run[index] for run in by_run])
+        if section.measure_alone:
+            section_figures += summarise([section.measure_alone() for _ in range(runs)])
+        figures.append(section_figures)
     print(render(figures))
     return 0
+
+
+def _process_group(service: Service) -> int:
+    """The process group a started service leads (emulators/process.py starts each in its own session)."""
+    if service.proc is None:
+        raise RuntimeError(f"{service.name} was not started")
+    return service.proc.pid
 
 
 def render(figures: list[list[Figure]]) -> str:

@@ -12,11 +12,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 
 import requests
+from google.api_core.exceptions import Aborted, GoogleAPICallError
 
-from infra import demo
+from infra import cost, demo
 from infra.demo_common import DemoSubscriber
 from infra.sections import always
 from infra.stack import Stack
@@ -26,38 +28,162 @@ from shared.operator import OperatorProfile
 
 
 @dataclass(frozen=True)
+class Spread:
+    """How a figure varied over the bench's runs: the lowest and highest of its runs."""
+
+    low: float
+    high: float
+    runs: int
+
+    def text(self, digits: int) -> str:
+        if self.runs < 2:
+            return ""  # one run: nothing to spread
+        return f"  [{self.runs} runs: {self.low:.{digits}f}–{self.high:.{digits}f}]"
+
+
+def _spread(values: Sequence[float]) -> Spread:
+    return Spread(min(values), max(values), len(values))
+
+
+@dataclass(frozen=True)
 class Rate:
-    """A printed line: a rate (or a ratio) with its unit and what it measures or is held to."""
+    """A printed line: a rate (or a ratio) with its unit and what it measures or is held to.
+
+    Over several runs: the median, and the spread of the runs. `gave_up`: operations the measurement
+    abandoned (a ceiling's transactions that never committed under contention), said in the line.
+    """
 
     label: str
     value: float
     unit: str
     note: str
     digits: int = 1
+    spread: Spread | None = None
+    gave_up: int = 0
 
     def line(self) -> str:
-        return f"{self.label:<14}{self.value:8.{self.digits}f} {self.unit:<10} ({self.note})"
+        note = self.note + (f"; {self.gave_up} gave up under contention, not counted" if self.gave_up else "")
+        tail = self.spread.text(self.digits) if self.spread else ""
+        return f"{self.label:<14}{self.value:8.{self.digits}f} {self.unit:<10} ({note}){tail}"
+
+    @staticmethod
+    def summary(runs: Sequence[Rate]) -> Rate:
+        values = [run.value for run in runs]
+        return replace(
+            runs[0], value=statistics.median(values), spread=_spread(values), gave_up=sum(r.gave_up for r in runs)
+        )
 
 
 @dataclass(frozen=True)
 class Latency:
-    """A printed line: a latency's median and 99th percentile in milliseconds, and what was timed."""
+    """A printed line: a latency's median and 99th percentile in milliseconds, and what was timed.
+
+    Over several runs: the median of each, and the spread of the p99s.
+    """
 
     label: str
     p50: float
     p99: float
     note: str
+    spread: Spread | None = None
 
     def line(self) -> str:
-        return f"{self.label:<14}p50 {self.p50:6.1f} ms  p99 {self.p99:6.1f} ms   ({self.note})"
+        tail = self.spread.text(1).replace(": ", ": p99 ") if self.spread else ""
+        return f"{self.label:<14}p50 {self.p50:6.1f} ms  p99 {self.p99:6.1f} ms   ({self.note}){tail}"
+
+    @staticmethod
+    def summary(runs: Sequence[Latency]) -> Latency:
+        p99s = [run.p99 for run in runs]
+        return replace(
+            runs[0],
+            p50=statistics.median(run.p50 for run in runs),
+            p99=statistics.median(p99s),
+            spread=_spread(p99s),
+        )
 
 
-Figure = Rate | Latency
+@dataclass(frozen=True)
+class Cost:
+    """A printed line: one count per event, the design's minimum next to it and their ratio (or a dollar figure
+    without a minimum)."""
+
+    label: str
+    item: str
+    value: float
+    unit: str
+    minimum: float | None = None
+    note: str = ""
+    spread: Spread | None = None
+
+    def line(self) -> str:
+        text = f"{self.label:<14}{self.item:<13}{self.value:8.2f} {self.unit:<10}"
+        if self.minimum is not None:
+            text += f" minimum {self.minimum:6.2f}"
+            if self.minimum:
+                text += f"  ratio {self.value / self.minimum:5.2f}"
+        text += f"  ({self.note})" if self.note else ""
+        if self.spread and self.spread.runs > 1:
+            text += self.spread.text(2)
+            if self.minimum:
+                text += f" ratio {self.spread.low / self.minimum:.2f}–{self.spread.high / self.minimum:.2f}"
+        return text
+
+    @staticmethod
+    def summary(runs: Sequence[Cost]) -> Cost:
+        values = [run.value for run in runs]
+        return replace(runs[0], value=statistics.median(values), spread=_spread(values))
+
+
+Figure = Rate | Latency | Cost
+
+
+def summarise(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
+    """One section's figures over several runs, figure by figure: medians, with the spread of the runs."""
+    summaries: list[Figure] = []
+    for same in zip(*runs, strict=True):
+        kind = type(same[0])
+        if any(type(figure) is not kind or figure.label != same[0].label for figure in same):
+            raise ValueError(f"runs disagree on their figures: {[figure.label for figure in same]}")
+        summaries.append(kind.summary(same))
+    return summaries
 
 
 def ratio(measured: float, ceiling: float, note: str) -> Rate:
     """The line comparing a path with its ceiling measured in the same run."""
     return Rate("ratio", measured / ceiling, "", note, digits=2)
+
+
+def _dollars(counts: cost.Usage | cost.Minimum, message_bytes: float, cpu_ms: float) -> dict[str, float]:
+    return cost.dollars_per_million(
+        counts.reads, counts.writes, counts.deletes, counts.published, message_bytes, counts.invocations, cpu_ms
+    )
+
+
+def cost_figures(event: str, usage: cost.Usage, minimum: cost.Minimum, unit: str) -> list[Figure]:
+    """What one event cost (`unit`: "/SMS", "/transfer"…), each count next to the design's minimum, then
+    US dollars per million events at list prices, measured and at the minimum."""
+    label = f"cost {event}"
+    invoked = ", ".join(f"{name} {n:.2f}" for name, n in usage.by_function.items())
+    size = usage.published_bytes / usage.published if usage.published else 0
+    measured, least = _dollars(usage, size, usage.cpu_ms), _dollars(minimum, size, 0.0)
+    return [
+        Cost(label, "FS reads", usage.reads, unit, minimum.reads),
+        Cost("", "FS writes", usage.writes, unit, minimum.writes, "target ratio ≤ 1.25"),
+        Cost("", "FS deletes", usage.deletes, unit, minimum.deletes),
+        Cost("", "FS tx commits", usage.commits, unit, minimum.commits),
+        Cost("", "published", usage.published, unit, minimum.published, "Pub/Sub messages"),
+        Cost("", "delivered", usage.delivered, unit, minimum.delivered, "push deliveries"),
+        Cost("", "invocations", usage.invocations, unit, minimum.invocations, invoked),
+        Cost("", "CPU", usage.cpu_ms, "ms" + unit, None, "user+system of every function process"),
+        Cost(
+            "",
+            "US$/million",
+            sum(measured.values()),
+            "events",
+            sum(least.values()),
+            ", ".join(f"{service} {dollars:.2f}" for service, dollars in measured.items()) + "; minimum without CPU",
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -80,6 +206,12 @@ class BenchStage:
     messages: int  # events per throughput run
     raw_ceiling: float  # events/s: publish → push → a no-op function, same emulator
     counts: Mapping[str, int]
+    meter: cost.CostMeter  # what the stack's function processes did, around a path
+    run: int = 0  # which of the bench's runs (0, 1, …): a run that spends a daily limit takes fresh parties
+
+    def costs(self, events: int) -> AbstractContextManager[list[cost.Usage]]:
+        """Around a path of `events` business events: holds their Usage per event once the block ends."""
+        return self.meter.around(events)
 
     def count(self, option: str) -> int:
         """The value of `--<option>` (a BenchOption the section declares)."""
@@ -89,10 +221,15 @@ class BenchStage:
         """More subscribers in the BSS and the network, topped up (as the demo seeds its own)."""
         demo.provision(self.stack, subscribers)
 
-    def transaction_ceiling(self, pairs: Sequence[tuple[str, str]], transactions: int, concurrency: int) -> float:
+    def transaction_ceiling(
+        self, pairs: Sequence[tuple[str, str]], transactions: int, concurrency: int
+    ) -> TransactionCeiling:
         """Transactions/s of a transfer's shape straight on the Firestore emulator, `concurrency` at once:
         read the marker, both subscribers, both accounts and both histories; write both accounts, two
-        ledger entries, both histories, the transfer record and the marker."""
+        ledger entries, both histories, the transfer record and the marker.
+
+        A transaction that still cannot commit after the functions' retries (the emulator resolves lock
+        conflicts by a timeout) is counted as given up, not raised: the rate counts the committed ones."""
         from google.cloud import firestore
 
         db = firestore.Client(project=settings.get().project)
@@ -122,12 +259,36 @@ class BenchStage:
                 txn.create(db.document(f"ceiling_transfers/{run}-{i}"), {"sender": a, "recipient": b})
                 txn.create(refs[0], {"outbox": []})
 
-            return runtime.transact(db, body, label="ceiling")  # contention retried as the functions retry it
+            runtime.transact(db, body, label="ceiling")  # contention retried as the functions retry it
+
+        def committed(i: int) -> bool:
+            try:
+                one(i)
+            except (ValueError, GoogleAPICallError) as error:
+                if not _gave_up(error):
+                    raise
+                return False
+            return True
 
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(transactions)))
-        return transactions / (time.perf_counter() - started)
+            outcomes = list(pool.map(committed, range(transactions)))
+        done = sum(outcomes)
+        return TransactionCeiling(done / (time.perf_counter() - started), transactions - done)
+
+
+@dataclass(frozen=True)
+class TransactionCeiling:
+    """Committed transactions/s, and how many gave up under contention (not counted in the rate)."""
+
+    rate: float
+    gave_up: int
+
+
+def _gave_up(error: Exception) -> bool:
+    """A transaction abandoned for contention: the client's attempts spent, or the emulator's lock timeout."""
+    text = str(error)
+    return isinstance(error, Aborted) or "Failed to commit transaction" in text or "lock timeout" in text.lower()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import BatchSettings
 
-from shared import settings
+from shared import metering, settings
 from shared.events import Envelope
 
 
@@ -42,15 +42,18 @@ def publish(envelopes: Iterable[Envelope], timeout: float = 30.0, *, immediate: 
     `immediate` sends each message at once instead of waiting for a batch to fill (see _immediate_publisher).
     """
     publisher = _immediate_publisher() if immediate else _publisher()
-    futures = []
+    futures, payloads = [], []
     for envelope in envelopes:
         data, attributes = encode(envelope)
         futures.append(publisher.publish(topic_path(envelope.type), data, **attributes))
+        payloads.append(data)
+    metering.count_published(payloads)
     return [f.result(timeout=timeout) for f in futures]
 
 
 def publish_raw(topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
     """Publish bytes as they are (replaying a dead letter, a test's poison message)."""
+    metering.count_published([data])
     return _publisher().publish(topic_path(topic), data, **(attributes or {})).result(timeout=30)
 
 

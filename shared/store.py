@@ -7,12 +7,16 @@ from datetime import timedelta
 
 from google.cloud import firestore
 
-from shared import settings
+from shared import metering, settings
+
+# On a metered local stack, count this process's requests from its first one (shared/metering.py).
+_meter = metering.process_meter()
 
 
 @functools.cache
 def db() -> firestore.Client:
-    return firestore.Client(project=settings.get().project)
+    client = firestore.Client(project=settings.get().project)
+    return metering.metered_client(client, _meter) if _meter is not None else client
 
 
 # Collections, named once.

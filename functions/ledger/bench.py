@@ -7,10 +7,22 @@ import time
 import requests
 
 from functions.ledger.edge import SERVICE
-from infra.bench_common import BenchOption, BenchSection, BenchStage, Figure, Latency, percentiles, ussd
+from infra.bench_common import (
+    BenchOption,
+    BenchSection,
+    BenchStage,
+    Figure,
+    Latency,
+    cost_figures,
+    percentiles,
+    ussd,
+)
+from infra.cost import Minimum
 from shared.operator import OperatorProfile
 
 REQUESTS = "ussd-requests"
+# A balance check at the least: the webhook reads the subscriber and the account, and writes nothing.
+BALANCE_CHECK_MINIMUM = Minimum(reads=2, writes=0, invocations=1)
 
 
 def ussd_latency(stage: BenchStage, requests_count: int) -> tuple[float, float]:
@@ -29,8 +41,12 @@ def ussd_latency(stage: BenchStage, requests_count: int) -> tuple[float, float]:
 def measure(stage: BenchStage) -> list[Figure]:
     """The *100# webhook's latency."""
     count = stage.count(REQUESTS)
-    p50, p99 = ussd_latency(stage, count)
-    return [Latency("*100# USSD", p50, p99, f"{count} sequential requests")]
+    with stage.costs(count) as usage:
+        p50, p99 = ussd_latency(stage, count)
+    return [
+        Latency("*100# USSD", p50, p99, f"{count} sequential requests"),
+        *cost_figures("balance", usage[0], BALANCE_CHECK_MINIMUM, "/check"),
+    ]
 
 
 def _switched_on(profile: OperatorProfile) -> bool:

@@ -6,7 +6,17 @@ import time
 import uuid
 
 from emulators.carrier.client import CarrierClient
-from infra.bench_common import BenchSection, BenchStage, Figure, Rate, publish_all, ratio, wait_until_count
+from infra.bench_common import (
+    BenchSection,
+    BenchStage,
+    Figure,
+    Rate,
+    cost_figures,
+    publish_all,
+    ratio,
+    wait_until_count,
+)
+from infra.cost import SMS_MINIMUM
 from shared import catalog
 
 
@@ -38,7 +48,8 @@ def notify_throughput(stage: BenchStage) -> float:
 
 def measure(stage: BenchStage) -> list[Figure]:
     """The notify path's throughput, the raw ceiling of the same run, and their ratio."""
-    notify = notify_throughput(stage)
+    with stage.costs(stage.messages) as usage:
+        notify = notify_throughput(stage)
     return [
         Rate(
             "notify path",
@@ -48,6 +59,7 @@ def measure(stage: BenchStage) -> list[Figure]:
         ),
         Rate("raw ceiling", stage.raw_ceiling, "events/s", "publish → push → no-op function, same emulator"),
         ratio(notify, stage.raw_ceiling, "notify path / raw ceiling"),
+        *cost_figures("SMS", usage[0], SMS_MINIMUM, "/SMS"),
     ]
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from infra import bench, demo, sections
 from infra.bench_common import BenchStage, Latency, Rate, ratio
+from infra.cost import CostMeter
 from infra.demo_common import SUBSCRIBERS, DemoSection, DemoStage, Transcript
 from shared.operator import PROFILES_DIR, load_file
 from tests.fixtures.ping_service import bench as ping_bench, demo as ping_demo
@@ -64,15 +65,18 @@ def test_a_new_services_demo_section_is_found_and_plays_its_part():
     assert [step.action for step in stage.transcript.steps] == [ping_demo.STEP]
 
 
-def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_printed():
+def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_printed(tmp_path):
     measured = bench.bench_sections(PROFILE, (*sections.service_packages("bench"), PING))
     assert measured[-1] is ping_bench.SECTION
-    messages, counts, push = bench.parse(["--pings", "3", "--transfers", "20"], measured)   # every declared count
-    assert (messages, counts) == (300, {"ussd-requests": 500, "transfers": 20, "concurrency": 8, "calls": 300,
-                                        "callers": 50, "calls-each": 4, "pings": 3})
+    messages, runs, counts, push = bench.parse(["--pings", "3", "--transfers", "20"], measured)   # every count
+    assert (messages, runs, counts) == (300, 3, {"ussd-requests": 500, "transfers": 20, "concurrency": 8,
+                                                 "calls": 300, "callers": 50, "calls-each": 4, "pings": 3})
     assert push == "local", "the bench pushes like production unless told --push emulator"
+    assert bench.parse(["--runs", "5"], measured)[1] == 5
+    with pytest.raises(SystemExit):
+        bench.parse(["--runs", "0"], measured)
     stage = BenchStage(stack=None, profile=PROFILE, subscribers=SUBSCRIBERS, messages=messages, raw_ceiling=1.0,
-                       counts=counts)
+                       counts=counts, meter=CostMeter(tmp_path, {}, set()))
     assert bench.render([[Rate("x", 1.0, "/s", "one")], measured[-1].measure(stage)]) == (
         "x                  1.0 /s         (one)\n\nping               3.0 /s         (pings answered)")
 
