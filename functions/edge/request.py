@@ -36,7 +36,7 @@ class NotRead(KeyError):
 
 
 @dataclass(frozen=True)
-class Documents:
+class RequestDocuments:
     """The documents read for one request, by (collection, document id); an absent one is None."""
 
     found: Mapping[DocumentPath, dict[str, Any] | None] = field(default_factory=dict)
@@ -65,7 +65,7 @@ class Request(Generic[Input]):
     account: Account | None = None  # the caller's ledger account, when the service asked for it
     # Every document read for this request: the caller's subscriber record and whatever the
     # service's `reads` asked for, all from one round trip.
-    documents: Documents = field(default_factory=Documents)
+    documents: RequestDocuments = field(default_factory=RequestDocuments)
     now: datetime | None = None
     # False: Firestore could not be read (or the caller's number was withheld): a call is still
     # answered, from what needs nothing read; USSD and SMS say "try later" instead.

@@ -111,13 +111,13 @@ def spendable(account: Account | None) -> dict[str, int]:
     return {name: bucket.balance for name, bucket in account.buckets.items()}
 
 
-def party_of(documents: api.Documents, msisdn: str, profile: OperatorProfile) -> Party:
+def party_of(documents: api.RequestDocuments, msisdn: str, profile: OperatorProfile) -> Party:
     """A subscriber as a transfer party, from their record as read (the caller's is read with every request)."""
     return Party.from_documents(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile.default_language)
 
 
 def facts(
-    documents: api.Documents,
+    documents: api.RequestDocuments,
     sender: str,
     recipient: str | None,
     account: Account | None,

@@ -20,7 +20,7 @@ class Options(BaseModel):
 def request(found: dict) -> api.Request[ussd.UssdRequest]:
     dialled = ussd.UssdRequest(session_id="S", service_code="*577#", msisdn=ME, network_code="", inputs=())
     return api.Request(channel="ussd", input=dialled, caller=Caller(ME, True, "en"), profile=PROFILE,
-                       documents=api.Documents(found))
+                       documents=api.RequestDocuments(found))
 
 
 def test_a_document_the_entry_read_comes_back_by_collection_and_id_and_an_absent_one_is_none():

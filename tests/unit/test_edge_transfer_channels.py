@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import services, sms_keywords, ussd, voice
 from functions.transfers import edge_orders as transfers
 from functions.edge.sms_keywords import HELP, UNKNOWN
-from functions.edge.request import Documents, Request
+from functions.edge.request import Request, RequestDocuments
 from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
 from tests.fixtures.edge_reads import sms_read, ussd_read
@@ -358,7 +358,7 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
 def heard(inbound: voice.InboundCall, record=None, read=True) -> Request[voice.InboundCall]:
     """The call as the webhook hands it on: an English-speaking caller, their record read (or not)."""
     return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, read=read,
-                   documents=Documents({("subscribers", SENDER): record if record is not None else subscriber()}))
+                   documents=RequestDocuments({("subscribers", SENDER): subscriber() if record is None else record}))
 
 
 def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:
