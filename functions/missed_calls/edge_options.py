@@ -275,19 +275,19 @@ class ShortCode:
     def reads(self, inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender), pending_sign_up(inbound.sender)]
 
-    def answer(self, situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
-        inbound, sender = situation.input.inbound, situation.caller.msisdn
-        language, now = situation.caller.language, situation.now or utcnow()
+    def answer(self, request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+        inbound, sender = request.input.inbound, request.caller.msisdn
+        language, now = request.caller.language, request.now or utcnow()
         ask = read_ask(inbound.body if inbound else "")
         if ask.name is None:
             return api.SmsAnswer(keywords_text(self.config, self.profile.currency, ask.word))
         if ask.name == HELP:
             return api.SmsAnswer(keywords_text(self.config, self.profile.currency))
         if ask.name == STATUS:
-            user = situation.document(documents.USERS, sender)
+            user = request.document(documents.USERS, sender)
             return api.SmsAnswer(flat(status_text(user, with_numbers=True), language))
         if ask.name == DETAILS:
-            notice = situation.document(documents.NOTICES, sender)
+            notice = request.document(documents.NOTICES, sender)
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
             return api.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
         number: str | None = None
@@ -304,7 +304,7 @@ class ShortCode:
             sign_up = {"pin": pin.hashed(ask.argument)}
         action = ask.name
         if ask.name in (CONFIRM, DECLINE, "register"):
-            waiting = situation.document(*pending_sign_up(sender))
+            waiting = request.document(*pending_sign_up(sender))
             if ask.name != "register" and waiting is None:
                 return api.SmsAnswer(
                     Text(
@@ -444,21 +444,21 @@ class Menu:
     def reads(self, request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.USERS, request.msisdn)]
 
-    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
-        msisdn, language = situation.caller.msisdn, situation.caller.language
-        user = situation.document(documents.USERS, msisdn) or {}
+    def answer(self, request: api.Request[api.UssdRequest]) -> api.Reply:
+        msisdn, language = request.caller.msisdn, request.caller.language
+        user = request.document(documents.USERS, msisdn) or {}
 
         def read_number(typed: str) -> str | None:
             number = listed_number(typed, self.profile)
             return number if number != msisdn else None
 
         fee = self.config.charging.monthly_fee
-        position = walk(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+        position = walk(request.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
         if position.done == STATUS:
             return api.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            named = pins_blanked(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
-            request_id, now = replace(situation.input, inputs=named).request_id, situation.now or utcnow()
+            named = pins_blanked(request.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+            request_id, now = replace(request.input, inputs=named).request_id, request.now or utcnow()
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed

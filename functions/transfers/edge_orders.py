@@ -381,19 +381,19 @@ def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
 # --- the services: USSD codes and SMS commands ---------------------------------------------
 
 
-def _ussd_facts(desk: Desk, situation: api.Request[api.UssdRequest], other: str | None) -> Facts:
-    return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+def _ussd_facts(desk: Desk, request: api.Request[api.UssdRequest], other: str | None) -> Facts:
+    return facts(request.documents, request.caller.msisdn, other, request.account, desk.profile)
 
 
-def _typed_order(situation: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
+def _typed_order(request: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
     """The order the subscriber dialled, or the screen telling them the right syntax."""
-    language = situation.caller.language
+    language = request.caller.language
     try:
-        order = parse_order(situation.input.inputs, desk.profile)
+        order = parse_order(request.input.inputs, desk.profile)
     except BadOrder as bad:
         key = "edge.transfer.no_decimals" if bad.reason == "decimals" else syntax_key
-        return api.Reply.end(desk.syntax(key, situation.input.service_code, language))
-    if not situation.input.session_id:
+        return api.Reply.end(desk.syntax(key, request.input.service_code, language))
+    if not request.input.session_id:
         return api.Reply.end(Text("edge.ussd.malformed").render(language))
     return order
 
@@ -411,40 +411,40 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     """`*112*<number>*<amount>#`, `*116*<number>*<amount>#` and `*111*0151#`, on the profile's codes."""
     codes = desk.profile.short_codes
 
-    def transfer(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        order = _typed_order(situation, desk, "edge.transfer.syntax")
+    def transfer(request: api.Request[api.UssdRequest]) -> api.Reply:
+        order = _typed_order(request, desk, "edge.transfer.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_order(
             desk,
-            _ussd_facts(desk, situation, order.party),
+            _ussd_facts(desk, request, order.party),
             order,
-            request_id=situation.input.request_id,
+            request_id=request.input.request_id,
             channel="ussd",
-            now=situation.now or utcnow(),
+            now=request.now or utcnow(),
         )
-        return api.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
-    def top_up_ask(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        order = _typed_order(situation, desk, "edge.topup_ask.syntax")
+    def top_up_ask(request: api.Request[api.UssdRequest]) -> api.Reply:
+        order = _typed_order(request, desk, "edge.topup_ask.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_top_up_ask(
             desk,
-            _ussd_facts(desk, situation, order.party),
+            _ussd_facts(desk, request, order.party),
             order,
-            request_id=situation.input.request_id,
-            now=situation.now or utcnow(),
+            request_id=request.input.request_id,
+            now=request.now or utcnow(),
         )
-        return api.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
-    def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        if not situation.input.session_id:
-            return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
-        sender = party_of(situation.documents, situation.caller.msisdn, desk.profile)
-        now = situation.now or utcnow()
-        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=now)
-        return api.Reply.end(text.render(situation.caller.language), publish)
+    def bar(request: api.Request[api.UssdRequest]) -> api.Reply:
+        if not request.input.session_id:
+            return api.Reply.end(Text("edge.ussd.malformed").render(request.caller.language))
+        sender = party_of(request.documents, request.caller.msisdn, desk.profile)
+        now = request.now or utcnow()
+        text, publish = answer_bar(desk, sender, request_id=request.input.request_id, now=now)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
     return [
         api.UssdService(
@@ -519,33 +519,33 @@ SMS_PRIORITY = 20  # after the balance in the help's list
 def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
     """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
 
-    def known(situation: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
-        return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+    def known(request: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
+        return facts(request.documents, request.caller.msisdn, other, request.account, desk.profile)
 
-    def transfer(situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+    def transfer(request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
         try:
-            order = _sms_order(situation.input.inbound, desk.profile)
+            order = _sms_order(request.input.inbound, desk.profile)
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
-            return api.SmsAnswer(Text(key, {"short_code": situation.input.short_code, "example": desk.example_order()}))
+            return api.SmsAnswer(Text(key, {"short_code": request.input.short_code, "example": desk.example_order()}))
         text, publish = answer_order(
             desk,
-            known(situation, order.party),
+            known(request, order.party),
             order,
-            request_id=situation.input.inbound.request_id,
+            request_id=request.input.inbound.request_id,
             channel="sms",
-            now=situation.now or utcnow(),
+            now=request.now or utcnow(),
         )
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
         return api.SmsAnswer(None if publish else text, publish)
 
-    def history(situation: api.Request[api.SmsMessage]) -> Text:
-        sender = known(situation)
+    def history(request: api.Request[api.SmsMessage]) -> Text:
+        sender = known(request)
         return recent_text(sender.sender_history, sender.sender, desk)
 
-    def limits(situation: api.Request[api.SmsMessage]) -> Text:
-        return limits_text(known(situation), desk, situation.now or utcnow())
+    def limits(request: api.Request[api.SmsMessage]) -> Text:
+        return limits_text(known(request), desk, request.now or utcnow())
 
     return (
         api.SmsPattern(
