@@ -516,7 +516,15 @@ LIMITS_WORDS: dict[str, tuple[str, ...]] = {
 SMS_PRIORITY = 20  # after the balance in the help's list
 
 
-def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
+@dataclass(frozen=True)
+class SmsEntries:
+    """What transfers answer by SMS to the short code: the typed order, and their keywords."""
+
+    order: api.SmsPattern  # `<number> <amount>`
+    keywords: tuple[api.SmsKeywords, ...]  # HISTORY and LIMITS
+
+
+def sms_entries(desk: Desk) -> SmsEntries:
     """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
 
     def known(request: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
@@ -547,8 +555,8 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
     def limits(request: api.Request[api.SmsMessage]) -> Text:
         return limits_text(known(request), desk, request.now or utcnow())
 
-    return (
-        api.SmsPattern(
+    return SmsEntries(
+        order=api.SmsPattern(
             "transfer",
             lambda text: transfer_parts(text) is not None,
             api.SmsService(
@@ -559,16 +567,18 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
             ),
             priority=SMS_PRIORITY,
         ),
-        api.SmsKeywords(
-            "history",
-            HISTORY_WORDS,
-            api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
-            priority=SMS_PRIORITY,
-        ),
-        api.SmsKeywords(
-            "limits",
-            LIMITS_WORDS,
-            api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
-            priority=SMS_PRIORITY,
+        keywords=(
+            api.SmsKeywords(
+                "history",
+                HISTORY_WORDS,
+                api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
+                priority=SMS_PRIORITY,
+            ),
+            api.SmsKeywords(
+                "limits",
+                LIMITS_WORDS,
+                api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
+                priority=SMS_PRIORITY,
+            ),
         ),
     )
