@@ -62,11 +62,11 @@ class Request(Generic[Input]):
     input: Input  # the channel's parsed input
     caller: Caller
     profile: OperatorProfile
+    now: datetime  # when the webhook took the request: every answer's clock
     account: Account | None = None  # the caller's ledger account, when the service asked for it
     # Every document read for this request: the caller's subscriber record and whatever the
     # service's `reads` asked for, all from one round trip.
     documents: RequestDocuments = field(default_factory=RequestDocuments)
-    now: datetime | None = None
     # False: Firestore could not be read (or the caller's number was withheld): a call is still
     # answered, from what needs nothing read; USSD and SMS say "try later" instead.
     read: bool = True

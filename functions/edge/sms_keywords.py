@@ -124,7 +124,7 @@ def sms_request(
     profile: OperatorProfile,
     account: Account | None = None,
     documents: RequestDocuments | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Request[SmsMessage]:
     """The request a message makes once its caller (and what its command reads) is known."""
     message = SmsMessage(inbound=inbound, command=command, word=word, short_code=short_code)

@@ -168,7 +168,8 @@ def answer(
     profile: OperatorProfile,
     account: Account | None = None,
     documents: RequestDocuments | None = None,
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> Reply:
     """The reply to a parsed request once the caller (and what its service reads) is known, a page at a
     time when it is longer than a screen (functions/edge/pager.py)."""

@@ -28,7 +28,7 @@ from functions.missed_calls import documents, pin
 from functions.missed_calls.config import MissedCallConfig
 from functions.missed_calls.options import MAILBOX_OFFER
 from shared import consent, localtime
-from shared.events import MissedCallOptionsChanged, derive_event_id, utcnow
+from shared.events import MissedCallOptionsChanged, derive_event_id
 from shared.money import Currency
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -277,7 +277,7 @@ class ShortCode:
 
     def answer(self, request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
         inbound, sender = request.input.inbound, request.caller.msisdn
-        language, now = request.caller.language, request.now or utcnow()
+        language, now = request.caller.language, request.now
         ask = read_ask(inbound.body if inbound else "")
         if ask.name is None:
             return api.SmsAnswer(keywords_text(self.config, self.profile.currency, ask.word))
@@ -458,7 +458,7 @@ class Menu:
             return api.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
             named = pins_blanked(request.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
-            request_id, now = replace(request.input, inputs=named).request_id, request.now or utcnow()
+            request_id, now = replace(request.input, inputs=named).request_id, request.now
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed

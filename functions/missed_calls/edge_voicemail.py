@@ -44,7 +44,7 @@ from functions.missed_calls import documents, edge_pin_guard as pin_guard, pin
 from functions.missed_calls.config import MissedCallConfig
 from functions.missed_calls.edge_ivr import spoken
 from shared import localtime
-from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id, utcnow
+from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.edge.voicemail")
@@ -137,7 +137,7 @@ class VoicemailLine:
         return [(documents.USERS, call.caller)] if call.caller else []
 
     def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
-        call, language, now = request.input, request.caller.language, request.now or utcnow()
+        call, language, now = request.input, request.caller.language, request.now
         if call.caller is None or not call.call_sid:
             return _goodbye(Text("edge.missed_calls.voicemail.withheld"), language)
         if not request.read:

@@ -19,7 +19,6 @@ from functions.transfers.edge_orders import BadOrder, Desk, Facts
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import NO_POLICY, Refusal
 from shared import store
-from shared.events import utcnow
 from shared.operator import OperatorProfile
 
 ROOT, RECIPIENT, AMOUNT, CONFIRM = "root", "recipient", "amount", "confirm"
@@ -140,7 +139,7 @@ class Menu:
 
     def screen(self, position: Position, known: Facts, request: api.Request[api.UssdRequest]) -> api.Reply:
         """The reply for a position: a CON screen to choose on, or the END of the session."""
-        desk, language, now = self.desk, request.caller.language, request.now or utcnow()
+        desk, language, now = self.desk, request.caller.language, request.now
         if position.done == LIMITS:
             return api.Reply.end(orders.limits_text(known, desk, now).render(language))
         if position.done == HISTORY:

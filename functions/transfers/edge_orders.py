@@ -20,7 +20,7 @@ from functions.transfers import execution, explain, rules
 from functions.transfers.policy import PolicySet, TransferPolicy
 from functions.transfers.rules import History, Party, Quote, Refusal
 from shared import localtime, store
-from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id, utcnow
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id
 from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -421,7 +421,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
             order,
             request_id=request.input.request_id,
             channel="ussd",
-            now=request.now or utcnow(),
+            now=request.now,
         )
         return api.Reply.end(text.render(request.caller.language), publish)
 
@@ -434,7 +434,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
             _ussd_facts(desk, request, order.party),
             order,
             request_id=request.input.request_id,
-            now=request.now or utcnow(),
+            now=request.now,
         )
         return api.Reply.end(text.render(request.caller.language), publish)
 
@@ -442,7 +442,7 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
         if not request.input.session_id:
             return api.Reply.end(Text("edge.ussd.malformed").render(request.caller.language))
         sender = party_of(request.documents, request.caller.msisdn, desk.profile)
-        now = request.now or utcnow()
+        now = request.now
         text, publish = answer_bar(desk, sender, request_id=request.input.request_id, now=now)
         return api.Reply.end(text.render(request.caller.language), publish)
 
@@ -542,7 +542,7 @@ def sms_entries(desk: Desk) -> SmsEntries:
             order,
             request_id=request.input.inbound.request_id,
             channel="sms",
-            now=request.now or utcnow(),
+            now=request.now,
         )
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
@@ -553,7 +553,7 @@ def sms_entries(desk: Desk) -> SmsEntries:
         return recent_text(sender.sender_history, sender.sender, desk)
 
     def limits(request: api.Request[api.SmsMessage]) -> Text:
-        return limits_text(known(request), desk, request.now or utcnow())
+        return limits_text(known(request), desk, request.now)
 
     return SmsEntries(
         order=api.SmsPattern(

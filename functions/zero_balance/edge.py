@@ -14,7 +14,7 @@ from functions.zero_balance import answers
 from functions.zero_balance.config import config_for
 from functions.zero_balance.documents import OFFERS
 from functions.zero_balance.rules import Offer
-from shared.events import ZeroBalanceAnswered, derive_event_id, utcnow
+from shared.events import ZeroBalanceAnswered, derive_event_id
 from shared.operator import OperatorProfile
 
 
@@ -44,7 +44,7 @@ def answer(request: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
         request_id=inbound.request_id,
         caller=caller.msisdn,
         answer=given,
-        answered_at=request.now or utcnow(),
+        answered_at=request.now,
         offer_id=offer.attempt_id,
     )
     event_id = derive_event_id(inbound.request_id, "zero-balance.answered")

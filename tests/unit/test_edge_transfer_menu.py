@@ -89,7 +89,7 @@ def screen(text: str, language="en", main=5_000_000) -> ussd.Reply:
     request = ussd.parse({"sessionId": "ATUid_9", "serviceCode": "#131#", "phoneNumber": SENDER, "text": text},
                          PROFILE)
     caller = caller_from(SENDER, record, PROFILE)
-    return ussd.answer(request, caller, REGISTRY, PROFILE, account, RequestDocuments(docs), NOW)
+    return ussd.answer(request, caller, REGISTRY, PROFILE, account, RequestDocuments(docs), now=NOW)
 
 
 def test_the_root_screen_names_the_policy_and_its_three_choices():
