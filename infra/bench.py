@@ -37,8 +37,7 @@ from collections.abc import Iterable
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from emulators.process import Service, free_port
-from infra import cost, demo, sections, stack as stack_module
-from infra import push as local_push
+from infra import cost, demo, push as local_push, sections, stack as stack_module
 from infra.bench_common import BenchSection, BenchStage, Figure, publish_all, summarise, wait_until_count
 from infra.functions import REPO
 from infra.topology import push_endpoint

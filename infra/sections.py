@@ -1,19 +1,17 @@
 """A service's part of the demo and the bench, found without naming services: `functions.<service>.<kind>`.
 
-The rule is the edge's (functions/edge/services.py): every package under functions/ that has a
-`demo` (or `bench`) module takes part, and the module's `SECTION` says where and how. Nothing in
-infra/ names a service or imports more of it than that one module.
+The rule is the edge's (functions/edge/services.py), found the same way (functions/discovery.py): every
+package under functions/ that has a `demo` (or `bench`) module takes part, and the module's `SECTION`
+says where and how. Nothing in infra/ names a service or imports more of it than that one module.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-import functions
+from functions import discovery
 from shared.operator import OperatorProfile
 
 SECTION = "SECTION"  # the name a demo or bench module gives its section
@@ -34,10 +32,7 @@ SectionT = TypeVar("SectionT", bound=Section)
 
 def service_packages(kind: str) -> tuple[str, ...]:
     """Every package under functions/ with a module named `kind` (`demo`, `bench`), by name."""
-    packages = sorted(
-        f"{functions.__name__}.{found.name}" for found in pkgutil.iter_modules(functions.__path__) if found.ispkg
-    )
-    return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{kind}") is not None)
+    return discovery.packages_with(kind)
 
 
 def declared(kind: str, section_type: type[SectionT], packages: Iterable[str] | None = None) -> list[SectionT]:

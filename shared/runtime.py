@@ -50,7 +50,7 @@ Model = TypeVar("Model", bound=BaseModel)
 Result = TypeVar("Result")
 
 
-class Entry(Protocol):
+class ConsumerEntry(Protocol):
     """A consumer's CloudEvent function, carrying what tests and the local stack run it with."""
 
     consumer: str
@@ -305,14 +305,14 @@ def transact(
     return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
 
 
-def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Handler], Entry]:
+def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Handler], ConsumerEntry]:
     """Register `fn(ctx, payload)` as the CloudEvent function of catalog consumer `name`.
 
     The entry point keeps the handler's name, which is the catalog's `entry_point`.
     """
     spec = catalog.load().consumer(name)
 
-    def register(handler: Handler) -> Entry:
+    def register(handler: Handler) -> ConsumerEntry:
         if handler.__name__ != spec.entry_point:
             raise ValueError(f"{name}: entry point is {spec.entry_point}, not {handler.__name__}")
 
@@ -328,7 +328,7 @@ def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Ha
                 return
             process(name, handler, message_id, data, attributes, after_commit)
 
-        registered = cast(Entry, functions_framework.cloud_event(entry))
+        registered = cast(ConsumerEntry, functions_framework.cloud_event(entry))
         registered.consumer, registered.handler, registered.after_commit = name, handler, after_commit
         return registered
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.edge.replies import Publication, Text
-from functions.edge.request import DocumentPath, Documents, NotRead, Reads, Request
+from functions.edge.request import DocumentPath, NotRead, Reads, Request, RequestDocuments
 from functions.edge.request_ids import call_request_id
 from functions.edge.screen import Reply
 from functions.edge.sms_keywords import (
@@ -77,7 +77,6 @@ __all__ = [
     "Caller",
     "Command",
     "DocumentPath",
-    "Documents",
     "Forwarded",
     "InboundCall",
     "InboundSms",
@@ -88,6 +87,7 @@ __all__ = [
     "Recording",
     "Reply",
     "Request",
+    "RequestDocuments",
     "ServiceEntries",
     "ServiceNumber",
     "SmsAnswer",

@@ -14,7 +14,7 @@ from datetime import datetime
 from google.api_core import exceptions, retry
 from google.cloud import firestore
 
-from functions.edge.request import DocumentPath, Documents
+from functions.edge.request import DocumentPath, RequestDocuments
 from functions.edge.subscribers import Caller, caller_from
 from shared import ledger, store
 from shared.operator import OperatorProfile
@@ -37,7 +37,7 @@ class Lookup:
 
     caller: Caller
     account: ledger.Account | None
-    documents: Documents = field(default_factory=Documents)
+    documents: RequestDocuments = field(default_factory=RequestDocuments)
 
     def subscriber_record(self) -> dict | None:
         return self.documents.get(store.SUBSCRIBERS, self.caller.msisdn)
@@ -60,7 +60,7 @@ def read_all(
         for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
         if snapshot.exists
     }
-    documents = Documents({where: found.get(ref.path) for where, ref in refs.items()})
+    documents = RequestDocuments({where: found.get(ref.path) for where, ref in refs.items()})
     caller = caller_from(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile)
     account_document = documents.get(store.ACCOUNTS, msisdn) if with_account else None
     # The same view as ledger.read_account (lots already due are not spendable), read in the

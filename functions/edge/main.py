@@ -178,7 +178,7 @@ def ussd(request: flask.Request) -> ResponseReturnValue:
             )
             return _unavailable_screen()
         reply = ussd_protocol.answer(
-            dialled, found.caller, _ussd_services, _profile, found.account, found.documents, now
+            dialled, found.caller, _ussd_services, _profile, found.account, found.documents, now=now
         )
         try:
             _publish(reply.publish, "edge-ussd", USSD_PUBLISH_TIMEOUT)

@@ -36,7 +36,7 @@ class NotRead(KeyError):
 
 
 @dataclass(frozen=True)
-class Documents:
+class RequestDocuments:
     """The documents read for one request, by (collection, document id); an absent one is None."""
 
     found: Mapping[DocumentPath, dict[str, Any] | None] = field(default_factory=dict)
@@ -62,11 +62,11 @@ class Request(Generic[Input]):
     input: Input  # the channel's parsed input
     caller: Caller
     profile: OperatorProfile
+    now: datetime  # when the webhook took the request: every answer's clock
     account: Account | None = None  # the caller's ledger account, when the service asked for it
     # Every document read for this request: the caller's subscriber record and whatever the
     # service's `reads` asked for, all from one round trip.
-    documents: Documents = field(default_factory=Documents)
-    now: datetime | None = None
+    documents: RequestDocuments = field(default_factory=RequestDocuments)
     # False: Firestore could not be read (or the caller's number was withheld): a call is still
     # answered, from what needs nothing read; USSD and SMS say "try later" instead.
     read: bool = True

@@ -38,6 +38,8 @@ SMS = "sms"
 CALL = "call"
 # How an SMS reply names the inbound message it answers (notify's `reference`; also a stored value).
 SMS_REFERENCE = "twilio"
+# How a message's status callbacks name the message their event ids derive from (also a stored value).
+MESSAGE_STATUS = "twilio-message"
 
 
 def ussd_request_id(session_id: str, msisdn: str, service_code: str, *inputs: str) -> str:
@@ -58,3 +60,8 @@ def call_request_id(call_sid: str, caller: str, *what: str) -> str:
 def sms_reference(message_sid: str) -> str:
     """The reference an SMS reply carries to the inbound message it answers."""
     return f"{SMS_REFERENCE}:{message_sid}"
+
+
+def message_status_id(message_sid: str) -> str:
+    """The id a message's status callbacks derive their event ids from: Twilio's MessageSid."""
+    return f"{MESSAGE_STATUS}:{message_sid}"

@@ -8,11 +8,9 @@ needs no edit here or anywhere else under functions/edge/.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from collections.abc import Iterable
 
-import functions
+from functions import discovery
 from functions.edge import sms_keywords, ussd, voice
 from functions.edge.api import ServiceEntries
 from shared.operator import OperatorProfile
@@ -23,12 +21,7 @@ _NOT_SERVICES = frozenset({"edge"})
 
 def service_packages() -> tuple[str, ...]:
     """Every package under functions/ with an edge module, by name (a stable order)."""
-    packages = sorted(
-        f"{functions.__name__}.{found.name}"
-        for found in pkgutil.iter_modules(functions.__path__)
-        if found.ispkg and found.name not in _NOT_SERVICES
-    )
-    return tuple(package for package in packages if importlib.util.find_spec(f"{package}.{EDGE_MODULE}") is not None)
+    return discovery.packages_with(EDGE_MODULE, excluding=_NOT_SERVICES)
 
 
 def service_entries(profile: OperatorProfile, packages: Iterable[str] | None = None) -> tuple[ServiceEntries, ...]:

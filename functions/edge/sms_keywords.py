@@ -18,7 +18,7 @@ from datetime import datetime
 
 from functions.edge import request_ids
 from functions.edge.replies import Publication, Text
-from functions.edge.request import DocumentPath, Documents, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request, RequestDocuments
 from functions.edge.subscribers import Caller, refusal
 from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn, normalise
@@ -123,8 +123,8 @@ def sms_request(
     caller: Caller,
     profile: OperatorProfile,
     account: Account | None = None,
-    documents: Documents | None = None,
-    now: datetime | None = None,
+    documents: RequestDocuments | None = None,
+    now: datetime,
 ) -> Request[SmsMessage]:
     """The request a message makes once its caller (and what its command reads) is known."""
     message = SmsMessage(inbound=inbound, command=command, word=word, short_code=short_code)
@@ -134,7 +134,7 @@ def sms_request(
         caller=caller,
         profile=profile,
         account=account,
-        documents=documents or Documents(),
+        documents=documents or RequestDocuments(),
         now=now,
     )
 

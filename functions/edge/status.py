@@ -6,6 +6,7 @@ import typing
 from collections.abc import Mapping
 from datetime import datetime
 
+from functions.edge.request_ids import message_status_id
 from shared.events import SmsStatus, SmsStatusValue, derive_event_id
 
 TRACKED = frozenset(typing.get_args(SmsStatusValue))
@@ -49,4 +50,4 @@ def parse(form: Mapping[str, str], received_at: datetime, query: Mapping[str, st
 
 def event_id(update: SmsStatus) -> str:
     """The same callback delivered twice gives the same event id, so notify applies it once."""
-    return derive_event_id(f"twilio-message:{update.message_sid}", f"status/{update.status}")
+    return derive_event_id(message_status_id(update.message_sid), f"status/{update.status}")

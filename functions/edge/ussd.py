@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from functions.edge import pager, request_ids
 from functions.edge.replies import Text
-from functions.edge.request import DocumentPath, Documents, Reads, Request
+from functions.edge.request import DocumentPath, Reads, Request, RequestDocuments
 from functions.edge.screen import Reply
 from functions.edge.subscribers import Caller, refusal
 from shared.ledger import Account
@@ -167,8 +167,9 @@ def answer(
     registry: Registry,
     profile: OperatorProfile,
     account: Account | None = None,
-    documents: Documents | None = None,
-    now: datetime | None = None,
+    documents: RequestDocuments | None = None,
+    *,
+    now: datetime,
 ) -> Reply:
     """The reply to a parsed request once the caller (and what its service reads) is known, a page at a
     time when it is longer than a screen (functions/edge/pager.py)."""
@@ -189,7 +190,7 @@ def answer(
                 caller=caller,
                 profile=profile,
                 account=account,
-                documents=documents or Documents(),
+                documents=documents or RequestDocuments(),
                 now=now,
             )
         )

@@ -80,15 +80,15 @@ def _caller_report(caller: api.Caller, account: ledger.Account | None, profile: 
     return report(account, caller.language, profile.currency, localtime.zone_for(caller.msisdn, profile.timezone))
 
 
-def balance_check(situation: api.Request[api.UssdRequest]) -> api.Reply:
+def balance_check(request: api.Request[api.UssdRequest]) -> api.Reply:
     """`*100#`: every bucket with its nearest expiry, on one final screen."""
-    caller = situation.caller
-    return api.Reply.end(_caller_report(caller, situation.account, situation.profile).render(caller.language))
+    caller = request.caller
+    return api.Reply.end(_caller_report(caller, request.account, request.profile).render(caller.language))
 
 
-def balance_sms(situation: api.Request[api.SmsMessage]) -> Text:
+def balance_sms(request: api.Request[api.SmsMessage]) -> Text:
     """BALANCE: the same report by SMS."""
-    return _caller_report(situation.caller, situation.account, situation.profile)
+    return _caller_report(request.caller, request.account, request.profile)
 
 
 def entries(profile: OperatorProfile) -> api.ServiceEntries | None:

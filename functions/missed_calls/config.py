@@ -55,7 +55,7 @@ class Charging(Strict):
     monthly_cap: Money | None = Field(default=None, description="Per-use charges stop at this sum a month")
 
 
-class Voicemail(Strict):
+class VoicemailSettings(Strict):
     max_seconds: int = Field(default=60, ge=5, le=600, description="Longest voice message (Record maxLength)")
     silence_seconds: int = Field(default=5, ge=1, le=30, description="Silence that ends a recording")
     retention_days: int = Field(default=7, ge=1, le=365, description="Deleted (with the recording) after this")
@@ -93,7 +93,7 @@ class MissedCallConfig(Strict):
         default=200, ge=10, le=400, description="Missed calls one transaction delivers; more continue in the next"
     )
     charging: Charging
-    voicemail: Voicemail = Voicemail()
+    voicemail: VoicemailSettings = VoicemailSettings()
 
     @model_validator(mode="after")
     def _windows(self) -> Self:

@@ -117,7 +117,7 @@ def arrival(
 
 
 @dataclass(frozen=True)
-class Caller:
+class CallerToTell:
     """A caller who pressed 4, as the availability SMS needs them."""
 
     user: MissedCallUser  # missed_call_users/{caller}, a new user's defaults when they have none
@@ -131,7 +131,7 @@ class DeliveryState:
     pending: list[MissedCall]  # the callee's pending calls, oldest first, at most cap + 1
     summary: Summary | None  # missed_call_summaries/{callee}
     notice: Notice | None  # missed_call_notices/{callee}
-    callers: Mapping[str, Caller] = field(default_factory=dict)  # key-4 callers of those calls
+    callers: Mapping[str, CallerToTell] = field(default_factory=dict)  # key-4 callers of those calls
 
 
 def read_delivery(
@@ -147,7 +147,7 @@ def read_delivery(
         [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))],
     )
     callers = {
-        caller: Caller(
+        caller: CallerToTell(
             docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
             (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"),
         )
@@ -227,7 +227,7 @@ def decide(
     for digest in digests:
         if digest.caller not in asked:
             continue
-        caller = state.callers.get(digest.caller) or Caller(new_user(digest.caller), None)
+        caller = state.callers.get(digest.caller) or CallerToTell(new_user(digest.caller), None)
         if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
             withheld.add(digest.caller)
             continue

@@ -29,7 +29,7 @@ from functions.edge.api import Publication, Text
 from functions.missed_calls import documents
 from functions.missed_calls.config import MissedCallConfig
 from shared import store, texts
-from shared.events import ForwardReason, MissedCallRecorded, derive_event_id, utcnow
+from shared.events import ForwardReason, MissedCallRecorded, derive_event_id
 from shared.msisdn import InvalidMsisdn, normalise
 from shared.operator import OperatorProfile
 
@@ -214,7 +214,7 @@ class MissedCallIvr:
     def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
         call, language = request.input, request.caller.language
         if call.step is None:
-            return self._arrived(request, request.now or utcnow())
+            return self._arrived(request, request.now)
         state = ForwardedCall.restore(call)
         if state is None:  # only a hand-made URL gets here: Twilio signs ours
             logger.warning("missed-call IVR step without a readable state", extra={"step": call.step})
@@ -245,7 +245,7 @@ class MissedCallIvr:
             return ()  # a progress report (ringing, in-progress …) when the number asks for more events
         if request.read and "status" not in (request.document(store.SUBSCRIBERS, callee) or {}):
             return ()  # not our subscriber: the IVR recorded nothing either
-        ended_at = request.now or utcnow()
+        ended_at = request.now
         called_at = ended_at - timedelta(seconds=call.duration or 0)
         payload = MissedCallRecorded(
             call_sid=call.call_sid,

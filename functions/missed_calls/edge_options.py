@@ -28,7 +28,7 @@ from functions.missed_calls import documents, pin
 from functions.missed_calls.config import MissedCallConfig
 from functions.missed_calls.options import MAILBOX_OFFER
 from shared import consent, localtime
-from shared.events import MissedCallOptionsChanged, derive_event_id, utcnow
+from shared.events import MissedCallOptionsChanged, derive_event_id
 from shared.money import Currency
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -110,7 +110,7 @@ def _is_cjk(word: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Request:
+class SmsAsk:
     """What an SMS asks: a request name (details, status, help, an option), its number text, the word read."""
 
     name: str | None  # None: no keyword recognised
@@ -118,20 +118,20 @@ class Request:
     argument: str = ""
 
 
-def read_request(body: str) -> Request:
+def read_ask(body: str) -> SmsAsk:
     """The keyword an SMS starts with (in any of the five languages) and what follows it."""
     text = _fold(body).strip(_TRAILING + " ")
     if not text:
-        return Request(HELP, "")
+        return SmsAsk(HELP, "")
     for keyword in _LONGEST_FIRST:
         if text == keyword:
-            return Request(KEYWORDS[keyword], keyword)
+            return SmsAsk(KEYWORDS[keyword], keyword)
         if text.startswith(keyword):
             rest = text[len(keyword) :]
             if rest[0] == " " or (_is_cjk(keyword) and (rest[0].isdigit() or rest[0] == "+")):
-                return Request(KEYWORDS[keyword], keyword, rest.strip())
+                return SmsAsk(KEYWORDS[keyword], keyword, rest.strip())
     first = text.split()[0]
-    return Request(None, first)
+    return SmsAsk(None, first)
 
 
 def listed_number(typed: str, profile: OperatorProfile) -> str | None:
@@ -275,37 +275,37 @@ class ShortCode:
     def reads(self, inbound: api.InboundSms, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.NOTICES, inbound.sender), (documents.USERS, inbound.sender), pending_sign_up(inbound.sender)]
 
-    def answer(self, situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
-        inbound, sender = situation.input.inbound, situation.caller.msisdn
-        language, now = situation.caller.language, situation.now or utcnow()
-        request = read_request(inbound.body if inbound else "")
-        if request.name is None:
-            return api.SmsAnswer(keywords_text(self.config, self.profile.currency, request.word))
-        if request.name == HELP:
+    def answer(self, request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+        inbound, sender = request.input.inbound, request.caller.msisdn
+        language, now = request.caller.language, request.now
+        ask = read_ask(inbound.body if inbound else "")
+        if ask.name is None:
+            return api.SmsAnswer(keywords_text(self.config, self.profile.currency, ask.word))
+        if ask.name == HELP:
             return api.SmsAnswer(keywords_text(self.config, self.profile.currency))
-        if request.name == STATUS:
-            user = situation.document(documents.USERS, sender)
+        if ask.name == STATUS:
+            user = request.document(documents.USERS, sender)
             return api.SmsAnswer(flat(status_text(user, with_numbers=True), language))
-        if request.name == DETAILS:
-            notice = situation.document(documents.NOTICES, sender)
+        if ask.name == DETAILS:
+            notice = request.document(documents.NOTICES, sender)
             text, priced = details_text(notice, sender, language, self.profile, self.config, now)
             return api.SmsAnswer(text, billing=documents.BILL_DETAILS if priced else None)
         number: str | None = None
         sign_up: dict[str, Any] = {}  # the PIN's hash, or the sign-up's answers
-        if request.name in _NEEDS_NUMBER:
-            number = listed_number(request.argument, self.profile)
+        if ask.name in _NEEDS_NUMBER:
+            number = listed_number(ask.argument, self.profile)
             if number is None or number == sender:
                 key = "edge.missed_calls.sms.own_number" if number else "edge.missed_calls.sms.invalid_number"
-                return api.SmsAnswer(Text(key, {"word": request.word.upper()}))
+                return api.SmsAnswer(Text(key, {"word": ask.word.upper()}))
         request_id = replace(inbound, named_body=without_pin(inbound.body)).request_id
-        if request.name == "pin_set":
-            if not pin.valid(request.argument):  # never echoed: the digits may be nearly right
+        if ask.name == "pin_set":
+            if not pin.valid(ask.argument):  # never echoed: the digits may be nearly right
                 return api.SmsAnswer(Text("edge.missed_calls.sms.pin_invalid", {"short_code": self.config.short_code}))
-            sign_up = {"pin": pin.hashed(request.argument)}
-        action = request.name
-        if request.name in (CONFIRM, DECLINE, "register"):
-            waiting = situation.document(*pending_sign_up(sender))
-            if request.name != "register" and waiting is None:
+            sign_up = {"pin": pin.hashed(ask.argument)}
+        action = ask.name
+        if ask.name in (CONFIRM, DECLINE, "register"):
+            waiting = request.document(*pending_sign_up(sender))
+            if ask.name != "register" and waiting is None:
                 return api.SmsAnswer(
                     Text(
                         "missed_calls.options.nothing_to_confirm",
@@ -315,7 +315,7 @@ class ShortCode:
             action = "register"
             sign_up = {
                 "said": consent.Answer(text=inbound.body[:160], reference=request_id, at=now),
-                "consent_reply": None if request.name == "register" else request.name == CONFIRM,
+                "consent_reply": None if ask.name == "register" else ask.name == CONFIRM,
             }
         return api.SmsAnswer(None, (option_event(request_id, sender, action, number, "sms", now, **sign_up),))
 
@@ -327,8 +327,8 @@ PIN_BLANKED = "<pin>"
 
 def without_pin(body: str) -> str:
     """An SMS body as its request id names it: a PIN request's digits blanked, anything else whole."""
-    request = read_request(body)
-    return f"{request.word} {PIN_BLANKED}" if request.name == "pin_set" else body
+    ask = read_ask(body)
+    return f"{ask.word} {PIN_BLANKED}" if ask.name == "pin_set" else body
 
 
 # --- the USSD menu -------------------------------------------------------------------------
@@ -444,21 +444,21 @@ class Menu:
     def reads(self, request: api.UssdRequest, profile: OperatorProfile) -> list[tuple[str, str]]:
         return [(documents.USERS, request.msisdn)]
 
-    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
-        msisdn, language = situation.caller.msisdn, situation.caller.language
-        user = situation.document(documents.USERS, msisdn) or {}
+    def answer(self, request: api.Request[api.UssdRequest]) -> api.Reply:
+        msisdn, language = request.caller.msisdn, request.caller.language
+        user = request.document(documents.USERS, msisdn) or {}
 
         def read_number(typed: str) -> str | None:
             number = listed_number(typed, self.profile)
             return number if number != msisdn else None
 
         fee = self.config.charging.monthly_fee
-        position = walk(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+        position = walk(request.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
         if position.done == STATUS:
             return api.Reply.end(rendered(status_text(user, with_numbers=False), language))
         if position.done:
-            named = pins_blanked(situation.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
-            request_id, now = replace(situation.input, inputs=named).request_id, situation.now or utcnow()
+            named = pins_blanked(request.input.inputs, user, read_number, ask_to_sign_up=fee > 0)
+            request_id, now = replace(request.input, inputs=named).request_id, request.now
             sign_up = self._sign_up(position, msisdn, language, request_id, now)
             event = option_event(request_id, msisdn, position.done, position.number, "ussd", now, **sign_up)
             declined = "consent" in sign_up and not sign_up["consent"].confirmed

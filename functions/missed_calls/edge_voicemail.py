@@ -43,8 +43,9 @@ from functions.edge.api import (
 from functions.missed_calls import documents, edge_pin_guard as pin_guard, pin
 from functions.missed_calls.config import MissedCallConfig
 from functions.missed_calls.edge_ivr import spoken
+from functions.missed_calls.models import MissedCallUser
 from shared import localtime
-from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id, utcnow
+from shared.events import VoicemailPinEntered, VoicemailPlayed, derive_event_id
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger("vas.edge.voicemail")
@@ -137,7 +138,7 @@ class VoicemailLine:
         return [(documents.USERS, call.caller)] if call.caller else []
 
     def answer(self, request: api.Request[api.InboundCall]) -> api.VoiceAnswer:
-        call, language, now = request.input, request.caller.language, request.now or utcnow()
+        call, language, now = request.input, request.caller.language, request.now
         if call.caller is None or not call.call_sid:
             return _goodbye(Text("edge.missed_calls.voicemail.withheld"), language)
         if not request.read:
@@ -146,20 +147,20 @@ class VoicemailLine:
         if refused is not None:
             return _goodbye(refused, language)
         owner = call.caller  # the mailbox is the caller's own
-        user = request.document(documents.USERS, owner) or {}
+        user = request.model(documents.USERS, owner, MissedCallUser) or MissedCallUser()
         how = {"short_code": self.config.short_code, "ussd": self.config.ussd_menu}
-        if not user.get("registered"):
+        if not user.registered:
             return _goodbye(Text("edge.missed_calls.voicemail.not_registered", how), language)
-        stored_pin = user.get("voicemail_pin")
-        if not isinstance(stored_pin, Mapping) or not stored_pin.get("hash"):
+        stored_pin = user.voicemail_pin
+        if not stored_pin or not stored_pin.get("hash"):
             return _goodbye(Text("edge.missed_calls.voicemail.no_pin", how), language)
-        if user.get("voicemail_locked_at"):
+        if user.voicemail_locked_at:
             return _goodbye(Text("edge.missed_calls.voicemail.locked", how), language)
         token = pin.pass_token(stored_pin, call.call_sid)
         if call.step == PIN:
-            return self._pin_keyed(call, owner, user, token, language, now)
+            return self._pin_keyed(call, owner, stored_pin, token, language, now)
         if not (
-            pin.skips_pin(user, call.caller_verification)
+            pin.skips_pin(user.voicemail_trust_own_phone, call.caller_verification)
             or hmac.compare_digest(call.query.get("pass", "").encode(), token.encode())
         ):
             return self._ask_pin(language, attempt=1)
@@ -180,7 +181,7 @@ class VoicemailLine:
         return api.VoiceAnswer(response, publish)
 
     def _pin_keyed(
-        self, call: api.InboundCall, owner: str, user: Mapping[str, Any], token: str, language: str, now: datetime
+        self, call: api.InboundCall, owner: str, stored: Mapping[str, Any], token: str, language: str, now: datetime
     ) -> api.VoiceAnswer:
         """The PIN the caller keyed: the mailbox, the question again, or goodbye (a lock says how to unlock)."""
         attempt = _attempt(call, PIN_ATTEMPTS)
@@ -188,7 +189,7 @@ class VoicemailLine:
             if attempt >= PIN_ATTEMPTS:
                 return _goodbye(Text("edge.missed_calls.voicemail.pin_goodbye"), language)
             return self._ask_pin(language, attempt + 1)
-        stored, digits = user["voicemail_pin"], call.digits
+        digits = call.digits
         try:
             verdict = self.guard.attempt(
                 owner,

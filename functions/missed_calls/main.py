@@ -61,7 +61,7 @@ SWEEPS: tuple[Work, ...] = ("calls", "fee", "voicemail")
 
 
 # What a handler leaves for after_commit: a recording sid to delete at the carrier, or None.
-Recording = str | None
+RecordingSid = str | None
 
 service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the event when the service is off
 
@@ -76,13 +76,13 @@ def _callee_gate(callee: str) -> str:
     return f"missed-calls-{callee}"
 
 
-def _after_call(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
+def _after_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
     """After commit: let the callee's next event in, then drop a recording nobody will keep."""
     gate.leave(ctx.db, _callee_gate(event.callee), ctx.event.id)
     _discard_recording(ctx, event)
 
 
-def _discard_recording(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
+def _discard_recording(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
     """Delete the recording a callee without a mailbox (or a screened caller) will not keep."""
     ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     if not ctx.redelivered:
@@ -97,7 +97,7 @@ def _discard_recording(ctx: runtime.Context[Recording], event: MissedCallRecorde
 
 
 @runtime.consumer("missed-calls-record", after_commit=_after_call)
-def on_missed_call(ctx: runtime.Context[Recording], event: MissedCallRecorded) -> None:
+def on_missed_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
     """Keep the call's furthest state; screen it by the callee's lists; tell a reachable callee at once."""
     profile, config = service()
     gate.enter(ctx.db, _callee_gate(event.callee), ctx.event.id)
@@ -330,7 +330,7 @@ def on_voicemail_pin(ctx: runtime.Context[None], entered: VoicemailPinEntered) -
 # --- voice messages -------------------------------------------------------------------------
 
 
-def _delete_message_recording(ctx: runtime.Context[Recording], payload: VoicemailPlayed | MissedCallsDue) -> None:
+def _delete_message_recording(ctx: runtime.Context[RecordingSid], payload: VoicemailPlayed | MissedCallsDue) -> None:
     """After commit: delete a deleted voice message's recording at the carrier, once."""
     if isinstance(payload, MissedCallsDue) and payload.work != "voicemail":
         return
@@ -338,7 +338,7 @@ def _delete_message_recording(ctx: runtime.Context[Recording], payload: Voicemai
 
 
 @runtime.consumer("missed-calls-voicemail", after_commit=_delete_message_recording)
-def on_voicemail_played(ctx: runtime.Context[Recording], played: VoicemailPlayed) -> None:
+def on_voicemail_played(ctx: runtime.Context[RecordingSid], played: VoicemailPlayed) -> None:
     """The callee heard or deleted a voice message (a deleted one's recording goes after the commit)."""
     ref = ctx.doc(documents.VOICEMAILS, played.call_sid)
     message = ctx.read(ref).model(ref, Voicemail)
@@ -470,7 +470,7 @@ def _due_page(
 
 
 @runtime.consumer("missed-calls-due", after_commit=_delete_message_recording)
-def on_housekeeping_due(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:
+def on_housekeeping_due(ctx: runtime.Context[RecordingSid], due: MissedCallsDue) -> None:
     """One subscriber's calls (tell or summarise), monthly fee, or one expired voice message."""
     profile, config = service()
     if due.work == "voicemail":
@@ -489,7 +489,7 @@ def on_housekeeping_due(ctx: runtime.Context[Recording], due: MissedCallsDue) ->
 
 
 def _calls_due(
-    ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
+    ctx: runtime.Context[RecordingSid], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
 ) -> None:
     """A callee back: tell the calls still pending. A callee away: fold calls past retention into the summary."""
     if not callee.user.due_at or callee.user.due_at > ctx.now:
@@ -501,7 +501,7 @@ def _calls_due(
     ctx.txn.set(user_ref(ctx, callee.msisdn), {"msisdn": callee.msisdn, **fields}, merge=True)
 
 
-def _summarise(ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
+def _summarise(ctx: runtime.Context[RecordingSid], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
     pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
@@ -524,7 +524,7 @@ def _summarise(ctx: runtime.Context[Recording], callee: Callee, *, config: Misse
 
 
 def _fee_due(
-    ctx: runtime.Context[Recording], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
+    ctx: runtime.Context[RecordingSid], callee: Callee, *, config: MissedCallConfig, profile: OperatorProfile
 ) -> None:
     """A new month: the registered user's mailbox fee, or the mailbox lapses when the balance cannot pay it."""
     if not options.fee_falls_due(callee.user, ctx.now):
@@ -565,7 +565,7 @@ def _fee_due(
     ctx.txn.set(user_ref(ctx, callee.msisdn), fee.update, merge=True)
 
 
-def _expire_voicemail(ctx: runtime.Context[Recording], due: MissedCallsDue) -> None:
+def _expire_voicemail(ctx: runtime.Context[RecordingSid], due: MissedCallsDue) -> None:
     """Delete a voice message past retention; its recording goes after the commit."""
     if due.call_sid is None:
         raise runtime.Rejected(f"voice message housekeeping for {due.msisdn} names no call")

@@ -76,9 +76,9 @@ def attested(verification: str | None) -> bool:
     return verification == FULL_ATTESTATION
 
 
-def skips_pin(user: Mapping[str, Any], verification: str | None) -> bool:
+def skips_pin(trusts_own_phone: bool, verification: str | None) -> bool:
     """The subscriber chose no PIN on their own phone, and this call comes from it as the network says."""
-    return bool(user.get("voicemail_trust_own_phone")) and attested(verification)
+    return trusts_own_phone and attested(verification)
 
 
 def after_entry(

@@ -27,12 +27,12 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.missed_calls import documents, options, voicemail
+from functions.missed_calls.config import SERVICE  # also how this service signs an archive it has filed
 from functions.missed_calls.delivery import Callee
 from functions.missed_calls.models import MissedCallUser, Voicemail
 from shared import archive, consent, runtime, store
 from shared.events import utcnow
 
-SERVICE = "missed_calls"  # how this service signs the old owner's archive once it has filed it
 # Per-subscriber documents keyed by the number.
 KEYED_BY_NUMBER = (documents.USERS, documents.NOTICES, documents.SUMMARIES)
 # Documents of the number's calls, messages and charges: (collection, field naming the number, its time field).

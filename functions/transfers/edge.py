@@ -21,11 +21,11 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     if not profile.services.get(policy.SERVICE):
         return None
     transfer_desk = desk(profile)
-    order, *keywords = edge_orders.sms_entries(transfer_desk)
+    sms = edge_orders.sms_entries(transfer_desk)
     codes = edge_orders.ussd_services(transfer_desk) + edge_menu.ussd_services(transfer_desk)
     return api.ServiceEntries(
         ussd=tuple(replace(code, priority=USSD_PRIORITY) for code in codes),
-        sms_patterns=(order,),
-        sms_keywords=tuple(keywords),
+        sms_patterns=(sms.order,),
+        sms_keywords=sms.keywords,
         voice=edge_pay_card.voice_entries(profile),
     )

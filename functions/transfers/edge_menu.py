@@ -19,7 +19,6 @@ from functions.transfers.edge_orders import BadOrder, Desk, Facts
 from functions.transfers.policy import TransferPolicy
 from functions.transfers.rules import NO_POLICY, Refusal
 from shared import store
-from shared.events import utcnow
 from shared.operator import OperatorProfile
 
 ROOT, RECIPIENT, AMOUNT, CONFIRM = "root", "recipient", "amount", "confirm"
@@ -111,12 +110,12 @@ class Menu:
             wanted += [(store.SUBSCRIBERS, number), (orders.HISTORY, number)]
         return wanted
 
-    def answer(self, situation: api.Request[api.UssdRequest]) -> api.Reply:
-        sender = situation.caller.msisdn
-        profile, desk = situation.profile, self.desk
+    def answer(self, request: api.Request[api.UssdRequest]) -> api.Reply:
+        sender = request.caller.msisdn
+        profile, desk = request.profile, self.desk
 
         def known(recipient: str | None) -> Facts:
-            return orders.facts(situation.documents, sender, recipient, situation.account, profile)
+            return orders.facts(request.documents, sender, recipient, request.account, profile)
 
         def read_number(typed: str) -> str | None:
             try:
@@ -135,12 +134,12 @@ class Menu:
             except BadOrder:
                 return None
 
-        position = walk(situation.input.inputs, read_number, read_amount)
-        return self.screen(position, known(position.recipient), situation)
+        position = walk(request.input.inputs, read_number, read_amount)
+        return self.screen(position, known(position.recipient), request)
 
-    def screen(self, position: Position, known: Facts, situation: api.Request[api.UssdRequest]) -> api.Reply:
+    def screen(self, position: Position, known: Facts, request: api.Request[api.UssdRequest]) -> api.Reply:
         """The reply for a position: a CON screen to choose on, or the END of the session."""
-        desk, language, now = self.desk, situation.caller.language, situation.now or utcnow()
+        desk, language, now = self.desk, request.caller.language, request.now
         if position.done == LIMITS:
             return api.Reply.end(orders.limits_text(known, desk, now).render(language))
         if position.done == HISTORY:
@@ -150,7 +149,7 @@ class Menu:
         if position.done == SEND:
             order = orders.Order(party=position.chosen_recipient, amount=position.chosen_amount)
             text, publish = orders.answer_order(
-                desk, known, order, request_id=situation.input.request_id, channel="menu", now=now
+                desk, known, order, request_id=request.input.request_id, channel="menu", now=now
             )
             return api.Reply.end(text.render(language), publish)
         body = self._choices(position, known, now, language)

@@ -20,7 +20,7 @@ from functions.transfers import execution, explain, rules
 from functions.transfers.policy import PolicySet, TransferPolicy
 from functions.transfers.rules import History, Party, Quote, Refusal
 from shared import localtime, store
-from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id, utcnow
+from shared.events import TopUpAsked, TransferBarChanged, TransferRequested, derive_event_id
 from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
@@ -111,13 +111,13 @@ def spendable(account: Account | None) -> dict[str, int]:
     return {name: bucket.balance for name, bucket in account.buckets.items()}
 
 
-def party_of(documents: api.Documents, msisdn: str, profile: OperatorProfile) -> Party:
+def party_of(documents: api.RequestDocuments, msisdn: str, profile: OperatorProfile) -> Party:
     """A subscriber as a transfer party, from their record as read (the caller's is read with every request)."""
     return Party.from_documents(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile.default_language)
 
 
 def facts(
-    documents: api.Documents,
+    documents: api.RequestDocuments,
     sender: str,
     recipient: str | None,
     account: Account | None,
@@ -381,19 +381,19 @@ def candidates(inputs: Iterable[str], profile: OperatorProfile) -> list[str]:
 # --- the services: USSD codes and SMS commands ---------------------------------------------
 
 
-def _ussd_facts(desk: Desk, situation: api.Request[api.UssdRequest], other: str | None) -> Facts:
-    return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+def _ussd_facts(desk: Desk, request: api.Request[api.UssdRequest], other: str | None) -> Facts:
+    return facts(request.documents, request.caller.msisdn, other, request.account, desk.profile)
 
 
-def _typed_order(situation: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
+def _typed_order(request: api.Request[api.UssdRequest], desk: Desk, syntax_key: str) -> Order | api.Reply:
     """The order the subscriber dialled, or the screen telling them the right syntax."""
-    language = situation.caller.language
+    language = request.caller.language
     try:
-        order = parse_order(situation.input.inputs, desk.profile)
+        order = parse_order(request.input.inputs, desk.profile)
     except BadOrder as bad:
         key = "edge.transfer.no_decimals" if bad.reason == "decimals" else syntax_key
-        return api.Reply.end(desk.syntax(key, situation.input.service_code, language))
-    if not situation.input.session_id:
+        return api.Reply.end(desk.syntax(key, request.input.service_code, language))
+    if not request.input.session_id:
         return api.Reply.end(Text("edge.ussd.malformed").render(language))
     return order
 
@@ -411,40 +411,40 @@ def ussd_services(desk: Desk) -> list[api.UssdService]:
     """`*112*<number>*<amount>#`, `*116*<number>*<amount>#` and `*111*0151#`, on the profile's codes."""
     codes = desk.profile.short_codes
 
-    def transfer(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        order = _typed_order(situation, desk, "edge.transfer.syntax")
+    def transfer(request: api.Request[api.UssdRequest]) -> api.Reply:
+        order = _typed_order(request, desk, "edge.transfer.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_order(
             desk,
-            _ussd_facts(desk, situation, order.party),
+            _ussd_facts(desk, request, order.party),
             order,
-            request_id=situation.input.request_id,
+            request_id=request.input.request_id,
             channel="ussd",
-            now=situation.now or utcnow(),
+            now=request.now,
         )
-        return api.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
-    def top_up_ask(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        order = _typed_order(situation, desk, "edge.topup_ask.syntax")
+    def top_up_ask(request: api.Request[api.UssdRequest]) -> api.Reply:
+        order = _typed_order(request, desk, "edge.topup_ask.syntax")
         if isinstance(order, api.Reply):
             return order
         text, publish = answer_top_up_ask(
             desk,
-            _ussd_facts(desk, situation, order.party),
+            _ussd_facts(desk, request, order.party),
             order,
-            request_id=situation.input.request_id,
-            now=situation.now or utcnow(),
+            request_id=request.input.request_id,
+            now=request.now,
         )
-        return api.Reply.end(text.render(situation.caller.language), publish)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
-    def bar(situation: api.Request[api.UssdRequest]) -> api.Reply:
-        if not situation.input.session_id:
-            return api.Reply.end(Text("edge.ussd.malformed").render(situation.caller.language))
-        sender = party_of(situation.documents, situation.caller.msisdn, desk.profile)
-        now = situation.now or utcnow()
-        text, publish = answer_bar(desk, sender, request_id=situation.input.request_id, now=now)
-        return api.Reply.end(text.render(situation.caller.language), publish)
+    def bar(request: api.Request[api.UssdRequest]) -> api.Reply:
+        if not request.input.session_id:
+            return api.Reply.end(Text("edge.ussd.malformed").render(request.caller.language))
+        sender = party_of(request.documents, request.caller.msisdn, desk.profile)
+        now = request.now
+        text, publish = answer_bar(desk, sender, request_id=request.input.request_id, now=now)
+        return api.Reply.end(text.render(request.caller.language), publish)
 
     return [
         api.UssdService(
@@ -516,39 +516,47 @@ LIMITS_WORDS: dict[str, tuple[str, ...]] = {
 SMS_PRIORITY = 20  # after the balance in the help's list
 
 
-def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKeywords]:
+@dataclass(frozen=True)
+class SmsEntries:
+    """What transfers answer by SMS to the short code: the typed order, and their keywords."""
+
+    order: api.SmsPattern  # `<number> <amount>`
+    keywords: tuple[api.SmsKeywords, ...]  # HISTORY and LIMITS
+
+
+def sms_entries(desk: Desk) -> SmsEntries:
     """SMS to the short code: `<number> <amount>`, and the HISTORY and LIMITS keywords."""
 
-    def known(situation: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
-        return facts(situation.documents, situation.caller.msisdn, other, situation.account, desk.profile)
+    def known(request: api.Request[api.SmsMessage], other: str | None = None) -> Facts:
+        return facts(request.documents, request.caller.msisdn, other, request.account, desk.profile)
 
-    def transfer(situation: api.Request[api.SmsMessage]) -> api.SmsAnswer:
+    def transfer(request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
         try:
-            order = _sms_order(situation.input.inbound, desk.profile)
+            order = _sms_order(request.input.inbound, desk.profile)
         except BadOrder as bad:
             key = "edge.transfer.sms_no_decimals" if bad.reason == "decimals" else "edge.transfer.sms_syntax"
-            return api.SmsAnswer(Text(key, {"short_code": situation.input.short_code, "example": desk.example_order()}))
+            return api.SmsAnswer(Text(key, {"short_code": request.input.short_code, "example": desk.example_order()}))
         text, publish = answer_order(
             desk,
-            known(situation, order.party),
+            known(request, order.party),
             order,
-            request_id=situation.input.inbound.request_id,
+            request_id=request.input.inbound.request_id,
             channel="sms",
-            now=situation.now or utcnow(),
+            now=request.now,
         )
         # Published: the service's SMS (made or refused, with the reference) is the one answer;
         # a "being processed" SMS would only come just before it.
         return api.SmsAnswer(None if publish else text, publish)
 
-    def history(situation: api.Request[api.SmsMessage]) -> Text:
-        sender = known(situation)
+    def history(request: api.Request[api.SmsMessage]) -> Text:
+        sender = known(request)
         return recent_text(sender.sender_history, sender.sender, desk)
 
-    def limits(situation: api.Request[api.SmsMessage]) -> Text:
-        return limits_text(known(situation), desk, situation.now or utcnow())
+    def limits(request: api.Request[api.SmsMessage]) -> Text:
+        return limits_text(known(request), desk, request.now)
 
-    return (
-        api.SmsPattern(
+    return SmsEntries(
+        order=api.SmsPattern(
             "transfer",
             lambda text: transfer_parts(text) is not None,
             api.SmsService(
@@ -559,16 +567,18 @@ def sms_entries(desk: Desk) -> tuple[api.SmsPattern, api.SmsKeywords, api.SmsKey
             ),
             priority=SMS_PRIORITY,
         ),
-        api.SmsKeywords(
-            "history",
-            HISTORY_WORDS,
-            api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
-            priority=SMS_PRIORITY,
-        ),
-        api.SmsKeywords(
-            "limits",
-            LIMITS_WORDS,
-            api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
-            priority=SMS_PRIORITY,
+        keywords=(
+            api.SmsKeywords(
+                "history",
+                HISTORY_WORDS,
+                api.SmsService(history, reads=_sender_reads, usage=Text("edge.help.sms.history")),
+                priority=SMS_PRIORITY,
+            ),
+            api.SmsKeywords(
+                "limits",
+                LIMITS_WORDS,
+                api.SmsService(limits, reads=_sender_reads, usage=Text("edge.help.sms.limits")),
+                priority=SMS_PRIORITY,
+            ),
         ),
     )

@@ -24,7 +24,7 @@ from functions.edge import api
 from functions.edge.api import Publication, Text
 from functions.transfers import edge_orders as orders
 from functions.transfers.rules import Party
-from shared.events import VoucherRedeemRequested, derive_event_id, utcnow
+from shared.events import VoucherRedeemRequested, derive_event_id
 from shared.operator import OperatorProfile
 
 RECIPIENT, SERIAL, CODE = "recipient", "serial", "code"
@@ -77,7 +77,7 @@ class PayCardIvr:
         if call.step == SERIAL:
             return self._serial_keyed(call, language, attempt)
         if call.step == CODE:
-            return self._code_keyed(call, call.caller, language, attempt, request.now or utcnow())
+            return self._code_keyed(call, call.caller, language, attempt, request.now)
         return self._ask_recipient(language, attempt=1)
 
     def _gather(self, prompt: Text, language: str, action: str, mistake: Text | None = None) -> VoiceResponse:

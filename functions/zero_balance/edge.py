@@ -14,7 +14,7 @@ from functions.zero_balance import answers
 from functions.zero_balance.config import config_for
 from functions.zero_balance.documents import OFFERS
 from functions.zero_balance.rules import Offer
-from shared.events import ZeroBalanceAnswered, derive_event_id, utcnow
+from shared.events import ZeroBalanceAnswered, derive_event_id
 from shared.operator import OperatorProfile
 
 
@@ -31,20 +31,20 @@ def _choices(offer: Offer, profile: OperatorProfile) -> Text:
     )
 
 
-def answer(situation: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
+def answer(request: api.Request[api.SmsMessage]) -> Text | api.SmsAnswer:
     """The reply to one message on the answer code: a clear text, or the answer published for ZeroX."""
-    inbound, caller = situation.input.inbound, situation.caller
-    offer = Offer.from_document(situation.document(OFFERS, caller.msisdn))
+    inbound, caller = request.input.inbound, request.caller
+    offer = Offer.from_document(request.document(OFFERS, caller.msisdn))
     if offer is None or not offer.is_open():
         return Text("zero_balance.no_offer")
     given = answers.parse(inbound.body)
     if given is None or not offer.allows(given):
-        return _choices(offer, situation.profile)
+        return _choices(offer, request.profile)
     payload = ZeroBalanceAnswered(
         request_id=inbound.request_id,
         caller=caller.msisdn,
         answer=given,
-        answered_at=situation.now or utcnow(),
+        answered_at=request.now,
         offer_id=offer.attempt_id,
     )
     event_id = derive_event_id(inbound.request_id, "zero-balance.answered")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import services, voice
-from functions.edge.request import Documents, Request
+from functions.edge.request import Request, RequestDocuments
 from functions.edge.subscribers import Caller
 from functions.missed_calls.edge_ivr import MissedCallIvr, keyed_number, reason_of, spoken
 from functions.missed_calls.config import config_for
@@ -30,7 +30,8 @@ def heard(call: voice.InboundCall, language: str = "en", *, documents=None, read
           ) -> Request[voice.InboundCall]:
     """A call as the webhook hands it to the IVR: the caller in `language`, with what was read for them."""
     caller = Caller(msisdn=call.caller or "", known=True, language=language)
-    return Request(channel="voice", input=call, caller=caller, profile=PROFILE, documents=Documents(documents or {}),
+    return Request(channel="voice", input=call, caller=caller, profile=PROFILE,
+                   documents=RequestDocuments(documents or {}),
                    now=NOW, read=read)
 
 

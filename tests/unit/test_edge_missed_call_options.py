@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from functions.edge import pager, services, sms_keywords, ussd
-from functions.missed_calls.edge_options import WORDS, read_request
-from functions.edge.request import Documents
+from functions.missed_calls.edge_options import WORDS, read_ask
+from functions.edge.request import RequestDocuments
 from functions.edge.subscribers import Caller
 from functions.missed_calls import documents, pin
 from functions.missed_calls.config import config_for
@@ -34,7 +34,7 @@ def text_in(body: str, *, language="en", notice=None, user=None, known=True, blo
     situation = sms_keywords.sms_request(
         command=COMMANDS.command_of(body)[0], word="", caller=Caller(ME, known, language, blocked),
         profile=PROFILE, short_code=CONFIG.short_code, inbound=inbound, now=NOW,
-        documents=Documents({("missed_call_notices", ME): notice, ("missed_call_users", ME): user,
+        documents=RequestDocuments({("missed_call_notices", ME): notice, ("missed_call_users", ME): user,
                              ("consent_pending", f"missed_calls.mailbox:{ME}"): None, **(pending or {})}))
     return COMMANDS.answer(situation)
 
@@ -182,7 +182,7 @@ def test_the_help_in_each_language_names_keywords_that_are_understood(language):
     requests = set()
     for keyword in HELP_KEYWORDS[language]:
         assert keyword in help_text and keyword in unknown, (language, keyword)
-        requests.add(read_request(keyword).name)
+        requests.add(read_ask(keyword).name)
     assert requests == {"details", "register", "unregister", "privacy_on", "privacy_off", "blacklist_add",
                         "blacklist_remove", "whitelist_add", "whitelist_remove", "lists_clear", "status"}
 
@@ -196,7 +196,7 @@ def test_help_and_not_understood_list_a_keyword_of_every_registered_request(lang
     for shown in (reply(text_in("HELP", language=language), language), reply(text_in("hello", language=language), language)):
         missing = {request for request, words in WORDS.items() if request not in NOT_LISTED
                    and not any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", shown, re.IGNORECASE)
-                               and read_request(word).name == request for word in words)}
+                               and read_ask(word).name == request for word in words)}
         assert missing == set(), (language, shown)
 
 
@@ -228,7 +228,7 @@ def menu(text: str, user=None, language="en") -> ussd.Reply:
     request = ussd.UssdRequest(session_id="ATUid_mc", service_code="*160#", msisdn=ME, network_code="43401",
                                inputs=tuple(text.split("*")) if text else ())
     return ussd.answer(request, Caller(ME, True, language), REGISTRY, PROFILE,
-                       documents=Documents({("missed_call_users", ME): user}), now=NOW)
+                       documents=RequestDocuments({("missed_call_users", ME): user}), now=NOW)
 
 
 def published_option(reply_: ussd.Reply) -> tuple[str, str | None]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from functions.edge import voice
-from functions.edge.request import Documents, Request
+from functions.edge.request import Request, RequestDocuments
 from functions.edge.subscribers import caller_from
 from functions.missed_calls import edge_pin_guard as pin_guard
 from functions.missed_calls.edge_voicemail import VoicemailLine
@@ -64,7 +64,7 @@ def dial(vm: VoicemailLine, *, registered=True, caller=OWNER, status="active", q
     call = voice.parse(form, query or {})
     record = {"status": status, "language": language}
     return vm.answer(Request(channel="voice", input=call, caller=caller_from(call.caller or "", record, PROFILE),
-                             profile=PROFILE, now=NOW, documents=Documents({
+                             profile=PROFILE, now=NOW, documents=RequestDocuments({
                                  ("subscribers", call.caller): record,
                                  ("missed_call_users", OWNER): user or {**TRUSTING, "registered": registered}})))
 

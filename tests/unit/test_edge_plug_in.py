@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from functions.edge import lookup, services
-from functions.edge.request import Documents
+from functions.edge.request import RequestDocuments
 from functions.edge.subscribers import caller_from
 from shared import runtime, store
 from tests.fixtures.ping_service import edge as ping
@@ -31,7 +31,7 @@ def webhook(client, monkeypatch):  # noqa: F811 (`client` is the webhooks test m
 
     def read_all(db, msisdn, profile, *, with_account, now, extra=()):
         record = {"status": "active", "language": language[0]}
-        documents = Documents({(store.SUBSCRIBERS, msisdn): record, **{where: None for where in extra}})
+        documents = RequestDocuments({(store.SUBSCRIBERS, msisdn): record, **{where: None for where in extra}})
         return lookup.Lookup(caller=caller_from(msisdn, record, profile), account=None, documents=documents)
 
     monkeypatch.setattr(lookup, "read_all", read_all)

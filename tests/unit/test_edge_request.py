@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from pydantic import BaseModel
 
@@ -10,6 +12,7 @@ from functions.edge.subscribers import Caller
 from shared.operator import PROFILES_DIR, load_file
 
 PROFILE = load_file(PROFILES_DIR / "demo.yaml")
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ME = "+998901234567"
 
 
@@ -20,7 +23,7 @@ class Options(BaseModel):
 def request(found: dict) -> api.Request[ussd.UssdRequest]:
     dialled = ussd.UssdRequest(session_id="S", service_code="*577#", msisdn=ME, network_code="", inputs=())
     return api.Request(channel="ussd", input=dialled, caller=Caller(ME, True, "en"), profile=PROFILE,
-                       documents=api.Documents(found))
+                       documents=api.RequestDocuments(found), now=NOW)
 
 
 def test_a_document_the_entry_read_comes_back_by_collection_and_id_and_an_absent_one_is_none():

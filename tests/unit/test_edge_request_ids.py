@@ -3,9 +3,12 @@ another request under the same gateway id (a reused USSD session) gets its own."
 
 from __future__ import annotations
 
-from functions.edge import sms_keywords, ussd
+from datetime import datetime, timezone
+
+from functions.edge import sms_keywords, status, ussd
 from functions.edge.request_ids import request_id
 from shared import operator
+from shared.events import derive_event_id
 
 PHONE, OTHER_PHONE = "+998901000001", "+998901000002"
 
@@ -50,3 +53,10 @@ def test_an_sms_id_names_its_sender_short_code_and_text():
                 sms_keywords.parse({"MessageSid": "SM42", "From": PHONE, "To": "06001", "Body": message.body})]
     assert message.request_id.startswith("sms:SM42:")
     assert message.request_id not in {other.request_id for other in same_sid}
+
+
+def test_a_status_callback_event_id_derives_from_the_message_it_reports_on():
+    # A stored id: the helper must give what the callbacks' ids were always derived from.
+    update = status.parse({"MessageSid": "SM42", "MessageStatus": "delivered"}, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert update is not None
+    assert status.event_id(update) == derive_event_id("twilio-message:SM42", "status/delivered")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -11,6 +13,7 @@ from functions.edge.subscribers import caller_from
 from shared.operator import PROFILES_DIR, load_file
 
 PROFILE = load_file(PROFILES_DIR / "demo.yaml")
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 MSISDN = "+998901234567"
 COMMANDS = services.sms_services(PROFILE)
 BALANCE_ONLY = services.sms_services(PROFILE, packages=["functions.ledger"])   # the help lists the balance alone
@@ -20,7 +23,7 @@ def reply_for(command, word, caller, short_code, account=None):
     """What the subscriber gets back for a command, with only the balance check plugged in."""
     inbound = sms_keywords.InboundSms(message_sid="SM1", sender=caller.msisdn, to=short_code, body=word)
     situation = sms_keywords.sms_request(inbound=inbound, command=command, word=word, caller=caller, profile=PROFILE,
-                                         short_code=short_code, account=account)
+                                         short_code=short_code, account=account, now=NOW)
     return BALANCE_ONLY.answer(situation).text
 
 

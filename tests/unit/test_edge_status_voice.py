@@ -17,7 +17,8 @@ PROFILE = load_file(PROFILES_DIR / "demo.yaml")
 
 def heard(call: voice.InboundCall, language: str) -> Request[voice.InboundCall]:
     """A call as the webhook hands it to the router, from a caller speaking `language`."""
-    return Request(channel="voice", input=call, caller=Caller(call.caller or "", True, language), profile=PROFILE)
+    caller = Caller(call.caller or "", True, language)
+    return Request(channel="voice", input=call, caller=caller, profile=PROFILE, now=AT)
 
 
 def test_a_tracked_status_becomes_an_event_with_its_error_code():

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from functions.edge import services, sms_keywords, ussd, voice
 from functions.transfers import edge_orders as transfers
 from functions.edge.sms_keywords import HELP, UNKNOWN
-from functions.edge.request import Documents, Request
+from functions.edge.request import Request, RequestDocuments
 from functions.edge.subscribers import Caller, caller_from
 from shared.ledger_core import Account
 from tests.fixtures.edge_reads import sms_read, ussd_read
@@ -51,7 +51,7 @@ def dial(code: str, text: str = "", *, docs=None, main=5_000_000, session="ATUid
     request = ussd.parse({"sessionId": session, "serviceCode": code, "phoneNumber": SENDER, "text": text}, PROFILE)
     caller = caller_from(SENDER, docs[("subscribers", SENDER)], PROFILE)
     read = ussd_read(REGISTRY, request, PROFILE, docs)
-    return ussd.answer(request, caller, REGISTRY, PROFILE, account(main), read, NOW)
+    return ussd.answer(request, caller, REGISTRY, PROFILE, account(main), read, now=NOW)
 
 
 # --- parsing what subscribers type ----------------------------------------------------------
@@ -321,7 +321,7 @@ def test_examples_use_a_number_of_the_operators_own_country_written_its_way():
     assert zain.msisdn("07912345678").startswith("+964")
     screen = services.ussd_services(zain)
     bad = ussd.parse({"sessionId": "S", "serviceCode": "*112#", "phoneNumber": "+9647801234567", "text": "x"}, zain)
-    assert "*112*07912345678*" in ussd.answer(bad, caller, screen, zain, account(10_000), {}, NOW).text
+    assert "*112*07912345678*" in ussd.answer(bad, caller, screen, zain, account(10_000), {}, now=NOW).text
 
 
 def test_an_unknown_ussd_code_shows_how_to_dial_each_code_that_takes_inputs():
@@ -357,8 +357,8 @@ def test_a_profile_without_the_balance_check_answers_balance_as_not_understood()
 
 def heard(inbound: voice.InboundCall, record=None, read=True) -> Request[voice.InboundCall]:
     """The call as the webhook hands it on: an English-speaking caller, their record read (or not)."""
-    return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, read=read,
-                   documents=Documents({("subscribers", SENDER): record if record is not None else subscriber()}))
+    return Request(channel="voice", input=inbound, caller=Caller(SENDER, True, "en"), profile=PROFILE, now=NOW, read=read,
+                   documents=RequestDocuments({("subscribers", SENDER): subscriber() if record is None else record}))
 
 
 def call(record=None, query=None, digits=None, read=True) -> voice.VoiceAnswer:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from functions.edge import services, ussd
-from functions.edge.request import Documents
+from functions.edge.request import RequestDocuments
 from functions.edge.subscribers import caller_from
 from functions.transfers import edge as transfers_edge
 from functions.transfers.edge_menu import (AMOUNT, CANCEL, CONFIRM, HISTORY, LIMITS, RECIPIENT, ROOT, SEND, Position,
@@ -88,7 +88,8 @@ def screen(text: str, language="en", main=5_000_000) -> ussd.Reply:
             ("transfer_history", SENDER): None, ("transfer_history", RECIPIENT_NUMBER): None}
     request = ussd.parse({"sessionId": "ATUid_9", "serviceCode": "#131#", "phoneNumber": SENDER, "text": text},
                          PROFILE)
-    return ussd.answer(request, caller_from(SENDER, record, PROFILE), REGISTRY, PROFILE, account, Documents(docs), NOW)
+    caller = caller_from(SENDER, record, PROFILE)
+    return ussd.answer(request, caller, REGISTRY, PROFILE, account, RequestDocuments(docs), now=NOW)
 
 
 def test_the_root_screen_names_the_policy_and_its_three_choices():

@@ -75,22 +75,22 @@ def test_the_parser_either_parses_or_says_malformed(form):
 def test_the_balance_code_answers_with_a_final_screen_in_the_callers_language():
     acc = Account.new(MSISDN, datetime(2026, 1, 1, tzinfo=timezone.utc))
     acc.credit("main", 1_234_500, expires_at=None, reason="topup", reference="r", at=acc.created_at)
-    reply = ussd.answer(request(), caller("ru"), REGISTRY, PROFILE, acc)
+    reply = ussd.answer(request(), caller("ru"), REGISTRY, PROFILE, acc, now=NOW)
     assert reply.body() == "END Ваш баланс:\nОсновной баланс: 12 345 сумов"
 
 
 def test_an_unknown_code_lists_what_exists():
-    first = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE)
+    first = ussd.answer(request(code="*555#"), caller("en"), REGISTRY, PROFILE, now=NOW)
     assert first.body() == ("CON *555# is not a service. Available:\n*100# balance\n"
                             "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
                             "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
-    rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE)
+    rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE, now=NOW)
     assert rest.body() == "END #131# balance transfer\n*160# missed-call alerts"
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
     stranger = caller_from(MSISDN, None, PROFILE)
-    reply = ussd.answer(request(), stranger, REGISTRY, PROFILE)
+    reply = ussd.answer(request(), stranger, REGISTRY, PROFILE, now=NOW)
     assert not reply.keep_open
     assert reply.text == ("Bu raqam DemoTel xizmatlarida ro'yxatdan o'tmagan. "
                           "Yordam uchun 0890 ga qo'ng'iroq qiling.")
@@ -101,7 +101,7 @@ def test_a_record_written_only_by_the_hlr_is_not_a_subscriber():
 
 
 def test_a_blocked_subscriber_is_told_so():
-    reply = ussd.answer(request(), caller("en", status="blocked"), REGISTRY, PROFILE)
+    reply = ussd.answer(request(), caller("en", status="blocked"), REGISTRY, PROFILE, now=NOW)
     assert reply.body() == "END Your line is blocked. For help call 0890."
 
 
@@ -114,7 +114,7 @@ def test_a_new_service_plugs_in_with_one_entry_and_a_code_cannot_be_taken_twice(
     registry.add(ussd.UssdService(code="*555#", name="edge.service.balance",
                                   handler=lambda s: ussd.Reply.con(f"to {s.input.inputs[0]}?" if s.input.inputs
                                                                    else "to whom?")))
-    reply = ussd.answer(request(code="*555#", text="998971300909"), caller(), registry, PROFILE)
+    reply = ussd.answer(request(code="*555#", text="998971300909"), caller(), registry, PROFILE, now=NOW)
     assert reply.body() == "CON to 998971300909?"
     with pytest.raises(ValueError, match="registered twice"):
         registry.add(ussd.UssdService(code="*100#", name="edge.service.balance", handler=lambda s: None))
@@ -124,7 +124,7 @@ def test_an_operator_without_the_balance_preset_serves_no_balance_code():
     profile = PROFILE.model_copy(update={"services": {}})
     registry = services.ussd_services(profile)
     assert registry.find("*100#") is None
-    assert ussd.answer(request(), caller("en"), registry, profile).text.startswith("*100# is not a service.")
+    assert ussd.answer(request(), caller("en"), registry, profile, now=NOW).text.startswith("*100# is not a service.")
 
 
 # --- screens longer than a USSD screen are paged ----------------------------------------------
@@ -144,7 +144,7 @@ def pages_of(code: str, language: str, account=None, registry=REGISTRY) -> list[
     while True:
         dialled = request(code=code, text="*".join(typed))
         read = ussd_read(registry, dialled, PROFILE)
-        reply = ussd.answer(dialled, caller(language), registry, PROFILE, account, read)
+        reply = ussd.answer(dialled, caller(language), registry, PROFILE, account, read, now=NOW)
         pages.append(reply)
         key, _, label = reply.text.splitlines()[-1].partition(" ")
         if not reply.keep_open or label != pager_label(language) or len(pages) > 10:
@@ -159,7 +159,7 @@ def pager_label(language: str) -> str:
 @pytest.mark.parametrize("language, more", [("ru", "1 Ещё"), ("zh", "1 更多"), ("ky", "1 Дагы")])
 def test_a_balance_screen_longer_than_a_ucs2_screen_is_paged_with_more(language, more):
     whole = balance.balance_check(Request(channel="ussd", input=request(), caller=caller(language), profile=PROFILE,
-                                          account=rich_account())).text
+                                          account=rich_account(), now=NOW)).text
     assert not pager.fits(whole)
     pages = pages_of("*100#", language, rich_account())
     assert len(pages) >= 2 and all(page.keep_open for page in pages[:-1]) and not pages[-1].keep_open
@@ -195,9 +195,9 @@ def test_a_paged_screen_with_a_choice_1_turns_pages_with_another_key_and_publish
     assert all(page.text.endswith("\n99 Ещё") for page in pages[:-1]) and pages[-1].text.endswith("6 15000 узбекских сумов")
     assert pages[-1].keep_open  # the menu's own screen still waits for a choice
     turns = "*".join(["99"] * (len(pages) - 1))
-    chosen = ussd.answer(request(code="*555#", text=f"{turns}*1"), caller("ru"), registry, PROFILE)
+    chosen = ussd.answer(request(code="*555#", text=f"{turns}*1"), caller("ru"), registry, PROFILE, now=NOW)
     assert chosen.text.startswith("Выбрано: 1.") and chosen.publish == (published,) and chosen.keep_open
-    rest = ussd.answer(request(code="*555#", text=f"{turns}*1*1"), caller("ru"), registry, PROFILE)
+    rest = ussd.answer(request(code="*555#", text=f"{turns}*1*1"), caller("ru"), registry, PROFILE, now=NOW)
     assert rest.publish == () and not rest.keep_open and rest.text.endswith("с результатом.")
 
 
@@ -228,11 +228,13 @@ def test_no_choice_is_taken_before_the_page_showing_it(language):
     for at, page in enumerate(pages[:-1]):
         read = set().union(*(choice_keys(seen.text) for seen in pages[:at + 1]))
         for key in set().union(*(choice_keys(later.text) for later in pages[at + 1:])) - read:
-            again = ussd.answer(request(code="*555#", text="*".join([*turns, key])), caller(language), registry, PROFILE)
+            dialled = request(code="*555#", text="*".join([*turns, key]))
+            again = ussd.answer(dialled, caller(language), registry, PROFILE, now=NOW)
             assert (again.text, again.publish) == (page.text, ()), (at, key)
         turns.append(page.text.splitlines()[-1].split()[0])
     for key in choice_keys(pages[0].text) - {turns[0]}:   # a choice already shown is taken at once
-        assert ussd.answer(request(code="*555#", text=key), caller(language), registry, PROFILE).publish == (published,)
+        chosen = ussd.answer(request(code="*555#", text=key), caller(language), registry, PROFILE, now=NOW)
+        assert chosen.publish == (published,)
 
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -251,7 +253,7 @@ def confirm_screens(language: str) -> dict[str, ussd.Reply]:
     def dial(code: str, *typed: str) -> ussd.Reply:
         dialled = request(code=code, text="*".join(typed))
         read = ussd_read(REGISTRY, dialled, PROFILE, docs)
-        return ussd.answer(dialled, caller(language), REGISTRY, PROFILE, acc, read, NOW)
+        return ussd.answer(dialled, caller(language), REGISTRY, PROFILE, acc, read, now=NOW)
 
     def chosen(code: str, *typed: str) -> ussd.Reply:
         """The screen after the last input, More pressed first until the page showing that choice."""

@@ -37,9 +37,9 @@ def test_a_pin_is_4_to_8_ascii_digits(typed):
 
 
 def test_only_full_attestation_and_the_owners_choice_skip_the_pin():
-    trusting = {"voicemail_trust_own_phone": True}
+    trusting = True  # the owner's voicemail_trust_own_phone
     assert pin.skips_pin(trusting, "TN-Validation-Passed-A")
-    assert not pin.skips_pin({}, "TN-Validation-Passed-A")
+    assert not pin.skips_pin(False, "TN-Validation-Passed-A")
     for weaker in (None, "", "TN-Validation-Passed-B", "TN-Validation-Passed-C", "No-TN-Validation"):
         assert not pin.skips_pin(trusting, weaker)
 

@@ -310,7 +310,7 @@ def callee(**user) -> delivery.Callee:
 def test_a_delivery_tells_each_caller_once_marks_the_calls_and_keeps_the_notice():
     pending = [call("CA1", A, 0, "leave_number"), call("CA2", A, 5, "none"), call("CA3", C, 7, "notify_me")]
     state = delivery.DeliveryState(pending, summary=None, notice=None,
-                                   callers={C: delivery.Caller(options.new_user(C), "ru")})
+                                   callers={C: delivery.CallerToTell(options.new_user(C), "ru")})
     decided = delivery.decide(callee(), state, config=CONFIG, profile=PROFILE, now=T0 + timedelta(hours=1),
                               reference=reference, episode=T0, at_attach=True)
     purposes = [message.purpose for message in decided.messages]
