@@ -159,16 +159,40 @@ def network_report(call: MissedCall) -> NetworkState | None:
     return NetworkState(state=state, at=call.called_at) if state else None
 
 
+def _hlr_report(subscriber: dict[str, Any]) -> NetworkState | None:
+    """The HLR's latest report as provisioning keeps it on the subscriber."""
+    hlr = subscriber.get("network_state")
+    return NetworkState.model_validate(hlr) if hlr else None
+
+
 def reachable(user: MissedCallUser, subscriber: dict[str, Any], call: MissedCall | None = None) -> bool:
     """Whether the callee's phone is attached now: the newest report of the HLR (either consumer
     kept one) or of this call's forward reason."""
-    hlr = subscriber.get("network_state")
-    candidates = (
-        user.network,
-        NetworkState.model_validate(hlr) if hlr else None,
-        network_report(call) if call else None,
-    )
+    candidates = (user.network, _hlr_report(subscriber), network_report(call) if call else None)
     reports = [(state.at, state.state) for state in candidates if state and state.at]
     if not reports:
         return False
     return max(reports, key=lambda report: report[0])[1] == "attached"  # the first of equally new reports
+
+
+def back_from_away(user: MissedCallUser, subscriber: dict[str, Any]) -> bool:
+    """Whether the HLR reports an attach newer than the detach this service last took in.
+
+    Provisioning and this service's attach consumer take the same report in separately: until
+    the latter has, a call told meanwhile is told as the attach would tell it (hung-up calls
+    count as over, every call of a caller in one SMS), not as to a phone that was on all along.
+    """
+    hlr, last = _hlr_report(subscriber), user.network
+    if hlr is None or hlr.state != "attached" or hlr.at is None:
+        return False
+    return last is not None and last.state == "detached" and last.at is not None and last.at < hlr.at
+
+
+def episode(user: MissedCallUser, subscriber: dict[str, Any]) -> datetime | None:
+    """The network report the callee is in now (groups one attach's notices for the D query).
+
+    The newer of this service's and the HLR's: an attach the HLR reported but this service has not
+    taken in yet is the episode the attach consumer will name too.
+    """
+    reports = [report.at for report in (user.network, _hlr_report(subscriber)) if report and report.at]
+    return max(reports, default=None)

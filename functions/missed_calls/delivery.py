@@ -87,6 +87,7 @@ class Arrival:
     discard: str | None  # a recording the callee will not keep (deleted at the carrier after the commit)
     tell_now: bool  # the callee is reachable and the caller's journey over: deliver with this call
     user_fields: dict[str, Any]  # when the clock looks again, and the phone state the forward proved
+    at_attach: bool = False  # the callee is back from away: deliver as the attach would
 
 
 def arrival(
@@ -99,9 +100,10 @@ def arrival(
     call, discard = calls.with_mailbox(call, registered=callee.user.registered and call.status != calls.DROPPED)
     fields: dict[str, Any] = {}
     tell_now = False
+    back = calls.back_from_away(callee.user, callee.subscriber)
     if call.status == calls.PENDING:
         attached = calls.reachable(callee.user, callee.subscriber, call)
-        tell_now = attached and calls.journey_over(call, now)
+        tell_now = attached and calls.journey_over(call, now, at_attach=back)
         if not tell_now:
             due = housekeeping.due_for_pending(call, attached=attached, retention=retention, now=now)
             if housekeeping.earliest(callee.user.due_at, due) != callee.user.due_at:
@@ -110,7 +112,7 @@ def arrival(
     if implied and not (last and last.at and implied.at and last.at >= implied.at):
         # Remember what the forward proved, so the clock and the attach see the same phone state.
         fields["network"] = implied.fields()
-    return Arrival(call, discard, tell_now, fields)
+    return Arrival(call, discard, tell_now, fields, at_attach=back)
 
 
 # --- read ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ voicemail_pin_guards/{msisdn}    the one document the edge writes: wrong PINs in
     flight, counted as the voicemail line compares them (functions/missed_calls/edge_pin_guard.py)
 
 missed_call_notices/{callee}     the latest attach notice, for the D query:
-    sent_at, window_ends_at, calls [{caller, count, first_at, last_at, choice, other_number}]
+    sent_at, window_ends_at, calls [{caller, count, first_at, last_at, choice, other_number, call_sids}]
 
 missed_call_summaries/{callee}   calls that passed retention before the callee came back:
     count, callers, first_at, last_at (cleared when the callee is told)

@@ -110,7 +110,13 @@ def on_missed_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded
     call, user_update, told = arrived.call, arrived.user_fields, set[str]()
     if arrived.tell_now:
         fields, told = delivery.deliver(
-            ctx, callee, config=config, profile=profile, episode=_episode(callee), include=call
+            ctx,
+            callee,
+            config=config,
+            profile=profile,
+            episode=_episode(callee),
+            include=call,
+            at_attach=arrived.at_attach,
         )
         user_update = {**fields, **user_update}
     if call.call_sid not in told:
@@ -136,8 +142,7 @@ def on_missed_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded
 
 def _episode(callee: Callee) -> datetime | None:
     """The attach the callee is in now (groups one attach's notices for the D query)."""
-    network = callee.user.network
-    return (network.at if network else None) or (callee.subscriber.get("network_state") or {}).get("at")
+    return calls.episode(callee.user, callee.subscriber)
 
 
 # --- the callee is back ---------------------------------------------------------------------

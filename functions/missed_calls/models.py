@@ -100,6 +100,7 @@ class NoticeCall(Stored):
     last_at: datetime
     choice: str
     other_number: str | None = None
+    call_sids: list[str] = Field(default_factory=list)  # the calls counted: a call told again counts once
 
 
 class Notice(Stored):

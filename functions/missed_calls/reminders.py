@@ -250,10 +250,11 @@ def notice_document(
             last_at=digest.last_at,
             choice=digest.choice,
             other_number=digest.other_number,
+            call_sids=list(digest.call_sids),
         )
-        if before:  # the same caller in two parts of one capped delivery
+        if before:  # the same caller in two parts of one attach (a capped delivery, a call told again)
             update: dict[str, Any] = {
-                "count": before.count + digest.count,
+                **_counted(before, digest),
                 "first_at": min(before.first_at, digest.first_at),
                 "last_at": max(before.last_at, digest.last_at),
             }
@@ -268,3 +269,11 @@ def notice_document(
         window_ends_at=now + window,
         calls=sorted(calls.values(), key=lambda item: item.first_at),
     )
+
+
+def _counted(before: NoticeCall, digest: Digest) -> dict[str, Any]:
+    """The caller's count over both parts: a call told again (its key came late) is one call, not two."""
+    if not before.call_sids and before.count:  # a notice written before calls were listed in it
+        return {"count": before.count + digest.count}
+    sids = [*before.call_sids, *(sid for sid in digest.call_sids if sid not in before.call_sids)]
+    return {"count": len(sids), "call_sids": sids}

@@ -598,3 +598,75 @@ def test_a_capped_attach_leaves_the_rest_pending_for_the_next_housekeeping_pass(
     assert last["params"]["caller"] == callers[10]
     assert len(doc(documents.NOTICES, B)["calls"]) == 11  # the D query sees the whole attach
     assert doc(documents.USERS, B)["due_at"] is None
+
+
+# --- one callee's publications from several callers, in the orders concurrent pushes give ----
+
+def hlr(msisdn: str, state: str, at, event_id: str) -> str:
+    """The HLR's report as provisioning takes it in (its own subscription, apart from this service's)."""
+    return deliver(provisioning.on_network_attachment, {"msisdn": msisdn, "state": state, "at": at.isoformat()},
+                   event_id)
+
+
+def told_to(callee: str) -> list[dict]:
+    """Every SMS any missed-call consumer asked for, to `callee`."""
+    markers = store.db().collection(store.PROCESSED).stream()
+    return [item["data"] for marker in markers if (marker.to_dict() or {}).get("consumer", "").startswith("missed")
+            for item in marker.get("outbox") or [] if item["type"] == "sms.send" and item["data"]["to"] == callee]
+
+
+def d_counts(callee: str) -> dict[str, int]:
+    """Per caller, the count a D reply tells (the attach notice)."""
+    return {c["caller"]: c["count"] for c in (doc(documents.NOTICES, callee) or {}).get("calls", [])}
+
+
+def test_a_key_consumed_between_the_hlr_s_attach_and_the_service_s_is_one_sms_per_caller_with_the_right_counts(
+        away):
+    # A called three times (two hang-ups, then key 2), C once (key 3). The hang-ups are in; the HLR's
+    # attach reaches provisioning, then A's key, then this service's attach, then C's key.
+    now = utcnow()
+    for n in (1, 2):
+        assert missed_call(f"CA{n}", caller=A, at=now - timedelta(seconds=30 - n), final=False,
+                           hung_up=True) == "processed"
+    assert missed_call("CA3", caller=A, at=now - timedelta(seconds=20), final=False, hung_up=True) == "processed"
+    assert missed_call("CA4", caller=C, at=now - timedelta(seconds=10), final=False, hung_up=True) == "processed"
+    assert hlr(B, "attached", now, "hlr-back-provisioning") == "processed"
+    assert missed_call("CA3", caller=A, at=now - timedelta(seconds=20), choice="leave_number") == "processed"
+    assert network(B, "attached", now, "hlr-back") == "processed"
+    assert missed_call("CA4", caller=C, at=now - timedelta(seconds=10), choice="other_number",
+                       other_number=A) == "processed"
+
+    about_a = [m for m in told_to(B) if m["params"].get("caller") == A]
+    assert [(m["template"], m["params"]["count"]) for m in about_a] == [("missed_calls.reminder.leave_number", 3)]
+    assert d_counts(B) == {A: 3, C: 1}
+    assert {doc(documents.MISSED_CALLS, f"CA{n}")["status"] for n in range(1, 5)} == {"notified"}
+
+
+def test_one_callee_s_publications_from_several_callers_delivered_at_once_count_each_call_once(away):
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = utcnow()
+    calls = {"CA1": (A, "leave_number"), "CA2": (A, "none"), "CA3": (C, "voicemail"), "CA4": (C, "notify_me"),
+             "CA5": ("+998901234570", "other_number")}
+    publications = [(sid, caller, dict(final=False, hung_up=True), choice)
+                    for sid, (caller, choice) in calls.items()]
+    keys = [(sid, caller, dict(choice=choice, final=True, other_number=A if choice == "other_number" else None),
+             choice) for sid, (caller, choice) in calls.items() if choice != "none"]
+    at = {sid: now - timedelta(seconds=30 - n) for n, sid in enumerate(calls)}
+
+    def publish(item) -> str:
+        sid, caller, fields, _ = item
+        return missed_call(sid, caller=caller, at=at[sid], **fields)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(publish, publications)) == {"processed"}
+        both = [pool.submit(hlr, B, "attached", now, "hlr-provisioning"),
+                pool.submit(network, B, "attached", now, "hlr-back"),
+                *(pool.submit(publish, key) for key in keys)]
+        assert {future.result() for future in both} == {"processed"}
+
+    assert d_counts(B) == {A: 2, C: 2, "+998901234570": 1}
+    assert {doc(documents.MISSED_CALLS, sid)["status"] for sid in calls} == {"notified"}
+    for sms in told_to(B):
+        if "caller" in sms["params"]:
+            assert sms["params"]["count"] <= sum(1 for caller, _ in calls.values() if caller == sms["params"]["caller"])

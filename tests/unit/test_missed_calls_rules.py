@@ -3,6 +3,7 @@ priority, black and white lists, the monthly cap, retention summaries and the ca
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import pytest
 
 from functions.missed_calls import calls, charging, delivery, documents, housekeeping, options, reminders
 from functions.missed_calls.config import load_preset
-from functions.missed_calls.models import MissedCall, MissedCallUser
+from functions.missed_calls.models import MissedCall, MissedCallUser, NetworkState
 from shared import operator, texts
 from shared.events import MissedCallOptionsChanged, MissedCallRecorded
 from shared.money import Currency
@@ -391,13 +392,72 @@ def test_a_notice_and_a_summary_keep_their_stored_shape():
     notice = reminders.notice_document(None, [digest], callee=B, episode=T0, now=T0, window=timedelta(hours=24))
     assert notice.fields() == {"callee": B, "episode": T0, "sent_at": T0, "window_ends_at": T0 + timedelta(hours=24),
                                "calls": [{"caller": A, "count": 1, "first_at": T0, "last_at": T0,
-                                          "choice": "other_number", "other_number": C}]}
+                                          "choice": "other_number", "other_number": C, "call_sids": ["CA1"]}]}
     summary = housekeeping.folded(None, [call("CA1")], callee=B, now=T0)
     assert set(summary.fields()) == {"callee", "count", "callers", "callers_beyond", "first_at", "last_at",
                                      "updated_at"}
 
 
+def test_a_call_told_again_because_its_key_came_late_counts_once_in_the_d_notice():
+    # The attach told A's two hung-up calls; CA2's key arrived afterwards and reopened it: told again.
+    at_attach = reminders.digests([call("CA1", A, 0), call("CA2", A, 1)])
+    first = reminders.notice_document(None, at_attach, callee=B, episode=T0, now=T0, window=timedelta(hours=24))
+    reopened = reminders.digests([call("CA2", A, 1, "leave_number")])
+    merged = reminders.notice_document(first, reopened, callee=B, episode=T0, now=T0, window=timedelta(hours=24))
+    assert [(c.caller, c.count, c.choice) for c in merged.calls] == [(A, 2, "leave_number")]
+    assert merged.calls[0].call_sids == ["CA1", "CA2"]
+    # A capped attach's second part adds new calls; a notice stored before calls were listed still adds up.
+    more = reminders.notice_document(merged, reminders.digests([call("CA3", A, 2)]), callee=B, episode=T0, now=T0,
+                                     window=timedelta(hours=24))
+    assert more.calls[0].count == 3
+    legacy = first.model_copy(update={"calls": [c.model_copy(update={"call_sids": []}) for c in first.calls]})
+    assert reminders.notice_document(legacy, reopened, callee=B, episode=T0, now=T0,
+                                     window=timedelta(hours=24)).calls[0].count == 3
+
+
 # --- a call arriving: keep, screen, tell now or come back later -------------------------------
+
+def back_at(attached_at: datetime, **user) -> delivery.Callee:
+    """B, whom this service last knew switched off, and whose attach the HLR has just reported."""
+    away = callee(activation_notice_at=T0 - timedelta(days=1),
+                  network=NetworkState(state="detached", at=T0 - timedelta(hours=1)), **user)
+    hlr = {"state": "attached", "at": attached_at, "roaming": False}
+    return dataclasses.replace(away, subscriber={**away.subscriber, "network_state": hlr})
+
+
+def test_a_key_arriving_after_the_hlr_s_attach_but_before_the_service_s_is_told_as_the_attach_tells_it():
+    # Provisioning took the attach in; this service's attach consumer has not yet. A's third call's
+    # key arrives now: it is told with A's two hung-up calls, in one SMS, in the attach's episode.
+    attached_at = T0 + timedelta(minutes=3)
+    back = back_at(attached_at)
+    hung_up = [calls.merged(None, event(f"CA{n}", A, n, hung_up=True), now=T0 + timedelta(minutes=n))
+               for n in (0, 1)]
+    arrived = delivery.arrival(None, event("CA2", A, 2, choice="leave_number", final=True), back,
+                               retention=CONFIG.retention, now=attached_at + timedelta(seconds=1))
+    assert arrived.tell_now, "A's journey is over: hung up or keyed to the end, as at the attach"
+    assert arrived.at_attach
+    assert calls.episode(back.user, back.subscriber) == attached_at
+    decided = delivery.decide(back, delivery.DeliveryState(hung_up, None, None), config=CONFIG, profile=PROFILE,
+                              now=attached_at + timedelta(seconds=1), reference=reference,
+                              episode=calls.episode(back.user, back.subscriber), include=arrived.call,
+                              at_attach=arrived.at_attach)
+    [reminder] = decided.messages
+    assert (reminder.sms.params["caller"], reminder.sms.params["count"]) == (A, 3)
+    assert decided.told_sids == {"CA0", "CA1", "CA2"}
+    assert [(c.caller, c.count) for c in decided.notice.calls] == [(A, 3)]
+    assert decided.notice.episode == attached_at
+
+
+def test_only_an_attach_newer_than_the_service_s_last_detach_counts_as_back_from_away():
+    user = MissedCallUser(network={"state": "detached", "at": T0})
+    assert calls.back_from_away(user, {"network_state": {"state": "attached", "at": T0 + timedelta(seconds=1)}})
+    assert not calls.back_from_away(user, {"network_state": {"state": "attached", "at": T0}})
+    assert not calls.back_from_away(user, {"network_state": {"state": "detached", "at": T0 + timedelta(hours=1)}})
+    on = MissedCallUser(network={"state": "attached", "at": T0})
+    assert not calls.back_from_away(on, {"network_state": {"state": "attached", "at": T0 + timedelta(hours=1)}})
+    assert not calls.back_from_away(MissedCallUser(), {"network_state": {"state": "attached", "at": T0}})
+    assert calls.episode(user, {}) == T0 and calls.episode(MissedCallUser(), {}) is None
+
 
 def test_an_arriving_call_from_a_blacklisted_caller_is_dropped_and_its_recording_not_kept():
     listed = callee(blacklist=[A], registered=True)
