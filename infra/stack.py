@@ -2,13 +2,13 @@
 
 Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto) and every catalog function
 as a functions-framework process; creates topics and subscriptions from the catalog, pushed to
-the functions by the emulator's own one-at-a-time push (or, with `--push local`, with production's
-concurrency by infra/push.py); seeds the demo operator; plays the scripted demo and prints
+the functions with production's concurrency by infra/push.py (or, with `--push emulator`, by the
+emulator's own one-at-a-time push); seeds the demo operator; plays the scripted demo and prints
 what each phone saw; then serves until Ctrl-C and stops every process it started.
 
   python -m infra.stack                 # make run
   python -m infra.stack --demo-only     # run the demo and exit (the e2e test does this)
-  python -m infra.stack --push local    # production-like push (the tests' and the bench's default)
+  python -m infra.stack --push emulator # the emulator pushes, one message at a time per subscription
 """
 
 from __future__ import annotations
@@ -234,11 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--push",
         choices=local_push.DELIVERIES,
-        # The scripted demo still counts a callee's missed calls wrongly now and then when they are
-        # delivered 8 at once (README: "Push, as in Google Cloud"); until that is fixed `make run`
-        # keeps the emulator's push. The tests and the bench deliver with the local push.
-        default=local_push.EMULATOR,
-        help="who pushes to the functions: the emulator (default for now) or production-like concurrency (local)",
+        default=local_push.LOCAL,
+        help="who pushes to the functions: production-like concurrency (local, default) or the emulator",
     )
     parser.add_argument(
         "--push-in-flight",
