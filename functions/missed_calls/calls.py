@@ -83,6 +83,22 @@ def merged(stored: MissedCall | None, event: MissedCallRecorded, *, now: datetim
     return stored.model_copy(update=update)
 
 
+def asked_after_told(stored: MissedCall | None, call: MissedCall) -> bool:
+    """True when this publication brings a key 4 to a call already told, its request not answered yet.
+
+    The call stays told (the callee hears nothing more of it), but the caller asked to be told when
+    the callee is back: a call is told only to a reachable callee, so the callee has come back
+    since the call and the request is answered now, as the delivery would have answered it.
+    """
+    return (
+        stored is not None
+        and stored.status == NOTIFIED
+        and stored.choice != "notify_me"
+        and call.choice == "notify_me"
+        and call.availability is None
+    )
+
+
 def _choice(stored: MissedCall, event: MissedCallRecorded) -> str:
     current = stored.choice or "none"
     if event.choice == "none" or event.choice == current:

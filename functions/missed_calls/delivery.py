@@ -88,6 +88,7 @@ class Arrival:
     tell_now: bool  # the callee is reachable and the caller's journey over: deliver with this call
     user_fields: dict[str, Any]  # when the clock looks again, and the phone state the forward proved
     at_attach: bool = False  # the callee is back from away: deliver as the attach would
+    answer_key_4: bool = False  # a key 4 arrived after its call was told: answer the caller now
 
 
 def arrival(
@@ -112,7 +113,7 @@ def arrival(
     if implied and not (last and last.at and implied.at and last.at >= implied.at):
         # Remember what the forward proved, so the clock and the attach see the same phone state.
         fields["network"] = implied.fields()
-    return Arrival(call, discard, tell_now, fields, at_attach=back)
+    return Arrival(call, discard, tell_now, fields, at_attach=back, answer_key_4=calls.asked_after_told(stored, call))
 
 
 # --- read ------------------------------------------------------------------------------------
@@ -143,19 +144,21 @@ def read_delivery(
     pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
     asked = sorted({c.caller for c in [*pending, *([include] if include else [])] if c.choice == "notify_me"})
     summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
-    docs = ctx.read(
-        summary_ref,
-        notice_ref,
-        [ref for caller in asked for ref in (user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller))],
-    )
-    callers = {
-        caller: CallerToTell(
-            docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
-            (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"),
-        )
-        for caller in asked
-    }
+    docs = ctx.read(summary_ref, notice_ref, [ref for caller in asked for ref in _caller_refs(ctx, caller)])
+    callers = {caller: _caller_to_tell(ctx, docs, caller) for caller in asked}
     return DeliveryState(pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers)
+
+
+def _caller_refs(ctx: runtime.Context[Any], caller: str) -> tuple[firestore.DocumentReference, ...]:
+    """The documents a key-4 caller's SMS needs: their options (privacy priority) and their language."""
+    return user_ref(ctx, caller), ctx.doc(store.SUBSCRIBERS, caller)
+
+
+def _caller_to_tell(ctx: runtime.Context[Any], docs: runtime.Documents, caller: str) -> CallerToTell:
+    return CallerToTell(
+        docs.model(user_ref(ctx, caller), MissedCallUser) or new_user(caller),
+        (docs.get(ctx.doc(store.SUBSCRIBERS, caller)) or {}).get("language"),
+    )
 
 
 # --- decide (pure) ---------------------------------------------------------------------------
@@ -230,18 +233,11 @@ def decide(
         if digest.caller not in asked:
             continue
         caller = state.callers.get(digest.caller) or CallerToTell(new_user(digest.caller), None)
-        if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
+        available = _availability_sms(digest, callee, caller, config=config, profile=profile, reference=reference)
+        if available is None:
             withheld.add(digest.caller)
-            continue
-        messages.append(
-            reminders.availability_message(
-                digest,
-                callee=callee.msisdn,
-                caller=recipient_for(digest.caller, digest.language or caller.language, profile),
-                config=config,
-                reference=reference,
-            )
-        )
+        else:
+            messages.append(available)
 
     told_by = {
         sid: message.sms.reference
@@ -277,6 +273,45 @@ def decide(
         waiting=len(waiting),
         capped=capped,
     )
+
+
+def _availability_sms(
+    digest: reminders.Digest,
+    callee: Callee,
+    caller: CallerToTell,
+    *,
+    config: MissedCallConfig,
+    profile: OperatorProfile,
+    reference: reminders.Reference,
+) -> reminders.Outgoing | None:
+    """The 'available' SMS to a caller who pressed 4, in their language; None when the callee's privacy withholds it."""
+    if not reminders.availability_allowed(callee.user, caller.user, config.caller_priority):
+        return None
+    return reminders.availability_message(
+        digest,
+        callee=callee.msisdn,
+        caller=recipient_for(digest.caller, digest.language or caller.language, profile),
+        config=config,
+        reference=reference,
+    )
+
+
+def decide_late_key_4(
+    callee: Callee,
+    call: MissedCall,
+    caller: CallerToTell,
+    *,
+    config: MissedCallConfig,
+    profile: OperatorProfile,
+    reference: reminders.Reference,
+) -> tuple[reminders.Outgoing | None, MissedCall]:
+    """A key 4 that arrived after its call was told: the caller's SMS (None under privacy) and the call as answered.
+
+    The callee is not told the call again (it was told); only the caller's request is answered.
+    """
+    [digest] = reminders.digests([call])
+    message = _availability_sms(digest, callee, caller, config=config, profile=profile, reference=reference)
+    return message, call.model_copy(update={"availability": "sent" if message else "withheld_privacy"})
 
 
 def _availability(call: MissedCall, withheld: set[str]) -> str | None:
@@ -336,3 +371,28 @@ def deliver(
     )
     apply(ctx, callee.msisdn, delivery)
     return delivery.user_fields, delivery.told_sids
+
+
+def answer_late_key_4(
+    ctx: runtime.Context[Any], callee: Callee, call: MissedCall, *, config: MissedCallConfig, profile: OperatorProfile
+) -> MissedCall:
+    """Read the caller, decide and queue the 'available' SMS of a key 4 that came after its call was told.
+
+    Returns the call as answered, for the consumer to write with the rest of the publication.
+    """
+    docs = ctx.read(*_caller_refs(ctx, call.caller))
+    message, answered = decide_late_key_4(
+        callee,
+        call,
+        _caller_to_tell(ctx, docs, call.caller),
+        config=config,
+        profile=profile,
+        reference=reference_maker(ctx),
+    )
+    if message is not None:
+        ctx.emit("sms.send", message.sms, purpose=message.purpose)
+    logger.info(
+        "late key 4 answered",
+        extra={"msisdn": callee.msisdn, "call_sid": call.call_sid, "availability": answered.availability},
+    )
+    return answered

@@ -108,6 +108,8 @@ def on_missed_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded
         raise runtime.Rejected(f"missed call {event.call_sid} for {event.callee}, who is not a subscriber")
     arrived = delivery.arrival(docs.model(call_ref, MissedCall), event, callee, retention=config.retention, now=ctx.now)
     call, user_update, told = arrived.call, arrived.user_fields, set[str]()
+    if arrived.answer_key_4:
+        call = delivery.answer_late_key_4(ctx, callee, call, config=config, profile=profile)
     if arrived.tell_now:
         fields, told = delivery.deliver(
             ctx,

@@ -666,7 +666,61 @@ def test_one_callee_s_publications_from_several_callers_delivered_at_once_count_
         assert {future.result() for future in both} == {"processed"}
 
     assert d_counts(B) == {A: 2, C: 2, "+998901234570": 1}
+    assert [sms["template"] for sms in told_to(C)] == ["missed_calls.available"], "C pressed 4: told once"
     assert {doc(documents.MISSED_CALLS, sid)["status"] for sid in calls} == {"notified"}
     for sms in told_to(B):
         if "caller" in sms["params"]:
             assert sms["params"]["count"] <= sum(1 for caller, _ in calls.values() if caller == sms["params"]["caller"])
+
+
+# --- a key 4 consumed after the attach told its call -------------------------------------------
+
+def reminders_to(callee: str) -> list[str]:
+    """The templates of the SMS told to `callee` about their calls (the fixture's activation notice left out)."""
+    return [m["template"] for m in told_to(callee) if m["template"] != "missed_calls.activation"]
+
+
+def test_a_key_4_consumed_after_the_attach_told_its_call_tells_the_caller_once_and_the_callee_nothing_more(away):
+    now = utcnow()
+    assert missed_call("CA1", at=now - timedelta(seconds=20), final=False, hung_up=True) == "processed"
+    assert network(B, "attached", now, "hlr-back") == "processed"
+    assert reminders_to(B) == ["missed_calls.reminder.short_notice"]
+    assert told_to(A) == []
+
+    assert deliver(missed_calls.on_missed_call, {"call_sid": "CA1", "caller": A, "callee": B, "reason": "unreachable",
+                                                 "called_at": (now - timedelta(seconds=20)).isoformat(),
+                                                 "choice": "notify_me", "final": True, "language": "ru"},
+                   "CA1-key-4") == "processed"
+    [available] = outbox(missed_calls.on_missed_call, "CA1-key-4")
+    assert (available["to"], available["template"], available["language"], available["billing"]) == \
+        (A, "missed_calls.available", "ru", documents.BILL_AVAILABILITY)
+    assert available["params"]["callee"] == B
+    stored = doc(documents.MISSED_CALLS, "CA1")
+    assert (stored["status"], stored["choice"], stored["availability"]) == ("notified", "notify_me", "sent")
+    # The edge publishing the key again, or the hang-up arriving again, tells nobody anything more.
+    assert missed_call("CA1", at=now - timedelta(seconds=20), choice="notify_me") == "processed"
+    assert missed_call("CA1", at=now - timedelta(seconds=20), final=False, hung_up=True) == "processed"
+    assert [m["template"] for m in told_to(A)] == ["missed_calls.available"]
+    assert reminders_to(B) == ["missed_calls.reminder.short_notice"]
+    assert d_counts(B) == {A: 1}
+
+
+def test_a_late_key_4_respects_the_callee_s_privacy(away):
+    assert options(B, "privacy_on", "opt-privacy") == "processed"
+    now = utcnow()
+    assert missed_call("CA1", at=now - timedelta(seconds=20), final=False, hung_up=True) == "processed"
+    assert network(B, "attached", now, "hlr-back") == "processed"
+    assert missed_call("CA1", at=now - timedelta(seconds=20), choice="notify_me") == "processed"
+    assert told_to(A) == []
+    assert doc(documents.MISSED_CALLS, "CA1")["availability"] == "withheld_privacy"
+
+
+def test_a_key_4_consumed_between_the_hlr_s_attach_and_the_service_s_tells_the_caller_once(away):
+    now = utcnow()
+    assert missed_call("CA1", at=now - timedelta(seconds=20), final=False, hung_up=True) == "processed"
+    assert hlr(B, "attached", now, "hlr-back-provisioning") == "processed"
+    assert missed_call("CA1", at=now - timedelta(seconds=20), choice="notify_me") == "processed"
+    assert network(B, "attached", now, "hlr-back") == "processed"
+    assert [m["template"] for m in told_to(A)] == ["missed_calls.available"]
+    assert reminders_to(B) == ["missed_calls.reminder.short_notice"]
+    assert doc(documents.MISSED_CALLS, "CA1")["availability"] == "sent"

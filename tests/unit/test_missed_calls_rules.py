@@ -459,6 +459,33 @@ def test_only_an_attach_newer_than_the_service_s_last_detach_counts_as_back_from
     assert calls.episode(user, {}) == T0 and calls.episode(MissedCallUser(), {}) is None
 
 
+def test_a_key_4_consumed_after_the_attach_told_its_call_answers_the_caller_once_but_tells_the_callee_nothing():
+    # The attach told A's hung-up call in the free notice; A's key 4 is consumed afterwards.
+    told = calls.merged(None, event(hung_up=True), now=T0).model_copy(
+        update={"status": calls.NOTIFIED, "notice_id": "ref/short-notice"})
+    back = callee(activation_notice_at=T0, network=NetworkState(state="attached", at=T0 + timedelta(minutes=1)))
+    late = delivery.arrival(told, event(choice="notify_me", final=True, language="ru"), back,
+                            retention=CONFIG.retention, now=T0 + timedelta(minutes=2))
+    assert late.answer_key_4 and not late.tell_now and late.call.status == calls.NOTIFIED
+    message, answered = delivery.decide_late_key_4(back, late.call, delivery.CallerToTell(options.new_user(A), None),
+                                                   config=CONFIG, profile=PROFILE, reference=reference)
+    assert (message.sms.to, message.sms.template, message.sms.language) == (A, reminders.AVAILABLE, "ru")
+    assert (message.sms.params, message.sms.billing) == ({"callee": B, "called_at": "11.05 10:00"},
+                                                         documents.BILL_AVAILABILITY)
+    assert (answered.status, answered.availability, answered.notice_id) == (calls.NOTIFIED, "sent", "ref/short-notice")
+    # Answered once: the same key (or the hang-up) arriving again asks nothing new.
+    for again in (event(choice="notify_me", final=True), event(hung_up=True)):
+        assert not delivery.arrival(answered, again, back, retention=CONFIG.retention, now=T0).answer_key_4
+    # A key 4 already told with its call (availability decided then) is not answered twice.
+    keyed = call("CA1", choice="notify_me").model_copy(update={"status": calls.NOTIFIED, "availability": "sent"})
+    assert not delivery.arrival(keyed, event(hung_up=True), back, retention=CONFIG.retention, now=T0).answer_key_4
+    # The callee's privacy still withholds it.
+    private = dataclasses.replace(back, user=back.user.model_copy(update={"privacy": True}))
+    withheld, marked = delivery.decide_late_key_4(private, late.call, delivery.CallerToTell(options.new_user(A), "en"),
+                                                  config=CONFIG, profile=PROFILE, reference=reference)
+    assert withheld is None and marked.availability == "withheld_privacy"
+
+
 def test_an_arriving_call_from_a_blacklisted_caller_is_dropped_and_its_recording_not_kept():
     listed = callee(blacklist=[A], registered=True)
     arrived = delivery.arrival(None, event(choice="voicemail", recording_sid="RE1", final=True), listed,
