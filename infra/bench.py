@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import uuid
@@ -59,7 +60,7 @@ from shared.operator import OperatorProfile
 LOG_DIR = REPO / ".run" / "bench-logs"
 CEILING_ACK_DEADLINE_SECONDS = 10  # the emulator's default, which the pushed ceiling subscription gets
 BENCH_MODULE = "bench"  # the module a service declares its measurements in
-DRAIN_TIMEOUT_SECONDS = 300.0  # the longest a measurement's tail may take before the next begins
+DRAIN_TIMEOUT_SECONDS = 120.0  # the longest a measurement's tail may take before the next begins
 # The counts of the whole bench, beside those the sections declare.
 PLATFORM_OPTIONS = (
     BenchOption(SESSIONS, 8, "concurrent webhook sessions for the USSD and voice latencies"),
@@ -165,6 +166,8 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, in
 
 def main(argv: list[str] | None = None) -> int:
     messages, runs, counts, push = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
+    # Stopped by a signal (a background job ignores Ctrl-C), the bench still stops the stack it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     # Every function process of the stack counts what it does into this directory (shared/metering.py).
     meter_dir = LOG_DIR / f"meter-{uuid.uuid4().hex[:8]}"

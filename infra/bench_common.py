@@ -303,8 +303,9 @@ class BenchStage:
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             outcomes = list(pool.map(committed, range(transactions)))
-        done = sum(outcomes)
-        return TransactionCeiling(done / (time.perf_counter() - started), transactions - done)
+        done, seconds = sum(outcomes), time.perf_counter() - started
+        progress(f"  transaction ceiling: {done} of {transactions} committed in {seconds:.1f} s")
+        return TransactionCeiling(done / seconds, transactions - done)
 
 
 @dataclass(frozen=True)
@@ -364,9 +365,14 @@ def wait_until_count(
     `interval`: the pause between two counts; longer for a count that costs its source (the carrier's whole list).
     """
     started = time.perf_counter()
+    report = started + REPORT_SECONDS
     while (reached := count()) < target:
-        if time.perf_counter() - started > timeout:
+        now = time.perf_counter()
+        if now - started > timeout:
             raise TimeoutError(f"only {reached} of {target} {what} after {timeout:.0f}s")
+        if now >= report:  # a long wait says how far it got: a count that stalls shows as one
+            progress(f"  {reached} of {target} {what} after {now - started:.0f} s")
+            report += REPORT_SECONDS
         time.sleep(interval)
     elapsed = time.perf_counter() - started
     if elapsed > SLOW_WAIT_SECONDS:
@@ -375,6 +381,7 @@ def wait_until_count(
 
 
 SLOW_WAIT_SECONDS = 5.0  # a wait longer than this is said on stderr
+REPORT_SECONDS = 30.0  # a wait still going says how far it got this often
 
 
 def publish_all(envelopes: list[Envelope]) -> None:

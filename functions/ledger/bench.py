@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import requests
 
@@ -32,11 +33,11 @@ BALANCE_CHECK_MINIMUM = Minimum(reads=2, writes=0, invocations=1)
 
 def ussd_latency(stage: BenchStage, requests_count: int, sessions: int) -> tuple[float, float]:
     """p50/p99 of the balance check's USSD webhook (HMAC, two Firestore reads), `sessions` at once."""
-    url, callers = stage.stack.url_of("edge-ussd"), [s.msisdn for s in stage.subscribers]
+    url, callers, run = stage.stack.url_of("edge-ussd"), [s.msisdn for s in stage.subscribers], uuid.uuid4().hex[:8]
 
     def check(session: requests.Session, i: int) -> float:
         started = time.perf_counter()
-        screen = ussd(session, url, f"bench-{i}", callers[i % len(callers)], stage.profile.short_codes.balance)
+        screen = ussd(session, url, f"bench-{run}-{i}", callers[i % len(callers)], stage.profile.short_codes.balance)
         elapsed = milliseconds_since(started)
         if not screen.startswith("END "):
             raise RuntimeError(f"unexpected *100# answer: {screen[:200]}")

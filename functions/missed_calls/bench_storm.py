@@ -32,7 +32,10 @@ SUBSCRIBERS = "storm-subscribers"  # the command-line count
 CALLERS = 5  # callers per subscriber
 WINDOW_SECONDS = 60.0  # every subscriber attaches within this
 ATTACH_THREADS = 8  # phones switching on at once, so that one slow attach does not hold the pace
-DRAIN_TIMEOUT_SECONDS = 1800.0
+SEED_TIMEOUT_SECONDS = 900.0
+# From the first attach: at the SMS rate of the notify path (40–80 a second here), 2 000 subscribers' 12 000 SMS
+# take 3–5 minutes; a storm that has not drained in 8 is reported as such, and the bench goes on.
+DRAIN_TIMEOUT_SECONDS = 480.0
 SETTLE_SECONDS = 10.0  # after the last expected SMS: time for a duplicate to show
 POLL_SECONDS = 0.5
 NATIONAL_DIGITS = 9  # an Uzbek number without its country code
@@ -201,7 +204,7 @@ def measure_storm(stage: bench.BenchStage) -> list[bench.Figure]:
     notices_each = 1 if config is not None and config.activation_notice else 0
     bench.progress(f"  storm: seeding {subscribers} subscribers with {len(callers)} missed calls each")
     seeded = time.perf_counter()
-    seed(stage, callees, callers, timeout=DRAIN_TIMEOUT_SECONDS)
+    seed(stage, callees, callers, timeout=SEED_TIMEOUT_SECONDS)
     bench.progress(f"  storm: seeded in {time.perf_counter() - seeded:.0f} s; attaching")
     carrier = CarrierClient(stage.stack.carrier_url)
     before = carrier.message_count()
@@ -215,10 +218,10 @@ def measure_storm(stage: bench.BenchStage) -> list[bench.Figure]:
             "storm SMS at the carrier",
             interval=POLL_SECONDS,
         )
-        drained = time.perf_counter() - first
+        drain_note = f"the first attach → the last of {expected} SMS at the carrier"
     except TimeoutError as error:
-        bench.progress(f"  storm: {error}")
-        drained = float("nan")
+        drain_note = f"NOT drained: {error}"
+    drained, arrived = time.perf_counter() - first, carrier.message_count() - before
     time.sleep(SETTLE_SECONDS)
     counted = count_storm(carrier.messages(), callees, callers, notices_each)
     pairs = len(callees) * len(callers)
@@ -234,10 +237,10 @@ def measure_storm(stage: bench.BenchStage) -> list[bench.Figure]:
             "",
             drained,
             "s",
-            f"to drain: the first attach → the last of {expected} SMS at the carrier "
-            f"({pairs} caller SMS + {counted.notices_expected} activation notices)",
+            f"to drain: {drain_note} ({pairs} caller SMS + {counted.notices_expected} activation notices)",
         ),
-        bench.Rate("", expected / drained, "SMS/s", "over the drain"),
+        bench.Rate("", drained - (last - first), "s", "of which after the last attach"),
+        bench.Rate("", arrived / drained, "SMS/s", "over the drain"),
         bench.Rate(
             "exactly once",
             counted.once,
