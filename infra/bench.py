@@ -197,11 +197,12 @@ def main(argv: list[str] | None = None) -> int:
                 [timed(section.name, section.measure, stage, f"run {run + 1} of {runs}") for section in measured]
             )
         # Once, after the runs: the loads too long to repeat (the last run's stage: its ceiling, its counts).
+        loads = bench_soak.prepare(stage, measured)
         once = [
             timed(section.name, section.measure_once, stage, "once") if section.measure_once else []
             for section in measured
         ]
-        soaked = timed("soak", lambda stage: bench_soak.soak(stage, measured, meter.process_groups), stage, "once")
+        soaked = timed("soak", lambda stage: bench_soak.soak(stage, loads, meter.process_groups), stage, "once")
     finally:
         stack.stop()
     progress(f"the stack's part took {time.perf_counter() - started:.0f} s")
@@ -222,7 +223,13 @@ def timed(name: str, measure: Callable[[BenchStage], list[Figure]], stage: Bench
     """The figures of one measurement, and last its wall time (said on stderr as soon as it is known)."""
     progress(f"{which}: {name}")
     started = time.perf_counter()
-    figures = measure(stage)
+    try:
+        figures = measure(stage)
+    except (TimeoutError, RuntimeError) as error:
+        if which != "once":
+            raise  # the runs' figures are compared run by run: a run without them has nothing to compare
+        progress(f"{which}: {name} failed: {error}")  # the figures measured so far still print
+        figures = [Rate(name, float("nan"), "", f"FAILED: {error}")]
     # The work the measurement started (status callbacks, charges, a backlog) ends before the next one begins,
     # so that no section measures another's tail.
     drained = stage.meter.settle(DRAIN_TIMEOUT_SECONDS)

@@ -28,6 +28,7 @@ from infra.bench_common import (
     Figure,
     Memory,
     Rate,
+    SoakLoad,
     progress,
     wait_until_count,
 )
@@ -71,13 +72,22 @@ def sample(process_groups: Mapping[str, int], into: dict[str, list[int]]) -> Non
         into.setdefault(function, []).append(rss[group])
 
 
-def soak(stage: BenchStage, sections: Sequence[BenchSection], process_groups: Mapping[str, int]) -> list[Figure]:
+Loads = list[tuple[str, SoakLoad]]
+
+
+def prepare(stage: BenchStage, sections: Sequence[BenchSection]) -> Loads:
+    """Every section's round of load, its parties provisioned (before the storm, whose tail may clog the stack)."""
+    if stage.count(SOAK_MINUTES) <= 0:
+        return []
+    return [(section.name, section.soak(stage)) for section in sections if section.soak is not None]
+
+
+def soak(stage: BenchStage, loads: Loads, process_groups: Mapping[str, int]) -> list[Figure]:
     """Every section's round of load each SOAK_ROUND_SECONDS for --soak-minutes, RSS sampled every SAMPLE_SECONDS;
     the figures: the load, how soon it drained, and each function's memory."""
     minutes = stage.count(SOAK_MINUTES)
     if minutes <= 0:
         return []
-    loads = [(section.name, section.soak(stage)) for section in sections if section.soak is not None]
     carrier = CarrierClient(stage.stack.carrier_url)
     before = carrier.message_count()
     samples: dict[str, list[int]] = {}
