@@ -29,16 +29,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from emulators.process import Service, free_port
-from infra import cost, demo, push as local_push, sections, stack as stack_module
-from infra.bench_common import BenchSection, BenchStage, Figure, publish_all, summarise, wait_until_count
+from infra import bench_soak, cost, demo, push as local_push, sections, stack as stack_module
+from infra.bench_common import (
+    SESSIONS,
+    SOAK_MINUTES,
+    BenchOption,
+    BenchSection,
+    BenchStage,
+    Figure,
+    Rate,
+    progress,
+    publish_all,
+    summarise,
+    wait_until_count,
+)
 from infra.functions import REPO
 from infra.topology import push_endpoint
 from shared import catalog, metering, operator
@@ -47,6 +60,12 @@ from shared.operator import OperatorProfile
 LOG_DIR = REPO / ".run" / "bench-logs"
 CEILING_ACK_DEADLINE_SECONDS = 10  # the emulator's default, which the pushed ceiling subscription gets
 BENCH_MODULE = "bench"  # the module a service declares its measurements in
+DRAIN_TIMEOUT_SECONDS = 120.0  # the longest a measurement's tail may take before the next begins
+# The counts of the whole bench, beside those the sections declare.
+PLATFORM_OPTIONS = (
+    BenchOption(SESSIONS, 8, "concurrent webhook sessions for the USSD and voice latencies"),
+    BenchOption(SOAK_MINUTES, 10, "minutes of the soak's steady mixed load, memory sampled (0: no soak)"),
+)
 
 
 def bench_sections(profile: OperatorProfile, packages: Iterable[str] | None = None) -> list[BenchSection]:
@@ -135,7 +154,7 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, in
         default=local_push.LOCAL,
         help="who pushes to the functions: production-like concurrency (local, default) or the emulator",
     )
-    options = [option for section in declared for option in section.options]
+    options = [*PLATFORM_OPTIONS, *(option for section in declared for option in section.options)]
     for option in options:
         parser.add_argument(f"--{option.name}", type=int, default=option.default, help=option.help)
     args = vars(parser.parse_args(argv))
@@ -147,11 +166,15 @@ def parse(argv: list[str] | None, declared: list[BenchSection]) -> tuple[int, in
 
 def main(argv: list[str] | None = None) -> int:
     messages, runs, counts, push = parse(argv, sections.declared(BENCH_MODULE, BenchSection))
+    # Stopped by a signal (a background job ignores Ctrl-C), the bench still stops the stack it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     # Every function process of the stack counts what it does into this directory (shared/metering.py).
     meter_dir = LOG_DIR / f"meter-{uuid.uuid4().hex[:8]}"
     meter_dir.mkdir()
     os.environ[metering.METER_DIR_VARIABLE] = str(meter_dir)
+    started = time.perf_counter()
+    progress("starting the stack")
     stack = stack_module.start(auto_ports=True, log_dir=LOG_DIR, say=lambda *_: None, push=push)
     try:
         # The settings (and so the profile) are read once the stack has set the local ones.
@@ -167,21 +190,52 @@ def main(argv: list[str] | None = None) -> int:
         # so that a busy moment of the shared machine weighs on both.
         by_run = []
         for run in range(runs):
-            stage = BenchStage(
-                stack, profile, demo.SUBSCRIBERS, messages, raw_ceiling(stack, messages), counts, meter, run
+            progress(f"run {run + 1} of {runs}: raw ceiling")
+            ceiling = raw_ceiling(stack, messages)
+            stage = BenchStage(stack, profile, demo.SUBSCRIBERS, messages, ceiling, counts, meter, run)
+            by_run.append(
+                [timed(section.name, section.measure, stage, f"run {run + 1} of {runs}") for section in measured]
             )
-            by_run.append([section.measure(stage) for section in measured])
+        # Once, after the runs: the loads too long to repeat (the last run's stage: its ceiling, its counts).
+        loads = bench_soak.prepare(stage, measured)
+        once = [
+            timed(section.name, section.measure_once, stage, "once") if section.measure_once else []
+            for section in measured
+        ]
+        soaked = timed("soak", lambda stage: bench_soak.soak(stage, loads, meter.process_groups), stage, "once")
     finally:
         stack.stop()
+    progress(f"the stack's part took {time.perf_counter() - started:.0f} s")
     # Pure in-process measurements once the emulators no longer share the machine.
     figures = []
     for index, section in enumerate(measured):
-        section_figures = summarise([run[index] for run in by_run])
+        section_figures = summarise([run[index] for run in by_run]) + once[index]
         if section.measure_alone:
             section_figures += summarise([section.measure_alone() for _ in range(runs)])
         figures.append(section_figures)
+    figures.append(soaked)
     print(render(figures))
+    progress(f"the bench took {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def timed(name: str, measure: Callable[[BenchStage], list[Figure]], stage: BenchStage, which: str) -> list[Figure]:
+    """The figures of one measurement, and last its wall time (said on stderr as soon as it is known)."""
+    progress(f"{which}: {name}")
+    started = time.perf_counter()
+    try:
+        figures = measure(stage)
+    except (TimeoutError, RuntimeError) as error:
+        if which != "once":
+            raise  # the runs' figures are compared run by run: a run without them has nothing to compare
+        progress(f"{which}: {name} failed: {error}")  # the figures measured so far still print
+        figures = [Rate(name, float("nan"), "", f"FAILED: {error}")]
+    # The work the measurement started (status callbacks, charges, a backlog) ends before the next one begins,
+    # so that no section measures another's tail.
+    drained = stage.meter.settle(DRAIN_TIMEOUT_SECONDS)
+    seconds = time.perf_counter() - started
+    progress(f"{which}: {name} took {seconds:.1f} s, of which {drained:.1f} s for its work to drain")
+    return [*figures, Rate("wall time", seconds, "s", f"{name}, {'once' if which == 'once' else 'one run'}", digits=0)]
 
 
 def _process_group(service: Service) -> int:

@@ -8,12 +8,15 @@ A service's measurements are its `functions/<service>/bench.py`, declaring `SECT
 from __future__ import annotations
 
 import statistics
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import requests
 from google.api_core.exceptions import Aborted, GoogleAPICallError
@@ -25,6 +28,8 @@ from infra.stack import Stack
 from shared import bus, runtime, settings, signing, store
 from shared.events import Envelope
 from shared.operator import OperatorProfile
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,32 @@ class Cost:
         return replace(runs[0], value=statistics.median(values), spread=_spread(values))
 
 
-Figure = Rate | Latency | Cost
+@dataclass(frozen=True)
+class Memory:
+    """A printed line: one function's resident memory over the soak (MB) and its growth against the target."""
+
+    label: str
+    start: float
+    end: float
+    peak: float
+    growth: float  # the last third's mean over the first third's, minus 1
+    note: str
+    spread: Spread | None = None
+
+    def line(self) -> str:
+        tail = self.spread.text(1).replace(": ", ": growth ") if self.spread else ""
+        return (
+            f"{self.label:<28}start {self.start:6.1f} MB  end {self.end:6.1f} MB  max {self.peak:6.1f} MB  "
+            f"growth {100 * self.growth:+5.1f} %  ({self.note}){tail}"
+        )
+
+    @staticmethod
+    def summary(runs: Sequence[Memory]) -> Memory:
+        growths = [100 * run.growth for run in runs]
+        return replace(runs[len(runs) // 2], spread=_spread(growths))
+
+
+Figure = Rate | Latency | Cost | Memory
 
 
 def summarise(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
@@ -273,8 +303,9 @@ class BenchStage:
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             outcomes = list(pool.map(committed, range(transactions)))
-        done = sum(outcomes)
-        return TransactionCeiling(done / (time.perf_counter() - started), transactions - done)
+        done, seconds = sum(outcomes), time.perf_counter() - started
+        progress(f"  transaction ceiling: {done} of {transactions} committed in {seconds:.1f} s")
+        return TransactionCeiling(done / seconds, transactions - done)
 
 
 @dataclass(frozen=True)
@@ -291,6 +322,9 @@ def _gave_up(error: Exception) -> bool:
     return isinstance(error, Aborted) or "Failed to commit transaction" in text or "lock timeout" in text.lower()
 
 
+SoakLoad = Callable[[int], int]  # one round of a service's steady load (the round's number) → SMS it will send
+
+
 @dataclass(frozen=True)
 class BenchSection:
     """A service's measurements in `make bench` (`SECTION` in functions/<service>/bench.py).
@@ -298,7 +332,10 @@ class BenchSection:
     order: where its figures print among the others (lower first; the measurements run in that order
     too); measure: its figures, taken on the running stack; measure_alone: figures taken once the stack
     has stopped (pure in-process work that should not share the machine with the emulators), printed
-    after the others of the section; options: the counts it reads from the command line.
+    after the others of the section; measure_once: figures taken once on the running stack after the runs
+    (a load too long to repeat), printed after the section's runs; soak: its share of the soak's steady mixed
+    load (infra/bench_soak.py): prepares its parties and returns one round of load; options: the counts it
+    reads from the command line.
     """
 
     order: int
@@ -306,16 +343,45 @@ class BenchSection:
     measure_alone: Callable[[], list[Figure]] | None = None
     options: tuple[BenchOption, ...] = ()
     switched_on: Callable[[OperatorProfile], bool] = always
+    measure_once: Callable[[BenchStage], list[Figure]] | None = None
+    soak: Callable[[BenchStage], SoakLoad] | None = None
+
+    @property
+    def name(self) -> str:
+        """The service that measures (the package of its bench module), as progress and wall times name it."""
+        return self.measure.__module__.rsplit(".", 2)[-2]
 
 
-def wait_until_count(count: Callable[[], int], target: int, timeout: float) -> float:
-    """Seconds until count() reaches target (raises on timeout)."""
+def progress(text: str) -> None:
+    """A line on stderr as the bench goes (stdout holds the figures): where the time goes, while it goes."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
+def wait_until_count(
+    count: Callable[[], int], target: int, timeout: float, what: str = "events", interval: float = 0.05
+) -> float:
+    """Seconds until count() reaches target (raises on timeout, saying what was awaited).
+
+    `interval`: the pause between two counts; longer for a count that costs its source (the carrier's whole list).
+    """
     started = time.perf_counter()
-    while count() < target:
-        if time.perf_counter() - started > timeout:
-            raise TimeoutError(f"only {count()} of {target} after {timeout}s")
-        time.sleep(0.05)
-    return time.perf_counter() - started
+    report = started + REPORT_SECONDS
+    while (reached := count()) < target:
+        now = time.perf_counter()
+        if now - started > timeout:
+            raise TimeoutError(f"only {reached} of {target} {what} after {timeout:.0f}s")
+        if now >= report:  # a long wait says how far it got: a count that stalls shows as one
+            progress(f"  {reached} of {target} {what} after {now - started:.0f} s")
+            report += REPORT_SECONDS
+        time.sleep(interval)
+    elapsed = time.perf_counter() - started
+    if elapsed > SLOW_WAIT_SECONDS:
+        progress(f"  waited {elapsed:.1f} s for {target} {what}")
+    return elapsed
+
+
+SLOW_WAIT_SECONDS = 5.0  # a wait longer than this is said on stderr
+REPORT_SECONDS = 30.0  # a wait still going says how far it got this often
 
 
 def publish_all(envelopes: list[Envelope]) -> None:
@@ -329,6 +395,29 @@ def local_credential(setting: str | None) -> str:
     if not setting:
         raise RuntimeError("a carrier credential is missing: the bench runs on the local stack's settings")
     return setting
+
+
+# The platform's own counts (infra/bench.py declares them): concurrent webhook sessions, the soak's minutes.
+SESSIONS, SOAK_MINUTES = "sessions", "soak-minutes"
+SOAK_ROUND_SECONDS = 5  # the soak's pace: every service's round of load, once every this many seconds
+
+
+def in_sessions(count: int, sessions: int, one: Callable[[requests.Session, int], T]) -> list[T]:
+    """one(session, i) for i in range(count), `sessions` at once (threads, each with its own HTTP session)."""
+    local = threading.local()
+
+    def call(i: int) -> T:
+        if getattr(local, "session", None) is None:
+            local.session = requests.Session()
+        return one(local.session, i)
+
+    with ThreadPoolExecutor(sessions) as pool:
+        return list(pool.map(call, range(count)))
+
+
+def milliseconds_since(started: float) -> float:
+    """Milliseconds from a time.perf_counter() reading until now."""
+    return (time.perf_counter() - started) * 1000
 
 
 def ussd(session: requests.Session, url: str, session_id: str, msisdn: str, code: str, text: str = "") -> str:

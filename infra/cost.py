@@ -12,6 +12,7 @@ event"). The Pub/Sub and Cloud Run lines are estimates from the counts (see `dol
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -140,16 +141,32 @@ def process_cpu_seconds(process_groups: set[int], proc: Path = Path("/proc")) ->
     """User and system CPU seconds of every live process in these process groups (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
+    for _, fields_after_name in _group_stats(process_groups, proc):
+        user, system, children_user, children_system = (int(fields_after_name[i]) for i in (11, 12, 13, 14))
+        total += user + system + children_user + children_system
+    return total / ticks
+
+
+def process_rss_bytes(process_groups: set[int], proc: Path = Path("/proc")) -> dict[int, int]:
+    """Resident memory of each process group: the sum over its live processes (Linux /proc)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    rss = dict.fromkeys(process_groups, 0)
+    for group, fields_after_name in _group_stats(process_groups, proc):
+        rss[group] += int(fields_after_name[21]) * page
+    return rss
+
+
+def _group_stats(process_groups: set[int], proc: Path) -> Iterator[tuple[int, list[str]]]:
+    """(process group, the fields of /proc/<pid>/stat after the name) of every live process in these groups."""
     for stat in proc.glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue  # the process ended meanwhile
         after_name = text[text.rindex(")") + 2 :].split()  # the name may hold spaces; fields follow it
-        group, user, system, children_user, children_system = (int(after_name[i]) for i in (2, 11, 12, 13, 14))
+        group = int(after_name[2])
         if group in process_groups:
-            total += user + system + children_user + children_system
-    return total / ticks
+            yield group, after_name
 
 
 class CostMeter:
@@ -161,17 +178,26 @@ class CostMeter:
     def _now(self) -> tuple[dict[str, Counts], float]:
         return metering.read_all(self.directory), process_cpu_seconds(set(self.process_groups.values()))
 
-    def _settled(self, timeout: float = 60.0) -> tuple[dict[str, Counts], float]:
-        """The counts once the processes stop changing them (the carrier's late status callbacks included)."""
+    def settle(self, timeout: float = 60.0) -> float:
+        """Seconds until the processes stop changing their counts (the carrier's late status callbacks included).
+
+        Past `timeout`, says so on stderr and returns: a backlog still draining, which what is counted next takes in.
+        """
         quiet = 10 * metering.FLUSH_SECONDS
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         last = metering.read_all(self.directory)
-        while time.monotonic() < deadline:
+        while time.monotonic() < started + timeout:
             time.sleep(quiet)
             current = metering.read_all(self.directory)
             if current == last:
                 break
             last = current
+        else:
+            print(f"cost: the counts still changed after {timeout:.0f} s; taken as they are", file=sys.stderr)
+        return time.monotonic() - started
+
+    def _settled(self) -> tuple[dict[str, Counts], float]:
+        self.settle()
         return self._now()
 
     @contextmanager

@@ -120,6 +120,11 @@ class CarrierClient:
         """Every SMS the SMS centre handled, newest first, with status and history."""
         return self._call("GET", "/control/messages")["messages"]
 
+    def message_count(self, to: str | None = None) -> int:
+        """How many SMS the SMS centre handled (to one number when `to` is given), without listing them."""
+        path = "/control/messages/count" + (f"?to={quote(to, safe='')}" if to else "")
+        return int(self._call("GET", path)["count"])
+
     def configure(self, **webhooks: str | None) -> dict:
         """Change ussd_webhook, sms_webhook, voice_webhook, voice_number or network_code while running."""
         return self._call("POST", "/control/config", webhooks)

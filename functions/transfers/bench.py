@@ -8,10 +8,8 @@ policy        pure policy decisions per second in one process: a mix of accepted
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,13 +20,18 @@ from emulators.carrier.client import CarrierClient
 from functions.transfers.policy import SERVICE, TransferPolicy, load_preset
 from functions.transfers.rules import History, Movement, Party, decide
 from infra.bench_common import (
+    SOAK_MINUTES,
+    SOAK_ROUND_SECONDS,
     BenchOption,
     BenchSection,
     BenchStage,
     Figure,
     Latency,
     Rate,
+    SoakLoad,
     cost_figures,
+    in_sessions,
+    milliseconds_since,
     percentiles,
     ratio,
     ussd,
@@ -42,6 +45,8 @@ from shared.operator import OperatorProfile
 BENCH_PAIRS = 10  # senders and as many recipients: Mobiuz lets each send/receive 100 000 so'm a day
 TRANSFER = "2500"  # so'm, the smallest Mobiuz denomination: 40 a day per sender
 TRANSFERS, CONCURRENCY = "transfers", "concurrency"  # the section's command-line counts
+SOAK_RUNS = 500  # the soak's parties: bench_parties from this run on, far from the measured runs' own
+SOAK_TRANSFERS_PER_PAIR = 20  # half a sender's daily limit
 
 # A transfer at the least (functions/transfers/main.py, the design's record): the USSD webhook publishes
 # transfer.requested; the consumer's one transaction reads its marker, both subscribers, both accounts and
@@ -152,37 +157,44 @@ def transfers_throughput(stage: BenchStage, transfers: int, concurrency: int) ->
     carrier = CarrierClient(stage.stack.carrier_url)
     url = stage.stack.url_of("edge-ussd")
     pairs = bench_parties(stage.run)
-    before = len(carrier.messages())
+    before = carrier.message_count()
     run = uuid.uuid4().hex[:8]
-    timings: list[float] = []
-    local = threading.local()
 
-    def one(i: int) -> None:
-        local.session = getattr(local, "session", None) or requests.Session()
-        sender, recipient = pairs[i % BENCH_PAIRS]
+    def one(session: requests.Session, i: int) -> float:
         started = time.perf_counter()
-        screen = ussd(local.session, url, f"bench-{run}-{i}", sender, "*112#", f"{recipient.lstrip('+')}*{TRANSFER}")
-        timings.append((time.perf_counter() - started) * 1000)
+        screen = transfer(session, url, f"bench-{run}-{i}", pairs[i % BENCH_PAIRS])
+        elapsed = milliseconds_since(started)
         if not screen.startswith("END "):
             raise RuntimeError(f"unexpected *112# answer: {screen[:200]}")
+        return elapsed
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(transfers)))
+    timings = in_sessions(transfers, concurrency, one)
     # Each accepted transfer sends two SMS: the sender's and the recipient's.
-    wait_until_count(lambda: len(carrier.messages()) - before, 2 * transfers, timeout=600)
+    wait_until_count(lambda: carrier.message_count() - before, 2 * transfers, timeout=600, what="transfer SMS")
     rate = transfers / (time.perf_counter() - started)
     p50, p99 = percentiles(timings)
     return rate, p50, p99
+
+
+def transfer(session: requests.Session, url: str, session_id: str, pair: tuple[str, str]) -> str:
+    """One *112# transfer of the smallest amount from the pair's sender to its recipient; returns the screen."""
+    sender, recipient = pair
+    return ussd(session, url, session_id, sender, "*112#", f"{recipient.lstrip('+')}*{TRANSFER}")
+
+
+def provision_pairs(stage: BenchStage, pairs: list[tuple[str, str]]) -> None:
+    """The pairs' senders and recipients, rich enough for any number of transfers."""
+    stage.provision(
+        [DemoSubscriber(m, "Bench", "en", main=100_000_000) for pair in zip(*pairs, strict=True) for m in pair]
+    )
 
 
 def measure(stage: BenchStage) -> list[Figure]:
     """Transfers end to end against the Firestore transaction ceiling, and the *112# webhook under that load."""
     transfers, concurrency = stage.count(TRANSFERS), stage.count(CONCURRENCY)
     pairs = bench_parties(stage.run)
-    stage.provision(
-        [DemoSubscriber(m, "Bench", "en", main=100_000_000) for pair in zip(*pairs, strict=True) for m in pair]
-    )
+    provision_pairs(stage, pairs)
     ceiling = stage.transaction_ceiling(pairs, transfers, concurrency)
     with stage.costs(transfers) as usage:
         rate, p50, p99 = transfers_throughput(stage, transfers, concurrency)
@@ -207,6 +219,23 @@ def measure_alone() -> list[Figure]:
     return [Rate("policy", decisions, "decisions/s", "one process, five presets; target ≥ 50 000", digits=0)]
 
 
+def soak(stage: BenchStage) -> SoakLoad:
+    """The soak's transfers: one each round, its senders spread so that none reaches a daily limit."""
+    rounds = stage.count(SOAK_MINUTES) * 60 // SOAK_ROUND_SECONDS + 1
+    sets = rounds // (SOAK_TRANSFERS_PER_PAIR * BENCH_PAIRS) + 1
+    pairs = [pair for offset in range(sets) for pair in bench_parties(SOAK_RUNS + offset)]
+    provision_pairs(stage, pairs)
+    url, session, run = stage.stack.url_of("edge-ussd"), requests.Session(), uuid.uuid4().hex[:8]
+
+    def round_of_transfers(round_number: int) -> int:
+        screen = transfer(session, url, f"soak-{run}-{round_number}", pairs[round_number % len(pairs)])
+        if not screen.startswith("END "):
+            raise RuntimeError(f"unexpected *112# answer in the soak: {screen[:200]}")
+        return 2  # the sender's SMS and the recipient's
+
+    return round_of_transfers
+
+
 def _switched_on(profile: OperatorProfile) -> bool:
     return bool(profile.services.get(SERVICE))
 
@@ -220,4 +249,5 @@ SECTION = BenchSection(
         BenchOption(CONCURRENCY, 8, "parallel USSD sessions / transactions"),
     ),
     switched_on=_switched_on,
+    soak=soak,
 )

@@ -233,6 +233,7 @@ def test_a_number_the_network_does_not_know_ends_undelivered(carrier, twilio, re
     fetched = twilio.messages(message.sid).fetch()
     assert (fetched.status, fetched.error_code) == ("undelivered", 30005)
     assert [(m["sid"], m["status"]) for m in carrier.messages()] == [(message.sid, "undelivered")]
+    assert (carrier.message_count(), carrier.message_count(to=NOBODY), carrier.message_count(to=ALICE)) == (1, 1, 0)
 
 
 def test_a_callback_refused_while_the_webhook_is_down_is_retried(carrier, twilio, receiver):

@@ -206,3 +206,18 @@ def test_runs_that_disagree_on_their_figures_are_refused():
 )
 def test_a_ceiling_transaction_gives_up_only_for_contention(error, gave_up):
     assert bench_common._gave_up(error) is gave_up
+
+
+def test_resident_memory_of_each_process_group_from_proc(tmp_path):
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def stat(pid: int, group: int, pages: int) -> None:
+        fields = ["S", "1", str(group)] + ["0"] * 18 + [str(pages)] + ["0"] * 30  # rss: the 24th field
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (python -m functions_framework) " + " ".join(fields))
+
+    stat(10, 10, 1000)  # functions-framework's process
+    stat(11, 10, 3000)  # its gunicorn worker
+    stat(20, 20, 500)
+    stat(30, 30, 7)  # another group, not asked for
+    assert cost.process_rss_bytes({10, 20, 40}, proc=tmp_path) == {10: 4000 * page, 20: 500 * page, 40: 0}

@@ -69,8 +69,12 @@ def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_pri
     measured = bench.bench_sections(PROFILE, (*sections.service_packages("bench"), PING))
     assert measured[-1] is ping_bench.SECTION
     messages, runs, counts, push = bench.parse(["--pings", "3", "--transfers", "20"], measured)   # every count
-    assert (messages, runs, counts) == (300, 3, {"ussd-requests": 500, "transfers": 20, "concurrency": 8,
-                                                 "calls": 300, "callers": 50, "calls-each": 4, "pings": 3})
+    assert (messages, runs, counts) == (300, 3, {"sessions": 8, "soak-minutes": 10,             # the platform's
+                                                 "ussd-requests": 500, "transfers": 20, "concurrency": 8,
+                                                 "calls": 300, "callers": 50, "calls-each": 4,
+                                                 "storm-subscribers": 2000, "pings": 3})
+    small = bench.parse(["--storm-subscribers", "20", "--soak-minutes", "0"], measured)[2]
+    assert (small["storm-subscribers"], small["soak-minutes"]) == (20, 0)
     assert push == "local", "the bench pushes like production unless told --push emulator"
     assert bench.parse(["--runs", "5"], measured)[1] == 5
     with pytest.raises(SystemExit):
