@@ -33,6 +33,7 @@ import base64
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -67,6 +68,10 @@ class DeadLettering:
 
     topic: str
     max_delivery_attempts: int
+    # The emulator redelivers an ordered subscription's nacked message at once, ignoring the retry policy,
+    # so the stand-in waits the backoff itself (holding the key, as Pub/Sub does) before the nack.
+    min_backoff_seconds: float = 0
+    max_backoff_seconds: float = 0
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,9 @@ class LocalPush:
             self._dead_letter(route, route.dead_lettering, message)
             message.ack()
         else:
+            if route.dead_lettering:
+                policy, attempt = route.dead_lettering, message.delivery_attempt or 1
+                time.sleep(min(policy.max_backoff_seconds, policy.min_backoff_seconds * 2 ** (attempt - 1)))
             message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
 
     def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message) -> None:
@@ -255,6 +263,16 @@ def deliver(
     for name, url in consumer_urls.items():
         consumer = catalog.consumers[name]
         forwarded = catalog.ordered(name) and consumer.dead_letter and consumer.max_delivery_attempts
-        dead_lettering = DeadLettering(catalog.dead_letter_topic, consumer.max_delivery_attempts) if forwarded else None
+        cap = max_backoff_seconds or consumer.max_backoff_seconds
+        dead_lettering = (
+            DeadLettering(
+                catalog.dead_letter_topic,
+                consumer.max_delivery_attempts,
+                min(consumer.min_backoff_seconds, cap),
+                min(consumer.max_backoff_seconds, cap),
+            )
+            if forwarded
+            else None
+        )
         push.route(name, url, consumer.topic, consumer.ack_deadline_seconds, dead_lettering)
     return push
