@@ -15,19 +15,33 @@ last attempt lands on the dead-letter topic with `CloudPubSubDeadLetterSourceDel
 The subscriptions are then pull subscriptions with the catalog's ack deadline, retry and
 dead-letter policies (infra/topology.py); `python -m infra.stack --push emulator` keeps the
 emulator's own push instead.
+
+A subscription with message ordering (its topic's `ordering_key` in the catalog) never has two
+messages of one key in flight, as Pub/Sub's push with ordering: the emulator sends a key's messages
+in order (several at once), and google-cloud-pubsub's streaming pull holds a key's next message until
+the previous one is acked or nacked (a held message's lease starts when it is handed over), running
+other keys meanwhile. The client also lets the next one go when a push outlives its lease
+(`max_lease_duration`, the ack deadline), so each push holds its key's turn here too until it ends.
+The emulator cannot dead-letter a message of an ordered subscription (its ordered backlog fails with
+a NullPointerException, and the message stays stuck), so for those the stand-in forwards the last
+failed attempt to the dead-letter topic itself, with the attributes Pub/Sub adds, and acknowledges it.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 
 import requests
-from google.cloud.pubsub_v1 import SubscriberClient
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.pubsub_v1.subscriber.message import Message
 from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.cloud.pubsub_v1.types import FlowControl
@@ -49,17 +63,34 @@ IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
+class DeadLettering:
+    """Where a message goes after its last failed attempt, when the stand-in forwards it (ordered subscriptions)."""
+
+    topic: str
+    max_delivery_attempts: int
+    # The emulator redelivers an ordered subscription's nacked message at once, ignoring the retry policy,
+    # so the stand-in waits the backoff itself (holding the key, as Pub/Sub does) before the nack.
+    min_backoff_seconds: float = 0
+    max_backoff_seconds: float = 0
+
+
+@dataclass(frozen=True)
 class Route:
     """One subscription and the function its messages are pushed to."""
 
     subscription: str
     endpoint: str  # the URL with the topic path functions-framework reads (topology.push_endpoint)
     ack_deadline_seconds: int
+    dead_lettering: DeadLettering | None = None  # None: the emulator's dead-letter policy decides
+
+
+def _published_at(message: Message) -> str:
+    return message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")  # RFC 3339, as Pub/Sub
 
 
 def push_body(project: str, subscription: str, message: Message) -> dict:
     """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it)."""
-    published = message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")  # RFC 3339, as Pub/Sub
+    published = _published_at(message)
     body: dict = {
         "message": {
             "data": base64.b64encode(message.data).decode(),
@@ -78,6 +109,34 @@ def push_body(project: str, subscription: str, message: Message) -> dict:
     return body
 
 
+class KeyTurns:
+    """A lock per ordering key, kept only while a push holds or waits for it (keys do not pile up)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._turns: dict[tuple[str, str], tuple[threading.Lock, int]] = {}  # key -> its lock, pushes on it
+
+    @contextmanager
+    def turn(self, key: tuple[str, str]) -> Iterator[None]:
+        """Hold `key`'s turn: one holder at a time."""
+        with self._guard:
+            lock, users = self._turns.get(key, (threading.Lock(), 0))
+            self._turns[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._turns[key]
+                if users == 1:
+                    del self._turns[key]
+                else:
+                    self._turns[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
 # The threads google-cloud-pubsub's streaming pull starts to close a stream, which outlive `cancel()`.
 _STREAM_SHUTDOWN_THREADS = ("Thread-OnRpcTerminated", "Thread-RegularStreamShutdown")
 
@@ -90,10 +149,23 @@ class LocalPush:
         self._subscriber = SubscriberClient()
         self._streams: list = []
         self._sessions = threading.local()  # requests.Session is not shared between threads
+        self._turns = KeyTurns()
 
-    def route(self, subscription: str, url: str, topic: str, ack_deadline_seconds: int) -> None:
+    @functools.cached_property
+    def _publisher(self) -> PublisherClient:
+        return PublisherClient()
+
+    def route(
+        self,
+        subscription: str,
+        url: str,
+        topic: str,
+        ack_deadline_seconds: int,
+        dead_lettering: DeadLettering | None = None,
+    ) -> None:
         """Start pushing `subscription` (a pull subscription of `topic`) to the function at `url`."""
-        route = Route(subscription, topology.push_endpoint(url, self.project, topic), ack_deadline_seconds)
+        endpoint = topology.push_endpoint(url, self.project, topic)
+        route = Route(subscription, endpoint, ack_deadline_seconds, dead_lettering)
         executor = ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"push-{subscription}")
         stream = self._subscriber.subscribe(
             self._subscriber.subscription_path(self.project, subscription),
@@ -107,6 +179,13 @@ class LocalPush:
         self._streams.append(stream)
 
     def _deliver(self, route: Route, message: Message) -> None:
+        if not message.ordering_key:
+            self._push(route, message)
+            return
+        with self._turns.turn((route.subscription, message.ordering_key)):
+            self._push(route, message)
+
+    def _push(self, route: Route, message: Message) -> None:
         session = getattr(self._sessions, "session", None)
         if session is None:
             session = self._sessions.session = requests.Session()
@@ -122,8 +201,27 @@ class LocalPush:
             delivered = False
         if delivered:
             message.ack()
+        elif route.dead_lettering and (message.delivery_attempt or 0) >= route.dead_lettering.max_delivery_attempts:
+            self._dead_letter(route, route.dead_lettering, message)
+            message.ack()
         else:
+            if route.dead_lettering:
+                policy, attempt = route.dead_lettering, message.delivery_attempt or 1
+                time.sleep(min(policy.max_backoff_seconds, policy.min_backoff_seconds * 2 ** (attempt - 1)))
             message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
+
+    def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message) -> None:
+        """Forward `message` to the dead-letter topic as Pub/Sub does (raising leaves it nacked, to try again)."""
+        attributes = {
+            **message.attributes,
+            "CloudPubSubDeadLetterSourceSubscription": route.subscription,
+            "CloudPubSubDeadLetterSourceSubscriptionProject": self.project,
+            "CloudPubSubDeadLetterSourceDeliveryCount": str(message.delivery_attempt),
+            "CloudPubSubDeadLetterSourceTopicPublishTime": _published_at(message),
+        }
+        topic = self._publisher.topic_path(self.project, dead_lettering.topic)
+        self._publisher.publish(topic, message.data, **attributes).result(timeout=route.ack_deadline_seconds)
+        logger.info("dead-lettered", extra={"subscription": route.subscription, "message_id": message.message_id})
 
     def stop(self) -> None:
         """Close every stream, waiting for the pushes under way; no thread is left behind."""
@@ -136,6 +234,8 @@ class LocalPush:
                 logger.debug("push stream ended with an error", exc_info=True)
         self._streams.clear()
         self._subscriber.close()
+        if "_publisher" in self.__dict__:  # created by a dead-lettering
+            self._publisher.stop()
         # The client ends each stream's RPC in a short-lived thread of its own; wait for it too.
         for thread in threading.enumerate():
             if thread.name in _STREAM_SHUTDOWN_THREADS:
@@ -162,5 +262,17 @@ def deliver(
     push = LocalPush(project, in_flight)
     for name, url in consumer_urls.items():
         consumer = catalog.consumers[name]
-        push.route(name, url, consumer.topic, consumer.ack_deadline_seconds)
+        forwarded = catalog.ordered(name) and consumer.dead_letter and consumer.max_delivery_attempts
+        cap = max_backoff_seconds or consumer.max_backoff_seconds
+        dead_lettering = (
+            DeadLettering(
+                catalog.dead_letter_topic,
+                consumer.max_delivery_attempts,
+                min(consumer.min_backoff_seconds, cap),
+                min(consumer.max_backoff_seconds, cap),
+            )
+            if forwarded
+            else None
+        )
+        push.route(name, url, consumer.topic, consumer.ack_deadline_seconds, dead_lettering)
     return push

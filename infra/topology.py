@@ -46,6 +46,10 @@ def create(
             "ack_deadline_seconds": consumer.ack_deadline_seconds,
             # `python -m functions.ops seek` re-delivers acknowledged messages only if they are kept.
             "retain_acked_messages": True,
+            # One key's messages one at a time, in order (the topic's `ordering_key`, as Terraform sets it).
+            # Not under the emulator's push: it cannot dead-letter an ordered subscription's messages
+            # (infra/push.py), and it pushes one message of a subscription at a time anyway.
+            "enable_message_ordering": catalog.ordered(name) and not emulator_push,
             "retry_policy": {
                 "minimum_backoff": duration_pb2.Duration(seconds=min(consumer.min_backoff_seconds, cap)),
                 "maximum_backoff": duration_pb2.Duration(seconds=min(consumer.max_backoff_seconds, cap)),

@@ -1,29 +1,43 @@
-"""Publishing envelopes to their topics (honours PUBSUB_EMULATOR_HOST)."""
+"""Publishing envelopes to their topics (honours PUBSUB_EMULATOR_HOST), with the catalog's ordering keys.
+
+A topic that declares an `ordering_key` field (shared/catalog.yaml) gets that field's value as each
+message's ordering key. google-cloud-pubsub publishes one key's messages in order and, when a publish
+fails, pauses the key: every later message of it fails at once until `resume_publish`. The failure is
+raised to the caller (a function answers 500 and Pub/Sub redelivers, which publishes the outbox again),
+and the key is resumed first, so the next event of that sender or callee is not refused.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Iterable
+from concurrent import futures
 
 from google.cloud.pubsub_v1 import PublisherClient
-from google.cloud.pubsub_v1.types import BatchSettings
+from google.cloud.pubsub_v1.types import BatchSettings, PublisherOptions
 
-from shared import metering, settings
+from shared import catalog, metering, settings
 from shared.events import Envelope
+
+# Without it the client refuses a message with an ordering key.
+ORDERED = PublisherOptions(enable_message_ordering=True)
 
 
 @functools.cache
 def _publisher() -> PublisherClient:
     # Small batches: most publishes are one follow-up event a request, and latency matters more.
-    return PublisherClient(batch_settings=BatchSettings(max_latency=0.005))
+    return PublisherClient(batch_settings=BatchSettings(max_latency=0.005), publisher_options=ORDERED)
 
 
 @functools.cache
 def _immediate_publisher() -> PublisherClient:
     # One message per batch: a batch is full, and sent, the moment it gets its message. For
-    # webhooks, which publish one first event per request while a gateway waits on the answer.
-    return PublisherClient(batch_settings=BatchSettings(max_messages=1))
+    # webhooks, which publish one first event per request while a gateway waits on the answer. A
+    # message with an ordering key waits for the batch timer instead (its key's batches go one after
+    # another), hence the timer of a millisecond.
+    return PublisherClient(batch_settings=BatchSettings(max_messages=1, max_latency=0.001), publisher_options=ORDERED)
 
 
 def topic_path(topic: str) -> str:
@@ -36,25 +50,73 @@ def encode(envelope: Envelope) -> tuple[bytes, dict[str, str]]:
     return data, attributes
 
 
+def ordering_key(envelope: Envelope) -> str:
+    """The envelope's Pub/Sub ordering key: its topic's `ordering_key` field's value, "" when it has none (or the
+    topic is not the catalog's: the bench's ceiling topics)."""
+    topic = catalog.load().topics.get(envelope.type)
+    return "" if topic is None else topic.ordering_key_of(envelope.data)
+
+
 def publish(envelopes: Iterable[Envelope], timeout: float = 30.0, *, immediate: bool = False) -> list[str]:
     """Publish and wait until Pub/Sub has every message; returns the message ids.
 
     `immediate` sends each message at once instead of waiting for a batch to fill (see _immediate_publisher).
     """
     publisher = _immediate_publisher() if immediate else _publisher()
-    futures, payloads = [], []
+    sent, payloads = [], []
     for envelope in envelopes:
         data, attributes = encode(envelope)
-        futures.append(publisher.publish(topic_path(envelope.type), data, **attributes))
+        key = ordering_key(envelope)
+        topic = topic_path(envelope.type)
+        sent.append((publisher.publish(topic, data, ordering_key=key, **attributes), topic, key))
         payloads.append(data)
     metering.count_published(payloads)
-    return [f.result(timeout=timeout) for f in futures]
+    ids, failure = [], None
+    for future, topic, key in sent:
+        try:
+            ids.append(_published(publisher, future, topic, key, timeout))
+        except futures.TimeoutError:
+            raise  # still retried by the client, so nothing is paused; waiting on the rest would multiply the wait
+        except Exception as error:  # the other keys a failure paused are resumed too before it is raised
+            failure = failure or error
+    if failure is not None:
+        raise failure
+    return ids
 
 
 def publish_raw(topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
-    """Publish bytes as they are (replaying a dead letter, a test's poison message)."""
+    """Publish bytes as they are (replaying a dead letter, a test's poison message), with the ordering key of
+    the envelope they hold (none when they hold none of this topic)."""
     metering.count_published([data])
-    return _publisher().publish(topic_path(topic), data, **(attributes or {})).result(timeout=30)
+    path, key = topic_path(topic), _raw_ordering_key(topic, data)
+    future = _publisher().publish(path, data, ordering_key=key, **(attributes or {}))
+    return _published(_publisher(), future, path, key, timeout=30)
+
+
+def _raw_ordering_key(topic: str, data: bytes) -> str:
+    declared = catalog.load().topics.get(topic)
+    if declared is None:
+        return ""
+    try:
+        payload = declared.payload_model.model_validate(decode(data).data)
+    except ValueError:  # not an envelope, or not one of this topic: no key to keep
+        return ""
+    return declared.ordering_key_of(payload.model_dump(mode="json"))
+
+
+def _published(publisher: PublisherClient, future: futures.Future, topic: str, key: str, timeout: float) -> str:
+    """The message id once published; a failure is raised after resuming its ordering key."""
+    try:
+        return future.result(timeout=timeout)
+    except futures.TimeoutError:
+        raise  # still being published (retried): its key is not paused
+    except Exception:
+        if key:
+            # Here, not in a done callback: the client fails a paused key's queued messages while holding
+            # the lock resuming takes.
+            with contextlib.suppress(RuntimeError):  # another failed publish of the key resumed it first
+                publisher.resume_publish(topic, key)
+        raise
 
 
 def decode(data: bytes) -> Envelope:

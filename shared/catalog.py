@@ -25,10 +25,17 @@ class Topic(BaseModel):
     name: str
     model: str
     description: str
+    # The payload field whose value is the message's Pub/Sub ordering key: one key's messages are
+    # delivered one at a time, in order (the subscriptions of the topic enable message ordering).
+    ordering_key: str | None = None
 
     @property
     def payload_model(self) -> type[events.Payload]:
         return events.MODELS[self.model]
+
+    def ordering_key_of(self, data: dict) -> str:
+        """The ordering key of a message carrying `data` (a valid payload of this topic); "" for none."""
+        return "" if self.ordering_key is None else str(data[self.ordering_key])
 
 
 class Consumer(BaseModel):
@@ -83,6 +90,10 @@ class Catalog(BaseModel):
     def consumers_of(self, topic: str) -> list[Consumer]:
         return [c for c in self.consumers.values() if c.topic == topic]
 
+    def ordered(self, consumer: str) -> bool:
+        """Whether the consumer's subscription delivers in order per key (its topic declares an ordering key)."""
+        return self.topic(self.consumer(consumer).topic).ordering_key is not None
+
 
 def parse(raw: dict) -> Catalog:
     defaults = raw.get("defaults", {})
@@ -108,6 +119,8 @@ def _check(catalog: Catalog) -> None:
     for topic in catalog.topics.values():
         if topic.model not in events.MODELS:
             problems.append(f"topic {topic.name}: model {topic.model} is not in shared/events.py")
+        elif topic.ordering_key is not None:
+            problems += _ordering_key_problems(topic)
     for consumer in list(catalog.consumers.values()) + list(catalog.schedules.values()):
         if consumer.topic not in catalog.topics:
             problems.append(f"{consumer.name}: topic {consumer.topic} is not declared")
@@ -115,6 +128,21 @@ def _check(catalog: Catalog) -> None:
         problems.append(f"dead-letter topic {catalog.dead_letter_topic} is not declared")
     if problems:
         raise ValueError("the catalog is inconsistent:\n  " + "\n  ".join(problems))
+
+
+def _ordering_key_problems(topic: Topic) -> list[str]:
+    """Why `topic`'s ordering key cannot be used: it must be a required, non-secret field of its payload model."""
+    model, key = topic.payload_model, topic.ordering_key
+    field = model.model_fields.get(key or "")
+    where = f"topic {topic.name}: ordering_key {key!r}"
+    if field is None:
+        return [f"{where} is not a field of {topic.model} (its fields: {', '.join(model.model_fields)})"]
+    if not field.is_required():
+        return [f"{where} is optional in {topic.model}: every message needs a key"]
+    if key in events.secret_fields(model):
+        # Ordering keys are message metadata, shown in consoles and logs unredacted.
+        return [f"{where} is secret in {topic.model}: an ordering key is never redacted"]
+    return []
 
 
 def files() -> list[Path]:

@@ -31,13 +31,12 @@ TOPUPS = "topups"  # one document per BSS recharge reference: a recharge is appl
 # former_owners/{archive_id}: a recycled number's old owner (provisioning), and under it each
 # service's documents of that owner, in subcollections named like the service's own (shared/archive.py).
 FORMER_OWNERS = "former_owners"
-GATES = "gates"  # shared/gate.py: one lease document per key while it is held
 
 # Idempotency records carry EXPIRES_AT; Firestore's TTL policy on that field (one per collection
 # of EXPIRING, declared in shared/infrastructure.yaml) deletes each document once the time has passed, so they do not
 # grow forever.
 EXPIRES_AT = "expire_at"
-EXPIRING = (PROCESSED, GATES)
+EXPIRING = (PROCESSED,)
 # Pub/Sub keeps an unacknowledged message at most 7 days: no redelivery comes later than that.
 PUBSUB_RETENTION = timedelta(days=7)
 # A processed marker must outlive every redelivery of its event, by a wide margin: a marker gone

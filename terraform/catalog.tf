@@ -38,6 +38,10 @@ locals {
   webhooks          = local.catalog.webhooks
   schedules         = local.catalog.schedules
 
+  # Topics whose messages carry an ordering key (`ordering_key: <field>`, checked by shared/catalog.py):
+  # their subscriptions deliver one key's messages one at a time, in order.
+  ordered_topics = toset([for name, topic in local.topics : name if try(topic.ordering_key, null) != null])
+
   # Same rule as shared/catalog.py parse(): a consumer's own field wins over `defaults`.
   consumers = {
     for name, consumer in local.catalog.consumers : name => {

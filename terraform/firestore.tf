@@ -46,7 +46,7 @@ resource "google_firestore_index" "composite" {
 }
 
 # Idempotency records expire: Firestore deletes a document of these collections once its `expire_at`
-# has passed. The platform's (shared/infrastructure.yaml: processed markers, gate leases) and each
+# has passed. The platform's (shared/infrastructure.yaml: processed markers) and each
 # service's own (functions/<service>/infrastructure.yaml, e.g. transfers' wrong pay-card codes), which
 # tests/unit/test_terraform.py holds to the EXPIRING tuples of the Python that writes them. Deletion
 # runs within a day of the time, never before it.

@@ -24,6 +24,9 @@ resource "google_pubsub_subscription" "consumer" {
   topic    = google_pubsub_topic.topic[each.value.topic].id
 
   ack_deadline_seconds = each.value.ack_deadline_seconds
+  # One key's messages pushed one at a time, in order, where the topic names an ordering key (the sender,
+  # the callee, the account): Pub/Sub pushes the next only once the previous is acknowledged or dead-lettered.
+  enable_message_ordering = contains(local.ordered_topics, each.value.topic)
 
   # Seeking to a time (`python -m functions.ops seek`) re-delivers acknowledged messages only if
   # the subscription keeps them; they are kept, at storage cost, for the retention below.

@@ -14,7 +14,7 @@ An attempt in flight whose request died lapses after IN_FLIGHT, so a crash canno
 out. The guard counts for one PIN (its hash): a new PIN, which unlocks the mailbox, starts from none.
 Writes are conditional on the document as read (else it is read again): concurrent transactions on
 one document wait on each other's locks, which the Firestore emulator breaks only by timing them all
-out (shared/gate.py).
+out after 2 seconds.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from functions.missed_calls import (
 from functions.missed_calls.config import PRESETS, MissedCallConfig, config_for
 from functions.missed_calls.delivery import Callee, read_callee, user_ref
 from functions.missed_calls.models import ChargeRecord, MissedCall, MissedCallUser, Summary, Voicemail
-from shared import archive, consent, gate, ledger, localtime, operator, runtime, settings, store, sweep
+from shared import archive, consent, ledger, localtime, operator, runtime, settings, store, sweep
 from shared.events import (
     ClockTick,
     MissedCallOptionsChanged,
@@ -69,19 +69,6 @@ service = PRESETS.in_force  # () -> (operator profile, its preset); refuses the 
 # --- a forwarded call -----------------------------------------------------------------------
 
 
-def _callee_gate(callee: str) -> str:
-    # One callee's calls and attaches take turns: a call's publications (offered, key, hang-up)
-    # arrive together and all write the callee's documents, and the Firestore emulator resolves
-    # such conflicts only by a 2-second lock timeout. Progress, not correctness (see shared/gate.py).
-    return f"missed-calls-{callee}"
-
-
-def _after_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
-    """After commit: let the callee's next event in, then drop a recording nobody will keep."""
-    gate.leave(ctx.db, _callee_gate(event.callee), ctx.event.id)
-    _discard_recording(ctx, event)
-
-
 def _discard_recording(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
     """Delete the recording a callee without a mailbox (or a screened caller) will not keep."""
     ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
@@ -96,11 +83,10 @@ def _discard_recording(ctx: runtime.Context[RecordingSid], event: MissedCallReco
         ref.update({"recording_deleted_at": utcnow()})
 
 
-@runtime.consumer("missed-calls-record", after_commit=_after_call)
+@runtime.consumer("missed-calls-record", after_commit=_discard_recording)
 def on_missed_call(ctx: runtime.Context[RecordingSid], event: MissedCallRecorded) -> None:
     """Keep the call's furthest state; screen it by the callee's lists; tell a reachable callee at once."""
     profile, config = service()
-    gate.enter(ctx.db, _callee_gate(event.callee), ctx.event.id)
     call_ref = ctx.doc(documents.MISSED_CALLS, event.call_sid)
     mailbox_ref = ctx.doc(documents.VOICEMAILS, event.call_sid)
     callee, docs = read_callee(ctx, event.callee, profile, extra=(call_ref, mailbox_ref))
@@ -150,15 +136,10 @@ def _episode(callee: Callee) -> datetime | None:
 # --- the callee is back ---------------------------------------------------------------------
 
 
-def _after_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
-    gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
-
-
-@runtime.consumer("missed-calls-attach", after_commit=_after_attachment)
+@runtime.consumer("missed-calls-attach")
 def on_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
     """On attach: the activation notice once, then every pending call told (one SMS per caller), key-4 callers told."""
     profile, config = service()
-    gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
     callee, _ = read_callee(ctx, event.msisdn, profile)
     if callee is None:
         logger.info("attach of a number that is not a subscriber ignored", extra={"msisdn": event.msisdn})
@@ -589,8 +570,7 @@ def _expire_voicemail(ctx: runtime.Context[RecordingSid], due: MissedCallsDue) -
 
 
 def _after_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: SubscriberReassigned) -> None:
-    """After commit: let the number's next event in, then delete the old owner's recordings at the carrier."""
-    gate.leave(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
+    """After commit: delete the old owner's recordings at the carrier."""
     pending = (ctx.handoff or []) if not ctx.redelivered else reassignment.still_at_carrier(ctx.db, event.archive_id)
     reassignment.delete_recordings(ctx.db, pending)
 
@@ -598,7 +578,6 @@ def _after_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: Subscr
 @runtime.consumer("missed-calls-reassigned", after_commit=_after_reassigned)
 def on_reassigned(ctx: runtime.Context[list[tuple[str, str]]], event: SubscriberReassigned) -> None:
     """The number has a new owner: the old owner's options, mailbox, calls and charges go to the archive."""
-    gate.enter(ctx.db, _callee_gate(event.msisdn), ctx.event.id)
     found = reassignment.old_owners_documents(ctx, event.msisdn, event.effective_at)
     recordings = reassignment.archive_all(ctx, event.archive_id, found)
     ctx.handoff = recordings

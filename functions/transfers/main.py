@@ -15,7 +15,7 @@ from typing import Any
 from functions.transfers import documents, execution, rules, vouchers
 from functions.transfers.policy import PolicySet, policies_for
 from functions.transfers.rules import Quote, Refusal
-from shared import archive, gate, ledger, operator, runtime, settings
+from shared import archive, ledger, operator, runtime, settings
 from shared.events import (
     ZERO_BALANCE_CHANNEL,
     SubscriberReassigned,
@@ -44,7 +44,7 @@ def policies() -> tuple[OperatorProfile, PolicySet]:
 
 
 def _after_transfer(ctx: runtime.Context[execution.Decided], request: TransferRequested) -> None:
-    """Log the decision once it is committed (a retried transaction runs the handler again), then leave the gate."""
+    """Log the decision once it is committed (a retried transaction runs the handler again)."""
     decided = ctx.handoff
     if decided is not None:  # only on the delivery that made the decision
         logger.info(
@@ -57,15 +57,11 @@ def _after_transfer(ctx: runtime.Context[execution.Decided], request: TransferRe
                 "amount": request.amount,
             },
         )
-    gate.leave(ctx.db, f"transfers-{request.sender}", ctx.event.id)
 
 
 @runtime.consumer("transfers-execute", after_commit=_after_transfer)
 def on_transfer_requested(ctx: runtime.Context[execution.Decided], request: TransferRequested) -> None:
     """Re-decide the transfer on fresh state; apply it atomically, or record and explain the refusal."""
-    gate.enter(
-        ctx.db, f"transfers-{request.sender}", ctx.event.id
-    )  # progress under one sender's burst, not correctness
     profile, in_force = policies()
     pair = documents.read_pair(
         ctx,
@@ -284,21 +280,18 @@ def on_voucher_issued(ctx: runtime.Context[None], card: VoucherIssued) -> None:
     ctx.txn.create(by_serial, {"serial": card.serial, "code_key": by_code.id, "issued_at": ctx.now})
 
 
-def _leave_card_gate(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
-    """After the commit: tell the operator when this wrong code locked a card, then leave the gate."""
+def _tell_card_locked(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
+    """After the commit: tell the operator when this wrong code locked a card."""
     if ctx.handoff:  # this delivery's wrong code locked the card
         logger.warning(
             "pay card locked: too many wrong codes from any callers",
             extra={"card_serial": request.card_serial, "max_wrong_codes": vouchers.MAX_WRONG_CODES_PER_CARD},
         )
-    gate.leave(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
 
 
-@runtime.consumer("transfers-voucher-redeem", after_commit=_leave_card_gate)
+@runtime.consumer("transfers-voucher-redeem", after_commit=_tell_card_locked)
 def on_voucher_redeem(ctx: runtime.Context[bool], request: VoucherRedeemRequested) -> None:
     """Activate a pay card for a subscriber once (marked used with the credit), or tell the caller why not."""
-    # One call at a time per card: progress when one code is keyed in many calls, not correctness.
-    gate.enter(ctx.db, f"card-{vouchers.code_key(request.secret_code)}", ctx.event.id)
     profile, in_force = policies()
     card_ref = documents.card(ctx, request.secret_code)
     attempts_ref = documents.wrong_codes_of_caller(ctx, request.caller)

@@ -94,7 +94,7 @@ def test_a_burst_the_rules_accept_but_the_recipients_limit_refuses_is_never_show
                 "If it is made, the fee will be 200 so'm. An SMS will tell you the result.")
     assert screens == [expected, expected]
     requests = pull(2)
-    made = executed(requests)     # one after the other, as the gate lets them into their transactions
+    made = executed(requests)     # one after the other: the second transaction sees what the first committed
     assert [(r["status"], r["refusal_code"]) for r in made] == [("accepted", None), ("refused", "recipient_daily_limit")]
     [refusal] = sms_of(transfers.on_transfer_requested, requests[1].id)
     assert (refusal["to"], refusal["template"]) == (made[1]["sender"], "transfer.refused")

@@ -1,12 +1,12 @@
 """Idempotency records expire: every document the runtime writes to make an event act once (the
-processed marker, a gate's lease) carries `expire_at`, long after any redelivery, and Terraform
-gives its collection a Firestore TTL policy on that field."""
+processed marker) carries `expire_at`, long after any redelivery, and Terraform gives its collection
+a Firestore TTL policy on that field."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from shared import bus, catalog, gate, infrastructure, runtime, store
+from shared import bus, catalog, infrastructure, runtime, store
 from shared.events import utcnow
 
 CONSUMER = "provisioning-subscriber"   # any catalog consumer whose topic is bss.subscriber
@@ -21,14 +21,11 @@ def test_every_record_the_runtime_keeps_for_idempotency_expires_under_a_terrafor
     data, attributes = bus.encode(catalog.make_envelope("bss.subscriber", {"msisdn": "+998901234567"},
                                                        event_id="evt-ttl"))
     assert runtime.process(CONSUMER, nothing_else, "m-ttl", data, attributes) == "processed"
-    assert gate.enter(store.db(), "transfers-+998901234567", "evt-ttl")   # a holder that died holding it
     written = {c.id: [d.to_dict() for d in c.stream()] for c in store.db().collections()}
-    assert set(written) == {store.PROCESSED, store.GATES}
+    assert set(written) == {store.PROCESSED}
     # The TTL policies Terraform deploys are these declarations (tests/unit/test_terraform.py checks it).
     declared = set(infrastructure.load().ttl_collections)
     assert set(written) <= declared, "idempotency records without a TTL policy"
     [marker] = written[store.PROCESSED]
     # Pub/Sub redelivers for at most 7 days: the marker must outlive that by far.
     assert marker[store.EXPIRES_AT] >= before + store.PUBSUB_RETENTION + timedelta(days=7)
-    [lease] = written[store.GATES]
-    assert lease[store.EXPIRES_AT] >= lease["until"]

@@ -6,16 +6,20 @@ import base64
 import json
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from google.cloud import pubsub_v1
 
 from infra import push
 from shared import bus, catalog
+from shared.events import utcnow
 from tests.integration.test_backlog import wait_for
 
 PROJECT = "vas-test"
 SUBSCRIPTION = "zero-balance-answer"  # any catalog subscription with a dead-letter policy; nothing else here consumes it
+ORDERED = "transfers-bar"  # its topic has an ordering key (the subscriber's number); nothing else here consumes it
 
 
 class Endpoint(BaseHTTPRequestHandler):
@@ -25,19 +29,26 @@ class Endpoint(BaseHTTPRequestHandler):
     seconds = 0.0
     bodies: list[dict] = []
     in_flight = most_in_flight = 0
+    per_key: Counter[str] = Counter()  # ordering key -> its pushes under way
+    most_per_key = 0
     lock = threading.Lock()
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cls = type(self)
+        key = body["message"].get("orderingKey", "")
         with cls.lock:
             cls.bodies.append(body)
             cls.in_flight += 1
             cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+            cls.per_key[key] += 1
+            if key:
+                cls.most_per_key = max(cls.most_per_key, cls.per_key[key])
             pushes = sum(b["message"]["messageId"] == body["message"]["messageId"] for b in cls.bodies)
         time.sleep(cls.seconds)
         with cls.lock:
             cls.in_flight -= 1
+            cls.per_key[key] -= 1
         self.send_response(500 if pushes <= cls.failures else 204)
         self.end_headers()
 
@@ -48,7 +59,8 @@ class Endpoint(BaseHTTPRequestHandler):
 @pytest.fixture
 def endpoint():
     Endpoint.failures, Endpoint.seconds, Endpoint.bodies = 0, 0.0, []
-    Endpoint.in_flight = Endpoint.most_in_flight = 0
+    Endpoint.in_flight = Endpoint.most_in_flight = Endpoint.most_per_key = 0
+    Endpoint.per_key = Counter()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/"
@@ -99,3 +111,59 @@ def test_the_local_push_has_its_messages_in_flight_at_once_and_stops_whole(endpo
     assert Endpoint.most_in_flight == push.IN_FLIGHT, "as many at once as one function instance takes"
     left = [thread.name for thread in threading.enumerate() if thread.ident not in before and thread.is_alive()]
     assert left == [], f"threads left running after stop: {left}"
+
+
+def bar_changes(subscribers: int, each: int) -> dict[str, list[str]]:
+    """`each` bar changes of every one of `subscribers` numbers, published in turn; their event ids by number."""
+    numbers = [f"+99890555{n:04d}" for n in range(subscribers)]
+    envelopes = [
+        catalog.make_envelope(
+            "transfer.bar-changed",
+            {"request_id": f"r{n}", "msisdn": msisdn, "barred": n % 2 == 0, "channel": "care",
+             "requested_at": utcnow().isoformat()},
+            event_id=f"bar-{msisdn}-{n}",
+        )
+        for n in range(each) for msisdn in numbers
+    ]
+    bus.publish(envelopes)
+    return {msisdn: [e.id for e in envelopes if e.data["msisdn"] == msisdn] for msisdn in numbers}
+
+
+def pushed_in_order() -> dict[str, list[str]]:
+    """The event ids pushed, by ordering key, in the order their pushes began."""
+    pushed: dict[str, list[str]] = {}
+    for body in Endpoint.bodies:
+        envelope = bus.decode(base64.b64decode(body["message"]["data"]))
+        pushed.setdefault(body["message"]["orderingKey"], []).append(envelope.id)
+    return pushed
+
+
+def test_one_keys_messages_are_pushed_one_at_a_time_in_order_while_other_keys_run_at_once(
+    endpoint, push_subscriptions
+):
+    Endpoint.seconds = 0.2
+    push_subscriptions({ORDERED: endpoint})
+    published = bar_changes(subscribers=4, each=6)
+
+    wait_for(lambda: len(Endpoint.bodies) >= 24, 60, "every message pushed")
+    assert Endpoint.most_per_key == 1, "never two messages of one subscriber in flight"
+    assert Endpoint.most_in_flight > 1, "different subscribers are pushed at once"
+    assert pushed_in_order() == published, "each subscriber's messages in the order published"
+
+
+def test_a_key_waiting_longer_than_its_lease_is_still_pushed_one_at_a_time(endpoint, emulators):
+    """A key's messages wait their turn for longer than the lease: none is let go early beside another."""
+    Endpoint.seconds = 0.5
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(PROJECT, ORDERED)
+    push.topology.create(PROJECT, {ORDERED: endpoint}, emulator_push=False)
+    local = push.LocalPush(PROJECT)
+    try:
+        # Leases of a second, a queue of ten seconds: the client checks leases at most 9 s apart.
+        local.route(ORDERED, endpoint, "transfer.bar-changed", ack_deadline_seconds=1)
+        bar_changes(subscribers=1, each=20)
+        wait_for(lambda: len({b["message"]["messageId"] for b in Endpoint.bodies}) >= 20, 90, "every message pushed")
+    finally:
+        local.stop()
+        subscriber.delete_subscription(subscription=path)
+    assert Endpoint.most_per_key == 1

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from infra import schemas
+from shared import bus
 from shared import catalog as catalog_module
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +28,32 @@ def test_a_topic_without_a_payload_model_is_refused():
     raw["topics"]["sms.send"]["model"] = "SmsSendV2"
     with pytest.raises(ValueError, match="SmsSendV2 is not in shared/events.py"):
         catalog_module.parse(raw)
+
+
+@pytest.mark.parametrize(("topic", "field", "why"), [
+    ("transfer.requested", "sendr", "'sendr' is not a field of TransferRequested"),
+    ("missed-call.recorded", "recording_sid", "'recording_sid' is optional in MissedCallRecorded"),
+    ("voucher.redeem-requested", "secret_code", "'secret_code' is secret in VoucherRedeemRequested"),
+])
+def test_an_ordering_key_must_be_a_required_public_field_of_the_payload(topic, field, why):
+    raw = catalog_module.read()
+    raw["topics"][topic]["ordering_key"] = field
+    with pytest.raises(ValueError, match=f"topic {topic}: ordering_key {why}"):
+        catalog_module.parse(raw)
+
+
+def test_one_senders_callees_or_cards_events_carry_its_ordering_key_and_their_subscriptions_order_by_it():
+    keys = {name: topic.ordering_key for name, topic in CATALOG.topics.items() if topic.ordering_key}
+    assert {"transfer.requested": "sender", "voucher.redeem-requested": "card_serial",
+            "missed-call.recorded": "callee", "network.attachment": "msisdn", "bss.topup": "msisdn"}.items() <= \
+        keys.items()
+    assert CATALOG.ordered("transfers-execute") and CATALOG.ordered("missed-calls-attach")
+    assert not CATALOG.ordered("notify-sms-send"), "SMS have no subject to order by: every one in parallel"
+    request = {"sender": "+998901234567", "recipient": "+998901234568"}
+    assert CATALOG.topic("transfer.requested").ordering_key_of(request) == "+998901234567"
+    assert CATALOG.topic("sms.send").ordering_key_of({"to": "+998901234567"}) == ""
+    sms = catalog_module.make_envelope("sms.send", {"to": "+998901234567", "template": "t"}, event_id="e")
+    assert bus.ordering_key(sms.model_copy(update={"type": "bench-ceiling-1"})) == "", "a topic not the catalog's"
 
 
 PLATFORM = yaml.safe_load(catalog_module.PLATFORM_FILE.read_text())

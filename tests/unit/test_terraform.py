@@ -197,6 +197,8 @@ def check_subscription_delivery_policy(tf: Terraform) -> None:
     content = block(dead_letter, "content")
     assert content["dead_letter_topic"] == "${google_pubsub_topic.topic[local.dead_letter_topic].id}"
     assert content["max_delivery_attempts"] == "${dead_letter_policy.value.max_delivery_attempts}"
+    assert sub["enable_message_ordering"] == "${contains(local.ordered_topics, each.value.topic)}", \
+        "message ordering is not the catalog's"
 
 
 def check_push_is_authenticated_to_the_topic_path(tf: Terraform) -> None:
@@ -614,6 +616,9 @@ MUTANTS = {
                                    'dynamic "dead_letter_policy"', 'dynamic "no_dead_letter_policy"'),
     "fixed retry backoff": (check_subscription_delivery_policy, "pubsub.tf",
                             '"${each.value.min_backoff_seconds}s"', '"10s"'),
+    "message ordering off": (check_subscription_delivery_policy, "pubsub.tf",
+                             "enable_message_ordering = contains(local.ordered_topics, each.value.topic)",
+                             "enable_message_ordering = false"),
     "another catalog file": (check_reads_the_catalog, "catalog.tf", "shared/catalog.yaml", "terraform/catalog.yaml"),
     "the services' catalog files left out": (check_reads_the_catalog, "catalog.tf",
                                              '"*/catalog.yaml"', '"edge/catalog.yaml"'),
@@ -640,7 +645,7 @@ MUTANTS = {
                                          'role   = "roles/pubsub.publisher"', 'role   = "roles/pubsub.viewer"'),
     "TTL collections listed by hand": (check_idempotency_records_expire, "firestore.tf",
                                        "distinct(flatten([for part in values(local.infrastructure_parts) : part.ttl_collections]))",
-                                       '["processed", "gates"]'),
+                                       '["processed"]'),
     "indexes listed by hand": (check_reads_the_infrastructure_declarations, "firestore.tf",
                                "merge([for part in values(local.infrastructure_parts) : part.indexes]...)", "{}"),
     "secret grants listed by hand": (check_reads_the_infrastructure_declarations, "secrets.tf",
@@ -798,6 +803,14 @@ def test_terraform_sees_the_same_consumers_as_python(tmp_path, catalog):
 
 
 @needs_terraform
+def test_terraform_orders_the_topics_python_gives_an_ordering_key(tmp_path, catalog):
+    [ordered] = terraform_console(["local.ordered_topics"], tmp_path, catalog_only(real()))
+    assert set(ordered) == {name for name in catalog.topics if catalog.topics[name].ordering_key}
+    assert {"transfer.requested", "voucher.redeem-requested", "missed-call.recorded", "network.attachment"} <= set(
+        ordered)
+
+
+@needs_terraform
 def test_scheduler_tick_is_a_valid_envelope_that_runs_every_time(tmp_path, catalog):
     data = real().resource("google_cloud_scheduler_job", "schedule")["pubsub_target"][0]["data"]
     expression = data.removeprefix("${").removesuffix("}")
@@ -944,7 +957,7 @@ firestore:
   indexes:
     transfers_by_party: {collection: transfers, fields: [[parties, CONTAINS], [at, ASCENDING]]}
     oldest_voicemails: {collection: voicemails, fields: [[deleted, ASCENDING], [delete_after, ASCENDING]]}
-  ttl_collections: [gates]
+  ttl_collections: [processed]
   index: {}
 reads:
   secrets: [twilio-auth-token, twilio-api-key]
@@ -956,7 +969,8 @@ REFUSED = [
     "functions/newservice/infrastructure.yaml: firestore.index cannot be declared here",
     "firestore index transfers_by_party is declared twice: in functions/newservice/infrastructure.yaml and "
     "functions/transfers/infrastructure.yaml",
-    "TTL collection gates is declared twice: in functions/newservice/infrastructure.yaml and shared/infrastructure.yaml",
+    "TTL collection processed is declared twice: in functions/newservice/infrastructure.yaml and "
+    "shared/infrastructure.yaml",
     'firestore indexes oldest_voicemails and voicemails_expired are the same index '
     '(voicemails [["deleted","ASCENDING"],["delete_after","ASCENDING"]])',
     "functions/newservice/infrastructure.yaml reads secret twilio-api-key, which shared/infrastructure.yaml does not "
