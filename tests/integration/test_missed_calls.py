@@ -724,3 +724,25 @@ def test_a_key_4_consumed_between_the_hlr_s_attach_and_the_service_s_tells_the_c
     assert [m["template"] for m in told_to(A)] == ["missed_calls.available"]
     assert reminders_to(B) == ["missed_calls.reminder.short_notice"]
     assert doc(documents.MISSED_CALLS, "CA1")["availability"] == "sent"
+
+
+def test_fifty_reminders_of_one_callee_pushed_at_once_are_each_charged_once(away, function_server, push_subscriptions):
+    # sms.final is ordered by the payer: one callee's charges, each a transaction on its one account, run in turn
+    # instead of aborting each other on the emulator's lock timeout until they are dead-lettered.
+    charge = function_server("missed-calls-charge")
+    push_subscriptions({"missed-calls-charge": charge.ready_url}, max_backoff_seconds=1)
+    before, count = balance(B), 50
+    for n in range(count):
+        runtime.publish_new("sms.final", {"message_id": f"SM{n:03d}", "to": B, "status": "delivered",
+                                          "billing": documents.BILL_REMINDER, "reference": "r", "template": "t",
+                                          "segments": 1, "at": utcnow().isoformat()}, event_id=f"final-{n}")
+    charges = store.db().collection(documents.CHARGES).where(filter=FieldFilter("payer", "==", B))
+    deadline = time.monotonic() + 120
+    while len(list(charges.stream())) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    records = [c.to_dict() for c in charges.stream()]
+    assert sorted(r["message_id"] for r in records) == [f"SM{n:03d}" for n in range(count)]
+    assert all(r["charged"] and r["amount"] == 50 * SOM for r in records)
+    assert balance(B) == before - count * 50 * SOM
+    assert not list(store.db().collection(store.DEAD_LETTERS).stream())

@@ -45,9 +45,10 @@ def test_an_ordering_key_must_be_a_required_public_field_of_the_payload(topic, f
 def test_one_senders_callees_or_cards_events_carry_its_ordering_key_and_their_subscriptions_order_by_it():
     keys = {name: topic.ordering_key for name, topic in CATALOG.topics.items() if topic.ordering_key}
     assert {"transfer.requested": "sender", "voucher.redeem-requested": "card_serial",
-            "missed-call.recorded": "callee", "network.attachment": "msisdn", "bss.topup": "msisdn"}.items() <= \
-        keys.items()
+            "missed-call.recorded": "callee", "network.attachment": "msisdn", "bss.topup": "msisdn",
+            "sms.final": "to"}.items() <= keys.items()
     assert CATALOG.ordered("transfers-execute") and CATALOG.ordered("missed-calls-attach")
+    assert CATALOG.ordered("missed-calls-charge"), "one payer's charges in turn, on its one account"
     assert not CATALOG.ordered("notify-sms-send"), "SMS have no subject to order by: every one in parallel"
     request = {"sender": "+998901234567", "recipient": "+998901234568"}
     assert CATALOG.topic("transfer.requested").ordering_key_of(request) == "+998901234567"
