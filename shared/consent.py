@@ -67,7 +67,7 @@ class Consent(BaseModel):
     shown: str = Field(min_length=1, max_length=1600, description="The exact text the subscriber read")
     price: int = Field(ge=0, description="Minor units of `currency`")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    period: Literal["once", "day", "week", "month"]
+    period: Literal["once", "day", "week", "month", "year"]
     request: Answer
     confirmation: Answer | None = None
     status: Status

@@ -506,6 +506,87 @@ class ZeroBalanceAnswered(Payload):
     )
 
 
+# --- subscription tracking (spec/subscriptions-and-credits.md) ------------------------------
+
+SubscriptionChannel = Literal["sms", "ussd", "ivr", "web", "api", "care"]
+
+
+class SubscriptionRequested(Payload):
+    """Someone asks to start a product of the catalogue for a subscriber: a keyword, a menu, or another service."""
+
+    request_id: str = Field(min_length=1, max_length=200, description="The SMS's id, the USSD session, the offer's id")
+    msisdn: Msisdn
+    product: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="A product id of the catalogue")
+    channel: SubscriptionChannel
+    requested_at: AwareDatetime
+    source: str = Field(default="subscriptions", max_length=40, description="The service that asks (voice_plus, ...)")
+    said: Answer | None = Field(
+        default=None, description="By SMS: the subscriber's message (the request, or the reply to the question)"
+    )
+    consent_reply: bool | None = Field(
+        default=None, description="This SMS answers the waiting question about the product, yes (true) or no (false)"
+    )
+    consent: Consent | None = Field(
+        default=None, description="Asked and answered already (a USSD session, an IVR call): the record to keep"
+    )
+
+    @model_validator(mode="after")
+    def _reply_has_its_message(self) -> Self:
+        if self.consent_reply is not None and self.said is None:
+            raise ValueError("a reply to the question carries the message it came in")
+        return self
+
+
+class PlanChangeRequested(Payload):
+    """A subscriber asks to move to another tariff plan (M1's #100#), confirmed in the USSD session."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    plan: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    channel: SubscriptionChannel
+    requested_at: AwareDatetime
+    consent: Consent | None = Field(default=None, description="The fee named and confirmed (a paid change)")
+
+
+class SubscriptionCancelRequested(Payload):
+    """A subscriber (or care, for them) stops one subscription, or all of them."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    subscription_ids: list[str] = Field(default_factory=list, max_length=50, description="Empty with every=true")
+    every: bool = Field(default=False, description="STOP ALL")
+    channel: SubscriptionChannel
+    requested_at: AwareDatetime
+    by: str | None = Field(default=None, max_length=80, description="care: the agent who cancelled")
+
+    @model_validator(mode="after")
+    def _names_what_to_stop(self) -> Self:
+        if self.every == bool(self.subscription_ids):
+            raise ValueError("name the subscriptions to stop, or every=true, not both")
+        return self
+
+
+class SubscriptionFact(Payload):
+    """What happened to one subscription (subscription.started / renewed / renewal-failed / suspended / cancelled)."""
+
+    subscription_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    product: str
+    status: Literal["trial", "active", "grace", "suspended", "cancelled", "expired"]
+    price: int = Field(ge=0, description="Minor units: charged (started, renewed) or due (renewal-failed)")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    at: AwareDatetime
+    next_charge_at: AwareDatetime | None = None
+    reason: str | None = Field(default=None, max_length=200, description="Why it failed, was suspended or cancelled")
+
+
+class SubscriptionsDue(Payload):
+    """A subscriber whose subscriptions have work due (renewal, retry, reminder, notice, summary), from the clock."""
+
+    msisdn: Msisdn
+    due_before: AwareDatetime
+
+
 # --- operations ---------------------------------------------------------------------------
 
 
@@ -543,6 +624,11 @@ MODELS: dict[str, type[Payload]] = {
         VoicemailPinEntered,
         AttemptRefused,
         ZeroBalanceAnswered,
+        SubscriptionRequested,
+        PlanChangeRequested,
+        SubscriptionCancelRequested,
+        SubscriptionFact,
+        SubscriptionsDue,
         MissedCallsDue,
     )
 }

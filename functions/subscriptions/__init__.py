@@ -1,0 +1,1 @@
+"""Subscription tracking: recurring services, packs and plan changes (spec/subscriptions-and-credits.md)."""

@@ -1,0 +1,181 @@
+"""The operator's product catalogue, as data: presets/<name>.yaml.
+
+`services.subscriptions: [<preset>]` in the operator profile switches the service on. A preset
+lists what the operator sells by subscription, with its prices in the operator's currency (major
+units, held as minor units: shared/presets.py):
+
+- `subscriptions`: content services and tariff options, charged every period (daily, weekly,
+  monthly, annual) from one bucket, with an optional trial, reminder windows, the retry schedule
+  and grace period of a failed renewal, and price changes that take effect on a date;
+- `packs`: bundles that grant allowances (data in MB, voice minutes, SMS) as ledger lots with a
+  validity, bought once (or renewing like a subscription), with M1's rules as fields: carrying the
+  remaining allowance over on a repurchase within a maximum validity, and a limit on identical
+  packs active at once;
+- `plans`: tariff plans a subscriber may change to (M1's `#100#`), with the change's conditions.
+
+A product's `id` is what events, consents and care name; its `keyword` is what a subscriber types
+by SMS; its `names` are what every screen and SMS shows, per language.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from shared.events import Language
+from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
+
+PRESETS_DIR = Path(__file__).with_name("presets")
+SERVICE = "subscriptions"  # the key of the operator profile's `services` naming the preset in force
+
+Period = Literal["daily", "weekly", "monthly", "annual"]
+AllowanceKind = Literal["data_mb", "voice_min", "sms"]
+ProductId = str  # pattern below: lowercase, digits, '-' and '_'
+PRODUCT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class ConfigError(PresetError):
+    """A catalogue preset that cannot be used; the message names the file and the field."""
+
+
+class PriceChange(Strict):
+    """A new price from a date on (operator's zone): renewals due on or after it are charged it."""
+
+    price: Money
+    effective: date
+
+
+class Reminders(Strict):
+    """When a renewal is announced: whole days before the due date (0 = on the day, in the morning)."""
+
+    days_before: list[int] = Field(default=[3, 0], description="Default: 3 days before and on the day")
+    hour: int = Field(default=10, ge=0, le=23, description="Local hour reminders and notices are sent at")
+
+
+class Renewal(Strict):
+    """What happens when a renewal cannot be charged: retries within a grace period, then suspension, then the end."""
+
+    retry_hours: list[int] = Field(
+        default=[6, 24, 48], description="Hours after the due date at which a failed charge is tried again"
+    )
+    grace_days: int = Field(default=3, ge=0, le=60, description="Service continues unpaid this long, then suspended")
+    suspended_days: int = Field(default=7, ge=0, le=180, description="Suspended this long, then cancelled")
+
+
+class Allowance(Strict):
+    """What a pack grants: `amount` units (MB, minutes, SMS) into the allowance's ledger bucket."""
+
+    kind: AllowanceKind
+    bucket: Bucket
+    amount: int = Field(gt=0, description="MB, minutes or messages (the bucket's unit)")
+
+
+class Product(Strict):
+    """What every product has: its id, its SMS keyword, its names and its price."""
+
+    id: str = Field(pattern=PRODUCT_ID)
+    keyword: str = Field(pattern=r"^[A-Z0-9]{2,12}$", description="SMS keyword (Latin capitals or digits)")
+    names: dict[Language, str] = Field(min_length=1, description="Per language; the first is the fallback")
+    price: Money
+    bucket: Bucket = Field(default="main", description="The balance the price is charged from")
+    price_changes: list[PriceChange] = Field(default_factory=list)
+    description: dict[Language, str] = Field(default_factory=dict, description="The 'more information' text")
+
+
+class Subscription(Product):
+    """A content service or tariff option charged every period until cancelled."""
+
+    kind: Literal["subscription"] = "subscription"
+    period: Period
+    trial_days: int = Field(default=0, ge=0, le=90)
+    reminders: Reminders = Reminders()
+    renewal: Renewal = Renewal()
+
+
+class Pack(Product):
+    """A bundle of allowances with a validity; `period` set makes it renew like a subscription."""
+
+    kind: Literal["pack"] = "pack"
+    allowances: list[Allowance] = Field(min_length=1)
+    validity_days: int = Field(ge=1, le=366)
+    period: Period | None = Field(default=None, description="None: bought once; else renews every period")
+    carry_over: bool = Field(default=False, description="M1: a repurchase before expiry keeps what is left")
+    max_validity_days: int | None = Field(
+        default=None, ge=1, le=366, description="M1: carried-over validity never reaches past this from the purchase"
+    )
+    max_active: int | None = Field(default=None, ge=1, description="M1 roaming: identical packs active at once")
+    extra_when_below_mb: int | None = Field(
+        default=None, ge=1, description="M1 roaming: one more than max_active when the data left is below this"
+    )
+    reminders: Reminders = Reminders()
+    renewal: Renewal = Renewal()
+
+
+class Plan(Strict):
+    """A tariff plan a subscriber can change to."""
+
+    id: str = Field(pattern=PRODUCT_ID)
+    names: dict[Language, str] = Field(min_length=1)
+    monthly_fee: Money = Field(default=0)
+
+
+class PlanChange(Strict):
+    """M1's `#100#`: the line active, the balance above a minimum, the first change free, later ones charged."""
+
+    ussd_code: str = Field(default="#100#", pattern=r"^[*#][0-9*#]{1,20}#$")
+    min_balance: Money
+    free_changes: int = Field(default=1, ge=0)
+    fee: Money
+    bucket: Bucket = "main"
+
+
+class Catalogue(Strict):
+    """One operator's product catalogue."""
+
+    name: str
+    title: str
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    ussd_code: str = Field(pattern=r"^[*#][0-9*#]{1,20}#$", description="The subscriptions menu")
+    short_code: str = Field(pattern=r"^[0-9]{3,8}$", description="SMS keywords, SUBS and STOP are sent to it")
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    packs: list[Pack] = Field(default_factory=list)
+    plans: list[Plan] = Field(default_factory=list)
+    plan_change: PlanChange | None = None
+    summary_day: int = Field(default=1, ge=1, le=28, description="Day of the month the spend summary is sent")
+
+    @model_validator(mode="after")
+    def _ids_and_keywords_unique(self) -> Self:
+        seen_ids: set[str] = set()
+        seen_keywords: set[str] = set()
+        for product in self.products:
+            if product.id in seen_ids:
+                raise ValueError(f"product id {product.id!r} is used twice")
+            if product.keyword in seen_keywords:
+                raise ValueError(f"keyword {product.keyword!r} is used by two products")
+            seen_ids.add(product.id)
+            seen_keywords.add(product.keyword)
+        return self
+
+    @property
+    def products(self) -> list[Subscription | Pack]:
+        return [*self.subscriptions, *self.packs]
+
+    def product(self, product_id: str) -> Subscription | Pack | None:
+        return next((product for product in self.products if product.id == product_id), None)
+
+    def by_keyword(self, keyword: str) -> Subscription | Pack | None:
+        wanted = keyword.strip().upper()
+        return next((product for product in self.products if product.keyword == wanted), None)
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return next((plan for plan in self.plans if plan.id == plan_id), None)
+
+
+PRESETS = ServicePresets(SERVICE, PRESETS_DIR, Catalogue, kind="product catalogue", error=ConfigError)
+load_config = PRESETS.load_file  # (path, currency): one file, validated
+load_preset = PRESETS.load  # (name, currency): a shipped preset
+preset_names = PRESETS.names  # (): the shipped presets
+config_for = PRESETS.for_profile  # (profile): the catalogue in force; None when the service is off

@@ -1,0 +1,8 @@
+"""Subscription tracking's entry points (the catalog names them here); each lives beside its rules.
+
+Every one runs in ONE Firestore transaction (shared/runtime.py) over the subscriber's book
+(documents.py) and, when money moves, their ledger account: read first, then the pure decision,
+then the writes; SMS and the subscription.* facts leave through the outbox after the commit.
+"""
+
+from __future__ import annotations
