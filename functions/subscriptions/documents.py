@@ -70,6 +70,17 @@ class Item(BaseModel):
         return self.status in LIVE
 
 
+class PendingQuestion(BaseModel):
+    """The paid sign-up asked by SMS and not answered yet: the edge reads it to route a YES or NO."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str
+    consent_id: str
+    asked_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
 class Book(BaseModel):
     """Everything one subscriber has subscribed to (the `subscriptions/{msisdn}` document)."""
 
@@ -80,6 +91,7 @@ class Book(BaseModel):
     spend: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Month (YYYY-MM, operator's zone) -> product -> minor units charged"
     )
+    pending: PendingQuestion | None = Field(default=None, description="The SMS question waiting for YES or NO")
     plan: str | None = None
     plan_changes: int = Field(default=0, ge=0)
     summary_due_at: AwareDatetime | None = Field(default=None, description="When the next monthly summary goes")
