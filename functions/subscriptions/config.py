@@ -55,6 +55,11 @@ class ConfigError(PresetError):
     """A catalogue preset that cannot be used; the message names the file and the field."""
 
 
+def _named(names: dict[Language, str], language: str) -> str:
+    fallback = next(iter(names.values()))
+    return next((name for code, name in names.items() if code == language), fallback)
+
+
 class PriceChange(Strict):
     """A new price from a date on (operator's zone): renewals due on or after it are charged it."""
 
@@ -127,6 +132,10 @@ class Product(Strict):
     bucket: Bucket = Field(default="main", description="The balance the price is charged from")
     price_changes: list[PriceChange] = Field(default_factory=list)
     description: dict[Language, str] = Field(default_factory=dict, description="The 'more information' text")
+
+    def name_in(self, language: str) -> str:
+        """The product's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
 
     @field_validator("keyword", mode="before")
     @classmethod
@@ -230,6 +239,10 @@ class Plan(Strict):
     id: str = Field(pattern=PRODUCT_ID)
     names: dict[Language, str] = Field(min_length=1)
     monthly_fee: Money = Field(default=0)
+
+    def name_in(self, language: str) -> str:
+        """The plan's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
 
 
 class PlanChange(Strict):

@@ -390,3 +390,10 @@ def test_a_sound_catalogue_written_like_the_broken_ones_loads(tmp_path):
     """The broken cases above differ from this one only in what they break."""
     catalogue = load_config(preset_with(tmp_path), SGD)
     assert catalogue.product("news").reminders.days_before == [3, 0]
+
+
+def test_a_name_is_shown_in_the_subscribers_language_else_in_the_first_one_written():
+    ehawaii = M1_CATALOGUE.product("ehawaii-annual")
+    assert ehawaii.name_in("zh") == "eHawaii.gov 年度订阅"
+    assert ehawaii.name_in("ru") == "eHawaii.gov annual subscription"
+    assert M1_CATALOGUE.plan("prepaid-talk").name_in("uz") == "Prepaid Talk"
