@@ -30,6 +30,11 @@ _MAX_WORD_SHOWN = 20
 _MIN_NAME_PART = 3  # `STOP new` finds "Daily news"; one or two letters would find too much
 
 
+def _shortened(word: str) -> str:
+    """What the subscriber typed, quoted back, but never a whole essay."""
+    return word if len(word) <= _MAX_WORD_SHOWN else word[: _MAX_WORD_SHOWN - 1] + "…"
+
+
 @dataclass(frozen=True)
 class ShortCode:
     """The catalogue's short code for one operator: it reads every message's body itself."""
@@ -42,9 +47,9 @@ class ShortCode:
         ask = read_ask(inbound.body, self.catalogue)
         shop = Shop.for_request(request, self.catalogue)
         if ask.command == HELP:
-            return api.SmsAnswer(self._help(shop))
+            return api.SmsAnswer(self._help())
         if ask.command is None:
-            return api.SmsAnswer(self._help(shop, unknown=ask.word))
+            return api.SmsAnswer(self._help(unknown=ask.word))
         book = book_of(request)
         if ask.command == SUBS:
             return api.SmsAnswer(self._list(shop, book))
@@ -62,16 +67,16 @@ class ShortCode:
         )
         return api.SmsAnswer(None, (event,))
 
-    def _help(self, shop: Shop, unknown: str | None = None) -> Text:
-        lines = "\n".join(
-            shop.render(Text("edge.subscriptions.product", {"name": product.keyword, "terms": shop.terms(product)}))
-            for product in self.catalogue.products
-        )
-        params = {"short_code": self.catalogue.short_code, "ussd": self.catalogue.ussd_code, "lines": lines}
+    def _help(self, unknown: str | None = None) -> Text:
+        """The keywords and commands (each product's price and period come in the question before any charge)."""
+        params = {
+            "short_code": self.catalogue.short_code,
+            "ussd": self.catalogue.ussd_code,
+            "keywords": ", ".join(product.keyword for product in self.catalogue.products),
+        }
         if unknown is None:
             return Text("edge.subscriptions.sms.help", params)
-        shown = unknown if len(unknown) <= _MAX_WORD_SHOWN else unknown[: _MAX_WORD_SHOWN - 1] + "…"
-        return Text("edge.subscriptions.sms.unknown", {"word": shown, **params})
+        return Text("edge.subscriptions.sms.unknown", {"word": _shortened(unknown), **params})
 
     def _list(self, shop: Shop, book: Book) -> Text:
         live = book.live()
@@ -93,8 +98,9 @@ class ShortCode:
         if not named:
             lines = shop.numbered([shop.item_line(item) for item in live], separator=". ")
             key = "edge.subscriptions.sms.stop_which" if not argument else "edge.subscriptions.sms.stop_unknown"
-            shown = argument if len(argument) <= _MAX_WORD_SHOWN else argument[: _MAX_WORD_SHOWN - 1] + "…"
-            return api.SmsAnswer(Text(key, {"word": shown, "lines": lines, "short_code": self.catalogue.short_code}))
+            return api.SmsAnswer(
+                Text(key, {"word": _shortened(argument), "lines": lines, "short_code": self.catalogue.short_code})
+            )
         event = edge_requests.cancel(request_id, msisdn, [item.id for item in named], "sms", request.now)
         return api.SmsAnswer(None, (event,))
 

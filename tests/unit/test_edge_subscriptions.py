@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from functions.edge import pager, sms_keywords, ussd
+from functions.edge import pager, services, sms_keywords, ussd
 from functions.edge.request import RequestDocuments
 from functions.edge.subscribers import Caller
 from functions.subscriptions import edge_menu, edge_plans, edge_sms
-from functions.subscriptions.config import Catalogue
+from functions.subscriptions.config import Catalogue, config_for
 from functions.subscriptions.documents import BOOKS, Book, Item, PendingQuestion
+from functions.subscriptions.edge import entries
 from functions.subscriptions.edge_words import RESERVED, WORDS, fold
-from shared import operator, texts
+from shared import operator, sms, texts
 from shared.events import PlanChangeRequested, SubscriptionCancelRequested, SubscriptionRequested
 from shared.ledger import Account
 
@@ -67,8 +68,8 @@ def item(product: str, *, status="active", period="daily", price=500_00, days_ag
                 expires_at=NOW + timedelta(days=expires_in) if expires_in is not None else None)
 
 
-def book(*items: Item, **fields) -> dict:
-    return Book(msisdn=ME, items={it.id: it for it in items}, **fields).to_document()
+def book(*items: Item, msisdn=ME, **fields) -> dict:
+    return Book(msisdn=msisdn, items={it.id: it for it in items}, **fields).to_document()
 
 
 def menu(text: str, *, code="*155#", the_book=None, language="en", balance=None, now=NOW) -> ussd.Reply:
@@ -349,13 +350,12 @@ def test_stop_with_nothing_live_says_so():
     assert reply(text_in("STOP ALL")).startswith("You have no subscriptions to cancel; nothing was changed.")
 
 
-def test_help_and_unknown_words_list_every_keyword_with_its_terms():
+def test_help_and_unknown_words_list_every_keyword_and_the_commands():
     help_text = reply(text_in("HELP"))
-    assert help_text.startswith("Subscriptions, text a keyword to 5500:\nNEWS: 500 so'm a day, first 7 days free\n"
-                                "STAR: 2 000 so'm a week\n")
-    assert help_text.endswith("SUBS lists yours; STOP and its number cancels one, STOP ALL all. Menu: *155#")
-    assert reply(text_in("weather")).startswith('"weather" is not a keyword. Subscriptions, text a keyword to 5500:')
-    assert reply(text_in("")).startswith("Subscriptions, text a keyword to 5500:")
+    assert help_text == ("Subscriptions: text a keyword to 5500: NEWS, STAR, MUSIC, CLOUD, DATA1. The price is named "
+                         "before any charge. SUBS: yours; STOP 1: cancel one; STOP ALL. Menu: *155#")
+    assert reply(text_in("weather")) == '"weather" is not a keyword. ' + help_text
+    assert reply(text_in("")) == help_text
 
 
 TOLD = {"en": ("SUBS", "STOP", "ALL"), "ru": ("ПОДПИСКИ", "СТОП", "ВСЕ"), "uz": ("OBUNALAR", "STOP", "HAMMASI"),
@@ -367,7 +367,7 @@ def test_the_words_each_language_is_told_to_send_are_understood(language):
     subs, stop, every = TOLD[language]
     help_text = reply(text_in("HELP", language=language), language)
     listed = reply(text_in(subs, the_book=LIVE, language=language), language)
-    assert subs in help_text and stop in help_text and every in help_text and stop in listed and every in listed
+    assert all(word in help_text and word in listed for word in (stop, every)) and subs in help_text
     assert listed.count("\n1. ") == 1
     assert stopped(text_in(f"{stop} 1", the_book=LIVE)) == ["news-5"]
     assert stopped(text_in(f"{stop} {every}", the_book=LIVE)) == "ALL"
@@ -444,3 +444,82 @@ def test_the_current_plan_is_refused_and_close_changes_nothing():
         reply_ = menu(typed, code="#100#", the_book=PLAN_BOOK, balance=500000)
         assert reply_.body() == "END Closed: your plan was not changed and nothing was charged."
         assert not reply_.publish
+
+
+# --- the shipped presets, through the edge's own registries --------------------------------------
+
+M1 = operator.load_file(Path("tests/fixtures/operators/m1.yaml"))
+M1_ME = "+6591234567"
+SHIPPED = {"demo": (PROFILE, ME), "m1": (M1, M1_ME)}
+
+
+def shipped_sms(profile_name: str, body: str, *, the_book=None, language="en") -> sms_keywords.SmsAnswer:
+    profile, msisdn = SHIPPED[profile_name]
+    catalogue = config_for(profile)
+    inbound = sms_keywords.InboundSms(message_sid="SMsub0002", sender=msisdn, to=catalogue.short_code, body=body)
+    request = sms_keywords.sms_request(inbound=inbound, command="unknown", word="", short_code=catalogue.short_code,
+                                       caller=Caller(msisdn, True, language), profile=profile, now=NOW,
+                                       documents=RequestDocuments({(BOOKS, msisdn): the_book}))
+    return services.sms_services(profile).answer(request)
+
+
+def shipped_menu(profile_name: str, code: str, text: str, *, the_book=None, language="en", balance=0) -> ussd.Reply:
+    profile, msisdn = SHIPPED[profile_name]
+    request = ussd.UssdRequest(session_id="ATUid_m1", service_code=code, msisdn=msisdn, network_code="52503",
+                               inputs=tuple(text.split("*")) if text else ())
+    account = Account.new(msisdn, NOW)
+    if balance:
+        account.credit("main", balance, expires_at=None, reason="top-up", reference="t", at=NOW)
+    return ussd.answer(request, Caller(msisdn, True, language), services.ussd_services(profile), profile,
+                       account=account, documents=RequestDocuments({(BOOKS, msisdn): the_book}), now=NOW)
+
+
+def test_the_demo_and_m1_profiles_serve_the_catalogue_menu_its_short_code_and_m1_the_plan_code():
+    demo_codes, m1_codes = services.ussd_services(PROFILE).services, services.ussd_services(M1).services
+    assert "*120#" in demo_codes and "#100#" not in demo_codes  # DemoTel's catalogue has no plans
+    assert {"*120#", "#100#"} <= set(m1_codes)
+    assert "06007" in services.sms_services(PROFILE).short_codes and "72020" in services.sms_services(M1).short_codes
+    assert entries(PROFILE.model_copy(update={"services": {}})) is None
+
+
+def test_m1_plan_change_on_100_first_free_then_1_00_and_a_balance_above_1_00():
+    first = shipped_menu("m1", "#100#", "2", the_book=book(msisdn=M1_ME, plan="prepaid-basic"), balance=500)
+    assert first.body() == "CON Change to Prepaid Data: this change is free.\n1 Confirm\n0 Close"
+    later = book(msisdn=M1_ME, plan="prepaid-data", plan_changes=1)
+    assert shipped_menu("m1", "#100#", "3", the_book=later, balance=500).body() == (
+        "CON Change to Prepaid Talk: fee 1 SGD from your main balance.\n1 Confirm\n0 Close")
+    payload = published(shipped_menu("m1", "#100#", "3*1", the_book=later, balance=500),
+                        "subscription.plan-change-requested")
+    assert (payload.plan, payload.consent.price, payload.consent.currency) == ("prepaid-talk", 100, "SGD")
+    refused = shipped_menu("m1", "#100#", "2", the_book=book(msisdn=M1_ME, plan="prepaid-basic"), balance=100)
+    assert refused.body().startswith("END A plan change needs a balance above 1 SGD") and not refused.publish
+
+
+def test_m1_keywords_reach_the_service_in_english_and_chinese():
+    for body, product in (("DATA5", "data-5gb"), ("roam3", "roam-asia-3gb"), ("ehawaii", "ehawaii-annual")):
+        assert published(shipped_sms("m1", body, language="zh"), "subscription.requested").product == product
+    assert stopped_any(shipped_sms("m1", "退订全部", the_book=book(item("news-monthly"), msisdn=M1_ME))) == "ALL"
+
+
+def stopped_any(answer) -> list[str] | str:
+    payload: SubscriptionCancelRequested = published(answer, "subscription.cancel-requested")
+    return "ALL" if payload.every else payload.subscription_ids
+
+
+MAX_SMS_SEGMENTS = 4  # what the short code answers at once stays a short message in every script
+
+
+@pytest.mark.parametrize("profile_name", sorted(SHIPPED))
+def test_every_answer_of_the_short_code_fits_a_few_sms_and_every_screen_one_ussd_screen(profile_name):
+    profile, msisdn = SHIPPED[profile_name]
+    catalogue = config_for(profile)
+    first_three = enumerate(catalogue.subscriptions[:3], start=1)
+    three = book(*(item(product.id, period=product.period, days_ago=days) for days, product in first_three),
+                 msisdn=msisdn)
+    for language in profile.languages:
+        for body in ("HELP", "weather", "SUBS", "STOP", "STOP nothing", "YES"):
+            answer = shipped_sms(profile_name, body, the_book=three, language=language)
+            shown = reply(answer, language)
+            assert sms.segments(shown).segments <= MAX_SMS_SEGMENTS, (language, body, sms.segments(shown))
+        for text in ("", "1", "1*1", "1*99", "2", "2*1"):
+            assert pager.fits(shipped_menu(profile_name, "*120#", text, the_book=three, language=language).text)
