@@ -38,7 +38,10 @@ ProductId = str  # pattern below: lowercase, digits, '-' and '_'
 PRODUCT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 # Words the short code answers itself: a product keyword equal to one would never reach the product.
-RESERVED_KEYWORDS: frozenset[str] = frozenset({"SUBS", "STOP", *YES_WORDS, *NO_WORDS})
+# (Those a keyword can spell; edge_words.py holds them all, and a unit test keeps the two in step.)
+RESERVED_KEYWORDS: frozenset[str] = frozenset(
+    {"SUBS", "STOP", "HELP", "INFO", "UNSUB", "OBUNALAR", "YORDAM", *YES_WORDS, *NO_WORDS}
+)
 # The shortest each period can be, in days: a reminder must fall after the previous renewal.
 PERIOD_DAYS: dict[Period, int] = {"daily": 1, "weekly": 7, "monthly": 28, "annual": 365}
 DEFAULT_REMINDER_DAYS = (3, 0)

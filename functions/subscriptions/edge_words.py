@@ -37,7 +37,7 @@ def fold(text: str) -> str:
 
 COMMANDS: dict[str, str] = {fold(word): command for command, words in WORDS.items() for word in words}
 ALL = frozenset(fold(word) for word in ALL_WORDS)
-RESERVED = frozenset(COMMANDS) | ALL  # no product keyword may be one of these (folded)
+RESERVED = frozenset(COMMANDS)  # no product keyword may be one of these (ALL's words come only after STOP)
 _LONGEST_FIRST = sorted(COMMANDS, key=len, reverse=True)
 
 

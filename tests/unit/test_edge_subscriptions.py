@@ -4,6 +4,7 @@ the plan change code (#100#): what is answered at once, and what is published fo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,13 +15,22 @@ from functions.edge import pager, services, sms_keywords, ussd
 from functions.edge.request import RequestDocuments
 from functions.edge.subscribers import Caller
 from functions.subscriptions import edge_menu, edge_plans, edge_sms
-from functions.subscriptions.config import Catalogue, config_for
+from functions.subscriptions.config import RESERVED_KEYWORDS, Catalogue, config_for
 from functions.subscriptions.documents import BOOKS, Book, Item, PendingQuestion
 from functions.subscriptions.edge import entries
-from functions.subscriptions.edge_words import RESERVED, WORDS, fold
+from functions.subscriptions.edge_words import RESERVED, WORDS, fold, read_ask
 from shared import operator, sms, texts
 from shared.events import PlanChangeRequested, SubscriptionCancelRequested, SubscriptionRequested
 from shared.ledger import Account
+from tests.unit.test_edge_plug_in import (
+    webhook,  # noqa: F401 (a fixture: the real webhooks, lookup and publisher stood in for)
+)
+from tests.unit.test_edge_webhooks import (  # noqa: F401 (client: a fixture)
+    MSISDN as WEBHOOK_MSISDN,
+    client,
+    twilio_post,
+    ussd_post,
+)
 
 PROFILE = operator.load_file(Path("shared/operators/demo.yaml"))
 ME = "+998971300909"
@@ -373,6 +383,18 @@ def test_the_words_each_language_is_told_to_send_are_understood(language):
     assert stopped(text_in(f"{stop} {every}", the_book=LIVE)) == "ALL"
 
 
+def test_every_word_the_short_code_answers_that_a_keyword_could_spell_is_refused_as_a_keyword():
+    spellable = {word.upper() for word in RESERVED if re.fullmatch(r"[A-Z0-9]{2,12}", word.upper())}
+    assert spellable - RESERVED_KEYWORDS == set()
+
+
+@pytest.mark.parametrize("profile_name", ["demo", "m1"])
+def test_every_shipped_keyword_reaches_its_product(profile_name):
+    catalogue = config_for(SHIPPED[profile_name][0])
+    for product in catalogue.products:
+        assert read_ask(product.keyword.lower(), catalogue).command == product.keyword
+
+
 def test_no_catalogue_keyword_is_read_as_a_command_and_no_word_means_two_things():
     assert all(fold(product.keyword) not in RESERVED for product in CATALOGUE.products)
     meanings: dict[str, set[str]] = {}
@@ -523,3 +545,17 @@ def test_every_answer_of_the_short_code_fits_a_few_sms_and_every_screen_one_ussd
             assert sms.segments(shown).segments <= MAX_SMS_SEGMENTS, (language, body, sms.segments(shown))
         for text in ("", "1", "1*1", "1*99", "2", "2*1"):
             assert pager.fits(shipped_menu(profile_name, "*120#", text, the_book=three, language=language).text)
+
+
+# --- through the real webhooks (the subscriber lookup and the publisher stood in for) --------------
+
+def test_the_webhooks_read_the_book_and_publish_what_the_short_code_and_the_menu_decide(webhook):  # noqa: F811
+    sms_app, ussd_app = webhook("sms_inbound"), webhook("ussd")
+    response = twilio_post(sms_app, {"MessageSid": "SM9", "From": WEBHOOK_MSISDN, "To": "06007", "Body": "music"})
+    assert response.status_code == 200
+    [(topic, payload)] = webhook.published
+    assert (topic, payload.product, payload.channel) == ("subscription.requested", "music-monthly", "sms")
+    webhook.published.clear()
+    form = {"sessionId": "S9", "serviceCode": "*120#", "phoneNumber": WEBHOOK_MSISDN, "text": "2"}
+    assert ussd_post(ussd_app, form).get_data(as_text=True) == "CON You have no subscriptions.\n0 Back"
+    assert webhook.published == []
