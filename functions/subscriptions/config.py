@@ -37,10 +37,10 @@ AllowanceKind = Literal["data_mb", "voice_min", "sms"]
 ProductId = str  # pattern below: lowercase, digits, '-' and '_'
 PRODUCT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
-# Words the short code answers itself: a product keyword equal to one would never reach the product.
-# (Those a keyword can spell; edge_words.py holds them all, and a unit test keeps the two in step.)
+# Words the short code answers itself (HELP, SUBS, STOP, STOP ALL, YES/NO), as far as a keyword
+# (Latin capitals and digits) can spell them: a product keyword equal to one would never reach the product.
 RESERVED_KEYWORDS: frozenset[str] = frozenset(
-    {"SUBS", "STOP", "HELP", "INFO", "UNSUB", "OBUNALAR", "YORDAM", *YES_WORDS, *NO_WORDS}
+    {"HELP", "INFO", "YORDAM", "SUBS", "OBUNALAR", "STOP", "UNSUB", "ALL", "HAMMASI", *YES_WORDS, *NO_WORDS}
 )
 # The shortest each period can be, in days: a reminder must fall after the previous renewal.
 PERIOD_DAYS: dict[Period, int] = {"daily": 1, "weekly": 7, "monthly": 28, "annual": 365}
@@ -147,7 +147,7 @@ class Product(Strict):
         if isinstance(keyword, bool):  # YAML reads an unquoted YES, NO, ON or OFF as true or false
             raise ValueError(f'read as {str(keyword).lower()}: write the keyword in quotes, e.g. "ON"')
         if keyword in RESERVED_KEYWORDS:
-            raise ValueError(f"{keyword!r} is a word the short code answers itself (SUBS, STOP, YES/NO words)")
+            raise ValueError(f"{keyword!r} is a word the short code answers itself (HELP, SUBS, STOP, ALL, YES/NO)")
         return keyword
 
     @field_validator("bucket")

@@ -346,6 +346,8 @@ NEWS_YAML = "  - {id: news, keyword: NEWS, names: {en: News}, price: '1.00', per
      "subscriptions[0].keyword", "the short code answers itself"),
     ("  - {id: ha, keyword: HA, names: {uz: H}, price: '1', period: monthly}", "", "",
      "subscriptions[0].keyword", "the short code answers itself"),
+    ("  - {id: help, keyword: HELP, names: {en: H}, price: '1', period: monthly}", "", "",
+     "subscriptions[0].keyword", "the short code answers itself"),
     ("  - {id: on, keyword: ON, names: {en: On}, price: '1', period: monthly}", "", "",
      "subscriptions[0].keyword", "write the keyword in quotes"),
     ("  - {id: stop, keyword: STOP, names: {en: S}, price: '1', period: monthly}", "", "",
