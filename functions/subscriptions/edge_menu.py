@@ -136,7 +136,12 @@ class Menu:
         )
 
     def _already(self, shop: Shop, position: Position) -> str:
-        return shop.render(Text("edge.subscriptions.ussd.already", {"name": shop.name(self._product(position))}))
+        return shop.render(
+            Text(
+                "edge.subscriptions.ussd.already",
+                {"name": shop.name(self._product(position)), "code": self.catalogue.ussd_code},
+            )
+        )
 
     def _subscribe(self, request: api.Request[api.UssdRequest], shop: Shop, position: Position) -> api.Reply:
         """The confirm screen answered: the request with its consent record, accepted or declined."""

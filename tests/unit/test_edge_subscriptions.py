@@ -183,7 +183,8 @@ def test_a_live_subscription_is_not_offered_twice_but_a_pack_may_be_bought_again
     the_book = book(item("news", status="trial"), item("data-1gb", kind="pack", period=None, next_in=None,
                                                          expires_in=20))
     already = menu("1*1", the_book=the_book)
-    assert already.body() == "END You already have Daily news. To manage it, choose 2 My subscriptions."
+    assert already.body() == ("END You already have Daily news; nothing was charged. To manage it, dial *155# and "
+                              "choose 2 My subscriptions.")
     assert not already.publish
     assert menu("1*99*5", the_book=the_book).text.endswith("1 Confirm\n0 Close")
     finished = book(item("news", status="cancelled"))
