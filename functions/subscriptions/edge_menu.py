@@ -156,7 +156,7 @@ class Menu:
             language=shop.language,
             shown=self._confirm_screen(shop, product),
             price=shop.price_today(product),
-            currency=self.catalogue.currency,
+            currency=self.profile.currency.code,  # what the charge is made in (the service checks it)
             period=pricing.consent_period(product.period),
             request=consent.Answer(text=position.chosen or "", reference=request_id, at=now),
             confirmation=consent.Answer(text=position.answer or "", reference=request_id, at=now),

@@ -153,7 +153,7 @@ class PlanMenu:
             language=shop.language,
             shown=self._confirm_screen(shop, plan, fee),
             price=fee,
-            currency=self.catalogue.currency,
+            currency=self.profile.currency.code,  # what the charge is made in (the service checks it)
             period="once",
             request=consent.Answer(text=position.chosen or "", reference=request_id, at=now),
             confirmation=consent.Answer(text=position.answer or "", reference=request_id, at=now),
