@@ -560,3 +560,25 @@ def test_the_webhooks_read_the_book_and_publish_what_the_short_code_and_the_menu
     form = {"sessionId": "S9", "serviceCode": "*120#", "phoneNumber": WEBHOOK_MSISDN, "text": "2"}
     assert ussd_post(ussd_app, form).get_data(as_text=True) == "CON You have no subscriptions.\n0 Back"
     assert webhook.published == []
+
+
+KEYS = st.sampled_from(["0", "1", "2", "3", "5", "9", "99", "x"])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(keys=st.lists(KEYS, max_size=6), code=st.sampled_from(["*155#", "#100#"]),
+       language=st.sampled_from(texts.LANGUAGES), has_items=st.booleans())
+def test_any_session_shows_screens_that_fit_and_charges_only_what_its_confirm_screen_named(keys, code, language,
+                                                                                           has_items):
+    the_book = LIVE if has_items else book(plan="start")
+    reply_ = menu("*".join(keys), code=code, the_book=the_book, language=language, balance=500000)
+    assert pager.fits(reply_.text) and len(reply_.publish) <= 1
+    for publication in reply_.publish:
+        payload = publication.payload
+        assert type(payload).model_validate(payload.model_dump()) == payload
+        record = getattr(payload, "consent", None)
+        if record is not None and record.confirmed:
+            assert record.confirmation.text == "1" and "1" in keys
+            assert reply_.text == texts.render("edge.subscriptions.ussd.accepted", language)
+            named = PROFILE.currency.format(record.price) if record.price else None
+            assert named is None or PROFILE.currency.localise(named, language) in record.shown
