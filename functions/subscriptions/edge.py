@@ -27,5 +27,5 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
         codes.append(edge_plans.ussd_service(profile, catalogue, catalogue.plan_change))
     return api.ServiceEntries(
         ussd=tuple(replace(code, priority=USSD_PRIORITY) for code in codes),
-        sms_short_codes=(api.SmsShortCode(catalogue.short_code, edge_sms.sms_service(profile, catalogue)),),
+        sms_short_codes=(api.SmsShortCode(catalogue.short_code, edge_sms.sms_service(catalogue)),),
     )

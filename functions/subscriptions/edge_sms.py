@@ -24,7 +24,6 @@ from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.edge_terms import Shop, book_of, book_reads, live_subscription
 from functions.subscriptions.edge_words import ALL, HELP, NO, STOP, SUBS, YES, fold, read_ask
 from shared import consent
-from shared.operator import OperatorProfile
 
 _MAX_WORD_SHOWN = 20
 _MIN_NAME_PART = 3  # `STOP new` finds "Daily news"; one or two letters would find too much
@@ -39,7 +38,6 @@ def _shortened(word: str) -> str:
 class ShortCode:
     """The catalogue's short code for one operator: it reads every message's body itself."""
 
-    profile: OperatorProfile
     catalogue: Catalogue
 
     def answer(self, request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
@@ -162,6 +160,6 @@ class ShortCode:
         )
 
 
-def sms_service(profile: OperatorProfile, catalogue: Catalogue) -> api.SmsService:
-    short_code = ShortCode(profile, catalogue)
+def sms_service(catalogue: Catalogue) -> api.SmsService:
+    short_code = ShortCode(catalogue)
     return api.SmsService(short_code.answer, reads=lambda inbound, _profile: book_reads(inbound.sender))

@@ -66,7 +66,7 @@ CATALOGUE = Catalogue.model_validate(
 REGISTRY = ussd.Registry.of([edge_menu.ussd_service(PROFILE, CATALOGUE),
                              edge_plans.ussd_service(PROFILE, CATALOGUE, CATALOGUE.plan_change)])
 COMMANDS = sms_keywords.Commands()
-COMMANDS.add_short_code(CATALOGUE.short_code, edge_sms.sms_service(PROFILE, CATALOGUE))
+COMMANDS.add_short_code(CATALOGUE.short_code, edge_sms.sms_service(CATALOGUE))
 
 
 def item(product: str, *, status="active", period="daily", price=500_00, days_ago=3, next_in=1, kind="subscription",
