@@ -80,7 +80,7 @@ class ShortCode:
         live = book.live()
         if not live:
             return Text("edge.subscriptions.sms.none", {"short_code": self.catalogue.short_code})
-        lines = shop.numbered([shop.item_line(item) for item in live], separator=". ")
+        lines = shop.listed(live)
         return Text("edge.subscriptions.sms.list", {"lines": lines, "short_code": self.catalogue.short_code})
 
     def _stop(self, request: api.Request[api.SmsMessage], shop: Shop, book: Book, argument: str) -> api.SmsAnswer:
@@ -94,7 +94,7 @@ class ShortCode:
             return api.SmsAnswer(None, (edge_requests.cancel_all(request_id, msisdn, "sms", request.now),))
         named = self._named(live, argument)
         if not named:
-            lines = shop.numbered([shop.item_line(item) for item in live], separator=". ")
+            lines = shop.listed(live)
             key = "edge.subscriptions.sms.stop_which" if not argument else "edge.subscriptions.sms.stop_unknown"
             return api.SmsAnswer(
                 Text(key, {"word": _shortened(argument), "lines": lines, "short_code": self.catalogue.short_code})

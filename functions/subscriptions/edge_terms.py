@@ -155,8 +155,13 @@ class Shop:
             )
         )
 
-    def numbered(self, lines: list[str], *, first: int = 1, separator: str = " ") -> str:
-        return "\n".join(f"{number}{separator}{line}" for number, line in enumerate(lines, start=first))
+    def numbered(self, lines: list[str], *, separator: str = " ") -> str:
+        """ "1 News…" lines as a menu numbers them (an SMS list writes "1. News…")."""
+        return "\n".join(f"{number}{separator}{line}" for number, line in enumerate(lines, start=1))
+
+    def listed(self, items: list[Item]) -> str:
+        """A subscriber's items as SUBS numbers them, the numbers STOP takes."""
+        return self.numbered([self.item_line(item) for item in items], separator=". ")
 
 
 def book_of(request: api.Request[Any]) -> Book:
