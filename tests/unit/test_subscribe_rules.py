@@ -303,3 +303,16 @@ def test_amounts_are_written_in_the_operators_currency_and_the_rest_left_alone()
 def test_a_name_missing_in_the_readers_language_falls_back_to_the_first():
     assert wording.name(product(M1, "data-5gb"), "ru") == "5 GB data pack"
     assert wording.name(product(DEMO, "kino-monthly"), "ru") == "Кино"
+
+
+@given(replies=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=30)), max_size=6))
+def test_whatever_replies_come_a_question_starts_at_most_once_and_only_on_a_timely_first_yes(replies):
+    [question] = step(request()).records
+    waiting, starts = question, 0
+    for n, (accepted, minute) in enumerate(replies):
+        answered = step(reply(f"R{n}", accepted, at=NOW + timedelta(minutes=minute)), waiting=waiting)
+        starts += answered.start
+        if answered.records:
+            waiting = answered.records[-1]
+    first_yes_in_time = bool(replies) and replies[0][0] and replies[0][1] < 15
+    assert starts == int(first_yes_in_time)
