@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,11 @@ def month_of(at: datetime, zone: str) -> str:
     """The calendar month (YYYY-MM) of `at` in the operator's zone: what Book.spend counts by."""
     local = at.astimezone(ZoneInfo(zone))
     return f"{local.year:04d}-{local.month:02d}"
+
+
+def local_day(at: datetime, zone: str) -> date:
+    """The operator's calendar day of `at`: the day a price is in force on."""
+    return at.astimezone(ZoneInfo(zone)).date()
 
 
 def gets_trial(product: Product, book: Book) -> bool:
@@ -191,7 +196,7 @@ def decide_start(
         if isinstance(decided, Refusal):
             return decided
         purchase = decided
-    price = pricing.price_at(product, now.astimezone(ZoneInfo(zone)).date())
+    price = pricing.price_at(product, local_day(now, zone))
     trial = gets_trial(product, book)
     charge = 0 if trial else price
     balance = balances.get(product.bucket, 0)

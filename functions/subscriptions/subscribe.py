@@ -65,7 +65,7 @@ def on_requested(ctx: runtime.Context[None], request: SubscriptionRequested) -> 
     # Every read is done: the writes may start.
     if old is not None:
         file_old_owners(ctx, old)
-    price = pricing.price_at(product, request.requested_at.astimezone(here.subscriber.zone).date())
+    price = pricing.price_at(product, signup.local_day(ctx.now, here.profile.timezone))  # as decide_start charges
 
     def start(consent_id: str | None) -> signup.Start | Refusal:
         return signup.decide_start(
