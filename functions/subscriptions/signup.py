@@ -123,12 +123,19 @@ def consent_step(
         period=pricing.consent_period(product.period),
         request=request.said or Answer(text=product.keyword, reference=request.request_id, at=request.requested_at),
     )
-    earlier = (consent.replaced(open_question, request.requested_at),) if open_question else ()
+    earlier = (_superseded(open_question, request.requested_at),) if open_question else ()
     assert asked.expires_at is not None  # an SMS question always has its reply window
     pending = PendingQuestion(
         product=product.id, consent_id=asked.id, asked_at=asked.request.at, expires_at=asked.expires_at
     )
     return ConsentStep((*earlier, asked), pending=pending)
+
+
+def _superseded(question: Consent, now: datetime) -> Consent:
+    """A question a newer one takes the place of: expired if its reply window has passed unanswered, else replaced."""
+    if question.expires_at is not None and question.expires_at <= now:
+        return question.model_copy(update={"status": "expired", "decided_at": question.expires_at})
+    return consent.replaced(question, now)
 
 
 def _replied(

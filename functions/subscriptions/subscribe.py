@@ -102,20 +102,14 @@ def on_requested(ctx: runtime.Context[None], request: SubscriptionRequested) -> 
         _start(here, request, outcome, product, account)
         return
     here.save_book()
-    params = {
-        "name": wording.name(product, here.language),
-        "keyword": product.keyword,
-        "price": price,
-        "period": wording.period(product, here.language),
-    }
+    named = {"name": wording.name(product, here.language), "keyword": product.keyword}
     if isinstance(outcome, Refusal):
-        here.refuse(outcome, params)
+        here.refuse(outcome, named)
     elif step.pending is not None:
         here.tell(question.template, question.params, purpose="ask")
     elif step.answer is not None:
-        here.tell(
-            step.answer, {**params, "price": price, "period": wording.period(product, here.language)}, purpose="answer"
-        )
+        priced = {**named, "price": price, "period": wording.period(product, here.language)}
+        here.tell(step.answer, priced, purpose="answer")
     result = f"refused:{outcome.reason}" if isinstance(outcome, Refusal) else _unstarted(step)
     _record(ctx, request, result, consent_id=step.records[-1].id if step.records else None)
     logger.info("subscription request %s", result, extra={"msisdn": request.msisdn, "product": product.id})

@@ -316,3 +316,11 @@ def test_whatever_replies_come_a_question_starts_at_most_once_and_only_on_a_time
             waiting = answered.records[-1]
     first_yes_in_time = bool(replies) and replies[0][0] and replies[0][1] < 15
     assert starts == int(first_yes_in_time)
+
+
+def test_a_question_left_unanswered_past_its_window_is_kept_as_expired_when_the_next_one_is_asked():
+    [first] = step(request("kino-monthly", request_id="SM0"), "kino-monthly").records
+    later = request(request_id="SM5", at=NOW + consent.SMS_REPLY_WINDOW + timedelta(minutes=1))
+    expired, asked = step(later, waiting=first).records
+    assert (expired.id, expired.status, expired.decided_at) == (first.id, "expired", first.expires_at)
+    assert asked.status == "pending"
