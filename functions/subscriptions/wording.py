@@ -52,7 +52,9 @@ def money(params: dict[str, Any], currency: Currency) -> dict[str, Any]:
 
 
 def refusal_text(refusal: Refusal) -> str:
-    """The text key of a refusal; the pack limit names the data threshold when the pack has one."""
+    """The text key of a refusal: the pack limit names its data threshold, a free plan change no fee."""
     if refusal.reason == "pack_limit" and refusal.params.get("below_mb") is not None:
         return "subscriptions.refused.pack_limit_below"
+    if refusal.text == "subscriptions.refused.plan_balance" and not refusal.params.get("fee"):
+        return "subscriptions.refused.plan_balance_free"  # a free change: no fee to name
     return refusal.text
