@@ -45,6 +45,7 @@ def stopped(item: Item, *, reason: str, now: datetime) -> Item:
 def on_cancel(ctx: runtime.Context[None], request: SubscriptionCancelRequested) -> None:
     """Cancel the named subscriptions (or all) at once, confirm by SMS, and tell others each one ended."""
     here = session(ctx, request.msisdn, f"subscriptions-stop:{request.request_id}")
+    here.start_writing()
     items = to_stop(here.book, request)
     if not items:
         live = here.book.live()

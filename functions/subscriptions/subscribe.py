@@ -17,7 +17,7 @@ from functions.subscriptions import plans, pricing, signup, wording
 from functions.subscriptions.config import Pack
 from functions.subscriptions.documents import Book
 from functions.subscriptions.refusal import Refusal
-from functions.subscriptions.subscriber import OldOwners, Session, file_old_owners, left_behind, previous_owner, session
+from functions.subscriptions.subscriber import Session, previous_owner, session
 from shared import consent, ledger, runtime, texts
 from shared.events import PlanChangeRequested, SubscriptionRequested
 
@@ -28,18 +28,15 @@ REQUESTS = "subscription_requests"  # {request_id}: every request's outcome, ref
 Request = SubscriptionRequested | PlanChangeRequested
 
 
-def _open(ctx: runtime.Context[None], request: Request) -> tuple[Session, OldOwners | None] | None:
-    """The request's session, and what an old owner left to file first; None when the old owner asked (answered)."""
+def _open(ctx: runtime.Context[None], request: Request) -> Session | None:
+    """The request's session; None when the request was the number's old owner's (answered, nothing changed)."""
     here = session(ctx, request.msisdn, f"subscriptions:{request.request_id}")
     refusal = previous_owner(here.subscriber, request.requested_at)
-    if refusal is not None:
-        here.refuse(refusal, {})
-        _record(ctx, request, "refused:previous_owner")
-        return None
-    old = left_behind(ctx, here.subscriber, here.stored)
-    if old is not None:
-        here.book = Book.empty(request.msisdn)  # the old owner's book is filed before any write: none of it is theirs
-    return here, old
+    if refusal is None:
+        return here
+    here.refuse(refusal, {})
+    _record(ctx, request, "refused:previous_owner")
+    return None
 
 
 # --- subscribe --------------------------------------------------------------------------------
@@ -48,23 +45,20 @@ def _open(ctx: runtime.Context[None], request: Request) -> tuple[Session, OldOwn
 @runtime.consumer("subscriptions-request")
 def on_requested(ctx: runtime.Context[None], request: SubscriptionRequested) -> None:
     """Ask before a paid start; once confirmed, charge, grant and start in this transaction, with a receipt."""
-    opened = _open(ctx, request)
-    if opened is None:
+    here = _open(ctx, request)
+    if here is None:
         return
-    here, old = opened
     product = here.catalogue.product(request.product)
     if product is None:
         refusal = Refusal("unknown_product", "subscriptions.refused.unknown_product", {"product": request.product})
-        _refused(here, request, refusal, old)
+        _refused(here, request, refusal)
         return
     if signup.item_id(product.id, request.request_id) in here.book.items:
         logger.info("subscription request already applied", extra={"request_id": request.request_id})
         return
     waiting = _waiting(here)
     account = here.open_account()
-    # Every read is done: the writes may start.
-    if old is not None:
-        file_old_owners(ctx, old)
+    here.start_writing()
     price = pricing.price_at(product, signup.local_day(ctx.now, here.profile.timezone))  # as decide_start charges
 
     def start(consent_id: str | None) -> signup.Start | Refusal:
@@ -84,7 +78,7 @@ def on_requested(ctx: runtime.Context[None], request: SubscriptionRequested) -> 
     plain = request.consent is None and request.consent_reply is None
     checked = start(None) if plain else None
     if isinstance(checked, Refusal):  # refused now: no question is asked that a YES could not change
-        _refused(here, request, checked, None, product=product)
+        _refused(here, request, checked, product=product)
         return
     question = _question(here, product, price=price)
     step = signup.consent_step(
@@ -236,13 +230,11 @@ def _refused(
     here: Session,
     request: SubscriptionRequested,
     refusal: Refusal,
-    old: OldOwners | None,
     *,
     product: signup.Product | None = None,
 ) -> None:
-    """Nothing starts: file what an old owner left (if anything), tell the subscriber why, record it."""
-    if old is not None:
-        file_old_owners(here.ctx, old)
+    """Nothing starts: tell the subscriber why and record it (what an old owner left is filed all the same)."""
+    here.start_writing()
     here.refuse(refusal, {"name": wording.name(product, here.language), "keyword": product.keyword} if product else {})
     _record(here.ctx, request, f"refused:{refusal.reason}")
     logger.info(
@@ -286,14 +278,11 @@ def _record(
 @runtime.consumer("subscriptions-plan-change")
 def on_plan_change(ctx: runtime.Context[None], request: PlanChangeRequested) -> None:
     """Change plan when the rule still allows it in this transaction: the fee from main, the book, an SMS."""
-    opened = _open(ctx, request)
-    if opened is None:
+    here = _open(ctx, request)
+    if here is None:
         return
-    here, old = opened
     account = here.open_account()
-    # Every read is done: the writes may start.
-    if old is not None:
-        file_old_owners(ctx, old)
+    here.start_writing()
     if request.consent is not None:
         consent.write(ctx, request.consent)
         if not request.consent.confirmed:  # "Close" on the confirmation screen: kept, and nothing changes

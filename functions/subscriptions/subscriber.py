@@ -73,6 +73,13 @@ class Session:
     book: Book
     stored: dict[str, Any] | None  # the book as read (what an old owner left, when it is theirs)
     reference: str  # what every SMS of this event names
+    old: OldOwners | None = None  # the old owner's book, still to be filed before the first write
+
+    def start_writing(self) -> None:
+        """Every read is done: file what the old owner left first (once), so none of it is read as the new owner's."""
+        if self.old is not None:
+            file_old_owners(self.ctx, self.old)
+            self.old = None
 
     @property
     def language(self) -> str:
@@ -128,10 +135,17 @@ class Session:
 
 
 def session(ctx: runtime.Context[Any], msisdn: str, reference: str) -> Session:
-    """The service in force and the subscriber an event is about (not one: the event is refused)."""
+    """The service in force and the subscriber an event is about (not one: the event is refused).
+
+    A number whose old owner's book this service has not filed yet (the reassignment is still on
+    its way) reads as a new subscriber's: the book is filed by `start_writing`.
+    """
     profile, catalogue = PRESETS.in_force()
     subscriber, book, stored = read(ctx, msisdn, profile)
-    return Session(ctx, profile, catalogue, subscriber, book, stored, reference)
+    old = left_behind(ctx, subscriber, stored)
+    if old is not None:
+        book = Book.empty(msisdn)
+    return Session(ctx, profile, catalogue, subscriber, book, stored, reference, old)
 
 
 def previous_owner(subscriber: Subscriber, requested_at: datetime) -> Refusal | None:

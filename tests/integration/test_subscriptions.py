@@ -406,3 +406,19 @@ def test_the_new_owners_first_request_files_the_old_book_and_the_late_reassignme
     assert [item.id for item in book().live()] == [new_kino] and new_kino != old_kino
     assert old_kino in archived(moved.data["archive_id"], BOOKS)[ALICE]["items"]
     assert balance(ALICE) == 30_000 * SOM
+
+
+def test_the_new_owners_stop_all_before_the_reassignment_arrives_stops_nothing_of_the_old_owners(firestore_clean):
+    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0001"}, "old") == "processed"
+    assert deliver(provisioning.on_topup, {"msisdn": ALICE, "amount": 100_000 * SOM, "reference": "old-money"},
+                   "old-money") == "processed"
+    [old_kino] = subscribed(("kino-monthly", 20_000 * SOM))
+    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0002"}, "new") == "processed"
+    [moved] = reassignments("new")
+
+    [none] = sms_of(subscriptions.on_cancel, stop("SMnew-all", every=True))
+    assert none["template"] == "subscriptions.nothing_to_stop"  # the old owner's Movies are not named to them
+    assert book().items == {}
+    assert archived(moved.data["archive_id"], BOOKS)[ALICE]["items"][old_kino]["status"] == "active"
+    assert deliver(subscriptions.on_reassigned, moved.data, moved.id) == "processed"
+    assert old_kino in archived(moved.data["archive_id"], BOOKS)[ALICE]["items"]
