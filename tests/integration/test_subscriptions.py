@@ -368,16 +368,26 @@ def test_stop_all_cancels_every_live_one_and_a_second_stop_all_says_nothing_is_r
 
 # --- a recycled number ------------------------------------------------------------------------
 
-def test_a_recycled_numbers_new_owner_inherits_no_subscription_and_the_old_book_is_archived(firestore_clean):
+def recycled(*, old_question: bool = False) -> tuple[str, Envelope]:
+    """The number's old owner subscribes to Movies (and leaves a question open); the BSS gives it to someone else.
+
+    Returns the old owner's item and the subscriber.reassigned event, not delivered yet.
+    """
     assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0001", "language": "ru"},
                    "old") == "processed"
     assert deliver(provisioning.on_topup, {"msisdn": ALICE, "amount": 100_000 * SOM, "reference": "old-money"},
                    "old-money") == "processed"
     [kino] = subscribed(("kino-monthly", 20_000 * SOM))
-    keyword("news-weekly", "NEWS", "SMold")  # a question the old owner never answered
+    if old_question:
+        keyword("news-weekly", "NEWS", "SMold")  # a question the old owner never answered
     assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0002", "language": "en"},
                    "new") == "processed"
     [moved] = reassignments("new")
+    return kino, moved
+
+
+def test_a_recycled_numbers_new_owner_inherits_no_subscription_and_the_old_book_is_archived(firestore_clean):
+    kino, moved = recycled(old_question=True)
     archive_id = moved.data["archive_id"]
 
     assert deliver(subscriptions.on_reassigned, moved.data, moved.id) == "processed"
@@ -391,12 +401,7 @@ def test_a_recycled_numbers_new_owner_inherits_no_subscription_and_the_old_book_
 
 
 def test_the_new_owners_first_request_files_the_old_book_and_the_late_reassignment_keeps_theirs(firestore_clean):
-    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0001"}, "old") == "processed"
-    assert deliver(provisioning.on_topup, {"msisdn": ALICE, "amount": 100_000 * SOM, "reference": "old-money"},
-                   "old-money") == "processed"
-    [old_kino] = subscribed(("kino-monthly", 20_000 * SOM))
-    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0002"}, "new") == "processed"
-    [moved] = reassignments("new")
+    old_kino, moved = recycled()
     assert deliver(provisioning.on_topup, {"msisdn": ALICE, "amount": 50_000 * SOM, "reference": "new-money"},
                    "new-money") == "processed"
 
@@ -409,12 +414,7 @@ def test_the_new_owners_first_request_files_the_old_book_and_the_late_reassignme
 
 
 def test_the_new_owners_stop_all_before_the_reassignment_arrives_stops_nothing_of_the_old_owners(firestore_clean):
-    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0001"}, "old") == "processed"
-    assert deliver(provisioning.on_topup, {"msisdn": ALICE, "amount": 100_000 * SOM, "reference": "old-money"},
-                   "old-money") == "processed"
-    [old_kino] = subscribed(("kino-monthly", 20_000 * SOM))
-    assert deliver(provisioning.on_subscriber, {"msisdn": ALICE, "subscriber_id": "cust-0002"}, "new") == "processed"
-    [moved] = reassignments("new")
+    old_kino, moved = recycled()
 
     [none] = sms_of(subscriptions.on_cancel, stop("SMnew-all", every=True))
     assert none["template"] == "subscriptions.nothing_to_stop"  # the old owner's Movies are not named to them
