@@ -366,6 +366,18 @@ def test_stop_all_cancels_every_live_one_and_a_second_stop_all_says_nothing_is_r
     assert none["template"] == "subscriptions.nothing_to_stop"
 
 
+def test_care_cancels_for_a_subscriber_and_the_agent_is_named_on_the_fact(firestore_clean):
+    subscriber(ALICE, "en", balance=100_000 * SOM)
+    [kino, _news] = subscribed(("kino-monthly", 20_000 * SOM), ("news-weekly", 2_000 * SOM))
+    stop("care-1", channel="care", by="agent-7", subscription_ids=[kino])
+    assert book().items[kino].end_reason == "stop:care:agent-7"
+    [fact] = outbox(subscriptions.on_cancel, "care-1", "subscription.cancelled")
+    assert (fact["subscription_id"], fact["reason"]) == (kino, "stop:care:agent-7")
+    [again] = sms_of(subscriptions.on_cancel, stop("care-2", channel="care", subscription_ids=[kino]))
+    assert rendered(again) == ("Nothing was stopped: that subscription is not running. Dial *120# and choose My "
+                               "subscriptions to see yours.")
+
+
 # --- a recycled number ------------------------------------------------------------------------
 
 def recycled(*, old_question: bool = False) -> tuple[str, Envelope]:
