@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,10 +15,11 @@ from functions.subscriptions import pricing, signup, stopping, wording
 from functions.subscriptions.config import load_preset
 from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.refusal import Refusal
-from shared import consent
+from shared import consent, sms, texts
 from shared.consent import Answer
 from shared.events import SubscriptionCancelRequested, SubscriptionRequested
 from shared.money import Currency
+from shared.text_catalog import SERVICES_DIR
 
 UZS = Currency(code="UZS", minor_unit=2, symbol="so'm")
 SGD = Currency(code="SGD", minor_unit=2)
@@ -324,3 +326,21 @@ def test_a_question_left_unanswered_past_its_window_is_kept_as_expired_when_the_
     expired, asked = step(later, waiting=first).records
     assert (expired.id, expired.status, expired.decided_at) == (first.id, "expired", first.expires_at)
     assert asked.status == "pending"
+
+
+# The longest values a text of this service is filled with (an annual antivirus at 1 234 567 so'm, …).
+LONGEST = dict(name="Antivirus (yillik)", price="1 234 567 so'm", period="yiliga", yes="YES", no="NO", minutes=15,
+               days=30, allowances="10 240 MB, 100 min, 200 SMS", carried="5 120 MB", expires="16/04/2026",
+               next="16/04/2026", balance="1 234 567 so'm", short_code="06007", keyword="SHIELD", ussd="*120#",
+               hotline="0890", product="no-such-thing", limit=2, below_mb=2048, data_left_mb=6144,
+               since="16.03.2026 10:00", plan_ussd="#100#", plan="Prepaid Data", min_balance="1 SGD", fee="1 SGD",
+               next_fee="1 SGD", names="Kino, Haftalik yangiliklar, Musiqa", count=3, amount=10240, day="01",
+               month="02", year=2026)
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "uz", "ky", "zh"])
+def test_every_sms_of_the_service_fits_three_segments_in_every_language(language):
+    keys = yaml.safe_load((SERVICES_DIR / "subscriptions" / "texts" / "subscriptions.yaml").read_text())
+    too_long = {key: sms.segments(text).segments for key in keys
+                if sms.segments(text := texts.render(key, language, **LONGEST)).segments > 3}
+    assert too_long == {}
