@@ -12,7 +12,7 @@ from datetime import datetime
 
 from functions.subscriptions import wording
 from functions.subscriptions.documents import Book, Item
-from functions.subscriptions.subscriber import book_ref, file_old_owners, filed_already, old_owners, session
+from functions.subscriptions.subscriber import book_ref, file_old_owners, old_owners, session, signed
 from shared import archive, runtime
 from shared.events import SubscriberReassigned, SubscriptionCancelRequested
 
@@ -79,7 +79,7 @@ def on_reassigned(ctx: runtime.Context[None], event: SubscriberReassigned) -> No
     """
     ref, root = book_ref(ctx, event.msisdn), archive.root(ctx, event.archive_id)
     docs = ctx.read(ref, root)
-    if filed_already(ctx, event.archive_id):
+    if signed(docs.get(root)):
         logger.info("old owner's subscriptions were filed already", extra={"msisdn": event.msisdn})
         return
     file_old_owners(ctx, old_owners(ctx, event.archive_id, event.msisdn, docs.get(ref)))

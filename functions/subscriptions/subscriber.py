@@ -191,10 +191,15 @@ def file_old_owners(ctx: runtime.Context[Any], old: OldOwners) -> None:
     logger.info("old owner's subscriptions archived", extra={"msisdn": old.msisdn, "had_book": old.book is not None})
 
 
+def signed(root: dict[str, Any] | None) -> bool:
+    """Whether a former owner's archive (its root document) says this service has filed their book."""
+    return SERVICE_MARK in ((root or {}).get("archived_by") or {})
+
+
 def filed_already(ctx: runtime.Context[Any], archive_id: str) -> bool:
     """Whether this service has filed the old owner's book under `archive_id`."""
     root = archive.root(ctx, archive_id)
-    return SERVICE_MARK in ((ctx.read(root).get(root) or {}).get("archived_by") or {})
+    return signed(ctx.read(root).get(root))
 
 
 def left_behind(ctx: runtime.Context[Any], subscriber: Subscriber, stored: dict[str, Any] | None) -> OldOwners | None:
