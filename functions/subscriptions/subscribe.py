@@ -10,6 +10,7 @@ the item's id comes from the request, so the same request published twice starts
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -255,12 +256,14 @@ def _record(
     """Keep what became of a request (started, asked, declined, refused:<reason>, …) for care and tests."""
     plan = isinstance(request, PlanChangeRequested)
     ctx.txn.set(
-        ctx.doc(REQUESTS, request.request_id),
+        ctx.doc(REQUESTS, record_id(request.request_id)),
         {
+            "request_id": request.request_id,
             "msisdn": request.msisdn,
             "product": request.plan if isinstance(request, PlanChangeRequested) else request.product,
             "kind": "plan" if plan else "product",
             "channel": request.channel,
+            "source": "subscriptions" if isinstance(request, PlanChangeRequested) else request.source,
             "requested_at": request.requested_at,
             "outcome": outcome,
             "consent_id": consent_id,
@@ -270,6 +273,13 @@ def _record(
             "at": ctx.now,
         },
     )
+
+
+def record_id(request_id: str) -> str:
+    """The request's own id names its record, unless Firestore cannot take it as a document id (a '/', say)."""
+    if "/" in request_id or request_id.startswith("__") or request_id in (".", ".."):
+        return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    return request_id
 
 
 # --- tariff plan change (M1's #100#) --------------------------------------------------------

@@ -18,7 +18,7 @@ from functions.provisioning import main as provisioning
 from functions.subscriptions import main as subscriptions
 from functions.subscriptions import signup
 from functions.subscriptions.documents import BOOKS, Book
-from functions.subscriptions.subscribe import REQUESTS
+from functions.subscriptions.subscribe import REQUESTS, record_id
 from shared import consent, ledger, store, texts
 from shared.consent import Answer
 from shared.events import Envelope, utcnow
@@ -87,7 +87,7 @@ def book(msisdn: str = ALICE) -> Book:
 
 
 def record(request_id: str) -> dict:
-    return store.db().collection(REQUESTS).document(request_id).get().to_dict()
+    return store.db().collection(REQUESTS).document(record_id(request_id)).get().to_dict()
 
 
 def stored_consent(consent_id: str) -> dict:
@@ -204,8 +204,11 @@ def test_a_balance_short_of_the_price_is_refused_in_the_subscribers_language_bef
 
 def test_an_unknown_product_and_an_inactive_line_are_answered_and_nothing_charged(firestore_clean):
     subscriber(ALICE, "en", balance=50_000 * SOM)
-    assert deliver(subscriptions.on_requested, asked_for("no-such-thing", "api-1", channel="api"), "api-1") \
-        == "processed"
+    asked = asked_for("no-such-thing", "voice-plus/offer/1", channel="api", source="voice_plus")
+    assert deliver(subscriptions.on_requested, asked, "api-1") == "processed"
+    kept = record("voice-plus/offer/1")
+    assert (kept["outcome"], kept["source"], kept["request_id"]) == (
+        "refused:unknown_product", "voice_plus", "voice-plus/offer/1")
     [unknown] = sms_of(subscriptions.on_requested, "api-1")
     assert rendered(unknown) == "We offer no service called no-such-thing; nothing was charged. Dial *120# to see what we offer."
     subscriber(BOB, "en", balance=50_000 * SOM, status="blocked")
