@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shared.consent import NO_WORDS, YES_WORDS
 from shared.events import Language
-from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
+from shared.presets import AllowanceBucket, Bucket, Money, PresetError, ServicePresets, Strict
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "subscriptions"  # the key of the operator profile's `services` naming the preset in force
@@ -37,8 +37,11 @@ AllowanceKind = Literal["data_mb", "voice_min", "sms"]
 ProductId = str  # pattern below: lowercase, digits, '-' and '_'
 PRODUCT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
-# Words the short code answers itself: a product keyword equal to one would never reach the product.
-RESERVED_KEYWORDS: frozenset[str] = frozenset({"SUBS", "STOP", *YES_WORDS, *NO_WORDS})
+# Words the short code answers itself (HELP, SUBS, STOP, STOP ALL, YES/NO), as far as a keyword
+# (Latin capitals and digits) can spell them: a product keyword equal to one would never reach the product.
+RESERVED_KEYWORDS: frozenset[str] = frozenset(
+    {"HELP", "INFO", "YORDAM", "SUBS", "OBUNALAR", "STOP", "UNSUB", "ALL", "HAMMASI", *YES_WORDS, *NO_WORDS}
+)
 # The shortest each period can be, in days: a reminder must fall after the previous renewal.
 PERIOD_DAYS: dict[Period, int] = {"daily": 1, "weekly": 7, "monthly": 28, "annual": 365}
 DEFAULT_REMINDER_DAYS = (3, 0)
@@ -48,11 +51,15 @@ ALLOWANCE_BUCKETS: dict[str, frozenset[str]] = {
     "voice_min": frozenset({"voice_min"}),
     "sms": frozenset({"sms"}),
 }
-ALLOWANCE_ONLY = frozenset().union(*ALLOWANCE_BUCKETS.values())  # counted in units, never money
 
 
 class ConfigError(PresetError):
     """A catalogue preset that cannot be used; the message names the file and the field."""
+
+
+def _named(names: dict[Language, str], language: str) -> str:
+    fallback = next(iter(names.values()))
+    return next((name for code, name in names.items() if code == language), fallback)
 
 
 class PriceChange(Strict):
@@ -106,7 +113,7 @@ class Allowance(Strict):
     """What a pack grants: `amount` units (MB, minutes, SMS) into the allowance's ledger bucket."""
 
     kind: AllowanceKind
-    bucket: Bucket
+    bucket: AllowanceBucket
     amount: int = Field(gt=0, description="MB, minutes or messages (the bucket's unit)")
 
     @model_validator(mode="after")
@@ -128,6 +135,10 @@ class Product(Strict):
     price_changes: list[PriceChange] = Field(default_factory=list)
     description: dict[Language, str] = Field(default_factory=dict, description="The 'more information' text")
 
+    def name_in(self, language: str) -> str:
+        """The product's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
+
     @field_validator("keyword", mode="before")
     @classmethod
     def _keyword_usable(cls, keyword: Any) -> Any:
@@ -135,15 +146,8 @@ class Product(Strict):
         if isinstance(keyword, bool):  # YAML reads an unquoted YES, NO, ON or OFF as true or false
             raise ValueError(f'read as {str(keyword).lower()}: write the keyword in quotes, e.g. "ON"')
         if keyword in RESERVED_KEYWORDS:
-            raise ValueError(f"{keyword!r} is a word the short code answers itself (SUBS, STOP, YES/NO words)")
+            raise ValueError(f"{keyword!r} is a word the short code answers itself (HELP, SUBS, STOP, ALL, YES/NO)")
         return keyword
-
-    @field_validator("bucket")
-    @classmethod
-    def _charged_from_money(cls, bucket: str) -> str:
-        if bucket in ALLOWANCE_ONLY:
-            raise ValueError(f"{bucket!r} holds allowances, not money: a price is charged from a balance (main)")
-        return bucket
 
     @field_validator("price_changes")
     @classmethod
@@ -230,6 +234,10 @@ class Plan(Strict):
     id: str = Field(pattern=PRODUCT_ID)
     names: dict[Language, str] = Field(min_length=1)
     monthly_fee: Money = Field(default=0)
+
+    def name_in(self, language: str) -> str:
+        """The plan's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
 
 
 class PlanChange(Strict):

@@ -346,6 +346,8 @@ NEWS_YAML = "  - {id: news, keyword: NEWS, names: {en: News}, price: '1.00', per
      "subscriptions[0].keyword", "the short code answers itself"),
     ("  - {id: ha, keyword: HA, names: {uz: H}, price: '1', period: monthly}", "", "",
      "subscriptions[0].keyword", "the short code answers itself"),
+    ("  - {id: help, keyword: HELP, names: {en: H}, price: '1', period: monthly}", "", "",
+     "subscriptions[0].keyword", "the short code answers itself"),
     ("  - {id: on, keyword: ON, names: {en: On}, price: '1', period: monthly}", "", "",
      "subscriptions[0].keyword", "write the keyword in quotes"),
     ("  - {id: stop, keyword: STOP, names: {en: S}, price: '1', period: monthly}", "", "",
@@ -362,13 +364,16 @@ NEWS_YAML = "  - {id: news, keyword: NEWS, names: {en: News}, price: '1.00', per
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, renewal: {retry_hours: [6, 96]}}",
      "", "", "subscriptions[0].renewal", "after the grace period"),
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, bucket: data_mb}", "", "",
-     "subscriptions[0].bucket", "holds allowances, not money"),
+     "subscriptions[0].bucket", "unknown bucket 'data_mb' (known: bonus, main;"),
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, bucket: gold}", "", "",
      "subscriptions[0].bucket", "unknown bucket 'gold'"),
     ("", "  - {id: d, keyword: NEWS, names: {en: D}, price: '1', validity_days: 7, "
      "allowances: [{kind: data_mb, bucket: data_mb, amount: 1}]}", "", "(top level)", "keyword 'NEWS' is used by two"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, "
      "allowances: [{kind: sms, bucket: data_mb, amount: 1}]}", "", "packs[0].allowances[0]", "does not hold sms"),
+    ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, "
+     "allowances: [{kind: data_mb, bucket: main, amount: 1}]}", "", "packs[0].allowances[0].bucket",
+     "unknown allowance bucket 'main' (known: data_mb, roaming_data_mb, sms, voice_min;"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, max_validity_days: 30, "
      "allowances: [{kind: data_mb, bucket: data_mb, amount: 1}]}", "", "packs[0]", "set carry_over: true"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, extra_when_below_mb: 10, "
@@ -390,3 +395,10 @@ def test_a_sound_catalogue_written_like_the_broken_ones_loads(tmp_path):
     """The broken cases above differ from this one only in what they break."""
     catalogue = load_config(preset_with(tmp_path), SGD)
     assert catalogue.product("news").reminders.days_before == [3, 0]
+
+
+def test_a_name_is_shown_in_the_subscribers_language_else_in_the_first_one_written():
+    ehawaii = M1_CATALOGUE.product("ehawaii-annual")
+    assert ehawaii.name_in("zh") == "eHawaii.gov 年度订阅"
+    assert ehawaii.name_in("ru") == "eHawaii.gov annual subscription"
+    assert M1_CATALOGUE.plan("prepaid-talk").name_in("uz") == "Prepaid Talk"
