@@ -139,10 +139,8 @@ def _question(here: Session, product: signup.Product, *, price: int) -> signup.Q
     }
     if isinstance(product, Pack):
         granted = [(allowance.bucket, allowance.amount) for allowance in product.allowances]
-        return signup.Question(
-            "subscriptions.ask_pack",
-            {**params, "allowances": wording.allowances(granted, product, language), "days": product.validity_days},
-        )
+        granting = {"allowances": wording.allowances(granted, language, here.profile.currency)}
+        return signup.Question("subscriptions.ask_pack", {**params, **granting, "days": product.validity_days})
     if signup.gets_trial(product, here.book):
         return signup.Question("subscriptions.ask_trial", {**params, "days": product.trial_days})
     return signup.Question("subscriptions.ask", params)
@@ -214,8 +212,8 @@ def _receipt(
     if isinstance(product, Pack):
         assert item.expires_at is not None  # a pack always expires
         params |= {
-            "allowances": wording.allowances(start.grants, product, language),
-            "carried": wording.allowances(start.carried, product, language),
+            "allowances": wording.allowances(start.grants, language, here.profile.currency),
+            "carried": wording.allowances(start.carried, language, here.profile.currency),
             "expires": wording.day(item.expires_at, zone, language),
         }
         return ("subscriptions.pack_carried" if start.carried else "subscriptions.pack_bought"), params

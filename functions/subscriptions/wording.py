@@ -8,7 +8,7 @@ from typing import Any
 
 from functions.subscriptions.config import Pack, Plan, Subscription
 from functions.subscriptions.refusal import Refusal
-from shared import texts
+from shared import ledger, texts
 from shared.money import Currency
 
 MONEY_PARAMS = ("price", "balance", "fee", "min_balance", "next_fee")  # refusal and receipt amounts in minor units
@@ -24,15 +24,9 @@ def period(product: Subscription | Pack, language: str) -> str:
     return texts.render(f"subscriptions.period.{product.period or 'once'}", language)
 
 
-def allowances(granted: Iterable[tuple[str, int]], pack: Pack, language: str) -> str:
-    """'1 000 MB, 100 min': each (bucket, amount) in the unit of the pack's allowance for that bucket."""
-    kinds = {allowance.bucket: allowance.kind for allowance in pack.allowances}
-    return ", ".join(
-        texts.render(
-            f"subscriptions.allowance.{kinds.get(bucket, 'data_mb')}", language, amount=f"{amount:,}".replace(",", " ")
-        )
-        for bucket, amount in granted
-    )
+def allowances(granted: Iterable[tuple[str, int]], language: str, currency: Currency) -> str:
+    """'1024 MB, 100 min': each (bucket, amount) in its bucket's unit (shared/ledger.bucket_amount)."""
+    return ", ".join(ledger.bucket_amount(bucket, amount, language, currency) for bucket, amount in granted)
 
 
 def day(when: datetime, zone: tzinfo, language: str) -> str:

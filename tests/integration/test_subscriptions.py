@@ -264,7 +264,7 @@ def test_m1_data_pack_bought_again_carries_the_remaining_data_over_to_the_new_ex
     assert second.expires_at == lot_a.expires_at <= second.started_at + timedelta(days=30)
     assert book(LEE).items[first.id].status == "expired"
     [receipt] = sms_of(subscriptions.on_requested, "d2")
-    assert "plus 5 120 MB carried over" in rendered(receipt) and "Charged 10 SGD, balance 80 SGD." in rendered(receipt)
+    assert "plus 5120 MB carried over" in rendered(receipt) and "Charged 10 SGD, balance 80 SGD." in rendered(receipt)
     sound(LEE)
 
 
