@@ -220,7 +220,7 @@ def _receipt(
     assert item.next_charge_at is not None  # a subscription always has its next charge
     params["next"] = wording.day(item.next_charge_at, zone, language)
     if item.status == "trial":
-        first_charge = pricing.price_at(product, item.next_charge_at.astimezone(zone).date())
+        first_charge = pricing.price_at(product, signup.local_day(item.next_charge_at, here.profile.timezone))
         return "subscriptions.trial_started", {**params, "price": first_charge}
     return "subscriptions.started", params
 
