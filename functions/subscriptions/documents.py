@@ -11,6 +11,10 @@ subscriptions/{msisdn}   the subscriber's book (`Book`): every subscription, pac
 
 consents/{id}            every question asked and its answers (shared/consent.py).
 
+subscription_requests/{request_id}   what became of each request to start a product or change plan
+    (started, asked, declined, expired, changed, refused:<reason>), with the consent and item it
+    names and what was charged: care answers "why was I (not) subscribed" from it.
+
 Exactly one charge per subscription and period: `Item.periods_charged` counts the periods paid,
 and a renewal charges period `periods_charged` only in the transaction that moves it on, so a
 redelivered event or two overlapping clock ticks find the period already paid.
