@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from functions.subscriptions import wording
 from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.subscriber import book_ref, file_old_owners, old_owners, session, signed
 from shared import archive, runtime
@@ -61,7 +60,7 @@ def on_cancel(ctx: runtime.Context[None], request: SubscriptionCancelRequested) 
     for item in items:
         here.book.items[item.id] = stopped(item, reason=reason, now=ctx.now)
         product = here.catalogue.product(item.product)
-        names.append(wording.name(product, here.language) if product else item.product)
+        names.append(product.name_in(here.language) if product else item.product)
         here.fact("subscription.cancelled", item.id, item.product, "cancelled", item.price, reason=reason)
     here.save_book()
     here.tell("subscriptions.cancelled", {"names": ", ".join(names), "count": len(names)}, purpose="stop")

@@ -97,7 +97,7 @@ def on_requested(ctx: runtime.Context[None], request: SubscriptionRequested) -> 
         _start(here, request, outcome, product, account)
         return
     here.save_book()
-    named = {"name": wording.name(product, here.language), "keyword": product.keyword}
+    named = {"name": product.name_in(here.language), "keyword": product.keyword}
     if isinstance(outcome, Refusal):
         here.refuse(outcome, named)
     elif step.pending is not None:
@@ -130,7 +130,7 @@ def _question(here: Session, product: signup.Product, *, price: int) -> signup.Q
     """The SMS question naming the price and period (and the trial, or what a pack grants) before any charge."""
     language = here.language
     params: dict[str, Any] = {
-        "name": wording.name(product, language),
+        "name": product.name_in(language),
         "price": here.profile.currency.format(price),
         "period": wording.period(product, language),
         "yes": consent.YES_WORD[language],
@@ -204,7 +204,7 @@ def _receipt(
     """The receipt after the charge (or the trial's start): what was charged, the balance left, what comes next."""
     item, language, zone = start.item, here.language, here.subscriber.zone
     params: dict[str, Any] = {
-        "name": wording.name(product, language),
+        "name": product.name_in(language),
         "price": start.charge,
         "balance": account.account.balance(item.bucket),
         "period": wording.period(product, language),
@@ -234,7 +234,7 @@ def _refused(
 ) -> None:
     """Nothing starts: tell the subscriber why and record it (what an old owner left is filed all the same)."""
     here.start_writing()
-    here.refuse(refusal, {"name": wording.name(product, here.language), "keyword": product.keyword} if product else {})
+    here.refuse(refusal, {"name": product.name_in(here.language), "keyword": product.keyword} if product else {})
     _record(here.ctx, request, f"refused:{refusal.reason}")
     logger.info(
         "subscription request refused",
@@ -299,7 +299,7 @@ def on_plan_change(ctx: runtime.Context[None], request: PlanChangeRequested) -> 
     decided = _plan_decision(here, request, account)
     if isinstance(decided, Refusal):
         wanted = here.catalogue.plan(request.plan)
-        here.refuse(decided, {"plan": wording.name(wanted, here.language)} if wanted else {})
+        here.refuse(decided, {"plan": wanted.name_in(here.language)} if wanted else {})
         _record(ctx, request, f"refused:{decided.reason}")
         logger.info("plan change refused", extra={"msisdn": request.msisdn, "reason": decided.reason})
         return
@@ -336,7 +336,7 @@ def _change_plan(here: Session, request: PlanChangeRequested, quote: plans.PlanQ
     here.book.plan, here.book.plan_changes = quote.plan.id, here.book.plan_changes + 1
     here.save_book()
     params = {
-        "plan": wording.name(quote.plan, here.language),
+        "plan": quote.plan.name_in(here.language),
         "fee": quote.fee,
         "balance": account.account.balance(rule.bucket),
         "next_fee": plans.change_fee(rule, here.book.plan_changes),

@@ -6,17 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from functions.subscriptions.config import Pack, Plan, Subscription
+from functions.subscriptions.config import Pack, Subscription
 from functions.subscriptions.refusal import Refusal
 from shared import ledger, texts
 from shared.money import Currency
 
 MONEY_PARAMS = ("price", "balance", "fee", "min_balance", "next_fee")  # refusal and receipt amounts in minor units
-
-
-def name(product: Subscription | Pack | Plan, language: str) -> str:
-    """The product's name in `language`, else its first name."""
-    return product.names.get(language) or next(iter(product.names.values()))  # type: ignore[call-overload]
 
 
 def period(product: Subscription | Pack, language: str) -> str:
