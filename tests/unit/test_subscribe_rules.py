@@ -303,8 +303,8 @@ def test_amounts_are_written_in_the_operators_currency_and_the_rest_left_alone()
 
 
 def test_a_name_missing_in_the_readers_language_falls_back_to_the_first():
-    assert wording.name(product(M1, "data-5gb"), "ru") == "5 GB data pack"
-    assert wording.name(product(DEMO, "kino-monthly"), "ru") == "Кино"
+    assert product(M1, "data-5gb").name_in("ru") == "5 GB data pack"
+    assert product(DEMO, "kino-monthly").name_in("ru") == "Кино"
 
 
 @given(replies=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=30)), max_size=6))
