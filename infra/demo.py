@@ -25,10 +25,13 @@ DEMO_MODULE = "demo"  # the module a service plays its part of the demo from
 
 
 class RunningStack(Protocol):
-    """What the demo needs of the local stack (infra.stack.Stack): where the carrier emulator answers."""
+    """What the demo needs of the local stack (infra.stack.Stack): where the carrier emulator and the clock answer."""
 
     @property
     def carrier_url(self) -> str: ...
+
+    @property
+    def clock_url(self) -> str: ...
 
 
 def _publish(topic: str, payload: dict[str, Any], event_id: str) -> None:
@@ -119,7 +122,9 @@ def demo_sections(profile: OperatorProfile, packages: Iterable[str] | None = Non
 def play(stack: RunningStack, timeout: float = 30.0, packages: Iterable[str] | None = None) -> Transcript:
     """The scripted demo: every service's part in order, then the SMS as the real twilio client lists them."""
     profile = operator.current()
-    stage = DemoStage(CarrierClient(stack.carrier_url), Transcript(), timeout, SUBSCRIBERS, profile)
+    stage = DemoStage(
+        CarrierClient(stack.carrier_url), Transcript(), timeout, SUBSCRIBERS, profile, clock_url=stack.clock_url
+    )
     for section in demo_sections(profile, packages):
         section.play(stage)
 

@@ -10,11 +10,14 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+import requests
 
 from emulators.carrier.client import CarrierClient
 from infra.sections import always
-from shared import texts
+from shared import bus, catalog, texts
 from shared.operator import OperatorProfile
 
 
@@ -124,10 +127,35 @@ class DemoStage:
     timeout: float
     subscribers: tuple[DemoSubscriber, ...]
     profile: OperatorProfile
+    clock_url: str = ""  # the stack's clock control (infra/clock.py): a section that needs days to pass moves it
 
     def new_sms(self, msisdn: str, before: int) -> str:
         """The SMS the phone received after its first `before`, waiting for at least one."""
         return new_sms(self.carrier, msisdn, before, self.timeout)
+
+    def sms_saying(self, msisdn: str, before: int, *words: str) -> str:
+        """The first SMS after the phone's first `before` that holds every one of `words`, waiting for it.
+
+        Other services write to the same phones meanwhile (a top-up notice, an expiry): this one is picked out."""
+        found: list[str] = []
+
+        def arrived() -> bool:
+            found[:] = [m["body"] for m in self.carrier.inbox(msisdn)[before:] if all(w in m["body"] for w in words)]
+            return bool(found)
+
+        wait_until(arrived, self.timeout, f"an SMS to {msisdn} saying {' + '.join(words)}")
+        return found[0]
+
+    def move_clock_to(self, moment: datetime) -> None:
+        """Move the stack's clock forward to `moment`, firing the schedules it skips (`python -m infra.clock set`)."""
+        answer = requests.post(f"{self.clock_url}/clock/set", params={"at": moment.isoformat()}, timeout=60)
+        if not answer.ok:
+            raise RuntimeError(f"the clock did not move to {moment.isoformat()}: {answer.text[:200]}")
+
+    def top_up(self, who: DemoSubscriber, amount: int, reference: str) -> None:
+        """The BSS credits `amount` (minor units) to the main balance, as a recharge does."""
+        payload = {"msisdn": who.msisdn, "amount": amount, "bucket": "main", "reference": reference}
+        bus.publish([catalog.make_envelope("bss.topup", payload, event_id=f"demo-{reference}", source="demo-bss")])
 
     def dial(self, who: DemoSubscriber, code: str) -> dict[str, Any]:
         """The screen a USSD code answers, read whole."""
