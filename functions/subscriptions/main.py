@@ -6,3 +6,5 @@ then the writes; SMS and the subscription.* facts leave through the outbox after
 """
 
 from __future__ import annotations
+
+from functions.subscriptions.renewals import on_balance_changed, on_due, on_tick  # noqa: F401
