@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from shared.consent import NO_WORDS, YES_WORDS
 from shared.events import Language
 from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
 
@@ -36,23 +37,56 @@ AllowanceKind = Literal["data_mb", "voice_min", "sms"]
 ProductId = str  # pattern below: lowercase, digits, '-' and '_'
 PRODUCT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
+# Words the short code answers itself (HELP, SUBS, STOP, STOP ALL, YES/NO), as far as a keyword
+# (Latin capitals and digits) can spell them: a product keyword equal to one would never reach the product.
+RESERVED_KEYWORDS: frozenset[str] = frozenset(
+    {"HELP", "INFO", "YORDAM", "SUBS", "OBUNALAR", "STOP", "UNSUB", "ALL", "HAMMASI", *YES_WORDS, *NO_WORDS}
+)
+# The shortest each period can be, in days: a reminder must fall after the previous renewal.
+PERIOD_DAYS: dict[Period, int] = {"daily": 1, "weekly": 7, "monthly": 28, "annual": 365}
+DEFAULT_REMINDER_DAYS = (3, 0)
+# Which buckets an allowance of each kind may be credited to (their unit is the kind's).
+ALLOWANCE_BUCKETS: dict[str, frozenset[str]] = {
+    "data_mb": frozenset({"data_mb", "roaming_data_mb"}),
+    "voice_min": frozenset({"voice_min"}),
+    "sms": frozenset({"sms"}),
+}
+ALLOWANCE_ONLY = frozenset().union(*ALLOWANCE_BUCKETS.values())  # counted in units, never money
+
 
 class ConfigError(PresetError):
     """A catalogue preset that cannot be used; the message names the file and the field."""
+
+
+def _named(names: dict[Language, str], language: str) -> str:
+    fallback = next(iter(names.values()))
+    return next((name for code, name in names.items() if code == language), fallback)
 
 
 class PriceChange(Strict):
     """A new price from a date on (operator's zone): renewals due on or after it are charged it."""
 
     price: Money
-    effective: date
+    effective: date = Field(description="Local date (operator's zone) from which renewals are charged the new price")
 
 
 class Reminders(Strict):
     """When a renewal is announced: whole days before the due date (0 = on the day, in the morning)."""
 
-    days_before: list[int] = Field(default=[3, 0], description="Default: 3 days before and on the day")
+    days_before: list[int] = Field(
+        default=list(DEFAULT_REMINDER_DAYS),
+        description="Default: 3 days before and on the day (only those shorter than the period)",
+    )
     hour: int = Field(default=10, ge=0, le=23, description="Local hour reminders and notices are sent at")
+
+    @field_validator("days_before")
+    @classmethod
+    def _sorted_from_earliest(cls, days: list[int]) -> list[int]:
+        if any(day < 0 for day in days):
+            raise ValueError(f"{days}: days before the renewal are 0 (on the day) or more")
+        if days != sorted(set(days), reverse=True):
+            raise ValueError(f"{days}: list each day once, the earliest reminder first (e.g. [3, 0])")
+        return days
 
 
 class Renewal(Strict):
@@ -64,6 +98,17 @@ class Renewal(Strict):
     grace_days: int = Field(default=3, ge=0, le=60, description="Service continues unpaid this long, then suspended")
     suspended_days: int = Field(default=7, ge=0, le=180, description="Suspended this long, then cancelled")
 
+    @model_validator(mode="after")
+    def _retries_within_grace(self) -> Self:
+        hours = self.retry_hours
+        if any(hour <= 0 for hour in hours) or hours != sorted(set(hours)):
+            raise ValueError(f"retry_hours {hours}: each once, after the due date (> 0), in increasing order")
+        if hours and hours[-1] > self.grace_days * 24:
+            raise ValueError(
+                f"retry_hours: the last retry ({hours[-1]} h) falls after the grace period ({self.grace_days} days)"
+            )
+        return self
+
 
 class Allowance(Strict):
     """What a pack grants: `amount` units (MB, minutes, SMS) into the allowance's ledger bucket."""
@@ -71,6 +116,13 @@ class Allowance(Strict):
     kind: AllowanceKind
     bucket: Bucket
     amount: int = Field(gt=0, description="MB, minutes or messages (the bucket's unit)")
+
+    @model_validator(mode="after")
+    def _bucket_counts_the_kind(self) -> Self:
+        allowed = ALLOWANCE_BUCKETS[self.kind]
+        if self.bucket not in allowed:
+            raise ValueError(f"bucket {self.bucket!r} does not hold {self.kind} (use {', '.join(sorted(allowed))})")
+        return self
 
 
 class Product(Strict):
@@ -84,18 +136,75 @@ class Product(Strict):
     price_changes: list[PriceChange] = Field(default_factory=list)
     description: dict[Language, str] = Field(default_factory=dict, description="The 'more information' text")
 
+    def name_in(self, language: str) -> str:
+        """The product's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
 
-class Subscription(Product):
+    @field_validator("keyword", mode="before")
+    @classmethod
+    def _keyword_usable(cls, keyword: Any) -> Any:
+        """Refused: a keyword YAML read as true/false, or one the short code answers itself."""
+        if isinstance(keyword, bool):  # YAML reads an unquoted YES, NO, ON or OFF as true or false
+            raise ValueError(f'read as {str(keyword).lower()}: write the keyword in quotes, e.g. "ON"')
+        if keyword in RESERVED_KEYWORDS:
+            raise ValueError(f"{keyword!r} is a word the short code answers itself (HELP, SUBS, STOP, ALL, YES/NO)")
+        return keyword
+
+    @field_validator("bucket")
+    @classmethod
+    def _charged_from_money(cls, bucket: str) -> str:
+        if bucket in ALLOWANCE_ONLY:
+            raise ValueError(f"{bucket!r} holds allowances, not money: a price is charged from a balance (main)")
+        return bucket
+
+    @field_validator("price_changes")
+    @classmethod
+    def _price_changes_dated_in_order(cls, changes: list[PriceChange]) -> list[PriceChange]:
+        dates = [change.effective for change in changes]
+        if dates != sorted(set(dates)):
+            raise ValueError(f"effective dates {[str(day) for day in dates]}: one change a date, earliest first")
+        return changes
+
+
+class Renewable(Product):
+    """What a product charged every period has: reminders before each renewal and the failed-renewal schedule."""
+
+    period: Period | None = None
+    reminders: Reminders = Reminders()
+    renewal: Renewal = Renewal()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_reminders_within_period(cls, data: Any) -> Any:
+        """A product stating no reminders gets the default days shorter than its period (a daily one: on the day)."""
+        if isinstance(data, dict) and "reminders" not in data and data.get("period") in PERIOD_DAYS:
+            shortest = PERIOD_DAYS[data["period"]]
+            return {**data, "reminders": {"days_before": [day for day in DEFAULT_REMINDER_DAYS if day < shortest]}}
+        return data
+
+    @model_validator(mode="after")
+    def _reminders_within_period(self) -> Self:
+        """A reminder as many days before as the period is long would fall before the previous renewal."""
+        if self.period is not None:
+            shortest = PERIOD_DAYS[self.period]
+            too_early = [day for day in self.reminders.days_before if day >= shortest]
+            if too_early:
+                raise ValueError(
+                    f"reminders.days_before {too_early}: a {self.period} renewal comes every {shortest}+ days, "
+                    f"remind fewer days before than that"
+                )
+        return self
+
+
+class Subscription(Renewable):
     """A content service or tariff option charged every period until cancelled."""
 
     kind: Literal["subscription"] = "subscription"
     period: Period
     trial_days: int = Field(default=0, ge=0, le=90)
-    reminders: Reminders = Reminders()
-    renewal: Renewal = Renewal()
 
 
-class Pack(Product):
+class Pack(Renewable):
     """A bundle of allowances with a validity; `period` set makes it renew like a subscription."""
 
     kind: Literal["pack"] = "pack"
@@ -110,8 +219,21 @@ class Pack(Product):
     extra_when_below_mb: int | None = Field(
         default=None, ge=1, description="M1 roaming: one more than max_active when the data left is below this"
     )
-    reminders: Reminders = Reminders()
-    renewal: Renewal = Renewal()
+
+    @model_validator(mode="after")
+    def _limits_consistent(self) -> Self:
+        if self.max_validity_days is not None and not self.carry_over:
+            raise ValueError("max_validity_days caps a carried-over validity: set carry_over: true, or remove it")
+        if self.max_validity_days is not None and self.validity_days > self.max_validity_days:
+            raise ValueError(
+                f"validity_days ({self.validity_days}) is longer than max_validity_days ({self.max_validity_days})"
+            )
+        if self.extra_when_below_mb is not None:
+            if self.max_active is None:
+                raise ValueError("extra_when_below_mb allows one pack beyond max_active: set max_active too")
+            if not any(allowance.kind == "data_mb" for allowance in self.allowances):
+                raise ValueError("extra_when_below_mb reads the data left: the pack grants no data_mb allowance")
+        return self
 
 
 class Plan(Strict):
@@ -120,6 +242,10 @@ class Plan(Strict):
     id: str = Field(pattern=PRODUCT_ID)
     names: dict[Language, str] = Field(min_length=1)
     monthly_fee: Money = Field(default=0)
+
+    def name_in(self, language: str) -> str:
+        """The plan's name in `language`, else its first name (the fallback)."""
+        return _named(self.names, language)
 
 
 class PlanChange(Strict):
@@ -157,6 +283,18 @@ class Catalogue(Strict):
                 raise ValueError(f"keyword {product.keyword!r} is used by two products")
             seen_ids.add(product.id)
             seen_keywords.add(product.keyword)
+        return self
+
+    @model_validator(mode="after")
+    def _plans_changeable(self) -> Self:
+        plan_ids = [plan.id for plan in self.plans]
+        if len(set(plan_ids)) != len(plan_ids):
+            raise ValueError(f"plans: an id is used twice in {plan_ids}")
+        if self.plan_change is not None:
+            if len(self.plans) < 2:
+                raise ValueError("plan_change needs at least two plans to change between")
+            if self.plan_change.ussd_code == self.ussd_code:
+                raise ValueError(f"plan_change.ussd_code {self.ussd_code!r} is already the subscriptions menu")
         return self
 
     @property
