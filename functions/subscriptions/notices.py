@@ -14,11 +14,9 @@ from shared.operator import OperatorProfile
 
 
 def product_name(catalogue: Catalogue, product_id: str, language: str) -> str:
-    """The product's name in `language`, else its first name; its id when the catalogue no longer has it."""
+    """The product's name in `language` (else its first name); its id when the catalogue no longer has it."""
     product = catalogue.product(product_id)
-    if product is None:
-        return product_id
-    return product.names.get(language) or next(iter(product.names.values()))  # type: ignore[call-overload]
+    return product.name_in(language) if product is not None else product_id
 
 
 def local_date(when: datetime, zone: str, language: str) -> str:

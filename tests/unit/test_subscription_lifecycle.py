@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from functions.subscriptions import lifecycle
-from functions.subscriptions.config import Catalogue
+from functions.subscriptions.config import Catalogue, load_preset
 from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.pricing import period_end
 from shared.operator import load_file
@@ -440,3 +440,54 @@ def test_a_look_at_next_due_at_always_finds_work_or_moves_it_on(product):
         moment = book.next_due_at
         book = look(book, moment, balance=0).book
         assert book.next_due_at is None or book.next_due_at > moment
+
+
+# --- the shipped presets ----------------------------------------------------------------------
+
+M1 = load_file(Path("tests/fixtures/operators/m1.yaml"))
+M1_CATALOGUE = load_preset("m1-subscriptions", M1.currency)
+DEMO_CATALOGUE = load_preset("demotel-subscriptions", DEMO.currency)
+SINGAPORE = ZoneInfo(M1.timezone)
+
+
+def preset_book(catalogue, product_id, at, zone) -> Book:
+    product = catalogue.product(product_id)
+    item = Item(
+        id="care-1", product=product_id, kind=product.kind, status="active", price=product.price, currency="SGD",
+        period=product.period, channel="ussd", started_at=at, anchor=at, periods_charged=1,
+        paid_through=period_end(at, product.period, 1, zone), next_charge_at=period_end(at, product.period, 1, zone),
+    )
+    return lifecycle.scheduled(Book(msisdn="+6591234567", items={item.id: item}), catalogue, zone=zone)
+
+
+def test_m1_an_annual_subscription_renews_on_its_anniversary_and_cancelling_before_that_date_stops_it():
+    """eHawaii: renews automatically on the anniversary date; closed before it, it is never charged again."""
+    zone = M1.timezone
+    signed_up = datetime(2026, 3, 16, 13, tzinfo=SINGAPORE)
+    book = preset_book(M1_CATALOGUE, "ehawaii-annual", signed_up, zone)
+    anniversary = datetime(2027, 3, 16, 13, tzinfo=SINGAPORE)
+    first_reminder = look_at(M1_CATALOGUE, book, datetime(2027, 2, 14, 10, tzinfo=SINGAPORE), zone)
+    assert [notice.template for notice in first_reminder.notices] == [lifecycle.REMINDER], "30 days before"
+    [charge] = look_at(M1_CATALOGUE, book, anniversary, zone).charges
+    assert (charge.amount, charge.period) == (9_900, 1)
+    assert look_at(M1_CATALOGUE, book, anniversary - timedelta(minutes=1), zone).charges == []
+
+    closed_item = book.items["care-1"].model_copy(
+        update={"status": "cancelled", "ended_at": anniversary - timedelta(days=1), "next_charge_at": None}
+    )
+    closed = lifecycle.scheduled(book.model_copy(update={"items": {"care-1": closed_item}}), M1_CATALOGUE, zone=zone)
+    assert look_at(M1_CATALOGUE, closed, anniversary + timedelta(days=1), zone).charges == []
+    assert closed.next_due_at is None
+
+
+def test_demotel_a_monthly_price_change_is_announced_then_charged_from_its_effective_date():
+    zone = DEMO.timezone
+    book = preset_book(DEMO_CATALOGUE, "kino-monthly", local(2026, 12, 5, 9), zone)
+    told = look_at(DEMO_CATALOGUE, book, local(2027, 1, 2, 10), zone)
+    assert lifecycle.PRICE_INCREASE in [notice.template for notice in told.notices]
+    [charge] = look_at(DEMO_CATALOGUE, told.book, local(2027, 1, 5, 9), zone).charges
+    assert charge.amount == 25_000 * SOM
+
+
+def look_at(catalogue, book, at, zone, balance=10**9):
+    return lifecycle.advance(book, catalogue, now=at, zone=zone, balances={"main": balance})
