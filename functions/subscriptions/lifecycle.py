@@ -148,9 +148,10 @@ def grace_ends(item: Item, product: Product, zone: str) -> datetime:
     return due + timedelta(days=product.renewal.grace_days)
 
 
-def cancel_at(item: Item, product: Product) -> datetime:
-    assert item.suspended_at is not None
-    return item.suspended_at + timedelta(days=product.renewal.suspended_days)
+def cancel_at(item: Item, product: Product, zone: str) -> datetime:
+    """When a suspended item ends unpaid (suspended as of its grace's end when the moment was not recorded)."""
+    suspended = item.suspended_at or grace_ends(item, product, zone)
+    return suspended + timedelta(days=product.renewal.suspended_days)
 
 
 def retry_moments(item: Item, product: Product, zone: str) -> list[datetime]:
@@ -366,17 +367,17 @@ def _unpaid(item: Item, product: Product, *, now: datetime, zone: str, balance: 
     if updated.status == "grace" and now >= grace_end:
         updated = updated.model_copy(update={"status": "suspended", "suspended_at": grace_end, "next_retry_at": None})
         outcome.facts.append(Fact("subscription.suspended", updated, price, f"suspended/{item.id}/{n}", "unpaid"))
-        if now < cancel_at(updated, product):
+        if now < cancel_at(updated, product, zone):
             outcome.notices.append(
                 Notice(
                     f"sms/{item.id}/suspended:{n}",
                     SUSPENDED,
                     item.id,
                     {"price": price},
-                    {"date": cancel_at(updated, product)},
+                    {"date": cancel_at(updated, product, zone)},
                 )
             )
-    if updated.status == "suspended" and now >= cancel_at(updated, product):
+    if updated.status == "suspended" and now >= cancel_at(updated, product, zone):
         updated = _ended(updated, now=now, reason="unpaid")
         outcome.facts.append(Fact("subscription.cancelled", updated, price, f"cancelled/{item.id}", "unpaid"))
         outcome.notices.append(Notice(f"sms/{item.id}/cancelled", CANCELLED, item.id, {"price": price}))
@@ -405,7 +406,7 @@ def _attempt_due(item: Item, product: Product, *, now: datetime, zone: str, retr
         return True
     if item.status == "grace":
         return (item.next_retry_at is not None and now >= item.next_retry_at) or now >= grace_ends(item, product, zone)
-    return item.suspended_at is not None and now >= cancel_at(item, product)
+    return now >= cancel_at(item, product, zone)
 
 
 def _item_pass(
@@ -520,7 +521,7 @@ def item_due_at(item: Item, catalogue: Catalogue, zone: str) -> datetime | None:
         return min([*unsent, due]) if due is not None else None
     if item.status == "grace":
         return min(moment for moment in (item.next_retry_at, grace_ends(item, product, zone)) if moment is not None)
-    return cancel_at(item, product) if item.suspended_at is not None else due
+    return cancel_at(item, product, zone)
 
 
 def next_due_at(book: Book, catalogue: Catalogue, *, zone: str) -> datetime | None:
