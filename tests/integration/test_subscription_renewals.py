@@ -287,3 +287,48 @@ def test_a_reminder_then_the_renewal_then_the_monthly_summary_with_the_clock(
         f"Your subscriptions in {due.month:02d}/{due.year}: Daily News {total}. Total: {total}."
     )
     sound(ALICE)
+
+
+# --- the shipped preset ---------------------------------------------------------------------
+
+
+def test_demotels_music_trial_is_announced_in_uzbek_then_converts_on_its_first_charge(firestore_clean, clock):
+    """The demo operator's own catalogue (music-monthly: a week free, then 15 000 so'm a month)."""
+    catalogue = renewals.service()[1]
+    subscriber(ALICE, "uz", balance=20_000 * SOM)
+    zone = ZoneInfo(ZONE)
+    started = utcnow()
+    trial_end = started + timedelta(days=7)
+    item = Item(
+        id="ussd-music",
+        product="music-monthly",
+        kind="subscription",
+        status="trial",
+        price=0,
+        currency="UZS",
+        period="monthly",
+        channel="ussd",
+        started_at=started,
+        anchor=trial_end,
+        periods_charged=0,
+        paid_through=trial_end,
+        next_charge_at=trial_end,
+    )
+    book = lifecycle.scheduled(Book(msisdn=ALICE, items={item.id: item}), catalogue, zone=ZONE)
+    store.db().collection(BOOKS).document(ALICE).set(book.to_document())
+    local_end = trial_end.astimezone(zone)
+    notice_at = datetime(local_end.year, local_end.month, local_end.day, 10, tzinfo=zone) - timedelta(days=3)
+
+    told = move(clock, notice_at - utcnow() + timedelta(minutes=20))
+    [notice] = told["sms.send"]
+    assert rendered(notice.data) == (
+        f"Musiqa bepul sinov muddati {local_end:%d.%m.%Y} kuni tugaydi; keyin har oy uchun 15 000 so'm. "
+        f"O'chirish uchun 06007 raqamiga STOP MUSIC yuboring."
+    )
+    converted = move(clock, trial_end - utcnow() + timedelta(minutes=20))
+    assert texts_of(converted) == ["renewals.renewed"]
+    [fact] = converted["subscription.renewed"]
+    assert (fact.data["status"], fact.data["price"]) == ("active", 15_000 * SOM)
+    assert balance(ALICE) == 5_000 * SOM
+    assert stored().items["ussd-music"].status == "active"
+    sound(ALICE)

@@ -491,3 +491,27 @@ def test_demotel_a_monthly_price_change_is_announced_then_charged_from_its_effec
 
 def look_at(catalogue, book, at, zone, balance=10**9):
     return lifecycle.advance(book, catalogue, now=at, zone=zone, balances={"main": balance})
+
+
+def test_a_renewing_pack_grants_its_allowance_again_for_its_validity_with_each_charge():
+    zone = DEMO.timezone
+    book = preset_book(DEMO_CATALOGUE, "data-monthly", local(2026, 3, 16), zone)
+    due = local(2026, 4, 16)
+    [charge] = look_at(DEMO_CATALOGUE, book, due, zone).charges
+    assert (charge.amount, charge.grants) == (45_000 * SOM, (("data_mb", 10240),))
+    assert charge.grants_expire_at == due + timedelta(days=30)
+
+
+def test_a_one_off_pack_ends_when_its_allowance_expires_and_is_never_charged():
+    product = DEMO_CATALOGUE.product("data-1gb")
+    bought = local(2026, 3, 16)
+    item = Item(
+        id="pack-1", product="data-1gb", kind="pack", status="active", price=product.price, currency="UZS",
+        channel="sms", started_at=bought, anchor=bought, periods_charged=1, paid_through=bought + timedelta(days=7),
+        expires_at=bought + timedelta(days=7),
+    )
+    book = lifecycle.scheduled(Book(msisdn=ALICE, items={"pack-1": item}), DEMO_CATALOGUE, zone=DEMO.timezone)
+    assert book.next_due_at == bought + timedelta(days=7)
+    result = look_at(DEMO_CATALOGUE, book, bought + timedelta(days=7), DEMO.timezone)
+    assert result.charges == [] and result.book.items["pack-1"].status == "expired"
+    assert result.book.next_due_at is None
