@@ -544,6 +544,6 @@ def scheduled(book: Book, catalogue: Catalogue, *, zone: str) -> Book:
     )
 
 
-def failing(book: Book) -> bool:
-    """Whether a credit could matter: some renewal is unpaid (in grace or suspended)."""
-    return any(item.status in ("grace", "suspended") for item in book.items.values())
+def failing(book: Book, bucket: str) -> bool:
+    """Whether a credit to `bucket` could matter: a renewal charged from it is unpaid (in grace or suspended)."""
+    return any(item.status in ("grace", "suspended") and item.bucket == bucket for item in book.items.values())

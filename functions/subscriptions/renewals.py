@@ -88,7 +88,7 @@ def on_balance_changed(ctx: runtime.Context[None], change: BalanceChanged) -> No
     if document is None:
         return
     book = Book.from_document(change.msisdn, document)
-    if not lifecycle.failing(book):
+    if not lifecycle.failing(book, change.bucket):
         return
     profile, catalogue = service()
     subscriber = ctx.get(ctx.doc(store.SUBSCRIBERS, change.msisdn)).to_dict()

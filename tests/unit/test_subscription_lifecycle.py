@@ -266,6 +266,14 @@ def test_a_credit_during_suspension_resumes_it_for_the_period_holding_now():
     assert resumed.book.items["req-1"].status == "active"
 
 
+def test_only_a_credit_to_the_bucket_an_unpaid_renewal_is_charged_from_is_worth_a_retry():
+    book = subscribed()
+    assert not lifecycle.failing(book, "main"), "nothing unpaid"
+    unpaid = look(book, local(2026, 4, 16, 12), balance=0).book
+    assert lifecycle.failing(unpaid, "main")
+    assert not lifecycle.failing(unpaid, "data_mb"), "a pack's megabytes pay no renewal"
+
+
 def test_a_credit_too_small_leaves_it_in_grace_and_says_nothing_new():
     book = look(subscribed(), local(2026, 4, 16, 12), balance=0).book
     small = look(book, local(2026, 4, 16, 13), balance=100 * SOM, retry_now=True)
