@@ -7,4 +7,4 @@ then the writes; SMS and the subscription.* facts leave through the outbox after
 
 from __future__ import annotations
 
-from functions.subscriptions.renewals import on_balance_changed, on_due, on_tick  # noqa: F401
+from functions.subscriptions.renewals import on_balance_changed, on_due, on_tick  # noqa: F401 - entry points
