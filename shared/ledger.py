@@ -39,7 +39,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -60,6 +60,9 @@ from shared.ledger_core import (
     reconcile,
 )
 from shared.runtime import Context
+
+if TYPE_CHECKING:
+    from shared.money import Currency
 
 __all__ = [
     "Account",
@@ -337,3 +340,12 @@ def bucket_label(bucket: str, language: str | None) -> str:
         return texts.render(f"ledger.bucket.{bucket}", language)
     except texts.UnknownText:
         return bucket
+
+
+def bucket_amount(bucket: str, amount: int, language: str | None, currency: Currency) -> str:
+    """An amount of `bucket` as subscribers read it: in its unit (texts `ledger.unit.<name>`: MB, minutes, SMS)
+    when the bucket counts allowances, else as money."""
+    try:
+        return texts.render(f"ledger.unit.{bucket}", language, amount=amount)
+    except texts.UnknownText:
+        return currency.format(amount)

@@ -46,25 +46,41 @@ def _to_minor(value: Any, info: ValidationInfo) -> int:
 Money = Annotated[int, BeforeValidator(_to_minor)]
 
 
-def known_buckets() -> frozenset[str]:
-    """Buckets subscribers can read the name of (texts `ledger.bucket.<name>`)."""
-    prefix = "ledger.bucket."
+def _texts_named(prefix: str) -> frozenset[str]:
     return frozenset(key[len(prefix) :] for key in texts.catalog() if key.startswith(prefix))
 
 
-def _bucket(value: str) -> str:
+def allowance_buckets() -> frozenset[str]:
+    """Buckets counting allowances (data MB, minutes, SMS), not money: those with a unit, texts `ledger.unit.<name>`."""
+    return _texts_named("ledger.unit.") & _texts_named("ledger.bucket.")
+
+
+def known_buckets() -> frozenset[str]:
+    """Buckets of money subscribers can read the name of (texts `ledger.bucket.<name>`, and no unit)."""
+    return _texts_named("ledger.bucket.") - allowance_buckets()
+
+
+def _checked_bucket(value: str, known: frozenset[str], what: str) -> str:
     if not isinstance(value, str) or not BUCKET_NAME.match(value):
         raise ValueError(f"{value!r} is not a bucket name (lowercase, e.g. main or bonus)")
-    known = known_buckets()
     if value not in known:
         raise ValueError(
-            f"unknown bucket {value!r} (known: {', '.join(sorted(known))}; a new bucket needs "
+            f"unknown {what} {value!r} (known: {', '.join(sorted(known))}; a new bucket needs "
             f"its name for subscribers in shared/texts, key ledger.bucket.{value})"
         )
     return value
 
 
-Bucket = Annotated[str, BeforeValidator(_bucket)]
+def _bucket(value: str) -> str:
+    return _checked_bucket(value, known_buckets(), "bucket")
+
+
+def _allowance_bucket(value: str) -> str:
+    return _checked_bucket(value, allowance_buckets(), "allowance bucket")
+
+
+Bucket = Annotated[str, BeforeValidator(_bucket)]  # holds money: prices, fees, transfers are paid from it
+AllowanceBucket = Annotated[str, BeforeValidator(_allowance_bucket)]  # holds MB, minutes or SMS (ledger.unit.<name>)
 
 
 def _where(loc: tuple) -> str:

@@ -36,7 +36,10 @@ def _ordered(buckets: Mapping[str, Any]) -> list[str]:
 
 
 def bucket_line(name: str, bucket: ledger.Bucket, language: str, currency: Currency, zone: tzinfo) -> str:
-    params = {"bucket": ledger.bucket_label(name, language), "amount": currency.format(bucket.balance)}
+    params = {
+        "bucket": ledger.bucket_label(name, language),
+        "amount": ledger.bucket_amount(name, bucket.balance, language, currency),
+    }
     expiring = nearest_expiry(bucket.lots)
     if expiring is None:
         return texts.render("edge.balance.line", language, **params)
@@ -45,7 +48,11 @@ def bucket_line(name: str, bucket: ledger.Bucket, language: str, currency: Curre
     if amount >= bucket.balance:
         return texts.render("edge.balance.line_valid_until", language, until=until_text, **params)
     return texts.render(
-        "edge.balance.line_part_expires", language, until=until_text, expiring=currency.format(amount), **params
+        "edge.balance.line_part_expires",
+        language,
+        until=until_text,
+        expiring=ledger.bucket_amount(name, amount, language, currency),
+        **params,
     )
 
 

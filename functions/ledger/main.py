@@ -84,10 +84,13 @@ def on_lot_expired(ctx: runtime.Context[None], expired: LotExpired) -> None:
             language=language,
             reference=f"ledger-expiry:{expired.msisdn}:{expired.lot_id}",  # lot ids count per account
             params={
-                "amount": profile.currency.format(expired.amount),
+                "amount": ledger.bucket_amount(expired.bucket, expired.amount, language, profile.currency),
                 "bucket": ledger.bucket_label(expired.bucket, language),
-                "balance": profile.currency.format(
-                    ledger.account_from_document(account_document).as_of(ctx.now).balance(expired.bucket)
+                "balance": ledger.bucket_amount(
+                    expired.bucket,
+                    ledger.account_from_document(account_document).as_of(ctx.now).balance(expired.bucket),
+                    language,
+                    profile.currency,
                 ),
             },
         ),

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shared.consent import NO_WORDS, YES_WORDS
 from shared.events import Language
-from shared.presets import Bucket, Money, PresetError, ServicePresets, Strict
+from shared.presets import AllowanceBucket, Bucket, Money, PresetError, ServicePresets, Strict
 
 PRESETS_DIR = Path(__file__).with_name("presets")
 SERVICE = "subscriptions"  # the key of the operator profile's `services` naming the preset in force
@@ -51,7 +51,6 @@ ALLOWANCE_BUCKETS: dict[str, frozenset[str]] = {
     "voice_min": frozenset({"voice_min"}),
     "sms": frozenset({"sms"}),
 }
-ALLOWANCE_ONLY = frozenset().union(*ALLOWANCE_BUCKETS.values())  # counted in units, never money
 
 
 class ConfigError(PresetError):
@@ -114,7 +113,7 @@ class Allowance(Strict):
     """What a pack grants: `amount` units (MB, minutes, SMS) into the allowance's ledger bucket."""
 
     kind: AllowanceKind
-    bucket: Bucket
+    bucket: AllowanceBucket
     amount: int = Field(gt=0, description="MB, minutes or messages (the bucket's unit)")
 
     @model_validator(mode="after")
@@ -149,13 +148,6 @@ class Product(Strict):
         if keyword in RESERVED_KEYWORDS:
             raise ValueError(f"{keyword!r} is a word the short code answers itself (HELP, SUBS, STOP, ALL, YES/NO)")
         return keyword
-
-    @field_validator("bucket")
-    @classmethod
-    def _charged_from_money(cls, bucket: str) -> str:
-        if bucket in ALLOWANCE_ONLY:
-            raise ValueError(f"{bucket!r} holds allowances, not money: a price is charged from a balance (main)")
-        return bucket
 
     @field_validator("price_changes")
     @classmethod

@@ -75,6 +75,18 @@ def test_main_comes_first_empty_extra_buckets_are_left_out_and_others_follow_by_
     assert [line.split(":")[0] for line in lines] == ["Main balance", "Bonus balance", "alpha"]
 
 
+def test_pack_allowances_read_in_megabytes_minutes_and_sms_not_in_money():
+    """A subscriptions pack's allowances sit in buckets of their own unit: 1024 MB is not 10.24 so'm."""
+    week = NOW + timedelta(days=7)
+    acc = account(("main", 100_000, None), ("data_mb", 1024, week), ("data_mb", 500, NOW + timedelta(days=2)),
+                  ("voice_min", 100, week), ("sms", 200, week))
+    lines = screen(acc, "ru").splitlines()
+    assert "Интернет: 1524 МБ, из них 500 МБ сгорает 03.03.2026 14:00" in lines
+    assert "Минуты звонков: 100 мин, действует до 08.03.2026 14:00" in lines
+    assert "SMS: 200 SMS, действует до 08.03.2026 14:00" in lines
+    assert "Основной баланс: 1 000 сумов" in lines
+
+
 def test_a_new_account_and_no_account_both_show_main_at_zero():
     assert screen(Account.new(MSISDN, NOW), "en").endswith("Main balance: 0 so'm")
     assert screen(None, "en").endswith("Main balance: 0 so'm")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from shared import ledger
 from shared.ledger_core import MAX_BALANCE, Account, InsufficientFunds, InvalidAmount, InvalidBucket, reconcile
+from shared.money import Currency
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 MSISDN = "+998901234567"
@@ -181,3 +182,12 @@ def test_documents_round_trip(ops):
 def test_bucket_labels_are_translated_and_unknown_buckets_keep_their_name():
     assert ledger.bucket_label("main", "ru") == "Основной баланс"
     assert ledger.bucket_label("idd", "ru") == "idd"
+
+
+def test_allowance_buckets_read_in_their_unit_and_money_buckets_in_the_currency():
+    uzs = Currency(code="UZS", minor_unit=2, symbol="so'm")
+    assert ledger.bucket_amount("data_mb", 2048, "en", uzs) == "2048 MB"
+    assert ledger.bucket_amount("roaming_data_mb", 10, "ky", uzs) == "10 МБ"
+    assert ledger.bucket_amount("voice_min", 60, "zh", uzs) == "60 分钟"
+    assert ledger.bucket_amount("main", 2048, "en", uzs) == "20.48 so'm"
+    assert ledger.bucket_amount("idd", 150, "en", uzs) == "1.50 so'm"

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from functions.missed_calls.config import ConfigError, MissedCallConfig, config_for
 from shared import cli, runtime
 from shared.operator import load_file
-from shared.presets import ServicePresets
+from shared.presets import AllowanceBucket, Bucket, ServicePresets, Strict
 
 DEMO = load_file(Path("shared/operators/demo.yaml"))
 SHIPPED = Path("functions/missed_calls/presets")
@@ -63,6 +64,20 @@ def test_a_broken_file_is_refused_naming_the_file_and_what_is_wrong(presets, tmp
     with pytest.raises(ConfigError, match=complaint) as raised:
         presets.load_file(broken, DEMO.currency)
     assert str(broken) in str(raised.value)
+
+
+class Buckets(Strict):
+    paid_from: Bucket = "main"
+    granted_to: AllowanceBucket = "data_mb"
+
+
+def test_money_is_never_taken_from_an_allowance_bucket_nor_an_allowance_put_in_a_money_one():
+    """A transfer debiting data_mb would move megabytes as money: each field knows which buckets it may name."""
+    assert Buckets(paid_from="bonus", granted_to="voice_min") == Buckets(paid_from="bonus", granted_to="voice_min")
+    with pytest.raises(ValidationError, match="unknown bucket 'data_mb' \\(known: bonus, main;"):
+        Buckets(paid_from="data_mb")
+    with pytest.raises(ValidationError, match="unknown allowance bucket 'main' \\(known: data_mb, roaming_data_mb, sms"):
+        Buckets(granted_to="main")
 
 
 def test_an_msisdn_argument_is_normalised_and_a_bad_one_is_a_usage_error(monkeypatch, capsys):

@@ -364,13 +364,16 @@ NEWS_YAML = "  - {id: news, keyword: NEWS, names: {en: News}, price: '1.00', per
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, renewal: {retry_hours: [6, 96]}}",
      "", "", "subscriptions[0].renewal", "after the grace period"),
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, bucket: data_mb}", "", "",
-     "subscriptions[0].bucket", "holds allowances, not money"),
+     "subscriptions[0].bucket", "unknown bucket 'data_mb' (known: bonus, main;"),
     ("  - {id: n, keyword: NEWS, names: {en: N}, price: '1', period: monthly, bucket: gold}", "", "",
      "subscriptions[0].bucket", "unknown bucket 'gold'"),
     ("", "  - {id: d, keyword: NEWS, names: {en: D}, price: '1', validity_days: 7, "
      "allowances: [{kind: data_mb, bucket: data_mb, amount: 1}]}", "", "(top level)", "keyword 'NEWS' is used by two"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, "
      "allowances: [{kind: sms, bucket: data_mb, amount: 1}]}", "", "packs[0].allowances[0]", "does not hold sms"),
+    ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, "
+     "allowances: [{kind: data_mb, bucket: main, amount: 1}]}", "", "packs[0].allowances[0].bucket",
+     "unknown allowance bucket 'main' (known: data_mb, roaming_data_mb, sms, voice_min;"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, max_validity_days: 30, "
      "allowances: [{kind: data_mb, bucket: data_mb, amount: 1}]}", "", "packs[0]", "set carry_over: true"),
     ("", "  - {id: d, keyword: D1, names: {en: D}, price: '1', validity_days: 7, extra_when_below_mb: 10, "
