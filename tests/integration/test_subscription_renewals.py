@@ -332,3 +332,33 @@ def test_demotels_music_trial_is_announced_in_uzbek_then_converts_on_its_first_c
     assert balance(ALICE) == 5_000 * SOM
     assert stored().items["ussd-music"].status == "active"
     sound(ALICE)
+
+
+def test_demotels_monthly_data_pack_renews_with_its_megabytes_again_until_its_validity_ends(firestore_clean):
+    catalogue = renewals.service()[1]
+    subscriber(ALICE, "en", balance=50_000 * SOM)
+    due = utcnow() - timedelta(minutes=5)
+    item = Item(
+        id="sms-net10",
+        product="data-monthly",
+        kind="pack",
+        status="active",
+        price=45_000 * SOM,
+        currency="UZS",
+        period="monthly",
+        channel="sms",
+        started_at=due - timedelta(days=31),
+        anchor=due,
+        periods_charged=0,
+        next_charge_at=due,
+    )
+    book = lifecycle.scheduled(Book(msisdn=ALICE, items={item.id: item}), catalogue, zone=ZONE)
+    store.db().collection(BOOKS).document(ALICE).set(book.to_document())
+
+    assert deliver(renewals.on_due, due_event(), "due-pack") == "processed"
+    assert balance(ALICE) == 5_000 * SOM
+    assert balance(ALICE, "data_mb") == 10240
+    [lot] = ledger.read_account(store.db(), ALICE).buckets["data_mb"].lots
+    assert abs(lot.expires_at - (utcnow() + timedelta(days=30))) < timedelta(minutes=1)
+    assert stored().items["sms-net10"].expires_at == lot.expires_at
+    sound(ALICE)
