@@ -45,6 +45,7 @@ Product = Subscription | Pack
 REMINDER = "renewals.reminder"
 REMINDER_LOW_BALANCE = "renewals.reminder_low_balance"
 TRIAL_ENDING = "renewals.trial_ending"
+TRIAL_ENDING_LOW_BALANCE = "renewals.trial_ending_low_balance"
 PRICE_INCREASE = "renewals.price_increase"
 RENEWED = "renewals.renewed"
 FAILED = "renewals.failed"
@@ -234,7 +235,8 @@ def _notices_due(item: Item, product: Product, *, now: datetime, zone: str, bala
             template = REMINDER if balance >= price else REMINDER_LOW_BALANCE
             amounts["balance"] = balance
         elif planned.kind == "trial-ending":
-            template = TRIAL_ENDING
+            template = TRIAL_ENDING if balance >= price else TRIAL_ENDING_LOW_BALANCE
+            amounts["balance"] = balance
         else:
             template, amounts["old_price"] = PRICE_INCREASE, item.price
         notices.append(Notice(f"sms/{item.id}/{planned.key}", template, item.id, amounts, {"date": due}))

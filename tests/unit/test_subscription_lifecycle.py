@@ -317,10 +317,13 @@ def test_a_trial_ending_notice_comes_before_the_first_charge():
     book = subscribed("games", trial_days=7)
     notice_at = local(2026, 3, 20, 10)  # 3 days before the trial ends on the 23rd
     assert book.next_due_at == notice_at
-    result = look(book, notice_at, balance=0)
+    result = look(book, notice_at, balance=3_000 * SOM)
     [notice] = result.notices
     assert (notice.template, notice.amounts["price"]) == (lifecycle.TRIAL_ENDING, 3_000 * SOM)
     assert look(result.book, notice_at + timedelta(days=1), balance=0).notices == []
+    [warning] = look(book, notice_at, balance=2_999 * SOM).notices
+    assert warning.template == lifecycle.TRIAL_ENDING_LOW_BALANCE, "the first charge would fail"
+    assert warning.amounts["balance"] == 2_999 * SOM
 
 
 def test_a_price_increase_is_announced_before_the_first_higher_charge_only():
