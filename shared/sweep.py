@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from shared import runtime
 from shared.events import ClockTick, Payload
 
@@ -77,6 +80,22 @@ def resumed(cursor: str | None, sweeps: Sequence[Sweep]) -> list[tuple[Sweep, Po
     except ValueError:
         pass
     raise runtime.Rejected(f"not a sweep cursor: {cursor!r}")
+
+
+def due_positions(
+    db: firestore.Client, collection: str, field: str, before: datetime, limit: int, after: Position | None
+) -> list[Position]:
+    """(field value, id) of the documents whose `field` is at or before `before`, in that order (single-field index)."""
+    query = (
+        db.collection(collection)
+        .where(filter=FieldFilter(field, "<=", before))
+        .order_by(field)
+        .order_by("__name__")
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.start_after(list(after))
+    return [(snapshot.get(field), snapshot.id) for snapshot in query.select([field]).stream()]
 
 
 def run(ctx: runtime.Context[Any], tick: ClockTick, sweeps: Sequence[Sweep], *, follow_up: str, page_size: int) -> None:

@@ -14,7 +14,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from functions.missed_calls import documents
 from functions.missed_calls.calls import PENDING
 from functions.missed_calls.models import MissedCall
-from shared import runtime
+from shared import runtime, sweep
 
 
 def pending_calls(ctx: runtime.Context[Any], callee: str, limit: int) -> list[MissedCall]:
@@ -39,16 +39,7 @@ def due(
     after: tuple[datetime, str] | None = None,
 ) -> list[tuple[datetime, str]]:
     """(field value, id) of the documents whose `field` is at or before `before`, in that order (single-field index)."""
-    query = (
-        db.collection(collection)
-        .where(filter=FieldFilter(field, "<=", before))
-        .order_by(field)
-        .order_by("__name__")
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.start_after(list(after))
-    return [(snapshot.get(field), snapshot.id) for snapshot in query.select([field]).stream()]
+    return sweep.due_positions(db, collection, field, before, limit, after)
 
 
 def expired_voicemails(

@@ -99,6 +99,9 @@ class Book(BaseModel):
     plan: str | None = None
     plan_changes: int = Field(default=0, ge=0)
     summary_due_at: AwareDatetime | None = Field(default=None, description="When the next monthly summary goes")
+    summarised_through: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}$", description="The last month (YYYY-MM) a spend summary told"
+    )
     next_due_at: AwareDatetime | None = Field(default=None, description="The earliest work due; the sweep's index")
     updated_at: AwareDatetime | None = None
 

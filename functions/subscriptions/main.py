@@ -7,5 +7,6 @@ then the writes; SMS and the subscription.* facts leave through the outbox after
 
 from __future__ import annotations
 
+from functions.subscriptions.renewals import on_balance_changed, on_due, on_tick  # noqa: F401 - entry points
 from functions.subscriptions.stopping import on_cancel, on_reassigned  # noqa: F401 - entry points
 from functions.subscriptions.subscribe import on_plan_change, on_requested  # noqa: F401 - entry points
