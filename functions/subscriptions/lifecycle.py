@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from functions.subscriptions.config import Catalogue, Pack, Subscription
 from functions.subscriptions.documents import Book, Item
-from functions.subscriptions.pricing import period_end, price_at
+from functions.subscriptions.pricing import month_of, period_end, price_at
 
 STALE = timedelta(hours=12)  # a notice this late is no longer news: marked sent, not sent
 REMINDER_LEAD = timedelta(hours=1)  # a reminder on the day goes at least this long before the charge
@@ -289,11 +289,6 @@ def _period_of(key: str) -> int:
         return int(key.split(":")[1])
     except (IndexError, ValueError):
         return -1
-
-
-def month_of(at: datetime, zone: str) -> str:
-    local = at.astimezone(ZoneInfo(zone))
-    return f"{local.year:04d}-{local.month:02d}"
 
 
 def _spent(spend: dict[str, dict[str, int]], month: str, product: str, amount: int) -> dict[str, dict[str, int]]:

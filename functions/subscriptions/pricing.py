@@ -68,3 +68,9 @@ def consent_period(period: Period | None) -> str:
     if period is None:
         return ONCE
     return CONSENT_PERIOD[period]
+
+
+def month_of(at: datetime, zone: str) -> str:
+    """The calendar month (YYYY-MM) of `at` in the operator's zone: what Book.spend counts by."""
+    local = at.astimezone(ZoneInfo(zone))
+    return f"{local.year:04d}-{local.month:02d}"

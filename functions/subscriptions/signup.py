@@ -43,12 +43,6 @@ def item_id(product_id: str, request_id: str) -> str:
     return f"{product_id}-{hashlib.sha256(request_id.encode()).hexdigest()[:12]}"
 
 
-def month_of(at: datetime, zone: str) -> str:
-    """The calendar month (YYYY-MM) of `at` in the operator's zone: what Book.spend counts by."""
-    local = at.astimezone(ZoneInfo(zone))
-    return f"{local.year:04d}-{local.month:02d}"
-
-
 def local_day(at: datetime, zone: str) -> date:
     """The operator's calendar day of `at`: the day a price is in force on."""
     return at.astimezone(ZoneInfo(zone)).date()
@@ -166,7 +160,6 @@ class Start:
     item: Item
     charge: int  # minor units debited from item.bucket now (0: a trial, or free)
     month: str  # the spend month the charge counts in
-    wake_at: datetime | None  # when the clock first looks at the new item (Book.next_due_at)
     grants: list[tuple[str, int]] = field(default_factory=list)
     carried: list[tuple[str, int]] = field(default_factory=list)
     superseded: tuple[str, ...] = ()  # live identical packs whose remainder the new one took over
@@ -224,8 +217,7 @@ def decide_start(
     return Start(
         item,
         charge,
-        month_of(now, zone),
-        first_look(item, product, now),
+        pricing.month_of(now, zone),
         grants=purchase.grants if purchase else [],
         carried=purchase.carried if purchase else [],
         superseded=purchase.superseded if purchase else (),
@@ -289,21 +281,4 @@ def started(book: Book, start: Start, *, now: datetime) -> None:
     if start.charge:
         month = book.spend.setdefault(start.month, {})
         month[start.item.product] = month.get(start.item.product, 0) + start.charge
-    book.next_due_at = earliest(book.next_due_at, start.wake_at)
     book.at(now)
-
-
-def first_look(item: Item, product: Product, now: datetime) -> datetime | None:
-    """When the clock must first look at a new item: a day before its earliest reminder, or before its expiry.
-
-    From there the renewals' lifecycle sets the book's next moment exactly.
-    """
-    due = [moment for moment in (item.next_charge_at, item.expires_at) if moment is not None]
-    if not due:
-        return None
-    ahead = timedelta(days=max(product.reminders.days_before, default=0) + 1)
-    return max(now, min(due) - ahead)
-
-
-def earliest(*moments: datetime | None) -> datetime | None:
-    return min((moment for moment in moments if moment is not None), default=None)

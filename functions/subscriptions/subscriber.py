@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from functions.subscriptions import wording
+from functions.subscriptions import lifecycle, wording
 from functions.subscriptions.config import PRESETS, Catalogue
 from functions.subscriptions.documents import BOOKS, Book, Status
 from functions.subscriptions.refusal import Refusal
@@ -90,6 +90,8 @@ class Session:
         return ledger.open(self.ctx, self.subscriber.msisdn, create=True)
 
     def save_book(self) -> None:
+        """Write the book with the moment the clock must next look at it (the renewals' own reckoning)."""
+        self.book = lifecycle.scheduled(self.book, self.catalogue, zone=self.profile.timezone)
         self.book.at(self.ctx.now)
         self.ctx.txn.set(book_ref(self.ctx, self.book.msisdn), self.book.to_document())
 

@@ -16,7 +16,7 @@ import pytest
 
 from functions.provisioning import main as provisioning
 from functions.subscriptions import main as subscriptions
-from functions.subscriptions import signup
+from functions.subscriptions import pricing
 from functions.subscriptions.documents import BOOKS, Book
 from functions.subscriptions.subscribe import REQUESTS, record_id
 from shared import consent, ledger, store, texts
@@ -131,7 +131,7 @@ def test_a_keyword_is_asked_with_its_price_and_yes_charges_once_with_a_receipt_a
     assert (item.product, item.status, item.price, item.periods_charged, item.consent_id) == (
         "kino-monthly", "active", 20_000 * SOM, 1, pending.consent_id)
     assert next_day > utcnow() + timedelta(days=27) and kept.pending is None
-    assert kept.spend == {signup.month_of(item.started_at, "Asia/Tashkent"): {"kino-monthly": 20_000 * SOM}}
+    assert kept.spend == {pricing.month_of(item.started_at, "Asia/Tashkent"): {"kino-monthly": 20_000 * SOM}}
     decided = stored_consent(pending.consent_id)
     assert (decided["status"], decided["request"]["text"], decided["confirmation"]["text"]) == (
         "confirmed", "KINO", "YES")

@@ -4,14 +4,15 @@ annual anniversary), the refusals, and what STOP and STOP ALL stop."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.subscriptions import pricing, signup, stopping, wording
+from functions.subscriptions import lifecycle, pricing, signup, stopping, wording
 from functions.subscriptions.config import load_preset
 from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.refusal import Refusal
@@ -246,14 +247,22 @@ def test_a_start_counts_the_spend_of_its_month_and_ends_the_packs_it_took_over()
     assert book.spend == {"2026-03": {"data-1gb": 9_000 * SOM}}
     assert (book.items["p1"].status, book.items["p1"].end_reason) == ("expired", f"carried_over:{started.item.id}")
     assert book.items[started.item.id].status == "active" and [item.id for item in book.live()] == [started.item.id]
-    assert book.next_due_at is not None and NOW <= book.next_due_at <= started.item.expires_at
+    due = lifecycle.scheduled(book, DEMO, zone=TASHKENT).next_due_at
+    assert due is not None and NOW <= due <= started.item.expires_at
 
 
-def test_the_clock_first_looks_at_a_new_subscription_before_its_earliest_reminder():
+def test_the_clock_first_looks_at_a_new_subscription_on_its_earliest_reminder_or_the_summary_of_its_charge():
     started = start("shield-annual")
     assert isinstance(started, signup.Start)
-    first_charge = started.item.next_charge_at
-    assert started.wake_at == first_charge - timedelta(days=31)  # reminders 30, 7 and 0 days before
+    book = Book.empty(ALICE)
+    signup.started(book, started, now=NOW)
+    scheduled = lifecycle.scheduled(book, DEMO, zone=TASHKENT)
+    first_charge = started.item.next_charge_at.astimezone(ZoneInfo(TASHKENT))
+    # Reminders 30, 7 and 0 days before the anniversary, at 10:00 in the operator's zone: the first is 30 days before.
+    expected = datetime.combine((first_charge - timedelta(days=30)).date(), time(10), tzinfo=ZoneInfo(TASHKENT))
+    summary = lifecycle.summary_moment("2026-03", DEMO.summary_day, TASHKENT)  # what March's charge brings
+    assert scheduled.next_due_at == min(expected, summary)
+    assert lifecycle.scheduled(book.model_copy(update={"spend": {}}), DEMO, zone=TASHKENT).next_due_at == expected
 
 
 @given(price=st.integers(min_value=1, max_value=10**9), balance=st.integers(min_value=0, max_value=10**9))
