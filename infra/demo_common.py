@@ -17,7 +17,7 @@ import requests
 
 from emulators.carrier.client import CarrierClient
 from infra.sections import always
-from shared import bus, catalog, texts
+from shared import bus, catalog, ledger, store, texts
 from shared.operator import OperatorProfile
 
 
@@ -153,9 +153,11 @@ class DemoStage:
             raise RuntimeError(f"the clock did not move to {moment.isoformat()}: {answer.text[:200]}")
 
     def top_up(self, who: DemoSubscriber, amount: int, reference: str) -> None:
-        """The BSS credits `amount` (minor units) to the main balance, as a recharge does."""
+        """The BSS credits `amount` (minor units) to the main balance, as a recharge does; waits until it is."""
+        before = main_balance(who.msisdn)
         payload = {"msisdn": who.msisdn, "amount": amount, "bucket": "main", "reference": reference}
         bus.publish([catalog.make_envelope("bss.topup", payload, event_id=f"demo-{reference}", source="demo-bss")])
+        wait_until(lambda: main_balance(who.msisdn) >= before + amount, self.timeout, f"{who.name}'s top-up")
 
     def dial(self, who: DemoSubscriber, code: str) -> dict[str, Any]:
         """The screen a USSD code answers, read whole."""
@@ -172,6 +174,12 @@ class DemoStage:
                 return {**screen, "text": "\n".join([*pages, screen["text"]])}
             pages.append("\n".join(shown))
             screen = self.carrier.reply(who.msisdn, screen["session_id"], key)
+
+
+def main_balance(msisdn: str) -> int:
+    """The main balance as the ledger holds it now (0 without an account)."""
+    account = ledger.read_account(store.db(), msisdn)
+    return account.balance("main") if account else 0
 
 
 def never(profile: OperatorProfile) -> bool:

@@ -44,7 +44,9 @@ def sms(notice: Notice, book: Book, catalogue: Catalogue, *, profile: OperatorPr
         year, month = notice.month.split("-")
         params["month"] = texts.render("renewals.month", language, month=month, year=year)
         params["lines"] = ", ".join(
-            f"{product_name(catalogue, product, language)} {profile.currency.format(amount)}"
+            # A list's amounts are written here in the reader's words: notify localises whole amounts only.
+            f"{product_name(catalogue, product, language)} "
+            f"{profile.currency.localise(profile.currency.format(amount), language)}"
             for product, amount in notice.lines
         )
     reference = f"subscription:{item.id}" if item is not None else f"subscriptions:{book.msisdn}:{notice.month}"

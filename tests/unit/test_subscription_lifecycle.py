@@ -15,6 +15,7 @@ from functions.subscriptions import lifecycle
 from functions.subscriptions.config import Catalogue, load_preset
 from functions.subscriptions.documents import Book, Item
 from functions.subscriptions.pricing import period_end
+from shared import texts
 from shared.operator import load_file
 
 DEMO = load_file(Path("shared/operators/demo.yaml"))
@@ -526,3 +527,14 @@ def test_a_one_off_pack_ends_when_its_allowance_expires_and_is_never_charged():
     result = look_at(DEMO_CATALOGUE, book, bought + timedelta(days=7), DEMO.timezone)
     assert result.charges == [] and result.book.items["pack-1"].status == "expired"
     assert result.book.next_due_at is None
+
+
+def test_the_summary_writes_every_amount_in_the_readers_words():
+    from functions.subscriptions import notices
+
+    summary = lifecycle.Notice(
+        "summary", "renewals.summary", amounts={"total": 10_000 * SOM}, lines=(("news", 10_000 * SOM),), month="2026-03"
+    )
+    sent = notices.sms(summary, Book(msisdn=ALICE), CATALOGUE, profile=DEMO, language="ru")
+    text = texts.render(sent.template, "ru", **sent.params)
+    assert "Новости 10 000 сумов" in text and "so'm" not in text, text
