@@ -36,18 +36,20 @@ def test_every_services_demo_and_bench_module_is_discovered(kind):
 
 def test_discovery_finds_the_services_sections_without_a_list():
     assert sections.service_packages("demo") == ("functions.ledger", "functions.missed_calls",
-                                                 "functions.transfers", "functions.zero_balance")
+                                                 "functions.subscriptions", "functions.transfers",
+                                                 "functions.zero_balance")
     assert sections.service_packages("bench") == ("functions.ledger", "functions.missed_calls",
-                                                  "functions.notify", "functions.transfers")
+                                                  "functions.notify", "functions.subscriptions", "functions.transfers")
 
 
 def test_the_demo_plays_the_services_parts_and_the_platforms_in_their_order():
     played = [section.play.__module__ for section in demo.demo_sections(PROFILE)]
     assert played == ["functions.ledger.demo", "infra.demo", "functions.transfers.demo",
-                      "functions.missed_calls.demo", "functions.zero_balance.demo"]
+                      "functions.missed_calls.demo", "functions.zero_balance.demo",
+                      "functions.subscriptions.demo"]  # last: it moves the clock
     measured = [section.measure.__module__ for section in bench.bench_sections(PROFILE)]
     assert measured == ["functions.notify.bench", "functions.ledger.bench", "functions.transfers.bench",
-                        "functions.missed_calls.bench"]
+                        "functions.missed_calls.bench", "functions.subscriptions.bench"]
 
 
 def test_a_service_the_profile_switches_off_has_no_part():
@@ -72,7 +74,8 @@ def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_pri
     assert (messages, runs, counts) == (300, 3, {"sessions": 8, "soak-minutes": 10,             # the platform's
                                                  "ussd-requests": 500, "transfers": 20, "concurrency": 8,
                                                  "calls": 300, "callers": 50, "calls-each": 4,
-                                                 "storm-subscribers": 2000, "pings": 3})
+                                                 "storm-subscribers": 2000, "subscription-screens": 300,
+                                                 "renewals": 100, "pings": 3})
     small = bench.parse(["--storm-subscribers", "20", "--soak-minutes", "0"], measured)[2]
     assert (small["storm-subscribers"], small["soak-minutes"]) == (20, 0)
     assert push == "local", "the bench pushes like production unless told --push emulator"
