@@ -233,7 +233,11 @@ class Plan(Strict):
 
     id: str = Field(pattern=PRODUCT_ID)
     names: dict[Language, str] = Field(min_length=1)
-    monthly_fee: Money = Field(default=0)
+    monthly_fee: Money = Field(
+        default=0,
+        description="Shown on the plan menu; charged by the operator's charging system, which owns the line's plan "
+        "and hears the change as subscription.started (this service charges only the change's fee)",
+    )
 
     def name_in(self, language: str) -> str:
         """The plan's name in `language`, else its first name (the fallback)."""
