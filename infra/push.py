@@ -16,6 +16,12 @@ The subscriptions are then pull subscriptions with the catalog's ack deadline, r
 dead-letter policies (infra/topology.py); `python -m infra.stack --push emulator` keeps the
 emulator's own push instead.
 
+A consumer's `filter:` (the catalog) is given to its subscription, but the emulator only stores it and
+delivers every message (tried: a filtered subscription pulls the messages it does not match too). So the
+stand-in matches each message's attributes itself and acknowledges the others without posting them, as
+Pub/Sub does: the function is not invoked, and the bench's meter counts no delivery. The emulator's own
+push (`--push emulator`) posts them all; the consumers keep their own check for that.
+
 A subscription with message ordering (its topic's `ordering_key` in the catalog) never has two
 messages of one key in flight, as Pub/Sub's push with ordering: the emulator sends a key's messages
 in order (several at once), and google-cloud-pubsub's streaming pull holds a key's next message until
@@ -47,7 +53,7 @@ from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.cloud.pubsub_v1.types import FlowControl
 
 from infra import topology
-from shared import catalog as catalog_module
+from shared import catalog as catalog_module, message_filter
 
 logger = logging.getLogger("vas.local-push")
 
@@ -82,6 +88,7 @@ class Route:
     endpoint: str  # the URL with the topic path functions-framework reads (topology.push_endpoint)
     ack_deadline_seconds: int
     dead_lettering: DeadLettering | None = None  # None: the emulator's dead-letter policy decides
+    accepts: message_filter.Predicate | None = None  # the subscription's filter; None: every message
 
 
 def _published_at(message: Message) -> str:
@@ -162,10 +169,13 @@ class LocalPush:
         topic: str,
         ack_deadline_seconds: int,
         dead_lettering: DeadLettering | None = None,
+        filter_text: str | None = None,
     ) -> None:
-        """Start pushing `subscription` (a pull subscription of `topic`) to the function at `url`."""
+        """Start pushing `subscription` (a pull subscription of `topic`) to the function at `url`, only the
+        messages `filter_text` (Pub/Sub's filter syntax) matches when given."""
         endpoint = topology.push_endpoint(url, self.project, topic)
-        route = Route(subscription, endpoint, ack_deadline_seconds, dead_lettering)
+        accepts = message_filter.parse(filter_text).matches if filter_text else None
+        route = Route(subscription, endpoint, ack_deadline_seconds, dead_lettering, accepts)
         executor = ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"push-{subscription}")
         stream = self._subscriber.subscribe(
             self._subscriber.subscription_path(self.project, subscription),
@@ -179,6 +189,9 @@ class LocalPush:
         self._streams.append(stream)
 
     def _deliver(self, route: Route, message: Message) -> None:
+        if route.accepts is not None and not route.accepts(message.attributes):
+            message.ack()  # as Pub/Sub does with what a subscription's filter leaves out: never pushed
+            return
         if not message.ordering_key:
             self._push(route, message)
             return
@@ -274,5 +287,5 @@ def deliver(
             if forwarded
             else None
         )
-        push.route(name, url, consumer.topic, consumer.ack_deadline_seconds, dead_lettering)
+        push.route(name, url, consumer.topic, consumer.ack_deadline_seconds, dead_lettering, consumer.filter)
     return push

@@ -55,6 +55,10 @@ def create(
                 "maximum_backoff": duration_pb2.Duration(seconds=min(consumer.max_backoff_seconds, cap)),
             },
         }
+        if consumer.filter:
+            # Pub/Sub acknowledges what the filter does not match without pushing it. The emulator only
+            # stores it and delivers everything: the local push (infra/push.py) matches messages itself.
+            request["filter"] = consumer.filter
         if emulator_push:
             request["push_config"] = {"push_endpoint": push_endpoint(consumer_urls[name], project, consumer.topic)}
         if consumer.dead_letter and consumer.max_delivery_attempts:

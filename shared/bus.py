@@ -45,9 +45,12 @@ def topic_path(topic: str) -> str:
 
 
 def encode(envelope: Envelope) -> tuple[bytes, dict[str, str]]:
+    """The message's data and attributes: the envelope's ids, and the payload fields its topic declares as attributes
+    (subscriptions filter on them)."""
     data = envelope.model_dump_json().encode()
     attributes = {"event_id": envelope.id, "event_type": envelope.type, "correlation_id": envelope.correlation_id}
-    return data, attributes
+    topic = catalog.load().topics.get(envelope.type)
+    return data, {**(topic.attributes_of(envelope.data) if topic else {}), **attributes}
 
 
 def ordering_key(envelope: Envelope) -> str:
@@ -85,23 +88,27 @@ def publish(envelopes: Iterable[Envelope], timeout: float = 30.0, *, immediate: 
 
 
 def publish_raw(topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
-    """Publish bytes as they are (replaying a dead letter, a test's poison message), with the ordering key of
-    the envelope they hold (none when they hold none of this topic)."""
+    """Publish bytes as they are (replaying a dead letter, a test's poison message), with the ordering key and
+    the declared attributes of the envelope they hold (none when they hold none of this topic)."""
     metering.count_published([data])
-    path, key = topic_path(topic), _raw_ordering_key(topic, data)
-    future = _publisher().publish(path, data, ordering_key=key, **(attributes or {}))
+    declared, payload = catalog.load().topics.get(topic), _raw_payload(topic, data)
+    key = declared.ordering_key_of(payload) if declared and payload is not None else ""
+    derived = declared.attributes_of(payload) if declared and payload is not None else {}
+    path = topic_path(topic)
+    future = _publisher().publish(path, data, ordering_key=key, **{**derived, **(attributes or {})})
     return _published(_publisher(), future, path, key, timeout=30)
 
 
-def _raw_ordering_key(topic: str, data: bytes) -> str:
+def _raw_payload(topic: str, data: bytes) -> dict | None:
+    """The payload (as JSON) of the envelope `data` holds, when it is a valid one of `topic`."""
     declared = catalog.load().topics.get(topic)
     if declared is None:
-        return ""
+        return None
     try:
         payload = declared.payload_model.model_validate(decode(data).data)
-    except ValueError:  # not an envelope, or not one of this topic: no key to keep
-        return ""
-    return declared.ordering_key_of(payload.model_dump(mode="json"))
+    except ValueError:  # not an envelope, or not one of this topic: no key or attribute to keep
+        return None
+    return payload.model_dump(mode="json")
 
 
 def _published(publisher: PublisherClient, future: futures.Future, topic: str, key: str, timeout: float) -> str:

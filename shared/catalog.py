@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import typing
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from shared import events
+from shared import events, message_filter
 
 PLATFORM_FILE = Path(__file__).with_name("catalog.yaml")
 REPO = PLATFORM_FILE.parents[1]
@@ -18,6 +19,8 @@ SERVICES_DIR = REPO / "functions"
 SERVICE_PART = "*/catalog.yaml"  # under SERVICES_DIR: functions/<service>/catalog.yaml
 SECTIONS = ("topics", "consumers", "webhooks", "schedules")
 PLATFORM_ONLY = ("dead_letter_topic", "defaults")
+# The attributes shared/bus.py gives every message: a topic's own `attributes` cannot take these names.
+RESERVED_ATTRIBUTES = ("event_id", "event_type", "correlation_id")
 
 
 class Topic(BaseModel):
@@ -28,6 +31,9 @@ class Topic(BaseModel):
     # The payload field whose value is the message's Pub/Sub ordering key: one key's messages are
     # delivered one at a time, in order (the subscriptions of the topic enable message ordering).
     ordering_key: str | None = None
+    # Payload fields each message also carries as a Pub/Sub attribute of the same name, for consumers'
+    # `filter:` (Pub/Sub filters on attributes only, so a consumer is not pushed what it would ignore).
+    attributes: list[str] = []
 
     @property
     def payload_model(self) -> type[events.Payload]:
@@ -36,6 +42,15 @@ class Topic(BaseModel):
     def ordering_key_of(self, data: dict) -> str:
         """The ordering key of a message carrying `data` (a valid payload of this topic); "" for none."""
         return "" if self.ordering_key is None else str(data[self.ordering_key])
+
+    def attributes_of(self, data: dict) -> dict[str, str]:
+        """The declared attributes of a message carrying `data` (a valid payload, as JSON); a null field has none."""
+        return {name: _attribute_text(data[name]) for name in self.attributes if data.get(name) is not None}
+
+
+def _attribute_text(value: object) -> str:
+    """A JSON value as an attribute's text: a string as it is, anything else as JSON (true, 12)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class Consumer(BaseModel):
@@ -49,6 +64,9 @@ class Consumer(BaseModel):
     min_backoff_seconds: int
     max_backoff_seconds: int
     ack_deadline_seconds: int
+    # Pub/Sub's filter syntax over the attributes its topic declares: only matching messages are pushed
+    # (Pub/Sub acknowledges the others itself). None: every message.
+    filter: str | None = None
 
 
 class Webhook(BaseModel):
@@ -119,11 +137,16 @@ def _check(catalog: Catalog) -> None:
     for topic in catalog.topics.values():
         if topic.model not in events.MODELS:
             problems.append(f"topic {topic.name}: model {topic.model} is not in shared/events.py")
-        elif topic.ordering_key is not None:
-            problems += _ordering_key_problems(topic)
+        else:
+            if topic.ordering_key is not None:
+                problems += _ordering_key_problems(topic)
+            problems += _attribute_problems(topic)
     for consumer in list(catalog.consumers.values()) + list(catalog.schedules.values()):
         if consumer.topic not in catalog.topics:
             problems.append(f"{consumer.name}: topic {consumer.topic} is not declared")
+    for consumer in catalog.consumers.values():
+        if consumer.filter is not None and consumer.topic in catalog.topics:
+            problems += _filter_problems(consumer, catalog.topics[consumer.topic])
     if catalog.dead_letter_topic not in catalog.topics:
         problems.append(f"dead-letter topic {catalog.dead_letter_topic} is not declared")
     if problems:
@@ -143,6 +166,55 @@ def _ordering_key_problems(topic: Topic) -> list[str]:
         # Ordering keys are message metadata, shown in consoles and logs unredacted.
         return [f"{where} is secret in {topic.model}: an ordering key is never redacted"]
     return []
+
+
+def _attribute_problems(topic: Topic) -> list[str]:
+    """Why `topic`'s attributes cannot be set: each is a non-secret field of its payload model, declared once."""
+    model, problems = topic.payload_model, []
+    for name in topic.attributes:
+        where = f"topic {topic.name}: attribute {name!r}"
+        if name not in model.model_fields:
+            problems.append(f"{where} is not a field of {topic.model} (its fields: {', '.join(model.model_fields)})")
+        elif name in events.secret_fields(model):
+            problems.append(f"{where} is secret in {topic.model}: an attribute is never redacted")
+        elif name.startswith("goog") or name in RESERVED_ATTRIBUTES:
+            problems.append(f"{where} is reserved: Pub/Sub or shared/bus.py sets it")
+    if len(set(topic.attributes)) != len(topic.attributes):
+        problems.append(f"topic {topic.name}: an attribute is declared twice")
+    return problems
+
+
+def _filter_problems(consumer: Consumer, topic: Topic) -> list[str]:
+    """Why `consumer`'s filter would not work: Pub/Sub refuses it, or it reads an attribute its topic never sets,
+    or compares one with a value its field never takes (which would silently match nothing)."""
+    where = f"consumer {consumer.name}: filter {consumer.filter!r}"
+    try:
+        parsed = message_filter.parse(consumer.filter or "")
+    except ValueError as error:
+        return [f"{where} is not a Pub/Sub filter: {error}"]
+    unknown = sorted(parsed.attributes - set(topic.attributes))
+    if unknown:
+        declared = ", ".join(topic.attributes) or "none"
+        return [
+            f"{where} reads {', '.join(unknown)}, which topic {topic.name} does not set (its attributes: {declared})"
+        ]
+    problems = []
+    for name, value, whole in parsed.compared:
+        allowed = _literal_values(topic.payload_model, name)
+        if allowed is not None and not any(
+            option == value or (not whole and option.startswith(value)) for option in allowed
+        ):
+            problems.append(f"{where} compares {name} with {value!r}, never one of {', '.join(sorted(allowed))}")
+    return problems
+
+
+def _literal_values(model: type[events.Payload], field: str) -> set[str] | None:
+    """The texts a Literal field's attribute can take; None when the field is not a Literal of strings."""
+    annotation = model.model_fields[field].annotation
+    if typing.get_origin(annotation) is not typing.Literal:
+        return None
+    options = typing.get_args(annotation)
+    return set(options) if all(isinstance(option, str) for option in options) else None
 
 
 def files() -> list[Path]:

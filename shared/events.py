@@ -182,15 +182,33 @@ class SmsFinal(Payload):
 # --- ledger -------------------------------------------------------------------------------
 
 
+Direction = Literal["credit", "debit"]
+
+
+def direction_of(delta: int) -> Direction:
+    """A positive change is a credit; a debit, an expiry (negative) or nothing moved is not."""
+    return "credit" if delta > 0 else "debit"
+
+
 class BalanceChanged(Payload):
     msisdn: Msisdn
     bucket: str
     delta: int = Field(description="Minor units; negative for debits and expiries")
+    # A message attribute (shared/catalog.yaml) so that a consumer of credits alone filters out the debits.
+    direction: Direction = Field(
+        default_factory=lambda data: direction_of(data["delta"]), description="credit when delta > 0, else debit"
+    )
     balance: int = Field(description="The bucket's balance after the change, minor units")
     total: int = Field(description="All buckets after the change, minor units")
     reason: str
     reference: str
     entry_id: str
+
+    @model_validator(mode="after")
+    def _direction_is_the_deltas(self) -> Self:
+        if self.direction != direction_of(self.delta):
+            raise ValueError(f"direction {self.direction} disagrees with delta {self.delta}")
+        return self
 
 
 class LotExpired(Payload):

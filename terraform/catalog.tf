@@ -15,8 +15,10 @@ locals {
   platform_catalog = local.catalog_files["shared/catalog.yaml"]
   catalog = merge(
     { dead_letter_topic = local.platform_catalog.dead_letter_topic, defaults = local.platform_catalog.defaults },
+    # A filter, not a conditional (`… == null ? {} : part[section]`): the empty object and a section whose
+    # entries differ in shape (a topic with a list of attributes) have no common type.
     { for section in local.catalog_sections : section => merge([
-      for part in values(local.catalog_files) : try(part[section], null) == null ? {} : part[section]
+      for part in values(local.catalog_files) : part[section] if try(part[section], null) != null
     ]...) },
   )
   # "<section> <name>" -> the files declaring it, when more than one does (merge() would keep the last);
@@ -24,7 +26,7 @@ locals {
   catalog_declarations = flatten([
     for file, part in local.catalog_files : [
       for section in local.catalog_sections : [
-        for name in keys(try(part[section], null) == null ? {} : part[section]) : { key = "${section} ${name}", file = file }
+        for name in try(keys(part[section]), []) : { key = "${section} ${name}", file = file }
       ]
     ]
   ])
@@ -53,6 +55,7 @@ locals {
       min_backoff_seconds   = try(consumer.min_backoff_seconds, local.defaults.min_backoff_seconds)
       max_backoff_seconds   = try(consumer.max_backoff_seconds, local.defaults.max_backoff_seconds)
       ack_deadline_seconds  = try(consumer.ack_deadline_seconds, local.defaults.ack_deadline_seconds)
+      filter                = try(consumer.filter, null)
     }
   }
 

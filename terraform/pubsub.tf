@@ -27,6 +27,9 @@ resource "google_pubsub_subscription" "consumer" {
   # One key's messages pushed one at a time, in order, where the topic names an ordering key (the sender,
   # the callee, the account): Pub/Sub pushes the next only once the previous is acknowledged or dead-lettered.
   enable_message_ordering = contains(local.ordered_topics, each.value.topic)
+  # Only the messages the consumer's `filter:` matches (over the attributes its topic declares) are pushed;
+  # Pub/Sub acknowledges the rest itself. Changing a filter replaces the subscription.
+  filter = each.value.filter
 
   # Seeking to a time (`python -m functions.ops seek`) re-delivers acknowledged messages only if
   # the subscription keeps them; they are kept, at storage cost, for the retention below.

@@ -5,7 +5,8 @@ per subscriber (shared/sweep.py), so each transaction stays one subscriber's. `o
 lifecycle.advance over the book in ONE transaction with the subscriber's ledger account: the
 debits, the book (periods moved on, notices marked sent) and the processed marker commit
 together, so a redelivered event or an overlapping tick finds the period paid. `on_balance_changed`
-hears every ledger change: it reads the book once and stops there unless a renewal is unpaid.
+hears the credits only (its subscription filters balance.changed on `direction`, so the debits of every
+call never invoke it): it reads the book once and stops there unless a renewal is unpaid.
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def on_due(ctx: runtime.Context[None], due: SubscriptionsDue) -> None:
 @runtime.consumer("subscriptions-topup")
 def on_balance_changed(ctx: runtime.Context[None], change: BalanceChanged) -> None:
     """A credit retries an unpaid renewal at once; any other change (most of them) costs one read or none."""
-    if change.delta <= 0:
+    if (
+        change.direction != "credit"
+    ):  # the subscription's filter keeps debits away; a replay or the emulator's push may not
         return
     book_ref = ctx.doc(BOOKS, change.msisdn)
     document = ctx.get(book_ref).to_dict()

@@ -14,7 +14,7 @@ from google.cloud import pubsub_v1
 
 from infra import push
 from shared import bus, catalog
-from shared.events import utcnow
+from shared.events import Envelope, utcnow
 from tests.integration.test_backlog import wait_for
 
 PROJECT = "vas-test"
@@ -167,3 +167,39 @@ def test_a_key_waiting_longer_than_its_lease_is_still_pushed_one_at_a_time(endpo
         local.stop()
         subscriber.delete_subscription(subscription=path)
     assert Endpoint.most_per_key == 1
+
+
+FILTERED = "subscriptions-topup"  # balance.changed with `filter: attributes.direction = "credit"`; nothing else here consumes it
+
+
+def balance_change(delta: int, n: int) -> Envelope:
+    """The ledger's balance.changed for a change of `delta` on one subscriber's main bucket."""
+    change = {"msisdn": "+998901230000", "bucket": "main", "delta": delta, "balance": 10_000 + delta,
+              "total": 10_000 + delta, "reason": "usage" if delta < 0 else "topup", "reference": f"ref-{n}",
+              "entry_id": f"entry-{n}"}
+    return catalog.make_envelope("balance.changed", change, event_id=f"change-{n}")
+
+
+def test_a_filtered_consumer_is_pushed_only_the_credits_and_the_debits_are_acknowledged_unpushed(
+    endpoint, emulators, tap
+):
+    every_change = tap("balance.changed")  # a subscription without a filter, as any other consumer of the topic
+    subscriber = pubsub_v1.SubscriberClient()
+    filtered = subscriber.subscription_path(PROJECT, FILTERED)
+    # One message at a time, taken in the order published: the debits are done with before the credit is pushed.
+    local = push.deliver(PROJECT, {FILTERED: endpoint}, push.LOCAL, in_flight=1)
+    assert local is not None
+    try:
+        debits, credit = [balance_change(-100 * (n + 1), n) for n in range(3)], balance_change(5_000, 3)
+        bus.publish([*debits, credit])
+        wait_for(lambda: Endpoint.bodies, 30, "the credit pushed")
+    finally:
+        local.stop()
+    pushed = [bus.decode(base64.b64decode(body["message"]["data"])) for body in Endpoint.bodies]
+    assert [envelope.id for envelope in pushed] == [credit.id], "a debit never reaches the credits' consumer"
+    assert Endpoint.bodies[0]["message"]["attributes"]["direction"] == "credit"
+    left = subscriber.pull(request={"subscription": filtered, "max_messages": 10}, timeout=5, retry=None)
+    assert list(left.received_messages) == [], "the debits were acknowledged, not left to be redelivered"
+    assert [envelope.id for envelope in every_change.rest()] == [*[d.id for d in debits], credit.id], \
+        "a consumer without a filter still hears every change"
+    subscriber.delete_subscription(subscription=filtered)

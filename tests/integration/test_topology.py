@@ -30,6 +30,7 @@ def test_every_consumer_gets_the_subscription_the_catalog_declares(push_subscrip
         else:  # pulled by the local stand-in for Pub/Sub's push, which posts to the same endpoint
             assert not subscription.push_config.push_endpoint
         assert subscription.ack_deadline_seconds == consumer.ack_deadline_seconds
+        assert subscription.filter == (consumer.filter or ""), "the emulator keeps it, though it delivers everything"
         # The emulator's push cannot dead-letter from an ordered subscription (and pushes one at a time anyway).
         assert subscription.enable_message_ordering == (catalog.ordered(name) and delivery == push.LOCAL)
         assert subscription.retain_acked_messages, "`ops seek` could not deliver acknowledged messages again"

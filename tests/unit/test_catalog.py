@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from infra import schemas
-from shared import bus
+from shared import bus, message_filter
 from shared import catalog as catalog_module
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,6 +55,75 @@ def test_one_senders_callees_or_cards_events_carry_its_ordering_key_and_their_su
     assert CATALOG.topic("sms.send").ordering_key_of({"to": "+998901234567"}) == ""
     sms = catalog_module.make_envelope("sms.send", {"to": "+998901234567", "template": "t"}, event_id="e")
     assert bus.ordering_key(sms.model_copy(update={"type": "bench-ceiling-1"})) == "", "a topic not the catalog's"
+
+
+@pytest.mark.parametrize(("topic", "attributes", "why"), [
+    ("balance.changed", ["directoin"], "attribute 'directoin' is not a field of BalanceChanged"),
+    ("voucher.redeem-requested", ["secret_code"], "attribute 'secret_code' is secret in VoucherRedeemRequested"),
+    ("balance.changed", ["event_type"], "attribute 'event_type' is not a field|attribute 'event_type' is reserved"),
+])
+def test_a_topics_attributes_must_be_public_fields_of_the_payload(topic, attributes, why):
+    raw = catalog_module.read()
+    raw["topics"][topic]["attributes"] = attributes
+    with pytest.raises(ValueError, match=f"topic {topic}: ({why})"):
+        catalog_module.parse(raw)
+
+
+@pytest.mark.parametrize(("consumer", "text", "why"), [
+    ("subscriptions-topup", 'attributes.delta = "5"', "reads delta, which topic balance.changed does not set"),
+    ("notify-sms-send", 'attributes.to = "+998901234567"', r"reads to, which topic sms.send does not set \(its attributes: none\)"),
+    ("subscriptions-topup", 'attributes.direction = "credits"', "compares direction with 'credits', never one of credit, debit"),
+    ("subscriptions-topup", 'attributes.direction == "credit"', "is not a Pub/Sub filter: expected string at '='"),
+    ("subscriptions-topup", 'attributes:direction AND attributes.direction = "credit" OR attributes:direction',
+     "is not a Pub/Sub filter: AND and OR in one expression need parentheses"),
+])
+def test_a_consumers_filter_is_pubsub_syntax_over_the_attributes_its_topic_declares(consumer, text, why):
+    raw = catalog_module.read()
+    raw["consumers"][consumer]["filter"] = text
+    with pytest.raises(ValueError, match=f"consumer {consumer}: filter .* {why}"):
+        catalog_module.parse(raw)
+
+
+def test_the_renewals_top_up_consumer_is_pushed_credits_only_and_the_bus_marks_each_change_with_its_direction():
+    topup = CATALOG.consumer("subscriptions-topup")
+    assert topup.topic == "balance.changed" and topup.filter == 'attributes.direction = "credit"'
+    accepts = message_filter.parse(topup.filter).matches
+    change = {"msisdn": "+998901234567", "bucket": "main", "balance": 0, "total": 0, "reason": "usage",
+              "reference": "r", "entry_id": "e"}
+    for delta, direction in ((500, "credit"), (-500, "debit"), (0, "debit")):
+        envelope = catalog_module.make_envelope("balance.changed", {**change, "delta": delta}, event_id=f"e{delta}")
+        _, attributes = bus.encode(envelope)
+        assert attributes["direction"] == direction and attributes["event_id"] == f"e{delta}"
+        assert accepts(attributes) == (direction == "credit")
+    _, attributes = bus.encode(catalog_module.make_envelope("sms.send", {"to": "+998901234567", "template": "t"},
+                                                            event_id="s"))
+    assert set(attributes) == {"event_id", "event_type", "correlation_id"}, "a topic declaring none gets none"
+
+
+@pytest.mark.parametrize(("text", "attributes", "matched"), [
+    ('attributes.direction = "credit"', {"direction": "credit"}, True),
+    ('attributes.direction = "credit"', {"direction": "debit"}, False),
+    ('attributes.direction = "credit"', {}, False),
+    ('attributes.direction != "credit"', {}, True),
+    ("attributes:direction", {"direction": ""}, True),
+    ("NOT attributes:direction", {"direction": ""}, False),
+    ("-attributes:direction", {}, True),
+    ('hasPrefix(attributes.bucket, "data")', {"bucket": "data_mb"}, True),
+    ('hasPrefix(attributes.bucket, "data")', {}, False),
+    ('attributes.a = "1" AND (attributes.b = "2" OR attributes:c)', {"a": "1", "c": "x"}, True),
+    ('attributes.a = "1" AND (attributes.b = "2" OR attributes:c)', {"a": "1", "b": "3"}, False),
+    ('attributes.a = "1" OR attributes.a = "2" OR attributes.a = "3"', {"a": "3"}, True),
+    (r'attributes.a = "say \"hi\""', {"a": 'say "hi"'}, True),
+])
+def test_filters_match_attributes_as_pubsub_does(text, attributes, matched):
+    assert message_filter.parse(text).matches(attributes) is matched
+
+
+@pytest.mark.parametrize("text", ["", "direction = \"credit\"", 'attributes.a = "1" attributes.b = "2"',
+                                  'attributes.a = "1" AND', '(attributes:a', 'attributes.a = "' + "x" * 256 + '"'])
+def test_a_filter_pubsub_would_refuse_is_refused(text):
+    with pytest.raises(ValueError):
+        message_filter.parse(text)
 
 
 PLATFORM = yaml.safe_load(catalog_module.PLATFORM_FILE.read_text())

@@ -199,6 +199,7 @@ def check_subscription_delivery_policy(tf: Terraform) -> None:
     assert content["max_delivery_attempts"] == "${dead_letter_policy.value.max_delivery_attempts}"
     assert sub["enable_message_ordering"] == "${contains(local.ordered_topics, each.value.topic)}", \
         "message ordering is not the catalog's"
+    assert sub.get("filter") == "${each.value.filter}", "the consumers' filters are not the catalog's"
 
 
 def check_push_is_authenticated_to_the_topic_path(tf: Terraform) -> None:
@@ -619,6 +620,9 @@ MUTANTS = {
     "message ordering off": (check_subscription_delivery_policy, "pubsub.tf",
                              "enable_message_ordering = contains(local.ordered_topics, each.value.topic)",
                              "enable_message_ordering = false"),
+    "filters left out": (check_subscription_delivery_policy, "pubsub.tf", "filter = each.value.filter", ""),
+    "one filter for all": (check_subscription_delivery_policy, "pubsub.tf", "filter = each.value.filter",
+                           'filter = "attributes:direction"'),
     "another catalog file": (check_reads_the_catalog, "catalog.tf", "shared/catalog.yaml", "terraform/catalog.yaml"),
     "the services' catalog files left out": (check_reads_the_catalog, "catalog.tf",
                                              '"*/catalog.yaml"', '"edge/catalog.yaml"'),
@@ -799,6 +803,7 @@ def test_terraform_sees_the_same_consumers_as_python(tmp_path, catalog):
     consumers, services = terraform_console(["local.consumers", "local.services"], tmp_path, catalog_only(real()))
     expected = {name: c.model_dump(exclude={"name"}) for name, c in catalog.consumers.items()}
     assert consumers == expected
+    assert consumers["subscriptions-topup"]["filter"] == 'attributes.direction = "credit"', "Pub/Sub gets the filter"
     assert set(services) == services_of(catalog)
 
 
