@@ -156,6 +156,6 @@ def parse(text: str) -> Filter:
     if not parser.tokens:
         raise ValueError("the filter is empty")
     matches = parser.expression()
-    if parser.peek() is not None:
-        raise ValueError(f"unexpected {parser.peek().text!r}")  # type: ignore[union-attr]
+    if (left_over := parser.peek()) is not None:
+        raise ValueError(f"unexpected {left_over.text!r}")
     return Filter(text, frozenset(parser.attributes), tuple(parser.compared), matches)
