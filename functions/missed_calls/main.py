@@ -492,7 +492,9 @@ def _calls_due(
 def _summarise(ctx: runtime.Context[RecordingSid], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
-    pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
+    pending, pending_ids = queries.pending_calls(
+        ctx, callee.msisdn, config.max_calls_per_attach + 1, callee.user.pending_calls
+    )
     folding = housekeeping.summarise(
         pending,
         ctx.read(summary_ref).model(summary_ref, Summary),
@@ -508,7 +510,9 @@ def _summarise(ctx: runtime.Context[RecordingSid], callee: Callee, *, config: Mi
     logger.info(
         "missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)}
     )
-    return {"due_at": folding.due_at}
+    if pending_ids is None:
+        return {"due_at": folding.due_at}
+    return {"due_at": folding.due_at, "pending_calls": delivery.still_pending(pending_ids, set(folding.summarised))}
 
 
 def _fee_due(

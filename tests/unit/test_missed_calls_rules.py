@@ -556,3 +556,45 @@ def test_every_new_document_carries_the_fields_its_queries_filter_or_order_on():
     assert QUERIED_CHARGE_FIELDS <= charge.fields().keys()
     assert MissedCall.QUERIED == QUERIED_CALL_FIELDS and Voicemail.QUERIED == QUERIED_VOICEMAIL_FIELDS
     assert ChargeRecord.QUERIED == QUERIED_CHARGE_FIELDS
+
+
+def test_a_record_adds_its_pending_call_to_the_user_document_it_writes_anyway_and_a_delivery_ends_it():
+    # CA2 is newer than the phone state the document knows: the record writes it anyway, the call joins the list.
+    away = callee(pending_calls=["CA1"], due_at=T0, network=NetworkState(state="detached", at=T0))
+    arrived = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), away,
+                               retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert arrived.user_fields["pending_calls"] == ["CA1", "CA2"] and "network" in arrived.user_fields
+    again = delivery.arrival(arrived.call, event("CA2", C, 1, choice="leave_number", final=True), away,
+                             retention=CONFIG.retention, now=T0 + timedelta(minutes=41))
+    assert "pending_calls" not in again.user_fields
+
+    pending = [call("CA1", A, 0, "leave_number"), call("CA2", C, 1, "leave_number")]
+    state = delivery.DeliveryState(pending, summary=None, notice=None, pending_ids=["CA1", "CA2"])
+    decided = delivery.decide(callee(activation_notice_at=T0), state, config=CONFIG, profile=PROFILE,
+                              now=T0 + timedelta(hours=1), reference=reference, episode=T0, at_attach=True)
+    assert decided.told_sids == {"CA1", "CA2"} and decided.user_fields["pending_calls"] == []
+    unknown = delivery.DeliveryState(pending, summary=None, notice=None)  # an older user document: a query's answer
+    assert "pending_calls" not in delivery.decide(callee(activation_notice_at=T0), unknown, config=CONFIG,
+                                                  profile=PROFILE, now=T0 + timedelta(hours=1), reference=reference,
+                                                  episode=T0, at_attach=True).user_fields
+
+
+def test_a_pending_call_that_changes_nothing_else_forgets_the_list_once_instead_of_a_write_per_call():
+    # Calls older than the phone state known, retention no earlier: a list kept for them alone would cost a write
+    # of the user document per call; the first forgets it (the next delivery queries), the others write nothing.
+    later = NetworkState(state="detached", at=T0 + timedelta(minutes=30))
+    kept = callee(pending_calls=["CA1"], due_at=T0, network=later)
+    first = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), kept,
+                             retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert first.user_fields == {"pending_calls": None}
+    forgotten = callee(pending_calls=None, due_at=T0, network=later)
+    following = delivery.arrival(None, event("CA3", D, 2, choice="leave_number", final=True), forgotten,
+                                 retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert following.call.status == calls.PENDING and following.user_fields == {}
+
+
+def test_a_callee_without_a_user_document_starts_the_list_with_its_first_pending_call():
+    arrived = delivery.arrival(None, event("CA1", A, 0, choice="leave_number", final=True),
+                               dataclasses.replace(callee(), user=delivery.without_document(B), user_exists=False),
+                               retention=CONFIG.retention, now=T0 + timedelta(minutes=10))
+    assert arrived.user_fields["pending_calls"] == ["CA1"]
