@@ -26,9 +26,11 @@ is taken waits in that key's line without holding a delivery thread.
 The emulator cannot dead-letter a message of an ordered subscription (its ordered backlog fails with
 a NullPointerException, and the message stays stuck), so for those the stand-in forwards the last
 failed attempt to the dead-letter topic itself, with the attributes Pub/Sub adds, and acknowledges it.
-The emulator also redelivers such a subscription's nacked message at once, ignoring its backoff, so
-the stand-in waits the backoff before the nack, holding the key's turn (as Pub/Sub holds the key) but
-no delivery thread: other keys go on being pushed `in_flight` at a time while failed ones wait.
+The emulator also redelivers such a subscription's nacked message at once, ignoring its backoff, and
+the client would then let the key's next message go ahead of the retry; so the stand-in retries a
+failed push of an ordered subscription itself after the backoff, counting the attempts, holding the
+key's turn (as Pub/Sub holds the key) but no delivery thread: other keys go on being pushed
+`in_flight` at a time while failed ones wait, and the key's next message waits for the retry.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class DeadLettering:
     topic: str
     max_delivery_attempts: int
     # The emulator redelivers an ordered subscription's nacked message at once, ignoring the retry policy,
-    # so the stand-in waits the backoff itself (holding the key, as Pub/Sub does) before the nack.
+    # so the stand-in retries it itself after the backoff (holding the key, as Pub/Sub does).
     min_backoff_seconds: float = 0
     max_backoff_seconds: float = 0
 
@@ -98,8 +100,9 @@ def _published_at(message: Message) -> str:
     return message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")  # RFC 3339, as Pub/Sub
 
 
-def push_body(project: str, subscription: str, message: Message) -> dict:
-    """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it)."""
+def push_body(project: str, subscription: str, message: Message, attempt: int | None = None) -> dict:
+    """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it); `attempt` counts
+    the retries the stand-in makes itself (ordered subscriptions)."""
     published = _published_at(message)
     body: dict = {
         "message": {
@@ -115,7 +118,7 @@ def push_body(project: str, subscription: str, message: Message) -> dict:
     if message.ordering_key:
         body["message"]["orderingKey"] = message.ordering_key
     if message.delivery_attempt:  # set only on subscriptions with a dead-letter policy, as in push
-        body["deliveryAttempt"] = message.delivery_attempt
+        body["deliveryAttempt"] = attempt or message.delivery_attempt
     return body
 
 
@@ -228,6 +231,15 @@ def backoff_seconds(policy: DeadLettering, attempt: int) -> float:
     return min(policy.max_backoff_seconds, policy.min_backoff_seconds * 2 ** (attempt - 1))
 
 
+def lease_seconds(route: Route) -> float:
+    """How long the stand-in holds a message: one push, or an ordered one's every attempt and the backoffs between."""
+    policy = route.dead_lettering
+    if policy is None:
+        return route.ack_deadline_seconds
+    attempts = policy.max_delivery_attempts
+    return attempts * route.ack_deadline_seconds + sum(backoff_seconds(policy, n) for n in range(1, attempts))
+
+
 def _nack_then(message: Message, done: Callable[[], None]) -> None:
     try:
         message.nack()
@@ -266,16 +278,14 @@ class LocalPush:
         """Start pushing `subscription` (a pull subscription of `topic`) to the function at `url`."""
         endpoint = topology.push_endpoint(url, self.project, topic)
         route = Route(subscription, endpoint, ack_deadline_seconds, dead_lettering)
-        waiting, longest_wait = (WAITING, dead_lettering.max_backoff_seconds) if dead_lettering else (0, 0)
+        waiting = WAITING if dead_lettering else 0
         stream = self._subscriber.subscribe(
             self._subscriber.subscription_path(self.project, subscription),
             lambda message: self.deliver(route, message),
-            # Leases end with the ack deadline (and the backoff a failed push waits here), as for push: a function
-            # that never answers gets the message again, as in Google Cloud, instead of holding it for the client's
-            # hour. The messages waiting their backoff count too, beside the `in_flight` being pushed.
-            flow_control=FlowControl(
-                max_messages=self.in_flight + waiting, max_lease_duration=ack_deadline_seconds + longest_wait
-            ),
+            # Leases end with the ack deadline (or an ordered message's retries here), as for push: a function that
+            # never answers gets the message again, as in Google Cloud, instead of holding it for the client's hour.
+            # The messages waiting their backoff count too, beside the `in_flight` being pushed.
+            flow_control=FlowControl(max_messages=self.in_flight + waiting, max_lease_duration=lease_seconds(route)),
             scheduler=ThreadScheduler(self.executor_for(route)),
             await_callbacks_on_shutdown=True,
         )
@@ -307,29 +317,38 @@ class LocalPush:
         except RuntimeError:  # stopping: the message is not acknowledged, so Pub/Sub delivers it again
             logger.debug("push stopped before a waiting message", extra={"subscription": route.subscription})
 
-    def _push(self, route: Route, message: Message, done: Callable[[], None]) -> None:
-        """Post `message`; ack, dead-letter or nack it, then `done()` (after the backoff for an ordered one)."""
-        waits = False
+    def _push(self, route: Route, message: Message, done: Callable[[], None], attempt: int | None = None) -> None:
+        """Post `message`; ack, dead-letter, nack or retry it after the backoff; `done()` once it is settled."""
+        attempt = attempt or message.delivery_attempt or 1
+        retried = False
         try:
-            if self._post(route, message):
+            if self._post(route, message, attempt):
                 message.ack()
-            elif route.dead_lettering and (message.delivery_attempt or 0) >= route.dead_lettering.max_delivery_attempts:
-                self._dead_letter(route, route.dead_lettering, message)
+            elif route.dead_lettering and attempt >= route.dead_lettering.max_delivery_attempts:
+                self._dead_letter(route, route.dead_lettering, message, attempt)
                 message.ack()
             elif route.dead_lettering:
-                # Waited here, not on the delivery thread: the key stays taken, the slot goes to other keys.
-                waits = True
+                # Retried here after the backoff, as Pub/Sub holds an ordered key for its retry: the key stays
+                # taken (its next message waits), the delivery thread goes to other keys meanwhile.
+                retried = True
                 self._backoffs.after(
-                    backoff_seconds(route.dead_lettering, message.delivery_attempt or 1),
-                    functools.partial(_nack_then, message, done),
+                    backoff_seconds(route.dead_lettering, attempt),
+                    functools.partial(self._retry, route, message, done, attempt + 1),
                 )
             else:
                 message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
         finally:
-            if not waits:  # an error raised here nacks the message (the client's callback wrapper)
+            if not retried:  # an error raised here nacks the message (the client's callback wrapper)
                 done()
 
-    def _post(self, route: Route, message: Message) -> bool:
+    def _retry(self, route: Route, message: Message, done: Callable[[], None], attempt: int) -> None:
+        """Push `message` again on a delivery thread; when stopping, nack it (Pub/Sub delivers it again later)."""
+        try:
+            self.executor_for(route).submit(self._push, route, message, done, attempt)
+        except RuntimeError:
+            _nack_then(message, done)
+
+    def _post(self, route: Route, message: Message, attempt: int) -> bool:
         """True when the function answered 2xx."""
         session = getattr(self._sessions, "session", None)
         if session is None:
@@ -337,7 +356,7 @@ class LocalPush:
         try:
             answer = session.post(
                 route.endpoint,
-                json=push_body(self.project, route.subscription, message),
+                json=push_body(self.project, route.subscription, message, attempt),
                 timeout=route.ack_deadline_seconds,
             )
         except requests.RequestException as error:  # the function is down or too slow: Pub/Sub retries
@@ -345,13 +364,13 @@ class LocalPush:
             return False
         return 200 <= answer.status_code < 300
 
-    def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message) -> None:
+    def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message, attempt: int) -> None:
         """Forward `message` to the dead-letter topic as Pub/Sub does (raising leaves it nacked, to try again)."""
         attributes = {
             **message.attributes,
             "CloudPubSubDeadLetterSourceSubscription": route.subscription,
             "CloudPubSubDeadLetterSourceSubscriptionProject": self.project,
-            "CloudPubSubDeadLetterSourceDeliveryCount": str(message.delivery_attempt),
+            "CloudPubSubDeadLetterSourceDeliveryCount": str(attempt),
             "CloudPubSubDeadLetterSourceTopicPublishTime": _published_at(message),
         }
         topic = self._publisher.topic_path(self.project, dead_lettering.topic)
@@ -370,7 +389,6 @@ class LocalPush:
         self._streams.clear()
         for executor in self._executors.values():  # each stream's scheduler shut its own down; any left end here
             executor.shutdown(wait=True)
-        self._executors.clear()
         self._backoffs.stop()  # the messages still waiting their backoff are nacked now: delivered again later
         self._subscriber.close()
         if "_publisher" in self.__dict__:  # created by a dead-lettering

@@ -1,4 +1,5 @@
-"""The local push's retry backoff on ordered subscriptions (infra/push.py): a failed push waits without its slot."""
+"""The local push's retries on ordered subscriptions (infra/push.py): a failed push waits its backoff without a
+delivery thread, holding only its key, and is pushed again before the key's next message."""
 
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ class FakeAnswer:
 
 @pytest.fixture
 def local(monkeypatch):
-    """A LocalPush with one delivery thread whose function fails the messages named `fail*`; its pushes, in order."""
+    """A LocalPush with one delivery thread whose function fails the first push of each message named `fail*`, and
+    every push of those named `poison*`; the pushes, in order, as (name, deliveryAttempt)."""
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "localhost:1")  # no emulator is reached: no stream is opened
     posted: list[str] = []
+    attempts: list[tuple[str, int | None]] = []
     lock = threading.Lock()
 
     def post(session, url, json, timeout):
@@ -48,18 +51,26 @@ def local(monkeypatch):
 
         name = base64.b64decode(json["message"]["data"]).decode()
         with lock:
+            first = name not in posted
             posted.append(name)
-        return FakeAnswer(500 if name.startswith("fail") else 204)
+            attempts.append((name, json.get("deliveryAttempt")))
+        return FakeAnswer(500 if name.startswith("poison") or (first and name.startswith("fail")) else 204)
 
     monkeypatch.setattr(requests.Session, "post", post)
+    dead_lettered: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        push.LocalPush,
+        "_dead_letter",
+        lambda self, route, policy, message, attempt: dead_lettered.append((message.message_id, attempt)),
+    )
     pusher = push.LocalPush(PROJECT, in_flight=1)
     route = push.Route(
         "missed-calls-attach",
         "http://function/",
         ack_deadline_seconds=60,
-        dead_lettering=push.DeadLettering("dead-letter", 5, min_backoff_seconds=BACKOFF, max_backoff_seconds=10),
+        dead_lettering=push.DeadLettering("dead-letter", 3, min_backoff_seconds=BACKOFF, max_backoff_seconds=10),
     )
-    yield pusher, route, posted
+    yield pusher, route, posted, attempts, dead_lettered
     pusher.stop()
 
 
@@ -76,7 +87,7 @@ def wait_until(condition, seconds: float) -> None:
 
 
 def test_a_failed_push_waiting_its_backoff_does_not_stop_other_keys(local):
-    pusher, route, posted = local
+    pusher, route, posted, attempts, _ = local
     failing = FakeMessage("fail-1", key="+998900000001")
     others = [FakeMessage(f"ok-{n}", key=f"+99890000010{n}") for n in range(5)]
     started = time.monotonic()
@@ -85,14 +96,16 @@ def test_a_failed_push_waiting_its_backoff_does_not_stop_other_keys(local):
     wait_until(lambda: all(m.settled for m in others), 5)
     assert [m.settled[0][0] for m in others] == ["ack"] * 5
     assert all(m.settled[0][1] - started < BACKOFF / 2 for m in others), "other keys waited for a failed push's backoff"
-    assert failing.settled == [], "nacked before its backoff"
+    assert failing.settled == [], "settled before its backoff"
     wait_until(lambda: failing.settled, 5)
-    assert failing.settled[0][0] == "nack" and failing.settled[0][1] - started >= BACKOFF
+    assert failing.settled[0][0] == "ack" and failing.settled[0][1] - started >= BACKOFF, "not pushed again"
+    assert attempts.count(("fail-1", 1)) == 1 and attempts.count(("fail-1", 2)) == 1
 
 
-def test_a_keys_next_message_waits_for_the_failed_ones_backoff_and_nack(local):
-    # The client lets a key's next message go when the first outlives its lease: it still waits its turn.
-    pusher, route, posted = local
+def test_a_keys_next_message_waits_until_the_failed_one_is_pushed_again(local):
+    # Pub/Sub holds an ordered key for a failed message's retry; so does the stand-in, also when the client lets
+    # the key's next message go (the first outlived its lease).
+    pusher, route, posted, _, _ = local
     key = "+998900000001"
     failing, following = FakeMessage("fail-1", key=key), FakeMessage("ok-next", key=key)
     other = FakeMessage("ok-other", key="+998900000002")
@@ -101,15 +114,24 @@ def test_a_keys_next_message_waits_for_the_failed_ones_backoff_and_nack(local):
     wait_until(lambda: other.settled, 5)
     assert other.settled and following.settled == [], "the key's next message ran during the failed one's backoff"
     wait_until(lambda: following.settled, 5)
-    assert failing.settled[0][0] == "nack" and following.settled[0][0] == "ack"
-    assert failing.settled[0][1] <= following.settled[0][1]
-    assert posted == ["fail-1", "ok-other", "ok-next"]
+    assert posted == ["fail-1", "ok-other", "fail-1", "ok-next"], "the key's next message went ahead of the retry"
+    assert failing.settled[0][0] == "ack" and following.settled[0][0] == "ack"
     assert len(pusher._turns) == 0, "a key nothing pushes is still kept"
 
 
-def test_stopping_nacks_the_messages_waiting_their_backoff_and_leaves_no_thread(local, monkeypatch):
-    pusher, route, posted = local
-    failing = FakeMessage("fail-1", key="+998900000001")
+def test_the_last_failed_attempt_is_dead_lettered_with_its_count_and_acknowledged(local):
+    pusher, route, posted, attempts, dead_lettered = local
+    poison = FakeMessage("poison-1", key="+998900000001")
+    deliver_all(pusher, route, [poison])
+
+    wait_until(lambda: poison.settled, 10)
+    assert attempts == [("poison-1", 1), ("poison-1", 2), ("poison-1", 3)]
+    assert dead_lettered == [("poison-1", 3)] and poison.settled[0][0] == "ack"
+
+
+def test_stopping_nacks_the_messages_waiting_their_backoff_and_leaves_no_thread(local):
+    pusher, route, posted, _, _ = local
+    failing = FakeMessage("poison-1", key="+998900000001")
     deliver_all(pusher, route, [failing])
     wait_until(lambda: posted, 5)
     wait_until(lambda: len(pusher._backoffs) == 1, 5)
