@@ -72,7 +72,8 @@ def read_callee(
 
 
 def without_document(msisdn: str) -> MissedCallUser:
-    """A callee with no user document: a new user, with no pending call (a pending call writes that document)."""
+    """A callee with no user document: a new user with no pending call (the record of one writes that document),
+    so the document it is first written as starts the list of pending calls (queries.pending_calls)."""
     return new_user(msisdn).model_copy(update={"pending_calls": []})
 
 

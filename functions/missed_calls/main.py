@@ -149,8 +149,8 @@ def on_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
         logger.info("older network report ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
     update: dict[str, Any] = {"msisdn": event.msisdn, "network": {"state": event.state, "at": event.at}}
-    if not callee.user_exists:
-        update = {**options.new_user(event.msisdn).fields(), **update}
+    if not callee.user_exists:  # the phone reported before any call: the new document starts the list of pending calls
+        update = {**callee.user.fields(), **update}
     if event.state == "attached":
         fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at, at_attach=True)
         update.update(fields)

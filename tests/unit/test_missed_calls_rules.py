@@ -593,7 +593,10 @@ def test_a_pending_call_that_changes_nothing_else_forgets_the_list_once_instead_
     assert following.call.status == calls.PENDING and following.user_fields == {}
 
 
-def test_a_callee_without_a_user_document_starts_the_list_with_its_first_pending_call():
+def test_a_new_user_document_starts_the_list_so_its_first_pending_call_joins_it():
+    # A detach creates the document before any call (the phone switched off): it must start the list, or every
+    # attach of such a callee would query.
+    assert delivery.without_document(B).fields()["pending_calls"] == []
     arrived = delivery.arrival(None, event("CA1", A, 0, choice="leave_number", final=True),
                                dataclasses.replace(callee(), user=delivery.without_document(B), user_exists=False),
                                retention=CONFIG.retention, now=T0 + timedelta(minutes=10))
