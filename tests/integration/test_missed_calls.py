@@ -728,6 +728,24 @@ def test_a_key_4_consumed_between_the_hlr_s_attach_and_the_service_s_tells_the_c
 
 # --- an attach and a call recorded at the same moment ------------------------------------------
 
+def test_a_phone_switched_off_before_its_first_call_has_its_pending_calls_listed_and_told_once(firestore_clean):
+    # The detach creates the callee's document before any call (a phone off when provisioned): the document starts
+    # the list, so the attach reads the calls by reference instead of querying in its transaction.
+    subscriber(A, "en", balance=10_000 * SOM)
+    subscriber(B, "en", balance=10_000 * SOM)
+    now = utcnow()
+    assert network(B, "detached", now - timedelta(hours=1), "hlr-b-off") == "processed"
+    assert doc(documents.USERS, B)["pending_calls"] == []
+    assert missed_call("CA1", caller=A, at=now - timedelta(minutes=30), choice="leave_number") == "processed"
+    assert missed_call("CA2", caller=C, at=now - timedelta(minutes=20), choice="leave_number") == "processed"
+    assert doc(documents.USERS, B)["pending_calls"] == ["CA1", "CA2"]
+
+    assert network(B, "attached", now, "hlr-b-on") == "processed"
+    assert {doc(documents.MISSED_CALLS, sid)["status"] for sid in ("CA1", "CA2")} == {"notified"}
+    assert sorted(m["params"]["caller"] for m in told_to(B) if "caller" in m["params"]) == sorted([A, C])
+    assert doc(documents.USERS, B)["pending_calls"] == []
+
+
 @pytest.mark.parametrize("kept", [True, False], ids=["pending calls kept", "older user document"])
 def test_a_call_recorded_while_the_attach_is_in_its_transaction_is_told_once_by_one_of_them(away, monkeypatch, kept):
     # The attach finds the pending calls in the user document (or, in one older than that field, by a query in its
