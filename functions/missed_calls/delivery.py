@@ -71,6 +71,12 @@ def read_callee(
     ), docs
 
 
+# Pending calls a record lists even when nothing else of the user document changes (a write of its own each): a
+# callee with more, its phone off for long, is found by the delivery's query instead, so many calls to one callee
+# cost one write of that document, not one each.
+LISTED_ALONE = 10
+
+
 def without_document(msisdn: str) -> MissedCallUser:
     """A callee with no user document: a new user with no pending call (the record of one writes that document),
     so the document it is first written as starts the list of pending calls (queries.pending_calls)."""
@@ -120,12 +126,13 @@ def arrival(
     if implied and not (last and last.at and implied.at and last.at >= implied.at):
         # Remember what the forward proved, so the clock and the attach see the same phone state.
         fields["network"] = implied.fields()
-    if newly_pending and not tell_now and callee.user.pending_calls is not None:
+    listed = callee.user.pending_calls
+    if newly_pending and not tell_now and listed is not None:
         # The user document is written either way, so a delivery that read its list runs before or after this record
-        # (queries.pending_calls). The call joins the list when the document changes anyway; alone it would cost a
-        # write per call, so the list is forgotten instead (one write, none for the calls that follow) and the next
-        # delivery queries, then starts the list again.
-        fields["pending_calls"] = [*callee.user.pending_calls, call.call_sid] if fields else None
+        # (queries.pending_calls). The call joins the list when the document changes anyway or the list is short;
+        # else the list is forgotten (one write, none for the calls that follow) and the next delivery queries.
+        joins = bool(fields) or len(listed) < LISTED_ALONE
+        fields["pending_calls"] = [*listed, call.call_sid] if joins else None
     return Arrival(call, discard, tell_now, fields, at_attach=back, answer_key_4=calls.asked_after_told(stored, call))
 
 

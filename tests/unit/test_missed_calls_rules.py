@@ -579,16 +579,21 @@ def test_a_record_adds_its_pending_call_to_the_user_document_it_writes_anyway_an
                                                   episode=T0, at_attach=True).user_fields
 
 
-def test_a_pending_call_that_changes_nothing_else_forgets_the_list_once_instead_of_a_write_per_call():
-    # Calls older than the phone state known, retention no earlier: a list kept for them alone would cost a write
-    # of the user document per call; the first forgets it (the next delivery queries), the others write nothing.
+def test_pending_calls_that_change_nothing_else_are_listed_up_to_a_few_then_the_list_is_forgotten_once():
+    # Calls older than the phone state known, retention no earlier: each listed alone costs a write of the user
+    # document; past a few, the list is forgotten (the next delivery queries) and the calls after write nothing.
     later = NetworkState(state="detached", at=T0 + timedelta(minutes=30))
-    kept = callee(pending_calls=["CA1"], due_at=T0, network=later)
-    first = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), kept,
+    few = callee(pending_calls=["CA1"], due_at=T0, network=later)
+    joined = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), few,
+                              retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert joined.user_fields == {"pending_calls": ["CA1", "CA2"]}
+    full = [f"CA{n}" for n in range(delivery.LISTED_ALONE)]
+    many = callee(pending_calls=full, due_at=T0, network=later)
+    first = delivery.arrival(None, event("CA99", C, 1, choice="leave_number", final=True), many,
                              retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
     assert first.user_fields == {"pending_calls": None}
     forgotten = callee(pending_calls=None, due_at=T0, network=later)
-    following = delivery.arrival(None, event("CA3", D, 2, choice="leave_number", final=True), forgotten,
+    following = delivery.arrival(None, event("CA100", D, 2, choice="leave_number", final=True), forgotten,
                                  retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
     assert following.call.status == calls.PENDING and following.user_fields == {}
 
