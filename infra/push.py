@@ -337,8 +337,11 @@ class LocalPush:
                 )
             else:
                 message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
+        except Exception:
+            message.nack()  # a dead letter not published, say: Pub/Sub delivers the message again
+            raise
         finally:
-            if not retried:  # an error raised here nacks the message (the client's callback wrapper)
+            if not retried:
                 done()
 
     def _retry(self, route: Route, message: Message, done: Callable[[], None], attempt: int) -> None:
