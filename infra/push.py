@@ -72,6 +72,9 @@ IN_FLIGHT = 8
 # Messages an ordered subscription may hold in their retry backoff besides those in flight: a failed push
 # waits without its delivery slot, so a burst of failures (contention on the emulator) does not stop the rest.
 WAITING = 64
+# How long a message may wait in the streaming pull's queue before its push starts: the emulator sends more than
+# the flow control asks, and a backlog of thousands (an attach storm's SMS) waits minutes, not the ack deadline.
+HELD_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -232,12 +235,14 @@ def backoff_seconds(policy: DeadLettering, attempt: int) -> float:
 
 
 def lease_seconds(route: Route) -> float:
-    """How long the stand-in holds a message: one push, or an ordered one's every attempt and the backoffs between."""
+    """How long the stand-in holds a message: its wait behind a backlog, then one push, or an ordered one's every
+    attempt and the backoffs between."""
     policy = route.dead_lettering
     if policy is None:
-        return route.ack_deadline_seconds
+        return HELD_SECONDS + route.ack_deadline_seconds
     attempts = policy.max_delivery_attempts
-    return attempts * route.ack_deadline_seconds + sum(backoff_seconds(policy, n) for n in range(1, attempts))
+    retries = attempts * route.ack_deadline_seconds + sum(backoff_seconds(policy, n) for n in range(1, attempts))
+    return HELD_SECONDS + retries
 
 
 def _nack_then(message: Message, done: Callable[[], None]) -> None:
@@ -282,10 +287,15 @@ class LocalPush:
         stream = self._subscriber.subscribe(
             self._subscriber.subscription_path(self.project, subscription),
             lambda message: self.deliver(route, message),
-            # Leases end with the ack deadline (or an ordered message's retries here), as for push: a function that
-            # never answers gets the message again, as in Google Cloud, instead of holding it for the client's hour.
-            # The messages waiting their backoff count too, beside the `in_flight` being pushed.
-            flow_control=FlowControl(max_messages=self.in_flight + waiting, max_lease_duration=lease_seconds(route)),
+            # Each lease extension is the subscription's ack deadline, as a push's: the client's own 10 s ones
+            # expired while the emulator held a large backlog's lock, and it re-queues each expired message in
+            # time linear in the backlog, so 10 000 queued SMS stalled it. A message held past `lease_seconds`
+            # is let go (Pub/Sub delivers it again). The messages waiting their backoff count beside `in_flight`.
+            flow_control=FlowControl(
+                max_messages=self.in_flight + waiting,
+                max_lease_duration=lease_seconds(route),
+                min_duration_per_lease_extension=ack_deadline_seconds,
+            ),
             scheduler=ThreadScheduler(self.executor_for(route)),
             await_callbacks_on_shutdown=True,
         )
