@@ -27,20 +27,29 @@ messages of one key in flight, as Pub/Sub's push with ordering: the emulator sen
 in order (several at once), and google-cloud-pubsub's streaming pull holds a key's next message until
 the previous one is acked or nacked (a held message's lease starts when it is handed over), running
 other keys meanwhile. The client also lets the next one go when a push outlives its lease
-(`max_lease_duration`, the ack deadline), so each push holds its key's turn here too until it ends.
+(`max_lease_duration`), so each push holds its key's turn here too until it ends; a message whose key
+is taken waits in that key's line without holding a delivery thread.
 The emulator cannot dead-letter a message of an ordered subscription (its ordered backlog fails with
 a NullPointerException, and the message stays stuck), so for those the stand-in forwards the last
 failed attempt to the dead-letter topic itself, with the attributes Pub/Sub adds, and acknowledges it.
+The emulator also redelivers such a subscription's nacked message at once, ignoring its backoff, and
+the client would then let the key's next message go ahead of the retry; so the stand-in retries a
+failed push of an ordered subscription itself after the backoff, counting the attempts, holding the
+key's turn (as Pub/Sub holds the key) but no delivery thread: other keys go on being pushed
+`in_flight` at a time while failed ones wait, and the key's next message waits for the retry.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import heapq
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,6 +75,12 @@ DELIVERIES = (LOCAL, EMULATOR)
 # pushes more to a function that scales out; locally each function is one process, so more would only
 # queue in its server while their ack deadlines run. Enough for a hop to see production's contention.
 IN_FLIGHT = 8
+# Messages an ordered subscription may hold in their retry backoff besides those in flight: a failed push
+# waits without its delivery slot, so a burst of failures (contention on the emulator) does not stop the rest.
+WAITING = 64
+# How long a message may wait in the streaming pull's queue before its push starts: the emulator sends more than
+# the flow control asks, and a backlog of thousands (an attach storm's SMS) waits minutes, not the ack deadline.
+HELD_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class DeadLettering:
     topic: str
     max_delivery_attempts: int
     # The emulator redelivers an ordered subscription's nacked message at once, ignoring the retry policy,
-    # so the stand-in waits the backoff itself (holding the key, as Pub/Sub does) before the nack.
+    # so the stand-in retries it itself after the backoff (holding the key, as Pub/Sub does).
     min_backoff_seconds: float = 0
     max_backoff_seconds: float = 0
 
@@ -95,8 +110,9 @@ def _published_at(message: Message) -> str:
     return message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")  # RFC 3339, as Pub/Sub
 
 
-def push_body(project: str, subscription: str, message: Message) -> dict:
-    """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it)."""
+def push_body(project: str, subscription: str, message: Message, attempt: int | None = None) -> dict:
+    """The JSON body Pub/Sub's push sends for `message` (shared/runtime.py decode_push reads it); `attempt` counts
+    the retries the stand-in makes itself (ordered subscriptions)."""
     published = _published_at(message)
     body: dict = {
         "message": {
@@ -112,36 +128,135 @@ def push_body(project: str, subscription: str, message: Message) -> dict:
     if message.ordering_key:
         body["message"]["orderingKey"] = message.ordering_key
     if message.delivery_attempt:  # set only on subscriptions with a dead-letter policy, as in push
-        body["deliveryAttempt"] = message.delivery_attempt
+        body["deliveryAttempt"] = attempt or message.delivery_attempt
     return body
 
 
 class KeyTurns:
-    """A lock per ordering key, kept only while a push holds or waits for it (keys do not pile up)."""
+    """One push at a time per ordering key: the others wait in the key's line, holding no thread.
+
+    A key is kept only while a push holds or waits for it (keys do not pile up).
+    """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._turns: dict[tuple[str, str], tuple[threading.Lock, int]] = {}  # key -> its lock, pushes on it
+        self._lines: dict[tuple[str, str], deque[Callable[[], None]]] = {}  # key -> the pushes waiting for it
+
+    def take(self, key: tuple[str, str], push: Callable[[], None]) -> bool:
+        """Run `push` now if `key` is free (True), else keep it for `give_back` to start (False)."""
+        with self._guard:
+            line = self._lines.get(key)
+            if line is not None:
+                line.append(push)
+                return False
+            self._lines[key] = deque()
+        push()
+        return True
+
+    def give_back(self, key: tuple[str, str]) -> Callable[[], None] | None:
+        """End the holder's turn: the next waiting push, which now holds the key (the caller starts it), or None."""
+        with self._guard:
+            line = self._lines[key]
+            if line:
+                return line.popleft()
+            del self._lines[key]
+            return None
 
     @contextmanager
     def turn(self, key: tuple[str, str]) -> Iterator[None]:
-        """Hold `key`'s turn: one holder at a time."""
-        with self._guard:
-            lock, users = self._turns.get(key, (threading.Lock(), 0))
-            self._turns[key] = (lock, users + 1)
+        """Hold `key`'s turn in this thread, waiting for it if needed (a push that holds it to its end)."""
+        mine = threading.Event()
+        if not self.take(key, mine.set):
+            mine.wait()
         try:
-            with lock:
-                yield
+            yield
         finally:
-            with self._guard:
-                lock, users = self._turns[key]
-                if users == 1:
-                    del self._turns[key]
-                else:
-                    self._turns[key] = (lock, users - 1)
+            following = self.give_back(key)
+            if following is not None:
+                following()
 
     def __len__(self) -> int:
-        return len(self._turns)
+        return len(self._lines)
+
+
+class Backoffs:
+    """Runs each action once its delay has passed, on one thread: a message waiting its backoff holds no slot."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def after(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run `action` in `seconds` (at once once stopped)."""
+        with self._changed:
+            if self._stopped:
+                run_now = True
+            else:
+                run_now = False
+                heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), action))
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="push-backoffs", daemon=True)
+                    self._thread.start()
+                self._changed.notify()
+        if run_now:
+            _run_logged(action)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._stopped and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._changed.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                if self._stopped:
+                    return
+                _, _, action = heapq.heappop(self._due)
+            _run_logged(action)
+
+    def stop(self) -> None:
+        """Run every waiting action at once (a message waiting its backoff is nacked now) and end the thread."""
+        with self._changed:
+            self._stopped = True
+            waiting, self._due = [action for _, _, action in sorted(self._due)], []
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for action in waiting:
+            _run_logged(action)
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+def _run_logged(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except Exception:  # one message's ack or nack failing must not end the waits of the others
+        logger.exception("a push's wait ended in an error")
+
+
+def backoff_seconds(policy: DeadLettering, attempt: int) -> float:
+    """The retry policy's wait after a message's `attempt`-th failed push (exponential, capped)."""
+    return min(policy.max_backoff_seconds, policy.min_backoff_seconds * 2 ** (attempt - 1))
+
+
+def lease_seconds(route: Route) -> float:
+    """How long the stand-in holds a message: its wait behind a backlog, then one push, or an ordered one's every
+    attempt and the backoffs between."""
+    policy = route.dead_lettering
+    if policy is None:
+        return HELD_SECONDS + route.ack_deadline_seconds
+    attempts = policy.max_delivery_attempts
+    retries = attempts * route.ack_deadline_seconds + sum(backoff_seconds(policy, n) for n in range(1, attempts))
+    return HELD_SECONDS + retries
+
+
+def _nack_then(message: Message, done: Callable[[], None]) -> None:
+    try:
+        message.nack()
+    finally:
+        done()
 
 
 # The threads google-cloud-pubsub's streaming pull starts to close a stream, which outlive `cancel()`.
@@ -157,6 +272,8 @@ class LocalPush:
         self._streams: list = []
         self._sessions = threading.local()  # requests.Session is not shared between threads
         self._turns = KeyTurns()
+        self._backoffs = Backoffs()
+        self._executors: dict[str, ThreadPoolExecutor] = {}
 
     @functools.cached_property
     def _publisher(self) -> PublisherClient:
@@ -176,60 +293,110 @@ class LocalPush:
         endpoint = topology.push_endpoint(url, self.project, topic)
         accepts = message_filter.parse(filter_text).matches if filter_text else None
         route = Route(subscription, endpoint, ack_deadline_seconds, dead_lettering, accepts)
-        executor = ThreadPoolExecutor(self.in_flight, thread_name_prefix=f"push-{subscription}")
+        waiting = WAITING if dead_lettering else 0
         stream = self._subscriber.subscribe(
             self._subscriber.subscription_path(self.project, subscription),
-            lambda message: self._deliver(route, message),
-            # Leases end with the ack deadline, as for push: a function that never answers gets the
-            # message again, as in Google Cloud, instead of holding it for the client's hour.
-            flow_control=FlowControl(max_messages=self.in_flight, max_lease_duration=ack_deadline_seconds),
-            scheduler=ThreadScheduler(executor),
+            lambda message: self.deliver(route, message),
+            # Each lease extension is the subscription's ack deadline, as a push's: the client's own 10 s ones
+            # expired while the emulator held a large backlog's lock, and it re-queues each expired message in
+            # time linear in the backlog, so 10 000 queued SMS stalled it. A message held past `lease_seconds`
+            # is let go (Pub/Sub delivers it again). The messages waiting their backoff count beside `in_flight`.
+            flow_control=FlowControl(
+                max_messages=self.in_flight + waiting,
+                max_lease_duration=lease_seconds(route),
+                min_duration_per_lease_extension=ack_deadline_seconds,
+            ),
+            scheduler=ThreadScheduler(self.executor_for(route)),
             await_callbacks_on_shutdown=True,
         )
         self._streams.append(stream)
 
-    def _deliver(self, route: Route, message: Message) -> None:
+    def executor_for(self, route: Route) -> ThreadPoolExecutor:
+        """The delivery threads of `route`'s subscription: `in_flight` pushes at once."""
+        if route.subscription not in self._executors:
+            self._executors[route.subscription] = ThreadPoolExecutor(
+                self.in_flight, thread_name_prefix=f"push-{route.subscription}"
+            )
+        return self._executors[route.subscription]
+
+    def deliver(self, route: Route, message: Message) -> None:
+        """Push `message` to its function, in its key's turn (the streaming pull's callback, on a delivery thread)."""
         if route.accepts is not None and not route.accepts(message.attributes):
             message.ack()  # as Pub/Sub does with what a subscription's filter leaves out: never pushed
             return
         if not message.ordering_key:
-            self._push(route, message)
+            self._push(route, message, done=lambda: None)
             return
-        with self._turns.turn((route.subscription, message.ordering_key)):
-            self._push(route, message)
+        key = (route.subscription, message.ordering_key)
+        self._turns.take(key, lambda: self._push(route, message, done=lambda: self._pass_turn(route, key)))
 
-    def _push(self, route: Route, message: Message) -> None:
+    def _pass_turn(self, route: Route, key: tuple[str, str]) -> None:
+        """The key's push has ended: start the next one waiting for that key, on a delivery thread."""
+        following = self._turns.give_back(key)
+        if following is None:
+            return
+        try:
+            self.executor_for(route).submit(following)
+        except RuntimeError:  # stopping: the message is not acknowledged, so Pub/Sub delivers it again
+            logger.debug("push stopped before a waiting message", extra={"subscription": route.subscription})
+
+    def _push(self, route: Route, message: Message, done: Callable[[], None], attempt: int | None = None) -> None:
+        """Post `message`; ack, dead-letter, nack or retry it after the backoff; `done()` once it is settled."""
+        attempt = attempt or message.delivery_attempt or 1
+        retried = False
+        try:
+            if self._post(route, message, attempt):
+                message.ack()
+            elif route.dead_lettering and attempt >= route.dead_lettering.max_delivery_attempts:
+                self._dead_letter(route, route.dead_lettering, message, attempt)
+                message.ack()
+            elif route.dead_lettering:
+                # Retried here after the backoff, as Pub/Sub holds an ordered key for its retry: the key stays
+                # taken (its next message waits), the delivery thread goes to other keys meanwhile.
+                retried = True
+                self._backoffs.after(
+                    backoff_seconds(route.dead_lettering, attempt),
+                    functools.partial(self._retry, route, message, done, attempt + 1),
+                )
+            else:
+                message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
+        except Exception:
+            message.nack()  # a dead letter not published, say: Pub/Sub delivers the message again
+            raise
+        finally:
+            if not retried:
+                done()
+
+    def _retry(self, route: Route, message: Message, done: Callable[[], None], attempt: int) -> None:
+        """Push `message` again on a delivery thread; when stopping, nack it (Pub/Sub delivers it again later)."""
+        try:
+            self.executor_for(route).submit(self._push, route, message, done, attempt)
+        except RuntimeError:
+            _nack_then(message, done)
+
+    def _post(self, route: Route, message: Message, attempt: int) -> bool:
+        """True when the function answered 2xx."""
         session = getattr(self._sessions, "session", None)
         if session is None:
             session = self._sessions.session = requests.Session()
         try:
             answer = session.post(
                 route.endpoint,
-                json=push_body(self.project, route.subscription, message),
+                json=push_body(self.project, route.subscription, message, attempt),
                 timeout=route.ack_deadline_seconds,
             )
-            delivered = 200 <= answer.status_code < 300
         except requests.RequestException as error:  # the function is down or too slow: Pub/Sub retries
             logger.info("push failed", extra={"subscription": route.subscription, "error": str(error)})
-            delivered = False
-        if delivered:
-            message.ack()
-        elif route.dead_lettering and (message.delivery_attempt or 0) >= route.dead_lettering.max_delivery_attempts:
-            self._dead_letter(route, route.dead_lettering, message)
-            message.ack()
-        else:
-            if route.dead_lettering:
-                policy, attempt = route.dead_lettering, message.delivery_attempt or 1
-                time.sleep(min(policy.max_backoff_seconds, policy.min_backoff_seconds * 2 ** (attempt - 1)))
-            message.nack()  # redelivered after the subscription's retry backoff, counted for dead-lettering
+            return False
+        return 200 <= answer.status_code < 300
 
-    def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message) -> None:
+    def _dead_letter(self, route: Route, dead_lettering: DeadLettering, message: Message, attempt: int) -> None:
         """Forward `message` to the dead-letter topic as Pub/Sub does (raising leaves it nacked, to try again)."""
         attributes = {
             **message.attributes,
             "CloudPubSubDeadLetterSourceSubscription": route.subscription,
             "CloudPubSubDeadLetterSourceSubscriptionProject": self.project,
-            "CloudPubSubDeadLetterSourceDeliveryCount": str(message.delivery_attempt),
+            "CloudPubSubDeadLetterSourceDeliveryCount": str(attempt),
             "CloudPubSubDeadLetterSourceTopicPublishTime": _published_at(message),
         }
         topic = self._publisher.topic_path(self.project, dead_lettering.topic)
@@ -246,6 +413,9 @@ class LocalPush:
             except Exception:  # a stream that already ended with an error (its subscription deleted)
                 logger.debug("push stream ended with an error", exc_info=True)
         self._streams.clear()
+        for executor in self._executors.values():  # each stream's scheduler shut its own down; any left end here
+            executor.shutdown(wait=True)
+        self._backoffs.stop()  # the messages still waiting their backoff are nacked now: delivered again later
         self._subscriber.close()
         if "_publisher" in self.__dict__:  # created by a dead-lettering
             self._publisher.stop()

@@ -64,11 +64,23 @@ def read_callee(
     user = docs.model(user_ref(ctx, msisdn), MissedCallUser)
     return Callee(
         msisdn,
-        user or new_user(msisdn),
+        user or without_document(msisdn),
         user is not None,
         subscriber,
         recipient_for(msisdn, subscriber.get("language"), profile),
     ), docs
+
+
+# Pending calls a record lists even when nothing else of the user document changes (a write of its own each): a
+# callee with more, its phone off for long, is found by the delivery's query instead, so many calls to one callee
+# cost one write of that document, not one each.
+LISTED_ALONE = 10
+
+
+def without_document(msisdn: str) -> MissedCallUser:
+    """A callee with no user document: a new user with no pending call (the record of one writes that document),
+    so the document it is first written as starts the list of pending calls (queries.pending_calls)."""
+    return new_user(msisdn).model_copy(update={"pending_calls": []})
 
 
 def reference_maker(ctx: runtime.Context[Any]) -> reminders.Reference:
@@ -102,6 +114,7 @@ def arrival(
     fields: dict[str, Any] = {}
     tell_now = False
     back = calls.back_from_away(callee.user, callee.subscriber)
+    newly_pending = call.status == calls.PENDING and (stored is None or stored.status != calls.PENDING)
     if call.status == calls.PENDING:
         attached = calls.reachable(callee.user, callee.subscriber, call)
         tell_now = attached and calls.journey_over(call, now, at_attach=back)
@@ -113,6 +126,13 @@ def arrival(
     if implied and not (last and last.at and implied.at and last.at >= implied.at):
         # Remember what the forward proved, so the clock and the attach see the same phone state.
         fields["network"] = implied.fields()
+    listed = callee.user.pending_calls
+    if newly_pending and not tell_now and listed is not None:
+        # The user document is written either way, so a delivery that read its list runs before or after this record
+        # (queries.pending_calls). The call joins the list when the document changes anyway or the list is short;
+        # else the list is forgotten (one write, none for the calls that follow) and the next delivery queries.
+        joins = bool(fields) or len(listed) < LISTED_ALONE
+        fields["pending_calls"] = [*listed, call.call_sid] if joins else None
     return Arrival(call, discard, tell_now, fields, at_attach=back, answer_key_4=calls.asked_after_told(stored, call))
 
 
@@ -135,18 +155,21 @@ class DeliveryState:
     summary: Summary | None  # missed_call_summaries/{callee}
     notice: Notice | None  # missed_call_notices/{callee}
     callers: Mapping[str, CallerToTell] = field(default_factory=dict)  # key-4 callers of those calls
+    pending_ids: list[str] | None = None  # every pending call's sid; None: unknown (a query found more than cap + 1)
 
 
 def read_delivery(
     ctx: runtime.Context[Any], callee: Callee, *, cap: int, include: MissedCall | None = None
 ) -> DeliveryState:
     """The pending calls (a query), then the summary, the notice and every key-4 caller in one round trip."""
-    pending = queries.pending_calls(ctx, callee.msisdn, cap + 1)
+    pending, pending_ids = queries.pending_calls(ctx, callee.msisdn, cap + 1, callee.user.pending_calls)
     asked = sorted({c.caller for c in [*pending, *([include] if include else [])] if c.choice == "notify_me"})
     summary_ref, notice_ref = ctx.doc(documents.SUMMARIES, callee.msisdn), ctx.doc(documents.NOTICES, callee.msisdn)
     docs = ctx.read(summary_ref, notice_ref, [ref for caller in asked for ref in _caller_refs(ctx, caller)])
     callers = {caller: _caller_to_tell(ctx, docs, caller) for caller in asked}
-    return DeliveryState(pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers)
+    return DeliveryState(
+        pending, docs.model(summary_ref, Summary), docs.model(notice_ref, Notice), callers, pending_ids=pending_ids
+    )
 
 
 def _caller_refs(ctx: runtime.Context[Any], caller: str) -> tuple[firestore.DocumentReference, ...]:
@@ -264,6 +287,10 @@ def decide(
         else None
     )
     due_at = housekeeping.due_after_delivery(waiting, capped=capped, now=now)
+    if state.pending_ids is not None:
+        greeting["pending_calls"] = still_pending(
+            [*state.pending_ids, *([include.call_sid] if include else [])], {call.call_sid for call in told}
+        )
     return Delivery(
         tuple(messages),
         told,
@@ -273,6 +300,11 @@ def decide(
         waiting=len(waiting),
         capped=capped,
     )
+
+
+def still_pending(pending_ids: list[str], ended: set[str]) -> list[str]:
+    """The pending calls' sids once the `ended` ones are told or summarised (each once, in their order)."""
+    return [sid for sid in dict.fromkeys(pending_ids) if sid not in ended]
 
 
 def _availability_sms(

@@ -149,8 +149,8 @@ def on_attachment(ctx: runtime.Context[None], event: NetworkAttachment) -> None:
         logger.info("older network report ignored", extra={"msisdn": event.msisdn, "state": event.state})
         return
     update: dict[str, Any] = {"msisdn": event.msisdn, "network": {"state": event.state, "at": event.at}}
-    if not callee.user_exists:
-        update = {**options.new_user(event.msisdn).fields(), **update}
+    if not callee.user_exists:  # the phone reported before any call: the new document starts the list of pending calls
+        update = {**callee.user.fields(), **update}
     if event.state == "attached":
         fields, _ = delivery.deliver(ctx, callee, config=config, profile=profile, episode=event.at, at_attach=True)
         update.update(fields)
@@ -492,7 +492,9 @@ def _calls_due(
 def _summarise(ctx: runtime.Context[RecordingSid], callee: Callee, *, config: MissedCallConfig) -> dict[str, Any]:
     """Mark the callee's calls past retention summarised and count them in the summary (told on attach)."""
     summary_ref = ctx.doc(documents.SUMMARIES, callee.msisdn)
-    pending = queries.pending_calls(ctx, callee.msisdn, config.max_calls_per_attach + 1)
+    pending, pending_ids = queries.pending_calls(
+        ctx, callee.msisdn, config.max_calls_per_attach + 1, callee.user.pending_calls
+    )
     folding = housekeeping.summarise(
         pending,
         ctx.read(summary_ref).model(summary_ref, Summary),
@@ -508,7 +510,9 @@ def _summarise(ctx: runtime.Context[RecordingSid], callee: Callee, *, config: Mi
     logger.info(
         "missed calls past retention summarised", extra={"msisdn": callee.msisdn, "calls": len(folding.summarised)}
     )
-    return {"due_at": folding.due_at}
+    if pending_ids is None:
+        return {"due_at": folding.due_at}
+    return {"due_at": folding.due_at, "pending_calls": delivery.still_pending(pending_ids, set(folding.summarised))}
 
 
 def _fee_due(

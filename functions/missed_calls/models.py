@@ -81,6 +81,9 @@ class MissedCallUser(Stored):
     due_at: datetime | None = None  # when the clock looks at the pending calls again
     fee_due_at: datetime | None = None  # when the next monthly fee falls due
     network: NetworkState | None = None
+    # The sids of the callee's pending calls, kept by each transaction that makes a call pending or ends one, so a
+    # delivery reads them by reference (queries.pending_calls); None: not kept yet (a document older than this field).
+    pending_calls: list[str] | None = None
     options_updated_at: datetime | None = None
     options_requested_at: datetime | None = None
     # The mailbox PIN's state stays a mapping: the voicemail line reads it raw (pin.py).

@@ -17,8 +17,32 @@ from functions.missed_calls.models import MissedCall
 from shared import runtime, sweep
 
 
-def pending_calls(ctx: runtime.Context[Any], callee: str, limit: int) -> list[MissedCall]:
-    """The callee's pending calls, oldest first, read in the transaction (composite: callee, status, called_at)."""
+def pending_calls(
+    ctx: runtime.Context[Any], callee: str, limit: int, listed: list[str] | None
+) -> tuple[list[MissedCall], list[str] | None]:
+    """The callee's pending calls, oldest first, at most `limit`; and every pending call's sid (None when unknown).
+
+    `listed` is the user document's `pending_calls`, read in this transaction: those calls are read by reference
+    and re-checked, without a query. The Firestore emulator scans a whole collection for a query (a second per
+    attach among 10 000 calls) and, inside a transaction, locks it all (two attaches of different callees, and any
+    record of a third, waited for each other and aborted on its lock timeout). No call made pending meanwhile is
+    missed: a record that makes a call pending writes that document (it adds the call, or forgets the list,
+    delivery.arrival), so Firestore runs the two transactions one after the other.
+
+    Without a list (a user document older than the field, or one whose list a record forgot rather than write it
+    for that alone), the query runs in the transaction, which serialises it with any record of a call it covers;
+    an answer with fewer than `limit` calls is complete and starts the list again.
+    (composite index: callee, status, called_at)
+    """
+    if listed is not None:
+        refs = [ctx.doc(documents.MISSED_CALLS, sid) for sid in listed]
+        docs = ctx.read(refs) if refs else None
+        found = [MissedCall.model_validate(fields) for ref in refs if docs and (fields := docs.get(ref)) is not None]
+        still = sorted(
+            (call for call in found if call.callee == callee and call.status == PENDING),
+            key=lambda call: (call.called_at, call.call_sid),
+        )
+        return still[:limit], [call.call_sid for call in still]
     query = (
         ctx.db.collection(documents.MISSED_CALLS)
         .where(filter=FieldFilter("callee", "==", callee))
@@ -27,7 +51,8 @@ def pending_calls(ctx: runtime.Context[Any], callee: str, limit: int) -> list[Mi
         .order_by("__name__")
         .limit(limit)
     )
-    return [MissedCall.model_validate(snapshot.to_dict()) for snapshot in ctx.txn.get(query)]
+    calls = [MissedCall.model_validate(snapshot.to_dict()) for snapshot in ctx.txn.get(query)]
+    return calls, [call.call_sid for call in calls] if len(calls) < limit else None
 
 
 def due(

@@ -726,6 +726,72 @@ def test_a_key_4_consumed_between_the_hlr_s_attach_and_the_service_s_tells_the_c
     assert doc(documents.MISSED_CALLS, "CA1")["availability"] == "sent"
 
 
+# --- an attach and a call recorded at the same moment ------------------------------------------
+
+def test_a_phone_switched_off_before_its_first_call_has_its_pending_calls_listed_and_told_once(firestore_clean):
+    # The detach creates the callee's document before any call (a phone off when provisioned): the document starts
+    # the list, so the attach reads the calls by reference instead of querying in its transaction.
+    subscriber(A, "en", balance=10_000 * SOM)
+    subscriber(B, "en", balance=10_000 * SOM)
+    now = utcnow()
+    assert network(B, "detached", now - timedelta(hours=1), "hlr-b-off") == "processed"
+    assert doc(documents.USERS, B)["pending_calls"] == []
+    assert missed_call("CA1", caller=A, at=now - timedelta(minutes=30), choice="leave_number") == "processed"
+    assert missed_call("CA2", caller=C, at=now - timedelta(minutes=20), choice="leave_number") == "processed"
+    assert doc(documents.USERS, B)["pending_calls"] == ["CA1", "CA2"]
+
+    assert network(B, "attached", now, "hlr-b-on") == "processed"
+    assert {doc(documents.MISSED_CALLS, sid)["status"] for sid in ("CA1", "CA2")} == {"notified"}
+    assert sorted(m["params"]["caller"] for m in told_to(B) if "caller" in m["params"]) == sorted([A, C])
+    assert doc(documents.USERS, B)["pending_calls"] == []
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["pending calls kept", "older user document"])
+def test_a_call_recorded_while_the_attach_is_in_its_transaction_is_told_once_by_one_of_them(away, monkeypatch, kept):
+    # The attach finds the pending calls in the user document (or, in one older than that field, by a query in its
+    # transaction); a call recorded right after must not stay pending: the record writes the callee's user document
+    # the attach read (or a call the query covers), so Firestore serialises the two (the record waits, then sees the
+    # callee back and tells its call itself).
+    import threading
+
+    from google.cloud import firestore
+
+    from functions.missed_calls import queries
+
+    now = utcnow()
+    assert missed_call("CA1", caller=A, at=now - timedelta(minutes=30), choice="leave_number") == "processed"
+    # A detach reported after CA2 was made: CA2's record changes no field of the user document (its detach is
+    # older, its retention later than CA1's), so only the rule itself writes that document.
+    assert network(B, "detached", now - timedelta(minutes=20), "hlr-b-3") == "processed"
+    assert doc(documents.USERS, B)["pending_calls"] == ["CA1"]
+    if not kept:
+        store.db().collection(documents.USERS).document(B).update({"pending_calls": firestore.DELETE_FIELD})
+    found_by_query = queries.pending_calls
+    recorded: list[str] = []
+
+    def record_right_after_the_query(ctx, callee, limit, listed):
+        calls = found_by_query(ctx, callee, limit, listed)
+        if not recorded and ctx.consumer == missed_calls.on_attachment.consumer:
+            recording = threading.Thread(target=lambda: recorded.append(
+                missed_call("CA2", caller=C, at=now - timedelta(minutes=25), choice="leave_number")))
+            recording.start()
+            recording.join(timeout=3)  # it waits for this transaction when serialised; else it is in by now
+            recorded.append("attach went on")
+        return calls
+
+    monkeypatch.setattr(queries, "pending_calls", record_right_after_the_query)
+    assert network(B, "attached", now, "hlr-back") == "processed"
+    for _ in range(300):
+        if "processed" in recorded:
+            break
+        time.sleep(0.1)
+
+    assert "processed" in recorded
+    assert {doc(documents.MISSED_CALLS, sid)["status"] for sid in ("CA1", "CA2")} == {"notified"}
+    assert sorted(m["params"]["caller"] for m in told_to(B) if "caller" in m["params"]) == sorted([A, C])
+    assert doc(documents.USERS, B)["pending_calls"] == []
+
+
 def test_fifty_reminders_of_one_callee_pushed_at_once_are_each_charged_once(away, function_server, push_subscriptions):
     # sms.final is ordered by the payer: one callee's charges, each a transaction on its one account, run in turn
     # instead of aborting each other on the emulator's lock timeout until they are dead-lettered.

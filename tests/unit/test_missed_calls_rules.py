@@ -556,3 +556,53 @@ def test_every_new_document_carries_the_fields_its_queries_filter_or_order_on():
     assert QUERIED_CHARGE_FIELDS <= charge.fields().keys()
     assert MissedCall.QUERIED == QUERIED_CALL_FIELDS and Voicemail.QUERIED == QUERIED_VOICEMAIL_FIELDS
     assert ChargeRecord.QUERIED == QUERIED_CHARGE_FIELDS
+
+
+def test_a_record_adds_its_pending_call_to_the_user_document_it_writes_anyway_and_a_delivery_ends_it():
+    # CA2 is newer than the phone state the document knows: the record writes it anyway, the call joins the list.
+    away = callee(pending_calls=["CA1"], due_at=T0, network=NetworkState(state="detached", at=T0))
+    arrived = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), away,
+                               retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert arrived.user_fields["pending_calls"] == ["CA1", "CA2"] and "network" in arrived.user_fields
+    again = delivery.arrival(arrived.call, event("CA2", C, 1, choice="leave_number", final=True), away,
+                             retention=CONFIG.retention, now=T0 + timedelta(minutes=41))
+    assert "pending_calls" not in again.user_fields
+
+    pending = [call("CA1", A, 0, "leave_number"), call("CA2", C, 1, "leave_number")]
+    state = delivery.DeliveryState(pending, summary=None, notice=None, pending_ids=["CA1", "CA2"])
+    decided = delivery.decide(callee(activation_notice_at=T0), state, config=CONFIG, profile=PROFILE,
+                              now=T0 + timedelta(hours=1), reference=reference, episode=T0, at_attach=True)
+    assert decided.told_sids == {"CA1", "CA2"} and decided.user_fields["pending_calls"] == []
+    unknown = delivery.DeliveryState(pending, summary=None, notice=None)  # an older user document: a query's answer
+    assert "pending_calls" not in delivery.decide(callee(activation_notice_at=T0), unknown, config=CONFIG,
+                                                  profile=PROFILE, now=T0 + timedelta(hours=1), reference=reference,
+                                                  episode=T0, at_attach=True).user_fields
+
+
+def test_pending_calls_that_change_nothing_else_are_listed_up_to_a_few_then_the_list_is_forgotten_once():
+    # Calls older than the phone state known, retention no earlier: each listed alone costs a write of the user
+    # document; past a few, the list is forgotten (the next delivery queries) and the calls after write nothing.
+    later = NetworkState(state="detached", at=T0 + timedelta(minutes=30))
+    few = callee(pending_calls=["CA1"], due_at=T0, network=later)
+    joined = delivery.arrival(None, event("CA2", C, 1, choice="leave_number", final=True), few,
+                              retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert joined.user_fields == {"pending_calls": ["CA1", "CA2"]}
+    full = [f"CA{n}" for n in range(delivery.LISTED_ALONE)]
+    many = callee(pending_calls=full, due_at=T0, network=later)
+    first = delivery.arrival(None, event("CA99", C, 1, choice="leave_number", final=True), many,
+                             retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert first.user_fields == {"pending_calls": None}
+    forgotten = callee(pending_calls=None, due_at=T0, network=later)
+    following = delivery.arrival(None, event("CA100", D, 2, choice="leave_number", final=True), forgotten,
+                                 retention=CONFIG.retention, now=T0 + timedelta(minutes=40))
+    assert following.call.status == calls.PENDING and following.user_fields == {}
+
+
+def test_a_new_user_document_starts_the_list_so_its_first_pending_call_joins_it():
+    # A detach creates the document before any call (the phone switched off): it must start the list, or every
+    # attach of such a callee would query.
+    assert delivery.without_document(B).fields()["pending_calls"] == []
+    arrived = delivery.arrival(None, event("CA1", A, 0, choice="leave_number", final=True),
+                               dataclasses.replace(callee(), user=delivery.without_document(B), user_exists=False),
+                               retention=CONFIG.retention, now=T0 + timedelta(minutes=10))
+    assert arrived.user_fields["pending_calls"] == ["CA1"]
