@@ -7,6 +7,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,17 +19,25 @@ import requests
 # listeners compete, and a random pick keeps concurrent stacks apart.
 _PORTS = range(20000, 32000)
 _random = random.SystemRandom()
+# Ports this process handed out: a stack asks for forty or so before any service binds its own, and a
+# random pick repeated one about once in fifteen stacks (two functions on one port: one of them never served).
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 now, outside the range outgoing connections use."""
-    for _ in range(200):
-        port = _random.choice(_PORTS)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
+    """A port free on 127.0.0.1 now, outside the range outgoing connections use, never handed out twice."""
+    with _handed_out_lock:
+        for _ in range(200):
+            port = _random.choice(_PORTS)
+            if port in _handed_out:
                 continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
             return port
     raise ServiceFailed(f"no free port in {_PORTS.start}-{_PORTS.stop - 1} after 200 tries")
 
