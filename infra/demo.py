@@ -11,14 +11,22 @@ plays here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from twilio.rest import Client
 
 from emulators.carrier.client import CarrierClient
 from infra import sections
-from infra.demo_common import SUBSCRIBERS, DemoSection, DemoStage, DemoSubscriber, Transcript, wait_until
-from shared import bus, carrier as carrier_adapter, catalog, ledger, operator, settings, store
+from infra.demo_common import (
+    SUBSCRIBERS,
+    DemoSection,
+    DemoStage,
+    DemoSubscriber,
+    Transcript,
+    publish_bss,
+    wait_until,
+)
+from shared import carrier as carrier_adapter, ledger, operator, settings, store
 from shared.operator import OperatorProfile
 
 DEMO_MODULE = "demo"  # the module a service plays its part of the demo from
@@ -32,10 +40,6 @@ class RunningStack(Protocol):
 
     @property
     def clock_url(self) -> str: ...
-
-
-def _publish(topic: str, payload: dict[str, Any], event_id: str) -> None:
-    bus.publish([catalog.make_envelope(topic, payload, event_id=event_id, source="demo-bss")])
 
 
 def seed(stack: RunningStack, say: Callable[[str], object] = print, timeout: float = 60.0) -> None:
@@ -52,7 +56,7 @@ def provision(stack: RunningStack, subscribers: Sequence[DemoSubscriber], timeou
     carrier = CarrierClient(stack.carrier_url)
     already = len(carrier.messages())
     for sub in subscribers:
-        _publish(
+        publish_bss(
             "bss.subscriber",
             {
                 "msisdn": sub.msisdn,
@@ -75,7 +79,7 @@ def provision(stack: RunningStack, subscribers: Sequence[DemoSubscriber], timeou
     # Top-ups only after the subscribers exist: the BSS never recharges an unknown line.
     for sub in subscribers:
         if sub.main:
-            _publish(
+            publish_bss(
                 "bss.topup",
                 {
                     "msisdn": sub.msisdn,
@@ -86,7 +90,7 @@ def provision(stack: RunningStack, subscribers: Sequence[DemoSubscriber], timeou
                 event_id=f"demo-topup-main-{sub.msisdn}",
             )
         if sub.bonus:
-            _publish(
+            publish_bss(
                 "bss.topup",
                 {
                     "msisdn": sub.msisdn,

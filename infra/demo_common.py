@@ -156,7 +156,7 @@ class DemoStage:
         """The BSS credits `amount` (minor units) to the main balance, as a recharge does; waits until it is."""
         before = main_balance(who.msisdn)
         payload = {"msisdn": who.msisdn, "amount": amount, "bucket": "main", "reference": reference}
-        bus.publish([catalog.make_envelope("bss.topup", payload, event_id=f"demo-{reference}", source="demo-bss")])
+        publish_bss("bss.topup", payload, event_id=f"demo-{reference}")
         wait_until(lambda: main_balance(who.msisdn) >= before + amount, self.timeout, f"{who.name}'s top-up")
 
     def dial(self, who: DemoSubscriber, code: str) -> dict[str, Any]:
@@ -174,6 +174,11 @@ class DemoStage:
                 return {**screen, "text": "\n".join([*pages, screen["text"]])}
             pages.append("\n".join(shown))
             screen = self.carrier.reply(who.msisdn, screen["session_id"], key)
+
+
+def publish_bss(topic: str, payload: dict[str, Any], event_id: str) -> None:
+    """What the operator's BSS would publish (a subscriber, a top-up), as the demo plays it."""
+    bus.publish([catalog.make_envelope(topic, payload, event_id=event_id, source="demo-bss")])
 
 
 def main_balance(msisdn: str) -> int:

@@ -49,9 +49,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -161,19 +160,6 @@ class KeyTurns:
                 return line.popleft()
             del self._lines[key]
             return None
-
-    @contextmanager
-    def turn(self, key: tuple[str, str]) -> Iterator[None]:
-        """Hold `key`'s turn in this thread, waiting for it if needed (a push that holds it to its end)."""
-        mine = threading.Event()
-        if not self.take(key, mine.set):
-            mine.wait()
-        try:
-            yield
-        finally:
-            following = self.give_back(key)
-            if following is not None:
-                following()
 
     def __len__(self) -> int:
         return len(self._lines)

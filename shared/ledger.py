@@ -42,9 +42,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import store, texts
+from shared import store, sweep, texts
 from shared.events import BalanceChanged, LotExpired, utcnow
 from shared.ledger_core import (
     Account,
@@ -223,16 +222,7 @@ def accounts_due(
     db: firestore.Client, before: datetime, limit: int, after: tuple[datetime, str] | None = None
 ) -> list[tuple[datetime, str]]:
     """(next_expiry, msisdn) of accounts with a lot due by `before`, in expiry order, after a cursor."""
-    query = (
-        db.collection(store.ACCOUNTS)
-        .where(filter=FieldFilter("next_expiry", "<=", before))
-        .order_by("next_expiry")
-        .order_by("__name__")
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.start_after(list(after))
-    return [(snap.get("next_expiry"), snap.id) for snap in query.select(["next_expiry"]).stream()]
+    return sweep.due_positions(db, store.ACCOUNTS, "next_expiry", before, limit, after)
 
 
 def check(db: firestore.Client, msisdn: str) -> list[Discrepancy]:

@@ -444,7 +444,7 @@ def _due_page(
         field = "due_at" if work == "calls" else "fee_due_at"
         found = [
             ((value, msisdn), None, msisdn)
-            for value, msisdn in queries.due(db, documents.USERS, field, now, limit, after)
+            for value, msisdn in sweep.due_positions(db, documents.USERS, field, now, limit, after)
         ]
     return [
         sweep.Due(

@@ -14,7 +14,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from functions.missed_calls import documents
 from functions.missed_calls.calls import PENDING
 from functions.missed_calls.models import MissedCall
-from shared import runtime, sweep
+from shared import runtime
 
 
 def pending_calls(
@@ -53,18 +53,6 @@ def pending_calls(
     )
     calls = [MissedCall.model_validate(snapshot.to_dict()) for snapshot in ctx.txn.get(query)]
     return calls, [call.call_sid for call in calls] if len(calls) < limit else None
-
-
-def due(
-    db: firestore.Client,
-    collection: str,
-    field: str,
-    before: datetime,
-    limit: int,
-    after: tuple[datetime, str] | None = None,
-) -> list[tuple[datetime, str]]:
-    """(field value, id) of the documents whose `field` is at or before `before`, in that order (single-field index)."""
-    return sweep.due_positions(db, collection, field, before, limit, after)
 
 
 def expired_voicemails(

@@ -23,7 +23,7 @@ from google.cloud import firestore
 
 from functions.subscriptions import pricing
 from functions.subscriptions.config import Catalogue, Pack, Subscription, config_for
-from functions.subscriptions.documents import BOOKS, Book, Item
+from functions.subscriptions.documents import Book, Item, read_book
 from shared import cli, consent, operator, runtime, store
 from shared.events import SubscriptionCancelRequested, utcnow
 from shared.operator import OperatorProfile
@@ -38,7 +38,7 @@ def _when(moment: datetime | None, zone: ZoneInfo) -> str:
 
 def _product_line(product: Subscription | Pack, profile: OperatorProfile) -> str:
     money = profile.currency.format
-    every = f"every {pricing.CONSENT_PERIOD[product.period]}" if product.period else "once"
+    every = f"every {pricing.consent_period(product.period)}" if product.period else pricing.ONCE
     parts = [f"{product.id:20} {product.keyword:8} {product.kind:12} {money(product.price):>14} {every}"]
     if isinstance(product, Subscription) and product.trial_days:
         parts.append(f"trial {product.trial_days} days")
@@ -86,7 +86,7 @@ def _item_line(item: Item, catalogue: Catalogue, profile: OperatorProfile, zone:
         dates.append(f"{item.failed_attempts} failed, retry {_when(item.next_retry_at, zone)} ({item.last_failure})")
     if item.ended_at:
         dates.append(f"ended {_when(item.ended_at, zone)} ({item.end_reason})")
-    every = pricing.CONSENT_PERIOD[item.period] if item.period else "once"
+    every = pricing.consent_period(item.period)
     return (
         f"{item.id:34} {name:24} {item.status:10} {profile.currency.format(item.price):>14}/{every:6} "
         f"via {item.channel:5} since {_when(item.started_at, zone)}; " + "; ".join(dates)
@@ -177,10 +177,6 @@ def _catalogue() -> tuple[OperatorProfile, Catalogue] | None:
         )
         return None
     return profile, catalogue
-
-
-def read_book(msisdn: str) -> Book:
-    return Book.from_document(msisdn, store.db().collection(BOOKS).document(msisdn).get().to_dict())
 
 
 def read_consents(msisdn: str) -> list[consent.Consent]:

@@ -17,7 +17,7 @@ import requests
 from emulators.carrier.client import CarrierClient
 from functions.subscriptions import lifecycle, pricing
 from functions.subscriptions.config import Catalogue, Subscription, config_for
-from functions.subscriptions.documents import BOOKS, Book, Item
+from functions.subscriptions.documents import BOOKS, Book, Item, read_book
 from functions.subscriptions.edge_menu import MINE_KEY
 from infra import bench_common as bench
 from infra.cost import SMS_MINIMUM, Minimum
@@ -55,28 +55,25 @@ def my_subscriptions_latency(stage: bench.BenchStage, catalogue: Catalogue, coun
     return bench.in_sessions(count, sessions, screen)
 
 
+def paid_a_period_ago(product: Subscription, item_id: str, anchor: datetime, zone: str) -> Item:
+    """An active item of `product` started at `anchor` with its first period paid: the next is due a period on."""
+    assert product.period is not None
+    due = pricing.period_end(anchor, product.period, 1, zone)
+    profile = operator.current()
+    return Item(
+        id=item_id, product=product.id, kind="subscription", status="active", price=product.price,
+        currency=profile.currency.code, bucket=product.bucket, period=product.period, channel="ussd",
+        started_at=anchor, anchor=anchor, periods_charged=1, paid_through=due, next_charge_at=due,
+    )  # fmt: skip
+
+
 def seed_due_books(subscribers: list[str], product: Subscription, now: datetime) -> None:
     """Each subscriber's book with the weekly service paid a week ago: its renewal is due now."""
     zone = operator.current().timezone
-    anchor = now - timedelta(days=7, minutes=1)
+    anchor = now - timedelta(days=7, minutes=1)  # a week and a minute ago: the weekly renewal is due
     db, batch = store.db(), None
     for i, msisdn in enumerate(subscribers):
-        item = Item(
-            id=f"{product.id}-bench",
-            product=product.id,
-            kind="subscription",
-            status="active",
-            price=product.price,
-            currency=operator.current().currency.code,
-            bucket=product.bucket,
-            period=product.period,
-            channel="ussd",
-            started_at=anchor,
-            anchor=anchor,
-            periods_charged=1,
-            paid_through=pricing.period_end(anchor, product.period, 1, zone),
-            next_charge_at=pricing.period_end(anchor, product.period, 1, zone),
-        )
+        item = paid_a_period_ago(product, f"{product.id}-bench", anchor, zone)
         book = Book(msisdn=msisdn, items={item.id: item}, next_due_at=item.next_charge_at)
         batch = batch or db.batch()
         batch.set(db.collection(BOOKS).document(msisdn), book.to_document())
@@ -115,9 +112,7 @@ def renewals(stage: bench.BenchStage, catalogue: Catalogue, count: int) -> list[
 
 
 def renewed_once(msisdn: str) -> bool:
-    snapshot = store.db().collection(BOOKS).document(msisdn).get()
-    book = Book.from_document(msisdn, snapshot.to_dict() if snapshot.exists else None)
-    return [item.periods_charged for item in book.items.values()] == [2]
+    return [item.periods_charged for item in read_book(msisdn).items.values()] == [2]
 
 
 def measure(stage: bench.BenchStage) -> list[bench.Figure]:
@@ -148,12 +143,7 @@ def lifecycle_decisions() -> list[bench.Figure]:
     anchor = now - timedelta(days=7, minutes=1)
     items = {}
     for product in catalogue.subscriptions:
-        due = pricing.period_end(anchor, product.period, 1, profile.timezone)
-        items[product.id] = Item(
-            id=product.id, product=product.id, kind="subscription", status="active", price=product.price,
-            currency=profile.currency.code, period=product.period, channel="ussd", started_at=anchor, anchor=anchor,
-            periods_charged=1, paid_through=due, next_charge_at=due,
-        )  # fmt: skip
+        items[product.id] = paid_a_period_ago(product, product.id, anchor, profile.timezone)
     book = Book(msisdn="+998901234567", items=items)
     balances = {"main": 10**9}
     started = time.perf_counter()

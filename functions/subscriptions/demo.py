@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from functions.subscriptions.config import Catalogue, Pack, config_for
-from functions.subscriptions.documents import BOOKS, Book, Item
+from functions.subscriptions.documents import Book, Item, read_book
 from infra.demo_common import DemoSection, DemoStage, DemoSubscriber, wait_until
 from shared import consent, ledger, store
 from shared.operator import OperatorProfile
@@ -196,8 +196,7 @@ def money(stage: DemoStage, minor: int, who: DemoSubscriber) -> str:
 
 
 def book_of(who: DemoSubscriber) -> Book:
-    snapshot = store.db().collection(BOOKS).document(who.msisdn).get()
-    return Book.from_document(who.msisdn, snapshot.to_dict() if snapshot.exists else None)
+    return read_book(who.msisdn)
 
 
 def live(book: Book, product: str) -> Item | None:

@@ -7,7 +7,7 @@ subscriptions/{msisdn}   the subscriber's book (`Book`): every subscription, pac
     the clock's sweep queries. One document per subscriber (DESIGN: per-subscriber state in
     per-subscriber documents): the edge reads it with the caller's record in one round trip to
     list "My subscriptions", and each event's transaction reads and writes it once. A subscriber
-    has a handful of products; finished ones older than HISTORY_KEPT leave the book.
+    has a handful of products; finished ones stay listed for care and the summary.
 
 consents/{id}            every question asked and its answers (shared/consent.py).
 
@@ -22,16 +22,16 @@ redelivered event or two overlapping clock ticks find the period already paid.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from functions.subscriptions.config import Period
+from shared import store
 from shared.msisdn import Msisdn
 
 BOOKS = "subscriptions"
-HISTORY_KEPT = timedelta(days=400)  # a finished item stays listed for care and the summary this long
 
 Status = Literal["trial", "active", "grace", "suspended", "cancelled", "expired"]
 LIVE: frozenset[str] = frozenset({"trial", "active", "grace", "suspended"})  # still to renew, retry or end
@@ -122,3 +122,8 @@ class Book(BaseModel):
 
     def at(self, when: datetime) -> None:
         self.updated_at = when
+
+
+def read_book(msisdn: str) -> Book:
+    """The subscriber's book read plainly, outside any transaction (care, the demo, the bench); empty when none."""
+    return Book.from_document(msisdn, store.db().collection(BOOKS).document(msisdn).get().to_dict())

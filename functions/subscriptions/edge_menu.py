@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from functions.edge import api
 from functions.edge.api import Text
-from functions.subscriptions import edge_requests, pricing
+from functions.subscriptions import edge_requests, pricing, signup
 from functions.subscriptions.config import Catalogue, Pack, Subscription
 from functions.subscriptions.documents import Book
 from functions.subscriptions.edge_terms import Shop, book_of, book_reads, live_subscription
@@ -150,7 +150,7 @@ class Menu:
         accepted = position.answer == CONFIRM_KEY
         # USSD inputs carry no time of their own: both answers are stamped with this round.
         record = consent.given(
-            offer=edge_requests.offer_of(product),
+            offer=signup.offer_of(product.id),
             msisdn=msisdn,
             channel="ussd",
             language=shop.language,

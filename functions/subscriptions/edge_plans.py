@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 
 from functions.edge import api
 from functions.edge.api import Text
-from functions.subscriptions import edge_requests, plans
+from functions.subscriptions import edge_requests, plans, signup
 from functions.subscriptions.config import Catalogue, Plan, PlanChange
-from functions.subscriptions.edge_terms import Shop, book_of, book_reads, name_in
+from functions.subscriptions.edge_terms import Shop, book_of, book_reads
 from functions.subscriptions.plans import PlanQuote
 from functions.subscriptions.refusal import Refusal
 from shared import consent
@@ -104,9 +104,6 @@ class PlanMenu:
         mistake = shop.render(Text("edge.menu.invalid_choice")) + "\n" if position.mistake else ""
         return api.Reply.con(mistake + self._root(shop, book.plan, fee))
 
-    def _plan_name(self, shop: Shop, plan: Plan) -> str:
-        return name_in(plan.names, shop.language, plan.id)
-
     def _fee(self, shop: Shop, fee: int) -> str:
         if fee == 0:
             return shop.render(Text("edge.subscriptions.plans.fee_free"))
@@ -118,7 +115,7 @@ class PlanMenu:
             key = "edge.subscriptions.plans.current_line" if plan.id == current else "edge.subscriptions.plans.line"
             lines.append(
                 shop.render(
-                    Text(key, {"name": self._plan_name(shop, plan), "price": shop.priced(plan.monthly_fee, "monthly")})
+                    Text(key, {"name": plan.name_in(shop.language), "price": shop.priced(plan.monthly_fee, "monthly")})
                 )
             )
         return shop.render(
@@ -128,14 +125,14 @@ class PlanMenu:
     def _confirm_screen(self, shop: Shop, plan: Plan, fee: int) -> str:
         """What the subscriber reads before confirming, and what the consent record keeps."""
         return shop.render(
-            Text("edge.subscriptions.plans.confirm", {"name": self._plan_name(shop, plan), "fee": self._fee(shop, fee)})
+            Text("edge.subscriptions.plans.confirm", {"name": plan.name_in(shop.language), "fee": self._fee(shop, fee)})
         )
 
     def _refused(self, shop: Shop, position: Position) -> str:
         assert position.refusal is not None and position.plan is not None  # REFUSED is reached with both
         plan = self.catalogue.plan(position.plan)
         params = {
-            "name": self._plan_name(shop, plan) if plan else position.plan,
+            "name": plan.name_in(shop.language) if plan else position.plan,
             "min_balance": shop.money(self.rule.min_balance),
             "code": self.rule.ussd_code,
         }
@@ -147,7 +144,7 @@ class PlanMenu:
         msisdn, now, request_id = request.caller.msisdn, request.now, request.input.request_id
         # USSD inputs carry no time of their own: both answers are stamped with this round.
         record = consent.given(
-            offer=edge_requests.plan_offer_of(plan),
+            offer=signup.plan_offer_of(plan.id),
             msisdn=msisdn,
             channel="ussd",
             language=shop.language,

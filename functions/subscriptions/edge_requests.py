@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from functions.edge.api import Publication
-from functions.subscriptions.config import Plan, Product
+from functions.subscriptions.config import Plan
 from shared import consent
 from shared.events import (
     PlanChangeRequested,
@@ -23,15 +23,6 @@ from shared.events import (
 REQUESTED = "subscription.requested"
 CANCEL_REQUESTED = "subscription.cancel-requested"
 PLAN_CHANGE_REQUESTED = "subscription.plan-change-requested"
-
-
-def offer_of(product: Product) -> str:
-    """What a consent record names as sold: one offer per product, so each product's question waits on its own."""
-    return f"subscriptions.{product.id}"
-
-
-def plan_offer_of(plan: Plan) -> str:
-    return f"subscriptions.plan.{plan.id}"
 
 
 def subscribe(

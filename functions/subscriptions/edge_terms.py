@@ -8,7 +8,6 @@ in the caller's language, so an SMS answer carries plain strings that notify fil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
@@ -19,7 +18,6 @@ from functions.subscriptions import pricing
 from functions.subscriptions.config import Catalogue, Pack, Period, Product, Subscription
 from functions.subscriptions.documents import BOOKS, Book, Item
 from shared import localtime
-from shared.events import Language
 from shared.operator import OperatorProfile
 
 _PERIOD_KEYS: dict[Period | None, str] = {
@@ -34,15 +32,6 @@ _ALLOWANCE_KEYS = {
     "voice_min": "edge.subscriptions.allowance.voice_min",
     "sms": "edge.subscriptions.allowance.sms",
 }
-
-
-def name_in(names: Mapping[Language, str], language: str, fallback: str) -> str:
-    """A name in the reader's language; else the first one the catalogue gives (its fallback)."""
-    for written_in, name in names.items():
-        if written_in == language:
-            return name
-    first: str = next(iter(names.values()), fallback)
-    return first
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,7 @@ class Shop:
         )
 
     def name(self, product: Product) -> str:
-        return name_in(product.names, self.language, product.id)
+        return product.name_in(self.language)
 
     def price_today(self, product: Product) -> int:
         return pricing.price_at(product, self.today)

@@ -116,9 +116,7 @@ class Pass:
 
 def due_at(item: Item, zone: str) -> datetime | None:
     """When the item's next period is due; None for what never renews (a one-off pack)."""
-    if item.period is None:
-        return None
-    return item.next_charge_at or period_end(item.anchor, item.period, item.periods_charged, zone)
+    return None if item.period is None else due_of(item, item.periods_charged, zone)
 
 
 def period_holding(item: Item, now: datetime, zone: str) -> int:
@@ -521,24 +519,15 @@ def item_due_at(item: Item, catalogue: Catalogue, zone: str) -> datetime | None:
     return cancel_at(item, product, zone)
 
 
-def next_due_at(book: Book, catalogue: Catalogue, *, zone: str) -> datetime | None:
-    """The earliest moment anything in the book is due (the sweep's `next_due_at`); None when nothing ever is."""
+def scheduled(book: Book, catalogue: Catalogue, *, zone: str) -> Book:
+    """The book with `next_due_at` (the earliest moment anything in it is due: the sweep's index) and
+    `summary_due_at` recomputed: call it after any change to the book."""
     moments = [moment for item in book.items.values() if (moment := item_due_at(item, catalogue, zone)) is not None]
     untold = months_to_summarise(book)
-    if untold:
-        moments.append(summary_moment(untold[-1], catalogue.summary_day, zone))
-    return min(moments) if moments else None
-
-
-def scheduled(book: Book, catalogue: Catalogue, *, zone: str) -> Book:
-    """The book with `next_due_at` and `summary_due_at` recomputed: call it after any change to the book."""
-    untold = months_to_summarise(book)
-    return book.model_copy(
-        update={
-            "next_due_at": next_due_at(book, catalogue, zone=zone),
-            "summary_due_at": summary_moment(untold[-1], catalogue.summary_day, zone) if untold else None,
-        }
-    )
+    summary = summary_moment(untold[-1], catalogue.summary_day, zone) if untold else None
+    if summary is not None:
+        moments.append(summary)
+    return book.model_copy(update={"next_due_at": min(moments, default=None), "summary_due_at": summary})
 
 
 def failing(book: Book, bucket: str) -> bool:

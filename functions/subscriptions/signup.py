@@ -35,7 +35,13 @@ OFFER_PREFIX = "subscriptions."  # consent records name the product sold: subscr
 
 
 def offer_of(product_id: str) -> str:
+    """What a consent record names as sold: one offer per product, so each product's question waits on its own."""
     return f"{OFFER_PREFIX}{product_id}"
+
+
+def plan_offer_of(plan_id: str) -> str:
+    """What a plan change's consent names as sold."""
+    return f"{OFFER_PREFIX}plan.{plan_id}"
 
 
 def item_id(product_id: str, request_id: str) -> str:

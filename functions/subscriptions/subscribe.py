@@ -148,9 +148,9 @@ def _question(here: Session, product: signup.Product, *, price: int) -> signup.Q
 
 def _keep_consents(ctx: runtime.Context[None], step: signup.ConsentStep, book: Book) -> None:
     """Write the step's consent records and keep the book's waiting question in step with them."""
+    successor = signup.offer_of(step.pending.product) if step.pending else None
     for record in step.records:
         consent.write(ctx, record)
-        successor = signup.offer_of(step.pending.product) if step.pending else None
         if record.status == "replaced" and record.offer != successor:
             # consent.write keeps a replaced question's pointer for its successor; another product's has none.
             ctx.txn.delete(ctx.doc(consent.PENDING, consent.pending_key(record.offer, record.msisdn)))

@@ -5,9 +5,25 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from infra.push import KeyTurns
+
+
+@contextmanager
+def turn(turns: KeyTurns, key: tuple[str, str]) -> Iterator[None]:
+    """Hold `key`'s turn in this thread, as LocalPush does across a push: take it (waiting), give it back after."""
+    mine = threading.Event()
+    if not turns.take(key, mine.set):
+        mine.wait()
+    try:
+        yield
+    finally:
+        following = turns.give_back(key)
+        if following is not None:
+            following()
 
 
 def test_one_key_takes_turns_while_other_keys_run_at_once_and_no_key_is_kept_after():
@@ -17,7 +33,7 @@ def test_one_key_takes_turns_while_other_keys_run_at_once_and_no_key_is_kept_aft
 
     def push(key: str) -> None:
         nonlocal together
-        with turns.turn(("transfers-execute", key)):
+        with turn(turns, ("transfers-execute", key)):
             with lock:
                 running[key] += 1
                 most[key] = max(most[key], running[key])

@@ -89,7 +89,7 @@ def test_missed_calls_housekeeping_fans_out_due_work_under_its_old_ids_and_curso
     at = NOW - timedelta(minutes=5)
     users = {"due_at": [(at, A), (at, B)], "fee_due_at": [(at, C)]}
     monkeypatch.setattr(main, "SWEEP_PAGE", 2)
-    monkeypatch.setattr(queries, "due", lambda db, collection, field, now, limit, after=None: users[field][:limit])
+    monkeypatch.setattr(main.sweep, "due_positions", lambda db, collection, field, now, limit, after=None: users[field][:limit])
     monkeypatch.setattr(queries, "expired_voicemails", lambda db, before, limit, after=None: [(at, "CA1", A)])
     ctx = context("missed-calls-housekeeping")
     main.on_housekeeping_tick.handler(ctx, ClockTick(at=NOW))
