@@ -353,6 +353,9 @@ class VoucherRedeemRequested(Payload):
     requested_at: AwareDatetime
 
 
+ChargedTo = Literal["main", "credits"]
+
+
 class UsageCharged(Payload):
     """The charging system debited a subscriber for usage (a call, an SMS, data)."""
 
@@ -361,6 +364,18 @@ class UsageCharged(Payload):
     amount: int = Field(ge=0, description="Minor units")
     reference: str = Field(min_length=1, max_length=200)
     at: AwareDatetime
+    # A message attribute (shared/catalog.yaml): provisioning takes "main" usage from the line's
+    # balance, communication credits take "credits" usage from the account the line belongs to.
+    charged_to: ChargedTo = Field(
+        default="main",
+        description="The balance the charging system rated the usage against: the line's main balance, "
+        "or the communication-credit account the line is a user of",
+    )
+    destination: str | None = Field(
+        default=None, max_length=32, description="The number called or texted (E.164 digits); masked in reports"
+    )
+    duration_seconds: int | None = Field(default=None, ge=0, description="Calls: the billed duration")
+    units: int | None = Field(default=None, ge=0, description="SMS: messages (segments); data: kilobytes")
 
 
 # --- missed-call alerts (spec/missed-calls.md) ---------------------------------------------
@@ -605,6 +620,83 @@ class SubscriptionsDue(Payload):
     due_before: AwareDatetime
 
 
+# --- communication credits (spec/subscriptions-and-credits.md, Teams "Communications Credits") ---
+
+# A credit account's id: a business account's slug (starts with a letter: "acme-contact"), or an
+# individual subscriber's MSISDN digits (their line is the account's one user).
+CreditAccountId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+ChargeReason = Literal["auto", "manual", "network"]
+ChargeChannel = Literal["api", "ussd", "care", "auto", "network"]
+
+
+class CreditsSettle(Payload):
+    """Usage of a credit account is waiting: apply it to the account's credits, in one batch."""
+
+    account_id: CreditAccountId
+
+
+class CreditChargeRequested(Payload):
+    """Charge the card on file and credit the account once the payment is confirmed."""
+
+    account_id: CreditAccountId
+    charge_id: str = Field(
+        pattern=r"^[A-Za-z0-9._:-]{1,120}$",
+        description="Stable per recharge: the crossing (auto), the API's idempotency key or the USSD session "
+        "(manual), the refused attempt (network); one charge id is credited at most once",
+    )
+    amount: int = Field(gt=0, description="Minor units of the account's currency")
+    reason: ChargeReason
+    channel: ChargeChannel
+    attempt: int = Field(default=1, ge=1, le=20, description="Retries of a failed auto-recharge count up")
+    requested_by: str | None = Field(
+        default=None, max_length=120, description="The API key's prefix, an MSISDN, care's user"
+    )
+    requested_at: AwareDatetime
+
+
+class PaymentReported(Payload):
+    """The payment gateway reported a payment's outcome (its signed webhook, verified)."""
+
+    gateway_event: str = Field(min_length=1, max_length=120, description="The gateway's event id")
+    payment_intent: str = Field(min_length=1, max_length=120)
+    status: Literal["succeeded", "failed"]
+    account_id: CreditAccountId
+    charge_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,120}$")
+    attempt: int = Field(default=1, ge=1, le=20)
+    amount: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    failure_code: str | None = Field(default=None, max_length=80)
+    failure_message: str | None = Field(default=None, max_length=300)
+
+
+class CreditsDue(Payload):
+    """A credit account has work due (an expiry notice, an expiry, a recharge retry), from the clock."""
+
+    account_id: CreditAccountId
+    due_before: AwareDatetime
+
+
+class CreditsChanged(Payload):
+    """A credit account's balance changed (purchase, usage, expiry); one event per ledger entry."""
+
+    account_id: CreditAccountId
+    delta: int = Field(description="Minor units; negative for usage and expiry")
+    balance: int = Field(description="The credits after the change, minor units")
+    reason: str
+    reference: str
+    entry_id: str
+
+
+class CreditsExpired(Payload):
+    """Credits of one purchase reached 12 months and were forfeited."""
+
+    account_id: CreditAccountId
+    lot_id: str
+    amount: int = Field(gt=0)
+    purchased_at: AwareDatetime
+    expired_at: AwareDatetime
+
+
 # --- operations ---------------------------------------------------------------------------
 
 
@@ -648,5 +740,11 @@ MODELS: dict[str, type[Payload]] = {
         SubscriptionFact,
         SubscriptionsDue,
         MissedCallsDue,
+        CreditsSettle,
+        CreditChargeRequested,
+        PaymentReported,
+        CreditsDue,
+        CreditsChanged,
+        CreditsExpired,
     )
 }

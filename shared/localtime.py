@@ -40,3 +40,9 @@ def moment(when: datetime, zone: tzinfo, language: str) -> str:
         hour=f"{local.hour:02d}",
         minute=f"{local.minute:02d}",
     )
+
+
+def month_of(at: datetime, zone: str | tzinfo) -> str:
+    """The calendar month (YYYY-MM) of `at` in `zone` (an operator's): what monthly fees, spend and caps count by."""
+    local = at.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone)
+    return f"{local.year:04d}-{local.month:02d}"

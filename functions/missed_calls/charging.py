@@ -9,10 +9,10 @@ cap the charge is what is left under it, so a month's per-use charges add up to 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 
 from functions.missed_calls import documents
 from functions.missed_calls.config import MissedCallConfig
+from shared.localtime import month_of  # noqa: F401 - the month fees and caps count by, named here for callers
 
 USAGE_MONTHS_KEPT = 13  # a year back and this month, for customer care
 
@@ -59,10 +59,6 @@ def decide(*, status: str, price: int, subscriber: bool, used: int, cap: int | N
     return Charge(amount, price)
 
 
-def month_of(at: datetime, zone: tzinfo) -> str:
-    """The calendar month (YYYY-MM) of `at` in the operator's zone: caps and fees count by it."""
-    local = at.astimezone(zone)
-    return f"{local.year:04d}-{local.month:02d}"
 
 
 def usage_after(usage: dict[str, int] | None, month: str, amount: int) -> dict[str, int]:

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from functions.subscriptions.config import Period, Product
+from shared.localtime import month_of  # noqa: F401 - what Book.spend counts by, named here for callers
 
 # What shared/consent.py records as the period a paid sign-up repeats on.
 CONSENT_PERIOD: dict[Period, str] = {"daily": "day", "weekly": "week", "monthly": "month", "annual": "year"}
@@ -70,7 +71,3 @@ def consent_period(period: Period | None) -> str:
     return CONSENT_PERIOD[period]
 
 
-def month_of(at: datetime, zone: str) -> str:
-    """The calendar month (YYYY-MM) of `at` in the operator's zone: what Book.spend counts by."""
-    local = at.astimezone(ZoneInfo(zone))
-    return f"{local.year:04d}-{local.month:02d}"

@@ -1,0 +1,8 @@
+"""Communication credits' entry points (the catalog names them here); each lives beside its rules.
+
+Every consumer runs in ONE Firestore transaction (shared/runtime.py) over the credit account
+(documents.py): read first, then the pure decision (recharge.py), then the writes; emails and
+the credits.* facts leave through the outbox after the commit.
+"""
+
+from __future__ import annotations
