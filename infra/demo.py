@@ -10,7 +10,7 @@ plays here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from twilio.rest import Client
@@ -40,6 +40,12 @@ class RunningStack(Protocol):
 
     @property
     def clock_url(self) -> str: ...
+
+    @property
+    def function_urls(self) -> Mapping[str, str]: ...
+
+    @property
+    def ses_url(self) -> str: ...
 
 
 def seed(stack: RunningStack, say: Callable[[str], object] = print, timeout: float = 60.0) -> None:
@@ -127,7 +133,14 @@ def play(stack: RunningStack, timeout: float = 30.0, packages: Iterable[str] | N
     """The scripted demo: every service's part in order, then the SMS as the real twilio client lists them."""
     profile = operator.current()
     stage = DemoStage(
-        CarrierClient(stack.carrier_url), Transcript(), timeout, SUBSCRIBERS, profile, clock_url=stack.clock_url
+        CarrierClient(stack.carrier_url),
+        Transcript(),
+        timeout,
+        SUBSCRIBERS,
+        profile,
+        clock_url=stack.clock_url,
+        function_urls=stack.function_urls,
+        ses_url=stack.ses_url,
     )
     for section in demo_sections(profile, packages):
         section.play(stage)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,6 +128,8 @@ class DemoStage:
     subscribers: tuple[DemoSubscriber, ...]
     profile: OperatorProfile
     clock_url: str = ""  # the stack's clock control (infra/clock.py): a section that needs days to pass moves it
+    function_urls: Mapping[str, str] = field(default_factory=dict)  # each catalog function's local URL, by name
+    ses_url: str = ""  # the SES emulator (moto's server): a section that sends email reads it back from there
 
     def new_sms(self, msisdn: str, before: int) -> str:
         """The SMS the phone received after its first `before`, waiting for at least one."""
@@ -144,6 +146,28 @@ class DemoStage:
             return bool(found)
 
         wait_until(arrived, self.timeout, f"an SMS to {msisdn} saying {' + '.join(words)}")
+        return found[0]
+
+    def emails_to(self, address: str) -> list[dict[str, Any]]:
+        """Every email SES took for `address` so far, oldest first: subject and body (moto's record)."""
+        answer = requests.get(f"{self.ses_url}/moto-api/data.json", timeout=10)
+        answer.raise_for_status()
+        sent = answer.json().get("ses", {}).get("Message", [])
+        return [mail for mail in sent if address in mail.get("destinations", {}).get("ToAddresses", [])]
+
+    def email_saying(self, address: str, before: int, *words: str) -> dict[str, Any]:
+        """The first email to `address` after its first `before` whose subject or body holds every one of `words`."""
+        found: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
+            found[:] = [
+                mail
+                for mail in self.emails_to(address)[before:]
+                if all(w in f"{mail.get('subject', '')}\n{mail.get('body', '')}" for w in words)
+            ]
+            return bool(found)
+
+        wait_until(arrived, self.timeout, f"an email to {address} saying {' + '.join(words)}")
         return found[0]
 
     def move_clock_to(self, moment: datetime) -> None:

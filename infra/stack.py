@@ -60,6 +60,15 @@ class Stack:
         return self.functions[function].ready_url.rstrip("/")
 
     @property
+    def function_urls(self) -> dict[str, str]:
+        """Every catalog function's URL, by name (the demo calls a service's own HTTP function)."""
+        return {name: self.url_of(name) for name in self.functions}
+
+    @property
+    def ses_url(self) -> str:
+        return self.ses.url if self.ses else ""
+
+    @property
     def env(self) -> dict[str, str]:
         """What a function (or a CLI) needs to reach this stack."""
         return {
