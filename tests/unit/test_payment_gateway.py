@@ -4,6 +4,7 @@ the platform's clock, outages, and the webhooks' signatures."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import hmac
 import json
@@ -11,7 +12,9 @@ import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import stripe
@@ -23,12 +26,13 @@ from emulators.payments.app import create_app
 from emulators.payments.processor import Processor
 from emulators.payments.webhooks import SIGNATURE_HEADER, WebhookSender, sign
 from emulators.process import free_port
-from shared import payments, settings
+from shared import infrastructure, payments, settings
 from shared.events import CLOCK_OFFSET_VARIABLE, utcnow
 from shared.settings import LOCAL_STAND_INS
 
 SECRET_KEY = LOCAL_STAND_INS["payments_secret_key"]
 WEBHOOK_SECRET = LOCAL_STAND_INS["payments_webhook_secret"]
+REPO = Path(__file__).resolve().parents[2]
 METADATA = {"account_id": "acme-contact", "charge_id": "chg-1", "attempt": "1"}
 
 
@@ -269,3 +273,34 @@ def test_stripes_form_encoding_is_read_as_nested_hashes_and_lists():
                                    "expand": ["a", "b"]}
     with pytest.raises(forms.BadParameter):
         forms.decode([("card", "x"), ("card[token]", "y")])
+
+
+def test_concurrent_charges_under_one_key_make_one_payment(gateway, emulator):
+    customer, card = card_on_file(gateway)
+    with ThreadPoolExecutor(16) as pool:
+        results = set(pool.map(lambda _: charge(gateway, customer, card.token, "race.1"), range(16)))
+    assert len(results) == 1 and results.pop().status == "succeeded"
+    assert len(intents_of(emulator, customer)) == 1
+    assert len(emulator.processor.list_events(intents_of(emulator, customer)[0]["id"])) == 1
+
+
+def imports_the_gateway(service: str) -> bool:
+    """Whether any module of functions/<service>/ imports shared.payments (it calls the payment gateway)."""
+    for module in (REPO / "functions" / service).glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module == "shared.payments" or node.module == "shared" and
+                                                     any(alias.name == "payments" for alias in node.names)):
+                return True
+            if isinstance(node, ast.Import) and any(alias.name == "shared.payments" for alias in node.names):
+                return True
+    return False
+
+
+def test_every_service_that_calls_the_payment_gateway_is_granted_its_secrets():
+    """Deployed, a service charging cards or checking webhooks without the gateway's secrets fails every call."""
+    infra = infrastructure.load()
+    callers = {path.name for path in (REPO / "functions").iterdir() if path.is_dir() and imports_the_gateway(path.name)}
+    assert "credits" in callers
+    for service in callers:
+        granted = {infra.secrets[name].env for name in infra.reads[service].secrets} if service in infra.reads else set()
+        assert {"VAS_PAYMENTS_SECRET_KEY", "VAS_PAYMENTS_WEBHOOK_SECRET"} <= granted, service
