@@ -6,15 +6,17 @@ number never reaches us. Amounts are minor units, passed as Stripe's `amount` as
 
 Errors say what the caller should do: PaymentError (the gateway could not be reached or failed:
 raise, so the message is retried with the same idempotency key), CardRefused (the card cannot be
-attached: answer the customer), a declined charge is a PaymentResult, not an exception.
+attached: answer the customer), a declined charge is a PaymentResult, not an exception. Any other
+error of stripe's (a wrong key, an idempotency key reused for another request) is a misconfiguration
+or a bug, raised as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,8 +26,6 @@ from stripe._base_address import BaseAddresses  # the type of StripeClient's bas
 from stripe.params import CustomerCreateParams, PaymentIntentCreateParams
 
 from shared import settings
-
-logger = logging.getLogger("vas.payments")
 
 SECRETS = ("payments_secret_key", "payments_webhook_secret")
 NETWORK_RETRIES = 2  # the client retries a dropped connection or a 5xx itself, with the same Idempotency-Key
@@ -81,13 +81,16 @@ class Gateway:
         self._client = client
 
     def create_customer(self, account_id: str, email: str | None, name: str) -> str:
-        """The gateway's customer id for a credit account (one per account: the key makes a retry the same)."""
+        """The gateway's customer id for a credit account; a retry of the same request gets the same customer."""
         params: CustomerCreateParams = {"name": name, "metadata": {"account_id": account_id}}
         if email:
             params["email"] = email
+        # The key names the request's content too: asked again after a change of name or email, the gateway
+        # makes a customer rather than refusing a key reused with other parameters.
+        content = hashlib.sha256(f"{name}\n{email or ''}".encode()).hexdigest()[:16]
         with _translated():
             customer = self._client.v1.customers.create(
-                params=params, options={"idempotency_key": f"customer.{account_id}"}
+                params=params, options={"idempotency_key": f"customer.{account_id}.{content}"}
             )
         return str(customer.id)
 

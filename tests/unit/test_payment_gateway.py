@@ -304,3 +304,8 @@ def test_every_service_that_calls_the_payment_gateway_is_granted_its_secrets():
     for service in callers:
         granted = {infra.secrets[name].env for name in infra.reads[service].secrets} if service in infra.reads else set()
         assert {"VAS_PAYMENTS_SECRET_KEY", "VAS_PAYMENTS_WEBHOOK_SECRET"} <= granted, service
+
+
+def test_an_account_asked_again_with_another_email_gets_a_customer_rather_than_an_error(gateway):
+    first = gateway.create_customer("acme-moved", "old@acme.example", "Acme")
+    assert gateway.create_customer("acme-moved", "new@acme.example", "Acme") != first
