@@ -6,3 +6,5 @@ the credits.* facts leave through the outbox after the commit.
 """
 
 from __future__ import annotations
+
+from functions.credits.webhook import payment_webhook as payment_webhook  # the gateway's webhook
