@@ -6,3 +6,5 @@ the credits.* facts leave through the outbox after the commit.
 """
 
 from __future__ import annotations
+
+from functions.credits.settings import on_settings_requested  # noqa: F401 - entry points
