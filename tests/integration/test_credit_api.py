@@ -241,3 +241,28 @@ def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api):
     assert statement["expiry"] == 0 and statement["balanced"] is True
     assert statement["closing"] == stored().ledger["buckets"][BUCKET]["balance"] == 2_500_000
     assert statement["opening"] + statement["purchases"] - statement["usage"] == statement["closing"]
+
+
+# --- care -------------------------------------------------------------------------------------
+
+def test_care_opens_an_account_adds_users_and_issues_a_key_the_api_takes(api, capsys):
+    from functions.credits.__main__ import main
+
+    assert main(["open-business", "globex", "--name", "Globex", "--email", "it@globex.example", "--language", "ru",
+                 "--owner", "901110003"]) == 0
+    assert main(["open-business", "globex", "--name", "Again", "--email", "x@y.z", "--language", "en"]) == 1
+    assert main(["open-business", "9globex", "--name", "Bad", "--email", "x@y.z", "--language", "en"]) == 1
+    assert main(["add-user", "globex", "901110004"]) == 0
+    assert main(["add-user", "globex", "901110004"]) == 1          # a line belongs to one account
+    capsys.readouterr()
+    assert main(["key", "globex"]) == 0
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    account = api.get("/v1/account", headers=bearer(secret)).get_json()
+    assert (account["id"], account["balance"], account["card"]) == ("globex", 0, None)
+    assert main(["show", "globex"]) == 0
+    shown = capsys.readouterr().out
+    assert "users: +998901110004" in shown and secret[:11] in shown and secret not in shown
+    assert main(["revoke-key", secret[:11]]) == 0
+    assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
+    assert main(["statement", "globex", month_of(utcnow(), "Asia/Tashkent")]) == 0
+    assert "closing balance" in capsys.readouterr().out
