@@ -29,7 +29,6 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +61,10 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _MAX_REPORT_DAYS = 366
 _PUBLISH_TIMEOUT = 10.0
 
+# Deployed like every webhook (with its public URL) and like every credits function (with the gateway's
+# secrets: cards are attached here): without them it refuses to start, rather than answer 503 to every card later.
+payments.require_settings("webhook_base_url")
+
 _ROUTES = Map(
     [
         Rule("/v1/account", endpoint="account", methods=["GET"]),
@@ -93,16 +96,23 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return {"error": {"status": status, "message": message}}, status, headers or {}
 
 
-@dataclass(frozen=True)
 class Call:
-    """One authenticated request: the key's account, the operator, the preset, now."""
+    """One authenticated request: the key's account, the operator, the preset, now.
 
-    request: flask.Request
-    key: keys.ApiKey
-    profile: OperatorProfile
-    config: CreditsConfig
-    db: firestore.Client
-    now: datetime
+    A plain class, not a dataclass: functions-framework may load this file under a module name it does
+    not register, and dataclasses look their module up to read string annotations.
+    """
+
+    def __init__(
+        self,
+        request: flask.Request,
+        key: keys.ApiKey,
+        profile: OperatorProfile,
+        config: CreditsConfig,
+        db: firestore.Client,
+        now: datetime,
+    ):
+        self.request, self.key, self.profile, self.config, self.db, self.now = request, key, profile, config, db, now
 
     @functools.cached_property
     def account(self) -> CreditAccount:

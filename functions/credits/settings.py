@@ -30,6 +30,10 @@ CONSUMER = "credits-settings"
 SETTINGS = ("enabled", "trigger", "amount", "monthly_max_count", "monthly_max_amount")
 
 
+# Like every credits function, deployed with the gateway's secrets: without them it refuses to start.
+payments.require_settings()
+
+
 def spendable(account: CreditAccount, now: datetime) -> int:
     """The credits the holder can spend at `now` (lots already due are not, even before the sweep)."""
     return account_from_document(account.ledger).as_of(now).balance(BUCKET)

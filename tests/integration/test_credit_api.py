@@ -17,38 +17,24 @@ from functions.credits import keys
 from functions.credits.accounts import add_user, new_account, open_account
 from functions.credits.config import BUCKET, config_for
 from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, Card, CreditAccount, LotDraw, Usage, to_document
-from shared import bus, operator, payments, settings, store
+from shared import bus, operator, payments as gateway, settings, store
 from shared.events import utcnow
 from shared.ledger import account_from_document, account_to_document, entry_to_document
 from shared.localtime import month_of
-from tests.conftest import LOG_DIR
 
 SOURCE = "functions/credits/api.py"
 ACME = "acme-contact"
 AGENT, OTHER_AGENT = "+998901110001", "+998901110002"
 VISA = Card(token="pm_visa_on_file", brand="visa", last4="4242", exp_month=12, exp_year=2030)
-CACHED = (settings.get, operator.current, store.db, bus._publisher, bus._immediate_publisher, payments.gateway)
-
-
-@pytest.fixture(scope="module")
-def gateway_emulator():
-    """The payment emulator, for attaching cards (the stripe client pointed at it)."""
-    from emulators import payments as payment_emulator
-
-    running = payment_emulator.start(LOG_DIR)
-    yield running
-    running.stop()
+CACHED = (settings.get, operator.current, store.db, bus._publisher, bus._immediate_publisher, gateway.gateway)
 
 
 @pytest.fixture
-def api(firestore_clean, gateway_emulator, monkeypatch):
-    """`api.get/post/put(path, key=..., ...)`: the credits-api function served by functions-framework."""
-    monkeypatch.setenv("VAS_PAYMENTS_API_BASE", gateway_emulator.url)
+def api(firestore_clean, payments):
+    """The credits-api function served by functions-framework, its cards attached at the payment emulator."""
     for cached in CACHED:
         cached.cache_clear()
-    client = functions_framework.create_app("credits_api", SOURCE).test_client()
-    yield client
-    monkeypatch.undo()
+    yield functions_framework.create_app("credits_api", SOURCE).test_client()
     for cached in CACHED:
         cached.cache_clear()
 
@@ -200,7 +186,7 @@ def test_a_trigger_raised_above_the_balance_starts_one_recharge_however_often_it
     assert stored().auto.amount == 30_000_000
 
 
-def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_kept(api, gateway_emulator):
+def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_kept(api):
     secret = opened(card=None)
     assert api.put("/v1/auto-recharge", headers=bearer(secret), json={"enabled": True}).status_code == 400
     refused = api.put("/v1/card", headers=bearer(secret), json={"token": "tok_nonsense"})
