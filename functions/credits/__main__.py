@@ -27,9 +27,9 @@ from google.cloud import firestore
 from functions.credits import accounts, keys, records, report, settings as account_settings
 from functions.credits.config import BUCKET, CreditsConfig, config_for
 from functions.credits.documents import ACCOUNTS, USERS, AccountKind, CreditAccount
+from functions.credits.wallet import credits_of
 from shared import cli, operator, payments, runtime, store
 from shared.events import CreditsSettingsRequested, derive_event_id, utcnow
-from shared.ledger import account_from_document
 from shared.operator import OperatorProfile
 
 
@@ -54,8 +54,8 @@ def describe(
 ) -> list[str]:
     """An account as care reads it."""
     zone, money = ZoneInfo(profile.timezone), profile.currency.format
-    ledger = account_from_document(account.ledger).as_of(now)
-    lots = ledger.buckets[BUCKET].lots if BUCKET in ledger.buckets else []
+    ledger = credits_of(account, now)
+    lots = ledger.buckets[BUCKET].lots  # credits_of always holds the bucket, empty or not
     auto, state, card = account.auto, account.recharge, account.card
     lines = [
         f"{account.id} ({account.kind}) {account.name}; email {account.email or '-'}; language {account.language}; "

@@ -13,11 +13,10 @@ from datetime import datetime
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 
-from functions.credits.config import BUCKET, CreditsConfig
+from functions.credits.config import CreditsConfig
 from functions.credits.documents import ACCOUNTS, USERS, AccountKind, AutoRecharge, CreditAccount, User, to_document
+from functions.credits.wallet import empty_ledger
 from shared.events import ChargeChannel, CreditChargeRequested
-from shared.ledger import account_to_document
-from shared.ledger_core import Account, Bucket
 
 BUSINESS_ID = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
@@ -63,7 +62,6 @@ def new_account(
             f"{account_id!r}: a business account's id is lowercase letters, digits and '-', from a letter"
         )
     defaults = config.auto_recharge
-    ledger = Account(msisdn=account_id, buckets={BUCKET: Bucket(BUCKET)}, created_at=now, updated_at=now)
     return CreditAccount(
         id=account_id,
         kind=kind,
@@ -73,7 +71,7 @@ def new_account(
         currency=config.currency,
         owner=owner,
         auto=AutoRecharge(enabled=False, **defaults.model_dump()),
-        ledger=account_to_document(ledger),
+        ledger=empty_ledger(account_id, now),
         created_at=now,
         updated_at=now,
     )

@@ -46,9 +46,9 @@ from functions.credits import keys, records, report, settings as account_setting
 from functions.credits.accounts import manual_top_up
 from functions.credits.config import BUCKET, CreditsConfig, config_for
 from functions.credits.documents import ACCOUNTS, CHARGES, ENTRIES, Charge, CreditAccount
+from functions.credits.wallet import credits_of
 from shared import bus, log, operator, payments, runtime, settings, store
 from shared.events import CreditsSettingsRequested, derive_event_id, utcnow
-from shared.ledger import account_from_document
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
 
@@ -183,7 +183,7 @@ def _card_view(account: CreditAccount) -> dict[str, Any] | None:
 
 def account_view(account: CreditAccount, config: CreditsConfig, now: datetime) -> dict[str, Any]:
     """GET /v1/account's body."""
-    ledger = account_from_document(account.ledger).as_of(now)
+    ledger = credits_of(account, now)
     return {
         "id": account.id,
         "kind": account.kind,
@@ -222,8 +222,8 @@ def show_account(call: Call) -> ResponseReturnValue:
 
 def show_lots(call: Call) -> ResponseReturnValue:
     """Each purchase still holding credits, in the order they are spent (oldest first)."""
-    ledger = account_from_document(call.account.ledger).as_of(call.now)
-    lots = ledger.buckets[BUCKET].lots if BUCKET in ledger.buckets else []
+    ledger = credits_of(call.account, call.now)
+    lots = ledger.buckets[BUCKET].lots  # credits_of always holds the bucket, empty or not
     entries = call.db.collection(ACCOUNTS).document(call.account.id).collection(ENTRIES)
     # A lot's id is the id of the entry that credited it: the entry holds what was bought.
     bought = {

@@ -20,11 +20,11 @@ from datetime import datetime
 from functions.credits.accounts import individual_id, manual_top_up
 from functions.credits.config import BUCKET, CreditsConfig, config_for
 from functions.credits.documents import ACCOUNTS, CreditAccount
+from functions.credits.wallet import credits_of
 from functions.edge import api
 from functions.edge.api import Publication, Text
 from shared import localtime
 from shared.events import derive_event_id
-from shared.ledger import account_from_document
 from shared.operator import OperatorProfile
 
 USSD_PRIORITY = 50  # after subscriptions in the help screen
@@ -101,13 +101,13 @@ class Menu:
         return self._balance(request, account)
 
     def _balance(self, request: api.Request[api.UssdRequest], account: CreditAccount) -> Text:
-        balance = account_from_document(account.ledger).as_of(request.now).balance(BUCKET)
+        balance = credits_of(account, request.now).balance(BUCKET)
         return Text("credits.ussd.balance", {"balance": self.profile.currency.format(balance)})
 
     def _lots(self, request: api.Request[api.UssdRequest], account: CreditAccount) -> Text:
         """Each purchase left with its expiry, oldest first (spent first); the edge pages a long list."""
-        ledger = account_from_document(account.ledger).as_of(request.now)
-        lots = ledger.buckets[BUCKET].lots if BUCKET in ledger.buckets else []
+        ledger = credits_of(account, request.now)
+        lots = ledger.buckets[BUCKET].lots  # credits_of always holds the bucket, empty or not
         language, money = request.caller.language, self.profile.currency.format
         zone = localtime.zone_for(request.caller.msisdn, self.profile.timezone)
         lines = [

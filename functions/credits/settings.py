@@ -12,16 +12,13 @@ publish loses nothing).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import ValidationError
 
-from functions.credits import recharge
-from functions.credits.config import BUCKET, CreditsConfig, in_force
-from functions.credits.documents import ACCOUNTS, AutoRecharge, Card, CreditAccount, to_document
+from functions.credits import recharge, settle, wallet
+from functions.credits.config import CreditsConfig
+from functions.credits.documents import AutoRecharge, Card, CreditAccount
 from shared import payments, runtime
-from shared.events import CreditCardOnFile, CreditChargeRequested, CreditsSettingsRequested
-from shared.ledger import account_from_document
+from shared.events import CreditCardOnFile, CreditsSettingsRequested
 from shared.localtime import month_of
 from shared.money import Currency
 
@@ -32,11 +29,6 @@ SETTINGS = ("enabled", "trigger", "amount", "monthly_max_count", "monthly_max_am
 
 # Like every credits function, deployed with the gateway's secrets: without them it refuses to start.
 payments.require_settings()
-
-
-def spendable(account: CreditAccount, now: datetime) -> int:
-    """The credits the holder can spend at `now` (lots already due are not, even before the sweep)."""
-    return account_from_document(account.ledger).as_of(now).balance(BUCKET)
 
 
 def merged(current: AutoRecharge, change: CreditsSettingsRequested) -> AutoRecharge:
@@ -99,33 +91,21 @@ def attach_card(account: CreditAccount, token: str) -> tuple[str, CreditCardOnFi
 @runtime.consumer(CONSUMER)
 def on_settings_requested(ctx: runtime.Context, change: CreditsSettingsRequested) -> None:
     """Apply the holder's change in one transaction; start a recharge when the balance is already below the trigger."""
-    profile, config = in_force()
-    ref = ctx.doc(ACCOUNTS, change.account_id)
-    account = ctx.read(ref).model(ref, CreditAccount)
-    if account is None:
-        raise runtime.Rejected(f"no credit account {change.account_id}")
-    changed = applied(account, change, config, profile.currency)
+    try:
+        opened = wallet.open(ctx, change.account_id)  # lots already due expire first: they are no balance
+    except wallet.UnknownCreditAccount as unknown:
+        raise runtime.Rejected(str(unknown)) from None
+    changed = applied(opened.account, change, opened.config, opened.profile.currency)
     if isinstance(changed, str):
         raise runtime.Rejected(changed)
+    opened.account = changed
     step = recharge.after_settings(
-        account.id,
+        changed.id,
         changed.auto,
-        account.recharge,
+        changed.recharge,
         card=changed.card is not None,
-        balance=spendable(account, ctx.now),
-        month=month_of(ctx.now, profile.timezone),
+        balance=opened.balance,
+        month=month_of(ctx.now, opened.profile.timezone),
     )
-    changed = changed.model_copy(update={"recharge": step.state, "updated_at": ctx.now})
-    ctx.txn.set(ref, to_document(changed))
-    if step.recharge is not None:
-        asked = CreditChargeRequested(
-            account_id=account.id,
-            charge_id=step.recharge.charge_id,
-            amount=step.recharge.amount,
-            reason="auto",
-            channel=change.channel,
-            attempt=step.recharge.attempt,
-            requested_by=change.requested_by,
-            requested_at=ctx.now,
-        )
-        ctx.emit("credits.charge-requested", asked, purpose=f"charge/{step.recharge.idempotency_key}")
+    settle.follow(ctx, opened, step)
+    wallet.save(ctx, opened, force=True)

@@ -142,6 +142,12 @@ def balance_moved(ctx: runtime.Context[Any], opened: wallet.Wallet) -> None:
         balance=opened.balance,
         month=localtime.month_of(ctx.now, opened.profile.timezone),
     )
+    follow(ctx, opened, step)
+
+
+def follow(ctx: runtime.Context[Any], opened: wallet.Wallet, step: recharge.Step) -> None:
+    """Keep the recharge state a step decided, ask for its recharge, and queue its emails (zero, capped)."""
+    account = opened.account
     account.recharge = step.state
     if step.recharge is not None:
         request_charge(ctx, account.id, step.recharge)

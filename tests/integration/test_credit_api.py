@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import functions_framework
@@ -47,9 +48,9 @@ def stored(account_id: str = ACME) -> CreditAccount:
     return CreditAccount.model_validate(store.db().collection(ACCOUNTS).document(account_id).get().to_dict())
 
 
-def opened(*, card: Card | None = VISA, purchases=(), usage=()) -> str:
+def opened(*, card: Card | None = VISA, purchases=(), usage=(), users=()) -> str:
     """Acme's account with its purchases [(amount, days ago)] and settled usage [(user, amount, days ago)],
-    each written as the ledger writes it (entries included); its API key."""
+    each written as the ledger writes it (entries included), and its users; its API key."""
     db, config, now = store.db(), config_for(operator.current()), utcnow()
     account = new_account(ACME, kind="business", name="Acme contact centre", email="ops@acme.example",
                           language="en", owner=None, config=config, now=now - timedelta(days=200))
@@ -74,7 +75,7 @@ def opened(*, card: Card | None = VISA, purchases=(), usage=()) -> str:
         db.collection(ACCOUNTS).document(ACME).collection(ENTRIES).document(entry.id).create(entry_to_document(entry))
     for record in records:
         db.collection(USAGE).document(record.reference).create(to_document(record))
-    for user in {user for user, _, _ in usage}:
+    for user in {*users, *(user for user, _, _ in usage)}:
         add_user(db, ACME, user, name=None, now=now)
     return keys.issue(db, ACME, now=now, by="test").secret
 
@@ -202,30 +203,49 @@ def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_
 
 # --- reports -----------------------------------------------------------------------------------
 
-def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api):
+def charged_to_credits(pubsub_push, user: str, reference: str, amount: int, at, kind: str = "call") -> None:
+    """A call or SMS the charging system rated against credits, through the wallet's own consumer."""
+    payload = {"msisdn": user, "kind": kind, "amount": amount, "reference": reference, "at": at.isoformat(),
+               "charged_to": "credits", "destination": "998712345678",
+               **({"duration_seconds": 61} if kind == "call" else {"units": 1})}
+    assert pubsub_push("functions/credits/usage.py", "on_usage", "bss.usage", payload, f"u-{reference}").status_code \
+        == 200
+
+
+def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_push):
+    """Usage through the wallet's consumers (recorded, then settled in one batch, oldest purchase first):
+    the CSV shows each record as settled and the statement's figures are the sums of the ledger's entries."""
     now, zone = utcnow(), ZoneInfo("Asia/Tashkent")
-    secret = opened(purchases=[(10_000_000, 2), (5_000_000, 1)],
-                    usage=[(AGENT, 4_000_000, 1), (OTHER_AGENT, 7_000_000, 1), (AGENT, 1_500_000, 0)])
-    today = now.astimezone(zone).date()
-    first = (now - timedelta(days=3)).astimezone(zone).date()
+    secret = opened(purchases=[(10_000_000, 2), (5_000_000, 1)], users=[AGENT, OTHER_AGENT])
+    charged_to_credits(pubsub_push, AGENT, "call-a", 4_000_000, now - timedelta(hours=3))
+    charged_to_credits(pubsub_push, OTHER_AGENT, "call-b", 7_000_000, now - timedelta(hours=2))
+    charged_to_credits(pubsub_push, AGENT, "sms-c", 1_500_000, now - timedelta(hours=1), kind="sms")
+    charged_to_credits(pubsub_push, AGENT, "call-d", 9_000_000, now - timedelta(minutes=30))   # beyond the balance
+    assert pubsub_push("functions/credits/settle.py", "on_settle", "credits.settle", {"account_id": ACME},
+                       "settle-1").status_code == 200
+
+    today, first = now.astimezone(zone).date(), (now - timedelta(days=3)).astimezone(zone).date()
     every = api.get(f"/v1/usage.csv?from={first}&to={today}", headers=bearer(secret))
     assert every.status_code == 200 and every.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(every.data.decode())))
-    assert [row["user"] for row in rows] == [AGENT, OTHER_AGENT, AGENT]
-    assert [row["credits_used"] for row in rows] == ["40000.00", "70000.00", "15000.00"]
+    assert [(row["user"], row["type"]) for row in rows] == \
+        [(AGENT, "call"), (OTHER_AGENT, "call"), (AGENT, "sms"), (AGENT, "call")]
+    assert [row["credits_used"] for row in rows] == ["40000.00", "70000.00", "15000.00", "25000.00"]
+    assert [row["shortfall"] for row in rows] == ["0.00", "0.00", "0.00", "65000.00"]   # never below zero
     assert rows[1]["lots"] == "000000000001:60000.00;000000000002:10000.00"   # the oldest purchase first
-    assert {row["destination"] for row in rows} == {"*********678"}
+    assert {row["destination"] for row in rows} == {"*********678"} and {row["status"] for row in rows} == {"settled"}
     mine = api.get(f"/v1/usage.csv?from={first}&to={today}&user={AGENT}", headers=bearer(secret))
-    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [AGENT, AGENT]
+    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [AGENT] * 3
 
     entries = [doc.to_dict() for doc in store.db().collection(ACCOUNTS).document(ACME).collection(ENTRIES).stream()]
     month = month_of(now, zone)
     in_month = [entry for entry in entries if month_of(entry["at"], zone) == month]
     statement = api.get(f"/v1/statement?month={month}", headers=bearer(secret)).get_json()
-    assert statement["purchases"] == sum(e["delta"] for e in in_month if e["kind"] == "credit")
-    assert statement["usage"] == -sum(e["delta"] for e in in_month if e["kind"] == "debit")
+    assert statement["purchases"] == sum(e["delta"] for e in in_month if e["kind"] == "credit") == 15_000_000
+    assert statement["usage"] == -sum(e["delta"] for e in in_month if e["kind"] == "debit") == 15_000_000
+    assert statement["usage"] == sum(int(Decimal(row["credits_used"]) * 100) for row in rows)
     assert statement["expiry"] == 0 and statement["balanced"] is True
-    assert statement["closing"] == stored().ledger["buckets"][BUCKET]["balance"] == 2_500_000
+    assert statement["closing"] == stored().ledger["buckets"][BUCKET]["balance"] == 0
     assert statement["opening"] + statement["purchases"] - statement["usage"] == statement["closing"]
 
 
