@@ -272,3 +272,46 @@ def test_care_opens_an_account_adds_users_and_issues_a_key_the_api_takes(api, ca
     assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
     assert main(["statement", "globex", month_of(utcnow(), "Asia/Tashkent")]) == 0
     assert "closing balance" in capsys.readouterr().out
+
+
+# --- individuals on USSD ------------------------------------------------------------------------
+
+def test_an_individual_reads_their_credits_and_tops_up_on_the_ussd_code(firestore_clean, tap, monkeypatch):
+    """Through the real edge webhook: the account is read with the caller's record, the top-up asked for once."""
+    from urllib.parse import urlencode
+
+    from functions.credits.__main__ import main
+    from shared import signing
+
+    me = "+998935550001"
+    store.db().collection(store.SUBSCRIBERS).document(me).set(
+        {"msisdn": me, "customer_type": "individual", "line_type": "prepaid", "language": "en",
+         "tariff_plan": "standard", "status": "active", "name": None})
+    assert main(["open-individual", me, "--email", "me@example.com"]) == 0
+    db = store.db()
+    ref = db.collection(ACCOUNTS).document("998935550001")
+    ref.update({"card": VISA.model_dump()})
+    monkeypatch.setenv("VAS_USSD_GATEWAY_SECRET", "integration-ussd-secret")
+    monkeypatch.setenv("VAS_TWILIO_AUTH_TOKEN", "integration-twilio-token")
+    for cached in CACHED:
+        cached.cache_clear()
+    edge = functions_framework.create_app("ussd", "functions/edge/main.py").test_client()
+
+    def dial(text: str) -> str:
+        body = urlencode({"sessionId": "ATUid_125", "serviceCode": "*125#", "phoneNumber": me,
+                          "networkCode": "43401", "text": text}).encode()
+        signature = signing.sign_body("integration-ussd-secret", body)
+        return edge.post("/", data=body, content_type="application/x-www-form-urlencoded",
+                         headers={signing.USSD_SIGNATURE_HEADER: signature}).data.decode()
+
+    asked = tap("credits.charge-requested")
+    assert dial("") == "CON Credits: 0 so'm\n1 Top up\n2 Expiry dates\n0 Close"
+    assert dial("1*1") == "CON Charge 20 000 so'm to Visa *4242?\n1 Confirm\n0 Close"
+    assert dial("1*1*1").startswith("END Top-up of 20 000 so'm requested.")
+    assert dial("1*1*1").startswith("END Top-up of 20 000 so'm requested.")    # the gateway's retry
+    copies = asked.rest()
+    assert len({envelope.id for envelope in copies}) == 1
+    assert (copies[0].data["account_id"], copies[0].data["amount"], copies[0].data["channel"]) == \
+        ("998935550001", 2_000_000, "ussd")
+    for cached in CACHED:
+        cached.cache_clear()
