@@ -315,3 +315,17 @@ def test_an_individual_reads_their_credits_and_tops_up_on_the_ussd_code(firestor
         ("998935550001", 2_000_000, "ussd")
     for cached in CACHED:
         cached.cache_clear()
+
+
+def test_turning_auto_recharge_on_past_the_monthly_cap_recharges_nothing_and_says_why(api, tap):
+    secret = opened(purchases=[])
+    month = month_of(utcnow(), "Asia/Tashkent")
+    capped = stored().recharge.model_copy(update={"month": month, "month_count": 5, "month_amount": 50_000_000})
+    store.db().collection(ACCOUNTS).document(ACME).update({"recharge": capped.model_dump()})
+    asked, emails = tap("credits.charge-requested"), tap("email.send")
+    response = api.put("/v1/auto-recharge", headers=bearer(secret), json={"enabled": True})
+    assert response.status_code == 200 and response.get_json()["state"]["phase"] == "waiting"
+    assert asked.rest() == []
+    sent = emails.rest()
+    assert sorted(envelope.data["template"] for envelope in sent) == ["email.credits_capped", "email.credits_zero"]
+    assert {envelope.data["to"] for envelope in sent} == {"ops@acme.example"}
