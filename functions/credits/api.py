@@ -25,6 +25,8 @@ which this function runs in the request itself, so the answer shows them applied
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import re
 import uuid
@@ -365,7 +367,7 @@ def change_auto_recharge(call: Call) -> ResponseReturnValue:
     given = body.model_dump(exclude_none=True)
     if not given:
         raise BadInput(f"give at least one of {', '.join(account_settings.SETTINGS)}")
-    changed = _apply(call, **given)
+    changed = _apply(call, "settings", **given)
     return _auto_recharge_view(changed, call.config)
 
 
@@ -376,14 +378,20 @@ def attach_card(call: Call) -> ResponseReturnValue:
         customer, on_file = account_settings.attach_card(call.account, token)
     except payments.CardRefused as refused:
         raise BadInput(f"the card was refused ({refused.code}): {refused.message}") from None
-    changed = _apply(call, card=on_file, customer=customer)
+    changed = _apply(call, "card", card=on_file, customer=customer)
     return {"card": _card_view(changed)}
 
 
-def _apply(call: Call, **change: Any) -> CreditAccount:
-    """Publish the change and apply it in this request (settings.py's consumer, its outbox included)."""
+def _apply(call: Call, what: str, **change: Any) -> CreditAccount:
+    """Publish the change and apply it in this request (settings.py's consumer, its outbox included).
+
+    A retry with the same Idempotency-Key and body is the same request (applied once); the key reused for
+    another change is another request, since a setting holds a value, not an amount to add.
+    """
     key = call.request.headers.get("Idempotency-Key", "").strip()
-    request_id = f"{call.account.id}.settings.{key if _IDEMPOTENCY_KEY.match(key) else uuid.uuid4().hex}"
+    body = hashlib.sha256(json.dumps(change, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    once = f"{key}.{body}" if _IDEMPOTENCY_KEY.match(key) else uuid.uuid4().hex
+    request_id = f"{call.account.id}.{what}.{once}"
     asked = CreditsSettingsRequested(
         request_id=request_id,
         account_id=call.account.id,
