@@ -697,6 +697,38 @@ class CreditsExpired(Payload):
     expired_at: AwareDatetime
 
 
+class CreditCardOnFile(Payload):
+    """A card the gateway attached: its token, brand and last four digits only, never its number."""
+
+    token: str = Field(min_length=1, max_length=120, description="The gateway's payment method id")
+    brand: str = Field(max_length=32)
+    last4: str = Field(pattern=r"^[0-9]{4}$")
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+
+
+class CreditsSettingsRequested(Payload):
+    """The holder changed auto-recharge settings or the card on file (the business API, care).
+
+    Settings left out keep their value; the service merges and checks them against the preset's
+    limits in the transaction that applies them, and starts a recharge when the balance is already
+    below the (new) trigger.
+    """
+
+    request_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,160}$")
+    account_id: CreditAccountId
+    enabled: bool | None = None
+    trigger: int | None = Field(default=None, gt=0, description="Minor units")
+    amount: int | None = Field(default=None, gt=0, description="Minor units")
+    monthly_max_count: int | None = Field(default=None, ge=1)
+    monthly_max_amount: int | None = Field(default=None, gt=0, description="Minor units")
+    card: CreditCardOnFile | None = None
+    customer: str | None = Field(default=None, max_length=120, description="The gateway's customer the card is on")
+    channel: Literal["api", "care"]
+    requested_by: str | None = Field(default=None, max_length=120, description="The API key's prefix, care's user")
+    requested_at: AwareDatetime
+
+
 # --- operations ---------------------------------------------------------------------------
 
 
@@ -746,5 +778,6 @@ MODELS: dict[str, type[Payload]] = {
         CreditsDue,
         CreditsChanged,
         CreditsExpired,
+        CreditsSettingsRequested,
     )
 }

@@ -7,4 +7,8 @@ the credits.* facts leave through the outbox after the commit.
 
 from __future__ import annotations
 
-from functions.credits.webhook import payment_webhook as payment_webhook  # the gateway's webhook
+from functions.credits.expiry import on_due, on_tick  # noqa: F401 - entry points
+from functions.credits.settings import on_settings_requested  # noqa: F401 - entry points
+from functions.credits.settle import on_settle  # noqa: F401 - entry points
+from functions.credits.usage import on_usage  # noqa: F401 - entry points
+from functions.credits.webhook import payment_webhook  # noqa: F401 - the gateway's webhook

@@ -92,7 +92,7 @@ def test_an_unknown_code_lists_the_services_in_the_subscribers_language(edge):
          "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
          "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
     assert dial(edge("ussd"), EN_USER, code="*777#", text="1").data.decode() == \
-        "END #131# balance transfer\n*160# missed-call alerts\n*120# subscriptions"
+        "END #131# balance transfer\n*160# missed-call alerts\n*120# subscriptions\n*125# communication credits"
 
 
 # --- SMS -----------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ def webhook(client, monkeypatch):  # noqa: F811 (`client` is the webhooks test m
 
 
 def test_discovery_finds_the_services_under_functions_without_a_list():
-    assert services.service_packages() == ("functions.ledger", "functions.missed_calls", "functions.subscriptions",
+    assert services.service_packages() == ("functions.credits", "functions.ledger", "functions.missed_calls",
+                                           "functions.subscriptions",
                                            "functions.transfers", "functions.zero_balance")
 
 

@@ -85,7 +85,8 @@ def test_an_unknown_code_lists_what_exists():
                             "*112*number*amount# send credit, e.g. *112*998912345678*2500#\n"
                             "*116*number*amount# ask for a top-up\n*111*0151# bar transfers\n1 More")
     rest = ussd.answer(request(code="*555#", text="1"), caller("en"), REGISTRY, PROFILE, now=NOW)
-    assert rest.body() == "END #131# balance transfer\n*160# missed-call alerts\n*120# subscriptions"
+    assert rest.body() == ("END #131# balance transfer\n*160# missed-call alerts\n*120# subscriptions\n"
+                           "*125# communication credits")
 
 
 def test_an_unknown_subscriber_is_told_so_with_the_hotline_in_the_default_language():
