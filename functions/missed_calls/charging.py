@@ -59,8 +59,6 @@ def decide(*, status: str, price: int, subscriber: bool, used: int, cap: int | N
     return Charge(amount, price)
 
 
-
-
 def usage_after(usage: dict[str, int] | None, month: str, amount: int) -> dict[str, int]:
     """The per-month usage map with `amount` added to `month`, older months beyond a year dropped."""
     months = dict(usage or {})

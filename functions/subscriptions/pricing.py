@@ -69,5 +69,3 @@ def consent_period(period: Period | None) -> str:
     if period is None:
         return ONCE
     return CONSENT_PERIOD[period]
-
-
