@@ -169,6 +169,6 @@ class Charge(_Document):
     updated_at: AwareDatetime
 
 
-def to_document(model: _Document) -> dict[str, Any]:
+def to_document(model: BaseModel) -> dict[str, Any]:
     """A model as Firestore stores it (datetimes stay datetimes)."""
     return model.model_dump(mode="python")

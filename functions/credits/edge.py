@@ -15,7 +15,7 @@ holder tops up through the business API.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from functions.credits.accounts import individual_id, manual_top_up
 from functions.credits.config import BUCKET, CreditsConfig, config_for
@@ -139,7 +139,7 @@ class Menu:
         return api.Reply.end(text.render(request.caller.language), (publication,))
 
 
-def _day(moment: datetime, zone, language: str) -> str:
+def _day(moment: datetime, zone: tzinfo, language: str) -> str:
     local = moment.astimezone(zone)
     return Text("credits.date", {"day": f"{local.day:02d}", "month": f"{local.month:02d}", "year": local.year}).render(
         language
