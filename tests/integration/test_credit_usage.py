@@ -18,7 +18,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.credits import expiry, settle, usage, wallet
 from functions.credits.config import BUCKET, in_force
-from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, USERS, AutoRecharge, CreditAccount, to_document
+from functions.credits.documents import (ACCOUNTS, ENTRIES, USAGE, USERS, AutoRecharge, Card, CreditAccount,
+                                         RechargeState, to_document)
 from functions.notify import main as notify
 from functions.provisioning import main as provisioning
 from shared import store
@@ -36,16 +37,19 @@ CALLS = int(os.environ.get("CREDITS_HOT_CALLS") or 300)
 
 
 def open_account(account_id: str = ACME, purchases: tuple[tuple[int, datetime], ...] = (), *, email: str | None = None,
-                 language: str = "en", users: tuple[str, ...] = (AGENT,), trigger: int = 20_000 * SOM) -> None:
+                 language: str = "en", users: tuple[str, ...] = (AGENT,), trigger: int = 20_000 * SOM,
+                 auto: bool = False, recharge: RechargeState | None = None) -> None:
     """A business account holding `purchases` (amount, bought at: each a lot expiring 12 months on), its users added."""
     book = Account(account_id, {BUCKET: Bucket(BUCKET)}, created_at=utcnow(), updated_at=utcnow())
     entries = [book.credit(BUCKET, amount, expires_at=wallet.add_months(at, 12), reason="purchase",
                               reference=f"seed-{n}", at=at) for n, (amount, at) in enumerate(purchases)]
     account = CreditAccount(
         id=account_id, kind="business", name="Acme contact centre", email=email, language=language, currency="UZS",
-        auto=AutoRecharge(enabled=False, trigger=trigger, amount=100_000 * SOM, monthly_max_count=5,
+        auto=AutoRecharge(enabled=auto, trigger=trigger, amount=100_000 * SOM, monthly_max_count=5,
                           monthly_max_amount=500_000 * SOM),
         ledger=account_to_document(book), created_at=utcnow(), updated_at=utcnow(),
+        card=Card(token="pm_card_visa", brand="visa", last4="4242", exp_month=12, exp_year=2030) if auto else None,
+        recharge=recharge or RechargeState(),
     )
     account.next_due_at = wallet.next_due(account, book, in_force()[1])   # as wallet.save leaves it
     db = store.db()
@@ -208,6 +212,39 @@ def test_settlements_delivered_at_once_out_of_order_still_debit_each_usage_once(
     assert sum(record["debited"] for record in records()) == used == 50_000 * SOM - balance()
     assert all(record["settled"] for record in records())
     assert -sum(entry["delta"] for entry in sound() if entry["reason"] == "usage") == used
+
+
+
+def test_settlements_crossing_the_trigger_ask_for_one_recharge_and_reaching_zero_emails_once(firestore_clean):
+    open_account(purchases=((30_000 * SOM, utcnow()),), auto=True, email="owner@acme.example")
+    follow_ups: list[Envelope] = []
+    for n, amount in enumerate((5_000, 6_000, 4_000, 9_000, 7_000, 3_000)):   # below 20 000 after the second
+        assert deliver(usage.on_usage, call(f"cdr-{n}", amount * SOM), f"u-{n}") == "processed"
+        [order] = settle_after(f"u-{n}")
+        assert push(settle.on_settle, order) == "processed"
+        marker = store.db().collection(store.PROCESSED).document(f"credits-settle:{order.id}").get()
+        follow_ups += [Envelope.model_validate(raw) for raw in marker.get("outbox")]
+    [asked] = [envelope for envelope in follow_ups if envelope.type == "credits.charge-requested"]
+    assert asked.data | {"requested_at": None} == {
+        "account_id": ACME, "charge_id": f"{ACME}.auto.1", "amount": 100_000 * SOM, "reason": "auto",
+        "channel": "auto", "attempt": 1, "requested_by": None, "requested_at": None}
+    assert [envelope.data["template"] for envelope in follow_ups if envelope.type == "email.send"] == \
+        ["email.credits_zero"]
+    state = wallet.read_account(store.db(), ACME).recharge
+    assert (state.phase, state.crossings, state.zero_notified) == ("pending", 1, True)
+
+
+def test_a_failed_recharge_is_asked_again_by_the_clock_once_its_wait_is_over(firestore_clean, moved_clock):
+    waiting = RechargeState(phase="pending", crossings=1, charge_id=f"{ACME}.auto.1", attempt=1, failures=1,
+                            retry_at=utcnow() + timedelta(hours=1))
+    open_account(purchases=((5_000 * SOM, utcnow()),), auto=True, recharge=waiting)
+    assert "credits.charge-requested" not in move(moved_clock, timedelta(minutes=45))
+    follow_ups = move(moved_clock, timedelta(minutes=30))
+    [asked] = follow_ups["credits.charge-requested"]
+    assert (asked.data["charge_id"], asked.data["attempt"]) == (f"{ACME}.auto.1", 2)
+    state = wallet.read_account(store.db(), ACME).recharge
+    assert (state.attempt, state.retry_at) == (2, None)
+    assert "credits.charge-requested" not in move(moved_clock, timedelta(hours=2)), "asked once"
 
 
 def move(clock, by: timedelta) -> dict[str, list[Envelope]]:
