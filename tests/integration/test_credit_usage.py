@@ -18,8 +18,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.credits import expiry, settle, usage, wallet
 from functions.credits.config import BUCKET, in_force
-from functions.credits.documents import (ACCOUNTS, ENTRIES, USAGE, USERS, AutoRecharge, Card, CreditAccount,
-                                         RechargeState, to_document)
+from functions.credits.documents import (
+    ACCOUNTS,
+    ENTRIES,
+    USAGE,
+    USERS,
+    AutoRecharge,
+    Card,
+    CreditAccount,
+    RechargeState,
+    to_document,
+)
 from functions.notify import main as notify
 from functions.provisioning import main as provisioning
 from shared import store
