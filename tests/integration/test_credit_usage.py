@@ -16,15 +16,27 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.credits import settle, usage, wallet
-from functions.credits.config import BUCKET
-from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, USERS, AutoRecharge, CreditAccount, to_document
+from functions.credits import expiry, settle, usage, wallet
+from functions.credits.config import BUCKET, in_force
+from functions.credits.documents import (
+    ACCOUNTS,
+    ENTRIES,
+    USAGE,
+    USERS,
+    AutoRecharge,
+    Card,
+    CreditAccount,
+    RechargeState,
+    to_document,
+)
+from functions.notify import main as notify
 from functions.provisioning import main as provisioning
 from shared import store
 from shared.events import Envelope, utcnow
 from shared.ledger import account_from_document, account_to_document, entry_from_document, entry_to_document
 from shared.ledger_core import Account, Bucket, reconcile
-from tests.integration.test_time_travel import moved_clock, outbox_of, push  # noqa: F401 - the clock fixture
+from tests.integration.test_email import mailbox  # noqa: F401 - a fixture
+from tests.integration.test_time_travel import moved_clock, outbox_of, push  # noqa: F401 - a fixture
 from tests.integration.test_transfers import deliver
 
 ACME = "acme-contact"
@@ -34,17 +46,21 @@ CALLS = int(os.environ.get("CREDITS_HOT_CALLS") or 300)
 
 
 def open_account(account_id: str = ACME, purchases: tuple[tuple[int, datetime], ...] = (), *, email: str | None = None,
-                 language: str = "en", users: tuple[str, ...] = (AGENT,), trigger: int = 20_000 * SOM) -> None:
+                 language: str = "en", users: tuple[str, ...] = (AGENT,), trigger: int = 20_000 * SOM,
+                 auto: bool = False, recharge: RechargeState | None = None) -> None:
     """A business account holding `purchases` (amount, bought at: each a lot expiring 12 months on), its users added."""
     book = Account(account_id, {BUCKET: Bucket(BUCKET)}, created_at=utcnow(), updated_at=utcnow())
     entries = [book.credit(BUCKET, amount, expires_at=wallet.add_months(at, 12), reason="purchase",
                               reference=f"seed-{n}", at=at) for n, (amount, at) in enumerate(purchases)]
     account = CreditAccount(
         id=account_id, kind="business", name="Acme contact centre", email=email, language=language, currency="UZS",
-        auto=AutoRecharge(enabled=False, trigger=trigger, amount=100_000 * SOM, monthly_max_count=5,
+        auto=AutoRecharge(enabled=auto, trigger=trigger, amount=100_000 * SOM, monthly_max_count=5,
                           monthly_max_amount=500_000 * SOM),
         ledger=account_to_document(book), created_at=utcnow(), updated_at=utcnow(),
+        card=Card(token="pm_card_visa", brand="visa", last4="4242", exp_month=12, exp_year=2030) if auto else None,
+        recharge=recharge or RechargeState(),
     )
+    account.next_due_at = wallet.next_due(account, book, in_force()[1])   # as wallet.save leaves it
     db = store.db()
     ref = db.collection(ACCOUNTS).document(account_id)
     ref.set(to_document(account))
@@ -188,3 +204,122 @@ def test_a_hot_account_used_by_300_concurrent_calls_is_debited_exactly_once_each
     assert sum(entry["delta"] for entry in batches) == -min(used, bought)
     assert len(batches) < CALLS, f"{len(batches)} settlements wrote the account for {CALLS} calls in {elapsed:.0f} s"
     print(f"{CALLS} calls: {len(batches)} account writes in {elapsed:.1f} s")
+
+
+
+def test_settlements_delivered_at_once_out_of_order_still_debit_each_usage_once(firestore_clean):
+    """Ordering is Pub/Sub's promise, not our safety: overlapping settlements of one account (a redelivery
+    racing the next message) each run in a transaction over the account, so a record is applied once."""
+    open_account(purchases=((50_000 * SOM, utcnow() - timedelta(days=1)),))
+    calls = [(f"race-{n}", (n + 1) * 20 * SOM) for n in range(40)]
+    for reference, amount in calls:
+        assert deliver(usage.on_usage, call(reference, amount), f"u-{reference}") == "processed"
+    orders = [order for reference, _ in calls[::10] for order in settle_after(f"u-{reference}")]
+    with ThreadPoolExecutor(max_workers=len(orders)) as pool:
+        list(pool.map(lambda order: until_done(lambda: push(settle.on_settle, order)), orders))
+    used = sum(amount for _, amount in calls)
+    assert sum(record["debited"] for record in records()) == used == 50_000 * SOM - balance()
+    assert all(record["settled"] for record in records())
+    assert -sum(entry["delta"] for entry in sound() if entry["reason"] == "usage") == used
+
+
+
+def test_settlements_crossing_the_trigger_ask_for_one_recharge_and_reaching_zero_emails_once(firestore_clean):
+    open_account(purchases=((30_000 * SOM, utcnow()),), auto=True, email="owner@acme.example")
+    follow_ups: list[Envelope] = []
+    for n, amount in enumerate((5_000, 6_000, 4_000, 9_000, 7_000, 3_000)):   # below 20 000 after the second
+        assert deliver(usage.on_usage, call(f"cdr-{n}", amount * SOM), f"u-{n}") == "processed"
+        [order] = settle_after(f"u-{n}")
+        assert push(settle.on_settle, order) == "processed"
+        marker = store.db().collection(store.PROCESSED).document(f"credits-settle:{order.id}").get()
+        follow_ups += [Envelope.model_validate(raw) for raw in marker.get("outbox")]
+    [asked] = [envelope for envelope in follow_ups if envelope.type == "credits.charge-requested"]
+    assert asked.data | {"requested_at": None} == {
+        "account_id": ACME, "charge_id": f"{ACME}.auto.1", "amount": 100_000 * SOM, "reason": "auto",
+        "channel": "auto", "attempt": 1, "requested_by": None, "requested_at": None}
+    assert [envelope.data["template"] for envelope in follow_ups if envelope.type == "email.send"] == \
+        ["email.credits_zero"]
+    state = wallet.read_account(store.db(), ACME).recharge
+    assert (state.phase, state.crossings, state.zero_notified) == ("pending", 1, True)
+
+
+def test_a_failed_recharge_is_asked_again_by_the_clock_once_its_wait_is_over(firestore_clean, moved_clock):
+    waiting = RechargeState(phase="pending", crossings=1, charge_id=f"{ACME}.auto.1", attempt=1, failures=1,
+                            retry_at=utcnow() + timedelta(hours=1))
+    open_account(purchases=((5_000 * SOM, utcnow()),), auto=True, recharge=waiting)
+    assert "credits.charge-requested" not in move(moved_clock, timedelta(minutes=45))
+    follow_ups = move(moved_clock, timedelta(minutes=30))
+    [asked] = follow_ups["credits.charge-requested"]
+    assert (asked.data["charge_id"], asked.data["attempt"]) == (f"{ACME}.auto.1", 2)
+    state = wallet.read_account(store.db(), ACME).recharge
+    assert (state.attempt, state.retry_at) == (2, None)
+    assert "credits.charge-requested" not in move(moved_clock, timedelta(hours=2)), "asked once"
+
+
+def move(clock, by: timedelta) -> dict[str, list[Envelope]]:
+    """Move the clock and run what its credits ticks fan out: {topic: follow-ups} of every on_due delivery."""
+    found: dict[str, list[Envelope]] = {}
+    for tick in clock.advance(by):
+        if tick.type != "clock.credits":
+            continue
+        assert push(expiry.on_tick, tick) == "processed"
+        for due in outbox_of(expiry.on_tick, tick.id, "credits.due"):
+            assert push(expiry.on_due, due) == "processed"
+            assert push(expiry.on_due, due) == "duplicate"
+            marker = store.db().collection(store.PROCESSED).document(f"credits-due:{due.id}").get()
+            for raw in marker.get("outbox"):
+                envelope = Envelope.model_validate(raw)
+                found.setdefault(envelope.type, []).append(envelope)
+    return found
+
+
+def emails(follow_ups: dict[str, list[Envelope]]) -> list[str]:
+    return [envelope.data["template"] for envelope in follow_ups.get("email.send", [])]
+
+
+def test_each_expiry_notice_goes_once_then_the_purchase_expires_with_its_event_and_email(firestore_clean, moved_clock,
+                                                                                         mailbox):
+    bought_at = utcnow()
+    expires_at = wallet.add_months(bought_at, 12)
+    open_account(purchases=((5_000 * SOM, bought_at),), email=mailbox.address, language="ru")
+    assert move(moved_clock, expires_at - utcnow() - timedelta(days=31)) == {}, "nothing due a month and a day before"
+
+    follow_ups = move(moved_clock, timedelta(days=1, hours=1))
+    assert emails(follow_ups) == ["email.credits_expiry_notice"]
+    [notice] = follow_ups["email.send"]
+    assert (notice.data["to"], notice.data["language"], notice.data["params"]["days"]) == (mailbox.address, "ru", 30)
+    assert move(moved_clock, timedelta(days=2)) == {}, "the 30-day notice goes once"
+    assert emails(move(moved_clock, timedelta(days=21))) == ["email.credits_expiry_notice"], "then the 7-day one"
+    assert move(moved_clock, timedelta(days=3)) == {}
+    assert balance() == 5_000 * SOM
+
+    follow_ups = move(moved_clock, timedelta(days=4, hours=1))
+    [expired] = follow_ups["credits.expired"]
+    assert (expired.data["amount"], expired.data["lot_id"]) == (5_000 * SOM, "000000000001")
+    assert sorted(emails(follow_ups)) == ["email.credits_expired", "email.credits_zero"]
+    assert balance() == 0
+    assert move(moved_clock, timedelta(days=30)) == {}, "nothing left to do"
+    [*_, forfeited] = sound()
+    assert (forfeited["kind"], forfeited["delta"]) == ("expiry", -5_000 * SOM)
+
+    [mail] = [envelope for envelope in follow_ups["email.send"] if envelope.data["template"] == "email.credits_expired"]
+    assert push(notify.on_email_send, mail) == "processed"
+    [sent] = mailbox()
+    assert sent["subject"] == "5 000 сумов кредитов сгорели", "read back from SES, in the account's language"
+
+
+def test_expired_credits_are_never_spent_even_before_the_sweep_comes(firestore_clean, moved_clock):
+    old, recent = utcnow() - timedelta(days=2), utcnow() - timedelta(days=1)
+    open_account(purchases=((1_000 * SOM, old), (400 * SOM, recent)))
+    moved_clock.advance(wallet.add_months(old, 12) - utcnow() + timedelta(minutes=1))   # ticks left unrun
+    assert deliver(usage.on_usage, call("late-call", 600 * SOM), "u-late") == "processed"
+    [order] = settle_after("u-late")
+    assert push(settle.on_settle, order) == "processed"
+    [record] = records()
+    assert (record["debited"], record["shortfall"]) == (400 * SOM, 200 * SOM), "only the purchase still valid paid"
+    assert [envelope.data["lot_id"] for envelope in outbox_of(settle.on_settle, order.id, "credits.expired")] == \
+        ["000000000001"]
+    assert balance() == 0
+    assert "credits.expired" not in move(moved_clock, timedelta(minutes=15)), "the sweep finds it forfeited already"
+    kinds = [entry["kind"] for entry in sound()]
+    assert kinds == ["credit", "credit", "expiry", "debit"]
