@@ -89,7 +89,7 @@ def attach_card(account: CreditAccount, token: str) -> tuple[str, CreditCardOnFi
 
 
 @runtime.consumer(CONSUMER)
-def on_settings_requested(ctx: runtime.Context, change: CreditsSettingsRequested) -> None:
+def on_settings_requested(ctx: runtime.Context[None], change: CreditsSettingsRequested) -> None:
     """Apply the holder's change in one transaction; start a recharge when the balance is already below the trigger."""
     try:
         opened = wallet.open(ctx, change.account_id)  # lots already due expire first: they are no balance

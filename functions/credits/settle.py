@@ -20,11 +20,15 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.credits import mail, recharge, wallet
 from functions.credits.documents import USAGE, LotDraw, Usage
-from shared import localtime, runtime
+from shared import localtime, payments, runtime
 from shared.events import CreditChargeRequested, CreditsSettle
 from shared.ledger_core import LotMovement
 
 logger = logging.getLogger("vas.credits")
+
+# Like every credits function, deployed with the gateway's secrets (granted to the service): without them it
+# refuses to start.
+payments.require_settings()
 
 
 class Applied(NamedTuple):

@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 
 from functions.credits.documents import USAGE, USERS, Usage, User, to_document
-from shared import runtime, store
+from shared import payments, runtime, store
 from shared.events import CreditsSettle, UsageCharged
 from shared.msisdn import mask
 
 logger = logging.getLogger("vas.credits")
+
+# Like every credits function, deployed with the gateway's secrets (granted to the service): without them it
+# refuses to start.
+payments.require_settings()
 
 
 @runtime.consumer("credits-usage")

@@ -35,10 +35,10 @@ def test_every_services_demo_and_bench_module_is_discovered(kind):
 
 
 def test_discovery_finds_the_services_sections_without_a_list():
-    assert sections.service_packages("demo") == ("functions.ledger", "functions.missed_calls",
+    assert sections.service_packages("demo") == ("functions.credits", "functions.ledger", "functions.missed_calls",
                                                  "functions.subscriptions", "functions.transfers",
                                                  "functions.zero_balance")
-    assert sections.service_packages("bench") == ("functions.ledger", "functions.missed_calls",
+    assert sections.service_packages("bench") == ("functions.credits", "functions.ledger", "functions.missed_calls",
                                                   "functions.notify", "functions.subscriptions", "functions.transfers")
 
 
@@ -46,10 +46,11 @@ def test_the_demo_plays_the_services_parts_and_the_platforms_in_their_order():
     played = [section.play.__module__ for section in demo.demo_sections(PROFILE)]
     assert played == ["functions.ledger.demo", "infra.demo", "functions.transfers.demo",
                       "functions.missed_calls.demo", "functions.zero_balance.demo",
-                      "functions.subscriptions.demo"]  # last: it moves the clock
+                      "functions.subscriptions.demo",  # these last two move the clock
+                      "functions.credits.demo"]        # a year: last of all
     measured = [section.measure.__module__ for section in bench.bench_sections(PROFILE)]
     assert measured == ["functions.notify.bench", "functions.ledger.bench", "functions.transfers.bench",
-                        "functions.missed_calls.bench", "functions.subscriptions.bench"]
+                        "functions.missed_calls.bench", "functions.subscriptions.bench", "functions.credits.bench"]
 
 
 def test_a_service_the_profile_switches_off_has_no_part():
@@ -61,7 +62,7 @@ def test_a_service_the_profile_switches_off_has_no_part():
 
 def test_a_new_services_demo_section_is_found_and_plays_its_part():
     found = demo.demo_sections(PROFILE, (*sections.service_packages("demo"), PING))
-    assert found[-1] is ping_demo.SECTION                                      # order 90: after every service
+    assert found[-1] is ping_demo.SECTION                                      # order 99: after every service
     stage = DemoStage(carrier=None, transcript=Transcript(), timeout=1.0, subscribers=SUBSCRIBERS, profile=PROFILE)
     found[-1].play(stage)
     assert [step.action for step in stage.transcript.steps] == [ping_demo.STEP]
@@ -75,7 +76,8 @@ def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_pri
                                                  "ussd-requests": 500, "transfers": 20, "concurrency": 8,
                                                  "calls": 300, "callers": 50, "calls-each": 4,
                                                  "storm-subscribers": 2000, "subscription-screens": 300,
-                                                 "renewals": 100, "pings": 3})
+                                                 "renewals": 100, "credit-recharges": 20,
+                                                 "hot-account-debits": 1000, "hot-account-users": 100, "pings": 3})
     small = bench.parse(["--storm-subscribers", "20", "--soak-minutes", "0"], measured)[2]
     assert (small["storm-subscribers"], small["soak-minutes"]) == (20, 0)
     assert push == "local", "the bench pushes like production unless told --push emulator"
