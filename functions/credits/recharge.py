@@ -62,7 +62,7 @@ def after_balance(
     account_id: str, auto: AutoRecharge, state: RechargeState, *, card: bool, balance: int, month: str
 ) -> Step:
     """The balance changed (usage settled, credits expired, a purchase credited): start, re-arm or wait."""
-    state, notices = _new_month(state, month), []
+    state, notices = _new_month(state, month), list[Notice]()
     if balance <= 0 and not state.zero_notified:
         state, notices = state.model_copy(update={"zero_notified": True}), ["zero"]
     elif balance > 0 and state.zero_notified:
@@ -94,6 +94,8 @@ def after_refused_attempt(
     if not takes_refused_attempts(auto, card=card) or state.phase == "pending" or balance >= auto.trigger:
         return Step(state)
     if _capped(auto, state):
+        if state.phase == "waiting":  # this crossing already ended (capped, and told): every refused call is no news
+            return Step(state)
         return Step(state.model_copy(update={"phase": "waiting"}), notices=("capped",))
     return _start(account_id, auto, state, [])
 
