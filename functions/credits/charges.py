@@ -34,9 +34,7 @@ class Outcome:
     failure_message: str | None = None
 
 
-def opened(
-    existing: Charge | None, request: CreditChargeRequested, *, currency: str, now: datetime
-) -> Charge | None:
+def opened(existing: Charge | None, request: CreditChargeRequested, *, currency: str, now: datetime) -> Charge | None:
     """The charge to ask the gateway for after `request`; None when there is nothing to ask.
 
     Nothing to ask: the charge is credited, this attempt was already answered, or the request is of

@@ -6,3 +6,6 @@ the credits.* facts leave through the outbox after the commit.
 """
 
 from __future__ import annotations
+
+from functions.credits.charging import on_charge_requested, on_payment_reported  # noqa: F401 - entry points
+from functions.credits.refused import on_attempt_refused  # noqa: F401 - entry points
