@@ -26,6 +26,9 @@ LOCAL_STAND_INS = {
     "ses_access_key_id": "local-ses-access-key-id",
     "ses_secret_access_key": "local-ses-secret-access-key",
     "email_sender": "notices@vas-local.example",
+    # The payment emulator (emulators/payments/) checks this API key and signs its webhooks with this secret.
+    "payments_secret_key": "sk_test_local_payments",
+    "payments_webhook_secret": "whsec_local_payments",
 }
 
 
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
     ses_region: str = Field(default="eu-central-1", description="AWS region of the SES account notify sends with")
     ses_endpoint: str | None = Field(default=None, description="SES API URL; None = AWS (locally moto's server)")
     email_sender: str | None = Field(default=None, description="The SES-verified From address of every email")
+
+    payments_secret_key: str | None = Field(default=None, description="The payment gateway's secret API key (sk_…)")
+    payments_webhook_secret: str | None = Field(
+        default=None, description="The signing secret (whsec_…) of the gateway's webhook endpoint"
+    )
+    payments_api_base: str | None = Field(default=None, description="Payment emulator URL; None = Stripe")
 
     log_level: str = "INFO"
 

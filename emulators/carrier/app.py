@@ -18,6 +18,7 @@ from emulators.carrier.recordings import MEDIA_PATH, silence_wav
 from emulators.carrier.service import Carrier, NotConfigured, PhoneOff, UnknownCall
 from emulators.carrier.smsc import Message
 from emulators.carrier.twilio_api import TwilioError
+from emulators.json_body import json_object as _json
 from shared.msisdn import InvalidMsisdn, normalise
 
 TWILIO = f"/{twilio_api.API_VERSION}/Accounts/<account_sid>"
@@ -274,15 +275,6 @@ def _number_or_code(value: str | None) -> str | None:
         return normalise(value)
     except InvalidMsisdn:
         return value
-
-
-def _json() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and request.content_length:
-        raise ValueError("the body must be JSON")
-    if body is not None and not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body or {}
 
 
 def _required(body: dict[str, Any], key: str) -> Any:  # a JSON value: whatever the caller sent
