@@ -54,6 +54,7 @@ class World:
     spent: int = 0
     starts: int = 0
     rearmed: bool = True  # the balance was seen at or above the trigger since the last recharge started
+    capped_in: str | None = None  # the month whose cap ended the crossing: the next month starts a new one
     failures_in_a_row: int = 0
 
     def _step(self, step: recharge.Step, *, by_balance: bool = False) -> None:
@@ -63,6 +64,8 @@ class World:
             self.starts, self.rearmed = self.starts + 1, False
         self.state = step.state
         self.notices += step.notices
+        if "capped" in step.notices:
+            self.capped_in = month(self.now)
         if step.disable:
             self.auto = self.auto.model_copy(update={"enabled": False})
         if step.recharge is not None:
@@ -81,8 +84,8 @@ class World:
 
     def observe(self, *, refused: bool = False) -> None:
         """The balance as the settlement (or a refused attempt) sees it, delivered twice."""
-        if self.balance >= self.auto.trigger:
-            self.rearmed = True
+        if self.balance >= self.auto.trigger or self.capped_in not in (None, month(self.now)):
+            self.rearmed, self.capped_in = True, None
         decide = recharge.after_refused_attempt if refused else recharge.after_balance
         for _ in range(2):
             step = decide(ACCOUNT, self.auto, self.state, card=True, balance=self.balance, month=month(self.now))
@@ -298,3 +301,14 @@ def test_a_retry_is_asked_only_once_the_previous_attempt_failed():
     retried = charges.opened(_charge(status="failed", failure_code="card_declined"), request, currency="UZS", now=T0)
     assert retried is not None and (retried.status, retried.attempt, retried.failure_code) == ("requested", 2, None)
     assert charges.opened(_charge(status="succeeded"), request, currency="UZS", now=T0) is None
+
+
+def test_a_crossing_the_cap_stopped_recharges_once_the_next_month_begins():
+    world = World(auto(monthly_max_count=1), balance=2_500)
+    world.debit(1_000)
+    world.answer(0, "succeeded", webhook_first=False, stale_too=False)
+    world.debit(11_500)
+    assert world.notices == ["succeeded", "zero", "capped"] and len(world.asked) == 1
+    world.tick(24 * 20)  # mid-March to April: usage keeps coming, the balance stays at zero
+    world.debit(100)
+    assert world.asked[-1] == (f"{ACCOUNT}.auto.2", 1), "a capped account is not left without recharges for good"
