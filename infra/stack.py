@@ -1,7 +1,7 @@
 """The whole platform on one machine: `make run`.
 
-Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto) and every catalog function
-as a functions-framework process; creates topics and subscriptions from the catalog, pushed to
+Starts the real Pub/Sub and Firestore emulators, the carrier emulator, SES (moto), the payment emulator and
+every catalog function as a functions-framework process; creates topics and subscriptions from the catalog, pushed to
 the functions with production's concurrency by infra/push.py (or, with `--push emulator`, by the
 emulator's own one-at-a-time push); seeds the demo operator; plays the scripted demo and prints
 what each phone saw; then serves until Ctrl-C and stops every process it started.
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulators import gcloud, ses as ses_emulator
+from emulators import gcloud, payments as payments_emulator, ses as ses_emulator
 from emulators.process import Service, free_port
 from infra import push as local_push
 from infra.clock import LocalClock
@@ -36,7 +36,15 @@ PROJECT = "vas-local"
 LOG_DIR = REPO / ".run" / "logs"
 
 # Fixed ports make the phone CLI and a browser easy to point at; --ports auto avoids clashes.
-FIXED_PORTS = {"pubsub": 8085, "firestore": 8086, "carrier": 9000, "ses": 9025, "functions": 8100, "clock": 8099}
+FIXED_PORTS = {
+    "pubsub": 8085,
+    "firestore": 8086,
+    "carrier": 9000,
+    "ses": 9025,
+    "payments": 9012,
+    "functions": 8100,
+    "clock": 8099,
+}
 
 
 @dataclass
@@ -51,6 +59,7 @@ class Stack:
     clock_url: str = ""  # the clock's control endpoint (python -m infra.clock --url)
     ses: ses_emulator.SesEmulator | None = None
     push: local_push.LocalPush | None = None  # None when the emulator pushes
+    payments: payments_emulator.PaymentsEmulator | None = None
 
     @property
     def carrier_url(self) -> str:
@@ -69,6 +78,7 @@ class Stack:
             "VAS_TWILIO_API_BASE": self.carrier_url,
             CLOCK_FILE_VARIABLE: os.environ[CLOCK_FILE_VARIABLE],
             **(self.ses.env if self.ses else {}),
+            **(self.payments.env if self.payments else {}),
         }
 
     def stop(self) -> None:
@@ -79,6 +89,8 @@ class Stack:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.stop(), self.functions.values()))
         self.carrier.stop()
+        if self.payments is not None:
+            self.payments.stop()
         if self.ses is not None:
             self.ses.stop()
         self.emulators.stop()
@@ -132,12 +144,14 @@ def start(
     urls = {name: f"http://127.0.0.1:{port}/" for name, port in ports.items()}
     carrier_port = _port(auto_ports, "carrier")
     carrier_url = f"http://127.0.0.1:{carrier_port}"
+    payments_port = _port(auto_ports, "payments")
     function_env = {
         **emulators.env,
         **LOCAL_ENV,
         "VAS_OPERATOR": os.environ.get("VAS_OPERATOR", "demo"),
         "VAS_TWILIO_API_BASE": carrier_url,
         "VAS_SMS_STATUS_CALLBACK_URL": urls["edge-message-status"],
+        "VAS_PAYMENTS_API_BASE": f"http://127.0.0.1:{payments_port}",
         CLOCK_FILE_VARIABLE: str(clock_path),
         **ses.env,
     }
@@ -165,13 +179,19 @@ def start(
         log_dir=log_dir,
         cwd=REPO,
     )
-    stack = Stack(project, emulators, carrier, ses=ses)
+    # The gateway reports each payment's outcome to the credits webhook, as Stripe would.
+    payments = payments_emulator.PaymentsEmulator(
+        payments_emulator.service(log_dir, payments_port, webhook_url=urls["credits-payment-webhook"], env=function_env)
+    )
+    stack = Stack(project, emulators, carrier, ses=ses, payments=payments)
     try:
-        say(f"Starting the carrier emulator and {len(names)} functions …")
+        say(f"Starting the carrier emulator, the payment emulator and {len(names)} functions …")
         carrier.start()
+        payments.service.start()
         for name in names:
             stack.functions[name] = function_service(name, env=function_env, log_dir=log_dir, port=ports[name]).start()
         carrier.wait_ready()
+        payments.service.wait_ready()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: s.wait_ready(), stack.functions.values()))
         stack.push = local_push.deliver(
@@ -205,6 +225,8 @@ def serve_until_interrupted(stack: Stack) -> None:
         f"Try a phone: .venv/bin/python -m emulators.carrier phone --carrier {stack.carrier_url} "
         f"--msisdn +998901000001 dial '*100#'"
     )
+    if stack.payments is not None:
+        print(f"Payment emulator (Stripe's API): {stack.payments.url}   its payments: /admin/payment_intents")
     print(f"Move the clock: .venv/bin/python -m infra.clock --url {stack.clock_url} advance 25h")
     print("Press Ctrl-C to stop everything.")
     while not stop.is_set():

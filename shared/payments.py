@@ -183,9 +183,10 @@ def gateway() -> Gateway:
     )
 
 
-def require_settings() -> None:
-    """Refuse to start (MissingSetting naming each) without the gateway's secrets, outside the local stack."""
-    settings.get().require(*SECRETS)
+def require_settings(*also: str) -> None:
+    """Refuse to start (MissingSetting naming each) without the gateway's secrets (and `also`), outside the local
+    stack: every function of a service is given its service's secrets."""
+    settings.get().require(*SECRETS, *also)
 
 
 def verify_webhook(payload: bytes, signature: str | None) -> dict[str, Any]:

@@ -13,7 +13,9 @@ not wrong.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,21 +57,48 @@ def _reset_caches() -> None:
         cached.cache_clear()
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set (for this process and every process it starts), as it was after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def ses():
     """Amazon SES as moto's server, its sender verified; notify (in or out of process) sends there."""
     from emulators import ses as ses_emulator
 
     running = ses_emulator.start(LOG_DIR)
-    saved = {name: os.environ.get(name) for name in running.env}
-    os.environ.update(running.env)
-    yield running
-    running.stop()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with _environment(running.env):
+        yield running
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def payments():
+    """The payment emulator (Stripe's API) as a process; VAS_PAYMENTS_API_BASE points this process and every
+    function server started after it there. Its webhooks go nowhere until a test says where
+    (`payments.configure(url)`, and None again after)."""
+    from emulators import payments as payments_emulator
+    from shared import payments as gateway, settings
+
+    running = payments_emulator.start(LOG_DIR)
+    with _environment(running.env):
+        settings.get.cache_clear()
+        gateway.gateway.cache_clear()
+        yield running
+        running.stop()
+    settings.get.cache_clear()
+    gateway.gateway.cache_clear()
 
 
 @pytest.fixture(scope="session")

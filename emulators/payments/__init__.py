@@ -11,6 +11,6 @@
   events, replay a webhook, simulate an outage.
 """
 
-from emulators.payments.client import PaymentsEmulator, start
+from emulators.payments.client import PaymentsEmulator, service, start
 
-__all__ = ["PaymentsEmulator", "start"]
+__all__ = ["PaymentsEmulator", "service", "start"]
