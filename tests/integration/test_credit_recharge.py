@@ -9,7 +9,6 @@ chain usage -> settle -> charge -> payment -> email runs as the stack would run 
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import uuid
@@ -36,11 +35,11 @@ from functions.credits.documents import (
 from functions.notify import main as notify
 from functions.zero_balance import main as zero_balance
 from functions.zero_balance.documents import ATTEMPTS
-from shared import bus, payments, runtime, settings, store
+from shared import bus, runtime, settings, store
 from shared.events import Envelope, utcnow
 from shared.ledger import account_to_document
 from shared.ledger_core import Account, Bucket
-from tests.conftest import LOG_DIR
+from shared.payments import gateway as payment_gateway
 from tests.integration.test_time_travel import moved_clock  # noqa: F401 - the clock fixture
 
 ACME = "acme-contact"
@@ -59,29 +58,8 @@ CONSUMERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def gateway(emulators):
-    """The payment emulator, and this process's stripe client pointed at it."""
-    from emulators import payments as payment_emulator
-
-    running = payment_emulator.start(LOG_DIR)
-    saved = {name: os.environ.get(name) for name in running.env}
-    os.environ.update(running.env)
-    settings.get.cache_clear()
-    payments.gateway.cache_clear()
-    yield running
-    running.stop()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    settings.get.cache_clear()
-    payments.gateway.cache_clear()
-
-
 @pytest.fixture
-def mailbox(firestore_clean, ses, gateway):
+def mailbox(firestore_clean, ses, payments):
     """A fresh address for the account's holder, and the emails SES took for it."""
     address = f"acme-{uuid.uuid4().hex[:10]}@mail.example"
 
@@ -89,14 +67,14 @@ def mailbox(firestore_clean, ses, gateway):
         return [mail for mail in ses.sent() if address in mail["destinations"].get("ToAddresses", [])]
 
     received.address = address
-    gateway.configure(None)
+    payments.configure(None)
     return received
 
 
 def open_account(email: str, token: str = "pm_card_visa", *, balance: int = 0, account_id: str = ACME,
                  kind: str = "business", language: str = "en", enabled: bool = True, count: int = 5) -> Card:
     """A credit account holding `balance` (one purchase), a card attached at the gateway, auto-recharge as given."""
-    gateway_ = payments.gateway()
+    gateway_ = payment_gateway()
     customer = gateway_.create_customer(account_id, email, "Acme contact centre")
     attached = gateway_.attach_card(customer, token)
     card = Card(token=attached.token, brand=attached.brand, last4=attached.last4, exp_month=attached.exp_month,
@@ -198,13 +176,13 @@ def of(envelopes: list[Envelope], topic: str) -> list[Envelope]:
 # --- the tests -------------------------------------------------------------------------------------
 
 def test_fifty_concurrent_debits_across_the_trigger_each_delivered_twice_pay_once_credit_one_lot_and_email_once(
-        mailbox, gateway):
+        mailbox, payments):
     open_account(mailbox.address, balance=TRIGGER + 10_000 * SOM)
     debits = [call(f"cdr-{n}", 400 * SOM) for n in range(50)]   # 20 000 so'm in all: 10 000 below the trigger
 
     seen = pump(debits)
 
-    [payment] = gateway.payment_intents(ACME)
+    [payment] = payments.payment_intents(ACME)
     assert (payment["amount"], payment["status"]) == (AMOUNT, "succeeded")
     [lot] = purchases()
     assert lot["delta"] == AMOUNT and lot["reference"] == f"{ACME}.auto.1"
@@ -219,12 +197,12 @@ def test_fifty_concurrent_debits_across_the_trigger_each_delivered_twice_pay_onc
     assert f"{expires.day:02d}/{expires.month:02d}/{expires.year}" in mail["body"], "the expiry date, en style"
 
 
-def test_a_top_up_by_hand_pays_once_however_often_it_is_asked_and_leaves_auto_recharge_alone(mailbox, gateway):
+def test_a_top_up_by_hand_pays_once_however_often_it_is_asked_and_leaves_auto_recharge_alone(mailbox, payments):
     open_account(mailbox.address, balance=TRIGGER * 2, enabled=False)
     asked = top_up(f"{ACME}.api.key-1", 50_000 * SOM)
     pump([asked], copies=3)
     pump([asked])   # and once more, long after
-    assert len(gateway.payment_intents(ACME)) == 1
+    assert len(payments.payment_intents(ACME)) == 1
     assert balance() == TRIGGER * 2 + 50_000 * SOM
     assert charge(f"{ACME}.api.key-1")["status"] == "succeeded"
     assert account().recharge.crossings == 0 and account().recharge.month_count == 0
@@ -238,7 +216,7 @@ def test_a_top_up_by_hand_pays_once_however_often_it_is_asked_and_leaves_auto_re
     ("pm_card_chargeDeclinedExpiredCard", "expired_card", "the card ending in 0069 has expired"),
     ("pm_card_authenticationRequired", "authentication_required", "the bank asks you to confirm the payment"),
 ])
-def test_a_failed_top_up_credits_nothing_and_its_email_names_the_reason(mailbox, gateway, token, code, says):
+def test_a_failed_top_up_credits_nothing_and_its_email_names_the_reason(mailbox, payments, token, code, says):
     open_account(mailbox.address, token, balance=TRIGGER * 2, enabled=False)
     pump([top_up(f"{ACME}.api.key-2", 50_000 * SOM)])
     stored = charge(f"{ACME}.api.key-2")
@@ -251,7 +229,7 @@ def test_a_failed_top_up_credits_nothing_and_its_email_names_the_reason(mailbox,
 
 
 def test_a_failed_auto_recharge_is_retried_after_the_wait_and_the_third_failure_turns_it_off(
-        mailbox, gateway, moved_clock):  # noqa: F811 - the clock fixture
+        mailbox, payments, moved_clock):  # noqa: F811 - the clock fixture
     open_account(mailbox.address, "pm_card_chargeDeclined", balance=TRIGGER + 100 * SOM)
     pump([call("cdr-1", 200 * SOM)])
     state = account().recharge
@@ -265,15 +243,15 @@ def test_a_failed_auto_recharge_is_retried_after_the_wait_and_the_third_failure_
             pump([due for due in outbox(expiry.on_tick, tick.id) if due.type == "credits.due"])
 
     sweep(0.5)
-    assert len(gateway.payment_intents(ACME)) == 1, "not before the wait is over"
+    assert len(payments.payment_intents(ACME)) == 1, "not before the wait is over"
     sweep(0.75)
-    assert len(gateway.payment_intents(ACME)) == 2 and account().recharge.failures == 2
+    assert len(payments.payment_intents(ACME)) == 2 and account().recharge.failures == 2
     sweep(6.5)
-    assert len(gateway.payment_intents(ACME)) == 3
+    assert len(payments.payment_intents(ACME)) == 3
     after = account()
     assert not after.auto.enabled and after.recharge.phase == "waiting" and after.recharge.failures == 3
     sweep(24)
-    assert len(gateway.payment_intents(ACME)) == 3, "off means off"
+    assert len(payments.payment_intents(ACME)) == 3, "off means off"
     subjects = [mail["subject"] for mail in mailbox()]
     assert subjects.count("Payment of 100 000 UZS failed") == 3
     assert subjects.count("Auto-recharge is off") == 1
@@ -281,7 +259,7 @@ def test_a_failed_auto_recharge_is_retried_after_the_wait_and_the_third_failure_
     assert "the last 3 payments failed in a row" in off["body"]
 
 
-def test_a_refused_call_recharges_a_caller_with_auto_recharge_and_zerox_offers_nothing(mailbox, gateway):
+def test_a_refused_call_recharges_a_caller_with_auto_recharge_and_zerox_offers_nothing(mailbox, payments):
     individual = AGENT.lstrip("+")
     open_account(mailbox.address, balance=0, account_id=individual, kind="individual")
     store.db().collection(USERS).document(AGENT).delete()   # the individual's own line, no business's user
@@ -295,7 +273,7 @@ def test_a_refused_call_recharges_a_caller_with_auto_recharge_and_zerox_offers_n
             assert deliver(entry, refused_event, f"m-refused-{copy}") in ("processed", "duplicate")
     pump(outbox(refused.on_attempt_refused, "refused-1"))
 
-    [payment] = gateway.payment_intents(individual)
+    [payment] = payments.payment_intents(individual)
     assert payment["status"] == "succeeded" and balance(individual) == AMOUNT
     assert charge(f"{individual}.auto.1")["reason"] == "network"
     decided = store.db().collection(ATTEMPTS).document("att-1").get().to_dict()
@@ -306,25 +284,25 @@ def test_a_refused_call_recharges_a_caller_with_auto_recharge_and_zerox_offers_n
 # --- the gateway's webhooks ------------------------------------------------------------------------
 
 @pytest.fixture
-def webhook(gateway, function_server, tap):
+def webhook(payments, function_server, tap):
     """The credits-payment-webhook function serving, the emulator sending its webhooks there, and what it publishes."""
     server = function_server("credits-payment-webhook")
     url = server.ready_url
-    gateway.configure(url)
+    payments.configure(url)
     reported = tap("credits.payment-reported")
     yield url, reported
-    gateway.configure(None)
+    payments.configure(None)
 
 
-def test_the_webhook_and_the_reply_together_credit_once_and_a_replay_changes_nothing(mailbox, gateway, webhook):
+def test_the_webhook_and_the_reply_together_credit_once_and_a_replay_changes_nothing(mailbox, payments, webhook):
     url, reported = webhook
     open_account(mailbox.address, balance=TRIGGER * 2, enabled=False)
     pump([top_up(f"{ACME}.api.key-3", 30_000 * SOM)])
     [report] = reported(1, timeout=30)
     assert (report.data["charge_id"], report.data["status"]) == (f"{ACME}.api.key-3", "succeeded")
     pump([report], copies=3)
-    [gateway_event] = gateway.events(report.data["payment_intent"])
-    assert gateway.replay(gateway_event["id"]) == 200
+    [gateway_event] = payments.events(report.data["payment_intent"])
+    assert payments.replay(gateway_event["id"]) == 200
     replayed = reported(1, timeout=30)
     assert [again.id for again in replayed] == [report.id], "the replay is the same event"
     pump(replayed)
@@ -334,7 +312,7 @@ def test_the_webhook_and_the_reply_together_credit_once_and_a_replay_changes_not
 
 
 def test_a_crash_after_the_payment_is_credited_by_the_webhook_and_the_redelivery_pays_nothing_more(
-        mailbox, gateway, webhook, monkeypatch):
+        mailbox, payments, webhook, monkeypatch):
     url, reported = webhook
     open_account(mailbox.address, balance=TRIGGER * 2, enabled=False)
     asked = top_up(f"{ACME}.api.key-4", 30_000 * SOM)
@@ -351,15 +329,15 @@ def test_a_crash_after_the_payment_is_credited_by_the_webhook_and_the_redelivery
     pump([report])
     assert balance() == TRIGGER * 2 + 30_000 * SOM
     pump([asked])   # Pub/Sub delivers the charge request again: the charge is credited, nothing is asked
-    assert len(gateway.payment_intents(ACME)) == 1 and len(purchases()) == 1 and len(mailbox()) == 1
+    assert len(payments.payment_intents(ACME)) == 1 and len(purchases()) == 1 and len(mailbox()) == 1
 
 
-def test_an_unsigned_or_altered_webhook_is_refused_and_publishes_nothing(mailbox, gateway, webhook):
+def test_an_unsigned_or_altered_webhook_is_refused_and_publishes_nothing(mailbox, payments, webhook):
     url, reported = webhook
     open_account(mailbox.address, balance=TRIGGER * 2, enabled=False)
     pump([top_up(f"{ACME}.api.key-5", 30_000 * SOM)])
     [report] = reported(1, timeout=30)
-    [gateway_event] = gateway.events(report.data["payment_intent"])
+    [gateway_event] = payments.events(report.data["payment_intent"])
     secret = settings.get().payments_webhook_secret
     genuine = json.dumps({**gateway_event, "id": "evt_another"}).encode()
     forged = gateway_event["data"]["object"] | {"amount": 99_999_999}
