@@ -42,6 +42,12 @@ def moment(when: datetime, zone: tzinfo, language: str) -> str:
     )
 
 
+def day(when: datetime, zone: tzinfo, language: str) -> str:
+    """The local date: '29/11/2026' (en), '29.11.2026' (ru, uz, ky), '2026年11月29日' (zh)."""
+    local = when.astimezone(zone)
+    return texts.render("time.day", language, day=f"{local.day:02d}", month=f"{local.month:02d}", year=local.year)
+
+
 def month_of(at: datetime, zone: str | tzinfo) -> str:
     """The calendar month (YYYY-MM) of `at` in `zone` (an operator's): what monthly fees, spend and caps count by."""
     local = at.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from urllib.parse import quote
 
 from google.cloud import firestore
 
@@ -42,3 +43,10 @@ PUBSUB_RETENTION = timedelta(days=7)
 # A processed marker must outlive every redelivery of its event, by a wide margin: a marker gone
 # too early would let a late copy apply the event twice.
 MARKER_TTL = timedelta(days=30)
+
+
+def document_id(text: str) -> str:
+    """A Firestore document id naming `text` (a BSS reference): '/' and other path characters escaped."""
+    key = quote(text, safe="")
+    # Firestore reserves these ids.
+    return f"ref:{key}" if key in (".", "..") or (key.startswith("__") and key.endswith("__")) else key

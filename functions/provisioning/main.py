@@ -158,6 +158,9 @@ def on_network_attachment(ctx: runtime.Context[None], event: NetworkAttachment) 
 @runtime.consumer("provisioning-usage")
 def on_usage(ctx: runtime.Context[None], report: UsageCharged) -> None:
     """Debit reported usage once per reference (never below zero) and keep the eligibility stats."""
+    if report.charged_to != "main":  # a communication-credit account pays it (functions/credits)
+        logger.info("usage charged to credits", extra={"reference": report.reference})
+        return
     first = _first_time(
         ctx,
         usage.COLLECTION,

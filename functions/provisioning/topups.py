@@ -8,9 +8,8 @@ credited once; the same reference for a different recharge is refused.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from urllib.parse import quote
 
-from shared import localtime
+from shared import localtime, store
 from shared.events import TopUp
 from shared.money import Currency
 
@@ -21,9 +20,7 @@ def reference_key(reference: str) -> str:
     """The document id of a BSS reference ('/' and other path characters escaped)."""
     if len(reference) > MAX_REFERENCE_LENGTH:
         raise ValueError(f"BSS reference longer than {MAX_REFERENCE_LENGTH} characters")
-    key = quote(reference, safe="")
-    # Firestore reserves these ids.
-    return f"ref:{key}" if key in (".", "..") or (key.startswith("__") and key.endswith("__")) else key
+    return store.document_id(reference)
 
 
 def expiry(topup: TopUp, *, occurred_at: datetime, now: datetime) -> datetime | None:
