@@ -34,6 +34,14 @@ class Outcome:
     failure_message: str | None = None
 
 
+@dataclass(frozen=True)
+class Asked:
+    """A charge the gateway was asked for (outside the transaction), and its reply."""
+
+    charge_id: str
+    outcome: Outcome
+
+
 def opened(existing: Charge | None, request: CreditChargeRequested, *, currency: str, now: datetime) -> Charge | None:
     """The charge to ask the gateway for after `request`; None when there is nothing to ask.
 

@@ -20,30 +20,24 @@ touch the auto-recharge only through the balance they add.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from google.cloud import firestore
 
 from functions.credits import charges, notices, recharge, wallet
-from functions.credits.charges import Outcome
+from functions.credits.charges import Asked, Outcome
 from functions.credits.documents import CHARGES, Charge, CreditAccount, to_document
 from shared import localtime, payments, runtime, store
 from shared.events import CreditChargeRequested, PaymentReported, utcnow
 
 logger = logging.getLogger("vas.credits")
 
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
+payments.require_settings()
+
 # A charge with no card to take it from (removed since it was asked for) fails like a decline, with this code.
 NO_CARD = "no_card"
 PURCHASE = "purchase"  # the ledger entry's reason for credits bought by card
-
-
-@dataclass(frozen=True)
-class Asked:
-    """A charge the gateway was asked for (outside the transaction), and its reply."""
-
-    charge_id: str
-    outcome: Outcome
 
 
 def _charge_ref(db: firestore.Client, charge_id: str) -> firestore.DocumentReference:

@@ -19,10 +19,13 @@ from google.cloud import firestore
 from functions.credits import mail, recharge, wallet
 from functions.credits.documents import ACCOUNTS
 from functions.credits.settle import balance_moved, request_charge
-from shared import runtime, sweep
+from shared import payments, runtime, sweep
 from shared.events import ClockTick, CreditsDue
 
 logger = logging.getLogger("vas.credits")
+
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
+payments.require_settings()
 
 # Accounts one clock page fans out: the page's events live in the tick's processed marker, and
 # 300 envelopes stay far below Firestore's 1 MiB document; more continue in a follow-up tick.

@@ -14,11 +14,15 @@ from functions.credits import notices, recharge, wallet
 from functions.credits.config import config_for
 from functions.credits.documents import CreditAccount
 from functions.credits.public import caller_account
-from shared import localtime, operator, runtime
-from shared.events import AttemptRefused, CreditChargeRequested
+from functions.credits.settle import request_charge
+from shared import localtime, operator, payments, runtime
+from shared.events import AttemptRefused
 from shared.msisdn import mask
 
 logger = logging.getLogger("vas.credits")
+
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
+payments.require_settings()
 
 
 @runtime.consumer("credits-refused-attempt")
@@ -43,20 +47,7 @@ def on_attempt_refused(ctx: runtime.Context[None], attempt: AttemptRefused) -> N
     changed = step.state != account.recharge
     account.recharge = step.state
     if step.recharge is not None:
-        ctx.emit(
-            "credits.charge-requested",
-            CreditChargeRequested(
-                account_id=account.id,
-                charge_id=step.recharge.charge_id,
-                amount=step.recharge.amount,
-                reason="network",
-                channel="network",
-                attempt=step.recharge.attempt,
-                requested_by=attempt.caller,
-                requested_at=ctx.now,
-            ),
-            purpose=f"charge/{step.recharge.idempotency_key}",
-        )
+        request_charge(ctx, account.id, step.recharge, reason="network", requested_by=attempt.caller)
     notices.tell(ctx, opened, step)
     wallet.save(ctx, opened, force=changed)
     logger.info(

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.credits import mail, recharge, wallet
+from functions.credits import notices, recharge, wallet
 from functions.credits.documents import USAGE, LotDraw, Usage
-from shared import localtime, runtime
+from shared import localtime, payments, runtime
 from shared.events import CreditChargeRequested, CreditsSettle
 from shared.ledger_core import LotMovement
 
 logger = logging.getLogger("vas.credits")
+
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
+payments.require_settings()
 
 
 class Applied(NamedTuple):
@@ -145,31 +148,17 @@ def balance_moved(ctx: runtime.Context[Any], opened: wallet.Wallet) -> None:
     account.recharge = step.state
     if step.recharge is not None:
         request_charge(ctx, account.id, step.recharge)
-    currency = opened.profile.currency
-    for notice in step.notices:
-        if notice == "zero":
-            mail.send(
-                ctx,
-                account,
-                "email.credits_zero",
-                {"balance": currency.format(0)},
-                purpose=f"zero/{account.id}/{opened.book.sequence}",
-            )
-        elif notice == "capped":
-            mail.send(
-                ctx,
-                account,
-                "email.credits_capped",
-                {
-                    "count": account.auto.monthly_max_count,
-                    "amount": currency.format(account.auto.monthly_max_amount),
-                    "balance": currency.format(opened.balance),
-                },
-                purpose=f"capped/{account.id}/{step.state.crossings}/{step.state.month}",
-            )
+    notices.tell(ctx, opened, step)
 
 
-def request_charge(ctx: runtime.Context[Any], account_id: str, asked: recharge.Recharge) -> None:
+def request_charge(
+    ctx: runtime.Context[Any],
+    account_id: str,
+    asked: recharge.Recharge,
+    *,
+    reason: Literal["auto", "network"] = "auto",
+    requested_by: str | None = None,
+) -> None:
     """Ask the charging consumer for one attempt of an auto-recharge (the charge id names the crossing)."""
     ctx.emit(
         "credits.charge-requested",
@@ -177,9 +166,10 @@ def request_charge(ctx: runtime.Context[Any], account_id: str, asked: recharge.R
             account_id=account_id,
             charge_id=asked.charge_id,
             amount=asked.amount,
-            reason="auto",
-            channel="auto",
+            reason=reason,
+            channel=reason,
             attempt=asked.attempt,
+            requested_by=requested_by,
             requested_at=ctx.now,
         ),
         purpose=f"charge/{asked.idempotency_key}",

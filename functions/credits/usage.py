@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 
 from functions.credits.documents import USAGE, USERS, Usage, User, to_document
-from shared import runtime, store
+from shared import payments, runtime, store
 from shared.events import CreditsSettle, UsageCharged
 from shared.msisdn import mask
 
 logger = logging.getLogger("vas.credits")
+
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
+payments.require_settings()
 
 
 @runtime.consumer("credits-usage")
