@@ -16,6 +16,12 @@ deterministic, so consumers downstream drop the copies) and nothing else happens
   on a first delivery (`ctx.redelivered` is False), when the handler's own committed writes are
   the record and `ctx.handoff` carries what it left there: a value of the consumer's own type
   (`runtime.Context[DiscardHandoff]`), None on a redelivery.
+- `before` is for a call outside Firestore whose answer the transaction records (a card payment):
+  a transaction must never hold an HTTP call, and its retries on contention must never repeat one.
+  It runs before the transaction, on a delivery whose marker is not there yet (a redelivery of a
+  processed event calls nothing), and again on a delivery after a crash, so the call must be
+  idempotent itself (the payment gateway's idempotency key); what it returns is `ctx.prepared`.
+  `Rejected` raised there is recorded like the handler's.
 - `ctx.read(*refs)` reads several documents in one round trip of the transaction; the answer is a
   `Documents`, asked by reference (`docs.get(ref)`, `docs.model(ref, Model)`), never by path string.
 """
@@ -45,6 +51,7 @@ logger = logging.getLogger("vas.runtime")
 
 Handler = Callable[["Context[Any]", Any], None]
 AfterCommit = Callable[["Context[Any]", Any], None]
+Before = Callable[[Any], Any]  # (payload) -> what the handler finds in ctx.prepared
 Handoff = TypeVar("Handoff")
 Model = TypeVar("Model", bound=BaseModel)
 Result = TypeVar("Result")
@@ -56,6 +63,7 @@ class ConsumerEntry(Protocol):
     consumer: str
     handler: Handler
     after_commit: AfterCommit | None
+    before: Before | None
 
     def __call__(self, cloud_event: CloudEvent) -> None: ...
 
@@ -97,6 +105,8 @@ class Context(Generic[Handoff]):
     redelivered: bool = False
     # What the handler leaves for after_commit on a first delivery (None on a redelivery).
     handoff: Handoff | None = None
+    # What the consumer's `before` returned, outside the transaction (None without one).
+    prepared: Any = None
 
     def emit(self, topic: str, payload: Payload | dict, purpose: str) -> Envelope:
         """Queue a follow-up event; its id is derived from this event's id and `purpose`."""
@@ -197,6 +207,7 @@ def process(
     data: bytes,
     attributes: dict,
     after_commit: AfterCommit | None = None,
+    before: Before | None = None,
 ) -> str:
     """Run one delivery; returns 'processed', 'duplicate' or 'rejected'. Raises on transient failure."""
     spec = catalog.load().consumer(consumer)
@@ -217,7 +228,8 @@ def process(
         db = store.db()
         marker = db.collection(store.PROCESSED).document(f"{consumer}:{envelope.id}")
         try:
-            duplicate, ctx = _apply(db, marker, consumer, envelope, handler, payload)
+            prepared = before(payload) if before is not None and not marker.get().exists else None
+            duplicate, ctx = _apply(db, marker, consumer, envelope, handler, payload, prepared)
         except Rejected as refusal:
             record_rejection(consumer, message_id, data, attributes, str(refusal))
             return "rejected"
@@ -247,11 +259,14 @@ def _apply(
     envelope: Envelope,
     handler: Handler,
     payload: Payload,
+    prepared: Any = None,
 ) -> tuple[bool, Context[Any]]:
     @firestore.transactional
     def in_transaction(txn: firestore.Transaction) -> tuple[bool, Context[Any]]:
         snapshot = marker.get(transaction=txn)
-        ctx: Context[Any] = Context(consumer=consumer, event=envelope, db=db, txn=txn, redelivered=snapshot.exists)
+        ctx: Context[Any] = Context(
+            consumer=consumer, event=envelope, db=db, txn=txn, redelivered=snapshot.exists, prepared=prepared
+        )
         if snapshot.exists:
             ctx.outbox = [Envelope.model_validate(item) for item in snapshot.get("outbox")]
             return True, ctx
@@ -305,8 +320,10 @@ def transact(
     return transactional(db.transaction(max_attempts=TXN_ATTEMPTS_PER_ROUND))
 
 
-def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Handler], ConsumerEntry]:
-    """Register `fn(ctx, payload)` as the CloudEvent function of catalog consumer `name`.
+def consumer(
+    name: str, after_commit: AfterCommit | None = None, *, before: Before | None = None
+) -> Callable[[Handler], ConsumerEntry]:
+    """Register `fn(ctx, payload)` as the CloudEvent function of catalog consumer `name` (`before`: see above).
 
     The entry point keeps the handler's name, which is the catalog's `entry_point`.
     """
@@ -326,10 +343,11 @@ def consumer(name: str, after_commit: AfterCommit | None = None) -> Callable[[Ha
                     name, undecodable.message_id, undecodable.raw.encode(), undecodable.attributes, str(undecodable)
                 )
                 return
-            process(name, handler, message_id, data, attributes, after_commit)
+            process(name, handler, message_id, data, attributes, after_commit, before)
 
         registered = cast(ConsumerEntry, functions_framework.cloud_event(entry))
         registered.consumer, registered.handler, registered.after_commit = name, handler, after_commit
+        registered.before = before
         return registered
 
     return register

@@ -74,7 +74,8 @@ class RechargeState(_Document):
     armed:   the balance is at or above the trigger; falling below it starts one recharge.
     pending: a recharge of this crossing is under way (asked, paid, retried); no other starts.
     waiting: this crossing's recharge ended (credited, capped, or failed for good); the next one
-             starts only after the balance is back at or above the trigger (re-armed).
+             starts only after the balance is back at or above the trigger (re-armed), or, when
+             the monthly cap ended it, in the next month (`capped_month`).
     """
 
     phase: Phase = "armed"
@@ -87,6 +88,9 @@ class RechargeState(_Document):
     month_count: int = Field(default=0, ge=0, description="Auto-recharges credited that month")
     month_amount: int = Field(default=0, ge=0, description="What they added, minor units")
     disabled_reason: str | None = Field(default=None, description="Why auto-recharge turned itself off")
+    capped_month: str | None = Field(
+        default=None, description="YYYY-MM whose cap ended this crossing (told once); the next month re-arms it"
+    )
     zero_notified: bool = Field(default=False, description="The 'balance reached zero' email went; reset by a credit")
 
 

@@ -24,8 +24,7 @@ from shared.events import ClockTick, CreditsDue
 
 logger = logging.getLogger("vas.credits")
 
-# Like every credits function, deployed with the gateway's secrets (granted to the service): without them it
-# refuses to start.
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
 payments.require_settings()
 
 # Accounts one clock page fans out: the page's events live in the tick's processed marker, and

@@ -7,7 +7,9 @@ the credits.* facts leave through the outbox after the commit.
 
 from __future__ import annotations
 
+from functions.credits.charging import on_charge_requested, on_payment_reported  # noqa: F401 - entry points
 from functions.credits.expiry import on_due, on_tick  # noqa: F401 - entry points
+from functions.credits.refused import on_attempt_refused  # noqa: F401 - entry points
 from functions.credits.settings import on_settings_requested  # noqa: F401 - entry points
 from functions.credits.settle import on_settle  # noqa: F401 - entry points
 from functions.credits.usage import on_usage  # noqa: F401 - entry points

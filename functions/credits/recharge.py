@@ -11,7 +11,9 @@ The account's `RechargeState` (documents.py) moves armed -> pending -> waiting -
   payment credits the lot once and the state waits; the `max_consecutive_failures`-th failure in a
   row turns auto-recharge off.
 - waiting: re-armed only once the balance is back at or above the trigger (a recharge adds at
-  least the trigger, so a credited recharge from an empty account re-arms it).
+  least the trigger, so a credited recharge from an empty account re-arms it), or, when the
+  monthly cap stopped the crossing, once the next month begins (usage cannot lift the balance,
+  so a capped account would otherwise never recharge again).
 
 A monthly cap (count and amount of credited auto-recharges, calendar months in the operator's
 zone) stops a crossing from starting a recharge; the holder is told once per crossing. The
@@ -62,17 +64,17 @@ def after_balance(
     account_id: str, auto: AutoRecharge, state: RechargeState, *, card: bool, balance: int, month: str
 ) -> Step:
     """The balance changed (usage settled, credits expired, a purchase credited): start, re-arm or wait."""
-    state, notices = _new_month(state, month), []
+    state, notices = _new_month(state, month), list[Notice]()
     if balance <= 0 and not state.zero_notified:
         state, notices = state.model_copy(update={"zero_notified": True}), ["zero"]
     elif balance > 0 and state.zero_notified:
         state = state.model_copy(update={"zero_notified": False})
-    if state.phase == "waiting" and balance >= auto.trigger:
-        state = state.model_copy(update={"phase": "armed"})
+    if state.phase == "waiting" and (balance >= auto.trigger or _cap_lifted(state, month)):
+        state = _rearmed(state)
     if state.phase != "armed" or not auto.enabled or not card or balance >= auto.trigger:
         return Step(state, notices=tuple(notices))
     if _capped(auto, state):
-        return Step(state.model_copy(update={"phase": "waiting"}), notices=(*notices, "capped"))
+        return Step(_stopped_by_cap(state, month), notices=(*notices, "capped"))
     return _start(account_id, auto, state, notices)
 
 
@@ -82,7 +84,7 @@ def after_settings(
     """The holder changed the settings or the card: a fresh start (failures forgiven), already below -> recharge."""
     if state.phase == "pending":
         return Step(state)
-    fresh = state.model_copy(update={"phase": "armed", "failures": 0, "disabled_reason": None, "retry_at": None})
+    fresh = _rearmed(state).model_copy(update={"failures": 0, "disabled_reason": None, "retry_at": None})
     return after_balance(account_id, auto, fresh, card=card, balance=balance, month=month)
 
 
@@ -94,7 +96,9 @@ def after_refused_attempt(
     if not takes_refused_attempts(auto, card=card) or state.phase == "pending" or balance >= auto.trigger:
         return Step(state)
     if _capped(auto, state):
-        return Step(state.model_copy(update={"phase": "waiting"}), notices=("capped",))
+        if state.phase == "waiting" and state.capped_month == month:  # told already: a refused call is no news
+            return Step(state)
+        return Step(_stopped_by_cap(state, month), notices=("capped",))
     return _start(account_id, auto, state, [])
 
 
@@ -134,7 +138,7 @@ def after_payment(
         if balance > 0 and state.zero_notified:
             state = state.model_copy(update={"zero_notified": False})
         if state.phase == "waiting" and balance >= auto.trigger:
-            state = state.model_copy(update={"phase": "armed"})
+            state = _rearmed(state)
         return Step(state, notices=("succeeded",))
     if not ours:  # a top-up by hand failed: told, nothing to retry
         return Step(state, notices=("failed",))
@@ -167,8 +171,22 @@ def _start(account_id: str, auto: AutoRecharge, state: RechargeState, notices: l
         "charge_id": recharge.charge_id,
         "attempt": 1,
         "retry_at": None,
+        "capped_month": None,
     }
     return Step(state.model_copy(update=started), recharge=recharge, notices=tuple(notices))
+
+
+def _rearmed(state: RechargeState) -> RechargeState:
+    return state.model_copy(update={"phase": "armed", "capped_month": None})
+
+
+def _stopped_by_cap(state: RechargeState, month: str) -> RechargeState:
+    """This crossing ends without a recharge: the cap of `month` is reached (the next month re-arms it)."""
+    return state.model_copy(update={"phase": "waiting", "capped_month": month})
+
+
+def _cap_lifted(state: RechargeState, month: str) -> bool:
+    return state.capped_month is not None and state.capped_month != month
 
 
 def _capped(auto: AutoRecharge, state: RechargeState) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.credits import mail, recharge, wallet
+from functions.credits import notices, recharge, wallet
 from functions.credits.documents import USAGE, LotDraw, Usage
 from shared import localtime, payments, runtime
 from shared.events import CreditChargeRequested, CreditsSettle
@@ -26,8 +26,7 @@ from shared.ledger_core import LotMovement
 
 logger = logging.getLogger("vas.credits")
 
-# Like every credits function, deployed with the gateway's secrets (granted to the service): without them it
-# refuses to start.
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
 payments.require_settings()
 
 
@@ -149,37 +148,29 @@ def balance_moved(ctx: runtime.Context[Any], opened: wallet.Wallet) -> None:
     follow(ctx, opened, step)
 
 
-def follow(ctx: runtime.Context[Any], opened: wallet.Wallet, step: recharge.Step) -> None:
-    """Keep the recharge state a step decided, ask for its recharge, and queue its emails (zero, capped)."""
-    account = opened.account
-    account.recharge = step.state
+def follow(
+    ctx: runtime.Context[Any],
+    opened: wallet.Wallet,
+    step: recharge.Step,
+    *,
+    reason: Literal["auto", "network"] = "auto",
+    requested_by: str | None = None,
+) -> None:
+    """Keep the step's recharge state, ask for the recharge it starts, and send the emails it calls for."""
+    opened.account.recharge = step.state
     if step.recharge is not None:
-        request_charge(ctx, account.id, step.recharge)
-    currency = opened.profile.currency
-    for notice in step.notices:
-        if notice == "zero":
-            mail.send(
-                ctx,
-                account,
-                "email.credits_zero",
-                {"balance": currency.format(0)},
-                purpose=f"zero/{account.id}/{opened.book.sequence}",
-            )
-        elif notice == "capped":
-            mail.send(
-                ctx,
-                account,
-                "email.credits_capped",
-                {
-                    "count": account.auto.monthly_max_count,
-                    "amount": currency.format(account.auto.monthly_max_amount),
-                    "balance": currency.format(opened.balance),
-                },
-                purpose=f"capped/{account.id}/{step.state.crossings}/{step.state.month}",
-            )
+        request_charge(ctx, opened.account.id, step.recharge, reason=reason, requested_by=requested_by)
+    notices.tell(ctx, opened, step)
 
 
-def request_charge(ctx: runtime.Context[Any], account_id: str, asked: recharge.Recharge) -> None:
+def request_charge(
+    ctx: runtime.Context[Any],
+    account_id: str,
+    asked: recharge.Recharge,
+    *,
+    reason: Literal["auto", "network"] = "auto",
+    requested_by: str | None = None,
+) -> None:
     """Ask the charging consumer for one attempt of an auto-recharge (the charge id names the crossing)."""
     ctx.emit(
         "credits.charge-requested",
@@ -187,9 +178,10 @@ def request_charge(ctx: runtime.Context[Any], account_id: str, asked: recharge.R
             account_id=account_id,
             charge_id=asked.charge_id,
             amount=asked.amount,
-            reason="auto",
-            channel="auto",
+            reason=reason,
+            channel=reason,
             attempt=asked.attempt,
+            requested_by=requested_by,
             requested_at=ctx.now,
         ),
         purpose=f"charge/{asked.idempotency_key}",

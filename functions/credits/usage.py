@@ -19,8 +19,7 @@ from shared.msisdn import mask
 
 logger = logging.getLogger("vas.credits")
 
-# Like every credits function, deployed with the gateway's secrets (granted to the service): without them it
-# refuses to start.
+# Every credits function is deployed with the payment gateway's secrets: without them it refuses to start.
 payments.require_settings()
 
 

@@ -4,7 +4,8 @@ The consumers write these; the edge only reads the caller's offer to answer the 
 
 zero_balance_attempts/{attempt_id}  one network attempt, decided once (the network may report an
     attempt twice under different event ids): caller, destination, kind, indicator, attempted_at,
-    outcome (offered | positive_balance | prompt_limited | line_not_active), day, event_id, at
+    outcome (offered | positive_balance | prompt_limited | line_not_active | auto_recharge:
+    the caller's communication credits recharge instead), day, event_id, at
 
 zero_balance_offers/{caller}        the caller's latest offer (a newer attempt replaces it):
     attempt_id, caller, destination, kind, attempted_at, expires_at, topup_amount (None: callback

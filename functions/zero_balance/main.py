@@ -12,6 +12,7 @@ from typing import Any
 
 from google.cloud import firestore
 
+from functions.credits import public as credit_accounts
 from functions.zero_balance import messages, rules
 from functions.zero_balance.config import PRESETS, topup_amount
 from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, Subscriber, daily_id
@@ -73,6 +74,11 @@ def on_attempt_refused(ctx: runtime.Context[None], attempt: AttemptRefused) -> N
     }
     if subscriber.status != "active":
         ctx.txn.create(attempt_ref, {**record, "outcome": "line_not_active"})
+        return
+    if credit_accounts.recharges_refused_attempts(
+        ctx.db, attempt.caller
+    ):  # its auto-recharge answers the refusal instead
+        ctx.txn.create(attempt_ref, {**record, "outcome": "auto_recharge"})
         return
     decision = rules.decide_offer(
         balance, usage, config, destination_is_subscriber=destination is not None and destination.provisioned

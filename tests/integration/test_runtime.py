@@ -148,3 +148,38 @@ def test_push_bodies_reach_handlers_through_functions_framework(firestore_clean)
         response = client.post("/projects/vas-test/topics/bss.subscriber", json=body)
         assert response.status_code == 200, response.data
     assert count() == 1
+
+
+def test_before_runs_outside_the_transaction_its_answer_reaches_the_handler_and_a_redelivery_calls_nothing(
+        firestore_clean):
+    from google.api_core import exceptions
+
+    calls: list[str] = []
+    runs: list[str] = []
+
+    def ask_outside(payload) -> str:
+        calls.append(payload.msisdn)
+        return f"answer for {payload.msisdn}"
+
+    def record_answer(ctx: runtime.Context, payload) -> None:
+        ctx.txn.set(ctx.doc("answers", payload.msisdn), {"answer": ctx.prepared})
+        runs.append(ctx.prepared)
+        if len(runs) == 1:
+            raise exceptions.Aborted("contention")  # the transaction runs again; the call outside does not
+
+    data, attributes = message("evt-before")
+    assert runtime.process(CONSUMER, record_answer, "m-1", data, attributes, before=ask_outside) == "processed"
+    assert runtime.process(CONSUMER, record_answer, "m-2", data, attributes, before=ask_outside) == "duplicate"
+    assert calls == ["+998901234567"] and len(runs) == 2
+    answer = store.db().collection("answers").document("+998901234567").get().get("answer")
+    assert answer == "answer for +998901234567"
+
+
+def test_a_rejection_in_before_is_recorded_and_nothing_is_written(firestore_clean):
+    def refuse(payload) -> None:
+        raise runtime.Rejected("no such account")
+
+    data, attributes = message("evt-refused")
+    assert runtime.process(CONSUMER, welcome_counter, "m-1", data, attributes, before=refuse) == "rejected"
+    assert store.db().collection(store.REJECTED).document(f"{CONSUMER}:m-1").get().get("reason") == "no such account"
+    assert count() == 0
