@@ -11,7 +11,9 @@ the first purchases are announced, then expire.
 from __future__ import annotations
 
 import contextlib
+import html
 import io
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -77,7 +79,14 @@ def play(stage: DemoStage) -> None:
     calls = first - config.auto_recharge.trigger // 2
     use(stage, john.msisdn, calls, "demo-call-1")
     mail = stage.email_saying(EMAIL, mails, money(settings["amount"]))
-    stage.transcript.add(EMAIL, "John's calls cross the trigger; receives", mail["subject"], True, "one auto-recharge")
+    recharges = [m for m in stage.emails_to(EMAIL)[mails:] if m["subject"] == mail["subject"]]
+    stage.transcript.add(
+        EMAIL,
+        "John's calls cross the trigger; receives",
+        gist(mail),
+        len(recharges) == 1,
+        "one auto-recharge: the amount, the new balance, the expiry date",
+    )
     wait_until(lambda: api.balance() > settings["trigger"], stage.timeout, "the auto-recharge to be credited")
 
     lots = api.call("GET", "/v1/lots")["lots"]
@@ -137,12 +146,12 @@ def failing_card(
     mails = len(stage.emails_to(EMAIL))
     use(stage, msisdn, api.balance() - config.auto_recharge.trigger // 2, "demo-call-2")
     failed = stage.email_saying(EMAIL, mails, card["last4"])
-    stage.transcript.add(EMAIL, "the next crossing; receives", failed["subject"], True, "the failure, naming the card")
+    stage.transcript.add(EMAIL, "the next crossing; receives", gist(failed), True, "the failure, naming the card")
     for hours in config.retry_hours:
         mails = len(stage.emails_to(EMAIL))
         stage.move_clock_to(utcnow() + timedelta(hours=hours) + AFTER_TICK)
         mail = stage.email_saying(EMAIL, mails, card["last4"])
-        stage.transcript.add(EMAIL, f"{hours:g} h later the retry fails; receives", mail["subject"], True, "")
+        stage.transcript.add(EMAIL, f"{hours:g} h later the retry fails; receives", gist(mail), True, "")
     state = api.call("GET", "/v1/auto-recharge")
     stage.transcript.add(
         "acme api",
@@ -173,6 +182,12 @@ def expiry(stage: DemoStage, api: BusinessApi, config: CreditsConfig, money: Cal
         after == before - lots[0]["left"],
         "unused credits expire 12 months after purchase",
     )
+
+
+def gist(mail: dict[str, Any]) -> str:
+    """An email as the transcript shows it: the subject, then the body's text without its markup."""
+    body = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(mail.get("body", ""))).split())
+    return f"{mail['subject']}\n{body[:240]}"
 
 
 class Money:
