@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from functions.credits import charges, recharge
@@ -312,3 +313,59 @@ def test_a_crossing_the_cap_stopped_recharges_once_the_next_month_begins():
     world.tick(24 * 20)  # mid-March to April: usage keeps coming, the balance stays at zero
     world.debit(100)
     assert world.asked[-1] == (f"{ACCOUNT}.auto.2", 1), "a capped account is not left without recharges for good"
+
+
+# --- what the holder reads (notices.py through notify's templates) ---------------------------------
+
+def _wallet(language: str, card_last4: str = "0069"):
+    from functions.credits import wallet
+    from functions.credits.documents import Card, CreditAccount
+    from shared.ledger import account_to_document
+    from shared.ledger_core import Account, Bucket
+
+    book = Account(ACCOUNT, {"credits": Bucket("credits")}, created_at=T0, updated_at=T0)
+    account = CreditAccount(
+        id=ACCOUNT, kind="business", name="Acme", email="owner@acme.example", language=language, currency="UZS",
+        customer="cus_1", card=Card(token="pm_1", brand="visa", last4=card_last4, exp_month=1, exp_year=2026),
+        auto=auto(), ledger=account_to_document(book), created_at=T0, updated_at=T0)
+    return wallet.wallet_of(account, T0)
+
+
+def _emails(language: str, step: recharge.Step, charge: Charge | None = None) -> dict[str, object]:
+    """The emails notices.tell queues for `step`, rendered by notify in `language`: template -> rendered."""
+    from functions.credits import notices
+    from functions.notify import emails
+    from shared import runtime
+    from shared.events import Envelope
+
+    cause = Envelope(id="e-1", type="credits.charge-requested", occurred_at=T0, correlation_id="e-1", data={})
+    ctx = runtime.Context(consumer="credits-charge", event=cause, db=None, txn=None, now=T0)
+    notices.tell(ctx, _wallet(language), step, charge=charge)
+    return {sent.data["template"]: emails.render(sent.data["template"], language, sent.data["params"])
+            for sent in ctx.outbox}
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "uz", "ky", "zh"])
+def test_every_payment_email_renders_in_the_holders_language_and_an_expired_card_is_named_by_its_last_digits(
+        language):
+    failed = _charge(status="failed", failure_code="expired_card", reason="auto", attempt=3)
+    state = RechargeState(phase="waiting", failures=3, charge_id="c-1")
+    mails = _emails(language, recharge.Step(state, notices=("failed", "disabled"), disable=True), failed)
+    assert set(mails) == {"email.credits_payment_failed", "email.credits_auto_recharge_off"}
+    assert all("0069" in mail.text and "0069" in mail.html for mail in mails.values())
+    paid = _charge(status="succeeded", expires_at=T0 + timedelta(days=365))
+    [receipt] = _emails(language, recharge.Step(RechargeState(), notices=("succeeded",)), paid).values()
+    assert "2027" in receipt.text and "c-1" in receipt.text
+    [capped] = _emails(language, recharge.Step(RechargeState(phase="waiting"), notices=("capped",))).values()
+    assert "5" in capped.text
+
+
+def test_a_failed_auto_recharge_says_when_it_is_tried_again_and_a_top_up_by_hand_says_nothing_was_charged():
+    retry_at = T0 + timedelta(hours=1)
+    pending = RechargeState(phase="pending", failures=1, charge_id="c-1", retry_at=retry_at)
+    declined = _charge(status="failed", failure_code="generic_decline", reason="auto")
+    [mail] = _emails("en", recharge.Step(pending, notices=("failed",)), declined).values()
+    assert "the bank declined the card" in mail.text and "We will try again on 16/03/2026 11:00." in mail.text
+    by_hand = _charge(id="c-2", status="failed", failure_code="insufficient_funds")
+    [mail] = _emails("en", recharge.Step(pending, notices=("failed",)), by_hand).values()
+    assert "insufficient funds" in mail.text and "Nothing was charged" in mail.text
