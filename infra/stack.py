@@ -29,7 +29,7 @@ from emulators.process import Service, free_port
 from infra import push as local_push
 from infra.clock import LocalClock
 from infra.functions import LOCAL_ENV, REPO, function_service
-from shared import catalog as catalog_module
+from shared import catalog as catalog_module, settings
 from shared.clock import CLOCK_FILE_VARIABLE, write_moved_seconds
 
 PROJECT = "vas-local"
@@ -192,6 +192,9 @@ def start(
     payments = payments_emulator.PaymentsEmulator(
         payments_emulator.service(log_dir, payments_port, webhook_url=urls["credits-payment-webhook"], env=function_env)
     )
+    # The demo, the bench and care's CLI run in this process and charge cards through it too.
+    os.environ.update(payments.env)
+    settings.get.cache_clear()
     stack = Stack(project, emulators, carrier, ses=ses, payments=payments)
     try:
         say(f"Starting the carrier emulator, the payment emulator and {len(names)} functions …")

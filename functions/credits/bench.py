@@ -75,7 +75,7 @@ def recharge_latency(stage: bench.BenchStage, config: CreditsConfig, count: int)
     """Per account: publish a usage that crosses the trigger, wait until its recharge is credited."""
     run, now = uuid.uuid4().hex[:6], utcnow()
     trigger = config.auto_recharge.trigger
-    lines = [f"+9989075{stage.run}{i:05d}" for i in range(count)]
+    lines = [f"+9989075{stage.run}{i:04d}" for i in range(count)]
     for i, msisdn in enumerate(lines):
         seeded_account(config, f"bench-{run}-{i}", trigger + 100, [msisdn], now)
     db = store.db()
@@ -98,7 +98,7 @@ def hot_account(stage: bench.BenchStage, config: CreditsConfig, debits: int, use
     """`debits` usage events from `users` lines of one account, all published at once: settled per second."""
     run, now = uuid.uuid4().hex[:6], utcnow()
     account_id = f"bench-hot-{run}"
-    lines = [f"+9989076{stage.run}{i:05d}" for i in range(users)]
+    lines = [f"+9989076{stage.run}{i:04d}" for i in range(users)]
     seeded_account(config, account_id, config.auto_recharge.trigger + debits * 100, lines, now)
     envelopes = [usage(lines[i % users], 100, f"{run}-hot-{i}") for i in range(debits)]
     settled = (
