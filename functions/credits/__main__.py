@@ -66,7 +66,7 @@ def describe(
             f"expires {_when(lot.expires_at, zone)}"
             for lot in lots
         ),
-        f"card {card.brand} *{card.last4} exp {card.exp_month:02d}/{card.exp_year}" if card else "card: none on file",
+        f"card {card.brand} *{card.last4}" if card else "card: none on file",
         f"auto-recharge {'on' if auto.enabled else 'off'}: below {money(auto.trigger)} add {money(auto.amount)}; "
         f"at most {auto.monthly_max_count} / {money(auto.monthly_max_amount)} a month",
         f"recharge state {state.phase}; charge {state.charge_id or '-'} attempt {state.attempt}; "

@@ -83,9 +83,8 @@ def attach_card(account: CreditAccount, token: str) -> tuple[str, CreditCardOnFi
     gateway = payments.gateway()
     customer = account.customer or gateway.create_customer(account.id, account.email, account.name)
     card = gateway.attach_card(customer, token)
-    return customer, CreditCardOnFile(
-        token=card.token, brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year
-    )
+    # The gateway also says when the card expires; we keep only its token, brand and last four digits.
+    return customer, CreditCardOnFile(token=card.token, brand=card.brand, last4=card.last4)
 
 
 @runtime.consumer(CONSUMER)

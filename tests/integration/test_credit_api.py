@@ -18,15 +18,17 @@ from functions.credits import keys
 from functions.credits.accounts import add_user, new_account, open_account
 from functions.credits.config import BUCKET, config_for
 from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, Card, CreditAccount, LotDraw, Usage, to_document
+from infra.clock import LocalClock
 from shared import bus, operator, payments as gateway, settings, store
 from shared.events import utcnow
 from shared.ledger import account_from_document, account_to_document, entry_to_document
 from shared.localtime import month_of
+from tests.integration.test_time_travel import moved_clock  # noqa: F401 - a fixture
 
 SOURCE = "functions/credits/api.py"
 ACME = "acme-contact"
 AGENT, OTHER_AGENT = "+998901110001", "+998901110002"
-VISA = Card(token="pm_visa_on_file", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+VISA = Card(token="pm_visa_on_file", brand="visa", last4="4242")
 CACHED = (settings.get, operator.current, store.db, bus._publisher, bus._immediate_publisher, gateway.gateway)
 
 
@@ -101,7 +103,7 @@ def test_the_account_and_its_lots_oldest_first_with_what_was_bought_and_what_is_
     secret = opened(purchases=[(10_000_000, 100), (5_000_000, 10)], usage=[(AGENT, 4_000_000, 5)])
     account = api.get("/v1/account", headers=bearer(secret)).get_json()
     assert (account["id"], account["currency"], account["balance"]) == (ACME, "UZS", 11_000_000)
-    assert account["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
+    assert account["card"] == {"brand": "visa", "last4": "4242"}   # the card's expiry is not kept
     assert account["auto_recharge"]["enabled"] is False and account["auto_recharge"]["state"]["phase"] == "armed"
     lots = api.get("/v1/lots", headers=bearer(secret)).get_json()["lots"]
     assert [(lot["purchased"], lot["left"]) for lot in lots] == [(10_000_000, 6_000_000), (5_000_000, 5_000_000)]
@@ -195,9 +197,10 @@ def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_
     assert stored().card is None
     attached = api.put("/v1/card", headers=bearer(secret), json={"token": "tok_visa"})
     assert attached.status_code == 200, attached.get_json()
-    assert attached.get_json()["card"]["brand"] == "visa" and attached.get_json()["card"]["last4"] == "4242"
+    assert attached.get_json()["card"] == {"brand": "visa", "last4": "4242"}   # not the card's expiry
     account = stored()
     assert account.customer and account.card.token.startswith("pm_") and account.card.last4 == "4242"
+    assert set(account.card.model_dump()) == {"token", "brand", "last4"}, "only what the issue allows is kept"
     assert api.put("/v1/auto-recharge", headers=bearer(secret), json={"enabled": True}).status_code == 200
 
 
@@ -212,10 +215,21 @@ def charged_to_credits(pubsub_push, user: str, reference: str, amount: int, at, 
         == 200
 
 
-def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_push):
+def well_into_its_month(clock: LocalClock, zone: ZoneInfo, days: int) -> None:
+    """Move the clock, when need be, so that the last `days` days all fall in this month (the operator's zone):
+    what a test makes that far back is then in this month's statement, whatever day the run falls on."""
+    local = utcnow().astimezone(zone)
+    earliest = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=1)
+    if local < earliest:
+        clock.set_to(earliest)
+
+
+def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_push, moved_clock):
     """Usage through the wallet's consumers (recorded, then settled in one batch, oldest purchase first):
     the CSV shows each record as settled and the statement's figures are the sums of the ledger's entries."""
-    now, zone = utcnow(), ZoneInfo("Asia/Tashkent")
+    zone = ZoneInfo("Asia/Tashkent")
+    well_into_its_month(moved_clock, zone, days=3)   # the purchases 2 days back, the CSV from 3 days back
+    now = utcnow()
     secret = opened(purchases=[(10_000_000, 2), (5_000_000, 1)], users=[AGENT, OTHER_AGENT])
     charged_to_credits(pubsub_push, AGENT, "call-a", 4_000_000, now - timedelta(hours=3))
     charged_to_credits(pubsub_push, OTHER_AGENT, "call-b", 7_000_000, now - timedelta(hours=2))
@@ -228,14 +242,15 @@ def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_pus
     every = api.get(f"/v1/usage.csv?from={first}&to={today}", headers=bearer(secret))
     assert every.status_code == 200 and every.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(every.data.decode())))
+    as_text, other_as_text = f"'{AGENT}", f"'{OTHER_AGENT}"   # a leading + would be a formula to a spreadsheet
     assert [(row["user"], row["type"]) for row in rows] == \
-        [(AGENT, "call"), (OTHER_AGENT, "call"), (AGENT, "sms"), (AGENT, "call")]
+        [(as_text, "call"), (other_as_text, "call"), (as_text, "sms"), (as_text, "call")]
     assert [row["credits_used"] for row in rows] == ["40000.00", "70000.00", "15000.00", "25000.00"]
     assert [row["shortfall"] for row in rows] == ["0.00", "0.00", "0.00", "65000.00"]   # never below zero
     assert rows[1]["lots"] == "000000000001:60000.00;000000000002:10000.00"   # the oldest purchase first
     assert {row["destination"] for row in rows} == {"*********678"} and {row["status"] for row in rows} == {"settled"}
     mine = api.get(f"/v1/usage.csv?from={first}&to={today}&user={AGENT}", headers=bearer(secret))
-    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [AGENT] * 3
+    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [as_text] * 3
 
     entries = [doc.to_dict() for doc in store.db().collection(ACCOUNTS).document(ACME).collection(ENTRIES).stream()]
     month = month_of(now, zone)

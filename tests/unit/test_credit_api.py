@@ -20,7 +20,7 @@ from shared.events import CreditCardOnFile, CreditsSettingsRequested
 PROFILE = operator.current()
 CONFIG = config_for(PROFILE)
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-VISA = Card(token="pm_1", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+VISA = Card(token="pm_1", brand="visa", last4="4242")
 KEY = keys.ApiKey(account_id="acme-contact", prefix="ck_AbCd1234", created_at=NOW)
 
 
@@ -85,7 +85,7 @@ def test_settings_within_the_limits_are_applied_and_auto_recharge_needs_a_card()
     assert not isinstance(applied, str)
     assert (applied.auto.enabled, applied.auto.trigger, applied.auto.amount) == (True, 5_000_000, 20_000_000)
     assert "needs a card" in account_settings.applied(account(card=None), wanted, CONFIG, PROFILE.currency)
-    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444", exp_month=1, exp_year=2031)
+    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444")
     with_card = account_settings.applied(account(card=None), change(enabled=True, card=card, customer="cus_1"),
                                          CONFIG, PROFILE.currency)
     assert with_card.card.last4 == "4444" and with_card.customer == "cus_1" and with_card.auto.enabled
@@ -108,6 +108,19 @@ def client(monkeypatch):
 
 
 GOOD = {"Authorization": "Bearer ck_good"}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/account"), ("GET", "/v1/lots"), ("POST", "/v1/top-ups"), ("GET", "/v1/top-ups/acme.api.key-0001"),
+    ("GET", "/v1/auto-recharge"), ("PUT", "/v1/auto-recharge"), ("PUT", "/v1/card"),
+    ("GET", "/v1/usage.csv?from=2026-11-01&to=2026-11-30"), ("GET", "/v1/statement?month=2026-11"),
+])
+def test_each_of_the_nine_routes_is_401_without_a_valid_key_and_reads_nothing(client, monkeypatch, method, path):
+    monkeypatch.setattr(wallet, "read_account", lambda *args, **kwargs: pytest.fail("no account is read"))
+    for headers in ({}, {"Authorization": "Bearer ck_wrong"}):
+        response = client.open(path, method=method, headers=headers, json={"amount": 5_000_000, "token": "tok_visa"})
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+    assert client.published == []
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer ck_wrong"}, {"Authorization": "Basic ck_good"},
@@ -168,6 +181,13 @@ def test_bad_settings_are_400_and_nothing_is_published_or_applied(client, body, 
     ("/v1/usage.csv?from=yesterday", "from must be a date"),
     ("/v1/usage.csv?from=2025-01-01&to=2026-12-01", "at most 366 days apart"),
     ("/v1/usage.csv?user=12", "user:"),
+    # Out of the years a ledger holds: answered, never a 503 from the date arithmetic or Firestore.
+    ("/v1/statement?month=0000-01", "month must be given as YYYY-MM, between 2000-01 and 2100-12"),
+    ("/v1/statement?month=9999-12", "month must be given as YYYY-MM, between 2000-01 and 2100-12"),
+    ("/v1/usage.csv?from=9999-12-31&to=9999-12-31", "from must be a date between 2000-01-01 and 2100-12-31"),
+    ("/v1/usage.csv?from=2026-12-01&to=0001-01-01", "to must be a date between"),
+    ("/v1/top-ups/__x__", "a charge id is 1 to 120 letters"),
+    ("/v1/top-ups/" + "a" * 121, "a charge id is 1 to 120 letters"),
 ])
 def test_bad_report_parameters_are_400(client, path, named):
     response = client.get(path, headers=GOOD)
