@@ -66,7 +66,9 @@ def applied(
         auto = merged(account.auto, change)
     except ValidationError as error:
         return "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-    refused = problem(auto, config, currency)
+    # Only settings the change gives are checked: a card-only change keeps the settings as they are, even
+    # when the preset's limits were lowered since (else a new card would be refused until the settings change).
+    refused = problem(auto, config, currency) if auto != account.auto else None
     if refused is not None:
         return refused
     card = Card(**change.card.model_dump()) if change.card is not None else account.card

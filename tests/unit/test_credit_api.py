@@ -91,6 +91,18 @@ def test_settings_within_the_limits_are_applied_and_auto_recharge_needs_a_card()
     assert with_card.card.last4 == "4444" and with_card.customer == "cus_1" and with_card.auto.enabled
 
 
+def test_a_new_card_is_taken_even_when_the_preset_lowered_a_limit_the_settings_exceed_since():
+    auto = account().auto.model_copy(update={"amount": 400_000_000, "monthly_max_amount": 800_000_000})
+    before = account(card=None).model_copy(update={"auto": auto})
+    lowered = CONFIG.model_copy(update={"limits": CONFIG.limits.model_copy(update={"max_topup": 300_000_000})})
+    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444")
+    with_card = account_settings.applied(before, change(card=card, customer="cus_1"), lowered, PROFILE.currency)
+    assert not isinstance(with_card, str), with_card
+    assert with_card.card.last4 == "4444" and with_card.auto == auto, "the card changes, the settings stay"
+    refused = account_settings.applied(before, change(trigger=1_000_000), lowered, PROFILE.currency)
+    assert isinstance(refused, str) and "amount must be between" in refused, "a settings change is checked"
+
+
 # --- the HTTP function: 401 and 400 before anything changes ------------------------------------
 
 @pytest.fixture
