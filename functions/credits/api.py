@@ -334,12 +334,15 @@ def top_up_status(call: Call, charge_id: str) -> ResponseReturnValue:
             return _charge_view(charge)
     asked = call.db.collection(TOP_UPS).document(charge_id).get()
     if asked.exists and asked.get("account_id") == call.account.id:  # asked for, not yet taken up
+        # Recorded but never published (the publish failed): nothing will charge it until the client retries.
+        submitted = asked.get("published_at") is not None
         return {
             "charge_id": charge_id,
             "amount": asked.get("amount"),
             "currency": call.account.currency,
-            "status": "requested",
+            "status": "requested" if submitted else "not_submitted",
             "requested_at": _iso(asked.get("requested_at")),
+            **({} if submitted else {"hint": "send POST /v1/top-ups again with the same Idempotency-Key"}),
         }
     raise Refused(404, f"no charge {charge_id} on this account")
 

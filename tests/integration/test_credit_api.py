@@ -19,7 +19,7 @@ from functions.credits.accounts import add_user, new_account, open_account
 from functions.credits.config import BUCKET, config_for
 from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, Card, CreditAccount, LotDraw, Usage, to_document
 from infra.clock import LocalClock
-from shared import bus, operator, payments as gateway, settings, store
+from shared import bus, operator, payments as gateway, runtime, settings, store
 from shared.events import utcnow
 from shared.ledger import account_from_document, account_to_document, entry_to_document
 from shared.localtime import month_of
@@ -92,9 +92,22 @@ def test_an_absent_wrong_or_revoked_key_is_401_and_a_live_one_opens_the_account(
         assert response.status_code == 401 and response.get_json()["error"]["message"]
     stored_key = store.db().collection("credit_api_keys").document(keys.digest(secret)).get().to_dict()
     assert secret not in str(stored_key) and stored_key["prefix"] == secret[:11]   # only the hash and the prefix
-    [revoked] = keys.revoke(store.db(), secret[:11], now=utcnow())
+    [revoked] = keys.revoke(store.db(), ACME, secret[:11], now=utcnow())
     assert revoked.account_id == ACME
     assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
+
+
+def test_revoking_a_prefix_two_accounts_share_revokes_only_the_named_accounts_key(api):
+    db, now = store.db(), utcnow()
+    mine, theirs = keys.issue(db, ACME, now=now).secret, keys.issue(db, "globex", now=now).secret
+    shared = mine[:11]   # 48 random bits: unique within an account, not across every account
+    db.collection("credit_api_keys").document(keys.digest(theirs)).update({"prefix": shared})
+    assert keys.revoke(db, "globex", "ck_nobody12", now=now) == []
+    [revoked] = keys.revoke(db, ACME, shared, now=now)
+    assert revoked.account_id == ACME and keys.authenticate(db, mine) is None
+    assert keys.authenticate(db, theirs).account_id == "globex", "the other account's key still opens its API"
+    [also] = keys.revoke(db, "globex", shared, now=now)
+    assert also.account_id == "globex" and keys.authenticate(db, theirs) is None
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -130,6 +143,26 @@ def test_a_top_up_is_asked_for_once_however_often_its_idempotency_key_is_sent(ap
     status = api.get(f"/v1/top-ups/{ACME}.api.order-2026-0001", headers=bearer(secret))
     assert status.status_code == 200 and status.get_json()["status"] == "requested"
     assert api.get(f"/v1/top-ups/{ACME}.api.someone-else", headers=bearer(secret)).status_code == 404
+
+
+def test_a_top_up_whose_request_was_never_published_says_so_until_it_is_sent_again(api, tap, monkeypatch):
+    secret = opened(purchases=[(10_000_000, 10)])
+    asked = tap("credits.charge-requested")
+    headers, charge = {**bearer(secret), "Idempotency-Key": "order-2026-0003"}, f"{ACME}.api.order-2026-0003"
+    publish = runtime.publish_new
+
+    def outage(*args, **kwargs):
+        raise TimeoutError("Pub/Sub did not answer")
+
+    monkeypatch.setattr(runtime, "publish_new", outage)
+    assert api.post("/v1/top-ups", headers=headers, json={"amount": 20_000_000}).status_code == 503
+    lost = api.get(f"/v1/top-ups/{charge}", headers=bearer(secret)).get_json()
+    assert lost["status"] == "not_submitted" and "same Idempotency-Key" in lost["hint"]
+    monkeypatch.setattr(runtime, "publish_new", publish)
+    assert api.post("/v1/top-ups", headers=headers, json={"amount": 20_000_000}).status_code == 202
+    assert api.get(f"/v1/top-ups/{charge}", headers=bearer(secret)).get_json()["status"] == "requested"
+    [envelope] = asked.rest()
+    assert envelope.data["charge_id"] == charge
 
 
 def test_a_bad_top_up_is_400_and_nothing_is_written_or_asked_for(api, tap):
@@ -283,7 +316,9 @@ def test_care_opens_an_account_adds_users_and_issues_a_key_the_api_takes(api, ca
     assert main(["show", "globex"]) == 0
     shown = capsys.readouterr().out
     assert "users: +998901110004" in shown and secret[:11] in shown and secret not in shown
-    assert main(["revoke-key", secret[:11]]) == 0
+    assert main(["revoke-key", "acme-contact", secret[:11]]) == 1   # another account's key is not theirs to revoke
+    assert api.get("/v1/account", headers=bearer(secret)).status_code == 200
+    assert main(["revoke-key", "globex", secret[:11]]) == 0
     assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
     assert main(["statement", "globex", month_of(utcnow(), "Asia/Tashkent")]) == 0
     assert "closing balance" in capsys.readouterr().out

@@ -54,7 +54,7 @@ def test_only_a_bearer_token_is_read_as_a_key(header, token):
 
 def test_a_key_is_revoked_by_a_prefix_long_enough_to_name_one():
     with pytest.raises(ValueError, match="prefix"):
-        keys.revoke(None, "ck_Ab", now=NOW)   # type: ignore[arg-type] - refused before any read
+        keys.revoke(None, "acme-contact", "ck_Ab", now=NOW)   # type: ignore[arg-type] - refused before any read
 
 
 # --- settings within the preset's limits --------------------------------------------------------
