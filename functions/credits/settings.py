@@ -84,7 +84,14 @@ def attach_card(account: CreditAccount, token: str) -> tuple[str, CreditCardOnFi
     """
     gateway = payments.gateway()
     customer = account.customer or gateway.create_customer(account.id, account.email, account.name)
-    card = gateway.attach_card(customer, token)
+    try:
+        card = gateway.attach_card(customer, token)
+    except payments.CustomerMissing:
+        if account.customer is None:  # the customer was made just now: nothing stale to replace
+            raise
+        # A customer deleted at the gateway (or keys switched to another account) must not block cards for good.
+        customer = gateway.create_customer(account.id, account.email, account.name, replacing=account.customer)
+        card = gateway.attach_card(customer, token)
     # The gateway also says when the card expires; we keep only its token, brand and last four digits.
     return customer, CreditCardOnFile(token=card.token, brand=card.brand, last4=card.last4)
 

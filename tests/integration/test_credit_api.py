@@ -237,6 +237,19 @@ def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_
     assert api.put("/v1/auto-recharge", headers=bearer(secret), json={"enabled": True}).status_code == 200
 
 
+def test_a_customer_the_gateway_no_longer_knows_is_replaced_when_a_card_is_attached(api):
+    """Deleted at the gateway, or the keys switched to another gateway account: the next card makes a new one."""
+    secret = opened(card=None)
+    store.db().collection(ACCOUNTS).document(ACME).update({"customer": "cus_deleted_meanwhile"})
+    attached = api.put("/v1/card", headers=bearer(secret), json={"token": "tok_visa"})
+    assert attached.status_code == 200, attached.get_json()
+    account = stored()
+    assert account.customer.startswith("cus_") and account.customer != "cus_deleted_meanwhile"
+    assert account.card.last4 == "4242"
+    again = api.put("/v1/card", headers=bearer(secret), json={"token": "pm_card_visa"})
+    assert again.status_code == 200 and stored().customer == account.customer, "the new customer is kept"
+
+
 # --- reports -----------------------------------------------------------------------------------
 
 def charged_to_credits(pubsub_push, user: str, reference: str, amount: int, at, kind: str = "call") -> None:

@@ -14,7 +14,7 @@ from functions.credits import keys, settings as account_settings, wallet
 from functions.credits.accounts import new_account
 from functions.credits.config import config_for
 from functions.credits.documents import Card
-from shared import operator, runtime, store
+from shared import operator, payments, runtime, store
 from shared.events import CreditCardOnFile, CreditsSettingsRequested
 
 PROFILE = operator.current()
@@ -101,6 +101,35 @@ def test_a_new_card_is_taken_even_when_the_preset_lowered_a_limit_the_settings_e
     assert with_card.card.last4 == "4444" and with_card.auto == auto, "the card changes, the settings stay"
     refused = account_settings.applied(before, change(trigger=1_000_000), lowered, PROFILE.currency)
     assert isinstance(refused, str) and "amount must be between" in refused, "a settings change is checked"
+
+
+class ForgetfulGateway:
+    """A gateway that deleted the customer `cus_gone`: attaching to it is refused as a missing customer."""
+
+    def __init__(self):
+        self.created: list[str | None] = []
+
+    def create_customer(self, account_id, email, name, *, replacing=None):
+        self.created.append(replacing)
+        return f"cus_{len(self.created)}"
+
+    def attach_card(self, customer, token):
+        if customer == "cus_gone":
+            raise payments.CustomerMissing("resource_missing", "No such customer: 'cus_gone'")
+        if token == "tok_bad":
+            raise payments.CardRefused("resource_missing", "No such token: 'tok_bad'")
+        return payments.CardOnFile(token="pm_9", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+
+
+def test_a_card_for_a_customer_the_gateway_lost_goes_to_a_new_customer_once(monkeypatch):
+    gateway = ForgetfulGateway()
+    monkeypatch.setattr(payments, "gateway", lambda: gateway)
+    stale = account(card=None).model_copy(update={"customer": "cus_gone"})
+    customer, card = account_settings.attach_card(stale, "tok_visa")
+    assert (customer, card.last4, gateway.created) == ("cus_1", "4242", ["cus_gone"])
+    with pytest.raises(payments.CardRefused, match="tok_bad"):   # a bad token is the holder's to fix: no new customer
+        account_settings.attach_card(account(card=None).model_copy(update={"customer": "cus_1"}), "tok_bad")
+    assert gateway.created == ["cus_gone"]
 
 
 # --- the HTTP function: 401 and 400 before anything changes ------------------------------------
