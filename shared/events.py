@@ -356,6 +356,11 @@ class VoucherRedeemRequested(Payload):
 ChargedTo = Literal["main", "credits"]
 
 
+# A number called or texted: digits, an optional leading +, at most 32 characters. Nothing else, so
+# what reaches a report (a spreadsheet) can never be read as a formula.
+DIALLED_NUMBER = r"^\+?[0-9]{1,31}$"
+
+
 class UsageCharged(Payload):
     """The charging system debited a subscriber for usage (a call, an SMS, data)."""
 
@@ -372,7 +377,9 @@ class UsageCharged(Payload):
         "or the communication-credit account the line is a user of",
     )
     destination: str | None = Field(
-        default=None, max_length=32, description="The number called or texted (E.164 digits); masked in reports"
+        default=None,
+        pattern=DIALLED_NUMBER,
+        description="The number called or texted (E.164 digits); masked in reports",
     )
     duration_seconds: int | None = Field(default=None, ge=0, description="Calls: the billed duration")
     units: int | None = Field(default=None, ge=0, description="SMS: messages (segments); data: kilobytes")
@@ -703,8 +710,6 @@ class CreditCardOnFile(Payload):
     token: str = Field(min_length=1, max_length=120, description="The gateway's payment method id")
     brand: str = Field(max_length=32)
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2100)
 
 
 class CreditsSettingsRequested(Payload):

@@ -70,8 +70,19 @@ class CardRefused(Exception):
         self.code, self.message = code, message
 
 
+class CustomerMissing(CardRefused):
+    """The gateway no longer knows the customer (deleted, or the keys switched to another gateway account)."""
+
+
 class WebhookRefused(Exception):
     """A webhook that is unsigned, wrongly signed, altered or too old (or not JSON)."""
+
+
+def _names_missing_customer(error: stripe.StripeError) -> bool:
+    """Whether the gateway refused because the customer is gone (Stripe: resource_missing, "No such customer")."""
+    return error.code == "resource_missing" and (
+        getattr(error, "param", None) == "customer" or "no such customer" in str(error.user_message or "").lower()
+    )
 
 
 class Gateway:
@@ -80,14 +91,17 @@ class Gateway:
     def __init__(self, client: stripe.StripeClient):
         self._client = client
 
-    def create_customer(self, account_id: str, email: str | None, name: str) -> str:
-        """The gateway's customer id for a credit account; a retry of the same request gets the same customer."""
+    def create_customer(self, account_id: str, email: str | None, name: str, *, replacing: str | None = None) -> str:
+        """The gateway's customer id for a credit account; a retry of the same request gets the same customer.
+
+        `replacing`: the customer the gateway no longer knows, so the idempotency key is a new one (not its replay).
+        """
         params: CustomerCreateParams = {"name": name, "metadata": {"account_id": account_id}}
         if email:
             params["email"] = email
         # The key names the request's content too: asked again after a change of name or email, the gateway
         # makes a customer rather than refusing a key reused with other parameters.
-        content = hashlib.sha256(f"{name}\n{email or ''}".encode()).hexdigest()[:16]
+        content = hashlib.sha256(f"{name}\n{email or ''}\n{replacing or ''}".encode()).hexdigest()[:16]
         with _translated():
             customer = self._client.v1.customers.create(
                 params=params, options={"idempotency_key": f"customer.{account_id}.{content}"}
@@ -105,7 +119,8 @@ class Gateway:
                     ).id
                 method = self._client.v1.payment_methods.attach(method_id, params={"customer": customer})
         except (stripe.CardError, stripe.InvalidRequestError) as error:
-            raise CardRefused(error.code or "invalid_card", error.user_message or str(error)) from error
+            refused = CustomerMissing if _names_missing_customer(error) else CardRefused
+            raise refused(error.code or "invalid_card", error.user_message or str(error)) from error
         card = method.card
         if card is None:
             raise CardRefused("not_a_card", "Only cards can pay for credits.")

@@ -4,7 +4,7 @@ python -m functions.credits open-business ID --name N --email E --language L --o
 python -m functions.credits open-individual MSISDN --email E [--language L]
 python -m functions.credits add-user ID MSISDN [--name N]   the line's credits usage goes to account ID
 python -m functions.credits key ID                          issue a business API key (shown once)
-python -m functions.credits revoke-key PREFIX               revoke the key(s) care lists with that prefix
+python -m functions.credits revoke-key ID PREFIX            revoke account ID's key(s) care lists with that prefix
 python -m functions.credits card ID TOKEN                   attach the gateway's card token as the card on file
 python -m functions.credits show ID                         balance, lots, auto-recharge, card, users, keys
 python -m functions.credits statement ID YYYY-MM            the month's opening, purchases, usage, expiry, closing
@@ -66,7 +66,7 @@ def describe(
             f"expires {_when(lot.expires_at, zone)}"
             for lot in lots
         ),
-        f"card {card.brand} *{card.last4} exp {card.exp_month:02d}/{card.exp_year}" if card else "card: none on file",
+        f"card {card.brand} *{card.last4}" if card else "card: none on file",
         f"auto-recharge {'on' if auto.enabled else 'off'}: below {money(auto.trigger)} add {money(auto.amount)}; "
         f"at most {auto.monthly_max_count} / {money(auto.monthly_max_amount)} a month",
         f"recharge state {state.phase}; charge {state.charge_id or '-'} attempt {state.attempt}; "
@@ -148,14 +148,14 @@ def issue_key(account_id: str, by: str) -> int:
     return 0
 
 
-def revoke_key(prefix: str) -> int:
+def revoke_key(account_id: str, prefix: str) -> int:
     try:
-        revoked = keys.revoke(store.db(), prefix, now=utcnow())
+        revoked = keys.revoke(store.db(), account_id, prefix, now=utcnow())
     except ValueError as error:
         print(error, file=sys.stderr)
         return 1
     if not revoked:
-        print(f"no live key starts with {prefix}", file=sys.stderr)
+        print(f"no live key of {account_id} starts with {prefix}", file=sys.stderr)
         return 1
     print("\n".join(f"revoked {key.prefix}… of {key.account_id}" for key in revoked))
     return 0
@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     user.add_argument("--name")
     commands.add_parser("key", help="issue a business API key").add_argument("id", metavar="ID")
     commands.choices["key"].add_argument("--by", **by)
-    commands.add_parser("revoke-key", help="revoke an API key by its prefix").add_argument("prefix", metavar="PREFIX")
+    commands.add_parser("revoke-key", help="revoke an account's API key by its prefix").add_argument("id", metavar="ID")
+    commands.choices["revoke-key"].add_argument("prefix", metavar="PREFIX")
     card = commands.add_parser("card", help="attach a card token as the card on file")
     card.add_argument("id", metavar="ID")
     card.add_argument("token", metavar="TOKEN")
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "key":
         return issue_key(args.id, args.by)
     if args.command == "revoke-key":
-        return revoke_key(args.prefix)
+        return revoke_key(args.id, args.prefix)
     if args.command == "card":
         return attach_card(args.id, args.token, args.by)
     if args.command == "show":

@@ -59,7 +59,11 @@ logger = logging.getLogger("vas.credits.api")
 TOP_UPS = "credit_top_ups"  # one per accepted POST /v1/top-ups: its amount, and whether it was published
 _MAX_BODY_BYTES = 16 * 1024
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,50}$")  # a UUID fits; the charge id must stay <= 120 characters
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Reports span the years a ledger can hold: 2000 to 2100, so no date arithmetic on them can overflow.
+_FIRST_YEAR, _LAST_YEAR = 2000, 2100
+_MONTH = re.compile(r"^(20\d\d|2100)-(0[1-9]|1[0-2])$")
+# What accounts.manual_top_up and recharges make; never an id Firestore refuses (__x__, "." and "..").
+_CHARGE_ID = re.compile(r"^(?!__.*__$)(?!\.{1,2}$)[A-Za-z0-9._:-]{1,120}$")
 _MAX_REPORT_DAYS = 366
 _PUBLISH_TIMEOUT = 10.0
 
@@ -180,7 +184,7 @@ def _card_view(account: CreditAccount) -> dict[str, Any] | None:
     card = account.card
     if card is None:
         return None
-    return {"brand": card.brand, "last4": card.last4, "exp_month": card.exp_month, "exp_year": card.exp_year}
+    return {"brand": card.brand, "last4": card.last4}
 
 
 def account_view(account: CreditAccount, config: CreditsConfig, now: datetime) -> dict[str, Any]:
@@ -321,6 +325,8 @@ def _top_up_record(call: Call, charge_id: str, amount: int, idempotency_key: str
 
 def top_up_status(call: Call, charge_id: str) -> ResponseReturnValue:
     """A charge of this account: its status and, once decided, the outcome."""
+    if not _CHARGE_ID.match(charge_id):  # Firestore refuses ids such as __x__: an answer, not an outage
+        raise BadInput("a charge id is 1 to 120 letters, digits, '.', '_', ':' or '-', as POST /v1/top-ups gave it")
     snapshot = call.db.collection(CHARGES).document(charge_id).get()
     if snapshot.exists:
         charge = Charge.model_validate(snapshot.to_dict())
@@ -328,12 +334,15 @@ def top_up_status(call: Call, charge_id: str) -> ResponseReturnValue:
             return _charge_view(charge)
     asked = call.db.collection(TOP_UPS).document(charge_id).get()
     if asked.exists and asked.get("account_id") == call.account.id:  # asked for, not yet taken up
+        # Recorded but never published (the publish failed): nothing will charge it until the client retries.
+        submitted = asked.get("published_at") is not None
         return {
             "charge_id": charge_id,
             "amount": asked.get("amount"),
             "currency": call.account.currency,
-            "status": "requested",
+            "status": "requested" if submitted else "not_submitted",
             "requested_at": _iso(asked.get("requested_at")),
+            **({} if submitted else {"hint": "send POST /v1/top-ups again with the same Idempotency-Key"}),
         }
     raise Refused(404, f"no charge {charge_id} on this account")
 
@@ -429,9 +438,12 @@ def _day(text: str | None, name: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{name} must be a date, YYYY-MM-DD") from None
+    if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
+        raise BadInput(f"{name} must be a date between {_FIRST_YEAR}-01-01 and {_LAST_YEAR}-12-31")
+    return day
 
 
 def usage_export(call: Call) -> ResponseReturnValue:
@@ -464,7 +476,7 @@ def show_statement(call: Call) -> ResponseReturnValue:
     """A calendar month (the operator's zone) of the ledger: opening, purchases, usage, expiry, closing."""
     month = call.request.args.get("month") or ""
     if not _MONTH.match(month):
-        raise BadInput("month must be given as YYYY-MM")
+        raise BadInput(f"month must be given as YYYY-MM, between {_FIRST_YEAR}-01 and {_LAST_YEAR}-12")
     built = records.statement_of(call.db, call.account.id, month, call.zone)
     return {"account_id": call.account.id, "currency": call.account.currency, **built.as_json()}
 

@@ -51,7 +51,7 @@ def seeded_account(config: CreditsConfig, account_id: str, balance: int, users: 
     seeded = account.model_copy(
         update={
             "customer": customer,
-            "card": Card(**vars(card)),
+            "card": Card(token=card.token, brand=card.brand, last4=card.last4),
             "auto": auto,
             "ledger": ledger.account_to_document(book),
             "next_due_at": book.next_expiry,

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.events import DIALLED_NUMBER
 from shared.msisdn import Msisdn
 
 ACCOUNTS = "credit_accounts"
@@ -54,8 +55,6 @@ class Card(_Document):
     token: str = Field(min_length=1, max_length=120, description="The gateway's payment method id")
     brand: str = Field(max_length=32)
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=2000, le=2100)
 
 
 class AutoRecharge(_Document):
@@ -138,7 +137,7 @@ class Usage(_Document):
     account_id: str
     msisdn: Msisdn = Field(description="The user whose line it was")
     kind: Literal["call", "sms", "data"]
-    destination: str | None = None
+    destination: str | None = Field(default=None, pattern=DIALLED_NUMBER)
     duration_seconds: int | None = None
     units: int | None = None
     amount: int = Field(ge=0, description="What the charging system rated, minor units")

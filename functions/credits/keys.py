@@ -98,15 +98,18 @@ def keys_of(db: firestore.Client, account_id: str) -> list[ApiKey]:
     return sorted((ApiKey.model_validate(doc.to_dict()) for doc in query.stream()), key=lambda key: key.created_at)
 
 
-def revoke(db: firestore.Client, prefix: str, *, now: datetime) -> list[ApiKey]:
-    """Revoke the live keys starting with `prefix` (at least the mark and 8 characters); what was revoked."""
+def revoke(db: firestore.Client, account_id: str, prefix: str, *, now: datetime) -> list[ApiKey]:
+    """Revoke `account_id`'s live keys starting with `prefix` (at least the mark and 8 characters); what was revoked.
+
+    Prefixes are only unique within an account (48 bits): another account's key with the same prefix is left alone.
+    """
     if len(prefix) < PREFIX_LENGTH:
         raise ValueError(f"give the key's prefix as care lists it ({PREFIX_LENGTH} characters, e.g. ck_AbCd1234)")
     query = db.collection(API_KEYS).where(filter=firestore.FieldFilter("prefix", "==", prefix[:PREFIX_LENGTH]))
     revoked = []
     for snapshot in query.stream():
         key = ApiKey.model_validate(snapshot.to_dict())
-        if key.active:
+        if key.active and key.account_id == account_id:
             snapshot.reference.update({"revoked_at": now})
             revoked.append(key.model_copy(update={"revoked_at": now}))
     return revoked

@@ -63,6 +63,16 @@ def major(minor: int, currency: Currency) -> str:
     return str(Decimal(minor).scaleb(-currency.minor_unit).quantize(Decimal(1).scaleb(-currency.minor_unit)))
 
 
+# A cell starting with one of these is a formula (or the start of one) to a spreadsheet: Excel would
+# run "=HYPERLINK(...)" and turn "+998..." into a number. A leading ' makes it text, shown as written.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    """The cell as a spreadsheet shows it as text: '-prefixed when it would start a formula."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def usage_rows(records: Iterable[Usage], *, zone: tzinfo, keep_last: int, currency: Currency) -> list[dict[str, str]]:
     """The CSV's rows, oldest first."""
     rows = []
@@ -91,7 +101,8 @@ def usage_csv(records: Iterable[Usage], *, zone: tzinfo, keep_last: int, currenc
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    writer.writerows(usage_rows(records, zone=zone, keep_last=keep_last, currency=currency))
+    rows = usage_rows(records, zone=zone, keep_last=keep_last, currency=currency)
+    writer.writerows({column: as_text(cell) for column, cell in row.items()} for row in rows)
     return out.getvalue()
 
 

@@ -66,7 +66,9 @@ def applied(
         auto = merged(account.auto, change)
     except ValidationError as error:
         return "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-    refused = problem(auto, config, currency)
+    # Only settings the change gives are checked: a card-only change keeps the settings as they are, even
+    # when the preset's limits were lowered since (else a new card would be refused until the settings change).
+    refused = problem(auto, config, currency) if auto != account.auto else None
     if refused is not None:
         return refused
     card = Card(**change.card.model_dump()) if change.card is not None else account.card
@@ -82,10 +84,16 @@ def attach_card(account: CreditAccount, token: str) -> tuple[str, CreditCardOnFi
     """
     gateway = payments.gateway()
     customer = account.customer or gateway.create_customer(account.id, account.email, account.name)
-    card = gateway.attach_card(customer, token)
-    return customer, CreditCardOnFile(
-        token=card.token, brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year
-    )
+    try:
+        card = gateway.attach_card(customer, token)
+    except payments.CustomerMissing:
+        if account.customer is None:  # the customer was made just now: nothing stale to replace
+            raise
+        # A customer deleted at the gateway (or keys switched to another account) must not block cards for good.
+        customer = gateway.create_customer(account.id, account.email, account.name, replacing=account.customer)
+        card = gateway.attach_card(customer, token)
+    # The gateway also says when the card expires; we keep only its token, brand and last four digits.
+    return customer, CreditCardOnFile(token=card.token, brand=card.brand, last4=card.last4)
 
 
 @runtime.consumer(CONSUMER)

@@ -18,15 +18,17 @@ from functions.credits import keys
 from functions.credits.accounts import add_user, new_account, open_account
 from functions.credits.config import BUCKET, config_for
 from functions.credits.documents import ACCOUNTS, ENTRIES, USAGE, Card, CreditAccount, LotDraw, Usage, to_document
-from shared import bus, operator, payments as gateway, settings, store
+from infra.clock import LocalClock
+from shared import bus, operator, payments as gateway, runtime, settings, store
 from shared.events import utcnow
 from shared.ledger import account_from_document, account_to_document, entry_to_document
 from shared.localtime import month_of
+from tests.integration.test_time_travel import moved_clock  # noqa: F401 - a fixture
 
 SOURCE = "functions/credits/api.py"
 ACME = "acme-contact"
 AGENT, OTHER_AGENT = "+998901110001", "+998901110002"
-VISA = Card(token="pm_visa_on_file", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+VISA = Card(token="pm_visa_on_file", brand="visa", last4="4242")
 CACHED = (settings.get, operator.current, store.db, bus._publisher, bus._immediate_publisher, gateway.gateway)
 
 
@@ -90,9 +92,22 @@ def test_an_absent_wrong_or_revoked_key_is_401_and_a_live_one_opens_the_account(
         assert response.status_code == 401 and response.get_json()["error"]["message"]
     stored_key = store.db().collection("credit_api_keys").document(keys.digest(secret)).get().to_dict()
     assert secret not in str(stored_key) and stored_key["prefix"] == secret[:11]   # only the hash and the prefix
-    [revoked] = keys.revoke(store.db(), secret[:11], now=utcnow())
+    [revoked] = keys.revoke(store.db(), ACME, secret[:11], now=utcnow())
     assert revoked.account_id == ACME
     assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
+
+
+def test_revoking_a_prefix_two_accounts_share_revokes_only_the_named_accounts_key(api):
+    db, now = store.db(), utcnow()
+    mine, theirs = keys.issue(db, ACME, now=now).secret, keys.issue(db, "globex", now=now).secret
+    shared = mine[:11]   # 48 random bits: unique within an account, not across every account
+    db.collection("credit_api_keys").document(keys.digest(theirs)).update({"prefix": shared})
+    assert keys.revoke(db, "globex", "ck_nobody12", now=now) == []
+    [revoked] = keys.revoke(db, ACME, shared, now=now)
+    assert revoked.account_id == ACME and keys.authenticate(db, mine) is None
+    assert keys.authenticate(db, theirs).account_id == "globex", "the other account's key still opens its API"
+    [also] = keys.revoke(db, "globex", shared, now=now)
+    assert also.account_id == "globex" and keys.authenticate(db, theirs) is None
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -101,7 +116,7 @@ def test_the_account_and_its_lots_oldest_first_with_what_was_bought_and_what_is_
     secret = opened(purchases=[(10_000_000, 100), (5_000_000, 10)], usage=[(AGENT, 4_000_000, 5)])
     account = api.get("/v1/account", headers=bearer(secret)).get_json()
     assert (account["id"], account["currency"], account["balance"]) == (ACME, "UZS", 11_000_000)
-    assert account["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
+    assert account["card"] == {"brand": "visa", "last4": "4242"}   # the card's expiry is not kept
     assert account["auto_recharge"]["enabled"] is False and account["auto_recharge"]["state"]["phase"] == "armed"
     lots = api.get("/v1/lots", headers=bearer(secret)).get_json()["lots"]
     assert [(lot["purchased"], lot["left"]) for lot in lots] == [(10_000_000, 6_000_000), (5_000_000, 5_000_000)]
@@ -128,6 +143,26 @@ def test_a_top_up_is_asked_for_once_however_often_its_idempotency_key_is_sent(ap
     status = api.get(f"/v1/top-ups/{ACME}.api.order-2026-0001", headers=bearer(secret))
     assert status.status_code == 200 and status.get_json()["status"] == "requested"
     assert api.get(f"/v1/top-ups/{ACME}.api.someone-else", headers=bearer(secret)).status_code == 404
+
+
+def test_a_top_up_whose_request_was_never_published_says_so_until_it_is_sent_again(api, tap, monkeypatch):
+    secret = opened(purchases=[(10_000_000, 10)])
+    asked = tap("credits.charge-requested")
+    headers, charge = {**bearer(secret), "Idempotency-Key": "order-2026-0003"}, f"{ACME}.api.order-2026-0003"
+    publish = runtime.publish_new
+
+    def outage(*args, **kwargs):
+        raise TimeoutError("Pub/Sub did not answer")
+
+    monkeypatch.setattr(runtime, "publish_new", outage)
+    assert api.post("/v1/top-ups", headers=headers, json={"amount": 20_000_000}).status_code == 503
+    lost = api.get(f"/v1/top-ups/{charge}", headers=bearer(secret)).get_json()
+    assert lost["status"] == "not_submitted" and "same Idempotency-Key" in lost["hint"]
+    monkeypatch.setattr(runtime, "publish_new", publish)
+    assert api.post("/v1/top-ups", headers=headers, json={"amount": 20_000_000}).status_code == 202
+    assert api.get(f"/v1/top-ups/{charge}", headers=bearer(secret)).get_json()["status"] == "requested"
+    [envelope] = asked.rest()
+    assert envelope.data["charge_id"] == charge
 
 
 def test_a_bad_top_up_is_400_and_nothing_is_written_or_asked_for(api, tap):
@@ -195,10 +230,24 @@ def test_a_card_is_attached_at_the_gateway_and_only_its_brand_and_last_four_are_
     assert stored().card is None
     attached = api.put("/v1/card", headers=bearer(secret), json={"token": "tok_visa"})
     assert attached.status_code == 200, attached.get_json()
-    assert attached.get_json()["card"]["brand"] == "visa" and attached.get_json()["card"]["last4"] == "4242"
+    assert attached.get_json()["card"] == {"brand": "visa", "last4": "4242"}   # not the card's expiry
     account = stored()
     assert account.customer and account.card.token.startswith("pm_") and account.card.last4 == "4242"
+    assert set(account.card.model_dump()) == {"token", "brand", "last4"}, "only what the issue allows is kept"
     assert api.put("/v1/auto-recharge", headers=bearer(secret), json={"enabled": True}).status_code == 200
+
+
+def test_a_customer_the_gateway_no_longer_knows_is_replaced_when_a_card_is_attached(api):
+    """Deleted at the gateway, or the keys switched to another gateway account: the next card makes a new one."""
+    secret = opened(card=None)
+    store.db().collection(ACCOUNTS).document(ACME).update({"customer": "cus_deleted_meanwhile"})
+    attached = api.put("/v1/card", headers=bearer(secret), json={"token": "tok_visa"})
+    assert attached.status_code == 200, attached.get_json()
+    account = stored()
+    assert account.customer.startswith("cus_") and account.customer != "cus_deleted_meanwhile"
+    assert account.card.last4 == "4242"
+    again = api.put("/v1/card", headers=bearer(secret), json={"token": "pm_card_visa"})
+    assert again.status_code == 200 and stored().customer == account.customer, "the new customer is kept"
 
 
 # --- reports -----------------------------------------------------------------------------------
@@ -212,10 +261,21 @@ def charged_to_credits(pubsub_push, user: str, reference: str, amount: int, at, 
         == 200
 
 
-def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_push):
+def well_into_its_month(clock: LocalClock, zone: ZoneInfo, days: int) -> None:
+    """Move the clock, when need be, so that the last `days` days all fall in this month (the operator's zone):
+    what a test makes that far back is then in this month's statement, whatever day the run falls on."""
+    local = utcnow().astimezone(zone)
+    earliest = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=1)
+    if local < earliest:
+        clock.set_to(earliest)
+
+
+def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_push, moved_clock):
     """Usage through the wallet's consumers (recorded, then settled in one batch, oldest purchase first):
     the CSV shows each record as settled and the statement's figures are the sums of the ledger's entries."""
-    now, zone = utcnow(), ZoneInfo("Asia/Tashkent")
+    zone = ZoneInfo("Asia/Tashkent")
+    well_into_its_month(moved_clock, zone, days=3)   # the purchases 2 days back, the CSV from 3 days back
+    now = utcnow()
     secret = opened(purchases=[(10_000_000, 2), (5_000_000, 1)], users=[AGENT, OTHER_AGENT])
     charged_to_credits(pubsub_push, AGENT, "call-a", 4_000_000, now - timedelta(hours=3))
     charged_to_credits(pubsub_push, OTHER_AGENT, "call-b", 7_000_000, now - timedelta(hours=2))
@@ -228,14 +288,15 @@ def test_the_usage_csv_and_the_statement_are_the_ledgers_figures(api, pubsub_pus
     every = api.get(f"/v1/usage.csv?from={first}&to={today}", headers=bearer(secret))
     assert every.status_code == 200 and every.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(every.data.decode())))
+    as_text, other_as_text = f"'{AGENT}", f"'{OTHER_AGENT}"   # a leading + would be a formula to a spreadsheet
     assert [(row["user"], row["type"]) for row in rows] == \
-        [(AGENT, "call"), (OTHER_AGENT, "call"), (AGENT, "sms"), (AGENT, "call")]
+        [(as_text, "call"), (other_as_text, "call"), (as_text, "sms"), (as_text, "call")]
     assert [row["credits_used"] for row in rows] == ["40000.00", "70000.00", "15000.00", "25000.00"]
     assert [row["shortfall"] for row in rows] == ["0.00", "0.00", "0.00", "65000.00"]   # never below zero
     assert rows[1]["lots"] == "000000000001:60000.00;000000000002:10000.00"   # the oldest purchase first
     assert {row["destination"] for row in rows} == {"*********678"} and {row["status"] for row in rows} == {"settled"}
     mine = api.get(f"/v1/usage.csv?from={first}&to={today}&user={AGENT}", headers=bearer(secret))
-    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [AGENT] * 3
+    assert [row["user"] for row in csv.DictReader(io.StringIO(mine.data.decode()))] == [as_text] * 3
 
     entries = [doc.to_dict() for doc in store.db().collection(ACCOUNTS).document(ACME).collection(ENTRIES).stream()]
     month = month_of(now, zone)
@@ -268,7 +329,9 @@ def test_care_opens_an_account_adds_users_and_issues_a_key_the_api_takes(api, ca
     assert main(["show", "globex"]) == 0
     shown = capsys.readouterr().out
     assert "users: +998901110004" in shown and secret[:11] in shown and secret not in shown
-    assert main(["revoke-key", secret[:11]]) == 0
+    assert main(["revoke-key", "acme-contact", secret[:11]]) == 1   # another account's key is not theirs to revoke
+    assert api.get("/v1/account", headers=bearer(secret)).status_code == 200
+    assert main(["revoke-key", "globex", secret[:11]]) == 0
     assert api.get("/v1/account", headers=bearer(secret)).status_code == 401
     assert main(["statement", "globex", month_of(utcnow(), "Asia/Tashkent")]) == 0
     assert "closing balance" in capsys.readouterr().out

@@ -80,8 +80,7 @@ def open_account(email: str, token: str = "pm_card_visa", *, balance: int = 0, a
     gateway_ = payment_gateway()
     customer = gateway_.create_customer(account_id, email, "Acme contact centre")
     attached = gateway_.attach_card(customer, token)
-    card = Card(token=attached.token, brand=attached.brand, last4=attached.last4, exp_month=attached.exp_month,
-                exp_year=attached.exp_year)
+    card = Card(token=attached.token, brand=attached.brand, last4=attached.last4)
     now = utcnow()
     ledger = Account(account_id, {BUCKET: Bucket(BUCKET)}, created_at=now, updated_at=now)
     if balance:

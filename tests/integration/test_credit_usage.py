@@ -57,7 +57,7 @@ def open_account(account_id: str = ACME, purchases: tuple[tuple[int, datetime], 
         auto=AutoRecharge(enabled=auto, trigger=trigger, amount=100_000 * SOM, monthly_max_count=5,
                           monthly_max_amount=500_000 * SOM),
         ledger=account_to_document(book), created_at=utcnow(), updated_at=utcnow(),
-        card=Card(token="pm_card_visa", brand="visa", last4="4242", exp_month=12, exp_year=2030) if auto else None,
+        card=Card(token="pm_card_visa", brand="visa", last4="4242") if auto else None,
         recharge=recharge or RechargeState(),
     )
     account.next_due_at = wallet.next_due(account, book, in_force()[1])   # as wallet.save leaves it

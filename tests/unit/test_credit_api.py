@@ -14,13 +14,13 @@ from functions.credits import keys, settings as account_settings, wallet
 from functions.credits.accounts import new_account
 from functions.credits.config import config_for
 from functions.credits.documents import Card
-from shared import operator, runtime, store
+from shared import operator, payments, runtime, store
 from shared.events import CreditCardOnFile, CreditsSettingsRequested
 
 PROFILE = operator.current()
 CONFIG = config_for(PROFILE)
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-VISA = Card(token="pm_1", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+VISA = Card(token="pm_1", brand="visa", last4="4242")
 KEY = keys.ApiKey(account_id="acme-contact", prefix="ck_AbCd1234", created_at=NOW)
 
 
@@ -54,7 +54,7 @@ def test_only_a_bearer_token_is_read_as_a_key(header, token):
 
 def test_a_key_is_revoked_by_a_prefix_long_enough_to_name_one():
     with pytest.raises(ValueError, match="prefix"):
-        keys.revoke(None, "ck_Ab", now=NOW)   # type: ignore[arg-type] - refused before any read
+        keys.revoke(None, "acme-contact", "ck_Ab", now=NOW)   # type: ignore[arg-type] - refused before any read
 
 
 # --- settings within the preset's limits --------------------------------------------------------
@@ -85,10 +85,51 @@ def test_settings_within_the_limits_are_applied_and_auto_recharge_needs_a_card()
     assert not isinstance(applied, str)
     assert (applied.auto.enabled, applied.auto.trigger, applied.auto.amount) == (True, 5_000_000, 20_000_000)
     assert "needs a card" in account_settings.applied(account(card=None), wanted, CONFIG, PROFILE.currency)
-    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444", exp_month=1, exp_year=2031)
+    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444")
     with_card = account_settings.applied(account(card=None), change(enabled=True, card=card, customer="cus_1"),
                                          CONFIG, PROFILE.currency)
     assert with_card.card.last4 == "4444" and with_card.customer == "cus_1" and with_card.auto.enabled
+
+
+def test_a_new_card_is_taken_even_when_the_preset_lowered_a_limit_the_settings_exceed_since():
+    auto = account().auto.model_copy(update={"amount": 400_000_000, "monthly_max_amount": 800_000_000})
+    before = account(card=None).model_copy(update={"auto": auto})
+    lowered = CONFIG.model_copy(update={"limits": CONFIG.limits.model_copy(update={"max_topup": 300_000_000})})
+    card = CreditCardOnFile(token="pm_2", brand="mastercard", last4="4444")
+    with_card = account_settings.applied(before, change(card=card, customer="cus_1"), lowered, PROFILE.currency)
+    assert not isinstance(with_card, str), with_card
+    assert with_card.card.last4 == "4444" and with_card.auto == auto, "the card changes, the settings stay"
+    refused = account_settings.applied(before, change(trigger=1_000_000), lowered, PROFILE.currency)
+    assert isinstance(refused, str) and "amount must be between" in refused, "a settings change is checked"
+
+
+class ForgetfulGateway:
+    """A gateway that deleted the customer `cus_gone`: attaching to it is refused as a missing customer."""
+
+    def __init__(self):
+        self.created: list[str | None] = []
+
+    def create_customer(self, account_id, email, name, *, replacing=None):
+        self.created.append(replacing)
+        return f"cus_{len(self.created)}"
+
+    def attach_card(self, customer, token):
+        if customer == "cus_gone":
+            raise payments.CustomerMissing("resource_missing", "No such customer: 'cus_gone'")
+        if token == "tok_bad":
+            raise payments.CardRefused("resource_missing", "No such token: 'tok_bad'")
+        return payments.CardOnFile(token="pm_9", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+
+
+def test_a_card_for_a_customer_the_gateway_lost_goes_to_a_new_customer_once(monkeypatch):
+    gateway = ForgetfulGateway()
+    monkeypatch.setattr(payments, "gateway", lambda: gateway)
+    stale = account(card=None).model_copy(update={"customer": "cus_gone"})
+    customer, card = account_settings.attach_card(stale, "tok_visa")
+    assert (customer, card.last4, gateway.created) == ("cus_1", "4242", ["cus_gone"])
+    with pytest.raises(payments.CardRefused, match="tok_bad"):   # a bad token is the holder's to fix: no new customer
+        account_settings.attach_card(account(card=None).model_copy(update={"customer": "cus_1"}), "tok_bad")
+    assert gateway.created == ["cus_gone"]
 
 
 # --- the HTTP function: 401 and 400 before anything changes ------------------------------------
@@ -108,6 +149,19 @@ def client(monkeypatch):
 
 
 GOOD = {"Authorization": "Bearer ck_good"}
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/account"), ("GET", "/v1/lots"), ("POST", "/v1/top-ups"), ("GET", "/v1/top-ups/acme.api.key-0001"),
+    ("GET", "/v1/auto-recharge"), ("PUT", "/v1/auto-recharge"), ("PUT", "/v1/card"),
+    ("GET", "/v1/usage.csv?from=2026-11-01&to=2026-11-30"), ("GET", "/v1/statement?month=2026-11"),
+])
+def test_each_of_the_nine_routes_is_401_without_a_valid_key_and_reads_nothing(client, monkeypatch, method, path):
+    monkeypatch.setattr(wallet, "read_account", lambda *args, **kwargs: pytest.fail("no account is read"))
+    for headers in ({}, {"Authorization": "Bearer ck_wrong"}):
+        response = client.open(path, method=method, headers=headers, json={"amount": 5_000_000, "token": "tok_visa"})
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+    assert client.published == []
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer ck_wrong"}, {"Authorization": "Basic ck_good"},
@@ -168,6 +222,13 @@ def test_bad_settings_are_400_and_nothing_is_published_or_applied(client, body, 
     ("/v1/usage.csv?from=yesterday", "from must be a date"),
     ("/v1/usage.csv?from=2025-01-01&to=2026-12-01", "at most 366 days apart"),
     ("/v1/usage.csv?user=12", "user:"),
+    # Out of the years a ledger holds: answered, never a 503 from the date arithmetic or Firestore.
+    ("/v1/statement?month=0000-01", "month must be given as YYYY-MM, between 2000-01 and 2100-12"),
+    ("/v1/statement?month=9999-12", "month must be given as YYYY-MM, between 2000-01 and 2100-12"),
+    ("/v1/usage.csv?from=9999-12-31&to=9999-12-31", "from must be a date between 2000-01-01 and 2100-12-31"),
+    ("/v1/usage.csv?from=2026-12-01&to=0001-01-01", "to must be a date between"),
+    ("/v1/top-ups/__x__", "a charge id is 1 to 120 letters"),
+    ("/v1/top-ups/" + "a" * 121, "a charge id is 1 to 120 letters"),
 ])
 def test_bad_report_parameters_are_400(client, path, named):
     response = client.get(path, headers=GOOD)

@@ -326,7 +326,7 @@ def _wallet(language: str, card_last4: str = "0069"):
     book = Account(ACCOUNT, {"credits": Bucket("credits")}, created_at=T0, updated_at=T0)
     account = CreditAccount(
         id=ACCOUNT, kind="business", name="Acme", email="owner@acme.example", language=language, currency="UZS",
-        customer="cus_1", card=Card(token="pm_1", brand="visa", last4=card_last4, exp_month=1, exp_year=2026),
+        customer="cus_1", card=Card(token="pm_1", brand="visa", last4=card_last4),
         auto=auto(), ledger=account_to_document(book), created_at=T0, updated_at=T0)
     return wallet.wallet_of(account, T0)
 

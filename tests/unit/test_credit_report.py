@@ -10,11 +10,14 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, strategies as st
+from pydantic import ValidationError
 
 from functions.credits import report
 from functions.credits.documents import LotDraw, Usage
 from shared import operator
+from shared.events import UsageCharged
 from shared.ledger_core import Account, Bucket, InsufficientFunds
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
@@ -50,12 +53,38 @@ def test_the_csv_has_a_row_per_record_in_the_operators_time_with_the_lots_drawn_
     assert list(rows[0]) == list(report.CSV_COLUMNS)
     assert [row["time"] for row in rows] == ["2026-11-30 15:00:00", "2026-12-01 00:30:00"]   # oldest first, UTC+5
     sms, call = rows
-    assert sms == {"time": "2026-11-30 15:00:00", "user": "+998901234567", "type": "sms",
-                   "destination": "+*********233", "duration_seconds": "", "units": "2", "rated": "400.00",
+    assert sms == {"time": "2026-11-30 15:00:00", "user": "'+998901234567", "type": "sms",
+                   "destination": "'+*********233", "duration_seconds": "", "units": "2", "rated": "400.00",
                    "credits_used": "", "shortfall": "", "currency": "UZS", "lots": "", "status": "pending"}
     assert call["destination"] == "*********678" and call["duration_seconds"] == "95"
     assert (call["rated"], call["credits_used"], call["shortfall"]) == ("1500.00", "1200.00", "300.00")
     assert call["lots"] == "000000000001:1000.00;000000000004:200.00" and call["status"] == "settled"
+
+
+@pytest.mark.parametrize("destination", ["=HYPERLINK(\"http://x\")", "@SUM(1)", "-1+2", "998 71 234", "\t998", ""])
+def test_a_number_called_is_digits_only_so_no_report_cell_can_be_a_formula(destination):
+    event = {"msisdn": "+998901234567", "kind": "call", "amount": 1, "reference": "r", "at": "2026-11-30T10:00:00Z",
+             "destination": destination}
+    with pytest.raises(ValidationError, match="destination"):
+        UsageCharged.model_validate(event)
+    with pytest.raises(ValidationError, match="destination"):
+        usage("r1", datetime(2026, 11, 30, 10, 0, tzinfo=UTC), destination=destination)
+    assert UsageCharged.model_validate({**event, "destination": "+998712345678"}).destination == "+998712345678"
+
+
+@pytest.mark.parametrize("cell", ["=1+2", "+998", "-5", "@A1", "\tx", "\rx"])
+def test_a_cell_a_spreadsheet_would_read_as_a_formula_is_written_as_text(cell):
+    assert report.as_text(cell) == "'" + cell
+    assert report.as_text("998" + cell) == "998" + cell
+
+
+def test_every_csv_cell_that_would_start_a_formula_is_written_as_text():
+    formula_looking = usage("r1", datetime(2026, 11, 30, 10, 0, tzinfo=UTC), destination="+998712345678",
+                            settled=True, debited=100, shortfall=149_900, lots=[LotDraw(lot_id="-1", amount=100)])
+    row = next(csv.DictReader(io.StringIO(report.usage_csv([formula_looking], zone=TASHKENT, keep_last=3,
+                                                           currency=UZS))))
+    assert (row["user"], row["destination"], row["lots"]) == ("'+998901234567", "'+*********678", "'-1:1.00")
+    assert not any(cell.startswith(report._FORMULA_STARTS) for cell in row.values())
 
 
 # --- statements -------------------------------------------------------------------------------

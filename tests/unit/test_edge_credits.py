@@ -23,7 +23,7 @@ CONFIG = config_for(PROFILE)
 REGISTRY = services.ussd_services(PROFILE)
 ME = "+998901234567"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 14:00 in Tashkent
-VISA = Card(token="pm_1", brand="visa", last4="4242", exp_month=12, exp_year=2030)
+VISA = Card(token="pm_1", brand="visa", last4="4242")
 
 
 def account(*, card: Card | None = VISA, lots=((5_000_000, 30), (12_000_000, 200))) -> dict:
