@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from functions.credits.documents import Charge
+from functions.credits.documents import Card, Charge
 from shared.events import CreditChargeRequested
 
 GatewayStatus = Literal["succeeded", "failed", "requires_action", "processing"]
@@ -42,12 +42,22 @@ class Asked:
     outcome: Outcome
 
 
-def opened(existing: Charge | None, request: CreditChargeRequested, *, currency: str, now: datetime) -> Charge | None:
+def opened(
+    existing: Charge | None,
+    request: CreditChargeRequested,
+    *,
+    currency: str,
+    now: datetime,
+    customer: str | None = None,
+    card: Card | None = None,
+) -> Charge | None:
     """The charge to ask the gateway for after `request`; None when there is nothing to ask.
 
     Nothing to ask: the charge is credited, this attempt was already answered, or the request is of
     an older attempt. The same attempt still unanswered is asked again (a redelivery, or a crash
-    between the payment and its record): the gateway's idempotency key makes it the same payment.
+    between the payment and its record): the gateway's idempotency key makes it the same payment,
+    so it is asked with the customer and card pinned when the attempt opened (the gateway refuses a
+    key sent again with other parameters); a new attempt takes the card on file now.
     """
     if existing is None:
         return Charge(
@@ -61,6 +71,8 @@ def opened(existing: Charge | None, request: CreditChargeRequested, *, currency:
             requested_by=request.requested_by,
             requested_at=request.requested_at,
             updated_at=now,
+            customer=customer,
+            card=card,
         )
     if existing.status == "succeeded" or request.attempt < existing.attempt:
         return None
@@ -76,6 +88,8 @@ def opened(existing: Charge | None, request: CreditChargeRequested, *, currency:
             "failure_code": None,
             "failure_message": None,
             "updated_at": now,
+            "customer": customer,
+            "card": card,
         }
     )
 

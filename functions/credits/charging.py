@@ -59,7 +59,9 @@ def open_charge(request: CreditChargeRequested) -> tuple[CreditAccount, Charge |
         existing = None if stored is None else Charge.model_validate(stored)
         if existing is not None and existing.account_id != request.account_id:
             raise runtime.Rejected(f"charge {request.charge_id} is another account's")
-        charge = charges.opened(existing, request, currency=account.currency, now=utcnow())
+        charge = charges.opened(
+            existing, request, currency=account.currency, now=utcnow(), customer=account.customer, card=account.card
+        )
         if charge is not None and charge != existing:
             txn.set(charge_ref, to_document(charge))
         return account, charge
@@ -68,7 +70,10 @@ def open_charge(request: CreditChargeRequested) -> tuple[CreditAccount, Charge |
 
 
 def ask_gateway(request: CreditChargeRequested) -> Asked | None:
-    """Open the charge and charge the card on file (outside any transaction); None when there is nothing to ask.
+    """Open the charge and charge its card (outside any transaction); None when there is nothing to ask.
+
+    The card is the one pinned on the charge when this attempt opened, not the card on file now: a
+    redelivery is the same request under the same idempotency key.
 
     payments.PaymentError (the gateway unreachable) propagates: the message is delivered again and
     asks again under the same idempotency key.
@@ -77,11 +82,11 @@ def ask_gateway(request: CreditChargeRequested) -> Asked | None:
     if charge is None:
         logger.info("charge needs no payment", extra={"charge_id": request.charge_id, "attempt": request.attempt})
         return None
-    if account.card is None or account.customer is None:
+    if charge.card is None or charge.customer is None:
         return Asked(charge.id, Outcome(charge.attempt, "failed", failure_code=NO_CARD))
     result = payments.gateway().charge(
-        customer=account.customer,
-        card=account.card.token,
+        customer=charge.customer,
+        card=charge.card.token,
         amount=charge.amount,
         currency=charge.currency,
         idempotency_key=recharge.Recharge(charge.id, charge.amount, charge.attempt).idempotency_key,

@@ -80,7 +80,9 @@ class RechargeState(_Document):
     phase: Phase = "armed"
     crossings: int = Field(default=0, ge=0, description="Recharges started so far; names each one's charge id")
     charge_id: str | None = Field(default=None, description="The recharge under way or last started")
+    amount: int | None = Field(default=None, gt=0, description="What that recharge charges (its charge's amount)")
     attempt: int = Field(default=0, ge=0, description="Gateway attempts of that recharge")
+    asked_at: AwareDatetime | None = Field(default=None, description="When its current attempt was last requested")
     failures: int = Field(default=0, ge=0, description="Consecutive failed auto-recharges")
     retry_at: AwareDatetime | None = None
     month: str | None = Field(default=None, description="YYYY-MM (operator's zone) the counts below are of")
@@ -162,6 +164,11 @@ class Charge(_Document):
     channel: str
     status: ChargeStatus = "requested"
     attempt: int = Field(default=1, ge=1)
+    customer: str | None = Field(default=None, description="The gateway customer this attempt is charged to")
+    card: Card | None = Field(
+        default=None, description="The card this attempt is charged to, pinned when it opens: a redelivery sends the "
+        "gateway the same request under the same idempotency key, even if the card on file changed since"
+    )
     payment_intent: str | None = None
     failure_code: str | None = None
     failure_message: str | None = None

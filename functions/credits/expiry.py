@@ -5,7 +5,8 @@ and fans out one `credits.due` per account (shared/sweep.py), so each transactio
 account's. `on_due` opens the account (lots past their 12 months are forfeited: `credits.expired`
 and an email each, wallet.save), sends each expiry notice once (`expiry_notices` records it),
 runs auto-recharge on the balance (an expiry can take it below the trigger), retries a failed
-recharge whose wait is over, and sets `next_due_at` for the next look.
+recharge whose wait is over (unless the balance is back at or above the trigger), asks again for an
+attempt left unanswered (its request dead-lettered), and sets `next_due_at` for the next look.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def on_due(ctx: runtime.Context[None], due: CreditsDue) -> None:
     send_expiry_notices(ctx, opened)
     balance_moved(ctx, opened)
     account = opened.account
-    retry = recharge.retry_due(account.auto, account.recharge, now=ctx.now)
+    retry = recharge.retry_due(account.auto, account.recharge, now=ctx.now, balance=opened.balance)
     account.recharge = retry.state
     if retry.recharge is not None:
-        request_charge(ctx, account.id, retry.recharge)
+        request_charge(ctx, account, retry.recharge)
     wallet.save(ctx, opened, force=True)
 
 

@@ -64,7 +64,7 @@ def _email(
 def failure_reason(charge: Charge, opened: wallet.Wallet) -> str:
     """Why the payment failed, in the holder's words: an expired card is named by its last four digits."""
     code = charge.failure_code if charge.failure_code in _FAILURES_EXPLAINED else GENERIC_FAILURE
-    card = opened.account.card
+    card = charge.card or opened.account.card  # the card this attempt was charged to
     last4 = card.last4 if card is not None else "????"
     return texts.render(f"{FAILURE_TEXTS}.{code}", opened.account.language, last4=last4)
 

@@ -8,12 +8,16 @@ The account's `RechargeState` (documents.py) moves armed -> pending -> waiting -
   arrive at once and however often each is delivered: the state changes in the transaction that
   applies the debits, so two transactions cannot both see it armed.
 - pending: the gateway is asked (and, after a failure, asked again on `retry_hours`); a confirmed
-  payment credits the lot once and the state waits; the `max_consecutive_failures`-th failure in a
-  row turns auto-recharge off.
-- waiting: re-armed only once the balance is back at or above the trigger (a recharge adds at
-  least the trigger, so a credited recharge from an empty account re-arms it), or, when the
-  monthly cap stopped the crossing, once the next month begins (usage cannot lift the balance,
-  so a capped account would otherwise never recharge again).
+  payment credits the lot once and re-arms (the crossing is over, whatever the balance: a trigger
+  raised while the recharge was under way must not leave it waiting for good); the
+  `max_consecutive_failures`-th failure in a row turns auto-recharge off. A retry whose wait is
+  over but whose balance is back at or above the trigger (a top-up by hand) is not charged: the
+  crossing ends there. An attempt left unanswered `UNANSWERED_AFTER` (its request dead-lettered:
+  the gateway down too long) is asked again by the clock, the SAME attempt under the same
+  idempotency key, never a new one while the first may still be paid.
+- waiting: re-armed only once the balance is back at or above the trigger, or, when the monthly
+  cap stopped the crossing, once the next month begins (usage cannot lift the balance, so a
+  capped account would otherwise never recharge again).
 
 A monthly cap (count and amount of credited auto-recharges, calendar months in the operator's
 zone) stops a crossing from starting a recharge; the holder is told once per crossing. The
@@ -30,6 +34,11 @@ from typing import Literal
 from functions.credits.documents import AutoRecharge, RechargeState
 
 Notice = Literal["zero", "capped", "succeeded", "failed", "disabled"]
+
+# An attempt asked this long ago and still unanswered is asked again by the clock (same attempt, same
+# idempotency key): longer than the redeliveries of one request take before it is dead-lettered
+# (credits-charge: 20 attempts, about 1.5 h), so the clock picks up what the queue gave up on.
+UNANSWERED_AFTER = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -125,10 +134,9 @@ def after_payment(
     state = _new_month(state, month)
     ours = state.phase == "pending" and state.charge_id == charge_id
     if succeeded:
-        if ours:
-            state = state.model_copy(
+        if ours:  # this crossing's recharge is credited: the crossing is over, whatever the trigger is now
+            state = _rearmed(state).model_copy(
                 update={
-                    "phase": "waiting",
                     "failures": 0,
                     "retry_at": None,
                     "month_count": state.month_count + 1,
@@ -137,8 +145,8 @@ def after_payment(
             )
         if balance > 0 and state.zero_notified:
             state = state.model_copy(update={"zero_notified": False})
-        if state.phase == "waiting" and balance >= auto.trigger:
-            state = _rearmed(state)
+        if balance >= auto.trigger and (state.phase == "waiting" or _retry_waiting(state)):
+            state = _ended_by_balance(state)
         return Step(state, notices=("succeeded",))
     if not ours:  # a top-up by hand failed: told, nothing to retry
         return Step(state, notices=("failed",))
@@ -151,15 +159,38 @@ def after_payment(
     return Step(state.model_copy(update={"failures": failures, "retry_at": now + wait}), notices=("failed",))
 
 
-def retry_due(auto: AutoRecharge, state: RechargeState, *, now: datetime) -> Step:
-    """The clock: a failed recharge whose wait is over is tried again (a new attempt of the same charge)."""
-    if state.phase != "pending" or state.retry_at is None or state.retry_at > now or state.charge_id is None:
+def retry_due(auto: AutoRecharge, state: RechargeState, *, now: datetime, balance: int) -> Step:
+    """The clock: a failed recharge whose wait is over is tried again (a new attempt of the same charge),
+    unless the balance is back at or above the trigger; an attempt left unanswered is asked again."""
+    if state.phase != "pending" or state.charge_id is None:
+        return Step(state)
+    if state.retry_at is None:  # the attempt is out: asked again (same key) only once it looks lost
+        if state.asked_at is None or state.asked_at + UNANSWERED_AFTER > now:
+            return Step(state)
+        return Step(state, recharge=Recharge(state.charge_id, _amount(auto, state), state.attempt))
+    if state.retry_at > now:
         return Step(state)
     if not auto.enabled:  # turned off by its holder while waiting to retry: the crossing ends here
         return Step(state.model_copy(update={"phase": "waiting", "retry_at": None}))
+    if balance >= auto.trigger:  # topped up by hand while waiting: the crossing is over, nothing to charge
+        return Step(_ended_by_balance(state))
     attempt = state.attempt + 1
-    retry = Recharge(state.charge_id, auto.amount, attempt)
+    retry = Recharge(state.charge_id, _amount(auto, state), attempt)
     return Step(state.model_copy(update={"attempt": attempt, "retry_at": None}), recharge=retry)
+
+
+def asked(state: RechargeState, now: datetime) -> RechargeState:
+    """The state once an attempt of its recharge has been requested at `now` (the clock's watchdog counts from it)."""
+    return state.model_copy(update={"asked_at": now})
+
+
+def due_at(state: RechargeState) -> datetime | None:
+    """When the clock has recharge work on the account: a retry, or a look at an attempt still unanswered."""
+    if state.phase != "pending":
+        return None
+    if state.retry_at is not None:
+        return state.retry_at
+    return None if state.asked_at is None else state.asked_at + UNANSWERED_AFTER
 
 
 def _start(account_id: str, auto: AutoRecharge, state: RechargeState, notices: list[Notice]) -> Step:
@@ -169,11 +200,30 @@ def _start(account_id: str, auto: AutoRecharge, state: RechargeState, notices: l
         "phase": "pending",
         "crossings": crossing,
         "charge_id": recharge.charge_id,
+        "amount": recharge.amount,
         "attempt": 1,
         "retry_at": None,
         "capped_month": None,
     }
     return Step(state.model_copy(update=started), recharge=recharge, notices=tuple(notices))
+
+
+def _amount(auto: AutoRecharge, state: RechargeState) -> int:
+    """What the recharge under way charges (its charge's amount, even if the setting changed since)."""
+    return auto.amount if state.amount is None else state.amount
+
+
+def _retry_waiting(state: RechargeState) -> bool:
+    return state.phase == "pending" and state.retry_at is not None
+
+
+def _ended_by_balance(state: RechargeState) -> RechargeState:
+    """The balance is back at or above the trigger: the crossing is over, a retry waiting for it is dropped.
+
+    The failures in a row are kept: no auto-recharge succeeded, so a card that keeps declining still
+    turns auto-recharge off at the `max_consecutive_failures`-th; a credited one or the holder's new
+    settings forgive them."""
+    return _rearmed(state).model_copy(update={"retry_at": None})
 
 
 def _rearmed(state: RechargeState) -> RechargeState:

@@ -19,7 +19,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.credits import notices, recharge, wallet
-from functions.credits.documents import USAGE, LotDraw, Usage
+from functions.credits.documents import USAGE, CreditAccount, LotDraw, Usage
 from shared import localtime, payments, runtime
 from shared.events import CreditChargeRequested, CreditsSettle
 from shared.ledger_core import LotMovement
@@ -159,23 +159,27 @@ def follow(
     """Keep the step's recharge state, ask for the recharge it starts, and send the emails it calls for."""
     opened.account.recharge = step.state
     if step.recharge is not None:
-        request_charge(ctx, opened.account.id, step.recharge, reason=reason, requested_by=requested_by)
+        request_charge(ctx, opened.account, step.recharge, reason=reason, requested_by=requested_by)
     notices.tell(ctx, opened, step)
 
 
 def request_charge(
     ctx: runtime.Context[Any],
-    account_id: str,
+    account: CreditAccount,
     asked: recharge.Recharge,
     *,
     reason: Literal["auto", "network"] = "auto",
     requested_by: str | None = None,
 ) -> None:
-    """Ask the charging consumer for one attempt of an auto-recharge (the charge id names the crossing)."""
+    """Ask the charging consumer for one attempt of an auto-recharge (the charge id names the crossing).
+
+    The account's state records when (the clock asks again if the attempt is never answered).
+    """
+    account.recharge = recharge.asked(account.recharge, ctx.now)
     ctx.emit(
         "credits.charge-requested",
         CreditChargeRequested(
-            account_id=account_id,
+            account_id=account.id,
             charge_id=asked.charge_id,
             amount=asked.amount,
             reason=reason,

@@ -11,7 +11,8 @@
   `credit_accounts/{id}/entries/{entry_id}`, created (never overwritten).
 - `save` emits `credits.changed` per entry, `credits.expired` per expired lot (with the email
   telling the holder) and sets `next_due_at`: the earliest of the next expiry, the next expiry
-  notice not yet sent and a recharge retry, which the clock's sweep (expiry.py) wakes the account at.
+  notice not yet sent, a recharge retry and a look at a recharge attempt left unanswered, which
+  the clock's sweep (expiry.py) wakes the account at.
 - `read_account(db, account_id, at=None)`, `credits_of(account, at=None)`, `account_for_line(db, msisdn)`:
   plain reads for synchronous answers (the business API, USSD), outside any transaction.
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from functions.credits import mail
+from functions.credits import mail, recharge
 from functions.credits.config import BUCKET, CreditsConfig, in_force
 from functions.credits.documents import ACCOUNTS, ENTRIES, USERS, CreditAccount, to_document
 from shared.events import CreditsChanged, CreditsExpired, utcnow
@@ -215,8 +216,10 @@ def notice_keys(lot: Lot, days: int, config: CreditsConfig) -> list[str]:
 
 
 def next_due(account: CreditAccount, book: Account, config: CreditsConfig) -> datetime | None:
-    """The earliest moment the clock has work on the account: a notice, an expiry, a recharge retry."""
-    moments = [account.recharge.retry_at] if account.recharge.retry_at else []
+    """The earliest moment the clock has work on the account: a notice, an expiry, a recharge retry or a look at
+    an attempt still unanswered."""
+    recharge_due = recharge.due_at(account.recharge)
+    moments = [recharge_due] if recharge_due else []
     for lot in book.buckets.get(BUCKET, Bucket(BUCKET)).lots:
         if lot.expires_at is None:
             continue

@@ -40,7 +40,7 @@ from shared import bus, runtime, settings, store
 from shared.events import Envelope, utcnow
 from shared.ledger import account_to_document
 from shared.ledger_core import Account, Bucket
-from shared.payments import gateway as payment_gateway
+from shared.payments import PaymentError, gateway as payment_gateway
 from tests.integration.test_time_travel import moved_clock  # noqa: F401 - the clock fixture
 
 ACME = "acme-contact"
@@ -155,6 +155,14 @@ def pump(envelopes: list[Envelope], *, copies: int = 2, workers: int = 8) -> lis
     raise AssertionError(f"still following up after {MAX_WAVES} rounds: {sorted({e.type for e in wave})}")
 
 
+def sweep(clock, hours: float) -> None:
+    """Move the clock on `hours`: its credits ticks fan out to the accounts due, and what follows is delivered."""
+    ticks = [tick for tick in clock.advance(timedelta(hours=hours)) if tick.type == "clock.credits"]
+    for tick in ticks:
+        deliver(expiry.on_tick, tick, f"m-{tick.id}")
+        pump([due for due in outbox(expiry.on_tick, tick.id) if due.type == "credits.due"])
+
+
 def event(topic: str, payload: dict, event_id: str) -> Envelope:
     from shared import catalog
 
@@ -240,27 +248,63 @@ def test_a_failed_auto_recharge_is_retried_after_the_wait_and_the_third_failure_
     assert (state.phase, state.failures, state.attempt) == ("pending", 1, 1)
     assert account().next_due_at == state.retry_at, "the clock's sweep will wake the account for the retry"
 
-    def sweep(hours: float) -> None:
-        ticks = [tick for tick in moved_clock.advance(timedelta(hours=hours)) if tick.type == "clock.credits"]
-        for tick in ticks:
-            deliver(expiry.on_tick, tick, f"m-{tick.id}")
-            pump([due for due in outbox(expiry.on_tick, tick.id) if due.type == "credits.due"])
-
-    sweep(0.5)
+    sweep(moved_clock, 0.5)
     assert len(payments.payment_intents(ACME)) == 1, "not before the wait is over"
-    sweep(0.75)
+    sweep(moved_clock, 0.75)
     assert len(payments.payment_intents(ACME)) == 2 and account().recharge.failures == 2
-    sweep(6.5)
+    sweep(moved_clock, 6.5)
     assert len(payments.payment_intents(ACME)) == 3
     after = account()
     assert not after.auto.enabled and after.recharge.phase == "waiting" and after.recharge.failures == 3
-    sweep(24)
+    sweep(moved_clock, 24)
     assert len(payments.payment_intents(ACME)) == 3, "off means off"
     subjects = [mail["subject"] for mail in mailbox()]
     assert subjects.count("Payment of 100 000 so'm failed") == 3
     assert subjects.count("Auto-recharge is off") == 1
     [off] = [mail for mail in mailbox() if mail["subject"] == "Auto-recharge is off"]
     assert "the last 3 payments failed in a row" in off["body"]
+
+
+def test_a_recharge_request_dead_lettered_after_the_card_changed_is_asked_again_by_the_clock_and_paid_once(
+        mailbox, payments, moved_clock, monkeypatch):  # noqa: F811 - the clock fixture
+    open_account(mailbox.address, balance=TRIGGER + 100 * SOM)
+    with monkeypatch.context() as patched:
+        patched.setitem(CONSUMERS, "credits.charge-requested", [])   # the request is held back, delivered below
+        [asked] = of(pump([call("cdr-1", 200 * SOM)]), "credits.charge-requested")
+    gateway_ = payment_gateway()
+    reach = gateway_.charge
+
+    def reached_then_timed_out(**kwargs):
+        reach(**kwargs)
+        raise PaymentError("read timed out after the gateway took the request")
+
+    def down(**kwargs):
+        raise PaymentError("the payment gateway is unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gateway_, "charge", reached_then_timed_out)
+        with pytest.raises(PaymentError):
+            deliver(charging.on_charge_requested, asked, "m-asked-1")
+    attached = gateway_.attach_card(account().customer, "pm_card_visa")   # the holder replaces the card meanwhile
+    store.db().collection(ACCOUNTS).document(ACME).update({"card.token": attached.token})
+    with monkeypatch.context() as patched:
+        patched.setattr(gateway_, "charge", down)
+        for copy in range(2, 5):   # every redelivery fails until Pub/Sub dead-letters the request
+            with pytest.raises(PaymentError):
+                deliver(charging.on_charge_requested, asked, f"m-asked-{copy}")
+    assert account().recharge.phase == "pending" and purchases() == []
+    assert account().next_due_at is not None, "the clock will look at the unanswered attempt"
+
+    sweep(moved_clock, 1.5)
+    assert purchases() == [], "not while Pub/Sub may still be redelivering it"
+    sweep(moved_clock, 1.0)
+
+    [payment] = payments.payment_intents(ACME)
+    assert payment["status"] == "succeeded", "asked again with the card it opened with, under the same key"
+    [lot] = purchases()
+    assert lot["reference"] == f"{ACME}.auto.1" and balance() == TRIGGER - 100 * SOM + AMOUNT
+    assert account().recharge.phase == "armed" and account().recharge.attempt == 1
+    assert [mail["subject"] for mail in mailbox()] == ["Credits added: 100 000 so'm"]
 
 
 def test_a_refused_call_recharges_a_caller_with_auto_recharge_and_zerox_offers_nothing(mailbox, payments):

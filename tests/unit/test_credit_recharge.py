@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from functions.credits import charges, recharge
 from functions.credits.charges import Outcome
-from functions.credits.documents import AutoRecharge, Charge, RechargeState
+from functions.credits.documents import AutoRecharge, Card, Charge, RechargeState
 from shared.events import CreditChargeRequested
 
 ACCOUNT = "acme-contact"
@@ -70,6 +70,9 @@ class World:
         if step.disable:
             self.auto = self.auto.model_copy(update={"enabled": False})
         if step.recharge is not None:
+            if (step.recharge.charge_id, step.recharge.attempt) not in self.asked:  # a new payment, not the same again
+                assert self.balance < self.auto.trigger, "a card charged while the balance is at or above the trigger"
+            self.state = recharge.asked(self.state, self.now)  # as settle.request_charge records it
             self._ask(step.recharge, "auto")
 
     def _ask(self, asked: recharge.Recharge, reason: str) -> None:
@@ -91,6 +94,10 @@ class World:
         for _ in range(2):
             step = decide(ACCOUNT, self.auto, self.state, card=True, balance=self.balance, month=month(self.now))
             self._step(step, by_balance=not refused)
+        if not refused and self.auto.enabled and self.balance < self.auto.trigger:
+            assert self.state.phase == "pending" or self.state.capped_month is not None, (
+                "below the trigger, auto-recharge on and not capped, yet no recharge under way"
+            )
 
     def debit(self, amount: int) -> None:
         taken = min(amount, self.balance)  # never below zero: the rest is shortfall
@@ -126,6 +133,7 @@ class World:
         if ours:
             if succeeded:
                 self.credited_auto.append((month(self.now), charge_id, settled.amount))
+                self.rearmed = True  # the crossing's recharge is credited: the crossing is over
             self.failures_in_a_row = 0 if succeeded else self.failures_in_a_row + 1
         if self.balance >= self.auto.trigger:
             self.rearmed = True
@@ -138,13 +146,23 @@ class World:
 
     def tick(self, hours: float) -> None:
         self.now += timedelta(hours=hours)
-        self._step(recharge.retry_due(self.auto, self.state, now=self.now))
+        self._step(recharge.retry_due(self.auto, self.state, now=self.now, balance=self.balance))
 
     def top_up(self, amount: int, ok: bool) -> None:
         """A top-up by hand: its own charge, applied like any payment; it touches the recharge only via the balance."""
         charge_id = f"manual-{len(self.charges)}"
         self._ask(recharge.Recharge(charge_id, amount), "manual")
         self._apply(charge_id, Outcome(1, "succeeded" if ok else "failed", failure_code=None if ok else "expired_card"))
+
+    def set_trigger(self, trigger: int) -> None:
+        """The holder changes the trigger (a recharge may be under way)."""
+        self.auto = self.auto.model_copy(update={"trigger": trigger})
+        if self.state.phase != "pending":  # after_settings forgives the failures, except mid-recharge
+            self.failures_in_a_row = 0
+        if self.balance >= trigger:
+            self.rearmed = True
+        self._step(recharge.after_settings(ACCOUNT, self.auto, self.state, card=True, balance=self.balance,
+                                           month=month(self.now)))
 
     def turn_on(self) -> None:
         self.auto = self.auto.model_copy(update={"enabled": True})
@@ -162,6 +180,7 @@ actions = st.one_of(
     st.tuples(st.just("refused")),
     st.tuples(st.just("top_up"), st.integers(1_000, 30_000), st.booleans()),
     st.tuples(st.just("turn_on")),
+    st.tuples(st.just("set_trigger"), st.integers(1_000, 20_000)),
 )
 
 
@@ -179,6 +198,8 @@ def play(world: World, action: tuple) -> None:
             world.top_up(amount, ok)
         case ("turn_on",):
             world.turn_on()
+        case ("set_trigger", trigger):
+            world.set_trigger(trigger)
 
 
 @settings(max_examples=300)
@@ -250,8 +271,12 @@ def test_a_top_up_by_hand_is_not_an_auto_recharge_but_rearms_through_the_balance
     world.top_up(5_000, ok=False)
     assert world.state.failures == 1, "a failed top-up by hand is no failed auto-recharge"
     world.top_up(5_000, ok=True)
-    assert world.state.phase == "pending", "the auto-recharge under way goes on"
+    assert world.state.phase == "armed" and world.state.retry_at is None, "the balance is back: the crossing is over"
+    assert world.state.failures == 1, "no auto-recharge succeeded: the failure still counts"
     assert world.state.month_count == 0, "a top-up by hand does not count towards the cap"
+    asked = list(world.asked)
+    world.tick(24)
+    assert world.asked == asked, "the retry of a crossing that is over charges nothing"
 
 
 def test_the_cap_stops_a_crossing_and_tells_once_however_many_calls_are_refused():
@@ -272,6 +297,72 @@ def test_a_refused_attempt_starts_a_recharge_unless_one_is_under_way():
     assert world.asked == [(f"{ACCOUNT}.auto.1", 1)]
     world.observe(refused=True)
     assert len(world.asked) == 1
+
+
+def test_a_retry_whose_wait_ends_after_the_balance_recovered_charges_nothing_and_ends_the_crossing():
+    waiting = RechargeState(phase="pending", crossings=1, charge_id="c-1", amount=10_000, attempt=1, failures=1,
+                            retry_at=T0 + timedelta(hours=1))
+    step = recharge.retry_due(auto(), waiting, now=T0 + timedelta(hours=1), balance=2_000)
+    assert step.recharge is None and (step.state.phase, step.state.retry_at, step.state.failures) == ("armed", None, 1)
+    step = recharge.retry_due(auto(), waiting, now=T0 + timedelta(hours=1), balance=1_999)
+    assert step.recharge == recharge.Recharge("c-1", 10_000, 2)
+
+
+def test_a_retry_asks_for_its_charges_amount_even_after_the_setting_changed():
+    world = World(auto(), balance=2_500)
+    world.debit(1_000)
+    world.set_trigger(2_000)  # mid-recharge: the settings change, the recharge under way keeps its amount
+    world.auto = world.auto.model_copy(update={"amount": 20_000})
+    world.answer(0, "failed", webhook_first=False, stale_too=False)
+    step = recharge.retry_due(world.auto, world.state, now=world.now + timedelta(hours=1), balance=world.balance)
+    assert step.recharge == recharge.Recharge(f"{ACCOUNT}.auto.1", 10_000, 2)
+
+
+def test_a_trigger_raised_while_a_recharge_is_under_way_rearms_once_it_is_credited():
+    world = World(auto(), balance=2_500)
+    world.debit(1_000)
+    world.set_trigger(15_000)
+    world.answer(0, "succeeded", webhook_first=False, stale_too=False)
+    assert world.balance == 11_500 and world.state.phase == "armed", "below the new trigger, yet never waiting for good"
+    world.debit(100)
+    assert world.asked[-1] == (f"{ACCOUNT}.auto.2", 1), "the next settlement below the trigger starts the next one"
+
+
+def test_an_attempt_left_unanswered_is_asked_again_by_the_clock_under_the_same_key_never_a_new_one():
+    world = World(auto(), balance=2_500)
+    world.debit(1_000)  # its request is dead-lettered: the gateway never answers
+    assert recharge.due_at(world.state) == T0 + recharge.UNANSWERED_AFTER, "the clock looks at it"
+    world.tick(1.5)
+    assert world.state.asked_at == T0, "not while Pub/Sub may still be redelivering it"
+    world.tick(1.0)
+    assert world.state.asked_at == world.now and world.state.attempt == 1, "asked again"
+    assert world.asked == [(f"{ACCOUNT}.auto.1", 1)], "the same attempt: one PaymentIntent, never a second payment"
+    assert recharge.due_at(world.state) == world.now + recharge.UNANSWERED_AFTER
+    world.answer(0, "succeeded", webhook_first=False, stale_too=False)
+    assert world.state.phase == "armed" and recharge.due_at(world.state) is None
+
+
+def test_the_accounts_next_due_includes_the_look_at_an_unanswered_attempt():
+    from functions.credits import wallet
+
+    opened = _wallet("en")
+    opened.account.recharge = RechargeState(phase="pending", crossings=1, charge_id="c-1", attempt=1, asked_at=T0)
+    assert wallet.next_due(opened.account, opened.book, opened.config) == T0 + recharge.UNANSWERED_AFTER
+
+
+def test_a_redelivered_attempt_is_asked_with_the_card_pinned_when_it_opened_and_a_retry_takes_the_new_card():
+    first, replaced = (Card(token=token, brand="visa", last4=last4, exp_month=1, exp_year=2030)
+                       for token, last4 in (("pm_old", "4242"), ("pm_new", "0069")))
+    request = CreditChargeRequested(account_id=ACCOUNT, charge_id="c-1", amount=10_000, reason="auto",
+                                    channel="auto", attempt=1, requested_at=T0)
+    opened = charges.opened(None, request, currency="UZS", now=T0, customer="cus_1", card=first)
+    assert opened is not None and opened.card == first
+    again = charges.opened(opened, request, currency="UZS", now=T0, customer="cus_1", card=replaced)
+    assert again is not None and again.card == first, "the same key is sent with the same card"
+    failed = charges.settle(again, Outcome(1, "failed", failure_code="expired_card"), T0)
+    retry = request.model_copy(update={"attempt": 2})
+    retried = charges.opened(failed, retry, currency="UZS", now=T0, customer="cus_1", card=replaced)
+    assert retried is not None and retried.card == replaced, "a new attempt charges the card on file now"
 
 
 def _charge(**changes) -> Charge:
