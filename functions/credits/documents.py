@@ -166,8 +166,9 @@ class Charge(_Document):
     attempt: int = Field(default=1, ge=1)
     customer: str | None = Field(default=None, description="The gateway customer this attempt is charged to")
     card: Card | None = Field(
-        default=None, description="The card this attempt is charged to, pinned when it opens: a redelivery sends the "
-        "gateway the same request under the same idempotency key, even if the card on file changed since"
+        default=None,
+        description="The card this attempt is charged to, pinned when it opens: a redelivery sends the "
+        "gateway the same request under the same idempotency key, even if the card on file changed since",
     )
     payment_intent: str | None = None
     failure_code: str | None = None
