@@ -351,7 +351,7 @@ def test_the_accounts_next_due_includes_the_look_at_an_unanswered_attempt():
 
 
 def test_a_redelivered_attempt_is_asked_with_the_card_pinned_when_it_opened_and_a_retry_takes_the_new_card():
-    first, replaced = (Card(token=token, brand="visa", last4=last4, exp_month=1, exp_year=2030)
+    first, replaced = (Card(token=token, brand="visa", last4=last4)
                        for token, last4 in (("pm_old", "4242"), ("pm_new", "0069")))
     request = CreditChargeRequested(account_id=ACCOUNT, charge_id="c-1", amount=10_000, reason="auto",
                                     channel="auto", attempt=1, requested_at=T0)
