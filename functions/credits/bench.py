@@ -147,10 +147,10 @@ def measure(stage: bench.BenchStage) -> list[bench.Figure]:
     ceiling = one_document_ceiling(CEILING_TRANSACTIONS)
     return [
         bench.Latency(
-            "debit → recharge",
+            "recharged",
             p50,
             p99,
-            f"usage crossing the trigger → card charged → lot credited, {SESSIONS} accounts at once",
+            f"debit crossing the trigger → card charged → lot credited, {SESSIONS} accounts at once",
         ),
         bench.Rate("hot account", rate, "debits/s", f"{debits} debits, {stage.count(USERS)} users, one account", 0),
         bench.Rate("settlements", batches, "entries", f"ledger entries for {debits} debits (batches)", 0),
