@@ -253,6 +253,18 @@ class SubscriberProvisioned(Payload):
     status: Literal["active", "blocked"] = "active"
     name: str | None = None
     email: EmailAddress | None = Field(default=None, description="Where notices go by email; None keeps the stored one")
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="The BSS's region of the line (campaign targeting)",
+    )
+    attributes: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")], Annotated[str, Field(max_length=60)]] = (
+        Field(
+            default_factory=dict,
+            max_length=30,
+            description="The BSS's segment tags (arpu_band: low, device: smartphone …) campaigns target",
+        )
+    )
 
 
 class SubscriberReassigned(Payload):
@@ -585,6 +597,7 @@ class PlanChangeRequested(Payload):
     plan: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     channel: SubscriptionChannel
     requested_at: AwareDatetime
+    source: str = Field(default="subscriptions", max_length=40, description="The service that asks (voice_plus, ...)")
     consent: Consent | None = Field(default=None, description="The fee named and confirmed (a paid change)")
 
 
@@ -618,6 +631,21 @@ class SubscriptionFact(Payload):
     at: AwareDatetime
     next_charge_at: AwareDatetime | None = None
     reason: str | None = Field(default=None, max_length=200, description="Why it failed, was suspended or cancelled")
+
+
+class SubscriptionRequestDecided(Payload):
+    """What became of a request to start a product or change plan: the asking service counts its offers by it."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    msisdn: Msisdn
+    product: str = Field(description="The product id, or the plan id of a plan change")
+    kind: Literal["product", "plan"]
+    source: str = Field(max_length=40, description="The service that asked (a Pub/Sub attribute: voice_plus, ...)")
+    channel: SubscriptionChannel
+    outcome: str = Field(
+        max_length=80, description="started, changed, asked, declined, expired or refused:<reason> (subscribe.py)"
+    )
+    decided_at: AwareDatetime
 
 
 class SubscriptionsDue(Payload):
@@ -743,6 +771,60 @@ class DeadLetter(Payload):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+# --- Voice+ and add-on offers (spec/voice-plus.md; functions/voice_plus/) ---
+
+OfferChannel = Literal["voice", "ussd", "sms"]
+CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")]
+# One offer made to one subscriber: the channel and its reference (the call's sid, the USSD session,
+# the top-up's BSS reference). The reservation of the play (functions/voice_plus/caps.py) and every
+# later step of that offer name it.
+OfferId = Annotated[str, Field(pattern=r"^(voice|ussd|sms):[A-Za-z0-9._:-]{1,150}$")]
+FunnelStep = Literal[
+    "offered",  # chosen and reserved for this call / USSD answer / top-up SMS (counts against the cap)
+    "played",  # the offer heard again (key 9) or its information (key 2) shown/played
+    "key",  # a key pressed (or keyword sent) in answer to the offer
+    "confirmation",  # the confirmation step answered yes
+    "declined",  # the confirmation step answered no (or not at all): the consent kept as declined
+    "accepted",  # the offer accepted: subscription.requested (or a plan change) published
+    "activated",  # subscriptions started it
+    "failed",  # subscriptions refused it (balance, already subscribed …), or the budget was spent
+    "hangup",  # the caller hung up during the offer, before accepting
+]
+
+
+class OfferFunnel(Payload):
+    """One step of one offer: the statistics count it (sharded per campaign, language and day) and log it."""
+
+    offer_id: OfferId
+    campaign_id: CampaignId
+    channel: OfferChannel
+    language: Language
+    msisdn: Msisdn
+    step: FunnelStep
+    at: AwareDatetime
+    detail: str | None = Field(default=None, max_length=80, description="The key pressed, the refusal's reason …")
+
+
+class OfferAccepted(Payload):
+    """A subscriber accepted (or at the confirmation step declined) an offer: the consent, both answers in it."""
+
+    offer_id: OfferId
+    campaign_id: CampaignId
+    channel: OfferChannel
+    msisdn: Msisdn
+    language: Language
+    consent: Consent = Field(description="confirmed: activate; declined: keep the record, activate nothing")
+    accepted_at: AwareDatetime
+
+
+class OfferSmsReplied(Payload):
+    """A subscriber's SMS to the offers' short code: the offer's keyword, or YES/NO to its confirmation question."""
+
+    msisdn: Msisdn
+    said: Answer
+    consent_reply: bool | None = Field(default=None, description="YES (true) / NO (false) to the waiting question")
+
+
 MODELS: dict[str, type[Payload]] = {
     cls.__name__: cls
     for cls in (
@@ -784,5 +866,9 @@ MODELS: dict[str, type[Payload]] = {
         CreditsChanged,
         CreditsExpired,
         CreditsSettingsRequested,
+        SubscriptionRequestDecided,
+        OfferFunnel,
+        OfferAccepted,
+        OfferSmsReplied,
     )
 }

@@ -9,6 +9,8 @@ edge discovers that module (functions/edge/services.py) and routes requests to w
   `<number> <amount>`), `SmsShortCode` (a short code it answers alone);
 - voice: `VoiceEntry` with a matcher (`Forwarded`, `ServiceNumber`, `NumberNotInService`) and a
   priority, optionally hearing of the call's end (`VoiceEndHandler`).
+- `change_document`: the one write the edge makes itself, a count that must hold at the moment of the
+  answer (wrong PINs, an offer's plays), conditional on the document as read.
 
 Every handler gets one `Request` (the channel, the channel's parsed input, the caller, the operator
 profile, the caller's ledger account when asked for, what was read, now). Every entry names the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from functions.edge.conditional import DocumentBusy, change_document
 from functions.edge.lookup import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.edge.replies import Publication, Text
 from functions.edge.request import DocumentPath, NotRead, Reads, Request, RequestDocuments
@@ -76,6 +79,7 @@ __all__ = [
     "READ_RETRY",
     "Caller",
     "Command",
+    "DocumentBusy",
     "DocumentPath",
     "Forwarded",
     "InboundCall",
@@ -106,6 +110,7 @@ __all__ = [
     "VoiceService",
     "announce",
     "call_request_id",
+    "change_document",
     "fold",
     "refusal",
     "replay",

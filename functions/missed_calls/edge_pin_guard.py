@@ -12,28 +12,22 @@ locks the mailbox, tells the owner and keeps what care sees from it, never count
 
 An attempt in flight whose request died lapses after IN_FLIGHT, so a crash cannot lock the owner
 out. The guard counts for one PIN (its hash): a new PIN, which unlocks the mailbox, starts from none.
-Writes are conditional on the document as read (else it is read again): concurrent transactions on
-one document wait on each other's locks, which the Firestore emulator breaks only by timing them all
-out after 2 seconds.
+Writes are conditional on the document as read (functions/edge/conditional.py).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from google.api_core import exceptions
 from google.cloud import firestore
 
-from functions.edge.api import READ_DEADLINE_SECONDS, READ_RETRY
+from functions.edge import api
 
 GUARDS = "voicemail_pin_guards"  # one document per mailbox owner: {pin, wrong [{key, at}], in_flight [{key, until}]}
 IN_FLIGHT = timedelta(seconds=20)  # far longer than one comparison (tens of milliseconds of scrypt)
-MAX_WRITES = 50  # conditional writes lost to other calls before giving up
 
 
 class GuardBusy(RuntimeError):
@@ -121,21 +115,8 @@ class FirestorePinGuard:
         return self._change(owner, lambda stored: settled(stored, pin_hash, key, right, limit, now))
 
     def _change(self, owner: str, change: Callable[[Mapping[str, Any] | None], tuple[Guard | None, Any]]) -> Any:
-        """Apply `change` to the guard as read, written only if nobody wrote it since (a None guard writes
-        nothing); the change's result."""
-        client = self.db()
-        ref = client.collection(GUARDS).document(owner)
-        for _ in range(MAX_WRITES):
-            snapshot = ref.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
-            guard, result = change(snapshot.to_dict() if snapshot.exists else None)
-            if guard is None:
-                return result
-            try:
-                if snapshot.exists:
-                    ref.update(guard, option=client.write_option(last_update_time=snapshot.update_time))
-                else:
-                    ref.create(guard)
-                return result
-            except (exceptions.FailedPrecondition, exceptions.Conflict, exceptions.NotFound):
-                time.sleep(random.uniform(0.005, 0.03))  # another call wrote first: read it again
-        raise GuardBusy(f"the PIN guard changed {MAX_WRITES} times under this call")
+        """Apply `change` to the guard as read, written only if nobody wrote it since (a None guard writes nothing)."""
+        try:
+            return api.change_document(self.db(), GUARDS, owner, change)
+        except api.DocumentBusy:
+            raise GuardBusy("the PIN guard kept changing under this call") from None

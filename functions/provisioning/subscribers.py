@@ -51,6 +51,8 @@ def _fields(
         "line_type": update.line_type,
         "language": update.language or existing.get("language") or default_language,
         "tariff_plan": update.tariff_plan,
+        "region": update.region,
+        "attributes": dict(update.attributes),
         "status": update.status,
         "name": update.name if update.name is not None else existing.get("name"),
         "email": update.email if update.email is not None else existing.get("email"),

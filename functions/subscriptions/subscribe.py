@@ -20,7 +20,7 @@ from functions.subscriptions.documents import Book
 from functions.subscriptions.refusal import Refusal
 from functions.subscriptions.subscriber import Session, previous_owner, session
 from shared import consent, ledger, runtime, texts
-from shared.events import PlanChangeRequested, SubscriptionRequested
+from shared.events import PlanChangeRequested, SubscriptionRequestDecided, SubscriptionRequested
 
 logger = logging.getLogger("vas.subscriptions.subscribe")
 
@@ -258,10 +258,10 @@ def _record(
         {
             "request_id": request.request_id,
             "msisdn": request.msisdn,
-            "product": request.plan if isinstance(request, PlanChangeRequested) else request.product,
+            "product": request.plan if plan else request.product,
             "kind": "plan" if plan else "product",
             "channel": request.channel,
-            "source": "subscriptions" if isinstance(request, PlanChangeRequested) else request.source,
+            "source": request.source,
             "requested_at": request.requested_at,
             "outcome": outcome,
             "consent_id": consent_id,
@@ -270,6 +270,21 @@ def _record(
             "event_id": ctx.event.id,
             "at": ctx.now,
         },
+    )
+    # The asking service (an offer's campaign …) counts what became of its request from this fact.
+    ctx.emit(
+        "subscription.request-decided",
+        SubscriptionRequestDecided(
+            request_id=request.request_id,
+            msisdn=request.msisdn,
+            product=request.plan if plan else request.product,
+            kind="plan" if plan else "product",
+            source=request.source,
+            channel=request.channel,
+            outcome=outcome,
+            decided_at=ctx.now,
+        ),
+        purpose=f"decided/{outcome}",
     )
 
 

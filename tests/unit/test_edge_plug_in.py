@@ -43,7 +43,7 @@ def webhook(client, monkeypatch):  # noqa: F811 (`client` is the webhooks test m
 def test_discovery_finds_the_services_under_functions_without_a_list():
     assert services.service_packages() == ("functions.credits", "functions.ledger", "functions.missed_calls",
                                            "functions.subscriptions",
-                                           "functions.transfers", "functions.zero_balance")
+                                           "functions.transfers", "functions.voice_plus", "functions.zero_balance")
 
 
 def test_a_new_services_ussd_code_is_served_and_listed_in_the_help(webhook):

@@ -1,0 +1,8 @@
+"""Voice+ and add-on offers' entry points (the catalog names them here); each lives beside its rules.
+
+Every consumer runs in ONE Firestore transaction (shared/runtime.py): the offer's records, the
+campaign's budget and the consent together; `subscription.requested` and the SMS leave through the
+outbox after the commit.
+"""
+
+from __future__ import annotations
