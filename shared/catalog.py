@@ -247,9 +247,29 @@ def merge(parts: dict[str, dict]) -> dict:
     return merged
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key written twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is written twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_file(path: Path) -> dict:
+    """One catalog file; a name written twice in it is refused, as one declared in two files is."""
+    return yaml.load(path.read_text(), Loader=_UniqueKeys) or {}  # a SafeLoader: no arbitrary objects
+
+
 def read() -> dict:
     """The raw catalog merged from every catalog file."""
-    return merge({str(path.relative_to(REPO)): yaml.safe_load(path.read_text()) or {} for path in files()})
+    return merge({str(path.relative_to(REPO)): load_file(path) for path in files()})
 
 
 @functools.cache

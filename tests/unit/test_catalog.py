@@ -146,6 +146,13 @@ def test_a_name_declared_in_two_files_is_refused_naming_both():
         catalog_module.merge({"shared/catalog.yaml": PLATFORM, "functions/new/catalog.yaml": again})
 
 
+def test_a_name_written_twice_in_one_file_is_refused_not_silently_the_last(tmp_path):
+    part = tmp_path / "catalog.yaml"
+    part.write_text("topics:\n  a.b:\n    model: SmsSend\n  a.b:\n    model: TopUp\n")
+    with pytest.raises(yaml.YAMLError, match="'a.b' is written twice"):
+        catalog_module.load_file(part)
+
+
 def test_only_the_platform_file_sets_the_defaults_and_the_dead_letter_topic():
     own_defaults = {**NEW_SERVICE, "defaults": {"max_delivery_attempts": 1}}
     with pytest.raises(ValueError, match="functions/new/catalog.yaml: defaults cannot be declared here"):
