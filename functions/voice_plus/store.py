@@ -181,8 +181,8 @@ def save(
     def write(transaction: firestore.Transaction) -> tuple[Campaign, dict[str, dict[str, Any]]]:
         # Reads first (the campaign, its audit so far, the SMS keywords in use), then the writes.
         snapshot = ref.get(transaction=transaction)
-        audit = list(transaction.get(ref.collection(AUDIT)))
-        others = [Campaign.model_validate(other.to_dict()) for other in transaction.get(sms_campaigns)]
+        audit = list(ref.collection(AUDIT).stream(transaction=transaction))
+        others = [Campaign.model_validate(other.to_dict()) for other in sms_campaigns.stream(transaction=transaction)]
         before = _stored_campaign(snapshot)
         campaign = change(before)
         if campaign.id != campaign_id:
