@@ -73,8 +73,14 @@ def import_file(path: Path, by: str) -> int:
         campaign_id = str(entry.get("id", "?"))
         try:
             saved, changed = campaigns.save(
-                db, campaign_id, campaigns.imported(entry), by=by, action="import", now=utcnow(),
-                config=config, profile=profile,
+                db,
+                campaign_id,
+                campaigns.imported(entry),
+                by=by,
+                action="import",
+                now=utcnow(),
+                config=config,
+                profile=profile,
             )
         except campaigns.Refused as refusal:
             refused += 1
@@ -133,8 +139,14 @@ def move(campaign_id: str, status: Status, by: str) -> int:
     profile, config = found
     try:
         moved, changed = campaigns.save(
-            store.db(), campaign_id, campaigns.moved_to(campaign_id, status), by=by,
-            action=campaigns.ACTIONS[status], now=utcnow(), config=config, profile=profile,
+            store.db(),
+            campaign_id,
+            campaigns.moved_to(campaign_id, status),
+            by=by,
+            action=campaigns.ACTIONS[status],
+            now=utcnow(),
+            config=config,
+            profile=profile,
         )
     except campaigns.Refused as refusal:
         print(refusal, file=sys.stderr)

@@ -36,8 +36,12 @@ def test_the_demo_campaigns_import_with_an_audit_entry_each_and_list(firestore_c
     assert "campaign voice-data-1gb saved (live, voice)" in out
 
     voice = stored("voice-data-1gb")
-    assert voice["offer"] == {"kind": "bundle", "product": "data-1gb", "confirm": True,
-                              "keys": {"1": "activate", "2": "info", "9": "repeat"}}
+    assert voice["offer"] == {
+        "kind": "bundle",
+        "product": "data-1gb",
+        "confirm": True,
+        "keys": {"1": "activate", "2": "info", "9": "repeat"},
+    }
     assert voice["cap"]["plays"] == 1 and voice["status"] == "live"
     [created] = audit_entries("voice-data-1gb")
     assert created["by"] == "dilnoza" and created["action"] == "import"
@@ -57,7 +61,8 @@ def test_a_refused_campaign_is_not_saved_and_its_reasons_name_the_fields_while_t
     firestore_clean, tmp_path, capsys
 ):
     good = yaml.safe_load((EXAMPLES / "ussd-voice-100.yaml").read_text(encoding="utf-8"))
-    too_long = {**good, "id": "ussd-too-long", "text": {**good["text"], "ru": "Подключите сто минут на все сети всего за восемь тысяч"}}
+    long_russian = "Подключите сто минут на все сети всего за восемь тысяч"
+    too_long = {**good, "id": "ussd-too-long", "text": {**good["text"], "ru": long_russian}}
     unknown = {**good, "id": "ussd-unknown", "offer": {"kind": "bundle", "product": "no-such-pack"}}
     path = written(tmp_path, "mixed.yaml", {"campaigns": [good, too_long, unknown]})
 
@@ -95,7 +100,10 @@ def test_pause_start_stop_are_audited_with_who_and_what_and_stopped_is_final(fir
 
     entries = audit_entries("voice-data-1gb")
     assert [(entry["action"], entry["by"]) for entry in entries] == [
-        ("import", "dilnoza"), ("pause", "aziz"), ("start", "dilnoza"), ("stop", "aziz"),
+        ("import", "dilnoza"),
+        ("pause", "aziz"),
+        ("start", "dilnoza"),
+        ("stop", "aziz"),
     ]
     assert entries[1]["changes"] == {"status": {"before": "live", "after": "paused"}}
     assert entries[3]["changes"] == {"status": {"before": "live", "after": "stopped"}}

@@ -37,8 +37,12 @@ def raw(channel: str = "voice", **fields: object) -> dict:
     return {**base, **fields}
 
 
-def reasons(campaign: Campaign, before: Campaign | None = None, others: list[Campaign] | None = None,
-            profile: operator.OperatorProfile = PROFILE) -> list[str]:
+def reasons(
+    campaign: Campaign,
+    before: Campaign | None = None,
+    others: list[Campaign] | None = None,
+    profile: operator.OperatorProfile = PROFILE,
+) -> list[str]:
     return store.problems(campaign, before, others or [], CONFIG, profile)
 
 
@@ -51,11 +55,18 @@ def test_a_campaign_of_the_catalogue_in_force_in_the_operators_languages_is_acce
     ("offer", "expected"),
     [
         ({"kind": "bundle", "product": "no-such"}, "offer.product: no-such is not in the catalogue in force"),
-        ({"kind": "bundle", "product": "music-monthly"},
-         "offer.product: music-monthly is a subscription, but offer.kind bundle needs a pack"),
-        ({"kind": "product", "product": "data-1gb"},
-         "offer.product: data-1gb is a pack, but offer.kind product needs a subscription"),
-        ({"kind": "plan", "product": "data-1gb"}, "offer.product: data-1gb is a pack, but offer.kind plan needs a plan"),
+        (
+            {"kind": "bundle", "product": "music-monthly"},
+            "offer.product: music-monthly is a subscription, but offer.kind bundle needs a pack",
+        ),
+        (
+            {"kind": "product", "product": "data-1gb"},
+            "offer.product: data-1gb is a pack, but offer.kind product needs a subscription",
+        ),
+        (
+            {"kind": "plan", "product": "data-1gb"},
+            "offer.product: data-1gb is a pack, but offer.kind plan needs a plan",
+        ),
     ],
 )
 def test_an_offer_missing_from_the_catalogue_or_of_another_kind_is_refused(offer, expected):
@@ -64,12 +75,18 @@ def test_an_offer_missing_from_the_catalogue_or_of_another_kind_is_refused(offer
 
 def test_the_model_refuses_with_the_field_named():
     with pytest.raises(store.Refused) as refused:
-        store.parsed({**raw(), "cap": {"plays": 0, "period_hours": 24}, "offer": {"kind": "bundle", "product": "x",
-                                                                                  "keys": {"1": "info"}}})
+        store.parsed(
+            {
+                **raw(),
+                "cap": {"plays": 0, "period_hours": 24},
+                "offer": {"kind": "bundle", "product": "x", "keys": {"1": "info"}},
+            }
+        )
     assert refused.value.campaign_id == "voice-offer"
     assert any(reason.startswith("cap.plays: ") for reason in refused.value.reasons)
-    assert any(reason.startswith("offer.keys: ") and "exactly one key activates" in reason
-               for reason in refused.value.reasons)
+    assert any(
+        reason.startswith("offer.keys: ") and "exactly one key activates" in reason for reason in refused.value.reasons
+    )
     with pytest.raises(store.Refused) as missing:
         store.parsed({key: value for key, value in raw().items() if key != "schedule"})
     assert missing.value.reasons == ["schedule: Field required"]
@@ -112,8 +129,17 @@ def test_a_cap_period_longer_than_plays_are_kept_is_refused():
     assert store.problems(campaign, None, [], CONFIG, PROFILE) == []
 
 
-ALLOWED = {("draft", "draft"), ("draft", "live"), ("draft", "stopped"), ("live", "live"), ("live", "paused"),
-           ("live", "stopped"), ("paused", "paused"), ("paused", "live"), ("paused", "stopped")}
+ALLOWED = {
+    ("draft", "draft"),
+    ("draft", "live"),
+    ("draft", "stopped"),
+    ("live", "live"),
+    ("live", "paused"),
+    ("live", "stopped"),
+    ("paused", "paused"),
+    ("paused", "live"),
+    ("paused", "stopped"),
+}
 
 
 @pytest.mark.parametrize(("before", "after"), list(itertools.product(["draft", "live", "paused", "stopped"], repeat=2)))

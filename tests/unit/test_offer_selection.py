@@ -5,7 +5,7 @@ takes no second play, and reservations replayed in any interleaving never pass t
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings, strategies as st
@@ -60,9 +60,11 @@ segments = st.fixed_dictionaries(
         "line_types": st.lists(st.sampled_from(["prepaid", "postpaid"]), max_size=2),
         "languages": st.lists(st.sampled_from(LANGUAGES), max_size=3),
         "regions": st.lists(st.sampled_from(["tashkent", "samarkand"]), max_size=2),
-        "attributes": st.dictionaries(st.sampled_from(["segment", "device"]),
-                                      st.lists(st.sampled_from(["youth", "vip", "4g"]), min_size=1, max_size=2),
-                                      max_size=2),
+        "attributes": st.dictionaries(
+            st.sampled_from(["segment", "device"]),
+            st.lists(st.sampled_from(["youth", "vip", "4g"]), min_size=1, max_size=2),
+            max_size=2,
+        ),
     },
 )
 audiences = st.builds(
@@ -105,9 +107,11 @@ def test_a_subscriber_speaking_a_language_the_campaign_has_no_prompt_in_is_not_o
 
 # --- schedule in the operator's zone --------------------------------------------------------------------
 
+
 @settings(max_examples=300)
 @given(
-    moment=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    # hypothesis takes naive bounds and draws aware moments in the zone given
+    moment=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),  # noqa: DTZ001
     start=st.integers(0, 23),
     length=st.integers(1, 24),
     days=st.sets(st.sampled_from(WEEKDAYS), min_size=1),
@@ -115,8 +119,9 @@ def test_a_subscriber_speaking_a_language_the_campaign_has_no_prompt_in_is_not_o
 def test_the_schedule_is_read_in_the_operators_zone(moment, start, length, days):
     end = min(start + length, 24)
     window = {"start": f"{start:02d}:00", "end": "00:00" if end == 24 else f"{end:02d}:00"}
-    scheduled = campaign(schedule={"starts": "2026-03-01", "ends": "2027-06-30", "days": sorted(days),
-                                   "hours": [window]})
+    scheduled = campaign(
+        schedule={"starts": "2026-03-01", "ends": "2027-06-30", "days": sorted(days), "hours": [window]}
+    )
     local = moment.astimezone(ZONE)
     runs = (
         date(2026, 3, 1) <= local.date() <= date(2027, 6, 30)
@@ -141,6 +146,7 @@ def test_a_night_window_runs_by_local_time_across_midnight_utc():
 
 # --- frequency cap ---------------------------------------------------------------------------------------
 
+
 @settings(max_examples=300)
 @given(
     allowed=st.integers(1, 5),
@@ -149,8 +155,9 @@ def test_a_night_window_runs_by_local_time_across_midnight_utc():
     ago_minutes=st.lists(st.integers(0, 80 * 60), max_size=8),
 )
 def test_the_cap_counts_plays_within_the_period_and_the_minimum_gap(allowed, period_hours, gap_minutes, ago_minutes):
-    capped = campaign(cap={"plays": allowed, "period_hours": period_hours,
-                           "min_gap_minutes": min(gap_minutes, period_hours * 60)})
+    capped = campaign(
+        cap={"plays": allowed, "period_hours": period_hours, "min_gap_minutes": min(gap_minutes, period_hours * 60)}
+    )
     plays = [NOW - timedelta(minutes=ago) for ago in ago_minutes]
     within = [ago for ago in ago_minutes if ago < period_hours * 60]
     gap_kept = not within or min(within) >= min(gap_minutes, period_hours * 60)
@@ -177,8 +184,11 @@ tiered = st.lists(
 def test_a_lower_tier_is_never_chosen_while_a_higher_one_fits(specs, seed):
     campaigns, fitting = [], []
     for n, (tier, weight, fits_segment, budget_spent) in enumerate(specs):
-        campaigns.append(campaign(f"c{n}", tier=tier, weight=weight, budget=5,
-                                  segment={} if fits_segment else {"regions": ["samarkand"]}))
+        campaigns.append(
+            campaign(
+                f"c{n}", tier=tier, weight=weight, budget=5, segment={} if fits_segment else {"regions": ["samarkand"]}
+            )
+        )
         if fits_segment and not budget_spent:
             fitting.append((TIERS.index(tier), f"c{n}"))
     used = {f"c{n}": 5 if spent else 4 for n, (_, _, _, spent) in enumerate(specs)}
@@ -207,17 +217,22 @@ def test_a_campaign_whose_budget_is_spent_is_not_offered_and_the_next_tier_is():
 
 def test_only_live_campaigns_on_the_channel_are_offered():
     paused = campaign("paused", status="paused")
-    ussd_offer = Campaign.model_validate({**campaign("ussd").model_dump(mode="json"), "channel": "ussd", "voice": {},
-                                     "text": {"uz": "Taklif"}})
+    ussd_offer = Campaign.model_validate(
+        {**campaign("ussd").model_dump(mode="json"), "channel": "ussd", "voice": {}, "text": {"uz": "Taklif"}}
+    )
     assert chosen(pool(paused, ussd_offer)) is None
 
 
 # --- the cap's reservation ------------------------------------------------------------------------------
 
+
 def reserve(stored: dict | None, the_pool: Pool, offer_id: str, now: datetime = NOW) -> tuple[dict | None, str | None]:
     return caps.reserve(
-        stored, offer_id,
-        lambda plays: choose(the_pool, "voice", subscriber(), now, plays, seed=offer_id), now, HORIZON,
+        stored,
+        offer_id,
+        lambda plays: choose(the_pool, "voice", subscriber(), now, plays, seed=offer_id),
+        now,
+        HORIZON,
     )
 
 
