@@ -70,8 +70,8 @@ def import_file(path: Path, by: str) -> int:
         return 1
     db, refused = store.db(), 0
     for entry in entries:
-        campaign_id = str(entry.get("id", "?"))
         try:
+            campaign_id = campaigns.parsed(entry).id  # checked before its id names a document
             saved, changed = campaigns.save(
                 db,
                 campaign_id,

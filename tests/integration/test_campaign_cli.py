@@ -123,3 +123,10 @@ def test_a_draft_cannot_be_paused_and_an_unknown_campaign_is_named(firestore_cle
     assert care.main(["start", "no-such", "--by", "aziz"]) == 1
     assert "campaign no-such refused" in capsys.readouterr().err
     assert len(audit_entries("ussd-voice-100")) == 1
+
+
+def test_an_entry_with_an_unusable_id_is_refused_before_anything_is_read(firestore_clean, tmp_path, capsys):
+    entry = {**yaml.safe_load((EXAMPLES / "ussd-voice-100.yaml").read_text(encoding="utf-8")), "id": "a/b"}
+    assert care.main(["import", str(written(tmp_path, "bad-id.yaml", entry)), "--by", "aziz"]) == 1
+    assert "campaign a/b refused:\n  id: String should match pattern" in capsys.readouterr().err
+    assert list(store.db().collection(CAMPAIGNS).stream()) == []
