@@ -29,6 +29,7 @@ from functions.subscriptions import public as subscriptions
 from functions.voice_plus import fit
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import AUDIT, CAMPAIGNS, Campaign, Status, campaign_document
+from shared import runtime
 from shared.consent import NO_WORDS, YES_WORDS
 from shared.operator import OperatorProfile
 
@@ -199,7 +200,7 @@ def save(
             transaction.create(entry, {"by": by, "action": action, "at": now, "changes": changed})
         return campaign, changed
 
-    return write(db.transaction())
+    return runtime.transact(db, write, label="campaign-save")  # care's saves contending on one campaign retried
 
 
 def imported(raw: Mapping[str, Any]) -> Change:

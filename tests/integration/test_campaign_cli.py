@@ -3,6 +3,7 @@ reasons, start/pause/stop audited with who and what, a stopped campaign final.""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -130,3 +131,23 @@ def test_an_entry_with_an_unusable_id_is_refused_before_anything_is_read(firesto
     assert care.main(["import", str(written(tmp_path, "bad-id.yaml", entry)), "--by", "aziz"]) == 1
     assert "campaign a/b refused:\n  id: String should match pattern" in capsys.readouterr().err
     assert list(store.db().collection(CAMPAIGNS).stream()) == []
+
+
+def test_concurrent_saves_of_one_campaign_each_leave_one_audit_entry_numbered_without_gaps(firestore_clean, tmp_path):
+    assert care.main(["import", str(EXAMPLES / "voice-data-1gb.yaml"), "--by", "dilnoza"]) == 0
+    original = yaml.safe_load((EXAMPLES / "voice-data-1gb.yaml").read_text(encoding="utf-8"))
+    files = [written(tmp_path, f"rename-{n}.yaml", {**original, "name": f"Renamed {n}"}) for n in range(6)]
+    with ThreadPoolExecutor(len(files)) as pool:
+        codes = list(pool.map(lambda n: care.main(["import", str(files[n]), "--by", f"agent-{n}"]), range(len(files))))
+    assert codes == [0] * len(files)
+
+    entries = audit_entries("voice-data-1gb")
+    ids = sorted(
+        entry.id for entry in store.db().collection(CAMPAIGNS).document("voice-data-1gb").collection(AUDIT).stream()
+    )
+    assert ids == [f"{n:06d}" for n in range(1, 8)]
+    renames = [entry["changes"]["name"] for entry in entries[1:]]
+    assert sorted(entry["by"] for entry in entries[1:]) == [f"agent-{n}" for n in range(6)]
+    # Each rename saw the one before it: the audit's befores chain to the stored name.
+    assert [rename["before"] for rename in renames] == [original["name"], *(r["after"] for r in renames[:-1])]
+    assert stored("voice-data-1gb")["name"] == renames[-1]["after"]
