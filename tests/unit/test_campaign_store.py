@@ -5,8 +5,10 @@ languages, the cap's period, the status moves."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
+import yaml
 
 from functions.voice_plus import store
 from functions.voice_plus.__main__ import entries_of
@@ -178,3 +180,17 @@ def test_a_file_holds_one_campaign_a_list_or_a_campaigns_key():
     assert entries_of({"campaigns": [{"id": "a"}]}) == [{"id": "a"}]
     for nothing in (None, [], "text", [1, 2], {"campaigns": []}):
         assert isinstance(entries_of(nothing), str)
+
+
+EXAMPLES = Path(__file__).parents[2] / "functions" / "voice_plus" / "campaigns"
+
+
+def test_the_demos_campaigns_pass_every_check_one_per_channel():
+    examples = [store.parsed(yaml.safe_load(path.read_text(encoding="utf-8"))) for path in EXAMPLES.glob("*.yaml")]
+    assert sorted(example.channel for example in examples) == ["sms", "ussd", "voice"]
+    for example in examples:
+        assert reasons(example, others=examples) == [], example.id
+    [voice] = [example for example in examples if example.channel == "voice"]
+    assert (voice.offer.kind, voice.offer.product, voice.offer.confirm) == ("bundle", "data-1gb", True)
+    assert (voice.cap.plays, voice.cap.period_hours) == (1, 24)
+    assert sorted(voice.voice) == sorted(LANGUAGES) and all(prompt.say for prompt in voice.voice.values())
