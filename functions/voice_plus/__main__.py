@@ -92,17 +92,25 @@ def import_file(path: Path, by: str) -> int:
 
 
 def list_campaigns() -> int:
-    found = campaigns.every(store.db())
+    db = store.db()
+    found = campaigns.every(db)
+    used = campaigns.budgets_used(db, [campaign.id for campaign in found]) if found else {}
     print(f"campaigns: {len(found)}")
     for campaign in found:
         print(
             f"  {campaign.id}  {campaign.status:<7} {campaign.channel:<5} {campaign.tier}/{campaign.weight}  "
-            f"{campaign.offer.kind} {campaign.offer.product}  {campaign.name}"
+            f"{campaign.offer.kind} {campaign.offer.product}  {budget_line(campaign, used[campaign.id])}  "
+            f"{campaign.name}"
         )
     return 0
 
 
-def describe(campaign: Campaign) -> list[str]:
+def budget_line(campaign: Campaign, used: int) -> str:
+    """Activations counted against the budget, and the budget."""
+    return f"budget {used}/{campaign.budget if campaign.budget is not None else 'unlimited'}"
+
+
+def describe(campaign: Campaign, used: int) -> list[str]:
     """A campaign as care reads it."""
     schedule, segment, cap = campaign.schedule, campaign.segment, campaign.cap
     hours = ", ".join(f"{w.start:%H:%M}-{w.end:%H:%M}" for w in schedule.hours) or "all day"
@@ -118,17 +126,18 @@ def describe(campaign: Campaign) -> list[str]:
         f"schedule: {schedule.starts} to {schedule.ends or 'open'}; {' '.join(schedule.days)}; {hours}",
         f"segment: {targeted or 'everyone'}",
         f"cap: {cap.plays} plays in {cap.period_hours} h, {cap.min_gap_minutes} min apart; "
-        f"budget {campaign.budget or 'unlimited'}",
+        + budget_line(campaign, used),
         *(f"  {language}: {getattr(prompt, 'shown', prompt)}" for language, prompt in sorted(said.items())),
     ]
 
 
 def show(campaign_id: str) -> int:
-    campaign = campaigns.read(store.db(), campaign_id)
+    db = store.db()
+    campaign = campaigns.read(db, campaign_id)
     if campaign is None:
         print(f"no campaign {campaign_id}", file=sys.stderr)
         return 1
-    print("\n".join(describe(campaign)))
+    print("\n".join(describe(campaign, campaigns.budgets_used(db, [campaign_id])[campaign_id])))
     return 0
 
 

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus import fit
 from functions.voice_plus.config import VoicePlusConfig
-from functions.voice_plus.documents import AUDIT, CAMPAIGNS, Campaign, Status, campaign_document
+from functions.voice_plus.documents import AUDIT, BUDGETS, CAMPAIGNS, Campaign, Status, campaign_document
 from shared import runtime
 from shared.consent import NO_WORDS, YES_WORDS
 from shared.operator import OperatorProfile
@@ -236,6 +236,13 @@ def read(db: firestore.Client, campaign_id: str) -> Campaign | None:
 def every(db: firestore.Client) -> list[Campaign]:
     """Every stored campaign, by id."""
     return sorted((Campaign.model_validate(s.to_dict()) for s in db.collection(CAMPAIGNS).stream()), key=lambda c: c.id)
+
+
+def budgets_used(db: firestore.Client, campaign_ids: list[str]) -> dict[str, int]:
+    """Activations counted against each campaign's budget (campaign_budgets/{id} `used`; none yet: 0)."""
+    refs = [db.collection(BUDGETS).document(campaign_id) for campaign_id in campaign_ids]
+    found = {snapshot.id: int((snapshot.to_dict() or {}).get("used", 0)) for snapshot in db.get_all(refs)}
+    return {campaign_id: found.get(campaign_id, 0) for campaign_id in campaign_ids}
 
 
 def audit_of(db: firestore.Client, campaign_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from functions.voice_plus import __main__ as care
-from functions.voice_plus.documents import AUDIT, CAMPAIGNS
+from functions.voice_plus.documents import AUDIT, BUDGETS, CAMPAIGNS
 from shared import store
 
 EXAMPLES = Path(__file__).parents[2] / "functions" / "voice_plus" / "campaigns"
@@ -56,6 +56,11 @@ def test_the_demo_campaigns_import_with_an_audit_entry_each_and_list(firestore_c
     assert care.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert "campaigns: 3" in listed and "sms-200-topup  live    sms" in listed
+    assert "bundle data-1gb  budget 0/1000" in listed and "budget 0/unlimited" in listed
+
+    store.db().collection(BUDGETS).document("voice-data-1gb").set({"used": 7})
+    assert care.main(["show", "voice-data-1gb"]) == 0
+    assert "cap: 1 plays in 24 h, 0 min apart; budget 7/1000" in capsys.readouterr().out
 
 
 def test_a_refused_campaign_is_not_saved_and_its_reasons_name_the_fields_while_the_others_are(
