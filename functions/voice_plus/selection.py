@@ -143,13 +143,13 @@ class Live:
 
     def runs_at(self, local: datetime) -> bool:
         """The schedule, at `local` (the operator's zone)."""
-        day = local.date()
-        if day < self.starts or (self.ends is not None and day > self.ends) or local.weekday() not in self.days:
+        return self.runs_on(local.date(), local.weekday(), local.hour * 60 + local.minute)
+
+    def runs_on(self, day: date, weekday: int, minute: int) -> bool:
+        """The schedule on a local date, weekday (Monday 0) and minute of the day."""
+        if day < self.starts or (self.ends is not None and day > self.ends) or weekday not in self.days:
             return False
-        if not self.hours:
-            return True
-        minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.hours)
+        return not self.hours or any(start <= minute < end for start, end in self.hours)
 
     def cap_allows(self, plays: Sequence[datetime], now: datetime) -> bool:
         """Fewer than `plays` plays within the period, and the last one at least the minimum gap ago."""
@@ -158,6 +158,9 @@ class Live:
         if len(recent) >= self.plays:
             return False
         return not (self.min_gap and recent and max(recent) > now - self.min_gap)
+
+
+CHANNELS: tuple[OfferChannel, ...] = ("voice", "ussd", "sms")
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class Pool:
         """From (campaign, budget used) pairs; only live ones are kept."""
         compiled = [Live.of(campaign, used) for campaign, used in campaigns if campaign.status == "live"]
         tiers: dict[OfferChannel, tuple[tuple[Live, ...], ...]] = {}
-        for channel in ("voice", "ussd", "sms"):
+        for channel in CHANNELS:
             on_channel = [live for live in compiled if live.campaign.channel == channel]
             tiers[channel] = tuple(
                 tuple(sorted((live for live in on_channel if live.rank == rank), key=lambda live: live.id))
@@ -202,14 +205,16 @@ def choose(
     seed: str,
 ) -> Live | None:
     """The campaign to offer: the first tier with any that fits (subscriber, moment, budget, cap), by weight."""
+    # The moment in the operator's zone, worked out once for every campaign.
     local = now.astimezone(pool.zone)
+    day, weekday, minute = local.date(), local.weekday(), local.hour * 60 + local.minute
     for tier in pool.tiers.get(channel, ()):
         fits = [
             live
             for live in tier
             if (live.budget_left is None or live.budget_left > 0)
             and live.takes(who)
-            and live.runs_at(local)
+            and live.runs_on(day, weekday, minute)
             and live.cap_allows(plays.get(live.id, ()), now)
         ]
         if fits:

@@ -39,7 +39,8 @@ def test_discovery_finds_the_services_sections_without_a_list():
                                                  "functions.subscriptions", "functions.transfers",
                                                  "functions.zero_balance")
     assert sections.service_packages("bench") == ("functions.credits", "functions.ledger", "functions.missed_calls",
-                                                  "functions.notify", "functions.subscriptions", "functions.transfers")
+                                                  "functions.notify", "functions.subscriptions", "functions.transfers",
+                                                  "functions.voice_plus")
 
 
 def test_the_demo_plays_the_services_parts_and_the_platforms_in_their_order():
@@ -50,7 +51,8 @@ def test_the_demo_plays_the_services_parts_and_the_platforms_in_their_order():
                       "functions.credits.demo"]        # a year: last of all
     measured = [section.measure.__module__ for section in bench.bench_sections(PROFILE)]
     assert measured == ["functions.notify.bench", "functions.ledger.bench", "functions.transfers.bench",
-                        "functions.missed_calls.bench", "functions.subscriptions.bench", "functions.credits.bench"]
+                        "functions.missed_calls.bench", "functions.subscriptions.bench", "functions.credits.bench",
+                        "functions.voice_plus.bench"]
 
 
 def test_a_service_the_profile_switches_off_has_no_part():
@@ -77,7 +79,8 @@ def test_a_new_services_bench_section_is_found_its_count_read_and_its_figure_pri
                                                  "calls": 300, "callers": 50, "calls-each": 4,
                                                  "storm-subscribers": 2000, "subscription-screens": 300,
                                                  "renewals": 100, "credit-recharges": 20,
-                                                 "hot-account-debits": 1000, "hot-account-users": 100, "pings": 3})
+                                                 "hot-account-debits": 1000, "hot-account-users": 100,
+                                                 "voice-plus-calls": 300, "addon-requests": 300, "pings": 3})
     small = bench.parse(["--storm-subscribers", "20", "--soak-minutes", "0"], measured)[2]
     assert (small["storm-subscribers"], small["soak-minutes"]) == (20, 0)
     assert push == "local", "the bench pushes like production unless told --push emulator"
