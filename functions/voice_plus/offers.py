@@ -133,13 +133,15 @@ def on_accepted(ctx: runtime.Context[None], accepted: OfferAccepted) -> None:
         return
     ctx.txn.set(budget_ref, {"campaign": campaign.id, "used": used + 1, "updated_at": ctx.now})
     ctx.txn.create(offer_ref, {**offer, "outcome": "accepted"})
-    topic, request = _request(accepted, campaign)
+    topic, request = plan_or_product_request(accepted, campaign)
     ctx.emit(topic, request, purpose="request")
     emit_step(ctx, offer, "accepted")
     logger.info("offer accepted", extra={"offer_id": accepted.offer_id, "msisdn": mask(accepted.msisdn)})
 
 
-def _request(accepted: OfferAccepted, campaign: Campaign) -> tuple[str, SubscriptionRequested | PlanChangeRequested]:
+def plan_or_product_request(
+    accepted: OfferAccepted, campaign: Campaign
+) -> tuple[str, SubscriptionRequested | PlanChangeRequested]:
     """What subscriptions is asked: start the product (or pack), or change plan; the offer's id is the request's."""
     common = {
         "request_id": accepted.offer_id,
