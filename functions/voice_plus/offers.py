@@ -72,6 +72,8 @@ def emit_step(ctx: runtime.Context[Any], offer: dict[str, Any], step: FunnelStep
 
 def _check(accepted: OfferAccepted, campaign: Campaign | None, caps: dict[str, Any] | None) -> Campaign:
     """The campaign the offer was made by; Rejected for an event no retry can make true (forged or stray)."""
+    if not accepted.offer_id.startswith(f"{accepted.channel}:"):
+        raise runtime.Rejected(f"offer {accepted.offer_id} was not made on the {accepted.channel} channel")
     if campaign is None:
         raise runtime.Rejected(f"campaign {accepted.campaign_id} does not exist")
     if not was_made(caps, accepted.offer_id, accepted.campaign_id):

@@ -1,8 +1,9 @@
 """What subscriptions made of an accepted offer (`subscription.request-decided`, source voice_plus), in ONE transaction.
 
 - started / changed: the offer recorded "activated", the funnel's activation counted;
-- refused:<reason>: the offer recorded "failed:<reason>", the failure counted with its reason, and the
-  campaign's budget given back its one (a refused activation does not spend the budget);
+- refused:<reason> (or any other outcome that started nothing, such as ask_again when the price
+  changed since the offer named it): the offer recorded "failed:<reason>", the failure counted with
+  its reason, and the campaign's budget given back its one (a refused activation does not spend it);
 - asked / declined / expired: subscriptions' own SMS dialogue, not an outcome of an offer: ignored.
 
 subscriptions has already told the subscriber the result (its receipt or refusal, in their language).
@@ -23,6 +24,7 @@ from shared.events import SubscriptionRequestDecided
 logger = logging.getLogger("vas.voice_plus.outcomes")
 
 ACTIVATED = frozenset({"started", "changed"})
+DIALOGUE = frozenset({"asked", "declined", "expired"})  # subscriptions' own SMS question and its answers
 REFUSED = "refused:"
 
 
@@ -31,7 +33,7 @@ def on_request_decided(ctx: runtime.Context[None], decided: SubscriptionRequestD
     """Record the activation or its failure on the offer; a refusal gives the campaign's budget back its one."""
     if decided.source != SOURCE:  # the subscription's filter keeps others' out; a push without it is not ours either
         return
-    if decided.outcome not in ACTIVATED and not decided.outcome.startswith(REFUSED):
+    if decided.outcome in DIALOGUE:
         logger.info("not an offer's outcome", extra={"offer_id": decided.request_id, "outcome": decided.outcome})
         return
     offer_ref = ctx.doc(OFFERS, decided.request_id)

@@ -162,6 +162,9 @@ def test_outcomes_of_other_services_requests_and_subscriptions_questions_change_
     assert offer("voice:CA3")["outcome"] == "accepted" and used() == 1
     stray = {**decided, "request_id": "voice:NEVER", "source": "voice_plus", "outcome": "started"}
     assert deliver(voice_plus.on_request_decided, stray, "dec-3c") == "rejected"
+    price_changed = {**decided, "source": "voice_plus", "outcome": "ask_again"}  # subscriptions started nothing
+    assert deliver(voice_plus.on_request_decided, price_changed, "dec-3d") == "processed"
+    assert offer("voice:CA3")["outcome"] == "failed:ask_again" and used() == 0
 
 
 # --- declined, forged, ended --------------------------------------------------------------------
@@ -189,6 +192,7 @@ def test_a_declined_offer_keeps_its_consent_as_declined_and_activates_nothing(fi
     ("offered by another campaign", "was never made"),
     ("someone else's consent", "not this subscriber's"),
     ("no such campaign", "does not exist"),
+    ("made on another channel", "not made on the voice channel"),
 ])
 def test_an_accepted_event_for_an_offer_never_made_activates_nothing(firestore_clean, case, why):
     subscriber(ALICE, "en", balance=50_000 * SOM)
@@ -200,6 +204,9 @@ def test_an_accepted_event_for_an_offer_never_made_activates_nothing(firestore_c
     elif case == "someone else's consent":
         offered(ALICE, "voice:CA5")
         payload = accepting(ALICE, "voice:CA5", consent_of=BOB)
+    elif case == "made on another channel":
+        offered(ALICE, "ussd:CA5")
+        payload = {**accepting(ALICE, "ussd:CA5"), "channel": "voice"}
     elif case == "no such campaign":
         offered(ALICE, "voice:CA5", campaign_id="gone-away")
         payload = accepting(ALICE, "voice:CA5", campaign_id="gone-away")
