@@ -88,6 +88,8 @@ def test_an_accepted_offer_is_asked_of_subscriptions_which_keeps_the_consent_sta
 
     assert deliver(voice_plus.on_accepted, payload, "acc-1") == "processed"
     assert deliver(voice_plus.on_accepted, payload, "acc-1", message_id="again") == "duplicate"
+    assert deliver(voice_plus.on_accepted, payload, "acc-1-republished") == "processed"  # another id, same offer
+    assert outbox(voice_plus.on_accepted, "acc-1-republished", "subscription.requested") == []
 
     [request] = outbox(voice_plus.on_accepted, "acc-1", "subscription.requested")
     assert (request["request_id"], request["product"], request["channel"], request["source"]) == (
