@@ -39,6 +39,11 @@ def offer_of(product_id: str) -> str:
     return f"{OFFER_PREFIX}{product_id}"
 
 
+def consented_to(given: Consent, offer: str, source: str) -> bool:
+    """The consent names this product's offer, or (a request another service asks) that service's offer of it."""
+    return given.offer == offer or (source != "subscriptions" and given.offer.startswith(f"{source}."))
+
+
 def plan_offer_of(plan_id: str) -> str:
     """What a plan change's consent names as sold."""
     return f"{OFFER_PREFIX}plan.{plan_id}"
@@ -102,9 +107,10 @@ def consent_step(
     `waiting`: the question this subscriber has waiting (any product), `shown`: the question's text.
     """
     offer = offer_of(product.id)
-    if request.consent is not None:  # asked and answered on a USSD screen
+    if request.consent is not None:  # asked and answered on a USSD screen (or in another service's offer)
         given = request.consent
-        if (given.msisdn, given.offer, given.price, given.currency) != (request.msisdn, offer, price, currency):
+        named = consented_to(given, offer, request.source)
+        if not named or (given.msisdn, given.price, given.currency) != (request.msisdn, price, currency):
             return ConsentStep(answer="subscriptions.ask_again")  # it consented to another price: ask again
         return ConsentStep((given,), start=given.confirmed, consent_id=given.id)
     open_question = waiting if waiting is not None and waiting.status == "pending" else None

@@ -6,3 +6,7 @@ outbox after the commit.
 """
 
 from __future__ import annotations
+
+from functions.voice_plus.offers import on_accepted  # noqa: F401 - entry point
+from functions.voice_plus.outcomes import on_request_decided  # noqa: F401 - entry point
+from functions.voice_plus.stats import on_funnel  # noqa: F401 - entry point

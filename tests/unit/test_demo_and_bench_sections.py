@@ -37,7 +37,7 @@ def test_every_services_demo_and_bench_module_is_discovered(kind):
 def test_discovery_finds_the_services_sections_without_a_list():
     assert sections.service_packages("demo") == ("functions.credits", "functions.ledger", "functions.missed_calls",
                                                  "functions.subscriptions", "functions.transfers",
-                                                 "functions.zero_balance")
+                                                 "functions.voice_plus", "functions.zero_balance")
     assert sections.service_packages("bench") == ("functions.credits", "functions.ledger", "functions.missed_calls",
                                                   "functions.notify", "functions.subscriptions", "functions.transfers",
                                                   "functions.voice_plus")
@@ -47,7 +47,8 @@ def test_the_demo_plays_the_services_parts_and_the_platforms_in_their_order():
     played = [section.play.__module__ for section in demo.demo_sections(PROFILE)]
     assert played == ["functions.ledger.demo", "infra.demo", "functions.transfers.demo",
                       "functions.missed_calls.demo", "functions.zero_balance.demo",
-                      "functions.subscriptions.demo",  # these last two move the clock
+                      "functions.subscriptions.demo",  # moves the clock (a month), and so does
+                      "functions.voice_plus.demo",     # (offers on the month's clock)
                       "functions.credits.demo"]        # a year: last of all
     measured = [section.measure.__module__ for section in bench.bench_sections(PROFILE)]
     assert measured == ["functions.notify.bench", "functions.ledger.bench", "functions.transfers.bench",
