@@ -43,6 +43,10 @@ class Terms:
         return self.description.get(language) or (next(iter(self.description.values()), None))
 
 
+def _per_language(texts: Mapping[Any, str]) -> dict[str, str]:
+    return {str(language): text for language, text in texts.items()}
+
+
 def terms(product_id: str) -> Terms | None:
     """The product or plan `product_id` of the catalogue in force; None when there is none (or the service is off)."""
     from functions.subscriptions import pricing
@@ -56,8 +60,8 @@ def terms(product_id: str) -> Terms | None:
         return Terms(
             id=product.id,
             kind=product.kind,
-            names=dict(product.names),
-            description=dict(product.description),
+            names=_per_language(product.names),
+            description=_per_language(product.description),
             price=product.price,
             currency=catalogue.currency,
             period=pricing.consent_period(product.period),  # type: ignore[arg-type]  # one of the Literal's values
@@ -69,7 +73,7 @@ def terms(product_id: str) -> Terms | None:
     return Terms(
         id=plan.id,
         kind="plan",
-        names=dict(plan.names),
+        names=_per_language(plan.names),
         description={},
         price=catalogue.plan_change.fee,
         currency=catalogue.currency,

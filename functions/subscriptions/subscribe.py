@@ -253,12 +253,13 @@ def _record(
 ) -> None:
     """Keep what became of a request (started, asked, declined, refused:<reason>, …) for care and tests."""
     plan = isinstance(request, PlanChangeRequested)
+    wanted = request.plan if isinstance(request, PlanChangeRequested) else request.product
     ctx.txn.set(
         ctx.doc(REQUESTS, record_id(request.request_id)),
         {
             "request_id": request.request_id,
             "msisdn": request.msisdn,
-            "product": request.plan if plan else request.product,
+            "product": wanted,
             "kind": "plan" if plan else "product",
             "channel": request.channel,
             "source": request.source,
@@ -277,7 +278,7 @@ def _record(
         SubscriptionRequestDecided(
             request_id=request.request_id,
             msisdn=request.msisdn,
-            product=request.plan if plan else request.product,
+            product=wanted,
             kind="plan" if plan else "product",
             source=request.source,
             channel=request.channel,
