@@ -7,6 +7,7 @@ joined by `*`) and shows our `CON …` (wait for input) or `END …` (close the 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,8 @@ from functions.edge.subscribers import Caller, refusal
 from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
+
+logger = logging.getLogger(__name__)
 
 _MAX_FIELD = 200  # no gateway field is longer; longer ones are not a real request
 _MAX_CODE_SHOWN = 20  # an unknown code is echoed back, but never a wall of text
@@ -258,7 +261,13 @@ def _addon_screens(
     if first.keep_open:  # the host's own menu: its inputs are its own
         return None
     for addon in addons:
-        shown = addon.handler(request_for(()), first)
+        try:
+            shown = addon.handler(request_for(()), first)
+        except Exception:  # an add-on never costs the subscriber the answer they asked for
+            logger.exception(
+                "USSD add-on failed; the host's answer stands", extra={"host": request_for(()).input.service_code}
+            )
+            continue
         if shown is None:
             continue
 

@@ -6,3 +6,5 @@ outbox after the commit.
 """
 
 from __future__ import annotations
+
+from functions.voice_plus.sms_offers import on_sms_reply  # noqa: F401 - entry point
