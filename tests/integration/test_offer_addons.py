@@ -7,7 +7,7 @@ answered on 06008, a top-up confirmation with its offer takes at most 2 SMS segm
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -18,7 +18,7 @@ from functions.voice_plus.documents import CAMPAIGNS, CAPS, SMS_OFFERS, Campaign
 from shared import consent, sms, signing, store, texts
 from shared.consent import Answer
 from shared.events import utcnow
-from tests.integration.test_edge import SECRET, edge, provision  # noqa: F401 (fixture)
+from tests.integration.test_edge import SECRET, edge, provision, twilio_post  # noqa: F401 (fixture)
 from tests.integration.test_subscriptions import outbox
 from tests.integration.test_transfers import deliver, deliver_until_done, sms_of, subscriber
 
@@ -183,3 +183,20 @@ def _fresh_campaign_list():
     yield
     addons._pools.clear()
 
+
+
+def test_the_offers_short_code_forwards_the_keyword_and_says_when_nothing_is_open(edge, tap):
+    provision(EN_USER, "en")
+    replies, said = tap("voice-plus.sms-replied"), tap("sms.send")
+    app = edge("sms_inbound")
+    assert twilio_post(app, {"MessageSid": "SM10", "From": EN_USER, "To": "06008", "Body": "NET5"}).status_code == 200
+    [nothing] = said(1)
+    assert (nothing.data["template"], nothing.data["sender"]) == ("voice_plus.sms.nothing_open", "06008")
+    until = utcnow() + timedelta(hours=1)
+    store.db().collection(SMS_OFFERS).document(EN_USER).set(
+        {"campaign": "sms-data", "offer": "sms:bss-9", "keyword": "NET5", "language": "en", "until": until})
+    assert twilio_post(app, {"MessageSid": "SM11", "From": EN_USER, "To": "06008", "Body": "net5"}).status_code == 200
+    [forwarded] = replies(1)
+    assert (forwarded.data["msisdn"], forwarded.data["said"]["text"], forwarded.data["consent_reply"]) == (
+        EN_USER, "net5", None)
+    assert said.rest() == []  # the consumer answers it, once it has asked
