@@ -104,20 +104,19 @@ class UssdAddOn:
         campaign_id = offered_campaign(request.document(CAPS, msisdn), offer_id)
         if not request.input.inputs and campaign_id is None:
             campaign_id = self._reserve(request, host, pool, offer_id)
-        live = pool.by_id.get(campaign_id) if campaign_id else None
         if campaign_id is None:
             return None
-        if live is None:  # paused or stopped since it was shown
-            return api.Reply.end(api.Text("voice_plus.ussd.ended").render(language))
-        campaign = live.campaign
-        addon = fit.ussd_addon(campaign, language)
-        shown = fit.with_ussd_addon(host.text, addon, self.config) if language in campaign.text else None
-        if shown is None:
+        live = pool.by_id.get(campaign_id)
+        if live is None or language not in live.campaign.text:  # paused or stopped since it was reserved
+            return api.Reply.end(api.Text("voice_plus.ussd.ended").render(language)) if request.input.inputs else None
+        campaign, offer_text = live.campaign, live.campaign.text[language]  # type: ignore[index]  # checked above
+        if request.input.inputs:  # the session's later screens: the first one was shown
+            return self._later(request, campaign, offer_id, offer_text)
+        shown = fit.with_ussd_addon(host.text, fit.ussd_addon(campaign, language), self.config)
+        if shown is None:  # reserved for a screen that fitted then (a repeated request): the answer changed since
             return None
-        if not request.input.inputs:
-            offered = _published(FUNNEL, funnel_step(offer_id, campaign, language, msisdn, "offered", request.now, 0))
-            return api.Reply(shown, keep_open=campaign.interactive, publish=(offered,))
-        return self._later(request, campaign, offer_id, campaign.text[language])  # type: ignore[index]
+        offered = _published(FUNNEL, funnel_step(offer_id, campaign, language, msisdn, "offered", request.now, 0))
+        return api.Reply(shown, keep_open=campaign.interactive, publish=(offered,))
 
     def _reserve(
         self, request: api.Request[api.UssdRequest], host: api.Reply, pool: selection.Pool, offer_id: str

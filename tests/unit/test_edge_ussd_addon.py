@@ -197,3 +197,12 @@ def test_an_addon_that_fails_leaves_the_balance_answered(monkeypatch, caps):
     live(monkeypatch, campaign())
     monkeypatch.setattr(api, "change_document", broken)
     assert dial(caps).body() == f"END {BALANCE}"
+
+
+def test_a_campaign_paused_after_it_was_shown_ends_the_session_without_accepting(monkeypatch, caps):
+    live(monkeypatch, campaign())
+    dial(caps)
+    live(monkeypatch)  # paused: no longer in the live list
+    ended = dial(caps, "1")
+    assert ended.body() == "END This offer has ended. Nothing was activated." and ended.publish == ()
+    assert dial(caps).body() == f"END {BALANCE}"  # the first screen again: the balance alone
