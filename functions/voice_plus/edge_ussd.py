@@ -107,8 +107,8 @@ class UssdAddOn:
         if campaign_id is None:
             return None
         live = pool.by_id.get(campaign_id)
-        if live is None or language not in live.campaign.text:  # paused or stopped since it was reserved
-            return api.Reply.end(api.Text("voice_plus.ussd.ended").render(language)) if request.input.inputs else None
+        if live is None or language not in live.campaign.text:  # paused or stopped since: the host's answer alone
+            return None
         campaign, offer_text = live.campaign, live.campaign.text[language]  # type: ignore[index]  # checked above
         if request.input.inputs:  # the session's later screens: the first one was shown
             return self._later(request, campaign, offer_id, offer_text)
