@@ -12,6 +12,7 @@ from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import SMS_OFFERS
 from shared.consent import NO_WORD, NO_WORDS, YES_WORD, YES_WORDS, Answer
 from shared.events import OfferSmsReplied, derive_event_id
+from shared.operator import OperatorProfile
 
 REPLIED = "voice-plus.sms-replied"
 _YES = frozenset(api.fold(word) for word in YES_WORDS)
@@ -19,7 +20,7 @@ _NO = frozenset(api.fold(word) for word in NO_WORDS)
 _TRAILING = ".,!?;:。，！？；："
 
 
-def reads(inbound: api.InboundSms, profile: object) -> tuple[api.DocumentPath, ...]:
+def reads(inbound: api.InboundSms, profile: OperatorProfile) -> tuple[api.DocumentPath, ...]:
     """The open offer, in the caller's round trip."""
     return ((SMS_OFFERS, inbound.sender),)
 

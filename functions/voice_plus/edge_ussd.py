@@ -30,6 +30,7 @@ from functions.voice_plus.documents import CAPS, Campaign
 from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, funnel_step, priced
 from shared import consent, store
 from shared.events import FunnelStep
+from shared.operator import OperatorProfile
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def offer_id_for(session_id: str) -> str:
     return f"ussd:{reference}"
 
 
-def reads(request: api.UssdRequest, profile: object) -> tuple[api.DocumentPath, ...]:
+def reads(request: api.UssdRequest, profile: OperatorProfile) -> tuple[api.DocumentPath, ...]:
     """The caps document and the subscriptions book, in the host's round trip."""
     return ((CAPS, request.msisdn), (subscriptions.BOOKS, request.msisdn))
 
@@ -144,6 +145,8 @@ class UssdAddOn:
         def choose(plays: caps.Plays) -> selection.Live | None:
             return selection.choose(fitting, "ussd", who, now, plays, seed=offer_id)
 
+        if choose(caps.plays_of(request.document(CAPS, msisdn))) is None:
+            return None  # none fits even the plays as read (newer ones only narrow it): no write to try
         try:
             return api.change_document(
                 store.db(), CAPS, msisdn, lambda stored: caps.reserve(stored, offer_id, choose, now, horizon)
