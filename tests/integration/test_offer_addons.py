@@ -103,8 +103,8 @@ def topped_up(reference: str, msisdn: str = EN_USER, amount: int = 500_000) -> d
     return notice
 
 
-def replied(word: str, sid: str, yes: bool | None = None, msisdn: str = EN_USER) -> str:
-    said = Answer(text=word, reference=sid, at=utcnow()).model_dump(mode="json")
+def replied(word: str, sid: str, yes: bool | None = None, msisdn: str = EN_USER, later: timedelta = timedelta()) -> str:
+    said = Answer(text=word, reference=sid, at=utcnow() + later).model_dump(mode="json")
     payload = {"msisdn": msisdn, "said": said, "consent_reply": yes}
     assert deliver(sms_offers.on_sms_reply, payload, sid) == "processed"
     return sid
@@ -148,6 +148,22 @@ def test_no_to_the_question_keeps_a_declined_consent_and_activates_nothing(fires
     [event] = outbox(sms_offers.on_sms_reply, "SM2", "voice-plus.accepted")
     assert event["consent"]["status"] == "declined"
     assert [s["template"] for s in sms_of(sms_offers.on_sms_reply, "SM2")] == ["voice_plus.sms.declined"]
+
+
+def test_a_yes_after_the_window_keeps_an_expired_consent_and_activates_nothing(firestore_clean):
+    subscriber(EN_USER, "en")
+    sms_addon()
+    topped_up("bss-4")
+    replied("NET5", "SM1")
+    replied("YES", "SM2", yes=True, later=timedelta(hours=25))  # the demo preset keeps an offer open 24 h
+    assert outbox(sms_offers.on_sms_reply, "SM2", "voice-plus.accepted") == []
+    [step] = outbox(sms_offers.on_sms_reply, "SM2", "voice-plus.funnel")
+    assert (step["step"], step["detail"]) == ("declined", "expired")
+    [told] = sms_of(sms_offers.on_sms_reply, "SM2")
+    assert told["template"] == "voice_plus.sms.expired"
+    records = [doc.to_dict() for doc in store.db().collection(consent.COLLECTION).stream()]
+    assert [(r["status"], r["confirmation"]["text"]) for r in records] == [("expired", "YES")]
+    assert not store.db().collection(SMS_OFFERS).document(EN_USER).get().exists
 
 
 def test_an_addon_that_would_pass_the_segment_budget_is_left_off_and_counts_no_play(firestore_clean):
