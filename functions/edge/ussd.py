@@ -2,6 +2,11 @@
 
 The gateway posts `sessionId, serviceCode, phoneNumber, networkCode, text` (the subscriber's inputs
 joined by `*`) and shows our `CON …` (wait for input) or `END …` (close the session) reply.
+
+An add-on (`UssdAddOn`, an offer under the balance) rides on a host code: asked once the host's
+answer to the session's first screen is final, it may show that screen with its own lines, and then
+owns the session's later inputs (the host, having ended, expects none). If it fails, the host's
+answer stands.
 """
 
 from __future__ import annotations
