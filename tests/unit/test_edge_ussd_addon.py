@@ -207,3 +207,34 @@ def test_a_campaign_paused_after_it_was_shown_is_not_accepted_later_in_the_sessi
     live(monkeypatch)  # paused: no longer in the live list
     later = dial(caps, "1*1")
     assert later.body() == f"END {BALANCE}" and later.publish == ()  # the host's final answer, nothing accepted
+
+
+# --- the edge's rule, whatever the add-on ---------------------------------------------------
+
+def host_and_addon(host_reply: ussd.Reply) -> tuple[ussd.Registry, list[tuple[str, ...]]]:
+    """A host code answering `host_reply` and an add-on echoing the inputs it is asked for."""
+    asked: list[tuple[str, ...]] = []
+
+    def addon(request: api.Request[api.UssdRequest], host: ussd.Reply) -> ussd.Reply:
+        asked.append(request.input.inputs)
+        return ussd.Reply.con(f"{host.text}\nextra {'*'.join(request.input.inputs)}")
+
+    host = ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda request: host_reply)
+    return ussd.Registry.of([host], [api.UssdAddOn(hosts=("*555#",), handler=addon)]), asked
+
+
+def ask(registry: ussd.Registry, text: str = "") -> ussd.Reply:
+    request = ussd.parse({"sessionId": "S", "serviceCode": "*555#", "phoneNumber": MSISDN, "text": text}, PROFILE)
+    return ussd.answer(request, caller_from(MSISDN, ACTIVE, PROFILE), registry, PROFILE, now=NOW)
+
+
+def test_an_addon_rides_on_a_final_first_screen_and_owns_the_later_inputs():
+    registry, asked = host_and_addon(ussd.Reply.end("host"))
+    assert ask(registry).body() == "CON host\nextra "
+    assert ask(registry, "2*5").body() == "CON host\nextra 2*5"
+    assert set(asked) == {(), ("2",), ("2", "5")}
+
+
+def test_an_addon_is_not_asked_when_the_host_keeps_the_session_open():
+    registry, asked = host_and_addon(ussd.Reply.con("host menu\n1 Yes"))
+    assert ask(registry).body() == "CON host menu\n1 Yes" and asked == []
