@@ -273,17 +273,23 @@ def _addon_screens(
                 "USSD add-on failed; the host's answer stands", extra={"host": request_for(()).input.service_code}
             )
             continue
-        if shown is None:
-            continue
-
-        @functools.cache
-        def screen(inputs: tuple[str, ...], addon: UssdAddOn = addon, shown: Reply = shown) -> Reply:
-            if not inputs:
-                return replace(shown, publish=(*first.publish, *shown.publish))
-            return addon.handler(request_for(inputs), first) or first
-
-        return screen
+        if shown is not None:
+            return _riding(addon, shown, first, request_for)
     return None
+
+
+def _riding(
+    addon: UssdAddOn, shown: Reply, first: Reply, request_for: Callable[[tuple[str, ...]], Request[UssdRequest]]
+) -> Callable[[tuple[str, ...]], Reply]:
+    """The add-on's screens once it showed itself on the first one (`shown`, carrying the host's events too)."""
+
+    @functools.cache
+    def screen(inputs: tuple[str, ...]) -> Reply:
+        if not inputs:
+            return replace(shown, publish=(*first.publish, *shown.publish))
+        return addon.handler(request_for(inputs), first) or first
+
+    return screen
 
 
 def _more(language: str) -> str:

@@ -35,7 +35,7 @@ def funnel_step(
         offer_id=offer_id,
         campaign_id=campaign.id,
         channel=campaign.channel,
-        language=language,  # type: ignore[arg-type]  # a platform language
+        language=language,
         msisdn=msisdn,
         step=step,
         at=at,
@@ -53,7 +53,7 @@ def acceptance(
         campaign_id=campaign.id,
         channel=channel,
         msisdn=consent.msisdn,
-        language=consent.language,  # type: ignore[arg-type]  # a platform language
+        language=consent.language,
         consent=consent,
         accepted_at=at,
     )

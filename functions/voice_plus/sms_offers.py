@@ -166,5 +166,5 @@ def _tell(
     language: str | None,
 ) -> None:
     """An SMS from the offers' short code (in the subscriber's language when `language` is None)."""
-    sms = SmsSend(to=msisdn, template=template, params=params, language=language, sender=config.short_code)  # type: ignore[arg-type]
+    sms = SmsSend(to=msisdn, template=template, params=params, language=language, sender=config.short_code)
     ctx.emit("sms.send", sms, purpose=template)
