@@ -5,6 +5,7 @@ A service declares its entries in its own folder (`functions/<service>/edge.py`)
 edge discovers that module (functions/edge/services.py) and routes requests to what it declares:
 
 - USSD: `UssdService` (a code or a code with fixed inputs, its handler, what it reads first);
+  `UssdAddOn` (lines riding on the final first screen of host codes, owning the session's later inputs);
 - SMS: `SmsKeywords` (its keywords per language), `SmsPattern` (a shape of message, such as
   `<number> <amount>`), `SmsShortCode` (a short code it answers alone);
 - voice: `VoiceEntry` with a matcher (`Forwarded`, `ServiceNumber`, `NumberNotInService`) and a
@@ -44,7 +45,7 @@ from functions.edge.sms_keywords import (
     fold,
 )
 from functions.edge.subscribers import Caller, refusal
-from functions.edge.ussd import UssdRequest, UssdService, replay
+from functions.edge.ussd import UssdAddOn, UssdRequest, UssdService, replay
 from functions.edge.voice import (
     Forwarded,
     InboundCall,
@@ -72,6 +73,7 @@ class ServiceEntries:
     sms_patterns: tuple[SmsPattern, ...] = ()
     sms_short_codes: tuple[SmsShortCode, ...] = ()
     voice: tuple[VoiceEntry, ...] = ()
+    ussd_addons: tuple[UssdAddOn, ...] = ()
 
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "SmsService",
     "SmsShortCode",
     "Text",
+    "UssdAddOn",
     "UssdRequest",
     "UssdService",
     "VoiceAnswer",

@@ -170,7 +170,7 @@ def ussd(request: flask.Request) -> ResponseReturnValue:
                 _profile,
                 now=now,
                 with_account=bool(service and service.needs_account),
-                extra=service.documents_for(seen, _profile) if service else (),
+                extra=_ussd_services.documents_for(service, seen, _profile),
             )
         except Exception:
             logger.exception(

@@ -35,9 +35,11 @@ def service_entries(profile: OperatorProfile, packages: Iterable[str] | None = N
 
 
 def ussd_services(profile: OperatorProfile, packages: Iterable[str] | None = None) -> ussd.Registry:
-    """The codes this operator serves, in priority order (the help screen's)."""
-    declared = [service for entries in service_entries(profile, packages) for service in entries.ussd]
-    return ussd.Registry.of(sorted(declared, key=lambda service: service.priority))
+    """The codes this operator serves, in priority order (the help screen's), and the add-ons riding on them."""
+    everything = service_entries(profile, packages)
+    declared = [service for entries in everything for service in entries.ussd]
+    addons = [addon for entries in everything for addon in entries.ussd_addons]
+    return ussd.Registry.of(sorted(declared, key=lambda service: service.priority), addons)
 
 
 def sms_services(profile: OperatorProfile, packages: Iterable[str] | None = None) -> sms_keywords.Commands:

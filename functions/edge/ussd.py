@@ -2,10 +2,17 @@
 
 The gateway posts `sessionId, serviceCode, phoneNumber, networkCode, text` (the subscriber's inputs
 joined by `*`) and shows our `CON …` (wait for input) or `END …` (close the session) reply.
+
+An add-on (`UssdAddOn`, an offer under the balance) rides on a host code: asked once the host's
+answer to the session's first screen is final, it may show that screen with its own lines, and then
+owns the session's later inputs (the host, having ended, expects none). If it fails, the host's
+answer stands.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +27,8 @@ from functions.edge.subscribers import Caller, refusal
 from shared.ledger import Account
 from shared.msisdn import InvalidMsisdn
 from shared.operator import OperatorProfile
+
+logger = logging.getLogger(__name__)
 
 _MAX_FIELD = 200  # no gateway field is longer; longer ones are not a real request
 _MAX_CODE_SHOWN = 20  # an unknown code is echoed back, but never a wall of text
@@ -82,6 +91,9 @@ def parse(form: Mapping[str, str], profile: OperatorProfile) -> UssdRequest:
 # --- services ------------------------------------------------------------------------------
 
 ServiceHandler = Callable[[Request[UssdRequest]], Reply]
+# An add-on: the request (its inputs: those typed after the host's final screen) and the host's first
+# screen -> the screen to show instead, or None to leave the host's answer alone.
+AddOnHandler = Callable[[Request[UssdRequest], Reply], Reply | None]
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,22 @@ class UssdService:
         return tuple(self.reads(request, profile)) if self.reads else ()
 
 
+@dataclass(frozen=True)
+class UssdAddOn:
+    """What rides on other services' answers (an offer under the balance): the host codes, its handler, its reads.
+
+    It is asked after a host's FINAL answer (END) to the session's first screen, and may show that
+    screen with its own lines; the host's answer was final, so every input after it is the add-on's.
+    """
+
+    hosts: tuple[str, ...]  # service codes whose first answer it may ride on, e.g. ("*100#",)
+    handler: AddOnHandler
+    reads: Reads[UssdRequest] | None = None  # documents it needs, read in the host's round trip
+
+    def documents_for(self, request: UssdRequest, profile: OperatorProfile) -> tuple[DocumentPath, ...]:
+        return tuple(self.reads(request, profile)) if self.reads else ()
+
+
 @dataclass
 class Registry:
     """Service codes -> services. A new service plugs in with one `add`.
@@ -111,13 +139,35 @@ class Registry:
     """
 
     services: dict[str, UssdService] = field(default_factory=dict)
+    addons: dict[str, tuple[UssdAddOn, ...]] = field(default_factory=dict)  # host code -> add-ons, in order
 
     @classmethod
-    def of(cls, services: Iterable[UssdService]) -> Registry:
+    def of(cls, services: Iterable[UssdService], addons: Iterable[UssdAddOn] = ()) -> Registry:
         registry = cls()
         for service in services:
             registry.add(service)
+        for addon in addons:
+            registry.add_addon(addon)
         return registry
+
+    def add_addon(self, addon: UssdAddOn) -> None:
+        for host in addon.hosts:
+            base, fixed = split_service_code(host)
+            code = _code_with(base, fixed)
+            self.addons[code] = (*self.addons.get(code, ()), addon)
+
+    def addons_for(self, code: str) -> tuple[UssdAddOn, ...]:
+        """The add-ons riding on the answers of `code` (a routed request's service code)."""
+        return self.addons.get(code, ())
+
+    def documents_for(
+        self, service: UssdService | None, seen: UssdRequest, profile: OperatorProfile
+    ) -> tuple[DocumentPath, ...]:
+        """What the routed service and the add-ons on its code read, in one round trip."""
+        if service is None:
+            return ()
+        riding = (path for addon in self.addons_for(seen.service_code) for path in addon.documents_for(seen, profile))
+        return (*service.documents_for(seen, profile), *riding)
 
     def add(self, service: UssdService) -> None:
         base, fixed = split_service_code(service.code)
@@ -182,20 +232,64 @@ def answer(
         unknown = Reply.end(registry.help(request.service_code, language).render(language))
         return pager.page(request.inputs, lambda _: unknown, _more(language))
 
-    def reply_for(inputs: tuple[str, ...]) -> Reply:
-        return service.handler(
-            Request(
-                channel="ussd",
-                input=replace(seen, inputs=inputs),
-                caller=caller,
-                profile=profile,
-                account=account,
-                documents=documents or RequestDocuments(),
-                now=now,
-            )
+    def request_for(inputs: tuple[str, ...]) -> Request[UssdRequest]:
+        return Request(
+            channel="ussd",
+            input=replace(seen, inputs=inputs),
+            caller=caller,
+            profile=profile,
+            account=account,
+            documents=documents or RequestDocuments(),
+            now=now,
         )
 
-    return pager.page(seen.inputs, reply_for, _more(language))
+    def reply_for(inputs: tuple[str, ...]) -> Reply:
+        return service.handler(request_for(inputs))
+
+    riding = _addon_screens(registry.addons_for(seen.service_code), request_for, reply_for)
+    return pager.page(seen.inputs, riding or reply_for, _more(language))
+
+
+def _addon_screens(
+    addons: tuple[UssdAddOn, ...],
+    request_for: Callable[[tuple[str, ...]], Request[UssdRequest]],
+    host_reply: Callable[[tuple[str, ...]], Reply],
+) -> Callable[[tuple[str, ...]], Reply] | None:
+    """The session's screens when an add-on rides on the host's final first screen; None when none does.
+
+    Each screen is asked once per request (the pager asks again for every input it replays, and an
+    add-on may write when it first shows itself). The host's events go with the first screen.
+    """
+    if not addons:
+        return None
+    first = host_reply(())
+    if first.keep_open:  # the host's own menu: its inputs are its own
+        return None
+    for addon in addons:
+        try:
+            shown = addon.handler(request_for(()), first)
+        except Exception:  # an add-on never costs the subscriber the answer they asked for
+            logger.exception(
+                "USSD add-on failed; the host's answer stands", extra={"host": request_for(()).input.service_code}
+            )
+            continue
+        if shown is not None:
+            return _riding(addon, shown, first, request_for)
+    return None
+
+
+def _riding(
+    addon: UssdAddOn, shown: Reply, first: Reply, request_for: Callable[[tuple[str, ...]], Request[UssdRequest]]
+) -> Callable[[tuple[str, ...]], Reply]:
+    """The add-on's screens once it showed itself on the first one (`shown`, carrying the host's events too)."""
+
+    @functools.cache
+    def screen(inputs: tuple[str, ...]) -> Reply:
+        if not inputs:
+            return replace(shown, publish=(*first.publish, *shown.publish))
+        return addon.handler(request_for(inputs), first) or first
+
+    return screen
 
 
 def _more(language: str) -> str:

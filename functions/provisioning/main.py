@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 from google.cloud import firestore
 
 from functions.provisioning import subscribers, topups, usage
-from shared import archive, ledger, localtime, operator, runtime, store
+from functions.voice_plus import public as voice_plus
+from shared import archive, ledger, localtime, operator, runtime, store, texts
 from shared.events import NetworkAttachment, SubscriberProvisioned, SubscriberReassigned, TopUp, UsageCharged
 from shared.ledger_core import MAIN
 
@@ -117,6 +118,22 @@ def on_topup(ctx: runtime.Context[None], topup: TopUp) -> None:
         )
     except ledger.LedgerError as error:  # an invalid bucket name or an absurd amount
         raise runtime.Rejected(str(error)) from None
+    profile = operator.current()
+    language = profile.language_for(subscriber.get("language"))
+    notice = topups.notice(
+        topup,
+        balance=entry.balance_after,
+        expires_at=expires_at,
+        bucket_label=ledger.bucket_label(topup.bucket, language),
+        currency=profile.currency,
+        language=language,
+        zone=localtime.zone_for(topup.msisdn, profile.timezone),
+    )
+    # An SMS add-on offer rides on the confirmation; it reads before anything below is written.
+    rendered = texts.render(notice["template"], language, **notice["params"])
+    offer = voice_plus.topup_addon(
+        ctx, msisdn=topup.msisdn, language=language, subscriber=subscriber, reference=topup.reference, message=rendered
+    )
     ledger.save(ctx, book)
     ctx.txn.create(
         recharge_ref, topups.record(topup, entry_id=entry.id, expires_at=expires_at, event_id=ctx.event.id, now=ctx.now)
@@ -124,21 +141,7 @@ def on_topup(ctx: runtime.Context[None], topup: TopUp) -> None:
     counted = usage.first_topup(subscriber, amount=topup.amount, at=ctx.event.occurred_at)
     if counted:  # the transfer policies' new-customer rule counts spending from the first top-up on
         ctx.txn.update(first.subscriber_ref, counted)
-    profile = operator.current()
-    language = profile.language_for(subscriber.get("language"))
-    ctx.emit(
-        "sms.send",
-        topups.notice(
-            topup,
-            balance=entry.balance_after,
-            expires_at=expires_at,
-            bucket_label=ledger.bucket_label(topup.bucket, language),
-            currency=profile.currency,
-            language=language,
-            zone=localtime.zone_for(topup.msisdn, profile.timezone),
-        ),
-        purpose="notice",
-    )
+    ctx.emit("sms.send", topups.with_offer(notice, rendered, offer, language), purpose="notice")
 
 
 @runtime.consumer("provisioning-network-state")

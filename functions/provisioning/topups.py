@@ -75,3 +75,11 @@ def notice(
         "params": params,
         "reference": f"topup:{topup.reference}",
     }
+
+
+def with_offer(notice: dict, rendered: str, offer: str | None, language: str) -> dict:
+    """The confirmation with an add-on offer under it (one SMS), or alone when there is none."""
+    if offer is None:
+        return notice
+    params = {"notice": rendered, "offer": offer}
+    return {**notice, "template": "topup.with_offer", "params": params, "language": language}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functions.edge import api
+from functions.voice_plus import edge_sms, edge_ussd
 from functions.voice_plus.config import config_for
 from shared.operator import OperatorProfile
 
@@ -12,4 +13,7 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     config = config_for(profile)
     if config is None:
         return None
-    return api.ServiceEntries()
+    return api.ServiceEntries(
+        ussd_addons=edge_ussd.addons(config),
+        sms_short_codes=edge_sms.short_codes(config),
+    )
