@@ -9,5 +9,5 @@ from __future__ import annotations
 
 from functions.voice_plus.offers import on_accepted  # noqa: F401 - entry point
 from functions.voice_plus.outcomes import on_request_decided  # noqa: F401 - entry point
-from functions.voice_plus.stats import on_funnel  # noqa: F401 - entry point
 from functions.voice_plus.sms_offers import on_sms_reply  # noqa: F401 - entry point
+from functions.voice_plus.stats import on_funnel  # noqa: F401 - entry point
