@@ -138,7 +138,7 @@ def ussd_addon(stage: DemoStage, campaign: Campaign, who: DemoSubscriber) -> Non
         who.msisdn,
         f"dials {code}; sees",
         screen["text"],
-        campaign.text[who.language] in screen["text"] and not screen["end"],  # type: ignore[index]
+        campaign.text[who.language] in screen["text"] and not screen["end"],  # type: ignore[index]  # its languages only
         "the balance, and under it the add-on with 1 Activate 2 Info",
     )
     confirm = carrier.reply(who.msisdn, screen["session_id"], "1")
@@ -164,7 +164,7 @@ def sms_addon(stage: DemoStage, config: VoicePlusConfig, campaign: Campaign, who
         who.msisdn,
         "tops up 10 000; receives",
         confirmation,
-        campaign.text[who.language] in confirmation,  # type: ignore[index]
+        campaign.text[who.language] in confirmation,  # type: ignore[index]  # its languages only
         "the top-up's confirmation with the add-on and its keyword, in one SMS",
     )
     before = len(carrier.inbox(who.msisdn))

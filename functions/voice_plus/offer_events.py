@@ -11,9 +11,9 @@ from typing import Any
 
 from functions.subscriptions.public import Terms
 from functions.voice_plus.documents import Campaign
-from shared import catalog, texts
+from shared import catalog, runtime, texts
 from shared.consent import Consent
-from shared.events import FunnelStep, OfferAccepted, OfferChannel, OfferFunnel, derive_event_id
+from shared.events import FunnelStep, OfferAccepted, OfferChannel, OfferFunnel, Payload, derive_event_id
 from shared.money import Currency
 
 FUNNEL = "voice-plus.funnel"
@@ -60,7 +60,7 @@ def acceptance(
     return event, derive_event_id(offer_id, "accepted")
 
 
-def emit(ctx: Any, topic: str, event_and_id: tuple[Any, str]) -> None:
+def emit(ctx: runtime.Context[Any], topic: str, event_and_id: tuple[Payload, str]) -> None:
     """Queue an event with its own id in a consumer's outbox (ctx.emit derives ids from the cause instead)."""
     event, event_id = event_and_id
     ctx.outbox.append(

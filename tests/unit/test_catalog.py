@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,9 +195,14 @@ def _registered(source: str):
     """Load a function source the way functions-framework does and return its registry."""
     from functions_framework import _function_registry
 
-    spec = importlib.util.spec_from_file_location(f"probe_{Path(source).parent.name}", REPO / source)
+    name = f"probe_{Path(source).parent.name}"
+    spec = importlib.util.spec_from_file_location(name, REPO / source)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # as functions-framework does: a dataclass in the module looks itself up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
     return module, _function_registry.REGISTRY_MAP
 
 
