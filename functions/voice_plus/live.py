@@ -19,22 +19,31 @@ from datetime import tzinfo
 
 from google.cloud import firestore
 
+from functions.edge.api import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.voice_plus.documents import BUDGETS, CAMPAIGNS, Campaign
 from functions.voice_plus.selection import Pool
 
 logger = logging.getLogger(__name__)
+RETRY_AFTER_FAILURE_SECONDS = 1.0  # with nothing read yet, a failed read is not tried again by every request
+
+
+class CampaignsUnavailable(RuntimeError):
+    """The campaigns could not be read and none were read before: answer without an offer."""
 
 
 def read_pool(db: firestore.Client, zone: tzinfo) -> Pool:
-    """Every live campaign with its budget used, compiled (two reads: the campaigns, their budgets)."""
+    """Every live campaign with its budget used, compiled (two reads: the campaigns, their budgets).
+
+    Within the edge's read deadline: an outage costs a request 2.5 s at most, never the client's minutes of retries.
+    """
+    query = db.collection(CAMPAIGNS).where(filter=firestore.FieldFilter("status", "==", "live"))
     live = [
         Campaign.model_validate(snapshot.to_dict())
-        for snapshot in db.collection(CAMPAIGNS).where(filter=firestore.FieldFilter("status", "==", "live")).stream()
+        for snapshot in query.stream(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
     ]
     refs = [db.collection(BUDGETS).document(campaign.id) for campaign in live if campaign.budget is not None]
-    used = (
-        {snapshot.id: int((snapshot.to_dict() or {}).get("used", 0)) for snapshot in db.get_all(refs)} if refs else {}
-    )
+    snapshots = db.get_all(refs, retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS) if refs else ()
+    used = {snapshot.id: int((snapshot.to_dict() or {}).get("used", 0)) for snapshot in snapshots}
     return Pool.of(((campaign, used.get(campaign.id, 0)) for campaign in live), zone)
 
 
@@ -47,6 +56,7 @@ class LivePool:
     refresh_seconds: float
     _pool: Pool | None = None
     _read_at: float = 0.0
+    _failed_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -62,7 +72,13 @@ class LivePool:
         if self._pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._read()
+                    if time.monotonic() - self._failed_at < RETRY_AFTER_FAILURE_SECONDS:
+                        raise CampaignsUnavailable("the campaigns could not be read a moment ago")
+                    try:
+                        self._read()
+                    except Exception:
+                        self._failed_at = time.monotonic()  # the next requests answer at once, without offers
+                        raise
                 return self._pool  # type: ignore[return-value]  # set by _read
         if self._lock.acquire(blocking=False):
             try:
