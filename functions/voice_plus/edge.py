@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from functions.edge import api
+from functions.voice_plus import edge_voice
 from functions.voice_plus.config import config_for
 from shared.operator import OperatorProfile
+
+WRONG_NUMBER_PRIORITY = 5  # a wrong number is ours before any entry that takes calls by number
 
 
 def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
@@ -12,4 +15,6 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     config = config_for(profile)
     if config is None:
         return None
-    return api.ServiceEntries()
+    return api.ServiceEntries(
+        voice=(edge_voice.voice_entry(profile, config, priority=WRONG_NUMBER_PRIORITY),),
+    )
