@@ -310,3 +310,42 @@ def test_any_form_and_query_is_answered_with_twiml(caps, form, query, read):
     answer = router.answer(request)
     assert ET.fromstring(str(answer)).tag == "Response"
     router.ended(request)  # the status callback's publications are built without failing
+
+
+@pytest.fixture
+def voice_webhook(monkeypatch):
+    """The edge's voice webhook through functions-framework, Firestore unreachable (an outage)."""
+    from emulators.process import free_port
+    from shared import bus, runtime, settings, store
+
+    import functions_framework
+
+    monkeypatch.setenv("VAS_TWILIO_AUTH_TOKEN", "unit-twilio-token")
+    monkeypatch.setenv("VAS_USSD_GATEWAY_SECRET", "unit-ussd-secret")
+    monkeypatch.delenv("VAS_WEBHOOK_BASE_URL", raising=False)
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    caches = (settings.get, store.db, bus._publisher, operator.current)
+    for cached in caches:
+        cached.cache_clear()
+    # The campaigns as last read (the pool's own reads are live.py's), and publishing that succeeds.
+    monkeypatch.setitem(edge_voice._pools, PROFILE.name, pool_of(campaign(), campaign("voice-two", confirm=False)))
+    monkeypatch.setattr(runtime, "publish_new", lambda *args, **kwargs: None)
+    yield functions_framework.create_app("voice_inbound", "functions/edge/main.py").test_client()
+    monkeypatch.undo()
+    for cached in caches:
+        cached.cache_clear()
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=st.dictionaries(st.sampled_from(FIELDS), TEXT), query=st.dictionaries(st.sampled_from(QUERY), TEXT))
+def test_the_signed_webhook_answers_any_wrong_number_request_with_twiml_never_a_500(voice_webhook, form, query):
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    url = "http://localhost/" + (f"?{urlencode(query)}" if query else "")
+    signature = RequestValidator("unit-twilio-token").compute_signature(url, form)
+    response = voice_webhook.post(url, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code in (200, 204, 503)
+    if response.status_code == 200:
+        assert ET.fromstring(response.data.decode()).tag == "Response"
