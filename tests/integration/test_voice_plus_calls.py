@@ -14,6 +14,7 @@ import pytest
 
 from emulators.carrier import CarrierClient
 from emulators.process import Service, free_port
+from functions.voice_plus import edge_voice
 from functions.voice_plus.documents import CAMPAIGNS, CAPS, Campaign, campaign_document
 from shared import store
 from tests.conftest import LOG_DIR, REPO
@@ -94,3 +95,24 @@ def test_pressing_1_and_confirming_publishes_the_consent(network, tap):
     assert (consent["status"], consent["channel"], consent["shown"]) == ("confirmed", "ivr", OFFER)
     assert (consent["request"]["text"], consent["request"]["reference"]) == ("1", call["call_sid"])
     assert consent["confirmation"]["text"] == "1" and (consent["price"], consent["currency"]) == (900000, "UZS")
+
+
+def test_a_caller_hanging_up_during_the_offer_is_counted_once_and_an_accepted_offer_never_as_a_hangup(network, tap):
+    pull = tap("voice-plus.funnel")
+    left = network.call(CALLER, NOBODY)
+    network.hang_up(left["call_sid"])
+    taken = network.call(CALLER, NOBODY)
+    network.press(taken["call_sid"], "1")
+    network.press(taken["call_sid"], "1")
+    events = pull(6)  # left: offered, hangup; taken: offered, key, confirmation, and its end's hangup
+    assert not pull.rest()
+    left_offer, taken_offer = f"voice:{left['call_sid']}", f"voice:{taken['call_sid']}"
+    by_offer = {offer: sorted((e.data["step"], e.id) for e in events if e.data["offer_id"] == offer)
+                for offer in (left_offer, taken_offer)}
+    assert [step for step, _ in by_offer[left_offer]] == ["hangup", "offered"]
+    assert dict(by_offer[left_offer])["hangup"] == edge_voice.ending_event_id(left_offer)
+    assert [step for step, _ in by_offer[taken_offer]] == ["confirmation", "hangup", "key", "offered"]
+    # The accepted call's end says "hangup" under the same id as its confirmation: one event, counted once.
+    ending = edge_voice.ending_event_id(taken_offer)
+    assert dict(by_offer[taken_offer])["confirmation"] == dict(by_offer[taken_offer])["hangup"] == ending
+    assert len({event_id for _, event_id in by_offer[taken_offer]}) == 3

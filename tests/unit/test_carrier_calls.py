@@ -369,3 +369,13 @@ def test_a_wrong_number_without_a_webhook_ends_at_the_announcement_as_before():
             "not-exists", "network", None, 0)
     finally:
         carrier.dispatcher.stop()
+
+
+def test_the_phone_shows_a_wrong_number_handed_on_as_what_was_heard():
+    from emulators.carrier.phone import _call_text
+
+    handed_on = {"outcome": "not-exists", "call_reason": "not-exists", "forwarded": False, "ended": True,
+                 "heard": ["The number you have dialled does not exist."]}
+    assert _call_text(BOB, handed_on) == f"Calling {BOB}…\n\nThe number you have dialled does not exist.\n\nCall ended"
+    ended_by_network = {"outcome": "not-exists", "call_reason": None, "forwarded": False, "ended": True, "heard": []}
+    assert _call_text(BOB, ended_by_network) == f"Calling {BOB}…\nThe number you dialled does not exist"
