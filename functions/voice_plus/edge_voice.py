@@ -23,7 +23,9 @@ without a step of ours is the caller hanging up while it waits. Each offer has O
 when accepted, key when declined, hangup after goodbye), and the call's status callback publishes
 "hangup" under the same id for every call that had an offer. The step's publication is made before
 its TwiML is answered, so before the call can end; the statistics count one event per id, so an
-offer ended by us is never also counted as hung up, and one the caller left is counted once.
+offer ended by us is not also counted as hung up, and one the caller left is counted once. The one
+limit: the statistics count whichever of the two arrives first, and Pub/Sub without an ordering key
+may (rarely) deliver the call's end before the step published earlier.
 """
 
 from __future__ import annotations
