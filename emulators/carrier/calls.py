@@ -34,6 +34,7 @@ API_VERSION = "2010-04-01"
 MAX_HOPS = 50  # webhook requests one call may make: a TwiML loop ends instead of running forever
 MAX_LOOP = 10  # a Say/Play loop="0" repeats until hang-up in Twilio; a transcript shows it this often
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
+NOT_EXISTS_ANNOUNCEMENT = "The number you have dialled does not exist."
 KEYS = frozenset("0123456789*#")
 RECORD_FINISH_KEYS = "1234567890*#"
 
@@ -152,6 +153,7 @@ class Call:
         outcome: str,
         forwarded_from: str | None = None,
         forward_reason: str | None = None,
+        call_reason: str | None = None,
         line: Line | None = None,
         max_hops: int = MAX_HOPS,
         status_callback: str | None = None,
@@ -166,6 +168,9 @@ class Call:
         self.status_callback = status_callback
         self.outcome = outcome
         self.forwarded_from, self.forward_reason = forwarded_from, forward_reason
+        # Why the network hands a call that reached nobody to the webhook ("not-exists"): our
+        # carrier's extension, like ForwardReason, sent with every request of the call.
+        self.call_reason = call_reason
         self.line, self.max_hops = line, max_hops
         self.status = "ringing"
         self.heard: list[Heard] = []
@@ -189,6 +194,8 @@ class Call:
     def start(self, url: str) -> dict:
         """The call reaches the voice webhook: request it and play its answer."""
         mark = len(self.heard)
+        if self.call_reason == "not-exists":  # the network's announcement comes first, then the webhook
+            self.heard.append(Heard("say", NOT_EXISTS_ANNOUNCEMENT))
         if self._load(url, "POST", {}):
             self._run()
         return self.snapshot(mark)
@@ -276,6 +283,7 @@ class Call:
             "forwarded": self.forward_reason is not None and self.forwarded_from is not None,
             "forwarded_from": self.forwarded_from,
             "forward_reason": self.forward_reason,
+            "call_reason": self.call_reason,
             "status": self.status,
             "heard": [h.text for h in self.heard],
             "heard_now": [h.text for h in self.heard[mark:]],
@@ -312,6 +320,8 @@ class Call:
             params["ForwardedFrom"] = self.forwarded_from
         if self.forward_reason:
             params["ForwardReason"] = self.forward_reason  # our carrier's extension: why it was forwarded
+        if self.call_reason:
+            params["CallReason"] = self.call_reason  # our carrier's extension: a wrong number handed on
         if self.attestation:
             params["StirVerstat"] = self.attestation
         return {**params, **extra}

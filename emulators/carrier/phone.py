@@ -116,11 +116,13 @@ _OUTCOMES = {
 
 def _call_text(to: str, state: dict) -> str:
     """The first screen of a call: how the network routed it, then what was heard."""
-    lines = [f"Calling {to}…", _OUTCOMES.get(state["outcome"], "")]
+    lines: list[str | None] = [f"Calling {to}…", _OUTCOMES.get(state["outcome"], "")]
     if state["forwarded"]:
         lines[1] = f"Forwarded ({state['forward_reason']})"
     lines.extend(["", *state["heard"]] if state["heard"] else [])
-    if state["ended"] and state["outcome"] in ("forwarded", "service"):
+    if state.get("call_reason"):  # handed to the platform: the network's announcement is among what was heard
+        lines[1] = None
+    if state["ended"] and (state["outcome"] in ("forwarded", "service") or state.get("call_reason")):
         lines.extend(["", "Call ended"])
     return "\n".join(line for line in lines if line is not None)
 

@@ -365,17 +365,27 @@ class Carrier:
                 )
             else:
                 route = self.network.route_call(to)
-                if route.outcome != "forwarded":
+                if route.outcome == "not-exists" and self.config.voice_webhook:
+                    # After the announcement the network hands the call to the platform (Voice+).
+                    call = new_call(
+                        to=to,
+                        outcome="not-exists",
+                        call_reason="not-exists",
+                        line=_CallLine(self),
+                        status_callback=self.config.voice_status_callback,
+                    )
+                elif route.outcome != "forwarded":
                     return self._keep(new_call(to=to, outcome=route.outcome)).end_unconnected()
-                # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
-                call = new_call(
-                    to=self.config.voice_number or to,
-                    outcome="forwarded",
-                    forwarded_from=to,
-                    forward_reason=route.forward_reason,
-                    line=_CallLine(self),
-                    status_callback=self.config.voice_status_callback,
-                )
+                else:
+                    # Call forwarding: the network hands the call to the VAS number, as Twilio tells it.
+                    call = new_call(
+                        to=self.config.voice_number or to,
+                        outcome="forwarded",
+                        forwarded_from=to,
+                        forward_reason=route.forward_reason,
+                        line=_CallLine(self),
+                        status_callback=self.config.voice_status_callback,
+                    )
             url = self._webhook("voice")
             lock = self._call_locks[call.sid] = threading.Lock()
             self._keep(call)

@@ -8,7 +8,7 @@ edge discovers that module (functions/edge/services.py) and routes requests to w
   `UssdAddOn` (lines riding on the final first screen of host codes, owning the session's later inputs);
 - SMS: `SmsKeywords` (its keywords per language), `SmsPattern` (a shape of message, such as
   `<number> <amount>`), `SmsShortCode` (a short code it answers alone);
-- voice: `VoiceEntry` with a matcher (`Forwarded`, `ServiceNumber`, `NumberNotInService`) and a
+- voice: `VoiceEntry` with a matcher (`Forwarded`, `ServiceNumber`, `NumberNotInService`, `WrongNumber`) and a
   priority, optionally hearing of the call's end (`VoiceEndHandler`).
 - `change_document`: the one write the edge makes itself, a count that must hold at the moment of the
   answer (wrong PINs, an offer's plays), conditional on the document as read.
@@ -57,6 +57,7 @@ from functions.edge.voice import (
     VoiceEntry,
     VoiceHandler,
     VoiceService,
+    WrongNumber,
     announce,
     say,
     stamp,
@@ -111,6 +112,7 @@ __all__ = [
     "VoiceEntry",
     "VoiceHandler",
     "VoiceService",
+    "WrongNumber",
     "announce",
     "call_request_id",
     "change_document",

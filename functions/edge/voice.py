@@ -63,6 +63,7 @@ class InboundCall:
     duration: int | None = None  # seconds, on the status callback of a call that ended
     status: str | None = None  # Twilio's CallStatus
     caller_verification: str | None = None  # Twilio's StirVerstat: how far the network vouches for `caller`
+    call_reason: str | None = None  # the carrier's CallReason: "not-exists" for a wrong number handed on
 
     @property
     def step(self) -> str | None:
@@ -89,6 +90,7 @@ def parse(form: Mapping[str, str], query: Mapping[str, str] | None = None) -> In
         duration=_seconds(form.get("CallDuration")),
         status=(form.get("CallStatus") or "").strip().lower()[:20] or None,
         caller_verification=(form.get("StirVerstat") or "").strip()[:40] or None,
+        call_reason=(form.get("CallReason") or "").strip().lower()[:32] or None,
     )
 
 
@@ -99,9 +101,24 @@ def _seconds(raw: str | None) -> int | None:
 
 # What multi-step services carry between requests: the pay card's recipient; the missed-call IVR's
 # callee, forward reason, call time, caller language and keys offered; the voicemail line's message
-# and the proof that this call opened the mailbox.
+# and the proof that this call opened the mailbox; Voice+'s offer, its campaign and the step's number.
 QUERY_FIELDS = frozenset(
-    {"step", "recipient", "serial", "attempt", "callee", "reason", "at", "lang", "keys", "msg", "pass"}
+    {
+        "step",
+        "recipient",
+        "serial",
+        "attempt",
+        "callee",
+        "reason",
+        "at",
+        "lang",
+        "keys",
+        "msg",
+        "pass",
+        "offer",
+        "campaign",
+        "n",
+    }
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -146,6 +163,11 @@ def announce(text: Text, language: str) -> VoiceResponse:
 
 
 def no_voice_service(request: Request[InboundCall]) -> VoiceResponse:
+    """'No voice service here'; a wrong number nobody takes ends silently: the network's announcement was said."""
+    if request.input.call_reason == WRONG_NUMBER:
+        response = VoiceResponse()
+        response.hangup()
+        return response
     return announce(Text("edge.voice.no_service"), request.caller.language)
 
 
@@ -213,6 +235,23 @@ class ServiceNumber:
 
     def matches_end(self, call: InboundCall) -> bool:
         return not call.forwarded_from and self.matches(call)
+
+
+WRONG_NUMBER = "not-exists"  # the carrier's CallReason for a call to a number that does not exist
+
+
+@dataclass(frozen=True)
+class WrongNumber:
+    """A call to a number that does not exist, handed on after the network's announcement (CallReason).
+
+    Later steps of such a call carry the offer in our own signed action URL.
+    """
+
+    def matches(self, call: InboundCall) -> bool:
+        return call.call_reason == WRONG_NUMBER or "offer" in call.query
+
+    def matches_end(self, call: InboundCall) -> bool:
+        return call.call_reason == WRONG_NUMBER and not call.forwarded_from
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functions.edge import api
-from functions.voice_plus import edge_sms, edge_ussd
+from functions.voice_plus import edge_sms, edge_ussd, edge_voice
 from functions.voice_plus.config import config_for
 from shared.operator import OperatorProfile
+
+WRONG_NUMBER_PRIORITY = 5  # a wrong number is ours before any entry that takes calls by number
 
 
 def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
@@ -14,6 +16,7 @@ def entries(profile: OperatorProfile) -> api.ServiceEntries | None:
     if config is None:
         return None
     return api.ServiceEntries(
+        voice=(edge_voice.voice_entry(profile, config, priority=WRONG_NUMBER_PRIORITY),),
         ussd_addons=edge_ussd.addons(config),
         sms_short_codes=edge_sms.short_codes(config),
     )

@@ -324,8 +324,11 @@ def test_a_call_to_a_switched_off_phone_is_forwarded_to_the_voice_webhook_signed
 
     carrier.attach(BOB)
     assert carrier.call(ALICE, BOB)["outcome"] == "connected"
-    assert carrier.call(ALICE, NOBODY)["outcome"] == "not-exists"
     assert len(receiver.of("voice")) == 1
+    wrong = carrier.call(ALICE, NOBODY)
+    assert wrong["outcome"] == "not-exists" and wrong["heard"][0] == "The number you have dialled does not exist."
+    # A wrong number is handed to the voice webhook after the announcement (Voice+), said why.
+    assert [post["form"].get("CallReason") for post in receiver.of("voice")] == [None, "not-exists"]
 
 
 # --- the network's events on Pub/Sub ---------------------------------------------------------

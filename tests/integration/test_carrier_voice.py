@@ -206,8 +206,18 @@ def test_a_call_from_outside_to_a_switched_off_subscriber_is_forwarded_without_a
 
 def test_a_callee_who_answers_is_connected_and_an_unknown_number_does_not_exist(carrier, ivr):
     assert carrier.call(ALICE, BOB)["outcome"] == "connected"
-    assert carrier.call(ALICE, NOBODY)["outcome"] == "not-exists"
     assert ivr.of("/voice") == []
+    carrier.configure(voice_webhook=f"{ivr.url}/service")
+    try:
+        wrong = carrier.call(ALICE, NOBODY)
+    finally:
+        carrier.configure(voice_webhook=f"{ivr.url}/voice")
+    # The network's announcement first, then the platform's webhook (Voice+) answers the call.
+    assert (wrong["outcome"], wrong["call_reason"], wrong["forwarded"]) == ("not-exists", "not-exists", False)
+    assert wrong["heard"] == ["The number you have dialled does not exist.", "Welcome to the missed-call service."]
+    [post] = ivr.of("/service")
+    assert (post["form"]["From"], post["form"]["To"], post["form"]["CallReason"]) == (ALICE, NOBODY, "not-exists")
+    assert "ForwardedFrom" not in post["form"] and signed(post)
 
 
 def test_a_service_number_is_answered_by_the_voice_webhook_without_forwarding(carrier, ivr):

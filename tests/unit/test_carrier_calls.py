@@ -337,3 +337,45 @@ def test_no_status_callback_for_a_call_the_network_ended_before_any_webhook():
     Call(sid="CA" + "2" * 32, account_sid="AC1", caller=ALICE, to=BOB, outcome="connected", line=line,
          status_callback="http://ivr.test/voice?callback=status").end_unconnected()
     assert line.notified == []
+
+
+# --- wrong numbers: the network's announcement, then the platform (Voice+) ----------------------
+
+def test_a_wrong_number_is_announced_then_handed_to_the_webhook_with_its_reason_on_every_request():
+    status = "http://ivr.test/voice?callback=status"
+    line = CannedLine({VOICE: MENU, "http://ivr.test/menu?step=choice": "<Response><Say>Thanks</Say></Response>"})
+    call = Call(sid="CA" + "3" * 32, account_sid="AC1", caller=ALICE, to=BOB, outcome="not-exists",
+                call_reason="not-exists", line=line, status_callback=status)
+    first = call.start(VOICE)
+    assert first["heard"][0] == "The number you have dialled does not exist."
+    assert first["heard"][1] == "Абонент недоступен. Нажмите 1, 2, 3 или 4."
+    assert first["call_reason"] == "not-exists" and not first["forwarded"]
+    call.press("2")
+    [told] = line.notified
+    for request in [*line.requests, told]:
+        assert (request.params["From"], request.params["To"], request.params["CallReason"]) == (
+            ALICE, BOB, "not-exists")
+        assert "ForwardedFrom" not in request.params and "ForwardReason" not in request.params
+
+
+def test_a_wrong_number_without_a_webhook_ends_at_the_announcement_as_before():
+    from emulators.carrier.service import Carrier, CarrierConfig
+
+    carrier = Carrier(CarrierConfig(account_sid="AC1", auth_token="t", gateway_secret="g"))
+    try:
+        carrier.provision(ALICE)
+        state = carrier.call(ALICE, BOB)
+        assert (state["outcome"], state["ended_by"], state["call_reason"], state["webhook_requests"]) == (
+            "not-exists", "network", None, 0)
+    finally:
+        carrier.dispatcher.stop()
+
+
+def test_the_phone_shows_a_wrong_number_handed_on_as_what_was_heard():
+    from emulators.carrier.phone import _call_text
+
+    handed_on = {"outcome": "not-exists", "call_reason": "not-exists", "forwarded": False, "ended": True,
+                 "heard": ["The number you have dialled does not exist."]}
+    assert _call_text(BOB, handed_on) == f"Calling {BOB}…\n\nThe number you have dialled does not exist.\n\nCall ended"
+    ended_by_network = {"outcome": "not-exists", "call_reason": None, "forwarded": False, "ended": True, "heard": []}
+    assert _call_text(BOB, ended_by_network) == f"Calling {BOB}…\nThe number you dialled does not exist"
