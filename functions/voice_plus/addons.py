@@ -8,24 +8,11 @@ offer actually shown.
 from __future__ import annotations
 
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus.documents import Campaign
-from functions.voice_plus.live import LivePool
 from functions.voice_plus.selection import Pool
-from shared import store
 from shared.events import OfferChannel
-
-_pools: dict[tuple[str, float], LivePool] = {}  # one per process (and zone): the campaigns as last read
-
-
-def live_pool(zone_name: str, refresh_seconds: float) -> LivePool:
-    """The process's live campaigns, in the operator's zone."""
-    key = (zone_name, refresh_seconds)
-    if key not in _pools:
-        _pools[key] = LivePool(store.db, ZoneInfo(zone_name), refresh_seconds)
-    return _pools[key]
 
 
 def only_fitting(pool: Pool, channel: OfferChannel, language: str, fits: Callable[[Campaign], bool]) -> Pool:

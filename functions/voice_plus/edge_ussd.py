@@ -24,9 +24,10 @@ from typing import Literal
 from functions.edge import api
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus import caps, fit, selection
-from functions.voice_plus.addons import live_pool, only_fitting
+from functions.voice_plus.addons import only_fitting
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import CAPS, Campaign
+from functions.voice_plus.live import process_pool
 from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, funnel_step, priced
 from shared import consent, store
 from shared.events import FunnelStep
@@ -101,7 +102,7 @@ class UssdAddOn:
         """The host's screen with the offer (first screen), or the add-on's later screens; None: no offer."""
         offer_id = offer_id_for(request.input.session_id)
         msisdn, language = request.caller.msisdn, request.caller.language
-        pool = live_pool(request.profile.timezone, self.config.campaign_refresh_seconds).current()
+        pool = process_pool(request.profile.timezone, self.config.campaign_refresh_seconds).current()
         campaign_id = offered_campaign(request.document(CAPS, msisdn), offer_id)
         if not request.input.inputs and campaign_id is None:
             campaign_id = self._reserve(request, host, pool, offer_id)

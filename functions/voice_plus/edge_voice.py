@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from google.cloud import firestore
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -46,7 +45,7 @@ from functions.subscriptions import public as subscriptions
 from functions.voice_plus import caps, selection
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import CAPS, Campaign, Prompt
-from functions.voice_plus.live import LivePool
+from functions.voice_plus.live import LivePool, process_pool
 from shared import consent, store, texts
 from shared.events import FunnelStep, OfferAccepted, OfferFunnel, derive_event_id
 from shared.operator import OperatorProfile
@@ -375,19 +374,9 @@ class VoicePlus:
         return [(CAPS, call.caller)] if call.caller else []
 
 
-_pools: dict[str, LivePool] = {}
-
-
-def live_pool(profile: OperatorProfile, config: VoicePlusConfig) -> LivePool:
-    """The process's one campaign pool for this operator (every webhook request selects from it)."""
-    if profile.name not in _pools:
-        _pools[profile.name] = LivePool(store.db, ZoneInfo(profile.timezone), config.campaign_refresh_seconds)
-    return _pools[profile.name]
-
-
 def voice_entry(profile: OperatorProfile, config: VoicePlusConfig, priority: int) -> api.VoiceEntry:
     """Voice+ on wrong-number calls for this operator, selecting from the process's campaign pool."""
-    return entry(VoicePlus(config, live_pool(profile, config), store.db), priority)
+    return entry(VoicePlus(config, process_pool(profile.timezone, config.campaign_refresh_seconds), store.db), priority)
 
 
 def entry(service: VoicePlus, priority: int) -> api.VoiceEntry:

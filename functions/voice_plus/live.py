@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
+from zoneinfo import ZoneInfo
 
 from google.cloud import firestore
 
 from functions.edge.api import READ_DEADLINE_SECONDS, READ_RETRY
 from functions.voice_plus.documents import BUDGETS, CAMPAIGNS, Campaign
 from functions.voice_plus.selection import Pool
+from shared import store
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE_SECONDS = 1.0  # with nothing read yet, a failed read is not tried again by every request
@@ -95,3 +97,14 @@ class LivePool:
 
     def _read(self) -> None:
         self._pool, self._read_at = read_pool(self.db(), self.zone), time.monotonic()
+
+
+_pools: dict[tuple[str, float], LivePool] = {}  # the process's pools: one per operator zone (and refresh)
+
+
+def process_pool(zone_name: str, refresh_seconds: float) -> LivePool:
+    """The process's one pool of live campaigns in the operator's zone: every webhook and add-on selects from it."""
+    key = (zone_name, refresh_seconds)
+    if key not in _pools:
+        _pools[key] = LivePool(store.db, ZoneInfo(zone_name), refresh_seconds)
+    return _pools[key]

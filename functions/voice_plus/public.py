@@ -18,9 +18,10 @@ from typing import Any
 
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus import caps, fit, selection
-from functions.voice_plus.addons import live_pool, only_fitting
+from functions.voice_plus.addons import only_fitting
 from functions.voice_plus.config import config_for
 from functions.voice_plus.documents import CAPS, SMS_OFFERS
+from functions.voice_plus.live import process_pool
 from functions.voice_plus.offer_events import FUNNEL, emit, funnel_step
 from shared import operator, runtime
 
@@ -58,7 +59,7 @@ def topup_addon(
         return None
     offer_id = offer_id_for_topup(reference)
     pool = only_fitting(
-        live_pool(profile.timezone, config.campaign_refresh_seconds).current(),
+        process_pool(profile.timezone, config.campaign_refresh_seconds).current(),
         "sms",
         language,
         lambda campaign: fit.with_sms_addon(message, fit.sms_addon(campaign, language, config.short_code), config)

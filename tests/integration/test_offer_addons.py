@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from functions.provisioning import main as provisioning
-from functions.voice_plus import addons, fit, sms_offers
+from functions.voice_plus import fit, live, sms_offers
 from functions.voice_plus.documents import CAMPAIGNS, CAPS, SMS_OFFERS, Campaign, campaign_document
 from shared import consent, sms, signing, store, texts
 from shared.consent import Answer
@@ -36,7 +36,7 @@ def launch(**fields) -> Campaign:
     }
     campaign = Campaign.model_validate({**base, **fields})
     store.db().collection(CAMPAIGNS).document(campaign.id).set(campaign_document(campaign))
-    addons._pools.clear()
+    live._pools.clear()
     return campaign
 
 
@@ -195,9 +195,9 @@ def test_the_cap_holds_under_concurrent_topups(firestore_clean):
 
 @pytest.fixture(autouse=True)
 def _fresh_campaign_list():
-    addons._pools.clear()
+    live._pools.clear()
     yield
-    addons._pools.clear()
+    live._pools.clear()
 
 
 

@@ -73,7 +73,7 @@ def live(monkeypatch: pytest.MonkeyPatch, *campaigns: Campaign) -> None:
         def current(self) -> Pool:
             return pool
 
-    monkeypatch.setattr(edge_ussd, "live_pool", lambda zone, refresh: Fixed())
+    monkeypatch.setattr(edge_ussd, "process_pool", lambda zone, refresh: Fixed())
 
 
 def account(minor: int = 1_234_500) -> Account:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from functions.edge import api, services, voice
 from functions.edge.request import Request, RequestDocuments
 from functions.edge.subscribers import Caller
-from functions.voice_plus import edge_voice
+from functions.voice_plus import edge_voice, live
 from functions.voice_plus.config import config_for
 from functions.voice_plus.documents import CAPS, Campaign
 from functions.voice_plus.live import LivePool
@@ -328,7 +328,7 @@ def voice_webhook(monkeypatch):
     for cached in caches:
         cached.cache_clear()
     # The campaigns as last read (the pool's own reads are live.py's), and publishing that succeeds.
-    monkeypatch.setitem(edge_voice._pools, PROFILE.name, pool_of(campaign(), campaign("voice-two", confirm=False)))
+    monkeypatch.setitem(live._pools, (PROFILE.timezone, CONFIG.campaign_refresh_seconds), pool_of(campaign(), campaign("voice-two", confirm=False)))
     monkeypatch.setattr(runtime, "publish_new", lambda *args, **kwargs: None)
     yield functions_framework.create_app("voice_inbound", "functions/edge/main.py").test_client()
     monkeypatch.undo()
