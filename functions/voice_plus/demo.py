@@ -87,6 +87,7 @@ def wrong_number_offer(stage: DemoStage, campaign: Campaign, who: DemoSubscriber
     carrier, terms = stage.carrier, subscriptions.terms(campaign.offer.product)
     assert terms is not None
     prompt = campaign.voice[who.language].shown  # type: ignore[index]  # the demo's campaign speaks all five
+    stage.top_up(who, 2 * terms.price, reference="VOICE-PLUS-DEMO-0")  # enough for the pack she will take
     before = len(carrier.inbox(who.msisdn))
     call = carrier.call(who.msisdn, WRONG_NUMBER)
     stage.transcript.add(
