@@ -37,8 +37,9 @@ Status = Literal["pending", "confirmed", "declined", "expired", "replaced"]
 
 # The reply words that confirm or decline, in the platform's five languages (matched casefolded);
 # every service's SMS keywords take them from here, so a subscriber confirms the same way everywhere.
-YES_WORDS = ["YES", "Y", "ДА", "HA", "ХА", "ООБА", "是", "确认", "確認"]
-NO_WORDS = ["NO", "N", "НЕТ", "YO'Q", "YOQ", "ЙЎҚ", "ЖОК", "否", "不"]
+YES_WORDS = ["YES", "Y", "ДА", "HA", "ХА", "ҲА", "ООБА", "是", "是的", "确认", "確認"]
+# Uzbek's o‘/oʻ is typed with any of ' ‘ ’ ʻ: each spelling of YO'Q is a NO.
+NO_WORDS = ["NO", "N", "НЕТ", "YO'Q", "YO‘Q", "YO’Q", "YOʻQ", "YOQ", "ЙЎҚ", "ЖОК", "否", "不", "不要"]
 # The word a text asks the subscriber to reply with, per language.
 YES_WORD = {"en": "YES", "ru": "ДА", "uz": "HA", "ky": "ООБА", "zh": "是"}
 NO_WORD = {"en": "NO", "ru": "НЕТ", "uz": "YO'Q", "ky": "ЖОК", "zh": "否"}
@@ -60,7 +61,10 @@ class Consent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1, max_length=200)
-    offer: str = Field(pattern=r"^[a-z0-9_.-]{1,80}$", description="What is sold, e.g. missed_calls.mailbox")
+    offer: str = Field(
+        pattern=r"^[a-z0-9_.-]{1,120}$",
+        description="What is sold, e.g. missed_calls.mailbox, voice_plus.<campaign>.<product>",
+    )
     msisdn: Msisdn
     channel: Channel
     language: str = Field(max_length=8)

@@ -39,9 +39,15 @@ def offer_of(product_id: str) -> str:
     return f"{OFFER_PREFIX}{product_id}"
 
 
-def consented_to(given: Consent, offer: str, source: str) -> bool:
-    """The consent names this product's offer, or (a request another service asks) that service's offer of it."""
-    return given.offer == offer or (source != "subscriptions" and given.offer.startswith(f"{source}."))
+def consented_to(given: Consent, own_offer: str, product_id: str, source: str) -> bool:
+    """The consent names this product: its own offer, or (a request another service asks) that service's offer of it.
+
+    Another service names its offer `<source>.<its offer>.<product>` (a Voice+ campaign's), so a consent
+    given for one product never starts another, whatever the price.
+    """
+    if given.offer == own_offer:
+        return True
+    return source != "subscriptions" and given.offer.startswith(f"{source}.") and given.offer.endswith(f".{product_id}")
 
 
 def plan_offer_of(plan_id: str) -> str:
@@ -109,8 +115,9 @@ def consent_step(
     offer = offer_of(product.id)
     if request.consent is not None:  # asked and answered on a USSD screen (or in another service's offer)
         given = request.consent
-        named = consented_to(given, offer, request.source)
-        if not named or (given.msisdn, given.price, given.currency) != (request.msisdn, price, currency):
+        named = consented_to(given, offer, product.id, request.source)
+        terms = (given.msisdn, given.price, given.currency, given.period)
+        if not named or terms != (request.msisdn, price, currency, pricing.consent_period(product.period)):
             return ConsentStep(answer="subscriptions.ask_again")  # it consented to another price: ask again
         return ConsentStep((given,), start=given.confirmed, consent_id=given.id)
     open_question = waiting if waiting is not None and waiting.status == "pending" else None

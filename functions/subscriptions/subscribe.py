@@ -336,6 +336,10 @@ def _plan_decision(here: Session, request: PlanChangeRequested, account: ledger.
         changes_so_far=here.book.plan_changes,
     )
     given = request.consent
+    if given is not None and not signup.consented_to(
+        given, signup.plan_offer_of(request.plan), request.plan, request.source
+    ):
+        given = None  # a consent to something else confirms no fee of this change
     if isinstance(decided, plans.PlanQuote) and decided.fee and (given is None or given.price != decided.fee):
         return Refusal("fee_not_confirmed", "subscriptions.refused.plan_fee_not_confirmed", {"fee": decided.fee})
     return decided

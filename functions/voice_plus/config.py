@@ -28,14 +28,14 @@ class UssdScreen(Strict):
     """A USSD screen: 182 septets, so 182 GSM-7 characters or about 80 UCS-2 ones (Cyrillic, Chinese)."""
 
     gsm7: int = Field(default=182, ge=40, le=182, description="Characters a screen holds in GSM-7")
-    ucs2: int = Field(default=80, ge=20, le=91, description="Characters a screen holds in UCS-2")
+    ucs2: int = Field(default=80, ge=20, le=80, description="Characters a screen holds in UCS-2 (the pager's 80)")
 
 
 class AddOnRoom(Strict):
     """How much of a screen an add-on (its text and its menu line) may take; the rest is the answer's own."""
 
     gsm7: int = Field(default=100, ge=20, le=182)
-    ucs2: int = Field(default=44, ge=10, le=91)
+    ucs2: int = Field(default=44, ge=10, le=80)
 
 
 class VoicePlusConfig(Strict):

@@ -28,7 +28,7 @@ from functions.voice_plus.addons import only_fitting
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import CAPS, Campaign
 from functions.voice_plus.live import process_pool
-from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, funnel_step, priced
+from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, consent_offer, funnel_step, priced
 from shared import consent, store
 from shared.events import FunnelStep
 from shared.operator import OperatorProfile
@@ -196,7 +196,7 @@ class UssdAddOn:
         session = request.input.session_id
         read_last = info_screen if before.screen == "info" else offer_text
         given = consent.given(
-            offer=f"voice_plus.{campaign.id}",
+            offer=consent_offer(campaign),
             msisdn=msisdn,
             channel="ussd",
             language=language,

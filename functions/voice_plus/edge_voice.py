@@ -30,6 +30,7 @@ may (rarely) deliver the call's end before the step published earlier.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,9 +47,12 @@ from functions.voice_plus import caps, selection
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import CAPS, Campaign, Prompt
 from functions.voice_plus.live import LivePool, process_pool
+from functions.voice_plus.offer_events import consent_offer
 from shared import consent, store, texts
 from shared.events import FunnelStep, OfferAccepted, OfferFunnel, derive_event_id
 from shared.operator import OperatorProfile
+
+logger = logging.getLogger(__name__)
 
 ACCEPTED = "voice-plus.accepted"
 FUNNEL = "voice-plus.funnel"
@@ -113,7 +117,7 @@ class OfferCall:
         if terms is None:
             return None
         given = consent.given(
-            offer=f"voice_plus.{self.campaign.id}",
+            offer=consent_offer(self.campaign),
             msisdn=self.msisdn,
             channel="ivr",
             language=self.language,
@@ -241,9 +245,14 @@ class VoicePlus:
         return [(CAPS, call.caller), (subscriptions.BOOKS, call.caller)]
 
     def __call__(self, request: api.Request[api.InboundCall]) -> VoiceResponse | api.VoiceAnswer:
-        if "offer" in request.input.query:
-            return self._step(request)
-        return self._offer(request)
+        """The offer's step; on any failure (the campaigns or the caps unreadable) a quiet end, never "unavailable"."""
+        try:
+            if "offer" in request.input.query:
+                return self._step(request)
+            return self._offer(request)
+        except Exception:  # the caller heard "does not exist": an offer left out is all they may notice
+            logger.exception("Voice+ step failed: no offer", extra={"sid": request.input.call_sid})
+            return _hang_up()
 
     def _offer(self, request: api.Request[api.InboundCall]) -> VoiceResponse | api.VoiceAnswer:
         call, now = request.input, request.now

@@ -77,3 +77,8 @@ def priced(terms: Terms, language: str, currency: Currency) -> dict[str, str]:
         "price": currency.format(terms.price),
         "period": texts.render(f"voice_plus.addon.period.{terms.period}", language),
     }
+
+
+def consent_offer(campaign: Campaign) -> str:
+    """What a campaign's consent records as sold: the campaign and its product (subscriptions starts only that one)."""
+    return f"voice_plus.{campaign.id}.{campaign.offer.product}"

@@ -24,8 +24,10 @@ from typing import Any
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus.config import in_force
 from functions.voice_plus.documents import BUDGETS, CAMPAIGNS, CAPS, OFFERS, Campaign
+from functions.voice_plus.offer_events import consent_offer
 from functions.voice_plus.stats import funnel_envelope
 from shared import consent, runtime
+from shared.consent import Consent
 from shared.events import (
     FunnelStep,
     OfferAccepted,
@@ -42,11 +44,6 @@ logger = logging.getLogger("vas.voice_plus.offers")
 
 SOURCE = "voice_plus"  # the `source` of the requests it sends subscriptions: their outcomes come back by it
 REQUEST_CHANNEL: dict[OfferChannel, SubscriptionChannel] = {"voice": "ivr", "ussd": "ussd", "sms": "sms"}
-
-
-def consent_offer(campaign_id: str) -> str:
-    """What a campaign's consent records as sold (shared.consent's `offer`)."""
-    return f"{SOURCE}.{campaign_id}"
 
 
 def was_made(caps: dict[str, Any] | None, offer_id: str, campaign_id: str) -> bool:
@@ -79,17 +76,19 @@ def _check(accepted: OfferAccepted, campaign: Campaign | None, caps: dict[str, A
     if not was_made(caps, accepted.offer_id, accepted.campaign_id):
         raise runtime.Rejected(f"offer {accepted.offer_id} of {accepted.campaign_id} was never made to this subscriber")
     given = accepted.consent
-    if given.msisdn != accepted.msisdn or given.offer != consent_offer(accepted.campaign_id):
+    if given.msisdn != accepted.msisdn or not given.offer.startswith(f"{SOURCE}.{accepted.campaign_id}."):
         raise runtime.Rejected(f"offer {accepted.offer_id}: the consent is not this subscriber's for this campaign")
     if given.status == "pending":
         raise runtime.Rejected(f"offer {accepted.offer_id}: the consent is still waiting for its answer")
     return campaign
 
 
-def _ended_because(campaign: Campaign, used: int) -> str | None:
-    """Why the offer can no longer be taken (the campaign stopped, its budget spent), or None."""
+def _ended_because(campaign: Campaign, used: int, given: Consent) -> str | None:
+    """Why the offer can no longer be taken (the campaign stopped, its product changed, its budget spent), or None."""
     if campaign.status == "stopped":
         return "stopped"
+    if given.offer != consent_offer(campaign):  # consented to the product shown then, not the campaign's now
+        return "changed"
     if campaign.budget is not None and used >= campaign.budget:
         return "budget"
     return None
@@ -120,14 +119,14 @@ def on_accepted(ctx: runtime.Context[None], accepted: OfferAccepted) -> None:
         "accepted_at": accepted.accepted_at,
         "at": ctx.now,
     }
+    # Kept whatever follows (declined, ended, or refused by subscriptions before it writes its own copy).
+    consent.write(ctx, accepted.consent)
     if not accepted.consent.confirmed:
-        consent.write(ctx, accepted.consent)
         ctx.txn.create(offer_ref, {**offer, "outcome": "declined"})
         emit_step(ctx, offer, "declined")
         return
-    ended = _ended_because(campaign, used)
+    ended = _ended_because(campaign, used, accepted.consent)
     if ended is not None:
-        consent.write(ctx, accepted.consent)  # asked and answered, though nothing is started: kept all the same
         ctx.txn.create(offer_ref, {**offer, "outcome": f"failed:{ended}"})
         ctx.emit("sms.send", _ended_sms(accepted, campaign, config.short_code), purpose="ended")
         emit_step(ctx, offer, "failed", detail=ended)

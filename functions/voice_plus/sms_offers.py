@@ -24,7 +24,7 @@ from typing import Any
 from functions.subscriptions import public as subscriptions
 from functions.voice_plus.config import VoicePlusConfig, in_force
 from functions.voice_plus.documents import CAMPAIGNS, SMS_OFFERS, Campaign
-from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, emit, funnel_step, priced
+from functions.voice_plus.offer_events import ACCEPTED, FUNNEL, acceptance, consent_offer, emit, funnel_step, priced
 from shared import consent, runtime, texts
 from shared.events import FunnelStep, OfferSmsReplied, SmsSend
 from shared.operator import OperatorProfile
@@ -33,11 +33,6 @@ logger = logging.getLogger(__name__)
 
 # Places of an SMS offer's funnel steps (offered is 0): each counted once per offer.
 KEY_STEP, DECISION_STEP = 1, 2
-
-
-def consent_offer(campaign_id: str) -> str:
-    """What the consent names as sold: the campaign."""
-    return f"voice_plus.{campaign_id}"
 
 
 @runtime.consumer("voice-plus-sms-reply")
@@ -49,12 +44,13 @@ def on_sms_reply(ctx: runtime.Context[None], reply: OfferSmsReplied) -> None:
         _tell(ctx, reply.msisdn, config, "voice_plus.sms.nothing_open", {}, None)
         return
     stored = ctx.get(ctx.doc(CAMPAIGNS, open_offer["campaign"])).to_dict()
-    pending = consent.read_pending(ctx, consent_offer(open_offer["campaign"]), reply.msisdn)
-    if pending is not None and pending.request.reference != open_offer.get("asked_reference"):
-        pending = None  # a question of an earlier offer of the same campaign
     if stored is None:
         raise runtime.Rejected(f"open offer {open_offer['offer']} names campaign {open_offer['campaign']}, not stored")
-    dialogue = Dialogue(ctx, reply, open_offer, Campaign.model_validate(stored), config)
+    campaign = Campaign.model_validate(stored)
+    pending = consent.read_pending(ctx, consent_offer(campaign), reply.msisdn)
+    if pending is not None and pending.request.reference != open_offer.get("asked_reference"):
+        pending = None  # a question of an earlier offer of the same campaign
+    dialogue = Dialogue(ctx, reply, open_offer, campaign, config)
     if reply.consent_reply is None:
         dialogue.keyword(pending, profile)
     elif pending is None:  # YES/NO before the keyword: say what to send
@@ -94,7 +90,7 @@ class Dialogue:
         question = texts.render("voice_plus.sms.question", self.language, **words)
         if pending is None:
             asked = consent.asked(
-                offer=consent_offer(self.campaign.id),
+                offer=consent_offer(self.campaign),
                 msisdn=self.reply.msisdn,
                 channel="sms",
                 language=self.language,

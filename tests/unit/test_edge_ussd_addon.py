@@ -126,7 +126,7 @@ def test_activating_with_confirmation_publishes_the_acceptance_with_its_consent(
     accepted = done.publish[1].payload
     consent = accepted.consent
     assert (accepted.offer_id, accepted.campaign_id, accepted.channel) == ("ussd:ATUid_1", "data-addon", "ussd")
-    assert consent.status == "confirmed" and consent.channel == "ussd" and consent.offer == "voice_plus.data-addon"
+    assert consent.status == "confirmed" and consent.channel == "ussd" and consent.offer == "voice_plus.data-addon.data-1gb"
     assert (consent.price, consent.currency, consent.period) == (900_000, "UZS", "once")
     assert consent.shown == "1 GB data 9 000 so'm/once.\n1 Confirm\n0 Close"
     assert (consent.request.text, consent.confirmation.text, consent.request.reference) == ("1", "1", "ATUid_1")

@@ -156,14 +156,19 @@ def test_a_ussd_confirmation_of_another_price_charges_nothing_and_asks_again():
     assert not stale.start and stale.records == () and stale.answer == "subscriptions.ask_again"
 
 
-def test_a_consent_another_service_took_in_its_own_name_starts_but_only_for_that_service():
-    offered = ussd_consent(True).model_copy(update={"offer": "voice_plus.music-week", "channel": "ivr"})
+def test_a_consent_another_service_took_in_its_own_name_starts_but_only_that_product_for_that_service():
+    offered = ussd_consent(True).model_copy(update={"offer": "voice_plus.music-week.music-monthly", "channel": "ivr"})
     taken = step(request(channel="ivr", source="voice_plus", consent=offered))
     assert taken.start and taken.records == (offered,) and taken.consent_id == offered.id
     posing = step(request(channel="ivr", source="credits", consent=offered))
     assert not posing.start and posing.answer == "subscriptions.ask_again", "another service's consent is not its own"
     unnamed = step(request(channel="ussd", consent=offered))
     assert not unnamed.start and unnamed.answer == "subscriptions.ask_again"
+    other = offered.model_copy(update={"offer": "voice_plus.music-week.kino-monthly"})
+    swapped = step(request(channel="ivr", source="voice_plus", consent=other))
+    assert not swapped.start and swapped.answer == "subscriptions.ask_again", "a consent to another product"
+    weekly = offered.model_copy(update={"period": "week"})
+    assert not step(request(channel="ivr", source="voice_plus", consent=weekly)).start, "consented to another period"
 
 
 def test_a_free_product_starts_without_a_question():

@@ -185,7 +185,7 @@ def test_key_1_asks_to_confirm_then_the_same_key_accepts_with_the_consent(caps):
     assert topics(done) == [("voice-plus.accepted", None), ("voice-plus.funnel", "confirmation")]
     accepted: OfferAccepted = done.publish[0].payload
     given_ = accepted.consent
-    assert (given_.status, given_.channel, given_.offer, given_.shown) == ("confirmed", "ivr", "voice_plus.data-week",
+    assert (given_.status, given_.channel, given_.offer, given_.shown) == ("confirmed", "ivr", "voice_plus.data-week.data-1gb",
                                                                           SAY_EN)
     assert (given_.price, given_.currency, given_.period) == (900000, "UZS", "once")
     assert (given_.request.text, given_.request.reference, given_.request.at) == ("1", SID, NOW + timedelta(seconds=4))
