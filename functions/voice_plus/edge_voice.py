@@ -47,9 +47,9 @@ from functions.voice_plus import caps, selection
 from functions.voice_plus.config import VoicePlusConfig
 from functions.voice_plus.documents import CAPS, Campaign, Prompt
 from functions.voice_plus.live import LivePool, process_pool
-from functions.voice_plus.offer_events import consent_offer
+from functions.voice_plus.offer_events import acceptance, consent_offer, funnel_step
 from shared import consent, store, texts
-from shared.events import FunnelStep, OfferAccepted, OfferFunnel, derive_event_id
+from shared.events import FunnelStep, derive_event_id
 from shared.operator import OperatorProfile
 
 logger = logging.getLogger(__name__)
@@ -97,19 +97,10 @@ class OfferCall:
         self, step: FunnelStep, now: datetime, detail: str | None = None, *, ending: bool = False
     ) -> Publication:
         """A funnel step of this offer, its event id from the offer and the step's number (or the offer's ending)."""
-        payload = OfferFunnel(
-            offer_id=self.offer_id,
-            campaign_id=self.campaign.id,
-            channel="voice",
-            language=self.language,
-            msisdn=self.msisdn,
-            step=step,
-            at=now,
-            detail=detail,
+        payload, event_id = funnel_step(
+            self.offer_id, self.campaign, self.language, self.msisdn, step, now, self.n, detail
         )
-        if ending:
-            return Publication(FUNNEL, payload, ending_event_id(self.offer_id))
-        return Publication(FUNNEL, payload, derive_event_id(self.offer_id, f"funnel/{step}/{self.n}"))
+        return Publication(FUNNEL, payload, ending_event_id(self.offer_id) if ending else event_id)
 
     def accepted(self, first: consent.Answer, second: consent.Answer, *, yes: bool) -> Publication | None:
         """`voice-plus.accepted` with the consent (confirmed or declined); None when the product left the catalogue."""
@@ -129,16 +120,7 @@ class OfferCall:
             confirmation=second,
             accepted=yes,
         )
-        payload = OfferAccepted(
-            offer_id=self.offer_id,
-            campaign_id=self.campaign.id,
-            channel="voice",
-            msisdn=self.msisdn,
-            language=self.language,
-            consent=given,
-            accepted_at=second.at,
-        )
-        return Publication(ACCEPTED, payload, derive_event_id(self.offer_id, ACCEPTED))
+        return Publication(ACCEPTED, *acceptance(self.offer_id, self.campaign, "voice", given, second.at))
 
     @classmethod
     def restore(cls, call: api.InboundCall, pool: selection.Pool) -> OfferCall | None:

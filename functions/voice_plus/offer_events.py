@@ -11,6 +11,7 @@ from typing import Any
 
 from functions.subscriptions.public import Terms
 from functions.voice_plus.documents import Campaign
+from functions.voice_plus.stats import funnel_event_id
 from shared import catalog, runtime, texts
 from shared.consent import Consent
 from shared.events import FunnelStep, OfferAccepted, OfferChannel, OfferFunnel, Payload, derive_event_id
@@ -41,7 +42,7 @@ def funnel_step(
         at=at,
         detail=detail,
     )
-    return event, derive_event_id(offer_id, f"funnel/{step}/{n}")
+    return event, funnel_event_id(offer_id, step, n)
 
 
 def acceptance(
@@ -57,7 +58,7 @@ def acceptance(
         consent=consent,
         accepted_at=at,
     )
-    return event, derive_event_id(offer_id, "accepted")
+    return event, derive_event_id(offer_id, ACCEPTED)  # one per offer, whichever channel or step accepts it
 
 
 def emit(ctx: runtime.Context[Any], topic: str, event_and_id: tuple[Payload, str]) -> None:
