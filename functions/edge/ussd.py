@@ -258,7 +258,9 @@ def _addon_screens(
     """The session's screens when an add-on rides on the host's final first screen; None when none does.
 
     Each screen is asked once per request (the pager asks again for every input it replays, and an
-    add-on may write when it first shows itself). The host's events go with the first screen.
+    add-on may write when it first shows itself). The host's events go with the first screen. An
+    add-on that no longer shows itself (its offer ended since) may still claim the later inputs of a
+    session it was shown in: they were typed at its screen, not the host's.
     """
     if not addons:
         return None
@@ -266,16 +268,22 @@ def _addon_screens(
     if first.keep_open:  # the host's own menu: its inputs are its own
         return None
     for addon in addons:
-        try:
-            shown = addon.handler(request_for(()), first)
-        except Exception:  # an add-on never costs the subscriber the answer they asked for
-            logger.exception(
-                "USSD add-on failed; the host's answer stands", extra={"host": request_for(()).input.service_code}
-            )
-            continue
+        shown = _asked(addon, request_for(()), first)
         if shown is not None:
             return _riding(addon, shown, first, request_for)
-    return None
+    return _claimed_later(addons, first, request_for, host_reply)
+
+
+def _asked(addon: UssdAddOn, request: Request[UssdRequest], first: Reply) -> Reply | None:
+    """The add-on's screen for the request; None when it has none, or fails."""
+    try:
+        return addon.handler(request, first)
+    except Exception:  # an add-on never costs the subscriber the answer they asked for
+        logger.exception(
+            "USSD add-on failed; the host's answer stands",
+            extra={"host": request.input.service_code, "inputs": len(request.input.inputs)},
+        )
+        return None
 
 
 def _riding(
@@ -288,6 +296,28 @@ def _riding(
         if not inputs:
             return replace(shown, publish=(*first.publish, *shown.publish))
         return addon.handler(request_for(inputs), first) or first
+
+    return screen
+
+
+def _claimed_later(
+    addons: tuple[UssdAddOn, ...],
+    first: Reply,
+    request_for: Callable[[tuple[str, ...]], Request[UssdRequest]],
+    host_reply: Callable[[tuple[str, ...]], Reply],
+) -> Callable[[tuple[str, ...]], Reply]:
+    """The session's screens when no add-on showed itself on the first one: later inputs an add-on claims
+    are its own (the host's events are not published again); the rest are the host's."""
+
+    @functools.cache
+    def screen(inputs: tuple[str, ...]) -> Reply:
+        if not inputs:
+            return first
+        for addon in addons:
+            claimed = _asked(addon, request_for(inputs), first)
+            if claimed is not None:
+                return claimed
+        return host_reply(inputs)
 
     return screen
 

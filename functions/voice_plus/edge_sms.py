@@ -1,6 +1,7 @@
 """The SMS offers' short code (config.short_code): an add-on's keyword, or YES/NO to its question.
 
-The edge answers at once only what needs nothing decided: nothing open ("you have no open offer"),
+The edge answers at once only what needs nothing decided: nothing open ("you have no open offer";
+an offer past its `until`, still stored until its expiry is recorded, is not open),
 or a word that is neither the open offer's keyword nor YES/NO (what to reply). Otherwise it publishes
 `voice-plus.sms-replied` and sms_offers.py answers, once it has asked, activated or declined.
 """
@@ -45,7 +46,7 @@ def answer(request: api.Request[api.SmsMessage]) -> api.SmsAnswer:
     """Forward a keyword or YES/NO about the open offer; else say what can be replied."""
     inbound, language = request.input.inbound, request.caller.language
     open_offer = request.document(SMS_OFFERS, inbound.sender)
-    if open_offer is None:
+    if open_offer is None or request.now >= open_offer["until"]:  # one past its window is not open any more
         return api.SmsAnswer(api.Text("voice_plus.sms.nothing_open"))
     word = said_word(inbound.body)
     if not understood(word, open_offer["keyword"]):

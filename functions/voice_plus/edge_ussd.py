@@ -10,6 +10,8 @@ Interactive add-ons own the session's later inputs: 1 activates (through "<name>
 1 Confirm 0 Close" when the campaign confirms), 2 shows more information (then 1 Activate, 0 Close).
 Accepting or declining at the confirmation publishes `voice-plus.accepted` with the consent given in
 the session; every step is a funnel event with an id derived from the offer and the input's place.
+A later screen of a session whose campaign left the live pool since (paused, stopped), or whose
+read failed, says the offer has ended: nothing activated, and the host's events are not sent again.
 """
 
 from __future__ import annotations
@@ -102,15 +104,19 @@ class UssdAddOn:
         """The host's screen with the offer (first screen), or the add-on's later screens; None: no offer."""
         offer_id = offer_id_for(request.input.session_id)
         msisdn, language = request.caller.msisdn, request.caller.language
+        later = bool(request.input.inputs)  # typed at the add-on's screen: the host had answered finally
+        ended = _ended(language) if later else None
+        if not request.read:  # the play cannot be checked: nothing is shown, nothing activated
+            return ended
         pool = process_pool(request.profile.timezone, self.config.campaign_refresh_seconds).current()
         campaign_id = offered_campaign(request.document(CAPS, msisdn), offer_id)
-        if not request.input.inputs and campaign_id is None:
+        if not later and campaign_id is None:
             campaign_id = self._reserve(request, host, pool, offer_id)
         if campaign_id is None:
             return None
         live = pool.by_id.get(campaign_id)
-        if live is None or language not in live.campaign.text:  # paused or stopped since: the host's answer alone
-            return None
+        if live is None or language not in live.campaign.text:  # paused or stopped since it was shown
+            return ended  # a first screen: the host's answer alone
         campaign, offer_text = live.campaign, live.campaign.text[language]  # type: ignore[index]  # checked above
         if request.input.inputs:  # the session's later screens: the first one was shown
             return self._later(request, campaign, offer_id, offer_text)
@@ -165,7 +171,7 @@ class UssdAddOn:
         language, inputs, msisdn = request.caller.language, request.input.inputs, request.caller.msisdn
         terms = subscriptions.terms(campaign.offer.product)
         if terms is None:  # the product left the catalogue since
-            return api.Reply.end(api.Text("voice_plus.ussd.ended").render(language))
+            return _ended(language)
         price = priced(terms, language, request.profile.currency)
         confirm_screen = api.Text("voice_plus.ussd.confirm", price).render(language)
         info_screen = "\n".join(
@@ -215,6 +221,11 @@ class UssdAddOn:
         decided = (_published(ACCEPTED, acceptance(offer_id, campaign, "ussd", given, request.now)),) if counted else ()
         thanks = "voice_plus.ussd.thanks" if accepted else "voice_plus.ussd.closed"
         return api.Reply.end(api.Text(thanks).render(language), publish=(*counted_step, *decided))
+
+
+def _ended(language: str) -> api.Reply:
+    """The session's end when its offer ended before the subscriber's answer: nothing activated."""
+    return api.Reply.end(api.Text("voice_plus.ussd.ended").render(language))
 
 
 def _published(topic: str, event_and_id: tuple[object, str]) -> api.Publication:

@@ -60,6 +60,10 @@ MENU, CONFIRM = "menu", "confirm"  # the steps after the offer
 ATTEMPTS = 2  # no key or another key: asked once more, then goodbye
 MAX_STEPS = 20  # a caller replaying the offer for ever is told goodbye (Twilio's hop limit is near)
 GATHER_TIMEOUT_SECONDS = 6
+# The confirm step's URL carries when the first key was pressed (signed, but replayable): a real
+# confirmation comes within two gathers of it (seconds), so an older one, or one stamped in the
+# future, is a replayed or forged step and records nothing.
+FIRST_KEY_MAX_AGE = timedelta(minutes=10)
 _CALL_SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 
 
@@ -310,7 +314,7 @@ class VoicePlus:
         """The confirmation step: the activating key again accepts; another key declines; silence asks once more."""
         call, now, key = request.input, request.now, offer.campaign.offer.activate_key
         first_at = api.unstamp(call.query.get("at", ""))
-        if first_at is None:
+        if first_at is None or not now - FIRST_KEY_MAX_AGE <= first_at <= now:  # a stale step: nothing recorded
             return _goodbye(offer.language, Text("voice_plus.voice.goodbye"))
         typed = (call.digits or "")[:1]
         if not typed and attempt < ATTEMPTS:

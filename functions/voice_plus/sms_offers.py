@@ -8,8 +8,8 @@ subscriber's replies come here in turn (ordered by msisdn), each in ONE transact
 - YES: the consent answered -> `voice-plus.accepted` with it (the accept consumer checks the budget
   and asks subscriptions to start it); NO: answered declined -> `voice-plus.accepted` with the
   declined record (kept and counted by the accept consumer), and "nothing was activated";
-- too late (the offer's window or the question's passed): the expired consent kept, the funnel's
-  "declined" (detail "expired"), and "this offer has expired".
+- too late (the offer's window or the question's passed, also for a YES/NO before the keyword):
+  the expired consent kept, the funnel's "declined" (detail "expired"), and "this offer has expired".
 
 The open offer is removed once decided, so a second YES finds nothing open.
 """
@@ -53,6 +53,8 @@ def on_sms_reply(ctx: runtime.Context[None], reply: OfferSmsReplied) -> None:
     dialogue = Dialogue(ctx, reply, open_offer, campaign, config)
     if reply.consent_reply is None:
         dialogue.keyword(pending, profile)
+    elif pending is None and dialogue.late:  # YES/NO before the keyword, after the offer's window
+        dialogue.expire(None)
     elif pending is None:  # YES/NO before the keyword: say what to send
         dialogue.tell("voice_plus.sms.unknown", dialogue.reply_words(keyword=dialogue.campaign.keyword))
     else:
@@ -73,12 +75,17 @@ class Dialogue:
     def language(self) -> str:
         return self.open_offer["language"]
 
+    @property
+    def late(self) -> bool:
+        """Whether the reply came once the open offer's window had passed."""
+        return self.reply.said.at >= self.open_offer["until"]
+
     def reply_words(self, **more: Any) -> dict[str, Any]:
         return {"yes": consent.YES_WORD[self.language], "no": consent.NO_WORD[self.language], **more}
 
     def keyword(self, pending: consent.Consent | None, profile: OperatorProfile) -> None:
         """The keyword: ask the question (again, if asked already and still open); late: expired."""
-        if self.reply.said.at >= self.open_offer["until"]:
+        if self.late:
             self.expire(None)
             return
         terms = subscriptions.terms(self.campaign.offer.product)

@@ -166,6 +166,19 @@ def test_a_yes_after_the_window_keeps_an_expired_consent_and_activates_nothing(f
     assert not store.db().collection(SMS_OFFERS).document(EN_USER).get().exists
 
 
+def test_a_yes_before_the_keyword_after_the_offers_window_is_answered_as_expired(firestore_clean):
+    subscriber(EN_USER, "en")
+    sms_addon()
+    topped_up("bss-5")
+    replied("YES", "SM1", yes=True, later=timedelta(hours=25))  # never asked: the offer's own window passed
+    assert outbox(sms_offers.on_sms_reply, "SM1", "voice-plus.accepted") == []
+    [step] = outbox(sms_offers.on_sms_reply, "SM1", "voice-plus.funnel")
+    assert (step["step"], step["detail"]) == ("declined", "expired")
+    [told] = sms_of(sms_offers.on_sms_reply, "SM1")
+    assert told["template"] == "voice_plus.sms.expired"
+    assert not store.db().collection(SMS_OFFERS).document(EN_USER).get().exists
+
+
 def test_an_addon_that_would_pass_the_segment_budget_is_left_off_and_counts_no_play(firestore_clean):
     subscriber(RU_USER, "ru")
     # Alone one UCS-2 segment (68 of 70); under the Russian confirmation 135, past 2 segments (134).

@@ -12,6 +12,7 @@ from functions.edge import api, services, ussd
 from functions.edge.subscribers import caller_from
 from functions.subscriptions.public import BOOKS
 from functions.voice_plus import edge_ussd
+from functions.voice_plus.config import config_for
 from functions.voice_plus.documents import CAPS, Campaign
 from functions.voice_plus.selection import Pool
 from shared import store
@@ -201,12 +202,41 @@ def test_an_addon_that_fails_leaves_the_balance_answered(monkeypatch, caps):
     assert dial(caps).body() == f"END {BALANCE}"
 
 
-def test_a_campaign_paused_after_it_was_shown_is_not_accepted_later_in_the_session(monkeypatch, caps):
+@pytest.mark.parametrize(("language", "ended"), [("en", "This offer has ended"), ("uz", "Bu taklif tugadi")])
+@pytest.mark.parametrize("typed", ["1", "1*1", "2"])
+def test_a_campaign_paused_after_it_was_shown_ends_the_session_with_nothing_published(
+    monkeypatch, caps, typed, language, ended
+):
+    subscriber = {**ACTIVE, "language": language}
+    live(monkeypatch, campaign(text={"en": "1 GB for 9 000 so'm, 7 days!", "uz": "1 GB 9 000 so'm, 7 kun!"}))
+    assert dial(caps, subscriber=subscriber).keep_open
+    live(monkeypatch)  # paused or stopped: no longer in the live pool
+    later = dial(caps, typed, subscriber=subscriber)
+    assert later.body().startswith(f"END {ended}") and later.publish == ()  # not the balance's events again
+    assert caps.writes == 1
+
+
+def test_a_later_screen_whose_read_failed_ends_the_offer(monkeypatch, caps):
     live(monkeypatch, campaign())
     dial(caps)
-    live(monkeypatch)  # paused: no longer in the live list
-    later = dial(caps, "1*1")
-    assert later.body() == f"END {BALANCE}" and later.publish == ()  # the host's final answer, nothing accepted
+    request = api.Request(
+        channel="ussd",
+        input=ussd.parse({"sessionId": "ATUid_1", "serviceCode": "*100#", "phoneNumber": MSISDN, "text": "1"}, PROFILE),
+        caller=caller_from(MSISDN, ACTIVE, PROFILE),
+        profile=PROFILE,
+        now=NOW,
+        read=False,
+    )
+    handler = edge_ussd.UssdAddOn(config_for(PROFILE))
+    later = handler(request, ussd.Reply.end(BALANCE))
+    assert later is not None and later.body() == "END This offer has ended. Nothing was activated."
+    assert later.publish == ()
+
+
+def test_a_session_never_offered_anything_keeps_the_hosts_answer(monkeypatch, caps):
+    live(monkeypatch)
+    assert dial(caps).body() == f"END {BALANCE}"
+    assert dial(caps, "1").body() == f"END {BALANCE}"
 
 
 # --- the edge's rule, whatever the add-on ---------------------------------------------------
@@ -238,3 +268,17 @@ def test_an_addon_rides_on_a_final_first_screen_and_owns_the_later_inputs():
 def test_an_addon_is_not_asked_when_the_host_keeps_the_session_open():
     registry, asked = host_and_addon(ussd.Reply.con("host menu\n1 Yes"))
     assert ask(registry).body() == "CON host menu\n1 Yes" and asked == []
+
+
+def test_an_addon_may_claim_the_later_inputs_of_a_session_it_no_longer_shows_itself_in():
+    hosts_event = api.Publication("some.topic", {"checked": True}, "event-1")
+    answered = ussd.Reply.end("host", publish=(hosts_event,))
+    host = ussd.UssdService(code="*555#", name="edge.service.balance", handler=lambda request: answered)
+
+    def ended_offer(request: api.Request[api.UssdRequest], first: ussd.Reply) -> ussd.Reply | None:
+        return ussd.Reply.end("offer ended") if request.input.inputs else None
+
+    registry = ussd.Registry.of([host], [api.UssdAddOn(hosts=("*555#",), handler=ended_offer)])
+    assert ask(registry).publish == (hosts_event,)
+    later = ask(registry, "1")
+    assert later.body() == "END offer ended" and later.publish == ()

@@ -91,3 +91,16 @@ def test_a_session_id_an_offer_id_cannot_carry_is_named_by_its_hash():
     assert edge_ussd.offer_id_for("ATUid_1") == "ussd:ATUid_1"
     hashed = edge_ussd.offer_id_for("session with spaces/é")
     assert hashed.startswith("ussd:") and len(hashed) == 37 and hashed == edge_ussd.offer_id_for("session with spaces/é")
+
+
+@pytest.mark.parametrize("body", ["NET5", "YES", "нет", "NET6"])
+def test_an_offer_past_its_window_counts_as_nothing_open(body):
+    expired = {**OPEN, "until": NOW - timedelta(minutes=1)}
+    answer = texted(body, open_offer=expired, language="uz")
+    assert answer.publish == ()
+    assert answer.text.render("uz") == texts.render("voice_plus.sms.nothing_open", "uz")
+    assert answer.text.render("en") == "You have no open offer to answer. Offers come with your top-up SMS."
+
+
+def test_an_offer_is_open_until_the_last_moment_of_its_window():
+    assert forwarded(texted("YES", open_offer={**OPEN, "until": NOW + timedelta(seconds=1)})).consent_reply is True

@@ -349,3 +349,17 @@ def test_the_signed_webhook_answers_any_wrong_number_request_with_twiml_never_a_
     assert response.status_code in (200, 204, 503)
     if response.status_code == 200:
         assert ET.fromstring(response.data.decode()).tag == "Response"
+
+
+@pytest.mark.parametrize("seconds", [10 * 60 + 5, -1])  # the first key 10 minutes and more ago, or in the future
+def test_a_confirm_step_replayed_late_or_stamped_ahead_records_nothing(caps, seconds):
+    plus = service()
+    asked = follow(plus, plus(first_request(caps)), "1", seconds=4)
+    done = follow(plus, asked, "1", seconds=4 + seconds)
+    assert said(done) == ["Goodbye."] and done.publish == () and str(done).endswith("<Hangup /></Response>")
+
+
+def test_a_confirm_step_within_minutes_of_the_first_key_still_accepts(caps):
+    plus = service()
+    asked = follow(plus, plus(first_request(caps)), "1", seconds=4)
+    assert topics(follow(plus, asked, "1", seconds=4 + 9 * 60))[0] == ("voice-plus.accepted", None)
