@@ -124,7 +124,7 @@ def test_an_sms_addon_on_a_topup_is_taken_with_its_keyword_and_yes(firestore_cle
     [question] = sms_of(sms_offers.on_sms_reply, replied("net5", "SM1"))
     assert texts.render(question["template"], "en", **question["params"]) == (
         "1 GB data: 9 000 so'm/once. Reply YES to 06008 to activate, NO to refuse.")
-    pointer = store.db().collection(consent.PENDING).document(consent.pending_key("voice_plus.sms-data", EN_USER))
+    pointer = store.db().collection(consent.PENDING).document(consent.pending_key("voice_plus.sms-data.data-1gb", EN_USER))
     waiting = store.db().collection(consent.COLLECTION).document(pointer.get().get("consent_id")).get().to_dict()
     assert (waiting["status"], waiting["channel"], waiting["price"]) == ("pending", "sms", 900_000)
 

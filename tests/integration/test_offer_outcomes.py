@@ -50,10 +50,10 @@ def offered(msisdn: str, offer_id: str, campaign_id: str = "net-week") -> None:
 
 
 def accepting(msisdn: str, offer_id: str, *, accepted: bool = True, campaign_id: str = "net-week",
-              language: str = "en", consent_of: str | None = None) -> dict:
+              language: str = "en", consent_of: str | None = None, product: str = PACK) -> dict:
     """What the edge publishes once the caller pressed 1, then 1 again to confirm (or 2 to decline)."""
     now, call_sid = utcnow(), offer_id.removeprefix("voice:")
-    given = consent.given(offer=f"voice_plus.{campaign_id}", msisdn=consent_of or msisdn, channel="ivr",
+    given = consent.given(offer=f"voice_plus.{campaign_id}.{product}", msisdn=consent_of or msisdn, channel="ivr",
                           language=language, shown=SAID, price=9_000 * SOM, currency="UZS", period="once",
                           request=Answer(text="1", reference=call_sid, at=now),
                           confirmation=Answer(text="1" if accepted else "2", reference=call_sid, at=now),
@@ -102,7 +102,7 @@ def test_an_accepted_offer_is_asked_of_subscriptions_which_keeps_the_consent_sta
     assert deliver(subscriptions.on_requested, request, "req-1") == "processed"
     kept = stored_consent(request["consent"]["id"])
     assert (kept["status"], kept["channel"], kept["shown"], kept["offer"]) == (
-        "confirmed", "ivr", SAID, "voice_plus.net-week")
+        "confirmed", "ivr", SAID, "voice_plus.net-week.data-1gb")
     assert (kept["request"]["text"], kept["request"]["reference"], kept["confirmation"]["text"]) == ("1", "CA1", "1")
     assert balance(ALICE) == 41_000 * SOM
     [receipt] = sms_of(subscriptions.on_requested, "req-1")
@@ -122,7 +122,7 @@ def test_a_plan_offer_asks_for_a_plan_change_with_the_consent():
         "id": "net-week", "name": "Premium plan", "channel": "voice", "offer": {"kind": "plan", "product": "premium"},
         "voice": {"en": {"say": SAID}}, "schedule": {"starts": "2026-01-01"}, "cap": {"plays": 1, "period_hours": 24}})
     topic, request = offers.plan_or_product_request(
-        OfferAccepted.model_validate(accepting(ALICE, "voice:CA9")), plan_offer)
+        OfferAccepted.model_validate(accepting(ALICE, "voice:CA9", product="premium")), plan_offer)
     assert topic == "subscription.plan-change-requested"
     assert (request.plan, request.request_id, request.source, request.channel, request.consent.status) == (
         "premium", "voice:CA9", "voice_plus", "ivr", "confirmed")
