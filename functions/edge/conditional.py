@@ -31,17 +31,33 @@ class DocumentBusy(RuntimeError):
     """The document kept changing under this request: nothing was written."""
 
 
-def change_document(client: firestore.Client, collection: str, document_id: str, change: Change[Result]) -> Result:
-    """Apply `change` to the document as read, written only if nobody wrote it since; the change's result."""
+def change_document(
+    client: firestore.Client,
+    collection: str,
+    document_id: str,
+    change: Change[Result],
+    *,
+    as_read: tuple[Mapping[str, Any] | None, Any] | None = None,
+) -> Result:
+    """Apply `change` to the document as read, written only if nobody wrote it since; the change's result.
+
+    `as_read`: the document and its update time from the request's own read (RequestDocuments.as_read),
+    so the first attempt needs no read of its own; a write it loses reads the document again.
+    """
     ref = client.collection(collection).document(document_id)
     for _ in range(MAX_WRITES):
-        snapshot = ref.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
-        written, result = change(snapshot.to_dict() if snapshot.exists else None)
+        if as_read is not None:
+            stored, version = as_read
+            as_read = None
+        else:
+            snapshot = ref.get(retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
+            stored, version = (snapshot.to_dict(), snapshot.update_time) if snapshot.exists else (None, None)
+        written, result = change(stored)
         if written is None:
             return result
         try:
-            if snapshot.exists:
-                ref.update(written, option=client.write_option(last_update_time=snapshot.update_time))
+            if stored is not None:
+                ref.update(written, option=client.write_option(last_update_time=version))
             else:
                 ref.create(written)
             return result

@@ -55,12 +55,17 @@ def read_all(
     """The caller behind `msisdn`, their account as spendable at `now` if asked, and `extra` documents."""
     wanted = [(store.SUBSCRIBERS, msisdn)] + ([(store.ACCOUNTS, msisdn)] if with_account else []) + list(extra)
     refs = {where: db.collection(where[0]).document(where[1]) for where in wanted}
-    found = {
-        snapshot.reference.path: snapshot.to_dict()
+    snapshots = [
+        snapshot
         for snapshot in db.get_all(list(refs.values()), retry=READ_RETRY, timeout=READ_DEADLINE_SECONDS)
         if snapshot.exists
-    }
-    documents = RequestDocuments({where: found.get(ref.path) for where, ref in refs.items()})
+    ]
+    found = {snapshot.reference.path: snapshot.to_dict() for snapshot in snapshots}
+    written = {snapshot.reference.path: snapshot.update_time for snapshot in snapshots}
+    documents = RequestDocuments(
+        {where: found.get(ref.path) for where, ref in refs.items()},
+        {where: written[ref.path] for where, ref in refs.items() if ref.path in written},
+    )
     caller = caller_from(msisdn, documents.get(store.SUBSCRIBERS, msisdn), profile)
     account_document = documents.get(store.ACCOUNTS, msisdn) if with_account else None
     # The same view as ledger.read_account (lots already due are not spendable), read in the

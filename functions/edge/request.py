@@ -40,6 +40,14 @@ class RequestDocuments:
     """The documents read for one request, by (collection, document id); an absent one is None."""
 
     found: Mapping[DocumentPath, dict[str, Any] | None] = field(default_factory=dict)
+    # When each existing document was last written, as read: a conditional write on it needs no second read.
+    versions: Mapping[DocumentPath, Any] = field(default_factory=dict)
+
+    def as_read(self, collection: str, document_id: str) -> tuple[dict[str, Any] | None, Any] | None:
+        """(the document, its update time) as read; None when its version is unknown (read it again to write)."""
+        fields = self.get(collection, document_id)
+        version = self.versions.get((collection, document_id))
+        return (fields, version) if fields is None or version is not None else None
 
     def get(self, collection: str, document_id: str) -> dict[str, Any] | None:
         """The document's fields, None when it does not exist; NotRead when it was not part of the read."""
@@ -74,6 +82,10 @@ class Request(Generic[Input]):
     def document(self, collection: str, document_id: str) -> dict[str, Any] | None:
         """A document the entry's `reads` named (None: it does not exist); NotRead for any other."""
         return self.documents.get(collection, document_id)
+
+    def as_read(self, collection: str, document_id: str) -> tuple[dict[str, Any] | None, Any] | None:
+        """A document the entry's `reads` named and its update time, for a conditional write (api.change_document)."""
+        return self.documents.as_read(collection, document_id)
 
     def model(self, collection: str, document_id: str, model: type[Model]) -> Model | None:
         """A document the entry's `reads` named, validated as `model` (None: it does not exist)."""

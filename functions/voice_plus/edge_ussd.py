@@ -156,7 +156,11 @@ class UssdAddOn:
             return None  # none fits even the plays as read (newer ones only narrow it): no write to try
         try:
             return api.change_document(
-                store.db(), CAPS, msisdn, lambda stored: caps.reserve(stored, offer_id, choose, now, horizon)
+                store.db(),
+                CAPS,
+                msisdn,
+                lambda stored: caps.reserve(stored, offer_id, choose, now, horizon),
+                as_read=request.as_read(CAPS, msisdn),  # no second read: the lookup's, with its version
             )
         except api.DocumentBusy:
             logger.warning("no USSD add-on: the caps kept changing", extra={"msisdn": msisdn})

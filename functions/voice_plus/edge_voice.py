@@ -268,6 +268,7 @@ class VoicePlus:
                 CAPS,
                 call.caller,
                 lambda stored: caps.reserve(stored, offer_id, choose, now, horizon),
+                as_read=request.as_read(CAPS, call.caller),  # no second read: the lookup's, with its version
             )
         except api.DocumentBusy:
             return _hang_up()

@@ -49,7 +49,7 @@ class Stored:
         self.writes = 0
         self.tries = 0  # conditional writes attempted (each a Firestore round trip)
 
-    def change_document(self, client: object, collection: str, document_id: str, change: Any) -> Any:
+    def change_document(self, client: object, collection: str, document_id: str, change: Any, **_: Any) -> Any:
         assert collection == CAPS
         self.tries += 1
         written, result = change(self.documents.get(document_id))

@@ -51,7 +51,7 @@ class Caps:
         self.writes = 0
         self.busy = busy
 
-    def change_document(self, client, collection, document_id, change):
+    def change_document(self, client, collection, document_id, change, **_):
         assert collection == CAPS
         if self.busy:
             raise api.DocumentBusy("kept changing")
