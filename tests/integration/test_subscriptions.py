@@ -16,7 +16,7 @@ import pytest
 
 from functions.provisioning import main as provisioning
 from functions.subscriptions import main as subscriptions
-from functions.subscriptions import pricing
+from functions.subscriptions import pricing, public
 from functions.subscriptions.documents import BOOKS, Book
 from functions.subscriptions.subscribe import REQUESTS, record_id
 from shared import consent, ledger, store, texts
@@ -286,7 +286,7 @@ def plan_change(plan: str, request_id: str, fee: int | None = None) -> dict:
     if fee is not None:
         now = utcnow()
         payload["consent"] = consent.given(
-            offer="subscriptions.plan-change", msisdn=LEE, channel="ussd", language="en",
+            offer=f"subscriptions.plan.{plan}", msisdn=LEE, channel="ussd", language="en",
             shown=f"Change to {plan} for {fee}? 1 Confirm 0 Close", price=fee, currency="SGD", period="once",
             request=Answer(text="#100#", reference=request_id, at=now),
             confirmation=Answer(text="1", reference=request_id, at=now), accepted=True).model_dump(mode="json")
@@ -325,7 +325,9 @@ def test_m1_plan_change_needs_a_balance_above_1_00(firestore_clean, use_operator
 def subscribed(*products: tuple[str, int], msisdn: str = ALICE) -> list[str]:
     for product, price in products:
         session = f"sess-{product}-{time.monotonic_ns()}"
-        assert deliver(subscriptions.on_requested, on_screen(product, price, session, msisdn), session) == "processed"
+        period = public.terms(product).period  # the screen names the product's own period
+        assert deliver(subscriptions.on_requested, on_screen(product, price, session, msisdn, period=period),
+                       session) == "processed"
     return [item.id for item in book(msisdn).live()]
 
 
