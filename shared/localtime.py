@@ -48,6 +48,11 @@ def day(when: datetime, zone: tzinfo, language: str) -> str:
     return texts.render("time.day", language, day=f"{local.day:02d}", month=f"{local.month:02d}", year=local.year)
 
 
+def day_of(at: datetime, zone: str | tzinfo) -> str:
+    """The calendar day (YYYY-MM-DD) of `at` in `zone` (an operator's): what daily limits and counters count by."""
+    return at.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date().isoformat()
+
+
 def month_of(at: datetime, zone: str | tzinfo) -> str:
     """The calendar month (YYYY-MM) of `at` in `zone` (an operator's): what monthly fees, spend and caps count by."""
     local = at.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone)

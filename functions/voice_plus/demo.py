@@ -24,7 +24,7 @@ from functions.voice_plus import stats
 from functions.voice_plus.config import VoicePlusConfig, config_for
 from functions.voice_plus.documents import CAMPAIGNS, OFFERS, Campaign
 from infra.demo_common import DemoSection, DemoStage, DemoSubscriber, wait_until
-from shared import consent, store
+from shared import consent, localtime, store
 from shared.operator import OperatorProfile
 
 CAMPAIGN_FILES = Path(__file__).with_name("campaigns")
@@ -190,7 +190,7 @@ def funnel(stage: DemoStage, campaigns: dict[str, Campaign]) -> None:
     """The funnel of the day the offers were made, as care's `python -m functions.voice_plus stats` shows it."""
     caller = stage.subscribers[3].msisdn  # Aida, whose wrong-number call's offer was activated
     activated = [offer for offer in _offers_to(caller, "voice") if offer["outcome"] == "activated"]
-    day = date.fromisoformat(stats.local_day(activated[0]["at"], stage.profile.timezone)) if activated else None
+    day = date.fromisoformat(localtime.day_of(activated[0]["at"], stage.profile.timezone)) if activated else None
     rows: list[stats.FunnelRow] = []
 
     def counted() -> bool:

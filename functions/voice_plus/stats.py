@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import NamedTuple, get_args
-from zoneinfo import ZoneInfo
 
 from google.cloud import firestore
 
 from functions.voice_plus.config import in_force
 from functions.voice_plus.documents import CAMPAIGNS, LOG, SHARDS, STATS, Campaign
-from shared import catalog, runtime
+from shared import catalog, localtime, runtime
 from shared.events import Envelope, FunnelStep, OfferFunnel, derive_event_id
 
 TOPIC = "voice-plus.funnel"
@@ -42,11 +41,6 @@ def funnel_envelope(step: OfferFunnel, source: str, n: int = 1) -> Envelope:
     """The funnel event for `step`, with its deterministic id (a consumer appends it to its outbox)."""
     event_id = funnel_event_id(step.offer_id, step.step, n)
     return catalog.make_envelope(TOPIC, step, event_id=event_id, source=source)
-
-
-def local_day(at: datetime, zone: str) -> str:
-    """The operator's calendar day of `at` (YYYY-MM-DD): a campaign's day starts at the operator's midnight."""
-    return at.astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def stats_key(campaign_id: str, language: str, day: str) -> str:
@@ -69,7 +63,7 @@ def on_funnel(ctx: runtime.Context[None], step: OfferFunnel) -> None:
     log_ref = ctx.doc(LOG, ctx.event.id)
     if ctx.get(log_ref).exists:  # counted under this id already: its marker expired, its log did not
         return
-    day = local_day(step.at, profile.timezone)
+    day = localtime.day_of(step.at, profile.timezone)
     ctx.txn.create(
         log_ref,
         {

@@ -12,14 +12,14 @@ import sys
 
 from functions.zero_balance import rules, stats
 from functions.zero_balance.documents import OFFERS, USAGE
-from shared import cli, operator, store
+from shared import cli, localtime, operator, store
 from shared.events import utcnow
 
 
 def show_stats(days: int) -> int:
     """Print the per-day counters of the last `days` days and the yes rate."""
     profile = operator.current()
-    today = rules.local_day(utcnow(), profile.timezone)
+    today = localtime.day_of(utcnow(), profile.timezone)
     for line in stats.table(stats.read(store.db(), stats.days_back(today, days))):
         print(line)
     return 0
@@ -36,7 +36,7 @@ def show_offer(msisdn: str) -> int:
     for name, value in (offer.to_dict() or {}).items():
         print(f"{name:14} {value}")
     usage = rules.DailyUsage.on(
-        db.collection(USAGE).document(msisdn).get().to_dict(), rules.local_day(utcnow(), profile.timezone)
+        db.collection(USAGE).document(msisdn).get().to_dict(), localtime.day_of(utcnow(), profile.timezone)
     )
     print(f"{'today':14} {usage.day}: {usage.prompts} prompts, {usage.requests} requests")
     return 0

@@ -16,7 +16,7 @@ from functions.credits import public as credit_accounts
 from functions.zero_balance import messages, rules
 from functions.zero_balance.config import PRESETS, topup_amount
 from functions.zero_balance.documents import ANSWERS, ATTEMPTS, DAILY, OFFERS, USAGE, Subscriber, daily_id
-from shared import archive, ledger, runtime, store
+from shared import archive, ledger, localtime, runtime, store
 from shared.events import AttemptRefused, SubscriberReassigned, ZeroBalanceAnswered
 from shared.msisdn import mask
 
@@ -57,7 +57,7 @@ def on_attempt_refused(ctx: runtime.Context[None], attempt: AttemptRefused) -> N
     subscriber = Subscriber.from_document(docs.get(caller_ref))
     if subscriber is None or not subscriber.provisioned:
         raise runtime.Rejected(f"{mask(attempt.caller)} is not a subscriber of {profile.name}")
-    day = rules.local_day(attempt.at, profile.timezone)
+    day = localtime.day_of(attempt.at, profile.timezone)
     usage = rules.DailyUsage.on(docs.get(usage_ref), day)
     balance = _balance(ctx, docs.get(account_ref), config.bucket)
     destination = Subscriber.from_document(docs.get(called_ref)) if called else None
@@ -119,7 +119,7 @@ def on_answer(ctx: runtime.Context[None], answer: ZeroBalanceAnswered) -> None:
         raise runtime.Rejected(f"{mask(answer.caller)} is not a subscriber of {profile.name}")
     # The callee is known only once the offer is read: a second round trip.
     callee = Subscriber.from_document(ctx.get(_subscriber(ctx, offer.destination)).to_dict()) if offer else None
-    day = rules.local_day(answer.answered_at, profile.timezone)
+    day = localtime.day_of(answer.answered_at, profile.timezone)
     usage = rules.DailyUsage.on(docs.get(usage_ref), day)
     balance = _balance(ctx, docs.get(account_ref), config.bucket)
 

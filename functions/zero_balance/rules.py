@@ -14,7 +14,6 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from functions.zero_balance.config import ZeroBalanceConfig
 
@@ -33,11 +32,6 @@ COUNTERS = (
 
 Answer = Literal["callback", "transfer", "no"]
 OfferStatus = Literal["open", "answered", "expired"]
-
-
-def local_day(at: datetime, zone: str) -> str:
-    """The operator's calendar day of `at` (YYYY-MM-DD): limits and counters reset at local midnight."""
-    return at.astimezone(ZoneInfo(zone)).date().isoformat()
 
 
 def really_zero(balance: int) -> bool:

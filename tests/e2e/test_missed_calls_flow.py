@@ -31,7 +31,6 @@ from functions.missed_calls import config as missed_calls_config
 from functions.missed_calls import documents
 from functions.notify.messages import status_callback_url
 from functions.transfers import documents as transfer_documents
-from functions.zero_balance import rules as zero_balance_rules
 from functions.zero_balance import stats as zero_balance_stats
 from functions.zero_balance.documents import ATTEMPTS as ZERO_BALANCE_ATTEMPTS
 from functions.zero_balance.documents import OFFERS as ZERO_BALANCE_OFFERS
@@ -39,7 +38,7 @@ from infra import demo
 from infra.bench_common import ussd
 from infra import stack as local_stack
 from infra.functions import REPO
-from shared import ledger, operator, settings, store, texts
+from shared import ledger, localtime, operator, settings, store, texts
 from shared.events import utcnow
 from tests.conftest import _reset_caches
 
@@ -547,7 +546,7 @@ def test_a_zero_balance_caller_sends_a_free_call_me_back_request(carrier):
 
 def test_a_caller_with_money_flagged_zero_balance_by_the_network_is_not_offered_and_is_counted(carrier):
     p, y = P_POSITIVE.msisdn, Y_CALLED.msisdn
-    today = zero_balance_rules.local_day(utcnow(), operator.current().timezone)
+    today = localtime.day_of(utcnow(), operator.current().timezone)
     counted_before = zero_balance_stats.read(store.db(), [today])[0].counts["positive_balance"]
     carrier.set_state(p, zero_balance=True)
     before = len(carrier.inbox(p))

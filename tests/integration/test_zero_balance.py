@@ -19,7 +19,6 @@ from functions.zero_balance import main as zero_balance
 from functions.zero_balance import __main__ as cli
 from functions.zero_balance import stats
 from functions.zero_balance.documents import ANSWERS, ATTEMPTS, OFFERS
-from functions.zero_balance.rules import local_day
 from shared import bus, catalog, ledger, localtime, operator, runtime, settings, store, texts
 from shared.events import Envelope, utcnow
 from tests.integration.test_transfers import balance, deliver, subscriber
@@ -63,7 +62,7 @@ def rendered(sms: dict, language: str) -> str:
 
 def counts() -> dict[str, int]:
     """Today's and yesterday's counters summed (a test near midnight spans both operator's days)."""
-    today = local_day(utcnow(), operator.current().timezone)
+    today = localtime.day_of(utcnow(), operator.current().timezone)
     return dict(stats.total(stats.read(store.db(), stats.days_back(today, 2))).counts)
 
 
@@ -251,7 +250,7 @@ def test_every_answer_is_recorded_and_the_counters_add_up(firestore_clean, capsy
                         "no": 1, "request_limited": 1, "expired": 1, "foreign_destination": 0}
     recorded = sorted(doc.to_dict()["outcome"] for doc in store.db().collection(ANSWERS).stream())
     assert recorded == sorted(["callback"] * 4 + ["no", "transfer", "expired", "request_limited"])
-    today = local_day(utcnow(), operator.current().timezone)
+    today = localtime.day_of(utcnow(), operator.current().timezone)
     assert stats.total(stats.read(store.db(), stats.days_back(today, 2))).yes_rate == pytest.approx(6 / 7)
 
     assert cli.main(["stats", "--days", "2"]) == 0     # what the operator reads

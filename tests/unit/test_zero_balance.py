@@ -11,7 +11,7 @@ import pytest
 from functions.zero_balance import answers, messages, rules, stats
 from functions.zero_balance.config import ConfigError, load_config, load_preset, topup_amount
 from functions.zero_balance.rules import DailyUsage, Offer, OfferDecision, Outcome
-from shared import texts
+from shared import localtime, texts
 from shared.operator import load_file
 
 DEMO = load_file(Path("shared/operators/demo.yaml"))
@@ -79,8 +79,8 @@ def test_the_days_prompts_are_limited_and_the_limit_resets_at_the_operators_midn
     assert rules.decide_offer(0, used_up, CONFIG) is OfferDecision.PROMPT_LIMITED
     stored = used_up.to_document()
     # 18:59 UTC on the 12th is 23:59 in Tashkent: still the same day; 19:00 UTC is tomorrow there.
-    same_day = rules.local_day(datetime(2026, 4, 12, 18, 59, tzinfo=timezone.utc), DEMO.timezone)
-    next_day = rules.local_day(datetime(2026, 4, 12, 19, 0, tzinfo=timezone.utc), DEMO.timezone)
+    same_day = localtime.day_of(datetime(2026, 4, 12, 18, 59, tzinfo=timezone.utc), DEMO.timezone)
+    next_day = localtime.day_of(datetime(2026, 4, 12, 19, 0, tzinfo=timezone.utc), DEMO.timezone)
     assert (same_day, next_day) == ("2026-04-12", "2026-04-13")
     assert rules.decide_offer(0, DailyUsage.on(stored, same_day), CONFIG) is OfferDecision.PROMPT_LIMITED
     assert rules.decide_offer(0, DailyUsage.on(stored, next_day), CONFIG) is OfferDecision.OFFER
